@@ -1,0 +1,71 @@
+//! How a Kafka process is driven: the raft-rs style contract between the model and the world.
+//!
+//! A process is a state machine. The world hands it the current simulated time and one input
+//! (start, a message or a timer it asked for earlier); the process changes its state and
+//! fills an [`Output`] with what it wants to happen next. It never reads a clock, sleeps,
+//! spawns or draws randomness, so a unit test can drive it by hand.
+
+use crate::event::Event;
+use crate::protocol::Message;
+use crate::types::NodeId;
+
+/// What a process wants done after handling one input.
+#[derive(Debug)]
+pub struct Output<T> {
+    /// Messages to send, in order. Messages from one process to another arrive in the order
+    /// they were sent (Kafka runs over TCP), unless the network drops them.
+    pub messages: Vec<(NodeId, Message)>,
+    /// Timers to set: `(delay_ms, timer)`. A timer cannot be cancelled; a process that no
+    /// longer wants it ignores it when it fires (timers carry what is needed to tell).
+    pub timers: Vec<(u64, T)>,
+    /// Domain events for the record.
+    pub events: Vec<Event>,
+}
+
+impl<T> Default for Output<T> {
+    fn default() -> Self {
+        Output {
+            messages: Vec::new(),
+            timers: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl<T> Output<T> {
+    pub fn send(&mut self, to: NodeId, message: Message) {
+        self.messages.push((to, message));
+    }
+
+    pub fn timer(&mut self, delay_ms: u64, timer: T) {
+        self.timers.push((delay_ms, timer));
+    }
+
+    pub fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.timers.is_empty() && self.events.is_empty()
+    }
+}
+
+/// A Kafka process driven from outside.
+pub trait Actor {
+    type Timer: Clone + std::fmt::Debug + Send + 'static;
+
+    /// The process starts (or restarts after a crash).
+    fn start(&mut self, now_ms: u64, out: &mut Output<Self::Timer>);
+
+    /// A message arrived.
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: crate::protocol::Message,
+        out: &mut Output<Self::Timer>,
+    );
+
+    /// A timer set earlier fired.
+    fn on_timer(&mut self, now_ms: u64, timer: Self::Timer, out: &mut Output<Self::Timer>);
+}

@@ -1,0 +1,531 @@
+//! Kafka configuration by Kafka's own names and defaults.
+//!
+//! Scenario files set configs with the names an operator would type in `server.properties`,
+//! a topic's `--config`, or a client's properties. Each struct here holds one scope, with
+//! Kafka's default for every key (the defaults of Kafka 3.x in ZooKeeper mode). Unknown keys
+//! are errors that suggest the nearest known key: a typo in `min.insync.replicas` must never
+//! silently run a scenario with the default.
+
+use crate::types::Acks;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A config value as a scenario file gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigValue {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+    Float(f64),
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Int(v) => write!(f, "{v}"),
+            ConfigValue::Bool(v) => write!(f, "{v}"),
+            ConfigValue::Str(v) => write!(f, "\"{v}\""),
+            ConfigValue::Float(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// What went wrong with one config entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    UnknownKey {
+        key: String,
+        suggestion: Option<String>,
+    },
+    BadValue {
+        key: String,
+        expected: &'static str,
+        got: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownKey { key, suggestion } => {
+                write!(f, "unknown config `{key}`")?;
+                if let Some(s) = suggestion {
+                    write!(f, " (did you mean `{s}`?)")?;
+                }
+                Ok(())
+            }
+            ConfigError::BadValue { key, expected, got } => {
+                write!(f, "config `{key}` expects {expected}, got {got}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn as_u64(key: &str, v: &ConfigValue) -> Result<u64, ConfigError> {
+    match v {
+        ConfigValue::Int(i) if *i >= 0 => Ok(*i as u64),
+        ConfigValue::Str(s) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or_default()),
+        other => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "a non-negative integer",
+            got: other.to_string(),
+        }),
+    }
+}
+
+fn as_bool(key: &str, v: &ConfigValue) -> Result<bool, ConfigError> {
+    match v {
+        ConfigValue::Bool(b) => Ok(*b),
+        ConfigValue::Str(s) if s == "true" || s == "false" => Ok(s == "true"),
+        other => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "true or false",
+            got: other.to_string(),
+        }),
+    }
+}
+
+fn as_string(key: &str, v: &ConfigValue) -> Result<String, ConfigError> {
+    match v {
+        ConfigValue::Str(s) => Ok(s.clone()),
+        ConfigValue::Int(i) => Ok(i.to_string()),
+        other => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "a string",
+            got: other.to_string(),
+        }),
+    }
+}
+
+/// The nearest key by edit distance, if it is close enough to be a likely typo.
+pub fn nearest_key<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        let d = levenshtein(key, k);
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, k));
+        }
+    }
+    best.filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .map(|(_, k)| k.to_string())
+}
+
+/// Plain Levenshtein distance over chars (small inputs: config keys).
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Kafka's `inter.broker.protocol.version`: which replication rules the brokers follow.
+/// Only the rules that changed are switched; see each `uses_*` method for its KIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProtocolVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ProtocolVersion {
+    /// The newest behaviour the simulator models.
+    pub const LATEST: ProtocolVersion = ProtocolVersion {
+        major: 3,
+        minor: 7,
+    };
+
+    pub fn parse(s: &str) -> Option<ProtocolVersion> {
+        // Accept "0.10.2", "0.11.0", "2.1", "3.7-IV1", "3.7".
+        let s = s.split('-').next()?;
+        let parts: Vec<&str> = s.split('.').collect();
+        let nums: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        match nums.as_slice() {
+            [0, minor, ..] => Some(ProtocolVersion { major: 0, minor: *minor }),
+            [major, minor, ..] => Some(ProtocolVersion {
+                major: *major,
+                minor: *minor,
+            }),
+            _ => None,
+        }
+    }
+
+    /// KIP-101 (0.11.0): truncate by leader epoch instead of to the local high watermark.
+    pub fn uses_leader_epochs(self) -> bool {
+        self >= ProtocolVersion { major: 0, minor: 11 }
+    }
+
+    /// KIP-279 (2.0): the follower walks back through epochs to the one both logs share.
+    pub fn uses_kip_279(self) -> bool {
+        self >= ProtocolVersion { major: 2, minor: 0 }
+    }
+
+    /// KIP-320 (2.1): fetches carry the current leader epoch and are fenced on mismatch.
+    pub fn uses_kip_320(self) -> bool {
+        self >= ProtocolVersion { major: 2, minor: 1 }
+    }
+
+    /// KAFKA-15583 (3.7): the high watermark does not advance while the ISR is below
+    /// `min.insync.replicas`.
+    pub fn uses_strict_min_isr(self) -> bool {
+        self >= ProtocolVersion { major: 3, minor: 7 }
+    }
+}
+
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Topic-level configs (broker-level defaults under their `log.`-less topic names too).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicConfig {
+    pub min_insync_replicas: u32,
+    pub unclean_leader_election_enable: bool,
+    /// `flush.messages`: fsync after this many messages (Kafka's default: never).
+    pub flush_messages: u64,
+    /// `flush.ms`: fsync when the oldest unflushed message is this old (default: never).
+    pub flush_ms: u64,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            flush_messages: u64::MAX,
+            flush_ms: u64::MAX,
+        }
+    }
+}
+
+impl TopicConfig {
+    pub const KEYS: &'static [&'static str] = &[
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "flush.messages",
+        "flush.ms",
+    ];
+
+    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
+        match key {
+            "min.insync.replicas" => self.min_insync_replicas = as_u64(key, v)?.max(1) as u32,
+            "unclean.leader.election.enable" => self.unclean_leader_election_enable = as_bool(key, v)?,
+            "flush.messages" => self.flush_messages = as_u64(key, v)?.max(1),
+            "flush.ms" => self.flush_ms = as_u64(key, v)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Broker configs (`server.properties`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerConfig {
+    pub replica_lag_time_max_ms: u64,
+    pub zookeeper_session_timeout_ms: u64,
+    pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_backoff_ms: u64,
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
+    pub replica_socket_timeout_ms: u64,
+    pub controller_socket_timeout_ms: u64,
+    pub inter_broker_protocol_version: ProtocolVersion,
+    /// Defaults for every topic (`min.insync.replicas`, `unclean.leader.election.enable`,
+    /// `log.flush.interval.messages`, `log.flush.interval.ms`).
+    pub topic_defaults: TopicConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            replica_lag_time_max_ms: 30_000,
+            zookeeper_session_timeout_ms: 18_000,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_backoff_ms: 1_000,
+            replica_high_watermark_checkpoint_interval_ms: 5_000,
+            replica_socket_timeout_ms: 30_000,
+            controller_socket_timeout_ms: 30_000,
+            inter_broker_protocol_version: ProtocolVersion::LATEST,
+            topic_defaults: TopicConfig::default(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    pub const KEYS: &'static [&'static str] = &[
+        "replica.lag.time.max.ms",
+        "zookeeper.session.timeout.ms",
+        "replica.fetch.wait.max.ms",
+        "replica.fetch.backoff.ms",
+        "replica.high.watermark.checkpoint.interval.ms",
+        "replica.socket.timeout.ms",
+        "controller.socket.timeout.ms",
+        "inter.broker.protocol.version",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "log.flush.interval.messages",
+        "log.flush.interval.ms",
+    ];
+
+    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
+        match key {
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = as_u64(key, v)?.max(1),
+            "zookeeper.session.timeout.ms" => {
+                self.zookeeper_session_timeout_ms = as_u64(key, v)?.max(1)
+            }
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = as_u64(key, v)?,
+            "replica.fetch.backoff.ms" => self.replica_fetch_backoff_ms = as_u64(key, v)?,
+            "replica.high.watermark.checkpoint.interval.ms" => {
+                self.replica_high_watermark_checkpoint_interval_ms = as_u64(key, v)?.max(1)
+            }
+            "replica.socket.timeout.ms" => self.replica_socket_timeout_ms = as_u64(key, v)?.max(1),
+            "controller.socket.timeout.ms" => {
+                self.controller_socket_timeout_ms = as_u64(key, v)?.max(1)
+            }
+            "inter.broker.protocol.version" => {
+                let s = as_string(key, v)?;
+                self.inter_broker_protocol_version =
+                    ProtocolVersion::parse(&s).ok_or(ConfigError::BadValue {
+                        key: key.to_string(),
+                        expected: "a Kafka version such as \"0.10.2\", \"2.0\" or \"3.7\"",
+                        got: v.to_string(),
+                    })?;
+            }
+            "min.insync.replicas" | "unclean.leader.election.enable" => {
+                self.topic_defaults.apply(key, v)?
+            }
+            "log.flush.interval.messages" => self.topic_defaults.apply("flush.messages", v)?,
+            "log.flush.interval.ms" => self.topic_defaults.apply("flush.ms", v)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Producer client configs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProducerConfig {
+    pub acks: Acks,
+    pub linger_ms: u64,
+    /// `batch.size` in bytes; the simulator counts a record's key and value bytes.
+    pub batch_size: u64,
+    pub retries: u64,
+    pub retry_backoff_ms: u64,
+    pub request_timeout_ms: u64,
+    pub delivery_timeout_ms: u64,
+    pub max_in_flight_requests_per_connection: u32,
+    pub metadata_max_age_ms: u64,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            linger_ms: 0,
+            batch_size: 16_384,
+            retries: i32::MAX as u64,
+            retry_backoff_ms: 100,
+            request_timeout_ms: 30_000,
+            delivery_timeout_ms: 120_000,
+            max_in_flight_requests_per_connection: 5,
+            metadata_max_age_ms: 300_000,
+        }
+    }
+}
+
+impl ProducerConfig {
+    pub const KEYS: &'static [&'static str] = &[
+        "acks",
+        "linger.ms",
+        "batch.size",
+        "retries",
+        "retry.backoff.ms",
+        "request.timeout.ms",
+        "delivery.timeout.ms",
+        "max.in.flight.requests.per.connection",
+        "metadata.max.age.ms",
+    ];
+
+    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
+        match key {
+            "acks" => {
+                self.acks = match v {
+                    ConfigValue::Int(0) => Acks::None,
+                    ConfigValue::Int(1) => Acks::Leader,
+                    ConfigValue::Int(-1) => Acks::All,
+                    ConfigValue::Str(s) if s == "0" => Acks::None,
+                    ConfigValue::Str(s) if s == "1" => Acks::Leader,
+                    ConfigValue::Str(s) if s == "all" || s == "-1" => Acks::All,
+                    other => {
+                        return Err(ConfigError::BadValue {
+                            key: key.to_string(),
+                            expected: "0, 1, \"all\" or -1",
+                            got: other.to_string(),
+                        })
+                    }
+                }
+            }
+            "linger.ms" => self.linger_ms = as_u64(key, v)?,
+            "batch.size" => self.batch_size = as_u64(key, v)?,
+            "retries" => self.retries = as_u64(key, v)?,
+            "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
+            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?.max(1),
+            "delivery.timeout.ms" => self.delivery_timeout_ms = as_u64(key, v)?.max(1),
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight_requests_per_connection = as_u64(key, v)?.max(1) as u32
+            }
+            "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `auto.offset.reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoOffsetReset {
+    Earliest,
+    Latest,
+    None,
+}
+
+/// Consumer client configs (without groups).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerConfig {
+    pub auto_offset_reset: AutoOffsetReset,
+    pub fetch_max_wait_ms: u64,
+    pub request_timeout_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub metadata_max_age_ms: u64,
+    pub max_poll_records: u32,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            auto_offset_reset: AutoOffsetReset::Latest,
+            fetch_max_wait_ms: 500,
+            request_timeout_ms: 30_000,
+            retry_backoff_ms: 100,
+            metadata_max_age_ms: 300_000,
+            max_poll_records: 500,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    pub const KEYS: &'static [&'static str] = &[
+        "auto.offset.reset",
+        "fetch.max.wait.ms",
+        "request.timeout.ms",
+        "retry.backoff.ms",
+        "metadata.max.age.ms",
+        "max.poll.records",
+    ];
+
+    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
+        match key {
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match as_string(key, v)?.as_str() {
+                    "earliest" => AutoOffsetReset::Earliest,
+                    "latest" => AutoOffsetReset::Latest,
+                    "none" => AutoOffsetReset::None,
+                    _ => {
+                        return Err(ConfigError::BadValue {
+                            key: key.to_string(),
+                            expected: "\"earliest\", \"latest\" or \"none\"",
+                            got: v.to_string(),
+                        })
+                    }
+                }
+            }
+            "fetch.max.wait.ms" => self.fetch_max_wait_ms = as_u64(key, v)?,
+            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?.max(1),
+            "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
+            "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
+            "max.poll.records" => self.max_poll_records = as_u64(key, v)?.max(1) as u32,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies every entry of `map` with `apply`, stopping at the first error.
+pub fn apply_all(
+    map: &BTreeMap<String, ConfigValue>,
+    mut apply: impl FnMut(&str, &ConfigValue) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    for (k, v) in map {
+        apply(k, v)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_suggests_nearest() {
+        let mut c = TopicConfig::default();
+        let err = c
+            .apply("min.insync.replica", &ConfigValue::Int(2))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::UnknownKey {
+                key: "min.insync.replica".into(),
+                suggestion: Some("min.insync.replicas".into())
+            }
+        );
+    }
+
+    #[test]
+    fn protocol_versions_order() {
+        let old = ProtocolVersion::parse("0.10.2").unwrap();
+        assert!(!old.uses_leader_epochs());
+        assert!(ProtocolVersion::parse("0.11.0").unwrap().uses_leader_epochs());
+        assert!(!ProtocolVersion::parse("0.11.0").unwrap().uses_kip_279());
+        assert!(ProtocolVersion::parse("2.0").unwrap().uses_kip_279());
+        assert!(ProtocolVersion::parse("2.1-IV2").unwrap().uses_kip_320());
+        assert!(ProtocolVersion::LATEST.uses_strict_min_isr());
+    }
+
+    #[test]
+    fn acks_parse() {
+        let mut p = ProducerConfig::default();
+        p.apply("acks", &ConfigValue::Str("all".into())).unwrap();
+        assert_eq!(p.acks, Acks::All);
+        p.apply("acks", &ConfigValue::Int(1)).unwrap();
+        assert_eq!(p.acks, Acks::Leader);
+        assert!(p.apply("acks", &ConfigValue::Int(2)).is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! Domain events: what the Kafka processes report about themselves as they run.
+//!
+//! The simulator records every event with its simulated time. The checkers, the narration,
+//! the JSON outcome and the trace hash are all computed from that one record, so an event
+//! must carry everything needed to judge it on its own: which replica, which leader epoch,
+//! which offsets and which record ids.
+
+use crate::types::*;
+use serde::Serialize;
+
+/// Why a replica cut the end off its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TruncateReason {
+    /// Pre-KIP-101: a replica that becomes a follower truncates to its own high watermark.
+    HighWatermark { high_watermark: u64 },
+    /// KIP-101 and later: the leader said where the follower's last epoch ends.
+    LeaderEpoch {
+        epoch: LeaderEpoch,
+        leader_end_offset: u64,
+    },
+    /// The leader's log is shorter than the follower's fetch offset (out of range).
+    OffsetOutOfRange { leader_log_end_offset: u64 },
+    /// A power loss took everything after the last flush.
+    PowerLoss { flushed_offset: u64 },
+}
+
+/// Why the controller ran a leader election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ElectionReason {
+    /// A new partition gets its first leader.
+    NewPartition,
+    /// The leader's broker went away (its ZooKeeper session expired).
+    LeaderFailed,
+    /// A new controller found a partition with no live leader.
+    ControllerFailover,
+    /// A replica of an offline partition came back.
+    BrokerReturned,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Event {
+    // ---- ZooKeeper and controller ----
+    /// A broker's ZooKeeper session began and it registered under `/brokers/ids`.
+    BrokerRegistered { broker: BrokerId, session_id: u64 },
+    /// ZooKeeper expired a session: nothing was heard from its owner for the session timeout.
+    ZkSessionExpired {
+        node: NodeId,
+        session_id: u64,
+        timeout_ms: u64,
+    },
+    /// A broker won the race for `/controller`.
+    ControllerElected {
+        broker: BrokerId,
+        controller_epoch: i32,
+    },
+    /// A broker rejected a request from an old controller.
+    StaleControllerRequestRejected {
+        broker: BrokerId,
+        request_controller_epoch: i32,
+        current_controller_epoch: i32,
+    },
+    /// The controller wrote a new leader for a partition (or found none: `leader == None`).
+    LeaderElected {
+        tp: TopicPartition,
+        leader: Option<BrokerId>,
+        previous_leader: Option<BrokerId>,
+        leader_epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+        /// The leader came from outside the ISR: `unclean.leader.election.enable` at work.
+        unclean: bool,
+        reason: ElectionReason,
+        controller_epoch: i32,
+    },
+    /// No replica could be elected: the partition is offline.
+    PartitionOffline {
+        tp: TopicPartition,
+        isr: Vec<BrokerId>,
+        live_replicas: Vec<BrokerId>,
+    },
+
+    // ---- replicas ----
+    /// A broker started acting as leader of a partition in an epoch.
+    BecameLeader {
+        broker: BrokerId,
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        log_end_offset: u64,
+        high_watermark: u64,
+        isr: Vec<BrokerId>,
+    },
+    /// A broker started following a leader.
+    BecameFollower {
+        broker: BrokerId,
+        tp: TopicPartition,
+        leader: Option<BrokerId>,
+        leader_epoch: LeaderEpoch,
+        log_end_offset: u64,
+    },
+    /// Records were appended to a replica's log (by the leader from a producer, or by a
+    /// follower from a fetch).
+    Appended {
+        broker: BrokerId,
+        tp: TopicPartition,
+        as_leader: bool,
+        /// `(offset, record id, record leader epoch)`, in offset order.
+        records: Vec<(u64, RecordId, LeaderEpoch)>,
+        log_end_offset: u64,
+    },
+    /// A replica cut its log back to `to_offset` (its new log end offset).
+    Truncated {
+        broker: BrokerId,
+        tp: TopicPartition,
+        from_log_end_offset: u64,
+        to_offset: u64,
+        reason: TruncateReason,
+    },
+    /// A replica's high watermark changed.
+    HighWatermarkChanged {
+        broker: BrokerId,
+        tp: TopicPartition,
+        is_leader: bool,
+        leader_epoch: LeaderEpoch,
+        old: u64,
+        new: u64,
+        log_end_offset: u64,
+    },
+    /// The controller accepted a leader's ISR shrink.
+    IsrShrunk {
+        tp: TopicPartition,
+        leader: BrokerId,
+        leader_epoch: LeaderEpoch,
+        removed: Vec<BrokerId>,
+        isr: Vec<BrokerId>,
+        /// How long the slowest removed follower had not been caught up.
+        lag_ms: u64,
+        lag_time_max_ms: u64,
+    },
+    /// The controller accepted a leader's ISR expansion.
+    IsrExpanded {
+        tp: TopicPartition,
+        leader: BrokerId,
+        leader_epoch: LeaderEpoch,
+        added: Vec<BrokerId>,
+        isr: Vec<BrokerId>,
+    },
+    /// The controller (or the partition state's version) refused an ISR change.
+    IsrChangeRejected {
+        tp: TopicPartition,
+        leader: BrokerId,
+        error: ErrorCode,
+    },
+    /// A broker wrote its logs to disk up to these offsets (an fsync).
+    Flushed {
+        broker: BrokerId,
+        tp: TopicPartition,
+        offset: u64,
+    },
+    /// A broker started from what its disk kept.
+    BrokerRecovered {
+        broker: BrokerId,
+        /// `(partition, log end offset, high-watermark checkpoint)` per replica.
+        replicas: Vec<(TopicPartition, u64, u64)>,
+    },
+
+    // ---- produce ----
+    /// A producer handed a record to its client library.
+    RecordSent {
+        producer: u32,
+        id: RecordId,
+        tp: TopicPartition,
+    },
+    /// The leader rejected or failed a produce request.
+    ProduceRejected {
+        broker: BrokerId,
+        tp: TopicPartition,
+        error: ErrorCode,
+        records: u32,
+    },
+    /// The producer got a positive acknowledgement for these records.
+    Acknowledged {
+        producer: u32,
+        tp: TopicPartition,
+        acks: Acks,
+        base_offset: u64,
+        ids: Vec<RecordId>,
+    },
+    /// The producer gave up on these records (non-retriable error or `delivery.timeout.ms`).
+    ProduceFailed {
+        producer: u32,
+        tp: TopicPartition,
+        error: ErrorCode,
+        ids: Vec<RecordId>,
+    },
+    /// The producer will send these records again.
+    ProduceRetried {
+        producer: u32,
+        tp: TopicPartition,
+        error: ErrorCode,
+        attempt: u32,
+    },
+
+    // ---- consume ----
+    /// A consumer was handed records from a fetch response.
+    Consumed {
+        consumer: u32,
+        tp: TopicPartition,
+        /// The broker that served the fetch.
+        served_by: BrokerId,
+        /// The serving replica's high watermark in that response.
+        high_watermark: u64,
+        /// `(offset, record id)`, in offset order.
+        records: Vec<(u64, RecordId)>,
+    },
+    /// A consumer's position was reset by `auto.offset.reset`.
+    OffsetReset {
+        consumer: u32,
+        tp: TopicPartition,
+        from: Option<u64>,
+        to: u64,
+    },
+}
+
+impl Event {
+    /// A short stable name of the event kind, used in traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::BrokerRegistered { .. } => "broker-registered",
+            Event::ZkSessionExpired { .. } => "zk-session-expired",
+            Event::ControllerElected { .. } => "controller-elected",
+            Event::StaleControllerRequestRejected { .. } => "stale-controller-rejected",
+            Event::LeaderElected { .. } => "leader-elected",
+            Event::PartitionOffline { .. } => "partition-offline",
+            Event::BecameLeader { .. } => "became-leader",
+            Event::BecameFollower { .. } => "became-follower",
+            Event::Appended { .. } => "appended",
+            Event::Truncated { .. } => "truncated",
+            Event::HighWatermarkChanged { .. } => "hw-changed",
+            Event::IsrShrunk { .. } => "isr-shrunk",
+            Event::IsrExpanded { .. } => "isr-expanded",
+            Event::IsrChangeRejected { .. } => "isr-change-rejected",
+            Event::Flushed { .. } => "flushed",
+            Event::BrokerRecovered { .. } => "broker-recovered",
+            Event::RecordSent { .. } => "record-sent",
+            Event::ProduceRejected { .. } => "produce-rejected",
+            Event::Acknowledged { .. } => "acknowledged",
+            Event::ProduceFailed { .. } => "produce-failed",
+            Event::ProduceRetried { .. } => "produce-retried",
+            Event::Consumed { .. } => "consumed",
+            Event::OffsetReset { .. } => "offset-reset",
+        }
+    }
+}

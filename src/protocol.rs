@@ -1,0 +1,314 @@
+//! The messages Kafka processes exchange, as Rust values.
+//!
+//! These follow Kafka's wire protocol by name and by the fields that matter for replication
+//! (fetch offsets, leader epochs, controller epochs, the high watermark in fetch responses),
+//! and leave out what does not (sizes, compression, throttling). ZooKeeper's client protocol
+//! is here too, reduced to what Kafka's ZooKeeper mode uses: sessions, ephemeral znodes,
+//! conditional updates and one-shot watches.
+
+use crate::types::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything one process can send another.
+#[derive(Clone, Debug, Serialize)]
+pub enum Message {
+    // ---- ZooKeeper client protocol ----
+    ZkConnect {
+        session_timeout_ms: u64,
+    },
+    ZkConnected {
+        session_id: u64,
+        session_timeout_ms: u64,
+    },
+    ZkPing {
+        session_id: u64,
+    },
+    ZkPong {
+        session_id: u64,
+    },
+    ZkRequest {
+        session_id: u64,
+        xid: u64,
+        op: ZkOp,
+    },
+    ZkResponse {
+        xid: u64,
+        result: ZkResult,
+    },
+    /// A one-shot watch fired.
+    ZkWatch {
+        session_id: u64,
+        path: String,
+        kind: ZkWatchKind,
+    },
+    /// The session is gone: ZooKeeper deleted its ephemeral znodes.
+    ZkSessionExpired {
+        session_id: u64,
+    },
+
+    // ---- controller to brokers ----
+    LeaderAndIsr {
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        partitions: Vec<LeaderAndIsrPartition>,
+    },
+    UpdateMetadata {
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        live_brokers: Vec<BrokerId>,
+        partitions: Vec<PartitionMetadata>,
+    },
+
+    // ---- brokers to controller ----
+    /// KIP-497's AlterIsr (AlterPartition): a leader asks the controller to change its ISR.
+    AlterIsr {
+        broker_id: BrokerId,
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        new_isr: Vec<BrokerId>,
+        /// The version of the partition state the leader last saw (the znode version).
+        partition_epoch: i32,
+    },
+    AlterIsrResponse {
+        tp: TopicPartition,
+        error: ErrorCode,
+        /// The state the controller wrote (or holds), when it accepted or fenced the request.
+        state: Option<LeaderAndIsrPartition>,
+    },
+
+    // ---- replication and consumption ----
+    Fetch {
+        correlation_id: u64,
+        /// `Some(id)` for a follower's fetch, `None` for a consumer's.
+        replica_id: Option<BrokerId>,
+        max_wait_ms: u64,
+        partitions: Vec<FetchPartition>,
+    },
+    FetchResponse {
+        correlation_id: u64,
+        partitions: Vec<FetchPartitionResponse>,
+    },
+    OffsetsForLeaderEpoch {
+        correlation_id: u64,
+        replica_id: Option<BrokerId>,
+        partitions: Vec<OffsetForLeaderEpochPartition>,
+    },
+    OffsetsForLeaderEpochResponse {
+        correlation_id: u64,
+        partitions: Vec<EpochEndOffset>,
+    },
+
+    // ---- producer ----
+    Produce {
+        correlation_id: u64,
+        acks: Acks,
+        timeout_ms: u64,
+        tp: TopicPartition,
+        records: Vec<ProducerRecord>,
+    },
+    ProduceResponse {
+        correlation_id: u64,
+        tp: TopicPartition,
+        error: ErrorCode,
+        base_offset: Option<u64>,
+    },
+
+    // ---- metadata and offsets for clients ----
+    Metadata {
+        correlation_id: u64,
+        topics: Vec<String>,
+    },
+    MetadataResponse {
+        correlation_id: u64,
+        brokers: Vec<BrokerId>,
+        controller_id: Option<BrokerId>,
+        partitions: Vec<PartitionMetadata>,
+    },
+    ListOffsets {
+        correlation_id: u64,
+        tp: TopicPartition,
+        spec: OffsetSpec,
+        current_leader_epoch: Option<LeaderEpoch>,
+    },
+    ListOffsetsResponse {
+        correlation_id: u64,
+        tp: TopicPartition,
+        error: ErrorCode,
+        offset: u64,
+        leader_epoch: Option<LeaderEpoch>,
+    },
+}
+
+impl Message {
+    /// Kafka's (or ZooKeeper's) name for the message kind, for traces and narration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::ZkConnect { .. } => "ZkConnect",
+            Message::ZkConnected { .. } => "ZkConnected",
+            Message::ZkPing { .. } => "ZkPing",
+            Message::ZkPong { .. } => "ZkPong",
+            Message::ZkRequest { .. } => "ZkRequest",
+            Message::ZkResponse { .. } => "ZkResponse",
+            Message::ZkWatch { .. } => "ZkWatch",
+            Message::ZkSessionExpired { .. } => "ZkSessionExpired",
+            Message::LeaderAndIsr { .. } => "LeaderAndIsr",
+            Message::UpdateMetadata { .. } => "UpdateMetadata",
+            Message::AlterIsr { .. } => "AlterIsr",
+            Message::AlterIsrResponse { .. } => "AlterIsrResponse",
+            Message::Fetch { .. } => "Fetch",
+            Message::FetchResponse { .. } => "FetchResponse",
+            Message::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
+            Message::OffsetsForLeaderEpochResponse { .. } => "OffsetsForLeaderEpochResponse",
+            Message::Produce { .. } => "Produce",
+            Message::ProduceResponse { .. } => "ProduceResponse",
+            Message::Metadata { .. } => "Metadata",
+            Message::MetadataResponse { .. } => "MetadataResponse",
+            Message::ListOffsets { .. } => "ListOffsets",
+            Message::ListOffsetsResponse { .. } => "ListOffsetsResponse",
+        }
+    }
+}
+
+/// The leader and ISR of one partition as the controller decided it, with the version of the
+/// partition-state znode (`partition_epoch`) so a leader's AlterIsr can be checked against it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeaderAndIsrPartition {
+    pub tp: TopicPartition,
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: LeaderEpoch,
+    pub isr: Vec<BrokerId>,
+    pub partition_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub controller_epoch: i32,
+}
+
+/// What clients learn about a partition from a Metadata response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionMetadata {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: LeaderEpoch,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FetchPartition {
+    pub tp: TopicPartition,
+    pub fetch_offset: u64,
+    /// The epoch of the last record the fetcher has (KIP-595 style divergence check).
+    pub last_fetched_epoch: Option<LeaderEpoch>,
+    /// The leader epoch the fetcher believes is current (KIP-320); `None` skips the check.
+    pub current_leader_epoch: Option<LeaderEpoch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FetchPartitionResponse {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    /// The leader's log end offset when it answered.
+    pub log_end_offset: u64,
+    /// The leader epoch of the replica that answered.
+    pub leader_epoch: LeaderEpoch,
+    pub records: Vec<Record>,
+    /// Set when the fetch offset and last fetched epoch do not match the leader's log.
+    pub diverging_epoch: Option<EpochEndOffset>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffsetForLeaderEpochPartition {
+    pub tp: TopicPartition,
+    pub current_leader_epoch: Option<LeaderEpoch>,
+    pub leader_epoch: LeaderEpoch,
+}
+
+/// The largest epoch at or below the asked one, and the offset where it ended on the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EpochEndOffset {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub leader_epoch: LeaderEpoch,
+    pub end_offset: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+}
+
+// ---- ZooKeeper ----
+
+/// Typed znode contents: the simulator keeps the structure Kafka stores in ZooKeeper without
+/// its JSON encoding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ZkData {
+    Empty,
+    /// `/controller`: which broker is controller.
+    Controller { broker_id: BrokerId },
+    /// `/controller_epoch`.
+    ControllerEpoch(i32),
+    /// `/brokers/ids/N`.
+    Broker { broker_id: BrokerId },
+    /// `/brokers/topics/T`: the replica assignment, partition -> replicas.
+    TopicAssignment(BTreeMap<u32, Vec<BrokerId>>),
+    /// `/brokers/topics/T/partitions/P/state`.
+    PartitionState {
+        leader: Option<BrokerId>,
+        leader_epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+        controller_epoch: i32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ZkOp {
+    Create {
+        path: String,
+        data: ZkData,
+        ephemeral: bool,
+    },
+    /// Conditional when `version` is `Some`: fails with `BadVersion` if the znode moved on.
+    SetData {
+        path: String,
+        data: ZkData,
+        version: Option<i32>,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    Delete {
+        path: String,
+        version: Option<i32>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ZkResult {
+    Created,
+    /// `SetData` or `Delete` succeeded; the new version.
+    Ok { version: i32 },
+    Data { data: ZkData, version: i32 },
+    Children(Vec<String>),
+    NoNode,
+    NodeExists,
+    BadVersion,
+    SessionExpired,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ZkWatchKind {
+    NodeCreated,
+    NodeDeleted,
+    NodeDataChanged,
+    NodeChildrenChanged,
+}

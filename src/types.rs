@@ -1,0 +1,200 @@
+//! Identifiers and values every Kafka process shares: broker ids, partitions, records.
+//!
+//! Offsets, high watermarks and log end offsets are exclusive ends, exactly as in Kafka:
+//! `high_watermark = 3` means offsets 0, 1 and 2 are committed.
+
+use serde::Serialize;
+use std::fmt;
+
+/// A broker's `broker.id`.
+pub type BrokerId = i32;
+
+/// A partition leader epoch. Kafka starts a new partition at epoch 0 and bumps it on every
+/// leader election.
+pub type LeaderEpoch = i32;
+
+/// Every process in a simulated cluster. The order (ZooKeeper first, then brokers, then
+/// clients) is used wherever processes are listed, so it is part of the deterministic output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum NodeId {
+    ZooKeeper,
+    Broker(BrokerId),
+    /// A producer client, by its index in the scenario.
+    Producer(u32),
+    /// A consumer client, by its index in the scenario.
+    Consumer(u32),
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeId::ZooKeeper => write!(f, "zookeeper"),
+            NodeId::Broker(id) => write!(f, "broker {id}"),
+            NodeId::Producer(i) => write!(f, "producer #{i}"),
+            NodeId::Consumer(i) => write!(f, "consumer #{i}"),
+        }
+    }
+}
+
+/// A topic partition, written `topic-N` as Kafka's tools print it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// The identity of one produced record: which producer sent it and its sequence number in
+/// that producer's workload. The simulator never compares record payloads to decide what
+/// was lost; it compares these ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RecordId {
+    pub producer: u32,
+    pub seq: u64,
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}#{}", self.producer, self.seq)
+    }
+}
+
+/// A record as the producer hands it over, before the leader gives it an offset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProducerRecord {
+    pub id: RecordId,
+    pub timestamp_ms: u64,
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A record in a replica's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub offset: u64,
+    /// The leader epoch of the batch: the epoch of the leader that appended it.
+    pub leader_epoch: LeaderEpoch,
+    pub id: RecordId,
+    pub timestamp_ms: u64,
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn from_producer(offset: u64, leader_epoch: LeaderEpoch, r: ProducerRecord) -> Self {
+        Record {
+            offset,
+            leader_epoch,
+            id: r.id,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        }
+    }
+}
+
+/// The producer's `acks` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Acks {
+    /// `acks=0`: fire and forget, no response.
+    None,
+    /// `acks=1`: the leader's local append is enough.
+    Leader,
+    /// `acks=all` (`-1`): every replica in the ISR, and at least `min.insync.replicas`.
+    All,
+}
+
+impl fmt::Display for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+/// Kafka's error codes, by their protocol names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ErrorCode {
+    None,
+    NotLeaderOrFollower,
+    LeaderNotAvailable,
+    NotEnoughReplicas,
+    NotEnoughReplicasAfterAppend,
+    RequestTimedOut,
+    /// The request's leader epoch is older than the replica's (KIP-320).
+    FencedLeaderEpoch,
+    /// The request's leader epoch is newer than the replica knows (KIP-320).
+    UnknownLeaderEpoch,
+    OffsetOutOfRange,
+    UnknownTopicOrPartition,
+    StaleControllerEpoch,
+    /// A conditional update lost a race: the partition state's version moved.
+    InvalidUpdateVersion,
+    /// The producer gave up on the batch: `delivery.timeout.ms` passed.
+    DeliveryTimeout,
+    /// No response came back (the connection dropped or the request was lost).
+    NetworkException,
+}
+
+impl ErrorCode {
+    /// Kafka's name for the error, as its logs and tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::None => "NONE",
+            ErrorCode::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            ErrorCode::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
+            ErrorCode::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
+            ErrorCode::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            ErrorCode::RequestTimedOut => "REQUEST_TIMED_OUT",
+            ErrorCode::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            ErrorCode::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
+            ErrorCode::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            ErrorCode::StaleControllerEpoch => "STALE_CONTROLLER_EPOCH",
+            ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
+            ErrorCode::DeliveryTimeout => "DELIVERY_TIMEOUT",
+            ErrorCode::NetworkException => "NETWORK_EXCEPTION",
+        }
+    }
+
+    /// Whether a producer may retry the request (Kafka's `RetriableException`s).
+    pub fn is_retriable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::NotEnoughReplicas
+                | ErrorCode::NotEnoughReplicasAfterAppend
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::NetworkException
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
