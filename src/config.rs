@@ -172,6 +172,13 @@ impl ProtocolVersion {
         self >= ProtocolVersion { major: 2, minor: 1 }
     }
 
+    /// KIP-595's truncation on fetch (2.7, used by replica fetchers from 2.8): the follower
+    /// sends the epoch of its last record and the leader answers with a diverging epoch,
+    /// instead of a separate OffsetsForLeaderEpoch round trip.
+    pub fn uses_truncation_on_fetch(self) -> bool {
+        self >= ProtocolVersion { major: 2, minor: 7 }
+    }
+
     /// KAFKA-15583 (3.7): the high watermark does not advance while the ISR is below
     /// `min.insync.replicas`.
     pub fn uses_strict_min_isr(self) -> bool {

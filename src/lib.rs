@@ -9,8 +9,11 @@
 //! and assert what each replica holds afterwards, without a simulator in between.
 
 pub mod actor;
+pub mod broker;
 pub mod config;
+pub mod controller;
 pub mod event;
+pub mod log;
 pub mod protocol;
 pub mod types;
 

@@ -1,0 +1,1886 @@
+//! A Kafka broker: the replica manager, the replica fetchers, the produce purgatory, the
+//! ZooKeeper client, and (when it wins the election) the controller.
+//!
+//! The broker is where Kafka's replication rules live:
+//! - a leader appends produced records, tracks each follower's log end offset (LEO) from the
+//!   fetch offsets they send, and moves the high watermark (HW) to the smallest LEO of its ISR;
+//! - a follower fetches from the leader, appends what it gets, and learns the HW from the
+//!   fetch response (so it lags the leader's HW by one round trip);
+//! - a follower that has not caught up for `replica.lag.time.max.ms` leaves the ISR, and one
+//!   that reaches the HW (and the start of the leader's epoch) joins again; both changes go
+//!   through the controller (AlterIsr) with a version check;
+//! - a replica that starts following a new leader first finds where its log and the leader's
+//!   diverge and cuts its log there. How it finds that point is what changed across Kafka
+//!   versions, selected by `inter.broker.protocol.version` (see [`ProtocolVersion`]).
+//!
+//! What the broker keeps on disk is [`Disk`]: the logs and the high-watermark checkpoint.
+//! Everything else is rebuilt after a restart from what the controller sends.
+
+use crate::actor::{Actor, Output};
+use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
+use crate::controller::{Controller, ControllerIo, ControllerZk};
+use crate::event::{Event, TruncateReason};
+use crate::log::Log;
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most records one fetch response carries (Kafka bounds it by bytes:
+/// `replica.fetch.max.bytes`, `fetch.max.bytes`).
+pub const FETCH_MAX_RECORDS: usize = 1000;
+
+/// How long a leader waits for the controller to answer an AlterIsr before it may try again.
+pub const ALTER_ISR_TIMEOUT_MS: u64 = 5_000;
+
+/// How often a broker retries registering under `/brokers/ids` while its previous session's
+/// znode is still there.
+pub const REGISTER_RETRY_MS: u64 = 1_000;
+
+/// What a broker keeps on disk across a crash.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Disk {
+    pub logs: BTreeMap<TopicPartition, Log>,
+    /// `replication-offset-checkpoint`: each partition's HW as of the last checkpoint.
+    /// Kafka writes it with an fsync, so a power loss keeps it.
+    pub hw_checkpoint: BTreeMap<TopicPartition, u64>,
+}
+
+impl Disk {
+    /// A power loss: every log keeps only what was flushed. Returns
+    /// `(partition, log end offset before, after)` for the logs that lost records.
+    pub fn lose_unflushed(&mut self) -> Vec<(TopicPartition, u64, u64)> {
+        let mut lost = Vec::new();
+        for (tp, log) in self.logs.iter_mut() {
+            let before = log.lose_unflushed();
+            if before != log.log_end_offset() {
+                lost.push((tp.clone(), before, log.log_end_offset()));
+            }
+        }
+        lost
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerTimer {
+    ZkConnectTimeout { attempt: u64 },
+    ZkPing { session_id: u64 },
+    ZkRegisterRetry { session_id: u64 },
+    IsrExpiration,
+    HwCheckpoint,
+    FlushCheck,
+    FetchTimeout { leader: BrokerId, correlation_id: u64 },
+    FetchBackoff { leader: BrokerId },
+    DelayedProduceExpire { id: u64 },
+    DelayedFetchExpire { id: u64 },
+    AlterIsrTimeout { tp: TopicPartition, attempt: u64 },
+}
+
+/// What a ZooKeeper request of this broker was for.
+#[derive(Clone, Debug)]
+enum ZkPurpose {
+    Register,
+    CreateController,
+    ReadController,
+    ReadControllerEpoch,
+    WriteControllerEpoch(i32),
+    Controller(ControllerZk),
+}
+
+#[derive(Default)]
+struct ZkClient {
+    session_id: Option<u64>,
+    connect_attempt: u64,
+    next_xid: u64,
+    pending: BTreeMap<u64, ZkPurpose>,
+}
+
+impl ZkClient {
+    fn request(&mut self, op: ZkOp, purpose: ZkPurpose, out: &mut Output<BrokerTimer>) {
+        let Some(session_id) = self.session_id else {
+            return;
+        };
+        self.next_xid += 1;
+        let xid = self.next_xid;
+        self.pending.insert(xid, purpose);
+        out.send(
+            NodeId::ZooKeeper,
+            Message::ZkRequest {
+                session_id,
+                xid,
+                op,
+            },
+        );
+    }
+}
+
+/// The controller's I/O, carried out by its host broker.
+struct HostIo<'a> {
+    zk: &'a mut ZkClient,
+    out: &'a mut Output<BrokerTimer>,
+}
+
+impl ControllerIo for HostIo<'_> {
+    fn zk(&mut self, op: ZkOp, purpose: ControllerZk) {
+        self.zk.request(op, ZkPurpose::Controller(purpose), self.out);
+    }
+    fn send(&mut self, to: BrokerId, message: Message) {
+        self.out.send(NodeId::Broker(to), message);
+    }
+    fn event(&mut self, event: Event) {
+        self.out.event(event);
+    }
+}
+
+/// A leader's view of one follower (Kafka's `Replica` state on the leader).
+#[derive(Clone, Debug)]
+struct FollowerState {
+    /// The follower's LEO, known from its last fetch offset; unknown after a leader change.
+    log_end_offset: Option<u64>,
+    last_caught_up_ms: u64,
+    last_fetch_ms: u64,
+    last_fetch_leader_log_end_offset: u64,
+}
+
+#[derive(Clone, Debug)]
+struct LeaderState {
+    /// The leader's LEO when it took over this epoch (KAFKA-7128: a joiner must reach it).
+    epoch_start_offset: u64,
+    followers: BTreeMap<BrokerId, FollowerState>,
+    /// An ISR change sent to the controller and not answered yet.
+    pending_isr: Option<Vec<BrokerId>>,
+    alter_isr_attempt: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Role {
+    Leader(LeaderState),
+    /// Following `leader` (or waiting for one, when the partition is offline).
+    Follower {
+        leader: Option<BrokerId>,
+        /// 0.11 to 2.6: an OffsetsForLeaderEpoch round trip is due before fetching.
+        needs_epoch_lookup: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct PartitionState {
+    replicas: Vec<BrokerId>,
+    leader_epoch: LeaderEpoch,
+    isr: Vec<BrokerId>,
+    partition_epoch: i32,
+    role: Role,
+}
+
+#[derive(Clone, Debug)]
+struct DelayedProduce {
+    from: NodeId,
+    correlation_id: u64,
+    tp: TopicPartition,
+    leader_epoch: LeaderEpoch,
+    required_offset: u64,
+    base_offset: u64,
+    records: u32,
+}
+
+#[derive(Clone, Debug)]
+struct DelayedFetch {
+    from: NodeId,
+    correlation_id: u64,
+    replica_id: Option<BrokerId>,
+    partitions: Vec<FetchPartition>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Fetcher {
+    in_flight: Option<u64>,
+    backing_off: bool,
+}
+
+pub struct Broker {
+    id: BrokerId,
+    config: BrokerConfig,
+    topic_configs: BTreeMap<String, TopicConfig>,
+    disk: Disk,
+    high_watermarks: BTreeMap<TopicPartition, u64>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    zk: ZkClient,
+    controller: Option<Controller>,
+    /// The controller this broker last heard of, and the highest controller epoch it saw.
+    controller_id: Option<BrokerId>,
+    controller_epoch: i32,
+    live_brokers: Vec<BrokerId>,
+    metadata: BTreeMap<TopicPartition, PartitionMetadata>,
+    fetchers: BTreeMap<BrokerId, Fetcher>,
+    next_correlation_id: u64,
+    next_delayed_id: u64,
+    delayed_produces: BTreeMap<u64, DelayedProduce>,
+    delayed_fetches: BTreeMap<u64, DelayedFetch>,
+}
+
+impl Broker {
+    pub fn new(
+        id: BrokerId,
+        config: BrokerConfig,
+        topic_configs: BTreeMap<String, TopicConfig>,
+        disk: Disk,
+    ) -> Broker {
+        Broker {
+            id,
+            config,
+            topic_configs,
+            disk,
+            high_watermarks: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            zk: ZkClient::default(),
+            controller: None,
+            controller_id: None,
+            controller_epoch: 0,
+            live_brokers: Vec::new(),
+            metadata: BTreeMap::new(),
+            fetchers: BTreeMap::new(),
+            next_correlation_id: 0,
+            next_delayed_id: 0,
+            delayed_produces: BTreeMap::new(),
+            delayed_fetches: BTreeMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    pub fn into_disk(self) -> Disk {
+        self.disk
+    }
+
+    pub fn high_watermark(&self, tp: &TopicPartition) -> u64 {
+        self.high_watermarks.get(tp).copied().unwrap_or(0)
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.controller.is_some()
+    }
+
+    /// The leader epoch this broker last learned for a partition, and whether it leads it.
+    pub fn partition_role(&self, tp: &TopicPartition) -> Option<(LeaderEpoch, bool)> {
+        self.partitions
+            .get(tp)
+            .map(|p| (p.leader_epoch, matches!(p.role, Role::Leader(_))))
+    }
+
+    /// The ISR as this broker (when leader) believes it.
+    pub fn isr(&self, tp: &TopicPartition) -> Option<Vec<BrokerId>> {
+        self.partitions.get(tp).map(|p| p.isr.clone())
+    }
+
+    fn protocol(&self) -> ProtocolVersion {
+        self.config.inter_broker_protocol_version
+    }
+
+    fn topic_config(&self, topic: &str) -> &TopicConfig {
+        self.topic_configs
+            .get(topic)
+            .unwrap_or(&self.config.topic_defaults)
+    }
+
+    fn next_correlation(&mut self) -> u64 {
+        self.next_correlation_id += 1;
+        self.next_correlation_id
+    }
+
+    // ------------------------------------------------------------------------------------
+    // ZooKeeper session, registration and controller election
+    // ------------------------------------------------------------------------------------
+
+    fn zk_connect(&mut self, out: &mut Output<BrokerTimer>) {
+        self.zk.session_id = None;
+        self.zk.pending.clear();
+        self.zk.connect_attempt += 1;
+        out.send(
+            NodeId::ZooKeeper,
+            Message::ZkConnect {
+                session_timeout_ms: self.config.zookeeper_session_timeout_ms,
+            },
+        );
+        out.timer(
+            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            BrokerTimer::ZkConnectTimeout {
+                attempt: self.zk.connect_attempt,
+            },
+        );
+    }
+
+    fn on_zk_connected(&mut self, session_id: u64, out: &mut Output<BrokerTimer>) {
+        if self.zk.session_id.is_some() {
+            return;
+        }
+        self.zk.session_id = Some(session_id);
+        out.timer(
+            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            BrokerTimer::ZkPing { session_id },
+        );
+        self.register(out);
+        self.try_become_controller(out);
+    }
+
+    fn register(&mut self, out: &mut Output<BrokerTimer>) {
+        self.zk.request(
+            ZkOp::Create {
+                path: format!("/brokers/ids/{}", self.id),
+                data: ZkData::Broker { broker_id: self.id },
+                ephemeral: true,
+            },
+            ZkPurpose::Register,
+            out,
+        );
+    }
+
+    fn try_become_controller(&mut self, out: &mut Output<BrokerTimer>) {
+        self.zk.request(
+            ZkOp::Create {
+                path: "/controller".into(),
+                data: ZkData::Controller { broker_id: self.id },
+                ephemeral: true,
+            },
+            ZkPurpose::CreateController,
+            out,
+        );
+    }
+
+    fn watch_controller(&mut self, out: &mut Output<BrokerTimer>) {
+        self.zk.request(
+            ZkOp::GetData {
+                path: "/controller".into(),
+                watch: true,
+            },
+            ZkPurpose::ReadController,
+            out,
+        );
+    }
+
+    /// The session is gone: stop being controller, start a new session.
+    fn on_zk_session_lost(&mut self, out: &mut Output<BrokerTimer>) {
+        self.resign_controller();
+        self.zk_connect(out);
+    }
+
+    fn resign_controller(&mut self) {
+        if self.controller.take().is_some() && self.controller_id == Some(self.id) {
+            self.controller_id = None;
+        }
+    }
+
+    fn on_zk_response(&mut self, xid: u64, result: ZkResult, out: &mut Output<BrokerTimer>) {
+        let Some(purpose) = self.zk.pending.remove(&xid) else {
+            return;
+        };
+        if result == ZkResult::SessionExpired {
+            self.on_zk_session_lost(out);
+            return;
+        }
+        match purpose {
+            ZkPurpose::Register => match result {
+                ZkResult::Created => out.event(Event::BrokerRegistered {
+                    broker: self.id,
+                    session_id: self.zk.session_id.unwrap_or(0),
+                }),
+                _ => {
+                    // The previous session's znode is still there; wait until it expires.
+                    if let Some(session_id) = self.zk.session_id {
+                        out.timer(REGISTER_RETRY_MS, BrokerTimer::ZkRegisterRetry { session_id });
+                    }
+                }
+            },
+            ZkPurpose::CreateController => match result {
+                ZkResult::Created => self.zk.request(
+                    ZkOp::GetData {
+                        path: "/controller_epoch".into(),
+                        watch: false,
+                    },
+                    ZkPurpose::ReadControllerEpoch,
+                    out,
+                ),
+                _ => self.watch_controller(out),
+            },
+            ZkPurpose::ReadController => match result {
+                ZkResult::Data {
+                    data: ZkData::Controller { broker_id },
+                    ..
+                } => {
+                    if broker_id != self.id {
+                        self.resign_controller();
+                    }
+                    self.controller_id = Some(broker_id);
+                }
+                _ => self.try_become_controller(out),
+            },
+            ZkPurpose::ReadControllerEpoch => {
+                let (op, epoch) = match result {
+                    ZkResult::Data {
+                        data: ZkData::ControllerEpoch(epoch),
+                        version,
+                    } => (
+                        ZkOp::SetData {
+                            path: "/controller_epoch".into(),
+                            data: ZkData::ControllerEpoch(epoch + 1),
+                            version: Some(version),
+                        },
+                        epoch + 1,
+                    ),
+                    _ => (
+                        ZkOp::Create {
+                            path: "/controller_epoch".into(),
+                            data: ZkData::ControllerEpoch(1),
+                            ephemeral: false,
+                        },
+                        1,
+                    ),
+                };
+                self.zk.request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
+            }
+            ZkPurpose::WriteControllerEpoch(epoch) => match result {
+                ZkResult::Created | ZkResult::Ok { .. } => self.become_controller(epoch, out),
+                _ => self.watch_controller(out),
+            },
+            ZkPurpose::Controller(purpose) => {
+                let Some(mut controller) = self.controller.take() else {
+                    return;
+                };
+                let mut io = HostIo {
+                    zk: &mut self.zk,
+                    out,
+                };
+                controller.on_zk_result(purpose, result, &mut io);
+                if controller.resigned() {
+                    self.controller_id = None;
+                    self.watch_controller(out);
+                } else {
+                    self.controller = Some(controller);
+                }
+            }
+        }
+    }
+
+    fn become_controller(&mut self, epoch: i32, out: &mut Output<BrokerTimer>) {
+        let mut controller = Controller::new(
+            self.id,
+            epoch,
+            self.config.topic_defaults.clone(),
+            self.topic_configs.clone(),
+        );
+        self.controller_id = Some(self.id);
+        self.controller_epoch = self.controller_epoch.max(epoch);
+        out.event(Event::ControllerElected {
+            broker: self.id,
+            controller_epoch: epoch,
+        });
+        let mut io = HostIo {
+            zk: &mut self.zk,
+            out,
+        };
+        controller.start(&mut io);
+        self.controller = Some(controller);
+        // Watch /controller so this broker learns if it ever loses the role.
+        self.watch_controller(out);
+    }
+
+    fn on_zk_watch(&mut self, session_id: u64, path: &str, kind: ZkWatchKind, out: &mut Output<BrokerTimer>) {
+        if self.zk.session_id != Some(session_id) {
+            return;
+        }
+        if path == "/controller" {
+            match kind {
+                ZkWatchKind::NodeDeleted => {
+                    self.resign_controller();
+                    self.controller_id = None;
+                    self.try_become_controller(out);
+                }
+                _ => self.watch_controller(out),
+            }
+            return;
+        }
+        if let Some(mut controller) = self.controller.take() {
+            let mut io = HostIo {
+                zk: &mut self.zk,
+                out,
+            };
+            controller.on_watch(path, &mut io);
+            self.controller = Some(controller);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Controller requests: LeaderAndIsr, UpdateMetadata, AlterIsr responses
+    // ------------------------------------------------------------------------------------
+
+    fn accept_controller_epoch(&mut self, controller_epoch: i32, out: &mut Output<BrokerTimer>) -> bool {
+        if controller_epoch < self.controller_epoch {
+            out.event(Event::StaleControllerRequestRejected {
+                broker: self.id,
+                request_controller_epoch: controller_epoch,
+                current_controller_epoch: self.controller_epoch,
+            });
+            return false;
+        }
+        self.controller_epoch = controller_epoch;
+        true
+    }
+
+    fn on_leader_and_isr(
+        &mut self,
+        now_ms: u64,
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        partitions: Vec<LeaderAndIsrPartition>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        if !self.accept_controller_epoch(controller_epoch, out) {
+            return;
+        }
+        self.controller_id = Some(controller_id);
+        let mut touched_leaders = BTreeSet::new();
+        for p in partitions {
+            if !p.replicas.contains(&self.id) {
+                continue;
+            }
+            if let Some(current) = self.partitions.get(&p.tp) {
+                if p.leader_epoch <= current.leader_epoch {
+                    continue; // Kafka skips a LeaderAndIsr that is not newer.
+                }
+            }
+            self.disk.logs.entry(p.tp.clone()).or_default();
+            if p.leader == Some(self.id) {
+                self.make_leader(now_ms, p, out);
+            } else {
+                if let Some(l) = p.leader {
+                    touched_leaders.insert(l);
+                }
+                self.make_follower(p, out);
+            }
+        }
+        for leader in touched_leaders {
+            self.maybe_fetch(leader, out);
+        }
+    }
+
+    fn make_leader(&mut self, now_ms: u64, p: LeaderAndIsrPartition, out: &mut Output<BrokerTimer>) {
+        let tp = p.tp.clone();
+        let log = self.disk.logs.get_mut(&tp).expect("log exists");
+        let leo = log.log_end_offset();
+        log.assign_epoch_start(p.leader_epoch, leo);
+        let followers = p
+            .replicas
+            .iter()
+            .filter(|r| **r != self.id)
+            .map(|r| {
+                let in_sync = p.isr.contains(r);
+                (
+                    *r,
+                    FollowerState {
+                        log_end_offset: None,
+                        last_caught_up_ms: if in_sync { now_ms } else { 0 },
+                        last_fetch_ms: 0,
+                        last_fetch_leader_log_end_offset: 0,
+                    },
+                )
+            })
+            .collect();
+        self.partitions.insert(
+            tp.clone(),
+            PartitionState {
+                replicas: p.replicas.clone(),
+                leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+                partition_epoch: p.partition_epoch,
+                role: Role::Leader(LeaderState {
+                    epoch_start_offset: leo,
+                    followers,
+                    pending_isr: None,
+                    alter_isr_attempt: 0,
+                }),
+            },
+        );
+        let hw = self.high_watermark(&tp).min(leo);
+        self.high_watermarks.insert(tp.clone(), hw);
+        out.event(Event::BecameLeader {
+            broker: self.id,
+            tp: tp.clone(),
+            leader_epoch: p.leader_epoch,
+            log_end_offset: leo,
+            high_watermark: hw,
+            isr: p.isr.clone(),
+        });
+        self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        self.maybe_increment_hw(&tp, out);
+        self.complete_delayed_fetches(&tp, out);
+    }
+
+    fn make_follower(&mut self, p: LeaderAndIsrPartition, out: &mut Output<BrokerTimer>) {
+        let tp = p.tp.clone();
+        let protocol = self.protocol();
+        self.partitions.insert(
+            tp.clone(),
+            PartitionState {
+                replicas: p.replicas.clone(),
+                leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+                partition_epoch: p.partition_epoch,
+                role: Role::Follower {
+                    leader: p.leader,
+                    needs_epoch_lookup: protocol.uses_leader_epochs()
+                        && !protocol.uses_truncation_on_fetch(),
+                },
+            },
+        );
+        let leo = self.disk.logs[&tp].log_end_offset();
+        out.event(Event::BecameFollower {
+            broker: self.id,
+            tp: tp.clone(),
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            log_end_offset: leo,
+        });
+        if !protocol.uses_leader_epochs() && p.leader.is_some() {
+            // Before KIP-101 a new follower cut its log to its own high watermark, trusting
+            // that everything above it was uncommitted. The HW can be stale (it lags the
+            // leader's, and a restart reads it from a checkpoint), so committed records go too.
+            let hw = self.high_watermark(&tp);
+            self.truncate(&tp, hw, TruncateReason::HighWatermark { high_watermark: hw }, out);
+        }
+        self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        self.complete_delayed_fetches(&tp, out);
+    }
+
+    fn on_update_metadata(
+        &mut self,
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        live_brokers: Vec<BrokerId>,
+        partitions: Vec<PartitionMetadata>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        if !self.accept_controller_epoch(controller_epoch, out) {
+            return;
+        }
+        self.controller_id = Some(controller_id);
+        self.live_brokers = live_brokers;
+        for p in partitions {
+            let newer = self
+                .metadata
+                .get(&p.tp)
+                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
+            if newer {
+                self.metadata.insert(p.tp.clone(), p);
+            }
+        }
+    }
+
+    fn on_alter_isr_response(
+        &mut self,
+        tp: TopicPartition,
+        error: ErrorCode,
+        state: Option<LeaderAndIsrPartition>,
+        now_ms: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let lag_time_max_ms = self.config.replica_lag_time_max_ms;
+        let id = self.id;
+        let Some(p) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(proposed) = leader.pending_isr.take() else {
+            return;
+        };
+        let Some(state) = state else {
+            out.event(Event::IsrChangeRejected {
+                tp,
+                leader: id,
+                error,
+            });
+            return;
+        };
+        if state.leader_epoch != p.leader_epoch {
+            // The controller moved on; a LeaderAndIsr with the new epoch is on its way.
+            out.event(Event::IsrChangeRejected {
+                tp,
+                leader: id,
+                error,
+            });
+            return;
+        }
+        let old_isr = std::mem::replace(&mut p.isr, state.isr.clone());
+        p.partition_epoch = state.partition_epoch;
+        if error != ErrorCode::None {
+            out.event(Event::IsrChangeRejected {
+                tp: tp.clone(),
+                leader: id,
+                error,
+            });
+        } else {
+            debug_assert_eq!(proposed, state.isr);
+            let removed: Vec<BrokerId> = old_isr.iter().copied().filter(|r| !state.isr.contains(r)).collect();
+            let added: Vec<BrokerId> = state.isr.iter().copied().filter(|r| !old_isr.contains(r)).collect();
+            if !removed.is_empty() {
+                let lag_ms = removed
+                    .iter()
+                    .filter_map(|r| leader.followers.get(r))
+                    .map(|f| now_ms.saturating_sub(f.last_caught_up_ms))
+                    .max()
+                    .unwrap_or(0);
+                out.event(Event::IsrShrunk {
+                    tp: tp.clone(),
+                    leader: id,
+                    leader_epoch: p.leader_epoch,
+                    removed,
+                    isr: state.isr.clone(),
+                    lag_ms,
+                    lag_time_max_ms,
+                });
+            }
+            if !added.is_empty() {
+                out.event(Event::IsrExpanded {
+                    tp: tp.clone(),
+                    leader: id,
+                    leader_epoch: p.leader_epoch,
+                    added,
+                    isr: state.isr.clone(),
+                });
+            }
+        }
+        self.maybe_increment_hw(&tp, out);
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Leader side: produce, HW, ISR
+    // ------------------------------------------------------------------------------------
+
+    fn effective_min_isr(&self, tp: &TopicPartition, replicas: usize) -> usize {
+        (self.topic_config(&tp.topic).min_insync_replicas as usize).min(replicas)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_produce(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        acks: Acks,
+        timeout_ms: u64,
+        tp: TopicPartition,
+        records: Vec<ProducerRecord>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let count = records.len() as u32;
+        let reply = |out: &mut Output<BrokerTimer>, error: ErrorCode, base_offset: Option<u64>| {
+            if acks != Acks::None {
+                out.send(
+                    from,
+                    Message::ProduceResponse {
+                        correlation_id,
+                        tp: tp.clone(),
+                        error,
+                        base_offset,
+                    },
+                );
+            }
+        };
+        let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(&tp) {
+            Some(PartitionState {
+                role: Role::Leader(_),
+                leader_epoch,
+                isr,
+                replicas,
+                ..
+            }) => (*leader_epoch, isr.len(), replicas.len()),
+            _ => {
+                out.event(Event::ProduceRejected {
+                    broker: self.id,
+                    tp: tp.clone(),
+                    error: ErrorCode::NotLeaderOrFollower,
+                    records: count,
+                });
+                reply(out, ErrorCode::NotLeaderOrFollower, None);
+                return;
+            }
+        };
+        if acks == Acks::All && isr_len < self.effective_min_isr(&tp, replicas_len) {
+            out.event(Event::ProduceRejected {
+                broker: self.id,
+                tp: tp.clone(),
+                error: ErrorCode::NotEnoughReplicas,
+                records: count,
+            });
+            reply(out, ErrorCode::NotEnoughReplicas, None);
+            return;
+        }
+        let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
+        let appended = log.append_as_leader(leader_epoch, records, now_ms);
+        let base_offset = appended.first().map(|a| a.0).unwrap_or(log.log_end_offset());
+        let leo = log.log_end_offset();
+        out.event(Event::Appended {
+            broker: self.id,
+            tp: tp.clone(),
+            as_leader: true,
+            records: appended,
+            log_end_offset: leo,
+        });
+        self.maybe_flush(&tp, now_ms, out);
+        match acks {
+            Acks::None => {}
+            Acks::Leader => reply(out, ErrorCode::None, Some(base_offset)),
+            Acks::All => {
+                self.next_delayed_id += 1;
+                let id = self.next_delayed_id;
+                self.delayed_produces.insert(
+                    id,
+                    DelayedProduce {
+                        from,
+                        correlation_id,
+                        tp: tp.clone(),
+                        leader_epoch,
+                        required_offset: leo,
+                        base_offset,
+                        records: count,
+                    },
+                );
+                out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
+            }
+        }
+        self.maybe_increment_hw(&tp, out);
+        self.complete_delayed_fetches(&tp, out);
+    }
+
+    /// Kafka's `checkEnoughReplicasReachOffset`: an acks=all produce completes once the HW
+    /// passed its last record; if the ISR fell below `min.insync.replicas` meanwhile, the
+    /// records are written but the producer hears NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    fn complete_delayed_produces(&mut self, tp: &TopicPartition, out: &mut Output<BrokerTimer>) {
+        let hw = self.high_watermark(tp);
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let min_isr = self.effective_min_isr(tp, p.replicas.len());
+        let maximal_isr_len = match &p.role {
+            Role::Leader(l) => l.pending_isr.as_ref().map_or(p.isr.len(), |pending| {
+                p.isr.iter().chain(pending.iter()).collect::<BTreeSet<_>>().len()
+            }),
+            Role::Follower { .. } => return,
+        };
+        let done: Vec<u64> = self
+            .delayed_produces
+            .iter()
+            .filter(|(_, d)| &d.tp == tp && d.required_offset <= hw)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let d = self.delayed_produces.remove(&id).expect("present");
+            let error = if maximal_isr_len >= min_isr {
+                ErrorCode::None
+            } else {
+                ErrorCode::NotEnoughReplicasAfterAppend
+            };
+            if error != ErrorCode::None {
+                out.event(Event::ProduceRejected {
+                    broker: self.id,
+                    tp: tp.clone(),
+                    error,
+                    records: d.records,
+                });
+            }
+            out.send(
+                d.from,
+                Message::ProduceResponse {
+                    correlation_id: d.correlation_id,
+                    tp: d.tp,
+                    error,
+                    base_offset: (error == ErrorCode::None).then_some(d.base_offset),
+                },
+            );
+        }
+    }
+
+    /// Leadership moved: every waiting acks=all produce of an older epoch fails.
+    fn fail_delayed_produces(&mut self, tp: &TopicPartition, epoch: LeaderEpoch, out: &mut Output<BrokerTimer>) {
+        let stale: Vec<u64> = self
+            .delayed_produces
+            .iter()
+            .filter(|(_, d)| &d.tp == tp && d.leader_epoch < epoch)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            let d = self.delayed_produces.remove(&id).expect("present");
+            out.send(
+                d.from,
+                Message::ProduceResponse {
+                    correlation_id: d.correlation_id,
+                    tp: d.tp,
+                    error: ErrorCode::NotLeaderOrFollower,
+                    base_offset: None,
+                },
+            );
+        }
+    }
+
+    fn expire_delayed_produce(&mut self, id: u64, out: &mut Output<BrokerTimer>) {
+        if let Some(d) = self.delayed_produces.remove(&id) {
+            out.event(Event::ProduceRejected {
+                broker: self.id,
+                tp: d.tp.clone(),
+                error: ErrorCode::RequestTimedOut,
+                records: d.records,
+            });
+            out.send(
+                d.from,
+                Message::ProduceResponse {
+                    correlation_id: d.correlation_id,
+                    tp: d.tp,
+                    error: ErrorCode::RequestTimedOut,
+                    base_offset: None,
+                },
+            );
+        }
+    }
+
+    fn set_high_watermark(&mut self, tp: &TopicPartition, new: u64, out: &mut Output<BrokerTimer>) {
+        let old = self.high_watermark(tp);
+        if old == new {
+            return;
+        }
+        let leo = self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset());
+        assert!(new <= leo, "a replica's high watermark must not pass its log end offset");
+        self.high_watermarks.insert(tp.clone(), new);
+        let (leader_epoch, is_leader) = self.partition_role(tp).unwrap_or((-1, false));
+        out.event(Event::HighWatermarkChanged {
+            broker: self.id,
+            tp: tp.clone(),
+            is_leader,
+            leader_epoch,
+            old,
+            new,
+            log_end_offset: leo,
+        });
+    }
+
+    /// Kafka's `maybeIncrementLeaderHW`: the HW moves to the smallest LEO among the leader and
+    /// the maximal ISR (the ISR plus a member whose joining is in flight). From 3.7 it does not
+    /// move at all while the ISR is below `min.insync.replicas` (KAFKA-15583).
+    fn maybe_increment_hw(&mut self, tp: &TopicPartition, out: &mut Output<BrokerTimer>) {
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let Role::Leader(leader) = &p.role else {
+            return;
+        };
+        if self.protocol().uses_strict_min_isr()
+            && p.isr.len() < self.effective_min_isr(tp, p.replicas.len())
+        {
+            return;
+        }
+        let leo = self.disk.logs[tp].log_end_offset();
+        let mut new_hw = leo;
+        let maximal: BTreeSet<BrokerId> = p
+            .isr
+            .iter()
+            .chain(leader.pending_isr.iter().flatten())
+            .copied()
+            .collect();
+        for r in maximal {
+            if r == self.id {
+                continue;
+            }
+            match leader.followers.get(&r).and_then(|f| f.log_end_offset) {
+                Some(follower_leo) => new_hw = new_hw.min(follower_leo),
+                None => return,
+            }
+        }
+        if new_hw > self.high_watermark(tp) {
+            self.set_high_watermark(tp, new_hw, out);
+            self.complete_delayed_produces(tp, out);
+            self.complete_delayed_fetches(tp, out);
+        }
+    }
+
+    /// Kafka's `maybeShrinkIsr`, run every `replica.lag.time.max.ms / 2`.
+    fn maybe_shrink_isrs(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        let lag_max_ms = self.config.replica_lag_time_max_ms;
+        let tps: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        for tp in tps {
+            let leo = self.disk.logs.get(&tp).map_or(0, |l| l.log_end_offset());
+            let Some(p) = self.partitions.get(&tp) else {
+                continue;
+            };
+            let Role::Leader(leader) = &p.role else {
+                continue;
+            };
+            if leader.pending_isr.is_some() {
+                continue;
+            }
+            let out_of_sync: Vec<BrokerId> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| *r != self.id)
+                .filter(|r| {
+                    leader.followers.get(r).is_some_and(|f| {
+                        f.log_end_offset != Some(leo)
+                            && now_ms.saturating_sub(f.last_caught_up_ms) > lag_max_ms
+                    })
+                })
+                .collect();
+            if out_of_sync.is_empty() {
+                continue;
+            }
+            let new_isr: Vec<BrokerId> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| !out_of_sync.contains(r))
+                .collect();
+            self.send_alter_isr(&tp, new_isr, out);
+        }
+    }
+
+    fn send_alter_isr(&mut self, tp: &TopicPartition, new_isr: Vec<BrokerId>, out: &mut Output<BrokerTimer>) {
+        let id = self.id;
+        let controller = self.controller_id;
+        let p = self.partitions.get_mut(tp).expect("partition");
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(controller) = controller else {
+            return;
+        };
+        leader.pending_isr = Some(new_isr.clone());
+        leader.alter_isr_attempt += 1;
+        out.send(
+            NodeId::Broker(controller),
+            Message::AlterIsr {
+                broker_id: id,
+                tp: tp.clone(),
+                leader_epoch: p.leader_epoch,
+                new_isr,
+                partition_epoch: p.partition_epoch,
+            },
+        );
+        out.timer(
+            ALTER_ISR_TIMEOUT_MS,
+            BrokerTimer::AlterIsrTimeout {
+                tp: tp.clone(),
+                attempt: leader.alter_isr_attempt,
+            },
+        );
+    }
+
+    /// The leader's side of a follower fetch (Kafka's `updateFollowerFetchState`).
+    fn update_follower_fetch_state(
+        &mut self,
+        now_ms: u64,
+        follower: BrokerId,
+        tp: &TopicPartition,
+        fetch_offset: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let leo = self.disk.logs[tp].log_end_offset();
+        let hw = self.high_watermark(tp);
+        let p = self.partitions.get_mut(tp).expect("partition");
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(f) = leader.followers.get_mut(&follower) else {
+            return;
+        };
+        if fetch_offset >= leo {
+            f.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_log_end_offset {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.log_end_offset = Some(fetch_offset);
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_log_end_offset = leo;
+        // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and the start
+        // of this leader's epoch (KAFKA-7128).
+        let joins = !p.isr.contains(&follower)
+            && leader.pending_isr.is_none()
+            && fetch_offset >= hw
+            && fetch_offset >= leader.epoch_start_offset;
+        if joins {
+            let mut new_isr = p.isr.clone();
+            new_isr.push(follower);
+            self.send_alter_isr(tp, new_isr, out);
+        }
+        self.maybe_increment_hw(tp, out);
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Fetch serving (leader side, for followers and consumers)
+    // ------------------------------------------------------------------------------------
+
+    fn on_fetch(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        replica_id: Option<BrokerId>,
+        max_wait_ms: u64,
+        partitions: Vec<FetchPartition>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        // First the follower state updates, once, at the time the fetch arrives.
+        if let Some(follower) = replica_id {
+            for fp in &partitions {
+                if self.fetch_error(fp, replica_id).is_none() && self.diverging_epoch(fp).is_none() {
+                    self.update_follower_fetch_state(now_ms, follower, &fp.tp, fp.fetch_offset, out);
+                }
+            }
+        }
+        let request = DelayedFetch {
+            from,
+            correlation_id,
+            replica_id,
+            partitions,
+        };
+        if max_wait_ms == 0 || self.fetch_has_something(&request) {
+            self.answer_fetch(request, out);
+        } else {
+            self.next_delayed_id += 1;
+            let id = self.next_delayed_id;
+            self.delayed_fetches.insert(id, request);
+            out.timer(max_wait_ms, BrokerTimer::DelayedFetchExpire { id });
+        }
+    }
+
+    fn fetch_error(&self, fp: &FetchPartition, replica_id: Option<BrokerId>) -> Option<ErrorCode> {
+        let Some(p) = self.partitions.get(&fp.tp) else {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        };
+        if !matches!(p.role, Role::Leader(_)) {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        }
+        // KIP-320: the fetcher's idea of the epoch must match.
+        if let Some(epoch) = fp.current_leader_epoch {
+            if self.protocol().uses_kip_320() || replica_id.is_none() {
+                if epoch < p.leader_epoch {
+                    return Some(ErrorCode::FencedLeaderEpoch);
+                }
+                if epoch > p.leader_epoch {
+                    return Some(ErrorCode::UnknownLeaderEpoch);
+                }
+            }
+        }
+        let leo = self.disk.logs[&fp.tp].log_end_offset();
+        if fp.fetch_offset > leo {
+            return Some(ErrorCode::OffsetOutOfRange);
+        }
+        None
+    }
+
+    /// The truncation-on-fetch check: the follower's last fetched epoch must end at or after
+    /// its fetch offset on the leader, else the leader names where that epoch ends.
+    fn diverging_epoch(&self, fp: &FetchPartition) -> Option<EpochEndOffset> {
+        let last_epoch = fp.last_fetched_epoch?;
+        let log = self.disk.logs.get(&fp.tp)?;
+        let kip_279 = self.protocol().uses_kip_279();
+        let (epoch, end_offset) = log
+            .end_offset_for_epoch(last_epoch, kip_279)
+            .unwrap_or((-1, 0));
+        if epoch < last_epoch || end_offset < fp.fetch_offset {
+            Some(EpochEndOffset {
+                tp: fp.tp.clone(),
+                error: ErrorCode::None,
+                leader_epoch: epoch,
+                end_offset,
+            })
+        } else {
+            None
+        }
+    }
+
+    fn fetch_upper_bound(&self, tp: &TopicPartition, replica_id: Option<BrokerId>) -> u64 {
+        match replica_id {
+            Some(_) => self.disk.logs[tp].log_end_offset(),
+            None => self.high_watermark(tp),
+        }
+    }
+
+    fn fetch_has_something(&self, request: &DelayedFetch) -> bool {
+        request.partitions.iter().any(|fp| {
+            self.fetch_error(fp, request.replica_id).is_some()
+                || self.diverging_epoch(fp).is_some()
+                || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, request.replica_id)
+        })
+    }
+
+    fn answer_fetch(&mut self, request: DelayedFetch, out: &mut Output<BrokerTimer>) {
+        let mut responses = Vec::with_capacity(request.partitions.len());
+        for fp in &request.partitions {
+            let hw = self.high_watermark(&fp.tp);
+            let (leo, log_start) = self
+                .disk
+                .logs
+                .get(&fp.tp)
+                .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
+            let leader_epoch = self.partitions.get(&fp.tp).map_or(-1, |p| p.leader_epoch);
+            let mut response = FetchPartitionResponse {
+                tp: fp.tp.clone(),
+                error: ErrorCode::None,
+                high_watermark: hw,
+                log_start_offset: log_start,
+                log_end_offset: leo,
+                leader_epoch,
+                records: Vec::new(),
+                diverging_epoch: None,
+            };
+            if let Some(error) = self.fetch_error(fp, request.replica_id) {
+                response.error = error;
+            } else if let Some(diverging) = self.diverging_epoch(fp) {
+                response.diverging_epoch = Some(diverging);
+            } else {
+                let upper = self.fetch_upper_bound(&fp.tp, request.replica_id);
+                response.records = self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+            }
+            responses.push(response);
+        }
+        out.send(
+            request.from,
+            Message::FetchResponse {
+                correlation_id: request.correlation_id,
+                partitions: responses,
+            },
+        );
+    }
+
+    fn complete_delayed_fetches(&mut self, tp: &TopicPartition, out: &mut Output<BrokerTimer>) {
+        let ready: Vec<u64> = self
+            .delayed_fetches
+            .iter()
+            .filter(|(_, d)| d.partitions.iter().any(|fp| &fp.tp == tp) && self.fetch_has_something(d))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            let d = self.delayed_fetches.remove(&id).expect("present");
+            self.answer_fetch(d, out);
+        }
+    }
+
+    fn on_offsets_for_leader_epoch(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        partitions: Vec<OffsetForLeaderEpochPartition>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let kip_279 = self.protocol().uses_kip_279();
+        let answers = partitions
+            .into_iter()
+            .map(|req| {
+                let not_leader = !matches!(
+                    self.partitions.get(&req.tp).map(|p| &p.role),
+                    Some(Role::Leader(_))
+                );
+                if not_leader {
+                    return EpochEndOffset {
+                        tp: req.tp,
+                        error: ErrorCode::NotLeaderOrFollower,
+                        leader_epoch: -1,
+                        end_offset: 0,
+                    };
+                }
+                let (leader_epoch, end_offset) = self.disk.logs[&req.tp]
+                    .end_offset_for_epoch(req.leader_epoch, kip_279)
+                    .unwrap_or((-1, 0));
+                EpochEndOffset {
+                    tp: req.tp,
+                    error: ErrorCode::None,
+                    leader_epoch,
+                    end_offset,
+                }
+            })
+            .collect();
+        out.send(
+            from,
+            Message::OffsetsForLeaderEpochResponse {
+                correlation_id,
+                partitions: answers,
+            },
+        );
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Follower side: the replica fetcher
+    // ------------------------------------------------------------------------------------
+
+    fn followed_partitions(&self, leader_id: BrokerId) -> Vec<(TopicPartition, bool)> {
+        self.partitions
+            .iter()
+            .filter_map(|(tp, p)| match &p.role {
+                Role::Follower {
+                    leader: Some(l),
+                    needs_epoch_lookup,
+                } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn maybe_fetch(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
+        let fetcher = self.fetchers.entry(leader_id).or_default();
+        if fetcher.in_flight.is_some() || fetcher.backing_off {
+            return;
+        }
+        let followed = self.followed_partitions(leader_id);
+        if followed.is_empty() {
+            return;
+        }
+        let correlation_id = self.next_correlation();
+        let protocol = self.protocol();
+        let lookups: Vec<&(TopicPartition, bool)> = followed.iter().filter(|(_, n)| *n).collect();
+        let message = if !lookups.is_empty() {
+            // Kafka 0.11 to 2.6: ask where our latest epoch ends before fetching.
+            Message::OffsetsForLeaderEpoch {
+                correlation_id,
+                replica_id: Some(self.id),
+                partitions: lookups
+                    .iter()
+                    .map(|(tp, _)| OffsetForLeaderEpochPartition {
+                        tp: tp.clone(),
+                        current_leader_epoch: protocol
+                            .uses_kip_320()
+                            .then(|| self.partitions[tp].leader_epoch),
+                        leader_epoch: self.disk.logs[tp].latest_epoch().unwrap_or(-1),
+                    })
+                    .collect(),
+            }
+        } else {
+            Message::Fetch {
+                correlation_id,
+                replica_id: Some(self.id),
+                max_wait_ms: self.config.replica_fetch_wait_max_ms,
+                partitions: followed
+                    .iter()
+                    .map(|(tp, _)| {
+                        let log = &self.disk.logs[tp];
+                        FetchPartition {
+                            tp: tp.clone(),
+                            fetch_offset: log.log_end_offset(),
+                            last_fetched_epoch: if protocol.uses_truncation_on_fetch() {
+                                log.latest_epoch()
+                            } else {
+                                None
+                            },
+                            current_leader_epoch: protocol
+                                .uses_kip_320()
+                                .then(|| self.partitions[tp].leader_epoch),
+                        }
+                    })
+                    .collect(),
+            }
+        };
+        let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
+        fetcher.in_flight = Some(correlation_id);
+        out.send(NodeId::Broker(leader_id), message);
+        out.timer(
+            self.config.replica_socket_timeout_ms,
+            BrokerTimer::FetchTimeout {
+                leader: leader_id,
+                correlation_id,
+            },
+        );
+    }
+
+    /// Takes a fetcher's in-flight slot for a response; `None` if it is not the one awaited.
+    fn take_fetch_slot(&mut self, from: NodeId, correlation_id: u64) -> Option<BrokerId> {
+        let NodeId::Broker(leader_id) = from else {
+            return None;
+        };
+        let fetcher = self.fetchers.get_mut(&leader_id)?;
+        if fetcher.in_flight != Some(correlation_id) {
+            return None;
+        }
+        fetcher.in_flight = None;
+        Some(leader_id)
+    }
+
+    fn back_off(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
+        let fetcher = self.fetchers.entry(leader_id).or_default();
+        if !fetcher.backing_off {
+            fetcher.backing_off = true;
+            out.timer(
+                self.config.replica_fetch_backoff_ms,
+                BrokerTimer::FetchBackoff { leader: leader_id },
+            );
+        }
+    }
+
+    fn is_following(&self, tp: &TopicPartition, leader_id: BrokerId) -> bool {
+        matches!(
+            self.partitions.get(tp).map(|p| &p.role),
+            Some(Role::Follower { leader: Some(l), .. }) if *l == leader_id
+        )
+    }
+
+    fn on_fetch_response(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        partitions: Vec<FetchPartitionResponse>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(leader_id) = self.take_fetch_slot(from, correlation_id) else {
+            return;
+        };
+        let mut error = false;
+        for r in partitions {
+            if !self.is_following(&r.tp, leader_id) {
+                continue;
+            }
+            match r.error {
+                ErrorCode::None => {}
+                ErrorCode::OffsetOutOfRange => {
+                    // Our log is longer than the leader's: cut it to the leader's end.
+                    let leo = self.disk.logs[&r.tp].log_end_offset();
+                    if leo > r.log_end_offset {
+                        self.truncate(
+                            &r.tp,
+                            r.log_end_offset,
+                            TruncateReason::OffsetOutOfRange {
+                                leader_log_end_offset: r.log_end_offset,
+                            },
+                            out,
+                        );
+                    }
+                    continue;
+                }
+                _ => {
+                    error = true;
+                    continue;
+                }
+            }
+            if let Some(diverging) = r.diverging_epoch {
+                self.truncate_to_epoch_end(&r.tp, &diverging, out);
+                continue;
+            }
+            if !r.records.is_empty() {
+                let log = self.disk.logs.get_mut(&r.tp).expect("log");
+                if r.records[0].offset != log.log_end_offset() {
+                    continue; // a stale response for an offset we no longer fetch from
+                }
+                let appended = log.append_as_follower(r.records, now_ms);
+                let leo = log.log_end_offset();
+                out.event(Event::Appended {
+                    broker: self.id,
+                    tp: r.tp.clone(),
+                    as_leader: false,
+                    records: appended,
+                    log_end_offset: leo,
+                });
+                self.maybe_flush(&r.tp, now_ms, out);
+            }
+            let leo = self.disk.logs[&r.tp].log_end_offset();
+            self.set_high_watermark(&r.tp, r.high_watermark.min(leo), out);
+        }
+        if error {
+            self.back_off(leader_id, out);
+        } else {
+            self.maybe_fetch(leader_id, out);
+        }
+    }
+
+    fn on_offsets_for_leader_epoch_response(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        partitions: Vec<EpochEndOffset>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(leader_id) = self.take_fetch_slot(from, correlation_id) else {
+            return;
+        };
+        let mut error = false;
+        for r in partitions {
+            if !self.is_following(&r.tp, leader_id) {
+                continue;
+            }
+            if r.error != ErrorCode::None {
+                error = true;
+                continue;
+            }
+            let complete = self.truncate_to_epoch_end(&r.tp, &r, out);
+            if complete {
+                if let Some(p) = self.partitions.get_mut(&r.tp) {
+                    if let Role::Follower {
+                        needs_epoch_lookup, ..
+                    } = &mut p.role
+                    {
+                        *needs_epoch_lookup = false;
+                    }
+                }
+            }
+        }
+        if error {
+            self.back_off(leader_id, out);
+        } else {
+            self.maybe_fetch(leader_id, out);
+        }
+    }
+
+    /// Kafka's `getOffsetTruncationState`: where to cut, given where the leader says an epoch
+    /// ends. Returns whether truncation is complete (false: ask again with an older epoch,
+    /// the KIP-279 walk back).
+    fn truncate_to_epoch_end(&mut self, tp: &TopicPartition, leader: &EpochEndOffset, out: &mut Output<BrokerTimer>) -> bool {
+        let log = &self.disk.logs[tp];
+        let leo = log.log_end_offset();
+        let kip_279 = self.protocol().uses_kip_279();
+        if leader.leader_epoch < 0 {
+            // The leader knows no epoch at or below ours: fall back to our high watermark.
+            let hw = self.high_watermark(tp);
+            self.truncate(tp, hw, TruncateReason::HighWatermark { high_watermark: hw }, out);
+            return true;
+        }
+        let (offset, complete) = if !kip_279 {
+            // KIP-101 as first shipped: trust the leader's end offset for our epoch.
+            (leader.end_offset.min(leo), true)
+        } else {
+            match log.end_offset_for_epoch(leader.leader_epoch, true) {
+                Some((epoch, end)) if epoch == leader.leader_epoch => (leader.end_offset.min(end).min(leo), true),
+                Some((_, end)) => (end.min(leo), false),
+                None => (0, true),
+            }
+        };
+        self.truncate(
+            tp,
+            offset,
+            TruncateReason::LeaderEpoch {
+                epoch: leader.leader_epoch,
+                leader_end_offset: leader.end_offset,
+            },
+            out,
+        );
+        complete
+    }
+
+    fn truncate(&mut self, tp: &TopicPartition, offset: u64, reason: TruncateReason, out: &mut Output<BrokerTimer>) {
+        let log = self.disk.logs.get_mut(tp).expect("log");
+        let from = log.log_end_offset();
+        if !log.truncate_to(offset) {
+            return;
+        }
+        let to = log.log_end_offset();
+        out.event(Event::Truncated {
+            broker: self.id,
+            tp: tp.clone(),
+            from_log_end_offset: from,
+            to_offset: to,
+            reason,
+        });
+        if self.high_watermark(tp) > to {
+            self.set_high_watermark(tp, to, out);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Durability: flushes and the HW checkpoint
+    // ------------------------------------------------------------------------------------
+
+    fn maybe_flush(&mut self, tp: &TopicPartition, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        let config = self.topic_config(&tp.topic).clone();
+        let log = self.disk.logs.get_mut(tp).expect("log");
+        let by_count = log.unflushed_count() >= config.flush_messages;
+        let by_age = log
+            .oldest_unflushed_ms()
+            .is_some_and(|t| config.flush_ms != u64::MAX && now_ms.saturating_sub(t) >= config.flush_ms);
+        if by_count || by_age {
+            if let Some(offset) = log.flush() {
+                out.event(Event::Flushed {
+                    broker: self.id,
+                    tp: tp.clone(),
+                    offset,
+                });
+            }
+        }
+    }
+
+    fn flush_check_interval_ms(&self) -> Option<u64> {
+        self.topic_configs
+            .values()
+            .chain(std::iter::once(&self.config.topic_defaults))
+            .map(|c| c.flush_ms)
+            .filter(|ms| *ms != u64::MAX)
+            .min()
+            .map(|ms| ms.max(1))
+    }
+
+    fn checkpoint_high_watermarks(&mut self) {
+        for (tp, hw) in &self.high_watermarks {
+            self.disk.hw_checkpoint.insert(tp.clone(), *hw);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Client requests: metadata and offsets
+    // ------------------------------------------------------------------------------------
+
+    fn on_metadata(&mut self, from: NodeId, correlation_id: u64, topics: Vec<String>, out: &mut Output<BrokerTimer>) {
+        let partitions = self
+            .metadata
+            .values()
+            .filter(|m| topics.is_empty() || topics.contains(&m.tp.topic))
+            .cloned()
+            .collect();
+        out.send(
+            from,
+            Message::MetadataResponse {
+                correlation_id,
+                brokers: self.live_brokers.clone(),
+                controller_id: self.controller_id,
+                partitions,
+            },
+        );
+    }
+
+    fn on_list_offsets(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        tp: TopicPartition,
+        spec: OffsetSpec,
+        current_leader_epoch: Option<LeaderEpoch>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let fp = FetchPartition {
+            tp: tp.clone(),
+            fetch_offset: 0,
+            last_fetched_epoch: None,
+            current_leader_epoch,
+        };
+        let (error, offset, leader_epoch) = match self.fetch_error(&fp, None) {
+            Some(error) => (error, 0, None),
+            None => {
+                let log = &self.disk.logs[&tp];
+                let offset = match spec {
+                    OffsetSpec::Earliest => log.log_start_offset(),
+                    OffsetSpec::Latest => self.high_watermark(&tp),
+                };
+                (ErrorCode::None, offset, Some(self.partitions[&tp].leader_epoch))
+            }
+        };
+        out.send(
+            from,
+            Message::ListOffsetsResponse {
+                correlation_id,
+                tp,
+                error,
+                offset,
+                leader_epoch,
+            },
+        );
+    }
+}
+
+impl Actor for Broker {
+    type Timer = BrokerTimer;
+
+    fn start(&mut self, _now_ms: u64, out: &mut Output<BrokerTimer>) {
+        // Recovery: the HW comes from the checkpoint, never above what the log holds.
+        let mut recovered = Vec::new();
+        for (tp, log) in &self.disk.logs {
+            let leo = log.log_end_offset();
+            let hw = self.disk.hw_checkpoint.get(tp).copied().unwrap_or(0).min(leo);
+            self.high_watermarks.insert(tp.clone(), hw);
+            recovered.push((tp.clone(), leo, hw));
+        }
+        out.event(Event::BrokerRecovered {
+            broker: self.id,
+            replicas: recovered,
+        });
+        self.zk_connect(out);
+        out.timer(
+            (self.config.replica_lag_time_max_ms / 2).max(1),
+            BrokerTimer::IsrExpiration,
+        );
+        out.timer(
+            self.config.replica_high_watermark_checkpoint_interval_ms,
+            BrokerTimer::HwCheckpoint,
+        );
+        if let Some(ms) = self.flush_check_interval_ms() {
+            out.timer(ms, BrokerTimer::FlushCheck);
+        }
+    }
+
+    fn on_message(&mut self, now_ms: u64, from: NodeId, message: Message, out: &mut Output<BrokerTimer>) {
+        match message {
+            Message::ZkConnected { session_id, .. } => self.on_zk_connected(session_id, out),
+            Message::ZkPong { .. } => {}
+            Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
+            Message::ZkWatch {
+                session_id,
+                path,
+                kind,
+            } => self.on_zk_watch(session_id, &path, kind, out),
+            Message::ZkSessionExpired { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    self.on_zk_session_lost(out);
+                }
+            }
+            Message::LeaderAndIsr {
+                controller_id,
+                controller_epoch,
+                partitions,
+            } => self.on_leader_and_isr(now_ms, controller_id, controller_epoch, partitions, out),
+            Message::UpdateMetadata {
+                controller_id,
+                controller_epoch,
+                live_brokers,
+                partitions,
+            } => self.on_update_metadata(controller_id, controller_epoch, live_brokers, partitions, out),
+            Message::AlterIsr {
+                broker_id,
+                tp,
+                leader_epoch,
+                new_isr,
+                partition_epoch,
+            } => {
+                if let Some(mut controller) = self.controller.take() {
+                    let mut io = HostIo {
+                        zk: &mut self.zk,
+                        out,
+                    };
+                    controller.on_alter_isr(broker_id, tp, leader_epoch, new_isr, partition_epoch, &mut io);
+                    self.controller = Some(controller);
+                } else {
+                    // Not the controller (any more): the leader will time out and retry.
+                }
+            }
+            Message::AlterIsrResponse { tp, error, state } => {
+                self.on_alter_isr_response(tp, error, state, now_ms, out)
+            }
+            Message::Fetch {
+                correlation_id,
+                replica_id,
+                max_wait_ms,
+                partitions,
+            } => self.on_fetch(now_ms, from, correlation_id, replica_id, max_wait_ms, partitions, out),
+            Message::FetchResponse {
+                correlation_id,
+                partitions,
+            } => self.on_fetch_response(now_ms, from, correlation_id, partitions, out),
+            Message::OffsetsForLeaderEpoch {
+                correlation_id,
+                partitions,
+                ..
+            } => self.on_offsets_for_leader_epoch(from, correlation_id, partitions, out),
+            Message::OffsetsForLeaderEpochResponse {
+                correlation_id,
+                partitions,
+            } => self.on_offsets_for_leader_epoch_response(from, correlation_id, partitions, out),
+            Message::Produce {
+                correlation_id,
+                acks,
+                timeout_ms,
+                tp,
+                records,
+            } => self.on_produce(now_ms, from, correlation_id, acks, timeout_ms, tp, records, out),
+            Message::Metadata {
+                correlation_id,
+                topics,
+            } => self.on_metadata(from, correlation_id, topics, out),
+            Message::ListOffsets {
+                correlation_id,
+                tp,
+                spec,
+                current_leader_epoch,
+            } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
+            // Messages a broker never receives.
+            Message::ZkConnect { .. }
+            | Message::ZkPing { .. }
+            | Message::ZkRequest { .. }
+            | Message::ProduceResponse { .. }
+            | Message::MetadataResponse { .. }
+            | Message::ListOffsetsResponse { .. } => {}
+        }
+    }
+
+    fn on_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
+        match timer {
+            BrokerTimer::ZkConnectTimeout { attempt } => {
+                if self.zk.session_id.is_none() && attempt == self.zk.connect_attempt {
+                    self.zk_connect(out);
+                }
+            }
+            BrokerTimer::ZkPing { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
+                    out.timer(
+                        (self.config.zookeeper_session_timeout_ms / 3).max(1),
+                        BrokerTimer::ZkPing { session_id },
+                    );
+                }
+            }
+            BrokerTimer::ZkRegisterRetry { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    self.register(out);
+                }
+            }
+            BrokerTimer::IsrExpiration => {
+                self.maybe_shrink_isrs(now_ms, out);
+                out.timer(
+                    (self.config.replica_lag_time_max_ms / 2).max(1),
+                    BrokerTimer::IsrExpiration,
+                );
+            }
+            BrokerTimer::HwCheckpoint => {
+                self.checkpoint_high_watermarks();
+                out.timer(
+                    self.config.replica_high_watermark_checkpoint_interval_ms,
+                    BrokerTimer::HwCheckpoint,
+                );
+            }
+            BrokerTimer::FlushCheck => {
+                let tps: Vec<TopicPartition> = self.disk.logs.keys().cloned().collect();
+                for tp in tps {
+                    self.maybe_flush(&tp, now_ms, out);
+                }
+                if let Some(ms) = self.flush_check_interval_ms() {
+                    out.timer(ms, BrokerTimer::FlushCheck);
+                }
+            }
+            BrokerTimer::FetchTimeout {
+                leader,
+                correlation_id,
+            } => {
+                if self.take_fetch_slot(NodeId::Broker(leader), correlation_id).is_some() {
+                    self.back_off(leader, out);
+                }
+            }
+            BrokerTimer::FetchBackoff { leader } => {
+                if let Some(f) = self.fetchers.get_mut(&leader) {
+                    f.backing_off = false;
+                }
+                self.maybe_fetch(leader, out);
+            }
+            BrokerTimer::DelayedProduceExpire { id } => self.expire_delayed_produce(id, out),
+            BrokerTimer::DelayedFetchExpire { id } => {
+                if let Some(d) = self.delayed_fetches.remove(&id) {
+                    self.answer_fetch(d, out);
+                }
+            }
+            BrokerTimer::AlterIsrTimeout { tp, attempt } => {
+                if let Some(PartitionState {
+                    role: Role::Leader(l),
+                    ..
+                }) = self.partitions.get_mut(&tp)
+                {
+                    if l.alter_isr_attempt == attempt {
+                        l.pending_isr = None;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! The Kafka controller in ZooKeeper mode: the role one broker holds at a time.
+//!
+//! Whoever creates the ephemeral `/controller` znode first is controller; it bumps
+//! `/controller_epoch` so every request it sends can be told apart from a dead predecessor's.
+//! It watches `/brokers/ids` (brokers come and go with their ZooKeeper sessions) and
+//! `/brokers/topics` (new topics), keeps the partition states
+//! (`/brokers/topics/T/partitions/P/state`: leader, leader epoch, ISR), elects leaders, and
+//! tells brokers with LeaderAndIsr and UpdateMetadata requests.
+//!
+//! This module decides; it does no I/O. Its ZooKeeper operations go out through the broker
+//! that hosts it ([`ControllerIo`]), and the answers come back through
+//! [`Controller::on_zk_result`]. Every partition-state write is conditional on the znode
+//! version, so a zombie controller's write fails instead of overwriting its successor's.
+//! The controller keeps an optimistic cache: it applies a write to the cache when it issues
+//! it, and tells the brokers only once ZooKeeper confirmed it. ZooKeeper answers one
+//! session's requests in order, so pipelined writes to one partition see the versions the
+//! cache predicts.
+
+use crate::config::TopicConfig;
+use crate::event::{ElectionReason, Event};
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a ZooKeeper request was for, so its answer can be routed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ControllerZk {
+    ReadBrokers,
+    ReadTopics,
+    ReadAssignment(String),
+    ReadState(TopicPartition),
+    /// Creating the parent paths of a partition-state znode; the answer does not matter.
+    CreateParent,
+    WriteState {
+        tp: TopicPartition,
+        state: PartitionZkState,
+        why: WriteWhy,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteWhy {
+    Election {
+        previous_leader: Option<BrokerId>,
+        unclean: bool,
+        reason: ElectionReason,
+    },
+    /// Dead replicas left the ISR of a partition whose leader is alive.
+    RemoveDeadReplicas,
+    AlterIsr {
+        leader: BrokerId,
+    },
+}
+
+/// The controller's view of one partition-state znode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionZkState {
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: LeaderEpoch,
+    pub isr: Vec<BrokerId>,
+    /// The znode version; `-1` while the znode does not exist yet.
+    pub version: i32,
+}
+
+/// Requests the controller makes of its host broker.
+pub trait ControllerIo {
+    fn zk(&mut self, op: ZkOp, purpose: ControllerZk);
+    fn send(&mut self, to: BrokerId, message: Message);
+    fn event(&mut self, event: Event);
+}
+
+pub fn topic_path(topic: &str) -> String {
+    format!("/brokers/topics/{topic}")
+}
+
+pub fn state_path(tp: &TopicPartition) -> String {
+    format!("/brokers/topics/{}/partitions/{}/state", tp.topic, tp.partition)
+}
+
+pub struct Controller {
+    broker_id: BrokerId,
+    epoch: i32,
+    topic_defaults: TopicConfig,
+    topic_configs: BTreeMap<String, TopicConfig>,
+    live_brokers: BTreeSet<BrokerId>,
+    assignments: BTreeMap<TopicPartition, Vec<BrokerId>>,
+    /// Optimistic: includes writes ZooKeeper has not confirmed yet.
+    states: BTreeMap<TopicPartition, PartitionZkState>,
+    /// Partitions with a write in flight; nothing more is decided for them until it lands.
+    writes_in_flight: BTreeMap<TopicPartition, u32>,
+    reads_in_flight: u32,
+    /// True once the first full load finished and every broker got the full state.
+    active: bool,
+    /// Brokers that came up since the last time they were sent the full state.
+    brokers_to_inform: BTreeSet<BrokerId>,
+    /// A ZooKeeper write was refused: another controller took over.
+    resigned: bool,
+}
+
+impl Controller {
+    /// A broker just won `/controller` and wrote `epoch` to `/controller_epoch`.
+    pub fn new(
+        broker_id: BrokerId,
+        epoch: i32,
+        topic_defaults: TopicConfig,
+        topic_configs: BTreeMap<String, TopicConfig>,
+    ) -> Controller {
+        Controller {
+            broker_id,
+            epoch,
+            topic_defaults,
+            topic_configs,
+            live_brokers: BTreeSet::new(),
+            assignments: BTreeMap::new(),
+            states: BTreeMap::new(),
+            writes_in_flight: BTreeMap::new(),
+            reads_in_flight: 0,
+            active: false,
+            brokers_to_inform: BTreeSet::new(),
+            resigned: false,
+        }
+    }
+
+    pub fn epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    pub fn resigned(&self) -> bool {
+        self.resigned
+    }
+
+    pub fn live_brokers(&self) -> &BTreeSet<BrokerId> {
+        &self.live_brokers
+    }
+
+    /// Starts the load of the cluster state from ZooKeeper.
+    pub fn start(&mut self, io: &mut dyn ControllerIo) {
+        self.read(
+            io,
+            ZkOp::GetChildren {
+                path: "/brokers/ids".into(),
+                watch: true,
+            },
+            ControllerZk::ReadBrokers,
+        );
+        self.read(
+            io,
+            ZkOp::GetChildren {
+                path: "/brokers/topics".into(),
+                watch: true,
+            },
+            ControllerZk::ReadTopics,
+        );
+    }
+
+    fn read(&mut self, io: &mut dyn ControllerIo, op: ZkOp, purpose: ControllerZk) {
+        self.reads_in_flight += 1;
+        io.zk(op, purpose);
+    }
+
+    /// A watch set by the controller fired.
+    pub fn on_watch(&mut self, path: &str, io: &mut dyn ControllerIo) {
+        match path {
+            "/brokers/ids" => self.read(
+                io,
+                ZkOp::GetChildren {
+                    path: "/brokers/ids".into(),
+                    watch: true,
+                },
+                ControllerZk::ReadBrokers,
+            ),
+            "/brokers/topics" => self.read(
+                io,
+                ZkOp::GetChildren {
+                    path: "/brokers/topics".into(),
+                    watch: true,
+                },
+                ControllerZk::ReadTopics,
+            ),
+            _ => {}
+        }
+    }
+
+    pub fn on_zk_result(
+        &mut self,
+        purpose: ControllerZk,
+        result: ZkResult,
+        io: &mut dyn ControllerIo,
+    ) {
+        if self.resigned {
+            return;
+        }
+        match purpose {
+            ControllerZk::ReadBrokers => {
+                self.reads_in_flight -= 1;
+                if let ZkResult::Children(children) = result {
+                    self.on_brokers(children);
+                }
+            }
+            ControllerZk::ReadTopics => {
+                self.reads_in_flight -= 1;
+                if let ZkResult::Children(topics) = result {
+                    for topic in topics {
+                        let known = self.assignments.keys().any(|tp| tp.topic == topic);
+                        if !known {
+                            self.read(
+                                io,
+                                ZkOp::GetData {
+                                    path: topic_path(&topic),
+                                    watch: false,
+                                },
+                                ControllerZk::ReadAssignment(topic),
+                            );
+                        }
+                    }
+                }
+            }
+            ControllerZk::ReadAssignment(topic) => {
+                self.reads_in_flight -= 1;
+                if let ZkResult::Data {
+                    data: ZkData::TopicAssignment(assignment),
+                    ..
+                } = result
+                {
+                    for (partition, replicas) in assignment {
+                        let tp = TopicPartition::new(topic.clone(), partition);
+                        self.assignments.insert(tp.clone(), replicas);
+                        self.read(
+                            io,
+                            ZkOp::GetData {
+                                path: state_path(&tp),
+                                watch: false,
+                            },
+                            ControllerZk::ReadState(tp),
+                        );
+                    }
+                }
+            }
+            ControllerZk::ReadState(tp) => {
+                self.reads_in_flight -= 1;
+                match result {
+                    ZkResult::Data {
+                        data:
+                            ZkData::PartitionState {
+                                leader,
+                                leader_epoch,
+                                isr,
+                                ..
+                            },
+                        version,
+                    } if !self.states.contains_key(&tp)
+                        && !self.writes_in_flight.contains_key(&tp) =>
+                    {
+                        self.states.insert(
+                            tp,
+                            PartitionZkState {
+                                leader,
+                                leader_epoch,
+                                isr,
+                                version,
+                            },
+                        );
+                    }
+                    _ => {
+                        // No state yet: a new partition, elected below.
+                    }
+                }
+            }
+            ControllerZk::CreateParent => {}
+            ControllerZk::WriteState { tp, state, why } => {
+                let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
+                *left -= 1;
+                if *left == 0 {
+                    self.writes_in_flight.remove(&tp);
+                }
+                match result {
+                    ZkResult::Created | ZkResult::Ok { .. } => {
+                        self.on_write_confirmed(tp, state, why, io);
+                    }
+                    _ => {
+                        // A version conflict: another controller wrote this partition. This
+                        // one is a zombie and must step down (Kafka's ControllerMovedException).
+                        self.resigned = true;
+                        return;
+                    }
+                }
+            }
+        }
+        self.reconcile(io);
+    }
+
+    fn on_brokers(&mut self, children: Vec<String>) {
+        let now: BTreeSet<BrokerId> = children.iter().filter_map(|c| c.parse().ok()).collect();
+        for b in now.difference(&self.live_brokers) {
+            self.brokers_to_inform.insert(*b);
+        }
+        self.live_brokers = now;
+    }
+
+    /// Decides everything that can be decided now: elections for partitions without a live
+    /// leader, dead replicas out of ISRs, the full state for brokers that came up.
+    fn reconcile(&mut self, io: &mut dyn ControllerIo) {
+        if self.reads_in_flight > 0 || self.resigned {
+            return;
+        }
+        let reason_for_dead_leader = if self.active {
+            ElectionReason::LeaderFailed
+        } else {
+            ElectionReason::ControllerFailover
+        };
+        let tps: Vec<TopicPartition> = self.assignments.keys().cloned().collect();
+        for tp in &tps {
+            if self.writes_in_flight.contains_key(tp) {
+                continue;
+            }
+            self.decide(tp, reason_for_dead_leader, io);
+        }
+        if !self.active {
+            self.active = true;
+            let all: Vec<BrokerId> = self.live_brokers.iter().copied().collect();
+            self.send_full_state(&all, io);
+            self.brokers_to_inform.clear();
+        } else if !self.brokers_to_inform.is_empty() {
+            let new: Vec<BrokerId> = std::mem::take(&mut self.brokers_to_inform)
+                .into_iter()
+                .filter(|b| self.live_brokers.contains(b))
+                .collect();
+            self.send_full_state(&new, io);
+        }
+    }
+
+    fn unclean_enabled(&self, topic: &str) -> bool {
+        self.topic_configs
+            .get(topic)
+            .unwrap_or(&self.topic_defaults)
+            .unclean_leader_election_enable
+    }
+
+    /// Kafka's offline-partition leader election and replica-offline handling for one partition.
+    fn decide(&mut self, tp: &TopicPartition, dead_leader_reason: ElectionReason, io: &mut dyn ControllerIo) {
+        let replicas = self.assignments[tp].clone();
+        let live: Vec<BrokerId> = replicas
+            .iter()
+            .copied()
+            .filter(|r| self.live_brokers.contains(r))
+            .collect();
+        let Some(state) = self.states.get(tp).cloned() else {
+            // A new partition: the first live replica leads, the live replicas form the ISR.
+            if let Some(&leader) = live.first() {
+                self.create_parents(tp, io);
+                let new = PartitionZkState {
+                    leader: Some(leader),
+                    leader_epoch: 0,
+                    isr: live.clone(),
+                    version: -1,
+                };
+                self.write(
+                    tp,
+                    new,
+                    WriteWhy::Election {
+                        previous_leader: None,
+                        unclean: false,
+                        reason: ElectionReason::NewPartition,
+                    },
+                    io,
+                );
+            }
+            return;
+        };
+        let leader_live = state.leader.is_some_and(|l| self.live_brokers.contains(&l));
+        if leader_live {
+            let live_isr: Vec<BrokerId> = state
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| self.live_brokers.contains(r))
+                .collect();
+            if live_isr.len() < state.isr.len() && !live_isr.is_empty() {
+                let new = PartitionZkState {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch + 1,
+                    isr: live_isr,
+                    version: state.version,
+                };
+                self.write(tp, new, WriteWhy::RemoveDeadReplicas, io);
+            }
+            return;
+        }
+        // The partition has no live leader: elect one.
+        let reason = if state.leader.is_none() {
+            ElectionReason::BrokerReturned
+        } else {
+            dead_leader_reason
+        };
+        let live_isr: Vec<BrokerId> = replicas
+            .iter()
+            .copied()
+            .filter(|r| self.live_brokers.contains(r) && state.isr.contains(r))
+            .collect();
+        let choice = if let Some(&leader) = live_isr.first() {
+            // The ISR keeps its live members, in their ISR order.
+            let isr: Vec<BrokerId> = state
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| self.live_brokers.contains(r))
+                .collect();
+            Some((leader, isr, false))
+        } else if self.unclean_enabled(&tp.topic) {
+            live.first().map(|&leader| (leader, vec![leader], true))
+        } else {
+            None
+        };
+        match choice {
+            Some((leader, isr, unclean)) => {
+                let new = PartitionZkState {
+                    leader: Some(leader),
+                    leader_epoch: state.leader_epoch + 1,
+                    isr,
+                    version: state.version,
+                };
+                self.write(
+                    tp,
+                    new,
+                    WriteWhy::Election {
+                        previous_leader: state.leader,
+                        unclean,
+                        reason,
+                    },
+                    io,
+                );
+            }
+            None if state.leader.is_some() => {
+                // Offline. The ISR keeps its last member so that a clean election can happen
+                // when that broker returns (Kafka never writes an empty ISR in ZooKeeper mode).
+                let live_isr_any: Vec<BrokerId> = state
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| self.live_brokers.contains(r))
+                    .collect();
+                let isr = if live_isr_any.is_empty() {
+                    state.isr.clone()
+                } else {
+                    live_isr_any
+                };
+                let new = PartitionZkState {
+                    leader: None,
+                    leader_epoch: state.leader_epoch + 1,
+                    isr,
+                    version: state.version,
+                };
+                self.write(
+                    tp,
+                    new,
+                    WriteWhy::Election {
+                        previous_leader: state.leader,
+                        unclean: false,
+                        reason,
+                    },
+                    io,
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn create_parents(&mut self, tp: &TopicPartition, io: &mut dyn ControllerIo) {
+        for path in [
+            format!("/brokers/topics/{}/partitions", tp.topic),
+            format!("/brokers/topics/{}/partitions/{}", tp.topic, tp.partition),
+        ] {
+            io.zk(
+                ZkOp::Create {
+                    path,
+                    data: ZkData::Empty,
+                    ephemeral: false,
+                },
+                ControllerZk::CreateParent,
+            );
+        }
+    }
+
+    fn write(
+        &mut self,
+        tp: &TopicPartition,
+        mut new: PartitionZkState,
+        why: WriteWhy,
+        io: &mut dyn ControllerIo,
+    ) {
+        assert!(
+            new.leader.is_none() || new.isr.contains(&new.leader.unwrap()),
+            "the leader must be in the ISR"
+        );
+        let data = ZkData::PartitionState {
+            leader: new.leader,
+            leader_epoch: new.leader_epoch,
+            isr: new.isr.clone(),
+            controller_epoch: self.epoch,
+        };
+        let op = if new.version < 0 {
+            ZkOp::Create {
+                path: state_path(tp),
+                data,
+                ephemeral: false,
+            }
+        } else {
+            ZkOp::SetData {
+                path: state_path(tp),
+                data,
+                version: Some(new.version),
+            }
+        };
+        new.version += 1;
+        self.states.insert(tp.clone(), new.clone());
+        *self.writes_in_flight.entry(tp.clone()).or_insert(0) += 1;
+        io.zk(
+            op,
+            ControllerZk::WriteState {
+                tp: tp.clone(),
+                state: new,
+                why,
+            },
+        );
+    }
+
+    fn on_write_confirmed(
+        &mut self,
+        tp: TopicPartition,
+        state: PartitionZkState,
+        why: WriteWhy,
+        io: &mut dyn ControllerIo,
+    ) {
+        let replicas = self.assignments[&tp].clone();
+        let partition = self.leader_and_isr(&tp, &state);
+        match why {
+            WriteWhy::Election {
+                previous_leader,
+                unclean,
+                reason,
+            } => {
+                if state.leader.is_some() {
+                    io.event(Event::LeaderElected {
+                        tp: tp.clone(),
+                        leader: state.leader,
+                        previous_leader,
+                        leader_epoch: state.leader_epoch,
+                        isr: state.isr.clone(),
+                        unclean,
+                        reason,
+                        controller_epoch: self.epoch,
+                    });
+                } else {
+                    io.event(Event::PartitionOffline {
+                        tp: tp.clone(),
+                        isr: state.isr.clone(),
+                        live_replicas: replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| self.live_brokers.contains(r))
+                            .collect(),
+                    });
+                }
+                self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
+            }
+            WriteWhy::RemoveDeadReplicas => {
+                self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
+            }
+            WriteWhy::AlterIsr { leader } => {
+                io.send(
+                    leader,
+                    Message::AlterIsrResponse {
+                        tp: tp.clone(),
+                        error: ErrorCode::None,
+                        state: Some(partition.clone()),
+                    },
+                );
+            }
+        }
+        self.send_update_metadata(vec![partition], io);
+    }
+
+    fn leader_and_isr(&self, tp: &TopicPartition, s: &PartitionZkState) -> LeaderAndIsrPartition {
+        LeaderAndIsrPartition {
+            tp: tp.clone(),
+            leader: s.leader,
+            leader_epoch: s.leader_epoch,
+            isr: s.isr.clone(),
+            partition_epoch: s.version,
+            replicas: self.assignments[tp].clone(),
+            controller_epoch: self.epoch,
+        }
+    }
+
+    fn send_leader_and_isr(
+        &self,
+        replicas: &[BrokerId],
+        partitions: Vec<LeaderAndIsrPartition>,
+        io: &mut dyn ControllerIo,
+    ) {
+        for r in replicas {
+            if self.live_brokers.contains(r) {
+                io.send(
+                    *r,
+                    Message::LeaderAndIsr {
+                        controller_id: self.broker_id,
+                        controller_epoch: self.epoch,
+                        partitions: partitions.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn send_update_metadata(&self, partitions: Vec<LeaderAndIsrPartition>, io: &mut dyn ControllerIo) {
+        let metadata: Vec<PartitionMetadata> = partitions
+            .into_iter()
+            .map(|p| PartitionMetadata {
+                error: if p.leader.is_some() {
+                    ErrorCode::None
+                } else {
+                    ErrorCode::LeaderNotAvailable
+                },
+                tp: p.tp,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas,
+                isr: p.isr,
+            })
+            .collect();
+        for b in &self.live_brokers {
+            io.send(
+                *b,
+                Message::UpdateMetadata {
+                    controller_id: self.broker_id,
+                    controller_epoch: self.epoch,
+                    live_brokers: self.live_brokers.iter().copied().collect(),
+                    partitions: metadata.clone(),
+                },
+            );
+        }
+    }
+
+    /// Sends the confirmed state of every partition: LeaderAndIsr to `brokers` for the
+    /// partitions they host, UpdateMetadata to every live broker.
+    fn send_full_state(&self, brokers: &[BrokerId], io: &mut dyn ControllerIo) {
+        let mut all = Vec::new();
+        for (tp, state) in &self.states {
+            if self.writes_in_flight.contains_key(tp) {
+                continue;
+            }
+            all.push(self.leader_and_isr(tp, state));
+        }
+        for b in brokers {
+            let mine: Vec<LeaderAndIsrPartition> = all
+                .iter()
+                .filter(|p| p.replicas.contains(b))
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                io.send(
+                    *b,
+                    Message::LeaderAndIsr {
+                        controller_id: self.broker_id,
+                        controller_epoch: self.epoch,
+                        partitions: mine,
+                    },
+                );
+            }
+        }
+        self.send_update_metadata(all, io);
+    }
+
+    /// A leader asks to change its ISR (KIP-497 AlterIsr, validated as Kafka's controller does).
+    pub fn on_alter_isr(
+        &mut self,
+        broker_id: BrokerId,
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        new_isr: Vec<BrokerId>,
+        partition_epoch: i32,
+        io: &mut dyn ControllerIo,
+    ) {
+        if self.resigned {
+            return;
+        }
+        let reject = |io: &mut dyn ControllerIo, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
+            io.send(
+                broker_id,
+                Message::AlterIsrResponse {
+                    tp: tp.clone(),
+                    error,
+                    state,
+                },
+            );
+        };
+        let Some(state) = self.states.get(&tp).cloned() else {
+            reject(io, ErrorCode::UnknownTopicOrPartition, None);
+            return;
+        };
+        let current = self.leader_and_isr(&tp, &state);
+        if self.writes_in_flight.contains_key(&tp) {
+            // An election or ISR change is being written; the leader retries after it lands.
+            reject(io, ErrorCode::InvalidUpdateVersion, None);
+            return;
+        }
+        if leader_epoch != state.leader_epoch {
+            reject(io, ErrorCode::FencedLeaderEpoch, Some(current));
+            return;
+        }
+        if state.leader != Some(broker_id) {
+            reject(io, ErrorCode::NotLeaderOrFollower, Some(current));
+            return;
+        }
+        if partition_epoch != state.version {
+            reject(io, ErrorCode::InvalidUpdateVersion, Some(current));
+            return;
+        }
+        let joiners_live = new_isr
+            .iter()
+            .all(|r| state.isr.contains(r) || self.live_brokers.contains(r));
+        if !new_isr.contains(&broker_id) || !joiners_live {
+            reject(io, ErrorCode::InvalidUpdateVersion, Some(current));
+            return;
+        }
+        let new = PartitionZkState {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            isr: new_isr,
+            version: state.version,
+        };
+        self.write(&tp, new, WriteWhy::AlterIsr { leader: broker_id }, io);
+    }
+
+    /// The partition states as this controller believes them (for tests and final reports).
+    pub fn states(&self) -> &BTreeMap<TopicPartition, PartitionZkState> {
+        &self.states
+    }
+}

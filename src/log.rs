@@ -1,0 +1,307 @@
+//! A replica's log: records from the log start offset to the log end offset (LEO), the
+//! leader-epoch cache, and the flush point.
+//!
+//! The log is the part of a broker that lives on disk. What survives a failure depends on the
+//! failure: a process crash keeps everything the OS page cache had (the whole log); a power
+//! loss keeps only what was flushed (fsync'ed). Kafka never fsyncs per write by default
+//! (`flush.messages` and `flush.ms` are "never"), so a power loss normally takes the unflushed
+//! tail: Kafka relies on replication, not fsync, for durability.
+//!
+//! The leader-epoch cache maps each leader epoch to the first offset written in it. It is what
+//! KIP-101 added so that a follower can ask the leader "where did my last epoch end on your
+//! side?" instead of trusting its own, possibly stale, high watermark.
+
+use crate::types::{LeaderEpoch, ProducerRecord, Record};
+use serde::Serialize;
+
+/// An epoch and the first offset the leader of that epoch wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct EpochEntry {
+    pub epoch: LeaderEpoch,
+    pub start_offset: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Log {
+    log_start_offset: u64,
+    records: Vec<Record>,
+    epochs: Vec<EpochEntry>,
+    /// Everything below this offset is on stable storage (Kafka's recovery point).
+    flushed_offset: u64,
+    /// When the oldest unflushed record was appended, for `flush.ms`.
+    oldest_unflushed_ms: Option<u64>,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log::new()
+    }
+}
+
+impl Log {
+    pub fn new() -> Log {
+        Log {
+            log_start_offset: 0,
+            records: Vec::new(),
+            epochs: Vec::new(),
+            flushed_offset: 0,
+            oldest_unflushed_ms: None,
+        }
+    }
+
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> u64 {
+        self.log_start_offset + self.records.len() as u64
+    }
+
+    pub fn flushed_offset(&self) -> u64 {
+        self.flushed_offset
+    }
+
+    pub fn unflushed_count(&self) -> u64 {
+        self.log_end_offset() - self.flushed_offset
+    }
+
+    pub fn oldest_unflushed_ms(&self) -> Option<u64> {
+        self.oldest_unflushed_ms
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    pub fn epochs(&self) -> &[EpochEntry] {
+        &self.epochs
+    }
+
+    pub fn record_at(&self, offset: u64) -> Option<&Record> {
+        if offset < self.log_start_offset {
+            return None;
+        }
+        self.records.get((offset - self.log_start_offset) as usize)
+    }
+
+    /// Records from `offset` up to (not including) `end`, at most `max_records`.
+    pub fn read(&self, offset: u64, end: u64, max_records: usize) -> Vec<Record> {
+        let end = end.min(self.log_end_offset());
+        if offset >= end || offset < self.log_start_offset {
+            return Vec::new();
+        }
+        let from = (offset - self.log_start_offset) as usize;
+        let to = ((end - self.log_start_offset) as usize).min(from + max_records);
+        self.records[from..to].to_vec()
+    }
+
+    /// The epoch of the newest entry in the leader-epoch cache.
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.epochs.last().map(|e| e.epoch)
+    }
+
+    /// Records that a new epoch starts at `start_offset`, as a new leader does when it takes
+    /// over (Kafka's `assign`). Entries at or after `start_offset` with smaller epochs are
+    /// dropped; an epoch older than the newest one is ignored.
+    pub fn assign_epoch_start(&mut self, epoch: LeaderEpoch, start_offset: u64) {
+        if let Some(last) = self.epochs.last() {
+            if epoch < last.epoch || (epoch == last.epoch) {
+                return;
+            }
+        }
+        self.epochs.retain(|e| e.start_offset < start_offset);
+        self.epochs.push(EpochEntry {
+            epoch,
+            start_offset,
+        });
+        self.assert_epochs();
+    }
+
+    /// Appends records as the leader: each gets the next offset and the leader's epoch.
+    pub fn append_as_leader(
+        &mut self,
+        epoch: LeaderEpoch,
+        records: Vec<ProducerRecord>,
+        now_ms: u64,
+    ) -> Vec<(u64, crate::types::RecordId, LeaderEpoch)> {
+        let mut appended = Vec::with_capacity(records.len());
+        self.assign_epoch_start(epoch, self.log_end_offset());
+        for r in records {
+            let offset = self.log_end_offset();
+            appended.push((offset, r.id, epoch));
+            self.records.push(Record::from_producer(offset, epoch, r));
+        }
+        self.note_unflushed(now_ms);
+        appended
+    }
+
+    /// Appends records a follower fetched. Their offsets must continue the log exactly.
+    pub fn append_as_follower(
+        &mut self,
+        records: Vec<Record>,
+        now_ms: u64,
+    ) -> Vec<(u64, crate::types::RecordId, LeaderEpoch)> {
+        let mut appended = Vec::with_capacity(records.len());
+        for r in records {
+            assert_eq!(
+                r.offset,
+                self.log_end_offset(),
+                "a follower append must continue the log"
+            );
+            if self.latest_epoch().is_none_or(|e| r.leader_epoch > e) {
+                self.assign_epoch_start(r.leader_epoch, r.offset);
+            }
+            appended.push((r.offset, r.id, r.leader_epoch));
+            self.records.push(r);
+        }
+        self.note_unflushed(now_ms);
+        appended
+    }
+
+    fn note_unflushed(&mut self, now_ms: u64) {
+        if self.oldest_unflushed_ms.is_none() && self.log_end_offset() > self.flushed_offset {
+            self.oldest_unflushed_ms = Some(now_ms);
+        }
+    }
+
+    /// Cuts the log back so that `offset` is the new log end offset. Epoch entries that start
+    /// at or after it go too. Returns whether anything was removed.
+    pub fn truncate_to(&mut self, offset: u64) -> bool {
+        let offset = offset.max(self.log_start_offset);
+        if offset >= self.log_end_offset() {
+            return false;
+        }
+        self.records
+            .truncate((offset - self.log_start_offset) as usize);
+        self.epochs.retain(|e| e.start_offset < offset);
+        self.flushed_offset = self.flushed_offset.min(offset);
+        if self.flushed_offset == self.log_end_offset() {
+            self.oldest_unflushed_ms = None;
+        }
+        self.assert_epochs();
+        true
+    }
+
+    /// Writes everything to stable storage (an fsync). Returns the new flushed offset if it moved.
+    pub fn flush(&mut self) -> Option<u64> {
+        let leo = self.log_end_offset();
+        self.oldest_unflushed_ms = None;
+        if leo == self.flushed_offset {
+            return None;
+        }
+        self.flushed_offset = leo;
+        Some(leo)
+    }
+
+    /// What stable storage still holds after a power loss: the log up to the flush point.
+    /// Returns the log end offset before the loss.
+    pub fn lose_unflushed(&mut self) -> u64 {
+        let before = self.log_end_offset();
+        let flushed = self.flushed_offset;
+        self.truncate_to(flushed);
+        self.oldest_unflushed_ms = None;
+        before
+    }
+
+    /// Kafka's `LeaderEpochFileCache.endOffsetFor`: for a requested epoch, the largest epoch at
+    /// or below it and the offset where that epoch ended (the start of the next epoch, or the
+    /// LEO for the newest epoch). `None` when the log knows no epoch at or below the request.
+    ///
+    /// Before KIP-279 (Kafka 0.11 and 1.x) the leader answered with the requested epoch itself
+    /// and the start offset of the next higher epoch; `kip_279 = false` gives that answer.
+    pub fn end_offset_for_epoch(
+        &self,
+        requested: LeaderEpoch,
+        kip_279: bool,
+    ) -> Option<(LeaderEpoch, u64)> {
+        let leo = self.log_end_offset();
+        let latest = self.latest_epoch()?;
+        if requested == latest {
+            return Some((latest, leo));
+        }
+        if requested > latest {
+            return None;
+        }
+        let higher = self.epochs.iter().find(|e| e.epoch > requested)?;
+        let floor = self.epochs.iter().rev().find(|e| e.epoch <= requested);
+        match floor {
+            None if kip_279 => None,
+            None => Some((requested, higher.start_offset)),
+            Some(f) if kip_279 => Some((f.epoch, higher.start_offset)),
+            Some(_) => Some((requested, higher.start_offset)),
+        }
+    }
+
+    fn assert_epochs(&self) {
+        for w in self.epochs.windows(2) {
+            assert!(w[0].epoch < w[1].epoch, "epochs must strictly increase");
+            assert!(
+                w[0].start_offset <= w[1].start_offset,
+                "epoch start offsets must not decrease"
+            );
+        }
+        if let Some(last) = self.epochs.last() {
+            assert!(last.start_offset <= self.log_end_offset());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RecordId;
+
+    fn rec(seq: u64) -> ProducerRecord {
+        ProducerRecord {
+            id: RecordId { producer: 0, seq },
+            timestamp_ms: 0,
+            key: None,
+            value: format!("v{seq}"),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn leader_append_assigns_offsets_and_epochs() {
+        let mut log = Log::new();
+        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.append_as_leader(2, vec![rec(2)], 0);
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(
+            log.epochs(),
+            &[
+                EpochEntry { epoch: 0, start_offset: 0 },
+                EpochEntry { epoch: 2, start_offset: 2 }
+            ]
+        );
+        assert_eq!(log.end_offset_for_epoch(0, true), Some((0, 2)));
+        assert_eq!(log.end_offset_for_epoch(1, true), Some((0, 2)));
+        assert_eq!(log.end_offset_for_epoch(1, false), Some((1, 2)));
+        assert_eq!(log.end_offset_for_epoch(2, true), Some((2, 3)));
+        assert_eq!(log.end_offset_for_epoch(3, true), None);
+    }
+
+    #[test]
+    fn truncation_drops_epochs_and_flush_point() {
+        let mut log = Log::new();
+        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.flush();
+        log.append_as_leader(1, vec![rec(2), rec(3)], 5);
+        assert_eq!(log.flushed_offset(), 2);
+        assert!(log.truncate_to(1));
+        assert_eq!(log.log_end_offset(), 1);
+        assert_eq!(log.flushed_offset(), 1);
+        assert_eq!(log.latest_epoch(), Some(0));
+    }
+
+    #[test]
+    fn power_loss_keeps_only_flushed() {
+        let mut log = Log::new();
+        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.flush();
+        log.append_as_leader(0, vec![rec(2)], 0);
+        assert_eq!(log.lose_unflushed(), 3);
+        assert_eq!(log.log_end_offset(), 2);
+    }
+}
