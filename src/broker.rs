@@ -1884,3 +1884,338 @@ impl Actor for Broker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Brokers driven by hand, with the test playing the controller: LeaderAndIsr requests
+    //! are built here, AlterIsr requests land in `to_controller` for the test to answer.
+    use super::*;
+
+    const CONTROLLER: BrokerId = 99;
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("orders", 0)
+    }
+
+    struct Cluster {
+        now_ms: u64,
+        brokers: BTreeMap<BrokerId, Broker>,
+        timers: Vec<(u64, BrokerId, BrokerTimer)>,
+        /// Messages in flight: (to, from, message), delivered in order.
+        wire: std::collections::VecDeque<(NodeId, NodeId, Message)>,
+        down: BTreeSet<BrokerId>,
+        to_controller: Vec<Message>,
+        to_clients: Vec<Message>,
+        events: Vec<Event>,
+    }
+
+    impl Cluster {
+        fn new(n: BrokerId, config: BrokerConfig) -> Cluster {
+            let brokers = (0..n)
+                .map(|b| (b, Broker::new(b, config.clone(), BTreeMap::new(), Disk::default())))
+                .collect();
+            let mut c = Cluster {
+                now_ms: 0,
+                brokers,
+                timers: Vec::new(),
+                wire: Default::default(),
+                down: BTreeSet::new(),
+                to_controller: Vec::new(),
+                to_clients: Vec::new(),
+                events: Vec::new(),
+            };
+            for b in 0..n {
+                let mut out = Output::default();
+                c.brokers.get_mut(&b).unwrap().start(0, &mut out);
+                c.absorb(b, out);
+            }
+            c
+        }
+
+        fn absorb(&mut self, from: BrokerId, out: Output<BrokerTimer>) {
+            for (to, m) in out.messages {
+                self.wire.push_back((to, NodeId::Broker(from), m));
+            }
+            for (delay, t) in out.timers {
+                self.timers.push((self.now_ms + delay, from, t));
+            }
+            self.events.extend(out.events);
+        }
+
+        fn deliver(&mut self, to: NodeId, from: NodeId, m: Message) {
+            match to {
+                NodeId::Broker(CONTROLLER) => self.to_controller.push(m),
+                NodeId::Broker(b) if !self.down.contains(&b) => {
+                    if let NodeId::Broker(f) = from {
+                        if self.down.contains(&f) {
+                            return;
+                        }
+                    }
+                    let mut out = Output::default();
+                    self.brokers.get_mut(&b).unwrap().on_message(self.now_ms, from, m, &mut out);
+                    self.absorb(b, out);
+                }
+                NodeId::Producer(_) | NodeId::Consumer(_) => self.to_clients.push(m),
+                _ => {}
+            }
+        }
+
+        /// Delivers everything in flight, then advances time by `ms` in 1 ms steps firing timers.
+        fn run(&mut self, ms: u64) {
+            let end = self.now_ms + ms;
+            loop {
+                while let Some((to, from, m)) = self.wire.pop_front() {
+                    self.deliver(to, from, m);
+                }
+                if self.now_ms >= end {
+                    break;
+                }
+                self.now_ms += 1;
+                let due: Vec<(u64, BrokerId, BrokerTimer)> = {
+                    let (due, rest) = self.timers.drain(..).partition(|(t, _, _)| *t <= self.now_ms);
+                    self.timers = rest;
+                    due
+                };
+                for (_, b, t) in due {
+                    if self.down.contains(&b) {
+                        continue;
+                    }
+                    let mut out = Output::default();
+                    self.brokers.get_mut(&b).unwrap().on_timer(self.now_ms, t, &mut out);
+                    self.absorb(b, out);
+                }
+            }
+        }
+
+        fn leader_and_isr(&mut self, leader: BrokerId, epoch: LeaderEpoch, isr: Vec<BrokerId>, version: i32) {
+            let p = LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(leader),
+                leader_epoch: epoch,
+                isr,
+                partition_epoch: version,
+                replicas: vec![0, 1, 2],
+                controller_epoch: 1,
+            };
+            for b in 0..3 {
+                self.wire.push_back((
+                    NodeId::Broker(b),
+                    NodeId::Broker(CONTROLLER),
+                    Message::LeaderAndIsr {
+                        controller_id: CONTROLLER,
+                        controller_epoch: 1,
+                        partitions: vec![p.clone()],
+                    },
+                ));
+            }
+        }
+
+        fn produce(&mut self, to: BrokerId, acks: Acks, seqs: std::ops::Range<u64>) {
+            let records = seqs
+                .map(|seq| ProducerRecord {
+                    id: RecordId { producer: 0, seq },
+                    timestamp_ms: self.now_ms,
+                    key: None,
+                    value: format!("v{seq}"),
+                    headers: vec![],
+                })
+                .collect();
+            self.wire.push_back((
+                NodeId::Broker(to),
+                NodeId::Producer(0),
+                Message::Produce {
+                    correlation_id: 1,
+                    acks,
+                    timeout_ms: 30_000,
+                    tp: tp(),
+                    records,
+                },
+            ));
+        }
+
+        fn leo(&self, b: BrokerId) -> u64 {
+            self.brokers[&b].disk().logs[&tp()].log_end_offset()
+        }
+
+        fn hw(&self, b: BrokerId) -> u64 {
+            self.brokers[&b].high_watermark(&tp())
+        }
+
+        fn ids(&self, b: BrokerId) -> Vec<u64> {
+            self.brokers[&b].disk().logs[&tp()].records().iter().map(|r| r.id.seq).collect()
+        }
+    }
+
+    fn config() -> BrokerConfig {
+        BrokerConfig {
+            replica_lag_time_max_ms: 1_000,
+            replica_socket_timeout_ms: 2_000,
+            ..BrokerConfig::default()
+        }
+    }
+
+    #[test]
+    fn acks_all_completes_when_the_isr_has_the_records() {
+        let mut c = Cluster::new(3, config());
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        // With broker 2 unreachable (but still in the ISR), acks=all cannot complete.
+        c.down.insert(2);
+        c.produce(0, Acks::All, 0..3);
+        c.run(100);
+        assert!(c.to_clients.is_empty(), "acks=all must wait for every ISR member");
+        assert_eq!(c.hw(0), 0, "the HW waits for the slowest ISR member");
+        c.down.clear();
+        // Broker 2's fetch was lost; its fetcher retries after replica.socket.timeout.ms.
+        c.run(4_000);
+        assert_eq!((c.leo(0), c.leo(1), c.leo(2)), (3, 3, 3));
+        assert_eq!(c.hw(0), 3);
+        assert_eq!((c.hw(1), c.hw(2)), (3, 3), "followers learn the HW from fetch responses");
+        match &c.to_clients[0] {
+            Message::ProduceResponse { error, base_offset, .. } => {
+                assert_eq!((*error, *base_offset), (ErrorCode::None, Some(0)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn produce_to_a_follower_is_rejected() {
+        let mut c = Cluster::new(3, config());
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(1, Acks::Leader, 0..1);
+        c.run(1);
+        assert!(matches!(
+            c.to_clients[0],
+            Message::ProduceResponse { error: ErrorCode::NotLeaderOrFollower, .. }
+        ));
+    }
+
+    #[test]
+    fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
+        let mut config = config();
+        config.topic_defaults.min_insync_replicas = 3;
+        let mut c = Cluster::new(3, config);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.down.insert(2);
+        // An idle partition never shrinks its ISR: a follower whose LEO equals the leader's
+        // is caught up however long ago it fetched. A write makes broker 2 fall behind.
+        c.produce(0, Acks::Leader, 0..1);
+        c.run(2_000);
+        let alter = c
+            .to_controller
+            .iter()
+            .find_map(|m| match m {
+                Message::AlterIsr { new_isr, partition_epoch, .. } => Some((new_isr.clone(), *partition_epoch)),
+                _ => None,
+            })
+            .expect("the leader asks to shrink the ISR");
+        assert_eq!(alter, (vec![0, 1], 0));
+        // The controller accepts.
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::AlterIsrResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                state: Some(LeaderAndIsrPartition {
+                    tp: tp(),
+                    leader: Some(0),
+                    leader_epoch: 0,
+                    isr: vec![0, 1],
+                    partition_epoch: 1,
+                    replicas: vec![0, 1, 2],
+                    controller_epoch: 1,
+                }),
+            },
+        ));
+        c.run(1);
+        assert!(c.events.iter().any(|e| matches!(e, Event::IsrShrunk { removed, .. } if removed == &vec![2])));
+        c.produce(0, Acks::All, 1..2);
+        c.run(1);
+        assert!(matches!(
+            c.to_clients.last().unwrap(),
+            Message::ProduceResponse { error: ErrorCode::NotEnoughReplicas, .. }
+        ));
+        assert_eq!(c.leo(0), 1, "a NOT_ENOUGH_REPLICAS produce appends nothing");
+        assert_eq!(c.hw(0), 0, "from Kafka 3.7 the HW stays put below min.insync.replicas");
+    }
+
+    #[test]
+    fn a_new_follower_truncates_its_divergent_tail_by_leader_epoch() {
+        let mut c = Cluster::new(3, config());
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::All, 0..2);
+        c.run(1_000);
+        assert_eq!(c.hw(0), 2);
+        // Broker 0 is cut off, takes two more records that never replicate.
+        c.down.insert(1);
+        c.down.insert(2);
+        c.produce(0, Acks::Leader, 2..4);
+        c.run(1);
+        assert_eq!(c.leo(0), 4);
+        // Broker 1 becomes leader in epoch 1 and takes a different record at offset 2.
+        c.down.clear();
+        c.down.insert(0);
+        c.leader_and_isr(1, 1, vec![1, 2], 1);
+        c.run(5);
+        c.produce(1, Acks::Leader, 100..101);
+        c.run(1_000);
+        // Broker 0 returns as a follower: it must cut offsets 2 and 3 (epoch 0) and take
+        // offset 2 from epoch 1.
+        c.down.clear();
+        c.leader_and_isr(1, 2, vec![1, 2], 2);
+        c.run(2_000);
+        assert_eq!(c.ids(0), vec![0, 1, 100]);
+        assert_eq!(c.ids(0), c.ids(1));
+        assert!(c.events.iter().any(|e| matches!(
+            e,
+            Event::Truncated { broker: 0, to_offset: 2, reason: TruncateReason::LeaderEpoch { .. }, .. }
+        )));
+    }
+
+    #[test]
+    fn pre_kip_101_follower_truncates_to_its_high_watermark() {
+        let mut config = config();
+        config.inter_broker_protocol_version = ProtocolVersion::parse("0.10.2").unwrap();
+        let mut c = Cluster::new(3, config);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::All, 0..3);
+        c.run(2);
+        // Followers fetched the records but have not yet learned HW 3.
+        assert_eq!(c.leo(1), 3);
+        let hw1 = c.hw(1);
+        assert!(hw1 < 3);
+        c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+        c.run(0);
+        assert_eq!(c.leo(1), hw1, "the old rule cuts to the follower's own HW");
+    }
+
+    #[test]
+    fn power_loss_keeps_only_flushed_records() {
+        let mut disk = Disk::default();
+        let mut log = Log::new();
+        log.append_as_leader(
+            0,
+            (0..3)
+                .map(|seq| ProducerRecord {
+                    id: RecordId { producer: 0, seq },
+                    timestamp_ms: 0,
+                    key: None,
+                    value: String::new(),
+                    headers: vec![],
+                })
+                .collect(),
+            0,
+        );
+        log.flush();
+        disk.logs.insert(tp(), log);
+        let mut crash_copy = disk.clone();
+        disk.logs.get_mut(&tp()).unwrap().truncate_to(3);
+        assert!(crash_copy.lose_unflushed().is_empty());
+    }
+}

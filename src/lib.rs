@@ -9,6 +9,7 @@
 //! and assert what each replica holds afterwards, without a simulator in between.
 
 pub mod actor;
+pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod controller;

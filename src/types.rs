@@ -23,6 +23,8 @@ pub enum NodeId {
     Producer(u32),
     /// A consumer client, by its index in the scenario.
     Consumer(u32),
+    /// The admin client that creates the topics.
+    Admin,
 }
 
 impl fmt::Display for NodeId {
@@ -32,6 +34,7 @@ impl fmt::Display for NodeId {
             NodeId::Broker(id) => write!(f, "broker {id}"),
             NodeId::Producer(i) => write!(f, "producer #{i}"),
             NodeId::Consumer(i) => write!(f, "consumer #{i}"),
+            NodeId::Admin => write!(f, "admin"),
         }
     }
 }
