@@ -17,6 +17,7 @@ pub mod event;
 pub mod log;
 pub mod protocol;
 pub mod types;
+pub mod zookeeper;
 
 pub use actor::{Actor, Output};
 pub use event::Event;
