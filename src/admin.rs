@@ -15,8 +15,12 @@ use std::collections::BTreeMap;
 pub enum AdminTimer {
     /// Give up waiting for brokers and create the topics anyway.
     WaitExpired,
-    ConnectTimeout { attempt: u64 },
-    Ping { session_id: u64 },
+    ConnectTimeout {
+        attempt: u64,
+    },
+    Ping {
+        session_id: u64,
+    },
 }
 
 pub struct Admin {
@@ -100,8 +104,11 @@ impl Admin {
             return;
         }
         self.created = true;
-        let topics: Vec<(String, BTreeMap<u32, Vec<BrokerId>>)> =
-            self.topics.iter().map(|(t, a)| (t.clone(), a.clone())).collect();
+        let topics: Vec<(String, BTreeMap<u32, Vec<BrokerId>>)> = self
+            .topics
+            .iter()
+            .map(|(t, a)| (t.clone(), a.clone()))
+            .collect();
         for (topic, assignment) in topics {
             self.request(
                 ZkOp::Create {
@@ -123,7 +130,13 @@ impl Actor for Admin {
         out.timer(self.wait_max_ms, AdminTimer::WaitExpired);
     }
 
-    fn on_message(&mut self, _now_ms: u64, _from: NodeId, message: Message, out: &mut Output<AdminTimer>) {
+    fn on_message(
+        &mut self,
+        _now_ms: u64,
+        _from: NodeId,
+        message: Message,
+        out: &mut Output<AdminTimer>,
+    ) {
         match message {
             Message::ZkConnected { session_id, .. } if self.session_id.is_none() => {
                 self.session_id = Some(session_id);
@@ -137,11 +150,7 @@ impl Actor for Admin {
             Message::ZkResponse {
                 result: ZkResult::Children(children),
                 ..
-            } => {
-                if children.len() >= self.brokers {
-                    self.create_topics(out);
-                }
-            }
+            } if children.len() >= self.brokers => self.create_topics(out),
             Message::ZkWatch { path, .. } if path == "/brokers/ids" && !self.created => {
                 self.watch_brokers(out)
             }

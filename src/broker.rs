@@ -62,17 +62,35 @@ impl Disk {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerTimer {
-    ZkConnectTimeout { attempt: u64 },
-    ZkPing { session_id: u64 },
-    ZkRegisterRetry { session_id: u64 },
+    ZkConnectTimeout {
+        attempt: u64,
+    },
+    ZkPing {
+        session_id: u64,
+    },
+    ZkRegisterRetry {
+        session_id: u64,
+    },
     IsrExpiration,
     HwCheckpoint,
     FlushCheck,
-    FetchTimeout { leader: BrokerId, correlation_id: u64 },
-    FetchBackoff { leader: BrokerId },
-    DelayedProduceExpire { id: u64 },
-    DelayedFetchExpire { id: u64 },
-    AlterIsrTimeout { tp: TopicPartition, attempt: u64 },
+    FetchTimeout {
+        leader: BrokerId,
+        correlation_id: u64,
+    },
+    FetchBackoff {
+        leader: BrokerId,
+    },
+    DelayedProduceExpire {
+        id: u64,
+    },
+    DelayedFetchExpire {
+        id: u64,
+    },
+    AlterIsrTimeout {
+        tp: TopicPartition,
+        attempt: u64,
+    },
 }
 
 /// What a ZooKeeper request of this broker was for.
@@ -121,7 +139,8 @@ struct HostIo<'a> {
 
 impl ControllerIo for HostIo<'_> {
     fn zk(&mut self, op: ZkOp, purpose: ControllerZk) {
-        self.zk.request(op, ZkPurpose::Controller(purpose), self.out);
+        self.zk
+            .request(op, ZkPurpose::Controller(purpose), self.out);
     }
     fn send(&mut self, to: BrokerId, message: Message) {
         self.out.send(NodeId::Broker(to), message);
@@ -391,7 +410,10 @@ impl Broker {
                 _ => {
                     // The previous session's znode is still there; wait until it expires.
                     if let Some(session_id) = self.zk.session_id {
-                        out.timer(REGISTER_RETRY_MS, BrokerTimer::ZkRegisterRetry { session_id });
+                        out.timer(
+                            REGISTER_RETRY_MS,
+                            BrokerTimer::ZkRegisterRetry { session_id },
+                        );
                     }
                 }
             },
@@ -440,7 +462,8 @@ impl Broker {
                         1,
                     ),
                 };
-                self.zk.request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
+                self.zk
+                    .request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
             }
             ZkPurpose::WriteControllerEpoch(epoch) => match result {
                 ZkResult::Created | ZkResult::Ok { .. } => self.become_controller(epoch, out),
@@ -488,7 +511,13 @@ impl Broker {
         self.watch_controller(out);
     }
 
-    fn on_zk_watch(&mut self, session_id: u64, path: &str, kind: ZkWatchKind, out: &mut Output<BrokerTimer>) {
+    fn on_zk_watch(
+        &mut self,
+        session_id: u64,
+        path: &str,
+        kind: ZkWatchKind,
+        out: &mut Output<BrokerTimer>,
+    ) {
         if self.zk.session_id != Some(session_id) {
             return;
         }
@@ -517,7 +546,11 @@ impl Broker {
     // Controller requests: LeaderAndIsr, UpdateMetadata, AlterIsr responses
     // ------------------------------------------------------------------------------------
 
-    fn accept_controller_epoch(&mut self, controller_epoch: i32, out: &mut Output<BrokerTimer>) -> bool {
+    fn accept_controller_epoch(
+        &mut self,
+        controller_epoch: i32,
+        out: &mut Output<BrokerTimer>,
+    ) -> bool {
         if controller_epoch < self.controller_epoch {
             out.event(Event::StaleControllerRequestRejected {
                 broker: self.id,
@@ -567,7 +600,12 @@ impl Broker {
         }
     }
 
-    fn make_leader(&mut self, now_ms: u64, p: LeaderAndIsrPartition, out: &mut Output<BrokerTimer>) {
+    fn make_leader(
+        &mut self,
+        now_ms: u64,
+        p: LeaderAndIsrPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let tp = p.tp.clone();
         let log = self.disk.logs.get_mut(&tp).expect("log exists");
         let leo = log.log_end_offset();
@@ -649,7 +687,12 @@ impl Broker {
             // that everything above it was uncommitted. The HW can be stale (it lags the
             // leader's, and a restart reads it from a checkpoint), so committed records go too.
             let hw = self.high_watermark(&tp);
-            self.truncate(&tp, hw, TruncateReason::HighWatermark { high_watermark: hw }, out);
+            self.truncate(
+                &tp,
+                hw,
+                TruncateReason::HighWatermark { high_watermark: hw },
+                out,
+            );
         }
         self.fail_delayed_produces(&tp, p.leader_epoch, out);
         self.complete_delayed_fetches(&tp, out);
@@ -725,8 +768,17 @@ impl Broker {
             });
         } else {
             debug_assert_eq!(proposed, state.isr);
-            let removed: Vec<BrokerId> = old_isr.iter().copied().filter(|r| !state.isr.contains(r)).collect();
-            let added: Vec<BrokerId> = state.isr.iter().copied().filter(|r| !old_isr.contains(r)).collect();
+            let removed: Vec<BrokerId> = old_isr
+                .iter()
+                .copied()
+                .filter(|r| !state.isr.contains(r))
+                .collect();
+            let added: Vec<BrokerId> = state
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| !old_isr.contains(r))
+                .collect();
             if !removed.is_empty() {
                 let lag_ms = removed
                     .iter()
@@ -822,7 +874,10 @@ impl Broker {
         }
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
         let appended = log.append_as_leader(leader_epoch, records, now_ms);
-        let base_offset = appended.first().map(|a| a.0).unwrap_or(log.log_end_offset());
+        let base_offset = appended
+            .first()
+            .map(|a| a.0)
+            .unwrap_or(log.log_end_offset());
         let leo = log.log_end_offset();
         out.event(Event::Appended {
             broker: self.id,
@@ -868,7 +923,11 @@ impl Broker {
         let min_isr = self.effective_min_isr(tp, p.replicas.len());
         let maximal_isr_len = match &p.role {
             Role::Leader(l) => l.pending_isr.as_ref().map_or(p.isr.len(), |pending| {
-                p.isr.iter().chain(pending.iter()).collect::<BTreeSet<_>>().len()
+                p.isr
+                    .iter()
+                    .chain(pending.iter())
+                    .collect::<BTreeSet<_>>()
+                    .len()
             }),
             Role::Follower { .. } => return,
         };
@@ -906,7 +965,12 @@ impl Broker {
     }
 
     /// Leadership moved: every waiting acks=all produce of an older epoch fails.
-    fn fail_delayed_produces(&mut self, tp: &TopicPartition, epoch: LeaderEpoch, out: &mut Output<BrokerTimer>) {
+    fn fail_delayed_produces(
+        &mut self,
+        tp: &TopicPartition,
+        epoch: LeaderEpoch,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let stale: Vec<u64> = self
             .delayed_produces
             .iter()
@@ -953,7 +1017,10 @@ impl Broker {
             return;
         }
         let leo = self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset());
-        assert!(new <= leo, "a replica's high watermark must not pass its log end offset");
+        assert!(
+            new <= leo,
+            "a replica's high watermark must not pass its log end offset"
+        );
         self.high_watermarks.insert(tp.clone(), new);
         let (leader_epoch, is_leader) = self.partition_role(tp).unwrap_or((-1, false));
         out.event(Event::HighWatermarkChanged {
@@ -1046,7 +1113,12 @@ impl Broker {
         }
     }
 
-    fn send_alter_isr(&mut self, tp: &TopicPartition, new_isr: Vec<BrokerId>, out: &mut Output<BrokerTimer>) {
+    fn send_alter_isr(
+        &mut self,
+        tp: &TopicPartition,
+        new_isr: Vec<BrokerId>,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let id = self.id;
         let controller = self.controller_id;
         let p = self.partitions.get_mut(tp).expect("partition");
@@ -1121,6 +1193,7 @@ impl Broker {
     // Fetch serving (leader side, for followers and consumers)
     // ------------------------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     fn on_fetch(
         &mut self,
         now_ms: u64,
@@ -1134,8 +1207,15 @@ impl Broker {
         // First the follower state updates, once, at the time the fetch arrives.
         if let Some(follower) = replica_id {
             for fp in &partitions {
-                if self.fetch_error(fp, replica_id).is_none() && self.diverging_epoch(fp).is_none() {
-                    self.update_follower_fetch_state(now_ms, follower, &fp.tp, fp.fetch_offset, out);
+                if self.fetch_error(fp, replica_id).is_none() && self.diverging_epoch(fp).is_none()
+                {
+                    self.update_follower_fetch_state(
+                        now_ms,
+                        follower,
+                        &fp.tp,
+                        fp.fetch_offset,
+                        out,
+                    );
                 }
             }
         }
@@ -1173,11 +1253,14 @@ impl Broker {
                 }
             }
         }
-        let leo = self.disk.logs[&fp.tp].log_end_offset();
-        if fp.fetch_offset > leo {
-            return Some(ErrorCode::OffsetOutOfRange);
-        }
         None
+    }
+
+    /// Kafka checks a follower's divergence before it reads the log, so a longer follower
+    /// log that diverged is truncated by epoch; only a fetch with nothing to say about
+    /// epochs falls through to OFFSET_OUT_OF_RANGE.
+    fn out_of_range(&self, fp: &FetchPartition) -> bool {
+        fp.fetch_offset > self.disk.logs[&fp.tp].log_end_offset()
     }
 
     /// The truncation-on-fetch check: the follower's last fetched epoch must end at or after
@@ -1212,6 +1295,7 @@ impl Broker {
         request.partitions.iter().any(|fp| {
             self.fetch_error(fp, request.replica_id).is_some()
                 || self.diverging_epoch(fp).is_some()
+                || self.out_of_range(fp)
                 || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, request.replica_id)
         })
     }
@@ -1240,9 +1324,12 @@ impl Broker {
                 response.error = error;
             } else if let Some(diverging) = self.diverging_epoch(fp) {
                 response.diverging_epoch = Some(diverging);
+            } else if self.out_of_range(fp) {
+                response.error = ErrorCode::OffsetOutOfRange;
             } else {
                 let upper = self.fetch_upper_bound(&fp.tp, request.replica_id);
-                response.records = self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+                response.records =
+                    self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
             }
             responses.push(response);
         }
@@ -1259,7 +1346,9 @@ impl Broker {
         let ready: Vec<u64> = self
             .delayed_fetches
             .iter()
-            .filter(|(_, d)| d.partitions.iter().any(|fp| &fp.tp == tp) && self.fetch_has_something(d))
+            .filter(|(_, d)| {
+                d.partitions.iter().any(|fp| &fp.tp == tp) && self.fetch_has_something(d)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in ready {
@@ -1533,14 +1622,24 @@ impl Broker {
     /// Kafka's `getOffsetTruncationState`: where to cut, given where the leader says an epoch
     /// ends. Returns whether truncation is complete (false: ask again with an older epoch,
     /// the KIP-279 walk back).
-    fn truncate_to_epoch_end(&mut self, tp: &TopicPartition, leader: &EpochEndOffset, out: &mut Output<BrokerTimer>) -> bool {
+    fn truncate_to_epoch_end(
+        &mut self,
+        tp: &TopicPartition,
+        leader: &EpochEndOffset,
+        out: &mut Output<BrokerTimer>,
+    ) -> bool {
         let log = &self.disk.logs[tp];
         let leo = log.log_end_offset();
         let kip_279 = self.protocol().uses_kip_279();
         if leader.leader_epoch < 0 {
             // The leader knows no epoch at or below ours: fall back to our high watermark.
             let hw = self.high_watermark(tp);
-            self.truncate(tp, hw, TruncateReason::HighWatermark { high_watermark: hw }, out);
+            self.truncate(
+                tp,
+                hw,
+                TruncateReason::HighWatermark { high_watermark: hw },
+                out,
+            );
             return true;
         }
         let (offset, complete) = if !kip_279 {
@@ -1548,7 +1647,9 @@ impl Broker {
             (leader.end_offset.min(leo), true)
         } else {
             match log.end_offset_for_epoch(leader.leader_epoch, true) {
-                Some((epoch, end)) if epoch == leader.leader_epoch => (leader.end_offset.min(end).min(leo), true),
+                Some((epoch, end)) if epoch == leader.leader_epoch => {
+                    (leader.end_offset.min(end).min(leo), true)
+                }
                 Some((_, end)) => (end.min(leo), false),
                 None => (0, true),
             }
@@ -1565,7 +1666,13 @@ impl Broker {
         complete
     }
 
-    fn truncate(&mut self, tp: &TopicPartition, offset: u64, reason: TruncateReason, out: &mut Output<BrokerTimer>) {
+    fn truncate(
+        &mut self,
+        tp: &TopicPartition,
+        offset: u64,
+        reason: TruncateReason,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let log = self.disk.logs.get_mut(tp).expect("log");
         let from = log.log_end_offset();
         if !log.truncate_to(offset) {
@@ -1592,9 +1699,9 @@ impl Broker {
         let config = self.topic_config(&tp.topic).clone();
         let log = self.disk.logs.get_mut(tp).expect("log");
         let by_count = log.unflushed_count() >= config.flush_messages;
-        let by_age = log
-            .oldest_unflushed_ms()
-            .is_some_and(|t| config.flush_ms != u64::MAX && now_ms.saturating_sub(t) >= config.flush_ms);
+        let by_age = log.oldest_unflushed_ms().is_some_and(|t| {
+            config.flush_ms != u64::MAX && now_ms.saturating_sub(t) >= config.flush_ms
+        });
         if by_count || by_age {
             if let Some(offset) = log.flush() {
                 out.event(Event::Flushed {
@@ -1626,7 +1733,13 @@ impl Broker {
     // Client requests: metadata and offsets
     // ------------------------------------------------------------------------------------
 
-    fn on_metadata(&mut self, from: NodeId, correlation_id: u64, topics: Vec<String>, out: &mut Output<BrokerTimer>) {
+    fn on_metadata(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        topics: Vec<String>,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let partitions = self
             .metadata
             .values()
@@ -1667,7 +1780,11 @@ impl Broker {
                     OffsetSpec::Earliest => log.log_start_offset(),
                     OffsetSpec::Latest => self.high_watermark(&tp),
                 };
-                (ErrorCode::None, offset, Some(self.partitions[&tp].leader_epoch))
+                (
+                    ErrorCode::None,
+                    offset,
+                    Some(self.partitions[&tp].leader_epoch),
+                )
             }
         };
         out.send(
@@ -1691,7 +1808,13 @@ impl Actor for Broker {
         let mut recovered = Vec::new();
         for (tp, log) in &self.disk.logs {
             let leo = log.log_end_offset();
-            let hw = self.disk.hw_checkpoint.get(tp).copied().unwrap_or(0).min(leo);
+            let hw = self
+                .disk
+                .hw_checkpoint
+                .get(tp)
+                .copied()
+                .unwrap_or(0)
+                .min(leo);
             self.high_watermarks.insert(tp.clone(), hw);
             recovered.push((tp.clone(), leo, hw));
         }
@@ -1713,7 +1836,13 @@ impl Actor for Broker {
         }
     }
 
-    fn on_message(&mut self, now_ms: u64, from: NodeId, message: Message, out: &mut Output<BrokerTimer>) {
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
         match message {
             Message::ZkConnected { session_id, .. } => self.on_zk_connected(session_id, out),
             Message::ZkPong { .. } => {}
@@ -1738,7 +1867,13 @@ impl Actor for Broker {
                 controller_epoch,
                 live_brokers,
                 partitions,
-            } => self.on_update_metadata(controller_id, controller_epoch, live_brokers, partitions, out),
+            } => self.on_update_metadata(
+                controller_id,
+                controller_epoch,
+                live_brokers,
+                partitions,
+                out,
+            ),
             Message::AlterIsr {
                 broker_id,
                 tp,
@@ -1751,7 +1886,14 @@ impl Actor for Broker {
                         zk: &mut self.zk,
                         out,
                     };
-                    controller.on_alter_isr(broker_id, tp, leader_epoch, new_isr, partition_epoch, &mut io);
+                    controller.on_alter_isr(
+                        broker_id,
+                        tp,
+                        leader_epoch,
+                        new_isr,
+                        partition_epoch,
+                        &mut io,
+                    );
                     self.controller = Some(controller);
                 } else {
                     // Not the controller (any more): the leader will time out and retry.
@@ -1765,7 +1907,15 @@ impl Actor for Broker {
                 replica_id,
                 max_wait_ms,
                 partitions,
-            } => self.on_fetch(now_ms, from, correlation_id, replica_id, max_wait_ms, partitions, out),
+            } => self.on_fetch(
+                now_ms,
+                from,
+                correlation_id,
+                replica_id,
+                max_wait_ms,
+                partitions,
+                out,
+            ),
             Message::FetchResponse {
                 correlation_id,
                 partitions,
@@ -1785,7 +1935,16 @@ impl Actor for Broker {
                 timeout_ms,
                 tp,
                 records,
-            } => self.on_produce(now_ms, from, correlation_id, acks, timeout_ms, tp, records, out),
+            } => self.on_produce(
+                now_ms,
+                from,
+                correlation_id,
+                acks,
+                timeout_ms,
+                tp,
+                records,
+                out,
+            ),
             Message::Metadata {
                 correlation_id,
                 topics,
@@ -1854,7 +2013,10 @@ impl Actor for Broker {
                 leader,
                 correlation_id,
             } => {
-                if self.take_fetch_slot(NodeId::Broker(leader), correlation_id).is_some() {
+                if self
+                    .take_fetch_slot(NodeId::Broker(leader), correlation_id)
+                    .is_some()
+                {
                     self.back_off(leader, out);
                 }
             }
@@ -1912,7 +2074,12 @@ mod tests {
     impl Cluster {
         fn new(n: BrokerId, config: BrokerConfig) -> Cluster {
             let brokers = (0..n)
-                .map(|b| (b, Broker::new(b, config.clone(), BTreeMap::new(), Disk::default())))
+                .map(|b| {
+                    (
+                        b,
+                        Broker::new(b, config.clone(), BTreeMap::new(), Disk::default()),
+                    )
+                })
                 .collect();
             let mut c = Cluster {
                 now_ms: 0,
@@ -1952,7 +2119,10 @@ mod tests {
                         }
                     }
                     let mut out = Output::default();
-                    self.brokers.get_mut(&b).unwrap().on_message(self.now_ms, from, m, &mut out);
+                    self.brokers
+                        .get_mut(&b)
+                        .unwrap()
+                        .on_message(self.now_ms, from, m, &mut out);
                     self.absorb(b, out);
                 }
                 NodeId::Producer(_) | NodeId::Consumer(_) => self.to_clients.push(m),
@@ -1972,7 +2142,10 @@ mod tests {
                 }
                 self.now_ms += 1;
                 let due: Vec<(u64, BrokerId, BrokerTimer)> = {
-                    let (due, rest) = self.timers.drain(..).partition(|(t, _, _)| *t <= self.now_ms);
+                    let (due, rest) = self
+                        .timers
+                        .drain(..)
+                        .partition(|(t, _, _)| *t <= self.now_ms);
                     self.timers = rest;
                     due
                 };
@@ -1981,13 +2154,22 @@ mod tests {
                         continue;
                     }
                     let mut out = Output::default();
-                    self.brokers.get_mut(&b).unwrap().on_timer(self.now_ms, t, &mut out);
+                    self.brokers
+                        .get_mut(&b)
+                        .unwrap()
+                        .on_timer(self.now_ms, t, &mut out);
                     self.absorb(b, out);
                 }
             }
         }
 
-        fn leader_and_isr(&mut self, leader: BrokerId, epoch: LeaderEpoch, isr: Vec<BrokerId>, version: i32) {
+        fn leader_and_isr(
+            &mut self,
+            leader: BrokerId,
+            epoch: LeaderEpoch,
+            isr: Vec<BrokerId>,
+            version: i32,
+        ) {
             let p = LeaderAndIsrPartition {
                 tp: tp(),
                 leader: Some(leader),
@@ -2042,7 +2224,11 @@ mod tests {
         }
 
         fn ids(&self, b: BrokerId) -> Vec<u64> {
-            self.brokers[&b].disk().logs[&tp()].records().iter().map(|r| r.id.seq).collect()
+            self.brokers[&b].disk().logs[&tp()]
+                .records()
+                .iter()
+                .map(|r| r.id.seq)
+                .collect()
         }
     }
 
@@ -2063,16 +2249,25 @@ mod tests {
         c.down.insert(2);
         c.produce(0, Acks::All, 0..3);
         c.run(100);
-        assert!(c.to_clients.is_empty(), "acks=all must wait for every ISR member");
+        assert!(
+            c.to_clients.is_empty(),
+            "acks=all must wait for every ISR member"
+        );
         assert_eq!(c.hw(0), 0, "the HW waits for the slowest ISR member");
         c.down.clear();
         // Broker 2's fetch was lost; its fetcher retries after replica.socket.timeout.ms.
         c.run(4_000);
         assert_eq!((c.leo(0), c.leo(1), c.leo(2)), (3, 3, 3));
         assert_eq!(c.hw(0), 3);
-        assert_eq!((c.hw(1), c.hw(2)), (3, 3), "followers learn the HW from fetch responses");
+        assert_eq!(
+            (c.hw(1), c.hw(2)),
+            (3, 3),
+            "followers learn the HW from fetch responses"
+        );
         match &c.to_clients[0] {
-            Message::ProduceResponse { error, base_offset, .. } => {
+            Message::ProduceResponse {
+                error, base_offset, ..
+            } => {
                 assert_eq!((*error, *base_offset), (ErrorCode::None, Some(0)));
             }
             other => panic!("unexpected {other:?}"),
@@ -2088,7 +2283,10 @@ mod tests {
         c.run(1);
         assert!(matches!(
             c.to_clients[0],
-            Message::ProduceResponse { error: ErrorCode::NotLeaderOrFollower, .. }
+            Message::ProduceResponse {
+                error: ErrorCode::NotLeaderOrFollower,
+                ..
+            }
         ));
     }
 
@@ -2108,7 +2306,11 @@ mod tests {
             .to_controller
             .iter()
             .find_map(|m| match m {
-                Message::AlterIsr { new_isr, partition_epoch, .. } => Some((new_isr.clone(), *partition_epoch)),
+                Message::AlterIsr {
+                    new_isr,
+                    partition_epoch,
+                    ..
+                } => Some((new_isr.clone(), *partition_epoch)),
                 _ => None,
             })
             .expect("the leader asks to shrink the ISR");
@@ -2132,15 +2334,25 @@ mod tests {
             },
         ));
         c.run(1);
-        assert!(c.events.iter().any(|e| matches!(e, Event::IsrShrunk { removed, .. } if removed == &vec![2])));
+        assert!(c
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::IsrShrunk { removed, .. } if removed == &vec![2])));
         c.produce(0, Acks::All, 1..2);
         c.run(1);
         assert!(matches!(
             c.to_clients.last().unwrap(),
-            Message::ProduceResponse { error: ErrorCode::NotEnoughReplicas, .. }
+            Message::ProduceResponse {
+                error: ErrorCode::NotEnoughReplicas,
+                ..
+            }
         ));
         assert_eq!(c.leo(0), 1, "a NOT_ENOUGH_REPLICAS produce appends nothing");
-        assert_eq!(c.hw(0), 0, "from Kafka 3.7 the HW stays put below min.insync.replicas");
+        assert_eq!(
+            c.hw(0),
+            0,
+            "from Kafka 3.7 the HW stays put below min.insync.replicas"
+        );
     }
 
     #[test]
@@ -2173,7 +2385,12 @@ mod tests {
         assert_eq!(c.ids(0), c.ids(1));
         assert!(c.events.iter().any(|e| matches!(
             e,
-            Event::Truncated { broker: 0, to_offset: 2, reason: TruncateReason::LeaderEpoch { .. }, .. }
+            Event::Truncated {
+                broker: 0,
+                to_offset: 2,
+                reason: TruncateReason::LeaderEpoch { .. },
+                ..
+            }
         )));
     }
 

@@ -137,18 +137,21 @@ pub struct ProtocolVersion {
 
 impl ProtocolVersion {
     /// The newest behaviour the simulator models.
-    pub const LATEST: ProtocolVersion = ProtocolVersion {
-        major: 3,
-        minor: 7,
-    };
+    pub const LATEST: ProtocolVersion = ProtocolVersion { major: 3, minor: 7 };
 
     pub fn parse(s: &str) -> Option<ProtocolVersion> {
         // Accept "0.10.2", "0.11.0", "2.1", "3.7-IV1", "3.7".
         let s = s.split('-').next()?;
         let parts: Vec<&str> = s.split('.').collect();
-        let nums: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        let nums: Vec<u32> = parts
+            .iter()
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
         match nums.as_slice() {
-            [0, minor, ..] => Some(ProtocolVersion { major: 0, minor: *minor }),
+            [0, minor, ..] => Some(ProtocolVersion {
+                major: 0,
+                minor: *minor,
+            }),
             [major, minor, ..] => Some(ProtocolVersion {
                 major: *major,
                 minor: *minor,
@@ -159,7 +162,10 @@ impl ProtocolVersion {
 
     /// KIP-101 (0.11.0): truncate by leader epoch instead of to the local high watermark.
     pub fn uses_leader_epochs(self) -> bool {
-        self >= ProtocolVersion { major: 0, minor: 11 }
+        self >= ProtocolVersion {
+            major: 0,
+            minor: 11,
+        }
     }
 
     /// KIP-279 (2.0): the follower walks back through epochs to the one both logs share.
@@ -225,7 +231,9 @@ impl TopicConfig {
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         match key {
             "min.insync.replicas" => self.min_insync_replicas = as_u64(key, v)?.max(1) as u32,
-            "unclean.leader.election.enable" => self.unclean_leader_election_enable = as_bool(key, v)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = as_bool(key, v)?
+            }
             "flush.messages" => self.flush_messages = as_u64(key, v)?.max(1),
             "flush.ms" => self.flush_ms = as_u64(key, v)?,
             _ => {
@@ -519,7 +527,9 @@ mod tests {
     fn protocol_versions_order() {
         let old = ProtocolVersion::parse("0.10.2").unwrap();
         assert!(!old.uses_leader_epochs());
-        assert!(ProtocolVersion::parse("0.11.0").unwrap().uses_leader_epochs());
+        assert!(ProtocolVersion::parse("0.11.0")
+            .unwrap()
+            .uses_leader_epochs());
         assert!(!ProtocolVersion::parse("0.11.0").unwrap().uses_kip_279());
         assert!(ProtocolVersion::parse("2.0").unwrap().uses_kip_279());
         assert!(ProtocolVersion::parse("2.1-IV2").unwrap().uses_kip_320());

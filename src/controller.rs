@@ -46,7 +46,9 @@ pub enum WriteWhy {
         reason: ElectionReason,
     },
     /// Dead replicas left the ISR of a partition whose leader is alive.
-    RemoveDeadReplicas,
+    RemoveDeadReplicas {
+        removed: Vec<BrokerId>,
+    },
     AlterIsr {
         leader: BrokerId,
     },
@@ -74,7 +76,10 @@ pub fn topic_path(topic: &str) -> String {
 }
 
 pub fn state_path(tp: &TopicPartition) -> String {
-    format!("/brokers/topics/{}/partitions/{}/state", tp.topic, tp.partition)
+    format!(
+        "/brokers/topics/{}/partitions/{}/state",
+        tp.topic, tp.partition
+    )
 }
 
 pub struct Controller {
@@ -337,7 +342,12 @@ impl Controller {
     }
 
     /// Kafka's offline-partition leader election and replica-offline handling for one partition.
-    fn decide(&mut self, tp: &TopicPartition, dead_leader_reason: ElectionReason, io: &mut dyn ControllerIo) {
+    fn decide(
+        &mut self,
+        tp: &TopicPartition,
+        dead_leader_reason: ElectionReason,
+        io: &mut dyn ControllerIo,
+    ) {
         let replicas = self.assignments[tp].clone();
         let live: Vec<BrokerId> = replicas
             .iter()
@@ -376,13 +386,19 @@ impl Controller {
                 .filter(|r| self.live_brokers.contains(r))
                 .collect();
             if live_isr.len() < state.isr.len() && !live_isr.is_empty() {
+                let removed = state
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| !live_isr.contains(r))
+                    .collect();
                 let new = PartitionZkState {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch + 1,
                     isr: live_isr,
                     version: state.version,
                 };
-                self.write(tp, new, WriteWhy::RemoveDeadReplicas, io);
+                self.write(tp, new, WriteWhy::RemoveDeadReplicas { removed }, io);
             }
             return;
         }
@@ -563,7 +579,14 @@ impl Controller {
                 }
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
             }
-            WriteWhy::RemoveDeadReplicas => {
+            WriteWhy::RemoveDeadReplicas { removed } => {
+                io.event(Event::ControllerShrunkIsr {
+                    tp: tp.clone(),
+                    leader: state.leader.expect("a live leader"),
+                    leader_epoch: state.leader_epoch,
+                    removed,
+                    isr: state.isr.clone(),
+                });
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
             }
             WriteWhy::AlterIsr { leader } => {
@@ -612,7 +635,11 @@ impl Controller {
         }
     }
 
-    fn send_update_metadata(&self, partitions: Vec<LeaderAndIsrPartition>, io: &mut dyn ControllerIo) {
+    fn send_update_metadata(
+        &self,
+        partitions: Vec<LeaderAndIsrPartition>,
+        io: &mut dyn ControllerIo,
+    ) {
         let metadata: Vec<PartitionMetadata> = partitions
             .into_iter()
             .map(|p| PartitionMetadata {
@@ -684,16 +711,17 @@ impl Controller {
         if self.resigned {
             return;
         }
-        let reject = |io: &mut dyn ControllerIo, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
-            io.send(
-                broker_id,
-                Message::AlterIsrResponse {
-                    tp: tp.clone(),
-                    error,
-                    state,
-                },
-            );
-        };
+        let reject =
+            |io: &mut dyn ControllerIo, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
+                io.send(
+                    broker_id,
+                    Message::AlterIsrResponse {
+                        tp: tp.clone(),
+                        error,
+                        state,
+                    },
+                );
+            };
         let Some(state) = self.states.get(&tp).cloned() else {
             reject(io, ErrorCode::UnknownTopicOrPartition, None);
             return;

@@ -143,6 +143,15 @@ pub enum Event {
         added: Vec<BrokerId>,
         isr: Vec<BrokerId>,
     },
+    /// The controller took replicas whose brokers died out of a partition's ISR (a new
+    /// leader epoch, same leader).
+    ControllerShrunkIsr {
+        tp: TopicPartition,
+        leader: BrokerId,
+        leader_epoch: LeaderEpoch,
+        removed: Vec<BrokerId>,
+        isr: Vec<BrokerId>,
+    },
     /// The controller (or the partition state's version) refused an ISR change.
     IsrChangeRejected {
         tp: TopicPartition,
@@ -237,6 +246,7 @@ impl Event {
             Event::HighWatermarkChanged { .. } => "hw-changed",
             Event::IsrShrunk { .. } => "isr-shrunk",
             Event::IsrExpanded { .. } => "isr-expanded",
+            Event::ControllerShrunkIsr { .. } => "controller-shrunk-isr",
             Event::IsrChangeRejected { .. } => "isr-change-rejected",
             Event::Flushed { .. } => "flushed",
             Event::BrokerRecovered { .. } => "broker-recovered",

@@ -12,10 +12,14 @@ pub mod actor;
 pub mod admin;
 pub mod broker;
 pub mod config;
+pub mod consumer;
 pub mod controller;
 pub mod event;
 pub mod log;
+pub mod partitioner;
+pub mod producer;
 pub mod protocol;
+pub mod topic;
 pub mod types;
 pub mod zookeeper;
 

@@ -106,7 +106,7 @@ impl Log {
     /// dropped; an epoch older than the newest one is ignored.
     pub fn assign_epoch_start(&mut self, epoch: LeaderEpoch, start_offset: u64) {
         if let Some(last) = self.epochs.last() {
-            if epoch < last.epoch || (epoch == last.epoch) {
+            if epoch <= last.epoch {
                 return;
             }
         }
@@ -271,8 +271,14 @@ mod tests {
         assert_eq!(
             log.epochs(),
             &[
-                EpochEntry { epoch: 0, start_offset: 0 },
-                EpochEntry { epoch: 2, start_offset: 2 }
+                EpochEntry {
+                    epoch: 0,
+                    start_offset: 0
+                },
+                EpochEntry {
+                    epoch: 2,
+                    start_offset: 2
+                }
             ]
         );
         assert_eq!(log.end_offset_for_epoch(0, true), Some((0, 2)));

@@ -249,11 +249,15 @@ pub enum OffsetSpec {
 pub enum ZkData {
     Empty,
     /// `/controller`: which broker is controller.
-    Controller { broker_id: BrokerId },
+    Controller {
+        broker_id: BrokerId,
+    },
     /// `/controller_epoch`.
     ControllerEpoch(i32),
     /// `/brokers/ids/N`.
-    Broker { broker_id: BrokerId },
+    Broker {
+        broker_id: BrokerId,
+    },
     /// `/brokers/topics/T`: the replica assignment, partition -> replicas.
     TopicAssignment(BTreeMap<u32, Vec<BrokerId>>),
     /// `/brokers/topics/T/partitions/P/state`.
@@ -296,8 +300,13 @@ pub enum ZkOp {
 pub enum ZkResult {
     Created,
     /// `SetData` or `Delete` succeeded; the new version.
-    Ok { version: i32 },
-    Data { data: ZkData, version: i32 },
+    Ok {
+        version: i32,
+    },
+    Data {
+        data: ZkData,
+        version: i32,
+    },
     Children(Vec<String>),
     NoNode,
     NodeExists,

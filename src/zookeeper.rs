@@ -151,7 +151,14 @@ impl ZooKeeper {
             .insert(session_id);
     }
 
-    fn create(&mut self, session_id: u64, path: String, data: ZkData, ephemeral: bool, out: &mut Output<ZkTimer>) -> ZkResult {
+    fn create(
+        &mut self,
+        session_id: u64,
+        path: String,
+        data: ZkData,
+        ephemeral: bool,
+        out: &mut Output<ZkTimer>,
+    ) -> ZkResult {
         if self.nodes.contains_key(&path) {
             return ZkResult::NodeExists;
         }
@@ -173,7 +180,12 @@ impl ZooKeeper {
             },
         );
         self.fire(&path, WatchType::Data, ZkWatchKind::NodeCreated, out);
-        self.fire(&parent_path, WatchType::Child, ZkWatchKind::NodeChildrenChanged, out);
+        self.fire(
+            &parent_path,
+            WatchType::Child,
+            ZkWatchKind::NodeChildrenChanged,
+            out,
+        );
         ZkResult::Created
     }
 
@@ -306,7 +318,13 @@ impl Actor for ZooKeeper {
         out.timer(TICK_MS, ZkTimer::Tick);
     }
 
-    fn on_message(&mut self, now_ms: u64, from: NodeId, message: Message, out: &mut Output<ZkTimer>) {
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<ZkTimer>,
+    ) {
         self.now_ms = now_ms;
         match message {
             Message::ZkConnect { session_timeout_ms } => {
@@ -381,16 +399,38 @@ mod tests {
 
     fn connect(zk: &mut ZooKeeper, now: u64, who: NodeId, timeout_ms: u64) -> u64 {
         let mut out = Output::default();
-        zk.on_message(now, who, Message::ZkConnect { session_timeout_ms: timeout_ms }, &mut out);
+        zk.on_message(
+            now,
+            who,
+            Message::ZkConnect {
+                session_timeout_ms: timeout_ms,
+            },
+            &mut out,
+        );
         match &out.messages[0].1 {
             Message::ZkConnected { session_id, .. } => *session_id,
             other => panic!("{other:?}"),
         }
     }
 
-    fn request(zk: &mut ZooKeeper, now: u64, who: NodeId, session_id: u64, op: ZkOp) -> (ZkResult, Output<ZkTimer>) {
+    fn request(
+        zk: &mut ZooKeeper,
+        now: u64,
+        who: NodeId,
+        session_id: u64,
+        op: ZkOp,
+    ) -> (ZkResult, Output<ZkTimer>) {
         let mut out = Output::default();
-        zk.on_message(now, who, Message::ZkRequest { session_id, xid: 1, op }, &mut out);
+        zk.on_message(
+            now,
+            who,
+            Message::ZkRequest {
+                session_id,
+                xid: 1,
+                op,
+            },
+            &mut out,
+        );
         let pos = out
             .messages
             .iter()
@@ -419,7 +459,10 @@ mod tests {
             data: ZkData::Broker { broker_id: 0 },
             ephemeral: true,
         };
-        assert_eq!(request(&mut zk, 0, broker(0), s0, create).0, ZkResult::Created);
+        assert_eq!(
+            request(&mut zk, 0, broker(0), s0, create).0,
+            ZkResult::Created
+        );
         let (children, _) = request(
             &mut zk,
             0,
@@ -437,7 +480,10 @@ mod tests {
             zk.on_message(t, broker(1), Message::ZkPing { session_id: s1 }, &mut out);
             assert!(tick(&mut zk, t).messages.is_empty() || t > 6_000);
         }
-        assert!(zk.get("/brokers/ids/0").is_none(), "the ephemeral went with the session");
+        assert!(
+            zk.get("/brokers/ids/0").is_none(),
+            "the ephemeral went with the session"
+        );
         assert_eq!(zk.sessions(), vec![(s1, broker(1))]);
         // A request on the dead session is refused.
         let (r, _) = request(
@@ -483,14 +529,26 @@ mod tests {
         let watches: Vec<_> = out
             .messages
             .iter()
-            .filter(|(to, m)| *to == broker(1) && matches!(m, Message::ZkWatch { kind: ZkWatchKind::NodeDeleted, .. }))
+            .filter(|(to, m)| {
+                *to == broker(1)
+                    && matches!(
+                        m,
+                        Message::ZkWatch {
+                            kind: ZkWatchKind::NodeDeleted,
+                            ..
+                        }
+                    )
+            })
             .collect();
         assert_eq!(watches.len(), 1);
         assert!(out
             .messages
             .iter()
             .any(|(to, m)| *to == broker(0) && matches!(m, Message::ZkSessionExpired { .. })));
-        assert!(out.events.iter().any(|e| matches!(e, Event::ZkSessionExpired { .. })));
+        assert!(out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ZkSessionExpired { .. })));
         // One-shot: a second change fires nothing.
         let (_, out) = request(
             &mut zk,
@@ -527,8 +585,14 @@ mod tests {
             data: ZkData::ControllerEpoch(1),
             version: Some(version),
         };
-        assert_eq!(request(&mut zk, 0, broker(0), s, set(0)).0, ZkResult::Ok { version: 1 });
-        assert_eq!(request(&mut zk, 0, broker(0), s, set(0)).0, ZkResult::BadVersion);
+        assert_eq!(
+            request(&mut zk, 0, broker(0), s, set(0)).0,
+            ZkResult::Ok { version: 1 }
+        );
+        assert_eq!(
+            request(&mut zk, 0, broker(0), s, set(0)).0,
+            ZkResult::BadVersion
+        );
         assert_eq!(zk.get(&path).unwrap().1, 1);
     }
 
@@ -541,7 +605,10 @@ mod tests {
             data: ZkData::Empty,
             ephemeral: false,
         };
-        assert_eq!(request(&mut zk, 0, broker(0), s, create("/a/b")).0, ZkResult::NoNode);
+        assert_eq!(
+            request(&mut zk, 0, broker(0), s, create("/a/b")).0,
+            ZkResult::NoNode
+        );
         request(
             &mut zk,
             0,
@@ -556,9 +623,15 @@ mod tests {
         assert_eq!(r, ZkResult::Created);
         assert!(matches!(
             out.messages[0].1,
-            Message::ZkWatch { kind: ZkWatchKind::NodeChildrenChanged, .. }
+            Message::ZkWatch {
+                kind: ZkWatchKind::NodeChildrenChanged,
+                ..
+            }
         ));
         assert_eq!(zk.children("/brokers/topics"), vec!["orders".to_string()]);
-        assert_eq!(zk.children("/brokers"), vec!["ids".to_string(), "topics".to_string()]);
+        assert_eq!(
+            zk.children("/brokers"),
+            vec!["ids".to_string(), "topics".to_string()]
+        );
     }
 }

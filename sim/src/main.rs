@@ -1,1 +1,378 @@
-fn main() {}
+//! The `kafka-sim` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use kafka_sim::report;
+use kafka_sim::scenario::Scenario;
+use kafka_sim::sweep::{self, SeedRange, Shard};
+use kafka_sim::world;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kafka-sim",
+    version,
+    about = "A deterministic simulator of an Apache Kafka cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario with a seed and report what happened.
+    Run {
+        /// The scenario file (TOML).
+        file: String,
+        /// The seed; defaults to the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Add a timeline in plain words.
+        #[arg(long)]
+        narrate: bool,
+        /// Write every event as one JSON line to this file.
+        #[arg(long, value_name = "FILE.jsonl")]
+        trace: Option<String>,
+        /// Print wall time and events per second to stderr.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Validate a scenario file without running it.
+    Check { file: String },
+    /// Measure the simulated cluster's message rate against raw madsim, and peak memory.
+    Bench,
+    /// Run a scenario over many seeds in parallel and summarize.
+    Sweep {
+        file: String,
+        /// Seeds to run, as a range `A..B`.
+        #[arg(long, default_value = "0..100")]
+        seeds: SeedRange,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write one JSON line per seed (the `run --format json` object).
+        #[arg(long, value_name = "results.jsonl")]
+        out: Option<String>,
+        /// Take every N-th seed starting at the I-th.
+        #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+        shard: Option<Shard>,
+        /// Like --shard, with I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+        shards: Option<u64>,
+    },
+    /// Summarize the union of sweep result files.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Run each seed twice (once on another thread) and compare the records event by event.
+    CheckDeterminism {
+        file: String,
+        #[arg(long, default_value = "0..10")]
+        seeds: SeedRange,
+    },
+}
+
+/// Exit codes: 0 ran and every expectation held; 1 an expectation failed; 2 bad input.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Run {
+            file,
+            seed,
+            format,
+            narrate,
+            trace,
+            stats,
+        } => run(&file, seed, format, narrate, trace.as_deref(), stats),
+        Command::Bench => bench(),
+        Command::Sweep {
+            file,
+            seeds,
+            jobs,
+            out,
+            shard,
+            shards,
+        } => run_sweep(&file, seeds, jobs, out.as_deref(), shard, shards),
+        Command::Merge { files } => match sweep::merge(&files) {
+            Ok(summary) => {
+                print!("{}", sweep::render_summary(&summary, "SCENARIO"));
+                if summary.failed > 0 {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::CheckDeterminism { file, seeds } => {
+            let scenario = match Scenario::load(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
+            match sweep::check_determinism(&scenario, &seeds) {
+                None => {
+                    println!(
+                        "{file}: {} seeds, each run twice: identical records",
+                        seeds.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Some((seed, why)) => {
+                    println!("{file}: NOT deterministic at seed {seed}: {why}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Check { file } => match Scenario::load(&file) {
+            Ok(s) => {
+                for w in &s.warnings {
+                    eprintln!("{file}: warning: {w}");
+                }
+                println!("{file}: ok ({})", s.name);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn run(
+    file: &str,
+    seed: Option<u64>,
+    format: Format,
+    narrate: bool,
+    trace: Option<&str>,
+    stats: bool,
+) -> ExitCode {
+    let scenario = match Scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &scenario.warnings {
+        eprintln!("{file}: warning: {w}");
+    }
+    let seed = seed.unwrap_or(scenario.seed);
+    let started = std::time::Instant::now();
+    let result = world::run(&scenario, seed);
+    let wall = started.elapsed();
+    let (outcome, _) = report::outcome(&scenario, seed, &result);
+    if let Some(path) = trace {
+        if let Err(e) = write_trace(path, &result) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let printed = match format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&outcome).expect("outcome serializes");
+            if narrate {
+                value["timeline"] = serde_json::json!(report::narrate(&result, &scenario));
+            }
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&value).expect("json")
+            )
+        }
+        Format::Text => {
+            let mut text = String::new();
+            if narrate {
+                text.push_str("timeline:\n");
+                for line in report::narrate(&result, &scenario) {
+                    text.push_str("  ");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text.push('\n');
+            }
+            text.push_str(&report::render_text(&outcome));
+            write!(stdout, "{text}")
+        }
+    };
+    if printed.is_err() {
+        return ExitCode::from(2);
+    }
+    if stats {
+        let secs = wall.as_secs_f64().max(1e-9);
+        eprintln!(
+            "wall {:.3}s, {} events ({:.0}/s), {} messages ({:.0}/s), simulated {:.1}x real time",
+            secs,
+            result.events.len(),
+            result.events.len() as f64 / secs,
+            result.messages_sent,
+            result.messages_sent as f64 / secs,
+            result.sim_time_ms as f64 / 1000.0 / secs
+        );
+    }
+    if outcome.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run_sweep(
+    file: &str,
+    seeds: SeedRange,
+    jobs: Option<usize>,
+    out: Option<&str>,
+    shard: Option<Shard>,
+    shards: Option<u64>,
+) -> ExitCode {
+    let scenario = match Scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shard = match (shard, shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => {
+            let count = (n > 0).then_some(n);
+            match Shard::from_env(count, &|v| std::env::var(v).ok()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let seeds: Vec<u64> = match shard {
+        Some(s) => s.seeds(seeds),
+        None => (seeds.start..seeds.end).collect(),
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let started = std::time::Instant::now();
+    let outcomes = sweep::run_seeds(&scenario, &seeds, jobs, true);
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(path) = out {
+        if let Err(e) = sweep::write_jsonl(path, &outcomes) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    let summary = sweep::summarize(&scenario.name, &outcomes);
+    print!("{}", sweep::render_summary(&summary, file));
+    eprintln!(
+        "{} seeds in {:.1}s wall on {} threads: {:.2} seeds/s",
+        seeds.len(),
+        wall,
+        jobs,
+        seeds.len() as f64 / wall.max(1e-9)
+    );
+    if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn bench() -> ExitCode {
+    match kafka_sim::bench::run() {
+        Ok(f) => {
+            println!(
+                "steady state (3 brokers, 6 partitions, RF 3, acks=all, 100000 records): {} acknowledged",
+                f.cluster_acked
+            );
+            println!(
+                "  simulated cluster: {} messages in {:.2}s wall = {:.0} messages/s ({} events)",
+                f.cluster_messages,
+                f.cluster_wall_secs,
+                f.cluster_rate(),
+                f.cluster_events
+            );
+            println!(
+                "  raw madsim ping-pong: {} messages in {:.2}s wall = {:.0} messages/s",
+                f.raw_messages,
+                f.raw_wall_secs,
+                f.raw_rate()
+            );
+            println!(
+                "  ratio cluster/raw: {:.2} (goal: >= 0.50)",
+                f.cluster_rate() / f.raw_rate()
+            );
+            match f.peak_rss_kib {
+                Some(kib) => println!(
+                    "  peak memory: {:.1} MB (goal: < 200 MB)",
+                    kib as f64 / 1024.0
+                ),
+                None => println!("  peak memory: unknown on this platform"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes the trace to a temporary file beside the target and renames it into place, so a
+/// failed run never leaves a half-written trace.
+fn write_trace(path: &str, result: &world::RunResult) -> anyhow::Result<()> {
+    let target = Path::new(path);
+    let tmp = target.with_extension("jsonl.tmp");
+    let mut buf = Vec::new();
+    for line in report::trace_lines(result) {
+        serde_json::to_writer(&mut buf, &line)?;
+        buf.push(b'\n');
+    }
+    std::fs::write(&tmp, &buf).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, target).with_context(|| format!("cannot move the trace into {path}"))?;
+    Ok(())
+}
+
+/// `RUST_LOG` turns on tracing output, stamped with simulated time inside a run.
+fn init_tracing() {
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::time::FormatTime;
+    struct SimTime;
+    impl FormatTime for SimTime {
+        fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+            match madsim::time::TimeHandle::try_current() {
+                Some(t) => {
+                    let d = t.elapsed();
+                    write!(w, "t={}.{:06}s", d.as_secs(), d.subsec_micros())
+                }
+                None => write!(w, "t=-"),
+            }
+        }
+    }
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(SimTime)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}

@@ -1,0 +1,632 @@
+//! What a run reports: the outcome (counts, violations, expectations), the trace hash, the
+//! partition table, and the narrated timeline.
+//!
+//! All of it is computed from the event record and the final state, never from the live
+//! processes, so the same record always reports the same words and numbers.
+
+use crate::checkers::{self, CheckReport, Violation};
+use crate::scenario::Scenario;
+use crate::world::RunResult;
+use kafka_model::event::{ElectionReason, TruncateReason};
+use kafka_model::{Event, RecordId};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordCounts {
+    pub sent: u64,
+    pub acked: u64,
+    pub acked_lost: u64,
+    pub consumed: u64,
+    pub committed_lost: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ElectionCounts {
+    pub clean: u64,
+    pub unclean: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IsrCounts {
+    pub shrinks: u64,
+    pub expands: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ViolationOut {
+    pub invariant: &'static str,
+    pub at_ms: u64,
+    pub partition: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectOut {
+    pub ok: bool,
+    pub failures: Vec<String>,
+}
+
+/// The deterministic outcome of one run: the `--format json` object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub seed: u64,
+    pub sim_time_ms: u64,
+    pub trace_hash: String,
+    pub events: u64,
+    pub records: RecordCounts,
+    pub elections: ElectionCounts,
+    pub isr: IsrCounts,
+    pub violations: Vec<ViolationOut>,
+    /// How many times each invariant broke (the list above keeps the first few per partition).
+    pub violation_counts: BTreeMap<String, u64>,
+    pub expect: ExpectOut,
+    pub partitions: Vec<PartitionOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionOut {
+    pub topic: String,
+    pub partition: u32,
+    pub leader: Option<i32>,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub replica_offsets: Vec<ReplicaOut>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicaOut {
+    pub broker: i32,
+    pub log_end_offset: u64,
+    pub high_watermark: u64,
+    pub online: bool,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.expect.ok
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash with no dependence on the platform or the process.
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// One line of the JSONL trace: an event or a fault with its simulated time.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum TraceLine<'a> {
+    Event {
+        at_ms: u64,
+        kind: &'static str,
+        event: &'a Event,
+    },
+    Fault {
+        at_ms: u64,
+        kind: &'static str,
+        action: &'a str,
+        detail: &'a str,
+    },
+}
+
+/// Events and faults merged in time order (faults first at equal times: they cause events).
+pub fn trace_lines(result: &RunResult) -> Vec<TraceLine<'_>> {
+    let mut lines = Vec::with_capacity(result.events.len() + result.faults.len());
+    let mut faults = result.faults.iter().peekable();
+    for e in &result.events {
+        while let Some(f) = faults.next_if(|f| f.at_ms <= e.at_ms) {
+            lines.push(TraceLine::Fault {
+                at_ms: f.at_ms,
+                kind: "fault",
+                action: &f.action,
+                detail: &f.detail,
+            });
+        }
+        lines.push(TraceLine::Event {
+            at_ms: e.at_ms,
+            kind: e.event.kind(),
+            event: &e.event,
+        });
+    }
+    for f in faults {
+        lines.push(TraceLine::Fault {
+            at_ms: f.at_ms,
+            kind: "fault",
+            action: &f.action,
+            detail: &f.detail,
+        });
+    }
+    lines
+}
+
+/// The trace hash: FNV-1a over the JSON of every trace line.
+pub fn trace_hash(result: &RunResult) -> u64 {
+    let mut h = Fnv64::default();
+    for line in trace_lines(result) {
+        let json = serde_json::to_vec(&line).expect("events serialize");
+        h.write(&json);
+        h.write(b"\n");
+    }
+    h.finish()
+}
+
+fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
+    ids.collect::<BTreeSet<_>>().len() as u64
+}
+
+/// Counts and checks a run, and evaluates the scenario's `[expect]`.
+pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
+    let report = checkers::check(&result.events, &result.final_state);
+    let mut sent = 0;
+    let mut acked = Vec::new();
+    let mut consumed = Vec::new();
+    let (mut clean, mut unclean, mut shrinks, mut expands) = (0, 0, 0, 0);
+    for e in &result.events {
+        match &e.event {
+            Event::RecordSent { .. } => sent += 1,
+            Event::Acknowledged { ids, .. } => acked.extend(ids.iter()),
+            Event::Consumed { records, .. } => consumed.extend(records.iter().map(|(_, id)| id)),
+            Event::LeaderElected {
+                unclean: u, reason, ..
+            } if *reason != ElectionReason::NewPartition => {
+                if *u {
+                    unclean += 1
+                } else {
+                    clean += 1
+                }
+            }
+            Event::IsrShrunk { .. } => shrinks += 1,
+            Event::IsrExpanded { .. } => expands += 1,
+            _ => {}
+        }
+    }
+    let records = RecordCounts {
+        sent,
+        acked: distinct_ids(acked.into_iter()),
+        acked_lost: report.acked_lost,
+        consumed: distinct_ids(consumed.into_iter()),
+        committed_lost: report.committed_lost,
+    };
+    let elections = ElectionCounts { clean, unclean };
+    let isr = IsrCounts { shrinks, expands };
+    let counters: BTreeMap<String, u64> = [
+        ("sent", records.sent),
+        ("acked", records.acked),
+        ("acked_lost", records.acked_lost),
+        ("consumed", records.consumed),
+        ("committed_lost", records.committed_lost),
+        ("clean_elections", clean),
+        ("unclean_elections", unclean),
+        ("isr_shrinks", shrinks),
+        ("isr_expands", expands),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let broken: BTreeSet<String> = report.counts.keys().map(|k| k.to_string()).collect();
+    let mut failures = scenario.expect.check(&counters, &broken);
+    if scenario.expect.violations.is_none() {
+        for v in &broken {
+            failures.push(format!(
+                "invariant {v} broke, and the scenario's [expect] does not name it"
+            ));
+        }
+    }
+    let outcome = Outcome {
+        scenario: scenario.name.clone(),
+        scenario_hash: format!("{:016x}", scenario.hash()),
+        seed,
+        sim_time_ms: result.sim_time_ms,
+        trace_hash: format!("{:016x}", trace_hash(result)),
+        events: result.events.len() as u64,
+        records,
+        elections,
+        isr,
+        violations: report.violations.iter().map(violation_out).collect(),
+        violation_counts: report
+            .counts
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        expect: ExpectOut {
+            ok: failures.is_empty(),
+            failures,
+        },
+        partitions: result
+            .final_state
+            .partitions
+            .iter()
+            .map(|p| PartitionOut {
+                topic: p.tp.topic.clone(),
+                partition: p.tp.partition,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                replica_offsets: p
+                    .replica_states
+                    .iter()
+                    .map(|r| ReplicaOut {
+                        broker: r.broker,
+                        log_end_offset: r.log_end_offset,
+                        high_watermark: r.high_watermark,
+                        online: r.online,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    (outcome, report)
+}
+
+fn violation_out(v: &Violation) -> ViolationOut {
+    ViolationOut {
+        invariant: v.invariant,
+        at_ms: v.at_ms,
+        partition: v.partition.as_ref().map(|p| p.to_string()),
+        detail: v.detail.clone(),
+    }
+}
+
+pub fn seconds(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+fn list(ids: &[i32]) -> String {
+    ids.iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The text report: counts, violations, expectations, and the partition table.
+pub fn render_text(o: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "scenario {} (seed {})", o.scenario, o.seed);
+    let _ = writeln!(
+        s,
+        "simulated {}, {} events, trace hash {}",
+        seconds(o.sim_time_ms),
+        o.events,
+        o.trace_hash
+    );
+    let _ = writeln!(s);
+    let r = &o.records;
+    let _ = writeln!(
+        s,
+        "records:    {} sent, {} acknowledged, {} acknowledged but lost, {} consumed, {} committed but lost",
+        r.sent, r.acked, r.acked_lost, r.consumed, r.committed_lost
+    );
+    let _ = writeln!(
+        s,
+        "elections:  {} clean, {} unclean (initial leaders of new partitions not counted)",
+        o.elections.clean, o.elections.unclean
+    );
+    let _ = writeln!(
+        s,
+        "ISR:        {} shrinks, {} expands",
+        o.isr.shrinks, o.isr.expands
+    );
+    let _ = writeln!(s);
+    if o.violations.is_empty() {
+        let _ = writeln!(s, "invariants: none broke");
+    } else {
+        let counts = o
+            .violation_counts
+            .iter()
+            .map(|(k, v)| format!("{k} x{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(s, "invariants broken: {counts}");
+        let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &o.violations {
+            let n = shown.entry(v.invariant).or_insert(0);
+            *n += 1;
+            if *n > 3 {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "  {} at t={} on {}: {}",
+                v.invariant,
+                seconds(v.at_ms),
+                v.partition.as_deref().unwrap_or("-"),
+                v.detail
+            );
+        }
+        for (inv, n) in shown {
+            if n > 3 {
+                let _ = writeln!(
+                    s,
+                    "  ... {} more {inv} not shown (see --format json)",
+                    n - 3
+                );
+            }
+        }
+    }
+    if o.expect.ok {
+        let _ = writeln!(s, "expectations: all held");
+    } else {
+        let _ = writeln!(s, "expectations: FAILED");
+        for f in &o.expect.failures {
+            let _ = writeln!(s, "  - {f}");
+        }
+    }
+    let _ = writeln!(s);
+    s.push_str(&partition_table(o));
+    s
+}
+
+/// The table `kafka-topics.sh --describe` prints, with each replica's LEO and HW beside it.
+pub fn partition_table(o: &Outcome) -> String {
+    let mut rows = vec![[
+        "Topic".to_string(),
+        "Partition".into(),
+        "Leader".into(),
+        "Epoch".into(),
+        "Replicas".into(),
+        "Isr".into(),
+        "LEO/HW per replica".into(),
+    ]];
+    for p in &o.partitions {
+        let offsets = p
+            .replica_offsets
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}/{}{}",
+                    r.broker,
+                    r.log_end_offset,
+                    r.high_watermark,
+                    if r.online { "" } else { " (down)" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("  ");
+        rows.push([
+            p.topic.clone(),
+            p.partition.to_string(),
+            p.leader.map_or("none".into(), |l| l.to_string()),
+            p.leader_epoch.to_string(),
+            list(&p.replicas),
+            list(&p.isr),
+            offsets,
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for row in rows {
+        let line = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:<w$}", c, w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let _ = writeln!(s, "{}", line.trim_end());
+    }
+    s
+}
+
+/// The narrated timeline in plain words. Frequent events (appends, HW moves, fetches) are
+/// left out; a run of identical lines is folded into one with a count.
+pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
+    let lag_max = scenario.cluster.config.replica_lag_time_max_ms;
+    let mut lines = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut repeats = 0u64;
+    let mut last_at = 0;
+    let flush_repeats = |lines: &mut Vec<String>, repeats: &mut u64, last_at: u64| {
+        if *repeats > 0 {
+            lines.push(format!(
+                "           ... and {} more like it, the last at t={}",
+                repeats,
+                seconds(last_at)
+            ));
+            *repeats = 0;
+        }
+    };
+    for line in trace_lines(result) {
+        let (at_ms, key, text) = match line {
+            TraceLine::Fault {
+                at_ms,
+                action,
+                detail,
+                ..
+            } => (
+                at_ms,
+                format!("fault {action} {detail}"),
+                fault_text(action, detail),
+            ),
+            TraceLine::Event { at_ms, event, .. } => match narrate_event(event, lag_max) {
+                Some((key, text)) => (at_ms, key, text),
+                None => continue,
+            },
+        };
+        if last_key.as_deref() == Some(key.as_str()) {
+            repeats += 1;
+            last_at = at_ms;
+            continue;
+        }
+        flush_repeats(&mut lines, &mut repeats, last_at);
+        lines.push(format!("t={:>9} {}", seconds(at_ms), text));
+        last_key = Some(key);
+    }
+    flush_repeats(&mut lines, &mut repeats, last_at);
+    lines
+}
+
+fn fault_text(action: &str, detail: &str) -> String {
+    match action {
+        "crash" => {
+            format!("FAULT: {detail} crashes (its page cache survives: nothing written is lost)")
+        }
+        "power-loss" => {
+            format!("FAULT: {detail} loses power (everything not yet flushed to disk is gone)")
+        }
+        "restart" => format!("FAULT: {detail} restarts from what its disk kept"),
+        "pause" => {
+            format!("FAULT: {detail} freezes (a long GC pause): it hears nothing and says nothing")
+        }
+        "resume" => format!("FAULT: {detail} wakes up and carries on as if no time had passed"),
+        "isolate" => format!("FAULT: {detail} is cut off from every other node"),
+        "partition" => format!("FAULT: the network splits into {detail}"),
+        "heal" => format!("FAULT: heal {detail}"),
+        "slow" => format!("FAULT: slow link, {detail}"),
+        "loss" => format!("FAULT: lossy link, {detail}"),
+        "settle" => format!("SETTLE: {detail}; the run goes on so replication can converge"),
+        other => format!("FAULT: {other} {detail}"),
+    }
+}
+
+fn brokers(ids: &[i32]) -> String {
+    format!("[{}]", list(ids))
+}
+
+/// One event in plain words, with a key for folding repeats; `None` for routine events.
+fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
+    let text = match event {
+        Event::BrokerRegistered { broker, .. } => format!("broker {broker} registers in ZooKeeper (/brokers/ids/{broker})"),
+        Event::ZkSessionExpired { node, timeout_ms, .. } => format!(
+            "ZooKeeper expires the session of {node}: nothing heard from it for {timeout_ms} ms (zookeeper.session.timeout.ms); its ephemeral znodes are deleted"
+        ),
+        Event::ControllerElected { broker, controller_epoch } => format!(
+            "broker {broker} becomes the controller (controller epoch {controller_epoch})"
+        ),
+        Event::StaleControllerRequestRejected { broker, request_controller_epoch, current_controller_epoch } => format!(
+            "broker {broker} ignores a request from an old controller (epoch {request_controller_epoch} < {current_controller_epoch})"
+        ),
+        Event::LeaderElected { tp, leader, previous_leader, leader_epoch, isr, unclean, reason, .. } => {
+            let leader = leader.map_or("nobody".to_string(), |l| format!("broker {l}"));
+            let why = match reason {
+                ElectionReason::NewPartition => "a new partition".to_string(),
+                ElectionReason::LeaderFailed => format!(
+                    "its leader {} is gone",
+                    previous_leader.map_or("?".into(), |p| format!("broker {p}"))
+                ),
+                ElectionReason::ControllerFailover => "a new controller found it without a live leader".into(),
+                ElectionReason::BrokerReturned => "a replica came back to an offline partition".into(),
+            };
+            if *unclean {
+                format!(
+                    "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}) although it was not in the ISR ({why}; unclean.leader.election.enable=true). Whatever only the old ISR had is lost"
+                )
+            } else {
+                format!("{leader} is elected leader of {tp} (epoch {leader_epoch}, ISR {}): {why}", brokers(isr))
+            }
+        }
+        Event::PartitionOffline { tp, isr, live_replicas } => format!(
+            "{tp} is OFFLINE: no live replica in the ISR {} and unclean elections are off; live replicas {} wait",
+            brokers(isr),
+            brokers(live_replicas)
+        ),
+        Event::BecameLeader { broker, tp, leader_epoch, log_end_offset, high_watermark, .. } => format!(
+            "broker {broker} now leads {tp} in epoch {leader_epoch} (LEO {log_end_offset}, HW {high_watermark})"
+        ),
+        Event::BecameFollower { broker, tp, leader, leader_epoch, log_end_offset } => format!(
+            "broker {broker} follows {} for {tp} in epoch {leader_epoch} (its LEO {log_end_offset})",
+            leader.map_or("nobody yet".to_string(), |l| format!("broker {l}"))
+        ),
+        Event::Truncated { broker, tp, from_log_end_offset, to_offset, reason } => {
+            let why = match reason {
+                TruncateReason::HighWatermark { high_watermark } => format!("its high watermark {high_watermark} (the pre-KIP-101 rule)"),
+                TruncateReason::LeaderEpoch { epoch, leader_end_offset } => format!(
+                    "the end of epoch {epoch} on the leader, offset {leader_end_offset}"
+                ),
+                TruncateReason::OffsetOutOfRange { leader_log_end_offset } => format!(
+                    "the leader's log end {leader_log_end_offset} (its own log was longer)"
+                ),
+                TruncateReason::PowerLoss { flushed_offset } => format!(
+                    "its last flush at offset {flushed_offset}: the power loss took the rest"
+                ),
+            };
+            format!(
+                "broker {broker} truncates {tp} to offset {to_offset} (from {from_log_end_offset}): {why}"
+            )
+        }
+        Event::IsrShrunk { tp, leader, removed, isr, lag_ms, .. } => format!(
+            "broker {} falls out of the ISR of {tp}: it has not caught up for {} ms (replica.lag.time.max.ms={lag_max}); leader {leader} shrinks the ISR to {}",
+            list(removed),
+            lag_ms,
+            brokers(isr)
+        ),
+        Event::IsrExpanded { tp, leader, added, isr, .. } => format!(
+            "broker {} caught up with leader {leader} and rejoins the ISR of {tp}: ISR {}",
+            list(added),
+            brokers(isr)
+        ),
+        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr } => format!(
+            "the controller removes dead replica(s) {} from the ISR of {tp}: ISR {}, leader {leader} stays, epoch {leader_epoch}",
+            brokers(removed),
+            brokers(isr)
+        ),
+        Event::IsrChangeRejected { tp, leader, error } => format!(
+            "the controller refuses leader {leader}'s ISR change for {tp} ({error})"
+        ),
+        Event::Flushed { .. } => return None,
+        Event::BrokerRecovered { broker, replicas } => {
+            if replicas.is_empty() {
+                format!("broker {broker} starts with an empty disk")
+            } else {
+                let parts = replicas
+                    .iter()
+                    .map(|(tp, leo, hw)| format!("{tp} LEO {leo} HW {hw}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("broker {broker} starts from its disk: {parts}")
+            }
+        }
+        Event::ProduceRejected { broker, tp, error, .. } => {
+            let key = format!("reject {broker} {tp} {error}");
+            let why = match error {
+                kafka_model::ErrorCode::NotEnoughReplicas => " (the ISR is smaller than min.insync.replicas)",
+                kafka_model::ErrorCode::NotEnoughReplicasAfterAppend => " (written, but the ISR shrank below min.insync.replicas before it was replicated)",
+                kafka_model::ErrorCode::NotLeaderOrFollower => " (it is not the leader)",
+                kafka_model::ErrorCode::RequestTimedOut => " (the ISR did not replicate it within the request timeout)",
+                _ => "",
+            };
+            return Some((key, format!("broker {broker} rejects a produce to {tp} with {error}{why}")));
+        }
+        Event::ProduceFailed { producer, tp, error, ids } => {
+            let key = format!("failed {producer} {tp} {error}");
+            return Some((key, format!(
+                "producer #{producer} gives up on {} record(s) for {tp}: {error}",
+                ids.len()
+            )));
+        }
+        Event::OffsetReset { consumer, tp, from, to } => format!(
+            "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
+            from.map_or(String::new(), |f| format!(" from {f}"))
+        ),
+        Event::Appended { .. }
+        | Event::HighWatermarkChanged { .. }
+        | Event::RecordSent { .. }
+        | Event::Acknowledged { .. }
+        | Event::ProduceRetried { .. }
+        | Event::Consumed { .. } => return None,
+    };
+    Some((text.clone(), text))
+}

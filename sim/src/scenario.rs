@@ -1,0 +1,1537 @@
+//! Scenario files: one TOML file, one story.
+//!
+//! A scenario says what the cluster looks like, what the clients do and which faults strike
+//! when, and what must happen (`[expect]`). Parsing is strict: an unknown key anywhere is an
+//! error naming the file, the line and the key, with the nearest valid key, because a typo in
+//! `min.insync.replicas` must never quietly run a scenario with the default. Every error
+//! carries a position; no input makes the parser panic.
+
+use kafka_model::config::{
+    nearest_key, BrokerConfig, ConfigError, ConfigValue, ConsumerConfig, ProducerConfig,
+    TopicConfig,
+};
+use kafka_model::{BrokerId, TopicPartition};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use toml_edit::{ImDocument, Item, TableLike, Value};
+
+/// A TOML table, standard or inline, with its position in the file.
+#[derive(Clone)]
+struct Table<'a> {
+    inner: &'a dyn TableLike,
+    span: Option<std::ops::Range<usize>>,
+}
+
+impl<'a> Table<'a> {
+    fn iter(&self) -> toml_edit::Iter<'a> {
+        self.inner.iter()
+    }
+    fn get(&self, key: &str) -> Option<&'a Item> {
+        self.inner.get(key)
+    }
+    fn key(&self, key: &str) -> Option<&'a toml_edit::Key> {
+        self.inner.key(key)
+    }
+    fn contains_key(&self, key: &str) -> bool {
+        self.inner.contains_key(key)
+    }
+    fn span(&self) -> Option<std::ops::Range<usize>> {
+        self.span.clone()
+    }
+}
+
+/// The most brokers a scenario may have (they get addresses 10.0.1.0 to 10.0.1.63).
+pub const MAX_BROKERS: u32 = 64;
+/// The most partitions a topic may have in a simulation.
+pub const MAX_PARTITIONS: u32 = 1024;
+/// The most producers or consumers a scenario may have.
+pub const MAX_CLIENTS: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub path: String,
+    pub name: String,
+    pub description: String,
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+    pub settle_ms: u64,
+    pub seed: u64,
+    pub cluster: ClusterSpec,
+    pub network: NetworkSpec,
+    pub topics: Vec<TopicSpec>,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub faults: Vec<FaultSpec>,
+    pub expect: Expect,
+    /// The file's text, for the scenario hash.
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub brokers: u32,
+    pub config: BrokerConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub latency_min_us: u64,
+    pub latency_max_us: u64,
+    pub loss: f64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency_min_us: 1_000,
+            latency_max_us: 5_000,
+            loss: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    /// The assignment: explicit or round-robin from broker 0.
+    pub replicas: Vec<Vec<BrokerId>>,
+    pub config: TopicConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProducerSpec {
+    pub name: String,
+    pub topic: String,
+    pub records: u64,
+    pub rate_per_sec: f64,
+    pub keys: Option<u32>,
+    pub start_ms: u64,
+    pub config: ProducerConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    pub name: String,
+    pub topics: Vec<String>,
+    pub start_ms: u64,
+    pub config: ConsumerConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    pub at_ms: u64,
+    pub action: FaultAction,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Broker(BrokerId),
+    Leader(TopicPartition),
+    Follower(TopicPartition),
+    Controller,
+    ZooKeeper,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Broker(b) => write!(f, "broker {b}"),
+            Target::Leader(tp) => write!(f, "leader:{tp}"),
+            Target::Follower(tp) => write!(f, "follower:{tp}"),
+            Target::Controller => write!(f, "controller"),
+            Target::ZooKeeper => write!(f, "zookeeper"),
+        }
+    }
+}
+
+impl Target {
+    /// The target as a scenario file writes it.
+    pub fn to_toml(&self) -> String {
+        match self {
+            Target::Broker(b) => b.to_string(),
+            other => format!("\"{other}\""),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultAction {
+    Crash(Target),
+    Restart(Target),
+    PowerLoss(Target),
+    Pause(Target),
+    Resume(Target),
+    Isolate(Target),
+    Partition(Vec<Vec<Target>>),
+    Heal(Option<Target>),
+    Slow { target: Target, delay_ms: u64 },
+    Loss { target: Target, rate: f64 },
+}
+
+impl FaultAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Crash(_) => "crash",
+            FaultAction::Restart(_) => "restart",
+            FaultAction::PowerLoss(_) => "power-loss",
+            FaultAction::Pause(_) => "pause",
+            FaultAction::Resume(_) => "resume",
+            FaultAction::Isolate(_) => "isolate",
+            FaultAction::Partition(_) => "partition",
+            FaultAction::Heal(_) => "heal",
+            FaultAction::Slow { .. } => "slow",
+            FaultAction::Loss { .. } => "loss",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Comparison {
+    pub op: CmpOp,
+    pub value: u64,
+}
+
+impl Comparison {
+    pub fn holds(&self, actual: u64) -> bool {
+        match self.op {
+            CmpOp::Eq => actual == self.value,
+            CmpOp::Gt => actual > self.value,
+            CmpOp::Ge => actual >= self.value,
+            CmpOp::Lt => actual < self.value,
+            CmpOp::Le => actual <= self.value,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Comparison> {
+        let s = s.trim();
+        let (op, rest) = if let Some(r) = s.strip_prefix(">=") {
+            (CmpOp::Ge, r)
+        } else if let Some(r) = s.strip_prefix("<=") {
+            (CmpOp::Le, r)
+        } else if let Some(r) = s.strip_prefix("==") {
+            (CmpOp::Eq, r)
+        } else if let Some(r) = s.strip_prefix('>') {
+            (CmpOp::Gt, r)
+        } else if let Some(r) = s.strip_prefix('<') {
+            (CmpOp::Lt, r)
+        } else {
+            (CmpOp::Eq, s)
+        };
+        rest.trim()
+            .parse()
+            .ok()
+            .map(|value| Comparison { op, value })
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            CmpOp::Eq => "",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+        };
+        write!(f, "{op}{}", self.value)
+    }
+}
+
+pub const EXPECT_COUNTERS: &[&str] = &[
+    "sent",
+    "acked",
+    "acked_lost",
+    "consumed",
+    "committed_lost",
+    "unclean_elections",
+    "clean_elections",
+    "isr_shrinks",
+    "isr_expands",
+];
+
+pub const INVARIANT_NAMES: &[&str] = &[
+    "acked-record-lost",
+    "committed-record-lost",
+    "replica-divergence",
+    "hw-above-leo",
+    "hw-regressed",
+    "uncommitted-read",
+    "two-leaders-same-epoch",
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    pub counters: BTreeMap<String, Comparison>,
+    /// `None`: the key is absent, and no invariant may break.
+    pub violations: Option<Vec<String>>,
+}
+
+impl Expect {
+    /// One plain sentence per failed expectation.
+    pub fn check(
+        &self,
+        counters: &BTreeMap<String, u64>,
+        violations: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        for (key, cmp) in &self.counters {
+            let actual = counters.get(key).copied().unwrap_or(0);
+            if !cmp.holds(actual) {
+                failures.push(format!("expected {key} {cmp}, got {actual}"));
+            }
+        }
+        if let Some(expected) = &self.violations {
+            let expected: BTreeSet<String> = expected.iter().cloned().collect();
+            if &expected != violations {
+                let show = |s: &BTreeSet<String>| {
+                    format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "))
+                };
+                failures.push(format!(
+                    "expected violations {}, got {}",
+                    show(&expected),
+                    show(violations)
+                ));
+            }
+        }
+        failures
+    }
+}
+
+/// A scenario error, with the position of the offending key or value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(k) = &self.key {
+            write!(f, "`{k}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// One `config` entry: key, value, and where the key stands in the file.
+type ConfigEntry = (String, ConfigValue, Option<std::ops::Range<usize>>);
+
+/// Parses `"60s"`, `"500ms"`, `"1.5s"`, `"2m"`, `"100us"` into microseconds.
+pub fn parse_duration_us(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1_000.0,
+        "s" => 1_000_000.0,
+        "m" => 60_000_000.0,
+        "h" => 3_600_000_000.0,
+        _ => return None,
+    };
+    let us = value * scale;
+    (us <= 1e15).then_some(us.round() as u64)
+}
+
+/// Walks a TOML document, turning positions into lines and columns.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    fn position(&self, span: Option<std::ops::Range<usize>>) -> (usize, usize) {
+        let Some(span) = span else {
+            return (1, 1);
+        };
+        let at = span.start.min(self.text.len());
+        let before = &self.text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = at - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, column)
+    }
+
+    fn err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        let (line, column) = self.position(span);
+        ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    /// Every key of `table` must be one of `known`.
+    fn known_keys(&self, table: &Table<'_>, known: &[&str], what: &str) -> Result<()> {
+        for (key, _) in table.iter() {
+            if !known.contains(&key) {
+                let span = table.key(key).and_then(|k| k.span());
+                let mut msg = format!("unknown key in {what}");
+                if let Some(s) = nearest_key(key, known.iter().copied()) {
+                    msg.push_str(&format!(" (did you mean `{s}`?)"));
+                } else {
+                    msg.push_str(&format!(" (valid keys: {})", known.join(", ")));
+                }
+                return Err(self.err(span, Some(key), msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn key_span(&self, table: &Table<'_>, key: &str) -> Option<std::ops::Range<usize>> {
+        table
+            .key(key)
+            .and_then(|k| k.span())
+            .or_else(|| table.span())
+    }
+
+    fn str(&self, table: &Table<'_>, key: &str) -> Result<Option<String>> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(item) => match item.as_str() {
+                Some(s) => Ok(Some(s.to_string())),
+                None => Err(self.err(item.span(), Some(key), "expected a string")),
+            },
+        }
+    }
+
+    fn int(&self, table: &Table<'_>, key: &str, min: i64, max: i64) -> Result<Option<i64>> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(item) => match item.as_integer() {
+                Some(v) if v >= min && v <= max => Ok(Some(v)),
+                Some(v) => Err(self.err(
+                    item.span(),
+                    Some(key),
+                    format!("{v} is out of range ({min} to {max})"),
+                )),
+                None => Err(self.err(item.span(), Some(key), "expected a whole number")),
+            },
+        }
+    }
+
+    fn float(&self, table: &Table<'_>, key: &str, min: f64, max: f64) -> Result<Option<f64>> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(item) => {
+                let v = item
+                    .as_float()
+                    .or_else(|| item.as_integer().map(|i| i as f64))
+                    .ok_or_else(|| self.err(item.span(), Some(key), "expected a number"))?;
+                if v.is_finite() && v >= min && v <= max {
+                    Ok(Some(v))
+                } else {
+                    Err(self.err(
+                        item.span(),
+                        Some(key),
+                        format!("{v} is out of range ({min} to {max})"),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn duration_ms(&self, table: &Table<'_>, key: &str) -> Result<Option<u64>> {
+        Ok(self.duration_us(table, key)?.map(|us| us / 1000))
+    }
+
+    fn duration_us(&self, table: &Table<'_>, key: &str) -> Result<Option<u64>> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(item) => match item.as_str() {
+                Some(s) => parse_duration_us(s).map(Some).ok_or_else(|| {
+                    self.err(
+                        item.span(),
+                        Some(key),
+                        format!("`{s}` is not a duration; write e.g. \"500ms\", \"10s\" or \"2m\""),
+                    )
+                }),
+                None if item.is_integer() => Err(self.err(
+                    item.span(),
+                    Some(key),
+                    "a duration needs a unit: write e.g. \"500ms\" or \"10s\"",
+                )),
+                None => Err(self.err(
+                    item.span(),
+                    Some(key),
+                    "expected a duration such as \"10s\"",
+                )),
+            },
+        }
+    }
+
+    fn table<'t>(&self, parent: &Table<'t>, key: &str) -> Result<Option<Table<'t>>> {
+        match parent.get(key) {
+            None => Ok(None),
+            Some(Item::Table(t)) => Ok(Some(Table {
+                inner: t,
+                span: t.span(),
+            })),
+            Some(item) => match item.as_inline_table() {
+                Some(t) => Ok(Some(Table {
+                    inner: t,
+                    span: t.span(),
+                })),
+                None => Err(self.err(item.span(), Some(key), "expected a table")),
+            },
+        }
+    }
+
+    fn array_of_tables<'t>(&self, parent: &Table<'t>, key: &str) -> Result<Vec<Table<'t>>> {
+        match parent.get(key) {
+            None => Ok(Vec::new()),
+            Some(Item::ArrayOfTables(a)) => Ok(a
+                .iter()
+                .map(|t| Table {
+                    inner: t,
+                    span: t.span(),
+                })
+                .collect()),
+            Some(item) => {
+                Err(self.err(item.span(), Some(key), format!("expected [[{key}]] tables")))
+            }
+        }
+    }
+
+    fn config_map(&self, table: Option<Table<'_>>) -> Result<Vec<ConfigEntry>> {
+        let mut entries = Vec::new();
+        let Some(table) = table else {
+            return Ok(entries);
+        };
+        for (key, item) in table.iter() {
+            let span = self.key_span(&table, key);
+            let value = match item.as_value() {
+                Some(Value::Integer(i)) => ConfigValue::Int(*i.value()),
+                Some(Value::Boolean(b)) => ConfigValue::Bool(*b.value()),
+                Some(Value::String(s)) => ConfigValue::Str(s.value().clone()),
+                Some(Value::Float(f)) => ConfigValue::Float(*f.value()),
+                _ => {
+                    return Err(self.err(
+                        span,
+                        Some(key),
+                        "a config value is a number, a string or true/false",
+                    ))
+                }
+            };
+            entries.push((key.to_string(), value, span));
+        }
+        Ok(entries)
+    }
+
+    fn config_error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: &str,
+        e: ConfigError,
+    ) -> ScenarioError {
+        self.err(span, Some(key), e.to_string())
+    }
+}
+
+fn description_of(text: &str) -> String {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix('#') {
+            lines.push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
+        } else if t.is_empty() && lines.is_empty() {
+            continue;
+        } else {
+            break;
+        }
+    }
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
+}
+
+/// Parses a target: a broker id, `"broker:N"`, `"leader:T-P"`, `"follower:T-P"`,
+/// `"controller"`, `"zookeeper"`.
+fn parse_target(s: &str) -> Option<Target> {
+    let s = s.trim();
+    match s {
+        "controller" => return Some(Target::Controller),
+        "zookeeper" => return Some(Target::ZooKeeper),
+        _ => {}
+    }
+    if let Some(rest) = s
+        .strip_prefix("broker:")
+        .or_else(|| s.strip_prefix("broker "))
+    {
+        return rest.trim().parse().ok().map(Target::Broker);
+    }
+    if let Ok(b) = s.parse() {
+        return Some(Target::Broker(b));
+    }
+    let (kind, tp) = s.split_once(':')?;
+    let (topic, partition) = tp.rsplit_once('-')?;
+    let tp = TopicPartition::new(topic, partition.parse().ok()?);
+    match kind {
+        "leader" => Some(Target::Leader(tp)),
+        "follower" => Some(Target::Follower(tp)),
+        _ => None,
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &str) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_string(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// A stable hash of the file's text (FNV-1a, 64 bits).
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.text.as_bytes() {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    pub fn parse(path: &str, text: &str) -> Result<Scenario> {
+        let ctx = Ctx { file: path, text };
+        let doc = ImDocument::parse(text.to_string()).map_err(|e| {
+            let span = e.span();
+            ctx.err(span, None, format!("not valid TOML: {}", e.message()))
+        })?;
+        let root = &Table {
+            inner: doc.as_table(),
+            span: None,
+        };
+        ctx.known_keys(
+            root,
+            &[
+                "name",
+                "duration",
+                "settle",
+                "seed",
+                "cluster",
+                "network",
+                "topics",
+                "producers",
+                "consumers",
+                "faults",
+                "expect",
+            ],
+            "the scenario",
+        )?;
+        let name = ctx
+            .str(root, "name")?
+            .ok_or_else(|| ctx.err(None, Some("name"), "a scenario needs a name"))?;
+        let duration_ms = ctx.duration_ms(root, "duration")?.unwrap_or(60_000);
+        let settle_ms = ctx.duration_ms(root, "settle")?.unwrap_or(30_000);
+        if duration_ms == 0 {
+            return Err(ctx.err(
+                ctx.key_span(root, "duration"),
+                Some("duration"),
+                "must be more than 0",
+            ));
+        }
+        let seed = ctx.int(root, "seed", 0, i64::MAX)?.unwrap_or(0) as u64;
+
+        let cluster = parse_cluster(&ctx, root)?;
+        let network = parse_network(&ctx, root)?;
+        let mut warnings = Vec::new();
+        let topics = parse_topics(&ctx, root, &cluster, &mut warnings)?;
+        let producers = parse_producers(&ctx, root, &topics)?;
+        let consumers = parse_consumers(&ctx, root, &topics)?;
+        let faults = parse_faults(&ctx, root, &cluster, &topics, duration_ms)?;
+        let expect = parse_expect(&ctx, root)?;
+        Ok(Scenario {
+            path: path.to_string(),
+            name,
+            description: description_of(text),
+            warnings,
+            duration_ms,
+            settle_ms,
+            seed,
+            cluster,
+            network,
+            topics,
+            producers,
+            consumers,
+            faults,
+            expect,
+            text: text.to_string(),
+        })
+    }
+}
+
+fn parse_cluster(ctx: &Ctx, root: &Table<'_>) -> Result<ClusterSpec> {
+    let table = &ctx
+        .table(root, "cluster")?
+        .ok_or_else(|| ctx.err(None, Some("cluster"), "a scenario needs a [cluster] table"))?;
+    ctx.known_keys(table, &["brokers", "config"], "[cluster]")?;
+    let brokers = ctx
+        .int(table, "brokers", 1, MAX_BROKERS as i64)?
+        .ok_or_else(|| ctx.err(table.span(), Some("brokers"), "[cluster] needs `brokers`"))?
+        as u32;
+    let mut config = BrokerConfig::default();
+    for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
+        config
+            .apply(&key, &value)
+            .map_err(|e| ctx.config_error(span, &key, e))?;
+    }
+    Ok(ClusterSpec { brokers, config })
+}
+
+fn parse_network(ctx: &Ctx, root: &Table<'_>) -> Result<NetworkSpec> {
+    let mut network = NetworkSpec::default();
+    let Some(table) = &ctx.table(root, "network")? else {
+        return Ok(network);
+    };
+    ctx.known_keys(table, &["latency", "loss"], "[network]")?;
+    if let Some(s) = ctx.str(table, "latency")? {
+        let span = ctx.key_span(table, "latency");
+        let bad = || {
+            ctx.err(
+                span.clone(),
+                Some("latency"),
+                format!("`{s}` is not a latency; write \"2ms\" or \"1ms..5ms\""),
+            )
+        };
+        let (lo, hi) = match s.split_once("..") {
+            Some((a, b)) => (
+                parse_duration_us(a).ok_or_else(bad)?,
+                parse_duration_us(b).ok_or_else(bad)?,
+            ),
+            None => {
+                let v = parse_duration_us(&s).ok_or_else(bad)?;
+                (v, v)
+            }
+        };
+        if hi < lo {
+            return Err(ctx.err(span, Some("latency"), "the range's end is below its start"));
+        }
+        network.latency_min_us = lo;
+        network.latency_max_us = hi;
+    }
+    if let Some(loss) = ctx.float(table, "loss", 0.0, 1.0)? {
+        network.loss = loss;
+    }
+    Ok(network)
+}
+
+fn parse_topics(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    cluster: &ClusterSpec,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<TopicSpec>> {
+    let mut topics: Vec<TopicSpec> = Vec::new();
+    for table in &ctx.array_of_tables(root, "topics")? {
+        ctx.known_keys(
+            table,
+            &[
+                "name",
+                "partitions",
+                "replication_factor",
+                "replicas",
+                "config",
+            ],
+            "[[topics]]",
+        )?;
+        let name = ctx
+            .str(table, "name")?
+            .ok_or_else(|| ctx.err(table.span(), Some("name"), "a topic needs a name"))?;
+        let name_span = ctx.key_span(table, "name");
+        match kafka_model::topic::validate_topic_name(&name) {
+            Ok(Some(w)) => warnings.push(format!("topic `{name}`: {w}")),
+            Ok(None) => {}
+            Err(e) => return Err(ctx.err(name_span, Some("name"), e)),
+        }
+        if topics.iter().any(|t| t.name == name) {
+            return Err(ctx.err(
+                name_span,
+                Some("name"),
+                format!("topic `{name}` is declared twice"),
+            ));
+        }
+        let partitions = ctx
+            .int(table, "partitions", 1, MAX_PARTITIONS as i64)?
+            .unwrap_or(1) as u32;
+        let default_rf = cluster.brokers.min(3);
+        let replication_factor = ctx
+            .int(table, "replication_factor", 1, cluster.brokers as i64)?
+            .map_or(default_rf, |v| v as u32);
+        let replicas = match table.get("replicas") {
+            None => kafka_model::topic::assign_replicas_round_robin(
+                cluster.brokers,
+                partitions,
+                replication_factor,
+            )
+            .map_err(|e| ctx.err(table.span(), Some("replicas"), e))?,
+            Some(item) => {
+                parse_assignment(ctx, item, partitions, replication_factor, cluster.brokers)?
+            }
+        };
+        let mut config = cluster.config.topic_defaults.clone();
+        for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
+            config
+                .apply(&key, &value)
+                .map_err(|e| ctx.config_error(span, &key, e))?;
+        }
+        topics.push(TopicSpec {
+            name,
+            partitions,
+            replication_factor,
+            replicas,
+            config,
+        });
+    }
+    if topics.is_empty() {
+        return Err(ctx.err(
+            None,
+            Some("topics"),
+            "a scenario needs at least one [[topics]]",
+        ));
+    }
+    Ok(topics)
+}
+
+fn parse_assignment(
+    ctx: &Ctx,
+    item: &Item,
+    partitions: u32,
+    rf: u32,
+    brokers: u32,
+) -> Result<Vec<Vec<BrokerId>>> {
+    let bad = |msg: String| ctx.err(item.span(), Some("replicas"), msg);
+    let outer = item
+        .as_array()
+        .ok_or_else(|| bad("expected a list of replica lists, e.g. [[0, 1, 2]]".into()))?;
+    if outer.len() != partitions as usize {
+        return Err(bad(format!(
+            "{} replica lists for {partitions} partitions",
+            outer.len()
+        )));
+    }
+    let mut all = Vec::new();
+    for (p, v) in outer.iter().enumerate() {
+        let list = v
+            .as_array()
+            .ok_or_else(|| bad(format!("partition {p}: expected a list of broker ids")))?;
+        let mut ids = Vec::new();
+        for id in list.iter() {
+            let id = id
+                .as_integer()
+                .filter(|i| *i >= 0 && *i < brokers as i64)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "partition {p}: broker ids are 0 to {}",
+                        brokers - 1
+                    ))
+                })?;
+            if ids.contains(&(id as BrokerId)) {
+                return Err(bad(format!("partition {p}: broker {id} appears twice")));
+            }
+            ids.push(id as BrokerId);
+        }
+        if ids.len() != rf as usize {
+            return Err(bad(format!(
+                "partition {p}: {} replicas, but replication_factor is {rf}",
+                ids.len()
+            )));
+        }
+        all.push(ids);
+    }
+    Ok(all)
+}
+
+fn check_client_name(
+    ctx: &Ctx,
+    table: &Table<'_>,
+    seen: &mut BTreeSet<String>,
+    what: &str,
+) -> Result<String> {
+    let name = ctx
+        .str(table, "name")?
+        .ok_or_else(|| ctx.err(table.span(), Some("name"), format!("a {what} needs a name")))?;
+    if !seen.insert(name.clone()) {
+        return Err(ctx.err(
+            ctx.key_span(table, "name"),
+            Some("name"),
+            format!("{what} `{name}` is declared twice"),
+        ));
+    }
+    Ok(name)
+}
+
+fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ProducerSpec>> {
+    let mut producers = Vec::new();
+    let mut seen = BTreeSet::new();
+    let tables = ctx.array_of_tables(root, "producers")?;
+    if tables.len() > MAX_CLIENTS {
+        return Err(ctx.err(
+            None,
+            Some("producers"),
+            format!("at most {MAX_CLIENTS} producers"),
+        ));
+    }
+    for table in &tables {
+        ctx.known_keys(
+            table,
+            &[
+                "name", "topic", "records", "rate", "keys", "start", "config",
+            ],
+            "[[producers]]",
+        )?;
+        let name = check_client_name(ctx, table, &mut seen, "producer")?;
+        let topic = ctx
+            .str(table, "topic")?
+            .ok_or_else(|| ctx.err(table.span(), Some("topic"), "a producer needs a topic"))?;
+        if !topics.iter().any(|t| t.name == topic) {
+            return Err(ctx.err(
+                ctx.key_span(table, "topic"),
+                Some("topic"),
+                format!("no [[topics]] named `{topic}`"),
+            ));
+        }
+        let records = ctx
+            .int(table, "records", 0, 100_000_000)?
+            .ok_or_else(|| ctx.err(table.span(), Some("records"), "a producer needs `records`"))?
+            as u64;
+        let rate_per_sec = ctx
+            .float(table, "rate", 0.001, 10_000_000.0)?
+            .unwrap_or(100.0);
+        let keys = ctx.int(table, "keys", 1, 1_000_000)?.map(|k| k as u32);
+        let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
+        let mut config = ProducerConfig::default();
+        for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
+            config
+                .apply(&key, &value)
+                .map_err(|e| ctx.config_error(span, &key, e))?;
+        }
+        producers.push(ProducerSpec {
+            name,
+            topic,
+            records,
+            rate_per_sec,
+            keys,
+            start_ms,
+            config,
+        });
+    }
+    Ok(producers)
+}
+
+fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ConsumerSpec>> {
+    let mut consumers = Vec::new();
+    let mut seen = BTreeSet::new();
+    let tables = ctx.array_of_tables(root, "consumers")?;
+    if tables.len() > MAX_CLIENTS {
+        return Err(ctx.err(
+            None,
+            Some("consumers"),
+            format!("at most {MAX_CLIENTS} consumers"),
+        ));
+    }
+    for table in &tables {
+        ctx.known_keys(
+            table,
+            &["name", "topics", "start", "config"],
+            "[[consumers]]",
+        )?;
+        let name = check_client_name(ctx, table, &mut seen, "consumer")?;
+        let span = ctx.key_span(table, "topics");
+        let list = table
+            .get("topics")
+            .ok_or_else(|| ctx.err(table.span(), Some("topics"), "a consumer needs `topics`"))?
+            .as_array()
+            .ok_or_else(|| {
+                ctx.err(
+                    span.clone(),
+                    Some("topics"),
+                    "expected a list of topic names",
+                )
+            })?;
+        let mut names = Vec::new();
+        for v in list.iter() {
+            let t = v
+                .as_str()
+                .ok_or_else(|| ctx.err(span.clone(), Some("topics"), "expected topic names"))?;
+            if !topics.iter().any(|x| x.name == t) {
+                return Err(ctx.err(
+                    span.clone(),
+                    Some("topics"),
+                    format!("no [[topics]] named `{t}`"),
+                ));
+            }
+            names.push(t.to_string());
+        }
+        let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
+        let mut config = ConsumerConfig::default();
+        for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
+            config
+                .apply(&key, &value)
+                .map_err(|e| ctx.config_error(span, &key, e))?;
+        }
+        consumers.push(ConsumerSpec {
+            name,
+            topics: names,
+            start_ms,
+            config,
+        });
+    }
+    Ok(consumers)
+}
+
+fn target_from(
+    ctx: &Ctx,
+    item: &Item,
+    key: &str,
+    cluster: &ClusterSpec,
+    topics: &[TopicSpec],
+) -> Result<Target> {
+    let value = item.as_value();
+    let target = match value {
+        Some(Value::Integer(i)) => Some(Target::Broker(*i.value() as BrokerId)),
+        Some(Value::String(s)) => parse_target(s.value()),
+        _ => None,
+    };
+    let target = target.ok_or_else(|| {
+        ctx.err(
+            item.span(),
+            Some(key),
+            "a target is a broker id, \"leader:TOPIC-P\", \"follower:TOPIC-P\", \"controller\" or \"zookeeper\"",
+        )
+    })?;
+    validate_target(ctx, item, key, &target, cluster, topics)?;
+    Ok(target)
+}
+
+fn validate_target(
+    ctx: &Ctx,
+    item: &Item,
+    key: &str,
+    target: &Target,
+    cluster: &ClusterSpec,
+    topics: &[TopicSpec],
+) -> Result<()> {
+    match target {
+        Target::Broker(b) if *b < 0 || *b as u32 >= cluster.brokers => Err(ctx.err(
+            item.span(),
+            Some(key),
+            format!(
+                "broker {b} does not exist (brokers are 0 to {})",
+                cluster.brokers - 1
+            ),
+        )),
+        Target::Leader(tp) | Target::Follower(tp) => {
+            match topics.iter().find(|t| t.name == tp.topic) {
+                None => Err(ctx.err(
+                    item.span(),
+                    Some(key),
+                    format!("no [[topics]] named `{}`", tp.topic),
+                )),
+                Some(t) if tp.partition >= t.partitions => Err(ctx.err(
+                    item.span(),
+                    Some(key),
+                    format!(
+                        "topic `{}` has partitions 0 to {}",
+                        t.name,
+                        t.partitions - 1
+                    ),
+                )),
+                Some(t) if matches!(target, Target::Follower(_)) && t.replication_factor < 2 => {
+                    Err(ctx.err(
+                        item.span(),
+                        Some(key),
+                        format!(
+                            "topic `{}` has a replication factor of 1: no followers",
+                            t.name
+                        ),
+                    ))
+                }
+                Some(_) => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+fn parse_faults(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    cluster: &ClusterSpec,
+    topics: &[TopicSpec],
+    duration_ms: u64,
+) -> Result<Vec<FaultSpec>> {
+    let mut faults = Vec::new();
+    for table in &ctx.array_of_tables(root, "faults")? {
+        ctx.known_keys(
+            table,
+            &["at", "action", "target", "delay", "groups", "rate"],
+            "[[faults]]",
+        )?;
+        let at_ms = ctx.duration_ms(table, "at")?.ok_or_else(|| {
+            ctx.err(
+                table.span(),
+                Some("at"),
+                "a fault needs `at`, e.g. at = \"10s\"",
+            )
+        })?;
+        if at_ms > duration_ms {
+            return Err(ctx.err(
+                ctx.key_span(table, "at"),
+                Some("at"),
+                format!("at {at_ms} ms is after the run's duration ({duration_ms} ms)"),
+            ));
+        }
+        let action = ctx
+            .str(table, "action")?
+            .ok_or_else(|| ctx.err(table.span(), Some("action"), "a fault needs `action`"))?;
+        let action_span = ctx.key_span(table, "action");
+        const ACTIONS: &[&str] = &[
+            "crash",
+            "restart",
+            "power-loss",
+            "pause",
+            "resume",
+            "isolate",
+            "partition",
+            "heal",
+            "slow",
+            "loss",
+        ];
+        if !ACTIONS.contains(&action.as_str()) {
+            let hint = nearest_key(&action, ACTIONS.iter().copied())
+                .map_or(format!(" (one of {})", ACTIONS.join(", ")), |s| {
+                    format!(" (did you mean `{s}`?)")
+                });
+            return Err(ctx.err(
+                action_span,
+                Some("action"),
+                format!("unknown action `{action}`{hint}"),
+            ));
+        }
+        // Keys only some actions take.
+        for (key, owner) in [("delay", "slow"), ("rate", "loss"), ("groups", "partition")] {
+            if table.contains_key(key) && action != owner {
+                return Err(ctx.err(
+                    ctx.key_span(table, key),
+                    Some(key),
+                    format!("`{key}` is only for action = \"{owner}\""),
+                ));
+            }
+        }
+        let target = match table.get("target") {
+            Some(item) => Some(target_from(ctx, item, "target", cluster, topics)?),
+            None => None,
+        };
+        let need_target = || {
+            ctx.err(
+                table.span(),
+                Some("target"),
+                format!("action \"{action}\" needs a `target`"),
+            )
+        };
+        let fault = match action.as_str() {
+            "crash" => FaultAction::Crash(target.ok_or_else(need_target)?),
+            "restart" => FaultAction::Restart(target.ok_or_else(need_target)?),
+            "power-loss" => FaultAction::PowerLoss(target.ok_or_else(need_target)?),
+            "pause" => FaultAction::Pause(target.ok_or_else(need_target)?),
+            "resume" => FaultAction::Resume(target.ok_or_else(need_target)?),
+            "isolate" => FaultAction::Isolate(target.ok_or_else(need_target)?),
+            "heal" => FaultAction::Heal(target),
+            "slow" => {
+                let delay_ms = ctx.duration_ms(table, "delay")?.ok_or_else(|| {
+                    ctx.err(
+                        table.span(),
+                        Some("delay"),
+                        "action \"slow\" needs `delay`, e.g. \"30s\"",
+                    )
+                })?;
+                FaultAction::Slow {
+                    target: target.ok_or_else(need_target)?,
+                    delay_ms,
+                }
+            }
+            "loss" => {
+                let rate = ctx.float(table, "rate", 0.0, 1.0)?.ok_or_else(|| {
+                    ctx.err(
+                        table.span(),
+                        Some("rate"),
+                        "action \"loss\" needs `rate` between 0 and 1",
+                    )
+                })?;
+                FaultAction::Loss {
+                    target: target.ok_or_else(need_target)?,
+                    rate,
+                }
+            }
+            "partition" => {
+                if table.contains_key("target") {
+                    return Err(ctx.err(
+                        ctx.key_span(table, "target"),
+                        Some("target"),
+                        "a partition takes `groups`, not `target`",
+                    ));
+                }
+                let item = table.get("groups").ok_or_else(|| {
+                    ctx.err(
+                        table.span(),
+                        Some("groups"),
+                        "action \"partition\" needs `groups`, e.g. [[0], [1, 2]]",
+                    )
+                })?;
+                FaultAction::Partition(parse_groups(ctx, item, cluster, topics)?)
+            }
+            _ => unreachable!("checked against ACTIONS"),
+        };
+        let (line, _) = ctx.position(table.span().or_else(|| ctx.key_span(table, "at")));
+        faults.push(FaultSpec {
+            at_ms,
+            action: fault,
+            line,
+        });
+    }
+    Ok(faults)
+}
+
+fn parse_groups(
+    ctx: &Ctx,
+    item: &Item,
+    cluster: &ClusterSpec,
+    topics: &[TopicSpec],
+) -> Result<Vec<Vec<Target>>> {
+    let bad = |m: &str| ctx.err(item.span(), Some("groups"), m.to_string());
+    let outer = item
+        .as_array()
+        .ok_or_else(|| bad("expected a list of groups, e.g. [[0], [1, 2]]"))?;
+    if outer.len() < 2 {
+        return Err(bad("a partition needs at least two groups"));
+    }
+    let mut groups = Vec::new();
+    let mut seen = Vec::new();
+    for g in outer.iter() {
+        let list = g
+            .as_array()
+            .ok_or_else(|| bad("each group is a list of targets"))?;
+        let mut group = Vec::new();
+        for v in list.iter() {
+            let target = match v {
+                Value::Integer(i) => Some(Target::Broker(*i.value() as BrokerId)),
+                Value::String(s) => parse_target(s.value()),
+                _ => None,
+            }
+            .ok_or_else(|| bad("a group member is a broker id or a target string"))?;
+            validate_target(ctx, item, "groups", &target, cluster, topics)?;
+            if seen.contains(&target) {
+                return Err(bad(&format!("{target} is in two groups")));
+            }
+            seen.push(target.clone());
+            group.push(target);
+        }
+        groups.push(group);
+    }
+    Ok(groups)
+}
+
+fn parse_expect(ctx: &Ctx, root: &Table<'_>) -> Result<Expect> {
+    let mut expect = Expect::default();
+    let Some(table) = &ctx.table(root, "expect")? else {
+        return Ok(expect);
+    };
+    let mut known: Vec<&str> = EXPECT_COUNTERS.to_vec();
+    known.push("violations");
+    ctx.known_keys(table, &known, "[expect]")?;
+    for (key, item) in table.iter() {
+        let span = ctx.key_span(table, key);
+        if key == "violations" {
+            let list = item.as_array().ok_or_else(|| {
+                ctx.err(
+                    span.clone(),
+                    Some(key),
+                    "expected a list of invariant names, [] for none",
+                )
+            })?;
+            let mut names = Vec::new();
+            for v in list.iter() {
+                let name = v
+                    .as_str()
+                    .ok_or_else(|| ctx.err(span.clone(), Some(key), "expected invariant names"))?;
+                if !INVARIANT_NAMES.contains(&name) {
+                    let hint = nearest_key(name, INVARIANT_NAMES.iter().copied())
+                        .map_or(format!(" (one of {})", INVARIANT_NAMES.join(", ")), |s| {
+                            format!(" (did you mean `{s}`?)")
+                        });
+                    return Err(ctx.err(
+                        span.clone(),
+                        Some(key),
+                        format!("unknown invariant `{name}`{hint}"),
+                    ));
+                }
+                names.push(name.to_string());
+            }
+            expect.violations = Some(names);
+            continue;
+        }
+        let cmp = match item.as_value() {
+            Some(Value::Integer(i)) if *i.value() >= 0 => Some(Comparison {
+                op: CmpOp::Eq,
+                value: *i.value() as u64,
+            }),
+            Some(Value::String(s)) => Comparison::parse(s.value()),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ctx.err(
+                span,
+                Some(key),
+                "expected a number or a comparison such as \">0\", \">=1\", \"0\"",
+            )
+        })?;
+        expect.counters.insert(key.to_string(), cmp);
+    }
+    Ok(expect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"# What this shows.
+# Second line.
+name = "unclean-election-loses-acked"
+duration = "60s"
+settle = "30s"
+seed = 7
+
+[cluster]
+brokers = 3
+
+[cluster.config]
+"unclean.leader.election.enable" = true
+"replica.lag.time.max.ms" = 10000
+
+[network]
+latency = "1ms..5ms"
+loss = 0.0
+
+[[topics]]
+name = "orders"
+partitions = 1
+replication_factor = 3
+replicas = [[0, 1, 2]]
+config = { "min.insync.replicas" = 1 }
+
+[[producers]]
+name = "p1"
+topic = "orders"
+records = 2000
+rate = 100
+keys = 8
+config = { "acks" = "all", "linger.ms" = 5 }
+
+[[consumers]]
+name = "c1"
+topics = ["orders"]
+
+[[faults]]
+at = "10s"
+action = "slow"
+target = 1
+delay = "30s"
+[[faults]]
+at = "12s"
+action = "crash"
+target = "leader:orders-0"
+[[faults]]
+at = "14s"
+action = "partition"
+groups = [[0], [1, 2, "zookeeper"]]
+
+[expect]
+acked_lost = ">0"
+unclean_elections = ">=1"
+violations = ["acked-record-lost", "committed-record-lost"]
+"#;
+
+    fn parse(text: &str) -> Result<Scenario> {
+        Scenario::parse("s.toml", text)
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let s = parse(EXAMPLE).unwrap();
+        assert_eq!(s.name, "unclean-election-loses-acked");
+        assert_eq!(s.description, "What this shows.\nSecond line.");
+        assert_eq!((s.duration_ms, s.settle_ms, s.seed), (60_000, 30_000, 7));
+        assert!(
+            s.cluster
+                .config
+                .topic_defaults
+                .unclean_leader_election_enable
+        );
+        assert_eq!(s.cluster.config.replica_lag_time_max_ms, 10_000);
+        assert_eq!(
+            (s.network.latency_min_us, s.network.latency_max_us),
+            (1_000, 5_000)
+        );
+        assert_eq!(s.topics[0].replicas, vec![vec![0, 1, 2]]);
+        assert_eq!(s.topics[0].config.min_insync_replicas, 1);
+        assert!(
+            s.topics[0].config.unclean_leader_election_enable,
+            "topic configs start from the broker defaults"
+        );
+        assert_eq!(s.producers[0].config.linger_ms, 5);
+        assert_eq!(s.faults.len(), 3);
+        assert_eq!(
+            s.faults[0].action,
+            FaultAction::Slow {
+                target: Target::Broker(1),
+                delay_ms: 30_000
+            }
+        );
+        assert_eq!(
+            s.faults[1].action,
+            FaultAction::Crash(Target::Leader(TopicPartition::new("orders", 0)))
+        );
+        assert_eq!(
+            s.faults[2].action,
+            FaultAction::Partition(vec![
+                vec![Target::Broker(0)],
+                vec![Target::Broker(1), Target::Broker(2), Target::ZooKeeper]
+            ])
+        );
+        assert_eq!(s.expect.violations.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unknown_config_key_names_line_key_and_suggestion() {
+        let text = EXAMPLE.replace(
+            r#"config = { "min.insync.replicas" = 1 }"#,
+            r#"config = { "min.insync.replica" = 1 }"#,
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 24);
+        assert_eq!(e.key.as_deref(), Some("min.insync.replica"));
+        assert!(
+            e.message.contains("did you mean `min.insync.replicas`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let e = parse(&EXAMPLE.replace("settle = ", "setle = ")).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (5, Some("setle")));
+        assert!(e.message.contains("did you mean `settle`"));
+    }
+
+    #[test]
+    fn fault_errors() {
+        let e = parse(&EXAMPLE.replace("target = 1\ndelay", "target = 7\ndelay")).unwrap_err();
+        assert!(e.message.contains("broker 7 does not exist"), "{e}");
+        let e = parse(&EXAMPLE.replace("action = \"crash\"", "action = \"crahs\"")).unwrap_err();
+        assert!(e.message.contains("did you mean `crash`"), "{e}");
+        let e = parse(&EXAMPLE.replace("\"leader:orders-0\"", "\"leader:orders-3\"")).unwrap_err();
+        assert!(e.message.contains("partitions 0 to 0"), "{e}");
+        let e = parse(&EXAMPLE.replace("delay = \"30s\"", "delay = 30")).unwrap_err();
+        assert!(e.message.contains("needs a unit"), "{e}");
+        let e = parse(&EXAMPLE.replace(
+            "at = \"12s\"\naction = \"crash\"",
+            "at = \"12s\"\naction = \"crash\"\nrate = 0.5",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("only for action = \"loss\""), "{e}");
+        let e = parse(&EXAMPLE.replace("at = \"14s\"", "at = \"99s\"")).unwrap_err();
+        assert!(e.message.contains("after the run's duration"), "{e}");
+    }
+
+    #[test]
+    fn topic_errors() {
+        let e = parse(&EXAMPLE.replace("name = \"orders\"", "name = \"or ders\"")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("name"));
+        let e = parse(&EXAMPLE.replace("replicas = [[0, 1, 2]]", "replicas = [[0, 1, 1]]"))
+            .unwrap_err();
+        assert!(e.message.contains("appears twice"), "{e}");
+        let e = parse(&EXAMPLE.replace("topic = \"orders\"", "topic = \"order\"")).unwrap_err();
+        assert!(e.message.contains("no [[topics]] named `order`"), "{e}");
+    }
+
+    #[test]
+    fn durations_and_comparisons() {
+        assert_eq!(parse_duration_us("1.5s"), Some(1_500_000));
+        assert_eq!(parse_duration_us("500ms"), Some(500_000));
+        assert_eq!(parse_duration_us("2m"), Some(120_000_000));
+        assert_eq!(parse_duration_us("100us"), Some(100));
+        assert_eq!(parse_duration_us("10"), None);
+        assert_eq!(parse_duration_us("-1s"), None);
+        let c = Comparison::parse(">=1").unwrap();
+        assert!(c.holds(1) && !c.holds(0));
+        assert_eq!(c.to_string(), ">=1");
+        assert_eq!(Comparison::parse("0").unwrap().to_string(), "0");
+        assert!(Comparison::parse("<5").unwrap().holds(4));
+        assert!(Comparison::parse("x").is_none());
+    }
+
+    #[test]
+    fn expect_check_reports_each_miss() {
+        let s = parse(EXAMPLE).unwrap();
+        let mut counters = BTreeMap::new();
+        counters.insert("acked_lost".to_string(), 0);
+        counters.insert("unclean_elections".to_string(), 2);
+        let broken: BTreeSet<String> = ["acked-record-lost".to_string()].into();
+        let failures = s.expect.check(&counters, &broken);
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert_eq!(failures[0], "expected acked_lost >0, got 0");
+        assert!(failures[1]
+            .starts_with("expected violations [acked-record-lost, committed-record-lost]"));
+    }
+
+    #[test]
+    fn mangled_input_never_panics() {
+        for cut in (0..EXAMPLE.len()).step_by(37) {
+            let _ = parse(&EXAMPLE[..cut]);
+        }
+        for (from, to) in [
+            ("=", ""),
+            ("[", "{"),
+            ("\"", ""),
+            ("3", "-3"),
+            ("1", "99999999999999999999"),
+        ] {
+            let _ = parse(&EXAMPLE.replacen(from, to, 3));
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! Seed sweeps, shards, merges and the determinism self-check.
+//!
+//! A sweep runs one scenario over many seeds, each in a madsim runtime of its own on one of
+//! N worker threads. A seed's outcome depends on the scenario and the seed alone, never on the
+//! thread or on what ran before, so the results are gathered by seed and written in seed
+//! order: two sweeps of the same seeds write the same bytes however many threads they used.
+//!
+//! Sharding splits a sweep across machines without a scheduler of our own: shard I of N takes
+//! every N-th seed starting at the I-th. `merge` prints the summary of the union and refuses
+//! to mix results of different scenarios or scenario versions.
+
+use crate::report::{self, Outcome};
+use crate::scenario::Scenario;
+use crate::world;
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// How many failing seeds the summary lists with their replay commands.
+pub const SUMMARY_FAILING_SEEDS: usize = 10;
+
+/// A half-open range of seeds, written `A..B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl std::str::FromStr for SeedRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| format!("seeds `{s}`: write a range like 0..1000"))?;
+        let start: u64 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("seeds `{s}`: `{a}` is not a number"))?;
+        let end: u64 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("seeds `{s}`: `{b}` is not a number"))?;
+        if end <= start {
+            return Err(format!("seeds `{s}`: the range is empty"));
+        }
+        Ok(SeedRange { start, end })
+    }
+}
+
+/// Shard `index` of `count` (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{s}`: write I/N, e.g. 0/4"))?;
+        let index: u64 = i
+            .parse()
+            .map_err(|_| format!("shard `{s}`: `{i}` is not a number"))?;
+        let count: u64 = n
+            .parse()
+            .map_err(|_| format!("shard `{s}`: `{n}` is not a number"))?;
+        Shard::new(index, count)
+    }
+}
+
+impl Shard {
+    pub fn new(index: u64, count: u64) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard index from a batch engine's environment: a Kubernetes Indexed Job's
+    /// `JOB_COMPLETION_INDEX` or a Slurm array's `SLURM_ARRAY_TASK_ID`. A missing index is an
+    /// error, never a silent full sweep.
+    pub fn from_env(
+        count: Option<u64>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Shard, String> {
+        let (var, value) = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"]
+            .iter()
+            .find_map(|v| env(v).map(|x| (*v, x)))
+            .ok_or("--shards needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array) in the environment")?;
+        let index: u64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{var}=`{value}` is not a number"))?;
+        let count = match count {
+            Some(n) => n,
+            None => env("SLURM_ARRAY_TASK_COUNT")
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or("--shards needs N, or SLURM_ARRAY_TASK_COUNT in the environment")?,
+        };
+        Shard::new(index, count)
+    }
+
+    pub fn seeds(&self, range: SeedRange) -> Vec<u64> {
+        (range.start..range.end)
+            .filter(|s| (s - range.start) % self.count == self.index)
+            .collect()
+    }
+}
+
+/// Runs every seed on `jobs` threads and returns the outcomes in seed order.
+pub fn run_seeds(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: bool) -> Vec<Outcome> {
+    let jobs = jobs.max(1).min(seeds.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; seeds.len()]);
+    let bar = progress_bar(seeds.len() as u64, progress);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&seed) = seeds.get(i) else {
+                    break;
+                };
+                let result = world::run(scenario, seed);
+                let (outcome, _) = report::outcome(scenario, seed, &result);
+                results.lock().expect("results")[i] = Some(outcome);
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                bar.tick(n as u64);
+            });
+        }
+    });
+    bar.finish();
+    results
+        .into_inner()
+        .expect("results")
+        .into_iter()
+        .map(|o| o.expect("every seed ran"))
+        .collect()
+}
+
+/// A progress bar on a terminal, plain periodic lines otherwise.
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines { total: u64, every: u64 },
+    Off,
+}
+
+fn progress_bar(total: u64, enabled: bool) -> Progress {
+    if !enabled {
+        Progress::Off
+    } else if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta}",
+            )
+            .expect("template"),
+        );
+        Progress::Bar(bar)
+    } else {
+        Progress::Lines {
+            total,
+            every: (total / 10).max(1),
+        }
+    }
+}
+
+impl Progress {
+    fn tick(&self, done: u64) {
+        match self {
+            Progress::Bar(b) => b.set_position(done),
+            Progress::Lines { total, every } => {
+                if done.is_multiple_of(*every) || done == *total {
+                    eprintln!("{done}/{total} seeds");
+                }
+            }
+            Progress::Off => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The sweep summary: seeds run, seeds that failed, counts per invariant, the first failing
+/// seeds with the command that replays each.
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    pub scenario: String,
+    pub seeds: u64,
+    pub failed: u64,
+    pub invariant_seeds: BTreeMap<String, u64>,
+    pub first_failures: Vec<(u64, String)>,
+}
+
+pub fn summarize(scenario_name: &str, outcomes: &[Outcome]) -> Summary {
+    let mut s = Summary {
+        scenario: scenario_name.to_string(),
+        ..Summary::default()
+    };
+    let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
+    sorted.sort_by_key(|o| o.seed);
+    for o in sorted {
+        s.seeds += 1;
+        for inv in o.violation_counts.keys() {
+            *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;
+        }
+        if !o.expect.ok {
+            s.failed += 1;
+            if s.first_failures.len() < SUMMARY_FAILING_SEEDS {
+                s.first_failures
+                    .push((o.seed, o.expect.failures.join("; ")));
+            }
+        }
+    }
+    s
+}
+
+pub fn render_summary(s: &Summary, scenario_path: &str) -> String {
+    let mut out = format!(
+        "scenario {}: {} seeds run, {} failed their expectations\n",
+        s.scenario, s.seeds, s.failed
+    );
+    if s.invariant_seeds.is_empty() {
+        out.push_str("invariants: none broke on any seed\n");
+    } else {
+        out.push_str("invariants broken (seeds):\n");
+        for (inv, n) in &s.invariant_seeds {
+            out.push_str(&format!("  {inv}: {n}\n"));
+        }
+    }
+    if !s.first_failures.is_empty() {
+        out.push_str("first failing seeds:\n");
+        for (seed, why) in &s.first_failures {
+            out.push_str(&format!(
+                "  seed {seed}: {why}\n    replay: kafka-sim run {scenario_path} --seed {seed} --narrate\n"
+            ));
+        }
+    }
+    out
+}
+
+/// Writes one JSON line per outcome, atomically (a temporary file renamed into place).
+pub fn write_jsonl(path: &str, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let target = Path::new(path);
+    let tmp = target.with_extension("jsonl.tmp");
+    let mut buf = Vec::new();
+    for o in outcomes {
+        serde_json::to_writer(&mut buf, o)?;
+        buf.push(b'\n');
+    }
+    std::fs::write(&tmp, &buf).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, target).with_context(|| format!("cannot move results into {path}"))?;
+    Ok(())
+}
+
+/// One line of a results file: only the fields a merge needs.
+#[derive(serde::Deserialize)]
+struct ResultLine {
+    scenario: String,
+    scenario_hash: String,
+    seed: u64,
+    violation_counts: BTreeMap<String, u64>,
+    expect: ExpectLine,
+}
+
+#[derive(serde::Deserialize)]
+struct ExpectLine {
+    ok: bool,
+    failures: Vec<String>,
+}
+
+/// Reads results files and summarizes their union. Files that mix scenarios or versions of a
+/// scenario (a different file hash) are refused; a seed present twice counts once.
+pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
+    let mut identity: Option<(String, String, String)> = None;
+    let mut by_seed: BTreeMap<u64, ResultLine> = BTreeMap::new();
+    for file in files {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
+        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+            let line = line.with_context(|| format!("cannot read {file}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let r: ResultLine = serde_json::from_str(&line)
+                .with_context(|| format!("{file}:{}: not a kafka-sim result line", n + 1))?;
+            match &identity {
+                None => {
+                    identity = Some((r.scenario.clone(), r.scenario_hash.clone(), file.clone()))
+                }
+                Some((name, hash, first)) => {
+                    if *name != r.scenario || *hash != r.scenario_hash {
+                        bail!(
+                            "{file}:{}: results of scenario {} (file hash {}) cannot be merged with {first}'s {name} (file hash {hash})",
+                            n + 1,
+                            r.scenario,
+                            r.scenario_hash
+                        );
+                    }
+                }
+            }
+            by_seed.insert(r.seed, r);
+        }
+    }
+    let Some((name, _, _)) = identity else {
+        bail!("no result lines in {}", files.join(", "));
+    };
+    let mut s = Summary {
+        scenario: name,
+        ..Summary::default()
+    };
+    for (seed, r) in by_seed {
+        s.seeds += 1;
+        for inv in r.violation_counts.keys() {
+            *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;
+        }
+        if !r.expect.ok {
+            s.failed += 1;
+            if s.first_failures.len() < SUMMARY_FAILING_SEEDS {
+                s.first_failures.push((seed, r.expect.failures.join("; ")));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Runs each seed twice, the second time on another thread, and compares the records event
+/// by event. Returns the first difference as `(seed, description)`.
+pub fn check_determinism(scenario: &Scenario, seeds: &[u64]) -> Option<(u64, String)> {
+    for &seed in seeds {
+        let first = world::run(scenario, seed);
+        let second = std::thread::scope(|s| {
+            s.spawn(|| world::run(scenario, seed))
+                .join()
+                .expect("thread")
+        });
+        for (i, (a, b)) in first.events.iter().zip(&second.events).enumerate() {
+            if a != b {
+                return Some((
+                    seed,
+                    format!("event {i} differs:\n  first:  {a:?}\n  second: {b:?}"),
+                ));
+            }
+        }
+        if first.events.len() != second.events.len() {
+            return Some((
+                seed,
+                format!(
+                    "the first run recorded {} events, the second {}",
+                    first.events.len(),
+                    second.events.len()
+                ),
+            ));
+        }
+        if first.faults != second.faults || first.final_state != second.final_state {
+            return Some((seed, "the faults or the final state differ".into()));
+        }
+    }
+    let _ = std::io::stderr().flush();
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_seeds() {
+        let range: SeedRange = "10..20".parse().unwrap();
+        let a = Shard::new(0, 3).unwrap().seeds(range);
+        let b = Shard::new(1, 3).unwrap().seeds(range);
+        let c = Shard::new(2, 3).unwrap().seeds(range);
+        assert_eq!(a, vec![10, 13, 16, 19]);
+        let mut all: Vec<u64> = a.into_iter().chain(b).chain(c).collect();
+        all.sort();
+        assert_eq!(all, (10..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shard_index_from_the_environment() {
+        let k8s = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "2".to_string());
+        assert_eq!(
+            Shard::from_env(Some(4), &k8s).unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        let slurm = |v: &str| match v {
+            "SLURM_ARRAY_TASK_ID" => Some("1".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("3".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            Shard::from_env(None, &slurm).unwrap(),
+            Shard { index: 1, count: 3 }
+        );
+        let none = |_: &str| None;
+        assert!(
+            Shard::from_env(Some(4), &none).is_err(),
+            "a missing index is an error"
+        );
+        let bad = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "9".to_string());
+        assert!(Shard::from_env(Some(4), &bad).is_err());
+    }
+
+    #[test]
+    fn seed_ranges_parse() {
+        assert_eq!(
+            "0..5".parse::<SeedRange>().unwrap(),
+            SeedRange { start: 0, end: 5 }
+        );
+        assert!("5..5".parse::<SeedRange>().is_err());
+        assert!("x..5".parse::<SeedRange>().is_err());
+        assert!("5".parse::<SeedRange>().is_err());
+    }
+}

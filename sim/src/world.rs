@@ -1,0 +1,974 @@
+//! The simulated world: every Kafka process on its own madsim node, the network between
+//! them, the faults, and the recorder.
+//!
+//! Each process is a state machine from `kafka-model`; a small loop per node feeds it the
+//! messages that arrive and the timers it set, and sends what it asks to send. Messages cross
+//! madsim's network as Rust values. The world adds what Kafka's transport and a real data
+//! centre add on top of madsim's datagrams:
+//! - per-link FIFO order (Kafka runs over TCP): each message carries the time it may be
+//!   delivered, never earlier than the previous message on the same link;
+//! - latency drawn from the scenario's range, extra delay on slowed links, loss on lossy ones,
+//!   all drawn from a `ChaCha8Rng` per node seeded from the run's seed;
+//! - partitions and isolation through madsim's `clog_link`, also checked at delivery so that
+//!   messages already in flight are cut like a broken TCP connection;
+//! - disks that outlive processes: a crash keeps the page cache, a power loss keeps only what
+//!   was flushed.
+//!
+//! The orchestrator (the run's main task) applies the scenario's faults at their times,
+//! then heals everything, restarts every broker, lets the cluster settle, and reads the final
+//! state. Everything reported comes from the event record and that final state.
+
+use crate::record::*;
+use crate::scenario::{FaultAction, Scenario, Target};
+use futures::future::{select, Either};
+use kafka_model::admin::Admin;
+use kafka_model::broker::{Broker, Disk};
+use kafka_model::consumer::Consumer;
+use kafka_model::controller::state_path;
+use kafka_model::event::TruncateReason;
+use kafka_model::producer::Producer;
+use kafka_model::protocol::ZkData;
+use kafka_model::zookeeper::ZooKeeper;
+use kafka_model::{Actor, BrokerId, Event, Message, NodeId, Output, TopicPartition};
+use madsim::net::{Endpoint, NetSim};
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::{sleep, Duration, TimeHandle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+const PORT: u16 = 9092;
+const TAG: u64 = 0x6b61666b61;
+/// The least one-way delay of a message: madsim's own transport takes a few microseconds,
+/// and a delivery time must lie beyond it for per-link order to hold.
+const MIN_LATENCY_NS: u64 = 50_000;
+/// How long the admin client waits for every broker before it creates the topics anyway.
+const ADMIN_WAIT_MAX_MS: u64 = 5_000;
+
+/// A message in flight.
+struct Envelope {
+    from: NodeId,
+    deliver_at_ns: u64,
+    message: Message,
+}
+
+/// Network faults in force.
+#[derive(Default, Clone, Debug)]
+pub struct NetFaults {
+    isolated: BTreeSet<NodeId>,
+    partitions: Vec<Vec<Vec<NodeId>>>,
+    slow_ms: BTreeMap<NodeId, u64>,
+    loss: BTreeMap<NodeId, f64>,
+}
+
+impl NetFaults {
+    fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        if a == b {
+            return false;
+        }
+        if self.isolated.contains(&a) || self.isolated.contains(&b) {
+            return true;
+        }
+        self.partitions.iter().any(|groups| {
+            let ga = groups.iter().position(|g| g.contains(&a));
+            let gb = groups.iter().position(|g| g.contains(&b));
+            matches!((ga, gb), (Some(x), Some(y)) if x != y)
+        })
+    }
+
+    fn extra_delay_ms(&self, a: NodeId, b: NodeId) -> u64 {
+        let da = self.slow_ms.get(&a).copied().unwrap_or(0);
+        let db = self.slow_ms.get(&b).copied().unwrap_or(0);
+        da.max(db)
+    }
+
+    fn loss(&self, a: NodeId, b: NodeId) -> f64 {
+        let la = self.loss.get(&a).copied().unwrap_or(0.0);
+        let lb = self.loss.get(&b).copied().unwrap_or(0.0);
+        la.max(lb)
+    }
+
+    fn heal(&mut self, target: Option<NodeId>) {
+        match target {
+            None => *self = NetFaults::default(),
+            Some(t) => {
+                self.isolated.remove(&t);
+                self.partitions
+                    .retain(|groups| !groups.iter().any(|g| g.contains(&t)));
+                self.slow_ms.remove(&t);
+                self.loss.remove(&t);
+            }
+        }
+    }
+}
+
+/// How a broker's process stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BrokerStatus {
+    Running,
+    Crashed,
+    Paused,
+}
+
+/// State shared by the orchestrator and every node of one run.
+struct Shared {
+    scenario: Arc<Scenario>,
+    seed: u64,
+    record: Mutex<Vec<RecordedEvent>>,
+    faults: Mutex<Vec<FaultRecord>>,
+    net: Mutex<NetFaults>,
+    /// Each broker's process (None while it is down) and disk.
+    brokers: BTreeMap<BrokerId, Mutex<Option<Broker>>>,
+    disks: BTreeMap<BrokerId, Mutex<Disk>>,
+    /// Incarnation per node, so a restarted node's random draws differ from the last life.
+    incarnations: Mutex<BTreeMap<NodeId, u64>>,
+    zookeeper: Mutex<Option<ZooKeeper>>,
+    messages_sent: Mutex<u64>,
+}
+
+impl Shared {
+    fn now_ms() -> u64 {
+        TimeHandle::current().elapsed().as_millis() as u64
+    }
+
+    fn now_ns() -> u64 {
+        TimeHandle::current().elapsed().as_nanos() as u64
+    }
+
+    fn record_events(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let at_ms = Self::now_ms();
+        let mut record = self.record.lock().expect("record lock");
+        record.extend(
+            events
+                .into_iter()
+                .map(|event| RecordedEvent { at_ms, event }),
+        );
+    }
+
+    fn record_fault(&self, action: &str, detail: String) {
+        self.faults.lock().expect("faults lock").push(FaultRecord {
+            at_ms: Self::now_ms(),
+            action: action.to_string(),
+            detail,
+        });
+    }
+}
+
+pub fn addr_of(node: NodeId) -> SocketAddr {
+    let ip = match node {
+        NodeId::ZooKeeper => Ipv4Addr::new(10, 0, 0, 1),
+        NodeId::Admin => Ipv4Addr::new(10, 0, 0, 2),
+        NodeId::Broker(b) => Ipv4Addr::new(10, 0, 1, b as u8),
+        NodeId::Producer(i) => Ipv4Addr::new(10, 0, 2, i as u8),
+        NodeId::Consumer(i) => Ipv4Addr::new(10, 0, 3, i as u8),
+    };
+    SocketAddr::new(IpAddr::V4(ip), PORT)
+}
+
+/// Where a process's state lives while it runs.
+trait Slot<A>: Send + Sync + 'static {
+    fn with<R>(&self, f: impl FnOnce(&mut A) -> R) -> Option<R>;
+}
+
+/// A process owned by its node task alone (clients, admin).
+struct Owned<A>(Mutex<A>);
+
+impl<A: Send + 'static> Slot<A> for Owned<A> {
+    fn with<R>(&self, f: impl FnOnce(&mut A) -> R) -> Option<R> {
+        Some(f(&mut self.0.lock().expect("slot lock")))
+    }
+}
+
+/// A broker, which the orchestrator takes out when the broker crashes.
+struct BrokerSlot(Arc<Shared>, BrokerId);
+
+impl Slot<Broker> for BrokerSlot {
+    fn with<R>(&self, f: impl FnOnce(&mut Broker) -> R) -> Option<R> {
+        self.0.brokers[&self.1]
+            .lock()
+            .expect("broker lock")
+            .as_mut()
+            .map(f)
+    }
+}
+
+struct ZkSlot(Arc<Shared>);
+
+impl Slot<ZooKeeper> for ZkSlot {
+    fn with<R>(&self, f: impl FnOnce(&mut ZooKeeper) -> R) -> Option<R> {
+        self.0.zookeeper.lock().expect("zk lock").as_mut().map(f)
+    }
+}
+
+/// The loop of one node: timers and messages in, messages and events out.
+async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S) {
+    let ep = Endpoint::bind(addr_of(me))
+        .await
+        .expect("bind the node's address");
+    let incarnation = {
+        let mut inc = shared.incarnations.lock().expect("incarnations");
+        let n = inc.entry(me).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(node_seed(shared.seed, me, incarnation));
+    let mut last_delivery_ns: BTreeMap<NodeId, u64> = BTreeMap::new();
+    let mut timers: BTreeMap<(u64, u64), A::Timer> = BTreeMap::new();
+    let mut inbox: BTreeMap<(u64, u64), (NodeId, Message)> = BTreeMap::new();
+    let mut seq: u64 = 0;
+
+    let mut out = Output::default();
+    if slot.with(|a| a.start(Shared::now_ms(), &mut out)).is_none() {
+        return;
+    }
+    let mut recv = receive(ep.clone());
+    loop {
+        flush_output(
+            &shared,
+            &ep,
+            me,
+            &mut rng,
+            &mut last_delivery_ns,
+            &mut timers,
+            &mut seq,
+            &mut out,
+        )
+        .await;
+        let next_ns = [timers.keys().next(), inbox.keys().next()]
+            .into_iter()
+            .flatten()
+            .map(|(t, _)| *t)
+            .min();
+        let now_ns = Shared::now_ns();
+        if let Some(due) = next_ns.filter(|t| *t <= now_ns) {
+            // Due work first, in time order; at equal times messages before timers.
+            let msg_key = inbox.keys().next().copied().filter(|(t, _)| *t == due);
+            let now_ms = Shared::now_ms();
+            if let Some(key) = msg_key {
+                let (from, message) = inbox.remove(&key).expect("present");
+                if shared.net.lock().expect("net").blocked(from, me) {
+                    continue;
+                }
+                if slot
+                    .with(|a| a.on_message(now_ms, from, message, &mut out))
+                    .is_none()
+                {
+                    return;
+                }
+            } else {
+                let key = *timers.keys().next().expect("a due timer");
+                let timer = timers.remove(&key).expect("present");
+                if slot.with(|a| a.on_timer(now_ms, timer, &mut out)).is_none() {
+                    return;
+                }
+            }
+            continue;
+        }
+        let wait = match next_ns {
+            Some(t) => Duration::from_nanos(t - now_ns),
+            None => Duration::from_secs(3600),
+        };
+        let sleeper = pin!(sleep(wait));
+        match select(recv.as_mut(), sleeper).await {
+            Either::Left((result, _)) => {
+                recv = receive(ep.clone());
+                let Ok((payload, _)) = result else {
+                    return;
+                };
+                let Ok(envelope) = payload.downcast::<Envelope>() else {
+                    continue;
+                };
+                seq += 1;
+                inbox.insert(
+                    (envelope.deliver_at_ns, seq),
+                    (envelope.from, envelope.message),
+                );
+            }
+            Either::Right(_) => {}
+        }
+    }
+}
+
+type Received = std::io::Result<(madsim::net::Payload, SocketAddr)>;
+
+/// The node's next receive. It is kept across loop turns (never dropped while pending), so a
+/// message madsim hands to it cannot be lost.
+fn receive(ep: Endpoint) -> std::pin::Pin<Box<dyn std::future::Future<Output = Received> + Send>> {
+    Box::pin(async move { ep.recv_from_raw(TAG).await })
+}
+
+fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
+    let code = match node {
+        NodeId::ZooKeeper => 1u64,
+        NodeId::Admin => 2,
+        NodeId::Broker(b) => 0x100 + b as u64,
+        NodeId::Producer(i) => 0x10000 + i as u64,
+        NodeId::Consumer(i) => 0x20000 + i as u64,
+    };
+    seed ^ code.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ incarnation.wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn flush_output<T>(
+    shared: &Shared,
+    ep: &Endpoint,
+    me: NodeId,
+    rng: &mut ChaCha8Rng,
+    last_delivery_ns: &mut BTreeMap<NodeId, u64>,
+    timers: &mut BTreeMap<(u64, u64), T>,
+    seq: &mut u64,
+    out: &mut Output<T>,
+) {
+    let now_ns = Shared::now_ns();
+    for (delay_ms, timer) in out.timers.drain(..) {
+        *seq += 1;
+        timers.insert((now_ns + delay_ms * 1_000_000, *seq), timer);
+    }
+    shared.record_events(std::mem::take(&mut out.events));
+    if out.messages.is_empty() {
+        return;
+    }
+    let messages = std::mem::take(&mut out.messages);
+    let network = &shared.scenario.network;
+    let mut sends = Vec::with_capacity(messages.len());
+    {
+        let net = shared.net.lock().expect("net");
+        for (to, message) in messages {
+            if net.blocked(me, to) {
+                continue;
+            }
+            let loss = net.loss(me, to).max(network.loss);
+            if loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
+                continue;
+            }
+            let latency_us = if network.latency_max_us > network.latency_min_us {
+                rng.gen_range(network.latency_min_us..=network.latency_max_us)
+            } else {
+                network.latency_min_us
+            };
+            let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
+            let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns;
+            let last = last_delivery_ns.entry(to).or_insert(0);
+            let deliver_at_ns = earliest.max(*last + 1);
+            *last = deliver_at_ns;
+            sends.push((to, deliver_at_ns, message));
+        }
+    }
+    *shared.messages_sent.lock().expect("counter") += sends.len() as u64;
+    for (to, deliver_at_ns, message) in sends {
+        let envelope = Envelope {
+            from: me,
+            deliver_at_ns,
+            message,
+        };
+        // A send to a node that is down fails; the message is simply lost.
+        let _ = ep.send_to_raw(addr_of(to), TAG, Box::new(envelope)).await;
+    }
+}
+
+/// The outcome of one run, before it is checked and reported.
+pub struct RunResult {
+    pub events: Vec<RecordedEvent>,
+    pub faults: Vec<FaultRecord>,
+    pub final_state: FinalState,
+    pub sim_time_ms: u64,
+    pub messages_sent: u64,
+}
+
+/// Runs one scenario with one seed, in a madsim runtime of its own.
+pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::ZERO..Duration::from_nanos(1);
+    config.net.packet_loss_rate = 0.0;
+    let runtime = Runtime::with_seed_and_config(seed, config);
+    let scenario = Arc::new(scenario.clone());
+    runtime.block_on(orchestrate(scenario, seed))
+}
+
+fn topic_configs(scenario: &Scenario) -> BTreeMap<String, kafka_model::config::TopicConfig> {
+    scenario
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.config.clone()))
+        .collect()
+}
+
+struct Nodes {
+    zookeeper: madsim::runtime::NodeHandle,
+    brokers: BTreeMap<BrokerId, madsim::runtime::NodeHandle>,
+    others: BTreeMap<NodeId, madsim::runtime::NodeHandle>,
+    status: BTreeMap<BrokerId, BrokerStatus>,
+    zk_paused: bool,
+}
+
+impl Nodes {
+    fn madsim_id(&self, node: NodeId) -> Option<madsim::task::NodeId> {
+        match node {
+            NodeId::ZooKeeper => Some(self.zookeeper.id()),
+            NodeId::Broker(b) => self.brokers.get(&b).map(|h| h.id()),
+            other => self.others.get(&other).map(|h| h.id()),
+        }
+    }
+
+    fn all(&self) -> Vec<NodeId> {
+        let mut all = vec![NodeId::ZooKeeper];
+        all.extend(self.brokers.keys().map(|b| NodeId::Broker(*b)));
+        all.extend(self.others.keys().copied());
+        all
+    }
+}
+
+async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
+    let handle = Handle::current();
+    let broker_ids: Vec<BrokerId> = (0..scenario.cluster.brokers as BrokerId).collect();
+    let shared = Arc::new(Shared {
+        scenario: scenario.clone(),
+        seed,
+        record: Mutex::new(Vec::new()),
+        faults: Mutex::new(Vec::new()),
+        net: Mutex::new(NetFaults::default()),
+        brokers: broker_ids.iter().map(|b| (*b, Mutex::new(None))).collect(),
+        disks: broker_ids
+            .iter()
+            .map(|b| (*b, Mutex::new(Disk::default())))
+            .collect(),
+        incarnations: Mutex::new(BTreeMap::new()),
+        zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
+        messages_sent: Mutex::new(0),
+    });
+
+    let zookeeper = {
+        let shared = shared.clone();
+        handle
+            .create_node()
+            .name("zookeeper")
+            .ip(addr_of(NodeId::ZooKeeper).ip())
+            .init(move || {
+                run_node::<ZooKeeper, _>(shared.clone(), NodeId::ZooKeeper, ZkSlot(shared.clone()))
+            })
+            .build()
+    };
+    let mut brokers = BTreeMap::new();
+    for &b in &broker_ids {
+        let shared = shared.clone();
+        let node = handle
+            .create_node()
+            .name(format!("broker-{b}"))
+            .ip(addr_of(NodeId::Broker(b)).ip())
+            .init(move || {
+                let shared = shared.clone();
+                async move {
+                    // A (re)started broker reads what its disk kept.
+                    let disk = shared.disks[&b].lock().expect("disk").clone();
+                    let broker = Broker::new(
+                        b,
+                        shared.scenario.cluster.config.clone(),
+                        topic_configs(&shared.scenario),
+                        disk,
+                    );
+                    *shared.brokers[&b].lock().expect("broker") = Some(broker);
+                    run_node::<Broker, _>(
+                        shared.clone(),
+                        NodeId::Broker(b),
+                        BrokerSlot(shared.clone(), b),
+                    )
+                    .await
+                }
+            })
+            .build();
+        brokers.insert(b, node);
+    }
+    let mut others = BTreeMap::new();
+    {
+        let assignments = scenario
+            .topics
+            .iter()
+            .map(|t| {
+                let a = t
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .map(|(p, r)| (p as u32, r.clone()))
+                    .collect();
+                (t.name.clone(), a)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let n = broker_ids.len();
+        let shared = shared.clone();
+        let node = handle
+            .create_node()
+            .name("admin")
+            .ip(addr_of(NodeId::Admin).ip())
+            .init(move || {
+                let admin = Admin::new(n, assignments.clone(), ADMIN_WAIT_MAX_MS);
+                run_node::<Admin, _>(shared.clone(), NodeId::Admin, Owned(Mutex::new(admin)))
+            })
+            .build();
+        others.insert(NodeId::Admin, node);
+    }
+    for (i, p) in scenario.producers.iter().enumerate() {
+        let id = NodeId::Producer(i as u32);
+        let shared = shared.clone();
+        let spec = p.clone();
+        let bootstrap = broker_ids.clone();
+        let node = handle
+            .create_node()
+            .name(format!("producer-{}", p.name))
+            .ip(addr_of(id).ip())
+            .init(move || {
+                let producer = Producer::new(
+                    i as u32,
+                    spec.name.clone(),
+                    spec.topic.clone(),
+                    spec.records,
+                    spec.rate_per_sec,
+                    spec.keys,
+                    spec.start_ms,
+                    spec.config.clone(),
+                    bootstrap.clone(),
+                );
+                run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
+            })
+            .build();
+        others.insert(id, node);
+    }
+    for (i, c) in scenario.consumers.iter().enumerate() {
+        let id = NodeId::Consumer(i as u32);
+        let shared = shared.clone();
+        let spec = c.clone();
+        let bootstrap = broker_ids.clone();
+        let node = handle
+            .create_node()
+            .name(format!("consumer-{}", c.name))
+            .ip(addr_of(id).ip())
+            .init(move || {
+                let consumer = Consumer::new(
+                    i as u32,
+                    spec.name.clone(),
+                    spec.topics.clone(),
+                    spec.start_ms,
+                    spec.config.clone(),
+                    bootstrap.clone(),
+                );
+                run_node::<Consumer, _>(shared.clone(), id, Owned(Mutex::new(consumer)))
+            })
+            .build();
+        others.insert(id, node);
+    }
+    let mut nodes = Nodes {
+        zookeeper,
+        status: broker_ids
+            .iter()
+            .map(|b| (*b, BrokerStatus::Running))
+            .collect(),
+        brokers,
+        others,
+        zk_paused: false,
+    };
+
+    let mut faults = scenario.faults.clone();
+    faults.sort_by_key(|f| f.at_ms);
+    for fault in &faults {
+        sleep_until_ms(fault.at_ms).await;
+        apply_fault(&shared, &handle, &mut nodes, &fault.action);
+    }
+    sleep_until_ms(scenario.duration_ms).await;
+    settle(&shared, &handle, &mut nodes);
+    sleep_until_ms(scenario.duration_ms + scenario.settle_ms).await;
+
+    let sim_time_ms = Shared::now_ms();
+    let final_state = final_state(&shared, &scenario, &nodes);
+    // Stop every node before reading the record, so nothing is appended after this point.
+    for node in nodes.all() {
+        if let Some(id) = nodes.madsim_id(node) {
+            handle.kill(id);
+        }
+    }
+    let events = std::mem::take(&mut *shared.record.lock().expect("record"));
+    let faults = std::mem::take(&mut *shared.faults.lock().expect("faults"));
+    let messages_sent = *shared.messages_sent.lock().expect("counter");
+    RunResult {
+        events,
+        faults,
+        final_state,
+        sim_time_ms,
+        messages_sent,
+    }
+}
+
+async fn sleep_until_ms(at_ms: u64) {
+    let now = TimeHandle::current().elapsed();
+    let at = Duration::from_millis(at_ms);
+    if at > now {
+        sleep(at - now).await;
+    }
+}
+
+/// Reads `/brokers/topics/T/partitions/P/state` from the ZooKeeper node.
+fn zk_partition_state(
+    shared: &Shared,
+    tp: &TopicPartition,
+) -> Option<(Option<BrokerId>, i32, Vec<BrokerId>)> {
+    let zk = shared.zookeeper.lock().expect("zk");
+    let zk = zk.as_ref()?;
+    match zk.get(&state_path(tp)) {
+        Some((
+            ZkData::PartitionState {
+                leader,
+                leader_epoch,
+                isr,
+                ..
+            },
+            _,
+        )) => Some((*leader, *leader_epoch, isr.clone())),
+        _ => None,
+    }
+}
+
+fn current_controller(shared: &Shared) -> Option<BrokerId> {
+    let zk = shared.zookeeper.lock().expect("zk");
+    match zk.as_ref()?.get("/controller") {
+        Some((ZkData::Controller { broker_id }, _)) => Some(*broker_id),
+        _ => None,
+    }
+}
+
+fn assignment(scenario: &Scenario, tp: &TopicPartition) -> Vec<BrokerId> {
+    scenario
+        .topics
+        .iter()
+        .find(|t| t.name == tp.topic)
+        .and_then(|t| t.replicas.get(tp.partition as usize))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Resolves a fault target to a node at the moment the fault fires.
+fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
+    match target {
+        Target::Broker(b) => Some((NodeId::Broker(*b), format!("broker {b}"))),
+        Target::ZooKeeper => Some((NodeId::ZooKeeper, "zookeeper".into())),
+        Target::Controller => current_controller(shared)
+            .map(|b| (NodeId::Broker(b), format!("broker {b} (the controller)"))),
+        Target::Leader(tp) => {
+            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            leader.map(|b| (NodeId::Broker(b), format!("broker {b} (leader of {tp})")))
+        }
+        Target::Follower(tp) => {
+            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            assignment(&shared.scenario, tp)
+                .into_iter()
+                .find(|r| Some(*r) != leader)
+                .map(|b| (NodeId::Broker(b), format!("broker {b} (follower of {tp})")))
+        }
+    }
+}
+
+fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action: &FaultAction) {
+    let name = action.name();
+    let single = |t: &Target| resolve(shared, t);
+    match action {
+        FaultAction::Crash(t) | FaultAction::PowerLoss(t) => {
+            let Some((node, desc)) = single(t) else {
+                shared.record_fault(
+                    name,
+                    format!("{t}: no such node right now, nothing happened"),
+                );
+                return;
+            };
+            let power_loss = matches!(action, FaultAction::PowerLoss(_));
+            crash(shared, handle, nodes, node, power_loss);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Restart(t) => {
+            let Some((node, desc)) = single(t) else {
+                return;
+            };
+            restart(handle, nodes, node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Pause(t) => {
+            let Some((node, desc)) = single(t) else {
+                return;
+            };
+            if let Some(id) = nodes.madsim_id(node) {
+                handle.pause(id);
+            }
+            match node {
+                NodeId::Broker(b) => {
+                    nodes.status.insert(b, BrokerStatus::Paused);
+                }
+                NodeId::ZooKeeper => nodes.zk_paused = true,
+                _ => {}
+            }
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Resume(t) => {
+            let Some((node, desc)) = single(t) else {
+                return;
+            };
+            resume(handle, nodes, node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Isolate(t) => {
+            let Some((node, desc)) = single(t) else {
+                return;
+            };
+            shared.net.lock().expect("net").isolated.insert(node);
+            apply_clogs(shared, nodes);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Partition(groups) => {
+            let resolved: Vec<Vec<NodeId>> = groups
+                .iter()
+                .map(|g| g.iter().filter_map(|t| single(t).map(|(n, _)| n)).collect())
+                .collect();
+            let desc = resolved
+                .iter()
+                .map(|g| {
+                    format!(
+                        "[{}]",
+                        g.iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" | ");
+            shared.net.lock().expect("net").partitions.push(resolved);
+            apply_clogs(shared, nodes);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Heal(t) => {
+            let target = t.as_ref().and_then(single);
+            shared
+                .net
+                .lock()
+                .expect("net")
+                .heal(target.as_ref().map(|(n, _)| *n));
+            apply_clogs(shared, nodes);
+            let desc = target.map_or("every network fault".to_string(), |(_, d)| d);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Slow { target, delay_ms } => {
+            let Some((node, desc)) = single(target) else {
+                return;
+            };
+            shared
+                .net
+                .lock()
+                .expect("net")
+                .slow_ms
+                .insert(node, *delay_ms);
+            shared.record_fault(
+                name,
+                format!("{desc}: +{delay_ms} ms on every message to and from it"),
+            );
+        }
+        FaultAction::Loss { target, rate } => {
+            let Some((node, desc)) = single(target) else {
+                return;
+            };
+            shared.net.lock().expect("net").loss.insert(node, *rate);
+            shared.record_fault(
+                name,
+                format!("{desc}: {:.0}% of its messages lost", rate * 100.0),
+            );
+        }
+    }
+}
+
+/// Mirrors the blocked links into madsim's network.
+fn apply_clogs(shared: &Shared, nodes: &Nodes) {
+    let net_faults = shared.net.lock().expect("net").clone();
+    let net = NetSim::current();
+    let all = nodes.all();
+    for &a in &all {
+        for &b in &all {
+            if a == b {
+                continue;
+            }
+            let (Some(ma), Some(mb)) = (nodes.madsim_id(a), nodes.madsim_id(b)) else {
+                continue;
+            };
+            if net_faults.blocked(a, b) {
+                net.clog_link(ma, mb);
+            } else {
+                net.unclog_link(ma, mb);
+            }
+        }
+    }
+}
+
+fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId, power_loss: bool) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    handle.kill(id);
+    let NodeId::Broker(b) = node else {
+        if node == NodeId::ZooKeeper {
+            nodes.zk_paused = false;
+        }
+        return;
+    };
+    nodes.status.insert(b, BrokerStatus::Crashed);
+    let taken = shared.brokers[&b].lock().expect("broker").take();
+    let mut disk = shared.disks[&b].lock().expect("disk");
+    if let Some(broker) = taken {
+        *disk = broker.into_disk();
+    }
+    if power_loss {
+        let lost = disk.lose_unflushed();
+        let events = lost
+            .into_iter()
+            .map(|(tp, before, after)| Event::Truncated {
+                broker: b,
+                tp,
+                from_log_end_offset: before,
+                to_offset: after,
+                reason: TruncateReason::PowerLoss {
+                    flushed_offset: after,
+                },
+            })
+            .collect();
+        shared.record_events(events);
+    }
+}
+
+fn restart(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    if let NodeId::Broker(b) = node {
+        match nodes.status[&b] {
+            BrokerStatus::Crashed => {
+                handle.restart(id);
+                nodes.status.insert(b, BrokerStatus::Running);
+            }
+            BrokerStatus::Paused => resume(handle, nodes, node),
+            BrokerStatus::Running => {}
+        }
+    } else {
+        handle.restart(id);
+    }
+}
+
+fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    match node {
+        NodeId::Broker(b) if nodes.status[&b] == BrokerStatus::Paused => {
+            handle.resume(id);
+            nodes.status.insert(b, BrokerStatus::Running);
+        }
+        NodeId::ZooKeeper if nodes.zk_paused => {
+            handle.resume(id);
+            nodes.zk_paused = false;
+        }
+        _ => {}
+    }
+}
+
+/// The final settle: heal every network fault, resume every paused node, restart every
+/// crashed broker.
+fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
+    shared.net.lock().expect("net").heal(None);
+    apply_clogs(shared, nodes);
+    if nodes.zk_paused {
+        resume(handle, nodes, NodeId::ZooKeeper);
+    }
+    let ids: Vec<BrokerId> = nodes.status.keys().copied().collect();
+    let mut restarted = Vec::new();
+    for b in ids {
+        if nodes.status[&b] != BrokerStatus::Running {
+            restart(handle, nodes, NodeId::Broker(b));
+            restarted.push(b);
+        }
+    }
+    let detail = if restarted.is_empty() {
+        "healed every fault; every broker was up".to_string()
+    } else {
+        format!(
+            "healed every fault and restarted broker(s) {}",
+            restarted
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    shared.record_fault("settle", detail);
+}
+
+fn final_state(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -> FinalState {
+    let mut partitions = Vec::new();
+    for topic in &scenario.topics {
+        for (p, replicas) in topic.replicas.iter().enumerate() {
+            let tp = TopicPartition::new(topic.name.clone(), p as u32);
+            let (leader, leader_epoch, isr) =
+                zk_partition_state(shared, &tp).unwrap_or((None, -1, Vec::new()));
+            let replica_states = replicas
+                .iter()
+                .map(|&b| final_replica(shared, nodes, b, &tp))
+                .collect();
+            partitions.push(FinalPartition {
+                tp,
+                leader,
+                leader_epoch,
+                isr,
+                replicas: replicas.clone(),
+                replica_states,
+            });
+        }
+    }
+    FinalState { partitions }
+}
+
+fn final_replica(shared: &Shared, nodes: &Nodes, b: BrokerId, tp: &TopicPartition) -> FinalReplica {
+    let online = nodes.status.get(&b) == Some(&BrokerStatus::Running);
+    let guard = shared.brokers[&b].lock().expect("broker");
+    let disk_guard;
+    let (disk, hw, role) = match guard.as_ref() {
+        Some(broker) => (
+            broker.disk(),
+            broker.high_watermark(tp),
+            broker.partition_role(tp),
+        ),
+        None => {
+            disk_guard = shared.disks[&b].lock().expect("disk");
+            let hw = disk_guard.hw_checkpoint.get(tp).copied().unwrap_or(0);
+            (&*disk_guard, hw, None)
+        }
+    };
+    let (log, log_start_offset, log_end_offset) = match disk.logs.get(tp) {
+        Some(log) => (
+            log.records()
+                .iter()
+                .map(|r| (r.offset, r.id, r.leader_epoch))
+                .collect(),
+            log.log_start_offset(),
+            log.log_end_offset(),
+        ),
+        None => (Vec::new(), 0, 0),
+    };
+    let (leader_epoch, is_leader) = role.unwrap_or((-1, false));
+    FinalReplica {
+        broker: b,
+        log,
+        log_start_offset,
+        log_end_offset,
+        high_watermark: hw,
+        leader_epoch,
+        is_leader,
+        online: online && guard.is_some(),
+    }
+}

@@ -1,0 +1,802 @@
+//! A Kafka producer client and the workload that drives it.
+//!
+//! The workload creates records at a fixed rate; the client does what Kafka's producer does
+//! with them: it learns partition leaders from Metadata, partitions records (murmur2 for
+//! keys), collects them into per-partition batches that are sent when full (`batch.size`) or
+//! old enough (`linger.ms`), keeps at most `max.in.flight.requests.per.connection` requests
+//! per broker, and retries retriable errors after `retry.backoff.ms` until
+//! `delivery.timeout.ms` runs out. Every outcome is an event: a record sent, acknowledged,
+//! retried or failed. What counts as "acknowledged" is exactly what a real application would
+//! have been told.
+
+use crate::actor::{Actor, Output};
+use crate::config::ProducerConfig;
+use crate::event::Event;
+use crate::partitioner::partition_for_key;
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProducerTimer {
+    /// Create the records that are due.
+    Generate,
+    /// Look again at batches, backoffs and deadlines.
+    Wake,
+    RequestTimeout {
+        correlation_id: u64,
+    },
+    MetadataTimeout {
+        correlation_id: u64,
+    },
+    MetadataRetry,
+}
+
+#[derive(Clone, Debug)]
+struct Batch {
+    records: Vec<ProducerRecord>,
+    bytes: u64,
+    created_ms: u64,
+    attempts: u32,
+    /// A retried batch waits until then.
+    retry_after_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    partition: u32,
+    broker: BrokerId,
+    batch: Batch,
+}
+
+pub struct Producer {
+    index: u32,
+    name: String,
+    topic: String,
+    records_total: u64,
+    rate_per_sec: f64,
+    keys: Option<u32>,
+    start_ms: u64,
+    config: ProducerConfig,
+    bootstrap: Vec<BrokerId>,
+    next_seq: u64,
+    partition_count: Option<u32>,
+    metadata: BTreeMap<u32, PartitionMetadata>,
+    metadata_in_flight: Option<u64>,
+    metadata_wanted: bool,
+    bootstrap_index: usize,
+    next_correlation_id: u64,
+    unassigned: VecDeque<ProducerRecord>,
+    queues: BTreeMap<u32, VecDeque<Batch>>,
+    in_flight: BTreeMap<u64, InFlight>,
+    round_robin: u32,
+    wake_at_ms: Option<u64>,
+    acked: u64,
+    failed: u64,
+    sent_unacked: u64,
+}
+
+fn record_bytes(r: &ProducerRecord) -> u64 {
+    (r.key.as_ref().map_or(0, |k| k.len()) + r.value.len()) as u64
+}
+
+impl Producer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: u32,
+        name: String,
+        topic: String,
+        records: u64,
+        rate_per_sec: f64,
+        keys: Option<u32>,
+        start_ms: u64,
+        config: ProducerConfig,
+        bootstrap: Vec<BrokerId>,
+    ) -> Producer {
+        assert!(rate_per_sec > 0.0, "a producer's rate must be positive");
+        assert!(!bootstrap.is_empty(), "a producer needs bootstrap brokers");
+        Producer {
+            index,
+            name,
+            topic,
+            records_total: records,
+            rate_per_sec,
+            keys,
+            start_ms,
+            config,
+            bootstrap,
+            next_seq: 0,
+            partition_count: None,
+            metadata: BTreeMap::new(),
+            metadata_in_flight: None,
+            metadata_wanted: true,
+            bootstrap_index: 0,
+            next_correlation_id: 0,
+            unassigned: VecDeque::new(),
+            queues: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            round_robin: 0,
+            wake_at_ms: None,
+            acked: 0,
+            failed: 0,
+            sent_unacked: 0,
+        }
+    }
+
+    /// `(created, acknowledged, failed)`.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.next_seq, self.acked, self.failed)
+    }
+
+    /// Every record is created and acknowledged, failed, or sent with acks=0.
+    pub fn is_done(&self) -> bool {
+        self.next_seq == self.records_total
+            && self.acked + self.failed + self.sent_unacked == self.records_total
+    }
+
+    fn tp(&self, partition: u32) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), partition)
+    }
+
+    fn due_ms(&self, seq: u64) -> u64 {
+        self.start_ms + (seq as f64 * 1000.0 / self.rate_per_sec).floor() as u64
+    }
+
+    fn correlation(&mut self) -> u64 {
+        self.next_correlation_id += 1;
+        self.next_correlation_id
+    }
+
+    // ---- workload ----
+
+    fn generate(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        while self.next_seq < self.records_total && self.due_ms(self.next_seq) <= now_ms {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let record = ProducerRecord {
+                id: RecordId {
+                    producer: self.index,
+                    seq,
+                },
+                timestamp_ms: now_ms,
+                key: self.keys.map(|k| format!("k{}", seq % k as u64)),
+                value: format!("{}-{}", self.name, seq),
+                headers: Vec::new(),
+            };
+            self.unassigned.push_back(record);
+        }
+        if self.next_seq < self.records_total {
+            let next = self.due_ms(self.next_seq).max(now_ms + 1);
+            out.timer(next - now_ms, ProducerTimer::Generate);
+        }
+        self.assign(now_ms, out);
+    }
+
+    /// Gives records a partition (needs the partition count from metadata).
+    fn assign(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        let Some(count) = self.partition_count else {
+            return;
+        };
+        while let Some(record) = self.unassigned.pop_front() {
+            let partition = match &record.key {
+                Some(k) => partition_for_key(k.as_bytes(), count),
+                None => self.next_round_robin(count),
+            };
+            out.event(Event::RecordSent {
+                producer: self.index,
+                id: record.id,
+                tp: self.tp(partition),
+            });
+            self.append(partition, record, now_ms);
+        }
+    }
+
+    fn next_round_robin(&mut self, count: u32) -> u32 {
+        let available: Vec<u32> = self
+            .metadata
+            .values()
+            .filter(|m| m.leader.is_some())
+            .map(|m| m.tp.partition)
+            .collect();
+        self.round_robin = self.round_robin.wrapping_add(1);
+        if available.is_empty() {
+            self.round_robin % count
+        } else {
+            available[self.round_robin as usize % available.len()]
+        }
+    }
+
+    fn append(&mut self, partition: u32, record: ProducerRecord, now_ms: u64) {
+        let bytes = record_bytes(&record);
+        let batch_size = self.config.batch_size;
+        let queue = self.queues.entry(partition).or_default();
+        let fits = queue
+            .back()
+            .is_some_and(|b| b.attempts == 0 && b.bytes + bytes <= batch_size.max(bytes));
+        if fits {
+            let b = queue.back_mut().expect("checked");
+            b.bytes += bytes;
+            b.records.push(record);
+        } else {
+            queue.push_back(Batch {
+                records: vec![record],
+                bytes,
+                created_ms: now_ms,
+                attempts: 0,
+                retry_after_ms: 0,
+            });
+        }
+    }
+
+    // ---- metadata ----
+
+    fn request_metadata(&mut self, out: &mut Output<ProducerTimer>) {
+        if self.metadata_in_flight.is_some() {
+            return;
+        }
+        let correlation_id = self.correlation();
+        let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
+        self.metadata_in_flight = Some(correlation_id);
+        self.metadata_wanted = false;
+        out.send(
+            NodeId::Broker(broker),
+            Message::Metadata {
+                correlation_id,
+                topics: vec![self.topic.clone()],
+            },
+        );
+        out.timer(
+            self.config.request_timeout_ms,
+            ProducerTimer::MetadataTimeout { correlation_id },
+        );
+    }
+
+    fn on_metadata(
+        &mut self,
+        now_ms: u64,
+        correlation_id: u64,
+        partitions: Vec<PartitionMetadata>,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        if self.metadata_in_flight != Some(correlation_id) {
+            return;
+        }
+        self.metadata_in_flight = None;
+        let mine: Vec<PartitionMetadata> = partitions
+            .into_iter()
+            .filter(|p| p.tp.topic == self.topic)
+            .collect();
+        if mine.is_empty() {
+            // The topic does not exist yet (or this broker does not know it): ask again.
+            self.bootstrap_index += 1;
+            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
+            return;
+        }
+        let count = mine.iter().map(|p| p.tp.partition + 1).max().unwrap_or(0);
+        self.partition_count = Some(self.partition_count.unwrap_or(0).max(count));
+        let mut leaderless = false;
+        for p in mine {
+            let newer = self
+                .metadata
+                .get(&p.tp.partition)
+                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
+            if newer {
+                leaderless |= p.leader.is_none();
+                self.metadata.insert(p.tp.partition, p);
+            }
+        }
+        out.timer(
+            self.config.metadata_max_age_ms,
+            ProducerTimer::MetadataRetry,
+        );
+        if leaderless {
+            self.metadata_wanted = true;
+            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
+        }
+        self.assign(now_ms, out);
+        self.drain(now_ms, out);
+    }
+
+    // ---- sending ----
+
+    fn in_flight_to(&self, broker: BrokerId) -> u32 {
+        self.in_flight
+            .values()
+            .filter(|f| f.broker == broker)
+            .count() as u32
+    }
+
+    /// Sends every ready batch it may, fails expired ones, and sets the next wake-up.
+    fn drain(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        self.expire_batches(now_ms, out);
+        let partitions: Vec<u32> = self.queues.keys().copied().collect();
+        let mut next_wake: Option<u64> = None;
+        let mut note = |t: u64| next_wake = Some(next_wake.map_or(t, |w: u64| w.min(t)));
+        for partition in partitions {
+            while let Some(front) = self.queues.get(&partition).and_then(|q| q.front()) {
+                note(front.created_ms + self.config.delivery_timeout_ms);
+                let linger_due = front.created_ms + self.config.linger_ms;
+                let full =
+                    front.bytes >= self.config.batch_size || self.queues[&partition].len() > 1;
+                let ready_at = if front.attempts > 0 {
+                    front.retry_after_ms
+                } else if full {
+                    now_ms
+                } else {
+                    linger_due
+                };
+                if ready_at > now_ms {
+                    note(ready_at);
+                    break;
+                }
+                let Some(broker) = self.metadata.get(&partition).and_then(|m| m.leader) else {
+                    self.metadata_wanted = true;
+                    break;
+                };
+                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
+                    break;
+                }
+                let batch = self
+                    .queues
+                    .get_mut(&partition)
+                    .and_then(|q| q.pop_front())
+                    .expect("front");
+                self.send_batch(now_ms, partition, broker, batch, out);
+            }
+        }
+        if self.metadata_wanted {
+            self.request_metadata(out);
+        }
+        if let Some(t) = next_wake {
+            let t = t.max(now_ms + 1);
+            if self.wake_at_ms.is_none_or(|w| w <= now_ms || t < w) {
+                self.wake_at_ms = Some(t);
+                out.timer(t - now_ms, ProducerTimer::Wake);
+            }
+        }
+    }
+
+    fn send_batch(
+        &mut self,
+        _now_ms: u64,
+        partition: u32,
+        broker: BrokerId,
+        batch: Batch,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        let correlation_id = self.correlation();
+        out.send(
+            NodeId::Broker(broker),
+            Message::Produce {
+                correlation_id,
+                acks: self.config.acks,
+                timeout_ms: self.config.request_timeout_ms,
+                tp: self.tp(partition),
+                records: batch.records.clone(),
+            },
+        );
+        if self.config.acks == Acks::None {
+            // Fire and forget: no response will come.
+            self.sent_unacked += batch.records.len() as u64;
+            return;
+        }
+        out.timer(
+            self.config.request_timeout_ms,
+            ProducerTimer::RequestTimeout { correlation_id },
+        );
+        self.in_flight.insert(
+            correlation_id,
+            InFlight {
+                partition,
+                broker,
+                batch,
+            },
+        );
+    }
+
+    fn expire_batches(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        let timeout = self.config.delivery_timeout_ms;
+        let partitions: Vec<u32> = self.queues.keys().copied().collect();
+        for partition in partitions {
+            let queue = self.queues.get_mut(&partition).expect("present");
+            let (expired, kept): (VecDeque<Batch>, VecDeque<Batch>) = queue
+                .drain(..)
+                .partition(|b| b.created_ms + timeout <= now_ms);
+            *queue = kept;
+            for b in expired {
+                self.fail(partition, b, ErrorCode::DeliveryTimeout, out);
+            }
+        }
+    }
+
+    fn fail(
+        &mut self,
+        partition: u32,
+        batch: Batch,
+        error: ErrorCode,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        self.failed += batch.records.len() as u64;
+        out.event(Event::ProduceFailed {
+            producer: self.index,
+            tp: self.tp(partition),
+            error,
+            ids: batch.records.iter().map(|r| r.id).collect(),
+        });
+    }
+
+    /// A request came back with an error (or never came back): retry or give up.
+    fn on_error(
+        &mut self,
+        now_ms: u64,
+        flight: InFlight,
+        error: ErrorCode,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        let InFlight {
+            partition,
+            mut batch,
+            ..
+        } = flight;
+        let expired = batch.created_ms + self.config.delivery_timeout_ms <= now_ms;
+        if !error.is_retriable() || batch.attempts as u64 >= self.config.retries || expired {
+            let error = if expired {
+                ErrorCode::DeliveryTimeout
+            } else {
+                error
+            };
+            self.fail(partition, batch, error, out);
+            return;
+        }
+        batch.attempts += 1;
+        batch.retry_after_ms = now_ms + self.config.retry_backoff_ms;
+        out.event(Event::ProduceRetried {
+            producer: self.index,
+            tp: self.tp(partition),
+            error,
+            attempt: batch.attempts,
+        });
+        if matches!(
+            error,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::NetworkException
+        ) {
+            self.metadata_wanted = true;
+        }
+        // Back into its partition's queue in record order, ahead of newer records (Kafka's
+        // idempotent producer re-enqueues in sequence order, so retries keep the order).
+        let queue = self.queues.entry(partition).or_default();
+        let first = batch.records.first().map(|r| r.id.seq);
+        let at = queue
+            .iter()
+            .position(|b| b.records.first().map(|r| r.id.seq) > first)
+            .unwrap_or(queue.len());
+        queue.insert(at, batch);
+    }
+
+    fn on_produce_response(
+        &mut self,
+        now_ms: u64,
+        correlation_id: u64,
+        error: ErrorCode,
+        base_offset: Option<u64>,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        let Some(flight) = self.in_flight.remove(&correlation_id) else {
+            return; // a late answer to a request that already timed out
+        };
+        match (error, base_offset) {
+            (ErrorCode::None, Some(base_offset)) => {
+                self.acked += flight.batch.records.len() as u64;
+                out.event(Event::Acknowledged {
+                    producer: self.index,
+                    tp: self.tp(flight.partition),
+                    acks: self.config.acks,
+                    base_offset,
+                    ids: flight.batch.records.iter().map(|r| r.id).collect(),
+                });
+            }
+            _ => self.on_error(now_ms, flight, error, out),
+        }
+        self.drain(now_ms, out);
+    }
+}
+
+impl Actor for Producer {
+    type Timer = ProducerTimer;
+
+    fn start(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        self.request_metadata(out);
+        let first = self.start_ms.max(now_ms);
+        out.timer(first - now_ms, ProducerTimer::Generate);
+    }
+
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        _from: NodeId,
+        message: Message,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        match message {
+            Message::MetadataResponse {
+                correlation_id,
+                partitions,
+                ..
+            } => self.on_metadata(now_ms, correlation_id, partitions, out),
+            Message::ProduceResponse {
+                correlation_id,
+                error,
+                base_offset,
+                ..
+            } => self.on_produce_response(now_ms, correlation_id, error, base_offset, out),
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, now_ms: u64, timer: ProducerTimer, out: &mut Output<ProducerTimer>) {
+        match timer {
+            ProducerTimer::Generate => {
+                self.generate(now_ms, out);
+                self.drain(now_ms, out);
+            }
+            ProducerTimer::Wake => {
+                if self.wake_at_ms.is_some_and(|w| w <= now_ms) {
+                    self.wake_at_ms = None;
+                }
+                self.drain(now_ms, out);
+            }
+            ProducerTimer::RequestTimeout { correlation_id } => {
+                if let Some(flight) = self.in_flight.remove(&correlation_id) {
+                    self.on_error(now_ms, flight, ErrorCode::RequestTimedOut, out);
+                    self.drain(now_ms, out);
+                }
+            }
+            ProducerTimer::MetadataTimeout { correlation_id } => {
+                if self.metadata_in_flight == Some(correlation_id) {
+                    self.metadata_in_flight = None;
+                    self.bootstrap_index += 1;
+                    self.request_metadata(out);
+                }
+            }
+            ProducerTimer::MetadataRetry => {
+                self.request_metadata(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(leaders: &[(u32, Option<BrokerId>, LeaderEpoch)]) -> Vec<PartitionMetadata> {
+        leaders
+            .iter()
+            .map(|(p, leader, epoch)| PartitionMetadata {
+                tp: TopicPartition::new("orders", *p),
+                error: ErrorCode::None,
+                leader: *leader,
+                leader_epoch: *epoch,
+                replicas: vec![0, 1, 2],
+                isr: vec![0, 1, 2],
+            })
+            .collect()
+    }
+
+    fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
+        Producer::new(
+            0,
+            "p".into(),
+            "orders".into(),
+            10,
+            1000.0,
+            keys,
+            0,
+            config,
+            vec![0, 1, 2],
+        )
+    }
+
+    fn produces(out: &Output<ProducerTimer>) -> Vec<(NodeId, u64, u32, usize)> {
+        out.messages
+            .iter()
+            .filter_map(|(to, m)| match m {
+                Message::Produce {
+                    correlation_id,
+                    tp,
+                    records,
+                    ..
+                } => Some((*to, *correlation_id, tp.partition, records.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn answer_metadata(
+        p: &mut Producer,
+        now: u64,
+        parts: Vec<PartitionMetadata>,
+    ) -> Output<ProducerTimer> {
+        let mut out = Output::default();
+        let correlation_id = p.metadata_in_flight.expect("a metadata request");
+        p.on_message(
+            now,
+            NodeId::Broker(0),
+            Message::MetadataResponse {
+                correlation_id,
+                brokers: vec![0, 1, 2],
+                controller_id: Some(0),
+                partitions: parts,
+            },
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn batches_by_linger_then_acknowledges() {
+        let config = ProducerConfig {
+            linger_ms: 5,
+            ..ProducerConfig::default()
+        };
+        let mut p = producer(config, None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(3, ProducerTimer::Generate, &mut out);
+        assert!(produces(&out).is_empty(), "linger.ms holds the batch");
+        let mut out = Output::default();
+        p.on_timer(5, ProducerTimer::Generate, &mut out);
+        assert!(
+            produces(&out).is_empty(),
+            "the batch began at t=3, so it lingers until t=8"
+        );
+        let mut out = Output::default();
+        p.on_timer(8, ProducerTimer::Wake, &mut out);
+        let sent = produces(&out);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].0, sent[0].3),
+            (NodeId::Broker(1), 6),
+            "records 0..=5 in one batch"
+        );
+        let mut out = Output::default();
+        p.on_message(
+            9,
+            NodeId::Broker(1),
+            Message::ProduceResponse {
+                correlation_id: sent[0].1,
+                tp: TopicPartition::new("orders", 0),
+                error: ErrorCode::None,
+                base_offset: Some(0),
+            },
+            &mut out,
+        );
+        assert!(matches!(&out.events[0], Event::Acknowledged { ids, .. } if ids.len() == 6));
+        assert_eq!(p.counts(), (6, 6, 0), "records 6.. are not due before t=6");
+    }
+
+    #[test]
+    fn not_leader_refreshes_metadata_and_resends_to_the_new_leader() {
+        let mut p = producer(ProducerConfig::default(), None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(0, ProducerTimer::Generate, &mut out);
+        let sent = produces(&out);
+        assert_eq!(sent[0].0, NodeId::Broker(1));
+        let mut out = Output::default();
+        p.on_message(
+            1,
+            NodeId::Broker(1),
+            Message::ProduceResponse {
+                correlation_id: sent[0].1,
+                tp: TopicPartition::new("orders", 0),
+                error: ErrorCode::NotLeaderOrFollower,
+                base_offset: None,
+            },
+            &mut out,
+        );
+        assert!(out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ProduceRetried { .. })));
+        assert!(out
+            .messages
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Metadata { .. })));
+        answer_metadata(&mut p, 2, metadata(&[(0, Some(2), 1)]));
+        let mut out = Output::default();
+        p.on_timer(200, ProducerTimer::Wake, &mut out);
+        let resent = produces(&out);
+        assert_eq!(resent[0].0, NodeId::Broker(2));
+        assert_eq!(resent[0].3, 1);
+    }
+
+    #[test]
+    fn request_timeout_retries_and_a_late_answer_is_ignored() {
+        let config = ProducerConfig {
+            request_timeout_ms: 100,
+            delivery_timeout_ms: 250,
+            ..ProducerConfig::default()
+        };
+        let mut p = producer(config, None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(0, ProducerTimer::Generate, &mut out);
+        let first = produces(&out)[0].1;
+        let mut out = Output::default();
+        p.on_timer(
+            100,
+            ProducerTimer::RequestTimeout {
+                correlation_id: first,
+            },
+            &mut out,
+        );
+        assert!(out.events.iter().any(|e| matches!(
+            e,
+            Event::ProduceRetried {
+                error: ErrorCode::RequestTimedOut,
+                ..
+            }
+        )));
+        let mut out = Output::default();
+        p.on_message(
+            101,
+            NodeId::Broker(1),
+            Message::ProduceResponse {
+                correlation_id: first,
+                tp: TopicPartition::new("orders", 0),
+                error: ErrorCode::None,
+                base_offset: Some(0),
+            },
+            &mut out,
+        );
+        assert!(
+            out.events.is_empty(),
+            "the timed-out request's answer is ignored"
+        );
+        // The delivery timeout passes while the retry waits for a leader.
+        answer_metadata(&mut p, 102, metadata(&[(0, None, 1)]));
+        let mut out = Output::default();
+        p.on_timer(300, ProducerTimer::Wake, &mut out);
+        assert!(out.events.iter().any(|e| matches!(
+            e,
+            Event::ProduceFailed {
+                error: ErrorCode::DeliveryTimeout,
+                ..
+            }
+        )));
+        assert_eq!(p.counts().2, 1);
+    }
+
+    #[test]
+    fn keyed_records_follow_murmur2() {
+        let mut p = producer(ProducerConfig::default(), Some(4));
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(
+            &mut p,
+            0,
+            metadata(&[(0, Some(0), 0), (1, Some(1), 0), (2, Some(2), 0)]),
+        );
+        let mut out = Output::default();
+        p.on_timer(3, ProducerTimer::Generate, &mut out);
+        for e in &out.events {
+            if let Event::RecordSent { id, tp, .. } = e {
+                let key = format!("k{}", id.seq % 4);
+                assert_eq!(tp.partition, partition_for_key(key.as_bytes(), 3));
+            }
+        }
+    }
+}
