@@ -222,13 +222,14 @@ fn run(
     if stats {
         let secs = wall.as_secs_f64().max(1e-9);
         eprintln!(
-            "wall {:.3}s, {} events ({:.0}/s), {} messages ({:.0}/s), simulated {:.1}x real time",
+            "wall {:.3}s, {} events ({:.0}/s), {} messages ({:.0}/s), simulated {:.1}x real time, {} link gaps",
             secs,
             result.events.len(),
             result.events.len() as f64 / secs,
             result.messages_sent,
             result.messages_sent as f64 / secs,
-            result.sim_time_ms as f64 / 1000.0 / secs
+            result.sim_time_ms as f64 / 1000.0 / secs,
+            result.gaps_skipped
         );
     }
     if outcome.passed() {

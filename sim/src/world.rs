@@ -21,6 +21,7 @@
 use crate::record::*;
 use crate::scenario::{FaultAction, Scenario, Target};
 use futures::future::{select, Either};
+use futures::StreamExt;
 use kafka_model::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
 use kafka_model::consumer::Consumer;
@@ -51,8 +52,85 @@ const ADMIN_WAIT_MAX_MS: u64 = 5_000;
 /// A message in flight.
 struct Envelope {
     from: NodeId,
+    /// The sender's incarnation (restarts), the receiver's incarnation the sender addressed,
+    /// and the message's number on that link: the receiver restores each link's order from
+    /// these. A link starts over at 1 whenever either end restarts, like a new connection.
+    incarnation: u64,
+    to_incarnation: u64,
+    seq: u64,
     deliver_at_ns: u64,
     message: Message,
+}
+
+/// How long a receiver holds later messages of a link back while an earlier one is missing
+/// before it gives up on it. Every drop is decided before a message gets its number, so a
+/// missing message is only ever late: madsim's mailbox hands queued messages over in no
+/// particular order and can keep one waiting for milliseconds under load. This bound is a
+/// safety valve, never reached in practice (the run reports how often it was).
+const GAP_HOLD_NS: u64 = 1_000_000_000;
+
+/// Restores per-link order. madsim's mailbox may hand over queued messages out of order,
+/// and Kafka's protocols rely on TCP's order (ZooKeeper requests of one session, produce
+/// requests of one connection), so every link carries sequence numbers and a message waits
+/// for its predecessors.
+#[derive(Default)]
+struct Reorder {
+    /// Per sender: its incarnation and the next sequence number expected.
+    links: BTreeMap<NodeId, (u64, u64)>,
+    held: BTreeMap<(NodeId, u64), Envelope>,
+    /// Gaps given up on; with every drop decided before a sequence number is given, this
+    /// stays 0 unless madsim itself lost a message.
+    gaps_skipped: u64,
+}
+
+impl Reorder {
+    fn accept(&mut self, me_incarnation: u64, env: Envelope) {
+        if env.to_incarnation != me_incarnation {
+            return; // sent to a previous life of this node
+        }
+        let link = self.links.entry(env.from).or_insert((env.incarnation, 1));
+        if env.incarnation > link.0 {
+            *link = (env.incarnation, 1);
+            let from = env.from;
+            self.held.retain(|(f, _), _| *f != from);
+        } else if env.incarnation < link.0 || env.seq < link.1 {
+            return; // from a previous life of the sender, or already passed
+        }
+        self.held.insert((env.from, env.seq), env);
+    }
+
+    /// Moves every message whose predecessors have all arrived to `ready`, in link order; a
+    /// gap older than [`GAP_HOLD_NS`] is skipped.
+    fn release(&mut self, now_ns: u64, ready: &mut Vec<Envelope>) {
+        let senders: BTreeSet<NodeId> = self.held.keys().map(|(f, _)| *f).collect();
+        for from in senders {
+            loop {
+                let next = self.links[&from].1;
+                if let Some(env) = self.held.remove(&(from, next)) {
+                    self.links.get_mut(&from).expect("link").1 = next + 1;
+                    ready.push(env);
+                    continue;
+                }
+                let first = self.held.range((from, next)..(from, u64::MAX)).next();
+                match first {
+                    Some(((_, seq), env)) if env.deliver_at_ns + GAP_HOLD_NS <= now_ns => {
+                        let seq = *seq;
+                        self.gaps_skipped += 1;
+                        self.links.get_mut(&from).expect("link").1 = seq;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// When a held-back gap will be given up on.
+    fn next_deadline(&self) -> Option<u64> {
+        self.held
+            .values()
+            .map(|e| e.deliver_at_ns + GAP_HOLD_NS)
+            .min()
+    }
 }
 
 /// Network faults in force.
@@ -127,6 +205,7 @@ struct Shared {
     incarnations: Mutex<BTreeMap<NodeId, u64>>,
     zookeeper: Mutex<Option<ZooKeeper>>,
     messages_sent: Mutex<u64>,
+    gaps_skipped: Mutex<u64>,
 }
 
 impl Shared {
@@ -208,17 +287,23 @@ impl Slot<ZooKeeper> for ZkSlot {
 
 /// The loop of one node: timers and messages in, messages and events out.
 async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S) {
-    let ep = Endpoint::bind(addr_of(me))
-        .await
-        .expect("bind the node's address");
     let incarnation = {
         let mut inc = shared.incarnations.lock().expect("incarnations");
         let n = inc.entry(me).or_insert(0);
         *n += 1;
         *n
     };
+    let ep = Endpoint::bind(addr_of(me))
+        .await
+        .expect("bind the node's address");
     let mut rng = ChaCha8Rng::seed_from_u64(node_seed(shared.seed, me, incarnation));
-    let mut last_delivery_ns: BTreeMap<NodeId, u64> = BTreeMap::new();
+    let mut links = Links {
+        incarnation,
+        last_delivery_ns: BTreeMap::new(),
+        next_seq: BTreeMap::new(),
+    };
+    let mut reorder = Reorder::default();
+    let mut ready = Vec::new();
     let mut timers: BTreeMap<(u64, u64), A::Timer> = BTreeMap::new();
     let mut inbox: BTreeMap<(u64, u64), (NodeId, Message)> = BTreeMap::new();
     let mut seq: u64 = 0;
@@ -227,25 +312,54 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
     if slot.with(|a| a.start(Shared::now_ms(), &mut out)).is_none() {
         return;
     }
-    let mut recv = receive(ep.clone());
+    // A task of its own moves arrivals from madsim's mailbox into a channel at once, so
+    // the mailbox never holds a queue it could reorder, and a busy node loses nothing.
+    let (tx, mut rx) = futures::channel::mpsc::unbounded::<Box<Envelope>>();
+    madsim::task::spawn({
+        let ep = ep.clone();
+        async move {
+            while let Ok((payload, _)) = ep.recv_from_raw(TAG).await {
+                if let Ok(envelope) = payload.downcast::<Envelope>() {
+                    if tx.unbounded_send(envelope).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
     loop {
         flush_output(
             &shared,
             &ep,
             me,
             &mut rng,
-            &mut last_delivery_ns,
+            &mut links,
             &mut timers,
             &mut seq,
             &mut out,
         )
         .await;
-        let next_ns = [timers.keys().next(), inbox.keys().next()]
-            .into_iter()
-            .flatten()
-            .map(|(t, _)| *t)
-            .min();
+        // Everything that has arrived is sorted in before any gap is judged.
+        while let Ok(env) = rx.try_recv() {
+            reorder.accept(incarnation, *env);
+        }
         let now_ns = Shared::now_ns();
+        reorder.release(now_ns, &mut ready);
+        if reorder.gaps_skipped > 0 {
+            *shared.gaps_skipped.lock().expect("gaps") += std::mem::take(&mut reorder.gaps_skipped);
+        }
+        for env in ready.drain(..) {
+            seq += 1;
+            inbox.insert((env.deliver_at_ns, seq), (env.from, env.message));
+        }
+        let next_ns = [
+            timers.keys().next().map(|(t, _)| *t),
+            inbox.keys().next().map(|(t, _)| *t),
+            reorder.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(due) = next_ns.filter(|t| *t <= now_ns) {
             // Due work first, in time order; at equal times messages before timers.
             let msg_key = inbox.keys().next().copied().filter(|(t, _)| *t == due);
@@ -275,32 +389,14 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
             None => Duration::from_secs(3600),
         };
         let sleeper = pin!(sleep(wait));
-        match select(recv.as_mut(), sleeper).await {
-            Either::Left((result, _)) => {
-                recv = receive(ep.clone());
-                let Ok((payload, _)) = result else {
-                    return;
-                };
-                let Ok(envelope) = payload.downcast::<Envelope>() else {
-                    continue;
-                };
-                seq += 1;
-                inbox.insert(
-                    (envelope.deliver_at_ns, seq),
-                    (envelope.from, envelope.message),
-                );
+        match select(rx.next(), sleeper).await {
+            Either::Left((Some(envelope), _)) => {
+                reorder.accept(incarnation, *envelope);
             }
+            Either::Left((None, _)) => return,
             Either::Right(_) => {}
         }
     }
-}
-
-type Received = std::io::Result<(madsim::net::Payload, SocketAddr)>;
-
-/// The node's next receive. It is kept across loop turns (never dropped while pending), so a
-/// message madsim hands to it cannot be lost.
-fn receive(ep: Endpoint) -> std::pin::Pin<Box<dyn std::future::Future<Output = Received> + Send>> {
-    Box::pin(async move { ep.recv_from_raw(TAG).await })
 }
 
 fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
@@ -315,13 +411,22 @@ fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
         ^ incarnation.wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
+/// A node's outgoing links: its incarnation, each link's last delivery time (for FIFO
+/// delivery times) and next sequence number.
+struct Links {
+    incarnation: u64,
+    last_delivery_ns: BTreeMap<NodeId, u64>,
+    /// Per receiver and its incarnation: the last sequence number used.
+    next_seq: BTreeMap<NodeId, (u64, u64)>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn flush_output<T>(
     shared: &Shared,
     ep: &Endpoint,
     me: NodeId,
     rng: &mut ChaCha8Rng,
-    last_delivery_ns: &mut BTreeMap<NodeId, u64>,
+    links: &mut Links,
     timers: &mut BTreeMap<(u64, u64), T>,
     seq: &mut u64,
     out: &mut Output<T>,
@@ -340,6 +445,7 @@ async fn flush_output<T>(
     let mut sends = Vec::with_capacity(messages.len());
     {
         let net = shared.net.lock().expect("net");
+        let incarnations = shared.incarnations.lock().expect("incarnations");
         for (to, message) in messages {
             if net.blocked(me, to) {
                 continue;
@@ -355,16 +461,25 @@ async fn flush_output<T>(
             };
             let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
             let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns;
-            let last = last_delivery_ns.entry(to).or_insert(0);
+            let last = links.last_delivery_ns.entry(to).or_insert(0);
             let deliver_at_ns = earliest.max(*last + 1);
             *last = deliver_at_ns;
-            sends.push((to, deliver_at_ns, message));
+            let to_incarnation = incarnations.get(&to).copied().unwrap_or(0);
+            let link = links.next_seq.entry(to).or_insert((to_incarnation, 0));
+            if link.0 != to_incarnation {
+                *link = (to_incarnation, 0);
+            }
+            link.1 += 1;
+            sends.push((to, to_incarnation, link.1, deliver_at_ns, message));
         }
     }
     *shared.messages_sent.lock().expect("counter") += sends.len() as u64;
-    for (to, deliver_at_ns, message) in sends {
+    for (to, to_incarnation, seq, deliver_at_ns, message) in sends {
         let envelope = Envelope {
             from: me,
+            incarnation: links.incarnation,
+            to_incarnation,
+            seq,
             deliver_at_ns,
             message,
         };
@@ -380,6 +495,8 @@ pub struct RunResult {
     pub final_state: FinalState,
     pub sim_time_ms: u64,
     pub messages_sent: u64,
+    /// Messages a receiver gave up waiting for (0 in a healthy world; see `Reorder`).
+    pub gaps_skipped: u64,
 }
 
 /// Runs one scenario with one seed, in a madsim runtime of its own.
@@ -442,6 +559,7 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         incarnations: Mutex::new(BTreeMap::new()),
         zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
         messages_sent: Mutex::new(0),
+        gaps_skipped: Mutex::new(0),
     });
 
     let zookeeper = {
@@ -594,7 +712,9 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
     let events = std::mem::take(&mut *shared.record.lock().expect("record"));
     let faults = std::mem::take(&mut *shared.faults.lock().expect("faults"));
     let messages_sent = *shared.messages_sent.lock().expect("counter");
+    let gaps_skipped = *shared.gaps_skipped.lock().expect("gaps");
     RunResult {
+        gaps_skipped,
         events,
         faults,
         final_state,
