@@ -357,12 +357,10 @@ pub fn render_text(o: &Outcome) -> String {
             );
         }
         for (inv, n) in shown {
-            if n > 3 {
-                let _ = writeln!(
-                    s,
-                    "  ... {} more {inv} not shown (see --format json)",
-                    n - 3
-                );
+            let total = o.violation_counts.get(inv).copied().unwrap_or(0);
+            let listed = n.min(3) as u64;
+            if total > listed {
+                let _ = writeln!(s, "  ... and {} more {inv}", total - listed);
             }
         }
     }
