@@ -21,7 +21,6 @@
 use crate::record::*;
 use crate::scenario::{FaultAction, Scenario, Target};
 use futures::future::{select, Either};
-use futures::StreamExt;
 use kafka_model::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
 use kafka_model::consumer::Consumer;
@@ -312,21 +311,9 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
     if slot.with(|a| a.start(Shared::now_ms(), &mut out)).is_none() {
         return;
     }
-    // A task of its own moves arrivals from madsim's mailbox into a channel at once, so
-    // the mailbox never holds a queue it could reorder, and a busy node loses nothing.
-    let (tx, mut rx) = futures::channel::mpsc::unbounded::<Box<Envelope>>();
-    madsim::task::spawn({
-        let ep = ep.clone();
-        async move {
-            while let Ok((payload, _)) = ep.recv_from_raw(TAG).await {
-                if let Ok(envelope) = payload.downcast::<Envelope>() {
-                    if tx.unbounded_send(envelope).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    // One receive is kept pending across loop turns (never dropped half-way, so no message
+    // is lost); `Reorder` puts back the order madsim's mailbox may shuffle.
+    let mut recv = receive(ep.clone());
     loop {
         flush_output(
             &shared,
@@ -339,10 +326,6 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
             &mut out,
         )
         .await;
-        // Everything that has arrived is sorted in before any gap is judged.
-        while let Ok(env) = rx.try_recv() {
-            reorder.accept(incarnation, *env);
-        }
         let now_ns = Shared::now_ns();
         reorder.release(now_ns, &mut ready);
         if reorder.gaps_skipped > 0 {
@@ -389,14 +372,23 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
             None => Duration::from_secs(3600),
         };
         let sleeper = pin!(sleep(wait));
-        match select(rx.next(), sleeper).await {
-            Either::Left((Some(envelope), _)) => {
-                reorder.accept(incarnation, *envelope);
+        match select(recv.as_mut(), sleeper).await {
+            Either::Left((Ok((payload, _)), _)) => {
+                recv = receive(ep.clone());
+                if let Ok(envelope) = payload.downcast::<Envelope>() {
+                    reorder.accept(incarnation, *envelope);
+                }
             }
-            Either::Left((None, _)) => return,
+            Either::Left((Err(_), _)) => return,
             Either::Right(_) => {}
         }
     }
+}
+
+type Received = std::io::Result<(madsim::net::Payload, SocketAddr)>;
+
+fn receive(ep: Endpoint) -> std::pin::Pin<Box<dyn std::future::Future<Output = Received> + Send>> {
+    Box::pin(async move { ep.recv_from_raw(TAG).await })
 }
 
 fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
