@@ -14,8 +14,10 @@ compile_error!(
 
 pub mod bench;
 pub mod checkers;
+pub mod nemesis;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
 pub mod world;

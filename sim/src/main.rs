@@ -47,6 +47,10 @@ enum Command {
         /// Print wall time and events per second to stderr.
         #[arg(long)]
         stats: bool,
+        /// Print the fault schedule the nemesis draws for this seed, as [[faults]] TOML,
+        /// and exit without running.
+        #[arg(long)]
+        show_schedule: bool,
     },
     /// Validate a scenario file without running it.
     Check { file: String },
@@ -70,6 +74,18 @@ enum Command {
         /// Like --shard, with I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
         shards: Option<u64>,
+    },
+    /// Cut a failing seed down to a minimal scenario that fails on its own.
+    Shrink {
+        file: String,
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the minimal scenario.
+        #[arg(long, value_name = "minimal.toml")]
+        out: String,
+        /// The invariant to keep broken (default: the first one the seed breaks).
+        #[arg(long)]
+        invariant: Option<String>,
     },
     /// Summarize the union of sweep result files.
     Merge {
@@ -96,7 +112,14 @@ fn main() -> ExitCode {
             narrate,
             trace,
             stats,
-        } => run(&file, seed, format, narrate, trace.as_deref(), stats),
+            show_schedule,
+        } => {
+            if show_schedule {
+                show(&file, seed)
+            } else {
+                run(&file, seed, format, narrate, trace.as_deref(), stats)
+            }
+        }
         Command::Bench => bench(),
         Command::Sweep {
             file,
@@ -106,6 +129,12 @@ fn main() -> ExitCode {
             shard,
             shards,
         } => run_sweep(&file, seeds, jobs, out.as_deref(), shard, shards),
+        Command::Shrink {
+            file,
+            seed,
+            out,
+            invariant,
+        } => run_shrink(&file, seed, &out, invariant.as_deref()),
         Command::Merge { files } => match sweep::merge(&files) {
             Ok(summary) => {
                 print!("{}", sweep::render_summary(&summary, "SCENARIO"));
@@ -157,6 +186,25 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn show(file: &str, seed: Option<u64>) -> ExitCode {
+    let scenario = match Scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    let faults = kafka_sim::nemesis::schedule(&scenario, seed);
+    println!(
+        "# The faults the nemesis of {} draws for seed {seed} ({} faults).",
+        scenario.name,
+        faults.len()
+    );
+    print!("{}", kafka_sim::nemesis::faults_toml(&faults));
+    ExitCode::SUCCESS
 }
 
 fn run(
@@ -296,6 +344,41 @@ fn run_sweep(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> ExitCode {
+    let scenario = match Scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shrunk = match kafka_sim::shrink::shrink(&scenario, seed, invariant) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let tmp = format!("{out}.tmp");
+    if let Err(e) = std::fs::write(&tmp, &shrunk.text).and_then(|_| std::fs::rename(&tmp, out)) {
+        eprintln!("error: cannot write {out}: {e}");
+        return ExitCode::from(2);
+    }
+    println!(
+        "{}: {} with seed {seed}\n  faults {} -> {}\n  records {} -> {}\n  duration {} ms -> {} ms\n  {} candidate runs\nwrote {out}; replay: kafka-sim run {out} --narrate",
+        file,
+        shrunk.invariant,
+        shrunk.faults_before,
+        shrunk.faults_after,
+        shrunk.records_before,
+        shrunk.records_after,
+        shrunk.duration_before_ms,
+        shrunk.duration_after_ms,
+        shrunk.runs
+    );
+    ExitCode::SUCCESS
 }
 
 fn bench() -> ExitCode {

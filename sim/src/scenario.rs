@@ -62,6 +62,8 @@ pub struct Scenario {
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     pub faults: Vec<FaultSpec>,
+    /// Random faults drawn from the seed, added to `faults` when the run starts.
+    pub nemesis: Option<NemesisSpec>,
     pub expect: Expect,
     /// The file's text, for the scenario hash.
     pub text: String,
@@ -117,6 +119,22 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     pub start_ms: u64,
     pub config: ConsumerConfig,
+}
+
+/// The fault kinds a nemesis may draw.
+pub const NEMESIS_KINDS: &[&str] = &["crash", "power-loss", "partition", "slow", "pause"];
+
+/// `[nemesis]`: a random fault schedule drawn from the run's seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NemesisSpec {
+    pub kinds: Vec<String>,
+    pub interval_min_ms: u64,
+    pub interval_max_ms: u64,
+    pub duration_min_ms: u64,
+    pub duration_max_ms: u64,
+    pub max_concurrent: u32,
+    /// Each seed enables a random non-empty subset of `kinds`.
+    pub swarm: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -649,6 +667,7 @@ impl Scenario {
                 "producers",
                 "consumers",
                 "faults",
+                "nemesis",
                 "expect",
             ],
             "the scenario",
@@ -675,7 +694,9 @@ impl Scenario {
         let consumers = parse_consumers(&ctx, root, &topics)?;
         let faults = parse_faults(&ctx, root, &cluster, &topics, duration_ms)?;
         let expect = parse_expect(&ctx, root)?;
+        let nemesis = parse_nemesis(&ctx, root)?;
         Ok(Scenario {
+            nemesis,
             path: path.to_string(),
             name,
             description: description_of(text),
@@ -1264,6 +1285,95 @@ fn parse_groups(
         groups.push(group);
     }
     Ok(groups)
+}
+
+fn range_ms(ctx: &Ctx, table: &Table<'_>, key: &str, default: (u64, u64)) -> Result<(u64, u64)> {
+    let Some(text) = ctx.str(table, key)? else {
+        return Ok(default);
+    };
+    let span = ctx.key_span(table, key);
+    let bad = || {
+        ctx.err(
+            span.clone(),
+            Some(key),
+            format!("`{text}` is not a duration range; write e.g. \"2s..10s\""),
+        )
+    };
+    let (lo, hi) = match text.split_once("..") {
+        Some((a, b)) => (
+            parse_duration_us(a).ok_or_else(bad)? / 1000,
+            parse_duration_us(b).ok_or_else(bad)? / 1000,
+        ),
+        None => {
+            let v = parse_duration_us(&text).ok_or_else(bad)? / 1000;
+            (v, v)
+        }
+    };
+    if hi < lo || hi == 0 {
+        return Err(ctx.err(span, Some(key), "the range must be non-empty and above 0"));
+    }
+    Ok((lo.max(1), hi))
+}
+
+fn parse_nemesis(ctx: &Ctx, root: &Table<'_>) -> Result<Option<NemesisSpec>> {
+    let Some(table) = &ctx.table(root, "nemesis")? else {
+        return Ok(None);
+    };
+    ctx.known_keys(
+        table,
+        &["kinds", "interval", "duration", "max_concurrent", "swarm"],
+        "[nemesis]",
+    )?;
+    let span = ctx.key_span(table, "kinds");
+    let mut kinds = Vec::new();
+    match table.get("kinds") {
+        None => kinds.extend(NEMESIS_KINDS.iter().map(|k| k.to_string())),
+        Some(item) => {
+            let list = item.as_array().ok_or_else(|| {
+                ctx.err(
+                    span.clone(),
+                    Some("kinds"),
+                    "expected a list of fault kinds",
+                )
+            })?;
+            for v in list.iter() {
+                let k = v
+                    .as_str()
+                    .ok_or_else(|| ctx.err(span.clone(), Some("kinds"), "expected fault kinds"))?;
+                if !NEMESIS_KINDS.contains(&k) {
+                    return Err(ctx.err(
+                        span.clone(),
+                        Some("kinds"),
+                        format!("unknown kind `{k}` (one of {})", NEMESIS_KINDS.join(", ")),
+                    ));
+                }
+                if !kinds.iter().any(|x: &String| x == k) {
+                    kinds.push(k.to_string());
+                }
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return Err(ctx.err(span, Some("kinds"), "a nemesis needs at least one kind"));
+    }
+    let (interval_min_ms, interval_max_ms) = range_ms(ctx, table, "interval", (2_000, 10_000))?;
+    let (duration_min_ms, duration_max_ms) = range_ms(ctx, table, "duration", (1_000, 15_000))?;
+    let max_concurrent = ctx.int(table, "max_concurrent", 1, 16)?.unwrap_or(1) as u32;
+    let swarm = match table.get("swarm") {
+        None => false,
+        Some(item) => item
+            .as_bool()
+            .ok_or_else(|| ctx.err(item.span(), Some("swarm"), "expected true or false"))?,
+    };
+    Ok(Some(NemesisSpec {
+        kinds,
+        interval_min_ms,
+        interval_max_ms,
+        duration_min_ms,
+        duration_max_ms,
+        max_concurrent,
+        swarm,
+    }))
 }
 
 fn parse_expect(ctx: &Ctx, root: &Table<'_>) -> Result<Expect> {

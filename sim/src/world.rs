@@ -684,6 +684,7 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
     };
 
     let mut faults = scenario.faults.clone();
+    faults.extend(crate::nemesis::schedule(&scenario, seed));
     faults.sort_by_key(|f| f.at_ms);
     for fault in &faults {
         sleep_until_ms(fault.at_ms).await;

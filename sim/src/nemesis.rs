@@ -1,0 +1,268 @@
+//! The nemesis: random fault schedules drawn from the run's seed.
+//!
+//! A fixed fault list tests what its author thought of; a nemesis draws crashes, power
+//! losses, partitions, slow links and pauses at random times, so a sweep over thousands of
+//! seeds tries what nobody thought of. The schedule comes from a `ChaCha8Rng` seeded from the
+//! run's seed and the scenario's hash: it depends on those two alone, never on madsim's own
+//! draws, so it can be printed (`--show-schedule`), pasted into a scenario as `[[faults]]`,
+//! and replays the same.
+
+use crate::scenario::{FaultAction, FaultSpec, NemesisSpec, Scenario, Target};
+use kafka_model::BrokerId;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The extra one-way delay a drawn `slow` fault adds, in milliseconds.
+const SLOW_DELAY_MS: (u64, u64) = (500, 15_000);
+
+/// The faults a scenario's nemesis draws for a seed, in time order (empty without a nemesis).
+pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
+    let Some(nemesis) = &scenario.nemesis else {
+        return Vec::new();
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.hash().rotate_left(17));
+    draw(
+        nemesis,
+        scenario.cluster.brokers,
+        scenario.duration_ms,
+        &mut rng,
+    )
+}
+
+fn draw(
+    nemesis: &NemesisSpec,
+    brokers: u32,
+    duration_ms: u64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<FaultSpec> {
+    let kinds = enabled_kinds(nemesis, rng);
+    let mut faults = Vec::new();
+    // Brokers under a fault, with the time the fault ends.
+    let mut busy: BTreeMap<BrokerId, u64> = BTreeMap::new();
+    // End times of the faults in force.
+    let mut active: Vec<u64> = Vec::new();
+    let mut t = rng.gen_range(nemesis.interval_min_ms..=nemesis.interval_max_ms);
+    while t < duration_ms {
+        active.retain(|end| *end > t);
+        busy.retain(|_, end| *end > t);
+        if active.len() < nemesis.max_concurrent as usize {
+            let free: Vec<BrokerId> = (0..brokers as BrokerId)
+                .filter(|b| !busy.contains_key(b))
+                .collect();
+            let kind = kinds[rng.gen_range(0..kinds.len())].as_str();
+            let length = rng.gen_range(nemesis.duration_min_ms..=nemesis.duration_max_ms);
+            let end = (t + length).min(duration_ms);
+            if let Some((start, stop, touched)) = episode(kind, &free, brokers, rng) {
+                faults.push(FaultSpec {
+                    at_ms: t,
+                    action: start,
+                    line: 0,
+                });
+                faults.push(FaultSpec {
+                    at_ms: end,
+                    action: stop,
+                    line: 0,
+                });
+                for b in touched {
+                    busy.insert(b, end);
+                }
+                active.push(end);
+            }
+        }
+        t += rng.gen_range(nemesis.interval_min_ms..=nemesis.interval_max_ms);
+    }
+    faults.sort_by_key(|f| f.at_ms);
+    faults
+}
+
+fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
+    if !nemesis.swarm {
+        return nemesis.kinds.clone();
+    }
+    // Swarm testing: each seed runs with a random non-empty subset of the fault kinds, so
+    // faults that mask each other are also tried apart.
+    loop {
+        let subset: Vec<String> = nemesis
+            .kinds
+            .iter()
+            .filter(|_| rng.gen_bool(0.5))
+            .cloned()
+            .collect();
+        if !subset.is_empty() {
+            return subset;
+        }
+    }
+}
+
+/// One fault and the action that ends it, and the brokers it touches.
+fn episode(
+    kind: &str,
+    free: &[BrokerId],
+    brokers: u32,
+    rng: &mut ChaCha8Rng,
+) -> Option<(FaultAction, FaultAction, Vec<BrokerId>)> {
+    if kind == "partition" {
+        if brokers < 2 || free.len() < brokers as usize {
+            return None;
+        }
+        let mut all: Vec<BrokerId> = (0..brokers as BrokerId).collect();
+        all.shuffle(rng);
+        let cut = rng.gen_range(1..all.len());
+        let mut a: Vec<Target> = all[..cut].iter().map(|b| Target::Broker(*b)).collect();
+        let mut b: Vec<Target> = all[cut..].iter().map(|b| Target::Broker(*b)).collect();
+        a.sort_by_key(|t| t.to_toml());
+        b.sort_by_key(|t| t.to_toml());
+        if rng.gen_bool(0.5) {
+            a.push(Target::ZooKeeper);
+        } else {
+            b.push(Target::ZooKeeper);
+        }
+        let heal = Target::Broker(all[0]);
+        return Some((
+            FaultAction::Partition(vec![a, b]),
+            FaultAction::Heal(Some(heal)),
+            all,
+        ));
+    }
+    let &broker = free.get(rng.gen_range(0..free.len().max(1)))?;
+    let target = Target::Broker(broker);
+    let (start, stop) = match kind {
+        "crash" => (
+            FaultAction::Crash(target.clone()),
+            FaultAction::Restart(target),
+        ),
+        "power-loss" => (
+            FaultAction::PowerLoss(target.clone()),
+            FaultAction::Restart(target),
+        ),
+        "pause" => (
+            FaultAction::Pause(target.clone()),
+            FaultAction::Resume(target),
+        ),
+        "slow" => {
+            let delay_ms = rng.gen_range(SLOW_DELAY_MS.0..=SLOW_DELAY_MS.1);
+            (
+                FaultAction::Slow {
+                    target: target.clone(),
+                    delay_ms,
+                },
+                FaultAction::Heal(Some(target)),
+            )
+        }
+        _ => return None,
+    };
+    Some((start, stop, vec![broker]))
+}
+
+/// A duration as a scenario file writes it.
+pub fn duration_text(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Faults as `[[faults]]` TOML, ready to paste into a scenario.
+pub fn faults_toml(faults: &[FaultSpec]) -> String {
+    let mut s = String::new();
+    for f in faults {
+        let _ = writeln!(s, "[[faults]]");
+        let _ = writeln!(s, "at = \"{}\"", duration_text(f.at_ms));
+        let _ = writeln!(s, "action = \"{}\"", f.action.name());
+        match &f.action {
+            FaultAction::Crash(t)
+            | FaultAction::Restart(t)
+            | FaultAction::PowerLoss(t)
+            | FaultAction::Pause(t)
+            | FaultAction::Resume(t)
+            | FaultAction::Isolate(t)
+            | FaultAction::Heal(Some(t)) => {
+                let _ = writeln!(s, "target = {}", t.to_toml());
+            }
+            FaultAction::Heal(None) => {}
+            FaultAction::Slow { target, delay_ms } => {
+                let _ = writeln!(s, "target = {}", target.to_toml());
+                let _ = writeln!(s, "delay = \"{}\"", duration_text(*delay_ms));
+            }
+            FaultAction::Loss { target, rate } => {
+                let _ = writeln!(s, "target = {}", target.to_toml());
+                let _ = writeln!(s, "rate = {rate}");
+            }
+            FaultAction::Partition(groups) => {
+                let groups = groups
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "[{}]",
+                            g.iter().map(|t| t.to_toml()).collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = writeln!(s, "groups = [{groups}]");
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(nemesis: &str) -> Scenario {
+        let text = format!(
+            "name = \"n\"\nduration = \"120s\"\n[cluster]\nbrokers = 3\n[[topics]]\nname = \"t\"\n{nemesis}"
+        );
+        Scenario::parse("n.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_schedule_depends_on_the_seed_alone() {
+        let s = scenario("[nemesis]\nkinds = [\"crash\", \"partition\", \"slow\", \"pause\"]\ninterval = \"2s..10s\"\nduration = \"1s..15s\"\n");
+        let a = schedule(&s, 7);
+        assert_eq!(faults_toml(&a), faults_toml(&schedule(&s, 7)));
+        assert_ne!(faults_toml(&a), faults_toml(&schedule(&s, 8)));
+        assert!(!a.is_empty());
+        assert!(a.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        assert!(a.iter().all(|f| f.at_ms <= 120_000));
+    }
+
+    #[test]
+    fn max_concurrent_one_means_one_fault_at_a_time() {
+        let s = scenario("[nemesis]\nkinds = [\"crash\", \"pause\"]\ninterval = \"1s..3s\"\nduration = \"5s..9s\"\n");
+        for seed in 0..50 {
+            let mut in_force = 0i32;
+            for f in schedule(&s, seed) {
+                match f.action {
+                    FaultAction::Crash(_) | FaultAction::Pause(_) => in_force += 1,
+                    _ => in_force -= 1,
+                }
+                assert!(in_force <= 1, "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_printed_schedule_parses_back() {
+        let s = scenario("[nemesis]\nswarm = true\n");
+        for seed in 0..20 {
+            let faults = schedule(&s, seed);
+            let text = format!(
+                "name = \"n\"\nduration = \"120s\"\n[cluster]\nbrokers = 3\n[[topics]]\nname = \"t\"\n{}",
+                faults_toml(&faults)
+            );
+            let back =
+                Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back.faults.len(), faults.len());
+            for (a, b) in back.faults.iter().zip(&faults) {
+                assert_eq!((a.at_ms, &a.action), (b.at_ms, &b.action));
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Sweeps, shards and merges: two shards merged give the summary of one unsharded sweep,
+//! the results files are identical whatever the thread count, and every shipped scenario
+//! passes the determinism self-check for a handful of seeds.
+
+use kafka_sim::scenario::Scenario;
+use kafka_sim::sweep::{self, SeedRange, Shard};
+use std::path::PathBuf;
+
+fn load(name: &str) -> Scenario {
+    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn temp(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("kafka-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name).to_string_lossy().to_string()
+}
+
+#[test]
+fn two_shards_merged_equal_one_unsharded_sweep() {
+    let scenario = load("random-faults-unclean");
+    let range = SeedRange { start: 0, end: 8 };
+    let all: Vec<u64> = (range.start..range.end).collect();
+    let whole = sweep::run_seeds(&scenario, &all, 2, false);
+    let whole_file = temp("whole.jsonl");
+    sweep::write_jsonl(&whole_file, &whole).unwrap();
+
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let seeds = Shard::new(i, 2).unwrap().seeds(range);
+        let part = sweep::run_seeds(&scenario, &seeds, 1, false);
+        let file = temp(&format!("shard-{i}.jsonl"));
+        sweep::write_jsonl(&file, &part).unwrap();
+        files.push(file);
+    }
+    let merged = sweep::merge(&files).unwrap();
+    assert_eq!(merged, sweep::summarize(&scenario.name, &whole));
+    assert_eq!(merged, sweep::merge(&[whole_file.clone()]).unwrap());
+    assert_eq!(merged.seeds, 8);
+
+    // The same seeds on one thread write the same bytes.
+    let again = sweep::run_seeds(&scenario, &all, 1, false);
+    let again_file = temp("again.jsonl");
+    sweep::write_jsonl(&again_file, &again).unwrap();
+    assert_eq!(
+        std::fs::read(&whole_file).unwrap(),
+        std::fs::read(&again_file).unwrap()
+    );
+}
+
+#[test]
+fn merge_refuses_results_of_another_scenario() {
+    let a = load("acks-all-survives-leader-crash");
+    let b = load("acks-1-loses-on-leader-crash");
+    let fa = temp("a.jsonl");
+    let fb = temp("b.jsonl");
+    sweep::write_jsonl(&fa, &sweep::run_seeds(&a, &[1], 1, false)).unwrap();
+    sweep::write_jsonl(&fb, &sweep::run_seeds(&b, &[1], 1, false)).unwrap();
+    let err = sweep::merge(&[fa, fb]).unwrap_err().to_string();
+    assert!(err.contains("cannot be merged"), "{err}");
+}
+
+#[test]
+fn every_shipped_scenario_is_deterministic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let scenario = Scenario::load(&file.to_string_lossy()).unwrap();
+        if let Some((seed, why)) = sweep::check_determinism(&scenario, &[0, 1, 2]) {
+            panic!("{}: seed {seed}: {why}", file.display());
+        }
+    }
+}
+
+#[test]
+fn the_shrinker_cuts_a_failing_seed_and_the_result_fails_on_its_own() {
+    let scenario = load("random-faults-unclean");
+    let shrunk = kafka_sim::shrink::shrink(&scenario, 0, Some("acked-record-lost")).unwrap();
+    assert!(shrunk.faults_after < shrunk.faults_before);
+    assert!(
+        shrunk.faults_after <= 4,
+        "{} faults left",
+        shrunk.faults_after
+    );
+    let minimal = Scenario::parse("minimal.toml", &shrunk.text).unwrap();
+    let result = kafka_sim::world::run(&minimal, minimal.seed);
+    let (outcome, _) = kafka_sim::report::outcome(&minimal, minimal.seed, &result);
+    assert!(outcome.violation_counts.contains_key("acked-record-lost"));
+    assert!(
+        !outcome.passed(),
+        "the minimal scenario fails its own [expect]"
+    );
+}
