@@ -36,7 +36,10 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     }
     let merged = sweep::merge(&files).unwrap();
     assert_eq!(merged, sweep::summarize(&scenario.name, &whole));
-    assert_eq!(merged, sweep::merge(&[whole_file.clone()]).unwrap());
+    assert_eq!(
+        merged,
+        sweep::merge(std::slice::from_ref(&whole_file)).unwrap()
+    );
     assert_eq!(merged.seeds, 8);
 
     // The same seeds on one thread write the same bytes.
