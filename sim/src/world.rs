@@ -220,6 +220,9 @@ impl Shared {
         if events.is_empty() {
             return;
         }
+        for e in &events {
+            tracing::debug!(kind = e.kind(), event = ?e);
+        }
         let at_ms = Self::now_ms();
         let mut record = self.record.lock().expect("record lock");
         record.extend(
@@ -230,6 +233,7 @@ impl Shared {
     }
 
     fn record_fault(&self, action: &str, detail: String) {
+        tracing::info!(action, %detail, "fault");
         self.faults.lock().expect("faults lock").push(FaultRecord {
             at_ms: Self::now_ms(),
             action: action.to_string(),
@@ -352,6 +356,7 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
                 if shared.net.lock().expect("net").blocked(from, me) {
                     continue;
                 }
+                tracing::trace!(%from, to = %me, kind = message.kind(), "deliver");
                 if slot
                     .with(|a| a.on_message(now_ms, from, message, &mut out))
                     .is_none()
@@ -491,8 +496,25 @@ pub struct RunResult {
     pub gaps_skipped: u64,
 }
 
-/// Runs one scenario with one seed, in a madsim runtime of its own.
+/// Runs one scenario with one seed, in a madsim runtime of its own, on a thread of its own.
+///
+/// The thread is the determinism guard: madsim seeds the standard library's `HashMap` keys
+/// from the run's seed, but only on a thread where no `HashMap` was made before. A fresh
+/// thread per run makes a seed's outcome independent of whatever ran earlier on the caller's
+/// thread (a command-line parser, a previous seed of a sweep). The run itself is still one
+/// thread: madsim's executor.
 pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(format!("kafka-sim-seed-{seed}"))
+            .spawn_scoped(s, || run_here(scenario, seed))
+            .expect("spawn the run's thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn run_here(scenario: &Scenario, seed: u64) -> RunResult {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::ZERO..Duration::from_nanos(1);
     config.net.packet_loss_rate = 0.0;
