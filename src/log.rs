@@ -311,3 +311,83 @@ mod tests {
         assert_eq!(log.log_end_offset(), 2);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::types::RecordId;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append { epoch_step: u8, count: u8 },
+        Truncate { back: u8 },
+        Flush,
+        PowerLoss,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..3, 1u8..5).prop_map(|(epoch_step, count)| Op::Append { epoch_step, count }),
+            (0u8..6).prop_map(|back| Op::Truncate { back }),
+            Just(Op::Flush),
+            Just(Op::PowerLoss),
+        ]
+    }
+
+    proptest! {
+        /// Whatever appends, truncations, flushes and power losses happen, the log stays a
+        /// contiguous run of offsets, the epoch cache stays sorted and inside the log, and the
+        /// end of the newest epoch is the log end offset.
+        #[test]
+        fn log_invariants_hold(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut log = Log::new();
+            let mut epoch = 0;
+            let mut seq = 0;
+            for op in ops {
+                match op {
+                    Op::Append { epoch_step, count } => {
+                        epoch += epoch_step as LeaderEpoch;
+                        let records = (0..count).map(|_| {
+                            seq += 1;
+                            ProducerRecord {
+                                id: RecordId { producer: 0, seq },
+                                timestamp_ms: 0,
+                                key: None,
+                                value: String::new(),
+                                headers: vec![],
+                            }
+                        }).collect();
+                        log.append_as_leader(epoch, records, 0);
+                    }
+                    Op::Truncate { back } => {
+                        let to = log.log_end_offset().saturating_sub(back as u64);
+                        log.truncate_to(to);
+                    }
+                    Op::Flush => { log.flush(); }
+                    Op::PowerLoss => { log.lose_unflushed(); }
+                }
+                for (i, r) in log.records().iter().enumerate() {
+                    prop_assert_eq!(r.offset, log.log_start_offset() + i as u64);
+                }
+                prop_assert!(log.flushed_offset() <= log.log_end_offset());
+                for w in log.epochs().windows(2) {
+                    prop_assert!(w[0].epoch < w[1].epoch);
+                    prop_assert!(w[0].start_offset <= w[1].start_offset);
+                }
+                if let Some(latest) = log.latest_epoch() {
+                    prop_assert_eq!(
+                        log.end_offset_for_epoch(latest, true),
+                        Some((latest, log.log_end_offset()))
+                    );
+                }
+                for r in log.records() {
+                    // Every record's epoch is known to the cache at or before its offset.
+                    let (e, end) = log.end_offset_for_epoch(r.leader_epoch, true).expect("known epoch");
+                    prop_assert!(e <= r.leader_epoch);
+                    prop_assert!(end > r.offset);
+                }
+            }
+        }
+    }
+}
