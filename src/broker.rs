@@ -1552,7 +1552,12 @@ impl Broker {
                 }
             }
             if let Some(diverging) = r.diverging_epoch {
+                let before = self.disk.logs[&r.tp].log_end_offset();
                 self.truncate_to_epoch_end(&r.tp, &diverging, out);
+                if self.disk.logs[&r.tp].log_end_offset() == before {
+                    // No progress: do not spin on the same answer; try again after a pause.
+                    error = true;
+                }
                 continue;
             }
             if !r.records.is_empty() {
@@ -1676,6 +1681,20 @@ impl Broker {
         let log = self.disk.logs.get_mut(tp).expect("log");
         let from = log.log_end_offset();
         if !log.truncate_to(offset) {
+            // Nothing to cut, but the decision is part of the story: record it.
+            let decision = matches!(
+                reason,
+                TruncateReason::HighWatermark { .. } | TruncateReason::LeaderEpoch { .. }
+            );
+            if decision && from > 0 {
+                out.event(Event::Truncated {
+                    broker: self.id,
+                    tp: tp.clone(),
+                    from_log_end_offset: from,
+                    to_offset: from,
+                    reason,
+                });
+            }
             return;
         }
         let to = log.log_end_offset();

@@ -206,7 +206,7 @@ impl Log {
 
     /// Kafka's `LeaderEpochFileCache.endOffsetFor`: for a requested epoch, the largest epoch at
     /// or below it and the offset where that epoch ended (the start of the next epoch, or the
-    /// LEO for the newest epoch). `None` when the log knows no epoch at or below the request.
+    /// LEO for the newest epoch). `None` when the log knows no epoch, or only older ones.
     ///
     /// Before KIP-279 (Kafka 0.11 and 1.x) the leader answered with the requested epoch itself
     /// and the start offset of the next higher epoch; `kip_279 = false` gives that answer.
@@ -226,7 +226,8 @@ impl Log {
         let higher = self.epochs.iter().find(|e| e.epoch > requested)?;
         let floor = self.epochs.iter().rev().find(|e| e.epoch <= requested);
         match floor {
-            None if kip_279 => None,
+            // Older than anything this log knows: the start of the first later epoch (the
+            // records before it are gone from this log anyway).
             None => Some((requested, higher.start_offset)),
             Some(f) if kip_279 => Some((f.epoch, higher.start_offset)),
             Some(_) => Some((requested, higher.start_offset)),

@@ -550,7 +550,7 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
         ),
         Event::Truncated { broker, tp, from_log_end_offset, to_offset, reason } => {
             let why = match reason {
-                TruncateReason::HighWatermark { high_watermark } => format!("its high watermark {high_watermark} (the pre-KIP-101 rule)"),
+                TruncateReason::HighWatermark { high_watermark } => format!("its own high watermark {high_watermark}"),
                 TruncateReason::LeaderEpoch { epoch, leader_end_offset } => format!(
                     "the end of epoch {epoch} on the leader, offset {leader_end_offset}"
                 ),
@@ -561,9 +561,13 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
                     "its last flush at offset {flushed_offset}: the power loss took the rest"
                 ),
             };
-            format!(
-                "broker {broker} truncates {tp} to offset {to_offset} (from {from_log_end_offset}): {why}"
-            )
+            if to_offset == from_log_end_offset {
+                format!("broker {broker} keeps {tp} up to offset {to_offset}, nothing to cut: {why}")
+            } else {
+                format!(
+                    "broker {broker} truncates {tp} to offset {to_offset} (from {from_log_end_offset}): {why}"
+                )
+            }
         }
         Event::IsrShrunk { tp, leader, removed, isr, lag_ms, .. } => format!(
             "broker {} falls out of the ISR of {tp}: it has not caught up for {} ms (replica.lag.time.max.ms={lag_max}); leader {leader} shrinks the ISR to {}",
