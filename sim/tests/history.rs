@@ -26,6 +26,23 @@ fn seeds_breaking(name: &str, invariant: &str) -> u64 {
 fn kip_101_divergence_old_diverges_new_never() {
     let old = seeds_breaking("kip-101-divergence-old", "replica-divergence");
     let new = seeds_breaking("kip-101-divergence-new", "replica-divergence");
-    assert!(old >= 1, "the pre-KIP-101 rule never diverged in {SEEDS} seeds");
+    assert!(
+        old >= 1,
+        "the pre-KIP-101 rule never diverged in {SEEDS} seeds"
+    );
     assert_eq!(new, 0, "leader epochs diverged on {new} of {SEEDS} seeds");
+}
+
+#[test]
+fn kip_101_hw_truncation_old_loses_committed_new_never() {
+    let old = seeds_breaking("kip-101-hw-truncation-loss-old", "committed-record-lost");
+    let new = seeds_breaking("kip-101-hw-truncation-loss-new", "committed-record-lost");
+    assert!(
+        old >= 1,
+        "truncating to the HW never lost a committed record in {SEEDS} seeds"
+    );
+    assert_eq!(
+        new, 0,
+        "leader epochs lost committed records on {new} of {SEEDS} seeds"
+    );
 }
