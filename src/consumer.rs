@@ -17,6 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum ConsumerTimer {
     Start,
     Poll,
+    ValidationTimeout {
+        tp: TopicPartition,
+        correlation_id: u64,
+    },
     MetadataTimeout {
         correlation_id: u64,
     },
@@ -53,6 +57,14 @@ pub struct Consumer {
     fetch_in_flight: BTreeMap<BrokerId, u64>,
     backing_off: BTreeSet<BrokerId>,
     next_correlation_id: u64,
+    /// KIP-320 (Kafka 2.3 clients, brokers from 2.1): validate the position after every
+    /// leader change. Without it a consumer keeps fetching at its old position even when the
+    /// new leader's log was truncated below it.
+    validate_positions: bool,
+    /// The leader epoch of the last record handed to the application, per partition.
+    last_epoch: BTreeMap<TopicPartition, LeaderEpoch>,
+    /// Partitions whose position waits for validation, with the request in flight (if any).
+    awaiting_validation: BTreeMap<TopicPartition, Option<u64>>,
 }
 
 impl Consumer {
@@ -82,7 +94,16 @@ impl Consumer {
             fetch_in_flight: BTreeMap::new(),
             backing_off: BTreeSet::new(),
             next_correlation_id: 0,
+            validate_positions: true,
+            last_epoch: BTreeMap::new(),
+            awaiting_validation: BTreeMap::new(),
         }
+    }
+
+    /// Turns KIP-320 position validation on or off (on by default).
+    pub fn with_position_validation(mut self, on: bool) -> Consumer {
+        self.validate_positions = on;
+        self
     }
 
     pub fn positions(&self) -> BTreeMap<TopicPartition, u64> {
@@ -137,11 +158,21 @@ impl Consumer {
                 .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
             if newer {
                 missing_leader |= p.leader.is_none();
+                let moved = self
+                    .metadata
+                    .get(&p.tp)
+                    .is_some_and(|m| p.leader_epoch > m.leader_epoch);
+                if moved
+                    && self.validate_positions
+                    && self.positions.contains_key(&p.tp)
+                    && self.last_epoch.contains_key(&p.tp)
+                {
+                    self.awaiting_validation.insert(p.tp.clone(), None);
+                }
                 self.metadata.insert(p.tp.clone(), p);
             }
         }
         if !any || missing_leader {
-            self.bootstrap_index += usize::from(!any);
             out.timer(self.config.retry_backoff_ms, ConsumerTimer::MetadataRefresh);
         } else {
             out.timer(
@@ -198,6 +229,29 @@ impl Consumer {
                         self.config.request_timeout_ms,
                         ConsumerTimer::ListOffsetsTimeout { tp, correlation_id },
                     );
+                }
+                Some(_) if self.awaiting_validation.contains_key(&tp) => {
+                    if self.awaiting_validation[&tp].is_none() {
+                        let correlation_id = self.correlation();
+                        self.awaiting_validation
+                            .insert(tp.clone(), Some(correlation_id));
+                        out.send(
+                            NodeId::Broker(leader),
+                            Message::OffsetsForLeaderEpoch {
+                                correlation_id,
+                                replica_id: None,
+                                partitions: vec![OffsetForLeaderEpochPartition {
+                                    tp: tp.clone(),
+                                    current_leader_epoch: Some(epoch),
+                                    leader_epoch: self.last_epoch[&tp],
+                                }],
+                            },
+                        );
+                        out.timer(
+                            self.config.request_timeout_ms,
+                            ConsumerTimer::ValidationTimeout { tp, correlation_id },
+                        );
+                    }
                 }
                 Some(&position) => {
                     by_leader.entry(leader).or_default().push(FetchPartition {
@@ -276,6 +330,9 @@ impl Consumer {
                             records[0].0, position,
                             "a fetch returns records from the position on"
                         );
+                        if let Some(rec) = r.records.last() {
+                            self.last_epoch.insert(r.tp.clone(), rec.leader_epoch);
+                        }
                         self.positions.insert(r.tp.clone(), last + 1);
                         out.event(Event::Consumed {
                             consumer: self.index,
@@ -295,6 +352,48 @@ impl Consumer {
         }
         if trouble {
             self.back_off(broker, out);
+        }
+        self.poll(out);
+    }
+
+    fn on_validation_response(
+        &mut self,
+        correlation_id: u64,
+        answers: Vec<EpochEndOffset>,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        for a in answers {
+            if self.awaiting_validation.get(&a.tp) != Some(&Some(correlation_id)) {
+                continue;
+            }
+            if a.error != ErrorCode::None || a.leader_epoch < 0 {
+                // Ask again once metadata is fresh.
+                self.awaiting_validation.insert(a.tp.clone(), None);
+                self.request_metadata(out);
+                continue;
+            }
+            self.awaiting_validation.remove(&a.tp);
+            let Some(&position) = self.positions.get(&a.tp) else {
+                continue;
+            };
+            if a.end_offset < position {
+                out.event(Event::ConsumerTruncationDetected {
+                    consumer: self.index,
+                    tp: a.tp.clone(),
+                    position,
+                    leader_end_offset: a.end_offset,
+                    epoch: a.leader_epoch,
+                });
+                // With a reset policy, continue from the first divergent offset.
+                self.positions.insert(a.tp.clone(), a.end_offset);
+                self.last_epoch.insert(a.tp.clone(), a.leader_epoch);
+                out.event(Event::OffsetReset {
+                    consumer: self.index,
+                    tp: a.tp,
+                    from: Some(position),
+                    to: a.end_offset,
+                });
+            }
         }
         self.poll(out);
     }
@@ -359,6 +458,10 @@ impl Actor for Consumer {
                 offset,
                 ..
             } => self.on_list_offsets_response(correlation_id, tp, error, offset, out),
+            Message::OffsetsForLeaderEpochResponse {
+                correlation_id,
+                partitions,
+            } => self.on_validation_response(correlation_id, partitions, out),
             _ => {}
         }
     }
@@ -390,6 +493,13 @@ impl Actor for Consumer {
             ConsumerTimer::ListOffsetsTimeout { tp, correlation_id } => {
                 if self.list_offsets_in_flight.get(&tp) == Some(&correlation_id) {
                     self.list_offsets_in_flight.remove(&tp);
+                    self.request_metadata(out);
+                    self.poll(out);
+                }
+            }
+            ConsumerTimer::ValidationTimeout { tp, correlation_id } => {
+                if self.awaiting_validation.get(&tp) == Some(&Some(correlation_id)) {
+                    self.awaiting_validation.insert(tp, None);
                     self.request_metadata(out);
                     self.poll(out);
                 }

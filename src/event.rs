@@ -220,6 +220,15 @@ pub enum Event {
         /// `(offset, record id)`, in offset order.
         records: Vec<(u64, RecordId)>,
     },
+    /// A consumer found that the log it read from was truncated below its position (KIP-320:
+    /// after a leader change it asks the new leader where its last fetched epoch ends).
+    ConsumerTruncationDetected {
+        consumer: u32,
+        tp: TopicPartition,
+        position: u64,
+        leader_end_offset: u64,
+        epoch: LeaderEpoch,
+    },
     /// A consumer's position was reset by `auto.offset.reset`.
     OffsetReset {
         consumer: u32,
@@ -256,6 +265,7 @@ impl Event {
             Event::ProduceFailed { .. } => "produce-failed",
             Event::ProduceRetried { .. } => "produce-retried",
             Event::Consumed { .. } => "consumed",
+            Event::ConsumerTruncationDetected { .. } => "consumer-truncation-detected",
             Event::OffsetReset { .. } => "offset-reset",
         }
     }

@@ -267,8 +267,8 @@ impl Producer {
             .filter(|p| p.tp.topic == self.topic)
             .collect();
         if mine.is_empty() {
-            // The topic does not exist yet (or this broker does not know it): ask again.
-            self.bootstrap_index += 1;
+            // The topic does not exist yet (or this broker does not know it): ask again. The
+            // broker answered, so it stays the one to ask; only a timeout moves on.
             out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
             return;
         }

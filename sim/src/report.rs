@@ -619,6 +619,9 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
                 ids.len()
             )));
         }
+        Event::ConsumerTruncationDetected { consumer, tp, position, leader_end_offset, epoch } => format!(
+            "consumer #{consumer} detects that {tp} was truncated: its position {position} is past the end of epoch {epoch} on the new leader, offset {leader_end_offset} (KIP-320)"
+        ),
         Event::OffsetReset { consumer, tp, from, to } => format!(
             "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
             from.map_or(String::new(), |f| format!(" from {f}"))

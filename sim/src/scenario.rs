@@ -287,6 +287,7 @@ pub const INVARIANT_NAMES: &[&str] = &[
     "hw-regressed",
     "uncommitted-read",
     "two-leaders-same-epoch",
+    "consumer-missed-truncation",
 ];
 
 #[derive(Clone, Debug, Default)]

@@ -676,6 +676,12 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         let shared = shared.clone();
         let spec = c.clone();
         let bootstrap = broker_ids.clone();
+        // Clients validate positions (KIP-320) when the brokers speak 2.1 or later.
+        let validate = scenario
+            .cluster
+            .config
+            .inter_broker_protocol_version
+            .uses_kip_320();
         let node = handle
             .create_node()
             .name(format!("consumer-{}", c.name))
@@ -688,7 +694,8 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
                     spec.start_ms,
                     spec.config.clone(),
                     bootstrap.clone(),
-                );
+                )
+                .with_position_validation(validate);
                 run_node::<Consumer, _>(shared.clone(), id, Owned(Mutex::new(consumer)))
             })
             .build();

@@ -46,3 +46,23 @@ fn kip_101_hw_truncation_old_loses_committed_new_never() {
         "leader epochs lost committed records on {new} of {SEEDS} seeds"
     );
 }
+
+#[test]
+fn kip_320_consumer_old_misses_truncation_new_never() {
+    let old = seeds_breaking(
+        "kip-320-consumer-sees-truncation-old",
+        "consumer-missed-truncation",
+    );
+    let new = seeds_breaking(
+        "kip-320-consumer-sees-truncation-new",
+        "consumer-missed-truncation",
+    );
+    assert!(
+        old >= 1,
+        "a consumer without KIP-320 never missed a truncation in {SEEDS} seeds"
+    );
+    assert_eq!(
+        new, 0,
+        "KIP-320 consumers missed a truncation on {new} of {SEEDS} seeds"
+    );
+}
