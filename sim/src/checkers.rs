@@ -462,6 +462,9 @@ pub fn two_leaders_same_epoch(events: &[RecordedEvent]) -> Vec<Violation> {
     violations
 }
 
+/// What one consumer read of one partition: offset -> (record, time read).
+type ReadLog = BTreeMap<u64, (RecordId, u64)>;
+
 /// `consumer-missed-truncation`: a consumer read a record at an offset where the partition
 /// later holds another record (or none), and never went back to read the offset again: it
 /// silently continued past a truncation (what KIP-320's position validation prevents).
@@ -470,8 +473,7 @@ pub fn consumer_missed_truncation(
     final_state: &FinalState,
 ) -> Vec<Violation> {
     // Per (consumer, partition): offset -> (record, time read).
-    let mut read: BTreeMap<(u32, &TopicPartition), BTreeMap<u64, (RecordId, u64)>> =
-        BTreeMap::new();
+    let mut read: BTreeMap<(u32, &TopicPartition), ReadLog> = BTreeMap::new();
     for e in events {
         match &e.event {
             Event::Consumed {
