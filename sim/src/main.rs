@@ -150,12 +150,9 @@ fn main() -> ExitCode {
             }
         },
         Command::CheckDeterminism { file, seeds } => {
-            let scenario = match Scenario::load(&file) {
+            let scenario = match load(&file) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
             match sweep::check_determinism(&scenario, &seeds) {
@@ -189,12 +186,9 @@ fn main() -> ExitCode {
 }
 
 fn show(file: &str, seed: Option<u64>) -> ExitCode {
-    let scenario = match Scenario::load(file) {
+    let scenario = match load(file) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let seed = seed.unwrap_or(scenario.seed);
     let faults = kafka_sim::nemesis::schedule(&scenario, seed);
@@ -215,12 +209,9 @@ fn run(
     trace: Option<&str>,
     stats: bool,
 ) -> ExitCode {
-    let scenario = match Scenario::load(file) {
+    let scenario = match load(file) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     for w in &scenario.warnings {
         eprintln!("{file}: warning: {w}");
@@ -295,12 +286,9 @@ fn run_sweep(
     shard: Option<Shard>,
     shards: Option<u64>,
 ) -> ExitCode {
-    let scenario = match Scenario::load(file) {
+    let scenario = match load(file) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let shard = match (shard, shards) {
         (Some(s), _) => Some(s),
@@ -347,12 +335,9 @@ fn run_sweep(
 }
 
 fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> ExitCode {
-    let scenario = match Scenario::load(file) {
+    let scenario = match load(file) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let shrunk = match kafka_sim::shrink::shrink(&scenario, seed, invariant) {
         Ok(s) => s,
@@ -419,6 +404,14 @@ fn bench() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Loads a scenario, or says why not (file, line, key) and gives exit code 2.
+fn load(file: &str) -> Result<Scenario, ExitCode> {
+    Scenario::load(file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
 }
 
 /// Writes the trace to a temporary file beside the target and renames it into place, so a
