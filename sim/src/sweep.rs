@@ -199,6 +199,8 @@ pub struct Summary {
     pub failed: u64,
     pub invariant_seeds: BTreeMap<String, u64>,
     pub first_failures: Vec<(u64, String)>,
+    /// Seeds on which a receiver gave up waiting for a message (a simulator health check).
+    pub seeds_with_link_gaps: u64,
 }
 
 pub fn summarize(scenario_name: &str, outcomes: &[Outcome]) -> Summary {
@@ -210,6 +212,9 @@ pub fn summarize(scenario_name: &str, outcomes: &[Outcome]) -> Summary {
     sorted.sort_by_key(|o| o.seed);
     for o in sorted {
         s.seeds += 1;
+        if o.link_gaps > 0 {
+            s.seeds_with_link_gaps += 1;
+        }
         for inv in o.violation_counts.keys() {
             *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;
         }
@@ -236,6 +241,12 @@ pub fn render_summary(s: &Summary, scenario_path: &str) -> String {
         for (inv, n) in &s.invariant_seeds {
             out.push_str(&format!("  {inv}: {n}\n"));
         }
+    }
+    if s.seeds_with_link_gaps > 0 {
+        out.push_str(&format!(
+            "simulator health: {} seeds had a link gap (a message given up on)\n",
+            s.seeds_with_link_gaps
+        ));
     }
     if !s.first_failures.is_empty() {
         out.push_str("first failing seeds:\n");
@@ -270,6 +281,8 @@ struct ResultLine {
     seed: u64,
     violation_counts: BTreeMap<String, u64>,
     expect: ExpectLine,
+    #[serde(default)]
+    link_gaps: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -319,6 +332,9 @@ pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
     };
     for (seed, r) in by_seed {
         s.seeds += 1;
+        if r.link_gaps > 0 {
+            s.seeds_with_link_gaps += 1;
+        }
         for inv in r.violation_counts.keys() {
             *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;
         }

@@ -9,8 +9,10 @@
 //!   delivered, never earlier than the previous message on the same link;
 //! - latency drawn from the scenario's range, extra delay on slowed links, loss on lossy ones,
 //!   all drawn from a `ChaCha8Rng` per node seeded from the run's seed;
-//! - partitions and isolation through madsim's `clog_link`, also checked at delivery so that
-//!   messages already in flight are cut like a broken TCP connection;
+//! - partitions and isolation as TCP lives through them: a message on a cut link waits and
+//!   arrives when the link heals (a lossy link delays messages by retransmissions). madsim's
+//!   `clog_link` drops datagrams instead, which no Kafka or ZooKeeper connection would do,
+//!   so the world keeps the cut links itself;
 //! - disks that outlive processes: a crash keeps the page cache, a power loss keeps only what
 //!   was flushed.
 //!
@@ -30,7 +32,7 @@ use kafka_model::producer::Producer;
 use kafka_model::protocol::ZkData;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{Actor, BrokerId, Event, Message, NodeId, Output, TopicPartition};
-use madsim::net::{Endpoint, NetSim};
+use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::{sleep, Duration, TimeHandle};
 use rand::{Rng, SeedableRng};
@@ -68,6 +70,33 @@ struct Envelope {
 /// safety valve, never reached in practice (the run reports how often it was).
 const GAP_HOLD_NS: u64 = 1_000_000_000;
 
+/// How often a node looks again at messages held on a cut link.
+const HELD_RECHECK_NS: u64 = 10_000_000;
+
+/// The first message that may be handled now: due, and on a link the network does not cut,
+/// with no earlier message of its sender still held. Also says whether any due message is
+/// held.
+fn next_deliverable(
+    shared: &Shared,
+    me: NodeId,
+    inbox: &BTreeMap<(u64, u64), (NodeId, Message)>,
+    now_ns: u64,
+) -> (Option<(u64, u64)>, bool) {
+    let net = shared.net.lock().expect("net");
+    let mut held_senders: BTreeSet<NodeId> = BTreeSet::new();
+    for (key, (from, _)) in inbox.range(..=(now_ns, u64::MAX)) {
+        if held_senders.contains(from) {
+            continue;
+        }
+        if net.blocked(*from, me) {
+            held_senders.insert(*from);
+            continue;
+        }
+        return (Some(*key), !held_senders.is_empty());
+    }
+    (None, !held_senders.is_empty())
+}
+
 /// Restores per-link order. madsim's mailbox may hand over queued messages out of order,
 /// and Kafka's protocols rely on TCP's order (ZooKeeper requests of one session, produce
 /// requests of one connection), so every link carries sequence numbers and a message waits
@@ -76,7 +105,8 @@ const GAP_HOLD_NS: u64 = 1_000_000_000;
 struct Reorder {
     /// Per sender: its incarnation and the next sequence number expected.
     links: BTreeMap<NodeId, (u64, u64)>,
-    held: BTreeMap<(NodeId, u64), Envelope>,
+    /// Messages waiting for a predecessor, with the time each arrived.
+    held: BTreeMap<(NodeId, u64), (Envelope, u64)>,
     /// Gaps given up on; with every drop decided before a sequence number is given, this
     /// stays 0 unless madsim itself lost a message.
     gaps_skipped: u64,
@@ -95,7 +125,8 @@ impl Reorder {
         } else if env.incarnation < link.0 || env.seq < link.1 {
             return; // from a previous life of the sender, or already passed
         }
-        self.held.insert((env.from, env.seq), env);
+        self.held
+            .insert((env.from, env.seq), (env, Shared::now_ns()));
     }
 
     /// Moves every message whose predecessors have all arrived to `ready`, in link order; a
@@ -105,14 +136,14 @@ impl Reorder {
         for from in senders {
             loop {
                 let next = self.links[&from].1;
-                if let Some(env) = self.held.remove(&(from, next)) {
+                if let Some((env, _)) = self.held.remove(&(from, next)) {
                     self.links.get_mut(&from).expect("link").1 = next + 1;
                     ready.push(env);
                     continue;
                 }
                 let first = self.held.range((from, next)..(from, u64::MAX)).next();
                 match first {
-                    Some(((_, seq), env)) if env.deliver_at_ns + GAP_HOLD_NS <= now_ns => {
+                    Some(((_, seq), (_, arrived_ns))) if arrived_ns + GAP_HOLD_NS <= now_ns => {
                         let seq = *seq;
                         self.gaps_skipped += 1;
                         self.links.get_mut(&from).expect("link").1 = seq;
@@ -127,7 +158,7 @@ impl Reorder {
     fn next_deadline(&self) -> Option<u64> {
         self.held
             .values()
-            .map(|e| e.deliver_at_ns + GAP_HOLD_NS)
+            .map(|(_, arrived_ns)| arrived_ns + GAP_HOLD_NS)
             .min()
     }
 }
@@ -347,15 +378,31 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
         .into_iter()
         .flatten()
         .min();
-        if let Some(due) = next_ns.filter(|t| *t <= now_ns) {
-            // Due work first, in time order; at equal times messages before timers.
-            let msg_key = inbox.keys().next().copied().filter(|(t, _)| *t == due);
+        // A message on a link the network cuts waits, as TCP retransmits through a partition:
+        // it arrives once the link heals. Later messages of that link wait behind it.
+        let (deliverable, held) = next_deliverable(&shared, me, &inbox, now_ns);
+        let next_ns = match (deliverable, held) {
+            (Some(_), _) => Some(now_ns),
+            (None, true) => [
+                next_ns.filter(|t| *t > now_ns),
+                Some(now_ns + HELD_RECHECK_NS),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+            (None, false) => next_ns,
+        };
+        let timer_due = timers.keys().next().is_some_and(|(t, _)| *t <= now_ns);
+        if deliverable.is_some() || timer_due || next_ns.is_some_and(|t| t <= now_ns) {
             let now_ms = Shared::now_ms();
-            if let Some(key) = msg_key {
+            let message_first = match (deliverable, timers.keys().next()) {
+                (Some((t, _)), Some((tt, _))) => t <= *tt,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if message_first {
+                let key = deliverable.expect("a deliverable message");
                 let (from, message) = inbox.remove(&key).expect("present");
-                if shared.net.lock().expect("net").blocked(from, me) {
-                    continue;
-                }
                 tracing::trace!(%from, to = %me, kind = message.kind(), "deliver");
                 if slot
                     .with(|a| a.on_message(now_ms, from, message, &mut out))
@@ -363,12 +410,15 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
                 {
                     return;
                 }
-            } else {
+            } else if timer_due {
                 let key = *timers.keys().next().expect("a due timer");
                 let timer = timers.remove(&key).expect("present");
                 if slot.with(|a| a.on_timer(now_ms, timer, &mut out)).is_none() {
                     return;
                 }
+            } else {
+                // Only a gap deadline is due: the next turn releases it.
+                reorder.release(Shared::now_ns(), &mut ready);
             }
             continue;
         }
@@ -408,6 +458,30 @@ fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
         ^ incarnation.wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
+/// TCP's answer to a lost segment: send it again after a retransmission timeout (200 ms,
+/// doubling each time, at most 60 s), until it gets through. Kafka and ZooKeeper run over
+/// TCP, so a lossy link delays messages and never silently drops one from the middle of a
+/// connection. After `MAX_RETRANSMISSIONS` tries the message arrives anyway: by then the
+/// link has been as good as down for minutes.
+fn retransmission_delay_ns(rng: &mut ChaCha8Rng, loss: f64) -> u64 {
+    const RTO_MIN_NS: u64 = 200_000_000;
+    const RTO_MAX_NS: u64 = 60_000_000_000;
+    const MAX_RETRANSMISSIONS: u32 = 10;
+    if loss <= 0.0 {
+        return 0;
+    }
+    let mut delay = 0;
+    let mut rto = RTO_MIN_NS;
+    for _ in 0..MAX_RETRANSMISSIONS {
+        if !rng.gen_bool(loss.min(1.0)) {
+            break;
+        }
+        delay += rto;
+        rto = (rto * 2).min(RTO_MAX_NS);
+    }
+    delay
+}
+
 /// A node's outgoing links: its incarnation, each link's last delivery time (for FIFO
 /// delivery times) and next sequence number.
 struct Links {
@@ -444,20 +518,15 @@ async fn flush_output<T>(
         let net = shared.net.lock().expect("net");
         let incarnations = shared.incarnations.lock().expect("incarnations");
         for (to, message) in messages {
-            if net.blocked(me, to) {
-                continue;
-            }
-            let loss = net.loss(me, to).max(network.loss);
-            if loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
-                continue;
-            }
+            let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
             let latency_us = if network.latency_max_us > network.latency_min_us {
                 rng.gen_range(network.latency_min_us..=network.latency_max_us)
             } else {
                 network.latency_min_us
             };
             let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
-            let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns;
+            let earliest =
+                now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns + retransmit_ns;
             let last = links.last_delivery_ns.entry(to).or_insert(0);
             let deliver_at_ns = earliest.max(*last + 1);
             *last = deliver_at_ns;
@@ -864,7 +933,6 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
                 return;
             };
             shared.net.lock().expect("net").isolated.insert(node);
-            apply_clogs(shared, nodes);
             shared.record_fault(name, desc);
         }
         FaultAction::Partition(groups) => {
@@ -886,7 +954,6 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
                 .collect::<Vec<_>>()
                 .join(" | ");
             shared.net.lock().expect("net").partitions.push(resolved);
-            apply_clogs(shared, nodes);
             shared.record_fault(name, desc);
         }
         FaultAction::Heal(t) => {
@@ -896,7 +963,6 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
                 .lock()
                 .expect("net")
                 .heal(target.as_ref().map(|(n, _)| *n));
-            apply_clogs(shared, nodes);
             let desc = target.map_or("every network fault".to_string(), |(_, d)| d);
             shared.record_fault(name, desc);
         }
@@ -924,28 +990,6 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
                 name,
                 format!("{desc}: {:.0}% of its messages lost", rate * 100.0),
             );
-        }
-    }
-}
-
-/// Mirrors the blocked links into madsim's network.
-fn apply_clogs(shared: &Shared, nodes: &Nodes) {
-    let net_faults = shared.net.lock().expect("net").clone();
-    let net = NetSim::current();
-    let all = nodes.all();
-    for &a in &all {
-        for &b in &all {
-            if a == b {
-                continue;
-            }
-            let (Some(ma), Some(mb)) = (nodes.madsim_id(a), nodes.madsim_id(b)) else {
-                continue;
-            };
-            if net_faults.blocked(a, b) {
-                net.clog_link(ma, mb);
-            } else {
-                net.unclog_link(ma, mb);
-            }
         }
     }
 }
@@ -1024,7 +1068,6 @@ fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
 /// crashed broker.
 fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     shared.net.lock().expect("net").heal(None);
-    apply_clogs(shared, nodes);
     if nodes.zk_paused {
         resume(handle, nodes, NodeId::ZooKeeper);
     }
