@@ -1495,6 +1495,16 @@ impl Broker {
         Some(leader_id)
     }
 
+    /// After a response: fetch again at once, or after `replica.fetch.backoff.ms` if the
+    /// leader answered with an error.
+    fn fetch_again(&mut self, leader_id: BrokerId, error: bool, out: &mut Output<BrokerTimer>) {
+        if error {
+            self.back_off(leader_id, out);
+        } else {
+            self.maybe_fetch(leader_id, out);
+        }
+    }
+
     fn back_off(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
         let fetcher = self.fetchers.entry(leader_id).or_default();
         if !fetcher.backing_off {
@@ -1579,11 +1589,7 @@ impl Broker {
             let leo = self.disk.logs[&r.tp].log_end_offset();
             self.set_high_watermark(&r.tp, r.high_watermark.min(leo), out);
         }
-        if error {
-            self.back_off(leader_id, out);
-        } else {
-            self.maybe_fetch(leader_id, out);
-        }
+        self.fetch_again(leader_id, error, out);
     }
 
     fn on_offsets_for_leader_epoch_response(
@@ -1617,11 +1623,7 @@ impl Broker {
                 }
             }
         }
-        if error {
-            self.back_off(leader_id, out);
-        } else {
-            self.maybe_fetch(leader_id, out);
-        }
+        self.fetch_again(leader_id, error, out);
     }
 
     /// Kafka's `getOffsetTruncationState`: where to cut, given where the leader says an epoch

@@ -140,21 +140,20 @@ impl Controller {
 
     /// Starts the load of the cluster state from ZooKeeper.
     pub fn start(&mut self, io: &mut dyn ControllerIo) {
+        self.read_children("/brokers/ids", ControllerZk::ReadBrokers, io);
+        self.read_children("/brokers/topics", ControllerZk::ReadTopics, io);
+    }
+
+    /// Reads a znode's children and watches it for changes (the watch is one-shot, so every
+    /// read sets it again).
+    fn read_children(&mut self, path: &str, purpose: ControllerZk, io: &mut dyn ControllerIo) {
         self.read(
             io,
             ZkOp::GetChildren {
-                path: "/brokers/ids".into(),
+                path: path.into(),
                 watch: true,
             },
-            ControllerZk::ReadBrokers,
-        );
-        self.read(
-            io,
-            ZkOp::GetChildren {
-                path: "/brokers/topics".into(),
-                watch: true,
-            },
-            ControllerZk::ReadTopics,
+            purpose,
         );
     }
 
@@ -166,22 +165,8 @@ impl Controller {
     /// A watch set by the controller fired.
     pub fn on_watch(&mut self, path: &str, io: &mut dyn ControllerIo) {
         match path {
-            "/brokers/ids" => self.read(
-                io,
-                ZkOp::GetChildren {
-                    path: "/brokers/ids".into(),
-                    watch: true,
-                },
-                ControllerZk::ReadBrokers,
-            ),
-            "/brokers/topics" => self.read(
-                io,
-                ZkOp::GetChildren {
-                    path: "/brokers/topics".into(),
-                    watch: true,
-                },
-                ControllerZk::ReadTopics,
-            ),
+            "/brokers/ids" => self.read_children(path, ControllerZk::ReadBrokers, io),
+            "/brokers/topics" => self.read_children(path, ControllerZk::ReadTopics, io),
             _ => {}
         }
     }
