@@ -66,3 +66,14 @@ fn kip_320_consumer_old_misses_truncation_new_never() {
         "KIP-320 consumers missed a truncation on {new} of {SEEDS} seeds"
     );
 }
+
+#[test]
+fn kip_279_old_diverges_new_never() {
+    let old = seeds_breaking("kip-279-fast-failover-divergence-old", "replica-divergence");
+    let new = seeds_breaking("kip-279-fast-failover-divergence-new", "replica-divergence");
+    assert!(
+        old >= 1,
+        "the pre-KIP-279 answer never diverged in {SEEDS} seeds"
+    );
+    assert_eq!(new, 0, "KIP-279 diverged on {new} of {SEEDS} seeds");
+}
