@@ -1263,7 +1263,8 @@ impl Broker {
         fp.fetch_offset > self.disk.logs[&fp.tp].log_end_offset()
     }
 
-    /// The truncation-on-fetch check: the follower's last fetched epoch must end at or after
+    /// KIP-595's truncation on fetch (used by replica fetchers from 2.7): the follower's last
+    /// fetched epoch must end at or after
     /// its fetch offset on the leader, else the leader names where that epoch ends.
     fn diverging_epoch(&self, fp: &FetchPartition) -> Option<EpochEndOffset> {
         let last_epoch = fp.last_fetched_epoch?;
@@ -1430,7 +1431,7 @@ impl Broker {
         let protocol = self.protocol();
         let lookups: Vec<&(TopicPartition, bool)> = followed.iter().filter(|(_, n)| *n).collect();
         let message = if !lookups.is_empty() {
-            // Kafka 0.11 to 2.6: ask where our latest epoch ends before fetching.
+            // KIP-101 (Kafka 0.11 to 2.6): ask where our latest epoch ends before fetching.
             Message::OffsetsForLeaderEpoch {
                 correlation_id,
                 replica_id: Some(self.id),
