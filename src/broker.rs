@@ -1264,8 +1264,8 @@ impl Broker {
     }
 
     /// KIP-595's truncation on fetch (used by replica fetchers from 2.7): the follower's last
-    /// fetched epoch must end at or after
-    /// its fetch offset on the leader, else the leader names where that epoch ends.
+    /// fetched epoch must end at or after its fetch offset on the leader, else the leader
+    /// names where that epoch ends.
     fn diverging_epoch(&self, fp: &FetchPartition) -> Option<EpochEndOffset> {
         let last_epoch = fp.last_fetched_epoch?;
         let log = self.disk.logs.get(&fp.tp)?;
