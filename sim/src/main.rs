@@ -243,6 +243,16 @@ fn run(
         Format::Text => {
             let mut text = String::new();
             if narrate {
+                if !scenario.description.is_empty() {
+                    for line in scenario.description.lines() {
+                        if !line.is_empty() {
+                            text.push_str("  ");
+                            text.push_str(line);
+                        }
+                        text.push('\n');
+                    }
+                    text.push('\n');
+                }
                 text.push_str("timeline:\n");
                 for line in report::narrate(&result, &scenario) {
                     text.push_str("  ");
