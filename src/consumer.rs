@@ -25,6 +25,10 @@ pub enum ConsumerTimer {
         correlation_id: u64,
     },
     MetadataRefresh,
+    /// `metadata.max.age.ms` after the answer of this generation.
+    MetadataMaxAge {
+        generation: u64,
+    },
     FetchTimeout {
         broker: BrokerId,
         correlation_id: u64,
@@ -49,6 +53,8 @@ pub struct Consumer {
     started: bool,
     metadata: BTreeMap<TopicPartition, PartitionMetadata>,
     metadata_in_flight: Option<u64>,
+    /// Counts metadata answers, so only the newest one's max-age refresh fires.
+    metadata_generation: u64,
     bootstrap_index: usize,
     positions: BTreeMap<TopicPartition, u64>,
     list_offsets_in_flight: BTreeMap<TopicPartition, u64>,
@@ -87,6 +93,7 @@ impl Consumer {
             started: false,
             metadata: BTreeMap::new(),
             metadata_in_flight: None,
+            metadata_generation: 0,
             bootstrap_index: 0,
             positions: BTreeMap::new(),
             list_offsets_in_flight: BTreeMap::new(),
@@ -175,9 +182,13 @@ impl Consumer {
         if !any || missing_leader {
             out.timer(self.config.retry_backoff_ms, ConsumerTimer::MetadataRefresh);
         } else {
+            // One periodic refresh at a time: a newer answer supersedes the pending one.
+            self.metadata_generation += 1;
             out.timer(
                 self.config.metadata_max_age_ms,
-                ConsumerTimer::MetadataRefresh,
+                ConsumerTimer::MetadataMaxAge {
+                    generation: self.metadata_generation,
+                },
             );
         }
         self.poll(out);
@@ -481,6 +492,11 @@ impl Actor for Consumer {
                 }
             }
             ConsumerTimer::MetadataRefresh => self.request_metadata(out),
+            ConsumerTimer::MetadataMaxAge { generation } => {
+                if generation == self.metadata_generation {
+                    self.request_metadata(out);
+                }
+            }
             ConsumerTimer::FetchTimeout {
                 broker,
                 correlation_id,

@@ -30,6 +30,10 @@ pub enum ProducerTimer {
         correlation_id: u64,
     },
     MetadataRetry,
+    /// `metadata.max.age.ms` after the answer of this generation.
+    MetadataMaxAge {
+        generation: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +68,8 @@ pub struct Producer {
     metadata: BTreeMap<u32, PartitionMetadata>,
     metadata_in_flight: Option<u64>,
     metadata_wanted: bool,
+    /// Counts metadata answers, so only the newest one's max-age refresh fires.
+    metadata_generation: u64,
     bootstrap_index: usize,
     next_correlation_id: u64,
     unassigned: VecDeque<ProducerRecord>,
@@ -110,6 +116,7 @@ impl Producer {
             metadata: BTreeMap::new(),
             metadata_in_flight: None,
             metadata_wanted: true,
+            metadata_generation: 0,
             bootstrap_index: 0,
             next_correlation_id: 0,
             unassigned: VecDeque::new(),
@@ -285,9 +292,13 @@ impl Producer {
                 self.metadata.insert(p.tp.partition, p);
             }
         }
+        // One periodic refresh at a time: a newer answer supersedes the pending one.
+        self.metadata_generation += 1;
         out.timer(
             self.config.metadata_max_age_ms,
-            ProducerTimer::MetadataRetry,
+            ProducerTimer::MetadataMaxAge {
+                generation: self.metadata_generation,
+            },
         );
         if leaderless {
             self.metadata_wanted = true;
@@ -567,6 +578,11 @@ impl Actor for Producer {
             ProducerTimer::MetadataRetry => {
                 self.request_metadata(out);
             }
+            ProducerTimer::MetadataMaxAge { generation } => {
+                if generation == self.metadata_generation {
+                    self.request_metadata(out);
+                }
+            }
         }
     }
 }
@@ -798,5 +814,38 @@ mod tests {
                 assert_eq!(tp.partition, partition_for_key(key.as_bytes(), 3));
             }
         }
+    }
+
+    #[test]
+    fn only_the_newest_metadata_answer_schedules_a_max_age_refresh() {
+        let mut p = producer(ProducerConfig::default(), None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        let mut max_age_timers = Vec::new();
+        for t in 0..5 {
+            let out = answer_metadata(&mut p, t, metadata(&[(0, Some(1), 0)]));
+            max_age_timers.extend(out.timers.into_iter().filter_map(|(_, timer)| match timer {
+                ProducerTimer::MetadataMaxAge { generation } => Some(generation),
+                _ => None,
+            }));
+            p.request_metadata(&mut Output::default());
+        }
+        // Five answers, five timers, but only the last one may refresh.
+        let mut refreshes = 0;
+        for generation in max_age_timers {
+            p.metadata_in_flight = None;
+            let mut out = Output::default();
+            p.on_timer(
+                300_000,
+                ProducerTimer::MetadataMaxAge { generation },
+                &mut out,
+            );
+            refreshes += out
+                .messages
+                .iter()
+                .filter(|(_, m)| matches!(m, Message::Metadata { .. }))
+                .count();
+        }
+        assert_eq!(refreshes, 1);
     }
 }
