@@ -10,6 +10,7 @@
 
 pub mod actor;
 pub mod admin;
+pub mod assignor;
 pub mod broker;
 pub mod config;
 pub mod consumer;
