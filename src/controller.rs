@@ -100,6 +100,10 @@ pub struct Controller {
     brokers_to_inform: BTreeSet<BrokerId>,
     /// A ZooKeeper write was refused: another controller took over.
     resigned: bool,
+    /// First leaders of a new topic's partitions, held until every partition of the topic
+    /// has one, then sent in one batch (Kafka's `onNewPartitionCreation`), so no broker ever
+    /// describes half a topic to a client.
+    new_partitions: BTreeMap<String, Vec<LeaderAndIsrPartition>>,
 }
 
 impl Controller {
@@ -123,6 +127,7 @@ impl Controller {
             active: false,
             brokers_to_inform: BTreeSet::new(),
             resigned: false,
+            new_partitions: BTreeMap::new(),
         }
     }
 
@@ -562,6 +567,14 @@ impl Controller {
                             .collect(),
                     });
                 }
+                if reason == ElectionReason::NewPartition {
+                    self.new_partitions
+                        .entry(tp.topic.clone())
+                        .or_default()
+                        .push(partition);
+                    self.maybe_send_new_topic(&tp.topic, io);
+                    return;
+                }
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
             }
             WriteWhy::RemoveDeadReplicas { removed } => {
@@ -586,6 +599,30 @@ impl Controller {
             }
         }
         self.send_update_metadata(vec![partition], io);
+    }
+
+    /// Sends a new topic's first leaders once no partition of it waits for ZooKeeper.
+    fn maybe_send_new_topic(&mut self, topic: &str, io: &mut dyn ControllerIo) {
+        let pending = self.writes_in_flight.keys().any(|tp| tp.topic == topic);
+        if pending {
+            return;
+        }
+        let Some(partitions) = self.new_partitions.remove(topic) else {
+            return;
+        };
+        let brokers: BTreeSet<BrokerId> = partitions
+            .iter()
+            .flat_map(|p| p.replicas.iter().copied())
+            .collect();
+        for b in brokers {
+            let mine: Vec<LeaderAndIsrPartition> = partitions
+                .iter()
+                .filter(|p| p.replicas.contains(&b))
+                .cloned()
+                .collect();
+            self.send_leader_and_isr(&[b], mine, io);
+        }
+        self.send_update_metadata(partitions, io);
     }
 
     fn leader_and_isr(&self, tp: &TopicPartition, s: &PartitionZkState) -> LeaderAndIsrPartition {
