@@ -20,6 +20,7 @@ use crate::actor::{Actor, Output};
 use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
 use crate::controller::{Controller, ControllerIo, ControllerZk};
 use crate::event::{Event, TruncateReason};
+use crate::group::{CoordinatorConfig, CoordinatorIo, GroupCoordinator, GroupTimer, PendingAppend};
 use crate::log::Log;
 use crate::protocol::*;
 use crate::types::*;
@@ -43,6 +44,9 @@ pub struct Disk {
     /// `replication-offset-checkpoint`: each partition's HW as of the last checkpoint.
     /// Kafka writes it with an fsync, so a power loss keeps it.
     pub hw_checkpoint: BTreeMap<TopicPartition, u64>,
+    /// How many records this broker's group coordinator has written, so the ids of its
+    /// `__consumer_offsets` records stay unique across restarts.
+    pub coordinator_records_written: u64,
 }
 
 impl Disk {
@@ -91,6 +95,8 @@ pub enum BrokerTimer {
         tp: TopicPartition,
         attempt: u64,
     },
+    /// A timer of the group coordinator.
+    Group(GroupTimer),
 }
 
 /// What a ZooKeeper request of this broker was for.
@@ -102,6 +108,8 @@ enum ZkPurpose {
     ReadControllerEpoch,
     WriteControllerEpoch(i32),
     Controller(ControllerZk),
+    /// Auto-creation of `__consumer_offsets` on the first FindCoordinator.
+    CreateOffsetsTopic,
 }
 
 #[derive(Default)]
@@ -234,6 +242,9 @@ pub struct Broker {
     next_delayed_id: u64,
     delayed_produces: BTreeMap<u64, DelayedProduce>,
     delayed_fetches: BTreeMap<u64, DelayedFetch>,
+    coordinator: GroupCoordinator,
+    /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
+    offsets_topic_requested: bool,
 }
 
 impl Broker {
@@ -245,7 +256,6 @@ impl Broker {
     ) -> Broker {
         Broker {
             id,
-            config,
             topic_configs,
             disk,
             high_watermarks: BTreeMap::new(),
@@ -261,7 +271,23 @@ impl Broker {
             next_delayed_id: 0,
             delayed_produces: BTreeMap::new(),
             delayed_fetches: BTreeMap::new(),
+            coordinator: GroupCoordinator::new(
+                id,
+                CoordinatorConfig {
+                    offsets_topic_num_partitions: config.offsets_topic_num_partitions,
+                    group_initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                    group_min_session_timeout_ms: config.group_min_session_timeout_ms,
+                    group_max_session_timeout_ms: config.group_max_session_timeout_ms,
+                },
+            ),
+            offsets_topic_requested: false,
+            config,
         }
+    }
+
+    /// The group coordinator this broker hosts, for inspection.
+    pub fn coordinator(&self) -> &GroupCoordinator {
+        &self.coordinator
     }
 
     pub fn id(&self) -> BrokerId {
@@ -383,6 +409,7 @@ impl Broker {
 
     /// The session is gone: stop being controller, start a new session.
     fn on_zk_session_lost(&mut self, out: &mut Output<BrokerTimer>) {
+        self.offsets_topic_requested = false;
         self.resign_controller();
         self.zk_connect(out);
     }
@@ -469,6 +496,11 @@ impl Broker {
                 ZkResult::Created | ZkResult::Ok { .. } => self.become_controller(epoch, out),
                 _ => self.watch_controller(out),
             },
+            ZkPurpose::CreateOffsetsTopic => {
+                if !matches!(result, ZkResult::Created | ZkResult::NodeExists) {
+                    self.offsets_topic_requested = false;
+                }
+            }
             ZkPurpose::Controller(purpose) => {
                 let Some(mut controller) = self.controller.take() else {
                     return;
@@ -592,7 +624,7 @@ impl Broker {
                 if let Some(l) = p.leader {
                     touched_leaders.insert(l);
                 }
-                self.make_follower(p, out);
+                self.make_follower(now_ms, p, out);
             }
         }
         for leader in touched_leaders {
@@ -655,9 +687,19 @@ impl Broker {
         self.fail_delayed_produces(&tp, p.leader_epoch, out);
         self.maybe_increment_hw(&tp, out);
         self.complete_delayed_fetches(&tp, out);
+        if tp.topic == OFFSETS_TOPIC {
+            self.with_coordinator(now_ms, out, |c, io| {
+                c.on_election(tp.partition, p.leader_epoch, io)
+            });
+        }
     }
 
-    fn make_follower(&mut self, p: LeaderAndIsrPartition, out: &mut Output<BrokerTimer>) {
+    fn make_follower(
+        &mut self,
+        now_ms: u64,
+        p: LeaderAndIsrPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let tp = p.tp.clone();
         let protocol = self.protocol();
         self.partitions.insert(
@@ -696,6 +738,9 @@ impl Broker {
         }
         self.fail_delayed_produces(&tp, p.leader_epoch, out);
         self.complete_delayed_fetches(&tp, out);
+        if tp.topic == OFFSETS_TOPIC {
+            self.with_coordinator(now_ms, out, |c, io| c.on_resignation(tp.partition, io));
+        }
     }
 
     fn on_update_metadata(
@@ -1822,6 +1867,299 @@ impl Broker {
     }
 }
 
+/// The group coordinator's glue: requests in, appends to `__consumer_offsets` out.
+impl Broker {
+    fn with_coordinator(
+        &mut self,
+        now_ms: u64,
+        out: &mut Output<BrokerTimer>,
+        f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorIo),
+    ) {
+        let mut io = CoordinatorIo::default();
+        f(&mut self.coordinator, &mut io);
+        let CoordinatorIo {
+            out: coordinator_out,
+            appends,
+        } = io;
+        out.messages.extend(coordinator_out.messages);
+        out.events.extend(coordinator_out.events);
+        out.timers.extend(
+            coordinator_out
+                .timers
+                .into_iter()
+                .map(|(delay_ms, t)| (delay_ms, BrokerTimer::Group(t))),
+        );
+        for append in appends {
+            self.append_for_coordinator(now_ms, append, out);
+        }
+    }
+
+    /// The coordinator writes through the same path as a producer with `acks=all`: the
+    /// request comes "from" this broker itself, and the answer is a ProduceResponse to itself.
+    fn append_for_coordinator(
+        &mut self,
+        now_ms: u64,
+        append: PendingAppend,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        assert!(!append.records.is_empty(), "an append carries records");
+        let tp = TopicPartition::new(OFFSETS_TOPIC, append.partition);
+        let producer = COORDINATOR_PRODUCER_BASE + self.id as u32;
+        let mut records = Vec::with_capacity(append.records.len());
+        for (key, value) in append.records {
+            self.disk.coordinator_records_written += 1;
+            records.push(ProducerRecord {
+                id: RecordId {
+                    producer,
+                    seq: self.disk.coordinator_records_written,
+                },
+                timestamp_ms: now_ms,
+                key: Some(key),
+                value,
+                headers: Vec::new(),
+            });
+        }
+        let timeout_ms = self.config.offsets_commit_timeout_ms;
+        self.on_produce(
+            now_ms,
+            NodeId::Broker(self.id),
+            append.append_id,
+            Acks::All,
+            timeout_ms,
+            tp,
+            records,
+            out,
+        );
+    }
+
+    /// Hands the coordinator the answers to its appends: the ProduceResponses this broker
+    /// addressed to itself. Handling one can append again, so this loops until none is left.
+    fn deliver_coordinator_completions(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        let me = NodeId::Broker(self.id);
+        loop {
+            let mut done = Vec::new();
+            out.messages.retain(|(to, message)| match message {
+                Message::ProduceResponse {
+                    correlation_id,
+                    error,
+                    ..
+                } if *to == me => {
+                    done.push((*correlation_id, *error));
+                    false
+                }
+                _ => true,
+            });
+            if done.is_empty() {
+                return;
+            }
+            for (append_id, error) in done {
+                self.with_coordinator(now_ms, out, |c, io| {
+                    c.on_append_done(now_ms, append_id, error, io)
+                });
+            }
+        }
+    }
+
+    fn on_find_coordinator(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        group_id: &str,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let partition = self.coordinator.partition_for(group_id);
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        let (error, coordinator) = match self.metadata.get(&tp) {
+            Some(PartitionMetadata {
+                leader: Some(leader),
+                ..
+            }) => (ErrorCode::None, Some(*leader)),
+            Some(_) => (ErrorCode::CoordinatorNotAvailable, None),
+            None => {
+                self.maybe_create_offsets_topic(out);
+                (ErrorCode::CoordinatorNotAvailable, None)
+            }
+        };
+        out.send(
+            from,
+            Message::FindCoordinatorResponse {
+                correlation_id,
+                error,
+                coordinator,
+            },
+        );
+    }
+
+    /// Creates `__consumer_offsets` in ZooKeeper, as a broker does on the first
+    /// FindCoordinator. From 0.11 the topic waits until `offsets.topic.replication.factor`
+    /// brokers are alive (KAFKA-3959); before, it took as many replicas as were alive, and a
+    /// cluster that started with one broker up kept a single copy of every group's offsets.
+    /// Replicas are placed round-robin over the live brokers from the lowest id (Kafka starts
+    /// at a random broker).
+    fn maybe_create_offsets_topic(&mut self, out: &mut Output<BrokerTimer>) {
+        if self.offsets_topic_requested || self.live_brokers.is_empty() {
+            return;
+        }
+        let mut live = self.live_brokers.clone();
+        live.sort_unstable();
+        let wanted = self.config.offsets_topic_replication_factor as usize;
+        let replication_factor = if self.protocol().requires_full_offsets_replication() {
+            if live.len() < wanted {
+                return;
+            }
+            wanted
+        } else {
+            wanted.min(live.len())
+        };
+        let assignment = (0..self.config.offsets_topic_num_partitions)
+            .map(|p| {
+                let replicas = (0..replication_factor)
+                    .map(|i| live[(p as usize + i) % live.len()])
+                    .collect();
+                (p, replicas)
+            })
+            .collect();
+        self.offsets_topic_requested = true;
+        self.zk.request(
+            ZkOp::Create {
+                path: format!("/brokers/topics/{OFFSETS_TOPIC}"),
+                data: ZkData::TopicAssignment(assignment),
+                ephemeral: false,
+            },
+            ZkPurpose::CreateOffsetsTopic,
+            out,
+        );
+    }
+
+    fn on_group_timer(&mut self, now_ms: u64, timer: GroupTimer, out: &mut Output<BrokerTimer>) {
+        match timer {
+            GroupTimer::LoadDone {
+                partition,
+                leader_epoch,
+            } => {
+                let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+                let records = self
+                    .disk
+                    .logs
+                    .get(&tp)
+                    .map(|l| l.records().to_vec())
+                    .unwrap_or_default();
+                self.with_coordinator(now_ms, out, |c, io| {
+                    c.finish_load(now_ms, partition, leader_epoch, &records, io)
+                });
+            }
+            other => self.with_coordinator(now_ms, out, |c, io| c.on_timer(now_ms, other, io)),
+        }
+    }
+
+    /// Routes a consumer-group request to the coordinator.
+    fn on_group_request(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        match message {
+            Message::FindCoordinator {
+                correlation_id,
+                group_id,
+            } => self.on_find_coordinator(from, correlation_id, &group_id, out),
+            Message::JoinGroup {
+                correlation_id,
+                group_id,
+                member_id,
+                client_id,
+                group_instance_id,
+                session_timeout_ms,
+                rebalance_timeout_ms,
+                protocols,
+                subscription,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_join_group(
+                    now_ms,
+                    from,
+                    correlation_id,
+                    group_id,
+                    member_id,
+                    group_instance_id,
+                    session_timeout_ms,
+                    rebalance_timeout_ms,
+                    protocols,
+                    subscription,
+                    &client_id,
+                    io,
+                )
+            }),
+            Message::SyncGroup {
+                correlation_id,
+                group_id,
+                generation_id,
+                member_id,
+                assignments,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_sync_group(
+                    from,
+                    correlation_id,
+                    &group_id,
+                    generation_id,
+                    &member_id,
+                    assignments,
+                    io,
+                )
+            }),
+            Message::Heartbeat {
+                correlation_id,
+                group_id,
+                generation_id,
+                member_id,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_heartbeat(
+                    now_ms,
+                    from,
+                    correlation_id,
+                    &group_id,
+                    generation_id,
+                    &member_id,
+                    io,
+                )
+            }),
+            Message::LeaveGroup {
+                correlation_id,
+                group_id,
+                member_id,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_leave_group(now_ms, from, correlation_id, &group_id, &member_id, io)
+            }),
+            Message::OffsetCommit {
+                correlation_id,
+                group_id,
+                generation_id,
+                member_id,
+                offsets,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_offset_commit(
+                    from,
+                    correlation_id,
+                    &group_id,
+                    generation_id,
+                    &member_id,
+                    offsets,
+                    io,
+                )
+            }),
+            Message::OffsetFetch {
+                correlation_id,
+                group_id,
+                partitions,
+            } => self.with_coordinator(now_ms, out, |c, io| {
+                c.on_offset_fetch(from, correlation_id, &group_id, partitions, io)
+            }),
+            other => unreachable!("not a group request: {}", other.kind()),
+        }
+    }
+}
+
 impl Actor for Broker {
     type Timer = BrokerTimer;
 
@@ -1859,6 +2197,24 @@ impl Actor for Broker {
     }
 
     fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        self.handle_message(now_ms, from, message, out);
+        self.deliver_coordinator_completions(now_ms, out);
+    }
+
+    fn on_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
+        self.handle_timer(now_ms, timer, out);
+        self.deliver_coordinator_completions(now_ms, out);
+    }
+}
+
+impl Broker {
+    fn handle_message(
         &mut self,
         now_ms: u64,
         from: NodeId,
@@ -1977,17 +2333,31 @@ impl Actor for Broker {
                 spec,
                 current_leader_epoch,
             } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
+            request @ (Message::FindCoordinator { .. }
+            | Message::JoinGroup { .. }
+            | Message::SyncGroup { .. }
+            | Message::Heartbeat { .. }
+            | Message::LeaveGroup { .. }
+            | Message::OffsetCommit { .. }
+            | Message::OffsetFetch { .. }) => self.on_group_request(now_ms, from, request, out),
             // Messages a broker never receives.
             Message::ZkConnect { .. }
             | Message::ZkPing { .. }
             | Message::ZkRequest { .. }
             | Message::ProduceResponse { .. }
             | Message::MetadataResponse { .. }
-            | Message::ListOffsetsResponse { .. } => {}
+            | Message::ListOffsetsResponse { .. }
+            | Message::FindCoordinatorResponse { .. }
+            | Message::JoinGroupResponse { .. }
+            | Message::SyncGroupResponse { .. }
+            | Message::HeartbeatResponse { .. }
+            | Message::LeaveGroupResponse { .. }
+            | Message::OffsetCommitResponse { .. }
+            | Message::OffsetFetchResponse { .. } => {}
         }
     }
 
-    fn on_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
+    fn handle_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
         match timer {
             BrokerTimer::ZkConnectTimeout { attempt } => {
                 if self.zk.session_id.is_none() && attempt == self.zk.connect_attempt {
@@ -2065,6 +2435,7 @@ impl Actor for Broker {
                     }
                 }
             }
+            BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
         }
     }
 }
@@ -2260,6 +2631,255 @@ mod tests {
             replica_socket_timeout_ms: 2_000,
             ..BrokerConfig::default()
         }
+    }
+
+    // ---- the group coordinator on top of replication ----
+
+    fn offsets_tp() -> TopicPartition {
+        TopicPartition::new(OFFSETS_TOPIC, 0)
+    }
+
+    fn lead_offsets(c: &mut Cluster, leader: BrokerId, epoch: LeaderEpoch) {
+        let p = LeaderAndIsrPartition {
+            tp: offsets_tp(),
+            leader: Some(leader),
+            leader_epoch: epoch,
+            isr: vec![0, 1, 2],
+            partition_epoch: epoch,
+            replicas: vec![0, 1, 2],
+            controller_epoch: 1,
+        };
+        for b in 0..3 {
+            c.wire.push_back((
+                NodeId::Broker(b),
+                NodeId::Broker(CONTROLLER),
+                Message::LeaderAndIsr {
+                    controller_id: CONTROLLER,
+                    controller_epoch: 1,
+                    partitions: vec![p.clone()],
+                },
+            ));
+        }
+    }
+
+    fn group_config() -> BrokerConfig {
+        BrokerConfig {
+            offsets_topic_num_partitions: 1,
+            group_initial_rebalance_delay_ms: 0,
+            ..config()
+        }
+    }
+
+    fn ask(c: &mut Cluster, to: BrokerId, message: Message) -> Message {
+        c.to_clients.clear();
+        c.wire
+            .push_back((NodeId::Broker(to), NodeId::Consumer(0), message));
+        c.run(50);
+        assert_eq!(c.to_clients.len(), 1, "one answer: {:?}", c.to_clients);
+        c.to_clients.pop().unwrap()
+    }
+
+    fn join(c: &mut Cluster, to: BrokerId, member_id: &str) -> Message {
+        ask(
+            c,
+            to,
+            Message::JoinGroup {
+                correlation_id: 1,
+                group_id: "g".into(),
+                member_id: member_id.into(),
+                client_id: "c".into(),
+                group_instance_id: None,
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocols: vec![crate::assignor::Strategy::Range],
+                subscription: Subscription {
+                    topics: vec!["orders".into()],
+                    owned_partitions: vec![],
+                    generation: -1,
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn a_coordinator_answers_only_after_loading_and_only_while_leading() {
+        let mut c = Cluster::new(3, group_config());
+        let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+            panic!()
+        };
+        assert_eq!(
+            error,
+            ErrorCode::NotCoordinator,
+            "nobody leads the partition yet"
+        );
+        lead_offsets(&mut c, 0, 0);
+        // Delivered at once; the load takes LOAD_DELAY_MS.
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Consumer(0),
+            Message::Heartbeat {
+                correlation_id: 1,
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id: "x".into(),
+            },
+        ));
+        c.to_clients.clear();
+        c.run(0);
+        assert!(matches!(
+            c.to_clients.pop(),
+            Some(Message::HeartbeatResponse {
+                error: ErrorCode::CoordinatorLoadInProgress,
+                ..
+            })
+        ));
+        c.run(crate::group::LOAD_DELAY_MS);
+        let Message::JoinGroupResponse { error, .. } = join(&mut c, 1, "") else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::NotCoordinator, "broker 1 only follows");
+    }
+
+    #[test]
+    fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
+        let mut c = Cluster::new(3, group_config());
+        lead_offsets(&mut c, 0, 0);
+        c.run(100);
+        let Message::JoinGroupResponse {
+            error,
+            generation_id,
+            member_id,
+            leader,
+            members,
+            ..
+        } = join(&mut c, 0, "")
+        else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::None);
+        assert_eq!(generation_id, 1);
+        assert_eq!(leader, member_id, "the only member leads");
+        assert_eq!(members.len(), 1, "the leader sees every subscription");
+        let assigned = vec![tp()];
+        let Message::SyncGroupResponse {
+            error, assignment, ..
+        } = ask(
+            &mut c,
+            0,
+            Message::SyncGroup {
+                correlation_id: 2,
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id: member_id.clone(),
+                assignments: vec![(member_id.clone(), assigned.clone())],
+            },
+        )
+        else {
+            panic!()
+        };
+        assert_eq!((error, assignment), (ErrorCode::None, assigned));
+        // The commit is answered only once both followers have the record (acks=all).
+        c.down.insert(1);
+        c.down.insert(2);
+        c.to_clients.clear();
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Consumer(0),
+            Message::OffsetCommit {
+                correlation_id: 3,
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id: member_id.clone(),
+                offsets: vec![(tp(), 42)],
+            },
+        ));
+        c.run(200);
+        assert!(c.to_clients.is_empty(), "no answer while the ISR lags");
+        c.down.clear();
+        // The followers' lost fetches time out (replica.socket.timeout.ms) and they fetch again.
+        c.run(5_000);
+        assert!(matches!(
+            c.to_clients.pop(),
+            Some(Message::OffsetCommitResponse {
+                error: ErrorCode::None,
+                ..
+            })
+        ));
+        // Broker 1 takes over the partition and loads the group from its copy of the log.
+        lead_offsets(&mut c, 1, 1);
+        c.run(100);
+        let Message::OffsetFetchResponse { error, offsets, .. } = ask(
+            &mut c,
+            1,
+            Message::OffsetFetch {
+                correlation_id: 4,
+                group_id: "g".into(),
+                partitions: vec![tp()],
+            },
+        ) else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::None);
+        assert_eq!(offsets, vec![(tp(), Some(42))]);
+        // The member keeps its generation: no rebalance for a coordinator move.
+        let Message::HeartbeatResponse { error, .. } = ask(
+            &mut c,
+            1,
+            Message::Heartbeat {
+                correlation_id: 5,
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id,
+            },
+        ) else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::None);
+        // The old coordinator gave the group up.
+        let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::NotCoordinator);
+    }
+
+    #[test]
+    fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replication() {
+        let mut c = Cluster::new(3, group_config());
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::UpdateMetadata {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                live_brokers: vec![0, 1],
+                partitions: vec![],
+            },
+        ));
+        let find = Message::FindCoordinator {
+            correlation_id: 1,
+            group_id: "g".into(),
+        };
+        let Message::FindCoordinatorResponse { error, .. } = ask(&mut c, 0, find.clone()) else {
+            panic!()
+        };
+        assert_eq!(error, ErrorCode::CoordinatorNotAvailable);
+        assert!(
+            !c.brokers[&0].offsets_topic_requested,
+            "two live brokers are fewer than offsets.topic.replication.factor=3"
+        );
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::UpdateMetadata {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                live_brokers: vec![0, 1, 2],
+                partitions: vec![],
+            },
+        ));
+        c.brokers.get_mut(&0).unwrap().zk.session_id = Some(7);
+        ask(&mut c, 0, find);
+        assert!(c.brokers[&0].offsets_topic_requested);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! are errors that suggest the nearest known key: a typo in `min.insync.replicas` must never
 //! silently run a scenario with the default.
 
+use crate::assignor::Strategy;
 use crate::types::Acks;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -168,6 +169,15 @@ impl ProtocolVersion {
         }
     }
 
+    /// 0.11 (KAFKA-3959): `__consumer_offsets` is created only with its full
+    /// `offsets.topic.replication.factor`; before, the factor was capped by the live brokers.
+    pub fn requires_full_offsets_replication(self) -> bool {
+        self >= ProtocolVersion {
+            major: 0,
+            minor: 11,
+        }
+    }
+
     /// KIP-279 (2.0): the follower walks back through epochs to the one both logs share.
     pub fn uses_kip_279(self) -> bool {
         self >= ProtocolVersion { major: 2, minor: 0 }
@@ -258,6 +268,17 @@ pub struct BrokerConfig {
     pub replica_socket_timeout_ms: u64,
     pub controller_socket_timeout_ms: u64,
     pub inter_broker_protocol_version: ProtocolVersion,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
+    pub offsets_topic_num_partitions: u32,
+    /// `offsets.topic.replication.factor`: from 0.11 the topic is not created until this many
+    /// brokers are alive; before, it was capped by the live brokers.
+    pub offsets_topic_replication_factor: u32,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the offsets topic's ISR.
+    pub offsets_commit_timeout_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: how long an empty group waits for more members.
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
     /// Defaults for every topic (`min.insync.replicas`, `unclean.leader.election.enable`,
     /// `log.flush.interval.messages`, `log.flush.interval.ms`).
     pub topic_defaults: TopicConfig,
@@ -274,6 +295,12 @@ impl Default for BrokerConfig {
             replica_socket_timeout_ms: 30_000,
             controller_socket_timeout_ms: 30_000,
             inter_broker_protocol_version: ProtocolVersion::LATEST,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout_ms: 5_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
             topic_defaults: TopicConfig::default(),
         }
     }
@@ -289,6 +316,12 @@ impl BrokerConfig {
         "replica.socket.timeout.ms",
         "controller.socket.timeout.ms",
         "inter.broker.protocol.version",
+        "offsets.topic.num.partitions",
+        "offsets.topic.replication.factor",
+        "offsets.commit.timeout.ms",
+        "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms",
+        "group.max.session.timeout.ms",
         "min.insync.replicas",
         "unclean.leader.election.enable",
         "log.flush.interval.messages",
@@ -319,6 +352,18 @@ impl BrokerConfig {
                         got: v.to_string(),
                     })?;
             }
+            "offsets.topic.num.partitions" => {
+                self.offsets_topic_num_partitions = as_u64(key, v)?.clamp(1, 1000) as u32
+            }
+            "offsets.topic.replication.factor" => {
+                self.offsets_topic_replication_factor = as_u64(key, v)?.clamp(1, 100) as u32
+            }
+            "offsets.commit.timeout.ms" => self.offsets_commit_timeout_ms = as_u64(key, v)?.max(1),
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = as_u64(key, v)?
+            }
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = as_u64(key, v)?,
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = as_u64(key, v)?,
             "min.insync.replicas" | "unclean.leader.election.enable" => {
                 self.topic_defaults.apply(key, v)?
             }
@@ -427,7 +472,7 @@ pub enum AutoOffsetReset {
     None,
 }
 
-/// Consumer client configs (without groups).
+/// Consumer client configs. The group keys matter only for a consumer with a `group.id`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConsumerConfig {
     pub auto_offset_reset: AutoOffsetReset,
@@ -436,6 +481,15 @@ pub struct ConsumerConfig {
     pub retry_backoff_ms: u64,
     pub metadata_max_age_ms: u64,
     pub max_poll_records: u32,
+    pub group_id: Option<String>,
+    pub group_instance_id: Option<String>,
+    pub enable_auto_commit: bool,
+    pub auto_commit_interval_ms: u64,
+    pub session_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub max_poll_interval_ms: u64,
+    /// `partition.assignment.strategy`, in the member's order of preference.
+    pub partition_assignment_strategy: Vec<Strategy>,
 }
 
 impl Default for ConsumerConfig {
@@ -447,6 +501,15 @@ impl Default for ConsumerConfig {
             retry_backoff_ms: 100,
             metadata_max_age_ms: 300_000,
             max_poll_records: 500,
+            group_id: None,
+            group_instance_id: None,
+            enable_auto_commit: true,
+            auto_commit_interval_ms: 5_000,
+            session_timeout_ms: 45_000,
+            heartbeat_interval_ms: 3_000,
+            max_poll_interval_ms: 300_000,
+            // Kafka 3.0's default: range first, with cooperative-sticky ready for an upgrade.
+            partition_assignment_strategy: vec![Strategy::Range, Strategy::CooperativeSticky],
         }
     }
 }
@@ -459,6 +522,14 @@ impl ConsumerConfig {
         "retry.backoff.ms",
         "metadata.max.age.ms",
         "max.poll.records",
+        "group.id",
+        "group.instance.id",
+        "enable.auto.commit",
+        "auto.commit.interval.ms",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "partition.assignment.strategy",
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
@@ -482,6 +553,32 @@ impl ConsumerConfig {
             "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
             "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
             "max.poll.records" => self.max_poll_records = as_u64(key, v)?.max(1) as u32,
+            "group.id" => self.group_id = Some(as_string(key, v)?),
+            "group.instance.id" => self.group_instance_id = Some(as_string(key, v)?),
+            "enable.auto.commit" => self.enable_auto_commit = as_bool(key, v)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval_ms = as_u64(key, v)?.max(1),
+            "session.timeout.ms" => self.session_timeout_ms = as_u64(key, v)?.max(1),
+            "heartbeat.interval.ms" => self.heartbeat_interval_ms = as_u64(key, v)?.max(1),
+            "max.poll.interval.ms" => self.max_poll_interval_ms = as_u64(key, v)?.max(1),
+            "partition.assignment.strategy" => {
+                let text = as_string(key, v)?;
+                let mut list = Vec::new();
+                for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    list.push(Strategy::from_name(name).ok_or(ConfigError::BadValue {
+                        key: key.to_string(),
+                        expected: "\"range\", \"roundrobin\", \"sticky\" or \"cooperative-sticky\" (or a comma-separated list)",
+                        got: v.to_string(),
+                    })?);
+                }
+                if list.is_empty() {
+                    return Err(ConfigError::BadValue {
+                        key: key.to_string(),
+                        expected: "at least one assignor",
+                        got: v.to_string(),
+                    });
+                }
+                self.partition_assignment_strategy = list;
+            }
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_string(),

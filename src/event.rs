@@ -236,6 +236,110 @@ pub enum Event {
         from: Option<u64>,
         to: u64,
     },
+
+    // ---- consumer groups: the coordinator's side ----
+    /// A coordinator began reading a `__consumer_offsets` partition it now leads.
+    GroupLoadStarted {
+        broker: BrokerId,
+        partition: u32,
+        leader_epoch: LeaderEpoch,
+    },
+    /// The read finished: these groups, with their generations and committed offsets, are
+    /// served from this broker now.
+    GroupsLoaded {
+        broker: BrokerId,
+        partition: u32,
+        groups: Vec<(String, i32)>,
+        offsets: u32,
+    },
+    /// The broker stopped leading the partition and dropped its groups.
+    GroupsUnloaded {
+        broker: BrokerId,
+        partition: u32,
+        groups: Vec<String>,
+    },
+    /// The group entered PreparingRebalance: every member must join again.
+    RebalanceStarted {
+        broker: BrokerId,
+        group: String,
+        generation: i32,
+        reason: String,
+    },
+    /// Every member joined (or timed out): a new generation with a leader and an assignor.
+    GenerationStarted {
+        broker: BrokerId,
+        group: String,
+        generation: i32,
+        protocol: Option<String>,
+        leader: Option<String>,
+        members: Vec<String>,
+    },
+    /// The leader's assignment was written to `__consumer_offsets`; the group is Stable.
+    GroupStable {
+        broker: BrokerId,
+        group: String,
+        generation: i32,
+        assignment: Vec<(String, Vec<TopicPartition>)>,
+    },
+    /// A member left the group: it asked to, or its session expired.
+    MemberRemoved {
+        broker: BrokerId,
+        group: String,
+        member: String,
+        reason: String,
+    },
+    /// Committed offsets are durable in `__consumer_offsets` (the append met `acks=all`).
+    OffsetsCommitted {
+        broker: BrokerId,
+        group: String,
+        generation: i32,
+        member: String,
+        offsets: Vec<(TopicPartition, u64)>,
+    },
+
+    // ---- consumer groups: the member's side ----
+    /// A member got its partitions for a generation (SyncGroup answered).
+    PartitionsAssigned {
+        consumer: u32,
+        group: String,
+        member: String,
+        generation: i32,
+        partitions: Vec<TopicPartition>,
+    },
+    /// A member gave partitions up before a rebalance (`onPartitionsRevoked`) or lost them
+    /// (`onPartitionsLost`, when it was already out of the group).
+    PartitionsRevoked {
+        consumer: u32,
+        group: String,
+        member: String,
+        partitions: Vec<TopicPartition>,
+        lost: bool,
+    },
+    /// The application finished processing one record.
+    RecordProcessed {
+        consumer: u32,
+        group: String,
+        member: String,
+        generation: i32,
+        tp: TopicPartition,
+        offset: u64,
+        record: RecordId,
+    },
+    /// A member's position was set from the group's committed offset.
+    PositionFromCommit {
+        consumer: u32,
+        group: String,
+        tp: TopicPartition,
+        offset: u64,
+    },
+    /// The world killed a client process (a broker's crash shows in what it stops doing).
+    ClientCrashed { node: NodeId },
+    /// A member's commit failed; the records since the last commit will be delivered again.
+    CommitFailed {
+        consumer: u32,
+        group: String,
+        error: ErrorCode,
+    },
 }
 
 impl Event {
@@ -267,6 +371,20 @@ impl Event {
             Event::Consumed { .. } => "consumed",
             Event::ConsumerTruncationDetected { .. } => "consumer-truncation-detected",
             Event::OffsetReset { .. } => "offset-reset",
+            Event::GroupLoadStarted { .. } => "group-load-started",
+            Event::GroupsLoaded { .. } => "groups-loaded",
+            Event::GroupsUnloaded { .. } => "groups-unloaded",
+            Event::RebalanceStarted { .. } => "rebalance-started",
+            Event::GenerationStarted { .. } => "generation-started",
+            Event::GroupStable { .. } => "group-stable",
+            Event::MemberRemoved { .. } => "member-removed",
+            Event::OffsetsCommitted { .. } => "offsets-committed",
+            Event::PartitionsAssigned { .. } => "partitions-assigned",
+            Event::PartitionsRevoked { .. } => "partitions-revoked",
+            Event::RecordProcessed { .. } => "record-processed",
+            Event::PositionFromCommit { .. } => "position-from-commit",
+            Event::CommitFailed { .. } => "commit-failed",
+            Event::ClientCrashed { .. } => "client-crashed",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! is here too, reduced to what Kafka's ZooKeeper mode uses: sessions, ephemeral znodes,
 //! conditional updates and one-shot watches.
 
+use crate::assignor::Strategy;
 use crate::types::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -138,6 +139,112 @@ pub enum Message {
         offset: u64,
         leader_epoch: Option<LeaderEpoch>,
     },
+
+    // ---- consumer groups (the classic protocol) ----
+    FindCoordinator {
+        correlation_id: u64,
+        group_id: String,
+    },
+    FindCoordinatorResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+        coordinator: Option<BrokerId>,
+    },
+    JoinGroup {
+        correlation_id: u64,
+        group_id: String,
+        /// Empty for a member joining for the first time.
+        member_id: String,
+        /// The member id the coordinator hands out starts with this (`client.id`).
+        client_id: String,
+        group_instance_id: Option<String>,
+        session_timeout_ms: u64,
+        /// The consumer's `max.poll.interval.ms`.
+        rebalance_timeout_ms: u64,
+        /// The assignors this member supports, in its order of preference.
+        protocols: Vec<Strategy>,
+        subscription: Subscription,
+    },
+    JoinGroupResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+        generation_id: i32,
+        protocol: Option<Strategy>,
+        leader: String,
+        member_id: String,
+        /// Every member's subscription, for the leader only; empty for the others.
+        members: Vec<GroupMemberSubscription>,
+    },
+    SyncGroup {
+        correlation_id: u64,
+        group_id: String,
+        generation_id: i32,
+        member_id: String,
+        /// The leader's assignment for every member; empty from the others.
+        assignments: Vec<(String, Vec<TopicPartition>)>,
+    },
+    SyncGroupResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+        assignment: Vec<TopicPartition>,
+    },
+    Heartbeat {
+        correlation_id: u64,
+        group_id: String,
+        generation_id: i32,
+        member_id: String,
+    },
+    HeartbeatResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+    },
+    LeaveGroup {
+        correlation_id: u64,
+        group_id: String,
+        member_id: String,
+    },
+    LeaveGroupResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+    },
+    OffsetCommit {
+        correlation_id: u64,
+        group_id: String,
+        generation_id: i32,
+        member_id: String,
+        offsets: Vec<(TopicPartition, u64)>,
+    },
+    OffsetCommitResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+    },
+    OffsetFetch {
+        correlation_id: u64,
+        group_id: String,
+        partitions: Vec<TopicPartition>,
+    },
+    OffsetFetchResponse {
+        correlation_id: u64,
+        error: ErrorCode,
+        /// `None`: the group never committed an offset for the partition.
+        offsets: Vec<(TopicPartition, Option<u64>)>,
+    },
+}
+
+/// What a consumer tells the coordinator in JoinGroup (Kafka's `ConsumerProtocolSubscription`):
+/// its topics and, for the sticky assignors, what it owns and from which generation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub topics: Vec<String>,
+    pub owned_partitions: Vec<TopicPartition>,
+    pub generation: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupMemberSubscription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub subscription: Subscription,
 }
 
 impl Message {
@@ -166,6 +273,20 @@ impl Message {
             Message::MetadataResponse { .. } => "MetadataResponse",
             Message::ListOffsets { .. } => "ListOffsets",
             Message::ListOffsetsResponse { .. } => "ListOffsetsResponse",
+            Message::FindCoordinator { .. } => "FindCoordinator",
+            Message::FindCoordinatorResponse { .. } => "FindCoordinatorResponse",
+            Message::JoinGroup { .. } => "JoinGroup",
+            Message::JoinGroupResponse { .. } => "JoinGroupResponse",
+            Message::SyncGroup { .. } => "SyncGroup",
+            Message::SyncGroupResponse { .. } => "SyncGroupResponse",
+            Message::Heartbeat { .. } => "Heartbeat",
+            Message::HeartbeatResponse { .. } => "HeartbeatResponse",
+            Message::LeaveGroup { .. } => "LeaveGroup",
+            Message::LeaveGroupResponse { .. } => "LeaveGroupResponse",
+            Message::OffsetCommit { .. } => "OffsetCommit",
+            Message::OffsetCommitResponse { .. } => "OffsetCommitResponse",
+            Message::OffsetFetch { .. } => "OffsetFetch",
+            Message::OffsetFetchResponse { .. } => "OffsetFetchResponse",
         }
     }
 }

@@ -156,6 +156,20 @@ pub enum ErrorCode {
     DeliveryTimeout,
     /// No response came back (the connection dropped or the request was lost).
     NetworkException,
+    // ---- consumer groups ----
+    /// The offsets topic does not exist yet, or its partition has no leader.
+    CoordinatorNotAvailable,
+    /// This broker does not lead the group's `__consumer_offsets` partition.
+    NotCoordinator,
+    /// This broker leads the partition but is still reading it.
+    CoordinatorLoadInProgress,
+    /// The request names a generation the group has left behind.
+    IllegalGeneration,
+    UnknownMemberId,
+    RebalanceInProgress,
+    /// No assignor every member supports.
+    InconsistentGroupProtocol,
+    InvalidSessionTimeout,
 }
 
 impl ErrorCode {
@@ -176,6 +190,14 @@ impl ErrorCode {
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             ErrorCode::DeliveryTimeout => "DELIVERY_TIMEOUT",
             ErrorCode::NetworkException => "NETWORK_EXCEPTION",
+            ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            ErrorCode::NotCoordinator => "NOT_COORDINATOR",
+            ErrorCode::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
+            ErrorCode::IllegalGeneration => "ILLEGAL_GENERATION",
+            ErrorCode::UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            ErrorCode::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            ErrorCode::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
         }
     }
 
@@ -192,6 +214,20 @@ impl ErrorCode {
                 | ErrorCode::UnknownLeaderEpoch
                 | ErrorCode::UnknownTopicOrPartition
                 | ErrorCode::NetworkException
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorLoadInProgress
+        )
+    }
+
+    /// Errors after which a group member looks for its coordinator again.
+    pub fn means_coordinator_moved(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+                | ErrorCode::NetworkException
+                | ErrorCode::RequestTimedOut
         )
     }
 }
@@ -199,5 +235,54 @@ impl ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Kafka's internal topic for committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The record ids of what group coordinators write to `__consumer_offsets` use producer
+/// numbers from here on (plus the broker id), so they never collide with a client's.
+pub const COORDINATOR_PRODUCER_BASE: u32 = 1 << 30;
+
+/// Java's `String.hashCode`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units, wrapping.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as i32))
+}
+
+/// Kafka's `Utils.abs`: `abs`, except `i32::MIN` maps to 0 instead of overflowing.
+pub fn kafka_abs(n: i32) -> i32 {
+    if n == i32::MIN {
+        0
+    } else {
+        n.abs()
+    }
+}
+
+/// The `__consumer_offsets` partition that holds a group, as `GroupMetadataManager.partitionFor`
+/// computes it: `Utils.abs(groupId.hashCode) % offsets.topic.num.partitions`.
+pub fn offsets_partition_for(group_id: &str, num_partitions: u32) -> u32 {
+    assert!(
+        num_partitions > 0,
+        "the offsets topic has at least one partition"
+    );
+    kafka_abs(java_string_hash(group_id)) as u32 % num_partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_java() {
+        // Values from Java's "...".hashCode().
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(kafka_abs(i32::MIN), 0);
+        assert_eq!(offsets_partition_for("polygenelubricants", 50), 0);
+        assert_eq!(offsets_partition_for("hello", 50), 99_162_322 % 50);
     }
 }

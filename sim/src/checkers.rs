@@ -19,6 +19,9 @@ pub const INVARIANTS: &[&str] = &[
     "uncommitted-read",
     "two-leaders-same-epoch",
     "consumer-missed-truncation",
+    "partition-double-owned",
+    "offset-commit-regressed",
+    "record-skipped",
 ];
 
 /// How many violations of one invariant on one partition are listed (all are counted).
@@ -53,6 +56,7 @@ pub fn check(events: &[RecordedEvent], final_state: &FinalState) -> CheckReport 
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
     all.extend(consumer_missed_truncation(events, final_state));
+    all.extend(crate::groups::check_groups(events, final_state, last_time(events)).violations);
     all.sort_by(|a, b| {
         (a.at_ms, a.invariant, &a.partition).cmp(&(b.at_ms, b.invariant, &b.partition))
     });
@@ -607,6 +611,7 @@ mod tests {
                 replicas: replicas.iter().map(|r| r.broker).collect(),
                 replica_states: replicas,
             }],
+            groups: Vec::new(),
         }
     }
 

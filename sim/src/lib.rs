@@ -14,6 +14,7 @@ compile_error!(
 
 pub mod bench;
 pub mod checkers;
+pub mod groups;
 pub mod nemesis;
 pub mod record;
 pub mod report;

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use kafka_sim::groups;
 use kafka_sim::report;
 use kafka_sim::scenario::Scenario;
 use kafka_sim::sweep::{self, SeedRange, Shard};
@@ -51,6 +52,10 @@ enum Command {
         /// and exit without running.
         #[arg(long)]
         show_schedule: bool,
+        /// End with the table `kafka-consumer-groups.sh --describe` prints for every group
+        /// (the JSON outcome always has it, under `groups`).
+        #[arg(long)]
+        describe_groups: bool,
     },
     /// Validate a scenario file without running it.
     Check { file: String },
@@ -113,11 +118,20 @@ fn main() -> ExitCode {
             trace,
             stats,
             show_schedule,
+            describe_groups,
         } => {
             if show_schedule {
                 show(&file, seed)
             } else {
-                run(&file, seed, format, narrate, trace.as_deref(), stats)
+                run(
+                    &file,
+                    seed,
+                    format,
+                    narrate,
+                    trace.as_deref(),
+                    stats,
+                    describe_groups,
+                )
             }
         }
         Command::Bench => bench(),
@@ -208,6 +222,7 @@ fn run(
     narrate: bool,
     trace: Option<&str>,
     stats: bool,
+    describe_groups: bool,
 ) -> ExitCode {
     let scenario = match load(file) {
         Ok(s) => s,
@@ -262,6 +277,14 @@ fn run(
                 text.push('\n');
             }
             text.push_str(&report::render_text(&outcome));
+            if describe_groups {
+                text.push('\n');
+                if outcome.groups.is_empty() {
+                    text.push_str("no consumer groups in this scenario\n");
+                } else {
+                    text.push_str(&groups::describe_table(&outcome.groups));
+                }
+            }
             write!(stdout, "{text}")
         }
     };

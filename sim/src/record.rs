@@ -59,4 +59,22 @@ pub struct FinalPartition {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FinalState {
     pub partitions: Vec<FinalPartition>,
+    /// Every consumer group of the scenario, as its coordinator describes it at the end.
+    pub groups: Vec<FinalGroup>,
+}
+
+/// A consumer group as `kafka-consumer-groups.sh --describe` would see it after the settle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FinalGroup {
+    pub group: String,
+    /// The broker leading the group's `__consumer_offsets` partition, if any.
+    pub coordinator: Option<BrokerId>,
+    /// `None` when the coordinator is down or still loading: the tool would fail.
+    pub state: Option<String>,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    /// Member id and its assigned partitions.
+    pub members: Vec<(String, Vec<TopicPartition>)>,
+    /// The committed offset of every partition the group committed.
+    pub offsets: Vec<(TopicPartition, u64)>,
 }

@@ -5,6 +5,7 @@
 //! processes, so the same record always reports the same words and numbers.
 
 use crate::checkers::{self, CheckReport, Violation};
+use crate::groups::{self, GroupOut};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
 use kafka_model::event::{ElectionReason, TruncateReason};
@@ -67,6 +68,9 @@ pub struct Outcome {
     pub violation_counts: BTreeMap<String, u64>,
     pub expect: ExpectOut,
     pub partitions: Vec<PartitionOut>,
+    /// Consumer groups: counts and the `kafka-consumer-groups.sh --describe` numbers.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupOut>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -181,6 +185,8 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
     let report = checkers::check(&result.events, &result.final_state);
+    let group_report =
+        groups::check_groups(&result.events, &result.final_state, result.sim_time_ms);
     let mut sent = 0;
     let mut acked = Vec::new();
     let mut consumed = Vec::new();
@@ -223,6 +229,26 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         ("unclean_elections", unclean),
         ("isr_shrinks", shrinks),
         ("isr_expands", expands),
+        (
+            "processed",
+            group_report
+                .groups
+                .values()
+                .map(|g| g.records_processed)
+                .sum(),
+        ),
+        (
+            "redelivered",
+            group_report
+                .groups
+                .values()
+                .map(|g| g.records_redelivered)
+                .sum(),
+        ),
+        (
+            "rebalances",
+            group_report.groups.values().map(|g| g.rebalances).sum(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -280,6 +306,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
                     .collect(),
             })
             .collect(),
+        groups: group_report.groups,
     };
     (outcome, report)
 }
@@ -332,6 +359,18 @@ pub fn render_text(o: &Outcome) -> String {
         "ISR:        {} shrinks, {} expands",
         o.isr.shrinks, o.isr.expands
     );
+    for (name, g) in &o.groups {
+        let unowned = g.partitions.iter().map(|p| p.unowned_ms).max().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "group {name}: {} rebalances, {} records processed, {} redelivered, {} commits, a partition went at most {} without an owner",
+            g.rebalances,
+            g.records_processed,
+            g.records_redelivered,
+            g.commits,
+            seconds(unowned)
+        );
+    }
     let _ = writeln!(s);
     if o.violations.is_empty() {
         let _ = writeln!(s, "invariants: none broke");
@@ -481,7 +520,14 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
 }
 
 fn fault_text(action: &str, detail: &str) -> String {
+    let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
     match action {
+        "crash" if client => {
+            format!("FAULT: {detail} crashes: the process dies with everything it held in memory")
+        }
+        "restart" if client => {
+            format!("FAULT: {detail} starts again from nothing (a new process)")
+        }
         "crash" => {
             format!("FAULT: {detail} crashes (its page cache survives: nothing written is lost)")
         }
@@ -629,6 +675,91 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
             "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
             from.map_or(String::new(), |f| format!(" from {f}"))
         ),
+        Event::GroupLoadStarted { broker, partition, leader_epoch } => format!(
+            "broker {broker} leads __consumer_offsets-{partition} (epoch {leader_epoch}) and starts loading its groups; until done it answers COORDINATOR_LOAD_IN_PROGRESS"
+        ),
+        Event::GroupsLoaded { broker, partition, groups, offsets } => {
+            if groups.is_empty() {
+                format!("broker {broker} finished loading __consumer_offsets-{partition}: no groups yet")
+            } else {
+                let list = groups
+                    .iter()
+                    .map(|(g, gen)| format!("{g} (generation {gen})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "broker {broker} finished loading __consumer_offsets-{partition} ({offsets} offset records) and now coordinates {list}"
+                )
+            }
+        }
+        Event::GroupsUnloaded { broker, partition, groups } => {
+            if groups.is_empty() {
+                return None;
+            }
+            format!(
+                "broker {broker} no longer leads __consumer_offsets-{partition}: it stops coordinating {} (NOT_COORDINATOR from now on)",
+                groups.join(", ")
+            )
+        }
+        Event::RebalanceStarted { broker, group, generation, reason } => format!(
+            "coordinator {broker}: group {group} starts rebalancing after generation {generation} ({reason}); every member must join again"
+        ),
+        Event::GenerationStarted { broker, group, generation, protocol, leader, members } => {
+            if members.is_empty() {
+                format!("coordinator {broker}: group {group} is empty (generation {generation})")
+            } else {
+                format!(
+                    "coordinator {broker}: group {group} generation {generation} with {} member(s), leader {}, assignor {}",
+                    members.len(),
+                    leader.as_deref().unwrap_or("-"),
+                    protocol.as_deref().unwrap_or("-")
+                )
+            }
+        }
+        Event::GroupStable { broker, group, generation, assignment } => {
+            let parts = assignment
+                .iter()
+                .map(|(m, tps)| format!("{m}: [{}]", tps.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            format!("coordinator {broker}: group {group} is Stable in generation {generation}, the assignment is durable: {parts}")
+        }
+        Event::MemberRemoved { broker, group, member, reason } => format!(
+            "coordinator {broker}: {member} leaves group {group}: it {reason}"
+        ),
+        Event::OffsetsCommitted { broker, group, generation, member, offsets } => {
+            let parts = offsets
+                .iter()
+                .map(|(tp, o)| format!("{tp}={o}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let key = format!("commit {group}");
+            return Some((key, format!(
+                "group {group} commits {parts} (member {member}, generation {generation}; durable on coordinator {broker})"
+            )));
+        }
+        Event::PartitionsAssigned { consumer, group, member, generation, partitions } => format!(
+            "consumer #{consumer} ({member}) is assigned [{}] in group {group} generation {generation}",
+            partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Event::PartitionsRevoked { consumer, member, partitions, lost, .. } => format!(
+            "consumer #{consumer} ({member}) {} [{}]",
+            if *lost { "has lost (it is out of the group)" } else { "gives up" },
+            partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Event::RecordProcessed { consumer, tp, offset, record, generation, .. } => {
+            let key = format!("processed {consumer} {tp}");
+            return Some((key, format!(
+                "consumer #{consumer} processes {tp} offset {offset} ({record}, generation {generation})"
+            )));
+        }
+        Event::PositionFromCommit { consumer, group, tp, offset } => format!(
+            "consumer #{consumer} starts {tp} at offset {offset}, the committed offset of group {group}"
+        ),
+        Event::CommitFailed { consumer, group, error } => format!(
+            "consumer #{consumer}: the commit to group {group} fails with {error}; what it processed since its last commit will be delivered again"
+        ),
+        Event::ClientCrashed { node } => format!("{node} is gone (the process died)"),
         Event::Appended { .. }
         | Event::HighWatermarkChanged { .. }
         | Event::RecordSent { .. }

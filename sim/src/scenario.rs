@@ -10,6 +10,7 @@ use kafka_model::config::{
     nearest_key, BrokerConfig, ConfigError, ConfigValue, ConsumerConfig, ProducerConfig,
     TopicConfig,
 };
+use kafka_model::consumer::CommitMode;
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -119,6 +120,16 @@ pub struct ConsumerSpec {
     pub topics: Vec<String>,
     pub start_ms: u64,
     pub config: ConsumerConfig,
+    /// Set for a member of a consumer group.
+    pub group: Option<GroupMemberSpec>,
+}
+
+/// One member process of a `[[consumers]]` entry with a `group`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMemberSpec {
+    pub group_id: String,
+    pub commit: CommitMode,
+    pub processing_ms: u64,
 }
 
 /// The fault kinds a nemesis may draw.
@@ -151,6 +162,12 @@ pub enum Target {
     Follower(TopicPartition),
     Controller,
     ZooKeeper,
+    /// A producer process, by its name.
+    Producer(String),
+    /// A consumer process, by its name (a group member is `NAME-i`).
+    Consumer(String),
+    /// The broker that coordinates a group when the fault strikes.
+    Coordinator(String),
 }
 
 impl fmt::Display for Target {
@@ -161,6 +178,9 @@ impl fmt::Display for Target {
             Target::Follower(tp) => write!(f, "follower:{tp}"),
             Target::Controller => write!(f, "controller"),
             Target::ZooKeeper => write!(f, "zookeeper"),
+            Target::Producer(name) => write!(f, "producer:{name}"),
+            Target::Consumer(name) => write!(f, "consumer:{name}"),
+            Target::Coordinator(group) => write!(f, "coordinator:{group}"),
         }
     }
 }
@@ -277,6 +297,9 @@ pub const EXPECT_COUNTERS: &[&str] = &[
     "clean_elections",
     "isr_shrinks",
     "isr_expands",
+    "processed",
+    "redelivered",
+    "rebalances",
 ];
 
 /// The invariant names `[expect] violations` may use: the checkers' own list.
@@ -588,7 +611,7 @@ fn description_of(text: &str) -> String {
 }
 
 /// Parses a target: a broker id, `"broker:N"`, `"leader:T-P"`, `"follower:T-P"`,
-/// `"controller"`, `"zookeeper"`.
+/// `"controller"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`, `"coordinator:GROUP"`.
 fn parse_target(s: &str) -> Option<Target> {
     let s = s.trim();
     match s {
@@ -605,7 +628,15 @@ fn parse_target(s: &str) -> Option<Target> {
     if let Ok(b) = s.parse() {
         return Some(Target::Broker(b));
     }
-    let (kind, tp) = s.split_once(':')?;
+    let (kind, rest) = s.split_once(':')?;
+    let name = rest.trim().to_string();
+    match kind {
+        "producer" if !name.is_empty() => return Some(Target::Producer(name)),
+        "consumer" if !name.is_empty() => return Some(Target::Consumer(name)),
+        "coordinator" if !name.is_empty() => return Some(Target::Coordinator(name)),
+        _ => {}
+    }
+    let tp = rest;
     let (topic, partition) = tp.rsplit_once('-')?;
     let tp = TopicPartition::new(topic, partition.parse().ok()?);
     match kind {
@@ -685,7 +716,13 @@ impl Scenario {
         let topics = parse_topics(&ctx, root, &cluster, &mut warnings)?;
         let producers = parse_producers(&ctx, root, &topics)?;
         let consumers = parse_consumers(&ctx, root, &topics)?;
-        let faults = parse_faults(&ctx, root, &cluster, &topics, duration_ms)?;
+        let known = Known {
+            cluster: &cluster,
+            topics: &topics,
+            producers: &producers,
+            consumers: &consumers,
+        };
+        let faults = parse_faults(&ctx, root, &known, duration_ms)?;
         let expect = parse_expect(&ctx, root)?;
         let nemesis = parse_nemesis(&ctx, root)?;
         Ok(Scenario {
@@ -981,7 +1018,16 @@ fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
     for table in &tables {
         ctx.known_keys(
             table,
-            &["name", "topics", "start", "config"],
+            &[
+                "name",
+                "topics",
+                "start",
+                "config",
+                "group",
+                "members",
+                "processing",
+                "commit",
+            ],
             "[[consumers]]",
         )?;
         let name = check_client_name(ctx, table, &mut seen, "consumer")?;
@@ -1013,28 +1059,154 @@ fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         }
         let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
         let mut config = ConsumerConfig::default();
+        let mut auto_commit_key = None;
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
             config
                 .apply(&key, &value)
-                .map_err(|e| ctx.config_error(span, &key, e))?;
+                .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+            if key == "enable.auto.commit" {
+                auto_commit_key = Some(span);
+            }
         }
-        consumers.push(ConsumerSpec {
-            name,
+        let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
+        let members = match ctx.int(table, "members", 1, MAX_CLIENTS as i64)? {
+            Some(_) if group.is_none() => {
+                return Err(ctx.err(
+                    ctx.key_span(table, "members"),
+                    Some("members"),
+                    "`members` is for a consumer group: add `group = \"NAME\"`",
+                ))
+            }
+            Some(n) => Some(n as usize),
+            None => None,
+        };
+        let spec = ConsumerSpec {
+            name: name.clone(),
             topics: names,
             start_ms,
             config,
-        });
+            group,
+        };
+        match members {
+            // `members = N`: N processes NAME-0 .. NAME-(N-1), each its own client.id.
+            Some(n) => {
+                for i in 0..n {
+                    let member = format!("{name}-{i}");
+                    if !seen.insert(member.clone()) {
+                        return Err(ctx.err(
+                            ctx.key_span(table, "members"),
+                            Some("members"),
+                            format!("member `{member}` clashes with a consumer of that name"),
+                        ));
+                    }
+                    consumers.push(ConsumerSpec {
+                        name: member,
+                        ..spec.clone()
+                    });
+                }
+            }
+            None => consumers.push(spec),
+        }
+        if consumers.len() > MAX_CLIENTS {
+            return Err(ctx.err(
+                table.span(),
+                Some("members"),
+                format!("at most {MAX_CLIENTS} consumer processes in all"),
+            ));
+        }
     }
     Ok(consumers)
 }
 
-fn target_from(
+/// The group keys of a `[[consumers]]` entry: `group`, `processing`, `commit`.
+fn parse_group_keys(
     ctx: &Ctx,
-    item: &Item,
-    key: &str,
-    cluster: &ClusterSpec,
-    topics: &[TopicSpec],
-) -> Result<Target> {
+    table: &Table<'_>,
+    config: &mut ConsumerConfig,
+    auto_commit_key: Option<Option<std::ops::Range<usize>>>,
+) -> Result<Option<GroupMemberSpec>> {
+    let group = ctx.str(table, "group")?;
+    let group_id = match (group, &config.group_id) {
+        (Some(g), Some(c)) if &g != c => {
+            return Err(ctx.err(
+                ctx.key_span(table, "group"),
+                Some("group"),
+                format!("`group` is `{g}` but config `group.id` is `{c}`"),
+            ))
+        }
+        (Some(g), _) => Some(g),
+        (None, c) => c.clone(),
+    };
+    let Some(group_id) = group_id else {
+        for key in ["processing", "commit"] {
+            if table.contains_key(key) {
+                return Err(ctx.err(
+                    ctx.key_span(table, key),
+                    Some(key),
+                    format!("`{key}` is for a consumer group: add `group = \"NAME\"`"),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    if group_id.is_empty() || group_id.chars().any(|c| c.is_control()) {
+        return Err(ctx.err(
+            ctx.key_span(table, "group"),
+            Some("group"),
+            "a group id is a non-empty name without control characters",
+        ));
+    }
+    config.group_id = Some(group_id.clone());
+    let processing_ms = ctx.duration_ms(table, "processing")?.unwrap_or(0);
+    let commit = match ctx.str(table, "commit")? {
+        None if config.enable_auto_commit => CommitMode::Auto,
+        None => CommitMode::AfterProcessing,
+        Some(text) => {
+            let modes = [
+                CommitMode::Auto,
+                CommitMode::AfterProcessing,
+                CommitMode::BeforeProcessing,
+            ];
+            let Some(mode) = modes.into_iter().find(|m| m.name() == text) else {
+                return Err(ctx.err(
+                    ctx.key_span(table, "commit"),
+                    Some("commit"),
+                    format!(
+                        "unknown commit `{text}`: \"auto\", \"after-processing\" or \"before-processing\""
+                    ),
+                ));
+            };
+            if auto_commit_key.is_some() && config.enable_auto_commit != (mode == CommitMode::Auto)
+            {
+                return Err(ctx.err(
+                    ctx.key_span(table, "commit"),
+                    Some("commit"),
+                    format!(
+                        "commit = \"{text}\" contradicts config `enable.auto.commit = {}`",
+                        config.enable_auto_commit
+                    ),
+                ));
+            }
+            mode
+        }
+    };
+    config.enable_auto_commit = commit == CommitMode::Auto;
+    Ok(Some(GroupMemberSpec {
+        group_id,
+        commit,
+        processing_ms,
+    }))
+}
+
+/// What a fault target may name.
+struct Known<'a> {
+    cluster: &'a ClusterSpec,
+    topics: &'a [TopicSpec],
+    producers: &'a [ProducerSpec],
+    consumers: &'a [ConsumerSpec],
+}
+
+fn target_from(ctx: &Ctx, item: &Item, key: &str, known: &Known<'_>) -> Result<Target> {
     let value = item.as_value();
     let target = match value {
         Some(Value::Integer(i)) => Some(Target::Broker(*i.value() as BrokerId)),
@@ -1045,10 +1217,10 @@ fn target_from(
         ctx.err(
             item.span(),
             Some(key),
-            "a target is a broker id, \"leader:TOPIC-P\", \"follower:TOPIC-P\", \"controller\" or \"zookeeper\"",
+            "a target is a broker id, \"leader:TOPIC-P\", \"follower:TOPIC-P\", \"controller\", \"zookeeper\", \"producer:NAME\", \"consumer:NAME\" or \"coordinator:GROUP\"",
         )
     })?;
-    validate_target(ctx, item, key, &target, cluster, topics)?;
+    validate_target(ctx, item, key, &target, known)?;
     Ok(target)
 }
 
@@ -1057,10 +1229,44 @@ fn validate_target(
     item: &Item,
     key: &str,
     target: &Target,
-    cluster: &ClusterSpec,
-    topics: &[TopicSpec],
+    known: &Known<'_>,
 ) -> Result<()> {
+    let (cluster, topics) = (known.cluster, known.topics);
+    let unknown = |what: &str, name: &str, names: Vec<&str>| {
+        let hint = nearest_key(name, names.iter().copied()).map_or_else(
+            || format!(" (there are: {})", names.join(", ")),
+            |n| format!(" (did you mean `{n}`?)"),
+        );
+        Err(ctx.err(
+            item.span(),
+            Some(key),
+            format!("no {what} named `{name}`{hint}"),
+        ))
+    };
     match target {
+        Target::Producer(name) if !known.producers.iter().any(|p| &p.name == name) => unknown(
+            "producer",
+            name,
+            known.producers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        Target::Consumer(name) if !known.consumers.iter().any(|c| &c.name == name) => unknown(
+            "consumer",
+            name,
+            known.consumers.iter().map(|c| c.name.as_str()).collect(),
+        ),
+        Target::Coordinator(group)
+            if !known
+                .consumers
+                .iter()
+                .any(|c| c.group.as_ref().is_some_and(|g| &g.group_id == group)) =>
+        {
+            let groups: BTreeSet<&str> = known
+                .consumers
+                .iter()
+                .filter_map(|c| c.group.as_ref().map(|g| g.group_id.as_str()))
+                .collect();
+            unknown("consumer group", group, groups.into_iter().collect())
+        }
         Target::Broker(b) if *b < 0 || *b as u32 >= cluster.brokers => Err(ctx.err(
             item.span(),
             Some(key),
@@ -1105,8 +1311,7 @@ fn validate_target(
 fn parse_faults(
     ctx: &Ctx,
     root: &Table<'_>,
-    cluster: &ClusterSpec,
-    topics: &[TopicSpec],
+    known: &Known<'_>,
     duration_ms: u64,
 ) -> Result<Vec<FaultSpec>> {
     let mut faults = Vec::new();
@@ -1168,7 +1373,7 @@ fn parse_faults(
             }
         }
         let target = match table.get("target") {
-            Some(item) => Some(target_from(ctx, item, "target", cluster, topics)?),
+            Some(item) => Some(target_from(ctx, item, "target", known)?),
             None => None,
         };
         let need_target = || {
@@ -1178,6 +1383,18 @@ fn parse_faults(
                 format!("action \"{action}\" needs a `target`"),
             )
         };
+        if action == "power-loss"
+            && matches!(
+                target,
+                Some(Target::Producer(_)) | Some(Target::Consumer(_))
+            )
+        {
+            return Err(ctx.err(
+                ctx.key_span(table, "target"),
+                Some("target"),
+                "power-loss is for brokers (a client keeps nothing on disk); use \"crash\"",
+            ));
+        }
         let fault = match action.as_str() {
             "crash" => FaultAction::Crash(target.ok_or_else(need_target)?),
             "restart" => FaultAction::Restart(target.ok_or_else(need_target)?),
@@ -1227,7 +1444,7 @@ fn parse_faults(
                         "action \"partition\" needs `groups`, e.g. [[0], [1, 2]]",
                     )
                 })?;
-                FaultAction::Partition(parse_groups(ctx, item, cluster, topics)?)
+                FaultAction::Partition(parse_groups(ctx, item, known)?)
             }
             _ => unreachable!("checked against ACTIONS"),
         };
@@ -1241,12 +1458,7 @@ fn parse_faults(
     Ok(faults)
 }
 
-fn parse_groups(
-    ctx: &Ctx,
-    item: &Item,
-    cluster: &ClusterSpec,
-    topics: &[TopicSpec],
-) -> Result<Vec<Vec<Target>>> {
+fn parse_groups(ctx: &Ctx, item: &Item, known: &Known<'_>) -> Result<Vec<Vec<Target>>> {
     let bad = |m: &str| ctx.err(item.span(), Some("groups"), m.to_string());
     let outer = item
         .as_array()
@@ -1268,7 +1480,7 @@ fn parse_groups(
                 _ => None,
             }
             .ok_or_else(|| bad("a group member is a broker id or a target string"))?;
-            validate_target(ctx, item, "groups", &target, cluster, topics)?;
+            validate_target(ctx, item, "groups", &target, known)?;
             if seen.contains(&target) {
                 return Err(bad(&format!("{target} is in two groups")));
             }
@@ -1559,6 +1771,94 @@ violations = ["acked-record-lost", "committed-record-lost"]
         let e = parse(&EXAMPLE.replace("settle = ", "setle = ")).unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (5, Some("setle")));
         assert!(e.message.contains("did you mean `settle`"));
+    }
+
+    const GROUP_SCENARIO: &str = r#"
+name = "g"
+[cluster]
+brokers = 3
+[[topics]]
+name = "orders"
+partitions = 3
+replication_factor = 3
+[[producers]]
+name = "shop"
+topic = "orders"
+records = 10
+rate = 1
+[[consumers]]
+name = "billing"
+group = "billing"
+members = 3
+topics = ["orders"]
+processing = "5ms"
+commit = "after-processing"
+config = { "partition.assignment.strategy" = "cooperative-sticky", "session.timeout.ms" = 10000 }
+[[faults]]
+at = "5s"
+action = "crash"
+target = "consumer:billing-1"
+[[faults]]
+at = "6s"
+action = "crash"
+target = "coordinator:billing"
+"#;
+
+    #[test]
+    fn a_group_entry_becomes_one_consumer_per_member() {
+        let s = parse(GROUP_SCENARIO).unwrap();
+        let names: Vec<&str> = s.consumers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["billing-0", "billing-1", "billing-2"]);
+        let c = &s.consumers[1];
+        let g = c.group.as_ref().unwrap();
+        assert_eq!(g.group_id, "billing");
+        assert_eq!(g.commit, CommitMode::AfterProcessing);
+        assert_eq!(g.processing_ms, 5);
+        assert_eq!(c.config.group_id.as_deref(), Some("billing"));
+        assert!(!c.config.enable_auto_commit);
+        assert_eq!(c.config.session_timeout_ms, 10_000);
+        assert_eq!(
+            c.config.partition_assignment_strategy,
+            vec![kafka_model::assignor::Strategy::CooperativeSticky]
+        );
+        assert_eq!(
+            s.faults[0].action,
+            FaultAction::Crash(Target::Consumer("billing-1".into()))
+        );
+        assert_eq!(
+            s.faults[1].action,
+            FaultAction::Crash(Target::Coordinator("billing".into()))
+        );
+    }
+
+    #[test]
+    fn group_key_errors_name_the_key() {
+        let e =
+            parse(&GROUP_SCENARIO.replace("consumer:billing-1", "consumer:billing-7")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("target"));
+        assert!(e.message.contains("no consumer named `billing-7`"), "{e}");
+        let e =
+            parse(&GROUP_SCENARIO.replace("coordinator:billing", "coordinator:bill")).unwrap_err();
+        assert!(e.message.contains("no consumer group named `bill`"), "{e}");
+        let e =
+            parse(&GROUP_SCENARIO.replace("\"after-processing\"", "\"sometimes\"")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("commit"));
+        let e = parse(&GROUP_SCENARIO.replace("group = \"billing\"\n", "")).unwrap_err();
+        assert!(e.message.contains("is for a consumer group"), "{e}");
+        let e = parse(&GROUP_SCENARIO.replace(
+            "\"session.timeout.ms\" = 10000",
+            "\"enable.auto.commit\" = true",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("contradicts"), "{e}");
+        let e = parse(&GROUP_SCENARIO.replace(
+            "action = \"crash\"\ntarget = \"consumer",
+            "action = \"power-loss\"\ntarget = \"consumer",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("power-loss is for brokers"), "{e}");
+        let e = parse(&GROUP_SCENARIO.replace("\"cooperative-sticky\"", "\"fair\"")).unwrap_err();
+        assert!(e.message.contains("partition.assignment.strategy"), "{e}");
     }
 
     #[test]

@@ -25,13 +25,16 @@ use crate::scenario::{FaultAction, Scenario, Target};
 use futures::future::{select, Either};
 use kafka_model::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
-use kafka_model::consumer::Consumer;
+use kafka_model::consumer::{Consumer, GroupSettings};
 use kafka_model::controller::state_path;
 use kafka_model::event::TruncateReason;
 use kafka_model::producer::Producer;
 use kafka_model::protocol::ZkData;
 use kafka_model::zookeeper::ZooKeeper;
-use kafka_model::{Actor, BrokerId, Event, Message, NodeId, Output, TopicPartition};
+use kafka_model::{
+    offsets_partition_for, Actor, BrokerId, Event, Message, NodeId, Output, TopicPartition,
+    OFFSETS_TOPIC,
+};
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::{sleep, Duration, TimeHandle};
@@ -606,6 +609,8 @@ struct Nodes {
     others: BTreeMap<NodeId, madsim::runtime::NodeHandle>,
     status: BTreeMap<BrokerId, BrokerStatus>,
     zk_paused: bool,
+    /// Clients paused by a fault, resumed by `resume` or the settle.
+    paused_clients: BTreeSet<NodeId>,
 }
 
 impl Nodes {
@@ -756,7 +761,7 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
             .name(format!("consumer-{}", c.name))
             .ip(addr_of(id).ip())
             .init(move || {
-                let consumer = Consumer::new(
+                let mut consumer = Consumer::new(
                     i as u32,
                     spec.name.clone(),
                     spec.topics.clone(),
@@ -765,6 +770,14 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
                     bootstrap.clone(),
                 )
                 .with_position_validation(validate);
+                if let Some(g) = &spec.group {
+                    consumer = consumer.with_group(GroupSettings {
+                        group_id: g.group_id.clone(),
+                        client_id: spec.name.clone(),
+                        commit: g.commit,
+                        processing_ms: g.processing_ms,
+                    });
+                }
                 run_node::<Consumer, _>(shared.clone(), id, Owned(Mutex::new(consumer)))
             })
             .build();
@@ -779,6 +792,7 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         brokers,
         others,
         zk_paused: false,
+        paused_clients: BTreeSet::new(),
     };
 
     let mut faults = scenario.faults.clone();
@@ -879,7 +893,39 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
                 .find(|r| Some(*r) != leader)
                 .map(|b| (NodeId::Broker(b), format!("broker {b} (follower of {tp})")))
         }
+        Target::Producer(name) => {
+            let i = shared
+                .scenario
+                .producers
+                .iter()
+                .position(|p| &p.name == name)?;
+            Some((NodeId::Producer(i as u32), format!("producer {name}")))
+        }
+        Target::Consumer(name) => {
+            let i = shared
+                .scenario
+                .consumers
+                .iter()
+                .position(|c| &c.name == name)?;
+            Some((NodeId::Consumer(i as u32), format!("consumer {name}")))
+        }
+        Target::Coordinator(group) => {
+            let tp = offsets_tp_for(&shared.scenario, group);
+            let (leader, _, _) = zk_partition_state(shared, &tp)?;
+            leader.map(|b| {
+                (
+                    NodeId::Broker(b),
+                    format!("broker {b} (coordinator of group {group}, leader of {tp})"),
+                )
+            })
+        }
     }
+}
+
+/// The `__consumer_offsets` partition of a group.
+fn offsets_tp_for(scenario: &Scenario, group: &str) -> TopicPartition {
+    let n = scenario.cluster.config.offsets_topic_num_partitions;
+    TopicPartition::new(OFFSETS_TOPIC, offsets_partition_for(group, n))
 }
 
 fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action: &FaultAction) {
@@ -917,7 +963,9 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
                     nodes.status.insert(b, BrokerStatus::Paused);
                 }
                 NodeId::ZooKeeper => nodes.zk_paused = true,
-                _ => {}
+                client => {
+                    nodes.paused_clients.insert(client);
+                }
             }
             shared.record_fault(name, desc);
         }
@@ -1002,6 +1050,9 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     let NodeId::Broker(b) = node else {
         if node == NodeId::ZooKeeper {
             nodes.zk_paused = false;
+        } else {
+            nodes.paused_clients.remove(&node);
+            shared.record_events(vec![Event::ClientCrashed { node }]);
         }
         return;
     };
@@ -1060,6 +1111,7 @@ fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
             handle.resume(id);
             nodes.zk_paused = false;
         }
+        client if nodes.paused_clients.remove(&client) => handle.resume(id),
         _ => {}
     }
 }
@@ -1070,6 +1122,11 @@ fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     shared.net.lock().expect("net").heal(None);
     if nodes.zk_paused {
         resume(handle, nodes, NodeId::ZooKeeper);
+    }
+    // Paused clients resume; crashed clients stay down (a scenario restarts them itself).
+    let paused: Vec<NodeId> = nodes.paused_clients.iter().copied().collect();
+    for client in paused {
+        resume(handle, nodes, client);
     }
     let ids: Vec<BrokerId> = nodes.status.keys().copied().collect();
     let mut restarted = Vec::new();
@@ -1094,11 +1151,32 @@ fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     shared.record_fault("settle", detail);
 }
 
+/// The replica assignment of `__consumer_offsets`, once a broker created it.
+fn offsets_topic_assignment(shared: &Shared) -> Vec<Vec<BrokerId>> {
+    let zk = shared.zookeeper.lock().expect("zk");
+    match zk
+        .as_ref()
+        .and_then(|zk| zk.get(&format!("/brokers/topics/{OFFSETS_TOPIC}")))
+    {
+        Some((ZkData::TopicAssignment(a), _)) => a.values().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn final_state(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -> FinalState {
     let mut partitions = Vec::new();
-    for topic in &scenario.topics {
-        for (p, replicas) in topic.replicas.iter().enumerate() {
-            let tp = TopicPartition::new(topic.name.clone(), p as u32);
+    let mut topics: Vec<(String, Vec<Vec<BrokerId>>)> = scenario
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.replicas.clone()))
+        .collect();
+    let offsets = offsets_topic_assignment(shared);
+    if !offsets.is_empty() {
+        topics.push((OFFSETS_TOPIC.to_string(), offsets));
+    }
+    for (topic, assignment) in &topics {
+        for (p, replicas) in assignment.iter().enumerate() {
+            let tp = TopicPartition::new(topic.clone(), p as u32);
             let (leader, leader_epoch, isr) =
                 zk_partition_state(shared, &tp).unwrap_or((None, -1, Vec::new()));
             let replica_states = replicas
@@ -1115,7 +1193,51 @@ fn final_state(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -> FinalStat
             });
         }
     }
-    FinalState { partitions }
+    let groups = final_groups(shared, scenario, nodes);
+    FinalState { partitions, groups }
+}
+
+fn final_groups(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -> Vec<FinalGroup> {
+    let ids: BTreeSet<&str> = scenario
+        .consumers
+        .iter()
+        .filter_map(|c| c.group.as_ref().map(|g| g.group_id.as_str()))
+        .collect();
+    let mut groups = Vec::new();
+    for id in ids {
+        let tp = offsets_tp_for(scenario, id);
+        let coordinator = zk_partition_state(shared, &tp).and_then(|(leader, _, _)| leader);
+        let mut group = FinalGroup {
+            group: id.to_string(),
+            coordinator,
+            state: None,
+            generation: -1,
+            protocol: None,
+            members: Vec::new(),
+            offsets: Vec::new(),
+        };
+        let online =
+            coordinator.is_some_and(|b| nodes.status.get(&b) == Some(&BrokerStatus::Running));
+        if let (Some(b), true) = (coordinator, online) {
+            let guard = shared.brokers[&b].lock().expect("broker");
+            if let Some(g) = guard
+                .as_ref()
+                .and_then(|broker| broker.coordinator().groups().get(id))
+            {
+                group.state = Some(g.state.name().to_string());
+                group.generation = g.generation;
+                group.protocol = g.protocol.map(|p| p.name().to_string());
+                group.members = g
+                    .members
+                    .values()
+                    .map(|m| (m.member_id.clone(), m.assignment.clone()))
+                    .collect();
+                group.offsets = g.offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+            }
+        }
+        groups.push(group);
+    }
+    groups
 }
 
 fn final_replica(shared: &Shared, nodes: &Nodes, b: BrokerId, tp: &TopicPartition) -> FinalReplica {

@@ -1,0 +1,657 @@
+//! Consumer groups seen from the event record: the group invariants, the counts a learner
+//! looks at (redeliveries, rebalances, time without an owner), and the table
+//! `kafka-consumer-groups.sh --describe` prints.
+//!
+//! The invariants judge what members did, not what the coordinator believed:
+//! - `partition-double-owned`: two members held a partition in the same generation and both
+//!   processed records of it. One owner per partition per generation is what the generation
+//!   number exists to guarantee; two coordinators running the same group at once (a zombie
+//!   broker that still thinks it leads the group's `__consumer_offsets` partition) break it.
+//! - `offset-commit-regressed`: a committed offset that is durable in `__consumer_offsets`
+//!   went backwards. Nothing in the classic protocol resets offsets on its own, so a step back
+//!   means a commit was lost and overwritten, or a member of an old generation got through.
+//! - `record-skipped`: the group's committed offset passed a record that no member
+//!   processed. That is at-most-once delivery made visible: commit before processing, crash,
+//!   and the next owner starts after records nobody handled.
+
+use crate::checkers::Violation;
+use crate::record::{FinalState, RecordedEvent};
+use kafka_model::{Event, NodeId, RecordId, TopicPartition};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const GROUP_INVARIANTS: &[&str] = &[
+    "partition-double-owned",
+    "offset-commit-regressed",
+    "record-skipped",
+];
+
+/// A processed record: where it was read and what it was.
+type Processed = (TopicPartition, u64, RecordId);
+
+/// How many skipped offsets a violation lists.
+const MAX_LISTED_OFFSETS: usize = 10;
+
+/// One group in the JSON outcome: the counts and the `--describe` table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GroupOut {
+    pub coordinator: Option<i32>,
+    /// `None` when no live coordinator could describe the group at the end.
+    pub state: Option<String>,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    /// Rebalances the coordinators started (every PreparingRebalance).
+    pub rebalances: u64,
+    pub records_processed: u64,
+    /// Processings of a record (same partition, offset and record) the group had processed
+    /// before: at-least-once duplicates.
+    pub records_redelivered: u64,
+    pub commits: u64,
+    pub partitions: Vec<GroupPartitionOut>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupPartitionOut {
+    pub topic: String,
+    pub partition: u32,
+    /// CURRENT-OFFSET: the committed offset.
+    pub current_offset: Option<u64>,
+    /// LOG-END-OFFSET: what a consumer can read, the final leader's high watermark.
+    pub log_end_offset: Option<u64>,
+    pub lag: Option<u64>,
+    /// CONSUMER-ID: the member the coordinator assigned the partition to.
+    pub consumer_id: Option<String>,
+    /// How long, after its first assignment, no live member held the partition.
+    pub unowned_ms: u64,
+}
+
+/// Everything this module computes for a run.
+pub struct GroupReport {
+    pub violations: Vec<Violation>,
+    pub groups: BTreeMap<String, GroupOut>,
+}
+
+/// Who owned what, replayed from the members' own events.
+#[derive(Default)]
+struct Ownership {
+    /// (group, partition) -> consumers holding it now.
+    owners: BTreeMap<(String, TopicPartition), BTreeSet<u32>>,
+    /// (group, partition) -> when it last lost its last owner, if it has none now.
+    unowned_since: BTreeMap<(String, TopicPartition), u64>,
+    unowned_ms: BTreeMap<(String, TopicPartition), u64>,
+    /// consumer -> its group.
+    group_of: BTreeMap<u32, String>,
+}
+
+impl Ownership {
+    fn set(&mut self, at_ms: u64, key: (String, TopicPartition), consumer: u32, owns: bool) {
+        let owners = self.owners.entry(key.clone()).or_default();
+        let before = owners.is_empty();
+        if owns {
+            owners.insert(consumer);
+        } else {
+            owners.remove(&consumer);
+        }
+        let after = owners.is_empty();
+        self.unowned_ms.entry(key.clone()).or_insert(0);
+        match (before, after) {
+            (true, false) => {
+                if let Some(since) = self.unowned_since.remove(&key) {
+                    *self.unowned_ms.entry(key).or_insert(0) += at_ms - since;
+                }
+            }
+            (false, true) => {
+                self.unowned_since.insert(key, at_ms);
+            }
+            _ => {}
+        }
+    }
+
+    fn drop_consumer(&mut self, at_ms: u64, consumer: u32) {
+        let held: Vec<(String, TopicPartition)> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| o.contains(&consumer))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in held {
+            self.set(at_ms, key, consumer, false);
+        }
+    }
+
+    fn finish(&mut self, end_ms: u64) {
+        for (key, since) in std::mem::take(&mut self.unowned_since) {
+            *self.unowned_ms.entry(key).or_insert(0) += end_ms.saturating_sub(since);
+        }
+    }
+}
+
+pub fn check_groups(
+    events: &[RecordedEvent],
+    final_state: &FinalState,
+    end_ms: u64,
+) -> GroupReport {
+    let mut violations = Vec::new();
+    let mut groups: BTreeMap<String, GroupOut> = BTreeMap::new();
+    let mut ownership = Ownership::default();
+    // (group, generation, partition) -> members that own it in that generation.
+    let mut assigned: BTreeMap<(String, i32, TopicPartition), BTreeSet<String>> = BTreeMap::new();
+    // (group, generation, partition) -> member -> first time it processed a record of it.
+    let mut processed_by: BTreeMap<(String, i32, TopicPartition), BTreeMap<String, u64>> =
+        BTreeMap::new();
+    // group -> every (partition, offset, record) it processed. A record the producer wrote
+    // twice (a retry) sits at two offsets and counts as two records, not a redelivery.
+    let mut processed: BTreeMap<String, BTreeSet<Processed>> = BTreeMap::new();
+    let mut committed: BTreeMap<(String, TopicPartition), u64> = BTreeMap::new();
+    // (group, partition) -> every durable commit, in order: (time, offset).
+    let mut commit_history: BTreeMap<(String, TopicPartition), Vec<(u64, u64)>> = BTreeMap::new();
+    let mut start: BTreeMap<(String, TopicPartition), u64> = BTreeMap::new();
+    let mut held_by: BTreeMap<u32, BTreeSet<TopicPartition>> = BTreeMap::new();
+    for e in events {
+        match &e.event {
+            Event::RebalanceStarted { group, .. } => {
+                groups.entry(group.clone()).or_default().rebalances += 1;
+            }
+            Event::PartitionsAssigned {
+                consumer,
+                group,
+                member,
+                generation,
+                partitions,
+            } => {
+                ownership.group_of.insert(*consumer, group.clone());
+                let now: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
+                let before = held_by.insert(*consumer, now.clone()).unwrap_or_default();
+                for tp in before.difference(&now) {
+                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, false);
+                }
+                for tp in &now {
+                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, true);
+                    assigned
+                        .entry((group.clone(), *generation, tp.clone()))
+                        .or_default()
+                        .insert(member.clone());
+                }
+            }
+            Event::PartitionsRevoked {
+                consumer,
+                group,
+                partitions,
+                ..
+            } => {
+                let held = held_by.entry(*consumer).or_default();
+                for tp in partitions {
+                    held.remove(tp);
+                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, false);
+                }
+            }
+            Event::ClientCrashed {
+                node: NodeId::Consumer(consumer),
+            } => {
+                held_by.remove(consumer);
+                ownership.drop_consumer(e.at_ms, *consumer);
+            }
+            Event::RecordProcessed {
+                group,
+                member,
+                generation,
+                tp,
+                offset,
+                record,
+                ..
+            } => {
+                let out = groups.entry(group.clone()).or_default();
+                out.records_processed += 1;
+                let key = (tp.clone(), *offset, *record);
+                if !processed.entry(group.clone()).or_default().insert(key) {
+                    out.records_redelivered += 1;
+                }
+                processed_by
+                    .entry((group.clone(), *generation, tp.clone()))
+                    .or_default()
+                    .entry(member.clone())
+                    .or_insert(e.at_ms);
+            }
+            Event::OffsetReset {
+                consumer, tp, to, ..
+            } => {
+                if let Some(group) = ownership.group_of.get(consumer) {
+                    let s = start.entry((group.clone(), tp.clone())).or_insert(*to);
+                    *s = (*s).min(*to);
+                }
+            }
+            Event::OffsetsCommitted {
+                broker,
+                group,
+                generation,
+                member,
+                offsets,
+            } => {
+                groups.entry(group.clone()).or_default().commits += 1;
+                for (tp, offset) in offsets {
+                    let key = (group.clone(), tp.clone());
+                    if let Some(&before) = committed.get(&key) {
+                        if *offset < before {
+                            violations.push(Violation {
+                                invariant: "offset-commit-regressed",
+                                at_ms: e.at_ms,
+                                partition: Some(tp.clone()),
+                                detail: format!(
+                                    "group {group}'s committed offset for {tp} went back from {before} to {offset} (member {member}, generation {generation}, coordinator {broker})"
+                                ),
+                            });
+                        }
+                    }
+                    commit_history
+                        .entry(key.clone())
+                        .or_default()
+                        .push((e.at_ms, *offset));
+                    committed.insert(key, *offset);
+                }
+            }
+            _ => {}
+        }
+    }
+    ownership.finish(end_ms);
+    violations.extend(double_owned(&assigned, &processed_by));
+    violations.extend(skipped(final_state, &commit_history, &start, &processed));
+    describe(final_state, &ownership, &mut groups);
+    GroupReport { violations, groups }
+}
+
+fn double_owned(
+    assigned: &BTreeMap<(String, i32, TopicPartition), BTreeSet<String>>,
+    processed_by: &BTreeMap<(String, i32, TopicPartition), BTreeMap<String, u64>>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (key, members) in processed_by {
+        let (group, generation, tp) = key;
+        if *generation < 0 {
+            continue;
+        }
+        let owners = assigned.get(key);
+        let both: Vec<(&String, &u64)> = members
+            .iter()
+            .filter(|(m, _)| owners.is_some_and(|o| o.contains(*m)))
+            .collect();
+        if both.len() < 2 {
+            continue;
+        }
+        let at_ms = both.iter().map(|(_, at)| **at).max().unwrap_or(0);
+        let names: Vec<&str> = both.iter().map(|(m, _)| m.as_str()).collect();
+        violations.push(Violation {
+            invariant: "partition-double-owned",
+            at_ms,
+            partition: Some(tp.clone()),
+            detail: format!(
+                "in group {group} generation {generation}, {} all owned {tp} and processed its records",
+                names.join(" and ")
+            ),
+        });
+    }
+    violations
+}
+
+/// `record-skipped`, dated at the first commit that passed a record nobody processed.
+fn skipped(
+    final_state: &FinalState,
+    commit_history: &BTreeMap<(String, TopicPartition), Vec<(u64, u64)>>,
+    start: &BTreeMap<(String, TopicPartition), u64>,
+    processed: &BTreeMap<String, BTreeSet<Processed>>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for ((group, tp), history) in commit_history {
+        let Some(&(_, offset)) = history.last() else {
+            continue;
+        };
+        let Some(p) = final_state.partitions.iter().find(|p| &p.tp == tp) else {
+            continue;
+        };
+        let Some(log) = p
+            .leader
+            .and_then(|l| p.replica_states.iter().find(|r| r.broker == l))
+        else {
+            continue;
+        };
+        let from = start
+            .get(&(group.clone(), tp.clone()))
+            .copied()
+            .unwrap_or(0);
+        let done = processed.get(group);
+        let missed: Vec<u64> = log
+            .log
+            .iter()
+            .filter(|(o, id, _)| {
+                *o >= from
+                    && *o < offset
+                    && !done.is_some_and(|d| d.contains(&(tp.clone(), *o, *id)))
+            })
+            .map(|(o, _, _)| *o)
+            .collect();
+        if missed.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = missed
+            .iter()
+            .take(MAX_LISTED_OFFSETS)
+            .map(|o| o.to_string())
+            .collect();
+        let more = if missed.len() > MAX_LISTED_OFFSETS {
+            format!(" and {} more", missed.len() - MAX_LISTED_OFFSETS)
+        } else {
+            String::new()
+        };
+        let at_ms = history
+            .iter()
+            .find(|(_, o)| *o > missed[0])
+            .map_or(0, |(at, _)| *at);
+        violations.push(Violation {
+            invariant: "record-skipped",
+            at_ms,
+            partition: Some(tp.clone()),
+            detail: format!(
+                "group {group} committed {tp} up to {offset}, but no member processed {} record(s) below it: offsets {}{more}",
+                missed.len(),
+                shown.join(", ")
+            ),
+        });
+    }
+    violations
+}
+
+/// Fills in the `--describe` table from the final state.
+fn describe(
+    final_state: &FinalState,
+    ownership: &Ownership,
+    groups: &mut BTreeMap<String, GroupOut>,
+) {
+    for g in &final_state.groups {
+        let out = groups.entry(g.group.clone()).or_default();
+        out.coordinator = g.coordinator;
+        out.state = g.state.clone();
+        out.generation = g.generation;
+        out.protocol = g.protocol.clone();
+        let mut tps: BTreeSet<TopicPartition> =
+            g.offsets.iter().map(|(tp, _)| tp.clone()).collect();
+        tps.extend(g.members.iter().flat_map(|(_, a)| a.iter().cloned()));
+        tps.extend(
+            ownership
+                .unowned_ms
+                .keys()
+                .filter(|(group, _)| group == &g.group)
+                .map(|(_, tp)| tp.clone()),
+        );
+        out.partitions = tps
+            .into_iter()
+            .map(|tp| {
+                let current_offset = g.offsets.iter().find(|(t, _)| t == &tp).map(|(_, o)| *o);
+                let log_end_offset = final_state
+                    .partitions
+                    .iter()
+                    .find(|p| p.tp == tp)
+                    .and_then(|p| {
+                        let leader = p.leader?;
+                        p.replica_states.iter().find(|r| r.broker == leader)
+                    })
+                    .map(|r| r.high_watermark);
+                let consumer_id = g
+                    .members
+                    .iter()
+                    .find(|(_, a)| a.contains(&tp))
+                    .map(|(m, _)| m.clone());
+                GroupPartitionOut {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    current_offset,
+                    log_end_offset,
+                    lag: match (current_offset, log_end_offset) {
+                        (Some(c), Some(e)) => Some(e.saturating_sub(c)),
+                        _ => None,
+                    },
+                    consumer_id,
+                    unowned_ms: ownership
+                        .unowned_ms
+                        .get(&(g.group.clone(), tp.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                }
+            })
+            .collect();
+    }
+}
+
+/// The table `kafka-consumer-groups.sh --describe --group G` prints, for every group.
+pub fn describe_table(groups: &BTreeMap<String, GroupOut>) -> String {
+    let mut rows = vec![[
+        "GROUP".to_string(),
+        "TOPIC".to_string(),
+        "PARTITION".to_string(),
+        "CURRENT-OFFSET".to_string(),
+        "LOG-END-OFFSET".to_string(),
+        "LAG".to_string(),
+        "CONSUMER-ID".to_string(),
+    ]];
+    let dash = || "-".to_string();
+    let mut notes = Vec::new();
+    for (name, g) in groups {
+        match &g.state {
+            Some(state) => notes.push(format!(
+                "group {name}: {state}, generation {}, assignor {}, coordinator broker {}",
+                g.generation,
+                g.protocol.as_deref().unwrap_or("-"),
+                g.coordinator.map_or("-".to_string(), |c| c.to_string())
+            )),
+            None => notes.push(format!(
+                "group {name}: the coordinator (broker {}) is not available; offsets unknown",
+                g.coordinator.map_or("-".to_string(), |c| c.to_string())
+            )),
+        }
+        for p in &g.partitions {
+            rows.push([
+                name.clone(),
+                p.topic.clone(),
+                p.partition.to_string(),
+                p.current_offset.map_or_else(dash, |o| o.to_string()),
+                p.log_end_offset.map_or_else(dash, |o| o.to_string()),
+                p.lag.map_or_else(dash, |o| o.to_string()),
+                p.consumer_id.clone().unwrap_or_else(dash),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for note in notes {
+        text.push_str(&note);
+        text.push('\n');
+    }
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{FinalGroup, FinalPartition, FinalReplica};
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("orders", 0)
+    }
+
+    fn id(seq: u64) -> RecordId {
+        RecordId { producer: 0, seq }
+    }
+
+    fn at(at_ms: u64, event: Event) -> RecordedEvent {
+        RecordedEvent { at_ms, event }
+    }
+
+    fn assigned(consumer: u32, member: &str, generation: i32, tps: Vec<TopicPartition>) -> Event {
+        Event::PartitionsAssigned {
+            consumer,
+            group: "g".into(),
+            member: member.into(),
+            generation,
+            partitions: tps,
+        }
+    }
+
+    fn processed(consumer: u32, member: &str, generation: i32, offset: u64) -> Event {
+        Event::RecordProcessed {
+            consumer,
+            group: "g".into(),
+            member: member.into(),
+            generation,
+            tp: tp(),
+            offset,
+            record: id(offset),
+        }
+    }
+
+    fn committed(offset: u64) -> Event {
+        Event::OffsetsCommitted {
+            broker: 0,
+            group: "g".into(),
+            generation: 1,
+            member: "a".into(),
+            offsets: vec![(tp(), offset)],
+        }
+    }
+
+    /// orders-0 holds offsets 0..n on its leader, broker 0, and the group committed `offset`.
+    fn final_state(n: u64, offset: Option<u64>) -> FinalState {
+        FinalState {
+            partitions: vec![FinalPartition {
+                tp: tp(),
+                leader: Some(0),
+                leader_epoch: 0,
+                isr: vec![0],
+                replicas: vec![0],
+                replica_states: vec![FinalReplica {
+                    broker: 0,
+                    log: (0..n).map(|o| (o, id(o), 0)).collect(),
+                    log_start_offset: 0,
+                    log_end_offset: n,
+                    high_watermark: n,
+                    leader_epoch: 0,
+                    is_leader: true,
+                    online: true,
+                }],
+            }],
+            groups: vec![FinalGroup {
+                group: "g".into(),
+                coordinator: Some(0),
+                state: Some("Stable".into()),
+                generation: 2,
+                protocol: Some("range".into()),
+                members: vec![("b".into(), vec![tp()])],
+                offsets: offset.map(|o| (tp(), o)).into_iter().collect(),
+            }],
+        }
+    }
+
+    fn names(r: &GroupReport) -> Vec<&'static str> {
+        r.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn two_owners_in_one_generation_that_both_process_are_caught() {
+        let events = vec![
+            at(1, assigned(0, "a", 1, vec![tp()])),
+            at(1, assigned(1, "b", 1, vec![tp()])),
+            at(2, processed(0, "a", 1, 0)),
+            at(3, processed(1, "b", 1, 1)),
+        ];
+        let r = check_groups(&events, &final_state(2, None), 10);
+        assert_eq!(names(&r), ["partition-double-owned"]);
+        assert_eq!(r.violations[0].at_ms, 3);
+        // A new owner in the next generation is a handover, not a double owner.
+        let events = vec![
+            at(1, assigned(0, "a", 1, vec![tp()])),
+            at(2, processed(0, "a", 1, 0)),
+            at(3, assigned(1, "b", 2, vec![tp()])),
+            at(4, processed(1, "b", 2, 0)),
+        ];
+        let r = check_groups(&events, &final_state(2, None), 10);
+        assert!(r.violations.is_empty());
+        assert_eq!(
+            r.groups["g"].records_redelivered, 1,
+            "offset 0 processed twice"
+        );
+    }
+
+    #[test]
+    fn a_commit_that_goes_back_is_caught() {
+        let events = vec![
+            at(1, committed(10)),
+            at(2, committed(12)),
+            at(3, committed(5)),
+        ];
+        let r = check_groups(&events, &final_state(12, Some(5)), 10);
+        // Nobody processed offsets 0 to 4 either: committing past them skips them.
+        assert_eq!(names(&r), ["offset-commit-regressed", "record-skipped"]);
+        assert!(r.violations[0].detail.contains("from 12 to 5"));
+    }
+
+    #[test]
+    fn committing_past_unprocessed_records_is_caught() {
+        let mut events = vec![at(1, assigned(0, "a", 1, vec![tp()]))];
+        events.extend([0, 1, 2, 4].map(|o| at(2, processed(0, "a", 1, o))));
+        events.push(at(3, committed(3)));
+        events.push(at(4, committed(5)));
+        let r = check_groups(&events, &final_state(6, Some(5)), 10);
+        assert_eq!(names(&r), ["record-skipped"]);
+        assert!(
+            r.violations[0].detail.contains("offsets 3"),
+            "{:?}",
+            r.violations
+        );
+        assert_eq!(
+            r.violations[0].at_ms, 4,
+            "dated at the commit that passed offset 3"
+        );
+        // Offset 5 is not processed either, but nothing was committed past it.
+    }
+
+    #[test]
+    fn time_without_an_owner_and_the_describe_table() {
+        let events = vec![
+            at(1_000, assigned(0, "a", 1, vec![tp()])),
+            at(
+                2_000,
+                Event::ClientCrashed {
+                    node: NodeId::Consumer(0),
+                },
+            ),
+            at(5_000, assigned(1, "b", 2, vec![tp()])),
+        ];
+        let r = check_groups(&events, &final_state(8, Some(6)), 10_000);
+        let p = &r.groups["g"].partitions[0];
+        assert_eq!(p.unowned_ms, 3_000);
+        assert_eq!(
+            (p.current_offset, p.log_end_offset, p.lag),
+            (Some(6), Some(8), Some(2))
+        );
+        assert_eq!(p.consumer_id.as_deref(), Some("b"));
+        let table = describe_table(&r.groups);
+        assert!(
+            table.contains(
+                "GROUP  TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("g      orders  0          6               8               2    b"),
+            "{table}"
+        );
+    }
+}
