@@ -12,6 +12,7 @@ compile_error!(
      (for example RUSTFLAGS=\"--cfg madsim\" cargo build)."
 );
 
+pub mod assign;
 pub mod bench;
 pub mod checkers;
 pub mod groups;

@@ -97,6 +97,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
     },
+    /// Run one of Kafka's consumer partition assignors on a group described in JSON and
+    /// print the assignment as JSON.
+    Assign {
+        /// The group (JSON), or `-` for standard input.
+        #[arg(value_name = "FILE.json")]
+        file: String,
+    },
     /// Run each seed twice (once on another thread) and compare the records event by event.
     CheckDeterminism {
         file: String,
@@ -160,6 +167,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
                 ExitCode::from(2)
             }
         },

@@ -1,0 +1,427 @@
+//! `kafka-sim assign FILE.json`: run one of Kafka's consumer partition assignors on a group
+//! described in JSON and print the assignment.
+//!
+//! This answers "what would the group leader hand out?" without running a cluster: the same
+//! assignors the simulated consumers use ([`kafka_model::assignor`]), on input written by
+//! hand or copied from a JoinGroup exchange.
+//!
+//! Input:
+//!
+//! ```json
+//! {"strategy": "cooperative-sticky",
+//!  "topics": {"orders": 3},
+//!  "members": [{"member_id": "c1", "group_instance_id": null, "topics": ["orders"],
+//!               "owned_partitions": ["orders-0"], "generation": 2}]}
+//! ```
+//!
+//! `group_instance_id`, `owned_partitions` and `generation` are optional. The order of
+//! `members` is the order the coordinator lists them in (the sticky assignors' tie-breaks
+//! follow Java's hash order, which depends on it for colliding ids). Output:
+//! `{"assignment": {"c1": ["orders-0", "orders-2"]}}`, members by id, partitions sorted.
+//!
+//! Input is checked field by field, and an error names the field, for example
+//! `members[1].owned_partitions[0]: "orders-x" is not topic-N`.
+
+use kafka_model::assignor::{self, MemberSubscription, Strategy};
+use kafka_model::TopicPartition;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The most partitions `assign` accepts over all topics: enough for any real group, small
+/// enough that the assignors answer in seconds.
+pub const MAX_PARTITIONS: u64 = 100_000;
+
+/// A group to assign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub strategy: Strategy,
+    pub topics: BTreeMap<String, u32>,
+    pub members: Vec<MemberSubscription>,
+}
+
+/// Bad input: the field (`members[1].topics[0]`; empty for the document itself) and what is
+/// wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+fn bad<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, InputError> {
+    Err(InputError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+/// Reads `file` (`-` for standard input), runs the assignor and returns the output JSON, or
+/// an error message that names the file and the field.
+pub fn run_file(file: &str) -> Result<String, String> {
+    let name = if file == "-" { "<stdin>" } else { file };
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("{name}: cannot read: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?
+    };
+    let request = parse(&text).map_err(|e| format!("{name}: {e}"))?;
+    let output = render(&assign(&request));
+    Ok(serde_json::to_string_pretty(&output).expect("JSON values serialize"))
+}
+
+/// Runs the request's assignor.
+pub fn assign(request: &Request) -> BTreeMap<String, Vec<TopicPartition>> {
+    assignor::assign(request.strategy, &request.topics, &request.members)
+}
+
+/// The output document: `{"assignment": {member: ["topic-N", ...]}}`.
+pub fn render(assignment: &BTreeMap<String, Vec<TopicPartition>>) -> Value {
+    let members: Map<String, Value> = assignment
+        .iter()
+        .map(|(member, partitions)| {
+            let list = partitions.iter().map(|tp| Value::String(tp.to_string()));
+            (member.clone(), Value::Array(list.collect()))
+        })
+        .collect();
+    serde_json::json!({ "assignment": members })
+}
+
+/// Parses and checks the input document.
+pub fn parse(text: &str) -> Result<Request, InputError> {
+    let doc: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return bad("", format!("invalid JSON: {e}")),
+    };
+    let doc = object(&doc, "")?;
+    only_fields(doc, "", &["strategy", "topics", "members"])?;
+
+    let strategy = match doc.get("strategy") {
+        None => return bad("strategy", "missing"),
+        Some(Value::String(name)) => match Strategy::from_name(name) {
+            Some(s) => s,
+            None => {
+                let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                return bad(
+                    "strategy",
+                    format!("unknown strategy {name:?}; one of {}", names.join(", ")),
+                );
+            }
+        },
+        Some(other) => return bad("strategy", format!("{} is not a string", kind(other))),
+    };
+
+    let topics = parse_topics(doc.get("topics"))?;
+
+    let members = match doc.get("members") {
+        None => return bad("members", "missing"),
+        Some(Value::Array(list)) => list,
+        Some(other) => return bad("members", format!("{} is not an array", kind(other))),
+    };
+    let mut parsed: Vec<MemberSubscription> = Vec::with_capacity(members.len());
+    for (i, m) in members.iter().enumerate() {
+        let member = parse_member(m, &format!("members[{i}]"), &topics)?;
+        if parsed.iter().any(|p| p.member_id == member.member_id) {
+            return bad(
+                format!("members[{i}].member_id"),
+                format!("{:?} appears twice", member.member_id),
+            );
+        }
+        if let Some(instance) = &member.group_instance_id {
+            if parsed
+                .iter()
+                .any(|p| p.group_instance_id.as_ref() == Some(instance))
+            {
+                return bad(
+                    format!("members[{i}].group_instance_id"),
+                    format!("{instance:?} appears twice"),
+                );
+            }
+        }
+        parsed.push(member);
+    }
+    Ok(Request {
+        strategy,
+        topics,
+        members: parsed,
+    })
+}
+
+fn parse_topics(value: Option<&Value>) -> Result<BTreeMap<String, u32>, InputError> {
+    let Some(value) = value else {
+        return bad("topics", "missing");
+    };
+    let map = object(value, "topics")?;
+    let mut topics = BTreeMap::new();
+    let mut total: u64 = 0;
+    for (name, count) in map {
+        let field = format!("topics.{name:?}");
+        if let Err(why) = legal_topic_name(name) {
+            return bad(field, why);
+        }
+        let count = match count.as_u64() {
+            Some(0) => return bad(field, "a topic has at least one partition"),
+            Some(n) => n,
+            None => {
+                return bad(
+                    field,
+                    format!("{count} is not a partition count (a positive integer)"),
+                )
+            }
+        };
+        total = total.saturating_add(count);
+        if total > MAX_PARTITIONS {
+            return bad(
+                field,
+                format!("more than {MAX_PARTITIONS} partitions in all topics"),
+            );
+        }
+        topics.insert(name.clone(), count as u32);
+    }
+    Ok(topics)
+}
+
+/// Kafka's rule for topic names (`Topic.validate`): 1 to 249 of `[a-zA-Z0-9._-]`, not `.`
+/// or `..`.
+fn legal_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a topic name is not empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a legal topic name"));
+    }
+    if name.len() > 249 {
+        return Err("a topic name has at most 249 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{name:?} is not a legal topic name ({c:?}; only a-z, A-Z, 0-9, '.', '_', '-')"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_member(
+    value: &Value,
+    field: &str,
+    topics: &BTreeMap<String, u32>,
+) -> Result<MemberSubscription, InputError> {
+    let m = object(value, field)?;
+    only_fields(
+        m,
+        field,
+        &[
+            "member_id",
+            "group_instance_id",
+            "topics",
+            "owned_partitions",
+            "generation",
+        ],
+    )?;
+    let member_id = match m.get("member_id") {
+        None => return bad(format!("{field}.member_id"), "missing"),
+        Some(v) => non_empty_string(v, &format!("{field}.member_id"))?,
+    };
+    let group_instance_id = match m.get("group_instance_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(non_empty_string(v, &format!("{field}.group_instance_id"))?),
+    };
+
+    let mut subscribed: Vec<String> = Vec::new();
+    for (i, t) in array(m.get("topics"), &format!("{field}.topics"))?
+        .iter()
+        .enumerate()
+    {
+        let f = format!("{field}.topics[{i}]");
+        let name = non_empty_string(t, &f)?;
+        if let Err(why) = legal_topic_name(&name) {
+            return bad(f, why);
+        }
+        if subscribed.contains(&name) {
+            return bad(f, format!("{name:?} appears twice"));
+        }
+        subscribed.push(name);
+    }
+
+    let mut owned: Vec<TopicPartition> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, p) in array(
+        m.get("owned_partitions"),
+        &format!("{field}.owned_partitions"),
+    )?
+    .iter()
+    .enumerate()
+    {
+        let f = format!("{field}.owned_partitions[{i}]");
+        let Value::String(text) = p else {
+            return bad(f, format!("{} is not a \"topic-N\" string", kind(p)));
+        };
+        let tp = parse_partition(text).ok_or_else(|| InputError {
+            field: f.clone(),
+            message: format!("{text:?} is not topic-N"),
+        })?;
+        match topics.get(&tp.topic) {
+            None => {
+                return bad(
+                    f,
+                    format!("{text:?}: topic {:?} is not in \"topics\"", tp.topic),
+                )
+            }
+            Some(&n) if tp.partition >= n => {
+                return bad(
+                    f,
+                    format!(
+                        "{text:?}: topic {:?} has partitions 0 to {}",
+                        tp.topic,
+                        n - 1
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+        if !seen.insert(tp.clone()) {
+            return bad(f, format!("{text:?} appears twice"));
+        }
+        owned.push(tp);
+    }
+
+    let generation = match m.get("generation") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64().and_then(|g| i32::try_from(g).ok()) {
+            Some(g) => Some(g),
+            None => {
+                return bad(
+                    format!("{field}.generation"),
+                    format!("{v} is not a generation (a 32-bit integer)"),
+                )
+            }
+        },
+    };
+
+    Ok(MemberSubscription {
+        member_id,
+        group_instance_id,
+        topics: subscribed,
+        owned_partitions: owned,
+        generation,
+    })
+}
+
+/// `topic-N`, split at the last `-` since topic names may contain `-`.
+pub fn parse_partition(text: &str) -> Option<TopicPartition> {
+    let (topic, number) = text.rsplit_once('-')?;
+    if topic.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(TopicPartition::new(topic, number.parse().ok()?))
+}
+
+fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, InputError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => bad(field, format!("{} is not an object", kind(other))),
+    }
+}
+
+/// An optional array field: absent or null is empty.
+fn array<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a [Value], InputError> {
+    match value {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(list)) => Ok(list),
+        Some(other) => bad(field, format!("{} is not an array", kind(other))),
+    }
+}
+
+fn non_empty_string(value: &Value, field: &str) -> Result<String, InputError> {
+    match value {
+        Value::String(s) if s.is_empty() => bad(field, "is empty"),
+        Value::String(s) => Ok(s.clone()),
+        other => bad(field, format!("{} is not a string", kind(other))),
+    }
+}
+
+fn only_fields(map: &Map<String, Value>, field: &str, known: &[&str]) -> Result<(), InputError> {
+    for key in map.keys() {
+        if !known.contains(&key.as_str()) {
+            let at = if field.is_empty() {
+                key.clone()
+            } else {
+                format!("{field}.{key}")
+            };
+            return bad(
+                at,
+                format!("unknown field; known fields: {}", known.join(", ")),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_split_at_the_last_dash() {
+        assert_eq!(
+            parse_partition("my-topic-12"),
+            Some(TopicPartition::new("my-topic", 12))
+        );
+        for bad in [
+            "orders",
+            "orders-",
+            "-1",
+            "orders-x",
+            "orders-+1",
+            "orders-99999999999",
+        ] {
+            assert_eq!(parse_partition(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = parse(
+            r#"{"strategy": "range", "topics": {"orders": 3},
+                "members": [{"member_id": "c1"},
+                            {"member_id": "c2", "owned_partitions": ["orders-x"]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"members[1].owned_partitions[0]: "orders-x" is not topic-N"#
+        );
+        let err =
+            parse(r#"{"strategy": "range", "topics": {"orders": 0}, "members": []}"#).unwrap_err();
+        assert_eq!(err.field, r#"topics."orders""#);
+        let err =
+            parse(r#"{"strategy": "range", "topics": {}, "members": [], "x": 1}"#).unwrap_err();
+        assert_eq!(err.field, "x");
+    }
+}
