@@ -64,7 +64,7 @@
 //! part of the algorithm. Kafka compares ids as UTF-16 strings; this module compares UTF-8
 //! bytes, the same order unless ids hold characters beyond the Basic Multilingual Plane.
 //!
-//! ## Where this module differs from Kafka on input Kafka never sees
+//! ## Where this module differs from Kafka
 //!
 //! - Topics with no partitions and topics no member subscribes to are dropped from
 //!   `partitions_per_topic`, as Kafka's `AbstractPartitionAssignor` builds that map only
@@ -78,13 +78,15 @@
 //!   compared with the first, and such a group takes the general algorithm.
 //! - The general sticky algorithm moves a partition back to the member of an older
 //!   generation that owned it when that member has far fewer partitions, even if that
-//!   member no longer subscribes to the topic. Here that step only considers members still
-//!   subscribed to the partition's topic, so a partition never goes to a member that did
-//!   not ask for it.
+//!   member no longer subscribes to the topic (and fails with a `NullPointerException` when
+//!   that member takes no part in balancing). Here that step only considers members still
+//!   taking part and subscribed to the partition's topic, so a partition never goes to a
+//!   member that did not ask for it.
 //!
 //! Every result is checked before it is returned: each partition of a subscribed topic is
-//! assigned at most once and only to a member subscribed to its topic, and the eager
-//! assignors assign every one of them.
+//! assigned at most once and only to a member subscribed to its topic, the eager assignors
+//! assign every one of them, and the eager sticky result is balanced (loads differ by at
+//! most one) when all members subscribe to the same topics.
 
 use crate::types::TopicPartition;
 use std::cmp::Ordering;
@@ -884,23 +886,18 @@ impl<'a> General<'a> {
         if min + 1 >= *max {
             return true;
         }
-        let owners: BTreeMap<&TopicPartition, &str> = self
-            .current
-            .iter()
-            .flat_map(|(c, l)| l.iter().map(move |tp| (tp, c.as_str())))
-            .collect();
         for (count, consumer) in &self.by_load {
             if *count == self.max_assignment_size(consumer) {
                 continue;
             }
-            let list = &self.current[consumer];
             for topic in &self.consumer_topics[consumer] {
                 for p in 0..self.counts[topic] {
                     let tp = TopicPartition::new(topic.clone(), p);
-                    if list.contains(&tp) {
+                    let owner = self.owner.get(&tp);
+                    if owner == Some(consumer) {
                         continue;
                     }
-                    let other = owners.get(&tp).and_then(|o| self.load(o));
+                    let other = owner.and_then(|o| self.load(o));
                     if other.is_some_and(|other| count + 1 < other) {
                         return false;
                     }
@@ -916,10 +913,13 @@ impl<'a> General<'a> {
         previous: &BTreeMap<TopicPartition, (String, i32)>,
     ) -> bool {
         let mut performed = false;
+        // `is_balanced` is a function of the assignment, so its answer holds until the next
+        // move (Kafka asks again before every partition).
+        let mut balanced = None;
         loop {
             let mut modified = false;
             for tp in partitions {
-                if self.is_balanced() {
+                if *balanced.get_or_insert_with(|| self.is_balanced()) {
                     break;
                 }
                 let consumer = self.owner[tp].clone();
@@ -930,6 +930,7 @@ impl<'a> General<'a> {
                     if subscribed && previous_load.is_some_and(|p| load > p + 1) {
                         let previous_owner = previous_owner.clone();
                         self.reassign(tp, &previous_owner);
+                        balanced = None;
                         performed = true;
                         modified = true;
                         continue;
@@ -941,6 +942,7 @@ impl<'a> General<'a> {
                 if better {
                     let new = self.least_loaded_subscriber(&tp.topic);
                     self.reassign(tp, &new);
+                    balanced = None;
                     performed = true;
                     modified = true;
                 }
