@@ -329,8 +329,12 @@ fn sticky(
                 id: &m.member_id,
                 subscribed: m.topics.iter().map(String::as_str).collect(),
                 owned,
-                generation: m.generation.unwrap_or(DEFAULT_GENERATION),
-                generation_known: m.generation.is_some(),
+                // Kafka's `Subscription` holds a negative generation as none.
+                generation: m
+                    .generation
+                    .filter(|g| *g >= 0)
+                    .unwrap_or(DEFAULT_GENERATION),
+                generation_known: m.generation.is_some_and(|g| g >= 0),
             }
         })
         .collect();
@@ -2532,6 +2536,24 @@ mod tests {
             assert!(got["consumer2"].iter().all(|tp| c2.contains(tp)));
             assert!(got["consumer3"].iter().all(|tp| c3.contains(tp)));
             verify_validity_and_balance(&members, &got);
+        }
+    }
+
+    #[test]
+    fn sticky_negative_generation_is_no_generation() {
+        // Kafka's Subscription stores a generation below zero as absent.
+        let both = ["topic", "topic2"];
+        let claimed = [tp("topic", 0), tp("topic", 2), tp("topic2", 1)];
+        let t = [("topic", 3), ("topic2", 3)];
+        for s in [Strategy::Sticky, Strategy::CooperativeSticky] {
+            let with = |g| {
+                [
+                    sub("consumer1", &both, &claimed, Some(10)),
+                    sub("consumer2", &["topic"], &claimed, g),
+                ]
+            };
+            assert_eq!(run(s, &t, &with(Some(-1))), run(s, &t, &with(None)));
+            assert_eq!(run(s, &t, &with(Some(-7))), run(s, &t, &with(None)));
         }
     }
 
