@@ -1330,20 +1330,11 @@ fn partitions_text(tps: &[TopicPartition]) -> String {
         .join(",")
 }
 
-/// Parses `topic-N`; topic names may contain `-`, so the number follows the last one.
-pub fn parse_topic_partition(s: &str) -> Option<TopicPartition> {
-    let (topic, partition) = s.rsplit_once('-')?;
-    if topic.is_empty() {
-        return None;
-    }
-    Some(TopicPartition::new(topic, partition.parse().ok()?))
-}
-
 fn parse_partitions(s: &str) -> Option<Vec<TopicPartition>> {
     if s.is_empty() {
         return Some(Vec::new());
     }
-    s.split(',').map(parse_topic_partition).collect()
+    s.split(',').map(TopicPartition::parse).collect()
 }
 
 impl GroupRecord {
@@ -1786,10 +1777,10 @@ mod tests {
         assert_eq!(GroupRecord::decode(&k, &v), Some(offset));
         assert_eq!(GroupRecord::decode("nonsense", ""), None);
         assert_eq!(
-            parse_topic_partition("orders-v2-3"),
+            TopicPartition::parse("orders-v2-3"),
             Some(TopicPartition::new("orders-v2", 3))
         );
-        assert_eq!(parse_topic_partition("-3"), None);
+        assert_eq!(TopicPartition::parse("-3"), None);
     }
 
     #[test]

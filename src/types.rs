@@ -53,6 +53,16 @@ impl TopicPartition {
             partition,
         }
     }
+
+    /// Parses `topic-N`. Topic names may contain `-`, so the number follows the last one;
+    /// it is plain digits (no sign) that fit a partition number.
+    pub fn parse(text: &str) -> Option<TopicPartition> {
+        let (topic, number) = text.rsplit_once('-')?;
+        if topic.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(TopicPartition::new(topic, number.parse().ok()?))
+    }
 }
 
 impl fmt::Display for TopicPartition {

@@ -14,7 +14,8 @@
 //!               "owned_partitions": ["orders-0"], "generation": 2}]}
 //! ```
 //!
-//! `group_instance_id`, `owned_partitions` and `generation` are optional. The order of
+//! `group_instance_id`, `topics`, `owned_partitions` and `generation` are optional; a member
+//! without `topics` subscribes to every topic of the input. The order of
 //! `members` is the order the coordinator lists them in (the sticky assignors' tie-breaks
 //! follow Java's hash order, which depends on it for colliding ids). Output:
 //! `{"assignment": {"c1": ["orders-0", "orders-2"]}}`, members by id, partitions sorted.
@@ -243,6 +244,10 @@ fn parse_member(
     };
 
     let mut subscribed: Vec<String> = Vec::new();
+    if m.get("topics").is_none() {
+        // No `topics`: the member subscribes to every topic of the input.
+        subscribed.extend(topics.keys().cloned());
+    }
     for (i, t) in array(m.get("topics"), &format!("{field}.topics"))?
         .iter()
         .enumerate()
@@ -324,11 +329,7 @@ fn parse_member(
 
 /// `topic-N`, split at the last `-` since topic names may contain `-`.
 pub fn parse_partition(text: &str) -> Option<TopicPartition> {
-    let (topic, number) = text.rsplit_once('-')?;
-    if topic.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(TopicPartition::new(topic, number.parse().ok()?))
+    TopicPartition::parse(text)
 }
 
 fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, InputError> {
@@ -423,5 +424,16 @@ mod tests {
         let err =
             parse(r#"{"strategy": "range", "topics": {}, "members": [], "x": 1}"#).unwrap_err();
         assert_eq!(err.field, "x");
+    }
+
+    #[test]
+    fn a_member_without_topics_subscribes_to_every_topic() {
+        let request = parse(
+            r#"{"strategy": "range", "topics": {"a": 1, "b": 1},
+                "members": [{"member_id": "c1"}, {"member_id": "c2", "topics": ["b"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(request.members[0].topics, ["a", "b"]);
+        assert_eq!(request.members[1].topics, ["b"]);
     }
 }

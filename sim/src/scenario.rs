@@ -636,9 +636,7 @@ fn parse_target(s: &str) -> Option<Target> {
         "coordinator" if !name.is_empty() => return Some(Target::Coordinator(name)),
         _ => {}
     }
-    let tp = rest;
-    let (topic, partition) = tp.rsplit_once('-')?;
-    let tp = TopicPartition::new(topic, partition.parse().ok()?);
+    let tp = TopicPartition::parse(rest.trim())?;
     match kind {
         "leader" => Some(Target::Leader(tp)),
         "follower" => Some(Target::Follower(tp)),
