@@ -80,6 +80,8 @@ pub struct Producer {
     acked: u64,
     failed: u64,
     sent_unacked: u64,
+    /// Records due while the process was down (see `resuming_at`).
+    never_produced: u64,
 }
 
 fn record_bytes(r: &ProducerRecord) -> u64 {
@@ -127,6 +129,7 @@ impl Producer {
             acked: 0,
             failed: 0,
             sent_unacked: 0,
+            never_produced: 0,
         }
     }
 
@@ -138,11 +141,23 @@ impl Producer {
     /// Every record is created and acknowledged, failed, or sent with acks=0.
     pub fn is_done(&self) -> bool {
         self.next_seq == self.records_total
-            && self.acked + self.failed + self.sent_unacked == self.records_total
+            && self.never_produced + self.acked + self.failed + self.sent_unacked
+                == self.records_total
     }
 
     fn tp(&self, partition: u32) -> TopicPartition {
         TopicPartition::new(self.topic.clone(), partition)
+    }
+
+    /// A producer process started again at `now_ms` after a crash: the application goes on
+    /// with the records due from now on. The ones due while it was down were never produced
+    /// (they are not `sent`), and the ones the old process had sent keep their ids.
+    pub fn resuming_at(mut self, now_ms: u64) -> Producer {
+        while self.next_seq < self.records_total && self.due_ms(self.next_seq) < now_ms {
+            self.next_seq += 1;
+            self.never_produced += 1;
+        }
+        self
     }
 
     fn due_ms(&self, seq: u64) -> u64 {
@@ -697,6 +712,27 @@ mod tests {
         );
         assert!(matches!(&out.events[0], Event::Acknowledged { ids, .. } if ids.len() == 6));
         assert_eq!(p.counts(), (6, 6, 0), "records 6.. are not due before t=6");
+    }
+
+    #[test]
+    fn a_restarted_producer_goes_on_with_the_records_due_from_then() {
+        // 10 records at 1000/s from t=0: record n is due at t=n. Restarted at t=4.
+        let mut p = producer(ProducerConfig::default(), None).resuming_at(4);
+        let mut out = Output::default();
+        p.start(4, &mut out);
+        answer_metadata(&mut p, 4, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(4, ProducerTimer::Generate, &mut out);
+        let sent: Vec<u64> = out
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RecordSent { id, .. } => Some(id.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, [4], "records 0..=3 were the old process's; 4 is due now");
+        assert!(!p.is_done());
     }
 
     #[test]

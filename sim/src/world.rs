@@ -739,7 +739,8 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
                     spec.start_ms,
                     spec.config.clone(),
                     bootstrap.clone(),
-                );
+                )
+                .resuming_at(Shared::now_ms());
                 run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
             })
             .build();
