@@ -731,7 +731,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(sent, [4], "records 0..=3 were the old process's; 4 is due now");
+        assert_eq!(
+            sent,
+            [4],
+            "records 0..=3 were the old process's; 4 is due now"
+        );
         assert!(!p.is_done());
     }
 
