@@ -1942,9 +1942,10 @@ impl Broker {
                 Message::ProduceResponse {
                     correlation_id,
                     error,
+                    base_offset,
                     ..
                 } if *to == me => {
-                    done.push((*correlation_id, *error));
+                    done.push((*correlation_id, *error, *base_offset));
                     false
                 }
                 _ => true,
@@ -1952,9 +1953,9 @@ impl Broker {
             if done.is_empty() {
                 return;
             }
-            for (append_id, error) in done {
+            for (append_id, error, base_offset) in done {
                 self.with_coordinator(now_ms, out, |c, io| {
-                    c.on_append_done(now_ms, append_id, error, io)
+                    c.on_append_done(now_ms, append_id, error, base_offset, io)
                 });
             }
         }
@@ -2347,6 +2348,7 @@ impl Broker {
             | Message::ProduceResponse { .. }
             | Message::MetadataResponse { .. }
             | Message::ListOffsetsResponse { .. }
+            | Message::Disconnected { .. }
             | Message::FindCoordinatorResponse { .. }
             | Message::JoinGroupResponse { .. }
             | Message::SyncGroupResponse { .. }

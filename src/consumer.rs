@@ -112,6 +112,8 @@ pub struct Consumer {
     started: bool,
     metadata: BTreeMap<TopicPartition, PartitionMetadata>,
     metadata_in_flight: Option<u64>,
+    /// The broker the metadata request in flight went to.
+    metadata_broker: Option<BrokerId>,
     /// Counts metadata answers, so only the newest one's max-age refresh fires.
     metadata_generation: u64,
     bootstrap_index: usize,
@@ -156,6 +158,7 @@ impl Consumer {
             started: false,
             metadata: BTreeMap::new(),
             metadata_in_flight: None,
+            metadata_broker: None,
             metadata_generation: 0,
             bootstrap_index: 0,
             positions: BTreeMap::new(),
@@ -200,6 +203,7 @@ impl Consumer {
         let correlation_id = self.correlation();
         let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
         self.metadata_in_flight = Some(correlation_id);
+        self.metadata_broker = Some(broker);
         out.send(
             NodeId::Broker(broker),
             Message::Metadata {
@@ -450,6 +454,76 @@ impl Consumer {
         self.wake_application(out);
     }
 
+    /// The connection to `broker` closed: every request in flight to it is answered as if it
+    /// had timed out, at once.
+    fn on_disconnected(&mut self, broker: BrokerId, out: &mut Output<ConsumerTimer>) {
+        let now_ms = self.now_ms;
+        if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
+            // Ask the next bootstrap broker, after `retry.backoff.ms`.
+            self.metadata_in_flight = None;
+            self.bootstrap_index += 1;
+            out.timer(self.config.retry_backoff_ms, ConsumerTimer::MetadataRefresh);
+        }
+        if let Some(&correlation_id) = self.fetch_in_flight.get(&broker) {
+            let timeout = ConsumerTimer::FetchTimeout {
+                broker,
+                correlation_id,
+            };
+            self.on_timer(now_ms, timeout, out);
+        }
+        let led_by_it =
+            |c: &Consumer, tp: &TopicPartition| c.leader(tp).is_some_and(|(l, _)| l == broker);
+        let listing: Vec<(TopicPartition, u64)> = self
+            .list_offsets_in_flight
+            .iter()
+            .filter(|(tp, _)| led_by_it(self, tp))
+            .map(|(tp, c)| (tp.clone(), *c))
+            .collect();
+        for (tp, correlation_id) in listing {
+            self.on_timer(
+                now_ms,
+                ConsumerTimer::ListOffsetsTimeout { tp, correlation_id },
+                out,
+            );
+        }
+        let validating: Vec<(TopicPartition, u64)> = self
+            .awaiting_validation
+            .iter()
+            .filter_map(|(tp, c)| c.map(|c| (tp.clone(), c)))
+            .filter(|(tp, _)| led_by_it(self, tp))
+            .collect();
+        for (tp, correlation_id) in validating {
+            self.on_timer(
+                now_ms,
+                ConsumerTimer::ValidationTimeout { tp, correlation_id },
+                out,
+            );
+        }
+        let group: Vec<u64> = self.member.as_ref().map_or_else(Vec::new, |m| {
+            m.in_flight
+                .iter()
+                .filter(|(_, (to, _))| *to == broker)
+                .map(|(c, _)| *c)
+                .collect()
+        });
+        for correlation_id in group {
+            let m = self.member.as_mut().expect("a group member");
+            if m.in_flight.get(&correlation_id).map(|(_, r)| r)
+                == Some(&GroupRequest::FindCoordinator)
+            {
+                m.in_flight.remove(&correlation_id);
+                self.bootstrap_index += 1;
+                m.find_retry_pending = true;
+                out.timer(
+                    self.config.retry_backoff_ms,
+                    ConsumerTimer::FindCoordinatorRetry,
+                );
+            } else {
+                self.on_group_request_timeout(correlation_id, out);
+            }
+        }
+    }
+
     fn on_validation_response(
         &mut self,
         correlation_id: u64,
@@ -564,6 +638,9 @@ impl Actor for Consumer {
                 correlation_id,
                 partitions,
             } => self.on_validation_response(correlation_id, partitions, out),
+            Message::Disconnected {
+                peer: NodeId::Broker(broker),
+            } => self.on_disconnected(broker, out),
             other => self.on_group_response(from, other, out),
         }
     }
@@ -704,7 +781,8 @@ struct Member {
     consumed: BTreeMap<TopicPartition, u64>,
     /// Newly assigned partitions whose start waits for the committed offset.
     awaiting_committed: BTreeSet<TopicPartition>,
-    in_flight: BTreeMap<u64, GroupRequest>,
+    /// Group requests in flight: where each went and what it was.
+    in_flight: BTreeMap<u64, (BrokerId, GroupRequest)>,
     find_retry_pending: bool,
     app: AppState,
     /// The records of the current poll still to process.
@@ -757,7 +835,7 @@ impl Member {
     }
 
     fn has_in_flight(&self, matches: impl Fn(&GroupRequest) -> bool) -> bool {
-        self.in_flight.values().any(matches)
+        self.in_flight.values().any(|(_, r)| matches(r))
     }
 
     /// The positions to commit: every assigned partition with a known position.
@@ -800,17 +878,17 @@ impl Consumer {
         };
         let to = match request {
             GroupRequest::FindCoordinator => {
-                NodeId::Broker(self.bootstrap[self.bootstrap_index % self.bootstrap.len()])
+                self.bootstrap[self.bootstrap_index % self.bootstrap.len()]
             }
             _ => match self.member.as_ref().and_then(|m| m.coordinator) {
-                Some(c) => NodeId::Broker(c),
+                Some(c) => c,
                 None => return false,
             },
         };
         let correlation_id = self.correlation();
         let m = self.member.as_mut().expect("a group member");
-        m.in_flight.insert(correlation_id, request);
-        out.send(to, message(correlation_id));
+        m.in_flight.insert(correlation_id, (to, request));
+        out.send(NodeId::Broker(to), message(correlation_id));
         out.timer(
             timeout_ms,
             ConsumerTimer::GroupRequestTimeout { correlation_id },
@@ -848,7 +926,7 @@ impl Consumer {
         };
         m.coordinator = None;
         m.in_flight
-            .retain(|_, r| *r == GroupRequest::FindCoordinator);
+            .retain(|_, (_, r)| *r == GroupRequest::FindCoordinator);
         if m.state == MemberState::Joining || m.state == MemberState::Syncing {
             m.state = MemberState::Unjoined;
             m.rejoin_needed = true;
@@ -1515,7 +1593,7 @@ impl Consumer {
         let Some(m) = self.member.as_mut() else {
             return;
         };
-        let Some(request) = m.in_flight.remove(&correlation_id) else {
+        let Some((_, request)) = m.in_flight.remove(&correlation_id) else {
             return;
         };
         match request {
@@ -1548,7 +1626,7 @@ impl Consumer {
         let Some(m) = self.member.as_mut() else {
             return;
         };
-        let Some(request) = m.in_flight.remove(&correlation_id) else {
+        let Some((_, request)) = m.in_flight.remove(&correlation_id) else {
             return; // Timed out, or sent to a coordinator this member has forgotten.
         };
         if request != GroupRequest::FindCoordinator
@@ -1775,5 +1853,83 @@ mod tests {
             .iter()
             .any(|(_, m)| matches!(m, Message::Metadata { .. })));
         assert!(c.backing_off.contains(&1));
+    }
+
+    /// A group member that has found coordinator 1 and sent its JoinGroup.
+    fn joining() -> (Consumer, Output<ConsumerTimer>) {
+        let config = ConsumerConfig {
+            group_id: Some("g".into()),
+            ..ConsumerConfig::default()
+        };
+        let mut c = Consumer::new(0, "c".into(), vec!["orders".into()], 0, config, vec![0])
+            .with_group(GroupSettings {
+                group_id: "g".into(),
+                client_id: "c".into(),
+                commit: CommitMode::AfterProcessing,
+                processing_ms: 0,
+            });
+        let mut out = Output::default();
+        c.start(0, &mut out);
+        let mut out = Output::default();
+        c.on_timer(0, ConsumerTimer::Start, &mut out);
+        let find = out
+            .messages
+            .iter()
+            .find_map(|(_, m)| match m {
+                Message::FindCoordinator { correlation_id, .. } => Some(*correlation_id),
+                _ => None,
+            })
+            .expect("FindCoordinator");
+        let mut out = Output::default();
+        c.on_message(
+            1,
+            NodeId::Broker(0),
+            Message::FindCoordinatorResponse {
+                correlation_id: find,
+                error: ErrorCode::None,
+                coordinator: Some(1),
+            },
+            &mut out,
+        );
+        assert!(
+            out.messages.iter().any(|(to, m)| *to == NodeId::Broker(1)
+                && matches!(m, Message::JoinGroup { member_id, .. } if member_id.is_empty())),
+            "{:?}",
+            out.messages
+        );
+        (c, out)
+    }
+
+    #[test]
+    fn a_reset_from_the_coordinator_sends_the_member_looking_for_another() {
+        let (mut c, _) = joining();
+        let mut out = Output::default();
+        c.on_message(
+            2,
+            NodeId::Broker(1),
+            Message::Disconnected {
+                peer: NodeId::Broker(1),
+            },
+            &mut out,
+        );
+        let m = c.member.as_ref().unwrap();
+        assert_eq!(m.coordinator, None, "the coordinator is forgotten at once");
+        assert_eq!(m.state, MemberState::Unjoined);
+        assert!(out
+            .timers
+            .iter()
+            .any(|(_, t)| *t == ConsumerTimer::FindCoordinatorRetry));
+    }
+
+    #[test]
+    fn a_join_waits_up_to_the_rebalance_timeout_plus_five_seconds() {
+        let (_, out) = joining();
+        let waits: Vec<u64> = out
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, ConsumerTimer::GroupRequestTimeout { .. }))
+            .map(|(d, _)| *d)
+            .collect();
+        assert_eq!(waits, [300_000 + 5_000], "max.poll.interval.ms + 5 s");
     }
 }

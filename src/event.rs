@@ -295,6 +295,10 @@ pub enum Event {
         generation: i32,
         member: String,
         offsets: Vec<(TopicPartition, u64)>,
+        /// Where the first of these records sits in the group's `__consumer_offsets`
+        /// partition (the others follow it in order). A commit is what the log says, and
+        /// the log's order, not the order coordinators report in, decides which is newest.
+        log_offset: Option<u64>,
     },
 
     // ---- consumer groups: the member's side ----

@@ -1022,6 +1022,7 @@ impl GroupCoordinator {
         now_ms: u64,
         append_id: u64,
         error: ErrorCode,
+        base_offset: Option<u64>,
         io: &mut CoordinatorIo,
     ) {
         let Some(purpose) = self.pending.remove(&append_id) else {
@@ -1054,6 +1055,7 @@ impl GroupCoordinator {
                         generation,
                         member,
                         offsets,
+                        log_offset: base_offset,
                     });
                 }
                 io.out.send(
@@ -1510,7 +1512,8 @@ mod tests {
         fn complete_appends(&mut self, error: ErrorCode) {
             let now = self.now_ms;
             for a in std::mem::take(&mut self.appends) {
-                self.io(|c, io| c.on_append_done(now, a.append_id, error, io));
+                let base = (error == ErrorCode::None).then_some(0);
+                self.io(|c, io| c.on_append_done(now, a.append_id, error, base, io));
             }
         }
 

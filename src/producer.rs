@@ -67,6 +67,8 @@ pub struct Producer {
     partition_count: Option<u32>,
     metadata: BTreeMap<u32, PartitionMetadata>,
     metadata_in_flight: Option<u64>,
+    /// The broker the metadata request in flight went to.
+    metadata_broker: Option<BrokerId>,
     metadata_wanted: bool,
     /// Counts metadata answers, so only the newest one's max-age refresh fires.
     metadata_generation: u64,
@@ -117,6 +119,7 @@ impl Producer {
             partition_count: None,
             metadata: BTreeMap::new(),
             metadata_in_flight: None,
+            metadata_broker: None,
             metadata_wanted: true,
             metadata_generation: 0,
             bootstrap_index: 0,
@@ -259,6 +262,7 @@ impl Producer {
         let correlation_id = self.correlation();
         let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
         self.metadata_in_flight = Some(correlation_id);
+        self.metadata_broker = Some(broker);
         self.metadata_wanted = false;
         out.send(
             NodeId::Broker(broker),
@@ -505,6 +509,28 @@ impl Producer {
         queue.insert(at, batch);
     }
 
+    /// The connection to `broker` closed: its requests in flight fail with NETWORK_EXCEPTION
+    /// (and are retried), and a metadata request to it goes to the next bootstrap broker
+    /// after `retry.backoff.ms`.
+    fn on_disconnected(&mut self, now_ms: u64, broker: BrokerId, out: &mut Output<ProducerTimer>) {
+        let lost: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.broker == broker)
+            .map(|(c, _)| *c)
+            .collect();
+        for correlation_id in lost {
+            let flight = self.in_flight.remove(&correlation_id).expect("listed");
+            self.on_error(now_ms, flight, ErrorCode::NetworkException, out);
+        }
+        if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
+            self.metadata_in_flight = None;
+            self.bootstrap_index += 1;
+            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
+        }
+        self.drain(now_ms, out);
+    }
+
     fn on_produce_response(
         &mut self,
         now_ms: u64,
@@ -561,6 +587,9 @@ impl Actor for Producer {
                 base_offset,
                 ..
             } => self.on_produce_response(now_ms, correlation_id, error, base_offset, out),
+            Message::Disconnected {
+                peer: NodeId::Broker(broker),
+            } => self.on_disconnected(now_ms, broker, out),
             _ => {}
         }
     }
@@ -775,6 +804,49 @@ mod tests {
         let resent = produces(&out);
         assert_eq!(resent[0].0, NodeId::Broker(2));
         assert_eq!(resent[0].3, 1);
+    }
+
+    #[test]
+    fn a_reset_connection_fails_its_requests_at_once() {
+        let mut p = producer(ProducerConfig::default(), None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(0, ProducerTimer::Generate, &mut out);
+        assert_eq!(produces(&out)[0].0, NodeId::Broker(1));
+        let mut out = Output::default();
+        p.on_message(
+            1,
+            NodeId::Broker(1),
+            Message::Disconnected {
+                peer: NodeId::Broker(1),
+            },
+            &mut out,
+        );
+        assert!(
+            out.events.iter().any(|e| matches!(
+                e,
+                Event::ProduceRetried {
+                    error: ErrorCode::NetworkException,
+                    ..
+                }
+            )),
+            "no waiting for request.timeout.ms: {:?}",
+            out.events
+        );
+        assert!(p.in_flight.is_empty());
+        // A reset from another broker changes nothing.
+        let mut out = Output::default();
+        p.on_message(
+            2,
+            NodeId::Broker(2),
+            Message::Disconnected {
+                peer: NodeId::Broker(2),
+            },
+            &mut out,
+        );
+        assert!(out.events.is_empty());
     }
 
     #[test]

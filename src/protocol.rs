@@ -140,6 +140,16 @@ pub enum Message {
         leader_epoch: Option<LeaderEpoch>,
     },
 
+    // ---- connections ----
+    /// Not a Kafka request: the client's TCP connection to `peer` was closed or refused.
+    /// A crashed process's operating system resets its connections, and a connection to a
+    /// host whose broker is down is refused, so a client learns at once that its requests
+    /// to that broker will never be answered. (A broker that is paused, partitioned away or
+    /// without power sends nothing; clients find out from their request timeouts.)
+    Disconnected {
+        peer: NodeId,
+    },
+
     // ---- consumer groups (the classic protocol) ----
     FindCoordinator {
         correlation_id: u64,
@@ -273,6 +283,7 @@ impl Message {
             Message::MetadataResponse { .. } => "MetadataResponse",
             Message::ListOffsets { .. } => "ListOffsets",
             Message::ListOffsetsResponse { .. } => "ListOffsetsResponse",
+            Message::Disconnected { .. } => "Disconnected",
             Message::FindCoordinator { .. } => "FindCoordinator",
             Message::FindCoordinatorResponse { .. } => "FindCoordinatorResponse",
             Message::JoinGroup { .. } => "JoinGroup",

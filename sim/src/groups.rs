@@ -142,9 +142,8 @@ pub fn check_groups(
     // group -> every (partition, offset, record) it processed. A record the producer wrote
     // twice (a retry) sits at two offsets and counts as two records, not a redelivery.
     let mut processed: BTreeMap<String, BTreeSet<Processed>> = BTreeMap::new();
-    let mut committed: BTreeMap<(String, TopicPartition), u64> = BTreeMap::new();
-    // (group, partition) -> every durable commit, in order: (time, offset).
-    let mut commit_history: BTreeMap<(String, TopicPartition), Vec<(u64, u64)>> = BTreeMap::new();
+    // (group, partition) -> every durable commit, in the order they were reported.
+    let mut commits: BTreeMap<(String, TopicPartition), Vec<Commit>> = BTreeMap::new();
     let mut start: BTreeMap<(String, TopicPartition), u64> = BTreeMap::new();
     let mut held_by: BTreeMap<u32, BTreeSet<TopicPartition>> = BTreeMap::new();
     for e in events {
@@ -226,27 +225,21 @@ pub fn check_groups(
                 generation,
                 member,
                 offsets,
+                log_offset,
             } => {
                 groups.entry(group.clone()).or_default().commits += 1;
-                for (tp, offset) in offsets {
-                    let key = (group.clone(), tp.clone());
-                    if let Some(&before) = committed.get(&key) {
-                        if *offset < before {
-                            violations.push(Violation {
-                                invariant: "offset-commit-regressed",
-                                at_ms: e.at_ms,
-                                partition: Some(tp.clone()),
-                                detail: format!(
-                                    "group {group}'s committed offset for {tp} went back from {before} to {offset} (member {member}, generation {generation}, coordinator {broker})"
-                                ),
-                            });
-                        }
-                    }
-                    commit_history
-                        .entry(key.clone())
+                for (i, (tp, offset)) in offsets.iter().enumerate() {
+                    commits
+                        .entry((group.clone(), tp.clone()))
                         .or_default()
-                        .push((e.at_ms, *offset));
-                    committed.insert(key, *offset);
+                        .push(Commit {
+                            at_ms: e.at_ms,
+                            log_position: log_offset.map(|o| o + i as u64),
+                            offset: *offset,
+                            member: member.clone(),
+                            generation: *generation,
+                            broker: *broker,
+                        });
                 }
             }
             _ => {}
@@ -254,9 +247,47 @@ pub fn check_groups(
     }
     ownership.finish(end_ms);
     violations.extend(double_owned(&assigned, &processed_by));
-    violations.extend(skipped(final_state, &commit_history, &start, &processed));
+    violations.extend(regressed(&mut commits));
+    violations.extend(skipped(final_state, &commits, &start, &processed));
     describe(final_state, &ownership, &mut groups);
     GroupReport { violations, groups }
+}
+
+/// One durable commit of one partition's offset.
+struct Commit {
+    at_ms: u64,
+    /// The record's offset in `__consumer_offsets`.
+    log_position: Option<u64>,
+    offset: u64,
+    member: String,
+    generation: i32,
+    broker: i32,
+}
+
+/// `offset-commit-regressed`, judged in log order: a coordinator that lost its partition
+/// can report an old commit late (its append did reach the ISR, earlier in the log), and
+/// that is no step back; a commit later in the log with a smaller offset is. Sorts each
+/// partition's commits into log order.
+fn regressed(commits: &mut BTreeMap<(String, TopicPartition), Vec<Commit>>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for ((group, tp), list) in commits.iter_mut() {
+        list.sort_by_key(|c| (c.log_position.unwrap_or(u64::MAX), c.at_ms));
+        for pair in list.windows(2) {
+            let (before, c) = (&pair[0], &pair[1]);
+            if c.offset < before.offset {
+                violations.push(Violation {
+                    invariant: "offset-commit-regressed",
+                    at_ms: c.at_ms,
+                    partition: Some(tp.clone()),
+                    detail: format!(
+                        "group {group}'s committed offset for {tp} went back from {} to {} (member {}, generation {}, coordinator {})",
+                        before.offset, c.offset, c.member, c.generation, c.broker
+                    ),
+                });
+            }
+        }
+    }
+    violations
 }
 
 fn double_owned(
@@ -293,15 +324,16 @@ fn double_owned(
 }
 
 /// `record-skipped`, dated at the first commit that passed a record nobody processed.
+/// `commits` are in log order: the last is the group's committed offset.
 fn skipped(
     final_state: &FinalState,
-    commit_history: &BTreeMap<(String, TopicPartition), Vec<(u64, u64)>>,
+    commits: &BTreeMap<(String, TopicPartition), Vec<Commit>>,
     start: &BTreeMap<(String, TopicPartition), u64>,
     processed: &BTreeMap<String, BTreeSet<Processed>>,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for ((group, tp), history) in commit_history {
-        let Some(&(_, offset)) = history.last() else {
+    for ((group, tp), history) in commits {
+        let Some(offset) = history.last().map(|c| c.offset) else {
             continue;
         };
         let Some(p) = final_state.partitions.iter().find(|p| &p.tp == tp) else {
@@ -343,8 +375,10 @@ fn skipped(
         };
         let at_ms = history
             .iter()
-            .find(|(_, o)| *o > missed[0])
-            .map_or(0, |(at, _)| *at);
+            .filter(|c| c.offset > missed[0])
+            .map(|c| c.at_ms)
+            .min()
+            .unwrap_or(0);
         violations.push(Violation {
             invariant: "record-skipped",
             at_ms,
@@ -517,14 +551,20 @@ mod tests {
         }
     }
 
-    fn committed(offset: u64) -> Event {
+    /// A commit of `offset`, written at `log_offset` in `__consumer_offsets`.
+    fn committed_at(offset: u64, log_offset: u64) -> Event {
         Event::OffsetsCommitted {
             broker: 0,
             group: "g".into(),
             generation: 1,
             member: "a".into(),
             offsets: vec![(tp(), offset)],
+            log_offset: Some(log_offset),
         }
+    }
+
+    fn committed(offset: u64) -> Event {
+        committed_at(offset, offset)
     }
 
     /// orders-0 holds offsets 0..n on its leader, broker 0, and the group committed `offset`.
@@ -592,14 +632,25 @@ mod tests {
     #[test]
     fn a_commit_that_goes_back_is_caught() {
         let events = vec![
-            at(1, committed(10)),
-            at(2, committed(12)),
-            at(3, committed(5)),
+            at(1, committed_at(10, 0)),
+            at(2, committed_at(12, 1)),
+            at(3, committed_at(5, 2)),
         ];
         let r = check_groups(&events, &final_state(12, Some(5)), 10);
         // Nobody processed offsets 0 to 4 either: committing past them skips them.
         assert_eq!(names(&r), ["offset-commit-regressed", "record-skipped"]);
         assert!(r.violations[0].detail.contains("from 12 to 5"));
+        // A coordinator that reports an older commit late, from earlier in the log, is no
+        // step back.
+        let mut events = vec![at(0, assigned(0, "a", 1, vec![tp()]))];
+        events.extend((0..13).map(|o| at(1, processed(0, "a", 1, o))));
+        events.extend([
+            at(2, committed_at(12, 1)),
+            at(3, committed_at(13, 2)),
+            at(4, committed_at(11, 0)),
+        ]);
+        let r = check_groups(&events, &final_state(13, Some(13)), 10);
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
     }
 
     #[test]

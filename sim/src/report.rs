@@ -727,7 +727,7 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
         Event::MemberRemoved { broker, group, member, reason } => format!(
             "coordinator {broker}: {member} leaves group {group}: it {reason}"
         ),
-        Event::OffsetsCommitted { broker, group, generation, member, offsets } => {
+        Event::OffsetsCommitted { broker, group, generation, member, offsets, .. } => {
             let parts = offsets
                 .iter()
                 .map(|(tp, o)| format!("{tp}={o}"))

@@ -64,6 +64,9 @@ struct Envelope {
     seq: u64,
     deliver_at_ns: u64,
     message: Message,
+    /// A connection reset from the operating system of a crashed process, not a message on
+    /// the link: it skips the link's sequence numbers.
+    reset: bool,
 }
 
 /// How long a receiver holds later messages of a link back while an earlier one is missing
@@ -239,6 +242,12 @@ struct Shared {
     zookeeper: Mutex<Option<ZooKeeper>>,
     messages_sent: Mutex<u64>,
     gaps_skipped: Mutex<u64>,
+    /// Brokers whose process crashed while their host stayed up: a client's connection to
+    /// one is refused. (A power loss takes the host down too: connections time out.)
+    refusing: Mutex<BTreeSet<NodeId>>,
+    /// Connections to close: (the crashed broker, each client to tell), sent by the
+    /// orchestrator right after the fault.
+    closing: Mutex<Vec<NodeId>>,
 }
 
 impl Shared {
@@ -353,7 +362,7 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
     // is lost); `Reorder` puts back the order madsim's mailbox may shuffle.
     let mut recv = receive(ep.clone());
     loop {
-        flush_output(
+        let refused = flush_output(
             &shared,
             &ep,
             me,
@@ -364,6 +373,10 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
             &mut out,
         )
         .await;
+        for (peer, at_ns) in refused {
+            seq += 1;
+            inbox.insert((at_ns, seq), (peer, Message::Disconnected { peer }));
+        }
         let now_ns = Shared::now_ns();
         reorder.release(now_ns, &mut ready);
         if reorder.gaps_skipped > 0 {
@@ -434,7 +447,17 @@ async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S
             Either::Left((Ok((payload, _)), _)) => {
                 recv = receive(ep.clone());
                 if let Ok(envelope) = payload.downcast::<Envelope>() {
-                    reorder.accept(incarnation, *envelope);
+                    if envelope.reset {
+                        if envelope.to_incarnation == incarnation {
+                            seq += 1;
+                            inbox.insert(
+                                (envelope.deliver_at_ns, seq),
+                                (envelope.from, envelope.message),
+                            );
+                        }
+                    } else {
+                        reorder.accept(incarnation, *envelope);
+                    }
                 }
             }
             Either::Left((Err(_), _)) => return,
@@ -504,7 +527,7 @@ async fn flush_output<T>(
     timers: &mut BTreeMap<(u64, u64), T>,
     seq: &mut u64,
     out: &mut Output<T>,
-) {
+) -> Vec<(NodeId, u64)> {
     let now_ns = Shared::now_ns();
     for (delay_ms, timer) in out.timers.drain(..) {
         *seq += 1;
@@ -512,15 +535,26 @@ async fn flush_output<T>(
     }
     shared.record_events(std::mem::take(&mut out.events));
     if out.messages.is_empty() {
-        return;
+        return Vec::new();
     }
+    let is_client = matches!(me, NodeId::Producer(_) | NodeId::Consumer(_));
+    let mut refused = Vec::new();
     let messages = std::mem::take(&mut out.messages);
     let network = &shared.scenario.network;
     let mut sends = Vec::with_capacity(messages.len());
     {
         let net = shared.net.lock().expect("net");
         let incarnations = shared.incarnations.lock().expect("incarnations");
+        let refusing = shared.refusing.lock().expect("refusing");
         for (to, message) in messages {
+            if is_client && refusing.contains(&to) {
+                // Connection refused: the client hears so after a round trip's worth of time.
+                let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
+                if !refused.iter().any(|(n, _)| *n == to) {
+                    refused.push((to, now_ns + round_trip_ns));
+                }
+                continue;
+            }
             let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
             let latency_us = if network.latency_max_us > network.latency_min_us {
                 rng.gen_range(network.latency_min_us..=network.latency_max_us)
@@ -551,10 +585,62 @@ async fn flush_output<T>(
             seq,
             deliver_at_ns,
             message,
+            reset: false,
         };
         // A send to a node that is down fails; the message is simply lost.
         let _ = ep.send_to_raw(addr_of(to), TAG, Box::new(envelope)).await;
     }
+    refused
+}
+
+/// The operating system of a crashed broker resets its connections: every client hears
+/// (after the latency of the link, and after whatever the broker sent before) that its
+/// requests to that broker will not be answered.
+async fn send_resets(shared: &Shared, ep: &Endpoint, nodes: &Nodes) {
+    let crashed: Vec<NodeId> = std::mem::take(&mut *shared.closing.lock().expect("closing"));
+    if crashed.is_empty() {
+        return;
+    }
+    let network = &shared.scenario.network;
+    let now_ns = Shared::now_ns();
+    let mut sends = Vec::new();
+    {
+        let net = shared.net.lock().expect("net");
+        let incarnations = shared.incarnations.lock().expect("incarnations");
+        for from in crashed {
+            for client in nodes.others.keys() {
+                if !matches!(client, NodeId::Producer(_) | NodeId::Consumer(_)) {
+                    continue;
+                }
+                let deliver_at_ns = now_ns
+                    + (network.latency_max_us * 1_000).max(MIN_LATENCY_NS)
+                    + net.extra_delay_ms(from, *client) * 1_000_000;
+                let envelope = Envelope {
+                    from,
+                    incarnation: 0,
+                    to_incarnation: incarnations.get(client).copied().unwrap_or(0),
+                    seq: 0,
+                    deliver_at_ns,
+                    message: Message::Disconnected { peer: from },
+                    reset: true,
+                };
+                sends.push((*client, envelope));
+            }
+        }
+    }
+    for (to, envelope) in sends {
+        let _ = ep.send_to_raw(addr_of(to), TAG, Box::new(envelope)).await;
+    }
+}
+
+/// The orchestrator's own address, from which it delivers the connection resets of crashed
+/// brokers (madsim routes messages only between nodes with an address).
+async fn bind_orchestrator() -> Endpoint {
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 1));
+    madsim::net::NetSim::current().set_ip(madsim::plugin::node(), ip);
+    Endpoint::bind(SocketAddr::new(ip, PORT))
+        .await
+        .expect("bind the orchestrator's address")
 }
 
 /// The outcome of one run, before it is checked and reported.
@@ -648,6 +734,8 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
         messages_sent: Mutex::new(0),
         gaps_skipped: Mutex::new(0),
+        refusing: Mutex::new(BTreeSet::new()),
+        closing: Mutex::new(Vec::new()),
     });
 
     let zookeeper = {
@@ -796,12 +884,21 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         paused_clients: BTreeSet::new(),
     };
 
+    // Bound at the first broker crash: binding yields to madsim's scheduler, and a run
+    // without crashes must schedule exactly as before.
+    let mut resets: Option<Endpoint> = None;
     let mut faults = scenario.faults.clone();
     faults.extend(crate::nemesis::schedule(&scenario, seed));
     faults.sort_by_key(|f| f.at_ms);
     for fault in &faults {
         sleep_until_ms(fault.at_ms).await;
         apply_fault(&shared, &handle, &mut nodes, &fault.action);
+        if !shared.closing.lock().expect("closing").is_empty() {
+            if resets.is_none() {
+                resets = Some(bind_orchestrator().await);
+            }
+            send_resets(&shared, resets.as_ref().expect("bound"), &nodes).await;
+        }
     }
     sleep_until_ms(scenario.duration_ms).await;
     settle(&shared, &handle, &mut nodes);
@@ -949,7 +1046,7 @@ fn apply_fault(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, action:
             let Some((node, desc)) = single(t) else {
                 return;
             };
-            restart(handle, nodes, node);
+            restart(shared, handle, nodes, node);
             shared.record_fault(name, desc);
         }
         FaultAction::Pause(t) => {
@@ -1058,6 +1155,12 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
         return;
     };
     nodes.status.insert(b, BrokerStatus::Crashed);
+    if power_loss {
+        shared.refusing.lock().expect("refusing").remove(&node);
+    } else {
+        shared.refusing.lock().expect("refusing").insert(node);
+        shared.closing.lock().expect("closing").push(node);
+    }
     let taken = shared.brokers[&b].lock().expect("broker").take();
     let mut disk = shared.disks[&b].lock().expect("disk");
     if let Some(broker) = taken {
@@ -1081,13 +1184,14 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     }
 }
 
-fn restart(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     let Some(id) = nodes.madsim_id(node) else {
         return;
     };
     if let NodeId::Broker(b) = node {
         match nodes.status[&b] {
             BrokerStatus::Crashed => {
+                shared.refusing.lock().expect("refusing").remove(&node);
                 handle.restart(id);
                 nodes.status.insert(b, BrokerStatus::Running);
             }
@@ -1133,7 +1237,7 @@ fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     let mut restarted = Vec::new();
     for b in ids {
         if nodes.status[&b] != BrokerStatus::Running {
-            restart(handle, nodes, NodeId::Broker(b));
+            restart(shared, handle, nodes, NodeId::Broker(b));
             restarted.push(b);
         }
     }
