@@ -721,6 +721,9 @@ impl Scenario {
             consumers: &consumers,
         };
         let faults = parse_faults(&ctx, root, &known, duration_ms)?;
+        if let Some(w) = offsets_topic_warning(&cluster, &consumers) {
+            warnings.push(w);
+        }
         let expect = parse_expect(&ctx, root)?;
         let nemesis = parse_nemesis(&ctx, root)?;
         Ok(Scenario {
@@ -1114,6 +1117,26 @@ fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         }
     }
     Ok(consumers)
+}
+
+/// From 0.11 a broker does not create `__consumer_offsets` with fewer live brokers than
+/// `offsets.topic.replication.factor`: a group on a smaller cluster never finds a
+/// coordinator. Kafka says nothing about it either; a scenario file at least warns.
+fn offsets_topic_warning(cluster: &ClusterSpec, consumers: &[ConsumerSpec]) -> Option<String> {
+    let config = &cluster.config;
+    let wanted = config.offsets_topic_replication_factor;
+    let strict = config
+        .inter_broker_protocol_version
+        .requires_full_offsets_replication();
+    let has_group = consumers.iter().any(|c| c.group.is_some());
+    (has_group && strict && cluster.brokers < wanted).then(|| {
+        format!(
+            "offsets.topic.replication.factor is {wanted} but the cluster has {} broker(s): \
+             __consumer_offsets is never created and the groups never find a coordinator \
+             (set \"offsets.topic.replication.factor\" in [cluster.config])",
+            cluster.brokers
+        )
+    })
 }
 
 /// The group keys of a `[[consumers]]` entry: `group`, `processing`, `commit`.
@@ -1826,6 +1849,23 @@ target = "coordinator:billing"
         assert_eq!(
             s.faults[1].action,
             FaultAction::Crash(Target::Coordinator("billing".into()))
+        );
+    }
+
+    #[test]
+    fn a_group_on_too_small_a_cluster_is_warned_about() {
+        let s = parse(GROUP_SCENARIO).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = parse(
+            &GROUP_SCENARIO
+                .replace("brokers = 3", "brokers = 1")
+                .replace("replication_factor = 3", "replication_factor = 1"),
+        )
+        .unwrap();
+        assert!(
+            s.warnings[0].contains("never find a coordinator"),
+            "{:?}",
+            s.warnings
         );
     }
 
