@@ -169,7 +169,12 @@ impl Log {
     /// at or after it go too. Returns whether anything was removed.
     pub fn truncate_to(&mut self, offset: u64) -> bool {
         let offset = offset.max(self.log_start_offset);
-        if offset >= self.log_end_offset() {
+        let leo = self.log_end_offset();
+        if offset >= leo {
+            // Kafka's UnifiedLog.truncateTo: the epoch cache is cut even when the log is not.
+            // A broker that became leader and appended nothing left an entry at its log end;
+            // kept, it would be sent as the last fetched epoch and diverge on every fetch.
+            self.epochs.retain(|e| e.start_offset < leo);
             return false;
         }
         self.records
@@ -310,6 +315,30 @@ mod tests {
         log.append_as_leader(0, vec![rec(2)], 0);
         assert_eq!(log.lose_unflushed(), 3);
         assert_eq!(log.log_end_offset(), 2);
+    }
+    #[test]
+    fn a_truncation_that_cuts_nothing_still_drops_an_empty_epoch_at_the_log_end() {
+        let mut log = Log::default();
+        log.assign_epoch_start(1, 0);
+        log.append_as_leader(
+            1,
+            vec![ProducerRecord {
+                id: RecordId {
+                    producer: 0,
+                    seq: 0,
+                },
+                timestamp_ms: 0,
+                key: None,
+                value: String::new(),
+                headers: vec![],
+            }],
+            0,
+        );
+        // Led in epoch 2 and appended nothing, then became a follower again.
+        log.assign_epoch_start(2, 1);
+        assert_eq!(log.latest_epoch(), Some(2));
+        assert!(!log.truncate_to(1), "no record goes");
+        assert_eq!(log.latest_epoch(), Some(1), "the empty epoch-2 entry does");
     }
 }
 
