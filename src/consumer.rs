@@ -66,7 +66,14 @@ pub enum ConsumerTimer {
     },
     /// The application calls `poll()` again.
     AppPoll,
+    /// The application's `poll(timeout)` returns empty-handed, and it calls it again.
+    PollTimeout,
 }
+
+/// The timeout the application passes to `poll()`, as in `poll(Duration.ofMillis(100))`:
+/// an application waiting for records calls `poll()` at least this often, and each call
+/// drives the group (rejoin, auto-commit) even when no records come.
+pub const APP_POLL_TIMEOUT_MS: u64 = 100;
 
 /// When a group member commits, as a scenario's `commit` key says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -711,6 +718,12 @@ impl Actor for Consumer {
             }
             ConsumerTimer::RecordDone { batch } => self.on_record_done(batch, out),
             ConsumerTimer::AppPoll => self.application_poll(out),
+            ConsumerTimer::PollTimeout => {
+                if let Some(m) = self.member.as_mut() {
+                    m.poll_timeout_armed = false;
+                }
+                self.application_poll(out);
+            }
         }
     }
 }
@@ -792,6 +805,8 @@ struct Member {
     /// still finishes the batch it holds, as a Kafka application does).
     batch_generation: i32,
     batch_member: String,
+    /// A `PollTimeout` is pending.
+    poll_timeout_armed: bool,
     last_poll_ms: u64,
     next_auto_commit_ms: u64,
     last_heartbeat_ok_ms: u64,
@@ -818,6 +833,7 @@ impl Member {
             batch_number: 0,
             batch_generation: -1,
             batch_member: String::new(),
+            poll_timeout_armed: false,
             last_poll_ms: 0,
             next_auto_commit_ms: 0,
             last_heartbeat_ok_ms: 0,
@@ -1028,6 +1044,10 @@ impl Consumer {
             AppState::Polling => {}
         }
         m.last_poll_ms = now_ms;
+        if !m.poll_timeout_armed {
+            m.poll_timeout_armed = true;
+            out.timer(APP_POLL_TIMEOUT_MS, ConsumerTimer::PollTimeout);
+        }
         if m.coordinator.is_none() {
             self.ensure_coordinator(out);
             return;
