@@ -21,6 +21,10 @@ pub struct RecordCounts {
     pub acked_lost: u64,
     pub consumed: u64,
     pub committed_lost: u64,
+    /// Records processed again by their group (at-least-once duplicates after a crash or a
+    /// rebalance), over every group; absent when the scenario has no consumer group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redelivered: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -185,8 +189,6 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
     let report = checkers::check(&result.events, &result.final_state);
-    let group_report =
-        groups::check_groups(&result.events, &result.final_state, result.sim_time_ms);
     let mut sent = 0;
     let mut acked = Vec::new();
     let mut consumed = Vec::new();
@@ -210,12 +212,22 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             _ => {}
         }
     }
+    let group_report =
+        groups::check_groups(&result.events, &result.final_state, result.sim_time_ms);
+    let has_groups = scenario.consumers.iter().any(|c| c.group.is_some());
     let records = RecordCounts {
         sent,
         acked: distinct_ids(acked.into_iter()),
         acked_lost: report.acked_lost,
         consumed: distinct_ids(consumed.into_iter()),
         committed_lost: report.committed_lost,
+        redelivered: has_groups.then(|| {
+            group_report
+                .groups
+                .values()
+                .map(|g| g.records_redelivered)
+                .sum()
+        }),
     };
     let elections = ElectionCounts { clean, unclean };
     let isr = IsrCounts { shrinks, expands };
@@ -237,14 +249,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
                 .map(|g| g.records_processed)
                 .sum(),
         ),
-        (
-            "redelivered",
-            group_report
-                .groups
-                .values()
-                .map(|g| g.records_redelivered)
-                .sum(),
-        ),
+        ("redelivered", records.redelivered.unwrap_or(0)),
         (
             "rebalances",
             group_report.groups.values().map(|g| g.rebalances).sum(),
