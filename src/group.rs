@@ -33,7 +33,7 @@ use crate::assignor::Strategy;
 use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// How long reading a `__consumer_offsets` partition takes. Kafka reads it on a background
 /// thread; here it is a fixed delay, long enough that clients can see the
@@ -343,10 +343,6 @@ impl GroupCoordinator {
     }
 
     // ---- requests ----
-
-    pub fn on_find_coordinator(&self, group_id: &str) -> u32 {
-        self.partition_for(group_id)
-    }
 
     #[allow(clippy::too_many_arguments)]
     pub fn on_join_group(
@@ -1431,11 +1427,6 @@ fn decode_member(v: &str) -> Option<StoredMember> {
         topics: split(topics),
         assignment: parse_partitions(assignment)?,
     })
-}
-
-/// The set of partitions in an assignment, for comparisons.
-pub fn partition_set(tps: &[TopicPartition]) -> BTreeSet<TopicPartition> {
-    tps.iter().cloned().collect()
 }
 
 #[cfg(test)]

@@ -276,7 +276,7 @@ fn parse_member(
         let Value::String(text) = p else {
             return bad(f, format!("{} is not a \"topic-N\" string", kind(p)));
         };
-        let tp = parse_partition(text).ok_or_else(|| InputError {
+        let tp = TopicPartition::parse(text).ok_or_else(|| InputError {
             field: f.clone(),
             message: format!("{text:?} is not topic-N"),
         })?;
@@ -325,11 +325,6 @@ fn parse_member(
         owned_partitions: owned,
         generation,
     })
-}
-
-/// `topic-N`, split at the last `-` since topic names may contain `-`.
-pub fn parse_partition(text: &str) -> Option<TopicPartition> {
-    TopicPartition::parse(text)
 }
 
 fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, InputError> {
@@ -391,7 +386,7 @@ mod tests {
     #[test]
     fn partitions_split_at_the_last_dash() {
         assert_eq!(
-            parse_partition("my-topic-12"),
+            TopicPartition::parse("my-topic-12"),
             Some(TopicPartition::new("my-topic", 12))
         );
         for bad in [
@@ -402,7 +397,7 @@ mod tests {
             "orders-+1",
             "orders-99999999999",
         ] {
-            assert_eq!(parse_partition(bad), None, "{bad}");
+            assert_eq!(TopicPartition::parse(bad), None, "{bad}");
         }
     }
 
