@@ -41,10 +41,12 @@ pub struct CheckReport {
     pub counts: BTreeMap<&'static str, u64>,
     pub acked_lost: u64,
     pub committed_lost: u64,
+    /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
+    pub groups: BTreeMap<String, crate::groups::GroupOut>,
 }
 
-/// Runs every checker.
-pub fn check(events: &[RecordedEvent], final_state: &FinalState) -> CheckReport {
+/// Runs every checker over a run that ended at `end_ms`.
+pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) -> CheckReport {
     let (acked, acked_lost) = acked_record_lost(events, final_state);
     let (committed, committed_lost) = committed_record_lost(events, final_state);
     let mut all = Vec::new();
@@ -56,7 +58,8 @@ pub fn check(events: &[RecordedEvent], final_state: &FinalState) -> CheckReport 
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
     all.extend(consumer_missed_truncation(events, final_state));
-    all.extend(crate::groups::check_groups(events, final_state, last_time(events)).violations);
+    let group_report = crate::groups::check_groups(events, final_state, end_ms);
+    all.extend(group_report.violations);
     all.sort_by(|a, b| {
         (a.at_ms, a.invariant, &a.partition).cmp(&(b.at_ms, b.invariant, &b.partition))
     });
@@ -78,11 +81,12 @@ pub fn check(events: &[RecordedEvent], final_state: &FinalState) -> CheckReport 
         counts,
         acked_lost,
         committed_lost,
+        groups: group_report.groups,
     }
 }
 
 pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Violation> {
-    check(events, final_state).violations
+    check(events, final_state, last_time(events)).violations
 }
 
 fn last_time(events: &[RecordedEvent]) -> u64 {
@@ -844,7 +848,7 @@ mod tests {
                 },
             ));
         }
-        let report = check(&events, &FinalState::default());
+        let report = check(&events, &FinalState::default(), last_time(&events));
         assert_eq!(report.counts["uncommitted-read"], 30);
         assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);
     }

@@ -5,7 +5,7 @@
 //! processes, so the same record always reports the same words and numbers.
 
 use crate::checkers::{self, CheckReport, Violation};
-use crate::groups::{self, GroupOut};
+use crate::groups::GroupOut;
 use crate::scenario::Scenario;
 use crate::world::RunResult;
 use kafka_model::event::{ElectionReason, TruncateReason};
@@ -188,7 +188,7 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let report = checkers::check(&result.events, &result.final_state);
+    let report = checkers::check(&result.events, &result.final_state, result.sim_time_ms);
     let mut sent = 0;
     let mut acked = Vec::new();
     let mut consumed = Vec::new();
@@ -212,8 +212,6 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             _ => {}
         }
     }
-    let group_report =
-        groups::check_groups(&result.events, &result.final_state, result.sim_time_ms);
     let has_groups = scenario.consumers.iter().any(|c| c.group.is_some());
     let records = RecordCounts {
         sent,
@@ -221,13 +219,8 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         acked_lost: report.acked_lost,
         consumed: distinct_ids(consumed.into_iter()),
         committed_lost: report.committed_lost,
-        redelivered: has_groups.then(|| {
-            group_report
-                .groups
-                .values()
-                .map(|g| g.records_redelivered)
-                .sum()
-        }),
+        redelivered: has_groups
+            .then(|| report.groups.values().map(|g| g.records_redelivered).sum()),
     };
     let elections = ElectionCounts { clean, unclean };
     let isr = IsrCounts { shrinks, expands };
@@ -243,16 +236,12 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         ("isr_expands", expands),
         (
             "processed",
-            group_report
-                .groups
-                .values()
-                .map(|g| g.records_processed)
-                .sum(),
+            report.groups.values().map(|g| g.records_processed).sum(),
         ),
         ("redelivered", records.redelivered.unwrap_or(0)),
         (
             "rebalances",
-            group_report.groups.values().map(|g| g.rebalances).sum(),
+            report.groups.values().map(|g| g.rebalances).sum(),
         ),
     ]
     .into_iter()
@@ -311,7 +300,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
                     .collect(),
             })
             .collect(),
-        groups: group_report.groups,
+        groups: report.groups.clone(),
     };
     (outcome, report)
 }
