@@ -22,6 +22,7 @@ pub const INVARIANTS: &[&str] = &[
     "partition-double-owned",
     "offset-commit-regressed",
     "record-skipped",
+    "livelock",
 ];
 
 /// How many violations of one invariant on one partition are listed (all are counted).

@@ -28,6 +28,29 @@ enum Format {
     Json,
 }
 
+/// The wall-clock watchdog of a run.
+#[derive(clap::Args, Clone, Copy)]
+struct LimitArgs {
+    /// Stop a run that takes longer than this many seconds of wall time, with exit code 3 and
+    /// no outcome (in a sweep: that seed is recorded as `wall-time-limit` and the sweep goes
+    /// on); 0 turns the watchdog off. A run stuck at one simulated instant is caught
+    /// deterministically anyway, as a `livelock` finding.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    wall_time_limit: u64,
+}
+
+impl LimitArgs {
+    fn limits(self) -> world::RunLimits {
+        world::RunLimits {
+            wall_time_limit: (self.wall_time_limit > 0)
+                .then(|| std::time::Duration::from_secs(self.wall_time_limit)),
+        }
+    }
+}
+
+/// Exit code of a run the wall-clock watchdog stopped.
+const EXIT_WALL_TIME: u8 = 3;
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario with a seed and report what happened.
@@ -56,6 +79,8 @@ enum Command {
         /// (the JSON outcome always has it, under `groups`).
         #[arg(long)]
         describe_groups: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Validate a scenario file without running it.
     Check { file: String },
@@ -79,6 +104,8 @@ enum Command {
         /// Like --shard, with I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
         #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
         shards: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Cut a failing seed down to a minimal scenario that fails on its own.
     Shrink {
@@ -126,6 +153,7 @@ fn main() -> ExitCode {
             stats,
             show_schedule,
             describe_groups,
+            limits,
         } => {
             if show_schedule {
                 show(&file, seed)
@@ -133,11 +161,14 @@ fn main() -> ExitCode {
                 run(
                     &file,
                     seed,
-                    format,
-                    narrate,
-                    trace.as_deref(),
-                    stats,
-                    describe_groups,
+                    &RunOptions {
+                        format,
+                        narrate,
+                        trace,
+                        stats,
+                        describe_groups,
+                        limits: limits.limits(),
+                    },
                 )
             }
         }
@@ -149,7 +180,16 @@ fn main() -> ExitCode {
             out,
             shard,
             shards,
-        } => run_sweep(&file, seeds, jobs, out.as_deref(), shard, shards),
+            limits,
+        } => run_sweep(
+            &file,
+            seeds,
+            jobs,
+            out.as_deref(),
+            shard,
+            shards,
+            limits.limits(),
+        ),
         Command::Shrink {
             file,
             seed,
@@ -232,15 +272,25 @@ fn show(file: &str, seed: Option<u64>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(
-    file: &str,
-    seed: Option<u64>,
+/// How `kafka-sim run` reports.
+struct RunOptions {
     format: Format,
     narrate: bool,
-    trace: Option<&str>,
+    trace: Option<String>,
     stats: bool,
     describe_groups: bool,
-) -> ExitCode {
+    limits: world::RunLimits,
+}
+
+fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
+    let RunOptions {
+        format,
+        narrate,
+        ref trace,
+        stats,
+        describe_groups,
+        limits,
+    } = *options;
     let scenario = match load(file) {
         Ok(s) => s,
         Err(code) => return code,
@@ -250,7 +300,17 @@ fn run(
     }
     let seed = seed.unwrap_or(scenario.seed);
     let started = std::time::Instant::now();
-    let result = world::run(&scenario, seed);
+    let result = match world::run_limited(&scenario, seed, limits) {
+        Ok(result) => result,
+        Err(e @ world::RunError::WallTimeExceeded(_)) => {
+            eprintln!("{file}: seed {seed}: {e}; no outcome was written (a slow machine must not change a seed's result)");
+            return ExitCode::from(EXIT_WALL_TIME);
+        }
+        Err(e @ world::RunError::Panicked(_)) => {
+            eprintln!("{file}: seed {seed}: {e}\nthis is a bug in kafka-sim; replay: kafka-sim run {file} --seed {seed}");
+            return ExitCode::from(101);
+        }
+    };
     let wall = started.elapsed();
     let (outcome, _) = report::outcome(&scenario, seed, &result);
     if let Some(path) = trace {
@@ -311,14 +371,13 @@ fn run(
     if stats {
         let secs = wall.as_secs_f64().max(1e-9);
         eprintln!(
-            "wall {:.3}s, {} events ({:.0}/s), {} messages ({:.0}/s), simulated {:.1}x real time, {} link gaps",
+            "wall {:.3}s, {} events ({:.0}/s), {} messages ({:.0}/s), simulated {:.1}x real time",
             secs,
             result.events.len(),
             result.events.len() as f64 / secs,
             result.messages_sent,
             result.messages_sent as f64 / secs,
             result.sim_time_ms as f64 / 1000.0 / secs,
-            result.gaps_skipped
         );
     }
     if outcome.passed() {
@@ -335,6 +394,7 @@ fn run_sweep(
     out: Option<&str>,
     shard: Option<Shard>,
     shards: Option<u64>,
+    limits: world::RunLimits,
 ) -> ExitCode {
     let scenario = match load(file) {
         Ok(s) => s,
@@ -360,7 +420,7 @@ fn run_sweep(
     };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = std::time::Instant::now();
-    let outcomes = sweep::run_seeds(&scenario, &seeds, jobs, true);
+    let outcomes = sweep::run_seeds(&scenario, &seeds, jobs, true, limits);
     let wall = started.elapsed().as_secs_f64();
     if let Some(path) = out {
         if let Err(e) = sweep::write_jsonl(path, &outcomes) {

@@ -7,7 +7,7 @@
 use crate::checkers::{self, CheckReport, Violation};
 use crate::groups::GroupOut;
 use crate::scenario::Scenario;
-use crate::world::RunResult;
+use crate::world::{Livelock, RunResult};
 use kafka_model::event::{ElectionReason, TruncateReason};
 use kafka_model::{Event, RecordId};
 use serde::Serialize;
@@ -62,8 +62,6 @@ pub struct Outcome {
     pub sim_time_ms: u64,
     pub trace_hash: String,
     pub events: u64,
-    /// Messages a receiver gave up waiting for (0 in a healthy simulation).
-    pub link_gaps: u64,
     pub records: RecordCounts,
     pub elections: ElectionCounts,
     pub isr: IsrCounts,
@@ -182,13 +180,37 @@ pub fn trace_hash(result: &RunResult) -> u64 {
     h.finish()
 }
 
+/// The `livelock` finding: a node that went round without the simulated clock moving, which
+/// no real process survives; the run stopped there.
+fn livelock_violation(scenario: &Scenario, seed: u64, livelock: &Livelock) -> Violation {
+    Violation {
+        invariant: "livelock",
+        at_ms: livelock.at_ms,
+        partition: None,
+        detail: format!(
+            "{} took {} turns at t={} without the simulated clock moving; the run stopped there \
+             (faults and the settle after it did not happen); replay: kafka-sim run {} --seed {seed}",
+            livelock.node,
+            livelock.turns,
+            seconds(livelock.at_ms),
+            scenario.path
+        ),
+    }
+}
+
 fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
     ids.collect::<BTreeSet<_>>().len() as u64
 }
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let report = checkers::check(&result.events, &result.final_state, result.sim_time_ms);
+    let mut report = checkers::check(&result.events, &result.final_state, result.sim_time_ms);
+    if let Some(livelock) = &result.livelock {
+        report
+            .violations
+            .push(livelock_violation(scenario, seed, livelock));
+        *report.counts.entry("livelock").or_insert(0) += 1;
+    }
     let mut sent = 0;
     let mut acked = Vec::new();
     let mut consumed = Vec::new();
@@ -263,7 +285,6 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         sim_time_ms: result.sim_time_ms,
         trace_hash: format!("{:016x}", trace_hash(result)),
         events: result.events.len() as u64,
-        link_gaps: result.gaps_skipped,
         records,
         elections,
         isr,

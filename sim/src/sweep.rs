@@ -9,7 +9,7 @@
 //! every N-th seed starting at the I-th. `merge` prints the summary of the union and refuses
 //! to mix results of different scenarios or scenario versions.
 
-use crate::report::{self, Outcome};
+use crate::report::{self, ExpectOut, Outcome};
 use crate::scenario::Scenario;
 use crate::world;
 use anyhow::{bail, Context};
@@ -112,12 +112,84 @@ impl Shard {
     }
 }
 
-/// Runs every seed on `jobs` threads and returns the outcomes in seed order.
-pub fn run_seeds(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: bool) -> Vec<Outcome> {
+/// What one seed of a sweep gave: an outcome, or the reason it has none.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum SeedOutcome {
+    Ran(Box<Outcome>),
+    NoOutcome(NoOutcome),
+}
+
+/// A seed whose run ended without an outcome: the wall-clock watchdog stopped it, or the
+/// simulator panicked. Its results line has the fields a merge reads, so it counts as failed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NoOutcome {
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub seed: u64,
+    /// `wall-time-limit` or `panic`.
+    pub error: &'static str,
+    pub detail: String,
+    pub violation_counts: BTreeMap<String, u64>,
+    pub expect: ExpectOut,
+}
+
+impl SeedOutcome {
+    pub fn seed(&self) -> u64 {
+        match self {
+            SeedOutcome::Ran(o) => o.seed,
+            SeedOutcome::NoOutcome(n) => n.seed,
+        }
+    }
+
+    /// The outcome, if the run gave one.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            SeedOutcome::Ran(o) => Some(o),
+            SeedOutcome::NoOutcome(_) => None,
+        }
+    }
+}
+
+/// Runs one seed under `limits`; a run that gives no outcome is reported, never raised.
+pub fn run_seed(scenario: &Scenario, seed: u64, limits: world::RunLimits) -> SeedOutcome {
+    match world::run_limited(scenario, seed, limits) {
+        Ok(result) => SeedOutcome::Ran(Box::new(report::outcome(scenario, seed, &result).0)),
+        Err(e) => {
+            let error = match e {
+                world::RunError::WallTimeExceeded(_) => "wall-time-limit",
+                world::RunError::Panicked(_) => "panic",
+            };
+            let detail = e.to_string();
+            SeedOutcome::NoOutcome(NoOutcome {
+                scenario: scenario.name.clone(),
+                scenario_hash: format!("{:016x}", scenario.hash()),
+                seed,
+                error,
+                detail: detail.clone(),
+                violation_counts: BTreeMap::new(),
+                expect: ExpectOut {
+                    ok: false,
+                    failures: vec![format!("no outcome: {detail}")],
+                },
+            })
+        }
+    }
+}
+
+/// Runs every seed on `jobs` threads and returns what each gave, in seed order. A seed that
+/// panics or passes the wall-time limit is recorded as such and the sweep goes on.
+pub fn run_seeds(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    progress: bool,
+    limits: world::RunLimits,
+) -> Vec<SeedOutcome> {
     let jobs = jobs.max(1).min(seeds.len().max(1));
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; seeds.len()]);
+    let results: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new(vec![None; seeds.len()]);
     let bar = progress_bar(seeds.len() as u64, progress);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -126,8 +198,7 @@ pub fn run_seeds(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: bool
                 let Some(&seed) = seeds.get(i) else {
                     break;
                 };
-                let result = world::run(scenario, seed);
-                let (outcome, _) = report::outcome(scenario, seed, &result);
+                let outcome = run_seed(scenario, seed, limits);
                 results.lock().expect("results")[i] = Some(outcome);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 bar.tick(n as u64);
@@ -199,22 +270,31 @@ pub struct Summary {
     pub failed: u64,
     pub invariant_seeds: BTreeMap<String, u64>,
     pub first_failures: Vec<(u64, String)>,
-    /// Seeds on which a receiver gave up waiting for a message (a simulator health check).
-    pub seeds_with_link_gaps: u64,
+    /// Seeds that gave no outcome, by reason (`wall-time-limit`, `panic`).
+    pub no_outcome: BTreeMap<String, u64>,
 }
 
-pub fn summarize(scenario_name: &str, outcomes: &[Outcome]) -> Summary {
+pub fn summarize(scenario_name: &str, outcomes: &[SeedOutcome]) -> Summary {
     let mut s = Summary {
         scenario: scenario_name.to_string(),
         ..Summary::default()
     };
-    let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
-    sorted.sort_by_key(|o| o.seed);
-    for o in sorted {
+    let mut sorted: Vec<&SeedOutcome> = outcomes.iter().collect();
+    sorted.sort_by_key(|o| o.seed());
+    for seed_outcome in sorted {
         s.seeds += 1;
-        if o.link_gaps > 0 {
-            s.seeds_with_link_gaps += 1;
-        }
+        let o = match seed_outcome {
+            SeedOutcome::Ran(o) => o,
+            SeedOutcome::NoOutcome(n) => {
+                *s.no_outcome.entry(n.error.to_string()).or_insert(0) += 1;
+                s.failed += 1;
+                if s.first_failures.len() < SUMMARY_FAILING_SEEDS {
+                    s.first_failures
+                        .push((n.seed, n.expect.failures.join("; ")));
+                }
+                continue;
+            }
+        };
         for inv in o.violation_counts.keys() {
             *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;
         }
@@ -242,11 +322,8 @@ pub fn render_summary(s: &Summary, scenario_path: &str) -> String {
             out.push_str(&format!("  {inv}: {n}\n"));
         }
     }
-    if s.seeds_with_link_gaps > 0 {
-        out.push_str(&format!(
-            "simulator health: {} seeds had a link gap (a message given up on)\n",
-            s.seeds_with_link_gaps
-        ));
+    for (why, n) in &s.no_outcome {
+        out.push_str(&format!("seeds without an outcome ({why}): {n}\n"));
     }
     if !s.first_failures.is_empty() {
         out.push_str("first failing seeds:\n");
@@ -260,7 +337,7 @@ pub fn render_summary(s: &Summary, scenario_path: &str) -> String {
 }
 
 /// Writes one JSON line per outcome, atomically (a temporary file renamed into place).
-pub fn write_jsonl(path: &str, outcomes: &[Outcome]) -> anyhow::Result<()> {
+pub fn write_jsonl(path: &str, outcomes: &[SeedOutcome]) -> anyhow::Result<()> {
     let target = Path::new(path);
     let tmp = target.with_extension("jsonl.tmp");
     let mut buf = Vec::new();
@@ -281,8 +358,9 @@ struct ResultLine {
     seed: u64,
     violation_counts: BTreeMap<String, u64>,
     expect: ExpectLine,
+    /// Set on a seed that gave no outcome (`wall-time-limit`, `panic`).
     #[serde(default)]
-    link_gaps: u64,
+    error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -332,8 +410,8 @@ pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
     };
     for (seed, r) in by_seed {
         s.seeds += 1;
-        if r.link_gaps > 0 {
-            s.seeds_with_link_gaps += 1;
+        if let Some(why) = &r.error {
+            *s.no_outcome.entry(why.clone()).or_insert(0) += 1;
         }
         for inv in r.violation_counts.keys() {
             *s.invariant_seeds.entry(inv.clone()).or_insert(0) += 1;

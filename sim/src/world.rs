@@ -2,27 +2,37 @@
 //! them, the faults, and the recorder.
 //!
 //! Each process is a state machine from `kafka-model`; a small loop per node feeds it the
-//! messages that arrive and the timers it set, and sends what it asks to send. Messages cross
-//! madsim's network as Rust values. The world adds what Kafka's transport and a real data
-//! centre add on top of madsim's datagrams:
-//! - per-link FIFO order (Kafka runs over TCP): each message carries the time it may be
-//!   delivered, never earlier than the previous message on the same link;
-//! - latency drawn from the scenario's range, extra delay on slowed links, loss on lossy ones,
-//!   all drawn from a `ChaCha8Rng` per node seeded from the run's seed;
+//! messages that arrive and the timers it set, and sends what it asks to send. Nodes, their
+//! crashes, restarts and pauses, the clock and the scheduler are madsim's. The links between
+//! nodes are the world's own, because Kafka runs over TCP and madsim's datagram mailbox does
+//! not behave like TCP (it hands queued datagrams over in no fixed order and, under load, can
+//! starve one for as long as others keep arriving):
+//! - a message goes straight into the receiver's mailbox with the time it may be delivered,
+//!   never earlier than the previous message on the same link, so each link is FIFO by
+//!   construction, as a TCP connection is;
+//! - latency drawn from the scenario's range, extra delay on slowed links, retransmission
+//!   delay on lossy ones, all drawn from a `ChaCha8Rng` per node seeded from the run's seed;
 //! - partitions and isolation as TCP lives through them: a message on a cut link waits and
-//!   arrives when the link heals (a lossy link delays messages by retransmissions). madsim's
-//!   `clog_link` drops datagrams instead, which no Kafka or ZooKeeper connection would do,
-//!   so the world keeps the cut links itself;
+//!   arrives when the link heals. A restarted process opens new connections: what the
+//!   receiver still holds from the sender's previous life is dropped, as a reset connection's
+//!   unread data is;
 //! - disks that outlive processes: a crash keeps the page cache, a power loss keeps only what
 //!   was flushed.
 //!
 //! The orchestrator (the run's main task) applies the scenario's faults at their times,
 //! then heals everything, restarts every broker, lets the cluster settle, and reads the final
 //! state. Everything reported comes from the event record and that final state.
+//!
+//! No run can hang. A node that handles [`LIVELOCK_TURNS_MAX`] turns without the simulated
+//! clock moving is stuck in a loop no real process would survive: the run stops there with a
+//! `livelock` finding. A wall-clock watchdog ([`RunLimits::wall_time_limit`]) may stop a run
+//! too, but then the run has no outcome: a slow machine must never change a seed's result.
 
 use crate::record::*;
 use crate::scenario::{FaultAction, Scenario, Target};
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::future::{select, Either};
+use futures::StreamExt;
 use kafka_model::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
 use kafka_model::consumer::{Consumer, GroupSettings};
@@ -35,7 +45,6 @@ use kafka_model::{
     offsets_partition_for, Actor, BrokerId, Event, Message, NodeId, Output, TopicPartition,
     OFFSETS_TOPIC,
 };
-use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::{sleep, Duration, TimeHandle};
 use rand::{Rng, SeedableRng};
@@ -43,41 +52,37 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 const PORT: u16 = 9092;
-const TAG: u64 = 0x6b61666b61;
-/// The least one-way delay of a message: madsim's own transport takes a few microseconds,
-/// and a delivery time must lie beyond it for per-link order to hold.
+/// The least one-way delay of a message on any link (a data centre's floor).
 const MIN_LATENCY_NS: u64 = 50_000;
 /// How long the admin client waits for every broker before it creates the topics anyway.
 const ADMIN_WAIT_MAX_MS: u64 = 5_000;
 
+/// How many turns a node may take at one simulated instant before the run is declared stuck.
+/// A turn handles one message or one timer; a healthy node handles a few per instant, a
+/// broker of a large cluster a few thousand (timers and fetches that fall due together).
+pub const LIVELOCK_TURNS_MAX: u64 = 1_000_000;
+
 /// A message in flight.
 struct Envelope {
     from: NodeId,
-    /// The sender's incarnation (restarts), the receiver's incarnation the sender addressed,
-    /// and the message's number on that link: the receiver restores each link's order from
-    /// these. A link starts over at 1 whenever either end restarts, like a new connection.
+    /// The sender's incarnation (restarts) and the receiver's incarnation the sender
+    /// addressed: a message to a previous life of the receiver is never delivered, and one
+    /// from a previous life of the sender is dropped once the sender's new life is heard from.
     incarnation: u64,
     to_incarnation: u64,
-    seq: u64,
     deliver_at_ns: u64,
     message: Message,
-    /// A connection reset from the operating system of a crashed process, not a message on
-    /// the link: it skips the link's sequence numbers.
-    reset: bool,
 }
-
-/// How long a receiver holds later messages of a link back while an earlier one is missing
-/// before it gives up on it. Every drop is decided before a message gets its number, so a
-/// missing message is only ever late: madsim's mailbox hands queued messages over in no
-/// particular order and can keep one waiting for milliseconds under load. This bound is a
-/// safety valve, never reached in practice (the run reports how often it was).
-const GAP_HOLD_NS: u64 = 1_000_000_000;
 
 /// How often a node looks again at messages held on a cut link.
 const HELD_RECHECK_NS: u64 = 10_000_000;
+
+/// What a node holds for delivery: messages by delivery time, then arrival order.
+type Inbox = BTreeMap<(u64, u64), (NodeId, u64, Message)>;
 
 /// The first message that may be handled now: due, and on a link the network does not cut,
 /// with no earlier message of its sender still held. Also says whether any due message is
@@ -85,12 +90,19 @@ const HELD_RECHECK_NS: u64 = 10_000_000;
 fn next_deliverable(
     shared: &Shared,
     me: NodeId,
-    inbox: &BTreeMap<(u64, u64), (NodeId, Message)>,
+    inbox: &Inbox,
     now_ns: u64,
 ) -> (Option<(u64, u64)>, bool) {
+    let mut due = inbox.range(..=(now_ns, u64::MAX));
+    let Some((first_key, _)) = due.next() else {
+        return (None, false);
+    };
     let net = shared.net.lock().expect("net");
+    if !net.any() {
+        return (Some(*first_key), false);
+    }
     let mut held_senders: BTreeSet<NodeId> = BTreeSet::new();
-    for (key, (from, _)) in inbox.range(..=(now_ns, u64::MAX)) {
+    for (key, (from, _, _)) in inbox.range(..=(now_ns, u64::MAX)) {
         if held_senders.contains(from) {
             continue;
         }
@@ -103,69 +115,49 @@ fn next_deliverable(
     (None, !held_senders.is_empty())
 }
 
-/// Restores per-link order. madsim's mailbox may hand over queued messages out of order,
-/// and Kafka's protocols rely on TCP's order (ZooKeeper requests of one session, produce
-/// requests of one connection), so every link carries sequence numbers and a message waits
-/// for its predecessors.
-#[derive(Default)]
-struct Reorder {
-    /// Per sender: its incarnation and the next sequence number expected.
-    links: BTreeMap<NodeId, (u64, u64)>,
-    /// Messages waiting for a predecessor, with the time each arrived.
-    held: BTreeMap<(NodeId, u64), (Envelope, u64)>,
-    /// Gaps given up on; with every drop decided before a sequence number is given, this
-    /// stays 0 unless madsim itself lost a message.
-    gaps_skipped: u64,
+/// A node's receiving side: its mailbox, and per sender the newest incarnation heard from.
+struct Receiver {
+    incarnation: u64,
+    mailbox: UnboundedReceiver<Envelope>,
+    senders: BTreeMap<NodeId, u64>,
+    /// Arrival order, the tie-break between messages due at the same nanosecond.
+    arrivals: u64,
 }
 
-impl Reorder {
-    fn accept(&mut self, me_incarnation: u64, env: Envelope) {
-        if env.to_incarnation != me_incarnation {
-            return; // sent to a previous life of this node
+impl Receiver {
+    /// Takes one arrived message into the inbox. A message for a previous life of this node
+    /// is dropped; so is one from a previous life of its sender, and a sender's new life drops
+    /// what its previous one still had waiting here (its connections were reset).
+    fn accept(&mut self, env: Envelope, inbox: &mut Inbox) {
+        if env.to_incarnation != self.incarnation {
+            return;
         }
-        let link = self.links.entry(env.from).or_insert((env.incarnation, 1));
-        if env.incarnation > link.0 {
-            *link = (env.incarnation, 1);
+        let newest = self.senders.entry(env.from).or_insert(env.incarnation);
+        if env.incarnation < *newest {
+            return;
+        }
+        if env.incarnation > *newest {
+            *newest = env.incarnation;
             let from = env.from;
-            self.held.retain(|(f, _), _| *f != from);
-        } else if env.incarnation < link.0 || env.seq < link.1 {
-            return; // from a previous life of the sender, or already passed
+            let incarnation = env.incarnation;
+            inbox.retain(|_, (f, i, _)| *f != from || *i >= incarnation);
         }
-        self.held
-            .insert((env.from, env.seq), (env, Shared::now_ns()));
+        self.arrivals += 1;
+        inbox.insert(
+            (env.deliver_at_ns, self.arrivals),
+            (env.from, env.incarnation, env.message),
+        );
     }
 
-    /// Moves every message whose predecessors have all arrived to `ready`, in link order; a
-    /// gap older than [`GAP_HOLD_NS`] is skipped.
-    fn release(&mut self, now_ns: u64, ready: &mut Vec<Envelope>) {
-        let senders: BTreeSet<NodeId> = self.held.keys().map(|(f, _)| *f).collect();
-        for from in senders {
-            loop {
-                let next = self.links[&from].1;
-                if let Some((env, _)) = self.held.remove(&(from, next)) {
-                    self.links.get_mut(&from).expect("link").1 = next + 1;
-                    ready.push(env);
-                    continue;
-                }
-                let first = self.held.range((from, next)..(from, u64::MAX)).next();
-                match first {
-                    Some(((_, seq), (_, arrived_ns))) if arrived_ns + GAP_HOLD_NS <= now_ns => {
-                        let seq = *seq;
-                        self.gaps_skipped += 1;
-                        self.links.get_mut(&from).expect("link").1 = seq;
-                    }
-                    _ => break,
-                }
+    /// Moves every message that has arrived into the inbox, without waiting.
+    /// False once the mailbox is closed (this life of the node is over).
+    fn drain(&mut self, inbox: &mut Inbox) -> bool {
+        loop {
+            match self.mailbox.try_recv() {
+                Ok(env) => self.accept(env, inbox),
+                Err(e) => return !e.is_closed(),
             }
         }
-    }
-
-    /// When a held-back gap will be given up on.
-    fn next_deadline(&self) -> Option<u64> {
-        self.held
-            .values()
-            .map(|(_, arrived_ns)| arrived_ns + GAP_HOLD_NS)
-            .min()
     }
 }
 
@@ -179,6 +171,11 @@ pub struct NetFaults {
 }
 
 impl NetFaults {
+    /// Whether any link is cut right now.
+    fn any(&self) -> bool {
+        !self.isolated.is_empty() || !self.partitions.is_empty()
+    }
+
     fn blocked(&self, a: NodeId, b: NodeId) -> bool {
         if a == b {
             return false;
@@ -237,17 +234,46 @@ struct Shared {
     /// Each broker's process (None while it is down) and disk.
     brokers: BTreeMap<BrokerId, Mutex<Option<Broker>>>,
     disks: BTreeMap<BrokerId, Mutex<Disk>>,
-    /// Incarnation per node, so a restarted node's random draws differ from the last life.
-    incarnations: Mutex<BTreeMap<NodeId, u64>>,
+    /// Per node: its incarnation (so a restarted node's random draws differ from the last
+    /// life) and its mailbox while it runs.
+    mailboxes: Mutex<BTreeMap<NodeId, Mailbox>>,
     zookeeper: Mutex<Option<ZooKeeper>>,
     messages_sent: Mutex<u64>,
-    gaps_skipped: Mutex<u64>,
     /// Brokers whose process crashed while their host stayed up: a client's connection to
     /// one is refused. (A power loss takes the host down too: connections time out.)
     refusing: Mutex<BTreeSet<NodeId>>,
     /// Connections to close: (the crashed broker, each client to tell), sent by the
     /// orchestrator right after the fault.
     closing: Mutex<Vec<NodeId>>,
+    /// Why the run stopped early, and the orchestrator's wake-up for it.
+    stop: Mutex<Option<Stop>>,
+    stop_signal: UnboundedSender<()>,
+    /// Set by the wall-clock watchdog; every node looks at it once a turn.
+    watchdog_fired: Arc<AtomicBool>,
+}
+
+/// A node's mailbox as its senders see it.
+struct Mailbox {
+    incarnation: u64,
+    sender: Option<UnboundedSender<Envelope>>,
+    /// The receiving end of a mailbox opened before the node's task first runs, so what is
+    /// sent to it at the very start of the run (before madsim gets to its task) is kept.
+    opened_early: Option<UnboundedReceiver<Envelope>>,
+}
+
+/// Why a run stopped before its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stop {
+    Livelock(Livelock),
+    Watchdog,
+}
+
+/// A node that took [`LIVELOCK_TURNS_MAX`] turns without the simulated clock moving.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Livelock {
+    pub node: String,
+    pub at_ms: u64,
+    pub turns: u64,
 }
 
 impl Shared {
@@ -282,6 +308,20 @@ impl Shared {
             action: action.to_string(),
             detail,
         });
+    }
+
+    /// Asks the orchestrator to end the run now; the first reason given is kept.
+    fn stop_run(&self, reason: Stop) {
+        let mut stop = self.stop.lock().expect("stop");
+        if stop.is_none() {
+            tracing::warn!(?reason, "the run stops early");
+            *stop = Some(reason);
+            let _ = self.stop_signal.unbounded_send(());
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.lock().expect("stop").is_some()
     }
 }
 
@@ -331,145 +371,207 @@ impl Slot<ZooKeeper> for ZkSlot {
     }
 }
 
+/// Counts a node's turns at one simulated instant: the livelock guard.
+struct TurnCounter {
+    at_ns: u64,
+    turns: u64,
+}
+
+impl TurnCounter {
+    /// Counts one turn at `now_ns`; true once the node has taken too many without the clock
+    /// moving.
+    fn stuck(&mut self, now_ns: u64) -> bool {
+        if now_ns != self.at_ns {
+            self.at_ns = now_ns;
+            self.turns = 0;
+        }
+        self.turns += 1;
+        self.turns > LIVELOCK_TURNS_MAX
+    }
+}
+
+/// What a node does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Handle this message of the inbox.
+    Message((u64, u64)),
+    /// Fire the earliest timer.
+    Timer,
+    /// Nothing is due: wait for a new message, or until this time (`None`: no deadline).
+    Sleep { until_ns: Option<u64> },
+}
+
+/// Decides a node's next step from what it holds. A message and a timer due at the same
+/// time: the message first. A sleep always ends strictly after `now_ns`, so a node that has
+/// nothing to do lets the clock move.
+fn next_step(
+    inbox: &Inbox,
+    deliverable: Option<(u64, u64)>,
+    held: bool,
+    next_timer_ns: Option<u64>,
+    now_ns: u64,
+) -> Step {
+    let timer_due = next_timer_ns.is_some_and(|t| t <= now_ns);
+    match (deliverable, next_timer_ns) {
+        (Some(key), Some(t)) if key.0 <= t => return Step::Message(key),
+        (Some(key), None) => return Step::Message(key),
+        _ if timer_due => return Step::Timer,
+        (Some(key), _) => return Step::Message(key),
+        _ => {}
+    }
+    let next_message_ns = if held {
+        // Held messages: look again later, or at the next message due after them.
+        inbox
+            .keys()
+            .map(|(t, _)| *t)
+            .find(|t| *t > now_ns)
+            .unwrap_or(u64::MAX)
+            .min(now_ns + HELD_RECHECK_NS)
+    } else {
+        inbox.keys().next().map_or(u64::MAX, |(t, _)| *t)
+    };
+    let until_ns = next_message_ns.min(next_timer_ns.unwrap_or(u64::MAX));
+    assert!(
+        until_ns > now_ns,
+        "the next wake-up ({until_ns} ns) must lie after now ({now_ns} ns)"
+    );
+    Step::Sleep {
+        until_ns: (until_ns != u64::MAX).then_some(until_ns),
+    }
+}
+
+/// Opens the mailbox of every node before any of them runs: the first life of each.
+fn open_first_mailboxes(shared: &Shared, nodes: &[NodeId]) {
+    let mut mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    for node in nodes {
+        let (sender, receiver) = unbounded();
+        mailboxes.insert(
+            *node,
+            Mailbox {
+                incarnation: 1,
+                sender: Some(sender),
+                opened_early: Some(receiver),
+            },
+        );
+    }
+}
+
+/// Opens a node's mailbox for a new life of the node (or takes the one opened for its first
+/// life) and returns its receiving side.
+fn open_mailbox(shared: &Shared, me: NodeId) -> Receiver {
+    let mut mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let entry = mailboxes.entry(me).or_insert(Mailbox {
+        incarnation: 0,
+        sender: None,
+        opened_early: None,
+    });
+    let mailbox = match entry.opened_early.take() {
+        Some(receiver) => receiver,
+        None => {
+            let (sender, receiver) = unbounded();
+            entry.incarnation += 1;
+            entry.sender = Some(sender);
+            receiver
+        }
+    };
+    Receiver {
+        incarnation: entry.incarnation,
+        mailbox,
+        senders: BTreeMap::new(),
+        arrivals: 0,
+    }
+}
+
 /// The loop of one node: timers and messages in, messages and events out.
 async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S) {
-    let incarnation = {
-        let mut inc = shared.incarnations.lock().expect("incarnations");
-        let n = inc.entry(me).or_insert(0);
-        *n += 1;
-        *n
-    };
-    let ep = Endpoint::bind(addr_of(me))
-        .await
-        .expect("bind the node's address");
+    let mut receiver = open_mailbox(&shared, me);
+    let incarnation = receiver.incarnation;
     let mut rng = ChaCha8Rng::seed_from_u64(node_seed(shared.seed, me, incarnation));
     let mut links = Links {
         incarnation,
         last_delivery_ns: BTreeMap::new(),
-        next_seq: BTreeMap::new(),
     };
-    let mut reorder = Reorder::default();
-    let mut ready = Vec::new();
     let mut timers: BTreeMap<(u64, u64), A::Timer> = BTreeMap::new();
-    let mut inbox: BTreeMap<(u64, u64), (NodeId, Message)> = BTreeMap::new();
+    let mut inbox: Inbox = BTreeMap::new();
     let mut seq: u64 = 0;
+    let mut turns = TurnCounter { at_ns: 0, turns: 0 };
 
     let mut out = Output::default();
     if slot.with(|a| a.start(Shared::now_ms(), &mut out)).is_none() {
         return;
     }
-    // One receive is kept pending across loop turns (never dropped half-way, so no message
-    // is lost); `Reorder` puts back the order madsim's mailbox may shuffle.
-    let mut recv = receive(ep.clone());
     loop {
         let refused = flush_output(
             &shared,
-            &ep,
             me,
             &mut rng,
             &mut links,
             &mut timers,
             &mut seq,
             &mut out,
-        )
-        .await;
+        );
         for (peer, at_ns) in refused {
-            seq += 1;
-            inbox.insert((at_ns, seq), (peer, Message::Disconnected { peer }));
+            receiver.arrivals += 1;
+            inbox.insert(
+                (at_ns, receiver.arrivals),
+                (peer, u64::MAX, Message::Disconnected { peer }),
+            );
         }
         let now_ns = Shared::now_ns();
-        reorder.release(now_ns, &mut ready);
-        if reorder.gaps_skipped > 0 {
-            *shared.gaps_skipped.lock().expect("gaps") += std::mem::take(&mut reorder.gaps_skipped);
+        if turns.stuck(now_ns) {
+            shared.stop_run(Stop::Livelock(Livelock {
+                node: me.to_string(),
+                at_ms: now_ns / 1_000_000,
+                turns: turns.turns,
+            }));
+            return;
         }
-        for env in ready.drain(..) {
-            seq += 1;
-            inbox.insert((env.deliver_at_ns, seq), (env.from, env.message));
+        if shared.watchdog_fired.load(Ordering::Relaxed) {
+            shared.stop_run(Stop::Watchdog);
+            return;
         }
-        let next_ns = [
-            timers.keys().next().map(|(t, _)| *t),
-            inbox.keys().next().map(|(t, _)| *t),
-            reorder.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        if !receiver.drain(&mut inbox) {
+            return;
+        }
         // A message on a link the network cuts waits, as TCP retransmits through a partition:
         // it arrives once the link heals. Later messages of that link wait behind it.
         let (deliverable, held) = next_deliverable(&shared, me, &inbox, now_ns);
-        let next_ns = match (deliverable, held) {
-            (Some(_), _) => Some(now_ns),
-            (None, true) => [
-                next_ns.filter(|t| *t > now_ns),
-                Some(now_ns + HELD_RECHECK_NS),
-            ]
-            .into_iter()
-            .flatten()
-            .min(),
-            (None, false) => next_ns,
-        };
-        let timer_due = timers.keys().next().is_some_and(|(t, _)| *t <= now_ns);
-        if deliverable.is_some() || timer_due || next_ns.is_some_and(|t| t <= now_ns) {
-            let now_ms = Shared::now_ms();
-            let message_first = match (deliverable, timers.keys().next()) {
-                (Some((t, _)), Some((tt, _))) => t <= *tt,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if message_first {
-                let key = deliverable.expect("a deliverable message");
-                let (from, message) = inbox.remove(&key).expect("present");
+        let next_timer_ns = timers.keys().next().map(|(t, _)| *t);
+        let wake_ns = match next_step(&inbox, deliverable, held, next_timer_ns, now_ns) {
+            Step::Message(key) => {
+                let (from, _, message) = inbox.remove(&key).expect("present");
                 tracing::trace!(%from, to = %me, kind = message.kind(), "deliver");
+                let now_ms = Shared::now_ms();
                 if slot
                     .with(|a| a.on_message(now_ms, from, message, &mut out))
                     .is_none()
                 {
                     return;
                 }
-            } else if timer_due {
+                continue;
+            }
+            Step::Timer => {
                 let key = *timers.keys().next().expect("a due timer");
                 let timer = timers.remove(&key).expect("present");
+                let now_ms = Shared::now_ms();
                 if slot.with(|a| a.on_timer(now_ms, timer, &mut out)).is_none() {
                     return;
                 }
-            } else {
-                // Only a gap deadline is due: the next turn releases it.
-                reorder.release(Shared::now_ns(), &mut ready);
+                continue;
             }
-            continue;
-        }
-        let wait = match next_ns {
+            Step::Sleep { until_ns } => until_ns,
+        };
+        let wait = match wake_ns {
             Some(t) => Duration::from_nanos(t - now_ns),
             None => Duration::from_secs(3600),
         };
         let sleeper = pin!(sleep(wait));
-        match select(recv.as_mut(), sleeper).await {
-            Either::Left((Ok((payload, _)), _)) => {
-                recv = receive(ep.clone());
-                if let Ok(envelope) = payload.downcast::<Envelope>() {
-                    if envelope.reset {
-                        if envelope.to_incarnation == incarnation {
-                            seq += 1;
-                            inbox.insert(
-                                (envelope.deliver_at_ns, seq),
-                                (envelope.from, envelope.message),
-                            );
-                        }
-                    } else {
-                        reorder.accept(incarnation, *envelope);
-                    }
-                }
-            }
-            Either::Left((Err(_), _)) => return,
+        match select(receiver.mailbox.next(), sleeper).await {
+            Either::Left((Some(env), _)) => receiver.accept(env, &mut inbox),
+            Either::Left((None, _)) => return,
             Either::Right(_) => {}
         }
     }
-}
-
-type Received = std::io::Result<(madsim::net::Payload, SocketAddr)>;
-
-fn receive(ep: Endpoint) -> std::pin::Pin<Box<dyn std::future::Future<Output = Received> + Send>> {
-    Box::pin(async move { ep.recv_from_raw(TAG).await })
 }
 
 fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
@@ -508,19 +610,17 @@ fn retransmission_delay_ns(rng: &mut ChaCha8Rng, loss: f64) -> u64 {
     delay
 }
 
-/// A node's outgoing links: its incarnation, each link's last delivery time (for FIFO
-/// delivery times) and next sequence number.
+/// A node's outgoing links: its incarnation and each link's last delivery time (for FIFO
+/// delivery times).
 struct Links {
     incarnation: u64,
     last_delivery_ns: BTreeMap<NodeId, u64>,
-    /// Per receiver and its incarnation: the last sequence number used.
-    next_seq: BTreeMap<NodeId, (u64, u64)>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn flush_output<T>(
+/// Sets the timers a handler asked for, records its events, and sends its messages. Returns
+/// the brokers whose connection was refused, with the time the refusal is heard.
+fn flush_output<T>(
     shared: &Shared,
-    ep: &Endpoint,
     me: NodeId,
     rng: &mut ChaCha8Rng,
     links: &mut Links,
@@ -539,108 +639,87 @@ async fn flush_output<T>(
     }
     let is_client = matches!(me, NodeId::Producer(_) | NodeId::Consumer(_));
     let mut refused = Vec::new();
-    let messages = std::mem::take(&mut out.messages);
     let network = &shared.scenario.network;
-    let mut sends = Vec::with_capacity(messages.len());
-    {
-        let net = shared.net.lock().expect("net");
-        let incarnations = shared.incarnations.lock().expect("incarnations");
-        let refusing = shared.refusing.lock().expect("refusing");
-        for (to, message) in messages {
-            if is_client && refusing.contains(&to) {
-                // Connection refused: the client hears so after a round trip's worth of time.
-                let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
-                if !refused.iter().any(|(n, _)| *n == to) {
-                    refused.push((to, now_ns + round_trip_ns));
-                }
-                continue;
+    let net = shared.net.lock().expect("net");
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let refusing = shared.refusing.lock().expect("refusing");
+    let mut sent = 0;
+    for (to, message) in out.messages.drain(..) {
+        if is_client && refusing.contains(&to) {
+            // Connection refused: the client hears so after a round trip's worth of time.
+            let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
+            if !refused.iter().any(|(n, _)| *n == to) {
+                refused.push((to, now_ns + round_trip_ns));
             }
-            let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
-            let latency_us = if network.latency_max_us > network.latency_min_us {
-                rng.gen_range(network.latency_min_us..=network.latency_max_us)
-            } else {
-                network.latency_min_us
-            };
-            let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
-            let earliest =
-                now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns + retransmit_ns;
-            let last = links.last_delivery_ns.entry(to).or_insert(0);
-            let deliver_at_ns = earliest.max(*last + 1);
-            *last = deliver_at_ns;
-            let to_incarnation = incarnations.get(&to).copied().unwrap_or(0);
-            let link = links.next_seq.entry(to).or_insert((to_incarnation, 0));
-            if link.0 != to_incarnation {
-                *link = (to_incarnation, 0);
-            }
-            link.1 += 1;
-            sends.push((to, to_incarnation, link.1, deliver_at_ns, message));
+            continue;
+        }
+        let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
+        let latency_us = if network.latency_max_us > network.latency_min_us {
+            rng.gen_range(network.latency_min_us..=network.latency_max_us)
+        } else {
+            network.latency_min_us
+        };
+        let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
+        let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns + retransmit_ns;
+        let last = links.last_delivery_ns.entry(to).or_insert(0);
+        let deliver_at_ns = earliest.max(*last + 1);
+        *last = deliver_at_ns;
+        sent += 1;
+        // A message to a node that is down is simply lost.
+        let Some(mailbox) = mailboxes.get(&to) else {
+            continue;
+        };
+        if let Some(sender) = &mailbox.sender {
+            let _ = sender.unbounded_send(Envelope {
+                from: me,
+                incarnation: links.incarnation,
+                to_incarnation: mailbox.incarnation,
+                deliver_at_ns,
+                message,
+            });
         }
     }
-    *shared.messages_sent.lock().expect("counter") += sends.len() as u64;
-    for (to, to_incarnation, seq, deliver_at_ns, message) in sends {
-        let envelope = Envelope {
-            from: me,
-            incarnation: links.incarnation,
-            to_incarnation,
-            seq,
-            deliver_at_ns,
-            message,
-            reset: false,
-        };
-        // A send to a node that is down fails; the message is simply lost.
-        let _ = ep.send_to_raw(addr_of(to), TAG, Box::new(envelope)).await;
-    }
+    *shared.messages_sent.lock().expect("counter") += sent;
     refused
 }
 
 /// The operating system of a crashed broker resets its connections: every client hears
 /// (after the latency of the link, and after whatever the broker sent before) that its
 /// requests to that broker will not be answered.
-async fn send_resets(shared: &Shared, ep: &Endpoint, nodes: &Nodes) {
+fn send_resets(shared: &Shared, nodes: &Nodes) {
     let crashed: Vec<NodeId> = std::mem::take(&mut *shared.closing.lock().expect("closing"));
     if crashed.is_empty() {
         return;
     }
     let network = &shared.scenario.network;
     let now_ns = Shared::now_ns();
-    let mut sends = Vec::new();
-    {
-        let net = shared.net.lock().expect("net");
-        let incarnations = shared.incarnations.lock().expect("incarnations");
-        for from in crashed {
-            for client in nodes.others.keys() {
-                if !matches!(client, NodeId::Producer(_) | NodeId::Consumer(_)) {
-                    continue;
-                }
-                let deliver_at_ns = now_ns
-                    + (network.latency_max_us * 1_000).max(MIN_LATENCY_NS)
-                    + net.extra_delay_ms(from, *client) * 1_000_000;
-                let envelope = Envelope {
-                    from,
-                    incarnation: 0,
-                    to_incarnation: incarnations.get(client).copied().unwrap_or(0),
-                    seq: 0,
-                    deliver_at_ns,
-                    message: Message::Disconnected { peer: from },
-                    reset: true,
-                };
-                sends.push((*client, envelope));
+    let net = shared.net.lock().expect("net");
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    for from in crashed {
+        // The crashed life of the broker: the one whose connections are reset.
+        let from_incarnation = mailboxes.get(&from).map_or(0, |m| m.incarnation);
+        for client in nodes.others.keys() {
+            if !matches!(client, NodeId::Producer(_) | NodeId::Consumer(_)) {
+                continue;
             }
+            let Some(mailbox) = mailboxes.get(client) else {
+                continue;
+            };
+            let Some(sender) = &mailbox.sender else {
+                continue;
+            };
+            let deliver_at_ns = now_ns
+                + (network.latency_max_us * 1_000).max(MIN_LATENCY_NS)
+                + net.extra_delay_ms(from, *client) * 1_000_000;
+            let _ = sender.unbounded_send(Envelope {
+                from,
+                incarnation: from_incarnation,
+                to_incarnation: mailbox.incarnation,
+                deliver_at_ns,
+                message: Message::Disconnected { peer: from },
+            });
         }
     }
-    for (to, envelope) in sends {
-        let _ = ep.send_to_raw(addr_of(to), TAG, Box::new(envelope)).await;
-    }
-}
-
-/// The orchestrator's own address, from which it delivers the connection resets of crashed
-/// brokers (madsim routes messages only between nodes with an address).
-async fn bind_orchestrator() -> Endpoint {
-    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 1));
-    madsim::net::NetSim::current().set_ip(madsim::plugin::node(), ip);
-    Endpoint::bind(SocketAddr::new(ip, PORT))
-        .await
-        .expect("bind the orchestrator's address")
 }
 
 /// The outcome of one run, before it is checked and reported.
@@ -650,8 +729,26 @@ pub struct RunResult {
     pub final_state: FinalState,
     pub sim_time_ms: u64,
     pub messages_sent: u64,
-    /// Messages a receiver gave up waiting for (0 in a healthy world; see `Reorder`).
-    pub gaps_skipped: u64,
+    /// Set when a node was stuck at one simulated instant and the run stopped there: the
+    /// rest of the scenario (faults, the settle) did not happen.
+    pub livelock: Option<Livelock>,
+}
+
+/// Limits of a run that are not part of the scenario.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunLimits {
+    /// A watchdog on wall time. Reaching it ends the run without an outcome: how fast a
+    /// machine is must never change what a seed reports.
+    pub wall_time_limit: Option<std::time::Duration>,
+}
+
+/// Why a run gave no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the run took longer than the wall-time limit of {0:?} and was stopped")]
+    WallTimeExceeded(std::time::Duration),
+    #[error("the simulator panicked: {0}")]
+    Panicked(String),
 }
 
 /// Runs one scenario with one seed, in a madsim runtime of its own, on a thread of its own.
@@ -660,25 +757,73 @@ pub struct RunResult {
 /// from the run's seed, but only on a thread where no `HashMap` was made before. A fresh
 /// thread per run makes a seed's outcome independent of whatever ran earlier on the caller's
 /// thread (a command-line parser, a previous seed of a sweep). The run itself is still one
-/// thread: madsim's executor.
+/// thread: madsim's executor. A panic inside the run is raised again here.
 pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
+    let never = Arc::new(AtomicBool::new(false));
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name(format!("kafka-sim-seed-{seed}"))
-            .spawn_scoped(s, || run_here(scenario, seed))
+            .spawn_scoped(s, || run_here(scenario, seed, never))
             .expect("spawn the run's thread")
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .expect("a run without a watchdog always ends with a result")
     })
 }
 
-fn run_here(scenario: &Scenario, seed: u64) -> RunResult {
+/// Runs one scenario with one seed as [`run`] does, under `limits`, and turns a panic inside
+/// the run into an error instead of raising it: a sweep goes on past a seed that fails so.
+pub fn run_limited(
+    scenario: &Scenario,
+    seed: u64,
+    limits: RunLimits,
+) -> Result<RunResult, RunError> {
+    let fired = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let run_fired = fired.clone();
+        let runner = std::thread::Builder::new()
+            .name(format!("kafka-sim-seed-{seed}"))
+            .spawn_scoped(s, move || {
+                let result = run_here(scenario, seed, run_fired);
+                let _ = done_tx.send(());
+                result
+            })
+            .expect("spawn the run's thread");
+        if let Some(limit) = limits.wall_time_limit {
+            if done_rx.recv_timeout(limit).is_err() {
+                fired.store(true, Ordering::Relaxed);
+            }
+        }
+        match runner.join() {
+            Ok(Some(result)) => Ok(result),
+            Ok(None) => Err(RunError::WallTimeExceeded(
+                limits.wall_time_limit.unwrap_or_default(),
+            )),
+            Err(panic) => Err(RunError::Panicked(panic_message(&panic))),
+        }
+    })
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// One run; `None` if the watchdog stopped it.
+fn run_here(scenario: &Scenario, seed: u64, watchdog_fired: Arc<AtomicBool>) -> Option<RunResult> {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::ZERO..Duration::from_nanos(1);
     config.net.packet_loss_rate = 0.0;
     let runtime = Runtime::with_seed_and_config(seed, config);
     let scenario = Arc::new(scenario.clone());
-    runtime.block_on(orchestrate(scenario, seed))
+    runtime.block_on(orchestrate(scenario, seed, watchdog_fired))
 }
 
 fn topic_configs(scenario: &Scenario) -> BTreeMap<String, kafka_model::config::TopicConfig> {
@@ -716,28 +861,19 @@ impl Nodes {
     }
 }
 
-async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
+async fn orchestrate(
+    scenario: Arc<Scenario>,
+    seed: u64,
+    watchdog_fired: Arc<AtomicBool>,
+) -> Option<RunResult> {
     let handle = Handle::current();
     let broker_ids: Vec<BrokerId> = (0..scenario.cluster.brokers as BrokerId).collect();
-    let shared = Arc::new(Shared {
-        scenario: scenario.clone(),
-        seed,
-        record: Mutex::new(Vec::new()),
-        faults: Mutex::new(Vec::new()),
-        net: Mutex::new(NetFaults::default()),
-        brokers: broker_ids.iter().map(|b| (*b, Mutex::new(None))).collect(),
-        disks: broker_ids
-            .iter()
-            .map(|b| (*b, Mutex::new(Disk::default())))
-            .collect(),
-        incarnations: Mutex::new(BTreeMap::new()),
-        zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
-        messages_sent: Mutex::new(0),
-        gaps_skipped: Mutex::new(0),
-        refusing: Mutex::new(BTreeSet::new()),
-        closing: Mutex::new(Vec::new()),
-    });
-
+    let (shared, mut stop_rx) = new_shared(scenario.clone(), seed, &broker_ids, watchdog_fired);
+    let mut first_lives = vec![NodeId::ZooKeeper, NodeId::Admin];
+    first_lives.extend(broker_ids.iter().map(|b| NodeId::Broker(*b)));
+    first_lives.extend((0..scenario.producers.len()).map(|i| NodeId::Producer(i as u32)));
+    first_lives.extend((0..scenario.consumers.len()).map(|i| NodeId::Consumer(i as u32)));
+    open_first_mailboxes(&shared, &first_lives);
     let zookeeper = {
         let shared = shared.clone();
         handle
@@ -884,25 +1020,23 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
         paused_clients: BTreeSet::new(),
     };
 
-    // Bound at the first broker crash: binding yields to madsim's scheduler, and a run
-    // without crashes must schedule exactly as before.
-    let mut resets: Option<Endpoint> = None;
     let mut faults = scenario.faults.clone();
     faults.extend(crate::nemesis::schedule(&scenario, seed));
     faults.sort_by_key(|f| f.at_ms);
+    let mut running = true;
     for fault in &faults {
-        sleep_until_ms(fault.at_ms).await;
-        apply_fault(&shared, &handle, &mut nodes, &fault.action);
-        if !shared.closing.lock().expect("closing").is_empty() {
-            if resets.is_none() {
-                resets = Some(bind_orchestrator().await);
-            }
-            send_resets(&shared, resets.as_ref().expect("bound"), &nodes).await;
+        running = wait_until_ms(&shared, &mut stop_rx, fault.at_ms).await;
+        if !running {
+            break;
         }
+        apply_fault(&shared, &handle, &mut nodes, &fault.action);
+        send_resets(&shared, &nodes);
     }
-    sleep_until_ms(scenario.duration_ms).await;
-    settle(&shared, &handle, &mut nodes);
-    sleep_until_ms(scenario.duration_ms + scenario.settle_ms).await;
+    if running && wait_until_ms(&shared, &mut stop_rx, scenario.duration_ms).await {
+        settle(&shared, &handle, &mut nodes);
+        let end_ms = scenario.duration_ms + scenario.settle_ms;
+        wait_until_ms(&shared, &mut stop_rx, end_ms).await;
+    }
 
     let sim_time_ms = Shared::now_ms();
     let final_state = final_state(&shared, &scenario, &nodes);
@@ -912,26 +1046,69 @@ async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
             handle.kill(id);
         }
     }
+    let livelock = match shared.stop.lock().expect("stop").clone() {
+        Some(Stop::Watchdog) => return None,
+        Some(Stop::Livelock(l)) => Some(l),
+        None => None,
+    };
     let events = std::mem::take(&mut *shared.record.lock().expect("record"));
     let faults = std::mem::take(&mut *shared.faults.lock().expect("faults"));
     let messages_sent = *shared.messages_sent.lock().expect("counter");
-    let gaps_skipped = *shared.gaps_skipped.lock().expect("gaps");
-    RunResult {
-        gaps_skipped,
+    Some(RunResult {
         events,
         faults,
         final_state,
         sim_time_ms,
         messages_sent,
-    }
+        livelock,
+    })
 }
 
-async fn sleep_until_ms(at_ms: u64) {
+/// The state of one run that every node shares, and the orchestrator's end of the stop signal.
+fn new_shared(
+    scenario: Arc<Scenario>,
+    seed: u64,
+    broker_ids: &[BrokerId],
+    watchdog_fired: Arc<AtomicBool>,
+) -> (Arc<Shared>, UnboundedReceiver<()>) {
+    let (stop_signal, stop_rx) = unbounded();
+    let shared = Arc::new(Shared {
+        scenario,
+        seed,
+        record: Mutex::new(Vec::new()),
+        faults: Mutex::new(Vec::new()),
+        net: Mutex::new(NetFaults::default()),
+        brokers: broker_ids.iter().map(|b| (*b, Mutex::new(None))).collect(),
+        disks: broker_ids
+            .iter()
+            .map(|b| (*b, Mutex::new(Disk::default())))
+            .collect(),
+        mailboxes: Mutex::new(BTreeMap::new()),
+        zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
+        messages_sent: Mutex::new(0),
+        refusing: Mutex::new(BTreeSet::new()),
+        closing: Mutex::new(Vec::new()),
+        stop: Mutex::new(None),
+        stop_signal,
+        watchdog_fired,
+    });
+    (shared, stop_rx)
+}
+
+/// Sleeps until `at_ms` of simulated time; false if the run was stopped before.
+async fn wait_until_ms(shared: &Shared, stop: &mut UnboundedReceiver<()>, at_ms: u64) -> bool {
+    if shared.stopped() {
+        return false;
+    }
     let now = TimeHandle::current().elapsed();
     let at = Duration::from_millis(at_ms);
     if at > now {
-        sleep(at - now).await;
+        let sleeper = pin!(sleep(at - now));
+        if let Either::Left(_) = select(stop.next(), sleeper).await {
+            return false;
+        }
     }
+    !shared.stopped()
 }
 
 /// Reads `/brokers/topics/T/partitions/P/state` from the ZooKeeper node.
@@ -1382,5 +1559,278 @@ fn final_replica(shared: &Shared, nodes: &Nodes, b: BrokerId, tp: &TopicPartitio
         leader_epoch,
         is_leader,
         online: online && guard.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
+
+    fn envelope(from: NodeId, incarnation: u64, deliver_at_ns: u64, peer: NodeId) -> Envelope {
+        Envelope {
+            from,
+            incarnation,
+            to_incarnation: 1,
+            deliver_at_ns,
+            message: Message::Disconnected { peer },
+        }
+    }
+
+    fn receiver() -> (Receiver, UnboundedSender<Envelope>) {
+        let (sender, mailbox) = unbounded();
+        let receiver = Receiver {
+            incarnation: 1,
+            mailbox,
+            senders: BTreeMap::new(),
+            arrivals: 0,
+        };
+        (receiver, sender)
+    }
+
+    /// The order the inbox hands messages over in: (sender, the marker each carried).
+    fn handed_over(inbox: &Inbox) -> Vec<(NodeId, NodeId)> {
+        inbox
+            .values()
+            .map(|(from, _, m)| match m {
+                Message::Disconnected { peer } => (*from, *peer),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_link_delivers_in_the_order_it_sent_and_ties_go_by_arrival() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let (a, b) = (NodeId::Broker(0), NodeId::Broker(1));
+        r.accept(envelope(a, 1, 100, NodeId::Producer(1)), &mut inbox);
+        r.accept(envelope(b, 1, 100, NodeId::Producer(2)), &mut inbox);
+        r.accept(envelope(a, 1, 101, NodeId::Producer(3)), &mut inbox);
+        r.accept(envelope(b, 1, 50, NodeId::Producer(4)), &mut inbox);
+        assert_eq!(
+            handed_over(&inbox),
+            vec![
+                (b, NodeId::Producer(4)),
+                (a, NodeId::Producer(1)),
+                (b, NodeId::Producer(2)),
+                (a, NodeId::Producer(3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restarted_sender_resets_its_old_connection() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let (a, b) = (NodeId::Broker(0), NodeId::Broker(1));
+        r.accept(envelope(a, 1, 100, NodeId::Producer(1)), &mut inbox);
+        r.accept(envelope(b, 1, 120, NodeId::Producer(2)), &mut inbox);
+        r.accept(envelope(a, 2, 90, NodeId::Producer(3)), &mut inbox);
+        // A late message of the old life is dropped too.
+        r.accept(envelope(a, 1, 130, NodeId::Producer(4)), &mut inbox);
+        assert_eq!(
+            handed_over(&inbox),
+            vec![(a, NodeId::Producer(3)), (b, NodeId::Producer(2))]
+        );
+    }
+
+    #[test]
+    fn a_message_to_a_previous_life_is_never_delivered() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let mut old = envelope(NodeId::Broker(0), 1, 100, NodeId::Producer(1));
+        old.to_incarnation = 0;
+        r.accept(old, &mut inbox);
+        assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn the_mailbox_is_drained_whole_and_reports_when_it_closes() {
+        let (mut r, s) = receiver();
+        let mut inbox = Inbox::new();
+        for i in 0..3 {
+            s.unbounded_send(envelope(
+                NodeId::Broker(0),
+                1,
+                100 + i,
+                NodeId::Producer(i as u32),
+            ))
+            .unwrap();
+        }
+        assert!(r.drain(&mut inbox));
+        assert_eq!(inbox.len(), 3);
+        drop(s);
+        assert!(!r.drain(&mut inbox), "a closed mailbox ends this life");
+    }
+
+    #[test]
+    fn next_step_prefers_a_message_due_with_a_timer_and_never_sleeps_until_now() {
+        let mut inbox = Inbox::new();
+        inbox.insert(
+            (10, 1),
+            (
+                NodeId::Broker(0),
+                1,
+                Message::Disconnected {
+                    peer: NodeId::Admin,
+                },
+            ),
+        );
+        assert_eq!(
+            next_step(&inbox, Some((10, 1)), false, Some(10), 10),
+            Step::Message((10, 1))
+        );
+        assert_eq!(next_step(&inbox, None, false, Some(5), 10), Step::Timer);
+        assert_eq!(
+            next_step(&inbox, None, false, Some(30), 5),
+            Step::Sleep { until_ns: Some(10) }
+        );
+        // A held message (its link is cut): look again after the recheck interval.
+        assert_eq!(
+            next_step(&inbox, None, true, None, 10),
+            Step::Sleep {
+                until_ns: Some(10 + HELD_RECHECK_NS)
+            }
+        );
+        assert_eq!(
+            next_step(&Inbox::new(), None, false, None, 10),
+            Step::Sleep { until_ns: None }
+        );
+    }
+
+    #[test]
+    fn the_turn_counter_trips_only_without_the_clock_moving() {
+        let mut turns = TurnCounter { at_ns: 0, turns: 0 };
+        for i in 0..10 * LIVELOCK_TURNS_MAX {
+            assert!(!turns.stuck(i), "a moving clock never trips the guard");
+        }
+        let mut turns = TurnCounter { at_ns: 0, turns: 0 };
+        let tripped = (0..=LIVELOCK_TURNS_MAX)
+            .map(|_| turns.stuck(7))
+            .filter(|t| *t)
+            .count();
+        assert_eq!(tripped, 1, "the turn past the bound trips it");
+    }
+
+    /// An actor that asks for a timer of 0 ms every time one fires: it never lets the clock
+    /// move, as a timer with a period of zero would.
+    struct Spin;
+
+    impl Actor for Spin {
+        type Timer = ();
+        fn start(&mut self, _now_ms: u64, out: &mut Output<()>) {
+            out.timer(0, ());
+        }
+        fn on_message(&mut self, _: u64, _: NodeId, _: Message, _: &mut Output<()>) {}
+        fn on_timer(&mut self, _now_ms: u64, _timer: (), out: &mut Output<()>) {
+            out.timer(0, ());
+        }
+    }
+
+    #[test]
+    fn a_node_spinning_at_one_instant_stops_the_run_with_a_livelock() {
+        let scenario = Scenario::parse(
+            "spin.toml",
+            "name = \"spin\"\nduration = \"1s\"\n[cluster]\nbrokers = 1\n[[topics]]\nname = \"t\"\n",
+        )
+        .expect("scenario");
+        let runtime = Runtime::with_seed_and_config(1, madsim::Config::default());
+        let stop = runtime.block_on(async move {
+            let (shared, mut stop_rx) = new_shared(
+                Arc::new(scenario),
+                1,
+                &[0],
+                Arc::new(AtomicBool::new(false)),
+            );
+            let node_shared = shared.clone();
+            Handle::current()
+                .create_node()
+                .name("spin")
+                .init(move || {
+                    run_node::<Spin, _>(
+                        node_shared.clone(),
+                        NodeId::Producer(0),
+                        Owned(Mutex::new(Spin)),
+                    )
+                })
+                .build();
+            let running = wait_until_ms(&shared, &mut stop_rx, 10_000).await;
+            assert!(!running, "the run must stop early");
+            let stop = shared.stop.lock().unwrap().clone();
+            stop
+        });
+        match stop {
+            Some(Stop::Livelock(l)) => {
+                assert_eq!(l.node, NodeId::Producer(0).to_string());
+                assert_eq!(l.at_ms, 0);
+                assert!(l.turns > LIVELOCK_TURNS_MAX);
+            }
+            other => panic!("expected a livelock, got {other:?}"),
+        }
+    }
+
+    proptest! {
+        /// Whatever order messages of several links arrive in, the inbox hands each link's
+        /// messages over in the order they were sent, loses none, and the node always
+        /// either has something to do or sleeps until strictly later.
+        #[test]
+        fn random_arrival_orders_keep_link_order_and_never_stall(
+            sends in proptest::collection::vec((0u8..4, 1u64..2_000), 1..60),
+            arrival in any::<u64>(),
+            now_ns in 0u64..3_000,
+            timer in proptest::option::of(0u64..3_000),
+            held in any::<bool>(),
+        ) {
+            // Each link's delivery times rise, as `flush_output` makes them.
+            let mut last: BTreeMap<u8, u64> = BTreeMap::new();
+            let mut envelopes = Vec::new();
+            for (i, (link, latency)) in sends.iter().enumerate() {
+                let at = latency.max(&(last.get(link).copied().unwrap_or(0) + 1)).to_owned();
+                last.insert(*link, at);
+                envelopes.push((*link, at, i as u32));
+            }
+            // Links are FIFO, but links interleave in any order on arrival.
+            let mut rng = ChaCha8Rng::seed_from_u64(arrival);
+            let mut queues: BTreeMap<u8, std::collections::VecDeque<(u8, u64, u32)>> = BTreeMap::new();
+            for e in &envelopes {
+                queues.entry(e.0).or_default().push_back(*e);
+            }
+            let (mut r, _s) = receiver();
+            let mut inbox = Inbox::new();
+            while !queues.is_empty() {
+                let keys: Vec<u8> = queues.keys().copied().collect();
+                let link = keys[rng.gen_range(0..keys.len())];
+                let q = queues.get_mut(&link).unwrap();
+                let (l, at, marker) = q.pop_front().unwrap();
+                if q.is_empty() {
+                    queues.remove(&link);
+                }
+                r.accept(envelope(NodeId::Broker(l as i32), 1, at, NodeId::Producer(marker)), &mut inbox);
+            }
+            prop_assert_eq!(inbox.len(), envelopes.len());
+            for link in 0u8..4 {
+                let order: Vec<u32> = handed_over(&inbox)
+                    .into_iter()
+                    .filter(|(from, _)| *from == NodeId::Broker(link as i32))
+                    .map(|(_, m)| match m { NodeId::Producer(i) => i, _ => unreachable!() })
+                    .collect();
+                let mut sorted = order.clone();
+                sorted.sort();
+                prop_assert_eq!(order, sorted);
+            }
+            let due = inbox.range(..=(now_ns, u64::MAX)).next().map(|(k, _)| *k);
+            let deliverable = if held { None } else { due };
+            let held = held && due.is_some();
+            match next_step(&inbox, deliverable, held, timer, now_ns) {
+                Step::Sleep { until_ns } => {
+                    prop_assert!(deliverable.is_none());
+                    prop_assert!(timer.is_none_or(|t| t > now_ns));
+                    prop_assert!(until_ns.is_none_or(|t| t > now_ns));
+                }
+                Step::Message(key) => prop_assert!(key.0 <= now_ns),
+                Step::Timer => prop_assert!(timer.is_some_and(|t| t <= now_ns)),
+            }
+        }
     }
 }

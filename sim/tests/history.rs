@@ -16,8 +16,9 @@ fn seeds_breaking(name: &str, invariant: &str) -> u64 {
     let scenario = load(name);
     let seeds: Vec<u64> = (0..SEEDS).collect();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    sweep::run_seeds(&scenario, &seeds, jobs, false)
+    sweep::run_seeds(&scenario, &seeds, jobs, false, Default::default())
         .iter()
+        .map(|o| o.outcome().expect("every seed gives an outcome"))
         .filter(|o| o.violation_counts.contains_key(invariant))
         .count() as u64
 }

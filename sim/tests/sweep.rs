@@ -22,14 +22,14 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     let scenario = load("random-faults-unclean");
     let range = SeedRange { start: 0, end: 8 };
     let all: Vec<u64> = (range.start..range.end).collect();
-    let whole = sweep::run_seeds(&scenario, &all, 2, false);
+    let whole = sweep::run_seeds(&scenario, &all, 2, false, Default::default());
     let whole_file = temp("whole.jsonl");
     sweep::write_jsonl(&whole_file, &whole).unwrap();
 
     let mut files = Vec::new();
     for i in 0..2 {
         let seeds = Shard::new(i, 2).unwrap().seeds(range);
-        let part = sweep::run_seeds(&scenario, &seeds, 1, false);
+        let part = sweep::run_seeds(&scenario, &seeds, 1, false, Default::default());
         let file = temp(&format!("shard-{i}.jsonl"));
         sweep::write_jsonl(&file, &part).unwrap();
         files.push(file);
@@ -43,7 +43,7 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     assert_eq!(merged.seeds, 8);
 
     // The same seeds on one thread write the same bytes.
-    let again = sweep::run_seeds(&scenario, &all, 1, false);
+    let again = sweep::run_seeds(&scenario, &all, 1, false, Default::default());
     let again_file = temp("again.jsonl");
     sweep::write_jsonl(&again_file, &again).unwrap();
     assert_eq!(
@@ -58,8 +58,16 @@ fn merge_refuses_results_of_another_scenario() {
     let b = load("acks-1-loses-on-leader-crash");
     let fa = temp("a.jsonl");
     let fb = temp("b.jsonl");
-    sweep::write_jsonl(&fa, &sweep::run_seeds(&a, &[1], 1, false)).unwrap();
-    sweep::write_jsonl(&fb, &sweep::run_seeds(&b, &[1], 1, false)).unwrap();
+    sweep::write_jsonl(
+        &fa,
+        &sweep::run_seeds(&a, &[1], 1, false, Default::default()),
+    )
+    .unwrap();
+    sweep::write_jsonl(
+        &fb,
+        &sweep::run_seeds(&b, &[1], 1, false, Default::default()),
+    )
+    .unwrap();
     let err = sweep::merge(&[fa, fb]).unwrap_err().to_string();
     assert!(err.contains("cannot be merged"), "{err}");
 }
