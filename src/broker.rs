@@ -198,15 +198,25 @@ struct PartitionState {
     role: Role,
 }
 
+/// One partition of a produce request: appended and waiting for the ISR (`result` unset),
+/// or answered (Kafka's `ProducePartitionStatus`).
 #[derive(Clone, Debug)]
-struct DelayedProduce {
-    from: NodeId,
-    correlation_id: u64,
+struct ProduceStatus {
     tp: TopicPartition,
     leader_epoch: LeaderEpoch,
     required_offset: u64,
     base_offset: u64,
     records: u32,
+    result: Option<(ErrorCode, Option<u64>)>,
+}
+
+/// An acks=all produce request in the purgatory (Kafka's `DelayedProduce`): answered once
+/// every partition is.
+#[derive(Clone, Debug)]
+struct DelayedProduce {
+    from: NodeId,
+    correlation_id: u64,
+    partitions: Vec<ProduceStatus>,
 }
 
 #[derive(Clone, Debug)]
@@ -221,6 +231,32 @@ struct DelayedFetch {
 struct Fetcher {
     in_flight: Option<u64>,
     backing_off: bool,
+}
+
+/// Sends the one response of a produce request, a result for each of its partitions.
+fn answer_produce(
+    out: &mut Output<BrokerTimer>,
+    to: NodeId,
+    correlation_id: u64,
+    statuses: &[ProduceStatus],
+) {
+    out.send(
+        to,
+        Message::ProduceResponse {
+            correlation_id,
+            partitions: statuses
+                .iter()
+                .map(|s| {
+                    let (error, base_offset) = s.result.expect("every partition is answered");
+                    ProducePartitionResponse {
+                        tp: s.tp.clone(),
+                        error,
+                        base_offset,
+                    }
+                })
+                .collect(),
+        },
+    );
 }
 
 pub struct Broker {
@@ -241,6 +277,8 @@ pub struct Broker {
     next_correlation_id: u64,
     next_delayed_id: u64,
     delayed_produces: BTreeMap<u64, DelayedProduce>,
+    /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
+    produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
     delayed_fetches: BTreeMap<u64, DelayedFetch>,
     coordinator: GroupCoordinator,
     /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
@@ -270,6 +308,7 @@ impl Broker {
             next_correlation_id: 0,
             next_delayed_id: 0,
             delayed_produces: BTreeMap::new(),
+            produce_watchers: BTreeMap::new(),
             delayed_fetches: BTreeMap::new(),
             coordinator: GroupCoordinator::new(
                 id,
@@ -862,31 +901,77 @@ impl Broker {
         (self.topic_config(&tp.topic).min_insync_replicas as usize).min(replicas)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Kafka's `ReplicaManager.appendRecords`: every partition of the request is appended
+    /// (or refused) on its own; with acks=all the request waits in the purgatory until each
+    /// appended partition's HW passes its records, then one response answers them all.
     fn on_produce(
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        acks: Acks,
-        timeout_ms: u64,
-        tp: TopicPartition,
-        records: Vec<ProducerRecord>,
+        request: ProduceRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let count = records.len() as u32;
-        let reply = |out: &mut Output<BrokerTimer>, error: ErrorCode, base_offset: Option<u64>| {
-            if acks != Acks::None {
-                out.send(
-                    from,
-                    Message::ProduceResponse {
-                        correlation_id,
-                        tp: tp.clone(),
-                        error,
-                        base_offset,
-                    },
-                );
+        let ProduceRequest {
+            correlation_id,
+            acks,
+            timeout_ms,
+            partitions,
+        } = request;
+        assert!(!partitions.is_empty(), "a produce request carries partitions");
+        let statuses: Vec<ProduceStatus> = partitions
+            .into_iter()
+            .map(|part| self.append_produced(now_ms, acks, part, out))
+            .collect();
+        let appended: Vec<TopicPartition> = statuses
+            .iter()
+            .filter(|s| s.result.is_none_or(|(error, _)| error == ErrorCode::None))
+            .map(|s| s.tp.clone())
+            .collect();
+        if acks == Acks::All && statuses.iter().any(|s| s.result.is_none()) {
+            self.next_delayed_id += 1;
+            let id = self.next_delayed_id;
+            for status in statuses.iter().filter(|s| s.result.is_none()) {
+                self.produce_watchers
+                    .entry(status.tp.clone())
+                    .or_default()
+                    .insert(id);
             }
+            self.delayed_produces.insert(
+                id,
+                DelayedProduce {
+                    from,
+                    correlation_id,
+                    partitions: statuses,
+                },
+            );
+            out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
+        } else if acks != Acks::None {
+            answer_produce(out, from, correlation_id, &statuses);
+        }
+        for tp in &appended {
+            self.maybe_increment_hw(tp, out);
+            self.complete_delayed_fetches(tp, out);
+        }
+    }
+
+    /// Appends one partition's batch as leader, or says why not. With acks=all the status
+    /// waits for the ISR; otherwise it is answered at once.
+    fn append_produced(
+        &mut self,
+        now_ms: u64,
+        acks: Acks,
+        part: ProducePartition,
+        out: &mut Output<BrokerTimer>,
+    ) -> ProduceStatus {
+        let ProducePartition { tp, records } = part;
+        let count = records.len() as u32;
+        let mut status = ProduceStatus {
+            tp: tp.clone(),
+            leader_epoch: -1,
+            required_offset: 0,
+            base_offset: 0,
+            records: count,
+            result: None,
         };
         let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(&tp) {
             Some(PartitionState {
@@ -899,23 +984,23 @@ impl Broker {
             _ => {
                 out.event(Event::ProduceRejected {
                     broker: self.id,
-                    tp: tp.clone(),
+                    tp,
                     error: ErrorCode::NotLeaderOrFollower,
                     records: count,
                 });
-                reply(out, ErrorCode::NotLeaderOrFollower, None);
-                return;
+                status.result = Some((ErrorCode::NotLeaderOrFollower, None));
+                return status;
             }
         };
         if acks == Acks::All && isr_len < self.effective_min_isr(&tp, replicas_len) {
             out.event(Event::ProduceRejected {
                 broker: self.id,
-                tp: tp.clone(),
+                tp,
                 error: ErrorCode::NotEnoughReplicas,
                 records: count,
             });
-            reply(out, ErrorCode::NotEnoughReplicas, None);
-            return;
+            status.result = Some((ErrorCode::NotEnoughReplicas, None));
+            return status;
         }
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
         let appended = log.append_as_leader(leader_epoch, records, now_ms);
@@ -932,29 +1017,13 @@ impl Broker {
             log_end_offset: leo,
         });
         self.maybe_flush(&tp, now_ms, out);
-        match acks {
-            Acks::None => {}
-            Acks::Leader => reply(out, ErrorCode::None, Some(base_offset)),
-            Acks::All => {
-                self.next_delayed_id += 1;
-                let id = self.next_delayed_id;
-                self.delayed_produces.insert(
-                    id,
-                    DelayedProduce {
-                        from,
-                        correlation_id,
-                        tp: tp.clone(),
-                        leader_epoch,
-                        required_offset: leo,
-                        base_offset,
-                        records: count,
-                    },
-                );
-                out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
-            }
+        status.leader_epoch = leader_epoch;
+        status.required_offset = leo;
+        status.base_offset = base_offset;
+        if acks != Acks::All {
+            status.result = Some((ErrorCode::None, Some(base_offset)));
         }
-        self.maybe_increment_hw(&tp, out);
-        self.complete_delayed_fetches(&tp, out);
+        status
     }
 
     /// Kafka's `checkEnoughReplicasReachOffset`: an acks=all produce completes once the HW
@@ -976,36 +1045,63 @@ impl Broker {
             }),
             Role::Follower { .. } => return,
         };
-        let done: Vec<u64> = self
-            .delayed_produces
-            .iter()
-            .filter(|(_, d)| &d.tp == tp && d.required_offset <= hw)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            let d = self.delayed_produces.remove(&id).expect("present");
-            let error = if maximal_isr_len >= min_isr {
-                ErrorCode::None
-            } else {
-                ErrorCode::NotEnoughReplicasAfterAppend
-            };
-            if error != ErrorCode::None {
-                out.event(Event::ProduceRejected {
-                    broker: self.id,
-                    tp: tp.clone(),
-                    error,
-                    records: d.records,
-                });
+        let error = if maximal_isr_len >= min_isr {
+            ErrorCode::None
+        } else {
+            ErrorCode::NotEnoughReplicasAfterAppend
+        };
+        self.settle_delayed_produces(tp, out, |status| {
+            (status.required_offset <= hw).then(|| {
+                (error, (error == ErrorCode::None).then_some(status.base_offset))
+            })
+        });
+    }
+
+    /// Gives each waiting partition `tp` of a delayed produce the answer `decide` has for it
+    /// (if any), and sends every request whose partitions are all answered.
+    fn settle_delayed_produces(
+        &mut self,
+        tp: &TopicPartition,
+        out: &mut Output<BrokerTimer>,
+        decide: impl Fn(&ProduceStatus) -> Option<(ErrorCode, Option<u64>)>,
+    ) {
+        let Some(ids) = self.produce_watchers.get(tp).cloned() else {
+            return;
+        };
+        for id in ids {
+            let d = self.delayed_produces.get_mut(&id).expect("a watched produce waits");
+            let mut settled = false;
+            for status in d.partitions.iter_mut() {
+                if &status.tp != tp || status.result.is_some() {
+                    continue;
+                }
+                let Some(result) = decide(status) else {
+                    continue;
+                };
+                status.result = Some(result);
+                settled = true;
+                if result.0 != ErrorCode::None {
+                    out.event(Event::ProduceRejected {
+                        broker: self.id,
+                        tp: tp.clone(),
+                        error: result.0,
+                        records: status.records,
+                    });
+                }
             }
-            out.send(
-                d.from,
-                Message::ProduceResponse {
-                    correlation_id: d.correlation_id,
-                    tp: d.tp,
-                    error,
-                    base_offset: (error == ErrorCode::None).then_some(d.base_offset),
-                },
-            );
+            if !settled {
+                continue;
+            }
+            let watchers = self.produce_watchers.get_mut(tp).expect("watched");
+            watchers.remove(&id);
+            if watchers.is_empty() {
+                self.produce_watchers.remove(tp);
+            }
+            let d = &self.delayed_produces[&id];
+            if d.partitions.iter().all(|s| s.result.is_some()) {
+                let d = self.delayed_produces.remove(&id).expect("present");
+                answer_produce(out, d.from, d.correlation_id, &d.partitions);
+            }
         }
     }
 
@@ -1016,44 +1112,32 @@ impl Broker {
         epoch: LeaderEpoch,
         out: &mut Output<BrokerTimer>,
     ) {
-        let stale: Vec<u64> = self
-            .delayed_produces
-            .iter()
-            .filter(|(_, d)| &d.tp == tp && d.leader_epoch < epoch)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in stale {
-            let d = self.delayed_produces.remove(&id).expect("present");
-            out.send(
-                d.from,
-                Message::ProduceResponse {
-                    correlation_id: d.correlation_id,
-                    tp: d.tp,
-                    error: ErrorCode::NotLeaderOrFollower,
-                    base_offset: None,
-                },
-            );
-        }
+        self.settle_delayed_produces(tp, out, |status| {
+            (status.leader_epoch < epoch).then_some((ErrorCode::NotLeaderOrFollower, None))
+        });
     }
 
+    /// `request.timeout.ms` passed: the partitions still waiting answer REQUEST_TIMED_OUT.
     fn expire_delayed_produce(&mut self, id: u64, out: &mut Output<BrokerTimer>) {
-        if let Some(d) = self.delayed_produces.remove(&id) {
+        let Some(mut d) = self.delayed_produces.remove(&id) else {
+            return;
+        };
+        for status in d.partitions.iter_mut().filter(|s| s.result.is_none()) {
             out.event(Event::ProduceRejected {
                 broker: self.id,
-                tp: d.tp.clone(),
+                tp: status.tp.clone(),
                 error: ErrorCode::RequestTimedOut,
-                records: d.records,
+                records: status.records,
             });
-            out.send(
-                d.from,
-                Message::ProduceResponse {
-                    correlation_id: d.correlation_id,
-                    tp: d.tp,
-                    error: ErrorCode::RequestTimedOut,
-                    base_offset: None,
-                },
-            );
+            status.result = Some((ErrorCode::RequestTimedOut, None));
+            if let Some(watchers) = self.produce_watchers.get_mut(&status.tp) {
+                watchers.remove(&id);
+                if watchers.is_empty() {
+                    self.produce_watchers.remove(&status.tp);
+                }
+            }
         }
+        answer_produce(out, d.from, d.correlation_id, &d.partitions);
     }
 
     fn set_high_watermark(&mut self, tp: &TopicPartition, new: u64, out: &mut Output<BrokerTimer>) {
@@ -1920,16 +2004,13 @@ impl Broker {
             });
         }
         let timeout_ms = self.config.offsets_commit_timeout_ms;
-        self.on_produce(
-            now_ms,
-            NodeId::Broker(self.id),
-            append.append_id,
-            Acks::All,
+        let request = ProduceRequest {
+            correlation_id: append.append_id,
+            acks: Acks::All,
             timeout_ms,
-            tp,
-            records,
-            out,
-        );
+            partitions: vec![ProducePartition { tp, records }],
+        };
+        self.on_produce(now_ms, NodeId::Broker(self.id), request, out);
     }
 
     /// Hands the coordinator the answers to its appends: the ProduceResponses this broker
@@ -1941,11 +2022,10 @@ impl Broker {
             out.messages.retain(|(to, message)| match message {
                 Message::ProduceResponse {
                     correlation_id,
-                    error,
-                    base_offset,
-                    ..
+                    partitions,
                 } if *to == me => {
-                    done.push((*correlation_id, *error, *base_offset));
+                    let answer = partitions.first().expect("one partition per coordinator append");
+                    done.push((*correlation_id, answer.error, answer.base_offset));
                     false
                 }
                 _ => true,
@@ -2308,22 +2388,7 @@ impl Broker {
                 correlation_id,
                 partitions,
             } => self.on_offsets_for_leader_epoch_response(from, correlation_id, partitions, out),
-            Message::Produce {
-                correlation_id,
-                acks,
-                timeout_ms,
-                tp,
-                records,
-            } => self.on_produce(
-                now_ms,
-                from,
-                correlation_id,
-                acks,
-                timeout_ms,
-                tp,
-                records,
-                out,
-            ),
+            Message::Produce(request) => self.on_produce(now_ms, from, request, out),
             Message::Metadata {
                 correlation_id,
                 topics,
@@ -2600,13 +2665,12 @@ mod tests {
             self.wire.push_back((
                 NodeId::Broker(to),
                 NodeId::Producer(0),
-                Message::Produce {
+                Message::Produce(ProduceRequest {
                     correlation_id: 1,
                     acks,
                     timeout_ms: 30_000,
-                    tp: tp(),
-                    records,
-                },
+                    partitions: vec![ProducePartition { tp: tp(), records }],
+                }),
             ));
         }
 
@@ -2624,6 +2688,17 @@ mod tests {
                 .iter()
                 .map(|r| r.id.seq)
                 .collect()
+        }
+    }
+
+    /// The answer for the one partition of a produce response.
+    fn produce_answer(m: &Message) -> (ErrorCode, Option<u64>) {
+        match m {
+            Message::ProduceResponse { partitions, .. } => {
+                assert_eq!(partitions.len(), 1);
+                (partitions[0].error, partitions[0].base_offset)
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -2908,14 +2983,85 @@ mod tests {
             (3, 3),
             "followers learn the HW from fetch responses"
         );
+        assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+    }
+
+    #[test]
+    fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
+        let mut c = Cluster::new(3, config());
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        let other = TopicPartition::new("orders", 1);
+        let led_by_1 = LeaderAndIsrPartition {
+            tp: other.clone(),
+            leader: Some(1),
+            leader_epoch: 0,
+            isr: vec![1, 0, 2],
+            partition_epoch: 0,
+            replicas: vec![1, 0, 2],
+            controller_epoch: 1,
+        };
+        for b in 0..3 {
+            c.wire.push_back((
+                NodeId::Broker(b),
+                NodeId::Broker(CONTROLLER),
+                Message::LeaderAndIsr {
+                    controller_id: CONTROLLER,
+                    controller_epoch: 1,
+                    partitions: vec![led_by_1.clone()],
+                },
+            ));
+        }
+        c.run(10);
+        let record = |seq| ProducerRecord {
+            id: RecordId { producer: 0, seq },
+            timestamp_ms: 0,
+            key: None,
+            value: format!("v{seq}"),
+            headers: vec![],
+        };
+        // Broker 0 leads orders-0 but not orders-1.
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Producer(0),
+            Message::Produce(ProduceRequest {
+                correlation_id: 7,
+                acks: Acks::All,
+                timeout_ms: 30_000,
+                partitions: vec![
+                    ProducePartition {
+                        tp: tp(),
+                        records: vec![record(0), record(1)],
+                    },
+                    ProducePartition {
+                        tp: other.clone(),
+                        records: vec![record(2)],
+                    },
+                ],
+            }),
+        ));
+        c.run(2_000);
+        assert_eq!(c.to_clients.len(), 1, "one response for the whole request");
         match &c.to_clients[0] {
             Message::ProduceResponse {
-                error, base_offset, ..
+                correlation_id,
+                partitions,
             } => {
-                assert_eq!((*error, *base_offset), (ErrorCode::None, Some(0)));
+                assert_eq!(*correlation_id, 7);
+                let answers: Vec<_> = partitions
+                    .iter()
+                    .map(|p| (p.tp.clone(), p.error, p.base_offset))
+                    .collect();
+                assert_eq!(
+                    answers,
+                    vec![
+                        (tp(), ErrorCode::None, Some(0)),
+                        (other, ErrorCode::NotLeaderOrFollower, None)
+                    ]
+                );
             }
-            other => panic!("unexpected {other:?}"),
+            m => panic!("unexpected {m:?}"),
         }
+        assert!(c.brokers[&0].produce_watchers.is_empty());
     }
 
     #[test]
@@ -2925,13 +3071,10 @@ mod tests {
         c.run(10);
         c.produce(1, Acks::Leader, 0..1);
         c.run(1);
-        assert!(matches!(
-            c.to_clients[0],
-            Message::ProduceResponse {
-                error: ErrorCode::NotLeaderOrFollower,
-                ..
-            }
-        ));
+        assert_eq!(
+            produce_answer(&c.to_clients[0]),
+            (ErrorCode::NotLeaderOrFollower, None)
+        );
     }
 
     #[test]
@@ -2984,13 +3127,10 @@ mod tests {
             .any(|e| matches!(e, Event::IsrShrunk { removed, .. } if removed == &vec![2])));
         c.produce(0, Acks::All, 1..2);
         c.run(1);
-        assert!(matches!(
-            c.to_clients.last().unwrap(),
-            Message::ProduceResponse {
-                error: ErrorCode::NotEnoughReplicas,
-                ..
-            }
-        ));
+        assert_eq!(
+            produce_answer(c.to_clients.last().unwrap()),
+            (ErrorCode::NotEnoughReplicas, None)
+        );
         assert_eq!(c.leo(0), 1, "a NOT_ENOUGH_REPLICAS produce appends nothing");
         assert_eq!(
             c.hw(0),

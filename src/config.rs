@@ -393,6 +393,8 @@ pub struct ProducerConfig {
     pub delivery_timeout_ms: u64,
     pub max_in_flight_requests_per_connection: u32,
     pub metadata_max_age_ms: u64,
+    /// `max.request.size`: how many bytes of batches one produce request may carry.
+    pub max_request_size: u64,
 }
 
 impl Default for ProducerConfig {
@@ -407,6 +409,7 @@ impl Default for ProducerConfig {
             delivery_timeout_ms: 120_000,
             max_in_flight_requests_per_connection: 5,
             metadata_max_age_ms: 300_000,
+            max_request_size: 1_048_576,
         }
     }
 }
@@ -422,6 +425,7 @@ impl ProducerConfig {
         "delivery.timeout.ms",
         "max.in.flight.requests.per.connection",
         "metadata.max.age.ms",
+        "max.request.size",
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
@@ -453,6 +457,7 @@ impl ProducerConfig {
                 self.max_in_flight_requests_per_connection = as_u64(key, v)?.max(1) as u32
             }
             "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
+            "max.request.size" => self.max_request_size = as_u64(key, v)?.max(1),
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_string(),

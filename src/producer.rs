@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::partitioner::partition_for_key;
 use crate::protocol::*;
 use crate::types::*;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProducerTimer {
@@ -46,11 +46,11 @@ struct Batch {
     retry_after_ms: u64,
 }
 
+/// A produce request in flight: one broker, one batch for each of its partitions.
 #[derive(Clone, Debug)]
 struct InFlight {
-    partition: u32,
     broker: BrokerId,
-    batch: Batch,
+    batches: Vec<(u32, Batch)>,
 }
 
 pub struct Producer {
@@ -75,8 +75,13 @@ pub struct Producer {
     bootstrap_index: usize,
     next_correlation_id: u64,
     unassigned: VecDeque<ProducerRecord>,
+    /// Batches waiting to be sent, per partition; a partition with none has no entry, so
+    /// the sender's work follows the partitions with records, not the partition count.
     queues: BTreeMap<u32, VecDeque<Batch>>,
     in_flight: BTreeMap<u64, InFlight>,
+    /// Per broker, the partition the next drain starts at (Kafka's `nodesDrainIndex`), so
+    /// a request cut short by `max.request.size` does not always favour the same ones.
+    drain_index: BTreeMap<BrokerId, u32>,
     round_robin: u32,
     wake_at_ms: Option<u64>,
     acked: u64,
@@ -127,6 +132,7 @@ impl Producer {
             unassigned: VecDeque::new(),
             queues: BTreeMap::new(),
             in_flight: BTreeMap::new(),
+            drain_index: BTreeMap::new(),
             round_robin: 0,
             wake_at_ms: None,
             acked: 0,
@@ -337,43 +343,36 @@ impl Producer {
     }
 
     /// Sends every ready batch it may, fails expired ones, and sets the next wake-up.
+    ///
+    /// Kafka's `Sender.sendProducerData`: `RecordAccumulator.ready` finds the brokers that
+    /// lead a partition whose first batch is sendable (full, lingered `linger.ms`, or a retry
+    /// whose `retry.backoff.ms` passed); then, for each such broker that may take another
+    /// request (`max.in.flight.requests.per.connection`), `RecordAccumulator.drain` takes the
+    /// first batch of every partition that broker leads, lingered or not, up to
+    /// `max.request.size`, and they go out as one produce request.
+    ///
+    /// Kafka's sender thread loops: as long as a broker is ready and may take another
+    /// request, it drains again, so batches a request had no room for go out at once.
     fn drain(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
         self.expire_batches(now_ms, out);
-        let partitions: Vec<u32> = self.queues.keys().copied().collect();
-        let mut next_wake: Option<u64> = None;
-        let mut note = |t: u64| next_wake = Some(next_wake.map_or(t, |w: u64| w.min(t)));
-        for partition in partitions {
-            while let Some(front) = self.queues.get(&partition).and_then(|q| q.front()) {
-                note(front.created_ms + self.config.delivery_timeout_ms);
-                let linger_due = front.created_ms + self.config.linger_ms;
-                let full =
-                    front.bytes >= self.config.batch_size || self.queues[&partition].len() > 1;
-                let ready_at = if front.attempts > 0 {
-                    front.retry_after_ms
-                } else if full {
-                    now_ms
-                } else {
-                    linger_due
-                };
-                if ready_at > now_ms {
-                    note(ready_at);
-                    break;
+        let next_wake = loop {
+            let (ready, next_wake) = self.ready_brokers(now_ms);
+            let mut sent = false;
+            for broker in ready {
+                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection
+                {
+                    continue;
                 }
-                let Some(broker) = self.metadata.get(&partition).and_then(|m| m.leader) else {
-                    self.metadata_wanted = true;
-                    break;
-                };
-                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
-                    break;
+                let batches = self.drain_for_broker(broker, now_ms);
+                if !batches.is_empty() {
+                    self.send_request(broker, batches, out);
+                    sent = true;
                 }
-                let batch = self
-                    .queues
-                    .get_mut(&partition)
-                    .and_then(|q| q.pop_front())
-                    .expect("front");
-                self.send_batch(now_ms, partition, broker, batch, out);
             }
-        }
+            if !sent {
+                break next_wake;
+            }
+        };
         if self.metadata_wanted {
             self.request_metadata(out);
         }
@@ -386,42 +385,115 @@ impl Producer {
         }
     }
 
-    fn send_batch(
+    /// Kafka's `RecordAccumulator.ready`: the brokers leading a partition whose first batch
+    /// may be sent now, and the earliest time another batch becomes sendable or expires.
+    fn ready_brokers(&mut self, now_ms: u64) -> (BTreeSet<BrokerId>, Option<u64>) {
+        let mut next_wake: Option<u64> = None;
+        let mut note = |t: u64| next_wake = Some(next_wake.map_or(t, |w: u64| w.min(t)));
+        let mut ready: BTreeSet<BrokerId> = BTreeSet::new();
+        for (partition, queue) in &self.queues {
+            let front = queue.front().expect("an empty queue has no entry");
+            note(front.created_ms + self.config.delivery_timeout_ms);
+            let ready_at = self.ready_at_ms(front, queue.len(), now_ms);
+            if ready_at > now_ms {
+                note(ready_at);
+                continue;
+            }
+            match self.metadata.get(partition).and_then(|m| m.leader) {
+                Some(broker) => {
+                    ready.insert(broker);
+                }
+                None => self.metadata_wanted = true,
+            }
+        }
+        (ready, next_wake)
+    }
+
+    /// When a partition's first batch may be sent: a retry after its backoff, a full batch
+    /// (or one with more behind it) now, else once it lingered `linger.ms`.
+    fn ready_at_ms(&self, front: &Batch, queued: usize, now_ms: u64) -> u64 {
+        if front.attempts > 0 {
+            front.retry_after_ms
+        } else if front.bytes >= self.config.batch_size || queued > 1 {
+            now_ms
+        } else {
+            front.created_ms + self.config.linger_ms
+        }
+    }
+
+    /// Kafka's `RecordAccumulator.drainBatchesForOneNode`: the first batch of each partition
+    /// `broker` leads, starting where the last drain stopped, skipping retries still backing
+    /// off, until the next batch would pass `max.request.size` (the first always goes).
+    fn drain_for_broker(&mut self, broker: BrokerId, now_ms: u64) -> Vec<(u32, Batch)> {
+        let led: Vec<u32> = self
+            .queues
+            .keys()
+            .copied()
+            .filter(|p| self.metadata.get(p).and_then(|m| m.leader) == Some(broker))
+            .collect();
+        assert!(!led.is_empty(), "a ready broker leads a partition with batches");
+        let start = self.drain_index.get(&broker).copied().unwrap_or(0);
+        let first = led.iter().position(|p| *p >= start).unwrap_or(0);
+        let mut batches = Vec::new();
+        let mut bytes = 0;
+        for i in 0..led.len() {
+            let partition = led[(first + i) % led.len()];
+            let queue = self.queues.get_mut(&partition).expect("listed");
+            let front = queue.front().expect("an empty queue has no entry");
+            if front.attempts > 0 && front.retry_after_ms > now_ms {
+                continue;
+            }
+            if !batches.is_empty() && bytes + front.bytes > self.config.max_request_size {
+                break;
+            }
+            bytes += front.bytes;
+            let batch = queue.pop_front().expect("front");
+            if queue.is_empty() {
+                self.queues.remove(&partition);
+            }
+            self.drain_index.insert(broker, partition + 1);
+            batches.push((partition, batch));
+        }
+        batches
+    }
+
+    fn send_request(
         &mut self,
-        _now_ms: u64,
-        partition: u32,
         broker: BrokerId,
-        batch: Batch,
+        batches: Vec<(u32, Batch)>,
         out: &mut Output<ProducerTimer>,
     ) {
+        assert!(!batches.is_empty(), "a produce request carries batches");
         let correlation_id = self.correlation();
         out.send(
             NodeId::Broker(broker),
-            Message::Produce {
+            Message::Produce(ProduceRequest {
                 correlation_id,
                 acks: self.config.acks,
                 timeout_ms: self.config.request_timeout_ms,
-                tp: self.tp(partition),
-                records: batch.records.clone(),
-            },
+                partitions: batches
+                    .iter()
+                    .map(|(partition, batch)| ProducePartition {
+                        tp: self.tp(*partition),
+                        records: batch.records.clone(),
+                    })
+                    .collect(),
+            }),
         );
         if self.config.acks == Acks::None {
             // Fire and forget: no response will come.
-            self.sent_unacked += batch.records.len() as u64;
+            self.sent_unacked += batches
+                .iter()
+                .map(|(_, b)| b.records.len() as u64)
+                .sum::<u64>();
             return;
         }
         out.timer(
             self.config.request_timeout_ms,
             ProducerTimer::RequestTimeout { correlation_id },
         );
-        self.in_flight.insert(
-            correlation_id,
-            InFlight {
-                partition,
-                broker,
-                batch,
-            },
-        );
+        self.in_flight
+            .insert(correlation_id, InFlight { broker, batches });
     }
 
     fn expire_batches(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
@@ -429,10 +501,17 @@ impl Producer {
         let partitions: Vec<u32> = self.queues.keys().copied().collect();
         for partition in partitions {
             let queue = self.queues.get_mut(&partition).expect("present");
+            if queue.iter().all(|b| b.created_ms + timeout > now_ms) {
+                continue;
+            }
             let (expired, kept): (VecDeque<Batch>, VecDeque<Batch>) = queue
                 .drain(..)
                 .partition(|b| b.created_ms + timeout <= now_ms);
-            *queue = kept;
+            if kept.is_empty() {
+                self.queues.remove(&partition);
+            } else {
+                *queue = kept;
+            }
             for b in expired {
                 self.fail(partition, b, ErrorCode::DeliveryTimeout, out);
             }
@@ -455,19 +534,28 @@ impl Producer {
         });
     }
 
-    /// A request came back with an error (or never came back): retry or give up.
-    fn on_error(
+    /// Every batch of a request that never came back (a timeout, a reset connection).
+    fn on_request_error(
         &mut self,
         now_ms: u64,
         flight: InFlight,
         error: ErrorCode,
         out: &mut Output<ProducerTimer>,
     ) {
-        let InFlight {
-            partition,
-            mut batch,
-            ..
-        } = flight;
+        for (partition, batch) in flight.batches {
+            self.on_error(now_ms, partition, batch, error, out);
+        }
+    }
+
+    /// A batch came back with an error (or never came back): retry or give up.
+    fn on_error(
+        &mut self,
+        now_ms: u64,
+        partition: u32,
+        mut batch: Batch,
+        error: ErrorCode,
+        out: &mut Output<ProducerTimer>,
+    ) {
         let expired = batch.created_ms + self.config.delivery_timeout_ms <= now_ms;
         if !error.is_retriable() || batch.attempts as u64 >= self.config.retries || expired {
             let error = if expired {
@@ -521,7 +609,7 @@ impl Producer {
             .collect();
         for correlation_id in lost {
             let flight = self.in_flight.remove(&correlation_id).expect("listed");
-            self.on_error(now_ms, flight, ErrorCode::NetworkException, out);
+            self.on_request_error(now_ms, flight, ErrorCode::NetworkException, out);
         }
         if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
             self.metadata_in_flight = None;
@@ -535,25 +623,30 @@ impl Producer {
         &mut self,
         now_ms: u64,
         correlation_id: u64,
-        error: ErrorCode,
-        base_offset: Option<u64>,
+        answers: Vec<ProducePartitionResponse>,
         out: &mut Output<ProducerTimer>,
     ) {
         let Some(flight) = self.in_flight.remove(&correlation_id) else {
             return; // a late answer to a request that already timed out
         };
-        match (error, base_offset) {
-            (ErrorCode::None, Some(base_offset)) => {
-                self.acked += flight.batch.records.len() as u64;
-                out.event(Event::Acknowledged {
-                    producer: self.index,
-                    tp: self.tp(flight.partition),
-                    acks: self.config.acks,
-                    base_offset,
-                    ids: flight.batch.records.iter().map(|r| r.id).collect(),
-                });
+        for (partition, batch) in flight.batches {
+            let answer = answers.iter().find(|a| a.tp.partition == partition);
+            let (error, base_offset) = answer.map_or((ErrorCode::NetworkException, None), |a| {
+                (a.error, a.base_offset)
+            });
+            match (error, base_offset) {
+                (ErrorCode::None, Some(base_offset)) => {
+                    self.acked += batch.records.len() as u64;
+                    out.event(Event::Acknowledged {
+                        producer: self.index,
+                        tp: self.tp(partition),
+                        acks: self.config.acks,
+                        base_offset,
+                        ids: batch.records.iter().map(|r| r.id).collect(),
+                    });
+                }
+                _ => self.on_error(now_ms, partition, batch, error, out),
             }
-            _ => self.on_error(now_ms, flight, error, out),
         }
         self.drain(now_ms, out);
     }
@@ -583,10 +676,8 @@ impl Actor for Producer {
             } => self.on_metadata(now_ms, correlation_id, partitions, out),
             Message::ProduceResponse {
                 correlation_id,
-                error,
-                base_offset,
-                ..
-            } => self.on_produce_response(now_ms, correlation_id, error, base_offset, out),
+                partitions,
+            } => self.on_produce_response(now_ms, correlation_id, partitions, out),
             Message::Disconnected {
                 peer: NodeId::Broker(broker),
             } => self.on_disconnected(now_ms, broker, out),
@@ -608,7 +699,7 @@ impl Actor for Producer {
             }
             ProducerTimer::RequestTimeout { correlation_id } => {
                 if let Some(flight) = self.in_flight.remove(&correlation_id) {
-                    self.on_error(now_ms, flight, ErrorCode::RequestTimedOut, out);
+                    self.on_request_error(now_ms, flight, ErrorCode::RequestTimedOut, out);
                     self.drain(now_ms, out);
                 }
             }
@@ -663,19 +754,31 @@ mod tests {
         )
     }
 
+    /// Every partition's batch in the produce requests sent: (broker, correlation id,
+    /// partition, records).
     fn produces(out: &Output<ProducerTimer>) -> Vec<(NodeId, u64, u32, usize)> {
         out.messages
             .iter()
-            .filter_map(|(to, m)| match m {
-                Message::Produce {
-                    correlation_id,
-                    tp,
-                    records,
-                    ..
-                } => Some((*to, *correlation_id, tp.partition, records.len())),
-                _ => None,
+            .flat_map(|(to, m)| match m {
+                Message::Produce(request) => request
+                    .partitions
+                    .iter()
+                    .map(|p| (*to, request.correlation_id, p.tp.partition, p.records.len()))
+                    .collect(),
+                _ => Vec::new(),
             })
             .collect()
+    }
+
+    fn answer(correlation_id: u64, error: ErrorCode, base_offset: Option<u64>) -> Message {
+        Message::ProduceResponse {
+            correlation_id,
+            partitions: vec![ProducePartitionResponse {
+                tp: TopicPartition::new("orders", 0),
+                error,
+                base_offset,
+            }],
+        }
     }
 
     fn answer_metadata(
@@ -731,12 +834,7 @@ mod tests {
         p.on_message(
             9,
             NodeId::Broker(1),
-            Message::ProduceResponse {
-                correlation_id: sent[0].1,
-                tp: TopicPartition::new("orders", 0),
-                error: ErrorCode::None,
-                base_offset: Some(0),
-            },
+            answer(sent[0].1, ErrorCode::None, Some(0)),
             &mut out,
         );
         assert!(matches!(&out.events[0], Event::Acknowledged { ids, .. } if ids.len() == 6));
@@ -782,12 +880,7 @@ mod tests {
         p.on_message(
             1,
             NodeId::Broker(1),
-            Message::ProduceResponse {
-                correlation_id: sent[0].1,
-                tp: TopicPartition::new("orders", 0),
-                error: ErrorCode::NotLeaderOrFollower,
-                base_offset: None,
-            },
+            answer(sent[0].1, ErrorCode::NotLeaderOrFollower, None),
             &mut out,
         );
         assert!(out
@@ -882,12 +975,7 @@ mod tests {
         p.on_message(
             101,
             NodeId::Broker(1),
-            Message::ProduceResponse {
-                correlation_id: first,
-                tp: TopicPartition::new("orders", 0),
-                error: ErrorCode::None,
-                base_offset: Some(0),
-            },
+            answer(first, ErrorCode::None, Some(0)),
             &mut out,
         );
         assert!(
@@ -906,6 +994,68 @@ mod tests {
             }
         )));
         assert_eq!(p.counts().2, 1);
+    }
+
+    #[test]
+    fn one_request_per_broker_carries_the_first_batch_of_every_partition_it_leads() {
+        // Keys spread records over 4 partitions: 0 and 2 led by broker 1, 1 and 3 by 2.
+        let config = ProducerConfig {
+            linger_ms: 5,
+            ..ProducerConfig::default()
+        };
+        let mut p = producer(config, Some(16));
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(
+            &mut p,
+            0,
+            metadata(&[(0, Some(1), 0), (1, Some(2), 0), (2, Some(1), 0), (3, Some(2), 0)]),
+        );
+        let mut out = Output::default();
+        p.on_timer(3, ProducerTimer::Generate, &mut out);
+        assert!(produces(&out).is_empty(), "linger.ms holds every batch");
+        // At t=5 the oldest batch has lingered; its broker takes every partition it leads,
+        // lingered or not (RecordAccumulator.drain), in one request per broker.
+        let mut out = Output::default();
+        p.on_timer(5, ProducerTimer::Wake, &mut out);
+        let sent = produces(&out);
+        let requests: BTreeSet<(NodeId, u64)> = sent.iter().map(|s| (s.0, s.1)).collect();
+        let brokers: BTreeSet<NodeId> = requests.iter().map(|r| r.0).collect();
+        assert_eq!(requests.len(), brokers.len(), "one request per broker");
+        for (to, _, partition, _) in &sent {
+            let leader = if partition % 2 == 0 { 1 } else { 2 };
+            assert_eq!(*to, NodeId::Broker(leader));
+        }
+        let partitions: BTreeSet<u32> = sent.iter().map(|s| s.2).collect();
+        assert_eq!(partitions.len(), sent.len(), "one batch per partition");
+        assert!(p.queues.values().all(|q| !q.is_empty()), "no empty queues are kept");
+    }
+
+    #[test]
+    fn max_request_size_cuts_a_request_and_the_next_drain_goes_on_from_there() {
+        let config = ProducerConfig {
+            max_request_size: 1,
+            ..ProducerConfig::default()
+        };
+        let mut p = producer(config, Some(16));
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0), (1, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(3, ProducerTimer::Generate, &mut out);
+        let sent = produces(&out);
+        assert!(!sent.is_empty());
+        let per_request: BTreeMap<u64, usize> =
+            sent.iter().fold(BTreeMap::new(), |mut m, s| {
+                *m.entry(s.1).or_insert(0) += 1;
+                m
+            });
+        assert!(
+            per_request.values().all(|n| *n == 1),
+            "a request over max.request.size carries its first batch only"
+        );
+        let partitions: BTreeSet<u32> = sent.iter().map(|s| s.2).collect();
+        assert_eq!(partitions.len(), 2, "the drain index moves on to the other partition");
     }
 
     #[test]

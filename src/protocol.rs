@@ -101,18 +101,11 @@ pub enum Message {
     },
 
     // ---- producer ----
-    Produce {
-        correlation_id: u64,
-        acks: Acks,
-        timeout_ms: u64,
-        tp: TopicPartition,
-        records: Vec<ProducerRecord>,
-    },
+    Produce(ProduceRequest),
+    /// One answer per partition of the request.
     ProduceResponse {
         correlation_id: u64,
-        tp: TopicPartition,
-        error: ErrorCode,
-        base_offset: Option<u64>,
+        partitions: Vec<ProducePartitionResponse>,
     },
 
     // ---- metadata and offsets for clients ----
@@ -277,7 +270,7 @@ impl Message {
             Message::FetchResponse { .. } => "FetchResponse",
             Message::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Message::OffsetsForLeaderEpochResponse { .. } => "OffsetsForLeaderEpochResponse",
-            Message::Produce { .. } => "Produce",
+            Message::Produce(_) => "Produce",
             Message::ProduceResponse { .. } => "ProduceResponse",
             Message::Metadata { .. } => "Metadata",
             Message::MetadataResponse { .. } => "MetadataResponse",
@@ -324,6 +317,31 @@ pub struct PartitionMetadata {
     pub leader_epoch: LeaderEpoch,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+}
+
+/// One request per broker carrying a batch for each of the partitions it leads that the
+/// producer has ready, as Kafka's `Sender` sends them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProduceRequest {
+    pub correlation_id: u64,
+    pub acks: Acks,
+    pub timeout_ms: u64,
+    pub partitions: Vec<ProducePartition>,
+}
+
+/// One partition's batch in a produce request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProducePartition {
+    pub tp: TopicPartition,
+    pub records: Vec<ProducerRecord>,
+}
+
+/// One partition's answer in a produce response.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProducePartitionResponse {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub base_offset: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
