@@ -20,6 +20,9 @@ use crate::actor::{Actor, Output};
 use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
 use crate::controller::{Controller, ControllerIo, ControllerZk};
 use crate::event::{Event, TruncateReason};
+use crate::fetch_session::{
+    FetchContext, FetchMetadata, FetchSession, FetchSessionCache, FetchSessionHandler,
+};
 use crate::group::{CoordinatorConfig, CoordinatorIo, GroupCoordinator, GroupTimer, PendingAppend};
 use crate::log::Log;
 use crate::protocol::*;
@@ -166,6 +169,12 @@ struct FollowerState {
     last_caught_up_ms: u64,
     last_fetch_ms: u64,
     last_fetch_leader_log_end_offset: u64,
+    /// Set while the follower is caught up and in the ISR, the leader's LEO has not moved
+    /// since, and the follower fetches through this fetch session: Kafka would set both fetch
+    /// times to the time of every fetch of the session, so they are read from the session's
+    /// last fetch instead of being written for every idle partition on every fetch. Any
+    /// change to the partition writes them out first (`materialize_followers`).
+    session: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -224,13 +233,29 @@ struct DelayedFetch {
     from: NodeId,
     correlation_id: u64,
     replica_id: Option<BrokerId>,
+    context: FetchContext,
+    /// The partitions to read: the request's, or for an incremental session fetch those
+    /// of the session with news when it arrived (the answer looks at the session's news
+    /// as they are by then).
     partitions: Vec<FetchPartition>,
+}
+
+/// A fetch response's fields, as the follower handles them.
+struct FetchResponseData {
+    correlation_id: u64,
+    error: ErrorCode,
+    session_id: u32,
+    partitions: Vec<FetchPartitionResponse>,
 }
 
 #[derive(Clone, Debug, Default)]
 struct Fetcher {
     in_flight: Option<u64>,
     backing_off: bool,
+    /// The fetch session with this leader (from 1.1, KIP-227).
+    session: FetchSessionHandler,
+    /// What the request in flight said about its session.
+    in_flight_session: Option<FetchMetadata>,
 }
 
 /// Sends the one response of a produce request, a result for each of its partitions.
@@ -279,6 +304,10 @@ pub struct Broker {
     delayed_produces: BTreeMap<u64, DelayedProduce>,
     /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
     produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
+    /// The fetch sessions of the followers (and consumers) fetching from this broker.
+    fetch_sessions: FetchSessionCache,
+    /// Per fetch session, its fetch waiting in the purgatory.
+    parked_fetches: BTreeMap<u32, u64>,
     delayed_fetches: BTreeMap<u64, DelayedFetch>,
     coordinator: GroupCoordinator,
     /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
@@ -309,6 +338,8 @@ impl Broker {
             next_delayed_id: 0,
             delayed_produces: BTreeMap::new(),
             produce_watchers: BTreeMap::new(),
+            fetch_sessions: FetchSessionCache::default(),
+            parked_fetches: BTreeMap::new(),
             delayed_fetches: BTreeMap::new(),
             coordinator: GroupCoordinator::new(
                 id,
@@ -694,6 +725,7 @@ impl Broker {
                         last_caught_up_ms: if in_sync { now_ms } else { 0 },
                         last_fetch_ms: 0,
                         last_fetch_leader_log_end_offset: 0,
+                        session: None,
                     },
                 )
             })
@@ -715,6 +747,8 @@ impl Broker {
         );
         let hw = self.high_watermark(&tp).min(leo);
         self.high_watermarks.insert(tp.clone(), hw);
+        self.fetch_sessions.mark_dirty(&tp);
+        self.stop_fetching(&tp);
         out.event(Event::BecameLeader {
             broker: self.id,
             tp: tp.clone(),
@@ -755,6 +789,11 @@ impl Broker {
                 },
             },
         );
+        self.fetch_sessions.mark_dirty(&tp);
+        self.stop_fetching(&tp);
+        if let Some(leader) = p.leader {
+            self.fetch_state_changed(&tp, leader);
+        }
         let leo = self.disk.logs[&tp].log_end_offset();
         out.event(Event::BecameFollower {
             broker: self.id,
@@ -816,6 +855,8 @@ impl Broker {
     ) {
         let lag_time_max_ms = self.config.replica_lag_time_max_ms;
         let id = self.id;
+        // The ISR may change: followers' lazily kept fetch times are written out first.
+        self.materialize_followers(&tp, None);
         let Some(p) = self.partitions.get_mut(&tp) else {
             return;
         };
@@ -917,7 +958,10 @@ impl Broker {
             timeout_ms,
             partitions,
         } = request;
-        assert!(!partitions.is_empty(), "a produce request carries partitions");
+        assert!(
+            !partitions.is_empty(),
+            "a produce request carries partitions"
+        );
         let statuses: Vec<ProduceStatus> = partitions
             .into_iter()
             .map(|part| self.append_produced(now_ms, acks, part, out))
@@ -1016,6 +1060,7 @@ impl Broker {
             records: appended,
             log_end_offset: leo,
         });
+        self.materialize_followers(&tp, None);
         self.maybe_flush(&tp, now_ms, out);
         status.leader_epoch = leader_epoch;
         status.required_offset = leo;
@@ -1052,7 +1097,10 @@ impl Broker {
         };
         self.settle_delayed_produces(tp, out, |status| {
             (status.required_offset <= hw).then(|| {
-                (error, (error == ErrorCode::None).then_some(status.base_offset))
+                (
+                    error,
+                    (error == ErrorCode::None).then_some(status.base_offset),
+                )
             })
         });
     }
@@ -1069,7 +1117,10 @@ impl Broker {
             return;
         };
         for id in ids {
-            let d = self.delayed_produces.get_mut(&id).expect("a watched produce waits");
+            let d = self
+                .delayed_produces
+                .get_mut(&id)
+                .expect("a watched produce waits");
             let mut settled = false;
             for status in d.partitions.iter_mut() {
                 if &status.tp != tp || status.result.is_some() {
@@ -1151,6 +1202,7 @@ impl Broker {
             "a replica's high watermark must not pass its log end offset"
         );
         self.high_watermarks.insert(tp.clone(), new);
+        self.fetch_sessions.mark_dirty(tp);
         let (leader_epoch, is_leader) = self.partition_role(tp).unwrap_or((-1, false));
         out.event(Event::HighWatermarkChanged {
             broker: self.id,
@@ -1279,12 +1331,14 @@ impl Broker {
     }
 
     /// The leader's side of a follower fetch (Kafka's `updateFollowerFetchState`).
+    /// Kafka's `Partition.updateFollowerFetchState` (`Replica.updateFetchStateOrThrow`).
     fn update_follower_fetch_state(
         &mut self,
         now_ms: u64,
         follower: BrokerId,
         tp: &TopicPartition,
         fetch_offset: u64,
+        session: Option<u32>,
         out: &mut Output<BrokerTimer>,
     ) {
         let leo = self.disk.logs[tp].log_end_offset();
@@ -1304,6 +1358,9 @@ impl Broker {
         f.log_end_offset = Some(fetch_offset);
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_log_end_offset = leo;
+        // Caught up and in the ISR: until something changes, every fetch of the session
+        // would only set the fetch times again.
+        f.session = session.filter(|_| fetch_offset >= leo && p.isr.contains(&follower));
         // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and the start
         // of this leader's epoch (KAFKA-7128).
         let joins = !p.isr.contains(&follower)
@@ -1322,46 +1379,128 @@ impl Broker {
     // Fetch serving (leader side, for followers and consumers)
     // ------------------------------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
+    /// Kafka's `KafkaApis.handleFetchRequest` and `ReplicaManager.fetchMessages`: the fetch
+    /// session gives the partitions to read (KIP-227), the follower's fetch state is updated
+    /// for each, and the fetch is answered now or waits up to `max_wait_ms` for news.
     fn on_fetch(
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        replica_id: Option<BrokerId>,
-        max_wait_ms: u64,
-        partitions: Vec<FetchPartition>,
+        request: FetchRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        let (context, closed) = self.fetch_sessions.new_context(
+            request.session,
+            request.replica_id,
+            &request.partitions,
+            &request.forgotten,
+            now_ms,
+        );
+        if let Some(closed) = closed {
+            self.close_fetch_session(&closed);
+        }
+        let partitions = match context {
+            FetchContext::Error(error) => {
+                out.send(
+                    from,
+                    Message::FetchResponse {
+                        correlation_id: request.correlation_id,
+                        error,
+                        session_id: 0,
+                        partitions: Vec::new(),
+                    },
+                );
+                return;
+            }
+            FetchContext::Sessionless | FetchContext::Full { .. } => request.partitions,
+            FetchContext::Incremental { session_id } => self.session_news(session_id),
+        };
         // First the follower state updates, once, at the time the fetch arrives.
-        if let Some(follower) = replica_id {
+        if let Some(follower) = request.replica_id {
             for fp in &partitions {
-                if self.fetch_error(fp, replica_id).is_none() && self.diverging_epoch(fp).is_none()
+                if self.fetch_error(fp, request.replica_id).is_none()
+                    && self.diverging_epoch(fp).is_none()
                 {
                     self.update_follower_fetch_state(
                         now_ms,
                         follower,
                         &fp.tp,
                         fp.fetch_offset,
+                        context.session_id(),
                         out,
                     );
                 }
             }
         }
-        let request = DelayedFetch {
+        let delayed = DelayedFetch {
             from,
-            correlation_id,
-            replica_id,
+            correlation_id: request.correlation_id,
+            replica_id: request.replica_id,
+            context,
             partitions,
         };
-        if max_wait_ms == 0 || self.fetch_has_something(&request) {
-            self.answer_fetch(request, out);
+        if request.max_wait_ms == 0 || self.fetch_has_something(&delayed) {
+            self.answer_fetch(delayed, out);
         } else {
             self.next_delayed_id += 1;
             let id = self.next_delayed_id;
-            self.delayed_fetches.insert(id, request);
-            out.timer(max_wait_ms, BrokerTimer::DelayedFetchExpire { id });
+            if let Some(session_id) = context.session_id() {
+                self.parked_fetches.insert(session_id, id);
+            }
+            self.delayed_fetches.insert(id, delayed);
+            out.timer(request.max_wait_ms, BrokerTimer::DelayedFetchExpire { id });
         }
+    }
+
+    /// The partitions of an incremental session fetch to look at: those with news.
+    fn session_news(&self, session_id: u32) -> Vec<FetchPartition> {
+        let session = self.fetch_sessions.get(session_id).expect("a live session");
+        session
+            .dirty
+            .iter()
+            .map(|tp| session.partitions[tp].fetch.clone())
+            .collect()
+    }
+
+    /// A closed session's followers stop following its fetch times.
+    fn close_fetch_session(&mut self, closed: &FetchSession) {
+        self.parked_fetches.remove(&closed.id);
+        for tp in closed.partitions.keys() {
+            self.materialize_followers(tp, Some(closed));
+        }
+    }
+
+    /// Writes out the fetch times of every follower of `tp` whose state follows its fetch
+    /// session (see `FollowerState::session`), as Kafka would have written them on each of
+    /// the session's fetches, and tells every session holding `tp` to look at it again.
+    /// Called before anything that changes what the followers' state means: an append, a
+    /// leadership or ISR change.
+    fn materialize_followers(&mut self, tp: &TopicPartition, closed: Option<&FetchSession>) {
+        let Some(PartitionState {
+            role: Role::Leader(leader),
+            ..
+        }) = self.partitions.get_mut(tp)
+        else {
+            self.fetch_sessions.mark_dirty(tp);
+            return;
+        };
+        for f in leader.followers.values_mut() {
+            let Some(session_id) = f.session.take() else {
+                continue;
+            };
+            let last_fetch_ms = match closed {
+                Some(c) if c.id == session_id => Some(c.last_fetch_ms),
+                _ => self.fetch_sessions.get(session_id).map(|s| s.last_fetch_ms),
+            };
+            let t = last_fetch_ms.unwrap_or(f.last_fetch_ms);
+            assert!(
+                t >= f.last_fetch_ms,
+                "a session's fetches do not go back in time"
+            );
+            f.last_caught_up_ms = f.last_caught_up_ms.max(t);
+            f.last_fetch_ms = t;
+        }
+        self.fetch_sessions.mark_dirty(tp);
     }
 
     fn fetch_error(&self, fp: &FetchPartition, replica_id: Option<BrokerId>) -> Option<ErrorCode> {
@@ -1421,66 +1560,154 @@ impl Broker {
         }
     }
 
-    fn fetch_has_something(&self, request: &DelayedFetch) -> bool {
-        request.partitions.iter().any(|fp| {
-            self.fetch_error(fp, request.replica_id).is_some()
-                || self.diverging_epoch(fp).is_some()
-                || self.out_of_range(fp)
-                || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, request.replica_id)
-        })
+    /// Kafka's `DelayedFetch.tryComplete` for one partition: an error, a diverging epoch,
+    /// an offset out of range, or something to read.
+    fn partition_has_something(&self, fp: &FetchPartition, replica_id: Option<BrokerId>) -> bool {
+        self.fetch_error(fp, replica_id).is_some()
+            || self.diverging_epoch(fp).is_some()
+            || self.out_of_range(fp)
+            || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, replica_id)
     }
 
+    fn fetch_has_something(&self, request: &DelayedFetch) -> bool {
+        request
+            .partitions
+            .iter()
+            .any(|fp| self.partition_has_something(fp, request.replica_id))
+    }
+
+    /// One partition's part of a fetch answer.
+    fn read_partition(
+        &self,
+        fp: &FetchPartition,
+        replica_id: Option<BrokerId>,
+    ) -> FetchPartitionResponse {
+        let hw = self.high_watermark(&fp.tp);
+        let (leo, log_start) = self
+            .disk
+            .logs
+            .get(&fp.tp)
+            .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
+        let leader_epoch = self.partitions.get(&fp.tp).map_or(-1, |p| p.leader_epoch);
+        let mut response = FetchPartitionResponse {
+            tp: fp.tp.clone(),
+            error: ErrorCode::None,
+            high_watermark: hw,
+            log_start_offset: log_start,
+            log_end_offset: leo,
+            leader_epoch,
+            records: Vec::new(),
+            diverging_epoch: None,
+        };
+        if let Some(error) = self.fetch_error(fp, replica_id) {
+            response.error = error;
+        } else if let Some(diverging) = self.diverging_epoch(fp) {
+            response.diverging_epoch = Some(diverging);
+        } else if self.out_of_range(fp) {
+            response.error = ErrorCode::OffsetOutOfRange;
+        } else {
+            let upper = self.fetch_upper_bound(&fp.tp, replica_id);
+            response.records =
+                self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+        }
+        response
+    }
+
+    /// Answers a fetch. A full or sessionless answer carries every partition it read; an
+    /// incremental one only those with news for the follower: records, an error, a diverging
+    /// epoch, or a high watermark or log start offset it has not been told yet (Kafka's
+    /// `CachedPartition.maybeUpdateResponseData`).
     fn answer_fetch(&mut self, request: DelayedFetch, out: &mut Output<BrokerTimer>) {
-        let mut responses = Vec::with_capacity(request.partitions.len());
-        for fp in &request.partitions {
-            let hw = self.high_watermark(&fp.tp);
-            let (leo, log_start) = self
-                .disk
-                .logs
-                .get(&fp.tp)
-                .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
-            let leader_epoch = self.partitions.get(&fp.tp).map_or(-1, |p| p.leader_epoch);
-            let mut response = FetchPartitionResponse {
-                tp: fp.tp.clone(),
-                error: ErrorCode::None,
-                high_watermark: hw,
-                log_start_offset: log_start,
-                log_end_offset: leo,
-                leader_epoch,
-                records: Vec::new(),
-                diverging_epoch: None,
+        let session_id = request.context.session_id();
+        if let Some(id) = session_id {
+            self.parked_fetches.remove(&id);
+        }
+        let (partitions, incremental) = match request.context {
+            FetchContext::Incremental { session_id } => match self.fetch_sessions.get(session_id) {
+                Some(_) => (self.session_news(session_id), true),
+                None => (Vec::new(), true),
+            },
+            _ => (request.partitions, false),
+        };
+        let mut responses = Vec::new();
+        for fp in &partitions {
+            let response = self.read_partition(fp, request.replica_id);
+            let Some(session) = session_id.and_then(|id| self.fetch_sessions.get_mut(id)) else {
+                responses.push(response);
+                continue;
             };
-            if let Some(error) = self.fetch_error(fp, request.replica_id) {
-                response.error = error;
-            } else if let Some(diverging) = self.diverging_epoch(fp) {
-                response.diverging_epoch = Some(diverging);
-            } else if self.out_of_range(fp) {
-                response.error = ErrorCode::OffsetOutOfRange;
-            } else {
-                let upper = self.fetch_upper_bound(&fp.tp, request.replica_id);
-                response.records =
-                    self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+            let Some(cached) = session.partitions.get_mut(&fp.tp) else {
+                continue;
+            };
+            let news = response.error != ErrorCode::None
+                || response.diverging_epoch.is_some()
+                || !response.records.is_empty()
+                || cached.high_watermark_sent != Some(response.high_watermark)
+                || cached.log_start_offset_sent != Some(response.log_start_offset);
+            cached.high_watermark_sent = Some(response.high_watermark);
+            cached.log_start_offset_sent = Some(response.log_start_offset);
+            let quiet = response.error == ErrorCode::None
+                && response.diverging_epoch.is_none()
+                && response.records.is_empty();
+            if !incremental || news {
+                responses.push(response);
             }
-            responses.push(response);
+            // Settled: nothing more to say until something changes (which marks it again).
+            let lazy = request
+                .replica_id
+                .is_some_and(|r| self.follows_session(&fp.tp, r));
+            if quiet && (lazy || request.replica_id.is_none()) {
+                if let Some(session) = session_id.and_then(|id| self.fetch_sessions.get_mut(id)) {
+                    session.dirty.remove(&fp.tp);
+                }
+            }
         }
         out.send(
             request.from,
             Message::FetchResponse {
                 correlation_id: request.correlation_id,
+                error: ErrorCode::None,
+                session_id: session_id.unwrap_or(0),
                 partitions: responses,
             },
         );
     }
 
+    /// Whether `follower`'s state for `tp` follows its fetch session's times.
+    fn follows_session(&self, tp: &TopicPartition, follower: BrokerId) -> bool {
+        matches!(
+            self.partitions.get(tp).map(|p| &p.role),
+            Some(Role::Leader(l)) if l.followers.get(&follower).is_some_and(|f| f.session.is_some())
+        )
+    }
+
+    /// Kafka's `delayedFetchPurgatory.checkAndComplete(key)`: something changed on `tp`, so
+    /// every waiting fetch that reads it looks again. A session fetch looks only at `tp`:
+    /// nothing else of it had anything when it began to wait, and every change since has come
+    /// through here with its own partition.
     fn complete_delayed_fetches(&mut self, tp: &TopicPartition, out: &mut Output<BrokerTimer>) {
-        let ready: Vec<u64> = self
+        let mut ready: Vec<u64> = self
             .delayed_fetches
             .iter()
             .filter(|(_, d)| {
-                d.partitions.iter().any(|fp| &fp.tp == tp) && self.fetch_has_something(d)
+                d.context == FetchContext::Sessionless
+                    && d.partitions.iter().any(|fp| &fp.tp == tp)
+                    && self.fetch_has_something(d)
             })
             .map(|(id, _)| *id)
             .collect();
+        for session_id in self.fetch_sessions.sessions_of(tp) {
+            let Some(id) = self.parked_fetches.get(&session_id).copied() else {
+                continue;
+            };
+            let session = self.fetch_sessions.get(session_id).expect("listed");
+            let fp = &session.partitions[tp].fetch;
+            let replica_id = self.delayed_fetches[&id].replica_id;
+            if self.partition_has_something(fp, replica_id) {
+                ready.push(id);
+            }
+        }
+        ready.sort_unstable();
         for id in ready {
             let d = self.delayed_fetches.remove(&id).expect("present");
             self.answer_fetch(d, out);
@@ -1547,18 +1774,64 @@ impl Broker {
             .collect()
     }
 
+    /// The partitions followed from `leader_id` the next request must consider: every one
+    /// for a full request (or without fetch sessions), else those whose state changed.
+    fn fetch_candidates(&self, leader_id: BrokerId, full: bool) -> Vec<(TopicPartition, bool)> {
+        if full {
+            return self.followed_partitions(leader_id);
+        }
+        self.fetchers[&leader_id]
+            .session
+            .dirty()
+            .iter()
+            .filter_map(|tp| match &self.partitions.get(tp)?.role {
+                Role::Follower {
+                    leader: Some(l),
+                    needs_epoch_lookup,
+                } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A follower's fetch state for `tp`: where it fetches from, and what it knows of epochs.
+    fn fetch_partition(&self, tp: &TopicPartition) -> FetchPartition {
+        let protocol = self.protocol();
+        let log = &self.disk.logs[tp];
+        FetchPartition {
+            tp: tp.clone(),
+            fetch_offset: log.log_end_offset(),
+            last_fetched_epoch: if protocol.uses_truncation_on_fetch() {
+                log.latest_epoch()
+            } else {
+                None
+            },
+            current_leader_epoch: protocol
+                .uses_kip_320()
+                .then(|| self.partitions[tp].leader_epoch),
+        }
+    }
+
+    /// Kafka's `AbstractFetcherThread.maybeFetch`: one request in flight per leader. From
+    /// 1.1 it goes through the fetch session (KIP-227): full once, then incremental.
     fn maybe_fetch(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
+        let sessions = self.protocol().uses_fetch_sessions();
         let fetcher = self.fetchers.entry(leader_id).or_default();
         if fetcher.in_flight.is_some() || fetcher.backing_off {
             return;
         }
-        let followed = self.followed_partitions(leader_id);
-        if followed.is_empty() {
+        let full = !sessions || fetcher.session.needs_full();
+        if !full && fetcher.session.is_empty() {
+            return;
+        }
+        let candidates = self.fetch_candidates(leader_id, full);
+        if full && candidates.is_empty() {
             return;
         }
         let correlation_id = self.next_correlation();
         let protocol = self.protocol();
-        let lookups: Vec<&(TopicPartition, bool)> = followed.iter().filter(|(_, n)| *n).collect();
+        let lookups: Vec<&(TopicPartition, bool)> = candidates.iter().filter(|(_, n)| *n).collect();
+        let mut sent_session = None;
         let message = if !lookups.is_empty() {
             // KIP-101 (Kafka 0.11 to 2.6): ask where our latest epoch ends before fetching.
             Message::OffsetsForLeaderEpoch {
@@ -1576,32 +1849,30 @@ impl Broker {
                     .collect(),
             }
         } else {
-            Message::Fetch {
+            let wanted: Vec<FetchPartition> = candidates
+                .iter()
+                .map(|(tp, _)| self.fetch_partition(tp))
+                .collect();
+            let (session, partitions, forgotten) = if sessions {
+                let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
+                let data = fetcher.session.build(wanted);
+                sent_session = Some(data.metadata);
+                (data.metadata, data.partitions, data.forgotten)
+            } else {
+                (FetchMetadata::SESSIONLESS, wanted, Vec::new())
+            };
+            Message::Fetch(FetchRequest {
                 correlation_id,
                 replica_id: Some(self.id),
                 max_wait_ms: self.config.replica_fetch_wait_max_ms,
-                partitions: followed
-                    .iter()
-                    .map(|(tp, _)| {
-                        let log = &self.disk.logs[tp];
-                        FetchPartition {
-                            tp: tp.clone(),
-                            fetch_offset: log.log_end_offset(),
-                            last_fetched_epoch: if protocol.uses_truncation_on_fetch() {
-                                log.latest_epoch()
-                            } else {
-                                None
-                            },
-                            current_leader_epoch: protocol
-                                .uses_kip_320()
-                                .then(|| self.partitions[tp].leader_epoch),
-                        }
-                    })
-                    .collect(),
-            }
+                session,
+                partitions,
+                forgotten,
+            })
         };
         let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
         fetcher.in_flight = Some(correlation_id);
+        fetcher.in_flight_session = sent_session;
         out.send(NodeId::Broker(leader_id), message);
         out.timer(
             self.config.replica_socket_timeout_ms,
@@ -1610,6 +1881,23 @@ impl Broker {
                 correlation_id,
             },
         );
+    }
+
+    /// `tp`'s fetch state changed (an append, a truncation, a new leader): the next request
+    /// to `leader_id` says so.
+    fn fetch_state_changed(&mut self, tp: &TopicPartition, leader_id: BrokerId) {
+        self.fetchers
+            .entry(leader_id)
+            .or_default()
+            .session
+            .mark_dirty(tp);
+    }
+
+    /// `tp` may no longer be fetched from the leaders it was: their sessions forget it.
+    fn stop_fetching(&mut self, tp: &TopicPartition) {
+        for fetcher in self.fetchers.values_mut() {
+            fetcher.session.mark_dirty(tp);
+        }
     }
 
     /// Takes a fetcher's in-flight slot for a response; `None` if it is not the one awaited.
@@ -1657,13 +1945,28 @@ impl Broker {
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        partitions: Vec<FetchPartitionResponse>,
+        response: FetchResponseData,
         out: &mut Output<BrokerTimer>,
     ) {
+        let FetchResponseData {
+            correlation_id,
+            error,
+            session_id,
+            partitions,
+        } = response;
         let Some(leader_id) = self.take_fetch_slot(from, correlation_id) else {
             return;
         };
+        let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
+        if let Some(sent) = fetcher.in_flight_session.take() {
+            fetcher.session.handle_response(sent, error, session_id);
+        }
+        if error != ErrorCode::None {
+            // The session is gone (the leader restarted) or out of step: Kafka's fetcher
+            // starts a new one with its next request, at once.
+            self.maybe_fetch(leader_id, out);
+            return;
+        }
         let mut error = false;
         for r in partitions {
             if !self.is_following(&r.tp, leader_id) {
@@ -1714,6 +2017,7 @@ impl Broker {
                     records: appended,
                     log_end_offset: leo,
                 });
+                self.fetch_state_changed(&r.tp, leader_id);
                 self.maybe_flush(&r.tp, now_ms, out);
             }
             let leo = self.disk.logs[&r.tp].log_end_offset();
@@ -1751,6 +2055,7 @@ impl Broker {
                         *needs_epoch_lookup = false;
                     }
                 }
+                self.fetch_state_changed(&r.tp, leader_id);
             }
         }
         self.fetch_again(leader_id, error, out);
@@ -1837,6 +2142,15 @@ impl Broker {
             to_offset: to,
             reason,
         });
+        self.stop_fetching(tp);
+        if let Some(Role::Follower {
+            leader: Some(leader),
+            ..
+        }) = self.partitions.get(tp).map(|p| &p.role)
+        {
+            let leader = *leader;
+            self.fetch_state_changed(tp, leader);
+        }
         if self.high_watermark(tp) > to {
             self.set_high_watermark(tp, to, out);
         }
@@ -2024,7 +2338,9 @@ impl Broker {
                     correlation_id,
                     partitions,
                 } if *to == me => {
-                    let answer = partitions.first().expect("one partition per coordinator append");
+                    let answer = partitions
+                        .first()
+                        .expect("one partition per coordinator append");
                     done.push((*correlation_id, answer.error, answer.base_offset));
                     false
                 }
@@ -2361,24 +2677,21 @@ impl Broker {
             Message::AlterIsrResponse { tp, error, state } => {
                 self.on_alter_isr_response(tp, error, state, now_ms, out)
             }
-            Message::Fetch {
-                correlation_id,
-                replica_id,
-                max_wait_ms,
-                partitions,
-            } => self.on_fetch(
-                now_ms,
-                from,
-                correlation_id,
-                replica_id,
-                max_wait_ms,
-                partitions,
-                out,
-            ),
+            Message::Fetch(request) => self.on_fetch(now_ms, from, request, out),
             Message::FetchResponse {
                 correlation_id,
+                error,
+                session_id,
                 partitions,
-            } => self.on_fetch_response(now_ms, from, correlation_id, partitions, out),
+            } => {
+                let response = FetchResponseData {
+                    correlation_id,
+                    error,
+                    session_id,
+                    partitions,
+                };
+                self.on_fetch_response(now_ms, from, response, out)
+            }
             Message::OffsetsForLeaderEpoch {
                 correlation_id,
                 partitions,
@@ -2476,6 +2789,10 @@ impl Broker {
                     .take_fetch_slot(NodeId::Broker(leader), correlation_id)
                     .is_some()
                 {
+                    let fetcher = self.fetchers.get_mut(&leader).expect("fetcher");
+                    if fetcher.in_flight_session.take().is_some() {
+                        fetcher.session.handle_error();
+                    }
                     self.back_off(leader, out);
                 }
             }
@@ -2512,6 +2829,7 @@ mod tests {
     //! Brokers driven by hand, with the test playing the controller: LeaderAndIsr requests
     //! are built here, AlterIsr requests land in `to_controller` for the test to answer.
     use super::*;
+    use crate::fetch_session::FetchMetadata;
 
     const CONTROLLER: BrokerId = 99;
 
@@ -3062,6 +3380,102 @@ mod tests {
             m => panic!("unexpected {m:?}"),
         }
         assert!(c.brokers[&0].produce_watchers.is_empty());
+    }
+
+    /// Sends a fetch from follower 1 straight to broker 0 and returns its answer's session
+    /// id, error, and the partitions it carried with their record counts.
+    fn fetch_from_0(
+        c: &mut Cluster,
+        session: FetchMetadata,
+        partitions: Vec<FetchPartition>,
+    ) -> (u32, ErrorCode, Vec<(TopicPartition, usize)>) {
+        let mut out = Output::default();
+        let request = FetchRequest {
+            correlation_id: 99,
+            replica_id: Some(1),
+            max_wait_ms: 0,
+            session,
+            partitions,
+            forgotten: Vec::new(),
+        };
+        let now = c.now_ms;
+        c.brokers.get_mut(&0).unwrap().on_message(
+            now,
+            NodeId::Broker(1),
+            Message::Fetch(request),
+            &mut out,
+        );
+        let answer = out
+            .messages
+            .iter()
+            .find_map(|(to, m)| match m {
+                Message::FetchResponse {
+                    correlation_id: 99,
+                    error,
+                    session_id,
+                    partitions,
+                } if *to == NodeId::Broker(1) => Some((
+                    *session_id,
+                    *error,
+                    partitions
+                        .iter()
+                        .map(|p| (p.tp.clone(), p.records.len()))
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .expect("an answer");
+        answer
+    }
+
+    #[test]
+    fn a_fetch_session_answers_only_the_partitions_with_news() {
+        let mut c = Cluster::new(3, config());
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.produce(0, Acks::All, 0..3);
+        c.run(1_000);
+        assert_eq!(c.hw(0), 3);
+        let state = FetchPartition {
+            tp: tp(),
+            fetch_offset: 3,
+            last_fetched_epoch: Some(0),
+            current_leader_epoch: Some(0),
+        };
+        let initial = FetchMetadata {
+            session_id: 0,
+            epoch: crate::fetch_session::INITIAL_EPOCH,
+        };
+        let (id, error, parts) = fetch_from_0(&mut c, initial, vec![state.clone()]);
+        assert_eq!(error, ErrorCode::None);
+        assert_ne!(id, 0, "a full request opens a session");
+        assert_eq!(
+            parts,
+            vec![(tp(), 0)],
+            "a full answer carries every partition"
+        );
+        let mut epoch = 1;
+        let mut next = |c: &mut Cluster, partitions| {
+            let meta = FetchMetadata {
+                session_id: id,
+                epoch,
+            };
+            epoch += 1;
+            fetch_from_0(c, meta, partitions)
+        };
+        assert_eq!(
+            next(&mut c, Vec::new()).2,
+            vec![],
+            "nothing new: the incremental answer is empty"
+        );
+        c.produce(0, Acks::Leader, 3..5);
+        c.run(0);
+        assert_eq!(next(&mut c, Vec::new()).2, vec![(tp(), 2)], "new records");
+        // A restarted leader knows no sessions.
+        let restarted = Broker::new(0, config(), BTreeMap::new(), c.brokers[&0].disk().clone());
+        c.brokers.insert(0, restarted);
+        let (_, error, parts) = next(&mut c, Vec::new());
+        assert_eq!(error, ErrorCode::FetchSessionIdNotFound);
+        assert!(parts.is_empty());
     }
 
     #[test]

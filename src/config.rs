@@ -178,6 +178,12 @@ impl ProtocolVersion {
         }
     }
 
+    /// KIP-227 (1.1): replica fetchers hold a fetch session with each leader, so a fetch
+    /// names only the partitions whose state changed and the answer only those with news.
+    pub fn uses_fetch_sessions(self) -> bool {
+        self >= ProtocolVersion { major: 1, minor: 1 }
+    }
+
     /// KIP-279 (2.0): the follower walks back through epochs to the one both logs share.
     pub fn uses_kip_279(self) -> bool {
         self >= ProtocolVersion { major: 2, minor: 0 }

@@ -364,12 +364,14 @@ impl Consumer {
             self.fetch_in_flight.insert(broker, correlation_id);
             out.send(
                 NodeId::Broker(broker),
-                Message::Fetch {
+                Message::Fetch(FetchRequest {
                     correlation_id,
                     replica_id: None,
                     max_wait_ms: self.config.fetch_max_wait_ms,
+                    session: crate::fetch_session::FetchMetadata::SESSIONLESS,
                     partitions,
-                },
+                    forgotten: Vec::new(),
+                }),
             );
             out.timer(
                 self.config.request_timeout_ms,
@@ -633,6 +635,7 @@ impl Actor for Consumer {
             Message::FetchResponse {
                 correlation_id,
                 partitions,
+                ..
             } => self.on_fetch_response(from, correlation_id, partitions, out),
             Message::ListOffsetsResponse {
                 correlation_id,
@@ -1815,6 +1818,8 @@ mod tests {
             NodeId::Broker(1),
             Message::FetchResponse {
                 correlation_id: corr,
+                error: ErrorCode::None,
+                session_id: 0,
                 partitions: vec![FetchPartitionResponse {
                     tp: tp(),
                     error: ErrorCode::None,
@@ -1833,13 +1838,10 @@ mod tests {
         );
         assert_eq!(c.positions()[&tp()], 2);
         match &out.messages[0].1 {
-            Message::Fetch {
-                partitions,
-                replica_id: None,
-                ..
-            } => {
-                assert_eq!(partitions[0].fetch_offset, 2);
-                assert_eq!(partitions[0].current_leader_epoch, Some(3));
+            Message::Fetch(request) => {
+                assert_eq!(request.replica_id, None);
+                assert_eq!(request.partitions[0].fetch_offset, 2);
+                assert_eq!(request.partitions[0].current_leader_epoch, Some(3));
             }
             other => panic!("{other:?}"),
         }
@@ -1855,6 +1857,8 @@ mod tests {
             NodeId::Broker(1),
             Message::FetchResponse {
                 correlation_id: corr,
+                error: ErrorCode::None,
+                session_id: 0,
                 partitions: vec![FetchPartitionResponse {
                     tp: tp(),
                     error: ErrorCode::FencedLeaderEpoch,

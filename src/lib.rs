@@ -16,6 +16,7 @@ pub mod config;
 pub mod consumer;
 pub mod controller;
 pub mod event;
+pub mod fetch_session;
 pub mod group;
 pub mod log;
 pub mod partitioner;

@@ -359,8 +359,7 @@ impl Producer {
             let (ready, next_wake) = self.ready_brokers(now_ms);
             let mut sent = false;
             for broker in ready {
-                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection
-                {
+                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
                     continue;
                 }
                 let batches = self.drain_for_broker(broker, now_ms);
@@ -431,7 +430,10 @@ impl Producer {
             .copied()
             .filter(|p| self.metadata.get(p).and_then(|m| m.leader) == Some(broker))
             .collect();
-        assert!(!led.is_empty(), "a ready broker leads a partition with batches");
+        assert!(
+            !led.is_empty(),
+            "a ready broker leads a partition with batches"
+        );
         let start = self.drain_index.get(&broker).copied().unwrap_or(0);
         let first = led.iter().position(|p| *p >= start).unwrap_or(0);
         let mut batches = Vec::new();
@@ -1009,7 +1011,12 @@ mod tests {
         answer_metadata(
             &mut p,
             0,
-            metadata(&[(0, Some(1), 0), (1, Some(2), 0), (2, Some(1), 0), (3, Some(2), 0)]),
+            metadata(&[
+                (0, Some(1), 0),
+                (1, Some(2), 0),
+                (2, Some(1), 0),
+                (3, Some(2), 0),
+            ]),
         );
         let mut out = Output::default();
         p.on_timer(3, ProducerTimer::Generate, &mut out);
@@ -1028,7 +1035,10 @@ mod tests {
         }
         let partitions: BTreeSet<u32> = sent.iter().map(|s| s.2).collect();
         assert_eq!(partitions.len(), sent.len(), "one batch per partition");
-        assert!(p.queues.values().all(|q| !q.is_empty()), "no empty queues are kept");
+        assert!(
+            p.queues.values().all(|q| !q.is_empty()),
+            "no empty queues are kept"
+        );
     }
 
     #[test]
@@ -1045,17 +1055,20 @@ mod tests {
         p.on_timer(3, ProducerTimer::Generate, &mut out);
         let sent = produces(&out);
         assert!(!sent.is_empty());
-        let per_request: BTreeMap<u64, usize> =
-            sent.iter().fold(BTreeMap::new(), |mut m, s| {
-                *m.entry(s.1).or_insert(0) += 1;
-                m
-            });
+        let per_request: BTreeMap<u64, usize> = sent.iter().fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s.1).or_insert(0) += 1;
+            m
+        });
         assert!(
             per_request.values().all(|n| *n == 1),
             "a request over max.request.size carries its first batch only"
         );
         let partitions: BTreeSet<u32> = sent.iter().map(|s| s.2).collect();
-        assert_eq!(partitions.len(), 2, "the drain index moves on to the other partition");
+        assert_eq!(
+            partitions.len(),
+            2,
+            "the drain index moves on to the other partition"
+        );
     }
 
     #[test]

@@ -79,15 +79,14 @@ pub enum Message {
     },
 
     // ---- replication and consumption ----
-    Fetch {
-        correlation_id: u64,
-        /// `Some(id)` for a follower's fetch, `None` for a consumer's.
-        replica_id: Option<BrokerId>,
-        max_wait_ms: u64,
-        partitions: Vec<FetchPartition>,
-    },
+    Fetch(FetchRequest),
     FetchResponse {
         correlation_id: u64,
+        /// A session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) comes
+        /// alone, with no partitions.
+        error: ErrorCode,
+        /// The session the request opened or used (0: none).
+        session_id: u32,
         partitions: Vec<FetchPartitionResponse>,
     },
     OffsetsForLeaderEpoch {
@@ -266,7 +265,7 @@ impl Message {
             Message::UpdateMetadata { .. } => "UpdateMetadata",
             Message::AlterIsr { .. } => "AlterIsr",
             Message::AlterIsrResponse { .. } => "AlterIsrResponse",
-            Message::Fetch { .. } => "Fetch",
+            Message::Fetch(_) => "Fetch",
             Message::FetchResponse { .. } => "FetchResponse",
             Message::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
             Message::OffsetsForLeaderEpochResponse { .. } => "OffsetsForLeaderEpochResponse",
@@ -317,6 +316,22 @@ pub struct PartitionMetadata {
     pub leader_epoch: LeaderEpoch,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+}
+
+/// A fetch, from a follower (`replica_id` set) or a consumer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FetchRequest {
+    pub correlation_id: u64,
+    /// `Some(id)` for a follower's fetch, `None` for a consumer's.
+    pub replica_id: Option<BrokerId>,
+    pub max_wait_ms: u64,
+    /// The fetch session (KIP-227); `FetchMetadata::SESSIONLESS` for none.
+    pub session: crate::fetch_session::FetchMetadata,
+    /// Every partition of a full request; in an incremental one, those whose fetch state
+    /// changed.
+    pub partitions: Vec<FetchPartition>,
+    /// Partitions an incremental request drops from its session.
+    pub forgotten: Vec<TopicPartition>,
 }
 
 /// One request per broker carrying a batch for each of the partitions it leads that the

@@ -180,6 +180,11 @@ pub enum ErrorCode {
     /// No assignor every member supports.
     InconsistentGroupProtocol,
     InvalidSessionTimeout,
+    // ---- fetch sessions (KIP-227) ----
+    /// The leader has no fetch session with the request's id.
+    FetchSessionIdNotFound,
+    /// The request's session epoch is not the one the leader expects.
+    InvalidFetchSessionEpoch,
 }
 
 impl ErrorCode {
@@ -208,6 +213,8 @@ impl ErrorCode {
             ErrorCode::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
             ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
             ErrorCode::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
+            ErrorCode::InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
         }
     }
 
