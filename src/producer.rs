@@ -70,6 +70,9 @@ pub struct Producer {
     /// The broker the metadata request in flight went to.
     metadata_broker: Option<BrokerId>,
     metadata_wanted: bool,
+    /// When the last metadata answer came, and when a deferred request is due.
+    metadata_refreshed_ms: Option<u64>,
+    metadata_retry_at_ms: Option<u64>,
     /// Counts metadata answers, so only the newest one's max-age refresh fires.
     metadata_generation: u64,
     bootstrap_index: usize,
@@ -126,6 +129,8 @@ impl Producer {
             metadata_in_flight: None,
             metadata_broker: None,
             metadata_wanted: true,
+            metadata_refreshed_ms: None,
+            metadata_retry_at_ms: None,
             metadata_generation: 0,
             bootstrap_index: 0,
             next_correlation_id: 0,
@@ -261,9 +266,22 @@ impl Producer {
 
     // ---- metadata ----
 
-    fn request_metadata(&mut self, out: &mut Output<ProducerTimer>) {
+    /// Asks for metadata, at most once per `retry.backoff.ms` after the last answer (Kafka's
+    /// `Metadata.timeToNextUpdate`: an update that is wanted waits out the refresh backoff).
+    fn request_metadata(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
         if self.metadata_in_flight.is_some() {
             return;
+        }
+        if let Some(last_ms) = self.metadata_refreshed_ms {
+            let allowed_ms = last_ms + self.config.retry_backoff_ms;
+            if now_ms < allowed_ms {
+                self.metadata_wanted = true;
+                if self.metadata_retry_at_ms.is_none_or(|at| at > allowed_ms) {
+                    self.metadata_retry_at_ms = Some(allowed_ms);
+                    out.timer(allowed_ms - now_ms, ProducerTimer::MetadataRetry);
+                }
+                return;
+            }
         }
         let correlation_id = self.correlation();
         let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
@@ -294,6 +312,7 @@ impl Producer {
             return;
         }
         self.metadata_in_flight = None;
+        self.metadata_refreshed_ms = Some(now_ms);
         let mine: Vec<PartitionMetadata> = partitions
             .into_iter()
             .filter(|p| p.tp.topic == self.topic)
@@ -373,7 +392,7 @@ impl Producer {
             }
         };
         if self.metadata_wanted {
-            self.request_metadata(out);
+            self.request_metadata(now_ms, out);
         }
         if let Some(t) = next_wake {
             let t = t.max(now_ms + 1);
@@ -631,11 +650,11 @@ impl Producer {
         let Some(flight) = self.in_flight.remove(&correlation_id) else {
             return; // a late answer to a request that already timed out
         };
-        for (partition, batch) in flight.batches {
-            let answer = answers.iter().find(|a| a.tp.partition == partition);
-            let (error, base_offset) = answer.map_or((ErrorCode::NetworkException, None), |a| {
-                (a.error, a.base_offset)
-            });
+        // The broker answers each partition of the request, in the request's order.
+        assert_eq!(answers.len(), flight.batches.len(), "one answer per batch");
+        for ((partition, batch), answer) in flight.batches.into_iter().zip(answers) {
+            assert_eq!(answer.tp.partition, partition, "answers in request order");
+            let (error, base_offset) = (answer.error, answer.base_offset);
             match (error, base_offset) {
                 (ErrorCode::None, Some(base_offset)) => {
                     self.acked += batch.records.len() as u64;
@@ -658,7 +677,7 @@ impl Actor for Producer {
     type Timer = ProducerTimer;
 
     fn start(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        self.request_metadata(out);
+        self.request_metadata(now_ms, out);
         let first = self.start_ms.max(now_ms);
         out.timer(first - now_ms, ProducerTimer::Generate);
     }
@@ -709,15 +728,18 @@ impl Actor for Producer {
                 if self.metadata_in_flight == Some(correlation_id) {
                     self.metadata_in_flight = None;
                     self.bootstrap_index += 1;
-                    self.request_metadata(out);
+                    self.request_metadata(now_ms, out);
                 }
             }
             ProducerTimer::MetadataRetry => {
-                self.request_metadata(out);
+                if self.metadata_retry_at_ms.is_some_and(|at| at <= now_ms) {
+                    self.metadata_retry_at_ms = None;
+                }
+                self.request_metadata(now_ms, out);
             }
             ProducerTimer::MetadataMaxAge { generation } => {
                 if generation == self.metadata_generation {
-                    self.request_metadata(out);
+                    self.request_metadata(now_ms, out);
                 }
             }
         }
@@ -889,13 +911,19 @@ mod tests {
             .events
             .iter()
             .any(|e| matches!(e, Event::ProduceRetried { .. })));
+        assert!(
+            !out.messages
+                .iter()
+                .any(|(_, m)| matches!(m, Message::Metadata { .. })),
+            "the last answer came at t=0: the refresh waits for retry.backoff.ms"
+        );
+        let mut out = Output::default();
+        p.on_timer(100, ProducerTimer::MetadataRetry, &mut out);
         assert!(out
             .messages
             .iter()
             .any(|(_, m)| matches!(m, Message::Metadata { .. })));
-        answer_metadata(&mut p, 2, metadata(&[(0, Some(2), 1)]));
-        let mut out = Output::default();
-        p.on_timer(200, ProducerTimer::Wake, &mut out);
+        let out = answer_metadata(&mut p, 102, metadata(&[(0, Some(2), 1)]));
         let resent = produces(&out);
         assert_eq!(resent[0].0, NodeId::Broker(2));
         assert_eq!(resent[0].3, 1);
@@ -1072,6 +1100,22 @@ mod tests {
     }
 
     #[test]
+    fn metadata_is_asked_for_at_most_once_per_retry_backoff() {
+        let mut p = producer(ProducerConfig::default(), None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 10, metadata(&[(0, None, 0)]));
+        // A leaderless partition wants a refresh, but not before t=10+retry.backoff.ms.
+        let mut out = Output::default();
+        p.request_metadata(20, &mut out);
+        assert!(p.metadata_in_flight.is_none());
+        assert_eq!(p.metadata_retry_at_ms, Some(110));
+        let mut out = Output::default();
+        p.on_timer(110, ProducerTimer::MetadataRetry, &mut out);
+        assert!(p.metadata_in_flight.is_some());
+    }
+
+    #[test]
     fn keyed_records_follow_murmur2() {
         let mut p = producer(ProducerConfig::default(), Some(4));
         let mut out = Output::default();
@@ -1098,12 +1142,12 @@ mod tests {
         p.start(0, &mut out);
         let mut max_age_timers = Vec::new();
         for t in 0..5 {
-            let out = answer_metadata(&mut p, t, metadata(&[(0, Some(1), 0)]));
+            let out = answer_metadata(&mut p, t * 1_000, metadata(&[(0, Some(1), 0)]));
             max_age_timers.extend(out.timers.into_iter().filter_map(|(_, timer)| match timer {
                 ProducerTimer::MetadataMaxAge { generation } => Some(generation),
                 _ => None,
             }));
-            p.request_metadata(&mut Output::default());
+            p.request_metadata(t * 1_000 + 500, &mut Output::default());
         }
         // Five answers, five timers, but only the last one may refresh.
         let mut refreshes = 0;
