@@ -84,8 +84,35 @@ enum Command {
     },
     /// Validate a scenario file without running it.
     Check { file: String },
-    /// Measure the simulated cluster's message rate against raw madsim, and peak memory.
-    Bench,
+    /// The scale suite: one line of figures per case, each goal beside its figure.
+    ///
+    /// One case runs in this process; several (the default: all) run each in a child
+    /// process of its own, so each case's peak memory is its own.
+    Bench {
+        /// The cases to run, comma-separated (default: every case).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        case: Vec<kafka_sim::bench::Case>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Wall-time limit of each run (each child process); past it the run is reported
+        /// as `timed out` with the figures it has so far.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+        /// Stop a run whose resident memory passes this, and report it as failed.
+        #[arg(long, default_value_t = 8192)]
+        memory_limit_mb: u64,
+        /// Shrink the big-cluster case to this fraction of 100 brokers, 10,000 partitions
+        /// and 100 producers (e.g. 0.5 while scenarios are capped below 100 brokers).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// The partition counts of the partitions case, comma-separated multiples of 10
+        /// (default: 10,100,1000,10000).
+        #[arg(long, value_delimiter = ',')]
+        partitions: Vec<u32>,
+        /// Print the scenario the case runs (TOML, for `kafka-sim run`) and exit.
+        #[arg(long)]
+        print_scenario: bool,
+    },
     /// Run a scenario over many seeds in parallel and summarize.
     Sweep {
         file: String,
@@ -172,7 +199,25 @@ fn main() -> ExitCode {
                 )
             }
         }
-        Command::Bench => bench(),
+        Command::Bench {
+            case,
+            format,
+            timeout_secs,
+            memory_limit_mb,
+            scale,
+            partitions,
+            print_scenario,
+        } => {
+            let opts = kafka_sim::bench::Options {
+                cases: case,
+                json: format == Format::Json,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+                memory_limit_mb,
+                scale,
+                partitions,
+            };
+            bench(&opts, print_scenario)
+        }
         Command::Sweep {
             file,
             seeds,
@@ -476,43 +521,31 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
     ExitCode::SUCCESS
 }
 
-fn bench() -> ExitCode {
-    match kafka_sim::bench::run() {
-        Ok(f) => {
-            println!(
-                "steady state (3 brokers, 6 partitions, RF 3, acks=all, 100000 records): {} acknowledged",
-                f.cluster_acked
-            );
-            println!(
-                "  simulated cluster: {} messages in {:.2}s wall = {:.0} messages/s ({} events)",
-                f.cluster_messages,
-                f.cluster_wall_secs,
-                f.cluster_rate(),
-                f.cluster_events
-            );
-            println!(
-                "  raw madsim ping-pong: {} messages in {:.2}s wall = {:.0} messages/s",
-                f.raw_messages,
-                f.raw_wall_secs,
-                f.raw_rate()
-            );
-            println!(
-                "  ratio cluster/raw: {:.2} (goal: >= 0.50)",
-                f.cluster_rate() / f.raw_rate()
-            );
-            match f.peak_rss_kib {
-                Some(kib) => println!(
-                    "  peak memory: {:.1} MB (goal: < 200 MB)",
-                    kib as f64 / 1024.0
-                ),
-                None => println!("  peak memory: unknown on this platform"),
+fn bench(opts: &kafka_sim::bench::Options, print_scenario: bool) -> ExitCode {
+    if let Err(e) = opts.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if print_scenario {
+        let text = match opts.cases[..] {
+            [case] => kafka_sim::bench::scenario_text(case, opts),
+            _ => None,
+        };
+        return match text {
+            Some(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+            None => {
+                eprintln!("error: --print-scenario needs one --case that runs a scenario");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if kafka_sim::bench::main(opts) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
