@@ -969,9 +969,12 @@ fn sweep_case(watch: &Watch) -> CaseReport {
     };
     let seeds: Vec<u64> = (0..SWEEP_SEEDS).collect();
     let started = Instant::now();
-    let outcomes = sweep::run_seeds(&scenario, &seeds, jobs(), false);
+    let outcomes = sweep::run_seeds(&scenario, &seeds, jobs(), false, Default::default());
     let wall = started.elapsed().as_secs_f64().max(1e-9);
-    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| !o.outcome().is_some_and(|o| o.passed()))
+        .count();
     let mut report = report;
     report.figures = vec![
         Figure::new("seeds/s", Some(seeds.len() as f64 / wall), "seeds/s").at_least(100.0),
