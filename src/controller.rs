@@ -104,6 +104,10 @@ pub struct Controller {
     /// has one, then sent in one batch (Kafka's `onNewPartitionCreation`), so no broker ever
     /// describes half a topic to a client.
     new_partitions: BTreeMap<String, Vec<LeaderAndIsrPartition>>,
+    /// Every partition must be looked at again (the brokers or the partitions read changed).
+    reconcile_all: bool,
+    /// Partitions to look at again: their write landed.
+    reconcile_some: BTreeSet<TopicPartition>,
 }
 
 impl Controller {
@@ -128,6 +132,8 @@ impl Controller {
             brokers_to_inform: BTreeSet::new(),
             resigned: false,
             new_partitions: BTreeMap::new(),
+            reconcile_all: true,
+            reconcile_some: BTreeSet::new(),
         }
     }
 
@@ -188,12 +194,14 @@ impl Controller {
         match purpose {
             ControllerZk::ReadBrokers => {
                 self.reads_in_flight -= 1;
+                self.reconcile_all = true;
                 if let ZkResult::Children(children) = result {
                     self.on_brokers(children);
                 }
             }
             ControllerZk::ReadTopics => {
                 self.reads_in_flight -= 1;
+                self.reconcile_all = true;
                 if let ZkResult::Children(topics) = result {
                     for topic in topics {
                         let known = self.assignments.keys().any(|tp| tp.topic == topic);
@@ -212,6 +220,7 @@ impl Controller {
             }
             ControllerZk::ReadAssignment(topic) => {
                 self.reads_in_flight -= 1;
+                self.reconcile_all = true;
                 if let ZkResult::Data {
                     data: ZkData::TopicAssignment(assignment),
                     ..
@@ -233,6 +242,7 @@ impl Controller {
             }
             ControllerZk::ReadState(tp) => {
                 self.reads_in_flight -= 1;
+                self.reconcile_all = true;
                 match result {
                     ZkResult::Data {
                         data:
@@ -263,6 +273,7 @@ impl Controller {
             }
             ControllerZk::CreateParent => {}
             ControllerZk::WriteState { tp, state, why } => {
+                self.reconcile_some.insert(tp.clone());
                 let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
                 *left -= 1;
                 if *left == 0 {
@@ -303,9 +314,17 @@ impl Controller {
         } else {
             ElectionReason::ControllerFailover
         };
-        let tps: Vec<TopicPartition> = self.assignments.keys().cloned().collect();
+        // Only what may have changed is looked at again: every partition after the brokers or
+        // the partitions read changed, else the partitions whose write just landed (a decision
+        // depends on nothing else), so a write's answer costs one partition, not all of them.
+        let tps: Vec<TopicPartition> = if std::mem::take(&mut self.reconcile_all) {
+            self.reconcile_some.clear();
+            self.assignments.keys().cloned().collect()
+        } else {
+            std::mem::take(&mut self.reconcile_some).into_iter().collect()
+        };
         for tp in &tps {
-            if self.writes_in_flight.contains_key(tp) {
+            if self.writes_in_flight.contains_key(tp) || !self.assignments.contains_key(tp) {
                 continue;
             }
             self.decide(tp, reason_for_dead_leader, io);
