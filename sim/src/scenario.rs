@@ -41,12 +41,13 @@ impl<'a> Table<'a> {
     }
 }
 
-/// The most brokers a scenario may have (they get addresses 10.0.1.0 to 10.0.1.63).
-pub const MAX_BROKERS: u32 = 64;
+/// The most brokers a scenario may have. Any id from 0 to `i32::MAX` has an address of its
+/// own (`world::addr_of`); the cap only keeps a typo from starting a million nodes.
+pub const MAX_BROKERS: u32 = 10_000;
 /// The most partitions a topic may have in a simulation.
 pub const MAX_PARTITIONS: u32 = 1024;
-/// The most producers or consumers a scenario may have.
-pub const MAX_CLIENTS: usize = 200;
+/// The most producers, or consumer processes, a scenario may have.
+pub const MAX_CLIENTS: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
