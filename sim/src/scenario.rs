@@ -73,8 +73,55 @@ pub struct Scenario {
 
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
-    pub brokers: u32,
+    /// The broker ids, distinct and ascending: `brokers = N` gives 0 to N-1, `broker_ids`
+    /// any non-negative ids, as Kafka's `broker.id` allows.
+    broker_ids: Vec<BrokerId>,
     pub config: BrokerConfig,
+}
+
+impl ClusterSpec {
+    /// A cluster of the given broker ids (sorted here; the caller keeps them distinct and
+    /// non-negative).
+    pub fn new(mut broker_ids: Vec<BrokerId>, config: BrokerConfig) -> ClusterSpec {
+        broker_ids.sort_unstable();
+        debug_assert!(broker_ids.windows(2).all(|w| w[0] < w[1]));
+        ClusterSpec { broker_ids, config }
+    }
+
+    /// The broker ids, ascending.
+    pub fn broker_ids(&self) -> &[BrokerId] {
+        &self.broker_ids
+    }
+
+    /// How many brokers the cluster has.
+    pub fn broker_count(&self) -> u32 {
+        self.broker_ids.len() as u32
+    }
+
+    pub fn has_broker(&self, id: BrokerId) -> bool {
+        self.broker_ids.binary_search(&id).is_ok()
+    }
+
+    /// The ids in a sentence: runs of consecutive ids as "A to B", e.g. "0 to 2" or
+    /// "1, 5, 101 to 103".
+    pub fn describe_ids(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        let ids = &self.broker_ids;
+        while i < ids.len() {
+            let mut j = i;
+            while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+                j += 1;
+            }
+            parts.push(match j - i {
+                0 => ids[i].to_string(),
+                1 => format!("{}, {}", ids[i], ids[j]),
+                _ => format!("{} to {}", ids[i], ids[j]),
+            });
+            i = j + 1;
+        }
+        parts.join(", ")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -752,18 +799,85 @@ fn parse_cluster(ctx: &Ctx, root: &Table<'_>) -> Result<ClusterSpec> {
     let table = &ctx
         .table(root, "cluster")?
         .ok_or_else(|| ctx.err(None, Some("cluster"), "a scenario needs a [cluster] table"))?;
-    ctx.known_keys(table, &["brokers", "config"], "[cluster]")?;
-    let brokers = ctx
-        .int(table, "brokers", 1, MAX_BROKERS as i64)?
-        .ok_or_else(|| ctx.err(table.span(), Some("brokers"), "[cluster] needs `brokers`"))?
-        as u32;
+    ctx.known_keys(table, &["brokers", "broker_ids", "config"], "[cluster]")?;
+    let broker_ids = match (table.get("brokers"), table.get("broker_ids")) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                ctx.key_span(table, "broker_ids"),
+                Some("broker_ids"),
+                "give either `brokers = N` (ids 0 to N-1) or `broker_ids = [...]`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                table.span(),
+                Some("brokers"),
+                "[cluster] needs `brokers = N` (ids 0 to N-1) or `broker_ids = [1, 2, 3]`",
+            ))
+        }
+        (Some(_), None) => {
+            let n = ctx
+                .int(table, "brokers", 1, MAX_BROKERS as i64)?
+                .unwrap_or(1);
+            (0..n as BrokerId).collect()
+        }
+        (None, Some(item)) => parse_broker_ids(ctx, item)?,
+    };
     let mut config = BrokerConfig::default();
     for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
         config
             .apply(&key, &value)
             .map_err(|e| ctx.config_error(span, &key, e))?;
     }
-    Ok(ClusterSpec { brokers, config })
+    Ok(ClusterSpec::new(broker_ids, config))
+}
+
+/// `broker_ids = [...]`: Kafka's `broker.id` is any non-negative int (a negative one asks
+/// for a generated id, which a scenario cannot do); each id names one broker.
+fn parse_broker_ids(ctx: &Ctx, item: &Item) -> Result<Vec<BrokerId>> {
+    const KEY: &str = "broker_ids";
+    let list = item.as_array().ok_or_else(|| {
+        ctx.err(
+            item.span(),
+            Some(KEY),
+            "expected a list of broker ids, e.g. [1, 2, 3]",
+        )
+    })?;
+    if list.is_empty() {
+        return Err(ctx.err(
+            item.span(),
+            Some(KEY),
+            "a cluster needs at least one broker",
+        ));
+    }
+    if list.len() > MAX_BROKERS as usize {
+        return Err(ctx.err(
+            item.span(),
+            Some(KEY),
+            format!("at most {MAX_BROKERS} brokers"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::with_capacity(list.len());
+    for v in list.iter() {
+        let span = v.span().or_else(|| item.span());
+        let id = match v.as_integer() {
+            Some(i) if (0..=i32::MAX as i64).contains(&i) => i as BrokerId,
+            Some(i) => {
+                return Err(ctx.err(
+                    span,
+                    Some(KEY),
+                    format!("broker id {i} is out of range (0 to {})", i32::MAX),
+                ))
+            }
+            None => return Err(ctx.err(span, Some(KEY), "a broker id is a whole number")),
+        };
+        if !seen.insert(id) {
+            return Err(ctx.err(span, Some(KEY), format!("broker id {id} appears twice")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn parse_network(ctx: &Ctx, root: &Table<'_>) -> Result<NetworkSpec> {
@@ -841,20 +955,23 @@ fn parse_topics(
         let partitions = ctx
             .int(table, "partitions", 1, MAX_PARTITIONS as i64)?
             .unwrap_or(1) as u32;
-        let default_rf = cluster.brokers.min(3);
+        let default_rf = cluster.broker_count().min(3);
         let replication_factor = ctx
-            .int(table, "replication_factor", 1, cluster.brokers as i64)?
+            .int(
+                table,
+                "replication_factor",
+                1,
+                cluster.broker_count() as i64,
+            )?
             .map_or(default_rf, |v| v as u32);
         let replicas = match table.get("replicas") {
-            None => kafka_model::topic::assign_replicas_round_robin(
-                cluster.brokers,
+            None => kafka_model::topic::assign_replicas_to_brokers(
+                cluster.broker_ids(),
                 partitions,
                 replication_factor,
             )
             .map_err(|e| ctx.err(table.span(), Some("replicas"), e))?,
-            Some(item) => {
-                parse_assignment(ctx, item, partitions, replication_factor, cluster.brokers)?
-            }
+            Some(item) => parse_assignment(ctx, item, partitions, replication_factor, cluster)?,
         };
         let mut config = cluster.config.topic_defaults.clone();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
@@ -885,7 +1002,7 @@ fn parse_assignment(
     item: &Item,
     partitions: u32,
     rf: u32,
-    brokers: u32,
+    cluster: &ClusterSpec,
 ) -> Result<Vec<Vec<BrokerId>>> {
     let bad = |msg: String| ctx.err(item.span(), Some("replicas"), msg);
     let outer = item
@@ -906,17 +1023,18 @@ fn parse_assignment(
         for id in list.iter() {
             let id = id
                 .as_integer()
-                .filter(|i| *i >= 0 && *i < brokers as i64)
+                .and_then(|i| BrokerId::try_from(i).ok())
+                .filter(|i| cluster.has_broker(*i))
                 .ok_or_else(|| {
                     bad(format!(
-                        "partition {p}: broker ids are 0 to {}",
-                        brokers - 1
+                        "partition {p}: the broker ids are {}",
+                        cluster.describe_ids()
                     ))
                 })?;
-            if ids.contains(&(id as BrokerId)) {
+            if ids.contains(&id) {
                 return Err(bad(format!("partition {p}: broker {id} appears twice")));
             }
-            ids.push(id as BrokerId);
+            ids.push(id);
         }
         if ids.len() != rf as usize {
             return Err(bad(format!(
@@ -1130,12 +1248,12 @@ fn offsets_topic_warning(cluster: &ClusterSpec, consumers: &[ConsumerSpec]) -> O
         .inter_broker_protocol_version
         .requires_full_offsets_replication();
     let has_group = consumers.iter().any(|c| c.group.is_some());
-    (has_group && strict && cluster.brokers < wanted).then(|| {
+    (has_group && strict && cluster.broker_count() < wanted).then(|| {
         format!(
             "offsets.topic.replication.factor is {wanted} but the cluster has {} broker(s): \
              __consumer_offsets is never created and the groups never find a coordinator \
              (set \"offsets.topic.replication.factor\" in [cluster.config])",
-            cluster.brokers
+            cluster.broker_count()
         )
     })
 }
@@ -1228,10 +1346,24 @@ struct Known<'a> {
     consumers: &'a [ConsumerSpec],
 }
 
+/// A broker id written as a number: Kafka's ids are Java ints.
+fn broker_id_of(ctx: &Ctx, item: &Item, key: &str, id: i64) -> Result<BrokerId> {
+    BrokerId::try_from(id).map_err(|_| {
+        ctx.err(
+            item.span(),
+            Some(key),
+            format!(
+                "broker {id} does not exist (a broker id is at most {})",
+                i32::MAX
+            ),
+        )
+    })
+}
+
 fn target_from(ctx: &Ctx, item: &Item, key: &str, known: &Known<'_>) -> Result<Target> {
     let value = item.as_value();
     let target = match value {
-        Some(Value::Integer(i)) => Some(Target::Broker(*i.value() as BrokerId)),
+        Some(Value::Integer(i)) => Some(Target::Broker(broker_id_of(ctx, item, key, *i.value())?)),
         Some(Value::String(s)) => parse_target(s.value()),
         _ => None,
     };
@@ -1289,12 +1421,12 @@ fn validate_target(
                 .collect();
             unknown("consumer group", group, groups.into_iter().collect())
         }
-        Target::Broker(b) if *b < 0 || *b as u32 >= cluster.brokers => Err(ctx.err(
+        Target::Broker(b) if !cluster.has_broker(*b) => Err(ctx.err(
             item.span(),
             Some(key),
             format!(
-                "broker {b} does not exist (brokers are 0 to {})",
-                cluster.brokers - 1
+                "broker {b} does not exist (the broker ids are {})",
+                cluster.describe_ids()
             ),
         )),
         Target::Leader(tp) | Target::Follower(tp) => {
@@ -1497,7 +1629,12 @@ fn parse_groups(ctx: &Ctx, item: &Item, known: &Known<'_>) -> Result<Vec<Vec<Tar
         let mut group = Vec::new();
         for v in list.iter() {
             let target = match v {
-                Value::Integer(i) => Some(Target::Broker(*i.value() as BrokerId)),
+                Value::Integer(i) => Some(Target::Broker(broker_id_of(
+                    ctx,
+                    item,
+                    "groups",
+                    *i.value(),
+                )?)),
                 Value::String(s) => parse_target(s.value()),
                 _ => None,
             }
@@ -1898,6 +2035,130 @@ target = "coordinator:billing"
         assert!(e.message.contains("power-loss is for brokers"), "{e}");
         let e = parse(&GROUP_SCENARIO.replace("\"cooperative-sticky\"", "\"fair\"")).unwrap_err();
         assert!(e.message.contains("partition.assignment.strategy"), "{e}");
+    }
+
+    const IDS_SCENARIO: &str = r#"name = "ids"
+[cluster]
+broker_ids = [101, 102, 103]
+[[topics]]
+name = "orders"
+partitions = 4
+replication_factor = 3
+[[topics]]
+name = "audit"
+partitions = 1
+replication_factor = 2
+replicas = [[103, 101]]
+[[faults]]
+at = "5s"
+action = "crash"
+target = "broker:102"
+[[faults]]
+at = "6s"
+action = "partition"
+groups = [[101], [102, 103, "zookeeper"]]
+[[faults]]
+at = "7s"
+action = "restart"
+target = 102
+"#;
+
+    #[test]
+    fn broker_ids_are_kept_everywhere() {
+        let s = parse(IDS_SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.cluster.broker_ids(), &[101, 102, 103]);
+        assert_eq!(s.cluster.describe_ids(), "101 to 103");
+        assert_eq!(
+            s.topics[0].replicas,
+            vec![
+                vec![101, 102, 103],
+                vec![102, 103, 101],
+                vec![103, 101, 102],
+                vec![101, 102, 103]
+            ]
+        );
+        assert_eq!(s.topics[1].replicas, vec![vec![103, 101]]);
+        assert_eq!(s.faults[0].action, FaultAction::Crash(Target::Broker(102)));
+        assert_eq!(
+            s.faults[1].action,
+            FaultAction::Partition(vec![
+                vec![Target::Broker(101)],
+                vec![Target::Broker(102), Target::Broker(103), Target::ZooKeeper]
+            ])
+        );
+        // `brokers = N` is ids 0 to N-1, with the round-robin assignment from broker 0.
+        let s = parse(EXAMPLE).unwrap();
+        assert_eq!(s.cluster.broker_ids(), &[0, 1, 2]);
+        let unordered = parse(&IDS_SCENARIO.replace("[101, 102, 103]", "[103, 7, 101, 102]"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unordered.cluster.broker_ids(), &[7, 101, 102, 103]);
+        assert_eq!(unordered.cluster.describe_ids(), "7, 101 to 103");
+        assert_eq!(unordered.topics[0].replicas[0], vec![7, 101, 102]);
+    }
+
+    #[test]
+    fn broker_id_errors_name_file_line_and_key() {
+        // (replacement for the `broker_ids` line, line, key, message)
+        let cases = [
+            ("brokers = 3\nbroker_ids = [1]", 4, "broker_ids", "not both"),
+            ("", 2, "brokers", "needs `brokers = N`"),
+            ("brokers = 0", 3, "brokers", "out of range"),
+            ("broker_ids = []", 3, "broker_ids", "at least one broker"),
+            (
+                "broker_ids = [1, 2, 1]",
+                3,
+                "broker_ids",
+                "broker id 1 appears twice",
+            ),
+            ("broker_ids = [1, -2, 3]", 3, "broker_ids", "out of range"),
+            (
+                "broker_ids = [1, 2147483648]",
+                3,
+                "broker_ids",
+                "out of range",
+            ),
+            ("broker_ids = [1, \"2\"]", 3, "broker_ids", "whole number"),
+            ("broker_ids = 3", 3, "broker_ids", "list of broker ids"),
+        ];
+        for (to, line, key, message) in cases {
+            let text = IDS_SCENARIO.replace("broker_ids = [101, 102, 103]", to);
+            let e = parse(&text).expect_err(to);
+            assert_eq!(e.file, "s.toml");
+            assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{to}: {e}");
+            assert!(e.message.contains(message), "{to}: {e}");
+        }
+        let e = parse(&IDS_SCENARIO.replace("\"broker:102\"", "\"broker:2\"")).unwrap_err();
+        assert!(
+            e.message
+                .contains("broker 2 does not exist (the broker ids are 101 to 103)"),
+            "{e}"
+        );
+        let e = parse(&IDS_SCENARIO.replace("target = 102", "target = 4294967398")).unwrap_err();
+        assert!(
+            e.message.contains("broker 4294967398 does not exist"),
+            "{e}"
+        );
+        let e = parse(&IDS_SCENARIO.replace("[[103, 101]]", "[[103, 1]]")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("replicas"));
+        assert!(e.message.contains("the broker ids are 101 to 103"), "{e}");
+        let e = parse(&IDS_SCENARIO.replace("[[101], [102", "[[100], [102")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("groups"));
+        let e = parse(&IDS_SCENARIO.replace("replication_factor = 3", "replication_factor = 4"))
+            .unwrap_err();
+        assert!(e.message.contains("out of range (1 to 3)"), "{e}");
+    }
+
+    #[test]
+    fn the_offsets_topic_warning_counts_the_listed_brokers() {
+        let text = GROUP_SCENARIO
+            .replace("brokers = 3", "broker_ids = [10, 20]")
+            .replace("replication_factor = 3", "replication_factor = 2");
+        let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.warnings[0].contains("the cluster has 2 broker(s)"),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

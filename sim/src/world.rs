@@ -722,7 +722,7 @@ impl Nodes {
 
 async fn orchestrate(scenario: Arc<Scenario>, seed: u64) -> RunResult {
     let handle = Handle::current();
-    let broker_ids: Vec<BrokerId> = (0..scenario.cluster.brokers as BrokerId).collect();
+    let broker_ids: Vec<BrokerId> = scenario.cluster.broker_ids().to_vec();
     let shared = Arc::new(Shared {
         scenario: scenario.clone(),
         seed,
