@@ -115,12 +115,31 @@ enum ZkPurpose {
 #[derive(Default)]
 struct ZkClient {
     session_id: Option<u64>,
+    /// The session timeout the server granted, which ZooKeeper's `ClientCnxn.onConnected`
+    /// turns into the read timeout and the ping interval.
+    negotiated_timeout_ms: u64,
     connect_attempt: u64,
     next_xid: u64,
     pending: BTreeMap<u64, ZkPurpose>,
 }
 
 impl ZkClient {
+    /// The connect timeout, from the timeout the client asked for (nothing is negotiated
+    /// yet). ZooKeeper's `ClientCnxn` gives an attempt `sessionTimeout / hostProvider.size()`;
+    /// the simulator has always given a third of it, and keeps that so existing runs keep
+    /// their timing. Never 0: a requested timeout of 1 ms retries every millisecond until
+    /// the first answer arrives.
+    fn connect_timeout_ms(requested_ms: u64) -> u64 {
+        (requested_ms / 3).max(1)
+    }
+
+    /// The ping interval once connected: `ClientCnxn` sets `readTimeout` to 2/3 of the
+    /// *negotiated* timeout and pings after `readTimeout / 2` without sending, so a broker
+    /// that asked for 1 ms pings every 2 s of ZooKeeper's 6 s minimum, not every millisecond.
+    fn ping_interval_ms(&self) -> u64 {
+        (self.negotiated_timeout_ms * 2 / 3 / 2).max(1)
+    }
+
     fn request(&mut self, op: ZkOp, purpose: ZkPurpose, out: &mut Output<BrokerTimer>) {
         let Some(session_id) = self.session_id else {
             return;
@@ -352,20 +371,28 @@ impl Broker {
             },
         );
         out.timer(
-            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            ZkClient::connect_timeout_ms(self.config.zookeeper_session_timeout_ms),
             BrokerTimer::ZkConnectTimeout {
                 attempt: self.zk.connect_attempt,
             },
         );
     }
 
-    fn on_zk_connected(&mut self, session_id: u64, out: &mut Output<BrokerTimer>) {
+    /// A session is granted. (An answer to an attempt that already timed out is taken too:
+    /// messages here carry no connection of their own for the client to have closed.)
+    fn on_zk_connected(
+        &mut self,
+        session_id: u64,
+        negotiated_timeout_ms: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
         if self.zk.session_id.is_some() {
             return;
         }
         self.zk.session_id = Some(session_id);
+        self.zk.negotiated_timeout_ms = negotiated_timeout_ms;
         out.timer(
-            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            self.zk.ping_interval_ms(),
             BrokerTimer::ZkPing { session_id },
         );
         self.register(out);
@@ -2223,7 +2250,10 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            Message::ZkConnected { session_id, .. } => self.on_zk_connected(session_id, out),
+            Message::ZkConnected {
+                session_id,
+                session_timeout_ms,
+            } => self.on_zk_connected(session_id, session_timeout_ms, out),
             Message::ZkPong { .. } => {}
             Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
             Message::ZkWatch {
@@ -2370,7 +2400,7 @@ impl Broker {
                 if self.zk.session_id == Some(session_id) {
                     out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
                     out.timer(
-                        (self.config.zookeeper_session_timeout_ms / 3).max(1),
+                        self.zk.ping_interval_ms(),
                         BrokerTimer::ZkPing { session_id },
                     );
                 }
