@@ -1814,7 +1814,22 @@ impl Broker {
             .map(|c| c.flush_ms)
             .filter(|ms| *ms != u64::MAX)
             .min()
+            // Kafka's flusher runs every log.flush.scheduler.interval.ms; the simulator looks
+            // every flush.ms instead, and at most every millisecond (flush.ms may be 0).
             .map(|ms| ms.max(1))
+    }
+
+    /// ReplicaManager schedules "isr-expiration" every `replica.lag.time.max.ms / 2`.
+    /// `KafkaScheduler.schedule` runs a task whose period is 0 once, at once: at startup,
+    /// when the broker leads nothing, so a lag time of 0 or 1 ms never shrinks an ISR.
+    fn isr_expiration_period_ms(&self) -> Option<u64> {
+        Some(self.config.replica_lag_time_max_ms / 2).filter(|ms| *ms > 0)
+    }
+
+    /// "highwatermark-checkpoint" every `replica.high.watermark.checkpoint.interval.ms`;
+    /// with 0, `KafkaScheduler` runs it once, before the broker holds any high watermark.
+    fn hw_checkpoint_period_ms(&self) -> Option<u64> {
+        Some(self.config.replica_high_watermark_checkpoint_interval_ms).filter(|ms| *ms > 0)
     }
 
     fn checkpoint_high_watermarks(&mut self) {
@@ -2211,14 +2226,12 @@ impl Actor for Broker {
             replicas: recovered,
         });
         self.zk_connect(out);
-        out.timer(
-            (self.config.replica_lag_time_max_ms / 2).max(1),
-            BrokerTimer::IsrExpiration,
-        );
-        out.timer(
-            self.config.replica_high_watermark_checkpoint_interval_ms,
-            BrokerTimer::HwCheckpoint,
-        );
+        if let Some(ms) = self.isr_expiration_period_ms() {
+            out.timer(ms, BrokerTimer::IsrExpiration);
+        }
+        if let Some(ms) = self.hw_checkpoint_period_ms() {
+            out.timer(ms, BrokerTimer::HwCheckpoint);
+        }
         if let Some(ms) = self.flush_check_interval_ms() {
             out.timer(ms, BrokerTimer::FlushCheck);
         }
@@ -2412,17 +2425,15 @@ impl Broker {
             }
             BrokerTimer::IsrExpiration => {
                 self.maybe_shrink_isrs(now_ms, out);
-                out.timer(
-                    (self.config.replica_lag_time_max_ms / 2).max(1),
-                    BrokerTimer::IsrExpiration,
-                );
+                if let Some(ms) = self.isr_expiration_period_ms() {
+                    out.timer(ms, BrokerTimer::IsrExpiration);
+                }
             }
             BrokerTimer::HwCheckpoint => {
                 self.checkpoint_high_watermarks();
-                out.timer(
-                    self.config.replica_high_watermark_checkpoint_interval_ms,
-                    BrokerTimer::HwCheckpoint,
-                );
+                if let Some(ms) = self.hw_checkpoint_period_ms() {
+                    out.timer(ms, BrokerTimer::HwCheckpoint);
+                }
             }
             BrokerTimer::FlushCheck => {
                 let tps: Vec<TopicPartition> = self.disk.logs.keys().cloned().collect();

@@ -131,6 +131,21 @@ pub struct NetworkSpec {
     pub loss: f64,
 }
 
+/// The least time the simulated transport takes to hand a message over, whatever the
+/// latency: madsim holds every send and every receive for at least a millisecond, so no
+/// answer comes back sooner than about 5 ms. Timeouts are checked against a round trip of at
+/// least twice this.
+pub const MIN_ONE_WAY_MS: u64 = 3;
+
+impl NetworkSpec {
+    /// The longest round trip between two processes on the healthy network, in whole
+    /// milliseconds: twice the highest one-way latency, and never less than twice
+    /// [`MIN_ONE_WAY_MS`].
+    pub fn worst_round_trip_ms(&self) -> u64 {
+        2 * self.latency_max_us.div_ceil(1000).max(MIN_ONE_WAY_MS)
+    }
+}
+
 impl Default for NetworkSpec {
     fn default() -> Self {
         NetworkSpec {
@@ -756,12 +771,12 @@ impl Scenario {
         }
         let seed = ctx.int(root, "seed", 0, i64::MAX)?.unwrap_or(0) as u64;
 
-        let cluster = parse_cluster(&ctx, root)?;
         let network = parse_network(&ctx, root)?;
+        let cluster = parse_cluster(&ctx, root, &network)?;
         let mut warnings = Vec::new();
         let topics = parse_topics(&ctx, root, &cluster, &mut warnings)?;
-        let producers = parse_producers(&ctx, root, &topics)?;
-        let consumers = parse_consumers(&ctx, root, &topics)?;
+        let producers = parse_producers(&ctx, root, &topics, &network, &mut warnings)?;
+        let consumers = parse_consumers(&ctx, root, &topics, &network)?;
         let known = Known {
             cluster: &cluster,
             topics: &topics,
@@ -795,7 +810,7 @@ impl Scenario {
     }
 }
 
-fn parse_cluster(ctx: &Ctx, root: &Table<'_>) -> Result<ClusterSpec> {
+fn parse_cluster(ctx: &Ctx, root: &Table<'_>, network: &NetworkSpec) -> Result<ClusterSpec> {
     let table = &ctx
         .table(root, "cluster")?
         .ok_or_else(|| ctx.err(None, Some("cluster"), "a scenario needs a [cluster] table"))?;
@@ -824,12 +839,111 @@ fn parse_cluster(ctx: &Ctx, root: &Table<'_>) -> Result<ClusterSpec> {
         (None, Some(item)) => parse_broker_ids(ctx, item)?,
     };
     let mut config = BrokerConfig::default();
+    let mut spans = BTreeMap::new();
     for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
         config
             .apply(&key, &value)
-            .map_err(|e| ctx.config_error(span, &key, e))?;
+            .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+        spans.insert(key, span);
     }
+    check_broker_timers(ctx, &config, network, &spans, table.span())?;
     Ok(ClusterSpec::new(broker_ids, config))
+}
+
+/// The broker configs that drive timers, checked as Kafka checks them at startup, and
+/// against the network where a value could never be met.
+fn check_broker_timers(
+    ctx: &Ctx,
+    config: &BrokerConfig,
+    network: &NetworkSpec,
+    spans: &BTreeMap<String, Option<std::ops::Range<usize>>>,
+    table_span: Option<std::ops::Range<usize>>,
+) -> Result<()> {
+    // The error points at the first of `keys` the file sets, else at [cluster].
+    let err = |keys: &[&str], message: String| {
+        let key = keys
+            .iter()
+            .find(|k| spans.contains_key(**k))
+            .copied()
+            .unwrap_or(keys[0]);
+        let span = spans.get(key).cloned().flatten().or(table_span.clone());
+        ctx.err(span, Some(key), message)
+    };
+    let round_trip = network.worst_round_trip_ms();
+    // Kafka takes any value, but KafkaServer.initZkClient waits zookeeper.connection.timeout.ms
+    // (by default zookeeper.session.timeout.ms) for the first session and the broker does
+    // not start without one; ZooKeeper's ClientCnxn gives each attempt the requested timeout
+    // (sessionTimeout / servers). Shorter than a round trip, no broker would ever start.
+    let zk = config.zookeeper_session_timeout_ms;
+    if zk < round_trip {
+        return Err(err(
+            &["zookeeper.session.timeout.ms"],
+            format!(
+                "{zk} ms is shorter than a round trip to ZooKeeper on this network (up to \
+                 {round_trip} ms): a Kafka broker waits zookeeper.connection.timeout.ms, which \
+                 defaults to zookeeper.session.timeout.ms, for its first ZooKeeper session and \
+                 fails to start without one"
+            ),
+        ));
+    }
+    // KafkaConfig.validateValues.
+    let wait = config.replica_fetch_wait_max_ms;
+    if wait > config.replica_socket_timeout_ms {
+        return Err(err(
+            &["replica.socket.timeout.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.socket.timeout.ms ({} ms) should always be at least \
+                 replica.fetch.wait.max.ms ({wait} ms) to prevent unnecessary socket timeouts \
+                 (KafkaConfig)",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    if wait > config.replica_lag_time_max_ms {
+        return Err(err(
+            &["replica.lag.time.max.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.fetch.wait.max.ms ({wait} ms) should always be less than or equal to \
+                 replica.lag.time.max.ms ({} ms) to prevent frequent changes in ISR (KafkaConfig)",
+                config.replica_lag_time_max_ms
+            ),
+        ));
+    }
+    if config.replica_socket_timeout_ms < round_trip {
+        return Err(err(
+            &["replica.socket.timeout.ms"],
+            format!(
+                "{} ms is shorter than a round trip between brokers on this network (up to \
+                 {round_trip} ms): every fetch of every follower would time out",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A client's `request.timeout.ms` must leave room for one round trip: shorter, every
+/// request times out before its answer can arrive. Kafka takes it (atLeast(0)) and the client
+/// retries forever without getting anywhere; the simulator refuses it.
+fn check_request_timeout(
+    ctx: &Ctx,
+    request_timeout_ms: u64,
+    network: &NetworkSpec,
+    span: Option<std::ops::Range<usize>>,
+    what: &str,
+) -> Result<()> {
+    let round_trip = network.worst_round_trip_ms();
+    if request_timeout_ms < round_trip {
+        return Err(ctx.err(
+            span,
+            Some("request.timeout.ms"),
+            format!(
+                "{request_timeout_ms} ms is shorter than a round trip on this network (up to \
+                 {round_trip} ms): every request of the {what} would time out before its answer"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `broker_ids = [...]`: Kafka's `broker.id` is any non-negative int (a negative one asks
@@ -1066,7 +1180,13 @@ fn check_client_name(
     Ok(name)
 }
 
-fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ProducerSpec>> {
+fn parse_producers(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ProducerSpec>> {
     let mut producers = Vec::new();
     let mut seen = BTreeSet::new();
     let tables = ctx.array_of_tables(root, "producers")?;
@@ -1106,10 +1226,41 @@ fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         let keys = ctx.int(table, "keys", 1, 1_000_000)?.map(|k| k as u32);
         let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
         let mut config = ProducerConfig::default();
+        let mut spans = BTreeMap::new();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
             config
                 .apply(&key, &value)
-                .map_err(|e| ctx.config_error(span, &key, e))?;
+                .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+            spans.insert(key, span);
+        }
+        let span_of = |key: &str| spans.get(key).cloned().flatten().or(table.span());
+        check_request_timeout(
+            ctx,
+            config.request_timeout_ms,
+            network,
+            span_of("request.timeout.ms"),
+            "producer",
+        )?;
+        // KafkaProducer.configureDeliveryTimeout: delivery.timeout.ms below linger.ms +
+        // request.timeout.ms is a ConfigException when set, and raised to that sum otherwise.
+        let floor = config.linger_ms + config.request_timeout_ms;
+        if config.delivery_timeout_ms < floor {
+            if spans.contains_key("delivery.timeout.ms") {
+                return Err(ctx.err(
+                    span_of("delivery.timeout.ms"),
+                    Some("delivery.timeout.ms"),
+                    format!(
+                        "delivery.timeout.ms ({} ms) should be equal to or larger than linger.ms \
+                         + request.timeout.ms ({floor} ms) (KafkaProducer)",
+                        config.delivery_timeout_ms
+                    ),
+                ));
+            }
+            warnings.push(format!(
+                "producer `{name}`: delivery.timeout.ms raised to linger.ms + request.timeout.ms \
+                 ({floor} ms), as KafkaProducer does"
+            ));
+            config.delivery_timeout_ms = floor;
         }
         producers.push(ProducerSpec {
             name,
@@ -1124,7 +1275,12 @@ fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
     Ok(producers)
 }
 
-fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ConsumerSpec>> {
+fn parse_consumers(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+) -> Result<Vec<ConsumerSpec>> {
     let mut consumers = Vec::new();
     let mut seen = BTreeSet::new();
     let tables = ctx.array_of_tables(root, "consumers")?;
@@ -1180,15 +1336,43 @@ fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
         let mut config = ConsumerConfig::default();
         let mut auto_commit_key = None;
+        let mut spans = BTreeMap::new();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
             config
                 .apply(&key, &value)
                 .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
             if key == "enable.auto.commit" {
-                auto_commit_key = Some(span);
+                auto_commit_key = Some(span.clone());
             }
+            spans.insert(key, span);
         }
+        let span_of = |key: &str| spans.get(key).cloned().flatten().or(table.span());
+        check_request_timeout(
+            ctx,
+            config.request_timeout_ms,
+            network,
+            span_of("request.timeout.ms"),
+            "consumer",
+        )?;
         let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
+        // Kafka's consumer refuses to start a group member whose heartbeat is not below its
+        // session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout").
+        if group.is_some() && config.heartbeat_interval_ms >= config.session_timeout_ms {
+            let key = if spans.contains_key("heartbeat.interval.ms") {
+                "heartbeat.interval.ms"
+            } else {
+                "session.timeout.ms"
+            };
+            return Err(ctx.err(
+                span_of(key),
+                Some(key),
+                format!(
+                    "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
+                     ({} ms) (Kafka's consumer Heartbeat)",
+                    config.heartbeat_interval_ms, config.session_timeout_ms
+                ),
+            ));
+        }
         let members = match ctx.int(table, "members", 1, MAX_CLIENTS as i64)? {
             Some(_) if group.is_none() => {
                 return Err(ctx.err(
@@ -2159,6 +2343,331 @@ target = 102
             "{:?}",
             s.warnings
         );
+    }
+
+    /// A small scenario with one slot per scope for a config entry.
+    const TIMERS: &str = r#"name = "timers"
+duration = "20s"
+#NETWORK#
+[cluster]
+brokers = 3
+[cluster.config]
+#BROKER#
+[[topics]]
+name = "orders"
+partitions = 2
+replication_factor = 3
+config = { "unclean.leader.election.enable" = false #TOPIC# }
+[[producers]]
+name = "p"
+topic = "orders"
+records = 10
+rate = 10
+config = { "acks" = "all" #PRODUCER# }
+[[consumers]]
+name = "g"
+group = "g"
+members = 2
+topics = ["orders"]
+processing = "1ms"
+config = { "auto.offset.reset" = "earliest" #CONSUMER# }
+#TAIL#
+"#;
+
+    /// The timer scenario with `entry` put in `slot` (BROKER, TOPIC, PRODUCER, CONSUMER,
+    /// NETWORK or TAIL); entries in the inline tables get their leading comma here.
+    fn timers_with(slot: &str, entry: &str) -> String {
+        let mut text = TIMERS.to_string();
+        for s in ["NETWORK", "BROKER", "TOPIC", "PRODUCER", "CONSUMER", "TAIL"] {
+            let marker = format!("#{s}#");
+            let with = if s != slot {
+                String::new()
+            } else if matches!(s, "TOPIC" | "PRODUCER" | "CONSUMER") {
+                format!(", {entry}")
+            } else {
+                entry.to_string()
+            };
+            text = text.replace(&marker, &with);
+        }
+        text
+    }
+
+    /// Every duration, count and config that drives a timer or a rate: a value that would
+    /// give a timer a period of 0 (or a timeout no answer can meet) is an error naming the
+    /// file, the line and the key.
+    #[test]
+    fn timer_values_kafka_refuses_are_errors_naming_the_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // (slot, entry, key, part of the message)
+            (
+                "BROKER",
+                r#""zookeeper.session.timeout.ms" = 0"#,
+                "zookeeper.session.timeout.ms",
+                "fails to start",
+            ),
+            (
+                "BROKER",
+                r#""zookeeper.session.timeout.ms" = 1"#,
+                "zookeeper.session.timeout.ms",
+                "round trip to ZooKeeper",
+            ),
+            (
+                "BROKER",
+                r#""replica.lag.time.max.ms" = 100"#,
+                "replica.lag.time.max.ms",
+                "frequent changes in ISR",
+            ),
+            (
+                "BROKER",
+                r#""replica.fetch.wait.max.ms" = 40000"#,
+                "replica.fetch.wait.max.ms",
+                "unnecessary socket timeouts",
+            ),
+            (
+                "BROKER",
+                "\"replica.fetch.wait.max.ms\" = 0\n\"replica.socket.timeout.ms\" = 0",
+                "replica.socket.timeout.ms",
+                "every fetch",
+            ),
+            (
+                "BROKER",
+                r#""replica.fetch.backoff.ms" = -1"#,
+                "replica.fetch.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""replica.high.watermark.checkpoint.interval.ms" = -5"#,
+                "replica.high.watermark.checkpoint.interval.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""log.flush.interval.messages" = 0"#,
+                "log.flush.interval.messages",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""log.flush.interval.ms" = -1"#,
+                "log.flush.interval.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""min.insync.replicas" = 0"#,
+                "min.insync.replicas",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.topic.num.partitions" = 0"#,
+                "offsets.topic.num.partitions",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.topic.replication.factor" = 0"#,
+                "offsets.topic.replication.factor",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.commit.timeout.ms" = 0"#,
+                "offsets.commit.timeout.ms",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""group.initial.rebalance.delay.ms" = -1"#,
+                "group.initial.rebalance.delay.ms",
+                "non-negative",
+            ),
+            (
+                "TOPIC",
+                r#""flush.messages" = 0"#,
+                "flush.messages",
+                "atLeast(1)",
+            ),
+            ("TOPIC", r#""flush.ms" = -1"#, "flush.ms", "non-negative"),
+            (
+                "TOPIC",
+                r#""min.insync.replicas" = 0"#,
+                "min.insync.replicas",
+                "atLeast(1)",
+            ),
+            (
+                "PRODUCER",
+                r#""request.timeout.ms" = 0"#,
+                "request.timeout.ms",
+                "every request of the producer",
+            ),
+            (
+                "PRODUCER",
+                r#""request.timeout.ms" = 3"#,
+                "request.timeout.ms",
+                "round trip",
+            ),
+            (
+                "PRODUCER",
+                r#""delivery.timeout.ms" = 0"#,
+                "delivery.timeout.ms",
+                "linger.ms + request.timeout.ms",
+            ),
+            (
+                "PRODUCER",
+                r#""max.in.flight.requests.per.connection" = 0"#,
+                "max.in.flight.requests.per.connection",
+                "atLeast(1)",
+            ),
+            (
+                "PRODUCER",
+                r#""retry.backoff.ms" = -100"#,
+                "retry.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "PRODUCER",
+                r#""linger.ms" = -1"#,
+                "linger.ms",
+                "non-negative",
+            ),
+            (
+                "PRODUCER",
+                r#""metadata.max.age.ms" = -1"#,
+                "metadata.max.age.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""request.timeout.ms" = 0"#,
+                "request.timeout.ms",
+                "every request of the consumer",
+            ),
+            (
+                "CONSUMER",
+                r#""max.poll.records" = 0"#,
+                "max.poll.records",
+                "atLeast(1)",
+            ),
+            (
+                "CONSUMER",
+                r#""max.poll.interval.ms" = 0"#,
+                "max.poll.interval.ms",
+                "atLeast(1)",
+            ),
+            (
+                "CONSUMER",
+                r#""heartbeat.interval.ms" = 45000"#,
+                "heartbeat.interval.ms",
+                "lower than session.timeout.ms",
+            ),
+            (
+                "CONSUMER",
+                r#""session.timeout.ms" = 0"#,
+                "session.timeout.ms",
+                "lower than session.timeout.ms",
+            ),
+            (
+                "CONSUMER",
+                r#""fetch.max.wait.ms" = -1"#,
+                "fetch.max.wait.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""auto.commit.interval.ms" = -1"#,
+                "auto.commit.interval.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""retry.backoff.ms" = -1"#,
+                "retry.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "NETWORK",
+                "[network]\nlatency = \"-1ms\"",
+                "latency",
+                "not a latency",
+            ),
+            (
+                "TAIL",
+                "[nemesis]\ninterval = \"0s\"",
+                "interval",
+                "above 0",
+            ),
+            (
+                "TAIL",
+                "[nemesis]\nduration = \"0ms..0ms\"",
+                "duration",
+                "above 0",
+            ),
+        ];
+        for (slot, entry, key, message) in cases {
+            let text = timers_with(slot, entry);
+            let e = Scenario::parse("timers.toml", &text)
+                .expect_err(&format!("{slot} {entry} must be refused"));
+            assert_eq!(e.file, "timers.toml");
+            assert_eq!(e.key.as_deref(), Some(*key), "{entry}: {e}");
+            assert!(e.message.contains(message), "{entry}: {e}");
+            let line = text.lines().nth(e.line - 1).unwrap_or_default();
+            assert!(
+                line.contains(key) || line.starts_with('['),
+                "{entry}: line {}: {line}",
+                e.line
+            );
+        }
+        // Durations and rates of the scenario itself.
+        for (from, to, key) in [
+            ("rate = 10", "rate = 0", "rate"),
+            (
+                "processing = \"1ms\"",
+                "processing = \"-1ms\"",
+                "processing",
+            ),
+            ("duration = \"20s\"", "duration = \"0s\"", "duration"),
+            ("members = 2", "members = 0", "members"),
+        ] {
+            let e = Scenario::parse("timers.toml", &timers_with("", "").replace(from, to))
+                .expect_err(to);
+            assert_eq!(e.key.as_deref(), Some(key), "{to}: {e}");
+        }
+        // The round trip follows the network: 6 ms passes a 2 ms network.
+        let fast = timers_with("NETWORK", "[network]\nlatency = \"1ms..2ms\"").replace(
+            "\"acks\" = \"all\"",
+            "\"acks\" = \"all\", \"request.timeout.ms\" = 6",
+        );
+        Scenario::parse("timers.toml", &fast).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Zeros Kafka takes (no validator, or atLeast(0)) parse; the model gives each timer a
+    /// positive period or none (see `kafka_sim`'s timer tests for the runs).
+    #[test]
+    fn timer_values_kafka_takes_parse() {
+        for (slot, entry) in [
+            (
+                "BROKER",
+                "\"replica.lag.time.max.ms\" = 0\n\"replica.fetch.wait.max.ms\" = 0",
+            ),
+            (
+                "BROKER",
+                "\"replica.high.watermark.checkpoint.interval.ms\" = 0",
+            ),
+            ("BROKER", "\"replica.fetch.backoff.ms\" = 0"),
+            ("BROKER", "\"log.flush.interval.ms\" = 0"),
+            ("BROKER", "\"group.initial.rebalance.delay.ms\" = 0"),
+            ("PRODUCER", "\"retry.backoff.ms\" = 0"),
+            ("PRODUCER", "\"metadata.max.age.ms\" = 0"),
+            ("CONSUMER", "\"retry.backoff.ms\" = 0"),
+            ("CONSUMER", "\"heartbeat.interval.ms\" = 0"),
+            ("CONSUMER", "\"max.poll.interval.ms\" = 1"),
+            ("CONSUMER", "\"auto.commit.interval.ms\" = 0"),
+        ] {
+            Scenario::parse("timers.toml", &timers_with(slot, entry))
+                .unwrap_or_else(|e| panic!("{entry}: {e}"));
+        }
     }
 
     #[test]
