@@ -118,12 +118,31 @@ enum ZkPurpose {
 #[derive(Default)]
 struct ZkClient {
     session_id: Option<u64>,
+    /// The session timeout the server granted, which ZooKeeper's `ClientCnxn.onConnected`
+    /// turns into the read timeout and the ping interval.
+    negotiated_timeout_ms: u64,
     connect_attempt: u64,
     next_xid: u64,
     pending: BTreeMap<u64, ZkPurpose>,
 }
 
 impl ZkClient {
+    /// The connect timeout, from the timeout the client asked for (nothing is negotiated
+    /// yet). ZooKeeper's `ClientCnxn` gives an attempt `sessionTimeout / hostProvider.size()`;
+    /// the simulator has always given a third of it, and keeps that so existing runs keep
+    /// their timing. Never 0: a requested timeout of 1 ms retries every millisecond until
+    /// the first answer arrives.
+    fn connect_timeout_ms(requested_ms: u64) -> u64 {
+        (requested_ms / 3).max(1)
+    }
+
+    /// The ping interval once connected: `ClientCnxn` sets `readTimeout` to 2/3 of the
+    /// *negotiated* timeout and pings after `readTimeout / 2` without sending, so a broker
+    /// that asked for 1 ms pings every 2 s of ZooKeeper's 6 s minimum, not every millisecond.
+    fn ping_interval_ms(&self) -> u64 {
+        (self.negotiated_timeout_ms * 2 / 3 / 2).max(1)
+    }
+
     fn request(&mut self, op: ZkOp, purpose: ZkPurpose, out: &mut Output<BrokerTimer>) {
         let Some(session_id) = self.session_id else {
             return;
@@ -422,20 +441,28 @@ impl Broker {
             },
         );
         out.timer(
-            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            ZkClient::connect_timeout_ms(self.config.zookeeper_session_timeout_ms),
             BrokerTimer::ZkConnectTimeout {
                 attempt: self.zk.connect_attempt,
             },
         );
     }
 
-    fn on_zk_connected(&mut self, session_id: u64, out: &mut Output<BrokerTimer>) {
+    /// A session is granted. (An answer to an attempt that already timed out is taken too:
+    /// messages here carry no connection of their own for the client to have closed.)
+    fn on_zk_connected(
+        &mut self,
+        session_id: u64,
+        negotiated_timeout_ms: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
         if self.zk.session_id.is_some() {
             return;
         }
         self.zk.session_id = Some(session_id);
+        self.zk.negotiated_timeout_ms = negotiated_timeout_ms;
         out.timer(
-            (self.config.zookeeper_session_timeout_ms / 3).max(1),
+            self.zk.ping_interval_ms(),
             BrokerTimer::ZkPing { session_id },
         );
         self.register(out);
@@ -2185,7 +2212,22 @@ impl Broker {
             .map(|c| c.flush_ms)
             .filter(|ms| *ms != u64::MAX)
             .min()
+            // Kafka's flusher runs every log.flush.scheduler.interval.ms; the simulator looks
+            // every flush.ms instead, and at most every millisecond (flush.ms may be 0).
             .map(|ms| ms.max(1))
+    }
+
+    /// ReplicaManager schedules "isr-expiration" every `replica.lag.time.max.ms / 2`.
+    /// `KafkaScheduler.schedule` runs a task whose period is 0 once, at once: at startup,
+    /// when the broker leads nothing, so a lag time of 0 or 1 ms never shrinks an ISR.
+    fn isr_expiration_period_ms(&self) -> Option<u64> {
+        Some(self.config.replica_lag_time_max_ms / 2).filter(|ms| *ms > 0)
+    }
+
+    /// "highwatermark-checkpoint" every `replica.high.watermark.checkpoint.interval.ms`;
+    /// with 0, `KafkaScheduler` runs it once, before the broker holds any high watermark.
+    fn hw_checkpoint_period_ms(&self) -> Option<u64> {
+        Some(self.config.replica_high_watermark_checkpoint_interval_ms).filter(|ms| *ms > 0)
     }
 
     fn checkpoint_high_watermarks(&mut self) {
@@ -2580,14 +2622,12 @@ impl Actor for Broker {
             replicas: recovered,
         });
         self.zk_connect(out);
-        out.timer(
-            (self.config.replica_lag_time_max_ms / 2).max(1),
-            BrokerTimer::IsrExpiration,
-        );
-        out.timer(
-            self.config.replica_high_watermark_checkpoint_interval_ms,
-            BrokerTimer::HwCheckpoint,
-        );
+        if let Some(ms) = self.isr_expiration_period_ms() {
+            out.timer(ms, BrokerTimer::IsrExpiration);
+        }
+        if let Some(ms) = self.hw_checkpoint_period_ms() {
+            out.timer(ms, BrokerTimer::HwCheckpoint);
+        }
         if let Some(ms) = self.flush_check_interval_ms() {
             out.timer(ms, BrokerTimer::FlushCheck);
         }
@@ -2619,7 +2659,10 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            Message::ZkConnected { session_id, .. } => self.on_zk_connected(session_id, out),
+            Message::ZkConnected {
+                session_id,
+                session_timeout_ms,
+            } => self.on_zk_connected(session_id, session_timeout_ms, out),
             Message::ZkPong { .. } => {}
             Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
             Message::ZkWatch {
@@ -2748,7 +2791,7 @@ impl Broker {
                 if self.zk.session_id == Some(session_id) {
                     out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
                     out.timer(
-                        (self.config.zookeeper_session_timeout_ms / 3).max(1),
+                        self.zk.ping_interval_ms(),
                         BrokerTimer::ZkPing { session_id },
                     );
                 }
@@ -2760,17 +2803,15 @@ impl Broker {
             }
             BrokerTimer::IsrExpiration => {
                 self.maybe_shrink_isrs(now_ms, out);
-                out.timer(
-                    (self.config.replica_lag_time_max_ms / 2).max(1),
-                    BrokerTimer::IsrExpiration,
-                );
+                if let Some(ms) = self.isr_expiration_period_ms() {
+                    out.timer(ms, BrokerTimer::IsrExpiration);
+                }
             }
             BrokerTimer::HwCheckpoint => {
                 self.checkpoint_high_watermarks();
-                out.timer(
-                    self.config.replica_high_watermark_checkpoint_interval_ms,
-                    BrokerTimer::HwCheckpoint,
-                );
+                if let Some(ms) = self.hw_checkpoint_period_ms() {
+                    out.timer(ms, BrokerTimer::HwCheckpoint);
+                }
             }
             BrokerTimer::FlushCheck => {
                 let tps: Vec<TopicPartition> = self.disk.logs.keys().cloned().collect();

@@ -64,6 +64,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The same error, told about the key the user wrote (a broker-level name for a topic
+    /// config, such as `log.flush.interval.messages` for `flush.messages`).
+    fn for_key(self, key: &str) -> ConfigError {
+        match self {
+            ConfigError::BadValue { expected, got, .. } => ConfigError::BadValue {
+                key: key.to_string(),
+                expected,
+                got,
+            },
+            other => other,
+        }
+    }
+}
+
 fn as_u64(key: &str, v: &ConfigValue) -> Result<u64, ConfigError> {
     match v {
         ConfigValue::Int(i) if *i >= 0 => Ok(*i as u64),
@@ -73,6 +88,19 @@ fn as_u64(key: &str, v: &ConfigValue) -> Result<u64, ConfigError> {
             expected: "a non-negative integer",
             got: other.to_string(),
         }),
+    }
+}
+
+/// A whole number of at least 1, as Kafka's `ConfigDef.Range.atLeast(1)` validator wants:
+/// Kafka refuses to start with 0 ("Value must be at least 1"), so a scenario does too.
+fn at_least_one(key: &str, v: &ConfigValue) -> Result<u64, ConfigError> {
+    match as_u64(key, v)? {
+        0 => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "at least 1 (Kafka's validator: atLeast(1))",
+            got: v.to_string(),
+        }),
+        n => Ok(n),
     }
 }
 
@@ -246,11 +274,15 @@ impl TopicConfig {
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         match key {
-            "min.insync.replicas" => self.min_insync_replicas = as_u64(key, v)?.max(1) as u32,
+            // LogConfig: min.insync.replicas and flush.messages are atLeast(1), flush.ms
+            // atLeast(0).
+            "min.insync.replicas" => {
+                self.min_insync_replicas = at_least_one(key, v)?.min(u32::MAX as u64) as u32
+            }
             "unclean.leader.election.enable" => {
                 self.unclean_leader_election_enable = as_bool(key, v)?
             }
-            "flush.messages" => self.flush_messages = as_u64(key, v)?.max(1),
+            "flush.messages" => self.flush_messages = at_least_one(key, v)?,
             "flush.ms" => self.flush_ms = as_u64(key, v)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
@@ -334,18 +366,24 @@ impl BrokerConfig {
         "log.flush.interval.ms",
     ];
 
+    /// Applies one broker config. The ranges are `KafkaConfig`'s validators; the checks
+    /// between keys (`KafkaConfig.validateValues`) and against the network are the scenario's
+    /// (`kafka_sim::scenario`). Where Kafka has no validator and a timer derives from the
+    /// value, the broker follows `KafkaScheduler`: a task with a period of 0 runs once.
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         match key {
-            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = as_u64(key, v)?.max(1),
-            "zookeeper.session.timeout.ms" => {
-                self.zookeeper_session_timeout_ms = as_u64(key, v)?.max(1)
-            }
+            // No validator in KafkaConfig; isr-expiration runs every half of it.
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = as_u64(key, v)?,
+            // No validator; the scenario checks it against the network's round trip.
+            "zookeeper.session.timeout.ms" => self.zookeeper_session_timeout_ms = as_u64(key, v)?,
             "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = as_u64(key, v)?,
+            // atLeast(0): a follower fetches again at once after an error.
             "replica.fetch.backoff.ms" => self.replica_fetch_backoff_ms = as_u64(key, v)?,
+            // No validator; 0 checkpoints once (KafkaScheduler), so never in the simulator.
             "replica.high.watermark.checkpoint.interval.ms" => {
-                self.replica_high_watermark_checkpoint_interval_ms = as_u64(key, v)?.max(1)
+                self.replica_high_watermark_checkpoint_interval_ms = as_u64(key, v)?
             }
-            "replica.socket.timeout.ms" => self.replica_socket_timeout_ms = as_u64(key, v)?.max(1),
+            "replica.socket.timeout.ms" => self.replica_socket_timeout_ms = as_u64(key, v)?,
             "controller.socket.timeout.ms" => {
                 self.controller_socket_timeout_ms = as_u64(key, v)?.max(1)
             }
@@ -358,13 +396,15 @@ impl BrokerConfig {
                         got: v.to_string(),
                     })?;
             }
+            // atLeast(1) in KafkaConfig; the simulator keeps at most 1000 partitions and a
+            // replication factor of at most 100.
             "offsets.topic.num.partitions" => {
-                self.offsets_topic_num_partitions = as_u64(key, v)?.clamp(1, 1000) as u32
+                self.offsets_topic_num_partitions = at_least_one(key, v)?.min(1000) as u32
             }
             "offsets.topic.replication.factor" => {
-                self.offsets_topic_replication_factor = as_u64(key, v)?.clamp(1, 100) as u32
+                self.offsets_topic_replication_factor = at_least_one(key, v)?.min(100) as u32
             }
-            "offsets.commit.timeout.ms" => self.offsets_commit_timeout_ms = as_u64(key, v)?.max(1),
+            "offsets.commit.timeout.ms" => self.offsets_commit_timeout_ms = at_least_one(key, v)?,
             "group.initial.rebalance.delay.ms" => {
                 self.group_initial_rebalance_delay_ms = as_u64(key, v)?
             }
@@ -373,8 +413,14 @@ impl BrokerConfig {
             "min.insync.replicas" | "unclean.leader.election.enable" => {
                 self.topic_defaults.apply(key, v)?
             }
-            "log.flush.interval.messages" => self.topic_defaults.apply("flush.messages", v)?,
-            "log.flush.interval.ms" => self.topic_defaults.apply("flush.ms", v)?,
+            "log.flush.interval.messages" => self
+                .topic_defaults
+                .apply("flush.messages", v)
+                .map_err(|e| e.for_key(key))?,
+            "log.flush.interval.ms" => self
+                .topic_defaults
+                .apply("flush.ms", v)
+                .map_err(|e| e.for_key(key))?,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_string(),
@@ -453,15 +499,21 @@ impl ProducerConfig {
                     }
                 }
             }
+            // ProducerConfig's validators: atLeast(0) but for max.in.flight (atLeast(1)).
+            // request.timeout.ms and delivery.timeout.ms are checked against the network
+            // and each other by the scenario.
             "linger.ms" => self.linger_ms = as_u64(key, v)?,
             "batch.size" => self.batch_size = as_u64(key, v)?,
             "retries" => self.retries = as_u64(key, v)?,
             "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
-            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?.max(1),
-            "delivery.timeout.ms" => self.delivery_timeout_ms = as_u64(key, v)?.max(1),
+            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?,
+            "delivery.timeout.ms" => self.delivery_timeout_ms = as_u64(key, v)?,
             "max.in.flight.requests.per.connection" => {
-                self.max_in_flight_requests_per_connection = as_u64(key, v)?.max(1) as u32
+                self.max_in_flight_requests_per_connection =
+                    at_least_one(key, v)?.min(u32::MAX as u64) as u32
             }
+            // atLeast(0): 0 asks for metadata on every send; the simulator asks at most
+            // every millisecond.
             "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
             "max.request.size" => self.max_request_size = as_u64(key, v)?.max(1),
             _ => {
@@ -559,18 +611,28 @@ impl ConsumerConfig {
                     }
                 }
             }
+            // ConsumerConfig's validators: atLeast(0), but max.poll.records and
+            // max.poll.interval.ms atLeast(1); session.timeout.ms and heartbeat.interval.ms
+            // have none (the scenario checks the heartbeat against the session, as Kafka's
+            // Heartbeat does, and request.timeout.ms against the network).
             "fetch.max.wait.ms" => self.fetch_max_wait_ms = as_u64(key, v)?,
-            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?.max(1),
+            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?,
             "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
+            // 0 refreshes on every poll in Kafka; at most every millisecond here.
             "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
-            "max.poll.records" => self.max_poll_records = as_u64(key, v)?.max(1) as u32,
+            "max.poll.records" => {
+                self.max_poll_records = at_least_one(key, v)?.min(u32::MAX as u64) as u32
+            }
             "group.id" => self.group_id = Some(as_string(key, v)?),
             "group.instance.id" => self.group_instance_id = Some(as_string(key, v)?),
             "enable.auto.commit" => self.enable_auto_commit = as_bool(key, v)?,
+            // 0 commits on every poll in Kafka; at most every millisecond here.
             "auto.commit.interval.ms" => self.auto_commit_interval_ms = as_u64(key, v)?.max(1),
-            "session.timeout.ms" => self.session_timeout_ms = as_u64(key, v)?.max(1),
+            "session.timeout.ms" => self.session_timeout_ms = as_u64(key, v)?,
+            // 0 heartbeats back to back in Kafka (one in flight at a time); at most every
+            // millisecond here.
             "heartbeat.interval.ms" => self.heartbeat_interval_ms = as_u64(key, v)?.max(1),
-            "max.poll.interval.ms" => self.max_poll_interval_ms = as_u64(key, v)?.max(1),
+            "max.poll.interval.ms" => self.max_poll_interval_ms = at_least_one(key, v)?,
             "partition.assignment.strategy" => {
                 let text = as_string(key, v)?;
                 let mut list = Vec::new();

@@ -321,7 +321,9 @@ impl Controller {
             self.reconcile_some.clear();
             self.assignments.keys().cloned().collect()
         } else {
-            std::mem::take(&mut self.reconcile_some).into_iter().collect()
+            std::mem::take(&mut self.reconcile_some)
+                .into_iter()
+                .collect()
         };
         for tp in &tps {
             if self.writes_in_flight.contains_key(tp) || !self.assignments.contains_key(tp) {

@@ -42,10 +42,17 @@ pub fn validate_topic_name(name: &str) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-/// Round-robin assignment from broker 0: partition p's leader is broker `p % brokers`, its
-/// followers the next brokers in order.
-pub fn assign_replicas_round_robin(
-    brokers: u32,
+/// Replica assignment over a cluster's broker ids, after Kafka's
+/// `AdminUtils.assignReplicasToBrokers` (rack-unaware, `fixedStartIndex` 0): the broker list
+/// is sorted by id (as `AdminZkClient.getBrokerMetadatas` hands it over), partition p's
+/// leader is the broker at position `p % n`, its followers the next brokers in that order.
+///
+/// Kafka picks a random start position and, once every n partitions, shifts the followers
+/// one further (`nextReplicaShift`); the simulator starts at the lowest id and keeps the
+/// plain round robin, so a scenario's assignment never depends on a draw. For the first n
+/// partitions the two are the same.
+pub fn assign_replicas_to_brokers(
+    broker_ids: &[BrokerId],
     partitions: u32,
     replication_factor: u32,
 ) -> Result<Vec<Vec<BrokerId>>, String> {
@@ -55,15 +62,18 @@ pub fn assign_replicas_round_robin(
     if replication_factor == 0 {
         return Err("the replication factor must be at least 1".into());
     }
-    if replication_factor > brokers {
+    let brokers = broker_ids.len();
+    if replication_factor as usize > brokers {
         return Err(format!(
             "replication factor {replication_factor} is larger than the {brokers} available brokers"
         ));
     }
-    Ok((0..partitions)
+    let mut sorted = broker_ids.to_vec();
+    sorted.sort_unstable();
+    Ok((0..partitions as usize)
         .map(|p| {
-            (0..replication_factor)
-                .map(|i| ((p + i) % brokers) as BrokerId)
+            (0..replication_factor as usize)
+                .map(|i| sorted[(p + i) % brokers])
                 .collect()
         })
         .collect())
@@ -87,12 +97,29 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_from_broker_zero() {
+    fn round_robin_from_the_lowest_id() {
         assert_eq!(
-            assign_replicas_round_robin(3, 4, 2).unwrap(),
+            assign_replicas_to_brokers(&[0, 1, 2], 4, 2).unwrap(),
             vec![vec![0, 1], vec![1, 2], vec![2, 0], vec![0, 1]]
         );
-        assert!(assign_replicas_round_robin(2, 1, 3).is_err());
-        assert!(assign_replicas_round_robin(3, 0, 1).is_err());
+        assert!(assign_replicas_to_brokers(&[0, 1], 1, 3).is_err());
+        assert!(assign_replicas_to_brokers(&[0, 1, 2], 0, 1).is_err());
+    }
+
+    #[test]
+    fn any_broker_ids_in_id_order() {
+        assert_eq!(
+            assign_replicas_to_brokers(&[103, 101, 102], 4, 3).unwrap(),
+            vec![
+                vec![101, 102, 103],
+                vec![102, 103, 101],
+                vec![103, 101, 102],
+                vec![101, 102, 103]
+            ]
+        );
+        assert_eq!(
+            assign_replicas_to_brokers(&[7, 1_000_000], 2, 1).unwrap(),
+            vec![vec![7], vec![1_000_000]]
+        );
     }
 }

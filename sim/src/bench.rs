@@ -1321,7 +1321,7 @@ mod tests {
             }
         );
         let s = Scenario::parse("big", &big_cluster_toml(&shape)).unwrap();
-        assert_eq!(s.cluster.brokers, 10);
+        assert_eq!(s.cluster.broker_ids().len(), 10);
         assert_eq!(s.producers.len(), 10);
         assert_eq!(s.duration_ms + s.settle_ms, BIG_CLUSTER_RUN_SECS * 1000);
         assert!(matches!(

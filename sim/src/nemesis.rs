@@ -26,15 +26,17 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.hash().rotate_left(17));
     draw(
         nemesis,
-        scenario.cluster.brokers,
+        scenario.cluster.broker_ids(),
         scenario.duration_ms,
         &mut rng,
     )
 }
 
+/// Draws over the broker ids in ascending order: with `brokers = N` (ids 0 to N-1) every
+/// draw picks the same broker it did when brokers were numbered by position.
 fn draw(
     nemesis: &NemesisSpec,
-    brokers: u32,
+    brokers: &[BrokerId],
     duration_ms: u64,
     rng: &mut ChaCha8Rng,
 ) -> Vec<FaultSpec> {
@@ -49,7 +51,9 @@ fn draw(
         active.retain(|end| *end > t);
         busy.retain(|_, end| *end > t);
         if active.len() < nemesis.max_concurrent as usize {
-            let free: Vec<BrokerId> = (0..brokers as BrokerId)
+            let free: Vec<BrokerId> = brokers
+                .iter()
+                .copied()
                 .filter(|b| !busy.contains_key(b))
                 .collect();
             let kind = kinds[rng.gen_range(0..kinds.len())].as_str();
@@ -101,14 +105,14 @@ fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
 fn episode(
     kind: &str,
     free: &[BrokerId],
-    brokers: u32,
+    brokers: &[BrokerId],
     rng: &mut ChaCha8Rng,
 ) -> Option<(FaultAction, FaultAction, Vec<BrokerId>)> {
     if kind == "partition" {
-        if brokers < 2 || free.len() < brokers as usize {
+        if brokers.len() < 2 || free.len() < brokers.len() {
             return None;
         }
-        let mut all: Vec<BrokerId> = (0..brokers as BrokerId).collect();
+        let mut all: Vec<BrokerId> = brokers.to_vec();
         all.shuffle(rng);
         let cut = rng.gen_range(1..all.len());
         let mut a: Vec<Target> = all[..cut].iter().map(|b| Target::Broker(*b)).collect();
@@ -246,6 +250,41 @@ mod tests {
                 assert!(in_force <= 1, "seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn draws_are_over_the_broker_ids() {
+        let text = "name = \"n\"\nduration = \"120s\"\n[cluster]\nbroker_ids = [101, 102, 103]\n[[topics]]\nname = \"t\"\n[nemesis]\nswarm = true\n";
+        let s = Scenario::parse("n.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            let faults = schedule(&s, seed);
+            for f in &faults {
+                let targets = match &f.action {
+                    FaultAction::Partition(groups) => groups.concat(),
+                    FaultAction::Crash(t)
+                    | FaultAction::Restart(t)
+                    | FaultAction::PowerLoss(t)
+                    | FaultAction::Pause(t)
+                    | FaultAction::Resume(t)
+                    | FaultAction::Heal(Some(t))
+                    | FaultAction::Slow { target: t, .. } => vec![t.clone()],
+                    _ => Vec::new(),
+                };
+                for t in targets {
+                    if let Target::Broker(b) = t {
+                        assert!((101..=103).contains(&b), "seed {seed}: broker {b}");
+                        seen.insert(b);
+                    }
+                }
+            }
+            let back = format!(
+                "name = \"n\"\nduration = \"120s\"\n[cluster]\nbroker_ids = [101, 102, 103]\n[[topics]]\nname = \"t\"\n{}",
+                faults_toml(&faults)
+            );
+            Scenario::parse("back.toml", &back).unwrap_or_else(|e| panic!("{e}\n{back}"));
+        }
+        assert_eq!(seen.len(), 3, "every broker gets drawn: {seen:?}");
     }
 
     #[test]

@@ -41,12 +41,14 @@ impl<'a> Table<'a> {
     }
 }
 
-/// The most brokers a scenario may have (they get addresses 10.0.1.0 to 10.0.1.63).
-pub const MAX_BROKERS: u32 = 64;
-/// The most partitions a topic may have in a simulation.
-pub const MAX_PARTITIONS: u32 = 1024;
-/// The most producers or consumers a scenario may have.
-pub const MAX_CLIENTS: usize = 200;
+/// The most brokers a scenario may have. Any id from 0 to `i32::MAX` has an address of its
+/// own (`world::addr_of`); the cap only keeps a typo from starting a million nodes.
+pub const MAX_BROKERS: u32 = 10_000;
+/// The most partitions a topic may have in a simulation. Kafka sets no limit of its own;
+/// this one only keeps a typo from building a million partitions.
+pub const MAX_PARTITIONS: u32 = 100_000;
+/// The most producers, or consumer processes, a scenario may have.
+pub const MAX_CLIENTS: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -72,8 +74,55 @@ pub struct Scenario {
 
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
-    pub brokers: u32,
+    /// The broker ids, distinct and ascending: `brokers = N` gives 0 to N-1, `broker_ids`
+    /// any non-negative ids, as Kafka's `broker.id` allows.
+    broker_ids: Vec<BrokerId>,
     pub config: BrokerConfig,
+}
+
+impl ClusterSpec {
+    /// A cluster of the given broker ids (sorted here; the caller keeps them distinct and
+    /// non-negative).
+    pub fn new(mut broker_ids: Vec<BrokerId>, config: BrokerConfig) -> ClusterSpec {
+        broker_ids.sort_unstable();
+        debug_assert!(broker_ids.windows(2).all(|w| w[0] < w[1]));
+        ClusterSpec { broker_ids, config }
+    }
+
+    /// The broker ids, ascending.
+    pub fn broker_ids(&self) -> &[BrokerId] {
+        &self.broker_ids
+    }
+
+    /// How many brokers the cluster has.
+    pub fn broker_count(&self) -> u32 {
+        self.broker_ids.len() as u32
+    }
+
+    pub fn has_broker(&self, id: BrokerId) -> bool {
+        self.broker_ids.binary_search(&id).is_ok()
+    }
+
+    /// The ids in a sentence: runs of consecutive ids as "A to B", e.g. "0 to 2" or
+    /// "1, 5, 101 to 103".
+    pub fn describe_ids(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        let ids = &self.broker_ids;
+        while i < ids.len() {
+            let mut j = i;
+            while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+                j += 1;
+            }
+            parts.push(match j - i {
+                0 => ids[i].to_string(),
+                1 => format!("{}, {}", ids[i], ids[j]),
+                _ => format!("{} to {}", ids[i], ids[j]),
+            });
+            i = j + 1;
+        }
+        parts.join(", ")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +130,21 @@ pub struct NetworkSpec {
     pub latency_min_us: u64,
     pub latency_max_us: u64,
     pub loss: f64,
+}
+
+/// The least time the simulated transport takes to hand a message over, whatever the
+/// latency: madsim holds every send and every receive for at least a millisecond, so no
+/// answer comes back sooner than about 5 ms. Timeouts are checked against a round trip of at
+/// least twice this.
+pub const MIN_ONE_WAY_MS: u64 = 3;
+
+impl NetworkSpec {
+    /// The longest round trip between two processes on the healthy network, in whole
+    /// milliseconds: twice the highest one-way latency, and never less than twice
+    /// [`MIN_ONE_WAY_MS`].
+    pub fn worst_round_trip_ms(&self) -> u64 {
+        2 * self.latency_max_us.div_ceil(1000).max(MIN_ONE_WAY_MS)
+    }
 }
 
 impl Default for NetworkSpec {
@@ -708,12 +772,12 @@ impl Scenario {
         }
         let seed = ctx.int(root, "seed", 0, i64::MAX)?.unwrap_or(0) as u64;
 
-        let cluster = parse_cluster(&ctx, root)?;
         let network = parse_network(&ctx, root)?;
+        let cluster = parse_cluster(&ctx, root, &network)?;
         let mut warnings = Vec::new();
         let topics = parse_topics(&ctx, root, &cluster, &mut warnings)?;
-        let producers = parse_producers(&ctx, root, &topics)?;
-        let consumers = parse_consumers(&ctx, root, &topics)?;
+        let producers = parse_producers(&ctx, root, &topics, &network, &mut warnings)?;
+        let consumers = parse_consumers(&ctx, root, &topics, &network)?;
         let known = Known {
             cluster: &cluster,
             topics: &topics,
@@ -747,22 +811,188 @@ impl Scenario {
     }
 }
 
-fn parse_cluster(ctx: &Ctx, root: &Table<'_>) -> Result<ClusterSpec> {
+fn parse_cluster(ctx: &Ctx, root: &Table<'_>, network: &NetworkSpec) -> Result<ClusterSpec> {
     let table = &ctx
         .table(root, "cluster")?
         .ok_or_else(|| ctx.err(None, Some("cluster"), "a scenario needs a [cluster] table"))?;
-    ctx.known_keys(table, &["brokers", "config"], "[cluster]")?;
-    let brokers = ctx
-        .int(table, "brokers", 1, MAX_BROKERS as i64)?
-        .ok_or_else(|| ctx.err(table.span(), Some("brokers"), "[cluster] needs `brokers`"))?
-        as u32;
+    ctx.known_keys(table, &["brokers", "broker_ids", "config"], "[cluster]")?;
+    let broker_ids = match (table.get("brokers"), table.get("broker_ids")) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                ctx.key_span(table, "broker_ids"),
+                Some("broker_ids"),
+                "give either `brokers = N` (ids 0 to N-1) or `broker_ids = [...]`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                table.span(),
+                Some("brokers"),
+                "[cluster] needs `brokers = N` (ids 0 to N-1) or `broker_ids = [1, 2, 3]`",
+            ))
+        }
+        (Some(_), None) => {
+            let n = ctx
+                .int(table, "brokers", 1, MAX_BROKERS as i64)?
+                .unwrap_or(1);
+            (0..n as BrokerId).collect()
+        }
+        (None, Some(item)) => parse_broker_ids(ctx, item)?,
+    };
     let mut config = BrokerConfig::default();
+    let mut spans = BTreeMap::new();
     for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
         config
             .apply(&key, &value)
-            .map_err(|e| ctx.config_error(span, &key, e))?;
+            .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+        spans.insert(key, span);
     }
-    Ok(ClusterSpec { brokers, config })
+    check_broker_timers(ctx, &config, network, &spans, table.span())?;
+    Ok(ClusterSpec::new(broker_ids, config))
+}
+
+/// The broker configs that drive timers, checked as Kafka checks them at startup, and
+/// against the network where a value could never be met.
+fn check_broker_timers(
+    ctx: &Ctx,
+    config: &BrokerConfig,
+    network: &NetworkSpec,
+    spans: &BTreeMap<String, Option<std::ops::Range<usize>>>,
+    table_span: Option<std::ops::Range<usize>>,
+) -> Result<()> {
+    // The error points at the first of `keys` the file sets, else at [cluster].
+    let err = |keys: &[&str], message: String| {
+        let key = keys
+            .iter()
+            .find(|k| spans.contains_key(**k))
+            .copied()
+            .unwrap_or(keys[0]);
+        let span = spans.get(key).cloned().flatten().or(table_span.clone());
+        ctx.err(span, Some(key), message)
+    };
+    let round_trip = network.worst_round_trip_ms();
+    // Kafka takes any value, but KafkaServer.initZkClient waits zookeeper.connection.timeout.ms
+    // (by default zookeeper.session.timeout.ms) for the first session and the broker does
+    // not start without one; ZooKeeper's ClientCnxn gives each attempt the requested timeout
+    // (sessionTimeout / servers). Shorter than a round trip, no broker would ever start.
+    let zk = config.zookeeper_session_timeout_ms;
+    if zk < round_trip {
+        return Err(err(
+            &["zookeeper.session.timeout.ms"],
+            format!(
+                "{zk} ms is shorter than a round trip to ZooKeeper on this network (up to \
+                 {round_trip} ms): a Kafka broker waits zookeeper.connection.timeout.ms, which \
+                 defaults to zookeeper.session.timeout.ms, for its first ZooKeeper session and \
+                 fails to start without one"
+            ),
+        ));
+    }
+    // KafkaConfig.validateValues.
+    let wait = config.replica_fetch_wait_max_ms;
+    if wait > config.replica_socket_timeout_ms {
+        return Err(err(
+            &["replica.socket.timeout.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.socket.timeout.ms ({} ms) should always be at least \
+                 replica.fetch.wait.max.ms ({wait} ms) to prevent unnecessary socket timeouts \
+                 (KafkaConfig)",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    if wait > config.replica_lag_time_max_ms {
+        return Err(err(
+            &["replica.lag.time.max.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.fetch.wait.max.ms ({wait} ms) should always be less than or equal to \
+                 replica.lag.time.max.ms ({} ms) to prevent frequent changes in ISR (KafkaConfig)",
+                config.replica_lag_time_max_ms
+            ),
+        ));
+    }
+    if config.replica_socket_timeout_ms < round_trip {
+        return Err(err(
+            &["replica.socket.timeout.ms"],
+            format!(
+                "{} ms is shorter than a round trip between brokers on this network (up to \
+                 {round_trip} ms): every fetch of every follower would time out",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A client's `request.timeout.ms` must leave room for one round trip: shorter, every
+/// request times out before its answer can arrive. Kafka takes it (atLeast(0)) and the client
+/// retries forever without getting anywhere; the simulator refuses it.
+fn check_request_timeout(
+    ctx: &Ctx,
+    request_timeout_ms: u64,
+    network: &NetworkSpec,
+    span: Option<std::ops::Range<usize>>,
+    what: &str,
+) -> Result<()> {
+    let round_trip = network.worst_round_trip_ms();
+    if request_timeout_ms < round_trip {
+        return Err(ctx.err(
+            span,
+            Some("request.timeout.ms"),
+            format!(
+                "{request_timeout_ms} ms is shorter than a round trip on this network (up to \
+                 {round_trip} ms): every request of the {what} would time out before its answer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `broker_ids = [...]`: Kafka's `broker.id` is any non-negative int (a negative one asks
+/// for a generated id, which a scenario cannot do); each id names one broker.
+fn parse_broker_ids(ctx: &Ctx, item: &Item) -> Result<Vec<BrokerId>> {
+    const KEY: &str = "broker_ids";
+    let list = item.as_array().ok_or_else(|| {
+        ctx.err(
+            item.span(),
+            Some(KEY),
+            "expected a list of broker ids, e.g. [1, 2, 3]",
+        )
+    })?;
+    if list.is_empty() {
+        return Err(ctx.err(
+            item.span(),
+            Some(KEY),
+            "a cluster needs at least one broker",
+        ));
+    }
+    if list.len() > MAX_BROKERS as usize {
+        return Err(ctx.err(
+            item.span(),
+            Some(KEY),
+            format!("at most {MAX_BROKERS} brokers"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::with_capacity(list.len());
+    for v in list.iter() {
+        let span = v.span().or_else(|| item.span());
+        let id = match v.as_integer() {
+            Some(i) if (0..=i32::MAX as i64).contains(&i) => i as BrokerId,
+            Some(i) => {
+                return Err(ctx.err(
+                    span,
+                    Some(KEY),
+                    format!("broker id {i} is out of range (0 to {})", i32::MAX),
+                ))
+            }
+            None => return Err(ctx.err(span, Some(KEY), "a broker id is a whole number")),
+        };
+        if !seen.insert(id) {
+            return Err(ctx.err(span, Some(KEY), format!("broker id {id} appears twice")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn parse_network(ctx: &Ctx, root: &Table<'_>) -> Result<NetworkSpec> {
@@ -840,20 +1070,23 @@ fn parse_topics(
         let partitions = ctx
             .int(table, "partitions", 1, MAX_PARTITIONS as i64)?
             .unwrap_or(1) as u32;
-        let default_rf = cluster.brokers.min(3);
+        let default_rf = cluster.broker_count().min(3);
         let replication_factor = ctx
-            .int(table, "replication_factor", 1, cluster.brokers as i64)?
+            .int(
+                table,
+                "replication_factor",
+                1,
+                cluster.broker_count() as i64,
+            )?
             .map_or(default_rf, |v| v as u32);
         let replicas = match table.get("replicas") {
-            None => kafka_model::topic::assign_replicas_round_robin(
-                cluster.brokers,
+            None => kafka_model::topic::assign_replicas_to_brokers(
+                cluster.broker_ids(),
                 partitions,
                 replication_factor,
             )
             .map_err(|e| ctx.err(table.span(), Some("replicas"), e))?,
-            Some(item) => {
-                parse_assignment(ctx, item, partitions, replication_factor, cluster.brokers)?
-            }
+            Some(item) => parse_assignment(ctx, item, partitions, replication_factor, cluster)?,
         };
         let mut config = cluster.config.topic_defaults.clone();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
@@ -884,7 +1117,7 @@ fn parse_assignment(
     item: &Item,
     partitions: u32,
     rf: u32,
-    brokers: u32,
+    cluster: &ClusterSpec,
 ) -> Result<Vec<Vec<BrokerId>>> {
     let bad = |msg: String| ctx.err(item.span(), Some("replicas"), msg);
     let outer = item
@@ -905,17 +1138,18 @@ fn parse_assignment(
         for id in list.iter() {
             let id = id
                 .as_integer()
-                .filter(|i| *i >= 0 && *i < brokers as i64)
+                .and_then(|i| BrokerId::try_from(i).ok())
+                .filter(|i| cluster.has_broker(*i))
                 .ok_or_else(|| {
                     bad(format!(
-                        "partition {p}: broker ids are 0 to {}",
-                        brokers - 1
+                        "partition {p}: the broker ids are {}",
+                        cluster.describe_ids()
                     ))
                 })?;
-            if ids.contains(&(id as BrokerId)) {
+            if ids.contains(&id) {
                 return Err(bad(format!("partition {p}: broker {id} appears twice")));
             }
-            ids.push(id as BrokerId);
+            ids.push(id);
         }
         if ids.len() != rf as usize {
             return Err(bad(format!(
@@ -947,7 +1181,13 @@ fn check_client_name(
     Ok(name)
 }
 
-fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ProducerSpec>> {
+fn parse_producers(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ProducerSpec>> {
     let mut producers = Vec::new();
     let mut seen = BTreeSet::new();
     let tables = ctx.array_of_tables(root, "producers")?;
@@ -987,10 +1227,41 @@ fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         let keys = ctx.int(table, "keys", 1, 1_000_000)?.map(|k| k as u32);
         let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
         let mut config = ProducerConfig::default();
+        let mut spans = BTreeMap::new();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
             config
                 .apply(&key, &value)
-                .map_err(|e| ctx.config_error(span, &key, e))?;
+                .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+            spans.insert(key, span);
+        }
+        let span_of = |key: &str| spans.get(key).cloned().flatten().or(table.span());
+        check_request_timeout(
+            ctx,
+            config.request_timeout_ms,
+            network,
+            span_of("request.timeout.ms"),
+            "producer",
+        )?;
+        // KafkaProducer.configureDeliveryTimeout: delivery.timeout.ms below linger.ms +
+        // request.timeout.ms is a ConfigException when set, and raised to that sum otherwise.
+        let floor = config.linger_ms + config.request_timeout_ms;
+        if config.delivery_timeout_ms < floor {
+            if spans.contains_key("delivery.timeout.ms") {
+                return Err(ctx.err(
+                    span_of("delivery.timeout.ms"),
+                    Some("delivery.timeout.ms"),
+                    format!(
+                        "delivery.timeout.ms ({} ms) should be equal to or larger than linger.ms \
+                         + request.timeout.ms ({floor} ms) (KafkaProducer)",
+                        config.delivery_timeout_ms
+                    ),
+                ));
+            }
+            warnings.push(format!(
+                "producer `{name}`: delivery.timeout.ms raised to linger.ms + request.timeout.ms \
+                 ({floor} ms), as KafkaProducer does"
+            ));
+            config.delivery_timeout_ms = floor;
         }
         producers.push(ProducerSpec {
             name,
@@ -1005,7 +1276,12 @@ fn parse_producers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
     Ok(producers)
 }
 
-fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<Vec<ConsumerSpec>> {
+fn parse_consumers(
+    ctx: &Ctx,
+    root: &Table<'_>,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+) -> Result<Vec<ConsumerSpec>> {
     let mut consumers = Vec::new();
     let mut seen = BTreeSet::new();
     let tables = ctx.array_of_tables(root, "consumers")?;
@@ -1061,15 +1337,43 @@ fn parse_consumers(ctx: &Ctx, root: &Table<'_>, topics: &[TopicSpec]) -> Result<
         let start_ms = ctx.duration_ms(table, "start")?.unwrap_or(0);
         let mut config = ConsumerConfig::default();
         let mut auto_commit_key = None;
+        let mut spans = BTreeMap::new();
         for (key, value, span) in ctx.config_map(ctx.table(table, "config")?)? {
             config
                 .apply(&key, &value)
                 .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
             if key == "enable.auto.commit" {
-                auto_commit_key = Some(span);
+                auto_commit_key = Some(span.clone());
             }
+            spans.insert(key, span);
         }
+        let span_of = |key: &str| spans.get(key).cloned().flatten().or(table.span());
+        check_request_timeout(
+            ctx,
+            config.request_timeout_ms,
+            network,
+            span_of("request.timeout.ms"),
+            "consumer",
+        )?;
         let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
+        // Kafka's consumer refuses to start a group member whose heartbeat is not below its
+        // session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout").
+        if group.is_some() && config.heartbeat_interval_ms >= config.session_timeout_ms {
+            let key = if spans.contains_key("heartbeat.interval.ms") {
+                "heartbeat.interval.ms"
+            } else {
+                "session.timeout.ms"
+            };
+            return Err(ctx.err(
+                span_of(key),
+                Some(key),
+                format!(
+                    "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
+                     ({} ms) (Kafka's consumer Heartbeat)",
+                    config.heartbeat_interval_ms, config.session_timeout_ms
+                ),
+            ));
+        }
         let members = match ctx.int(table, "members", 1, MAX_CLIENTS as i64)? {
             Some(_) if group.is_none() => {
                 return Err(ctx.err(
@@ -1129,12 +1433,12 @@ fn offsets_topic_warning(cluster: &ClusterSpec, consumers: &[ConsumerSpec]) -> O
         .inter_broker_protocol_version
         .requires_full_offsets_replication();
     let has_group = consumers.iter().any(|c| c.group.is_some());
-    (has_group && strict && cluster.brokers < wanted).then(|| {
+    (has_group && strict && cluster.broker_count() < wanted).then(|| {
         format!(
             "offsets.topic.replication.factor is {wanted} but the cluster has {} broker(s): \
              __consumer_offsets is never created and the groups never find a coordinator \
              (set \"offsets.topic.replication.factor\" in [cluster.config])",
-            cluster.brokers
+            cluster.broker_count()
         )
     })
 }
@@ -1227,10 +1531,24 @@ struct Known<'a> {
     consumers: &'a [ConsumerSpec],
 }
 
+/// A broker id written as a number: Kafka's ids are Java ints.
+fn broker_id_of(ctx: &Ctx, item: &Item, key: &str, id: i64) -> Result<BrokerId> {
+    BrokerId::try_from(id).map_err(|_| {
+        ctx.err(
+            item.span(),
+            Some(key),
+            format!(
+                "broker {id} does not exist (a broker id is at most {})",
+                i32::MAX
+            ),
+        )
+    })
+}
+
 fn target_from(ctx: &Ctx, item: &Item, key: &str, known: &Known<'_>) -> Result<Target> {
     let value = item.as_value();
     let target = match value {
-        Some(Value::Integer(i)) => Some(Target::Broker(*i.value() as BrokerId)),
+        Some(Value::Integer(i)) => Some(Target::Broker(broker_id_of(ctx, item, key, *i.value())?)),
         Some(Value::String(s)) => parse_target(s.value()),
         _ => None,
     };
@@ -1288,12 +1606,12 @@ fn validate_target(
                 .collect();
             unknown("consumer group", group, groups.into_iter().collect())
         }
-        Target::Broker(b) if *b < 0 || *b as u32 >= cluster.brokers => Err(ctx.err(
+        Target::Broker(b) if !cluster.has_broker(*b) => Err(ctx.err(
             item.span(),
             Some(key),
             format!(
-                "broker {b} does not exist (brokers are 0 to {})",
-                cluster.brokers - 1
+                "broker {b} does not exist (the broker ids are {})",
+                cluster.describe_ids()
             ),
         )),
         Target::Leader(tp) | Target::Follower(tp) => {
@@ -1496,7 +1814,12 @@ fn parse_groups(ctx: &Ctx, item: &Item, known: &Known<'_>) -> Result<Vec<Vec<Tar
         let mut group = Vec::new();
         for v in list.iter() {
             let target = match v {
-                Value::Integer(i) => Some(Target::Broker(*i.value() as BrokerId)),
+                Value::Integer(i) => Some(Target::Broker(broker_id_of(
+                    ctx,
+                    item,
+                    "groups",
+                    *i.value(),
+                )?)),
                 Value::String(s) => parse_target(s.value()),
                 _ => None,
             }
@@ -1897,6 +2220,455 @@ target = "coordinator:billing"
         assert!(e.message.contains("power-loss is for brokers"), "{e}");
         let e = parse(&GROUP_SCENARIO.replace("\"cooperative-sticky\"", "\"fair\"")).unwrap_err();
         assert!(e.message.contains("partition.assignment.strategy"), "{e}");
+    }
+
+    const IDS_SCENARIO: &str = r#"name = "ids"
+[cluster]
+broker_ids = [101, 102, 103]
+[[topics]]
+name = "orders"
+partitions = 4
+replication_factor = 3
+[[topics]]
+name = "audit"
+partitions = 1
+replication_factor = 2
+replicas = [[103, 101]]
+[[faults]]
+at = "5s"
+action = "crash"
+target = "broker:102"
+[[faults]]
+at = "6s"
+action = "partition"
+groups = [[101], [102, 103, "zookeeper"]]
+[[faults]]
+at = "7s"
+action = "restart"
+target = 102
+"#;
+
+    #[test]
+    fn broker_ids_are_kept_everywhere() {
+        let s = parse(IDS_SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.cluster.broker_ids(), &[101, 102, 103]);
+        assert_eq!(s.cluster.describe_ids(), "101 to 103");
+        assert_eq!(
+            s.topics[0].replicas,
+            vec![
+                vec![101, 102, 103],
+                vec![102, 103, 101],
+                vec![103, 101, 102],
+                vec![101, 102, 103]
+            ]
+        );
+        assert_eq!(s.topics[1].replicas, vec![vec![103, 101]]);
+        assert_eq!(s.faults[0].action, FaultAction::Crash(Target::Broker(102)));
+        assert_eq!(
+            s.faults[1].action,
+            FaultAction::Partition(vec![
+                vec![Target::Broker(101)],
+                vec![Target::Broker(102), Target::Broker(103), Target::ZooKeeper]
+            ])
+        );
+        // `brokers = N` is ids 0 to N-1, with the round-robin assignment from broker 0.
+        let s = parse(EXAMPLE).unwrap();
+        assert_eq!(s.cluster.broker_ids(), &[0, 1, 2]);
+        let unordered = parse(&IDS_SCENARIO.replace("[101, 102, 103]", "[103, 7, 101, 102]"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unordered.cluster.broker_ids(), &[7, 101, 102, 103]);
+        assert_eq!(unordered.cluster.describe_ids(), "7, 101 to 103");
+        assert_eq!(unordered.topics[0].replicas[0], vec![7, 101, 102]);
+    }
+
+    #[test]
+    fn broker_id_errors_name_file_line_and_key() {
+        // (replacement for the `broker_ids` line, line, key, message)
+        let cases = [
+            ("brokers = 3\nbroker_ids = [1]", 4, "broker_ids", "not both"),
+            ("", 2, "brokers", "needs `brokers = N`"),
+            ("brokers = 0", 3, "brokers", "out of range"),
+            ("broker_ids = []", 3, "broker_ids", "at least one broker"),
+            (
+                "broker_ids = [1, 2, 1]",
+                3,
+                "broker_ids",
+                "broker id 1 appears twice",
+            ),
+            ("broker_ids = [1, -2, 3]", 3, "broker_ids", "out of range"),
+            (
+                "broker_ids = [1, 2147483648]",
+                3,
+                "broker_ids",
+                "out of range",
+            ),
+            ("broker_ids = [1, \"2\"]", 3, "broker_ids", "whole number"),
+            ("broker_ids = 3", 3, "broker_ids", "list of broker ids"),
+        ];
+        for (to, line, key, message) in cases {
+            let text = IDS_SCENARIO.replace("broker_ids = [101, 102, 103]", to);
+            let e = parse(&text).expect_err(to);
+            assert_eq!(e.file, "s.toml");
+            assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{to}: {e}");
+            assert!(e.message.contains(message), "{to}: {e}");
+        }
+        let e = parse(&IDS_SCENARIO.replace("\"broker:102\"", "\"broker:2\"")).unwrap_err();
+        assert!(
+            e.message
+                .contains("broker 2 does not exist (the broker ids are 101 to 103)"),
+            "{e}"
+        );
+        let e = parse(&IDS_SCENARIO.replace("target = 102", "target = 4294967398")).unwrap_err();
+        assert!(
+            e.message.contains("broker 4294967398 does not exist"),
+            "{e}"
+        );
+        let e = parse(&IDS_SCENARIO.replace("[[103, 101]]", "[[103, 1]]")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("replicas"));
+        assert!(e.message.contains("the broker ids are 101 to 103"), "{e}");
+        let e = parse(&IDS_SCENARIO.replace("[[101], [102", "[[100], [102")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("groups"));
+        let e = parse(&IDS_SCENARIO.replace("replication_factor = 3", "replication_factor = 4"))
+            .unwrap_err();
+        assert!(e.message.contains("out of range (1 to 3)"), "{e}");
+    }
+
+    #[test]
+    fn the_offsets_topic_warning_counts_the_listed_brokers() {
+        let text = GROUP_SCENARIO
+            .replace("brokers = 3", "broker_ids = [10, 20]")
+            .replace("replication_factor = 3", "replication_factor = 2");
+        let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.warnings[0].contains("the cluster has 2 broker(s)"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    /// A small scenario with one slot per scope for a config entry.
+    const TIMERS: &str = r#"name = "timers"
+duration = "20s"
+#NETWORK#
+[cluster]
+brokers = 3
+[cluster.config]
+#BROKER#
+[[topics]]
+name = "orders"
+partitions = 2
+replication_factor = 3
+config = { "unclean.leader.election.enable" = false #TOPIC# }
+[[producers]]
+name = "p"
+topic = "orders"
+records = 10
+rate = 10
+config = { "acks" = "all" #PRODUCER# }
+[[consumers]]
+name = "g"
+group = "g"
+members = 2
+topics = ["orders"]
+processing = "1ms"
+config = { "auto.offset.reset" = "earliest" #CONSUMER# }
+#TAIL#
+"#;
+
+    /// The timer scenario with `entry` put in `slot` (BROKER, TOPIC, PRODUCER, CONSUMER,
+    /// NETWORK or TAIL); entries in the inline tables get their leading comma here.
+    fn timers_with(slot: &str, entry: &str) -> String {
+        let mut text = TIMERS.to_string();
+        for s in ["NETWORK", "BROKER", "TOPIC", "PRODUCER", "CONSUMER", "TAIL"] {
+            let marker = format!("#{s}#");
+            let with = if s != slot {
+                String::new()
+            } else if matches!(s, "TOPIC" | "PRODUCER" | "CONSUMER") {
+                format!(", {entry}")
+            } else {
+                entry.to_string()
+            };
+            text = text.replace(&marker, &with);
+        }
+        text
+    }
+
+    /// Every duration, count and config that drives a timer or a rate: a value that would
+    /// give a timer a period of 0 (or a timeout no answer can meet) is an error naming the
+    /// file, the line and the key.
+    #[test]
+    fn timer_values_kafka_refuses_are_errors_naming_the_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // (slot, entry, key, part of the message)
+            (
+                "BROKER",
+                r#""zookeeper.session.timeout.ms" = 0"#,
+                "zookeeper.session.timeout.ms",
+                "fails to start",
+            ),
+            (
+                "BROKER",
+                r#""zookeeper.session.timeout.ms" = 1"#,
+                "zookeeper.session.timeout.ms",
+                "round trip to ZooKeeper",
+            ),
+            (
+                "BROKER",
+                r#""replica.lag.time.max.ms" = 100"#,
+                "replica.lag.time.max.ms",
+                "frequent changes in ISR",
+            ),
+            (
+                "BROKER",
+                r#""replica.fetch.wait.max.ms" = 40000"#,
+                "replica.fetch.wait.max.ms",
+                "unnecessary socket timeouts",
+            ),
+            (
+                "BROKER",
+                "\"replica.fetch.wait.max.ms\" = 0\n\"replica.socket.timeout.ms\" = 0",
+                "replica.socket.timeout.ms",
+                "every fetch",
+            ),
+            (
+                "BROKER",
+                r#""replica.fetch.backoff.ms" = -1"#,
+                "replica.fetch.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""replica.high.watermark.checkpoint.interval.ms" = -5"#,
+                "replica.high.watermark.checkpoint.interval.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""log.flush.interval.messages" = 0"#,
+                "log.flush.interval.messages",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""log.flush.interval.ms" = -1"#,
+                "log.flush.interval.ms",
+                "non-negative",
+            ),
+            (
+                "BROKER",
+                r#""min.insync.replicas" = 0"#,
+                "min.insync.replicas",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.topic.num.partitions" = 0"#,
+                "offsets.topic.num.partitions",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.topic.replication.factor" = 0"#,
+                "offsets.topic.replication.factor",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""offsets.commit.timeout.ms" = 0"#,
+                "offsets.commit.timeout.ms",
+                "atLeast(1)",
+            ),
+            (
+                "BROKER",
+                r#""group.initial.rebalance.delay.ms" = -1"#,
+                "group.initial.rebalance.delay.ms",
+                "non-negative",
+            ),
+            (
+                "TOPIC",
+                r#""flush.messages" = 0"#,
+                "flush.messages",
+                "atLeast(1)",
+            ),
+            ("TOPIC", r#""flush.ms" = -1"#, "flush.ms", "non-negative"),
+            (
+                "TOPIC",
+                r#""min.insync.replicas" = 0"#,
+                "min.insync.replicas",
+                "atLeast(1)",
+            ),
+            (
+                "PRODUCER",
+                r#""request.timeout.ms" = 0"#,
+                "request.timeout.ms",
+                "every request of the producer",
+            ),
+            (
+                "PRODUCER",
+                r#""request.timeout.ms" = 3"#,
+                "request.timeout.ms",
+                "round trip",
+            ),
+            (
+                "PRODUCER",
+                r#""delivery.timeout.ms" = 0"#,
+                "delivery.timeout.ms",
+                "linger.ms + request.timeout.ms",
+            ),
+            (
+                "PRODUCER",
+                r#""max.in.flight.requests.per.connection" = 0"#,
+                "max.in.flight.requests.per.connection",
+                "atLeast(1)",
+            ),
+            (
+                "PRODUCER",
+                r#""retry.backoff.ms" = -100"#,
+                "retry.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "PRODUCER",
+                r#""linger.ms" = -1"#,
+                "linger.ms",
+                "non-negative",
+            ),
+            (
+                "PRODUCER",
+                r#""metadata.max.age.ms" = -1"#,
+                "metadata.max.age.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""request.timeout.ms" = 0"#,
+                "request.timeout.ms",
+                "every request of the consumer",
+            ),
+            (
+                "CONSUMER",
+                r#""max.poll.records" = 0"#,
+                "max.poll.records",
+                "atLeast(1)",
+            ),
+            (
+                "CONSUMER",
+                r#""max.poll.interval.ms" = 0"#,
+                "max.poll.interval.ms",
+                "atLeast(1)",
+            ),
+            (
+                "CONSUMER",
+                r#""heartbeat.interval.ms" = 45000"#,
+                "heartbeat.interval.ms",
+                "lower than session.timeout.ms",
+            ),
+            (
+                "CONSUMER",
+                r#""session.timeout.ms" = 0"#,
+                "session.timeout.ms",
+                "lower than session.timeout.ms",
+            ),
+            (
+                "CONSUMER",
+                r#""fetch.max.wait.ms" = -1"#,
+                "fetch.max.wait.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""auto.commit.interval.ms" = -1"#,
+                "auto.commit.interval.ms",
+                "non-negative",
+            ),
+            (
+                "CONSUMER",
+                r#""retry.backoff.ms" = -1"#,
+                "retry.backoff.ms",
+                "non-negative",
+            ),
+            (
+                "NETWORK",
+                "[network]\nlatency = \"-1ms\"",
+                "latency",
+                "not a latency",
+            ),
+            (
+                "TAIL",
+                "[nemesis]\ninterval = \"0s\"",
+                "interval",
+                "above 0",
+            ),
+            (
+                "TAIL",
+                "[nemesis]\nduration = \"0ms..0ms\"",
+                "duration",
+                "above 0",
+            ),
+        ];
+        for (slot, entry, key, message) in cases {
+            let text = timers_with(slot, entry);
+            let e = Scenario::parse("timers.toml", &text)
+                .expect_err(&format!("{slot} {entry} must be refused"));
+            assert_eq!(e.file, "timers.toml");
+            assert_eq!(e.key.as_deref(), Some(*key), "{entry}: {e}");
+            assert!(e.message.contains(message), "{entry}: {e}");
+            let line = text.lines().nth(e.line - 1).unwrap_or_default();
+            assert!(
+                line.contains(key) || line.starts_with('['),
+                "{entry}: line {}: {line}",
+                e.line
+            );
+        }
+        // Durations and rates of the scenario itself.
+        for (from, to, key) in [
+            ("rate = 10", "rate = 0", "rate"),
+            (
+                "processing = \"1ms\"",
+                "processing = \"-1ms\"",
+                "processing",
+            ),
+            ("duration = \"20s\"", "duration = \"0s\"", "duration"),
+            ("members = 2", "members = 0", "members"),
+        ] {
+            let e = Scenario::parse("timers.toml", &timers_with("", "").replace(from, to))
+                .expect_err(to);
+            assert_eq!(e.key.as_deref(), Some(key), "{to}: {e}");
+        }
+        // The round trip follows the network: 6 ms passes a 2 ms network.
+        let fast = timers_with("NETWORK", "[network]\nlatency = \"1ms..2ms\"").replace(
+            "\"acks\" = \"all\"",
+            "\"acks\" = \"all\", \"request.timeout.ms\" = 6",
+        );
+        Scenario::parse("timers.toml", &fast).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Zeros Kafka takes (no validator, or atLeast(0)) parse; the model gives each timer a
+    /// positive period or none (see `kafka_sim`'s timer tests for the runs).
+    #[test]
+    fn timer_values_kafka_takes_parse() {
+        for (slot, entry) in [
+            (
+                "BROKER",
+                "\"replica.lag.time.max.ms\" = 0\n\"replica.fetch.wait.max.ms\" = 0",
+            ),
+            (
+                "BROKER",
+                "\"replica.high.watermark.checkpoint.interval.ms\" = 0",
+            ),
+            ("BROKER", "\"replica.fetch.backoff.ms\" = 0"),
+            ("BROKER", "\"log.flush.interval.ms\" = 0"),
+            ("BROKER", "\"group.initial.rebalance.delay.ms\" = 0"),
+            ("PRODUCER", "\"retry.backoff.ms\" = 0"),
+            ("PRODUCER", "\"metadata.max.age.ms\" = 0"),
+            ("CONSUMER", "\"retry.backoff.ms\" = 0"),
+            ("CONSUMER", "\"heartbeat.interval.ms\" = 0"),
+            ("CONSUMER", "\"max.poll.interval.ms\" = 1"),
+            ("CONSUMER", "\"auto.commit.interval.ms\" = 0"),
+        ] {
+            Scenario::parse("timers.toml", &timers_with(slot, entry))
+                .unwrap_or_else(|e| panic!("{entry}: {e}"));
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ use madsim::time::{sleep, Duration, TimeHandle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -325,15 +325,19 @@ impl Shared {
     }
 }
 
+/// A process's address: `fd00::K:H:L`, with K the kind of process and H:L the 32 bits of its
+/// broker id or client index, so every broker id Kafka allows (0 to `i32::MAX`) and every
+/// client index has an address of its own.
 pub fn addr_of(node: NodeId) -> SocketAddr {
-    let ip = match node {
-        NodeId::ZooKeeper => Ipv4Addr::new(10, 0, 0, 1),
-        NodeId::Admin => Ipv4Addr::new(10, 0, 0, 2),
-        NodeId::Broker(b) => Ipv4Addr::new(10, 0, 1, b as u8),
-        NodeId::Producer(i) => Ipv4Addr::new(10, 0, 2, i as u8),
-        NodeId::Consumer(i) => Ipv4Addr::new(10, 0, 3, i as u8),
+    let (kind, n): (u16, u32) = match node {
+        NodeId::ZooKeeper => (1, 0),
+        NodeId::Admin => (2, 0),
+        NodeId::Broker(b) => (3, b as u32),
+        NodeId::Producer(i) => (4, i),
+        NodeId::Consumer(i) => (5, i),
     };
-    SocketAddr::new(IpAddr::V4(ip), PORT)
+    let ip = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, kind, (n >> 16) as u16, n as u16);
+    SocketAddr::new(IpAddr::V6(ip), PORT)
 }
 
 /// Where a process's state lives while it runs.
@@ -867,7 +871,7 @@ async fn orchestrate(
     watchdog_fired: Arc<AtomicBool>,
 ) -> Option<RunResult> {
     let handle = Handle::current();
-    let broker_ids: Vec<BrokerId> = (0..scenario.cluster.brokers as BrokerId).collect();
+    let broker_ids: Vec<BrokerId> = scenario.cluster.broker_ids().to_vec();
     let (shared, mut stop_rx) = new_shared(scenario.clone(), seed, &broker_ids, watchdog_fired);
     let mut first_lives = vec![NodeId::ZooKeeper, NodeId::Admin];
     first_lives.extend(broker_ids.iter().map(|b| NodeId::Broker(*b)));
