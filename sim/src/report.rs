@@ -122,6 +122,18 @@ impl Fnv64 {
     }
 }
 
+/// Serializers write straight into the hash: no buffer per line.
+impl std::io::Write for Fnv64 {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        Fnv64::write(self, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One line of the JSONL trace: an event or a fault with its simulated time.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -173,9 +185,8 @@ pub fn trace_lines(result: &RunResult) -> Vec<TraceLine<'_>> {
 pub fn trace_hash(result: &RunResult) -> u64 {
     let mut h = Fnv64::default();
     for line in trace_lines(result) {
-        let json = serde_json::to_vec(&line).expect("events serialize");
-        h.write(&json);
-        h.write(b"\n");
+        serde_json::to_writer(&mut h, &line).expect("events serialize");
+        Fnv64::write(&mut h, b"\n");
     }
     h.finish()
 }
