@@ -9,6 +9,12 @@ use crate::event::Event;
 use crate::protocol::Message;
 use crate::types::NodeId;
 
+/// The longest a timer waits: about 31 years. Kafka's "never" is often `Long.MAX_VALUE`
+/// milliseconds (`flush.ms`, `log.flush.scheduler.interval.ms`), and a scenario may give any
+/// long timeout; a longer delay waits this long instead, so a world that counts time in
+/// nanoseconds never overflows, and the timer still never fires within a run.
+pub const MAX_TIMER_DELAY_MS: u64 = 1_000_000_000_000;
+
 /// What a process wants done after handling one input.
 #[derive(Debug)]
 pub struct Output<T> {
@@ -38,7 +44,7 @@ impl<T> Output<T> {
     }
 
     pub fn timer(&mut self, delay_ms: u64, timer: T) {
-        self.timers.push((delay_ms, timer));
+        self.timers.push((delay_ms.min(MAX_TIMER_DELAY_MS), timer));
     }
 
     pub fn event(&mut self, event: Event) {

@@ -16,6 +16,7 @@ pub mod assign;
 pub mod bench;
 pub mod checkers;
 pub mod groups;
+pub mod import;
 pub mod nemesis;
 pub mod record;
 pub mod report;

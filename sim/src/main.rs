@@ -158,6 +158,19 @@ enum Command {
         #[arg(value_name = "FILE.json")]
         file: String,
     },
+    /// Write a scenario skeleton for a real cluster from what `kafka-topics.sh --describe`
+    /// printed (and, optionally, `kafka-configs.sh --describe --all --entity-type brokers`).
+    Import {
+        /// The output of `kafka-topics.sh --describe`.
+        #[arg(value_name = "describe.txt")]
+        describe: String,
+        /// The output of `kafka-configs.sh --describe --all --entity-type brokers`.
+        #[arg(long, value_name = "configs.txt")]
+        configs: Option<String>,
+        /// Where to write the scenario.
+        #[arg(long, value_name = "my-cluster.toml")]
+        out: String,
+    },
     /// Run each seed twice (once on another thread) and compare the records event by event.
     CheckDeterminism {
         file: String,
@@ -265,6 +278,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Import {
+            describe,
+            configs,
+            out,
+        } => run_import(&describe, configs.as_deref(), &out),
         Command::CheckDeterminism { file, seeds } => {
             let scenario = match load(&file) {
                 Ok(s) => s,
@@ -518,6 +536,58 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
         shrunk.duration_after_ms,
         shrunk.runs
     );
+    ExitCode::SUCCESS
+}
+
+fn run_import(describe: &str, configs: Option<&str>, out: &str) -> ExitCode {
+    let read = |path: &str| {
+        std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("error: {path}: cannot read the file: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let describe_text = match read(describe) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let configs_text = match configs.map(read).transpose() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let name = Path::new(out)
+        .file_stem()
+        .map_or("imported".to_string(), |s| s.to_string_lossy().to_string());
+    let text = match kafka_sim::import::import(
+        &name,
+        kafka_sim::import::Input {
+            file: describe,
+            text: &describe_text,
+        },
+        configs
+            .zip(configs_text.as_deref())
+            .map(|(file, text)| kafka_sim::import::Input { file, text }),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Written beside the target and renamed into place: never a half-written scenario.
+    let tmp = format!("{out}.tmp");
+    if let Err(e) = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, out)) {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("error: cannot write {out}: {e}");
+        return ExitCode::from(2);
+    }
+    match Scenario::parse(out, &text) {
+        Ok(s) => println!(
+            "wrote {out}: {} broker(s), {} topic(s); add a workload, then: kafka-sim check {out}",
+            s.cluster.broker_count(),
+            s.topics.len()
+        ),
+        Err(e) => println!("wrote {out} ({e})"),
+    }
     ExitCode::SUCCESS
 }
 

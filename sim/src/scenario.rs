@@ -1244,7 +1244,7 @@ fn parse_producers(
         )?;
         // KafkaProducer.configureDeliveryTimeout: delivery.timeout.ms below linger.ms +
         // request.timeout.ms is a ConfigException when set, and raised to that sum otherwise.
-        let floor = config.linger_ms + config.request_timeout_ms;
+        let floor = config.linger_ms.saturating_add(config.request_timeout_ms);
         if config.delivery_timeout_ms < floor {
             if spans.contains_key("delivery.timeout.ms") {
                 return Err(ctx.err(

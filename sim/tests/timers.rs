@@ -138,3 +138,30 @@ fn zero_periods_kafka_takes_run_to_the_end() {
         assert_eq!(outcome.records.acked, 100, "{entry}");
     }
 }
+
+/// Kafka's "never" is `Long.MAX_VALUE` ms (the default of `log.flush.interval.messages` and
+/// `log.flush.scheduler.interval.ms`): a timer that long must not wrap the world's clock.
+#[test]
+fn long_max_value_periods_never_fire_and_do_not_overflow() {
+    let text = SMALL
+        .replace(
+            "#BROKER#",
+            "\"replica.lag.time.max.ms\" = 9223372036854775807\n\
+             \"log.flush.interval.ms\" = 9223372036854775807\n\
+             \"replica.high.watermark.checkpoint.interval.ms\" = 9223372036854775807",
+        )
+        .replace("#TOPIC#", ", \"flush.ms\" = 9223372036854775807")
+        .replace(
+            "#PRODUCER#",
+            ", \"metadata.max.age.ms\" = 9223372036854775807",
+        )
+        .replace(
+            "#CONSUMER#",
+            ", \"metadata.max.age.ms\" = 9223372036854775807",
+        );
+    let scenario = Scenario::parse("never.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let result = world::run(&scenario, 1);
+    let (outcome, _) = report::outcome(&scenario, 1, &result);
+    assert_eq!(result.sim_time_ms, 30_000);
+    assert_eq!(outcome.records.acked, 100);
+}
