@@ -966,6 +966,33 @@ Topic: t3  TopicId: abc  PartitionCount: 1  ReplicationFactor: 2  Configs: min.i
     }
 
     #[test]
+    fn mangled_input_never_panics() {
+        for cut in (0..DESCRIBE_3X.len()).step_by(7) {
+            if DESCRIBE_3X.is_char_boundary(cut) {
+                let _ = run(
+                    &DESCRIBE_3X[..cut],
+                    Some(&CONFIGS[..cut.min(CONFIGS.len())]),
+                );
+            }
+        }
+        for (from, to) in [
+            ("\t", " "),
+            (":", ""),
+            (",", ",,"),
+            ("1", "-1"),
+            ("0", "99999999999"),
+            ("Topic", "Partition"),
+            ("=", ""),
+            ("orders", "ör ders"),
+        ] {
+            let _ = run(
+                &DESCRIBE_3X.replace(from, to),
+                Some(&CONFIGS.replace(from, to)),
+            );
+        }
+    }
+
+    #[test]
     fn fields_split_on_names_not_on_tabs() {
         assert_eq!(
             fields("\tTopic: a b\tPartition: 0\tAdding Replicas: 1\tReplicas: 2"),
