@@ -1170,11 +1170,7 @@ impl Broker {
             if !settled {
                 continue;
             }
-            let watchers = self.produce_watchers.get_mut(tp).expect("watched");
-            watchers.remove(&id);
-            if watchers.is_empty() {
-                self.produce_watchers.remove(tp);
-            }
+            self.unwatch_produce(tp, id);
             let d = &self.delayed_produces[&id];
             if d.partitions.iter().all(|s| s.result.is_some()) {
                 let d = self.delayed_produces.remove(&id).expect("present");
@@ -1208,14 +1204,19 @@ impl Broker {
                 records: status.records,
             });
             status.result = Some((ErrorCode::RequestTimedOut, None));
-            if let Some(watchers) = self.produce_watchers.get_mut(&status.tp) {
-                watchers.remove(&id);
-                if watchers.is_empty() {
-                    self.produce_watchers.remove(&status.tp);
-                }
-            }
+            self.unwatch_produce(&status.tp, id);
         }
         answer_produce(out, d.from, d.correlation_id, &d.partitions);
+    }
+
+    /// Delayed produce `id` no longer waits on `tp`.
+    fn unwatch_produce(&mut self, tp: &TopicPartition, id: u64) {
+        if let Some(watchers) = self.produce_watchers.get_mut(tp) {
+            watchers.remove(&id);
+            if watchers.is_empty() {
+                self.produce_watchers.remove(tp);
+            }
+        }
     }
 
     fn set_high_watermark(&mut self, tp: &TopicPartition, new: u64, out: &mut Output<BrokerTimer>) {
@@ -1650,15 +1651,29 @@ impl Broker {
             self.parked_fetches.remove(&id);
         }
         let (partitions, incremental) = match request.context {
-            FetchContext::Incremental { session_id } => match self.fetch_sessions.get(session_id) {
-                Some(_) => (self.session_news(session_id), true),
-                None => (Vec::new(), true),
-            },
+            FetchContext::Incremental { session_id } => {
+                let live = self.fetch_sessions.get(session_id).is_some();
+                let news = if live {
+                    self.session_news(session_id)
+                } else {
+                    Vec::new()
+                };
+                (news, true)
+            }
             _ => (request.partitions, false),
         };
         let mut responses = Vec::new();
         for fp in &partitions {
             let response = self.read_partition(fp, request.replica_id);
+            let quiet = response.error == ErrorCode::None
+                && response.diverging_epoch.is_none()
+                && response.records.is_empty();
+            // Settled once quiet: nothing more to say until something changes (which marks
+            // the partition again).
+            let settled = quiet
+                && request
+                    .replica_id
+                    .is_none_or(|r| self.follows_session(&fp.tp, r));
             let Some(session) = session_id.and_then(|id| self.fetch_sessions.get_mut(id)) else {
                 responses.push(response);
                 continue;
@@ -1666,27 +1681,16 @@ impl Broker {
             let Some(cached) = session.partitions.get_mut(&fp.tp) else {
                 continue;
             };
-            let news = response.error != ErrorCode::None
-                || response.diverging_epoch.is_some()
-                || !response.records.is_empty()
+            let news = !quiet
                 || cached.high_watermark_sent != Some(response.high_watermark)
                 || cached.log_start_offset_sent != Some(response.log_start_offset);
             cached.high_watermark_sent = Some(response.high_watermark);
             cached.log_start_offset_sent = Some(response.log_start_offset);
-            let quiet = response.error == ErrorCode::None
-                && response.diverging_epoch.is_none()
-                && response.records.is_empty();
+            if settled {
+                session.dirty.remove(&fp.tp);
+            }
             if !incremental || news {
                 responses.push(response);
-            }
-            // Settled: nothing more to say until something changes (which marks it again).
-            let lazy = request
-                .replica_id
-                .is_some_and(|r| self.follows_session(&fp.tp, r));
-            if quiet && (lazy || request.replica_id.is_none()) {
-                if let Some(session) = session_id.and_then(|id| self.fetch_sessions.get_mut(id)) {
-                    session.dirty.remove(&fp.tp);
-                }
             }
         }
         out.send(
@@ -2169,7 +2173,6 @@ impl Broker {
             to_offset: to,
             reason,
         });
-        self.stop_fetching(tp);
         if let Some(Role::Follower {
             leader: Some(leader),
             ..

@@ -163,12 +163,7 @@ impl FetchSessionCache {
         for tp in forgotten {
             session.partitions.remove(tp);
             session.dirty.remove(tp);
-            if let Some(ids) = self.by_partition.get_mut(tp) {
-                ids.remove(&session_id);
-                if ids.is_empty() {
-                    self.by_partition.remove(tp);
-                }
-            }
+            unindex(&mut self.by_partition, tp, session_id);
         }
         (FetchContext::Incremental { session_id }, None)
     }
@@ -211,12 +206,7 @@ impl FetchSessionCache {
     fn remove(&mut self, id: u32) -> Option<FetchSession> {
         let session = self.sessions.remove(&id)?;
         for tp in session.partitions.keys() {
-            if let Some(ids) = self.by_partition.get_mut(tp) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.by_partition.remove(tp);
-                }
-            }
+            unindex(&mut self.by_partition, tp, id);
         }
         Some(session)
     }
@@ -246,6 +236,20 @@ impl FetchSessionCache {
             if let Some(session) = self.sessions.get_mut(id) {
                 session.dirty.insert(tp.clone());
             }
+        }
+    }
+}
+
+/// `tp` is no longer in session `id`.
+fn unindex(
+    by_partition: &mut BTreeMap<TopicPartition, BTreeSet<u32>>,
+    tp: &TopicPartition,
+    id: u32,
+) {
+    if let Some(ids) = by_partition.get_mut(tp) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            by_partition.remove(tp);
         }
     }
 }
