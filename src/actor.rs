@@ -15,9 +15,21 @@ use crate::types::NodeId;
 /// nanoseconds never overflows, and the timer still never fires within a run.
 pub const MAX_TIMER_DELAY_MS: u64 = 1_000_000_000_000;
 
-/// What a process wants done after handling one input.
+/// Nothing to ask of a host: the request type of a process that runs on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoRequest {}
+
+/// What a process, or a component hosted inside one, wants done after handling one input.
+///
+/// This is the model's one effects vocabulary. A process (broker, client, ZooKeeper) fills
+/// an `Output<T>` and the world carries it out. A component that lives inside a broker (the
+/// controller, the group coordinator) fills an `Output<T, R>` too: its messages, timers and
+/// events are the same kinds of effect, and `requests` holds what only its host can do for
+/// it (a ZooKeeper operation through the broker's session, an append to the broker's log),
+/// as Kafka's `KafkaController` goes through `KafkaZkClient` and the `GroupCoordinator`
+/// through `ReplicaManager.appendRecords`.
 #[derive(Debug)]
-pub struct Output<T> {
+pub struct Output<T, R = NoRequest> {
     /// Messages to send, in order. Messages from one process to another arrive in the order
     /// they were sent (Kafka runs over TCP), unless the network drops them.
     pub messages: Vec<(NodeId, Message)>,
@@ -26,19 +38,22 @@ pub struct Output<T> {
     pub timers: Vec<(u64, T)>,
     /// Domain events for the record.
     pub events: Vec<Event>,
+    /// Requests to the host, in order (always empty for `R = NoRequest`).
+    pub requests: Vec<R>,
 }
 
-impl<T> Default for Output<T> {
+impl<T, R> Default for Output<T, R> {
     fn default() -> Self {
         Output {
             messages: Vec::new(),
             timers: Vec::new(),
             events: Vec::new(),
+            requests: Vec::new(),
         }
     }
 }
 
-impl<T> Output<T> {
+impl<T, R> Output<T, R> {
     pub fn send(&mut self, to: NodeId, message: Message) {
         self.messages.push((to, message));
     }
@@ -51,8 +66,33 @@ impl<T> Output<T> {
         self.events.push(event);
     }
 
+    /// Asks the host for something only it can do.
+    pub fn request(&mut self, request: R) {
+        self.requests.push(request);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.timers.is_empty() && self.events.is_empty()
+        self.messages.is_empty()
+            && self.timers.is_empty()
+            && self.events.is_empty()
+            && self.requests.is_empty()
+    }
+
+    /// Moves a hosted component's messages, timers and events into this output, in order,
+    /// wrapping its timers as the host's (`wrap`), and returns its requests for the host to
+    /// carry out.
+    pub fn absorb<U, Q>(&mut self, component: Output<U, Q>, wrap: impl Fn(U) -> T) -> Vec<Q> {
+        let Output {
+            messages,
+            timers,
+            events,
+            requests,
+        } = component;
+        self.messages.extend(messages);
+        self.timers
+            .extend(timers.into_iter().map(|(delay_ms, t)| (delay_ms, wrap(t))));
+        self.events.extend(events);
+        requests
     }
 }
 

@@ -26,7 +26,7 @@ pub mod topic;
 pub mod types;
 pub mod zookeeper;
 
-pub use actor::{Actor, Output};
+pub use actor::{Actor, NoRequest, Output};
 pub use event::Event;
 pub use protocol::Message;
 pub use types::*;
