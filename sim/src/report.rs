@@ -4,8 +4,8 @@
 //! All of it is computed from the event record and the final state, never from the live
 //! processes, so the same record always reports the same words and numbers.
 
-use crate::checkers::{self, CheckReport, Violation};
-use crate::groups::GroupOut;
+use crate::check::groups::GroupOut;
+use crate::check::{self, CheckReport, Invariant, Violation};
 use crate::scenario::Scenario;
 use crate::world::{Livelock, RunResult};
 use kafka_model::event::{ElectionReason, TruncateReason};
@@ -195,7 +195,7 @@ pub fn trace_hash(result: &RunResult) -> u64 {
 /// no real process survives; the run stopped there.
 fn livelock_violation(scenario: &Scenario, seed: u64, livelock: &Livelock) -> Violation {
     Violation {
-        invariant: "livelock",
+        invariant: Invariant::Livelock,
         at_ms: livelock.at_ms,
         partition: None,
         detail: format!(
@@ -215,12 +215,12 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let mut report = checkers::check(&result.events, &result.final_state, result.sim_time_ms);
+    let mut report = check::check(&result.events, &result.final_state, result.sim_time_ms);
     if let Some(livelock) = &result.livelock {
         report
             .violations
             .push(livelock_violation(scenario, seed, livelock));
-        *report.counts.entry("livelock").or_insert(0) += 1;
+        *report.counts.entry(Invariant::Livelock).or_insert(0) += 1;
     }
     let mut sent = 0;
     let mut acked = Vec::new();
@@ -339,7 +339,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
 
 fn violation_out(v: &Violation) -> ViolationOut {
     ViolationOut {
-        invariant: v.invariant,
+        invariant: v.invariant.name(),
         at_ms: v.at_ms,
         partition: v.partition.as_ref().map(|p| p.to_string()),
         detail: v.detail.clone(),
