@@ -16,6 +16,7 @@ pub mod assign;
 pub mod bench;
 pub mod check;
 pub mod import;
+pub mod narrate;
 pub mod nemesis;
 pub mod record;
 pub mod report;
