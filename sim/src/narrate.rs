@@ -102,8 +102,6 @@ fn brokers(ids: &[i32]) -> String {
 }
 
 /// One event in plain words, with a key for folding repeats; `None` for routine events.
-
-/// One event in plain words, with a key for folding repeats; `None` for routine events.
 fn narrate_event(event: &Event, lag_max: u64) -> Option<Line> {
     match event {
         Event::BrokerRegistered { .. }
