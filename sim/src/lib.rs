@@ -14,9 +14,9 @@ compile_error!(
 
 pub mod assign;
 pub mod bench;
-pub mod checkers;
-pub mod groups;
+pub mod check;
 pub mod import;
+pub mod narrate;
 pub mod nemesis;
 pub mod record;
 pub mod report;
@@ -24,3 +24,8 @@ pub mod scenario;
 pub mod shrink;
 pub mod sweep;
 pub mod world;
+
+/// The checkers under their earlier paths: `kafka_sim::checkers` is [`check`], and
+/// `kafka_sim::groups` is [`check::groups`].
+pub use check as checkers;
+pub use check::groups;

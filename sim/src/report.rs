@@ -4,15 +4,18 @@
 //! All of it is computed from the event record and the final state, never from the live
 //! processes, so the same record always reports the same words and numbers.
 
-use crate::checkers::{self, CheckReport, Violation};
-use crate::groups::GroupOut;
+use crate::check::groups::GroupOut;
+use crate::check::{self, CheckReport, Invariant, Violation};
 use crate::scenario::Scenario;
 use crate::world::{Livelock, RunResult};
-use kafka_model::event::{ElectionReason, TruncateReason};
+use kafka_model::event::ElectionReason;
 use kafka_model::{Event, RecordId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+
+/// The narrated timeline, kept at its earlier path.
+pub use crate::narrate::narrate;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordCounts {
@@ -195,7 +198,7 @@ pub fn trace_hash(result: &RunResult) -> u64 {
 /// no real process survives; the run stopped there.
 fn livelock_violation(scenario: &Scenario, seed: u64, livelock: &Livelock) -> Violation {
     Violation {
-        invariant: "livelock",
+        invariant: Invariant::Livelock,
         at_ms: livelock.at_ms,
         partition: None,
         detail: format!(
@@ -215,12 +218,12 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let mut report = checkers::check(&result.events, &result.final_state, result.sim_time_ms);
+    let mut report = check::check(&result.events, &result.final_state, result.sim_time_ms);
     if let Some(livelock) = &result.livelock {
         report
             .violations
             .push(livelock_violation(scenario, seed, livelock));
-        *report.counts.entry("livelock").or_insert(0) += 1;
+        *report.counts.entry(Invariant::Livelock).or_insert(0) += 1;
     }
     let mut sent = 0;
     let mut acked = Vec::new();
@@ -339,7 +342,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
 
 fn violation_out(v: &Violation) -> ViolationOut {
     ViolationOut {
-        invariant: v.invariant,
+        invariant: v.invariant.name(),
         at_ms: v.at_ms,
         partition: v.partition.as_ref().map(|p| p.to_string()),
         detail: v.detail.clone(),
@@ -350,7 +353,7 @@ pub fn seconds(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
 
-fn list(ids: &[i32]) -> String {
+pub(crate) fn list(ids: &[i32]) -> String {
     ids.iter()
         .map(|b| b.to_string())
         .collect::<Vec<_>>()
@@ -495,303 +498,4 @@ pub fn partition_table(o: &Outcome) -> String {
         let _ = writeln!(s, "{}", line.trim_end());
     }
     s
-}
-
-/// The narrated timeline in plain words. Frequent events (appends, HW moves, fetches) are
-/// left out; a run of identical lines is folded into one with a count.
-pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
-    let lag_max = scenario.cluster.config.replica_lag_time_max_ms;
-    let mut lines = Vec::new();
-    let mut last_key: Option<String> = None;
-    let mut repeats = 0u64;
-    let mut last_at = 0;
-    let flush_repeats = |lines: &mut Vec<String>, repeats: &mut u64, last_at: u64| {
-        if *repeats > 0 {
-            lines.push(format!(
-                "           ... and {} more like it, the last at t={}",
-                repeats,
-                seconds(last_at)
-            ));
-            *repeats = 0;
-        }
-    };
-    for line in trace_lines(result) {
-        let (at_ms, key, text) = match line {
-            TraceLine::Fault {
-                at_ms,
-                action,
-                detail,
-                ..
-            } => (
-                at_ms,
-                format!("fault {action} {detail}"),
-                fault_text(action, detail),
-            ),
-            TraceLine::Event { at_ms, event, .. } => match narrate_event(event, lag_max) {
-                Some((key, text)) => (at_ms, key, text),
-                None => continue,
-            },
-        };
-        if last_key.as_deref() == Some(key.as_str()) {
-            repeats += 1;
-            last_at = at_ms;
-            continue;
-        }
-        flush_repeats(&mut lines, &mut repeats, last_at);
-        lines.push(format!("t={:>9} {}", seconds(at_ms), text));
-        last_key = Some(key);
-    }
-    flush_repeats(&mut lines, &mut repeats, last_at);
-    lines
-}
-
-fn fault_text(action: &str, detail: &str) -> String {
-    let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
-    match action {
-        "crash" if client => {
-            format!("FAULT: {detail} crashes: the process dies with everything it held in memory")
-        }
-        "restart" if client => {
-            format!("FAULT: {detail} starts again from nothing (a new process)")
-        }
-        "crash" => {
-            format!("FAULT: {detail} crashes (its page cache survives: nothing written is lost)")
-        }
-        "power-loss" => {
-            format!("FAULT: {detail} loses power (everything not yet flushed to disk is gone)")
-        }
-        "restart" => format!("FAULT: {detail} restarts from what its disk kept"),
-        "pause" => {
-            format!("FAULT: {detail} freezes (a long GC pause): it hears nothing and says nothing")
-        }
-        "resume" => format!("FAULT: {detail} wakes up and carries on as if no time had passed"),
-        "isolate" => format!("FAULT: {detail} is cut off from every other node"),
-        "partition" => format!("FAULT: the network splits into {detail}"),
-        "heal" => format!("FAULT: heal {detail}"),
-        "slow" => format!("FAULT: slow link, {detail}"),
-        "loss" => format!("FAULT: lossy link, {detail}"),
-        "settle" => format!("SETTLE: {detail}; the run goes on so replication can converge"),
-        other => format!("FAULT: {other} {detail}"),
-    }
-}
-
-fn brokers(ids: &[i32]) -> String {
-    format!("[{}]", list(ids))
-}
-
-/// One event in plain words, with a key for folding repeats; `None` for routine events.
-fn narrate_event(event: &Event, lag_max: u64) -> Option<(String, String)> {
-    let text = match event {
-        Event::BrokerRegistered { broker, .. } => format!("broker {broker} registers in ZooKeeper (/brokers/ids/{broker})"),
-        Event::ZkSessionExpired { node, timeout_ms, .. } => format!(
-            "ZooKeeper expires the session of {node}: nothing heard from it for {timeout_ms} ms (zookeeper.session.timeout.ms); its ephemeral znodes are deleted"
-        ),
-        Event::ControllerElected { broker, controller_epoch } => format!(
-            "broker {broker} becomes the controller (controller epoch {controller_epoch})"
-        ),
-        Event::StaleControllerRequestRejected { broker, request_controller_epoch, current_controller_epoch } => format!(
-            "broker {broker} ignores a request from an old controller (epoch {request_controller_epoch} < {current_controller_epoch})"
-        ),
-        Event::LeaderElected { tp, leader, previous_leader, leader_epoch, isr, unclean, reason, .. } => {
-            let leader = leader.map_or("nobody".to_string(), |l| format!("broker {l}"));
-            let why = match reason {
-                ElectionReason::NewPartition => "a new partition".to_string(),
-                ElectionReason::LeaderFailed => format!(
-                    "its leader {} is gone",
-                    previous_leader.map_or("?".into(), |p| format!("broker {p}"))
-                ),
-                ElectionReason::ControllerFailover => "a new controller found it without a live leader".into(),
-                ElectionReason::BrokerReturned => "a replica came back to an offline partition".into(),
-            };
-            if *unclean {
-                format!(
-                    "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}) although it was not in the ISR ({why}; unclean.leader.election.enable=true). Whatever only the old ISR had is lost"
-                )
-            } else {
-                format!("{leader} is elected leader of {tp} (epoch {leader_epoch}, ISR {}): {why}", brokers(isr))
-            }
-        }
-        Event::PartitionOffline { tp, isr, live_replicas } => format!(
-            "{tp} is OFFLINE: no live replica in the ISR {} and unclean elections are off; live replicas {} wait",
-            brokers(isr),
-            brokers(live_replicas)
-        ),
-        Event::BecameLeader { broker, tp, leader_epoch, log_end_offset, high_watermark, .. } => format!(
-            "broker {broker} now leads {tp} in epoch {leader_epoch} (LEO {log_end_offset}, HW {high_watermark})"
-        ),
-        Event::BecameFollower { broker, tp, leader, leader_epoch, log_end_offset } => format!(
-            "broker {broker} follows {} for {tp} in epoch {leader_epoch} (its LEO {log_end_offset})",
-            leader.map_or("nobody yet".to_string(), |l| format!("broker {l}"))
-        ),
-        Event::Truncated { broker, tp, from_log_end_offset, to_offset, reason } => {
-            let why = match reason {
-                TruncateReason::HighWatermark { high_watermark } => format!("its own high watermark {high_watermark}"),
-                TruncateReason::LeaderEpoch { epoch, leader_end_offset } => format!(
-                    "the end of epoch {epoch} on the leader, offset {leader_end_offset}"
-                ),
-                TruncateReason::OffsetOutOfRange { leader_log_end_offset } => format!(
-                    "the leader's log end {leader_log_end_offset} (its own log was longer)"
-                ),
-                TruncateReason::PowerLoss { flushed_offset } => format!(
-                    "its last flush at offset {flushed_offset}: the power loss took the rest"
-                ),
-            };
-            if to_offset == from_log_end_offset {
-                format!("broker {broker} keeps {tp} up to offset {to_offset}, nothing to cut: {why}")
-            } else {
-                format!(
-                    "broker {broker} truncates {tp} to offset {to_offset} (from {from_log_end_offset}): {why}"
-                )
-            }
-        }
-        Event::IsrShrunk { tp, leader, removed, isr, lag_ms, .. } => format!(
-            "broker {} falls out of the ISR of {tp}: it has not caught up for {} ms (replica.lag.time.max.ms={lag_max}); leader {leader} shrinks the ISR to {}",
-            list(removed),
-            lag_ms,
-            brokers(isr)
-        ),
-        Event::IsrExpanded { tp, leader, added, isr, .. } => format!(
-            "broker {} caught up with leader {leader} and rejoins the ISR of {tp}: ISR {}",
-            list(added),
-            brokers(isr)
-        ),
-        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr } => format!(
-            "the controller removes dead replica(s) {} from the ISR of {tp}: ISR {}, leader {leader} stays, epoch {leader_epoch}",
-            brokers(removed),
-            brokers(isr)
-        ),
-        Event::IsrChangeRejected { tp, leader, error } => format!(
-            "the controller refuses leader {leader}'s ISR change for {tp} ({error})"
-        ),
-        Event::Flushed { .. } => return None,
-        Event::BrokerRecovered { broker, replicas } => {
-            if replicas.is_empty() {
-                format!("broker {broker} starts with an empty disk")
-            } else {
-                let parts = replicas
-                    .iter()
-                    .map(|(tp, leo, hw)| format!("{tp} LEO {leo} HW {hw}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("broker {broker} starts from its disk: {parts}")
-            }
-        }
-        Event::ProduceRejected { broker, tp, error, .. } => {
-            let key = format!("reject {broker} {tp} {error}");
-            let why = match error {
-                kafka_model::ErrorCode::NotEnoughReplicas => " (the ISR is smaller than min.insync.replicas)",
-                kafka_model::ErrorCode::NotEnoughReplicasAfterAppend => " (written, but the ISR shrank below min.insync.replicas before it was replicated)",
-                kafka_model::ErrorCode::NotLeaderOrFollower => " (it is not the leader)",
-                kafka_model::ErrorCode::RequestTimedOut => " (the ISR did not replicate it within the request timeout)",
-                _ => "",
-            };
-            return Some((key, format!("broker {broker} rejects a produce to {tp} with {error}{why}")));
-        }
-        Event::ProduceFailed { producer, tp, error, ids } => {
-            let key = format!("failed {producer} {tp} {error}");
-            return Some((key, format!(
-                "producer #{producer} gives up on {} record(s) for {tp}: {error}",
-                ids.len()
-            )));
-        }
-        Event::ConsumerTruncationDetected { consumer, tp, position, leader_end_offset, epoch } => format!(
-            "consumer #{consumer} detects that {tp} was truncated: its position {position} is past the end of epoch {epoch} on the new leader, offset {leader_end_offset} (KIP-320)"
-        ),
-        Event::OffsetReset { consumer, tp, from, to } => format!(
-            "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
-            from.map_or(String::new(), |f| format!(" from {f}"))
-        ),
-        Event::GroupLoadStarted { broker, partition, leader_epoch } => format!(
-            "broker {broker} leads __consumer_offsets-{partition} (epoch {leader_epoch}) and starts loading its groups; until done it answers COORDINATOR_LOAD_IN_PROGRESS"
-        ),
-        Event::GroupsLoaded { broker, partition, groups, offsets } => {
-            if groups.is_empty() {
-                format!("broker {broker} finished loading __consumer_offsets-{partition}: no groups yet")
-            } else {
-                let list = groups
-                    .iter()
-                    .map(|(g, gen)| format!("{g} (generation {gen})"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!(
-                    "broker {broker} finished loading __consumer_offsets-{partition} ({offsets} offset records) and now coordinates {list}"
-                )
-            }
-        }
-        Event::GroupsUnloaded { broker, partition, groups } => {
-            if groups.is_empty() {
-                return None;
-            }
-            format!(
-                "broker {broker} no longer leads __consumer_offsets-{partition}: it stops coordinating {} (NOT_COORDINATOR from now on)",
-                groups.join(", ")
-            )
-        }
-        Event::RebalanceStarted { broker, group, generation, reason } => format!(
-            "coordinator {broker}: group {group} starts rebalancing after generation {generation} ({reason}); every member must join again"
-        ),
-        Event::GenerationStarted { broker, group, generation, protocol, leader, members } => {
-            if members.is_empty() {
-                format!("coordinator {broker}: group {group} is empty (generation {generation})")
-            } else {
-                format!(
-                    "coordinator {broker}: group {group} generation {generation} with {} member(s), leader {}, assignor {}",
-                    members.len(),
-                    leader.as_deref().unwrap_or("-"),
-                    protocol.as_deref().unwrap_or("-")
-                )
-            }
-        }
-        Event::GroupStable { broker, group, generation, assignment } => {
-            let parts = assignment
-                .iter()
-                .map(|(m, tps)| format!("{m}: [{}]", tps.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")))
-                .collect::<Vec<_>>()
-                .join("; ");
-            format!("coordinator {broker}: group {group} is Stable in generation {generation}, the assignment is durable: {parts}")
-        }
-        Event::MemberRemoved { broker, group, member, reason } => format!(
-            "coordinator {broker}: {member} leaves group {group}: it {reason}"
-        ),
-        Event::OffsetsCommitted { broker, group, generation, member, offsets, .. } => {
-            let parts = offsets
-                .iter()
-                .map(|(tp, o)| format!("{tp}={o}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let key = format!("commit {group}");
-            return Some((key, format!(
-                "group {group} commits {parts} (member {member}, generation {generation}; durable on coordinator {broker})"
-            )));
-        }
-        Event::PartitionsAssigned { consumer, group, member, generation, partitions } => format!(
-            "consumer #{consumer} ({member}) is assigned [{}] in group {group} generation {generation}",
-            partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-        ),
-        Event::PartitionsRevoked { consumer, member, partitions, lost, .. } => format!(
-            "consumer #{consumer} ({member}) {} [{}]",
-            if *lost { "has lost (it is out of the group)" } else { "gives up" },
-            partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-        ),
-        Event::RecordProcessed { consumer, tp, offset, record, generation, .. } => {
-            let key = format!("processed {consumer} {tp}");
-            return Some((key, format!(
-                "consumer #{consumer} processes {tp} offset {offset} ({record}, generation {generation})"
-            )));
-        }
-        Event::PositionFromCommit { consumer, group, tp, offset } => format!(
-            "consumer #{consumer} starts {tp} at offset {offset}, the committed offset of group {group}"
-        ),
-        Event::CommitFailed { consumer, group, error } => format!(
-            "consumer #{consumer}: the commit to group {group} fails with {error}; what it processed since its last commit will be delivered again"
-        ),
-        Event::ClientCrashed { node } => format!("{node} is gone (the process died)"),
-        Event::Appended { .. }
-        | Event::HighWatermarkChanged { .. }
-        | Event::RecordSent { .. }
-        | Event::Acknowledged { .. }
-        | Event::ProduceRetried { .. }
-        | Event::Consumed { .. } => return None,
-    };
-    Some((text.clone(), text))
 }

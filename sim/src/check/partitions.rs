@@ -1,98 +1,14 @@
-//! The safety checkers: each invariant computed from the event record and the final state.
+//! The replication invariants: each computed from the event record and the final state.
 //!
 //! They replay what the processes reported (every append, truncation and high-watermark
 //! move, with the record ids) to rebuild each replica's log as it was at every moment, so a
 //! check can ask "what did the leader hold at offset 12 when its HW passed it?" without
 //! trusting any process's own account of the past.
 
+use super::common::{last_time, Invariant, Violation};
 use crate::record::{FinalPartition, FinalState, RecordedEvent};
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The invariants, by their stable names.
-pub const INVARIANTS: &[&str] = &[
-    "acked-record-lost",
-    "committed-record-lost",
-    "replica-divergence",
-    "hw-above-leo",
-    "hw-regressed",
-    "uncommitted-read",
-    "two-leaders-same-epoch",
-    "consumer-missed-truncation",
-    "partition-double-owned",
-    "offset-commit-regressed",
-    "record-skipped",
-    "livelock",
-];
-
-/// How many violations of one invariant on one partition are listed (all are counted).
-pub const MAX_LISTED_PER_PARTITION: usize = 5;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Violation {
-    pub invariant: &'static str,
-    pub at_ms: u64,
-    pub partition: Option<TopicPartition>,
-    pub detail: String,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct CheckReport {
-    pub violations: Vec<Violation>,
-    pub counts: BTreeMap<&'static str, u64>,
-    pub acked_lost: u64,
-    pub committed_lost: u64,
-    /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
-    pub groups: BTreeMap<String, crate::groups::GroupOut>,
-}
-
-/// Runs every checker over a run that ended at `end_ms`.
-pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) -> CheckReport {
-    let (acked, acked_lost) = acked_record_lost(events, final_state);
-    let (committed, committed_lost) = committed_record_lost(events, final_state);
-    let mut all = Vec::new();
-    all.extend(acked);
-    all.extend(committed);
-    all.extend(replica_divergence(events, final_state));
-    all.extend(hw_above_leo(events, final_state));
-    all.extend(hw_regressed(events));
-    all.extend(uncommitted_read(events));
-    all.extend(two_leaders_same_epoch(events));
-    all.extend(consumer_missed_truncation(events, final_state));
-    let group_report = crate::groups::check_groups(events, final_state, end_ms);
-    all.extend(group_report.violations);
-    all.sort_by(|a, b| {
-        (a.at_ms, a.invariant, &a.partition).cmp(&(b.at_ms, b.invariant, &b.partition))
-    });
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut listed: BTreeMap<(&'static str, Option<TopicPartition>), usize> = BTreeMap::new();
-    let mut violations = Vec::new();
-    for v in all {
-        *counts.entry(v.invariant).or_insert(0) += 1;
-        let n = listed
-            .entry((v.invariant, v.partition.clone()))
-            .or_insert(0);
-        *n += 1;
-        if *n <= MAX_LISTED_PER_PARTITION {
-            violations.push(v);
-        }
-    }
-    CheckReport {
-        violations,
-        counts,
-        acked_lost,
-        committed_lost,
-        groups: group_report.groups,
-    }
-}
-
-pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Violation> {
-    check(events, final_state, last_time(events)).violations
-}
-
-fn last_time(events: &[RecordedEvent]) -> u64 {
-    events.last().map_or(0, |e| e.at_ms)
-}
 
 /// The log that counts as "the partition" after the settle: the final leader's; with no
 /// leader, nothing is readable.
@@ -162,7 +78,7 @@ pub fn acked_record_lost(
                 Acks::None => "acks=0",
             };
             violations.push(Violation {
-                invariant: "acked-record-lost",
+                invariant: Invariant::AckedRecordLost,
                 at_ms: e.at_ms,
                 partition: Some(tp.clone()),
                 detail: format!(
@@ -198,10 +114,56 @@ pub fn committed_record_lost(
     events: &[RecordedEvent],
     final_state: &FinalState,
 ) -> (Vec<Violation>, u64) {
+    let committed = committed_records(events);
+    let mut violations = Vec::new();
+    let mut lost = 0;
+    for p in &final_state.partitions {
+        let Some(c) = committed.get(&p.tp) else {
+            continue;
+        };
+        let final_log = final_log(p);
+        for (offset, (id, at_ms, broker, epoch)) in c.iter().enumerate() {
+            let offset = offset as u64;
+            let now = final_log
+                .as_ref()
+                .and_then(|(_, _, log)| log.get(&offset).copied());
+            if now == Some(*id) {
+                continue;
+            }
+            lost += 1;
+            let what = match (&final_log, now) {
+                (None, _) => "the partition has no leader at the end".to_string(),
+                (Some((l, _, _)), None) => {
+                    format!("the final leader, broker {l}, has nothing there")
+                }
+                (Some((l, _, _)), Some(other)) => {
+                    format!("the final leader, broker {l}, has {other} there instead")
+                }
+            };
+            violations.push(Violation {
+                invariant: Invariant::CommittedRecordLost,
+                at_ms: *at_ms,
+                partition: Some(p.tp.clone()),
+                detail: format!(
+                    "record {id} at offset {offset} of {} was committed (leader broker {broker} moved its high watermark past it in epoch {epoch}), but {what}",
+                    p.tp
+                ),
+            });
+        }
+    }
+    (violations, lost)
+}
+
+/// A record's first commit: (id, time, broker, epoch) of the leader whose high watermark
+/// passed it.
+type Commit = (RecordId, u64, BrokerId, LeaderEpoch);
+
+/// Every partition's committed records, by offset, replayed from the leaders' appends,
+/// truncations and high-watermark moves.
+fn committed_records(events: &[RecordedEvent]) -> BTreeMap<&TopicPartition, Vec<Commit>> {
     let mut replicas: BTreeMap<(BrokerId, &TopicPartition), Replay> = BTreeMap::new();
     // Per partition: offset -> (id, time, broker, epoch) of the first commit.
-    let mut committed: BTreeMap<&TopicPartition, Vec<(RecordId, u64, BrokerId, LeaderEpoch)>> =
-        BTreeMap::new();
+    let mut committed: BTreeMap<&TopicPartition, Vec<Commit>> = BTreeMap::new();
     for e in events {
         match &e.event {
             Event::BrokerRecovered {
@@ -259,43 +221,7 @@ pub fn committed_record_lost(
             _ => {}
         }
     }
-    let mut violations = Vec::new();
-    let mut lost = 0;
-    for p in &final_state.partitions {
-        let Some(c) = committed.get(&p.tp) else {
-            continue;
-        };
-        let final_log = final_log(p);
-        for (offset, (id, at_ms, broker, epoch)) in c.iter().enumerate() {
-            let offset = offset as u64;
-            let now = final_log
-                .as_ref()
-                .and_then(|(_, _, log)| log.get(&offset).copied());
-            if now == Some(*id) {
-                continue;
-            }
-            lost += 1;
-            let what = match (&final_log, now) {
-                (None, _) => "the partition has no leader at the end".to_string(),
-                (Some((l, _, _)), None) => {
-                    format!("the final leader, broker {l}, has nothing there")
-                }
-                (Some((l, _, _)), Some(other)) => {
-                    format!("the final leader, broker {l}, has {other} there instead")
-                }
-            };
-            violations.push(Violation {
-                invariant: "committed-record-lost",
-                at_ms: *at_ms,
-                partition: Some(p.tp.clone()),
-                detail: format!(
-                    "record {id} at offset {offset} of {} was committed (leader broker {broker} moved its high watermark past it in epoch {epoch}), but {what}",
-                    p.tp
-                ),
-            });
-        }
-    }
-    (violations, lost)
+    committed
 }
 
 /// `replica-divergence`: two online ISR replicas hold different records at one offset.
@@ -317,7 +243,7 @@ pub fn replica_divergence(events: &[RecordedEvent], final_state: &FinalState) ->
                     .find(|((oa, ia, _), (ob, ib, _))| oa == ob && ia != ib);
                 if let Some(((offset, ia, _), (_, ib, _))) = diverged {
                     violations.push(Violation {
-                        invariant: "replica-divergence",
+                        invariant: Invariant::ReplicaDivergence,
                         at_ms,
                         partition: Some(p.tp.clone()),
                         detail: format!(
@@ -346,7 +272,7 @@ pub fn hw_above_leo(events: &[RecordedEvent], final_state: &FinalState) -> Vec<V
         {
             if new > log_end_offset {
                 violations.push(Violation {
-                    invariant: "hw-above-leo",
+                    invariant: Invariant::HwAboveLeo,
                     at_ms: e.at_ms,
                     partition: Some(tp.clone()),
                     detail: format!("broker {broker} set its high watermark of {tp} to {new}, past its log end offset {log_end_offset}"),
@@ -359,7 +285,7 @@ pub fn hw_above_leo(events: &[RecordedEvent], final_state: &FinalState) -> Vec<V
         for r in &p.replica_states {
             if r.high_watermark > r.log_end_offset {
                 violations.push(Violation {
-                    invariant: "hw-above-leo",
+                    invariant: Invariant::HwAboveLeo,
                     at_ms,
                     partition: Some(p.tp.clone()),
                     detail: format!(
@@ -396,7 +322,7 @@ pub fn hw_regressed(events: &[RecordedEvent]) -> Vec<Violation> {
                 if let Some((epoch, hw)) = last.get(&(*broker, tp)) {
                     if epoch == leader_epoch && new < hw {
                         violations.push(Violation {
-                            invariant: "hw-regressed",
+                            invariant: Invariant::HwRegressed,
                             at_ms: e.at_ms,
                             partition: Some(tp.clone()),
                             detail: format!(
@@ -427,7 +353,7 @@ pub fn uncommitted_read(events: &[RecordedEvent]) -> Vec<Violation> {
         {
             if let Some((offset, id)) = records.iter().find(|(o, _)| o >= high_watermark) {
                 violations.push(Violation {
-                    invariant: "uncommitted-read",
+                    invariant: Invariant::UncommittedRead,
                     at_ms: e.at_ms,
                     partition: Some(tp.clone()),
                     detail: format!(
@@ -454,7 +380,7 @@ pub fn two_leaders_same_epoch(events: &[RecordedEvent]) -> Vec<Violation> {
         {
             match leaders.get(&(tp, *leader_epoch)) {
                 Some(other) if other != broker => violations.push(Violation {
-                    invariant: "two-leaders-same-epoch",
+                    invariant: Invariant::TwoLeadersSameEpoch,
                     at_ms: e.at_ms,
                     partition: Some(tp.clone()),
                     detail: format!(
@@ -527,7 +453,7 @@ pub fn consumer_missed_truncation(
                 .get(first_offset)
                 .map_or("nothing".to_string(), |id| id.to_string());
             violations.push(Violation {
-                invariant: "consumer-missed-truncation",
+                invariant: Invariant::ConsumerMissedTruncation,
                 at_ms,
                 partition: Some(p.tp.clone()),
                 detail: format!(
@@ -542,24 +468,24 @@ pub fn consumer_missed_truncation(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::record::FinalReplica;
     use kafka_model::event::TruncateReason;
 
-    fn tp() -> TopicPartition {
+    pub(in crate::check) fn tp() -> TopicPartition {
         TopicPartition::new("orders", 0)
     }
 
-    fn id(seq: u64) -> RecordId {
+    pub(in crate::check) fn id(seq: u64) -> RecordId {
         RecordId { producer: 0, seq }
     }
 
-    fn at(at_ms: u64, event: Event) -> RecordedEvent {
+    pub(in crate::check) fn at(at_ms: u64, event: Event) -> RecordedEvent {
         RecordedEvent { at_ms, event }
     }
 
-    fn appended(broker: BrokerId, from: u64, seqs: &[u64]) -> Event {
+    pub(in crate::check) fn appended(broker: BrokerId, from: u64, seqs: &[u64]) -> Event {
         Event::Appended {
             broker,
             tp: tp(),
@@ -640,7 +566,10 @@ mod tests {
         );
         let (v, n) = acked_record_lost(&events, &fs);
         assert_eq!(n, 1);
-        assert_eq!((v[0].invariant, v[0].at_ms), ("acked-record-lost", 10));
+        assert_eq!(
+            (v[0].invariant, v[0].at_ms),
+            (Invariant::AckedRecordLost, 10)
+        );
         assert!(v[0].detail.contains("p0#2"), "{}", v[0].detail);
         let fs = final_state(0, vec![0], vec![replica(0, &[0, 1, 2], 3)]);
         assert_eq!(acked_record_lost(&events, &fs).1, 0);
@@ -832,25 +761,5 @@ mod tests {
         let ok =
             consumer_missed_truncation(&[read(5, 2, 2), reset, read(8, 2, 7), read(9, 3, 8)], &fs);
         assert!(ok.is_empty());
-    }
-
-    #[test]
-    fn check_counts_and_caps() {
-        let mut events = vec![at(0, appended(0, 0, &[]))];
-        for i in 0..30 {
-            events.push(at(
-                i,
-                Event::Consumed {
-                    consumer: 0,
-                    tp: tp(),
-                    served_by: 0,
-                    high_watermark: 0,
-                    records: vec![(i, id(i))],
-                },
-            ));
-        }
-        let report = check(&events, &FinalState::default(), last_time(&events));
-        assert_eq!(report.counts["uncommitted-read"], 30);
-        assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);
     }
 }

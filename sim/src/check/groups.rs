@@ -14,16 +14,17 @@
 //!   processed. That is at-most-once delivery made visible: commit before processing, crash,
 //!   and the next owner starts after records nobody handled.
 
-use crate::checkers::Violation;
+use super::common::{Invariant, Violation};
 use crate::record::{FinalState, RecordedEvent};
 use kafka_model::{Event, NodeId, RecordId, TopicPartition};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const GROUP_INVARIANTS: &[&str] = &[
-    "partition-double-owned",
-    "offset-commit-regressed",
-    "record-skipped",
+/// The invariants this module checks.
+pub const GROUP_INVARIANTS: &[Invariant] = &[
+    Invariant::PartitionDoubleOwned,
+    Invariant::OffsetCommitRegressed,
+    Invariant::RecordSkipped,
 ];
 
 /// A processed record: where it was read and what it was.
@@ -126,30 +127,57 @@ impl Ownership {
     }
 }
 
+/// Runs the group invariants over a run that ended at `end_ms`, and fills in each group's
+/// counts and `--describe` table.
 pub fn check_groups(
     events: &[RecordedEvent],
     final_state: &FinalState,
     end_ms: u64,
 ) -> GroupReport {
+    let mut replay = GroupReplay::default();
+    for e in events {
+        replay.event(e);
+    }
+    replay.ownership.finish(end_ms);
     let mut violations = Vec::new();
-    let mut groups: BTreeMap<String, GroupOut> = BTreeMap::new();
-    let mut ownership = Ownership::default();
+    violations.extend(double_owned(&replay.assigned, &replay.processed_by));
+    violations.extend(regressed(&mut replay.commits));
+    violations.extend(skipped(
+        final_state,
+        &replay.commits,
+        &replay.start,
+        &replay.processed,
+    ));
+    describe(final_state, &replay.ownership, &mut replay.groups);
+    GroupReport {
+        violations,
+        groups: replay.groups,
+    }
+}
+
+/// What the group checks replay from the record, one event at a time.
+#[derive(Default)]
+struct GroupReplay {
+    groups: BTreeMap<String, GroupOut>,
+    ownership: Ownership,
     // (group, generation, partition) -> members that own it in that generation.
-    let mut assigned: BTreeMap<(String, i32, TopicPartition), BTreeSet<String>> = BTreeMap::new();
+    assigned: BTreeMap<(String, i32, TopicPartition), BTreeSet<String>>,
     // (group, generation, partition) -> member -> first time it processed a record of it.
-    let mut processed_by: BTreeMap<(String, i32, TopicPartition), BTreeMap<String, u64>> =
-        BTreeMap::new();
+    processed_by: BTreeMap<(String, i32, TopicPartition), BTreeMap<String, u64>>,
     // group -> every (partition, offset, record) it processed. A record the producer wrote
     // twice (a retry) sits at two offsets and counts as two records, not a redelivery.
-    let mut processed: BTreeMap<String, BTreeSet<Processed>> = BTreeMap::new();
+    processed: BTreeMap<String, BTreeSet<Processed>>,
     // (group, partition) -> every durable commit, in the order they were reported.
-    let mut commits: BTreeMap<(String, TopicPartition), Vec<Commit>> = BTreeMap::new();
-    let mut start: BTreeMap<(String, TopicPartition), u64> = BTreeMap::new();
-    let mut held_by: BTreeMap<u32, BTreeSet<TopicPartition>> = BTreeMap::new();
-    for e in events {
+    commits: BTreeMap<(String, TopicPartition), Vec<Commit>>,
+    start: BTreeMap<(String, TopicPartition), u64>,
+    held_by: BTreeMap<u32, BTreeSet<TopicPartition>>,
+}
+
+impl GroupReplay {
+    fn event(&mut self, e: &RecordedEvent) {
         match &e.event {
             Event::RebalanceStarted { group, .. } => {
-                groups.entry(group.clone()).or_default().rebalances += 1;
+                self.groups.entry(group.clone()).or_default().rebalances += 1;
             }
             Event::PartitionsAssigned {
                 consumer,
@@ -157,38 +185,25 @@ pub fn check_groups(
                 member,
                 generation,
                 partitions,
-            } => {
-                ownership.group_of.insert(*consumer, group.clone());
-                let now: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
-                let before = held_by.insert(*consumer, now.clone()).unwrap_or_default();
-                for tp in before.difference(&now) {
-                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, false);
-                }
-                for tp in &now {
-                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, true);
-                    assigned
-                        .entry((group.clone(), *generation, tp.clone()))
-                        .or_default()
-                        .insert(member.clone());
-                }
-            }
+            } => self.on_assigned(e.at_ms, *consumer, group, member, *generation, partitions),
             Event::PartitionsRevoked {
                 consumer,
                 group,
                 partitions,
                 ..
             } => {
-                let held = held_by.entry(*consumer).or_default();
+                let held = self.held_by.entry(*consumer).or_default();
                 for tp in partitions {
                     held.remove(tp);
-                    ownership.set(e.at_ms, (group.clone(), tp.clone()), *consumer, false);
+                    self.ownership
+                        .set(e.at_ms, (group.clone(), tp.clone()), *consumer, false);
                 }
             }
             Event::ClientCrashed {
                 node: NodeId::Consumer(consumer),
             } => {
-                held_by.remove(consumer);
-                ownership.drop_consumer(e.at_ms, *consumer);
+                self.held_by.remove(consumer);
+                self.ownership.drop_consumer(e.at_ms, *consumer);
             }
             Event::RecordProcessed {
                 group,
@@ -198,24 +213,12 @@ pub fn check_groups(
                 offset,
                 record,
                 ..
-            } => {
-                let out = groups.entry(group.clone()).or_default();
-                out.records_processed += 1;
-                let key = (tp.clone(), *offset, *record);
-                if !processed.entry(group.clone()).or_default().insert(key) {
-                    out.records_redelivered += 1;
-                }
-                processed_by
-                    .entry((group.clone(), *generation, tp.clone()))
-                    .or_default()
-                    .entry(member.clone())
-                    .or_insert(e.at_ms);
-            }
+            } => self.on_processed(e.at_ms, group, member, *generation, tp, *offset, *record),
             Event::OffsetReset {
                 consumer, tp, to, ..
             } => {
-                if let Some(group) = ownership.group_of.get(consumer) {
-                    let s = start.entry((group.clone(), tp.clone())).or_insert(*to);
+                if let Some(group) = self.ownership.group_of.get(consumer) {
+                    let s = self.start.entry((group.clone(), tp.clone())).or_insert(*to);
                     *s = (*s).min(*to);
                 }
             }
@@ -227,9 +230,9 @@ pub fn check_groups(
                 offsets,
                 log_offset,
             } => {
-                groups.entry(group.clone()).or_default().commits += 1;
+                self.groups.entry(group.clone()).or_default().commits += 1;
                 for (i, (tp, offset)) in offsets.iter().enumerate() {
-                    commits
+                    self.commits
                         .entry((group.clone(), tp.clone()))
                         .or_default()
                         .push(Commit {
@@ -245,12 +248,66 @@ pub fn check_groups(
             _ => {}
         }
     }
-    ownership.finish(end_ms);
-    violations.extend(double_owned(&assigned, &processed_by));
-    violations.extend(regressed(&mut commits));
-    violations.extend(skipped(final_state, &commits, &start, &processed));
-    describe(final_state, &ownership, &mut groups);
-    GroupReport { violations, groups }
+
+    /// A member's new assignment: it gives up what it no longer holds and owns the rest.
+    fn on_assigned(
+        &mut self,
+        at_ms: u64,
+        consumer: u32,
+        group: &str,
+        member: &str,
+        generation: i32,
+        partitions: &[TopicPartition],
+    ) {
+        self.ownership.group_of.insert(consumer, group.to_string());
+        let now: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
+        let before = self
+            .held_by
+            .insert(consumer, now.clone())
+            .unwrap_or_default();
+        for tp in before.difference(&now) {
+            self.ownership
+                .set(at_ms, (group.to_string(), tp.clone()), consumer, false);
+        }
+        for tp in &now {
+            self.ownership
+                .set(at_ms, (group.to_string(), tp.clone()), consumer, true);
+            self.assigned
+                .entry((group.to_string(), generation, tp.clone()))
+                .or_default()
+                .insert(member.to_string());
+        }
+    }
+
+    /// A record a member processed: counted, and a redelivery if the group had before.
+    #[allow(clippy::too_many_arguments)]
+    fn on_processed(
+        &mut self,
+        at_ms: u64,
+        group: &str,
+        member: &str,
+        generation: i32,
+        tp: &TopicPartition,
+        offset: u64,
+        record: RecordId,
+    ) {
+        let out = self.groups.entry(group.to_string()).or_default();
+        out.records_processed += 1;
+        let key = (tp.clone(), offset, record);
+        if !self
+            .processed
+            .entry(group.to_string())
+            .or_default()
+            .insert(key)
+        {
+            out.records_redelivered += 1;
+        }
+        self.processed_by
+            .entry((group.to_string(), generation, tp.clone()))
+            .or_default()
+            .entry(member.to_string())
+            .or_insert(at_ms);
+    }
 }
 
 /// One durable commit of one partition's offset.
@@ -276,7 +333,7 @@ fn regressed(commits: &mut BTreeMap<(String, TopicPartition), Vec<Commit>>) -> V
             let (before, c) = (&pair[0], &pair[1]);
             if c.offset < before.offset {
                 violations.push(Violation {
-                    invariant: "offset-commit-regressed",
+                    invariant: Invariant::OffsetCommitRegressed,
                     at_ms: c.at_ms,
                     partition: Some(tp.clone()),
                     detail: format!(
@@ -311,7 +368,7 @@ fn double_owned(
         let at_ms = both.iter().map(|(_, at)| **at).max().unwrap_or(0);
         let names: Vec<&str> = both.iter().map(|(m, _)| m.as_str()).collect();
         violations.push(Violation {
-            invariant: "partition-double-owned",
+            invariant: Invariant::PartitionDoubleOwned,
             at_ms,
             partition: Some(tp.clone()),
             detail: format!(
@@ -380,7 +437,7 @@ fn skipped(
             .min()
             .unwrap_or(0);
         violations.push(Violation {
-            invariant: "record-skipped",
+            invariant: Invariant::RecordSkipped,
             at_ms,
             partition: Some(tp.clone()),
             detail: format!(
@@ -600,7 +657,7 @@ mod tests {
     }
 
     fn names(r: &GroupReport) -> Vec<&'static str> {
-        r.violations.iter().map(|v| v.invariant).collect()
+        r.violations.iter().map(|v| v.invariant.name()).collect()
     }
 
     #[test]

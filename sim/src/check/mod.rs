@@ -1,0 +1,119 @@
+//! The safety checkers: each invariant computed from the event record and the final state.
+//!
+//! Two families, one module each, and neither imports the other:
+//! - `partitions`: the replication invariants, judged on every partition's logs, high
+//!   watermarks and leaders;
+//! - `groups`: the consumer-group invariants, judged on what the members did, and the
+//!   counts and `--describe` table of each group.
+//!
+//! What both need (the [`Invariant`] names and the [`Violation`] they report) lives in
+//! `common`; this module runs them all and caps what is listed.
+
+mod common;
+pub mod groups;
+mod partitions;
+
+use common::last_time;
+pub use common::{Invariant, Violation};
+pub use partitions::{
+    acked_record_lost, committed_record_lost, consumer_missed_truncation, hw_above_leo,
+    hw_regressed, replica_divergence, two_leaders_same_epoch, uncommitted_read,
+};
+
+use crate::record::{FinalState, RecordedEvent};
+use kafka_model::TopicPartition;
+use std::collections::BTreeMap;
+
+/// The invariants, by their stable names, in the order of [`Invariant::ALL`].
+pub const INVARIANTS: &[&str] = &Invariant::NAMES;
+
+/// How many violations of one invariant on one partition are listed (all are counted).
+pub const MAX_LISTED_PER_PARTITION: usize = 5;
+
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    pub violations: Vec<Violation>,
+    pub counts: BTreeMap<Invariant, u64>,
+    pub acked_lost: u64,
+    pub committed_lost: u64,
+    /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
+    pub groups: BTreeMap<String, groups::GroupOut>,
+}
+
+/// Runs every checker over a run that ended at `end_ms`.
+pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) -> CheckReport {
+    let (acked, acked_lost) = acked_record_lost(events, final_state);
+    let (committed, committed_lost) = committed_record_lost(events, final_state);
+    let mut all = Vec::new();
+    all.extend(acked);
+    all.extend(committed);
+    all.extend(replica_divergence(events, final_state));
+    all.extend(hw_above_leo(events, final_state));
+    all.extend(hw_regressed(events));
+    all.extend(uncommitted_read(events));
+    all.extend(two_leaders_same_epoch(events));
+    all.extend(consumer_missed_truncation(events, final_state));
+    let group_report = groups::check_groups(events, final_state, end_ms);
+    all.extend(group_report.violations);
+    all.sort_by(|a, b| {
+        (a.at_ms, a.invariant, &a.partition).cmp(&(b.at_ms, b.invariant, &b.partition))
+    });
+    let (violations, counts) = count_and_cap(all);
+    CheckReport {
+        violations,
+        counts,
+        acked_lost,
+        committed_lost,
+        groups: group_report.groups,
+    }
+}
+
+/// Counts every violation per invariant, and keeps the first
+/// [`MAX_LISTED_PER_PARTITION`] of each invariant on each partition for the list.
+fn count_and_cap(all: Vec<Violation>) -> (Vec<Violation>, BTreeMap<Invariant, u64>) {
+    let mut counts: BTreeMap<Invariant, u64> = BTreeMap::new();
+    let mut listed: BTreeMap<(Invariant, Option<TopicPartition>), usize> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for v in all {
+        *counts.entry(v.invariant).or_insert(0) += 1;
+        let n = listed
+            .entry((v.invariant, v.partition.clone()))
+            .or_insert(0);
+        *n += 1;
+        if *n <= MAX_LISTED_PER_PARTITION {
+            violations.push(v);
+        }
+    }
+    (violations, counts)
+}
+
+pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Violation> {
+    check(events, final_state, last_time(events)).violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partitions::tests::{appended, at, id, tp};
+    use super::*;
+    use kafka_model::Event;
+
+    #[test]
+    fn check_counts_and_caps() {
+        let mut events = vec![at(0, appended(0, 0, &[]))];
+        for i in 0..30 {
+            events.push(at(
+                i,
+                Event::Consumed {
+                    consumer: 0,
+                    tp: tp(),
+                    served_by: 0,
+                    high_watermark: 0,
+                    records: vec![(i, id(i))],
+                },
+            ));
+        }
+        let report = check(&events, &FinalState::default(), last_time(&events));
+        assert_eq!(report.counts[&Invariant::UncommittedRead], 30);
+        assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);
+    }
+}

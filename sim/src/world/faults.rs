@@ -1,0 +1,330 @@
+//! Applying the scenario's faults to the running cluster: crashes and power losses, restarts,
+//! pauses, and the network faults; and the final settle that undoes them all.
+//!
+//! A fault names its target as the scenario does (`leader:orders-0`, `controller`); the
+//! target is resolved to a node at the moment the fault fires, from what ZooKeeper holds
+//! then. Every fault applied is recorded with plain words for the narration.
+
+use super::orchestrate::{BrokerStatus, Nodes};
+use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition_state, Shared};
+use crate::scenario::{FaultAction, Target};
+use kafka_model::event::TruncateReason;
+use kafka_model::{BrokerId, Event, NodeId};
+use madsim::runtime::Handle;
+use std::sync::Arc;
+
+/// Resolves a fault target to a node at the moment the fault fires.
+fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
+    match target {
+        Target::Broker(b) => Some((NodeId::Broker(*b), format!("broker {b}"))),
+        Target::ZooKeeper => Some((NodeId::ZooKeeper, "zookeeper".into())),
+        Target::Controller => current_controller(shared)
+            .map(|b| (NodeId::Broker(b), format!("broker {b} (the controller)"))),
+        Target::Leader(tp) => {
+            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            leader.map(|b| (NodeId::Broker(b), format!("broker {b} (leader of {tp})")))
+        }
+        Target::Follower(tp) => {
+            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            assignment(&shared.scenario, tp)
+                .into_iter()
+                .find(|r| Some(*r) != leader)
+                .map(|b| (NodeId::Broker(b), format!("broker {b} (follower of {tp})")))
+        }
+        Target::Producer(name) => {
+            let i = shared
+                .scenario
+                .producers
+                .iter()
+                .position(|p| &p.name == name)?;
+            Some((NodeId::Producer(i as u32), format!("producer {name}")))
+        }
+        Target::Consumer(name) => {
+            let i = shared
+                .scenario
+                .consumers
+                .iter()
+                .position(|c| &c.name == name)?;
+            Some((NodeId::Consumer(i as u32), format!("consumer {name}")))
+        }
+        Target::Coordinator(group) => {
+            let tp = offsets_tp_for(&shared.scenario, group);
+            let (leader, _, _) = zk_partition_state(shared, &tp)?;
+            leader.map(|b| {
+                (
+                    NodeId::Broker(b),
+                    format!("broker {b} (coordinator of group {group}, leader of {tp})"),
+                )
+            })
+        }
+    }
+}
+
+/// Applies one fault and records it. A fault whose target is no node right now does nothing
+/// (a crash records that it did nothing).
+pub(super) fn apply_fault(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    action: &FaultAction,
+) {
+    let name = action.name();
+    match action {
+        FaultAction::Crash(t) | FaultAction::PowerLoss(t) => {
+            let power_loss = matches!(action, FaultAction::PowerLoss(_));
+            apply_crash(shared, handle, nodes, name, t, power_loss);
+        }
+        FaultAction::Restart(t) => {
+            let Some((node, desc)) = resolve(shared, t) else {
+                return;
+            };
+            restart(shared, handle, nodes, node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Pause(t) => {
+            let Some((node, desc)) = resolve(shared, t) else {
+                return;
+            };
+            pause(handle, nodes, node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Resume(t) => {
+            let Some((node, desc)) = resolve(shared, t) else {
+                return;
+            };
+            resume(handle, nodes, node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Isolate(t) => {
+            let Some((node, desc)) = resolve(shared, t) else {
+                return;
+            };
+            shared.net.lock().expect("net").isolated.insert(node);
+            shared.record_fault(name, desc);
+        }
+        FaultAction::Partition(groups) => apply_partition(shared, name, groups),
+        FaultAction::Heal(t) => apply_heal(shared, name, t.as_ref()),
+        FaultAction::Slow { target, delay_ms } => apply_slow(shared, name, target, *delay_ms),
+        FaultAction::Loss { target, rate } => apply_loss(shared, name, target, *rate),
+    }
+}
+
+/// A crash or a power loss of the target; recorded even when the target is no node now.
+fn apply_crash(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    name: &str,
+    target: &Target,
+    power_loss: bool,
+) {
+    let Some((node, desc)) = resolve(shared, target) else {
+        shared.record_fault(
+            name,
+            format!("{target}: no such node right now, nothing happened"),
+        );
+        return;
+    };
+    crash(shared, handle, nodes, node, power_loss);
+    shared.record_fault(name, desc);
+}
+
+/// Splits the network into groups of nodes that hear only each other.
+fn apply_partition(shared: &Shared, name: &str, groups: &[Vec<Target>]) {
+    let resolved: Vec<Vec<NodeId>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter_map(|t| resolve(shared, t).map(|(n, _)| n))
+                .collect()
+        })
+        .collect();
+    let desc = resolved
+        .iter()
+        .map(|g| {
+            format!(
+                "[{}]",
+                g.iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ");
+    shared.net.lock().expect("net").partitions.push(resolved);
+    shared.record_fault(name, desc);
+}
+
+/// Heals the network faults of one node, or every network fault.
+fn apply_heal(shared: &Shared, name: &str, target: Option<&Target>) {
+    let target = target.and_then(|t| resolve(shared, t));
+    shared
+        .net
+        .lock()
+        .expect("net")
+        .heal(target.as_ref().map(|(n, _)| *n));
+    let desc = target.map_or("every network fault".to_string(), |(_, d)| d);
+    shared.record_fault(name, desc);
+}
+
+/// Adds `delay_ms` to every message to and from the target.
+fn apply_slow(shared: &Shared, name: &str, target: &Target, delay_ms: u64) {
+    let Some((node, desc)) = resolve(shared, target) else {
+        return;
+    };
+    shared
+        .net
+        .lock()
+        .expect("net")
+        .slow_ms
+        .insert(node, delay_ms);
+    shared.record_fault(
+        name,
+        format!("{desc}: +{delay_ms} ms on every message to and from it"),
+    );
+}
+
+/// Loses a share of the target's messages (TCP retransmits them, later).
+fn apply_loss(shared: &Shared, name: &str, target: &Target, rate: f64) {
+    let Some((node, desc)) = resolve(shared, target) else {
+        return;
+    };
+    shared.net.lock().expect("net").loss.insert(node, rate);
+    shared.record_fault(
+        name,
+        format!("{desc}: {:.0}% of its messages lost", rate * 100.0),
+    );
+}
+
+fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId, power_loss: bool) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    handle.kill(id);
+    let NodeId::Broker(b) = node else {
+        if node == NodeId::ZooKeeper {
+            nodes.zk_paused = false;
+        } else {
+            nodes.paused_clients.remove(&node);
+            shared.record_events(vec![Event::ClientCrashed { node }]);
+        }
+        return;
+    };
+    nodes.status.insert(b, BrokerStatus::Crashed);
+    if power_loss {
+        shared.refusing.lock().expect("refusing").remove(&node);
+    } else {
+        shared.refusing.lock().expect("refusing").insert(node);
+        shared.closing.lock().expect("closing").push(node);
+    }
+    let taken = shared.brokers[&b].lock().expect("broker").take();
+    let mut disk = shared.disks[&b].lock().expect("disk");
+    if let Some(broker) = taken {
+        *disk = broker.into_disk();
+    }
+    if power_loss {
+        let lost = disk.lose_unflushed();
+        let events = lost
+            .into_iter()
+            .map(|(tp, before, after)| Event::Truncated {
+                broker: b,
+                tp,
+                from_log_end_offset: before,
+                to_offset: after,
+                reason: TruncateReason::PowerLoss {
+                    flushed_offset: after,
+                },
+            })
+            .collect();
+        shared.record_events(events);
+    }
+}
+
+fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    if let NodeId::Broker(b) = node {
+        match nodes.status[&b] {
+            BrokerStatus::Crashed => {
+                shared.refusing.lock().expect("refusing").remove(&node);
+                handle.restart(id);
+                nodes.status.insert(b, BrokerStatus::Running);
+            }
+            BrokerStatus::Paused => resume(handle, nodes, node),
+            BrokerStatus::Running => {}
+        }
+    } else {
+        handle.restart(id);
+    }
+}
+
+/// Freezes a node's process (a long GC pause): its tasks stop until it is resumed.
+fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    if let Some(id) = nodes.madsim_id(node) {
+        handle.pause(id);
+    }
+    match node {
+        NodeId::Broker(b) => {
+            nodes.status.insert(b, BrokerStatus::Paused);
+        }
+        NodeId::ZooKeeper => nodes.zk_paused = true,
+        client => {
+            nodes.paused_clients.insert(client);
+        }
+    }
+}
+
+fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    let Some(id) = nodes.madsim_id(node) else {
+        return;
+    };
+    match node {
+        NodeId::Broker(b) if nodes.status[&b] == BrokerStatus::Paused => {
+            handle.resume(id);
+            nodes.status.insert(b, BrokerStatus::Running);
+        }
+        NodeId::ZooKeeper if nodes.zk_paused => {
+            handle.resume(id);
+            nodes.zk_paused = false;
+        }
+        client if nodes.paused_clients.remove(&client) => handle.resume(id),
+        _ => {}
+    }
+}
+
+/// The final settle: heal every network fault, resume every paused node, restart every
+/// crashed broker.
+pub(super) fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
+    shared.net.lock().expect("net").heal(None);
+    if nodes.zk_paused {
+        resume(handle, nodes, NodeId::ZooKeeper);
+    }
+    // Paused clients resume; crashed clients stay down (a scenario restarts them itself).
+    let paused: Vec<NodeId> = nodes.paused_clients.iter().copied().collect();
+    for client in paused {
+        resume(handle, nodes, client);
+    }
+    let ids: Vec<BrokerId> = nodes.status.keys().copied().collect();
+    let mut restarted = Vec::new();
+    for b in ids {
+        if nodes.status[&b] != BrokerStatus::Running {
+            restart(shared, handle, nodes, NodeId::Broker(b));
+            restarted.push(b);
+        }
+    }
+    let detail = if restarted.is_empty() {
+        "healed every fault; every broker was up".to_string()
+    } else {
+        format!(
+            "healed every fault and restarted broker(s) {}",
+            restarted
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    shared.record_fault("settle", detail);
+}

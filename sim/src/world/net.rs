@@ -1,0 +1,486 @@
+//! The network between the nodes: links, their order and latency, partitions and loss, and
+//! each node's mailbox and inbox.
+//!
+//! Kafka runs over TCP, and madsim's datagram mailbox does not behave like TCP (it hands
+//! queued datagrams over in no fixed order and, under load, can starve one for as long as
+//! others keep arriving), so the links are the world's own:
+//! - a message goes straight into the receiver's mailbox with the time it may be delivered,
+//!   never earlier than the previous message on the same link, so each link is FIFO by
+//!   construction, as a TCP connection is;
+//! - latency drawn from the scenario's range, extra delay on slowed links, retransmission
+//!   delay on lossy ones, all drawn from the sending node's `ChaCha8Rng`;
+//! - a message on a cut link waits in the receiver's inbox and is handed over once the link
+//!   heals; a restarted sender's old messages are dropped, as a reset connection's unread
+//!   data is.
+
+use super::shared::Shared;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use kafka_model::{Message, NodeId};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+const PORT: u16 = 9092;
+/// The least one-way delay of a message on any link (a data centre's floor).
+pub(super) const MIN_LATENCY_NS: u64 = 50_000;
+
+/// A message in flight.
+pub(super) struct Envelope {
+    pub(super) from: NodeId,
+    /// The sender's incarnation (restarts) and the receiver's incarnation the sender
+    /// addressed: a message to a previous life of the receiver is never delivered, and one
+    /// from a previous life of the sender is dropped once the sender's new life is heard from.
+    pub(super) incarnation: u64,
+    pub(super) to_incarnation: u64,
+    pub(super) deliver_at_ns: u64,
+    pub(super) message: Message,
+}
+
+/// How often a node looks again at messages held on a cut link.
+pub(super) const HELD_RECHECK_NS: u64 = 10_000_000;
+
+/// What a node holds for delivery: messages by delivery time, then arrival order.
+pub(super) type Inbox = BTreeMap<(u64, u64), (NodeId, u64, Message)>;
+
+/// The first message that may be handled now: due, and on a link the network does not cut,
+/// with no earlier message of its sender still held. Also says whether any due message is
+/// held.
+pub(super) fn next_deliverable(
+    shared: &Shared,
+    me: NodeId,
+    inbox: &Inbox,
+    now_ns: u64,
+) -> (Option<(u64, u64)>, bool) {
+    let mut due = inbox.range(..=(now_ns, u64::MAX));
+    let Some((first_key, _)) = due.next() else {
+        return (None, false);
+    };
+    let net = shared.net.lock().expect("net");
+    if !net.any() {
+        return (Some(*first_key), false);
+    }
+    let mut held_senders: BTreeSet<NodeId> = BTreeSet::new();
+    for (key, (from, _, _)) in inbox.range(..=(now_ns, u64::MAX)) {
+        if held_senders.contains(from) {
+            continue;
+        }
+        if net.blocked(*from, me) {
+            held_senders.insert(*from);
+            continue;
+        }
+        return (Some(*key), !held_senders.is_empty());
+    }
+    (None, !held_senders.is_empty())
+}
+
+/// A node's receiving side: its mailbox, and per sender the newest incarnation heard from.
+pub(super) struct Receiver {
+    pub(super) incarnation: u64,
+    pub(super) mailbox: UnboundedReceiver<Envelope>,
+    pub(super) senders: BTreeMap<NodeId, u64>,
+    /// Arrival order, the tie-break between messages due at the same nanosecond.
+    pub(super) arrivals: u64,
+}
+
+impl Receiver {
+    /// Takes one arrived message into the inbox. A message for a previous life of this node
+    /// is dropped; so is one from a previous life of its sender, and a sender's new life drops
+    /// what its previous one still had waiting here (its connections were reset).
+    pub(super) fn accept(&mut self, env: Envelope, inbox: &mut Inbox) {
+        if env.to_incarnation != self.incarnation {
+            return;
+        }
+        let newest = self.senders.entry(env.from).or_insert(env.incarnation);
+        if env.incarnation < *newest {
+            return;
+        }
+        if env.incarnation > *newest {
+            *newest = env.incarnation;
+            let from = env.from;
+            let incarnation = env.incarnation;
+            inbox.retain(|_, (f, i, _)| *f != from || *i >= incarnation);
+        }
+        self.arrivals += 1;
+        inbox.insert(
+            (env.deliver_at_ns, self.arrivals),
+            (env.from, env.incarnation, env.message),
+        );
+    }
+
+    /// Takes a refused connection to `peer` into the inbox: the node hears at `at_ns` that
+    /// its requests there will not be answered.
+    pub(super) fn refused(&mut self, peer: NodeId, at_ns: u64, inbox: &mut Inbox) {
+        self.arrivals += 1;
+        inbox.insert(
+            (at_ns, self.arrivals),
+            (peer, u64::MAX, Message::Disconnected { peer }),
+        );
+    }
+
+    /// Moves every message that has arrived into the inbox, without waiting.
+    /// False once the mailbox is closed (this life of the node is over).
+    pub(super) fn drain(&mut self, inbox: &mut Inbox) -> bool {
+        loop {
+            match self.mailbox.try_recv() {
+                Ok(env) => self.accept(env, inbox),
+                Err(e) => return !e.is_closed(),
+            }
+        }
+    }
+}
+
+/// Network faults in force.
+#[derive(Default, Clone, Debug)]
+pub struct NetFaults {
+    pub(super) isolated: BTreeSet<NodeId>,
+    pub(super) partitions: Vec<Vec<Vec<NodeId>>>,
+    pub(super) slow_ms: BTreeMap<NodeId, u64>,
+    pub(super) loss: BTreeMap<NodeId, f64>,
+}
+
+impl NetFaults {
+    /// Whether any link is cut right now.
+    pub(super) fn any(&self) -> bool {
+        !self.isolated.is_empty() || !self.partitions.is_empty()
+    }
+
+    pub(super) fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        if a == b {
+            return false;
+        }
+        if self.isolated.contains(&a) || self.isolated.contains(&b) {
+            return true;
+        }
+        self.partitions.iter().any(|groups| {
+            let ga = groups.iter().position(|g| g.contains(&a));
+            let gb = groups.iter().position(|g| g.contains(&b));
+            matches!((ga, gb), (Some(x), Some(y)) if x != y)
+        })
+    }
+
+    pub(super) fn extra_delay_ms(&self, a: NodeId, b: NodeId) -> u64 {
+        let da = self.slow_ms.get(&a).copied().unwrap_or(0);
+        let db = self.slow_ms.get(&b).copied().unwrap_or(0);
+        da.max(db)
+    }
+
+    pub(super) fn loss(&self, a: NodeId, b: NodeId) -> f64 {
+        let la = self.loss.get(&a).copied().unwrap_or(0.0);
+        let lb = self.loss.get(&b).copied().unwrap_or(0.0);
+        la.max(lb)
+    }
+
+    pub(super) fn heal(&mut self, target: Option<NodeId>) {
+        match target {
+            None => *self = NetFaults::default(),
+            Some(t) => {
+                self.isolated.remove(&t);
+                self.partitions
+                    .retain(|groups| !groups.iter().any(|g| g.contains(&t)));
+                self.slow_ms.remove(&t);
+                self.loss.remove(&t);
+            }
+        }
+    }
+}
+
+/// A node's mailbox as its senders see it.
+pub(super) struct Mailbox {
+    pub(super) incarnation: u64,
+    pub(super) sender: Option<UnboundedSender<Envelope>>,
+    /// The receiving end of a mailbox opened before the node's task first runs, so what is
+    /// sent to it at the very start of the run (before madsim gets to its task) is kept.
+    pub(super) opened_early: Option<UnboundedReceiver<Envelope>>,
+}
+
+/// A process's address: `fd00::K:H:L`, with K the kind of process and H:L the 32 bits of its
+/// broker id or client index, so every broker id Kafka allows (0 to `i32::MAX`) and every
+/// client index has an address of its own.
+pub fn addr_of(node: NodeId) -> SocketAddr {
+    let (kind, n): (u16, u32) = match node {
+        NodeId::ZooKeeper => (1, 0),
+        NodeId::Admin => (2, 0),
+        NodeId::Broker(b) => (3, b as u32),
+        NodeId::Producer(i) => (4, i),
+        NodeId::Consumer(i) => (5, i),
+    };
+    let ip = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, kind, (n >> 16) as u16, n as u16);
+    SocketAddr::new(IpAddr::V6(ip), PORT)
+}
+/// Opens the mailbox of every node before any of them runs: the first life of each.
+pub(super) fn open_first_mailboxes(shared: &Shared, nodes: &[NodeId]) {
+    let mut mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    for node in nodes {
+        let (sender, receiver) = unbounded();
+        mailboxes.insert(
+            *node,
+            Mailbox {
+                incarnation: 1,
+                sender: Some(sender),
+                opened_early: Some(receiver),
+            },
+        );
+    }
+}
+
+/// Opens a node's mailbox for a new life of the node (or takes the one opened for its first
+/// life) and returns its receiving side.
+pub(super) fn open_mailbox(shared: &Shared, me: NodeId) -> Receiver {
+    let mut mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let entry = mailboxes.entry(me).or_insert(Mailbox {
+        incarnation: 0,
+        sender: None,
+        opened_early: None,
+    });
+    let mailbox = match entry.opened_early.take() {
+        Some(receiver) => receiver,
+        None => {
+            let (sender, receiver) = unbounded();
+            entry.incarnation += 1;
+            entry.sender = Some(sender);
+            receiver
+        }
+    };
+    Receiver {
+        incarnation: entry.incarnation,
+        mailbox,
+        senders: BTreeMap::new(),
+        arrivals: 0,
+    }
+}
+
+/// TCP's answer to a lost segment: send it again after a retransmission timeout (200 ms,
+/// doubling each time, at most 60 s), until it gets through. Kafka and ZooKeeper run over
+/// TCP, so a lossy link delays messages and never silently drops one from the middle of a
+/// connection. After `MAX_RETRANSMISSIONS` tries the message arrives anyway: by then the
+/// link has been as good as down for minutes.
+fn retransmission_delay_ns(rng: &mut ChaCha8Rng, loss: f64) -> u64 {
+    const RTO_MIN_NS: u64 = 200_000_000;
+    const RTO_MAX_NS: u64 = 60_000_000_000;
+    const MAX_RETRANSMISSIONS: u32 = 10;
+    if loss <= 0.0 {
+        return 0;
+    }
+    let mut delay = 0;
+    let mut rto = RTO_MIN_NS;
+    for _ in 0..MAX_RETRANSMISSIONS {
+        if !rng.gen_bool(loss.min(1.0)) {
+            break;
+        }
+        delay += rto;
+        rto = (rto * 2).min(RTO_MAX_NS);
+    }
+    delay
+}
+
+/// A node's outgoing links: its incarnation and each link's last delivery time (for FIFO
+/// delivery times).
+pub(super) struct Links {
+    pub(super) incarnation: u64,
+    pub(super) last_delivery_ns: BTreeMap<NodeId, u64>,
+}
+
+/// Sends a handler's messages, each with its delivery time: the link's latency, any extra
+/// delay of a slowed link and retransmissions on a lossy one, never before the link's
+/// previous message. Returns the brokers whose connection was refused, with the time the
+/// refusal is heard.
+pub(super) fn send_messages(
+    shared: &Shared,
+    me: NodeId,
+    rng: &mut ChaCha8Rng,
+    links: &mut Links,
+    now_ns: u64,
+    messages: &mut Vec<(NodeId, Message)>,
+) -> Vec<(NodeId, u64)> {
+    let is_client = matches!(me, NodeId::Producer(_) | NodeId::Consumer(_));
+    let mut refused = Vec::new();
+    let network = &shared.scenario.network;
+    let net = shared.net.lock().expect("net");
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let refusing = shared.refusing.lock().expect("refusing");
+    let mut sent = 0;
+    for (to, message) in messages.drain(..) {
+        if is_client && refusing.contains(&to) {
+            // Connection refused: the client hears so after a round trip's worth of time.
+            let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
+            if !refused.iter().any(|(n, _)| *n == to) {
+                refused.push((to, now_ns + round_trip_ns));
+            }
+            continue;
+        }
+        let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
+        let latency_us = if network.latency_max_us > network.latency_min_us {
+            rng.gen_range(network.latency_min_us..=network.latency_max_us)
+        } else {
+            network.latency_min_us
+        };
+        let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
+        let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns + retransmit_ns;
+        let last = links.last_delivery_ns.entry(to).or_insert(0);
+        let deliver_at_ns = earliest.max(*last + 1);
+        *last = deliver_at_ns;
+        sent += 1;
+        // A message to a node that is down is simply lost.
+        let Some(mailbox) = mailboxes.get(&to) else {
+            continue;
+        };
+        if let Some(sender) = &mailbox.sender {
+            let _ = sender.unbounded_send(Envelope {
+                from: me,
+                incarnation: links.incarnation,
+                to_incarnation: mailbox.incarnation,
+                deliver_at_ns,
+                message,
+            });
+        }
+    }
+    *shared.messages_sent.lock().expect("counter") += sent;
+    refused
+}
+
+/// The operating system of a crashed broker resets its connections: every client hears
+/// (after the latency of the link, and after whatever the broker sent before) that its
+/// requests to that broker will not be answered.
+pub(super) fn send_resets(shared: &Shared, nodes: impl Iterator<Item = NodeId> + Clone) {
+    let crashed: Vec<NodeId> = std::mem::take(&mut *shared.closing.lock().expect("closing"));
+    if crashed.is_empty() {
+        return;
+    }
+    let network = &shared.scenario.network;
+    let now_ns = Shared::now_ns();
+    let net = shared.net.lock().expect("net");
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    for from in crashed {
+        // The crashed life of the broker: the one whose connections are reset.
+        let from_incarnation = mailboxes.get(&from).map_or(0, |m| m.incarnation);
+        for client in nodes.clone() {
+            if !matches!(client, NodeId::Producer(_) | NodeId::Consumer(_)) {
+                continue;
+            }
+            let Some(mailbox) = mailboxes.get(&client) else {
+                continue;
+            };
+            let Some(sender) = &mailbox.sender else {
+                continue;
+            };
+            let deliver_at_ns = now_ns
+                + (network.latency_max_us * 1_000).max(MIN_LATENCY_NS)
+                + net.extra_delay_ms(from, client) * 1_000_000;
+            let _ = sender.unbounded_send(Envelope {
+                from,
+                incarnation: from_incarnation,
+                to_incarnation: mailbox.incarnation,
+                deliver_at_ns,
+                message: Message::Disconnected { peer: from },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(in crate::world) fn envelope(
+        from: NodeId,
+        incarnation: u64,
+        deliver_at_ns: u64,
+        peer: NodeId,
+    ) -> Envelope {
+        Envelope {
+            from,
+            incarnation,
+            to_incarnation: 1,
+            deliver_at_ns,
+            message: Message::Disconnected { peer },
+        }
+    }
+
+    pub(in crate::world) fn receiver() -> (Receiver, UnboundedSender<Envelope>) {
+        let (sender, mailbox) = unbounded();
+        let receiver = Receiver {
+            incarnation: 1,
+            mailbox,
+            senders: BTreeMap::new(),
+            arrivals: 0,
+        };
+        (receiver, sender)
+    }
+
+    /// The order the inbox hands messages over in: (sender, the marker each carried).
+    pub(in crate::world) fn handed_over(inbox: &Inbox) -> Vec<(NodeId, NodeId)> {
+        inbox
+            .values()
+            .map(|(from, _, m)| match m {
+                Message::Disconnected { peer } => (*from, *peer),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_link_delivers_in_the_order_it_sent_and_ties_go_by_arrival() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let (a, b) = (NodeId::Broker(0), NodeId::Broker(1));
+        r.accept(envelope(a, 1, 100, NodeId::Producer(1)), &mut inbox);
+        r.accept(envelope(b, 1, 100, NodeId::Producer(2)), &mut inbox);
+        r.accept(envelope(a, 1, 101, NodeId::Producer(3)), &mut inbox);
+        r.accept(envelope(b, 1, 50, NodeId::Producer(4)), &mut inbox);
+        assert_eq!(
+            handed_over(&inbox),
+            vec![
+                (b, NodeId::Producer(4)),
+                (a, NodeId::Producer(1)),
+                (b, NodeId::Producer(2)),
+                (a, NodeId::Producer(3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restarted_sender_resets_its_old_connection() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let (a, b) = (NodeId::Broker(0), NodeId::Broker(1));
+        r.accept(envelope(a, 1, 100, NodeId::Producer(1)), &mut inbox);
+        r.accept(envelope(b, 1, 120, NodeId::Producer(2)), &mut inbox);
+        r.accept(envelope(a, 2, 90, NodeId::Producer(3)), &mut inbox);
+        // A late message of the old life is dropped too.
+        r.accept(envelope(a, 1, 130, NodeId::Producer(4)), &mut inbox);
+        assert_eq!(
+            handed_over(&inbox),
+            vec![(a, NodeId::Producer(3)), (b, NodeId::Producer(2))]
+        );
+    }
+
+    #[test]
+    fn a_message_to_a_previous_life_is_never_delivered() {
+        let (mut r, _s) = receiver();
+        let mut inbox = Inbox::new();
+        let mut old = envelope(NodeId::Broker(0), 1, 100, NodeId::Producer(1));
+        old.to_incarnation = 0;
+        r.accept(old, &mut inbox);
+        assert!(inbox.is_empty());
+    }
+
+    #[test]
+    fn the_mailbox_is_drained_whole_and_reports_when_it_closes() {
+        let (mut r, s) = receiver();
+        let mut inbox = Inbox::new();
+        for i in 0..3 {
+            s.unbounded_send(envelope(
+                NodeId::Broker(0),
+                1,
+                100 + i,
+                NodeId::Producer(i as u32),
+            ))
+            .unwrap();
+        }
+        assert!(r.drain(&mut inbox));
+        assert_eq!(inbox.len(), 3);
+        drop(s);
+        assert!(!r.drain(&mut inbox), "a closed mailbox ends this life");
+    }
+}

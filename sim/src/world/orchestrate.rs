@@ -1,0 +1,382 @@
+//! The orchestrator, the run's main task: it starts a madsim node per process, applies the
+//! scenario's faults at their times, then heals everything, restarts every broker, lets the
+//! cluster settle, and collects what the run reports.
+//!
+//! Each step is a function of its own so the order of a run reads top to bottom in
+//! [`orchestrate`]. The order the nodes are created in (ZooKeeper, the brokers, the admin
+//! client, the producers, the consumers) is part of a seed's outcome: madsim numbers and
+//! schedules nodes in creation order.
+
+use super::faults::{apply_fault, settle};
+use super::final_state::final_state;
+use super::net::{addr_of, open_first_mailboxes, send_resets};
+use super::node::{run_node, BrokerSlot, Owned, ZkSlot};
+use super::shared::{new_shared, Shared, Stop};
+use super::RunResult;
+use crate::scenario::{FaultSpec, Scenario};
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::future::{select, Either};
+use futures::StreamExt;
+use kafka_model::admin::Admin;
+use kafka_model::broker::Broker;
+use kafka_model::consumer::{Consumer, GroupSettings};
+use kafka_model::producer::Producer;
+use kafka_model::zookeeper::ZooKeeper;
+use kafka_model::{BrokerId, NodeId};
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::time::{sleep, Duration, TimeHandle};
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// How long the admin client waits for every broker before it creates the topics anyway.
+const ADMIN_WAIT_MAX_MS: u64 = 5_000;
+
+/// How a broker's process stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BrokerStatus {
+    Running,
+    Crashed,
+    Paused,
+}
+
+fn topic_configs(scenario: &Scenario) -> BTreeMap<String, kafka_model::config::TopicConfig> {
+    scenario
+        .topics
+        .iter()
+        .map(|t| (t.name.clone(), t.config.clone()))
+        .collect()
+}
+
+/// The madsim node of every process, and how the faults left each.
+pub(super) struct Nodes {
+    pub(super) zookeeper: NodeHandle,
+    pub(super) brokers: BTreeMap<BrokerId, NodeHandle>,
+    pub(super) others: BTreeMap<NodeId, NodeHandle>,
+    pub(super) status: BTreeMap<BrokerId, BrokerStatus>,
+    pub(super) zk_paused: bool,
+    /// Clients paused by a fault, resumed by `resume` or the settle.
+    pub(super) paused_clients: BTreeSet<NodeId>,
+}
+
+impl Nodes {
+    pub(super) fn madsim_id(&self, node: NodeId) -> Option<madsim::task::NodeId> {
+        match node {
+            NodeId::ZooKeeper => Some(self.zookeeper.id()),
+            NodeId::Broker(b) => self.brokers.get(&b).map(|h| h.id()),
+            other => self.others.get(&other).map(|h| h.id()),
+        }
+    }
+
+    pub(super) fn all(&self) -> Vec<NodeId> {
+        let mut all = vec![NodeId::ZooKeeper];
+        all.extend(self.brokers.keys().map(|b| NodeId::Broker(*b)));
+        all.extend(self.others.keys().copied());
+        all
+    }
+}
+
+/// One run from start to end: the nodes, the faults, the settle, the result. `None` if the
+/// watchdog stopped it.
+pub(super) async fn orchestrate(
+    scenario: Arc<Scenario>,
+    seed: u64,
+    watchdog_fired: Arc<AtomicBool>,
+) -> Option<RunResult> {
+    let handle = Handle::current();
+    let broker_ids: Vec<BrokerId> = scenario.cluster.broker_ids().to_vec();
+    let (shared, mut stop_rx) = new_shared(scenario.clone(), seed, &broker_ids, watchdog_fired);
+    open_first_mailboxes(&shared, &first_lives(&scenario, &broker_ids));
+    let mut nodes = start_nodes(&shared, &handle, &scenario, &broker_ids);
+    let faults = fault_schedule(&scenario, seed);
+    if apply_faults(&shared, &handle, &mut nodes, &mut stop_rx, &faults).await
+        && wait_until_ms(&shared, &mut stop_rx, scenario.duration_ms).await
+    {
+        settle(&shared, &handle, &mut nodes);
+        let end_ms = scenario.duration_ms + scenario.settle_ms;
+        wait_until_ms(&shared, &mut stop_rx, end_ms).await;
+    }
+    collect_result(&shared, &handle, &scenario, &nodes)
+}
+
+/// Every process of the scenario, each in its first life.
+fn first_lives(scenario: &Scenario, broker_ids: &[BrokerId]) -> Vec<NodeId> {
+    let mut first_lives = vec![NodeId::ZooKeeper, NodeId::Admin];
+    first_lives.extend(broker_ids.iter().map(|b| NodeId::Broker(*b)));
+    first_lives.extend((0..scenario.producers.len()).map(|i| NodeId::Producer(i as u32)));
+    first_lives.extend((0..scenario.consumers.len()).map(|i| NodeId::Consumer(i as u32)));
+    first_lives
+}
+
+/// Creates every process's node, in the order that is part of a seed's outcome.
+fn start_nodes(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_ids: &[BrokerId],
+) -> Nodes {
+    let zookeeper = start_zookeeper(shared, handle);
+    let brokers = broker_ids
+        .iter()
+        .map(|&b| (b, start_broker(shared, handle, b)))
+        .collect();
+    let mut others = BTreeMap::new();
+    others.insert(
+        NodeId::Admin,
+        start_admin(shared, handle, scenario, broker_ids.len()),
+    );
+    for i in 0..scenario.producers.len() {
+        let (id, node) = start_producer(shared, handle, scenario, broker_ids, i);
+        others.insert(id, node);
+    }
+    for i in 0..scenario.consumers.len() {
+        let (id, node) = start_consumer(shared, handle, scenario, broker_ids, i);
+        others.insert(id, node);
+    }
+    Nodes {
+        zookeeper,
+        status: broker_ids
+            .iter()
+            .map(|b| (*b, BrokerStatus::Running))
+            .collect(),
+        brokers,
+        others,
+        zk_paused: false,
+        paused_clients: BTreeSet::new(),
+    }
+}
+
+fn start_zookeeper(shared: &Arc<Shared>, handle: &Handle) -> NodeHandle {
+    let shared = shared.clone();
+    handle
+        .create_node()
+        .name("zookeeper")
+        .ip(addr_of(NodeId::ZooKeeper).ip())
+        .init(move || {
+            run_node::<ZooKeeper, _>(shared.clone(), NodeId::ZooKeeper, ZkSlot(shared.clone()))
+        })
+        .build()
+}
+
+fn start_broker(shared: &Arc<Shared>, handle: &Handle, b: BrokerId) -> NodeHandle {
+    let shared = shared.clone();
+    handle
+        .create_node()
+        .name(format!("broker-{b}"))
+        .ip(addr_of(NodeId::Broker(b)).ip())
+        .init(move || {
+            let shared = shared.clone();
+            async move {
+                // A (re)started broker reads what its disk kept.
+                let disk = shared.disks[&b].lock().expect("disk").clone();
+                let broker = Broker::new(
+                    b,
+                    shared.scenario.cluster.config.clone(),
+                    topic_configs(&shared.scenario),
+                    disk,
+                );
+                *shared.brokers[&b].lock().expect("broker") = Some(broker);
+                run_node::<Broker, _>(
+                    shared.clone(),
+                    NodeId::Broker(b),
+                    BrokerSlot(shared.clone(), b),
+                )
+                .await
+            }
+        })
+        .build()
+}
+
+fn start_admin(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_count: usize,
+) -> NodeHandle {
+    let assignments = scenario
+        .topics
+        .iter()
+        .map(|t| {
+            let a = t
+                .replicas
+                .iter()
+                .enumerate()
+                .map(|(p, r)| (p as u32, r.clone()))
+                .collect();
+            (t.name.clone(), a)
+        })
+        .collect::<BTreeMap<_, _>>();
+    let shared = shared.clone();
+    handle
+        .create_node()
+        .name("admin")
+        .ip(addr_of(NodeId::Admin).ip())
+        .init(move || {
+            let admin = Admin::new(broker_count, assignments.clone(), ADMIN_WAIT_MAX_MS);
+            run_node::<Admin, _>(shared.clone(), NodeId::Admin, Owned(Mutex::new(admin)))
+        })
+        .build()
+}
+
+fn start_producer(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_ids: &[BrokerId],
+    i: usize,
+) -> (NodeId, NodeHandle) {
+    let p = &scenario.producers[i];
+    let id = NodeId::Producer(i as u32);
+    let shared = shared.clone();
+    let spec = p.clone();
+    let bootstrap = broker_ids.to_vec();
+    let node = handle
+        .create_node()
+        .name(format!("producer-{}", p.name))
+        .ip(addr_of(id).ip())
+        .init(move || {
+            let producer = Producer::new(
+                i as u32,
+                spec.name.clone(),
+                spec.topic.clone(),
+                spec.records,
+                spec.rate_per_sec,
+                spec.keys,
+                spec.start_ms,
+                spec.config.clone(),
+                bootstrap.clone(),
+            )
+            .resuming_at(Shared::now_ms());
+            run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
+        })
+        .build();
+    (id, node)
+}
+
+fn start_consumer(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_ids: &[BrokerId],
+    i: usize,
+) -> (NodeId, NodeHandle) {
+    let c = &scenario.consumers[i];
+    let id = NodeId::Consumer(i as u32);
+    let shared = shared.clone();
+    let spec = c.clone();
+    let bootstrap = broker_ids.to_vec();
+    // Clients validate positions (KIP-320) when the brokers speak 2.1 or later.
+    let validate = scenario
+        .cluster
+        .config
+        .inter_broker_protocol_version
+        .uses_kip_320();
+    let node = handle
+        .create_node()
+        .name(format!("consumer-{}", c.name))
+        .ip(addr_of(id).ip())
+        .init(move || {
+            let mut consumer = Consumer::new(
+                i as u32,
+                spec.name.clone(),
+                spec.topics.clone(),
+                spec.start_ms,
+                spec.config.clone(),
+                bootstrap.clone(),
+            )
+            .with_position_validation(validate);
+            if let Some(g) = &spec.group {
+                consumer = consumer.with_group(GroupSettings {
+                    group_id: g.group_id.clone(),
+                    client_id: spec.name.clone(),
+                    commit: g.commit,
+                    processing_ms: g.processing_ms,
+                });
+            }
+            run_node::<Consumer, _>(shared.clone(), id, Owned(Mutex::new(consumer)))
+        })
+        .build();
+    (id, node)
+}
+
+/// The scenario's own faults and the nemesis's, in time order.
+fn fault_schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
+    let mut faults = scenario.faults.clone();
+    faults.extend(crate::nemesis::schedule(scenario, seed));
+    faults.sort_by_key(|f| f.at_ms);
+    faults
+}
+
+/// Applies each fault at its time, and tells the clients of a crashed broker right after.
+/// False if the run was stopped before the last one.
+async fn apply_faults(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    stop_rx: &mut UnboundedReceiver<()>,
+    faults: &[FaultSpec],
+) -> bool {
+    for fault in faults {
+        if !wait_until_ms(shared, stop_rx, fault.at_ms).await {
+            return false;
+        }
+        apply_fault(shared, handle, nodes, &fault.action);
+        send_resets(shared, nodes.others.keys().copied());
+    }
+    true
+}
+
+/// Reads the final state, stops every node and takes the record. `None` if the watchdog
+/// stopped the run.
+fn collect_result(
+    shared: &Shared,
+    handle: &Handle,
+    scenario: &Scenario,
+    nodes: &Nodes,
+) -> Option<RunResult> {
+    let sim_time_ms = Shared::now_ms();
+    let final_state = final_state(shared, scenario, nodes);
+    // Stop every node before reading the record, so nothing is appended after this point.
+    for node in nodes.all() {
+        if let Some(id) = nodes.madsim_id(node) {
+            handle.kill(id);
+        }
+    }
+    let livelock = match shared.stop.lock().expect("stop").clone() {
+        Some(Stop::Watchdog) => return None,
+        Some(Stop::Livelock(l)) => Some(l),
+        None => None,
+    };
+    let events = std::mem::take(&mut *shared.record.lock().expect("record"));
+    let faults = std::mem::take(&mut *shared.faults.lock().expect("faults"));
+    let messages_sent = *shared.messages_sent.lock().expect("counter");
+    Some(RunResult {
+        events,
+        faults,
+        final_state,
+        sim_time_ms,
+        messages_sent,
+        livelock,
+    })
+}
+
+/// Sleeps until `at_ms` of simulated time; false if the run was stopped before.
+pub(super) async fn wait_until_ms(
+    shared: &Shared,
+    stop: &mut UnboundedReceiver<()>,
+    at_ms: u64,
+) -> bool {
+    if shared.stopped() {
+        return false;
+    }
+    let now = TimeHandle::current().elapsed();
+    let at = Duration::from_millis(at_ms);
+    if at > now {
+        let sleeper = pin!(sleep(at - now));
+        if let Either::Left(_) = select(stop.next(), sleeper).await {
+            return false;
+        }
+    }
+    !shared.stopped()
+}
