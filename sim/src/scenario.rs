@@ -10,7 +10,7 @@ use kafka_model::config::{
     nearest_key, BrokerConfig, ConfigError, ConfigValue, ConsumerConfig, ProducerConfig,
     TopicConfig,
 };
-use kafka_model::consumer::CommitMode;
+use kafka_model::clients::consumer::CommitMode;
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -33,12 +33,12 @@ use crate::scenario::{FaultAction, Scenario, Target};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::future::{select, Either};
 use futures::StreamExt;
-use kafka_model::admin::Admin;
+use kafka_model::clients::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
-use kafka_model::consumer::{Consumer, GroupSettings};
+use kafka_model::clients::consumer::{Consumer, GroupSettings};
 use kafka_model::controller::state_path;
 use kafka_model::event::TruncateReason;
-use kafka_model::producer::Producer;
+use kafka_model::clients::producer::Producer;
 use kafka_model::protocol::ZkData;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{

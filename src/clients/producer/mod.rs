@@ -12,7 +12,7 @@
 use crate::actor::{Actor, Output};
 use crate::config::ProducerConfig;
 use crate::event::Event;
-use crate::partitioner::partition_for_key;
+use crate::clients::partitioner::partition_for_key;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -1,0 +1,25 @@
+//! Kafka's clients: the producer, the consumer, the admin client that creates topics, and
+//! the pieces they share.
+//!
+//! Why a module of their own: the clients are the other side of every protocol the broker
+//! speaks, and they are where a scenario's outcome is decided (what was acknowledged, what was
+//! consumed, what was committed). Kept apart from the broker's files they read the way Kafka's
+//! own `org.apache.kafka.clients` package does, and the files follow Kafka's classes so a rule
+//! can be checked against the Java it imitates:
+//!
+//! - [`producer`]: `KafkaProducer`, with the `RecordAccumulator` (batches per partition) in
+//!   its own file, as the `Sender` drains it.
+//! - [`consumer`]: `KafkaConsumer`, split as Kafka splits it: the `Fetcher` and the fetch
+//!   positions (`SubscriptionState`), offset validation and reset (KIP-320,
+//!   `OffsetsForLeaderEpoch` and `ListOffsets`), and the group member
+//!   (`AbstractCoordinator` / `ConsumerCoordinator`: join, sync, heartbeat, commit).
+//! - [`metadata`]: `Metadata` and `NetworkClient.DefaultMetadataUpdater`, the leader cache
+//!   and the Metadata requests that fill it, shared by the producer and the consumer so both
+//!   choose a broker, apply an answer and decide when to refresh with the same code.
+//! - [`partitioner`]: the default partitioner (murmur2 for keys).
+//! - [`admin`]: the `kafka-topics.sh --create` of ZooKeeper mode.
+
+pub mod admin;
+pub mod consumer;
+pub mod partitioner;
+pub mod producer;
