@@ -21,5 +21,22 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod metadata;
 pub mod partitioner;
 pub mod producer;
+
+/// A client's correlation ids, one sequence for every request it sends (Kafka's
+/// `NetworkClient.correlation`): the Metadata requests share it with the produce, fetch and
+/// group requests, so an id names exactly one request.
+#[derive(Clone, Debug, Default)]
+pub struct CorrelationIds {
+    last: u64,
+}
+
+impl CorrelationIds {
+    /// The id of the next request: 1, 2, 3, ...
+    pub fn next(&mut self) -> u64 {
+        self.last += 1;
+        self.last
+    }
+}

@@ -15,6 +15,8 @@
 
 use crate::actor::{Actor, Output};
 use crate::assignor::{self, MemberSubscription, Strategy};
+use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
+use crate::clients::CorrelationIds;
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::event::Event;
 use crate::protocol::*;
@@ -70,6 +72,20 @@ pub enum ConsumerTimer {
     PollTimeout,
 }
 
+impl MetadataTimer for ConsumerTimer {
+    fn metadata_timeout(correlation_id: u64) -> Self {
+        ConsumerTimer::MetadataTimeout { correlation_id }
+    }
+
+    fn metadata_retry() -> Self {
+        ConsumerTimer::MetadataRefresh
+    }
+
+    fn metadata_max_age(generation: u64) -> Self {
+        ConsumerTimer::MetadataMaxAge { generation }
+    }
+}
+
 /// The timeout the application passes to `poll()`, as in `poll(Duration.ofMillis(100))`:
 /// an application waiting for records calls `poll()` at least this often, and each call
 /// drives the group (rejoin, auto-commit) even when no records come.
@@ -115,22 +131,16 @@ pub struct Consumer {
     topics: Vec<String>,
     start_ms: u64,
     config: ConsumerConfig,
-    bootstrap: Vec<BrokerId>,
     started: bool,
-    metadata: BTreeMap<TopicPartition, PartitionMetadata>,
-    metadata_in_flight: Option<u64>,
-    /// The broker the metadata request in flight went to.
-    metadata_broker: Option<BrokerId>,
-    /// Counts metadata answers, so only the newest one's max-age refresh fires.
-    metadata_generation: u64,
-    bootstrap_index: usize,
+    /// The partition leaders of `topics`, and the Metadata requests that learn them.
+    metadata: MetadataClient,
     positions: BTreeMap<TopicPartition, u64>,
     list_offsets_in_flight: BTreeMap<TopicPartition, u64>,
     /// The position before an OFFSET_OUT_OF_RANGE reset, for the event.
     reset_from: BTreeMap<TopicPartition, u64>,
     fetch_in_flight: BTreeMap<BrokerId, u64>,
     backing_off: BTreeSet<BrokerId>,
-    next_correlation_id: u64,
+    correlation_ids: CorrelationIds,
     /// KIP-320 (Kafka 2.3 clients, brokers from 2.1): validate the position after every
     /// leader change. Without it a consumer keeps fetching at its old position even when the
     /// new leader's log was truncated below it.
@@ -155,25 +165,33 @@ impl Consumer {
         bootstrap: Vec<BrokerId>,
     ) -> Consumer {
         assert!(!bootstrap.is_empty(), "a consumer needs bootstrap brokers");
+        let metadata = MetadataClient::new(
+            MetadataOptions {
+                topics: topics.clone(),
+                request_timeout_ms: config.request_timeout_ms,
+                retry_backoff_ms: config.retry_backoff_ms,
+                metadata_max_age_ms: config.metadata_max_age_ms,
+                // Kafka's consumer also waits out `retry.backoff.ms` between refreshes; this
+                // one asks at once, as it always has. Left for the client fidelity issue.
+                refresh_backoff: false,
+                leaderless_answer_restarts_max_age: false,
+            },
+            bootstrap,
+        );
         Consumer {
             index,
             name,
             topics,
             start_ms,
             config,
-            bootstrap,
             started: false,
-            metadata: BTreeMap::new(),
-            metadata_in_flight: None,
-            metadata_broker: None,
-            metadata_generation: 0,
-            bootstrap_index: 0,
+            metadata,
             positions: BTreeMap::new(),
             list_offsets_in_flight: BTreeMap::new(),
             reset_from: BTreeMap::new(),
             fetch_in_flight: BTreeMap::new(),
             backing_off: BTreeSet::new(),
-            next_correlation_id: 0,
+            correlation_ids: CorrelationIds::default(),
             validate_positions: true,
             now_ms: 0,
             last_epoch: BTreeMap::new(),
@@ -199,29 +217,12 @@ impl Consumer {
     }
 
     fn correlation(&mut self) -> u64 {
-        self.next_correlation_id += 1;
-        self.next_correlation_id
+        self.correlation_ids.next()
     }
 
     fn request_metadata(&mut self, out: &mut Output<ConsumerTimer>) {
-        if self.metadata_in_flight.is_some() {
-            return;
-        }
-        let correlation_id = self.correlation();
-        let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
-        self.metadata_in_flight = Some(correlation_id);
-        self.metadata_broker = Some(broker);
-        out.send(
-            NodeId::Broker(broker),
-            Message::Metadata {
-                correlation_id,
-                topics: self.topics.clone(),
-            },
-        );
-        out.timer(
-            self.config.request_timeout_ms,
-            ConsumerTimer::MetadataTimeout { correlation_id },
-        );
+        self.metadata
+            .request(self.now_ms, &mut self.correlation_ids, out);
     }
 
     fn on_metadata(
@@ -230,56 +231,25 @@ impl Consumer {
         partitions: Vec<PartitionMetadata>,
         out: &mut Output<ConsumerTimer>,
     ) {
-        if self.metadata_in_flight != Some(correlation_id) {
+        let Some(update) = self
+            .metadata
+            .on_response(self.now_ms, correlation_id, partitions, out)
+        else {
             return;
-        }
-        self.metadata_in_flight = None;
-        let mut missing_leader = false;
-        let mut any = false;
-        for p in partitions {
-            if !self.topics.contains(&p.tp.topic) {
-                continue;
+        };
+        for tp in update.leader_epoch_bumped {
+            if self.validate_positions
+                && self.positions.contains_key(&tp)
+                && self.last_epoch.contains_key(&tp)
+            {
+                self.awaiting_validation.insert(tp, None);
             }
-            any = true;
-            let newer = self
-                .metadata
-                .get(&p.tp)
-                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
-            if newer {
-                missing_leader |= p.leader.is_none();
-                let moved = self
-                    .metadata
-                    .get(&p.tp)
-                    .is_some_and(|m| p.leader_epoch > m.leader_epoch);
-                if moved
-                    && self.validate_positions
-                    && self.positions.contains_key(&p.tp)
-                    && self.last_epoch.contains_key(&p.tp)
-                {
-                    self.awaiting_validation.insert(p.tp.clone(), None);
-                }
-                self.metadata.insert(p.tp.clone(), p);
-            }
-        }
-        if !any || missing_leader {
-            out.timer(self.config.retry_backoff_ms, ConsumerTimer::MetadataRefresh);
-        } else {
-            // One periodic refresh at a time: a newer answer supersedes the pending one.
-            self.metadata_generation += 1;
-            out.timer(
-                self.config.metadata_max_age_ms,
-                ConsumerTimer::MetadataMaxAge {
-                    generation: self.metadata_generation,
-                },
-            );
         }
         self.poll(out);
     }
 
     fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, LeaderEpoch)> {
-        self.metadata
-            .get(tp)
-            .and_then(|m| m.leader.map(|l| (l, m.leader_epoch)))
+        self.metadata.leader(tp)
     }
 
     /// Sends what can be sent: ListOffsets for partitions without a position, one Fetch per
@@ -473,12 +443,8 @@ impl Consumer {
     /// had timed out, at once.
     fn on_disconnected(&mut self, broker: BrokerId, out: &mut Output<ConsumerTimer>) {
         let now_ms = self.now_ms;
-        if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
-            // Ask the next bootstrap broker, after `retry.backoff.ms`.
-            self.metadata_in_flight = None;
-            self.bootstrap_index += 1;
-            out.timer(self.config.retry_backoff_ms, ConsumerTimer::MetadataRefresh);
-        }
+        // Ask the next bootstrap broker, after `retry.backoff.ms`.
+        self.metadata.on_disconnected(broker, out);
         if let Some(&correlation_id) = self.fetch_in_flight.get(&broker) {
             let timeout = ConsumerTimer::FetchTimeout {
                 broker,
@@ -527,7 +493,7 @@ impl Consumer {
                 == Some(&GroupRequest::FindCoordinator)
             {
                 m.in_flight.remove(&correlation_id);
-                self.bootstrap_index += 1;
+                self.metadata.rotate_bootstrap();
                 m.find_retry_pending = true;
                 out.timer(
                     self.config.retry_backoff_ms,
@@ -675,17 +641,16 @@ impl Actor for Consumer {
             }
             ConsumerTimer::Poll => self.poll(out),
             ConsumerTimer::MetadataTimeout { correlation_id } => {
-                if self.metadata_in_flight == Some(correlation_id) {
-                    self.metadata_in_flight = None;
-                    self.bootstrap_index += 1;
-                    self.request_metadata(out);
-                }
+                self.metadata
+                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
             }
-            ConsumerTimer::MetadataRefresh => self.request_metadata(out),
+            ConsumerTimer::MetadataRefresh => {
+                self.metadata
+                    .on_retry(now_ms, &mut self.correlation_ids, out)
+            }
             ConsumerTimer::MetadataMaxAge { generation } => {
-                if generation == self.metadata_generation {
-                    self.request_metadata(out);
-                }
+                self.metadata
+                    .on_max_age(now_ms, generation, &mut self.correlation_ids, out)
             }
             ConsumerTimer::FetchTimeout {
                 broker,
@@ -875,7 +840,7 @@ impl Member {
 impl Consumer {
     fn fetchable_partitions(&self) -> Vec<TopicPartition> {
         match &self.member {
-            None => self.metadata.keys().cloned().collect(),
+            None => self.metadata.known_partitions().cloned().collect(),
             Some(m) if m.state != MemberState::Stable => Vec::new(),
             Some(m) => m
                 .assigned
@@ -902,9 +867,7 @@ impl Consumer {
             _ => self.config.request_timeout_ms,
         };
         let to = match request {
-            GroupRequest::FindCoordinator => {
-                self.bootstrap[self.bootstrap_index % self.bootstrap.len()]
-            }
+            GroupRequest::FindCoordinator => self.metadata.bootstrap_broker(),
             _ => match self.member.as_ref().and_then(|m| m.coordinator) {
                 Some(c) => c,
                 None => return false,
@@ -1363,7 +1326,7 @@ impl Consumer {
     ) -> Vec<(String, Vec<TopicPartition>)> {
         let strategy = protocol.unwrap_or(Strategy::Range);
         let mut partitions_per_topic: BTreeMap<String, u32> = BTreeMap::new();
-        for tp in self.metadata.keys() {
+        for tp in self.metadata.known_partitions() {
             let n = partitions_per_topic.entry(tp.topic.clone()).or_default();
             *n = (*n).max(tp.partition + 1);
         }
@@ -1627,7 +1590,7 @@ impl Consumer {
         };
         match request {
             GroupRequest::FindCoordinator => {
-                self.bootstrap_index += 1;
+                self.metadata.rotate_bootstrap();
                 self.ensure_coordinator(out);
             }
             GroupRequest::LeaveGroup => {}

@@ -10,6 +10,8 @@
 //! have been told.
 
 use crate::actor::{Actor, Output};
+use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
+use crate::clients::CorrelationIds;
 use crate::config::ProducerConfig;
 use crate::event::Event;
 use crate::clients::partitioner::partition_for_key;
@@ -34,6 +36,20 @@ pub enum ProducerTimer {
     MetadataMaxAge {
         generation: u64,
     },
+}
+
+impl MetadataTimer for ProducerTimer {
+    fn metadata_timeout(correlation_id: u64) -> Self {
+        ProducerTimer::MetadataTimeout { correlation_id }
+    }
+
+    fn metadata_retry() -> Self {
+        ProducerTimer::MetadataRetry
+    }
+
+    fn metadata_max_age(generation: u64) -> Self {
+        ProducerTimer::MetadataMaxAge { generation }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -62,21 +78,10 @@ pub struct Producer {
     keys: Option<u32>,
     start_ms: u64,
     config: ProducerConfig,
-    bootstrap: Vec<BrokerId>,
     next_seq: u64,
-    partition_count: Option<u32>,
-    metadata: BTreeMap<u32, PartitionMetadata>,
-    metadata_in_flight: Option<u64>,
-    /// The broker the metadata request in flight went to.
-    metadata_broker: Option<BrokerId>,
-    metadata_wanted: bool,
-    /// When the last metadata answer came, and when a deferred request is due.
-    metadata_refreshed_ms: Option<u64>,
-    metadata_retry_at_ms: Option<u64>,
-    /// Counts metadata answers, so only the newest one's max-age refresh fires.
-    metadata_generation: u64,
-    bootstrap_index: usize,
-    next_correlation_id: u64,
+    /// The partition leaders of `topic`, and the Metadata requests that learn them.
+    metadata: MetadataClient,
+    correlation_ids: CorrelationIds,
     unassigned: VecDeque<ProducerRecord>,
     /// Batches waiting to be sent, per partition; a partition with none has no entry, so
     /// the sender's work follows the partitions with records, not the partition count.
@@ -113,6 +118,17 @@ impl Producer {
     ) -> Producer {
         assert!(rate_per_sec > 0.0, "a producer's rate must be positive");
         assert!(!bootstrap.is_empty(), "a producer needs bootstrap brokers");
+        let metadata = MetadataClient::new(
+            MetadataOptions {
+                topics: vec![topic.clone()],
+                request_timeout_ms: config.request_timeout_ms,
+                retry_backoff_ms: config.retry_backoff_ms,
+                metadata_max_age_ms: config.metadata_max_age_ms,
+                refresh_backoff: true,
+                leaderless_answer_restarts_max_age: true,
+            },
+            bootstrap,
+        );
         Producer {
             index,
             name,
@@ -122,18 +138,9 @@ impl Producer {
             keys,
             start_ms,
             config,
-            bootstrap,
             next_seq: 0,
-            partition_count: None,
-            metadata: BTreeMap::new(),
-            metadata_in_flight: None,
-            metadata_broker: None,
-            metadata_wanted: true,
-            metadata_refreshed_ms: None,
-            metadata_retry_at_ms: None,
-            metadata_generation: 0,
-            bootstrap_index: 0,
-            next_correlation_id: 0,
+            metadata,
+            correlation_ids: CorrelationIds::default(),
             unassigned: VecDeque::new(),
             queues: BTreeMap::new(),
             in_flight: BTreeMap::new(),
@@ -178,11 +185,6 @@ impl Producer {
         self.start_ms + (seq as f64 * 1000.0 / self.rate_per_sec).floor() as u64
     }
 
-    fn correlation(&mut self) -> u64 {
-        self.next_correlation_id += 1;
-        self.next_correlation_id
-    }
-
     // ---- workload ----
 
     fn generate(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
@@ -210,7 +212,7 @@ impl Producer {
 
     /// Gives records a partition (needs the partition count from metadata).
     fn assign(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        let Some(count) = self.partition_count else {
+        let Some(count) = self.metadata.partition_count(&self.topic) else {
             return;
         };
         while let Some(record) = self.unassigned.pop_front() {
@@ -230,7 +232,7 @@ impl Producer {
     fn next_round_robin(&mut self, count: u32) -> u32 {
         let available: Vec<u32> = self
             .metadata
-            .values()
+            .partitions_of(&self.topic)
             .filter(|m| m.leader.is_some())
             .map(|m| m.tp.partition)
             .collect();
@@ -269,36 +271,8 @@ impl Producer {
     /// Asks for metadata, at most once per `retry.backoff.ms` after the last answer (Kafka's
     /// `Metadata.timeToNextUpdate`: an update that is wanted waits out the refresh backoff).
     fn request_metadata(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        if self.metadata_in_flight.is_some() {
-            return;
-        }
-        if let Some(last_ms) = self.metadata_refreshed_ms {
-            let allowed_ms = last_ms + self.config.retry_backoff_ms;
-            if now_ms < allowed_ms {
-                self.metadata_wanted = true;
-                if self.metadata_retry_at_ms.is_none_or(|at| at > allowed_ms) {
-                    self.metadata_retry_at_ms = Some(allowed_ms);
-                    out.timer(allowed_ms - now_ms, ProducerTimer::MetadataRetry);
-                }
-                return;
-            }
-        }
-        let correlation_id = self.correlation();
-        let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
-        self.metadata_in_flight = Some(correlation_id);
-        self.metadata_broker = Some(broker);
-        self.metadata_wanted = false;
-        out.send(
-            NodeId::Broker(broker),
-            Message::Metadata {
-                correlation_id,
-                topics: vec![self.topic.clone()],
-            },
-        );
-        out.timer(
-            self.config.request_timeout_ms,
-            ProducerTimer::MetadataTimeout { correlation_id },
-        );
+        self.metadata
+            .request(now_ms, &mut self.correlation_ids, out);
     }
 
     fn on_metadata(
@@ -308,48 +282,18 @@ impl Producer {
         partitions: Vec<PartitionMetadata>,
         out: &mut Output<ProducerTimer>,
     ) {
-        if self.metadata_in_flight != Some(correlation_id) {
+        let update = self
+            .metadata
+            .on_response(now_ms, correlation_id, partitions, out);
+        if !update.is_some_and(|u| u.knows_topics) {
             return;
-        }
-        self.metadata_in_flight = None;
-        self.metadata_refreshed_ms = Some(now_ms);
-        let mine: Vec<PartitionMetadata> = partitions
-            .into_iter()
-            .filter(|p| p.tp.topic == self.topic)
-            .collect();
-        if mine.is_empty() {
-            // The topic does not exist yet (or this broker does not know it): ask again. The
-            // broker answered, so it stays the one to ask; only a timeout moves on.
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
-            return;
-        }
-        let count = mine.iter().map(|p| p.tp.partition + 1).max().unwrap_or(0);
-        self.partition_count = Some(self.partition_count.unwrap_or(0).max(count));
-        let mut leaderless = false;
-        for p in mine {
-            let newer = self
-                .metadata
-                .get(&p.tp.partition)
-                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
-            if newer {
-                leaderless |= p.leader.is_none();
-                self.metadata.insert(p.tp.partition, p);
-            }
-        }
-        // One periodic refresh at a time: a newer answer supersedes the pending one.
-        self.metadata_generation += 1;
-        out.timer(
-            self.config.metadata_max_age_ms,
-            ProducerTimer::MetadataMaxAge {
-                generation: self.metadata_generation,
-            },
-        );
-        if leaderless {
-            self.metadata_wanted = true;
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
         }
         self.assign(now_ms, out);
         self.drain(now_ms, out);
+    }
+
+    fn leader_of(&self, partition: u32) -> Option<BrokerId> {
+        self.metadata.leader_of(&self.topic, partition)
     }
 
     // ---- sending ----
@@ -391,7 +335,7 @@ impl Producer {
                 break next_wake;
             }
         };
-        if self.metadata_wanted {
+        if self.metadata.update_requested() {
             self.request_metadata(now_ms, out);
         }
         if let Some(t) = next_wake {
@@ -417,11 +361,11 @@ impl Producer {
                 note(ready_at);
                 continue;
             }
-            match self.metadata.get(partition).and_then(|m| m.leader) {
+            match self.leader_of(*partition) {
                 Some(broker) => {
                     ready.insert(broker);
                 }
-                None => self.metadata_wanted = true,
+                None => self.metadata.request_update(),
             }
         }
         (ready, next_wake)
@@ -447,7 +391,7 @@ impl Producer {
             .queues
             .keys()
             .copied()
-            .filter(|p| self.metadata.get(p).and_then(|m| m.leader) == Some(broker))
+            .filter(|p| self.leader_of(*p) == Some(broker))
             .collect();
         assert!(
             !led.is_empty(),
@@ -485,7 +429,7 @@ impl Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         assert!(!batches.is_empty(), "a produce request carries batches");
-        let correlation_id = self.correlation();
+        let correlation_id = self.correlation_ids.next();
         out.send(
             NodeId::Broker(broker),
             Message::Produce(ProduceRequest {
@@ -605,7 +549,7 @@ impl Producer {
                 | ErrorCode::RequestTimedOut
                 | ErrorCode::NetworkException
         ) {
-            self.metadata_wanted = true;
+            self.metadata.request_update();
         }
         // Back into its partition's queue in record order, ahead of newer records (Kafka's
         // idempotent producer re-enqueues in sequence order, so retries keep the order).
@@ -632,11 +576,7 @@ impl Producer {
             let flight = self.in_flight.remove(&correlation_id).expect("listed");
             self.on_request_error(now_ms, flight, ErrorCode::NetworkException, out);
         }
-        if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
-            self.metadata_in_flight = None;
-            self.bootstrap_index += 1;
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
-        }
+        self.metadata.on_disconnected(broker, out);
         self.drain(now_ms, out);
     }
 
@@ -725,22 +665,16 @@ impl Actor for Producer {
                 }
             }
             ProducerTimer::MetadataTimeout { correlation_id } => {
-                if self.metadata_in_flight == Some(correlation_id) {
-                    self.metadata_in_flight = None;
-                    self.bootstrap_index += 1;
-                    self.request_metadata(now_ms, out);
-                }
+                self.metadata
+                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
             }
             ProducerTimer::MetadataRetry => {
-                if self.metadata_retry_at_ms.is_some_and(|at| at <= now_ms) {
-                    self.metadata_retry_at_ms = None;
-                }
-                self.request_metadata(now_ms, out);
+                self.metadata
+                    .on_retry(now_ms, &mut self.correlation_ids, out)
             }
             ProducerTimer::MetadataMaxAge { generation } => {
-                if generation == self.metadata_generation {
-                    self.request_metadata(now_ms, out);
-                }
+                self.metadata
+                    .on_max_age(now_ms, generation, &mut self.correlation_ids, out)
             }
         }
     }
@@ -811,7 +745,7 @@ mod tests {
         parts: Vec<PartitionMetadata>,
     ) -> Output<ProducerTimer> {
         let mut out = Output::default();
-        let correlation_id = p.metadata_in_flight.expect("a metadata request");
+        let correlation_id = p.metadata.in_flight().expect("a metadata request");
         p.on_message(
             now,
             NodeId::Broker(0),
@@ -1108,11 +1042,11 @@ mod tests {
         // A leaderless partition wants a refresh, but not before t=10+retry.backoff.ms.
         let mut out = Output::default();
         p.request_metadata(20, &mut out);
-        assert!(p.metadata_in_flight.is_none());
-        assert_eq!(p.metadata_retry_at_ms, Some(110));
+        assert!(p.metadata.in_flight().is_none());
+        assert_eq!(p.metadata.retry_at_ms(), Some(110));
         let mut out = Output::default();
         p.on_timer(110, ProducerTimer::MetadataRetry, &mut out);
-        assert!(p.metadata_in_flight.is_some());
+        assert!(p.metadata.in_flight().is_some());
     }
 
     #[test]
@@ -1152,7 +1086,7 @@ mod tests {
         // Five answers, five timers, but only the last one may refresh.
         let mut refreshes = 0;
         for generation in max_age_timers {
-            p.metadata_in_flight = None;
+            p.metadata.forget_in_flight();
             let mut out = Output::default();
             p.on_timer(
                 300_000,
