@@ -33,12 +33,12 @@ use crate::scenario::{FaultAction, Scenario, Target};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::future::{select, Either};
 use futures::StreamExt;
-use kafka_model::clients::admin::Admin;
 use kafka_model::broker::{Broker, Disk};
+use kafka_model::clients::admin::Admin;
 use kafka_model::clients::consumer::{Consumer, GroupSettings};
+use kafka_model::clients::producer::{Producer, ProducerSettings};
 use kafka_model::controller::state_path;
 use kafka_model::event::TruncateReason;
-use kafka_model::clients::producer::Producer;
 use kafka_model::protocol::ZkData;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{
@@ -957,17 +957,17 @@ async fn orchestrate(
             .name(format!("producer-{}", p.name))
             .ip(addr_of(id).ip())
             .init(move || {
-                let producer = Producer::new(
-                    i as u32,
-                    spec.name.clone(),
-                    spec.topic.clone(),
-                    spec.records,
-                    spec.rate_per_sec,
-                    spec.keys,
-                    spec.start_ms,
-                    spec.config.clone(),
-                    bootstrap.clone(),
-                )
+                let producer = Producer::new(ProducerSettings {
+                    index: i as u32,
+                    name: spec.name.clone(),
+                    topic: spec.topic.clone(),
+                    records: spec.records,
+                    rate_per_sec: spec.rate_per_sec,
+                    keys: spec.keys,
+                    start_ms: spec.start_ms,
+                    config: spec.config.clone(),
+                    bootstrap: bootstrap.clone(),
+                })
                 .resuming_at(Shared::now_ms());
                 run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
             })

@@ -120,7 +120,10 @@ impl MetadataClient {
         &'a self,
         topic: &str,
     ) -> impl Iterator<Item = &'a PartitionMetadata> + 'a {
-        self.partitions.get(topic).into_iter().flat_map(|p| p.values())
+        self.partitions
+            .get(topic)
+            .into_iter()
+            .flat_map(|p| p.values())
     }
 
     /// How many partitions `topic` has, as far as any answer told; `None` before the first.
@@ -131,7 +134,10 @@ impl MetadataClient {
 
     /// Every known partition, in `TopicPartition` order.
     pub fn known_partitions(&self) -> impl Iterator<Item = &TopicPartition> {
-        self.partitions.values().flat_map(|p| p.values()).map(|m| &m.tp)
+        self.partitions
+            .values()
+            .flat_map(|p| p.values())
+            .map(|m| &m.tp)
     }
 
     // ---- the bootstrap brokers ----
@@ -275,9 +281,7 @@ impl MetadataClient {
     ) {
         // The topic does not exist yet (or this broker does not know it): ask again. The
         // broker answered, so it stays the one to ask; only a timeout moves on.
-        if !knows_topics
-            || (leaderless && !self.options.leaderless_answer_restarts_max_age)
-        {
+        if !knows_topics || (leaderless && !self.options.leaderless_answer_restarts_max_age) {
             out.timer(self.options.retry_backoff_ms, T::metadata_retry());
             return;
         }
