@@ -5,10 +5,11 @@
 //! only moves partitions between members.
 
 use super::commit::CommitPurpose;
-use super::coordinator::{GroupRequest, MemberState};
+use super::coordinator::{GroupRequest, Member, MemberState};
 use super::{CommitMode, Consumer, ConsumerTimer, APP_POLL_TIMEOUT_MS};
 use crate::actor::Output;
 use crate::event::Event;
+use crate::types::*;
 use std::collections::VecDeque;
 
 /// What the application thread is doing.
@@ -20,6 +21,30 @@ pub(super) enum AppState {
     Processing,
     /// Blocked in `commitSync()`.
     Committing(CommitPurpose),
+}
+
+impl Member {
+    /// What one `poll()` returns (Kafka's `Fetcher.collectFetch`): up to `max.poll.records`
+    /// buffered records, partition by partition, each moving the application's position.
+    fn take_poll_batch(
+        &mut self,
+        max_poll_records: usize,
+    ) -> VecDeque<(TopicPartition, u64, RecordId)> {
+        let mut batch = VecDeque::new();
+        for tp in self.assigned.iter() {
+            let Some(buffer) = self.buffered.get_mut(tp) else {
+                continue;
+            };
+            while batch.len() < max_poll_records {
+                let Some((offset, record)) = buffer.pop_front() else {
+                    break;
+                };
+                self.consumed.insert(tp.clone(), offset + 1);
+                batch.push_back((tp.clone(), offset, record));
+            }
+        }
+        batch
+    }
 }
 
 impl Consumer {
@@ -77,19 +102,7 @@ impl Consumer {
             self.commit(None, out);
         }
         let m = self.member.as_mut().expect("a group member");
-        let mut batch = VecDeque::new();
-        for tp in m.assigned.iter() {
-            let Some(buffer) = m.buffered.get_mut(tp) else {
-                continue;
-            };
-            while batch.len() < max_poll_records {
-                let Some((offset, record)) = buffer.pop_front() else {
-                    break;
-                };
-                m.consumed.insert(tp.clone(), offset + 1);
-                batch.push_back((tp.clone(), offset, record));
-            }
-        }
+        let batch = m.take_poll_batch(max_poll_records);
         if batch.is_empty() {
             // Nothing buffered: `poll()` waits for fetches (the fetch responses wake it).
             self.poll(out);

@@ -581,6 +581,32 @@ impl Consumer {
         }
     }
 
+    /// Kafka's `AbstractCoordinator.FindCoordinatorResponseHandler`: a coordinator to talk
+    /// to, or another look after `retry.backoff.ms`.
+    fn on_find_coordinator_response(
+        &mut self,
+        error: ErrorCode,
+        coordinator: Option<BrokerId>,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        let now_ms = self.now_ms;
+        let m = self.member.as_mut().expect("a group member");
+        match (error, coordinator) {
+            (ErrorCode::None, Some(c)) => {
+                m.coordinator = Some(c);
+                m.last_heartbeat_ok_ms = now_ms;
+                self.application_poll(out);
+            }
+            _ => {
+                m.find_retry_pending = true;
+                out.timer(
+                    self.config.retry_backoff_ms,
+                    ConsumerTimer::FindCoordinatorRetry,
+                );
+            }
+        }
+    }
+
     pub(super) fn on_group_response(
         &mut self,
         from: NodeId,
@@ -614,20 +640,7 @@ impl Consumer {
                 Message::FindCoordinatorResponse {
                     error, coordinator, ..
                 },
-            ) => match (error, coordinator) {
-                (ErrorCode::None, Some(c)) => {
-                    m.coordinator = Some(c);
-                    m.last_heartbeat_ok_ms = self.now_ms;
-                    self.application_poll(out);
-                }
-                _ => {
-                    m.find_retry_pending = true;
-                    out.timer(
-                        self.config.retry_backoff_ms,
-                        ConsumerTimer::FindCoordinatorRetry,
-                    );
-                }
-            },
+            ) => self.on_find_coordinator_response(error, coordinator, out),
             (
                 GroupRequest::JoinGroup,
                 Message::JoinGroupResponse {

@@ -121,45 +121,7 @@ impl Consumer {
                 continue;
             };
             match r.error {
-                ErrorCode::None => {
-                    let records: Vec<(u64, RecordId)> = r
-                        .records
-                        .iter()
-                        .filter(|rec| rec.offset >= position)
-                        .map(|rec| (rec.offset, rec.id))
-                        .collect();
-                    // A fetch sent from an offset the position has since moved back from (a
-                    // reset to the committed offset after rejoining) answers with records
-                    // past the position: Kafka's Fetcher discards such a stale fetch ("does
-                    // not match the expected offset"); so does this one.
-                    if records
-                        .first()
-                        .is_some_and(|(offset, _)| *offset != position)
-                    {
-                        continue;
-                    }
-                    if let Some(&(last, _)) = records.last() {
-                        if let Some(rec) = r.records.last() {
-                            self.last_epoch.insert(r.tp.clone(), rec.leader_epoch);
-                        }
-                        self.positions.insert(r.tp.clone(), last + 1);
-                        if let Some(m) = self.member.as_mut() {
-                            if m.assigned.contains(&r.tp) {
-                                m.buffered
-                                    .entry(r.tp.clone())
-                                    .or_default()
-                                    .extend(records.iter().copied());
-                            }
-                        }
-                        out.event(Event::Consumed {
-                            consumer: self.index,
-                            tp: r.tp,
-                            served_by: broker,
-                            high_watermark: r.high_watermark,
-                            records,
-                        });
-                    }
-                }
+                ErrorCode::None => self.hand_over_records(broker, position, r, out),
                 ErrorCode::OffsetOutOfRange => {
                     self.positions.remove(&r.tp);
                     if let Some(m) = self.member.as_mut() {
@@ -175,5 +137,54 @@ impl Consumer {
         }
         self.poll(out);
         self.wake_application(out);
+    }
+
+    /// A partition's records from `position` on move the position past them and go to the
+    /// application (into a group member's buffer, for `poll()` to return).
+    fn hand_over_records(
+        &mut self,
+        broker: BrokerId,
+        position: u64,
+        r: FetchPartitionResponse,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        let records: Vec<(u64, RecordId)> = r
+            .records
+            .iter()
+            .filter(|rec| rec.offset >= position)
+            .map(|rec| (rec.offset, rec.id))
+            .collect();
+        // A fetch sent from an offset the position has since moved back from (a reset to
+        // the committed offset after rejoining) answers with records past the position:
+        // Kafka's Fetcher discards such a stale fetch ("does not match the expected
+        // offset"); so does this one.
+        if records
+            .first()
+            .is_some_and(|(offset, _)| *offset != position)
+        {
+            return;
+        }
+        let Some(&(last, _)) = records.last() else {
+            return;
+        };
+        if let Some(rec) = r.records.last() {
+            self.last_epoch.insert(r.tp.clone(), rec.leader_epoch);
+        }
+        self.positions.insert(r.tp.clone(), last + 1);
+        if let Some(m) = self.member.as_mut() {
+            if m.assigned.contains(&r.tp) {
+                m.buffered
+                    .entry(r.tp.clone())
+                    .or_default()
+                    .extend(records.iter().copied());
+            }
+        }
+        out.event(Event::Consumed {
+            consumer: self.index,
+            tp: r.tp,
+            served_by: broker,
+            high_watermark: r.high_watermark,
+            records,
+        });
     }
 }
