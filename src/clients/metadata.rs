@@ -191,7 +191,7 @@ impl MetadataClient {
         if self.in_flight.is_some() || self.defer_for_backoff(now_ms, out) {
             return;
         }
-        let correlation_id = correlation_ids.next();
+        let correlation_id = correlation_ids.next_id();
         let broker = self.bootstrap_broker();
         self.in_flight = Some(correlation_id);
         self.in_flight_broker = Some(broker);

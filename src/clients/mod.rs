@@ -35,7 +35,7 @@ pub struct CorrelationIds {
 
 impl CorrelationIds {
     /// The id of the next request: 1, 2, 3, ...
-    pub fn next(&mut self) -> u64 {
+    pub fn next_id(&mut self) -> u64 {
         self.last += 1;
         self.last
     }

@@ -28,8 +28,7 @@
 use crate::actor::{Actor, Output};
 use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
 use crate::clients::CorrelationIds;
-use crate::config::{AutoOffsetReset, ConsumerConfig};
-use crate::event::Event;
+use crate::config::ConsumerConfig;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -236,7 +235,7 @@ impl Consumer {
     }
 
     fn correlation(&mut self) -> u64 {
-        self.correlation_ids.next()
+        self.correlation_ids.next_id()
     }
 
     fn request_metadata(&mut self, out: &mut Output<ConsumerTimer>) {
@@ -462,6 +461,8 @@ impl Actor for Consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AutoOffsetReset;
+    use crate::event::Event;
 
     fn tp() -> TopicPartition {
         TopicPartition::new("orders", 0)

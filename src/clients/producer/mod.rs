@@ -8,6 +8,10 @@
 //! `delivery.timeout.ms` runs out. Every outcome is an event: a record sent, acknowledged,
 //! retried or failed. What counts as "acknowledged" is exactly what a real application would
 //! have been told.
+//!
+//! The code follows Kafka's classes: this file is `KafkaProducer` (the workload, the
+//! partitioner call, metadata), `accumulator` the `RecordAccumulator` (batches per partition)
+//! and `sender` the `Sender` (produce requests, their answers, retries and failures).
 
 use crate::actor::{Actor, Output};
 use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};

@@ -92,7 +92,7 @@ impl Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         assert!(!batches.is_empty(), "a produce request carries batches");
-        let correlation_id = self.correlation_ids.next();
+        let correlation_id = self.correlation_ids.next_id();
         out.send(
             NodeId::Broker(broker),
             Message::Produce(ProduceRequest {
