@@ -348,3 +348,126 @@ impl MetadataClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    enum Timer {
+        Timeout(u64),
+        Retry,
+        MaxAge(u64),
+    }
+
+    impl MetadataTimer for Timer {
+        fn metadata_timeout(correlation_id: u64) -> Self {
+            Timer::Timeout(correlation_id)
+        }
+
+        fn metadata_retry() -> Self {
+            Timer::Retry
+        }
+
+        fn metadata_max_age(generation: u64) -> Self {
+            Timer::MaxAge(generation)
+        }
+    }
+
+    fn client(refresh_backoff: bool) -> MetadataClient {
+        MetadataClient::new(
+            MetadataOptions {
+                topics: vec!["orders".into()],
+                request_timeout_ms: 30_000,
+                retry_backoff_ms: 100,
+                metadata_max_age_ms: 300_000,
+                refresh_backoff,
+                leaderless_answer_restarts_max_age: refresh_backoff,
+            },
+            vec![0, 1],
+        )
+    }
+
+    fn partition(p: u32, leader: Option<BrokerId>, epoch: LeaderEpoch) -> PartitionMetadata {
+        PartitionMetadata {
+            tp: TopicPartition::new("orders", p),
+            error: ErrorCode::None,
+            leader,
+            leader_epoch: epoch,
+            replicas: vec![0, 1],
+            isr: vec![0, 1],
+        }
+    }
+
+    fn ask_and_answer(
+        m: &mut MetadataClient,
+        ids: &mut CorrelationIds,
+        now_ms: u64,
+        partitions: Vec<PartitionMetadata>,
+    ) -> (MetadataUpdate, Output<Timer>) {
+        m.request(now_ms, ids, &mut Output::<Timer>::default());
+        let correlation_id = m.in_flight().expect("a request");
+        let mut out = Output::default();
+        let update = m.on_response(now_ms, correlation_id, partitions, &mut out);
+        (update.expect("the answer in flight"), out)
+    }
+
+    #[test]
+    fn an_older_leader_epoch_does_not_replace_a_newer_one() {
+        let (mut m, mut ids) = (client(false), CorrelationIds::default());
+        ask_and_answer(&mut m, &mut ids, 0, vec![partition(0, Some(1), 5)]);
+        let (update, _) = ask_and_answer(&mut m, &mut ids, 1, vec![partition(0, Some(0), 4)]);
+        assert!(update.knows_topics);
+        assert_eq!(m.leader(&TopicPartition::new("orders", 0)), Some((1, 5)));
+        let (update, _) = ask_and_answer(&mut m, &mut ids, 2, vec![partition(0, Some(0), 6)]);
+        assert_eq!(
+            update.leader_epoch_bumped,
+            [TopicPartition::new("orders", 0)]
+        );
+        assert_eq!(m.leader_of("orders", 0), Some(0));
+    }
+
+    #[test]
+    fn only_the_producer_option_waits_out_the_refresh_backoff() {
+        for refresh_backoff in [true, false] {
+            let (mut m, mut ids) = (client(refresh_backoff), CorrelationIds::default());
+            ask_and_answer(&mut m, &mut ids, 0, vec![partition(0, Some(1), 0)]);
+            let mut out: Output<Timer> = Output::default();
+            m.request(50, &mut ids, &mut out);
+            assert_eq!(m.in_flight().is_none(), refresh_backoff);
+            if refresh_backoff {
+                assert_eq!(out.timers, [(50, Timer::Retry)]);
+                assert!(m.update_requested());
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaderless_answer_restarts_max_age_only_with_the_producer_option() {
+        for restarts in [true, false] {
+            let (mut m, mut ids) = (client(restarts), CorrelationIds::default());
+            let (_, out) = ask_and_answer(&mut m, &mut ids, 0, vec![partition(0, None, 0)]);
+            let expected = if restarts {
+                vec![(300_000, Timer::MaxAge(1)), (100, Timer::Retry)]
+            } else {
+                vec![(100, Timer::Retry)]
+            };
+            assert_eq!(out.timers, expected);
+        }
+    }
+
+    #[test]
+    fn a_timeout_or_a_reset_moves_on_to_the_next_bootstrap_broker() {
+        let (mut m, mut ids) = (client(false), CorrelationIds::default());
+        let mut out: Output<Timer> = Output::default();
+        m.request(0, &mut ids, &mut out);
+        assert_eq!(out.messages[0].0, NodeId::Broker(0));
+        let mut out: Output<Timer> = Output::default();
+        m.on_timeout(30_000, 1, &mut ids, &mut out);
+        assert_eq!(out.messages[0].0, NodeId::Broker(1), "asked at once");
+        let mut out = Output::default();
+        m.on_disconnected(1, &mut out);
+        assert_eq!(out.timers, [(100, Timer::Retry)]);
+        assert_eq!(m.bootstrap_broker(), 0);
+    }
+}
