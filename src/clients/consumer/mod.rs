@@ -192,6 +192,7 @@ impl Consumer {
                 // Kafka's consumer also waits out `retry.backoff.ms` between refreshes; this
                 // one asks at once, as it always has. Left for the client fidelity issue.
                 refresh_backoff: false,
+                // A leaderless answer keeps the max-age refresh of the last complete one.
                 leaderless_answer_restarts_max_age: false,
             },
             bootstrap,
@@ -255,6 +256,8 @@ impl Consumer {
         else {
             return;
         };
+        // A new leader: check the position before fetching on (KIP-320, Kafka's
+        // `SubscriptionState.maybeValidatePositionForCurrentLeader`).
         for tp in update.leader_epoch_bumped {
             if self.validate_positions
                 && self.positions.contains_key(&tp)
