@@ -9,18 +9,15 @@
 //! and assert what each replica holds afterwards, without a simulator in between.
 
 pub mod actor;
-pub mod admin;
 pub mod assignor;
 pub mod broker;
+pub mod clients;
 pub mod config;
-pub mod consumer;
 pub mod controller;
 pub mod event;
 pub mod fetch_session;
 pub mod group;
 pub mod log;
-pub mod partitioner;
-pub mod producer;
 pub mod protocol;
 pub mod topic;
 pub mod types;

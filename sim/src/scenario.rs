@@ -6,11 +6,11 @@
 //! `min.insync.replicas` must never quietly run a scenario with the default. Every error
 //! carries a position; no input makes the parser panic.
 
+use kafka_model::clients::consumer::CommitMode;
 use kafka_model::config::{
     nearest_key, BrokerConfig, ConfigError, ConfigValue, ConsumerConfig, ProducerConfig,
     TopicConfig,
 };
-use kafka_model::consumer::CommitMode;
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

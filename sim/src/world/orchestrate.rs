@@ -17,10 +17,10 @@ use crate::scenario::{FaultSpec, Scenario};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::future::{select, Either};
 use futures::StreamExt;
-use kafka_model::admin::Admin;
 use kafka_model::broker::Broker;
-use kafka_model::consumer::{Consumer, GroupSettings};
-use kafka_model::producer::Producer;
+use kafka_model::clients::admin::Admin;
+use kafka_model::clients::consumer::{Consumer, GroupSettings};
+use kafka_model::clients::producer::{Producer, ProducerSettings};
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{BrokerId, NodeId};
 use madsim::runtime::{Handle, NodeHandle};
@@ -236,17 +236,17 @@ fn start_producer(
         .name(format!("producer-{}", p.name))
         .ip(addr_of(id).ip())
         .init(move || {
-            let producer = Producer::new(
-                i as u32,
-                spec.name.clone(),
-                spec.topic.clone(),
-                spec.records,
-                spec.rate_per_sec,
-                spec.keys,
-                spec.start_ms,
-                spec.config.clone(),
-                bootstrap.clone(),
-            )
+            let producer = Producer::new(ProducerSettings {
+                index: i as u32,
+                name: spec.name.clone(),
+                topic: spec.topic.clone(),
+                records: spec.records,
+                rate_per_sec: spec.rate_per_sec,
+                keys: spec.keys,
+                start_ms: spec.start_ms,
+                config: spec.config.clone(),
+                bootstrap: bootstrap.clone(),
+            })
             .resuming_at(Shared::now_ms());
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })

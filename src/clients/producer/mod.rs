@@ -8,14 +8,26 @@
 //! `delivery.timeout.ms` runs out. Every outcome is an event: a record sent, acknowledged,
 //! retried or failed. What counts as "acknowledged" is exactly what a real application would
 //! have been told.
+//!
+//! The code follows Kafka's classes: this file is `KafkaProducer` (the workload, the
+//! partitioner call, metadata), `accumulator` the `RecordAccumulator` (batches per partition)
+//! and `sender` the `Sender` (produce requests, their answers, retries and failures).
 
 use crate::actor::{Actor, Output};
+use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
+use crate::clients::partitioner::partition_for_key;
+use crate::clients::CorrelationIds;
 use crate::config::ProducerConfig;
 use crate::event::Event;
-use crate::partitioner::partition_for_key;
 use crate::protocol::*;
 use crate::types::*;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+mod accumulator;
+mod sender;
+
+use accumulator::RecordAccumulator;
+use sender::InFlight;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProducerTimer {
@@ -36,21 +48,36 @@ pub enum ProducerTimer {
     },
 }
 
-#[derive(Clone, Debug)]
-struct Batch {
-    records: Vec<ProducerRecord>,
-    bytes: u64,
-    created_ms: u64,
-    attempts: u32,
-    /// A retried batch waits until then.
-    retry_after_ms: u64,
+impl MetadataTimer for ProducerTimer {
+    fn metadata_timeout(correlation_id: u64) -> Self {
+        ProducerTimer::MetadataTimeout { correlation_id }
+    }
+
+    fn metadata_retry() -> Self {
+        ProducerTimer::MetadataRetry
+    }
+
+    fn metadata_max_age(generation: u64) -> Self {
+        ProducerTimer::MetadataMaxAge { generation }
+    }
 }
 
-/// A produce request in flight: one broker, one batch for each of its partitions.
+/// What a producer process is: its workload (which records, how fast, from when) and its
+/// client (`producer.*` settings, bootstrap brokers).
 #[derive(Clone, Debug)]
-struct InFlight {
-    broker: BrokerId,
-    batches: Vec<(u32, Batch)>,
+pub struct ProducerSettings {
+    /// The producer's number: the `producer` of its record ids.
+    pub index: u32,
+    pub name: String,
+    pub topic: String,
+    /// How many records the workload creates, `rate_per_sec` of them from `start_ms` on.
+    pub records: u64,
+    pub rate_per_sec: f64,
+    /// Keys `k0` to `k{keys - 1}`, in turn; no keys when `None`.
+    pub keys: Option<u32>,
+    pub start_ms: u64,
+    pub config: ProducerConfig,
+    pub bootstrap: Vec<BrokerId>,
 }
 
 pub struct Producer {
@@ -62,29 +89,13 @@ pub struct Producer {
     keys: Option<u32>,
     start_ms: u64,
     config: ProducerConfig,
-    bootstrap: Vec<BrokerId>,
     next_seq: u64,
-    partition_count: Option<u32>,
-    metadata: BTreeMap<u32, PartitionMetadata>,
-    metadata_in_flight: Option<u64>,
-    /// The broker the metadata request in flight went to.
-    metadata_broker: Option<BrokerId>,
-    metadata_wanted: bool,
-    /// When the last metadata answer came, and when a deferred request is due.
-    metadata_refreshed_ms: Option<u64>,
-    metadata_retry_at_ms: Option<u64>,
-    /// Counts metadata answers, so only the newest one's max-age refresh fires.
-    metadata_generation: u64,
-    bootstrap_index: usize,
-    next_correlation_id: u64,
+    /// The partition leaders of `topic`, and the Metadata requests that learn them.
+    metadata: MetadataClient,
+    correlation_ids: CorrelationIds,
     unassigned: VecDeque<ProducerRecord>,
-    /// Batches waiting to be sent, per partition; a partition with none has no entry, so
-    /// the sender's work follows the partitions with records, not the partition count.
-    queues: BTreeMap<u32, VecDeque<Batch>>,
+    accumulator: RecordAccumulator,
     in_flight: BTreeMap<u64, InFlight>,
-    /// Per broker, the partition the next drain starts at (Kafka's `nodesDrainIndex`), so
-    /// a request cut short by `max.request.size` does not always favour the same ones.
-    drain_index: BTreeMap<BrokerId, u32>,
     round_robin: u32,
     wake_at_ms: Option<u64>,
     acked: u64,
@@ -94,25 +105,33 @@ pub struct Producer {
     never_produced: u64,
 }
 
-fn record_bytes(r: &ProducerRecord) -> u64 {
-    (r.key.as_ref().map_or(0, |k| k.len()) + r.value.len()) as u64
-}
-
 impl Producer {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        index: u32,
-        name: String,
-        topic: String,
-        records: u64,
-        rate_per_sec: f64,
-        keys: Option<u32>,
-        start_ms: u64,
-        config: ProducerConfig,
-        bootstrap: Vec<BrokerId>,
-    ) -> Producer {
+    pub fn new(settings: ProducerSettings) -> Producer {
+        let ProducerSettings {
+            index,
+            name,
+            topic,
+            records,
+            rate_per_sec,
+            keys,
+            start_ms,
+            config,
+            bootstrap,
+        } = settings;
         assert!(rate_per_sec > 0.0, "a producer's rate must be positive");
         assert!(!bootstrap.is_empty(), "a producer needs bootstrap brokers");
+        let metadata = MetadataClient::new(
+            MetadataOptions {
+                topics: vec![topic.clone()],
+                request_timeout_ms: config.request_timeout_ms,
+                retry_backoff_ms: config.retry_backoff_ms,
+                metadata_max_age_ms: config.metadata_max_age_ms,
+                refresh_backoff: true,
+                leaderless_answer_restarts_max_age: true,
+            },
+            bootstrap,
+        );
+        let accumulator = RecordAccumulator::new(&config);
         Producer {
             index,
             name,
@@ -122,22 +141,12 @@ impl Producer {
             keys,
             start_ms,
             config,
-            bootstrap,
             next_seq: 0,
-            partition_count: None,
-            metadata: BTreeMap::new(),
-            metadata_in_flight: None,
-            metadata_broker: None,
-            metadata_wanted: true,
-            metadata_refreshed_ms: None,
-            metadata_retry_at_ms: None,
-            metadata_generation: 0,
-            bootstrap_index: 0,
-            next_correlation_id: 0,
+            metadata,
+            correlation_ids: CorrelationIds::default(),
             unassigned: VecDeque::new(),
-            queues: BTreeMap::new(),
+            accumulator,
             in_flight: BTreeMap::new(),
-            drain_index: BTreeMap::new(),
             round_robin: 0,
             wake_at_ms: None,
             acked: 0,
@@ -178,11 +187,6 @@ impl Producer {
         self.start_ms + (seq as f64 * 1000.0 / self.rate_per_sec).floor() as u64
     }
 
-    fn correlation(&mut self) -> u64 {
-        self.next_correlation_id += 1;
-        self.next_correlation_id
-    }
-
     // ---- workload ----
 
     fn generate(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
@@ -210,7 +214,7 @@ impl Producer {
 
     /// Gives records a partition (needs the partition count from metadata).
     fn assign(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        let Some(count) = self.partition_count else {
+        let Some(count) = self.metadata.partition_count(&self.topic) else {
             return;
         };
         while let Some(record) = self.unassigned.pop_front() {
@@ -223,14 +227,14 @@ impl Producer {
                 id: record.id,
                 tp: self.tp(partition),
             });
-            self.append(partition, record, now_ms);
+            self.accumulator.append(partition, record, now_ms);
         }
     }
 
     fn next_round_robin(&mut self, count: u32) -> u32 {
         let available: Vec<u32> = self
             .metadata
-            .values()
+            .partitions_of(&self.topic)
             .filter(|m| m.leader.is_some())
             .map(|m| m.tp.partition)
             .collect();
@@ -242,63 +246,13 @@ impl Producer {
         }
     }
 
-    fn append(&mut self, partition: u32, record: ProducerRecord, now_ms: u64) {
-        let bytes = record_bytes(&record);
-        let batch_size = self.config.batch_size;
-        let queue = self.queues.entry(partition).or_default();
-        let fits = queue
-            .back()
-            .is_some_and(|b| b.attempts == 0 && b.bytes + bytes <= batch_size.max(bytes));
-        if fits {
-            let b = queue.back_mut().expect("checked");
-            b.bytes += bytes;
-            b.records.push(record);
-        } else {
-            queue.push_back(Batch {
-                records: vec![record],
-                bytes,
-                created_ms: now_ms,
-                attempts: 0,
-                retry_after_ms: 0,
-            });
-        }
-    }
-
     // ---- metadata ----
 
     /// Asks for metadata, at most once per `retry.backoff.ms` after the last answer (Kafka's
     /// `Metadata.timeToNextUpdate`: an update that is wanted waits out the refresh backoff).
     fn request_metadata(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        if self.metadata_in_flight.is_some() {
-            return;
-        }
-        if let Some(last_ms) = self.metadata_refreshed_ms {
-            let allowed_ms = last_ms + self.config.retry_backoff_ms;
-            if now_ms < allowed_ms {
-                self.metadata_wanted = true;
-                if self.metadata_retry_at_ms.is_none_or(|at| at > allowed_ms) {
-                    self.metadata_retry_at_ms = Some(allowed_ms);
-                    out.timer(allowed_ms - now_ms, ProducerTimer::MetadataRetry);
-                }
-                return;
-            }
-        }
-        let correlation_id = self.correlation();
-        let broker = self.bootstrap[self.bootstrap_index % self.bootstrap.len()];
-        self.metadata_in_flight = Some(correlation_id);
-        self.metadata_broker = Some(broker);
-        self.metadata_wanted = false;
-        out.send(
-            NodeId::Broker(broker),
-            Message::Metadata {
-                correlation_id,
-                topics: vec![self.topic.clone()],
-            },
-        );
-        out.timer(
-            self.config.request_timeout_ms,
-            ProducerTimer::MetadataTimeout { correlation_id },
-        );
+        self.metadata
+            .request(now_ms, &mut self.correlation_ids, out);
     }
 
     fn on_metadata(
@@ -308,367 +262,13 @@ impl Producer {
         partitions: Vec<PartitionMetadata>,
         out: &mut Output<ProducerTimer>,
     ) {
-        if self.metadata_in_flight != Some(correlation_id) {
+        let update = self
+            .metadata
+            .on_response(now_ms, correlation_id, partitions, out);
+        if !update.is_some_and(|u| u.knows_topics) {
             return;
-        }
-        self.metadata_in_flight = None;
-        self.metadata_refreshed_ms = Some(now_ms);
-        let mine: Vec<PartitionMetadata> = partitions
-            .into_iter()
-            .filter(|p| p.tp.topic == self.topic)
-            .collect();
-        if mine.is_empty() {
-            // The topic does not exist yet (or this broker does not know it): ask again. The
-            // broker answered, so it stays the one to ask; only a timeout moves on.
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
-            return;
-        }
-        let count = mine.iter().map(|p| p.tp.partition + 1).max().unwrap_or(0);
-        self.partition_count = Some(self.partition_count.unwrap_or(0).max(count));
-        let mut leaderless = false;
-        for p in mine {
-            let newer = self
-                .metadata
-                .get(&p.tp.partition)
-                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
-            if newer {
-                leaderless |= p.leader.is_none();
-                self.metadata.insert(p.tp.partition, p);
-            }
-        }
-        // One periodic refresh at a time: a newer answer supersedes the pending one.
-        self.metadata_generation += 1;
-        out.timer(
-            self.config.metadata_max_age_ms,
-            ProducerTimer::MetadataMaxAge {
-                generation: self.metadata_generation,
-            },
-        );
-        if leaderless {
-            self.metadata_wanted = true;
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
         }
         self.assign(now_ms, out);
-        self.drain(now_ms, out);
-    }
-
-    // ---- sending ----
-
-    fn in_flight_to(&self, broker: BrokerId) -> u32 {
-        self.in_flight
-            .values()
-            .filter(|f| f.broker == broker)
-            .count() as u32
-    }
-
-    /// Sends every ready batch it may, fails expired ones, and sets the next wake-up.
-    ///
-    /// Kafka's `Sender.sendProducerData`: `RecordAccumulator.ready` finds the brokers that
-    /// lead a partition whose first batch is sendable (full, lingered `linger.ms`, or a retry
-    /// whose `retry.backoff.ms` passed); then, for each such broker that may take another
-    /// request (`max.in.flight.requests.per.connection`), `RecordAccumulator.drain` takes the
-    /// first batch of every partition that broker leads, lingered or not, up to
-    /// `max.request.size`, and they go out as one produce request.
-    ///
-    /// Kafka's sender thread loops: as long as a broker is ready and may take another
-    /// request, it drains again, so batches a request had no room for go out at once.
-    fn drain(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        self.expire_batches(now_ms, out);
-        let next_wake = loop {
-            let (ready, next_wake) = self.ready_brokers(now_ms);
-            let mut sent = false;
-            for broker in ready {
-                if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
-                    continue;
-                }
-                let batches = self.drain_for_broker(broker, now_ms);
-                if !batches.is_empty() {
-                    self.send_request(broker, batches, out);
-                    sent = true;
-                }
-            }
-            if !sent {
-                break next_wake;
-            }
-        };
-        if self.metadata_wanted {
-            self.request_metadata(now_ms, out);
-        }
-        if let Some(t) = next_wake {
-            let t = t.max(now_ms + 1);
-            if self.wake_at_ms.is_none_or(|w| w <= now_ms || t < w) {
-                self.wake_at_ms = Some(t);
-                out.timer(t - now_ms, ProducerTimer::Wake);
-            }
-        }
-    }
-
-    /// Kafka's `RecordAccumulator.ready`: the brokers leading a partition whose first batch
-    /// may be sent now, and the earliest time another batch becomes sendable or expires.
-    fn ready_brokers(&mut self, now_ms: u64) -> (BTreeSet<BrokerId>, Option<u64>) {
-        let mut next_wake: Option<u64> = None;
-        let mut note = |t: u64| next_wake = Some(next_wake.map_or(t, |w: u64| w.min(t)));
-        let mut ready: BTreeSet<BrokerId> = BTreeSet::new();
-        for (partition, queue) in &self.queues {
-            let front = queue.front().expect("an empty queue has no entry");
-            note(front.created_ms + self.config.delivery_timeout_ms);
-            let ready_at = self.ready_at_ms(front, queue.len(), now_ms);
-            if ready_at > now_ms {
-                note(ready_at);
-                continue;
-            }
-            match self.metadata.get(partition).and_then(|m| m.leader) {
-                Some(broker) => {
-                    ready.insert(broker);
-                }
-                None => self.metadata_wanted = true,
-            }
-        }
-        (ready, next_wake)
-    }
-
-    /// When a partition's first batch may be sent: a retry after its backoff, a full batch
-    /// (or one with more behind it) now, else once it lingered `linger.ms`.
-    fn ready_at_ms(&self, front: &Batch, queued: usize, now_ms: u64) -> u64 {
-        if front.attempts > 0 {
-            front.retry_after_ms
-        } else if front.bytes >= self.config.batch_size || queued > 1 {
-            now_ms
-        } else {
-            front.created_ms + self.config.linger_ms
-        }
-    }
-
-    /// Kafka's `RecordAccumulator.drainBatchesForOneNode`: the first batch of each partition
-    /// `broker` leads, starting where the last drain stopped, skipping retries still backing
-    /// off, until the next batch would pass `max.request.size` (the first always goes).
-    fn drain_for_broker(&mut self, broker: BrokerId, now_ms: u64) -> Vec<(u32, Batch)> {
-        let led: Vec<u32> = self
-            .queues
-            .keys()
-            .copied()
-            .filter(|p| self.metadata.get(p).and_then(|m| m.leader) == Some(broker))
-            .collect();
-        assert!(
-            !led.is_empty(),
-            "a ready broker leads a partition with batches"
-        );
-        let start = self.drain_index.get(&broker).copied().unwrap_or(0);
-        let first = led.iter().position(|p| *p >= start).unwrap_or(0);
-        let mut batches = Vec::new();
-        let mut bytes = 0;
-        for i in 0..led.len() {
-            let partition = led[(first + i) % led.len()];
-            let queue = self.queues.get_mut(&partition).expect("listed");
-            let front = queue.front().expect("an empty queue has no entry");
-            if front.attempts > 0 && front.retry_after_ms > now_ms {
-                continue;
-            }
-            if !batches.is_empty() && bytes + front.bytes > self.config.max_request_size {
-                break;
-            }
-            bytes += front.bytes;
-            let batch = queue.pop_front().expect("front");
-            if queue.is_empty() {
-                self.queues.remove(&partition);
-            }
-            self.drain_index.insert(broker, partition + 1);
-            batches.push((partition, batch));
-        }
-        batches
-    }
-
-    fn send_request(
-        &mut self,
-        broker: BrokerId,
-        batches: Vec<(u32, Batch)>,
-        out: &mut Output<ProducerTimer>,
-    ) {
-        assert!(!batches.is_empty(), "a produce request carries batches");
-        let correlation_id = self.correlation();
-        out.send(
-            NodeId::Broker(broker),
-            Message::Produce(ProduceRequest {
-                correlation_id,
-                acks: self.config.acks,
-                timeout_ms: self.config.request_timeout_ms,
-                partitions: batches
-                    .iter()
-                    .map(|(partition, batch)| ProducePartition {
-                        tp: self.tp(*partition),
-                        records: batch.records.clone(),
-                    })
-                    .collect(),
-            }),
-        );
-        if self.config.acks == Acks::None {
-            // Fire and forget: no response will come.
-            self.sent_unacked += batches
-                .iter()
-                .map(|(_, b)| b.records.len() as u64)
-                .sum::<u64>();
-            return;
-        }
-        out.timer(
-            self.config.request_timeout_ms,
-            ProducerTimer::RequestTimeout { correlation_id },
-        );
-        self.in_flight
-            .insert(correlation_id, InFlight { broker, batches });
-    }
-
-    fn expire_batches(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        let timeout = self.config.delivery_timeout_ms;
-        let partitions: Vec<u32> = self.queues.keys().copied().collect();
-        for partition in partitions {
-            let queue = self.queues.get_mut(&partition).expect("present");
-            if queue.iter().all(|b| b.created_ms + timeout > now_ms) {
-                continue;
-            }
-            let (expired, kept): (VecDeque<Batch>, VecDeque<Batch>) = queue
-                .drain(..)
-                .partition(|b| b.created_ms + timeout <= now_ms);
-            if kept.is_empty() {
-                self.queues.remove(&partition);
-            } else {
-                *queue = kept;
-            }
-            for b in expired {
-                self.fail(partition, b, ErrorCode::DeliveryTimeout, out);
-            }
-        }
-    }
-
-    fn fail(
-        &mut self,
-        partition: u32,
-        batch: Batch,
-        error: ErrorCode,
-        out: &mut Output<ProducerTimer>,
-    ) {
-        self.failed += batch.records.len() as u64;
-        out.event(Event::ProduceFailed {
-            producer: self.index,
-            tp: self.tp(partition),
-            error,
-            ids: batch.records.iter().map(|r| r.id).collect(),
-        });
-    }
-
-    /// Every batch of a request that never came back (a timeout, a reset connection).
-    fn on_request_error(
-        &mut self,
-        now_ms: u64,
-        flight: InFlight,
-        error: ErrorCode,
-        out: &mut Output<ProducerTimer>,
-    ) {
-        for (partition, batch) in flight.batches {
-            self.on_error(now_ms, partition, batch, error, out);
-        }
-    }
-
-    /// A batch came back with an error (or never came back): retry or give up.
-    fn on_error(
-        &mut self,
-        now_ms: u64,
-        partition: u32,
-        mut batch: Batch,
-        error: ErrorCode,
-        out: &mut Output<ProducerTimer>,
-    ) {
-        let expired = batch.created_ms + self.config.delivery_timeout_ms <= now_ms;
-        if !error.is_retriable() || batch.attempts as u64 >= self.config.retries || expired {
-            let error = if expired {
-                ErrorCode::DeliveryTimeout
-            } else {
-                error
-            };
-            self.fail(partition, batch, error, out);
-            return;
-        }
-        batch.attempts += 1;
-        batch.retry_after_ms = now_ms + self.config.retry_backoff_ms;
-        out.event(Event::ProduceRetried {
-            producer: self.index,
-            tp: self.tp(partition),
-            error,
-            attempt: batch.attempts,
-        });
-        if matches!(
-            error,
-            ErrorCode::NotLeaderOrFollower
-                | ErrorCode::LeaderNotAvailable
-                | ErrorCode::UnknownTopicOrPartition
-                | ErrorCode::FencedLeaderEpoch
-                | ErrorCode::UnknownLeaderEpoch
-                | ErrorCode::RequestTimedOut
-                | ErrorCode::NetworkException
-        ) {
-            self.metadata_wanted = true;
-        }
-        // Back into its partition's queue in record order, ahead of newer records (Kafka's
-        // idempotent producer re-enqueues in sequence order, so retries keep the order).
-        let queue = self.queues.entry(partition).or_default();
-        let first = batch.records.first().map(|r| r.id.seq);
-        let at = queue
-            .iter()
-            .position(|b| b.records.first().map(|r| r.id.seq) > first)
-            .unwrap_or(queue.len());
-        queue.insert(at, batch);
-    }
-
-    /// The connection to `broker` closed: its requests in flight fail with NETWORK_EXCEPTION
-    /// (and are retried), and a metadata request to it goes to the next bootstrap broker
-    /// after `retry.backoff.ms`.
-    fn on_disconnected(&mut self, now_ms: u64, broker: BrokerId, out: &mut Output<ProducerTimer>) {
-        let lost: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.broker == broker)
-            .map(|(c, _)| *c)
-            .collect();
-        for correlation_id in lost {
-            let flight = self.in_flight.remove(&correlation_id).expect("listed");
-            self.on_request_error(now_ms, flight, ErrorCode::NetworkException, out);
-        }
-        if self.metadata_in_flight.is_some() && self.metadata_broker == Some(broker) {
-            self.metadata_in_flight = None;
-            self.bootstrap_index += 1;
-            out.timer(self.config.retry_backoff_ms, ProducerTimer::MetadataRetry);
-        }
-        self.drain(now_ms, out);
-    }
-
-    fn on_produce_response(
-        &mut self,
-        now_ms: u64,
-        correlation_id: u64,
-        answers: Vec<ProducePartitionResponse>,
-        out: &mut Output<ProducerTimer>,
-    ) {
-        let Some(flight) = self.in_flight.remove(&correlation_id) else {
-            return; // a late answer to a request that already timed out
-        };
-        // The broker answers each partition of the request, in the request's order.
-        assert_eq!(answers.len(), flight.batches.len(), "one answer per batch");
-        for ((partition, batch), answer) in flight.batches.into_iter().zip(answers) {
-            assert_eq!(answer.tp.partition, partition, "answers in request order");
-            let (error, base_offset) = (answer.error, answer.base_offset);
-            match (error, base_offset) {
-                (ErrorCode::None, Some(base_offset)) => {
-                    self.acked += batch.records.len() as u64;
-                    out.event(Event::Acknowledged {
-                        producer: self.index,
-                        tp: self.tp(partition),
-                        acks: self.config.acks,
-                        base_offset,
-                        ids: batch.records.iter().map(|r| r.id).collect(),
-                    });
-                }
-                _ => self.on_error(now_ms, partition, batch, error, out),
-            }
-        }
         self.drain(now_ms, out);
     }
 }
@@ -725,22 +325,16 @@ impl Actor for Producer {
                 }
             }
             ProducerTimer::MetadataTimeout { correlation_id } => {
-                if self.metadata_in_flight == Some(correlation_id) {
-                    self.metadata_in_flight = None;
-                    self.bootstrap_index += 1;
-                    self.request_metadata(now_ms, out);
-                }
+                self.metadata
+                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
             }
             ProducerTimer::MetadataRetry => {
-                if self.metadata_retry_at_ms.is_some_and(|at| at <= now_ms) {
-                    self.metadata_retry_at_ms = None;
-                }
-                self.request_metadata(now_ms, out);
+                self.metadata
+                    .on_retry(now_ms, &mut self.correlation_ids, out)
             }
             ProducerTimer::MetadataMaxAge { generation } => {
-                if generation == self.metadata_generation {
-                    self.request_metadata(now_ms, out);
-                }
+                self.metadata
+                    .on_max_age(now_ms, generation, &mut self.correlation_ids, out)
             }
         }
     }
@@ -749,6 +343,7 @@ impl Actor for Producer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn metadata(leaders: &[(u32, Option<BrokerId>, LeaderEpoch)]) -> Vec<PartitionMetadata> {
         leaders
@@ -765,17 +360,17 @@ mod tests {
     }
 
     fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
-        Producer::new(
-            0,
-            "p".into(),
-            "orders".into(),
-            10,
-            1000.0,
+        Producer::new(ProducerSettings {
+            index: 0,
+            name: "p".into(),
+            topic: "orders".into(),
+            records: 10,
+            rate_per_sec: 1000.0,
             keys,
-            0,
+            start_ms: 0,
             config,
-            vec![0, 1, 2],
-        )
+            bootstrap: vec![0, 1, 2],
+        })
     }
 
     /// Every partition's batch in the produce requests sent: (broker, correlation id,
@@ -811,7 +406,7 @@ mod tests {
         parts: Vec<PartitionMetadata>,
     ) -> Output<ProducerTimer> {
         let mut out = Output::default();
-        let correlation_id = p.metadata_in_flight.expect("a metadata request");
+        let correlation_id = p.metadata.in_flight().expect("a metadata request");
         p.on_message(
             now,
             NodeId::Broker(0),
@@ -1064,7 +659,7 @@ mod tests {
         let partitions: BTreeSet<u32> = sent.iter().map(|s| s.2).collect();
         assert_eq!(partitions.len(), sent.len(), "one batch per partition");
         assert!(
-            p.queues.values().all(|q| !q.is_empty()),
+            p.accumulator.keeps_no_empty_queue(),
             "no empty queues are kept"
         );
     }
@@ -1108,11 +703,11 @@ mod tests {
         // A leaderless partition wants a refresh, but not before t=10+retry.backoff.ms.
         let mut out = Output::default();
         p.request_metadata(20, &mut out);
-        assert!(p.metadata_in_flight.is_none());
-        assert_eq!(p.metadata_retry_at_ms, Some(110));
+        assert!(p.metadata.in_flight().is_none());
+        assert_eq!(p.metadata.retry_at_ms(), Some(110));
         let mut out = Output::default();
         p.on_timer(110, ProducerTimer::MetadataRetry, &mut out);
-        assert!(p.metadata_in_flight.is_some());
+        assert!(p.metadata.in_flight().is_some());
     }
 
     #[test]
@@ -1152,7 +747,7 @@ mod tests {
         // Five answers, five timers, but only the last one may refresh.
         let mut refreshes = 0;
         for generation in max_age_timers {
-            p.metadata_in_flight = None;
+            p.metadata.forget_in_flight();
             let mut out = Output::default();
             p.on_timer(
                 300_000,

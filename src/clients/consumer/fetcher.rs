@@ -1,0 +1,190 @@
+//! Kafka's `Fetcher`, with the fetch positions of `SubscriptionState`.
+//!
+//! Why its own file: this is where records reach the consumer. One fetch per leader at a
+//! time, positions that move only with records handed over, a stale answer dropped as Kafka's
+//! `Fetcher` drops it, and a broker that answers with an error backed off for
+//! `retry.backoff.ms` while metadata is refreshed.
+
+use super::{Consumer, ConsumerTimer, MemberState};
+use crate::actor::Output;
+use crate::event::Event;
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::BTreeMap;
+
+impl Consumer {
+    pub(super) fn fetchable_partitions(&self) -> Vec<TopicPartition> {
+        match &self.member {
+            None => self.metadata.known_partitions().cloned().collect(),
+            Some(m) if m.state != MemberState::Stable => Vec::new(),
+            Some(m) => m
+                .assigned
+                .iter()
+                .filter(|tp| !m.awaiting_committed.contains(*tp))
+                .filter(|tp| m.buffered.get(*tp).is_none_or(|b| b.is_empty()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Sends what can be sent: ListOffsets for partitions without a position, one Fetch per
+    /// leader for the rest.
+    pub(super) fn poll(&mut self, out: &mut Output<ConsumerTimer>) {
+        if !self.started {
+            return;
+        }
+        let tps = self.fetchable_partitions();
+        let mut by_leader: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        for tp in tps {
+            let Some((leader, epoch)) = self.leader(&tp) else {
+                continue;
+            };
+            match self.positions.get(&tp) {
+                None => self.reset_position(tp, leader, epoch, out),
+                Some(_) if self.awaiting_validation.contains_key(&tp) => {
+                    self.validate_position(tp, leader, epoch, out)
+                }
+                Some(&position) => {
+                    by_leader.entry(leader).or_default().push(FetchPartition {
+                        tp,
+                        fetch_offset: position,
+                        last_fetched_epoch: None,
+                        current_leader_epoch: Some(epoch),
+                    });
+                }
+            }
+        }
+        for (broker, partitions) in by_leader {
+            if self.fetch_in_flight.contains_key(&broker) || self.backing_off.contains(&broker) {
+                continue;
+            }
+            self.send_fetch(broker, partitions, out);
+        }
+    }
+
+    /// One Fetch to `broker` for every partition it leads that has a position.
+    fn send_fetch(
+        &mut self,
+        broker: BrokerId,
+        partitions: Vec<FetchPartition>,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        let correlation_id = self.correlation();
+        self.fetch_in_flight.insert(broker, correlation_id);
+        out.send(
+            NodeId::Broker(broker),
+            Message::Fetch(FetchRequest {
+                correlation_id,
+                replica_id: None,
+                max_wait_ms: self.config.fetch_max_wait_ms,
+                session: crate::fetch_session::FetchMetadata::SESSIONLESS,
+                partitions,
+                forgotten: Vec::new(),
+            }),
+        );
+        out.timer(
+            self.config.request_timeout_ms,
+            ConsumerTimer::FetchTimeout {
+                broker,
+                correlation_id,
+            },
+        );
+    }
+
+    pub(super) fn back_off(&mut self, broker: BrokerId, out: &mut Output<ConsumerTimer>) {
+        if self.backing_off.insert(broker) {
+            out.timer(
+                self.config.retry_backoff_ms,
+                ConsumerTimer::Backoff { broker },
+            );
+        }
+        self.request_metadata(out);
+    }
+
+    pub(super) fn on_fetch_response(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        partitions: Vec<FetchPartitionResponse>,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        let NodeId::Broker(broker) = from else {
+            return;
+        };
+        if self.fetch_in_flight.get(&broker) != Some(&correlation_id) {
+            return;
+        }
+        self.fetch_in_flight.remove(&broker);
+        let mut trouble = false;
+        for r in partitions {
+            let Some(&position) = self.positions.get(&r.tp) else {
+                continue;
+            };
+            match r.error {
+                ErrorCode::None => self.hand_over_records(broker, position, r, out),
+                ErrorCode::OffsetOutOfRange => {
+                    self.positions.remove(&r.tp);
+                    if let Some(m) = self.member.as_mut() {
+                        m.forget_position(&r.tp);
+                    }
+                    self.reset_from.insert(r.tp, position);
+                }
+                _ => trouble = true,
+            }
+        }
+        if trouble {
+            self.back_off(broker, out);
+        }
+        self.poll(out);
+        self.wake_application(out);
+    }
+
+    /// A partition's records from `position` on move the position past them and go to the
+    /// application (into a group member's buffer, for `poll()` to return).
+    fn hand_over_records(
+        &mut self,
+        broker: BrokerId,
+        position: u64,
+        r: FetchPartitionResponse,
+        out: &mut Output<ConsumerTimer>,
+    ) {
+        let records: Vec<(u64, RecordId)> = r
+            .records
+            .iter()
+            .filter(|rec| rec.offset >= position)
+            .map(|rec| (rec.offset, rec.id))
+            .collect();
+        // A fetch sent from an offset the position has since moved back from (a reset to
+        // the committed offset after rejoining) answers with records past the position:
+        // Kafka's Fetcher discards such a stale fetch ("does not match the expected
+        // offset"); so does this one.
+        if records
+            .first()
+            .is_some_and(|(offset, _)| *offset != position)
+        {
+            return;
+        }
+        let Some(&(last, _)) = records.last() else {
+            return;
+        };
+        if let Some(rec) = r.records.last() {
+            self.last_epoch.insert(r.tp.clone(), rec.leader_epoch);
+        }
+        self.positions.insert(r.tp.clone(), last + 1);
+        if let Some(m) = self.member.as_mut() {
+            if m.assigned.contains(&r.tp) {
+                m.buffered
+                    .entry(r.tp.clone())
+                    .or_default()
+                    .extend(records.iter().copied());
+            }
+        }
+        out.event(Event::Consumed {
+            consumer: self.index,
+            tp: r.tp,
+            served_by: broker,
+            high_watermark: r.high_watermark,
+            records,
+        });
+    }
+}
