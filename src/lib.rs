@@ -15,9 +15,9 @@ pub mod broker;
 pub mod config;
 pub mod consumer;
 pub mod controller;
+pub mod coordinator;
 pub mod event;
 pub mod fetch_session;
-pub mod group;
 pub mod log;
 pub mod partitioner;
 pub mod producer;
@@ -25,6 +25,9 @@ pub mod protocol;
 pub mod topic;
 pub mod types;
 pub mod zookeeper;
+
+/// The group coordinator under its earlier name: `crate::group::...` paths keep working.
+pub use coordinator as group;
 
 pub use actor::{Actor, Output};
 pub use event::Event;
