@@ -96,8 +96,8 @@
 //! claims and picks one of its two algorithms, `sticky_constrained.rs` and
 //! `sticky_general.rs`; `java_hash.rs` reproduces the Java hash order they depend on. This
 //! file holds what every assignor shares: [`Strategy`], [`MemberSubscription`], the entry
-//! point [`assign`] and the checks on its result. Each file's tests are Kafka's tests of that
-//! class.
+//! point [`assign`] and the checks on its result. Tests sit with the code they exercise; the
+//! sticky tests, which run both sticky assignors, sit with the algorithm their groups take.
 
 mod cooperative_sticky;
 mod java_hash;

@@ -25,6 +25,29 @@ pub(super) struct StickyMember<'a> {
     pub(super) generation_known: bool,
 }
 
+impl<'a> StickyMember<'a> {
+    fn new(m: &'a MemberSubscription, topics: &BTreeMap<String, u32>) -> StickyMember<'a> {
+        let mut owned: Vec<TopicPartition> = Vec::new();
+        for tp in &m.owned_partitions {
+            let exists = topics.get(&tp.topic).is_some_and(|&n| tp.partition < n);
+            if exists && !owned.contains(tp) {
+                owned.push(tp.clone());
+            }
+        }
+        StickyMember {
+            id: &m.member_id,
+            subscribed: m.topics.iter().map(String::as_str).collect(),
+            owned,
+            // Kafka's `Subscription` holds a negative generation as none.
+            generation: m
+                .generation
+                .filter(|g| *g >= 0)
+                .unwrap_or(DEFAULT_GENERATION),
+            generation_known: m.generation.is_some_and(|g| g >= 0),
+        }
+    }
+}
+
 /// Kafka's `DEFAULT_GENERATION`, for members that report none.
 pub(super) const DEFAULT_GENERATION: i32 = -1;
 
@@ -37,27 +60,8 @@ pub(super) fn assign_partitions(
     members: &[MemberSubscription],
 ) -> (Assignment, BTreeMap<TopicPartition, String>) {
     let members: Vec<StickyMember> = java_hash_map_order(members)
-        .iter()
-        .map(|m| {
-            let mut owned: Vec<TopicPartition> = Vec::new();
-            for tp in &m.owned_partitions {
-                let exists = topics.get(&tp.topic).is_some_and(|&n| tp.partition < n);
-                if exists && !owned.contains(tp) {
-                    owned.push(tp.clone());
-                }
-            }
-            StickyMember {
-                id: &m.member_id,
-                subscribed: m.topics.iter().map(String::as_str).collect(),
-                owned,
-                // Kafka's `Subscription` holds a negative generation as none.
-                generation: m
-                    .generation
-                    .filter(|g| *g >= 0)
-                    .unwrap_or(DEFAULT_GENERATION),
-                generation_known: m.generation.is_some_and(|g| g >= 0),
-            }
-        })
+        .into_iter()
+        .map(|m| StickyMember::new(m, topics))
         .collect();
 
     let all_equal = members

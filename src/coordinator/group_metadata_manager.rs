@@ -3,7 +3,7 @@
 //! A broker coordinates the groups of the offsets partitions it leads. Becoming leader starts
 //! a load (the partition is read back before the broker answers for its groups), losing
 //! leadership drops the groups, and every change the coordinator makes durable goes through
-//! [`GroupCoordinator::append`] and comes back through [`GroupCoordinator::on_append_done`].
+//! `GroupCoordinator::append` and comes back through [`GroupCoordinator::on_append_done`].
 
 use super::records::GroupRecord;
 use super::*;

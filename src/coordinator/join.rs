@@ -10,8 +10,6 @@ use crate::assignor::Strategy;
 use crate::event::Event;
 
 impl GroupCoordinator {
-    // ---- requests ----
-
     #[allow(clippy::too_many_arguments)]
     pub fn on_join_group(
         &mut self,

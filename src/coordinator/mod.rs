@@ -46,8 +46,8 @@
 //! - `records.rs`: the records of `__consumer_offsets` (`GroupMetadataManager`'s key and value
 //!   schemas).
 //!
-//! Every file adds methods to the one [`GroupCoordinator`]: the protocol is a single state
-//! machine, and the split is only by request.
+//! The request files each add methods to the one [`GroupCoordinator`]: the protocol is a
+//! single state machine, and the files only sort its methods by the request they answer.
 
 mod group_metadata;
 mod group_metadata_manager;
@@ -110,6 +110,7 @@ pub struct CoordinatorIo {
     pub out: Output<GroupTimer>,
     pub appends: Vec<PendingAppend>,
 }
+
 pub struct GroupCoordinator {
     broker: BrokerId,
     config: CoordinatorConfig,
