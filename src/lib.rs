@@ -14,14 +14,17 @@ pub mod broker;
 pub mod clients;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod event;
 pub mod fetch_session;
-pub mod group;
 pub mod log;
 pub mod protocol;
 pub mod topic;
 pub mod types;
 pub mod zookeeper;
+
+/// The group coordinator under its earlier name: `crate::group::...` paths keep working.
+pub use coordinator as group;
 
 pub use actor::{Actor, NoRequest, Output};
 pub use event::Event;

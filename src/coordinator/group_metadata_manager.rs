@@ -1,0 +1,293 @@
+//! The `__consumer_offsets` side of the coordinator: Kafka's `GroupMetadataManager`.
+//!
+//! A broker coordinates the groups of the offsets partitions it leads. Becoming leader starts
+//! a load (the partition is read back before the broker answers for its groups), losing
+//! leadership drops the groups, and every change the coordinator makes durable goes through
+//! `GroupCoordinator::append` and comes back through [`GroupCoordinator::on_append_done`].
+
+use super::records::GroupRecord;
+use super::*;
+use crate::event::Event;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum AppendPurpose {
+    Commit {
+        group: String,
+        member: String,
+        generation: i32,
+        offsets: Vec<(TopicPartition, u64)>,
+        reply_to: NodeId,
+        correlation_id: u64,
+    },
+    Assignment {
+        group: String,
+        generation: i32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PartitionLoad {
+    Loading(LeaderEpoch),
+    Loaded(LeaderEpoch),
+}
+
+impl GroupCoordinator {
+    // ---- leadership of `__consumer_offsets` partitions ----
+
+    /// The broker became leader of an offsets partition: read it before answering.
+    pub fn on_election(
+        &mut self,
+        partition: u32,
+        leader_epoch: LeaderEpoch,
+        io: &mut CoordinatorIo,
+    ) {
+        match self.partitions.get(&partition) {
+            // Still the leader in a newer epoch: the groups in memory are current.
+            Some(PartitionLoad::Loaded(_)) => {
+                self.partitions
+                    .insert(partition, PartitionLoad::Loaded(leader_epoch));
+                return;
+            }
+            Some(PartitionLoad::Loading(_)) => return,
+            None => {}
+        }
+        self.partitions
+            .insert(partition, PartitionLoad::Loading(leader_epoch));
+        io.out.event(Event::GroupLoadStarted {
+            broker: self.broker,
+            partition,
+            leader_epoch,
+        });
+        io.out.timer(
+            LOAD_DELAY_MS,
+            GroupTimer::LoadDone {
+                partition,
+                leader_epoch,
+            },
+        );
+    }
+
+    /// The broker no longer leads an offsets partition: drop its groups. Members find the new
+    /// coordinator when their next request is answered with `NOT_COORDINATOR`.
+    pub fn on_resignation(&mut self, partition: u32, io: &mut CoordinatorIo) {
+        if self.partitions.remove(&partition).is_none() {
+            return;
+        }
+        let dropped: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.partition == partition)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &dropped {
+            let group = self.groups.remove(id).expect("listed");
+            for m in group.members.values() {
+                let Some(client) = m.client else { continue };
+                if let Some(correlation_id) = m.awaiting_join {
+                    io.out.send(
+                        client,
+                        join_error(correlation_id, ErrorCode::NotCoordinator),
+                    );
+                }
+                if let Some(correlation_id) = m.awaiting_sync {
+                    io.out.send(
+                        client,
+                        sync_error(correlation_id, ErrorCode::NotCoordinator),
+                    );
+                }
+            }
+        }
+        io.out.event(Event::GroupsUnloaded {
+            broker: self.broker,
+            partition,
+            groups: dropped,
+        });
+    }
+
+    /// The read of a partition finished: rebuild its groups from the records, in log order.
+    pub fn finish_load(
+        &mut self,
+        now_ms: u64,
+        partition: u32,
+        leader_epoch: LeaderEpoch,
+        records: &[Record],
+        io: &mut CoordinatorIo,
+    ) {
+        if self.partitions.get(&partition) != Some(&PartitionLoad::Loading(leader_epoch)) {
+            return; // Leadership moved on while reading.
+        }
+        let mut loaded: BTreeMap<String, Group> = BTreeMap::new();
+        let mut offsets = 0u32;
+        for r in records {
+            let Some(key) = &r.key else { continue };
+            match GroupRecord::decode(key, &r.value) {
+                Some(GroupRecord::Offset { group, tp, offset }) => {
+                    offsets += 1;
+                    loaded
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(group, partition))
+                        .offsets
+                        .insert(tp, offset);
+                }
+                Some(GroupRecord::Metadata(meta)) => {
+                    let group = loaded
+                        .entry(meta.group.clone())
+                        .or_insert_with(|| Group::new(meta.group.clone(), partition));
+                    group.apply_metadata(meta);
+                }
+                None => {
+                    debug_assert!(false, "an undecodable record in __consumer_offsets: {key}");
+                }
+            }
+        }
+        let mut summary = Vec::new();
+        for (id, mut group) in loaded {
+            // Members carried over keep their generation; they must heartbeat to this broker
+            // within their session timeout or be removed.
+            for m in group.members.values_mut() {
+                m.last_heartbeat_ms = now_ms;
+                io.out.timer(
+                    m.session_timeout_ms,
+                    GroupTimer::SessionCheck {
+                        group: id.clone(),
+                        member: m.member_id.clone(),
+                    },
+                );
+            }
+            summary.push((id.clone(), group.generation));
+            self.groups.insert(id, group);
+        }
+        self.partitions
+            .insert(partition, PartitionLoad::Loaded(leader_epoch));
+        io.out.event(Event::GroupsLoaded {
+            broker: self.broker,
+            partition,
+            groups: summary,
+            offsets,
+        });
+    }
+
+    // ---- the log ----
+
+    pub(super) fn append(
+        &mut self,
+        group_id: &str,
+        records: Vec<GroupRecord>,
+        purpose: AppendPurpose,
+        io: &mut CoordinatorIo,
+    ) {
+        self.next_append_id += 1;
+        let append_id = self.next_append_id;
+        self.pending.insert(append_id, purpose);
+        io.appends.push(PendingAppend {
+            append_id,
+            partition: self.partition_for(group_id),
+            records: records.iter().map(GroupRecord::encode).collect(),
+        });
+    }
+
+    /// The broker finished an append: `error` is the produce error (`NONE` once the records
+    /// are below the HW, as `acks=all` requires).
+    pub fn on_append_done(
+        &mut self,
+        now_ms: u64,
+        append_id: u64,
+        error: ErrorCode,
+        base_offset: Option<u64>,
+        io: &mut CoordinatorIo,
+    ) {
+        let Some(purpose) = self.pending.remove(&append_id) else {
+            return;
+        };
+        // GroupMetadataManager's mapping of produce errors to group errors.
+        let group_error = match error {
+            ErrorCode::None => ErrorCode::None,
+            ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
+            _ => ErrorCode::CoordinatorNotAvailable,
+        };
+        match purpose {
+            AppendPurpose::Commit {
+                group,
+                member,
+                generation,
+                offsets,
+                reply_to,
+                correlation_id,
+            } => {
+                if group_error == ErrorCode::None {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        for (tp, offset) in &offsets {
+                            g.offsets.insert(tp.clone(), *offset);
+                        }
+                    }
+                    io.out.event(Event::OffsetsCommitted {
+                        broker: self.broker,
+                        group,
+                        generation,
+                        member,
+                        offsets,
+                        log_offset: base_offset,
+                    });
+                }
+                io.out.send(
+                    reply_to,
+                    Message::OffsetCommitResponse {
+                        correlation_id,
+                        error: group_error,
+                    },
+                );
+            }
+            AppendPurpose::Assignment { group, generation } => {
+                self.on_assignment_stored(now_ms, &group, generation, group_error, io)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_harness::*;
+    use super::*;
+
+    #[test]
+    fn a_loaded_group_keeps_its_generation_members_and_offsets() {
+        let (mut h, a, b) = stable_pair();
+        let tp = TopicPartition::new("orders", 1);
+        h.io(|c, io| c.on_offset_commit(B, 4, "g", 2, &b, vec![(tp.clone(), 11)], io));
+        // Keep what was written, as the partition's log would.
+        let written: Vec<(String, String)> =
+            h.appends.iter().flat_map(|a| a.records.clone()).collect();
+        let mut log: Vec<Record> = Vec::new();
+        let metadata = GroupRecord::Metadata(h.group().metadata_record()).encode();
+        for (offset, (key, value)) in std::iter::once(metadata).chain(written).enumerate() {
+            log.push(Record {
+                offset: offset as u64,
+                leader_epoch: 0,
+                id: RecordId {
+                    producer: COORDINATOR_PRODUCER_BASE,
+                    seq: offset as u64,
+                },
+                timestamp_ms: 0,
+                key: Some(key),
+                value,
+                headers: vec![],
+            });
+        }
+        let mut other = Harness::new();
+        other.io(|c, io| c.on_resignation(0, io));
+        other.io(|c, io| c.on_election(0, 1, io));
+        assert_eq!(
+            other.heartbeat(A, 2, &a),
+            ErrorCode::CoordinatorLoadInProgress
+        );
+        other.io(|c, io| c.finish_load(0, 0, 1, &log, io));
+        let g = other.group();
+        assert_eq!((g.state, g.generation), (GroupState::Stable, 2));
+        assert_eq!(
+            g.members.keys().cloned().collect::<Vec<_>>(),
+            vec![a.clone(), b]
+        );
+        assert_eq!(g.offsets[&tp], 11);
+        assert_eq!(other.heartbeat(A, 2, &a), ErrorCode::None);
+    }
+}

@@ -1,0 +1,234 @@
+//! Heartbeats, LeaveGroup and session expiry: Kafka's `GroupCoordinator.handleHeartbeat`,
+//! `handleLeaveGroup` and `DelayedHeartbeat`.
+//!
+//! A member stays in its group while it heartbeats within `session.timeout.ms`; a member that
+//! leaves or goes silent is removed, and a Stable group rebalances without it.
+
+use super::*;
+use crate::event::Event;
+
+impl GroupCoordinator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_heartbeat(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        io: &mut CoordinatorIo,
+    ) {
+        let error = self.heartbeat_error(now_ms, group_id, generation_id, member_id, io);
+        io.out.send(
+            from,
+            Message::HeartbeatResponse {
+                correlation_id,
+                error,
+            },
+        );
+    }
+
+    fn heartbeat_error(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        io: &mut CoordinatorIo,
+    ) -> ErrorCode {
+        if let Err(e) = self.check_coordinator(group_id) {
+            return e;
+        }
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        let state = group.state;
+        let generation = group.generation;
+        let Some(member) = group.members.get_mut(member_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        if state == GroupState::Empty {
+            return ErrorCode::UnknownMemberId;
+        }
+        if generation_id != generation {
+            return ErrorCode::IllegalGeneration;
+        }
+        member.last_heartbeat_ms = now_ms;
+        io.out.timer(
+            member.session_timeout_ms,
+            GroupTimer::SessionCheck {
+                group: group_id.to_string(),
+                member: member_id.to_string(),
+            },
+        );
+        match state {
+            GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
+            _ => ErrorCode::None,
+        }
+    }
+
+    pub fn on_leave_group(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        group_id: &str,
+        member_id: &str,
+        io: &mut CoordinatorIo,
+    ) {
+        let error = match self.check_coordinator(group_id) {
+            Err(e) => e,
+            Ok(_) => {
+                let known = self
+                    .groups
+                    .get(group_id)
+                    .is_some_and(|g| g.members.contains_key(member_id));
+                if known {
+                    self.remove_member(now_ms, group_id, member_id, "left the group", io);
+                    ErrorCode::None
+                } else {
+                    ErrorCode::UnknownMemberId
+                }
+            }
+        };
+        io.out.send(
+            from,
+            Message::LeaveGroupResponse {
+                correlation_id,
+                error,
+            },
+        );
+    }
+
+    fn remove_member(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        member_id: &str,
+        reason: &str,
+        io: &mut CoordinatorIo,
+    ) {
+        let broker = self.broker;
+        let group = self.groups.get_mut(group_id).expect("group exists");
+        let Some(member) = group.members.remove(member_id) else {
+            return;
+        };
+        if group.leader.as_deref() == Some(member_id) {
+            group.leader = None;
+        }
+        if let (Some(correlation_id), Some(client)) = (member.awaiting_join, member.client) {
+            io.out.send(
+                client,
+                join_error(correlation_id, ErrorCode::UnknownMemberId),
+            );
+        }
+        io.out.event(Event::MemberRemoved {
+            broker,
+            group: group_id.to_string(),
+            member: member_id.to_string(),
+            reason: reason.to_string(),
+        });
+        match group.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                let why = format!("{member_id} {reason}");
+                self.prepare_rebalance(now_ms, group_id, &why, io);
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, io),
+            GroupState::Empty => {}
+        }
+    }
+
+    pub(super) fn on_session_check(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        member_id: &str,
+        io: &mut CoordinatorIo,
+    ) {
+        let Some(member) = self
+            .groups
+            .get(group_id)
+            .and_then(|g| g.members.get(member_id))
+        else {
+            return;
+        };
+        // Kafka keeps a member alive while its JoinGroup or SyncGroup waits at the coordinator.
+        if member.awaiting_join.is_some() || member.awaiting_sync.is_some() {
+            return;
+        }
+        if member.last_heartbeat_ms + member.session_timeout_ms > now_ms {
+            return;
+        }
+        let reason = format!(
+            "sent no heartbeat for session.timeout.ms ({} ms)",
+            member.session_timeout_ms
+        );
+        self.remove_member(now_ms, group_id, member_id, &reason, io);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_harness::*;
+    use super::*;
+
+    #[test]
+    fn old_generations_and_strangers_are_refused() {
+        let (mut h, a, _) = stable_pair();
+        assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::None);
+        assert_eq!(h.heartbeat(A, 1, &a), ErrorCode::IllegalGeneration);
+        assert_eq!(h.heartbeat(A, 2, "nobody"), ErrorCode::UnknownMemberId);
+        h.io(|c, io| {
+            c.on_offset_commit(
+                A,
+                4,
+                "g",
+                1,
+                &a,
+                vec![(TopicPartition::new("orders", 0), 7)],
+                io,
+            )
+        });
+        assert!(matches!(
+            h.sent.pop(),
+            Some((
+                _,
+                Message::OffsetCommitResponse {
+                    error: ErrorCode::IllegalGeneration,
+                    ..
+                }
+            ))
+        ));
+        assert!(h.appends.is_empty(), "a refused commit writes nothing");
+    }
+
+    #[test]
+    fn a_silent_member_is_removed_after_its_session_timeout() {
+        let (mut h, a, b) = stable_pair();
+        // A keeps heartbeating; B goes quiet.
+        for _ in 0..3 {
+            h.advance(3_000);
+            assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::None);
+        }
+        assert!(
+            h.group().members.contains_key(&b),
+            "9 s is within the session"
+        );
+        h.advance(3_000);
+        assert!(
+            !h.group().members.contains_key(&b),
+            "10 s without a heartbeat"
+        );
+        assert_eq!(h.group().state, GroupState::PreparingRebalance);
+        assert!(h.events.iter().any(|e| matches!(
+            e,
+            Event::MemberRemoved { member, .. } if member == &b
+        )));
+        // A learns of the rebalance from its heartbeat and joins: a new generation of one.
+        assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::RebalanceInProgress);
+        h.join(A, &a, 5);
+        let (generation, _, leader) = h.joined(A);
+        assert_eq!((generation, leader), (3, a));
+    }
+}

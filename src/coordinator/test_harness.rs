@@ -1,0 +1,167 @@
+//! The coordinator alone, with the test playing the broker: appends succeed when the test
+//! says so.
+
+use super::*;
+use crate::assignor::Strategy;
+use crate::event::Event;
+
+pub(super) const A: NodeId = NodeId::Consumer(0);
+pub(super) const B: NodeId = NodeId::Consumer(1);
+
+pub(super) struct Harness {
+    pub(super) c: GroupCoordinator,
+    pub(super) now_ms: u64,
+    pub(super) sent: Vec<(NodeId, Message)>,
+    pub(super) timers: Vec<(u64, GroupTimer)>,
+    pub(super) appends: Vec<PendingAppend>,
+    pub(super) events: Vec<Event>,
+}
+
+impl Harness {
+    pub(super) fn new() -> Harness {
+        let mut h = Harness {
+            c: GroupCoordinator::new(
+                0,
+                CoordinatorConfig {
+                    offsets_topic_num_partitions: 1,
+                    group_initial_rebalance_delay_ms: 0,
+                    group_min_session_timeout_ms: 6_000,
+                    group_max_session_timeout_ms: 1_800_000,
+                },
+            ),
+            now_ms: 0,
+            sent: Vec::new(),
+            timers: Vec::new(),
+            appends: Vec::new(),
+            events: Vec::new(),
+        };
+        h.io(|c, io| c.on_election(0, 0, io));
+        h.io(|c, io| c.finish_load(0, 0, 0, &[], io));
+        // The test did the load itself: LoadDone is the broker's timer.
+        h.timers.clear();
+        h
+    }
+
+    pub(super) fn io(&mut self, f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorIo)) {
+        let mut io = CoordinatorIo::default();
+        f(&mut self.c, &mut io);
+        self.sent.extend(io.out.messages);
+        let now = self.now_ms;
+        self.timers
+            .extend(io.out.timers.into_iter().map(|(d, t)| (now + d, t)));
+        self.appends.extend(io.appends);
+        self.events.extend(io.out.events);
+    }
+
+    /// Advances the clock, firing due timers in order.
+    pub(super) fn advance(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        loop {
+            self.timers.sort_by_key(|(at, _)| *at);
+            let Some(pos) = self.timers.iter().position(|(at, _)| *at <= end) else {
+                break;
+            };
+            let (at, timer) = self.timers.remove(pos);
+            self.now_ms = self.now_ms.max(at);
+            let now = self.now_ms;
+            self.io(|c, io| c.on_timer(now, timer, io));
+        }
+        self.now_ms = end;
+    }
+
+    /// Completes every pending append with `error`.
+    pub(super) fn complete_appends(&mut self, error: ErrorCode) {
+        let now = self.now_ms;
+        for a in std::mem::take(&mut self.appends) {
+            let base = (error == ErrorCode::None).then_some(0);
+            self.io(|c, io| c.on_append_done(now, a.append_id, error, base, io));
+        }
+    }
+
+    pub(super) fn join(&mut self, from: NodeId, member_id: &str, correlation_id: u64) {
+        let now = self.now_ms;
+        self.io(|c, io| {
+            c.on_join_group(
+                now,
+                from,
+                correlation_id,
+                "g".into(),
+                member_id.into(),
+                None,
+                10_000,
+                20_000,
+                vec![Strategy::CooperativeSticky, Strategy::Range],
+                Subscription {
+                    topics: vec!["orders".into()],
+                    owned_partitions: vec![],
+                    generation: -1,
+                },
+                "c",
+                io,
+            )
+        });
+    }
+
+    pub(super) fn heartbeat(&mut self, from: NodeId, generation: i32, member: &str) -> ErrorCode {
+        let now = self.now_ms;
+        self.io(|c, io| c.on_heartbeat(now, from, 9, "g", generation, member, io));
+        match self.sent.pop() {
+            Some((_, Message::HeartbeatResponse { error, .. })) => error,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub(super) fn joined(&mut self, to: NodeId) -> (i32, String, String) {
+        let i = self
+            .sent
+            .iter()
+            .position(|(n, m)| *n == to && matches!(m, Message::JoinGroupResponse { .. }))
+            .expect("a JoinGroup answer");
+        match self.sent.remove(i).1 {
+            Message::JoinGroupResponse {
+                error: ErrorCode::None,
+                generation_id,
+                member_id,
+                leader,
+                ..
+            } => (generation_id, member_id, leader),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub(super) fn group(&self) -> &Group {
+        &self.c.groups()["g"]
+    }
+}
+
+/// Two members join and the leader's assignment is stored: generation 1, Stable.
+pub(super) fn stable_pair() -> (Harness, String, String) {
+    let mut h = Harness::new();
+    h.join(A, "", 1);
+    let (_, a, _) = h.joined(A);
+    assert_eq!(h.group().state, GroupState::CompletingRebalance);
+    // B's arrival starts a new round; A must join again.
+    h.join(B, "", 1);
+    assert_eq!(h.heartbeat(A, 1, &a), ErrorCode::RebalanceInProgress);
+    h.join(A, &a, 2);
+    let (generation, a2, leader) = h.joined(A);
+    let (_, b, _) = h.joined(B);
+    assert_eq!(
+        (generation, a2.as_str(), leader.as_str()),
+        (2, a.as_str(), a.as_str())
+    );
+    let assignments = vec![
+        (a.clone(), vec![TopicPartition::new("orders", 0)]),
+        (b.clone(), vec![TopicPartition::new("orders", 1)]),
+    ];
+    h.io(|c, io| c.on_sync_group(A, 3, "g", 2, &a, assignments, io));
+    assert_eq!(
+        h.group().state,
+        GroupState::CompletingRebalance,
+        "not yet durable"
+    );
+    h.complete_appends(ErrorCode::None);
+    assert_eq!(h.group().state, GroupState::Stable);
+    h.sent.clear();
+    (h, a, b)
+}
