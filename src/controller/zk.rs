@@ -16,6 +16,7 @@
 //! session's requests in order, so pipelined writes to one partition see the versions the
 //! cache predicts.
 
+use super::election::{decide_partition_change, CurrentLeaderAndIsr, PartitionChange};
 use crate::config::TopicConfig;
 use crate::event::{ElectionReason, Event};
 use crate::protocol::*;
@@ -352,144 +353,82 @@ impl Controller {
             .unclean_leader_election_enable
     }
 
-    /// Kafka's offline-partition leader election and replica-offline handling for one partition.
+    /// Kafka's offline-partition leader election and replica-offline handling for one
+    /// partition: the rules ([`decide_partition_change`]) decide, this writes the decision.
     fn decide(
         &mut self,
         tp: &TopicPartition,
         dead_leader_reason: ElectionReason,
         io: &mut dyn ControllerIo,
     ) {
-        let replicas = self.assignments[tp].clone();
-        let live: Vec<BrokerId> = replicas
-            .iter()
-            .copied()
-            .filter(|r| self.live_brokers.contains(r))
-            .collect();
-        let Some(state) = self.states.get(tp).cloned() else {
-            // A new partition: the first live replica leads, the live replicas form the ISR.
-            if let Some(&leader) = live.first() {
+        let state = self.states.get(tp).cloned();
+        let current = state.as_ref().map(|s| CurrentLeaderAndIsr {
+            leader: s.leader,
+            isr: &s.isr,
+        });
+        let change = decide_partition_change(
+            &self.assignments[tp],
+            current,
+            &self.live_brokers,
+            self.unclean_enabled(&tp.topic),
+        );
+        let Some(state) = state else {
+            if let PartitionChange::NewPartition { leader, isr } = change {
                 self.create_parents(tp, io);
                 let new = PartitionZkState {
                     leader: Some(leader),
                     leader_epoch: 0,
-                    isr: live.clone(),
+                    isr,
                     version: -1,
                 };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: None,
-                        unclean: false,
-                        reason: ElectionReason::NewPartition,
-                    },
-                    io,
-                );
+                let why = WriteWhy::Election {
+                    previous_leader: None,
+                    unclean: false,
+                    reason: ElectionReason::NewPartition,
+                };
+                self.write(tp, new, why, io);
             }
             return;
         };
-        let leader_live = state.leader.is_some_and(|l| self.live_brokers.contains(&l));
-        if leader_live {
-            let live_isr: Vec<BrokerId> = state
-                .isr
-                .iter()
-                .copied()
-                .filter(|r| self.live_brokers.contains(r))
-                .collect();
-            if live_isr.len() < state.isr.len() && !live_isr.is_empty() {
-                let removed = state
-                    .isr
-                    .iter()
-                    .copied()
-                    .filter(|r| !live_isr.contains(r))
-                    .collect();
-                let new = PartitionZkState {
-                    leader: state.leader,
-                    leader_epoch: state.leader_epoch + 1,
-                    isr: live_isr,
-                    version: state.version,
-                };
-                self.write(tp, new, WriteWhy::RemoveDeadReplicas { removed }, io);
-            }
-            return;
-        }
-        // The partition has no live leader: elect one.
+        // An election for a partition already offline is a replica coming back.
         let reason = if state.leader.is_none() {
             ElectionReason::BrokerReturned
         } else {
             dead_leader_reason
         };
-        let live_isr: Vec<BrokerId> = replicas
-            .iter()
-            .copied()
-            .filter(|r| self.live_brokers.contains(r) && state.isr.contains(r))
-            .collect();
-        let choice = if let Some(&leader) = live_isr.first() {
-            // The ISR keeps its live members, in their ISR order.
-            let isr: Vec<BrokerId> = state
-                .isr
-                .iter()
-                .copied()
-                .filter(|r| self.live_brokers.contains(r))
-                .collect();
-            Some((leader, isr, false))
-        } else if self.unclean_enabled(&tp.topic) {
-            live.first().map(|&leader| (leader, vec![leader], true))
-        } else {
-            None
+        let (leader, isr, why) = match change {
+            PartitionChange::None | PartitionChange::NewPartition { .. } => return,
+            PartitionChange::RemoveDeadReplicas { isr, removed } => {
+                (state.leader, isr, WriteWhy::RemoveDeadReplicas { removed })
+            }
+            PartitionChange::Elect {
+                leader,
+                isr,
+                unclean,
+            } => {
+                let why = WriteWhy::Election {
+                    previous_leader: state.leader,
+                    unclean,
+                    reason,
+                };
+                (Some(leader), isr, why)
+            }
+            PartitionChange::Offline { isr } => {
+                let why = WriteWhy::Election {
+                    previous_leader: state.leader,
+                    unclean: false,
+                    reason,
+                };
+                (None, isr, why)
+            }
         };
-        match choice {
-            Some((leader, isr, unclean)) => {
-                let new = PartitionZkState {
-                    leader: Some(leader),
-                    leader_epoch: state.leader_epoch + 1,
-                    isr,
-                    version: state.version,
-                };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: state.leader,
-                        unclean,
-                        reason,
-                    },
-                    io,
-                );
-            }
-            None if state.leader.is_some() => {
-                // Offline. The ISR keeps its last member so that a clean election can happen
-                // when that broker returns (Kafka never writes an empty ISR in ZooKeeper mode).
-                let live_isr_any: Vec<BrokerId> = state
-                    .isr
-                    .iter()
-                    .copied()
-                    .filter(|r| self.live_brokers.contains(r))
-                    .collect();
-                let isr = if live_isr_any.is_empty() {
-                    state.isr.clone()
-                } else {
-                    live_isr_any
-                };
-                let new = PartitionZkState {
-                    leader: None,
-                    leader_epoch: state.leader_epoch + 1,
-                    isr,
-                    version: state.version,
-                };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: state.leader,
-                        unclean: false,
-                        reason,
-                    },
-                    io,
-                );
-            }
-            None => {}
-        }
+        let new = PartitionZkState {
+            leader,
+            leader_epoch: state.leader_epoch + 1,
+            isr,
+            version: state.version,
+        };
+        self.write(tp, new, why, io);
     }
 
     fn create_parents(&mut self, tp: &TopicPartition, io: &mut dyn ControllerIo) {
