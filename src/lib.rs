@@ -22,6 +22,8 @@ pub mod log;
 pub mod partitioner;
 pub mod producer;
 pub mod protocol;
+/// An in-memory cluster driven by hand, for the model's tests and the simulator's.
+pub mod testing;
 pub mod topic;
 pub mod types;
 pub mod zookeeper;
