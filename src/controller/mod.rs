@@ -22,6 +22,9 @@
 pub mod election;
 pub mod zk;
 
+#[cfg(test)]
+mod tests;
+
 pub use zk::{
     state_path, topic_path, Controller, ControllerIo, ControllerZk, PartitionZkState, WriteWhy,
 };
