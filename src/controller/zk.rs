@@ -183,6 +183,7 @@ impl Controller {
         }
     }
 
+    /// ZooKeeper answered a request the controller made for `purpose`.
     pub fn on_zk_result(
         &mut self,
         purpose: ControllerZk,
@@ -193,107 +194,134 @@ impl Controller {
             return;
         }
         match purpose {
-            ControllerZk::ReadBrokers => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Children(children) = result {
-                    self.on_brokers(children);
-                }
-            }
-            ControllerZk::ReadTopics => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Children(topics) = result {
-                    for topic in topics {
-                        let known = self.assignments.keys().any(|tp| tp.topic == topic);
-                        if !known {
-                            self.read(
-                                io,
-                                ZkOp::GetData {
-                                    path: topic_path(&topic),
-                                    watch: false,
-                                },
-                                ControllerZk::ReadAssignment(topic),
-                            );
-                        }
-                    }
-                }
-            }
-            ControllerZk::ReadAssignment(topic) => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Data {
-                    data: ZkData::TopicAssignment(assignment),
-                    ..
-                } = result
-                {
-                    for (partition, replicas) in assignment {
-                        let tp = TopicPartition::new(topic.clone(), partition);
-                        self.assignments.insert(tp.clone(), replicas);
-                        self.read(
-                            io,
-                            ZkOp::GetData {
-                                path: state_path(&tp),
-                                watch: false,
-                            },
-                            ControllerZk::ReadState(tp),
-                        );
-                    }
-                }
-            }
-            ControllerZk::ReadState(tp) => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                match result {
-                    ZkResult::Data {
-                        data:
-                            ZkData::PartitionState {
-                                leader,
-                                leader_epoch,
-                                isr,
-                                ..
-                            },
-                        version,
-                    } if !self.states.contains_key(&tp)
-                        && !self.writes_in_flight.contains_key(&tp) =>
-                    {
-                        self.states.insert(
-                            tp,
-                            PartitionZkState {
-                                leader,
-                                leader_epoch,
-                                isr,
-                                version,
-                            },
-                        );
-                    }
-                    _ => {
-                        // No state yet: a new partition, elected below.
-                    }
-                }
-            }
             ControllerZk::CreateParent => {}
             ControllerZk::WriteState { tp, state, why } => {
-                self.reconcile_some.insert(tp.clone());
-                let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
-                *left -= 1;
-                if *left == 0 {
-                    self.writes_in_flight.remove(&tp);
-                }
-                match result {
-                    ZkResult::Created | ZkResult::Ok { .. } => {
-                        self.on_write_confirmed(tp, state, why, io);
-                    }
-                    _ => {
-                        // A version conflict: another controller wrote this partition. This
-                        // one is a zombie and must step down (Kafka's ControllerMovedException).
-                        self.resigned = true;
-                        return;
-                    }
-                }
+                self.on_write_result(tp, state, why, result, io);
+            }
+            read => {
+                self.reads_in_flight -= 1;
+                self.reconcile_all = true;
+                self.on_read_result(read, result, io);
             }
         }
+        // After a refused write the controller has resigned, and reconciles nothing.
         self.reconcile(io);
+    }
+
+    /// The answer to one of the reads of the cluster's state.
+    fn on_read_result(
+        &mut self,
+        purpose: ControllerZk,
+        result: ZkResult,
+        io: &mut dyn ControllerIo,
+    ) {
+        match (purpose, result) {
+            (ControllerZk::ReadBrokers, ZkResult::Children(children)) => self.on_brokers(children),
+            (ControllerZk::ReadTopics, ZkResult::Children(topics)) => self.on_topics(topics, io),
+            (
+                ControllerZk::ReadAssignment(topic),
+                ZkResult::Data {
+                    data: ZkData::TopicAssignment(assignment),
+                    ..
+                },
+            ) => self.on_assignment(topic, assignment, io),
+            (ControllerZk::ReadState(tp), result) => self.on_state_read(tp, result),
+            _ => {}
+        }
+    }
+
+    /// The topics under `/brokers/topics`: reads the assignment of each one not known yet.
+    fn on_topics(&mut self, topics: Vec<String>, io: &mut dyn ControllerIo) {
+        for topic in topics {
+            let known = self.assignments.keys().any(|tp| tp.topic == topic);
+            if !known {
+                self.read(
+                    io,
+                    ZkOp::GetData {
+                        path: topic_path(&topic),
+                        watch: false,
+                    },
+                    ControllerZk::ReadAssignment(topic),
+                );
+            }
+        }
+    }
+
+    /// A topic's replica assignment: reads the state of each of its partitions.
+    fn on_assignment(
+        &mut self,
+        topic: String,
+        assignment: BTreeMap<u32, Vec<BrokerId>>,
+        io: &mut dyn ControllerIo,
+    ) {
+        for (partition, replicas) in assignment {
+            let tp = TopicPartition::new(topic.clone(), partition);
+            self.assignments.insert(tp.clone(), replicas);
+            self.read(
+                io,
+                ZkOp::GetData {
+                    path: state_path(&tp),
+                    watch: false,
+                },
+                ControllerZk::ReadState(tp),
+            );
+        }
+    }
+
+    /// A partition's state znode, kept unless this controller already decided the partition.
+    fn on_state_read(&mut self, tp: TopicPartition, result: ZkResult) {
+        match result {
+            ZkResult::Data {
+                data:
+                    ZkData::PartitionState {
+                        leader,
+                        leader_epoch,
+                        isr,
+                        ..
+                    },
+                version,
+            } if !self.states.contains_key(&tp) && !self.writes_in_flight.contains_key(&tp) => {
+                self.states.insert(
+                    tp,
+                    PartitionZkState {
+                        leader,
+                        leader_epoch,
+                        isr,
+                        version,
+                    },
+                );
+            }
+            _ => {
+                // No state yet: a new partition, elected below.
+            }
+        }
+    }
+
+    /// The answer to a partition-state write.
+    fn on_write_result(
+        &mut self,
+        tp: TopicPartition,
+        state: PartitionZkState,
+        why: WriteWhy,
+        result: ZkResult,
+        io: &mut dyn ControllerIo,
+    ) {
+        self.reconcile_some.insert(tp.clone());
+        let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
+        *left -= 1;
+        if *left == 0 {
+            self.writes_in_flight.remove(&tp);
+        }
+        match result {
+            ZkResult::Created | ZkResult::Ok { .. } => {
+                self.on_write_confirmed(tp, state, why, io);
+            }
+            _ => {
+                // A version conflict: another controller wrote this partition. This
+                // one is a zombie and must step down (Kafka's ControllerMovedException).
+                self.resigned = true;
+            }
+        }
     }
 
     fn on_brokers(&mut self, children: Vec<String>) {
