@@ -201,9 +201,16 @@ mod tests {
 
     #[test]
     fn offline_partition_leader_election_follows_kafka() {
-        // (assignment, isr, live, unclean enabled, expected leader, expected unclean)
+        /// (assignment, isr, live, unclean enabled, expected (leader, unclean))
+        type Case = (
+            &'static [BrokerId],
+            &'static [BrokerId],
+            &'static [BrokerId],
+            bool,
+            Option<(BrokerId, bool)>,
+        );
         #[rustfmt::skip]
-        let cases: &[(&[BrokerId], &[BrokerId], &[BrokerId], bool, Option<(BrokerId, bool)>)] = &[
+        let cases: &[Case] = &[
             // The first live ISR member in assignment order, not in ISR order.
             (&[0, 1, 2], &[2, 1],    &[1, 2],    false, Some((1, false))),
             (&[0, 1, 2], &[0, 1, 2], &[0, 1, 2], false, Some((0, false))),
