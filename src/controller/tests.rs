@@ -6,7 +6,7 @@
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::event::{ElectionReason, Event};
 use crate::testing::{Cluster, ClusterSpec, ZkPartitionState};
-use crate::types::{BrokerId, TopicPartition};
+use crate::types::{BrokerId, NodeId, TopicPartition};
 
 /// ZooKeeper's smallest session timeout, so a crashed broker is declared dead quickly.
 const SESSION_TIMEOUT_MS: u64 = 6_000;
@@ -301,4 +301,32 @@ fn when_the_controller_dies_another_broker_takes_over_with_a_higher_epoch() {
     c.run_for(FAILURE_DETECTED_MS);
     assert_eq!(controller(&c), new);
     assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+}
+
+#[test]
+fn an_isolated_controller_is_replaced_and_steps_down_when_the_cut_heals() {
+    let mut c = settled(spec());
+    let old = controller(&c);
+    let epoch_before = c.controller_epoch().expect("an epoch");
+
+    c.isolate(NodeId::Broker(old));
+    c.run_for(FAILURE_DETECTED_MS);
+    let new = c.controller().expect("a controller");
+    assert_ne!(new, old);
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+    // Cut off, the old controller has not heard that its session expired: a zombie.
+    let mut acting = vec![old, new];
+    acting.sort();
+    assert_eq!(c.brokers_acting_as_controller(), acting);
+
+    c.heal();
+    c.run_for(FAILURE_DETECTED_MS);
+    assert_eq!(controller(&c), new, "the old controller stepped down");
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+    for tp in (0..3).flat_map(|p| [pairs(p), triples(p)]) {
+        let s = state(&c, &tp);
+        let leader = s.leader.expect("a leader");
+        assert!(s.isr.contains(&leader), "{tp}");
+        brokers_agree_with_zookeeper(&c, &tp);
+    }
 }

@@ -5,7 +5,8 @@
 //! It watches `/brokers/ids` (brokers come and go with their ZooKeeper sessions) and
 //! `/brokers/topics` (new topics), keeps the partition states
 //! (`/brokers/topics/T/partitions/P/state`: leader, leader epoch, ISR), elects leaders, and
-//! tells brokers with LeaderAndIsr and UpdateMetadata requests.
+//! tells brokers with LeaderAndIsr and UpdateMetadata requests. Who leads and what the ISR
+//! becomes is decided by the rules in [`super::election`]; this module applies them.
 //!
 //! This module decides; it does no I/O. Its ZooKeeper operations go out through the broker
 //! that hosts it ([`ControllerIo`]), and the answers come back through
