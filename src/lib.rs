@@ -19,6 +19,8 @@ pub mod event;
 pub mod fetch_session;
 pub mod log;
 pub mod protocol;
+/// An in-memory cluster driven by hand, for the model's tests and the simulator's.
+pub mod testing;
 pub mod topic;
 pub mod types;
 pub mod zookeeper;

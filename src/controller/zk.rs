@@ -5,7 +5,8 @@
 //! It watches `/brokers/ids` (brokers come and go with their ZooKeeper sessions) and
 //! `/brokers/topics` (new topics), keeps the partition states
 //! (`/brokers/topics/T/partitions/P/state`: leader, leader epoch, ISR), elects leaders, and
-//! tells brokers with LeaderAndIsr and UpdateMetadata requests.
+//! tells brokers with LeaderAndIsr and UpdateMetadata requests. Who leads and what the ISR
+//! becomes is decided by the rules in [`super::election`]; this module applies them.
 //!
 //! This module decides; it does no I/O. Its ZooKeeper operations go out through the broker
 //! that hosts it ([`ControllerIo`]), and the answers come back through
@@ -16,6 +17,7 @@
 //! session's requests in order, so pipelined writes to one partition see the versions the
 //! cache predicts.
 
+use super::election::{decide_partition_change, CurrentLeaderAndIsr, PartitionChange};
 use crate::config::TopicConfig;
 use crate::event::{ElectionReason, Event};
 use crate::protocol::*;
@@ -182,6 +184,7 @@ impl Controller {
         }
     }
 
+    /// ZooKeeper answered a request the controller made for `purpose`.
     pub fn on_zk_result(
         &mut self,
         purpose: ControllerZk,
@@ -192,107 +195,134 @@ impl Controller {
             return;
         }
         match purpose {
-            ControllerZk::ReadBrokers => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Children(children) = result {
-                    self.on_brokers(children);
-                }
-            }
-            ControllerZk::ReadTopics => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Children(topics) = result {
-                    for topic in topics {
-                        let known = self.assignments.keys().any(|tp| tp.topic == topic);
-                        if !known {
-                            self.read(
-                                io,
-                                ZkOp::GetData {
-                                    path: topic_path(&topic),
-                                    watch: false,
-                                },
-                                ControllerZk::ReadAssignment(topic),
-                            );
-                        }
-                    }
-                }
-            }
-            ControllerZk::ReadAssignment(topic) => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                if let ZkResult::Data {
-                    data: ZkData::TopicAssignment(assignment),
-                    ..
-                } = result
-                {
-                    for (partition, replicas) in assignment {
-                        let tp = TopicPartition::new(topic.clone(), partition);
-                        self.assignments.insert(tp.clone(), replicas);
-                        self.read(
-                            io,
-                            ZkOp::GetData {
-                                path: state_path(&tp),
-                                watch: false,
-                            },
-                            ControllerZk::ReadState(tp),
-                        );
-                    }
-                }
-            }
-            ControllerZk::ReadState(tp) => {
-                self.reads_in_flight -= 1;
-                self.reconcile_all = true;
-                match result {
-                    ZkResult::Data {
-                        data:
-                            ZkData::PartitionState {
-                                leader,
-                                leader_epoch,
-                                isr,
-                                ..
-                            },
-                        version,
-                    } if !self.states.contains_key(&tp)
-                        && !self.writes_in_flight.contains_key(&tp) =>
-                    {
-                        self.states.insert(
-                            tp,
-                            PartitionZkState {
-                                leader,
-                                leader_epoch,
-                                isr,
-                                version,
-                            },
-                        );
-                    }
-                    _ => {
-                        // No state yet: a new partition, elected below.
-                    }
-                }
-            }
             ControllerZk::CreateParent => {}
             ControllerZk::WriteState { tp, state, why } => {
-                self.reconcile_some.insert(tp.clone());
-                let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
-                *left -= 1;
-                if *left == 0 {
-                    self.writes_in_flight.remove(&tp);
-                }
-                match result {
-                    ZkResult::Created | ZkResult::Ok { .. } => {
-                        self.on_write_confirmed(tp, state, why, io);
-                    }
-                    _ => {
-                        // A version conflict: another controller wrote this partition. This
-                        // one is a zombie and must step down (Kafka's ControllerMovedException).
-                        self.resigned = true;
-                        return;
-                    }
-                }
+                self.on_write_result(tp, state, why, result, io);
+            }
+            read => {
+                self.reads_in_flight -= 1;
+                self.reconcile_all = true;
+                self.on_read_result(read, result, io);
             }
         }
+        // After a refused write the controller has resigned, and reconciles nothing.
         self.reconcile(io);
+    }
+
+    /// The answer to one of the reads of the cluster's state.
+    fn on_read_result(
+        &mut self,
+        purpose: ControllerZk,
+        result: ZkResult,
+        io: &mut dyn ControllerIo,
+    ) {
+        match (purpose, result) {
+            (ControllerZk::ReadBrokers, ZkResult::Children(children)) => self.on_brokers(children),
+            (ControllerZk::ReadTopics, ZkResult::Children(topics)) => self.on_topics(topics, io),
+            (
+                ControllerZk::ReadAssignment(topic),
+                ZkResult::Data {
+                    data: ZkData::TopicAssignment(assignment),
+                    ..
+                },
+            ) => self.on_assignment(topic, assignment, io),
+            (ControllerZk::ReadState(tp), result) => self.on_state_read(tp, result),
+            _ => {}
+        }
+    }
+
+    /// The topics under `/brokers/topics`: reads the assignment of each one not known yet.
+    fn on_topics(&mut self, topics: Vec<String>, io: &mut dyn ControllerIo) {
+        for topic in topics {
+            let known = self.assignments.keys().any(|tp| tp.topic == topic);
+            if !known {
+                self.read(
+                    io,
+                    ZkOp::GetData {
+                        path: topic_path(&topic),
+                        watch: false,
+                    },
+                    ControllerZk::ReadAssignment(topic),
+                );
+            }
+        }
+    }
+
+    /// A topic's replica assignment: reads the state of each of its partitions.
+    fn on_assignment(
+        &mut self,
+        topic: String,
+        assignment: BTreeMap<u32, Vec<BrokerId>>,
+        io: &mut dyn ControllerIo,
+    ) {
+        for (partition, replicas) in assignment {
+            let tp = TopicPartition::new(topic.clone(), partition);
+            self.assignments.insert(tp.clone(), replicas);
+            self.read(
+                io,
+                ZkOp::GetData {
+                    path: state_path(&tp),
+                    watch: false,
+                },
+                ControllerZk::ReadState(tp),
+            );
+        }
+    }
+
+    /// A partition's state znode, kept unless this controller already decided the partition.
+    fn on_state_read(&mut self, tp: TopicPartition, result: ZkResult) {
+        match result {
+            ZkResult::Data {
+                data:
+                    ZkData::PartitionState {
+                        leader,
+                        leader_epoch,
+                        isr,
+                        ..
+                    },
+                version,
+            } if !self.states.contains_key(&tp) && !self.writes_in_flight.contains_key(&tp) => {
+                self.states.insert(
+                    tp,
+                    PartitionZkState {
+                        leader,
+                        leader_epoch,
+                        isr,
+                        version,
+                    },
+                );
+            }
+            _ => {
+                // No state yet: a new partition, elected below.
+            }
+        }
+    }
+
+    /// The answer to a partition-state write.
+    fn on_write_result(
+        &mut self,
+        tp: TopicPartition,
+        state: PartitionZkState,
+        why: WriteWhy,
+        result: ZkResult,
+        io: &mut dyn ControllerIo,
+    ) {
+        self.reconcile_some.insert(tp.clone());
+        let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
+        *left -= 1;
+        if *left == 0 {
+            self.writes_in_flight.remove(&tp);
+        }
+        match result {
+            ZkResult::Created | ZkResult::Ok { .. } => {
+                self.on_write_confirmed(tp, state, why, io);
+            }
+            _ => {
+                // A version conflict: another controller wrote this partition. This
+                // one is a zombie and must step down (Kafka's ControllerMovedException).
+                self.resigned = true;
+            }
+        }
     }
 
     fn on_brokers(&mut self, children: Vec<String>) {
@@ -352,144 +382,82 @@ impl Controller {
             .unclean_leader_election_enable
     }
 
-    /// Kafka's offline-partition leader election and replica-offline handling for one partition.
+    /// Kafka's offline-partition leader election and replica-offline handling for one
+    /// partition: the rules ([`decide_partition_change`]) decide, this writes the decision.
     fn decide(
         &mut self,
         tp: &TopicPartition,
         dead_leader_reason: ElectionReason,
         io: &mut dyn ControllerIo,
     ) {
-        let replicas = self.assignments[tp].clone();
-        let live: Vec<BrokerId> = replicas
-            .iter()
-            .copied()
-            .filter(|r| self.live_brokers.contains(r))
-            .collect();
-        let Some(state) = self.states.get(tp).cloned() else {
-            // A new partition: the first live replica leads, the live replicas form the ISR.
-            if let Some(&leader) = live.first() {
+        let state = self.states.get(tp).cloned();
+        let current = state.as_ref().map(|s| CurrentLeaderAndIsr {
+            leader: s.leader,
+            isr: &s.isr,
+        });
+        let change = decide_partition_change(
+            &self.assignments[tp],
+            current,
+            &self.live_brokers,
+            self.unclean_enabled(&tp.topic),
+        );
+        let Some(state) = state else {
+            if let PartitionChange::NewPartition { leader, isr } = change {
                 self.create_parents(tp, io);
                 let new = PartitionZkState {
                     leader: Some(leader),
                     leader_epoch: 0,
-                    isr: live.clone(),
+                    isr,
                     version: -1,
                 };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: None,
-                        unclean: false,
-                        reason: ElectionReason::NewPartition,
-                    },
-                    io,
-                );
+                let why = WriteWhy::Election {
+                    previous_leader: None,
+                    unclean: false,
+                    reason: ElectionReason::NewPartition,
+                };
+                self.write(tp, new, why, io);
             }
             return;
         };
-        let leader_live = state.leader.is_some_and(|l| self.live_brokers.contains(&l));
-        if leader_live {
-            let live_isr: Vec<BrokerId> = state
-                .isr
-                .iter()
-                .copied()
-                .filter(|r| self.live_brokers.contains(r))
-                .collect();
-            if live_isr.len() < state.isr.len() && !live_isr.is_empty() {
-                let removed = state
-                    .isr
-                    .iter()
-                    .copied()
-                    .filter(|r| !live_isr.contains(r))
-                    .collect();
-                let new = PartitionZkState {
-                    leader: state.leader,
-                    leader_epoch: state.leader_epoch + 1,
-                    isr: live_isr,
-                    version: state.version,
-                };
-                self.write(tp, new, WriteWhy::RemoveDeadReplicas { removed }, io);
-            }
-            return;
-        }
-        // The partition has no live leader: elect one.
+        // An election for a partition already offline is a replica coming back.
         let reason = if state.leader.is_none() {
             ElectionReason::BrokerReturned
         } else {
             dead_leader_reason
         };
-        let live_isr: Vec<BrokerId> = replicas
-            .iter()
-            .copied()
-            .filter(|r| self.live_brokers.contains(r) && state.isr.contains(r))
-            .collect();
-        let choice = if let Some(&leader) = live_isr.first() {
-            // The ISR keeps its live members, in their ISR order.
-            let isr: Vec<BrokerId> = state
-                .isr
-                .iter()
-                .copied()
-                .filter(|r| self.live_brokers.contains(r))
-                .collect();
-            Some((leader, isr, false))
-        } else if self.unclean_enabled(&tp.topic) {
-            live.first().map(|&leader| (leader, vec![leader], true))
-        } else {
-            None
+        let (leader, isr, why) = match change {
+            PartitionChange::None | PartitionChange::NewPartition { .. } => return,
+            PartitionChange::RemoveDeadReplicas { isr, removed } => {
+                (state.leader, isr, WriteWhy::RemoveDeadReplicas { removed })
+            }
+            PartitionChange::Elect {
+                leader,
+                isr,
+                unclean,
+            } => {
+                let why = WriteWhy::Election {
+                    previous_leader: state.leader,
+                    unclean,
+                    reason,
+                };
+                (Some(leader), isr, why)
+            }
+            PartitionChange::Offline { isr } => {
+                let why = WriteWhy::Election {
+                    previous_leader: state.leader,
+                    unclean: false,
+                    reason,
+                };
+                (None, isr, why)
+            }
         };
-        match choice {
-            Some((leader, isr, unclean)) => {
-                let new = PartitionZkState {
-                    leader: Some(leader),
-                    leader_epoch: state.leader_epoch + 1,
-                    isr,
-                    version: state.version,
-                };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: state.leader,
-                        unclean,
-                        reason,
-                    },
-                    io,
-                );
-            }
-            None if state.leader.is_some() => {
-                // Offline. The ISR keeps its last member so that a clean election can happen
-                // when that broker returns (Kafka never writes an empty ISR in ZooKeeper mode).
-                let live_isr_any: Vec<BrokerId> = state
-                    .isr
-                    .iter()
-                    .copied()
-                    .filter(|r| self.live_brokers.contains(r))
-                    .collect();
-                let isr = if live_isr_any.is_empty() {
-                    state.isr.clone()
-                } else {
-                    live_isr_any
-                };
-                let new = PartitionZkState {
-                    leader: None,
-                    leader_epoch: state.leader_epoch + 1,
-                    isr,
-                    version: state.version,
-                };
-                self.write(
-                    tp,
-                    new,
-                    WriteWhy::Election {
-                        previous_leader: state.leader,
-                        unclean: false,
-                        reason,
-                    },
-                    io,
-                );
-            }
-            None => {}
-        }
+        let new = PartitionZkState {
+            leader,
+            leader_epoch: state.leader_epoch + 1,
+            isr,
+            version: state.version,
+        };
+        self.write(tp, new, why, io);
     }
 
     fn create_parents(&mut self, tp: &TopicPartition, io: &mut dyn ControllerIo) {

@@ -1,0 +1,332 @@
+//! The controller in a running cluster: brokers, ZooKeeper and the admin client on the
+//! in-memory harness ([`crate::testing`]), with brokers crashed and restarted by hand. Each
+//! test asserts what ZooKeeper holds after the controller acted (leader, leader epoch, ISR,
+//! controller epoch) and what the brokers believe.
+
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::event::{ElectionReason, Event};
+use crate::testing::{Cluster, ClusterSpec, ZkPartitionState};
+use crate::types::{BrokerId, NodeId, TopicPartition};
+
+/// ZooKeeper's smallest session timeout, so a crashed broker is declared dead quickly.
+const SESSION_TIMEOUT_MS: u64 = 6_000;
+
+/// Long enough for a crashed broker's session to expire and the controller to act on it.
+const FAILURE_DETECTED_MS: u64 = 3 * SESSION_TIMEOUT_MS;
+
+fn config() -> BrokerConfig {
+    BrokerConfig {
+        zookeeper_session_timeout_ms: SESSION_TIMEOUT_MS,
+        ..BrokerConfig::default()
+    }
+}
+
+/// Three partitions, one per pair of brokers, so whichever broker becomes controller, one
+/// partition has neither of its replicas on it; and three partitions led by each broker.
+fn spec() -> ClusterSpec {
+    ClusterSpec::new(&[0, 1, 2])
+        .config(config())
+        .topic("pairs", &[&[0, 1], &[1, 2], &[2, 0]])
+        .topic("triples", &[&[0, 1, 2], &[1, 2, 0], &[2, 0, 1]])
+}
+
+fn pairs(p: u32) -> TopicPartition {
+    TopicPartition::new("pairs", p)
+}
+
+fn triples(p: u32) -> TopicPartition {
+    TopicPartition::new("triples", p)
+}
+
+/// A started cluster once every partition has its first leader.
+fn settled(spec: ClusterSpec) -> Cluster {
+    let mut c = Cluster::start(spec);
+    c.run_for(10_000);
+    assert!(c.topics_created());
+    for tp in (0..3).flat_map(|p| [pairs(p), triples(p)]) {
+        let state = c.zk_partition_state(&tp).expect("a state znode");
+        assert_eq!(state.leader_epoch, 0, "{tp}");
+        assert!(state.leader.is_some(), "{tp}");
+    }
+    c
+}
+
+fn state(c: &Cluster, tp: &TopicPartition) -> ZkPartitionState {
+    c.zk_partition_state(tp).expect("a state znode")
+}
+
+/// The controller ZooKeeper names, checked against the one broker acting as controller.
+fn controller(c: &Cluster) -> BrokerId {
+    let controller = c.controller().expect("a controller");
+    assert_eq!(c.brokers_acting_as_controller(), vec![controller]);
+    controller
+}
+
+/// The partition of `triples` whose preferred leader is `b`.
+fn triple_led_by(c: &Cluster, b: BrokerId) -> TopicPartition {
+    let tp = triples(b as u32);
+    assert_eq!(c.leader(&tp), Some(b));
+    tp
+}
+
+/// The partition of `pairs` with no replica on `b`.
+fn pair_without(b: BrokerId) -> (TopicPartition, BrokerId, BrokerId) {
+    match b {
+        0 => (pairs(1), 1, 2),
+        1 => (pairs(2), 2, 0),
+        _ => (pairs(0), 0, 1),
+    }
+}
+
+fn elections(c: &Cluster, tp: &TopicPartition) -> Vec<Event> {
+    c.events()
+        .iter()
+        .map(|(_, _, e)| e)
+        .filter(|e| matches!(e, Event::LeaderElected { tp: t, .. } if t == tp))
+        .cloned()
+        .collect()
+}
+
+/// Every running broker holding the partition agrees with ZooKeeper: the leader (and only
+/// it) leads, at the leader epoch ZooKeeper holds, with ZooKeeper's ISR.
+fn brokers_agree_with_zookeeper(c: &Cluster, tp: &TopicPartition) {
+    let zk = state(c, tp);
+    match zk.leader {
+        Some(leader) => {
+            assert_eq!(
+                c.brokers_leading(tp),
+                vec![(leader, zk.leader_epoch)],
+                "{tp}"
+            );
+            assert_eq!(c.broker_isr(leader, tp), Some(zk.isr.clone()), "{tp}");
+        }
+        None => assert_eq!(c.brokers_leading(tp), vec![], "{tp}"),
+    }
+    for b in &zk.isr {
+        if let Some((epoch, _)) = c.broker_role(*b, tp) {
+            assert_eq!(epoch, zk.leader_epoch, "{tp} on broker {b}");
+        }
+    }
+}
+
+#[test]
+fn a_dead_leader_is_replaced_from_the_isr_at_a_new_leader_epoch() {
+    let mut c = settled(spec());
+    let controller = controller(&c);
+    // A leader that is not the controller, so only the leader fails.
+    let dead = (controller + 1) % 3;
+    let tp = triple_led_by(&c, dead);
+    let before = state(&c, &tp);
+    assert_eq!(before.isr.len(), 3);
+
+    c.crash(dead);
+    c.run_for(FAILURE_DETECTED_MS);
+
+    let after = state(&c, &tp);
+    let expected_leader = (dead + 1) % 3; // the next replica of the assignment
+    assert_eq!(after.leader, Some(expected_leader));
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert!(!after.isr.contains(&dead), "the dead leader left the ISR");
+    let survivors: Vec<BrokerId> = before.isr.iter().copied().filter(|r| *r != dead).collect();
+    assert_eq!(
+        after.isr, survivors,
+        "the ISR keeps its live members in order"
+    );
+    assert_eq!(after.controller_epoch, 1);
+    assert_eq!(
+        self::controller(&c),
+        controller,
+        "the controller did not change"
+    );
+    brokers_agree_with_zookeeper(&c, &tp);
+    let last = elections(&c, &tp).pop().expect("an election");
+    assert!(matches!(
+        last,
+        Event::LeaderElected {
+            previous_leader: Some(p),
+            unclean: false,
+            reason: ElectionReason::LeaderFailed,
+            ..
+        } if p == dead
+    ));
+}
+
+#[test]
+fn a_dead_follower_leaves_the_isr() {
+    let mut c = settled(spec());
+    let controller = controller(&c);
+    let leader = (controller + 1) % 3;
+    let follower = (controller + 2) % 3;
+    let tp = triple_led_by(&c, leader);
+    let before = state(&c, &tp);
+
+    c.crash(follower);
+    c.run_for(FAILURE_DETECTED_MS);
+
+    let after = state(&c, &tp);
+    assert_eq!(after.leader, Some(leader), "the leader stays");
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    let expected: Vec<BrokerId> = before
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| *r != follower)
+        .collect();
+    assert_eq!(after.isr, expected);
+    brokers_agree_with_zookeeper(&c, &tp);
+    let shrunk = c.events().iter().any(|(_, _, e)| {
+        matches!(e, Event::ControllerShrunkIsr { tp: t, removed, .. }
+            if t == &tp && removed == &vec![follower])
+    });
+    assert!(shrunk, "the controller took the follower out");
+}
+
+/// Leaves `tp` (replicas `first`, `second`, neither the controller) offline with ISR
+/// `[first]`: `second` dies and leaves the ISR, then `first` dies, then `second` comes back,
+/// out of sync.
+fn out_of_sync_replica_returns(
+    c: &mut Cluster,
+    tp: &TopicPartition,
+    first: BrokerId,
+    second: BrokerId,
+) {
+    assert_eq!(c.leader(tp), Some(first));
+    c.crash(second);
+    c.run_for(FAILURE_DETECTED_MS);
+    assert_eq!(state(c, tp).isr, vec![first]);
+    c.crash(first);
+    c.run_for(FAILURE_DETECTED_MS);
+    let offline = state(c, tp);
+    assert_eq!(offline.leader, None, "no replica left to lead");
+    assert_eq!(offline.isr, vec![first], "the ISR keeps its last member");
+    c.restart(second);
+    c.run_for(FAILURE_DETECTED_MS);
+    assert!(c.registered_brokers().contains(&second));
+}
+
+#[test]
+fn an_out_of_sync_replica_is_not_elected_when_unclean_election_is_disabled() {
+    let mut c = settled(spec());
+    let (tp, first, second) = pair_without(controller(&c));
+    let leader_epoch_before = state(&c, &tp).leader_epoch;
+
+    out_of_sync_replica_returns(&mut c, &tp, first, second);
+
+    let after = state(&c, &tp);
+    assert_eq!(after.leader, None, "the partition stays offline");
+    assert_eq!(after.isr, vec![first]);
+    // One bump for the shrink, one for going offline; none for the return.
+    assert_eq!(after.leader_epoch, leader_epoch_before + 2);
+    assert_ne!(
+        c.broker_role(second, &tp).map(|(_, leads)| leads),
+        Some(true)
+    );
+    assert!(c.brokers_leading(&tp).is_empty());
+    let offline = c.events().iter().any(|(_, _, e)| {
+        matches!(e, Event::PartitionOffline { tp: t, live_replicas, .. }
+            if t == &tp && live_replicas.is_empty())
+    });
+    assert!(offline);
+    let unclean = elections(&c, &tp)
+        .iter()
+        .any(|e| matches!(e, Event::LeaderElected { unclean: true, .. }));
+    assert!(!unclean);
+}
+
+#[test]
+fn an_out_of_sync_replica_is_elected_when_unclean_election_is_enabled() {
+    let unclean = TopicConfig {
+        unclean_leader_election_enable: true,
+        ..TopicConfig::default()
+    };
+    let mut c = settled(spec().topic_config("pairs", unclean));
+    let (tp, first, second) = pair_without(controller(&c));
+    let leader_epoch_before = state(&c, &tp).leader_epoch;
+
+    out_of_sync_replica_returns(&mut c, &tp, first, second);
+
+    let after = state(&c, &tp);
+    assert_eq!(after.leader, Some(second), "the out-of-sync replica leads");
+    assert_eq!(after.isr, vec![second], "alone in the ISR");
+    assert_eq!(after.leader_epoch, leader_epoch_before + 3);
+    brokers_agree_with_zookeeper(&c, &tp);
+    let last = elections(&c, &tp).pop().expect("an election");
+    assert!(matches!(
+        last,
+        Event::LeaderElected {
+            leader: Some(l),
+            unclean: true,
+            reason: ElectionReason::BrokerReturned,
+            ..
+        } if l == second
+    ));
+}
+
+#[test]
+fn when_the_controller_dies_another_broker_takes_over_with_a_higher_epoch() {
+    let mut c = settled(spec());
+    let old = controller(&c);
+    let epoch_before = c.controller_epoch().expect("an epoch");
+    let tp = triple_led_by(&c, old);
+    let before = state(&c, &tp);
+
+    c.crash(old);
+    c.run_for(FAILURE_DETECTED_MS);
+
+    let new = controller(&c);
+    assert_ne!(new, old);
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+    let won = c.events().iter().any(|(_, _, e)| {
+        matches!(e, Event::ControllerElected { broker, controller_epoch }
+            if *broker == new && *controller_epoch == epoch_before + 1)
+    });
+    assert!(won);
+    // The dead controller's partition moved on, written by the new controller.
+    let after = state(&c, &tp);
+    assert_eq!(after.leader, Some((old + 1) % 3));
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert!(!after.isr.contains(&old));
+    assert_eq!(after.controller_epoch, epoch_before + 1);
+    // Every partition has a live leader from its ISR, and the brokers agree.
+    for tp in (0..3).flat_map(|p| [pairs(p), triples(p)]) {
+        let s = state(&c, &tp);
+        let leader = s.leader.expect("a leader");
+        assert_ne!(leader, old, "{tp}");
+        assert!(s.isr.contains(&leader), "{tp}");
+        brokers_agree_with_zookeeper(&c, &tp);
+    }
+
+    // The old controller comes back as a plain broker.
+    c.restart(old);
+    c.run_for(FAILURE_DETECTED_MS);
+    assert_eq!(controller(&c), new);
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+}
+
+#[test]
+fn an_isolated_controller_is_replaced_and_steps_down_when_the_cut_heals() {
+    let mut c = settled(spec());
+    let old = controller(&c);
+    let epoch_before = c.controller_epoch().expect("an epoch");
+
+    c.isolate(NodeId::Broker(old));
+    c.run_for(FAILURE_DETECTED_MS);
+    let new = c.controller().expect("a controller");
+    assert_ne!(new, old);
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+    // Cut off, the old controller has not heard that its session expired: a zombie.
+    let mut acting = vec![old, new];
+    acting.sort();
+    assert_eq!(c.brokers_acting_as_controller(), acting);
+
+    c.heal();
+    c.run_for(FAILURE_DETECTED_MS);
+    assert_eq!(controller(&c), new, "the old controller stepped down");
+    assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
+    for tp in (0..3).flat_map(|p| [pairs(p), triples(p)]) {
+        let s = state(&c, &tp);
+        let leader = s.leader.expect("a leader");
+        assert!(s.isr.contains(&leader), "{tp}");
+        brokers_agree_with_zookeeper(&c, &tp);
+    }
+}

@@ -1,0 +1,110 @@
+//! Sessions: opened by a connect, kept alive by whatever their owner sends, expired on the
+//! first tick after their deadline, taking their ephemeral znodes and watches with them.
+
+use super::{negotiated_session_timeout_ms, ZkTimer, ZooKeeper};
+use crate::actor::Output;
+use crate::event::Event;
+use crate::protocol::{Message, ZkResult};
+use crate::types::NodeId;
+
+#[derive(Clone, Debug)]
+pub(super) struct Session {
+    /// The node that connected; only its messages carry this session.
+    pub(super) owner: NodeId,
+    /// The negotiated timeout.
+    pub(super) timeout_ms: u64,
+    pub(super) last_heard_ms: u64,
+}
+
+impl Session {
+    pub(super) fn expired(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_heard_ms) > self.timeout_ms
+    }
+}
+
+impl ZooKeeper {
+    pub(super) fn connect(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        requested_ms: u64,
+        out: &mut Output<ZkTimer>,
+    ) {
+        let session_id = self.next_session_id;
+        self.next_session_id += 1;
+        let timeout_ms = negotiated_session_timeout_ms(requested_ms);
+        let previous = self.sessions.insert(
+            session_id,
+            Session {
+                owner: from,
+                timeout_ms,
+                last_heard_ms: now_ms,
+            },
+        );
+        assert!(previous.is_none(), "session ids are never reused");
+        out.send(
+            from,
+            Message::ZkConnected {
+                session_id,
+                session_timeout_ms: timeout_ms,
+            },
+        );
+    }
+
+    /// Refreshes a session if `from` owns it; false if the session is unknown (expired or
+    /// never created) or belongs to another node.
+    pub(super) fn touch(&mut self, now_ms: u64, session_id: u64, from: NodeId) -> bool {
+        match self.sessions.get_mut(&session_id) {
+            Some(s) if s.owner == from => {
+                s.last_heard_ms = s.last_heard_ms.max(now_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn expire_sessions(&mut self, now_ms: u64, out: &mut Output<ZkTimer>) {
+        let expired: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expired(now_ms))
+            .map(|(id, _)| *id)
+            .collect();
+        for session_id in expired {
+            self.expire(session_id, out);
+        }
+    }
+
+    /// Closes a session: its ephemeral znodes go (in path order, firing the watches that
+    /// triggers for other sessions), its own watches go, and its owner is told.
+    pub(super) fn expire(&mut self, session_id: u64, out: &mut Output<ZkTimer>) {
+        let session = self
+            .sessions
+            .remove(&session_id)
+            .expect("expire a live session");
+        // The session's own watches die with it, before its deletes can trigger them.
+        for sessions in self.watches.values_mut() {
+            sessions.remove(&session_id);
+        }
+        self.watches.retain(|_, sessions| !sessions.is_empty());
+        let ephemerals: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.ephemeral_owner == Some(session_id))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in ephemerals {
+            let result = self.delete(&path, None, out);
+            assert!(
+                matches!(result, ZkResult::Ok { .. }),
+                "an ephemeral znode has no children: {path} -> {result:?}"
+            );
+        }
+        out.send(session.owner, Message::ZkSessionExpired { session_id });
+        out.event(Event::ZkSessionExpired {
+            node: session.owner,
+            session_id,
+            timeout_ms: session.timeout_ms,
+        });
+    }
+}
