@@ -1,3 +1,7 @@
+//! Where the controller meets its host broker. A broker that wins the `/controller` election
+//! runs a [`Controller`]; the controller does its I/O through [`HostIo`], which sends its
+//! ZooKeeper requests over the broker's own session and its messages from the broker.
+
 use super::zk_client::{ZkClient, ZkPurpose};
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;

@@ -1,3 +1,10 @@
+//! Where the group coordinator meets the broker (Kafka's `GroupCoordinator` hosted by
+//! `KafkaApis`): group requests are routed to the coordinator, the coordinator's writes go to
+//! `__consumer_offsets` through the broker's own produce path with `acks=all`, and the
+//! answers to those writes come back to it as ProduceResponses the broker sent to itself.
+//! The coordinator's state follows the leadership of the offsets topic's partitions
+//! (`on_election` / `on_resignation`, called from `make_leader` / `make_follower`).
+
 use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;

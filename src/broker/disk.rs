@@ -1,3 +1,8 @@
+//! What a broker keeps on disk, and when it writes it: the logs with their flush point
+//! (`flush.messages`, `flush.ms`; Kafka's `LogManager` flusher) and the high-watermark
+//! checkpoint (`replica.high.watermark.checkpoint.interval.ms`; Kafka's
+//! `ReplicaManager.checkpointHighWatermarks`). A power loss keeps only these.
+
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::event::Event;

@@ -1,3 +1,13 @@
+//! The follower side of replication (Kafka's `AbstractFetcherThread` and
+//! `ReplicaFetcherThread`): one fetcher per leader with at most one request in flight, the
+//! fetch session it keeps with that leader, and truncation when the follower's log and the
+//! leader's diverge.
+//!
+//! How a follower finds the divergence point is what changed across versions: before KIP-101
+//! it cuts to its own high watermark (in `make_follower`); from 0.11 to 2.6 it first asks the
+//! leader with OffsetsForLeaderEpoch; from 2.7 (KIP-595's truncation on fetch) the fetch
+//! response itself names a diverging epoch.
+
 use super::partition::Role;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;

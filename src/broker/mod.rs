@@ -15,6 +15,26 @@
 //!
 //! What the broker keeps on disk is [`Disk`]: the logs and the high-watermark checkpoint.
 //! Everything else is rebuilt after a restart from what the controller sends.
+//!
+//! # Layout
+//!
+//! The broker is one state machine, [`Broker`], whose methods are spread over files along
+//! Kafka's own component boundaries, so a rule can be found where Kafka keeps it:
+//! - this file: the [`Broker`] struct, its [`Actor`] impl and the dispatch of every message
+//!   and timer to its handler (Kafka's `KafkaApis`), plus the metadata requests;
+//! - `partition`: one partition's leader/follower state, the high-watermark rule and ISR
+//!   shrink/expand (Kafka's `Partition`);
+//! - `replica_manager`: LeaderAndIsr, produce and fetch handling and their purgatories
+//!   (Kafka's `ReplicaManager`, `DelayedProduce`, `DelayedFetch`);
+//! - `fetcher`: the follower's replica fetchers and truncation (Kafka's
+//!   `AbstractFetcherThread`, `ReplicaFetcherThread`);
+//! - `zk_client`: the ZooKeeper session, registration and the controller election;
+//! - `controller_glue`, `coordinator_glue`: where the controller and the group coordinator
+//!   meet the broker that hosts them;
+//! - `disk`: [`Disk`], flushes and the HW checkpoint.
+//!
+//! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
+//! not by ownership, because Kafka's components share the same partition and log state.
 
 use controller_glue::HostIo;
 use fetcher::{FetchResponseData, Fetcher};
@@ -215,7 +235,8 @@ impl Broker {
 
 impl Broker {
     // ------------------------------------------------------------------------------------
-    // Controller requests: LeaderAndIsr, UpdateMetadata, AlterIsr responses
+    // Controller requests: the controller epoch check, UpdateMetadata (LeaderAndIsr is in
+    // `replica_manager`, AlterIsr responses in `partition`)
     // ------------------------------------------------------------------------------------
 
     fn accept_controller_epoch(

@@ -1,3 +1,13 @@
+//! The leader side of replication (Kafka's `ReplicaManager`): LeaderAndIsr requests, produce
+//! requests and the produce purgatory (`DelayedProduce`), fetch requests from followers and
+//! consumers with their fetch sessions (KIP-227) and the fetch purgatory (`DelayedFetch`),
+//! and OffsetsForLeaderEpoch on the leader's side.
+//!
+//! A purgatory is a set of requests that wait for something to change on a partition, plus
+//! watch keys (the partitions) so that a change looks only at the requests that wait on it.
+//! Every change that can complete a waiting request (an append, an HW move, a leadership
+//! change) calls `complete_delayed_produces` / `complete_delayed_fetches` for its partition.
+
 use super::partition::{PartitionState, Role};
 use super::{Broker, BrokerTimer, FETCH_MAX_RECORDS};
 use crate::actor::Output;

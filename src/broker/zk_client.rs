@@ -1,3 +1,9 @@
+//! The broker's ZooKeeper client: one session at a time, pings to keep it alive, requests
+//! tagged with what they were for ([`ZkPurpose`]), and what the broker does with the answers
+//! and watches (registration under `/brokers/ids`, the `/controller` election).
+//!
+//! The timing rules follow ZooKeeper's `ClientCnxn`; see [`ZkClient`].
+
 use super::controller_glue::HostIo;
 use super::{Broker, BrokerTimer, REGISTER_RETRY_MS};
 use crate::actor::Output;
