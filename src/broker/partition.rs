@@ -1,3 +1,14 @@
+//! One partition's replication state on this broker (Kafka's `Partition`): whether it leads
+//! or follows, the ISR as the leader believes it, and the leader's view of each follower.
+//!
+//! The rules that decide what is committed live here: the high-watermark rule
+//! ([`next_high_watermark`], Kafka's `maybeIncrementLeaderHW`), ISR shrink
+//! (`maybeShrinkIsr`) and expand (`maybeExpandIsr`, inside `updateFollowerFetchState`), and
+//! the switch between leader and follower (`makeLeader`, `makeFollower`). The HW rule is a
+//! pure function of what the leader knows, so it can be tested by a table, like raft-rs's
+//! commit rule in `quorum/majority.rs`; the methods around it only gather its inputs and act
+//! on its answer.
+
 use super::{Broker, BrokerTimer, ALTER_ISR_TIMEOUT_MS};
 use crate::actor::Output;
 use crate::event::{Event, TruncateReason};
@@ -51,13 +62,100 @@ pub(super) struct PartitionState {
     pub(super) role: Role,
 }
 
+impl PartitionState {
+    /// The ISR is a subset of the replicas: the controller builds it from them and a leader
+    /// only adds followers it tracks, which are replicas. Every modelled version keeps this,
+    /// unclean elections included (they shrink the ISR to the new leader).
+    pub(super) fn isr_within_replicas(&self) -> bool {
+        self.isr.iter().all(|r| self.replicas.contains(r))
+    }
+
+    /// Checks the rules of a partition this broker (`me`) leads: the leader is
+    /// in its ISR (the controller elects from the ISR, or sets the ISR to the unclean leader
+    /// alone; an AlterIsr without the leader is refused) and the ISR is within the replicas.
+    pub(super) fn assert_leader_rules(&self, me: BrokerId) {
+        assert!(
+            self.isr.contains(&me),
+            "a leader is in its ISR: {me} leads with ISR {:?}",
+            self.isr
+        );
+        assert!(
+            self.isr_within_replicas(),
+            "the ISR is a subset of the replicas: ISR {:?}, replicas {:?}",
+            self.isr,
+            self.replicas
+        );
+    }
+
+    /// [`Self::assert_leader_rules`], for hot paths: only where debug assertions are on.
+    pub(super) fn debug_assert_leader_rules(&self, me: BrokerId) {
+        if cfg!(debug_assertions) {
+            self.assert_leader_rules(me);
+        }
+    }
+}
+
+/// What a leader knows when it looks at moving its high watermark (the inputs of
+/// [`next_high_watermark`]).
+#[derive(Clone, Debug)]
+pub(super) struct HighWatermarkInputs {
+    pub(super) leader_log_end_offset: u64,
+    /// The HW as it is now.
+    pub(super) high_watermark: u64,
+    /// For each member of the maximal ISR other than the leader (the ISR plus a member whose
+    /// joining is in flight), the LEO the leader knows from its fetches; `None` while it has
+    /// not fetched from this leader (or is no replica the leader tracks).
+    pub(super) maximal_isr_follower_log_end_offsets: Vec<Option<u64>>,
+    /// From 3.7 (KAFKA-15583): the HW stays put while the ISR is below `min.insync.replicas`.
+    pub(super) strict_min_isr: bool,
+    pub(super) isr_len: usize,
+    /// `min.insync.replicas`, capped at the replication factor.
+    pub(super) min_isr: usize,
+}
+
+/// Kafka's `Partition.maybeIncrementLeaderHW`: the HW moves to the smallest LEO among the
+/// leader and the maximal ISR (the ISR plus a member whose joining is in flight). A member
+/// whose LEO the leader does not know yet holds it where it is, and from 3.7 it does not move
+/// at all while the ISR is below `min.insync.replicas` (KAFKA-15583). Returns the new HW, or
+/// `None` when it stays: it never goes down here.
+pub(super) fn next_high_watermark(inputs: &HighWatermarkInputs) -> Option<u64> {
+    if inputs.strict_min_isr && inputs.isr_len < inputs.min_isr {
+        return None;
+    }
+    let mut new_hw = inputs.leader_log_end_offset;
+    for follower_leo in &inputs.maximal_isr_follower_log_end_offsets {
+        new_hw = new_hw.min((*follower_leo)?);
+    }
+    debug_assert!(
+        new_hw <= inputs.leader_log_end_offset,
+        "the HW never passes the leader's LEO"
+    );
+    (new_hw > inputs.high_watermark).then_some(new_hw)
+}
+
 impl Broker {
+    /// Leader epochs only rise: a LeaderAndIsr that is not newer than what this broker knows
+    /// is skipped before it gets here (`on_leader_and_isr`), in every modelled version.
+    fn assert_newer_leader_epoch(&self, p: &LeaderAndIsrPartition) {
+        if let Some(current) = self.partitions.get(&p.tp) {
+            assert!(
+                p.leader_epoch > current.leader_epoch,
+                "leader epochs only rise: {} at epoch {} got {}",
+                p.tp,
+                current.leader_epoch,
+                p.leader_epoch
+            );
+        }
+    }
+
+    /// Kafka's `Partition.makeLeader`.
     pub(super) fn make_leader(
         &mut self,
         now_ms: u64,
         p: LeaderAndIsrPartition,
         out: &mut Output<BrokerTimer>,
     ) {
+        self.assert_newer_leader_epoch(&p);
         let tp = p.tp.clone();
         let log = self.disk.logs.get_mut(&tp).expect("log exists");
         let leo = log.log_end_offset();
@@ -95,6 +193,7 @@ impl Broker {
                 }),
             },
         );
+        self.partitions[&tp].assert_leader_rules(self.id);
         let hw = self.high_watermark(&tp).min(leo);
         self.high_watermarks.insert(tp.clone(), hw);
         self.fetch_sessions.mark_dirty(&tp);
@@ -117,12 +216,21 @@ impl Broker {
         }
     }
 
+    /// Kafka's `Partition.makeFollower`.
     pub(super) fn make_follower(
         &mut self,
         now_ms: u64,
         p: LeaderAndIsrPartition,
         out: &mut Output<BrokerTimer>,
     ) {
+        self.assert_newer_leader_epoch(&p);
+        assert!(
+            p.leader.is_none_or(|l| p.isr.contains(&l)),
+            "a leader is in its ISR: {:?} leads {} with ISR {:?}",
+            p.leader,
+            p.tp,
+            p.isr
+        );
         let tp = p.tp.clone();
         let protocol = self.protocol();
         self.partitions.insert(
@@ -257,6 +365,8 @@ impl Broker {
                 });
             }
         }
+        // Whether accepted or not, the ISR is now the controller's.
+        self.partitions[&tp].assert_leader_rules(id);
         self.maybe_increment_hw(&tp, out);
     }
 
@@ -264,6 +374,7 @@ impl Broker {
         (self.topic_config(&tp.topic).min_insync_replicas as usize).min(replicas)
     }
 
+    /// Sets `tp`'s HW, leader or follower; the one place it changes after startup.
     pub(super) fn set_high_watermark(
         &mut self,
         tp: &TopicPartition,
@@ -293,9 +404,8 @@ impl Broker {
         });
     }
 
-    /// Kafka's `maybeIncrementLeaderHW`: the HW moves to the smallest LEO among the leader and
-    /// the maximal ISR (the ISR plus a member whose joining is in flight). From 3.7 it does not
-    /// move at all while the ISR is below `min.insync.replicas` (KAFKA-15583).
+    /// Kafka's `maybeIncrementLeaderHW`: gathers what the leader knows of `tp` for
+    /// [`next_high_watermark`] and moves the HW if it says so.
     pub(super) fn maybe_increment_hw(
         &mut self,
         tp: &TopicPartition,
@@ -307,29 +417,26 @@ impl Broker {
         let Role::Leader(leader) = &p.role else {
             return;
         };
-        if self.protocol().uses_strict_min_isr()
-            && p.isr.len() < self.effective_min_isr(tp, p.replicas.len())
-        {
-            return;
-        }
-        let leo = self.disk.logs[tp].log_end_offset();
-        let mut new_hw = leo;
+        p.debug_assert_leader_rules(self.id);
         let maximal: BTreeSet<BrokerId> = p
             .isr
             .iter()
             .chain(leader.pending_isr.iter().flatten())
             .copied()
             .collect();
-        for r in maximal {
-            if r == self.id {
-                continue;
-            }
-            match leader.followers.get(&r).and_then(|f| f.log_end_offset) {
-                Some(follower_leo) => new_hw = new_hw.min(follower_leo),
-                None => return,
-            }
-        }
-        if new_hw > self.high_watermark(tp) {
+        let inputs = HighWatermarkInputs {
+            leader_log_end_offset: self.disk.logs[tp].log_end_offset(),
+            high_watermark: self.high_watermark(tp),
+            maximal_isr_follower_log_end_offsets: maximal
+                .into_iter()
+                .filter(|r| *r != self.id)
+                .map(|r| leader.followers.get(&r).and_then(|f| f.log_end_offset))
+                .collect(),
+            strict_min_isr: self.protocol().uses_strict_min_isr(),
+            isr_len: p.isr.len(),
+            min_isr: self.effective_min_isr(tp, p.replicas.len()),
+        };
+        if let Some(new_hw) = next_high_watermark(&inputs) {
             self.set_high_watermark(tp, new_hw, out);
             self.complete_delayed_produces(tp, out);
             self.complete_delayed_fetches(tp, out);
@@ -348,6 +455,7 @@ impl Broker {
             let Role::Leader(leader) = &p.role else {
                 continue;
             };
+            p.debug_assert_leader_rules(self.id);
             if leader.pending_isr.is_some() {
                 continue;
             }
@@ -376,6 +484,8 @@ impl Broker {
         }
     }
 
+    /// Proposes `new_isr` to the controller with an AlterIsr (KIP-497): one change in flight
+    /// at a time, which may be proposed again after `ALTER_ISR_TIMEOUT_MS` without an answer.
     pub(super) fn send_alter_isr(
         &mut self,
         tp: &TopicPartition,
@@ -388,6 +498,12 @@ impl Broker {
         let Role::Leader(leader) = &mut p.role else {
             return;
         };
+        assert!(
+            new_isr.contains(&id) && new_isr.iter().all(|r| p.replicas.contains(r)),
+            "a leader is in its ISR and the ISR is a subset of the replicas: {id} proposes \
+             {new_isr:?} for {tp} with replicas {:?}",
+            p.replicas
+        );
         let Some(controller) = controller else {
             return;
         };
@@ -426,6 +542,7 @@ impl Broker {
         let leo = self.disk.logs[tp].log_end_offset();
         let hw = self.high_watermark(tp);
         let p = self.partitions.get_mut(tp).expect("partition");
+        p.debug_assert_leader_rules(self.id);
         let Role::Leader(leader) = &mut p.role else {
             return;
         };
@@ -455,5 +572,56 @@ impl Broker {
             self.send_alter_isr(tp, new_isr, out);
         }
         self.maybe_increment_hw(tp, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HW rule by table, in the manner of raft-rs's `quorum/majority.rs` commit rule:
+    /// (leader LEO, current HW, followers' LEOs, strict min ISR, ISR size, min ISR, new HW).
+    #[test]
+    fn the_high_watermark_is_the_smallest_leo_of_the_maximal_isr() {
+        type Case = (
+            u64,
+            u64,
+            &'static [Option<u64>],
+            bool,
+            usize,
+            usize,
+            Option<u64>,
+        );
+        let cases: &[Case] = &[
+            // A leader alone: its own LEO.
+            (10, 0, &[], false, 1, 1, Some(10)),
+            (10, 10, &[], false, 1, 1, None),
+            // The smallest LEO of the leader and its followers.
+            (10, 0, &[Some(7), Some(9)], false, 3, 1, Some(7)),
+            (10, 0, &[Some(12), Some(11)], false, 3, 1, Some(10)),
+            (10, 3, &[Some(10), Some(10)], false, 3, 2, Some(10)),
+            // A follower that has not fetched in this epoch holds the HW.
+            (10, 0, &[Some(9), None], false, 3, 1, None),
+            // Never down: a lagging follower only stops it.
+            (10, 8, &[Some(5)], false, 2, 1, None),
+            (10, 5, &[Some(5)], false, 2, 1, None),
+            // Below min.insync.replicas: before 3.7 the HW still moves...
+            (10, 0, &[], false, 1, 2, Some(10)),
+            // ...from 3.7 (KAFKA-15583) it does not.
+            (10, 0, &[], true, 1, 2, None),
+            (10, 0, &[Some(8)], true, 2, 2, Some(8)),
+            (10, 0, &[Some(8), Some(6)], true, 2, 2, Some(6)),
+        ];
+        for (i, &(leo, hw, followers, strict, isr_len, min_isr, want)) in cases.iter().enumerate() {
+            let inputs = HighWatermarkInputs {
+                leader_log_end_offset: leo,
+                high_watermark: hw,
+                maximal_isr_follower_log_end_offsets: followers.to_vec(),
+                strict_min_isr: strict,
+                isr_len,
+                min_isr,
+            };
+            assert_eq!(next_high_watermark(&inputs), want, "case {i}: {inputs:?}");
+        }
     }
 }
