@@ -74,6 +74,11 @@ impl Broker {
 
     /// A follower's fetch state for `tp`: where it fetches from, and what it knows of epochs.
     pub(super) fn fetch_partition(&self, tp: &TopicPartition) -> FetchPartition {
+        debug_assert!(
+            matches!(self.partitions[tp].role, Role::Follower { .. }),
+            "a replica fetches only partitions it follows: {} fetches {tp}",
+            self.id
+        );
         let protocol = self.protocol();
         let log = &self.disk.logs[tp];
         FetchPartition {
@@ -93,6 +98,7 @@ impl Broker {
     /// Kafka's `AbstractFetcherThread.maybeFetch`: one request in flight per leader. From
     /// 1.1 it goes through the fetch session (KIP-227): full once, then incremental.
     pub(super) fn maybe_fetch(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
+        debug_assert_ne!(leader_id, self.id, "a replica never fetches from itself");
         let sessions = self.protocol().uses_fetch_sessions();
         let fetcher = self.fetchers.entry(leader_id).or_default();
         if fetcher.in_flight.is_some() || fetcher.backing_off {
@@ -309,6 +315,10 @@ impl Broker {
             }
             let leo = self.disk.logs[&r.tp].log_end_offset();
             self.set_high_watermark(&r.tp, r.high_watermark.min(leo), out);
+            debug_assert!(
+                self.high_watermark(&r.tp) <= leo,
+                "the HW never passes the LEO"
+            );
         }
         self.fetch_again(leader_id, error, out);
     }
@@ -383,6 +393,7 @@ impl Broker {
                 None => (0, true),
             }
         };
+        debug_assert!(offset <= leo, "a truncation never extends the log");
         self.truncate(
             tp,
             offset,
@@ -440,5 +451,9 @@ impl Broker {
         if self.high_watermark(tp) > to {
             self.set_high_watermark(tp, to, out);
         }
+        assert!(
+            self.high_watermark(tp) <= to,
+            "the HW never passes the LEO: {tp} truncated to {to}"
+        );
     }
 }

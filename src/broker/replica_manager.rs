@@ -99,6 +99,13 @@ impl Broker {
                     continue; // Kafka skips a LeaderAndIsr that is not newer.
                 }
             }
+            assert!(
+                p.isr.iter().all(|r| p.replicas.contains(r)),
+                "the ISR is a subset of the replicas: {} has ISR {:?}, replicas {:?}",
+                p.tp,
+                p.isr,
+                p.replicas
+            );
             self.disk.logs.entry(p.tp.clone()).or_default();
             if p.leader == Some(self.id) {
                 self.make_leader(now_ms, p, out);
@@ -190,13 +197,18 @@ impl Broker {
             result: None,
         };
         let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(&tp) {
-            Some(PartitionState {
-                role: Role::Leader(_),
-                leader_epoch,
-                isr,
-                replicas,
-                ..
-            }) => (*leader_epoch, isr.len(), replicas.len()),
+            Some(
+                p @ PartitionState {
+                    role: Role::Leader(_),
+                    leader_epoch,
+                    isr,
+                    replicas,
+                    ..
+                },
+            ) => {
+                p.debug_assert_leader_rules(self.id);
+                (*leader_epoch, isr.len(), replicas.len())
+            }
             _ => {
                 out.event(Event::ProduceRejected {
                     broker: self.id,
@@ -252,6 +264,10 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         let hw = self.high_watermark(tp);
+        debug_assert!(
+            hw <= self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset()),
+            "the HW never passes the LEO"
+        );
         let Some(p) = self.partitions.get(tp) else {
             return;
         };
@@ -597,6 +613,11 @@ impl Broker {
             .logs
             .get(&fp.tp)
             .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
+        debug_assert!(
+            hw <= leo,
+            "the HW never passes the LEO: {} {hw} > {leo}",
+            fp.tp
+        );
         let leader_epoch = self.partitions.get(&fp.tp).map_or(-1, |p| p.leader_epoch);
         let mut response = FetchPartitionResponse {
             tp: fp.tp.clone(),
@@ -753,9 +774,14 @@ impl Broker {
                         end_offset: 0,
                     };
                 }
-                let (leader_epoch, end_offset) = self.disk.logs[&req.tp]
+                let log = &self.disk.logs[&req.tp];
+                let (leader_epoch, end_offset) = log
                     .end_offset_for_epoch(req.leader_epoch, kip_279)
                     .unwrap_or((-1, 0));
+                debug_assert!(
+                    end_offset <= log.log_end_offset(),
+                    "an epoch ends at or below the leader's LEO"
+                );
                 EpochEndOffset {
                     tp: req.tp,
                     error: ErrorCode::None,
