@@ -30,6 +30,59 @@ impl ControllerIo for HostIo<'_> {
 }
 
 impl Broker {
+    /// Hands the hosted controller the answer to one of its ZooKeeper requests; a controller
+    /// that resigns over it is dropped, and this broker watches `/controller` again.
+    pub(super) fn on_controller_zk_result(
+        &mut self,
+        purpose: ControllerZk,
+        result: ZkResult,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(mut controller) = self.controller.take() else {
+            return;
+        };
+        let mut io = HostIo {
+            zk: &mut self.zk,
+            out,
+        };
+        controller.on_zk_result(purpose, result, &mut io);
+        if controller.resigned() {
+            self.controller_id = None;
+            self.watch_controller(out);
+        } else {
+            self.controller = Some(controller);
+        }
+    }
+
+    /// An AlterIsr from a partition leader, for the controller this broker may host.
+    pub(super) fn on_alter_isr(
+        &mut self,
+        broker_id: BrokerId,
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        new_isr: Vec<BrokerId>,
+        partition_epoch: i32,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        if let Some(mut controller) = self.controller.take() {
+            let mut io = HostIo {
+                zk: &mut self.zk,
+                out,
+            };
+            controller.on_alter_isr(
+                broker_id,
+                tp,
+                leader_epoch,
+                new_isr,
+                partition_epoch,
+                &mut io,
+            );
+            self.controller = Some(controller);
+        } else {
+            // Not the controller (any more): the leader will time out and retry.
+        }
+    }
+
     pub(super) fn resign_controller(&mut self) {
         if self.controller.take().is_some() && self.controller_id == Some(self.id) {
             self.controller_id = None;

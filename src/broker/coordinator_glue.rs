@@ -284,6 +284,22 @@ impl Broker {
             } => self.with_coordinator(now_ms, out, |c, io| {
                 c.on_leave_group(now_ms, from, correlation_id, &group_id, &member_id, io)
             }),
+            offsets @ (Message::OffsetCommit { .. } | Message::OffsetFetch { .. }) => {
+                self.on_offsets_request(now_ms, from, offsets, out)
+            }
+            other => unreachable!("not a group request: {}", other.kind()),
+        }
+    }
+
+    /// Routes an offsets request (OffsetCommit, OffsetFetch) to the coordinator.
+    fn on_offsets_request(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        match message {
             Message::OffsetCommit {
                 correlation_id,
                 group_id,
@@ -308,7 +324,7 @@ impl Broker {
             } => self.with_coordinator(now_ms, out, |c, io| {
                 c.on_offset_fetch(from, correlation_id, &group_id, partitions, io)
             }),
-            other => unreachable!("not a group request: {}", other.kind()),
+            other => unreachable!("not an offsets request: {}", other.kind()),
         }
     }
 }

@@ -36,7 +36,6 @@
 //! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
 //! not by ownership, because Kafka's components share the same partition and log state.
 
-use controller_glue::HostIo;
 use fetcher::{FetchResponseData, Fetcher};
 use partition::{PartitionState, Role};
 use replica_manager::{DelayedFetch, DelayedProduce};
@@ -410,22 +409,11 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            Message::ZkConnected {
-                session_id,
-                session_timeout_ms,
-            } => self.on_zk_connected(session_id, session_timeout_ms, out),
-            Message::ZkPong { .. } => {}
-            Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
-            Message::ZkWatch {
-                session_id,
-                path,
-                kind,
-            } => self.on_zk_watch(session_id, &path, kind, out),
-            Message::ZkSessionExpired { session_id } => {
-                if self.zk.session_id == Some(session_id) {
-                    self.on_zk_session_lost(out);
-                }
-            }
+            zk @ (Message::ZkConnected { .. }
+            | Message::ZkPong { .. }
+            | Message::ZkResponse { .. }
+            | Message::ZkWatch { .. }
+            | Message::ZkSessionExpired { .. }) => self.on_zk_message(zk, out),
             Message::LeaderAndIsr {
                 controller_id,
                 controller_epoch,
@@ -449,25 +437,7 @@ impl Broker {
                 leader_epoch,
                 new_isr,
                 partition_epoch,
-            } => {
-                if let Some(mut controller) = self.controller.take() {
-                    let mut io = HostIo {
-                        zk: &mut self.zk,
-                        out,
-                    };
-                    controller.on_alter_isr(
-                        broker_id,
-                        tp,
-                        leader_epoch,
-                        new_isr,
-                        partition_epoch,
-                        &mut io,
-                    );
-                    self.controller = Some(controller);
-                } else {
-                    // Not the controller (any more): the leader will time out and retry.
-                }
-            }
+            } => self.on_alter_isr(broker_id, tp, leader_epoch, new_isr, partition_epoch, out),
             Message::AlterIsrResponse { tp, error, state } => {
                 self.on_alter_isr_response(tp, error, state, now_ms, out)
             }

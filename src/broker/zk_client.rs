@@ -77,6 +77,29 @@ impl Broker {
     // ZooKeeper session, registration and controller election
     // ------------------------------------------------------------------------------------
 
+    /// Dispatches a message from ZooKeeper.
+    pub(super) fn on_zk_message(&mut self, message: Message, out: &mut Output<BrokerTimer>) {
+        match message {
+            Message::ZkConnected {
+                session_id,
+                session_timeout_ms,
+            } => self.on_zk_connected(session_id, session_timeout_ms, out),
+            Message::ZkPong { .. } => {}
+            Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
+            Message::ZkWatch {
+                session_id,
+                path,
+                kind,
+            } => self.on_zk_watch(session_id, &path, kind, out),
+            Message::ZkSessionExpired { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    self.on_zk_session_lost(out);
+                }
+            }
+            other => unreachable!("not a ZooKeeper message: {}", other.kind()),
+        }
+    }
+
     pub(super) fn zk_connect(&mut self, out: &mut Output<BrokerTimer>) {
         self.zk.session_id = None;
         self.zk.pending.clear();
@@ -210,31 +233,7 @@ impl Broker {
                 }
                 _ => self.try_become_controller(out),
             },
-            ZkPurpose::ReadControllerEpoch => {
-                let (op, epoch) = match result {
-                    ZkResult::Data {
-                        data: ZkData::ControllerEpoch(epoch),
-                        version,
-                    } => (
-                        ZkOp::SetData {
-                            path: "/controller_epoch".into(),
-                            data: ZkData::ControllerEpoch(epoch + 1),
-                            version: Some(version),
-                        },
-                        epoch + 1,
-                    ),
-                    _ => (
-                        ZkOp::Create {
-                            path: "/controller_epoch".into(),
-                            data: ZkData::ControllerEpoch(1),
-                            ephemeral: false,
-                        },
-                        1,
-                    ),
-                };
-                self.zk
-                    .request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
-            }
+            ZkPurpose::ReadControllerEpoch => self.write_next_controller_epoch(result, out),
             ZkPurpose::WriteControllerEpoch(epoch) => match result {
                 ZkResult::Created | ZkResult::Ok { .. } => self.become_controller(epoch, out),
                 _ => self.watch_controller(out),
@@ -244,23 +243,36 @@ impl Broker {
                     self.offsets_topic_requested = false;
                 }
             }
-            ZkPurpose::Controller(purpose) => {
-                let Some(mut controller) = self.controller.take() else {
-                    return;
-                };
-                let mut io = HostIo {
-                    zk: &mut self.zk,
-                    out,
-                };
-                controller.on_zk_result(purpose, result, &mut io);
-                if controller.resigned() {
-                    self.controller_id = None;
-                    self.watch_controller(out);
-                } else {
-                    self.controller = Some(controller);
-                }
-            }
+            ZkPurpose::Controller(purpose) => self.on_controller_zk_result(purpose, result, out),
         }
+    }
+
+    /// Having created `/controller`, the new controller bumps `/controller_epoch` from what
+    /// `result` read (or creates it at 1), with a version check.
+    fn write_next_controller_epoch(&mut self, result: ZkResult, out: &mut Output<BrokerTimer>) {
+        let (op, epoch) = match result {
+            ZkResult::Data {
+                data: ZkData::ControllerEpoch(epoch),
+                version,
+            } => (
+                ZkOp::SetData {
+                    path: "/controller_epoch".into(),
+                    data: ZkData::ControllerEpoch(epoch + 1),
+                    version: Some(version),
+                },
+                epoch + 1,
+            ),
+            _ => (
+                ZkOp::Create {
+                    path: "/controller_epoch".into(),
+                    data: ZkData::ControllerEpoch(1),
+                    ephemeral: false,
+                },
+                1,
+            ),
+        };
+        self.zk
+            .request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
     }
 
     pub(super) fn on_zk_watch(
