@@ -51,7 +51,7 @@ pub(super) struct DelayedFetch {
 }
 
 /// Sends the one response of a produce request, a result for each of its partitions.
-pub(super) fn answer_produce(
+fn answer_produce(
     out: &mut Output<BrokerTimer>,
     to: NodeId,
     correlation_id: u64,
@@ -77,6 +77,9 @@ pub(super) fn answer_produce(
 }
 
 impl Broker {
+    /// Kafka's `ReplicaManager.becomeLeaderOrFollower`: each partition of a newer
+    /// LeaderAndIsr makes this broker its leader or a follower; the fetchers of the leaders
+    /// followed are started afterwards, once per leader.
     pub(super) fn on_leader_and_isr(
         &mut self,
         now_ms: u64,
@@ -120,6 +123,10 @@ impl Broker {
             self.maybe_fetch(leader, out);
         }
     }
+
+    // ------------------------------------------------------------------------------------
+    // Produce and the produce purgatory
+    // ------------------------------------------------------------------------------------
 
     /// Kafka's `ReplicaManager.appendRecords`: every partition of the request is appended
     /// (or refused) on its own; with acks=all the request waits in the purgatory until each
