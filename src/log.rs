@@ -93,7 +93,15 @@ impl Log {
         }
         let from = (offset - self.log_start_offset) as usize;
         let to = ((end - self.log_start_offset) as usize).min(from + max_records);
-        self.records[from..to].to_vec()
+        let read = &self.records[from..to];
+        debug_assert!(
+            read.first().is_none_or(|r| r.offset == offset)
+                && read
+                    .last()
+                    .is_none_or(|r| r.offset + 1 == offset + read.len() as u64),
+            "a log's offsets are increasing: a read from {offset} is one contiguous run"
+        );
+        read.to_vec()
     }
 
     /// The epoch of the newest entry in the leader-epoch cache.
@@ -133,6 +141,7 @@ impl Log {
             self.records.push(Record::from_producer(offset, epoch, r));
         }
         self.note_unflushed(now_ms);
+        self.debug_assert_tail(appended.len());
         appended
     }
 
@@ -156,6 +165,7 @@ impl Log {
             self.records.push(r);
         }
         self.note_unflushed(now_ms);
+        self.debug_assert_tail(appended.len());
         appended
     }
 
@@ -185,6 +195,7 @@ impl Log {
             self.oldest_unflushed_ms = None;
         }
         self.assert_epochs();
+        self.debug_assert_tail(1);
         true
     }
 
@@ -236,6 +247,23 @@ impl Log {
             None => Some((requested, higher.start_offset)),
             Some(f) if kip_279 => Some((f.epoch, higher.start_offset)),
             Some(_) => Some((requested, higher.start_offset)),
+        }
+    }
+
+    /// A log's offsets are increasing, one by one from the log start offset to the LEO.
+    /// Checks the newest `n` records (and the one before them): the part an append or a
+    /// truncation just touched, so the check costs what the change did.
+    fn debug_assert_tail(&self, n: usize) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let from = self.records.len().saturating_sub(n + 1);
+        for (i, r) in self.records.iter().enumerate().skip(from) {
+            assert_eq!(
+                r.offset,
+                self.log_start_offset + i as u64,
+                "a log's offsets are increasing, one by one from the log start offset"
+            );
         }
     }
 

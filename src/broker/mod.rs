@@ -1,0 +1,587 @@
+//! A Kafka broker: the replica manager, the replica fetchers, the produce purgatory, the
+//! ZooKeeper client, and (when it wins the election) the controller.
+//!
+//! The broker is where Kafka's replication rules live:
+//! - a leader appends produced records, tracks each follower's log end offset (LEO) from the
+//!   fetch offsets they send, and moves the high watermark (HW) to the smallest LEO of its ISR;
+//! - a follower fetches from the leader, appends what it gets, and learns the HW from the
+//!   fetch response (so it lags the leader's HW by one round trip);
+//! - a follower that has not caught up for `replica.lag.time.max.ms` leaves the ISR, and one
+//!   that reaches the HW (and the start of the leader's epoch) joins again; both changes go
+//!   through the controller (AlterIsr) with a version check;
+//! - a replica that starts following a new leader first finds where its log and the leader's
+//!   diverge and cuts its log there. How it finds that point is what changed across Kafka
+//!   versions, selected by `inter.broker.protocol.version` (see [`ProtocolVersion`]).
+//!
+//! What the broker keeps on disk is [`Disk`]: the logs and the high-watermark checkpoint.
+//! Everything else is rebuilt after a restart from what the controller sends.
+//!
+//! # Layout
+//!
+//! The broker is one state machine, [`Broker`], whose methods are spread over files along
+//! Kafka's own component boundaries, so a rule can be found where Kafka keeps it:
+//! - this file: the [`Broker`] struct, its [`Actor`] impl and the dispatch of every message
+//!   and timer to its handler (Kafka's `KafkaApis`), plus the metadata requests;
+//! - `partition`: one partition's leader/follower state, the high-watermark rule and ISR
+//!   shrink/expand (Kafka's `Partition`);
+//! - `replica_manager`: LeaderAndIsr, produce and fetch handling and their purgatories
+//!   (Kafka's `ReplicaManager`, `DelayedProduce`, `DelayedFetch`);
+//! - `fetcher`: the follower's replica fetchers and truncation (Kafka's
+//!   `AbstractFetcherThread`, `ReplicaFetcherThread`);
+//! - `zk_client`: the ZooKeeper session, registration and the controller election;
+//! - `controller_glue`, `coordinator_glue`: where the controller and the group coordinator
+//!   meet the broker that hosts them;
+//! - `disk`: [`Disk`], flushes and the HW checkpoint.
+//!
+//! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
+//! not by ownership, because Kafka's components share the same partition and log state.
+
+use fetcher::{FetchResponseData, Fetcher};
+use partition::{PartitionState, Role};
+use replica_manager::{DelayedFetch, DelayedProduce};
+use zk_client::ZkClient;
+mod controller_glue;
+mod coordinator_glue;
+mod disk;
+mod fetcher;
+mod partition;
+mod replica_manager;
+#[cfg(test)]
+mod tests;
+mod zk_client;
+
+pub use disk::Disk;
+
+use crate::actor::{Actor, Output};
+use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
+use crate::controller::Controller;
+use crate::event::Event;
+use crate::fetch_session::FetchSessionCache;
+use crate::group::{CoordinatorConfig, GroupCoordinator, GroupTimer};
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most records one fetch response carries (Kafka bounds it by bytes:
+/// `replica.fetch.max.bytes`, `fetch.max.bytes`).
+pub const FETCH_MAX_RECORDS: usize = 1000;
+
+/// How long a leader waits for the controller to answer an AlterIsr before it may try again.
+pub const ALTER_ISR_TIMEOUT_MS: u64 = 5_000;
+
+/// How often a broker retries registering under `/brokers/ids` while its previous session's
+/// znode is still there.
+pub const REGISTER_RETRY_MS: u64 = 1_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerTimer {
+    ZkConnectTimeout {
+        attempt: u64,
+    },
+    ZkPing {
+        session_id: u64,
+    },
+    ZkRegisterRetry {
+        session_id: u64,
+    },
+    IsrExpiration,
+    HwCheckpoint,
+    FlushCheck,
+    FetchTimeout {
+        leader: BrokerId,
+        correlation_id: u64,
+    },
+    FetchBackoff {
+        leader: BrokerId,
+    },
+    DelayedProduceExpire {
+        id: u64,
+    },
+    DelayedFetchExpire {
+        id: u64,
+    },
+    AlterIsrTimeout {
+        tp: TopicPartition,
+        attempt: u64,
+    },
+    /// A timer of the group coordinator.
+    Group(GroupTimer),
+}
+
+pub struct Broker {
+    id: BrokerId,
+    config: BrokerConfig,
+    topic_configs: BTreeMap<String, TopicConfig>,
+    disk: Disk,
+    high_watermarks: BTreeMap<TopicPartition, u64>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    zk: ZkClient,
+    controller: Option<Controller>,
+    /// The controller this broker last heard of, and the highest controller epoch it saw.
+    controller_id: Option<BrokerId>,
+    controller_epoch: i32,
+    live_brokers: Vec<BrokerId>,
+    metadata: BTreeMap<TopicPartition, PartitionMetadata>,
+    fetchers: BTreeMap<BrokerId, Fetcher>,
+    next_correlation_id: u64,
+    next_delayed_id: u64,
+    delayed_produces: BTreeMap<u64, DelayedProduce>,
+    /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
+    produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
+    /// The fetch sessions of the followers (and consumers) fetching from this broker.
+    fetch_sessions: FetchSessionCache,
+    /// Per fetch session, its fetch waiting in the purgatory.
+    parked_fetches: BTreeMap<u32, u64>,
+    delayed_fetches: BTreeMap<u64, DelayedFetch>,
+    coordinator: GroupCoordinator,
+    /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
+    offsets_topic_requested: bool,
+}
+
+impl Broker {
+    pub fn new(
+        id: BrokerId,
+        config: BrokerConfig,
+        topic_configs: BTreeMap<String, TopicConfig>,
+        disk: Disk,
+    ) -> Broker {
+        Broker {
+            id,
+            topic_configs,
+            disk,
+            high_watermarks: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            zk: ZkClient::default(),
+            controller: None,
+            controller_id: None,
+            controller_epoch: 0,
+            live_brokers: Vec::new(),
+            metadata: BTreeMap::new(),
+            fetchers: BTreeMap::new(),
+            next_correlation_id: 0,
+            next_delayed_id: 0,
+            delayed_produces: BTreeMap::new(),
+            produce_watchers: BTreeMap::new(),
+            fetch_sessions: FetchSessionCache::default(),
+            parked_fetches: BTreeMap::new(),
+            delayed_fetches: BTreeMap::new(),
+            coordinator: GroupCoordinator::new(
+                id,
+                CoordinatorConfig {
+                    offsets_topic_num_partitions: config.offsets_topic_num_partitions,
+                    group_initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                    group_min_session_timeout_ms: config.group_min_session_timeout_ms,
+                    group_max_session_timeout_ms: config.group_max_session_timeout_ms,
+                },
+            ),
+            offsets_topic_requested: false,
+            config,
+        }
+    }
+
+    /// The group coordinator this broker hosts, for inspection.
+    pub fn coordinator(&self) -> &GroupCoordinator {
+        &self.coordinator
+    }
+
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    pub fn into_disk(self) -> Disk {
+        self.disk
+    }
+
+    pub fn high_watermark(&self, tp: &TopicPartition) -> u64 {
+        self.high_watermarks.get(tp).copied().unwrap_or(0)
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.controller.is_some()
+    }
+
+    /// The leader epoch this broker last learned for a partition, and whether it leads it.
+    pub fn partition_role(&self, tp: &TopicPartition) -> Option<(LeaderEpoch, bool)> {
+        self.partitions
+            .get(tp)
+            .map(|p| (p.leader_epoch, matches!(p.role, Role::Leader(_))))
+    }
+
+    /// The ISR as this broker (when leader) believes it.
+    pub fn isr(&self, tp: &TopicPartition) -> Option<Vec<BrokerId>> {
+        self.partitions.get(tp).map(|p| p.isr.clone())
+    }
+
+    fn protocol(&self) -> ProtocolVersion {
+        self.config.inter_broker_protocol_version
+    }
+
+    fn topic_config(&self, topic: &str) -> &TopicConfig {
+        self.topic_configs
+            .get(topic)
+            .unwrap_or(&self.config.topic_defaults)
+    }
+
+    fn next_correlation(&mut self) -> u64 {
+        self.next_correlation_id += 1;
+        self.next_correlation_id
+    }
+}
+
+impl Broker {
+    // ------------------------------------------------------------------------------------
+    // Controller requests: the controller epoch check, UpdateMetadata (LeaderAndIsr is in
+    // `replica_manager`, AlterIsr responses in `partition`)
+    // ------------------------------------------------------------------------------------
+
+    fn accept_controller_epoch(
+        &mut self,
+        controller_epoch: i32,
+        out: &mut Output<BrokerTimer>,
+    ) -> bool {
+        if controller_epoch < self.controller_epoch {
+            out.event(Event::StaleControllerRequestRejected {
+                broker: self.id,
+                request_controller_epoch: controller_epoch,
+                current_controller_epoch: self.controller_epoch,
+            });
+            return false;
+        }
+        self.controller_epoch = controller_epoch;
+        true
+    }
+
+    fn on_update_metadata(
+        &mut self,
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        live_brokers: Vec<BrokerId>,
+        partitions: Vec<PartitionMetadata>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        if !self.accept_controller_epoch(controller_epoch, out) {
+            return;
+        }
+        self.controller_id = Some(controller_id);
+        self.live_brokers = live_brokers;
+        for p in partitions {
+            let newer = self
+                .metadata
+                .get(&p.tp)
+                .is_none_or(|m| p.leader_epoch >= m.leader_epoch);
+            if newer {
+                self.metadata.insert(p.tp.clone(), p);
+            }
+        }
+    }
+
+    // Client requests: metadata and offsets
+    // ------------------------------------------------------------------------------------
+
+    fn on_metadata(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        topics: Vec<String>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let partitions = self
+            .metadata
+            .values()
+            .filter(|m| topics.is_empty() || topics.contains(&m.tp.topic))
+            .cloned()
+            .collect();
+        out.send(
+            from,
+            Message::MetadataResponse {
+                correlation_id,
+                brokers: self.live_brokers.clone(),
+                controller_id: self.controller_id,
+                partitions,
+            },
+        );
+    }
+
+    fn on_list_offsets(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        tp: TopicPartition,
+        spec: OffsetSpec,
+        current_leader_epoch: Option<LeaderEpoch>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let fp = FetchPartition {
+            tp: tp.clone(),
+            fetch_offset: 0,
+            last_fetched_epoch: None,
+            current_leader_epoch,
+        };
+        let (error, offset, leader_epoch) = match self.fetch_error(&fp, None) {
+            Some(error) => (error, 0, None),
+            None => {
+                let log = &self.disk.logs[&tp];
+                let offset = match spec {
+                    OffsetSpec::Earliest => log.log_start_offset(),
+                    OffsetSpec::Latest => self.high_watermark(&tp),
+                };
+                (
+                    ErrorCode::None,
+                    offset,
+                    Some(self.partitions[&tp].leader_epoch),
+                )
+            }
+        };
+        out.send(
+            from,
+            Message::ListOffsetsResponse {
+                correlation_id,
+                tp,
+                error,
+                offset,
+                leader_epoch,
+            },
+        );
+    }
+}
+
+impl Actor for Broker {
+    type Timer = BrokerTimer;
+
+    fn start(&mut self, _now_ms: u64, out: &mut Output<BrokerTimer>) {
+        // Recovery: the HW comes from the checkpoint, never above what the log holds.
+        let mut recovered = Vec::new();
+        for (tp, log) in &self.disk.logs {
+            let leo = log.log_end_offset();
+            let hw = self
+                .disk
+                .hw_checkpoint
+                .get(tp)
+                .copied()
+                .unwrap_or(0)
+                .min(leo);
+            self.high_watermarks.insert(tp.clone(), hw);
+            recovered.push((tp.clone(), leo, hw));
+        }
+        out.event(Event::BrokerRecovered {
+            broker: self.id,
+            replicas: recovered,
+        });
+        self.zk_connect(out);
+        if let Some(ms) = self.isr_expiration_period_ms() {
+            out.timer(ms, BrokerTimer::IsrExpiration);
+        }
+        if let Some(ms) = self.hw_checkpoint_period_ms() {
+            out.timer(ms, BrokerTimer::HwCheckpoint);
+        }
+        if let Some(ms) = self.flush_check_interval_ms() {
+            out.timer(ms, BrokerTimer::FlushCheck);
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        self.handle_message(now_ms, from, message, out);
+        self.deliver_coordinator_completions(now_ms, out);
+    }
+
+    fn on_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
+        self.handle_timer(now_ms, timer, out);
+        self.deliver_coordinator_completions(now_ms, out);
+    }
+}
+
+impl Broker {
+    fn handle_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        match message {
+            zk @ (Message::ZkConnected { .. }
+            | Message::ZkPong { .. }
+            | Message::ZkResponse { .. }
+            | Message::ZkWatch { .. }
+            | Message::ZkSessionExpired { .. }) => self.on_zk_message(zk, out),
+            Message::LeaderAndIsr {
+                controller_id,
+                controller_epoch,
+                partitions,
+            } => self.on_leader_and_isr(now_ms, controller_id, controller_epoch, partitions, out),
+            Message::UpdateMetadata {
+                controller_id,
+                controller_epoch,
+                live_brokers,
+                partitions,
+            } => self.on_update_metadata(
+                controller_id,
+                controller_epoch,
+                live_brokers,
+                partitions,
+                out,
+            ),
+            Message::AlterIsr {
+                broker_id,
+                tp,
+                leader_epoch,
+                new_isr,
+                partition_epoch,
+            } => self.on_alter_isr(broker_id, tp, leader_epoch, new_isr, partition_epoch, out),
+            Message::AlterIsrResponse { tp, error, state } => {
+                self.on_alter_isr_response(tp, error, state, now_ms, out)
+            }
+            Message::Fetch(request) => self.on_fetch(now_ms, from, request, out),
+            Message::FetchResponse {
+                correlation_id,
+                error,
+                session_id,
+                partitions,
+            } => {
+                let response = FetchResponseData {
+                    correlation_id,
+                    error,
+                    session_id,
+                    partitions,
+                };
+                self.on_fetch_response(now_ms, from, response, out)
+            }
+            Message::OffsetsForLeaderEpoch {
+                correlation_id,
+                partitions,
+                ..
+            } => self.on_offsets_for_leader_epoch(from, correlation_id, partitions, out),
+            Message::OffsetsForLeaderEpochResponse {
+                correlation_id,
+                partitions,
+            } => self.on_offsets_for_leader_epoch_response(from, correlation_id, partitions, out),
+            Message::Produce(request) => self.on_produce(now_ms, from, request, out),
+            Message::Metadata {
+                correlation_id,
+                topics,
+            } => self.on_metadata(from, correlation_id, topics, out),
+            Message::ListOffsets {
+                correlation_id,
+                tp,
+                spec,
+                current_leader_epoch,
+            } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
+            request @ (Message::FindCoordinator { .. }
+            | Message::JoinGroup { .. }
+            | Message::SyncGroup { .. }
+            | Message::Heartbeat { .. }
+            | Message::LeaveGroup { .. }
+            | Message::OffsetCommit { .. }
+            | Message::OffsetFetch { .. }) => self.on_group_request(now_ms, from, request, out),
+            // Messages a broker never receives.
+            Message::ZkConnect { .. }
+            | Message::ZkPing { .. }
+            | Message::ZkRequest { .. }
+            | Message::ProduceResponse { .. }
+            | Message::MetadataResponse { .. }
+            | Message::ListOffsetsResponse { .. }
+            | Message::Disconnected { .. }
+            | Message::FindCoordinatorResponse { .. }
+            | Message::JoinGroupResponse { .. }
+            | Message::SyncGroupResponse { .. }
+            | Message::HeartbeatResponse { .. }
+            | Message::LeaveGroupResponse { .. }
+            | Message::OffsetCommitResponse { .. }
+            | Message::OffsetFetchResponse { .. } => {}
+        }
+    }
+
+    fn handle_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
+        match timer {
+            BrokerTimer::ZkConnectTimeout { attempt } => {
+                if self.zk.session_id.is_none() && attempt == self.zk.connect_attempt {
+                    self.zk_connect(out);
+                }
+            }
+            BrokerTimer::ZkPing { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
+                    out.timer(
+                        self.zk.ping_interval_ms(),
+                        BrokerTimer::ZkPing { session_id },
+                    );
+                }
+            }
+            BrokerTimer::ZkRegisterRetry { session_id } => {
+                if self.zk.session_id == Some(session_id) {
+                    self.register(out);
+                }
+            }
+            BrokerTimer::IsrExpiration => {
+                self.maybe_shrink_isrs(now_ms, out);
+                if let Some(ms) = self.isr_expiration_period_ms() {
+                    out.timer(ms, BrokerTimer::IsrExpiration);
+                }
+            }
+            BrokerTimer::HwCheckpoint => {
+                self.checkpoint_high_watermarks();
+                if let Some(ms) = self.hw_checkpoint_period_ms() {
+                    out.timer(ms, BrokerTimer::HwCheckpoint);
+                }
+            }
+            BrokerTimer::FlushCheck => {
+                let tps: Vec<TopicPartition> = self.disk.logs.keys().cloned().collect();
+                for tp in tps {
+                    self.maybe_flush(&tp, now_ms, out);
+                }
+                if let Some(ms) = self.flush_check_interval_ms() {
+                    out.timer(ms, BrokerTimer::FlushCheck);
+                }
+            }
+            BrokerTimer::FetchTimeout {
+                leader,
+                correlation_id,
+            } => {
+                if self
+                    .take_fetch_slot(NodeId::Broker(leader), correlation_id)
+                    .is_some()
+                {
+                    let fetcher = self.fetchers.get_mut(&leader).expect("fetcher");
+                    if fetcher.in_flight_session.take().is_some() {
+                        fetcher.session.handle_error();
+                    }
+                    self.back_off(leader, out);
+                }
+            }
+            BrokerTimer::FetchBackoff { leader } => {
+                if let Some(f) = self.fetchers.get_mut(&leader) {
+                    f.backing_off = false;
+                }
+                self.maybe_fetch(leader, out);
+            }
+            BrokerTimer::DelayedProduceExpire { id } => self.expire_delayed_produce(id, out),
+            BrokerTimer::DelayedFetchExpire { id } => {
+                if let Some(d) = self.delayed_fetches.remove(&id) {
+                    self.answer_fetch(d, out);
+                }
+            }
+            BrokerTimer::AlterIsrTimeout { tp, attempt } => {
+                if let Some(PartitionState {
+                    role: Role::Leader(l),
+                    ..
+                }) = self.partitions.get_mut(&tp)
+                {
+                    if l.alter_isr_attempt == attempt {
+                        l.pending_isr = None;
+                    }
+                }
+            }
+            BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! One partition's replication state on this broker (Kafka's `Partition`): whether it leads
+//! or follows, the ISR as the leader believes it, and the leader's view of each follower.
+//!
+//! The rules that decide what is committed live here: the high-watermark rule
+//! ([`next_high_watermark`], Kafka's `maybeIncrementLeaderHW`), ISR shrink
+//! (`maybeShrinkIsr`) and expand (`maybeExpandIsr`, inside `updateFollowerFetchState`), and
+//! the switch between leader and follower (`makeLeader`, `makeFollower`). The HW rule is a
+//! pure function of what the leader knows, so it can be tested by a table, like raft-rs's
+//! commit rule in `quorum/majority.rs`; the methods around it only gather its inputs and act
+//! on its answer.
+
+use super::{Broker, BrokerTimer, ALTER_ISR_TIMEOUT_MS};
+use crate::actor::Output;
+use crate::event::{Event, TruncateReason};
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A leader's view of one follower (Kafka's `Replica` state on the leader).
+#[derive(Clone, Debug)]
+pub(super) struct FollowerState {
+    /// The follower's LEO, known from its last fetch offset; unknown after a leader change.
+    pub(super) log_end_offset: Option<u64>,
+    pub(super) last_caught_up_ms: u64,
+    pub(super) last_fetch_ms: u64,
+    pub(super) last_fetch_leader_log_end_offset: u64,
+    /// Set while the follower is caught up and in the ISR, the leader's LEO has not moved
+    /// since, and the follower fetches through this fetch session: Kafka would set both fetch
+    /// times to the time of every fetch of the session, so they are read from the session's
+    /// last fetch instead of being written for every idle partition on every fetch. Any
+    /// change to the partition writes them out first (`materialize_followers`).
+    pub(super) session: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct LeaderState {
+    /// The leader's LEO when it took over this epoch (KAFKA-7128: a joiner must reach it).
+    pub(super) epoch_start_offset: u64,
+    pub(super) followers: BTreeMap<BrokerId, FollowerState>,
+    /// An ISR change sent to the controller and not answered yet.
+    pub(super) pending_isr: Option<Vec<BrokerId>>,
+    pub(super) alter_isr_attempt: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Role {
+    Leader(LeaderState),
+    /// Following `leader` (or waiting for one, when the partition is offline).
+    Follower {
+        leader: Option<BrokerId>,
+        /// 0.11 to 2.6: an OffsetsForLeaderEpoch round trip is due before fetching.
+        needs_epoch_lookup: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PartitionState {
+    pub(super) replicas: Vec<BrokerId>,
+    pub(super) leader_epoch: LeaderEpoch,
+    pub(super) isr: Vec<BrokerId>,
+    pub(super) partition_epoch: i32,
+    pub(super) role: Role,
+}
+
+impl PartitionState {
+    /// The ISR is a subset of the replicas: the controller builds it from them and a leader
+    /// only adds followers it tracks, which are replicas. Every modelled version keeps this,
+    /// unclean elections included (they shrink the ISR to the new leader).
+    pub(super) fn isr_within_replicas(&self) -> bool {
+        self.isr.iter().all(|r| self.replicas.contains(r))
+    }
+
+    /// Checks the rules of a partition this broker (`me`) leads: the leader is
+    /// in its ISR (the controller elects from the ISR, or sets the ISR to the unclean leader
+    /// alone; an AlterIsr without the leader is refused) and the ISR is within the replicas.
+    pub(super) fn assert_leader_rules(&self, me: BrokerId) {
+        assert!(
+            self.isr.contains(&me),
+            "a leader is in its ISR: {me} leads with ISR {:?}",
+            self.isr
+        );
+        assert!(
+            self.isr_within_replicas(),
+            "the ISR is a subset of the replicas: ISR {:?}, replicas {:?}",
+            self.isr,
+            self.replicas
+        );
+    }
+
+    /// [`Self::assert_leader_rules`], for hot paths: only where debug assertions are on.
+    pub(super) fn debug_assert_leader_rules(&self, me: BrokerId) {
+        if cfg!(debug_assertions) {
+            self.assert_leader_rules(me);
+        }
+    }
+}
+
+/// What a leader knows when it looks at moving its high watermark (the inputs of
+/// [`next_high_watermark`]).
+#[derive(Clone, Debug)]
+pub(super) struct HighWatermarkInputs {
+    pub(super) leader_log_end_offset: u64,
+    /// The HW as it is now.
+    pub(super) high_watermark: u64,
+    /// For each member of the maximal ISR other than the leader (the ISR plus a member whose
+    /// joining is in flight), the LEO the leader knows from its fetches; `None` while it has
+    /// not fetched from this leader (or is no replica the leader tracks).
+    pub(super) maximal_isr_follower_log_end_offsets: Vec<Option<u64>>,
+    /// From 3.7 (KAFKA-15583): the HW stays put while the ISR is below `min.insync.replicas`.
+    pub(super) strict_min_isr: bool,
+    pub(super) isr_len: usize,
+    /// `min.insync.replicas`, capped at the replication factor.
+    pub(super) min_isr: usize,
+}
+
+/// Kafka's `Partition.maybeIncrementLeaderHW`: the HW moves to the smallest LEO among the
+/// leader and the maximal ISR (the ISR plus a member whose joining is in flight). A member
+/// whose LEO the leader does not know yet holds it where it is, and from 3.7 it does not move
+/// at all while the ISR is below `min.insync.replicas` (KAFKA-15583). Returns the new HW, or
+/// `None` when it stays: it never goes down here.
+pub(super) fn next_high_watermark(inputs: &HighWatermarkInputs) -> Option<u64> {
+    if inputs.strict_min_isr && inputs.isr_len < inputs.min_isr {
+        return None;
+    }
+    let mut new_hw = inputs.leader_log_end_offset;
+    for follower_leo in &inputs.maximal_isr_follower_log_end_offsets {
+        new_hw = new_hw.min((*follower_leo)?);
+    }
+    debug_assert!(
+        new_hw <= inputs.leader_log_end_offset,
+        "the HW never passes the leader's LEO"
+    );
+    (new_hw > inputs.high_watermark).then_some(new_hw)
+}
+
+impl Broker {
+    /// Leader epochs only rise: a LeaderAndIsr that is not newer than what this broker knows
+    /// is skipped before it gets here (`on_leader_and_isr`), in every modelled version.
+    fn assert_newer_leader_epoch(&self, p: &LeaderAndIsrPartition) {
+        if let Some(current) = self.partitions.get(&p.tp) {
+            assert!(
+                p.leader_epoch > current.leader_epoch,
+                "leader epochs only rise: {} at epoch {} got {}",
+                p.tp,
+                current.leader_epoch,
+                p.leader_epoch
+            );
+        }
+    }
+
+    /// Kafka's `Partition.makeLeader`.
+    pub(super) fn make_leader(
+        &mut self,
+        now_ms: u64,
+        p: LeaderAndIsrPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        self.assert_newer_leader_epoch(&p);
+        let tp = p.tp.clone();
+        let log = self.disk.logs.get_mut(&tp).expect("log exists");
+        let leo = log.log_end_offset();
+        log.assign_epoch_start(p.leader_epoch, leo);
+        let followers = p
+            .replicas
+            .iter()
+            .filter(|r| **r != self.id)
+            .map(|r| {
+                let in_sync = p.isr.contains(r);
+                (
+                    *r,
+                    FollowerState {
+                        log_end_offset: None,
+                        last_caught_up_ms: if in_sync { now_ms } else { 0 },
+                        last_fetch_ms: 0,
+                        last_fetch_leader_log_end_offset: 0,
+                        session: None,
+                    },
+                )
+            })
+            .collect();
+        self.partitions.insert(
+            tp.clone(),
+            PartitionState {
+                replicas: p.replicas.clone(),
+                leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+                partition_epoch: p.partition_epoch,
+                role: Role::Leader(LeaderState {
+                    epoch_start_offset: leo,
+                    followers,
+                    pending_isr: None,
+                    alter_isr_attempt: 0,
+                }),
+            },
+        );
+        self.partitions[&tp].assert_leader_rules(self.id);
+        let hw = self.high_watermark(&tp).min(leo);
+        self.high_watermarks.insert(tp.clone(), hw);
+        self.fetch_sessions.mark_dirty(&tp);
+        self.stop_fetching(&tp);
+        out.event(Event::BecameLeader {
+            broker: self.id,
+            tp: tp.clone(),
+            leader_epoch: p.leader_epoch,
+            log_end_offset: leo,
+            high_watermark: hw,
+            isr: p.isr.clone(),
+        });
+        self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        self.maybe_increment_hw(&tp, out);
+        self.complete_delayed_fetches(&tp, out);
+        if tp.topic == OFFSETS_TOPIC {
+            self.with_coordinator(now_ms, out, |c, io| {
+                c.on_election(tp.partition, p.leader_epoch, io)
+            });
+        }
+    }
+
+    /// Kafka's `Partition.makeFollower`.
+    pub(super) fn make_follower(
+        &mut self,
+        now_ms: u64,
+        p: LeaderAndIsrPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        self.assert_newer_leader_epoch(&p);
+        assert!(
+            p.leader.is_none_or(|l| p.isr.contains(&l)),
+            "a leader is in its ISR: {:?} leads {} with ISR {:?}",
+            p.leader,
+            p.tp,
+            p.isr
+        );
+        let tp = p.tp.clone();
+        let protocol = self.protocol();
+        self.partitions.insert(
+            tp.clone(),
+            PartitionState {
+                replicas: p.replicas.clone(),
+                leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+                partition_epoch: p.partition_epoch,
+                role: Role::Follower {
+                    leader: p.leader,
+                    needs_epoch_lookup: protocol.uses_leader_epochs()
+                        && !protocol.uses_truncation_on_fetch(),
+                },
+            },
+        );
+        self.fetch_sessions.mark_dirty(&tp);
+        self.stop_fetching(&tp);
+        if let Some(leader) = p.leader {
+            self.fetch_state_changed(&tp, leader);
+        }
+        let leo = self.disk.logs[&tp].log_end_offset();
+        out.event(Event::BecameFollower {
+            broker: self.id,
+            tp: tp.clone(),
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            log_end_offset: leo,
+        });
+        if !protocol.uses_leader_epochs() && p.leader.is_some() {
+            // Before KIP-101 a new follower cut its log to its own high watermark, trusting
+            // that everything above it was uncommitted. The HW can be stale (it lags the
+            // leader's, and a restart reads it from a checkpoint), so committed records go too.
+            let hw = self.high_watermark(&tp);
+            self.truncate(
+                &tp,
+                hw,
+                TruncateReason::HighWatermark { high_watermark: hw },
+                out,
+            );
+        }
+        self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        self.complete_delayed_fetches(&tp, out);
+        if tp.topic == OFFSETS_TOPIC {
+            self.with_coordinator(now_ms, out, |c, io| c.on_resignation(tp.partition, io));
+        }
+    }
+
+    pub(super) fn on_alter_isr_response(
+        &mut self,
+        tp: TopicPartition,
+        error: ErrorCode,
+        state: Option<LeaderAndIsrPartition>,
+        now_ms: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let lag_time_max_ms = self.config.replica_lag_time_max_ms;
+        let id = self.id;
+        // The ISR may change: followers' lazily kept fetch times are written out first.
+        self.materialize_followers(&tp, None);
+        let Some(p) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(proposed) = leader.pending_isr.take() else {
+            return;
+        };
+        let Some(state) = state else {
+            out.event(Event::IsrChangeRejected {
+                tp,
+                leader: id,
+                error,
+            });
+            return;
+        };
+        if state.leader_epoch != p.leader_epoch {
+            // The controller moved on; a LeaderAndIsr with the new epoch is on its way.
+            out.event(Event::IsrChangeRejected {
+                tp,
+                leader: id,
+                error,
+            });
+            return;
+        }
+        let old_isr = std::mem::replace(&mut p.isr, state.isr.clone());
+        p.partition_epoch = state.partition_epoch;
+        if error != ErrorCode::None {
+            out.event(Event::IsrChangeRejected {
+                tp: tp.clone(),
+                leader: id,
+                error,
+            });
+        } else {
+            debug_assert_eq!(proposed, state.isr);
+            let removed: Vec<BrokerId> = old_isr
+                .iter()
+                .copied()
+                .filter(|r| !state.isr.contains(r))
+                .collect();
+            let added: Vec<BrokerId> = state
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| !old_isr.contains(r))
+                .collect();
+            if !removed.is_empty() {
+                let lag_ms = removed
+                    .iter()
+                    .filter_map(|r| leader.followers.get(r))
+                    .map(|f| now_ms.saturating_sub(f.last_caught_up_ms))
+                    .max()
+                    .unwrap_or(0);
+                out.event(Event::IsrShrunk {
+                    tp: tp.clone(),
+                    leader: id,
+                    leader_epoch: p.leader_epoch,
+                    removed,
+                    isr: state.isr.clone(),
+                    lag_ms,
+                    lag_time_max_ms,
+                });
+            }
+            if !added.is_empty() {
+                out.event(Event::IsrExpanded {
+                    tp: tp.clone(),
+                    leader: id,
+                    leader_epoch: p.leader_epoch,
+                    added,
+                    isr: state.isr.clone(),
+                });
+            }
+        }
+        // Whether accepted or not, the ISR is now the controller's.
+        self.partitions[&tp].assert_leader_rules(id);
+        self.maybe_increment_hw(&tp, out);
+    }
+
+    pub(super) fn effective_min_isr(&self, tp: &TopicPartition, replicas: usize) -> usize {
+        (self.topic_config(&tp.topic).min_insync_replicas as usize).min(replicas)
+    }
+
+    /// Sets `tp`'s HW, leader or follower; the one place it changes after startup.
+    pub(super) fn set_high_watermark(
+        &mut self,
+        tp: &TopicPartition,
+        new: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let old = self.high_watermark(tp);
+        if old == new {
+            return;
+        }
+        let leo = self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset());
+        assert!(
+            new <= leo,
+            "a replica's high watermark must not pass its log end offset"
+        );
+        self.high_watermarks.insert(tp.clone(), new);
+        self.fetch_sessions.mark_dirty(tp);
+        let (leader_epoch, is_leader) = self.partition_role(tp).unwrap_or((-1, false));
+        out.event(Event::HighWatermarkChanged {
+            broker: self.id,
+            tp: tp.clone(),
+            is_leader,
+            leader_epoch,
+            old,
+            new,
+            log_end_offset: leo,
+        });
+    }
+
+    /// Kafka's `maybeIncrementLeaderHW`: gathers what the leader knows of `tp` for
+    /// [`next_high_watermark`] and moves the HW if it says so.
+    pub(super) fn maybe_increment_hw(
+        &mut self,
+        tp: &TopicPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let Role::Leader(leader) = &p.role else {
+            return;
+        };
+        p.debug_assert_leader_rules(self.id);
+        let maximal: BTreeSet<BrokerId> = p
+            .isr
+            .iter()
+            .chain(leader.pending_isr.iter().flatten())
+            .copied()
+            .collect();
+        let inputs = HighWatermarkInputs {
+            leader_log_end_offset: self.disk.logs[tp].log_end_offset(),
+            high_watermark: self.high_watermark(tp),
+            maximal_isr_follower_log_end_offsets: maximal
+                .into_iter()
+                .filter(|r| *r != self.id)
+                .map(|r| leader.followers.get(&r).and_then(|f| f.log_end_offset))
+                .collect(),
+            strict_min_isr: self.protocol().uses_strict_min_isr(),
+            isr_len: p.isr.len(),
+            min_isr: self.effective_min_isr(tp, p.replicas.len()),
+        };
+        if let Some(new_hw) = next_high_watermark(&inputs) {
+            self.set_high_watermark(tp, new_hw, out);
+            self.complete_delayed_produces(tp, out);
+            self.complete_delayed_fetches(tp, out);
+        }
+    }
+
+    /// Kafka's `maybeShrinkIsr`, run every `replica.lag.time.max.ms / 2`.
+    pub(super) fn maybe_shrink_isrs(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        let lag_max_ms = self.config.replica_lag_time_max_ms;
+        let tps: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
+        for tp in tps {
+            let leo = self.disk.logs.get(&tp).map_or(0, |l| l.log_end_offset());
+            let Some(p) = self.partitions.get(&tp) else {
+                continue;
+            };
+            let Role::Leader(leader) = &p.role else {
+                continue;
+            };
+            p.debug_assert_leader_rules(self.id);
+            if leader.pending_isr.is_some() {
+                continue;
+            }
+            let out_of_sync: Vec<BrokerId> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| *r != self.id)
+                .filter(|r| {
+                    leader.followers.get(r).is_some_and(|f| {
+                        f.log_end_offset != Some(leo)
+                            && now_ms.saturating_sub(f.last_caught_up_ms) > lag_max_ms
+                    })
+                })
+                .collect();
+            if out_of_sync.is_empty() {
+                continue;
+            }
+            let new_isr: Vec<BrokerId> = p
+                .isr
+                .iter()
+                .copied()
+                .filter(|r| !out_of_sync.contains(r))
+                .collect();
+            self.send_alter_isr(&tp, new_isr, out);
+        }
+    }
+
+    /// Proposes `new_isr` to the controller with an AlterIsr (KIP-497): one change in flight
+    /// at a time, which may be proposed again after `ALTER_ISR_TIMEOUT_MS` without an answer.
+    pub(super) fn send_alter_isr(
+        &mut self,
+        tp: &TopicPartition,
+        new_isr: Vec<BrokerId>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let id = self.id;
+        let controller = self.controller_id;
+        let p = self.partitions.get_mut(tp).expect("partition");
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        assert!(
+            new_isr.contains(&id) && new_isr.iter().all(|r| p.replicas.contains(r)),
+            "a leader is in its ISR and the ISR is a subset of the replicas: {id} proposes \
+             {new_isr:?} for {tp} with replicas {:?}",
+            p.replicas
+        );
+        let Some(controller) = controller else {
+            return;
+        };
+        leader.pending_isr = Some(new_isr.clone());
+        leader.alter_isr_attempt += 1;
+        out.send(
+            NodeId::Broker(controller),
+            Message::AlterIsr {
+                broker_id: id,
+                tp: tp.clone(),
+                leader_epoch: p.leader_epoch,
+                new_isr,
+                partition_epoch: p.partition_epoch,
+            },
+        );
+        out.timer(
+            ALTER_ISR_TIMEOUT_MS,
+            BrokerTimer::AlterIsrTimeout {
+                tp: tp.clone(),
+                attempt: leader.alter_isr_attempt,
+            },
+        );
+    }
+
+    /// The leader's side of a follower fetch (Kafka's `updateFollowerFetchState`).
+    /// Kafka's `Partition.updateFollowerFetchState` (`Replica.updateFetchStateOrThrow`).
+    pub(super) fn update_follower_fetch_state(
+        &mut self,
+        now_ms: u64,
+        follower: BrokerId,
+        tp: &TopicPartition,
+        fetch_offset: u64,
+        session: Option<u32>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let leo = self.disk.logs[tp].log_end_offset();
+        let hw = self.high_watermark(tp);
+        let p = self.partitions.get_mut(tp).expect("partition");
+        p.debug_assert_leader_rules(self.id);
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(f) = leader.followers.get_mut(&follower) else {
+            return;
+        };
+        if fetch_offset >= leo {
+            f.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_log_end_offset {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.log_end_offset = Some(fetch_offset);
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_log_end_offset = leo;
+        // Caught up and in the ISR: until something changes, every fetch of the session
+        // would only set the fetch times again.
+        f.session = session.filter(|_| fetch_offset >= leo && p.isr.contains(&follower));
+        // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and the start
+        // of this leader's epoch (KAFKA-7128).
+        let joins = !p.isr.contains(&follower)
+            && leader.pending_isr.is_none()
+            && fetch_offset >= hw
+            && fetch_offset >= leader.epoch_start_offset;
+        if joins {
+            let mut new_isr = p.isr.clone();
+            new_isr.push(follower);
+            self.send_alter_isr(tp, new_isr, out);
+        }
+        self.maybe_increment_hw(tp, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HW rule by table, in the manner of raft-rs's `quorum/majority.rs` commit rule:
+    /// (leader LEO, current HW, followers' LEOs, strict min ISR, ISR size, min ISR, new HW).
+    #[test]
+    fn the_high_watermark_is_the_smallest_leo_of_the_maximal_isr() {
+        type Case = (
+            u64,
+            u64,
+            &'static [Option<u64>],
+            bool,
+            usize,
+            usize,
+            Option<u64>,
+        );
+        let cases: &[Case] = &[
+            // A leader alone: its own LEO.
+            (10, 0, &[], false, 1, 1, Some(10)),
+            (10, 10, &[], false, 1, 1, None),
+            // The smallest LEO of the leader and its followers.
+            (10, 0, &[Some(7), Some(9)], false, 3, 1, Some(7)),
+            (10, 0, &[Some(12), Some(11)], false, 3, 1, Some(10)),
+            (10, 3, &[Some(10), Some(10)], false, 3, 2, Some(10)),
+            // A follower that has not fetched in this epoch holds the HW.
+            (10, 0, &[Some(9), None], false, 3, 1, None),
+            // Never down: a lagging follower only stops it.
+            (10, 8, &[Some(5)], false, 2, 1, None),
+            (10, 5, &[Some(5)], false, 2, 1, None),
+            // Below min.insync.replicas: before 3.7 the HW still moves...
+            (10, 0, &[], false, 1, 2, Some(10)),
+            // ...from 3.7 (KAFKA-15583) it does not.
+            (10, 0, &[], true, 1, 2, None),
+            (10, 0, &[Some(8)], true, 2, 2, Some(8)),
+            (10, 0, &[Some(8), Some(6)], true, 2, 2, Some(6)),
+        ];
+        for (i, &(leo, hw, followers, strict, isr_len, min_isr, want)) in cases.iter().enumerate() {
+            let inputs = HighWatermarkInputs {
+                leader_log_end_offset: leo,
+                high_watermark: hw,
+                maximal_isr_follower_log_end_offsets: followers.to_vec(),
+                strict_min_isr: strict,
+                isr_len,
+                min_isr,
+            };
+            assert_eq!(next_high_watermark(&inputs), want, "case {i}: {inputs:?}");
+        }
+    }
+}

@@ -1,0 +1,808 @@
+//! The leader side of replication (Kafka's `ReplicaManager`): LeaderAndIsr requests, produce
+//! requests and the produce purgatory (`DelayedProduce`), fetch requests from followers and
+//! consumers with their fetch sessions (KIP-227) and the fetch purgatory (`DelayedFetch`),
+//! and OffsetsForLeaderEpoch on the leader's side.
+//!
+//! A purgatory is a set of requests that wait for something to change on a partition, plus
+//! watch keys (the partitions) so that a change looks only at the requests that wait on it.
+//! Every change that can complete a waiting request (an append, an HW move, a leadership
+//! change) calls `complete_delayed_produces` / `complete_delayed_fetches` for its partition.
+
+use super::partition::{PartitionState, Role};
+use super::{Broker, BrokerTimer, FETCH_MAX_RECORDS};
+use crate::actor::Output;
+use crate::event::Event;
+use crate::fetch_session::{FetchContext, FetchSession};
+use crate::protocol::*;
+use crate::types::*;
+use std::collections::BTreeSet;
+
+/// One partition of a produce request: appended and waiting for the ISR (`result` unset),
+/// or answered (Kafka's `ProducePartitionStatus`).
+#[derive(Clone, Debug)]
+pub(super) struct ProduceStatus {
+    pub(super) tp: TopicPartition,
+    pub(super) leader_epoch: LeaderEpoch,
+    pub(super) required_offset: u64,
+    pub(super) base_offset: u64,
+    pub(super) records: u32,
+    pub(super) result: Option<(ErrorCode, Option<u64>)>,
+}
+
+/// An acks=all produce request in the purgatory (Kafka's `DelayedProduce`): answered once
+/// every partition is.
+#[derive(Clone, Debug)]
+pub(super) struct DelayedProduce {
+    pub(super) from: NodeId,
+    pub(super) correlation_id: u64,
+    pub(super) partitions: Vec<ProduceStatus>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct DelayedFetch {
+    pub(super) from: NodeId,
+    pub(super) correlation_id: u64,
+    pub(super) replica_id: Option<BrokerId>,
+    pub(super) context: FetchContext,
+    /// The partitions to read: the request's, or for an incremental session fetch those
+    /// of the session with news when it arrived (the answer looks at the session's news
+    /// as they are by then).
+    pub(super) partitions: Vec<FetchPartition>,
+}
+
+/// Sends the one response of a produce request, a result for each of its partitions.
+fn answer_produce(
+    out: &mut Output<BrokerTimer>,
+    to: NodeId,
+    correlation_id: u64,
+    statuses: &[ProduceStatus],
+) {
+    out.send(
+        to,
+        Message::ProduceResponse {
+            correlation_id,
+            partitions: statuses
+                .iter()
+                .map(|s| {
+                    let (error, base_offset) = s.result.expect("every partition is answered");
+                    ProducePartitionResponse {
+                        tp: s.tp.clone(),
+                        error,
+                        base_offset,
+                    }
+                })
+                .collect(),
+        },
+    );
+}
+
+impl Broker {
+    /// Kafka's `ReplicaManager.becomeLeaderOrFollower`: each partition of a newer
+    /// LeaderAndIsr makes this broker its leader or a follower; the fetchers of the leaders
+    /// followed are started afterwards, once per leader.
+    pub(super) fn on_leader_and_isr(
+        &mut self,
+        now_ms: u64,
+        controller_id: BrokerId,
+        controller_epoch: i32,
+        partitions: Vec<LeaderAndIsrPartition>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        if !self.accept_controller_epoch(controller_epoch, out) {
+            return;
+        }
+        self.controller_id = Some(controller_id);
+        let mut touched_leaders = BTreeSet::new();
+        for p in partitions {
+            if !p.replicas.contains(&self.id) {
+                continue;
+            }
+            if let Some(current) = self.partitions.get(&p.tp) {
+                if p.leader_epoch <= current.leader_epoch {
+                    continue; // Kafka skips a LeaderAndIsr that is not newer.
+                }
+            }
+            assert!(
+                p.isr.iter().all(|r| p.replicas.contains(r)),
+                "the ISR is a subset of the replicas: {} has ISR {:?}, replicas {:?}",
+                p.tp,
+                p.isr,
+                p.replicas
+            );
+            self.disk.logs.entry(p.tp.clone()).or_default();
+            if p.leader == Some(self.id) {
+                self.make_leader(now_ms, p, out);
+            } else {
+                if let Some(l) = p.leader {
+                    touched_leaders.insert(l);
+                }
+                self.make_follower(now_ms, p, out);
+            }
+        }
+        for leader in touched_leaders {
+            self.maybe_fetch(leader, out);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Produce and the produce purgatory
+    // ------------------------------------------------------------------------------------
+
+    /// Kafka's `ReplicaManager.appendRecords`: every partition of the request is appended
+    /// (or refused) on its own; with acks=all the request waits in the purgatory until each
+    /// appended partition's HW passes its records, then one response answers them all.
+    pub(super) fn on_produce(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        request: ProduceRequest,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let ProduceRequest {
+            correlation_id,
+            acks,
+            timeout_ms,
+            partitions,
+        } = request;
+        assert!(
+            !partitions.is_empty(),
+            "a produce request carries partitions"
+        );
+        let statuses: Vec<ProduceStatus> = partitions
+            .into_iter()
+            .map(|part| self.append_produced(now_ms, acks, part, out))
+            .collect();
+        let appended: Vec<TopicPartition> = statuses
+            .iter()
+            .filter(|s| s.result.is_none_or(|(error, _)| error == ErrorCode::None))
+            .map(|s| s.tp.clone())
+            .collect();
+        if acks == Acks::All && statuses.iter().any(|s| s.result.is_none()) {
+            self.next_delayed_id += 1;
+            let id = self.next_delayed_id;
+            for status in statuses.iter().filter(|s| s.result.is_none()) {
+                self.produce_watchers
+                    .entry(status.tp.clone())
+                    .or_default()
+                    .insert(id);
+            }
+            self.delayed_produces.insert(
+                id,
+                DelayedProduce {
+                    from,
+                    correlation_id,
+                    partitions: statuses,
+                },
+            );
+            out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
+        } else if acks != Acks::None {
+            answer_produce(out, from, correlation_id, &statuses);
+        }
+        for tp in &appended {
+            self.maybe_increment_hw(tp, out);
+            self.complete_delayed_fetches(tp, out);
+        }
+    }
+
+    /// Appends one partition's batch as leader, or says why not. With acks=all the status
+    /// waits for the ISR; otherwise it is answered at once.
+    pub(super) fn append_produced(
+        &mut self,
+        now_ms: u64,
+        acks: Acks,
+        part: ProducePartition,
+        out: &mut Output<BrokerTimer>,
+    ) -> ProduceStatus {
+        let ProducePartition { tp, records } = part;
+        let count = records.len() as u32;
+        let mut status = ProduceStatus {
+            tp: tp.clone(),
+            leader_epoch: -1,
+            required_offset: 0,
+            base_offset: 0,
+            records: count,
+            result: None,
+        };
+        let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(&tp) {
+            Some(
+                p @ PartitionState {
+                    role: Role::Leader(_),
+                    leader_epoch,
+                    isr,
+                    replicas,
+                    ..
+                },
+            ) => {
+                p.debug_assert_leader_rules(self.id);
+                (*leader_epoch, isr.len(), replicas.len())
+            }
+            _ => {
+                out.event(Event::ProduceRejected {
+                    broker: self.id,
+                    tp,
+                    error: ErrorCode::NotLeaderOrFollower,
+                    records: count,
+                });
+                status.result = Some((ErrorCode::NotLeaderOrFollower, None));
+                return status;
+            }
+        };
+        if acks == Acks::All && isr_len < self.effective_min_isr(&tp, replicas_len) {
+            out.event(Event::ProduceRejected {
+                broker: self.id,
+                tp,
+                error: ErrorCode::NotEnoughReplicas,
+                records: count,
+            });
+            status.result = Some((ErrorCode::NotEnoughReplicas, None));
+            return status;
+        }
+        let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
+        let appended = log.append_as_leader(leader_epoch, records, now_ms);
+        let base_offset = appended
+            .first()
+            .map(|a| a.0)
+            .unwrap_or(log.log_end_offset());
+        let leo = log.log_end_offset();
+        out.event(Event::Appended {
+            broker: self.id,
+            tp: tp.clone(),
+            as_leader: true,
+            records: appended,
+            log_end_offset: leo,
+        });
+        self.materialize_followers(&tp, None);
+        self.maybe_flush(&tp, now_ms, out);
+        status.leader_epoch = leader_epoch;
+        status.required_offset = leo;
+        status.base_offset = base_offset;
+        if acks != Acks::All {
+            status.result = Some((ErrorCode::None, Some(base_offset)));
+        }
+        status
+    }
+
+    /// Kafka's `checkEnoughReplicasReachOffset`: an acks=all produce completes once the HW
+    /// passed its last record; if the ISR fell below `min.insync.replicas` meanwhile, the
+    /// records are written but the producer hears NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    pub(super) fn complete_delayed_produces(
+        &mut self,
+        tp: &TopicPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let hw = self.high_watermark(tp);
+        debug_assert!(
+            hw <= self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset()),
+            "the HW never passes the LEO"
+        );
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let min_isr = self.effective_min_isr(tp, p.replicas.len());
+        let maximal_isr_len = match &p.role {
+            Role::Leader(l) => l.pending_isr.as_ref().map_or(p.isr.len(), |pending| {
+                p.isr
+                    .iter()
+                    .chain(pending.iter())
+                    .collect::<BTreeSet<_>>()
+                    .len()
+            }),
+            Role::Follower { .. } => return,
+        };
+        let error = if maximal_isr_len >= min_isr {
+            ErrorCode::None
+        } else {
+            ErrorCode::NotEnoughReplicasAfterAppend
+        };
+        self.settle_delayed_produces(tp, out, |status| {
+            (status.required_offset <= hw).then(|| {
+                (
+                    error,
+                    (error == ErrorCode::None).then_some(status.base_offset),
+                )
+            })
+        });
+    }
+
+    /// Gives each waiting partition `tp` of a delayed produce the answer `decide` has for it
+    /// (if any), and sends every request whose partitions are all answered.
+    pub(super) fn settle_delayed_produces(
+        &mut self,
+        tp: &TopicPartition,
+        out: &mut Output<BrokerTimer>,
+        decide: impl Fn(&ProduceStatus) -> Option<(ErrorCode, Option<u64>)>,
+    ) {
+        let Some(ids) = self.produce_watchers.get(tp).cloned() else {
+            return;
+        };
+        for id in ids {
+            let d = self
+                .delayed_produces
+                .get_mut(&id)
+                .expect("a watched produce waits");
+            let mut settled = false;
+            for status in d.partitions.iter_mut() {
+                if &status.tp != tp || status.result.is_some() {
+                    continue;
+                }
+                let Some(result) = decide(status) else {
+                    continue;
+                };
+                status.result = Some(result);
+                settled = true;
+                if result.0 != ErrorCode::None {
+                    out.event(Event::ProduceRejected {
+                        broker: self.id,
+                        tp: tp.clone(),
+                        error: result.0,
+                        records: status.records,
+                    });
+                }
+            }
+            if !settled {
+                continue;
+            }
+            self.unwatch_produce(tp, id);
+            let d = &self.delayed_produces[&id];
+            if d.partitions.iter().all(|s| s.result.is_some()) {
+                let d = self.delayed_produces.remove(&id).expect("present");
+                answer_produce(out, d.from, d.correlation_id, &d.partitions);
+            }
+        }
+    }
+
+    /// Leadership moved: every waiting acks=all produce of an older epoch fails.
+    pub(super) fn fail_delayed_produces(
+        &mut self,
+        tp: &TopicPartition,
+        epoch: LeaderEpoch,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        self.settle_delayed_produces(tp, out, |status| {
+            (status.leader_epoch < epoch).then_some((ErrorCode::NotLeaderOrFollower, None))
+        });
+    }
+
+    /// `request.timeout.ms` passed: the partitions still waiting answer REQUEST_TIMED_OUT.
+    pub(super) fn expire_delayed_produce(&mut self, id: u64, out: &mut Output<BrokerTimer>) {
+        let Some(mut d) = self.delayed_produces.remove(&id) else {
+            return;
+        };
+        for status in d.partitions.iter_mut().filter(|s| s.result.is_none()) {
+            out.event(Event::ProduceRejected {
+                broker: self.id,
+                tp: status.tp.clone(),
+                error: ErrorCode::RequestTimedOut,
+                records: status.records,
+            });
+            status.result = Some((ErrorCode::RequestTimedOut, None));
+            self.unwatch_produce(&status.tp, id);
+        }
+        answer_produce(out, d.from, d.correlation_id, &d.partitions);
+    }
+
+    /// Delayed produce `id` no longer waits on `tp`.
+    pub(super) fn unwatch_produce(&mut self, tp: &TopicPartition, id: u64) {
+        if let Some(watchers) = self.produce_watchers.get_mut(tp) {
+            watchers.remove(&id);
+            if watchers.is_empty() {
+                self.produce_watchers.remove(tp);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Fetch serving (leader side, for followers and consumers)
+    // ------------------------------------------------------------------------------------
+
+    /// Kafka's `KafkaApis.handleFetchRequest` and `ReplicaManager.fetchMessages`: the fetch
+    /// session gives the partitions to read (KIP-227), the follower's fetch state is updated
+    /// for each, and the fetch is answered now or waits up to `max_wait_ms` for news.
+    pub(super) fn on_fetch(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        request: FetchRequest,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let (context, closed) = self.fetch_sessions.new_context(
+            request.session,
+            request.replica_id,
+            &request.partitions,
+            &request.forgotten,
+            now_ms,
+        );
+        if let Some(closed) = closed {
+            self.close_fetch_session(&closed);
+        }
+        let partitions = match context {
+            FetchContext::Error(error) => {
+                out.send(
+                    from,
+                    Message::FetchResponse {
+                        correlation_id: request.correlation_id,
+                        error,
+                        session_id: 0,
+                        partitions: Vec::new(),
+                    },
+                );
+                return;
+            }
+            FetchContext::Sessionless | FetchContext::Full { .. } => request.partitions,
+            FetchContext::Incremental { session_id } => self.session_news(session_id),
+        };
+        // First the follower state updates, once, at the time the fetch arrives.
+        if let Some(follower) = request.replica_id {
+            for fp in &partitions {
+                if self.fetch_error(fp, request.replica_id).is_none()
+                    && self.diverging_epoch(fp).is_none()
+                {
+                    self.update_follower_fetch_state(
+                        now_ms,
+                        follower,
+                        &fp.tp,
+                        fp.fetch_offset,
+                        context.session_id(),
+                        out,
+                    );
+                }
+            }
+        }
+        let delayed = DelayedFetch {
+            from,
+            correlation_id: request.correlation_id,
+            replica_id: request.replica_id,
+            context,
+            partitions,
+        };
+        if request.max_wait_ms == 0 || self.fetch_has_something(&delayed) {
+            self.answer_fetch(delayed, out);
+        } else {
+            self.next_delayed_id += 1;
+            let id = self.next_delayed_id;
+            if let Some(session_id) = context.session_id() {
+                self.parked_fetches.insert(session_id, id);
+            }
+            self.delayed_fetches.insert(id, delayed);
+            out.timer(request.max_wait_ms, BrokerTimer::DelayedFetchExpire { id });
+        }
+    }
+
+    /// The partitions of an incremental session fetch to look at: those with news.
+    pub(super) fn session_news(&self, session_id: u32) -> Vec<FetchPartition> {
+        let session = self.fetch_sessions.get(session_id).expect("a live session");
+        session
+            .dirty
+            .iter()
+            .map(|tp| session.partitions[tp].fetch.clone())
+            .collect()
+    }
+
+    /// A closed session's followers stop following its fetch times.
+    pub(super) fn close_fetch_session(&mut self, closed: &FetchSession) {
+        self.parked_fetches.remove(&closed.id);
+        for tp in closed.partitions.keys() {
+            self.materialize_followers(tp, Some(closed));
+        }
+    }
+
+    /// Writes out the fetch times of every follower of `tp` whose state follows its fetch
+    /// session (see `FollowerState::session`), as Kafka would have written them on each of
+    /// the session's fetches, and tells every session holding `tp` to look at it again.
+    /// Called before anything that changes what the followers' state means: an append, a
+    /// leadership or ISR change.
+    pub(super) fn materialize_followers(
+        &mut self,
+        tp: &TopicPartition,
+        closed: Option<&FetchSession>,
+    ) {
+        let Some(PartitionState {
+            role: Role::Leader(leader),
+            ..
+        }) = self.partitions.get_mut(tp)
+        else {
+            self.fetch_sessions.mark_dirty(tp);
+            return;
+        };
+        for f in leader.followers.values_mut() {
+            let Some(session_id) = f.session.take() else {
+                continue;
+            };
+            let last_fetch_ms = match closed {
+                Some(c) if c.id == session_id => Some(c.last_fetch_ms),
+                _ => self.fetch_sessions.get(session_id).map(|s| s.last_fetch_ms),
+            };
+            let t = last_fetch_ms.unwrap_or(f.last_fetch_ms);
+            assert!(
+                t >= f.last_fetch_ms,
+                "a session's fetches do not go back in time"
+            );
+            f.last_caught_up_ms = f.last_caught_up_ms.max(t);
+            f.last_fetch_ms = t;
+        }
+        self.fetch_sessions.mark_dirty(tp);
+    }
+
+    pub(super) fn fetch_error(
+        &self,
+        fp: &FetchPartition,
+        replica_id: Option<BrokerId>,
+    ) -> Option<ErrorCode> {
+        let Some(p) = self.partitions.get(&fp.tp) else {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        };
+        if !matches!(p.role, Role::Leader(_)) {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        }
+        // KIP-320: the fetcher's idea of the epoch must match.
+        if let Some(epoch) = fp.current_leader_epoch {
+            if self.protocol().uses_kip_320() || replica_id.is_none() {
+                if epoch < p.leader_epoch {
+                    return Some(ErrorCode::FencedLeaderEpoch);
+                }
+                if epoch > p.leader_epoch {
+                    return Some(ErrorCode::UnknownLeaderEpoch);
+                }
+            }
+        }
+        None
+    }
+
+    /// Kafka checks a follower's divergence before it reads the log, so a longer follower
+    /// log that diverged is truncated by epoch; only a fetch with nothing to say about
+    /// epochs falls through to OFFSET_OUT_OF_RANGE.
+    pub(super) fn out_of_range(&self, fp: &FetchPartition) -> bool {
+        fp.fetch_offset > self.disk.logs[&fp.tp].log_end_offset()
+    }
+
+    /// KIP-595's truncation on fetch (used by replica fetchers from 2.7): the follower's last
+    /// fetched epoch must end at or after its fetch offset on the leader, else the leader
+    /// names where that epoch ends.
+    pub(super) fn diverging_epoch(&self, fp: &FetchPartition) -> Option<EpochEndOffset> {
+        let last_epoch = fp.last_fetched_epoch?;
+        let log = self.disk.logs.get(&fp.tp)?;
+        let kip_279 = self.protocol().uses_kip_279();
+        let (epoch, end_offset) = log
+            .end_offset_for_epoch(last_epoch, kip_279)
+            .unwrap_or((-1, 0));
+        if epoch < last_epoch || end_offset < fp.fetch_offset {
+            Some(EpochEndOffset {
+                tp: fp.tp.clone(),
+                error: ErrorCode::None,
+                leader_epoch: epoch,
+                end_offset,
+            })
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn fetch_upper_bound(
+        &self,
+        tp: &TopicPartition,
+        replica_id: Option<BrokerId>,
+    ) -> u64 {
+        match replica_id {
+            Some(_) => self.disk.logs[tp].log_end_offset(),
+            None => self.high_watermark(tp),
+        }
+    }
+
+    /// Kafka's `DelayedFetch.tryComplete` for one partition: an error, a diverging epoch,
+    /// an offset out of range, or something to read.
+    pub(super) fn partition_has_something(
+        &self,
+        fp: &FetchPartition,
+        replica_id: Option<BrokerId>,
+    ) -> bool {
+        self.fetch_error(fp, replica_id).is_some()
+            || self.diverging_epoch(fp).is_some()
+            || self.out_of_range(fp)
+            || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, replica_id)
+    }
+
+    pub(super) fn fetch_has_something(&self, request: &DelayedFetch) -> bool {
+        request
+            .partitions
+            .iter()
+            .any(|fp| self.partition_has_something(fp, request.replica_id))
+    }
+
+    /// One partition's part of a fetch answer.
+    pub(super) fn read_partition(
+        &self,
+        fp: &FetchPartition,
+        replica_id: Option<BrokerId>,
+    ) -> FetchPartitionResponse {
+        let hw = self.high_watermark(&fp.tp);
+        let (leo, log_start) = self
+            .disk
+            .logs
+            .get(&fp.tp)
+            .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
+        debug_assert!(
+            hw <= leo,
+            "the HW never passes the LEO: {} {hw} > {leo}",
+            fp.tp
+        );
+        let leader_epoch = self.partitions.get(&fp.tp).map_or(-1, |p| p.leader_epoch);
+        let mut response = FetchPartitionResponse {
+            tp: fp.tp.clone(),
+            error: ErrorCode::None,
+            high_watermark: hw,
+            log_start_offset: log_start,
+            log_end_offset: leo,
+            leader_epoch,
+            records: Vec::new(),
+            diverging_epoch: None,
+        };
+        if let Some(error) = self.fetch_error(fp, replica_id) {
+            response.error = error;
+        } else if let Some(diverging) = self.diverging_epoch(fp) {
+            response.diverging_epoch = Some(diverging);
+        } else if self.out_of_range(fp) {
+            response.error = ErrorCode::OffsetOutOfRange;
+        } else {
+            let upper = self.fetch_upper_bound(&fp.tp, replica_id);
+            response.records =
+                self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+        }
+        response
+    }
+
+    /// Answers a fetch. A full or sessionless answer carries every partition it read; an
+    /// incremental one only those with news for the follower: records, an error, a diverging
+    /// epoch, or a high watermark or log start offset it has not been told yet (Kafka's
+    /// `CachedPartition.maybeUpdateResponseData`).
+    pub(super) fn answer_fetch(&mut self, request: DelayedFetch, out: &mut Output<BrokerTimer>) {
+        let session_id = request.context.session_id();
+        if let Some(id) = session_id {
+            self.parked_fetches.remove(&id);
+        }
+        let (partitions, incremental) = match request.context {
+            FetchContext::Incremental { session_id } => {
+                let live = self.fetch_sessions.get(session_id).is_some();
+                let news = if live {
+                    self.session_news(session_id)
+                } else {
+                    Vec::new()
+                };
+                (news, true)
+            }
+            _ => (request.partitions, false),
+        };
+        let mut responses = Vec::new();
+        for fp in &partitions {
+            let response = self.read_partition(fp, request.replica_id);
+            let quiet = response.error == ErrorCode::None
+                && response.diverging_epoch.is_none()
+                && response.records.is_empty();
+            // Settled once quiet: nothing more to say until something changes (which marks
+            // the partition again).
+            let settled = quiet
+                && request
+                    .replica_id
+                    .is_none_or(|r| self.follows_session(&fp.tp, r));
+            let Some(session) = session_id.and_then(|id| self.fetch_sessions.get_mut(id)) else {
+                responses.push(response);
+                continue;
+            };
+            let Some(cached) = session.partitions.get_mut(&fp.tp) else {
+                continue;
+            };
+            let news = !quiet
+                || cached.high_watermark_sent != Some(response.high_watermark)
+                || cached.log_start_offset_sent != Some(response.log_start_offset);
+            cached.high_watermark_sent = Some(response.high_watermark);
+            cached.log_start_offset_sent = Some(response.log_start_offset);
+            if settled {
+                session.dirty.remove(&fp.tp);
+            }
+            if !incremental || news {
+                responses.push(response);
+            }
+        }
+        out.send(
+            request.from,
+            Message::FetchResponse {
+                correlation_id: request.correlation_id,
+                error: ErrorCode::None,
+                session_id: session_id.unwrap_or(0),
+                partitions: responses,
+            },
+        );
+    }
+
+    /// Whether `follower`'s state for `tp` follows its fetch session's times.
+    pub(super) fn follows_session(&self, tp: &TopicPartition, follower: BrokerId) -> bool {
+        matches!(
+            self.partitions.get(tp).map(|p| &p.role),
+            Some(Role::Leader(l)) if l.followers.get(&follower).is_some_and(|f| f.session.is_some())
+        )
+    }
+
+    /// Kafka's `delayedFetchPurgatory.checkAndComplete(key)`: something changed on `tp`, so
+    /// every waiting fetch that reads it looks again. A session fetch looks only at `tp`:
+    /// nothing else of it had anything when it began to wait, and every change since has come
+    /// through here with its own partition.
+    pub(super) fn complete_delayed_fetches(
+        &mut self,
+        tp: &TopicPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let mut ready: Vec<u64> = self
+            .delayed_fetches
+            .iter()
+            .filter(|(_, d)| {
+                d.context == FetchContext::Sessionless
+                    && d.partitions.iter().any(|fp| &fp.tp == tp)
+                    && self.fetch_has_something(d)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for session_id in self.fetch_sessions.sessions_of(tp) {
+            let Some(id) = self.parked_fetches.get(&session_id).copied() else {
+                continue;
+            };
+            let session = self.fetch_sessions.get(session_id).expect("listed");
+            let fp = &session.partitions[tp].fetch;
+            let replica_id = self.delayed_fetches[&id].replica_id;
+            if self.partition_has_something(fp, replica_id) {
+                ready.push(id);
+            }
+        }
+        ready.sort_unstable();
+        for id in ready {
+            let d = self.delayed_fetches.remove(&id).expect("present");
+            self.answer_fetch(d, out);
+        }
+    }
+
+    pub(super) fn on_offsets_for_leader_epoch(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        partitions: Vec<OffsetForLeaderEpochPartition>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let kip_279 = self.protocol().uses_kip_279();
+        let answers = partitions
+            .into_iter()
+            .map(|req| {
+                let not_leader = !matches!(
+                    self.partitions.get(&req.tp).map(|p| &p.role),
+                    Some(Role::Leader(_))
+                );
+                if not_leader {
+                    return EpochEndOffset {
+                        tp: req.tp,
+                        error: ErrorCode::NotLeaderOrFollower,
+                        leader_epoch: -1,
+                        end_offset: 0,
+                    };
+                }
+                let log = &self.disk.logs[&req.tp];
+                let (leader_epoch, end_offset) = log
+                    .end_offset_for_epoch(req.leader_epoch, kip_279)
+                    .unwrap_or((-1, 0));
+                debug_assert!(
+                    end_offset <= log.log_end_offset(),
+                    "an epoch ends at or below the leader's LEO"
+                );
+                EpochEndOffset {
+                    tp: req.tp,
+                    error: ErrorCode::None,
+                    leader_epoch,
+                    end_offset,
+                }
+            })
+            .collect();
+        out.send(
+            from,
+            Message::OffsetsForLeaderEpochResponse {
+                correlation_id,
+                partitions: answers,
+            },
+        );
+    }
+}

@@ -1,0 +1,809 @@
+//! Brokers driven by hand, with the test playing the controller: LeaderAndIsr requests
+//! are built here, AlterIsr requests land in `to_controller` for the test to answer.
+use super::*;
+use crate::event::TruncateReason;
+use crate::fetch_session::FetchMetadata;
+use crate::log::Log;
+
+const CONTROLLER: BrokerId = 99;
+
+fn tp() -> TopicPartition {
+    TopicPartition::new("orders", 0)
+}
+
+struct Cluster {
+    now_ms: u64,
+    brokers: BTreeMap<BrokerId, Broker>,
+    timers: Vec<(u64, BrokerId, BrokerTimer)>,
+    /// Messages in flight: (to, from, message), delivered in order.
+    wire: std::collections::VecDeque<(NodeId, NodeId, Message)>,
+    down: BTreeSet<BrokerId>,
+    to_controller: Vec<Message>,
+    to_clients: Vec<Message>,
+    events: Vec<Event>,
+}
+
+impl Cluster {
+    fn new(n: BrokerId, config: BrokerConfig) -> Cluster {
+        let brokers = (0..n)
+            .map(|b| {
+                (
+                    b,
+                    Broker::new(b, config.clone(), BTreeMap::new(), Disk::default()),
+                )
+            })
+            .collect();
+        let mut c = Cluster {
+            now_ms: 0,
+            brokers,
+            timers: Vec::new(),
+            wire: Default::default(),
+            down: BTreeSet::new(),
+            to_controller: Vec::new(),
+            to_clients: Vec::new(),
+            events: Vec::new(),
+        };
+        for b in 0..n {
+            let mut out = Output::default();
+            c.brokers.get_mut(&b).unwrap().start(0, &mut out);
+            c.absorb(b, out);
+        }
+        c
+    }
+
+    fn absorb(&mut self, from: BrokerId, out: Output<BrokerTimer>) {
+        for (to, m) in out.messages {
+            self.wire.push_back((to, NodeId::Broker(from), m));
+        }
+        for (delay, t) in out.timers {
+            self.timers.push((self.now_ms + delay, from, t));
+        }
+        self.events.extend(out.events);
+    }
+
+    fn deliver(&mut self, to: NodeId, from: NodeId, m: Message) {
+        match to {
+            NodeId::Broker(CONTROLLER) => self.to_controller.push(m),
+            NodeId::Broker(b) if !self.down.contains(&b) => {
+                if let NodeId::Broker(f) = from {
+                    if self.down.contains(&f) {
+                        return;
+                    }
+                }
+                let mut out = Output::default();
+                self.brokers
+                    .get_mut(&b)
+                    .unwrap()
+                    .on_message(self.now_ms, from, m, &mut out);
+                self.absorb(b, out);
+            }
+            NodeId::Producer(_) | NodeId::Consumer(_) => self.to_clients.push(m),
+            _ => {}
+        }
+    }
+
+    /// Delivers everything in flight, then advances time by `ms` in 1 ms steps firing timers.
+    fn run(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        loop {
+            while let Some((to, from, m)) = self.wire.pop_front() {
+                self.deliver(to, from, m);
+            }
+            if self.now_ms >= end {
+                break;
+            }
+            self.now_ms += 1;
+            let due: Vec<(u64, BrokerId, BrokerTimer)> = {
+                let (due, rest) = self
+                    .timers
+                    .drain(..)
+                    .partition(|(t, _, _)| *t <= self.now_ms);
+                self.timers = rest;
+                due
+            };
+            for (_, b, t) in due {
+                if self.down.contains(&b) {
+                    continue;
+                }
+                let mut out = Output::default();
+                self.brokers
+                    .get_mut(&b)
+                    .unwrap()
+                    .on_timer(self.now_ms, t, &mut out);
+                self.absorb(b, out);
+            }
+        }
+    }
+
+    fn leader_and_isr(
+        &mut self,
+        leader: BrokerId,
+        epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+        version: i32,
+    ) {
+        let p = LeaderAndIsrPartition {
+            tp: tp(),
+            leader: Some(leader),
+            leader_epoch: epoch,
+            isr,
+            partition_epoch: version,
+            replicas: vec![0, 1, 2],
+            controller_epoch: 1,
+        };
+        for b in 0..3 {
+            self.wire.push_back((
+                NodeId::Broker(b),
+                NodeId::Broker(CONTROLLER),
+                Message::LeaderAndIsr {
+                    controller_id: CONTROLLER,
+                    controller_epoch: 1,
+                    partitions: vec![p.clone()],
+                },
+            ));
+        }
+    }
+
+    fn produce(&mut self, to: BrokerId, acks: Acks, seqs: std::ops::Range<u64>) {
+        let records = seqs
+            .map(|seq| ProducerRecord {
+                id: RecordId { producer: 0, seq },
+                timestamp_ms: self.now_ms,
+                key: None,
+                value: format!("v{seq}"),
+                headers: vec![],
+            })
+            .collect();
+        self.wire.push_back((
+            NodeId::Broker(to),
+            NodeId::Producer(0),
+            Message::Produce(ProduceRequest {
+                correlation_id: 1,
+                acks,
+                timeout_ms: 30_000,
+                partitions: vec![ProducePartition { tp: tp(), records }],
+            }),
+        ));
+    }
+
+    fn leo(&self, b: BrokerId) -> u64 {
+        self.brokers[&b].disk().logs[&tp()].log_end_offset()
+    }
+
+    fn hw(&self, b: BrokerId) -> u64 {
+        self.brokers[&b].high_watermark(&tp())
+    }
+
+    fn ids(&self, b: BrokerId) -> Vec<u64> {
+        self.brokers[&b].disk().logs[&tp()]
+            .records()
+            .iter()
+            .map(|r| r.id.seq)
+            .collect()
+    }
+}
+
+/// The answer for the one partition of a produce response.
+fn produce_answer(m: &Message) -> (ErrorCode, Option<u64>) {
+    match m {
+        Message::ProduceResponse { partitions, .. } => {
+            assert_eq!(partitions.len(), 1);
+            (partitions[0].error, partitions[0].base_offset)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn config() -> BrokerConfig {
+    BrokerConfig {
+        replica_lag_time_max_ms: 1_000,
+        replica_socket_timeout_ms: 2_000,
+        ..BrokerConfig::default()
+    }
+}
+
+// ---- the group coordinator on top of replication ----
+
+fn offsets_tp() -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, 0)
+}
+
+fn lead_offsets(c: &mut Cluster, leader: BrokerId, epoch: LeaderEpoch) {
+    let p = LeaderAndIsrPartition {
+        tp: offsets_tp(),
+        leader: Some(leader),
+        leader_epoch: epoch,
+        isr: vec![0, 1, 2],
+        partition_epoch: epoch,
+        replicas: vec![0, 1, 2],
+        controller_epoch: 1,
+    };
+    for b in 0..3 {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            Message::LeaderAndIsr {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                partitions: vec![p.clone()],
+            },
+        ));
+    }
+}
+
+fn group_config() -> BrokerConfig {
+    BrokerConfig {
+        offsets_topic_num_partitions: 1,
+        group_initial_rebalance_delay_ms: 0,
+        ..config()
+    }
+}
+
+fn ask(c: &mut Cluster, to: BrokerId, message: Message) -> Message {
+    c.to_clients.clear();
+    c.wire
+        .push_back((NodeId::Broker(to), NodeId::Consumer(0), message));
+    c.run(50);
+    assert_eq!(c.to_clients.len(), 1, "one answer: {:?}", c.to_clients);
+    c.to_clients.pop().unwrap()
+}
+
+fn join(c: &mut Cluster, to: BrokerId, member_id: &str) -> Message {
+    ask(
+        c,
+        to,
+        Message::JoinGroup {
+            correlation_id: 1,
+            group_id: "g".into(),
+            member_id: member_id.into(),
+            client_id: "c".into(),
+            group_instance_id: None,
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocols: vec![crate::assignor::Strategy::Range],
+            subscription: Subscription {
+                topics: vec!["orders".into()],
+                owned_partitions: vec![],
+                generation: -1,
+            },
+        },
+    )
+}
+
+#[test]
+fn a_coordinator_answers_only_after_loading_and_only_while_leading() {
+    let mut c = Cluster::new(3, group_config());
+    let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+        panic!()
+    };
+    assert_eq!(
+        error,
+        ErrorCode::NotCoordinator,
+        "nobody leads the partition yet"
+    );
+    lead_offsets(&mut c, 0, 0);
+    // Delivered at once; the load takes LOAD_DELAY_MS.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Consumer(0),
+        Message::Heartbeat {
+            correlation_id: 1,
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: "x".into(),
+        },
+    ));
+    c.to_clients.clear();
+    c.run(0);
+    assert!(matches!(
+        c.to_clients.pop(),
+        Some(Message::HeartbeatResponse {
+            error: ErrorCode::CoordinatorLoadInProgress,
+            ..
+        })
+    ));
+    c.run(crate::group::LOAD_DELAY_MS);
+    let Message::JoinGroupResponse { error, .. } = join(&mut c, 1, "") else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::NotCoordinator, "broker 1 only follows");
+}
+
+#[test]
+fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
+    let mut c = Cluster::new(3, group_config());
+    lead_offsets(&mut c, 0, 0);
+    c.run(100);
+    let Message::JoinGroupResponse {
+        error,
+        generation_id,
+        member_id,
+        leader,
+        members,
+        ..
+    } = join(&mut c, 0, "")
+    else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    assert_eq!(generation_id, 1);
+    assert_eq!(leader, member_id, "the only member leads");
+    assert_eq!(members.len(), 1, "the leader sees every subscription");
+    let assigned = vec![tp()];
+    let Message::SyncGroupResponse {
+        error, assignment, ..
+    } = ask(
+        &mut c,
+        0,
+        Message::SyncGroup {
+            correlation_id: 2,
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: member_id.clone(),
+            assignments: vec![(member_id.clone(), assigned.clone())],
+        },
+    )
+    else {
+        panic!()
+    };
+    assert_eq!((error, assignment), (ErrorCode::None, assigned));
+    // The commit is answered only once both followers have the record (acks=all).
+    c.down.insert(1);
+    c.down.insert(2);
+    c.to_clients.clear();
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Consumer(0),
+        Message::OffsetCommit {
+            correlation_id: 3,
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: member_id.clone(),
+            offsets: vec![(tp(), 42)],
+        },
+    ));
+    c.run(200);
+    assert!(c.to_clients.is_empty(), "no answer while the ISR lags");
+    c.down.clear();
+    // The followers' lost fetches time out (replica.socket.timeout.ms) and they fetch again.
+    c.run(5_000);
+    assert!(matches!(
+        c.to_clients.pop(),
+        Some(Message::OffsetCommitResponse {
+            error: ErrorCode::None,
+            ..
+        })
+    ));
+    // Broker 1 takes over the partition and loads the group from its copy of the log.
+    lead_offsets(&mut c, 1, 1);
+    c.run(100);
+    let Message::OffsetFetchResponse { error, offsets, .. } = ask(
+        &mut c,
+        1,
+        Message::OffsetFetch {
+            correlation_id: 4,
+            group_id: "g".into(),
+            partitions: vec![tp()],
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    assert_eq!(offsets, vec![(tp(), Some(42))]);
+    // The member keeps its generation: no rebalance for a coordinator move.
+    let Message::HeartbeatResponse { error, .. } = ask(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            correlation_id: 5,
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id,
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    // The old coordinator gave the group up.
+    let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::NotCoordinator);
+}
+
+#[test]
+fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replication() {
+    let mut c = Cluster::new(3, group_config());
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::UpdateMetadata {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            live_brokers: vec![0, 1],
+            partitions: vec![],
+        },
+    ));
+    let find = Message::FindCoordinator {
+        correlation_id: 1,
+        group_id: "g".into(),
+    };
+    let Message::FindCoordinatorResponse { error, .. } = ask(&mut c, 0, find.clone()) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::CoordinatorNotAvailable);
+    assert!(
+        !c.brokers[&0].offsets_topic_requested,
+        "two live brokers are fewer than offsets.topic.replication.factor=3"
+    );
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::UpdateMetadata {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            live_brokers: vec![0, 1, 2],
+            partitions: vec![],
+        },
+    ));
+    c.brokers.get_mut(&0).unwrap().zk.session_id = Some(7);
+    ask(&mut c, 0, find);
+    assert!(c.brokers[&0].offsets_topic_requested);
+}
+
+#[test]
+fn acks_all_completes_when_the_isr_has_the_records() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    // With broker 2 unreachable (but still in the ISR), acks=all cannot complete.
+    c.down.insert(2);
+    c.produce(0, Acks::All, 0..3);
+    c.run(100);
+    assert!(
+        c.to_clients.is_empty(),
+        "acks=all must wait for every ISR member"
+    );
+    assert_eq!(c.hw(0), 0, "the HW waits for the slowest ISR member");
+    c.down.clear();
+    // Broker 2's fetch was lost; its fetcher retries after replica.socket.timeout.ms.
+    c.run(4_000);
+    assert_eq!((c.leo(0), c.leo(1), c.leo(2)), (3, 3, 3));
+    assert_eq!(c.hw(0), 3);
+    assert_eq!(
+        (c.hw(1), c.hw(2)),
+        (3, 3),
+        "followers learn the HW from fetch responses"
+    );
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+}
+
+#[test]
+fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    let other = TopicPartition::new("orders", 1);
+    let led_by_1 = LeaderAndIsrPartition {
+        tp: other.clone(),
+        leader: Some(1),
+        leader_epoch: 0,
+        isr: vec![1, 0, 2],
+        partition_epoch: 0,
+        replicas: vec![1, 0, 2],
+        controller_epoch: 1,
+    };
+    for b in 0..3 {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            Message::LeaderAndIsr {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                partitions: vec![led_by_1.clone()],
+            },
+        ));
+    }
+    c.run(10);
+    let record = |seq| ProducerRecord {
+        id: RecordId { producer: 0, seq },
+        timestamp_ms: 0,
+        key: None,
+        value: format!("v{seq}"),
+        headers: vec![],
+    };
+    // Broker 0 leads orders-0 but not orders-1.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Producer(0),
+        Message::Produce(ProduceRequest {
+            correlation_id: 7,
+            acks: Acks::All,
+            timeout_ms: 30_000,
+            partitions: vec![
+                ProducePartition {
+                    tp: tp(),
+                    records: vec![record(0), record(1)],
+                },
+                ProducePartition {
+                    tp: other.clone(),
+                    records: vec![record(2)],
+                },
+            ],
+        }),
+    ));
+    c.run(2_000);
+    assert_eq!(c.to_clients.len(), 1, "one response for the whole request");
+    match &c.to_clients[0] {
+        Message::ProduceResponse {
+            correlation_id,
+            partitions,
+        } => {
+            assert_eq!(*correlation_id, 7);
+            let answers: Vec<_> = partitions
+                .iter()
+                .map(|p| (p.tp.clone(), p.error, p.base_offset))
+                .collect();
+            assert_eq!(
+                answers,
+                vec![
+                    (tp(), ErrorCode::None, Some(0)),
+                    (other, ErrorCode::NotLeaderOrFollower, None)
+                ]
+            );
+        }
+        m => panic!("unexpected {m:?}"),
+    }
+    assert!(c.brokers[&0].produce_watchers.is_empty());
+}
+
+/// Sends a fetch from follower 1 straight to broker 0 and returns its answer's session
+/// id, error, and the partitions it carried with their record counts.
+fn fetch_from_0(
+    c: &mut Cluster,
+    session: FetchMetadata,
+    partitions: Vec<FetchPartition>,
+) -> (u32, ErrorCode, Vec<(TopicPartition, usize)>) {
+    let mut out = Output::default();
+    let request = FetchRequest {
+        correlation_id: 99,
+        replica_id: Some(1),
+        max_wait_ms: 0,
+        session,
+        partitions,
+        forgotten: Vec::new(),
+    };
+    let now = c.now_ms;
+    c.brokers.get_mut(&0).unwrap().on_message(
+        now,
+        NodeId::Broker(1),
+        Message::Fetch(request),
+        &mut out,
+    );
+    let answer = out
+        .messages
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::FetchResponse {
+                correlation_id: 99,
+                error,
+                session_id,
+                partitions,
+            } if *to == NodeId::Broker(1) => Some((
+                *session_id,
+                *error,
+                partitions
+                    .iter()
+                    .map(|p| (p.tp.clone(), p.records.len()))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .expect("an answer");
+    answer
+}
+
+#[test]
+fn a_fetch_session_answers_only_the_partitions_with_news() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.produce(0, Acks::All, 0..3);
+    c.run(1_000);
+    assert_eq!(c.hw(0), 3);
+    let state = FetchPartition {
+        tp: tp(),
+        fetch_offset: 3,
+        last_fetched_epoch: Some(0),
+        current_leader_epoch: Some(0),
+    };
+    let initial = FetchMetadata {
+        session_id: 0,
+        epoch: crate::fetch_session::INITIAL_EPOCH,
+    };
+    let (id, error, parts) = fetch_from_0(&mut c, initial, vec![state.clone()]);
+    assert_eq!(error, ErrorCode::None);
+    assert_ne!(id, 0, "a full request opens a session");
+    assert_eq!(
+        parts,
+        vec![(tp(), 0)],
+        "a full answer carries every partition"
+    );
+    let mut epoch = 1;
+    let mut next = |c: &mut Cluster, partitions| {
+        let meta = FetchMetadata {
+            session_id: id,
+            epoch,
+        };
+        epoch += 1;
+        fetch_from_0(c, meta, partitions)
+    };
+    assert_eq!(
+        next(&mut c, Vec::new()).2,
+        vec![],
+        "nothing new: the incremental answer is empty"
+    );
+    c.produce(0, Acks::Leader, 3..5);
+    c.run(0);
+    assert_eq!(next(&mut c, Vec::new()).2, vec![(tp(), 2)], "new records");
+    // A restarted leader knows no sessions.
+    let restarted = Broker::new(0, config(), BTreeMap::new(), c.brokers[&0].disk().clone());
+    c.brokers.insert(0, restarted);
+    let (_, error, parts) = next(&mut c, Vec::new());
+    assert_eq!(error, ErrorCode::FetchSessionIdNotFound);
+    assert!(parts.is_empty());
+}
+
+#[test]
+fn produce_to_a_follower_is_rejected() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.produce(1, Acks::Leader, 0..1);
+    c.run(1);
+    assert_eq!(
+        produce_answer(&c.to_clients[0]),
+        (ErrorCode::NotLeaderOrFollower, None)
+    );
+}
+
+#[test]
+fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
+    let mut config = config();
+    config.topic_defaults.min_insync_replicas = 3;
+    let mut c = Cluster::new(3, config);
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.down.insert(2);
+    // An idle partition never shrinks its ISR: a follower whose LEO equals the leader's
+    // is caught up however long ago it fetched. A write makes broker 2 fall behind.
+    c.produce(0, Acks::Leader, 0..1);
+    c.run(2_000);
+    let alter = c
+        .to_controller
+        .iter()
+        .find_map(|m| match m {
+            Message::AlterIsr {
+                new_isr,
+                partition_epoch,
+                ..
+            } => Some((new_isr.clone(), *partition_epoch)),
+            _ => None,
+        })
+        .expect("the leader asks to shrink the ISR");
+    assert_eq!(alter, (vec![0, 1], 0));
+    // The controller accepts.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::AlterIsrResponse {
+            tp: tp(),
+            error: ErrorCode::None,
+            state: Some(LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(0),
+                leader_epoch: 0,
+                isr: vec![0, 1],
+                partition_epoch: 1,
+                replicas: vec![0, 1, 2],
+                controller_epoch: 1,
+            }),
+        },
+    ));
+    c.run(1);
+    assert!(c
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IsrShrunk { removed, .. } if removed == &vec![2])));
+    c.produce(0, Acks::All, 1..2);
+    c.run(1);
+    assert_eq!(
+        produce_answer(c.to_clients.last().unwrap()),
+        (ErrorCode::NotEnoughReplicas, None)
+    );
+    assert_eq!(c.leo(0), 1, "a NOT_ENOUGH_REPLICAS produce appends nothing");
+    assert_eq!(
+        c.hw(0),
+        0,
+        "from Kafka 3.7 the HW stays put below min.insync.replicas"
+    );
+}
+
+#[test]
+fn a_new_follower_truncates_its_divergent_tail_by_leader_epoch() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.produce(0, Acks::All, 0..2);
+    c.run(1_000);
+    assert_eq!(c.hw(0), 2);
+    // Broker 0 is cut off, takes two more records that never replicate.
+    c.down.insert(1);
+    c.down.insert(2);
+    c.produce(0, Acks::Leader, 2..4);
+    c.run(1);
+    assert_eq!(c.leo(0), 4);
+    // Broker 1 becomes leader in epoch 1 and takes a different record at offset 2.
+    c.down.clear();
+    c.down.insert(0);
+    c.leader_and_isr(1, 1, vec![1, 2], 1);
+    c.run(5);
+    c.produce(1, Acks::Leader, 100..101);
+    c.run(1_000);
+    // Broker 0 returns as a follower: it must cut offsets 2 and 3 (epoch 0) and take
+    // offset 2 from epoch 1.
+    c.down.clear();
+    c.leader_and_isr(1, 2, vec![1, 2], 2);
+    c.run(2_000);
+    assert_eq!(c.ids(0), vec![0, 1, 100]);
+    assert_eq!(c.ids(0), c.ids(1));
+    assert!(c.events.iter().any(|e| matches!(
+        e,
+        Event::Truncated {
+            broker: 0,
+            to_offset: 2,
+            reason: TruncateReason::LeaderEpoch { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn pre_kip_101_follower_truncates_to_its_high_watermark() {
+    let mut config = config();
+    config.inter_broker_protocol_version = ProtocolVersion::parse("0.10.2").unwrap();
+    let mut c = Cluster::new(3, config);
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.produce(0, Acks::All, 0..3);
+    c.run(2);
+    // Followers fetched the records but have not yet learned HW 3.
+    assert_eq!(c.leo(1), 3);
+    let hw1 = c.hw(1);
+    assert!(hw1 < 3);
+    c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+    c.run(0);
+    assert_eq!(c.leo(1), hw1, "the old rule cuts to the follower's own HW");
+}
+
+#[test]
+fn power_loss_keeps_only_flushed_records() {
+    let mut disk = Disk::default();
+    let mut log = Log::new();
+    log.append_as_leader(
+        0,
+        (0..3)
+            .map(|seq| ProducerRecord {
+                id: RecordId { producer: 0, seq },
+                timestamp_ms: 0,
+                key: None,
+                value: String::new(),
+                headers: vec![],
+            })
+            .collect(),
+        0,
+    );
+    log.flush();
+    disk.logs.insert(tp(), log);
+    let mut crash_copy = disk.clone();
+    disk.logs.get_mut(&tp()).unwrap().truncate_to(3);
+    assert!(crash_copy.lose_unflushed().is_empty());
+}
