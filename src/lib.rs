@@ -25,9 +25,6 @@ pub mod topic;
 pub mod types;
 pub mod zookeeper;
 
-/// The group coordinator under its earlier name: `crate::group::...` paths keep working.
-pub use coordinator as group;
-
 pub use actor::{Actor, NoRequest, Output};
 pub use event::Event;
 pub use protocol::Message;

@@ -8,7 +8,7 @@
 use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
-use crate::group::{CoordinatorIo, GroupCoordinator, GroupTimer, PendingAppend};
+use crate::coordinator::{CoordinatorIo, GroupCoordinator, GroupTimer, PendingAppend};
 use crate::protocol::*;
 use crate::types::*;
 

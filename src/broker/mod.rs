@@ -57,7 +57,7 @@ use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
 use crate::controller::Controller;
 use crate::event::Event;
 use crate::fetch_session::FetchSessionCache;
-use crate::group::{CoordinatorConfig, GroupCoordinator, GroupTimer};
+use crate::coordinator::{CoordinatorConfig, GroupCoordinator, GroupTimer};
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet};

@@ -302,7 +302,7 @@ fn a_coordinator_answers_only_after_loading_and_only_while_leading() {
             ..
         })
     ));
-    c.run(crate::group::LOAD_DELAY_MS);
+    c.run(crate::coordinator::LOAD_DELAY_MS);
     let Message::JoinGroupResponse { error, .. } = join(&mut c, 1, "") else {
         panic!()
     };
