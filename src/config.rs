@@ -128,32 +128,18 @@ fn as_string(key: &str, v: &ConfigValue) -> Result<String, ConfigError> {
     }
 }
 
-/// The nearest key by edit distance, if it is close enough to be a likely typo.
+/// The nearest key by edit distance (Levenshtein, `strsim`), if it is close enough to be a
+/// likely typo: at most a third of the key's length, and at least 2, edits away.
 pub fn nearest_key<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut best: Option<(usize, &str)> = None;
     for k in known {
-        let d = levenshtein(key, k);
+        let d = strsim::levenshtein(key, k);
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, k));
         }
     }
     best.filter(|(d, k)| *d <= (k.len() / 3).max(2))
         .map(|(_, k)| k.to_string())
-}
-
-/// Plain Levenshtein distance over chars (small inputs: config keys).
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Kafka's `inter.broker.protocol.version`: which replication rules the brokers follow.
