@@ -85,7 +85,7 @@ impl Ctx<'_> {
 
     /// The serde layer's error as a scenario error: bad TOML, an unknown key, or a value of
     /// the wrong shape for a table.
-    pub fn from_serde(&self, e: serde_path_to_error::Error<toml::de::Error>) -> ScenarioError {
+    pub fn serde_error(&self, e: serde_path_to_error::Error<toml::de::Error>) -> ScenarioError {
         let path: Vec<String> = e
             .path()
             .iter()

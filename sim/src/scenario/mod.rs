@@ -53,7 +53,7 @@ impl Scenario {
     pub fn parse(path: &str, text: &str) -> Result<Scenario> {
         let ctx = Ctx { file: path, text };
         let raw: RawScenario = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-            .map_err(|e| ctx.from_serde(e))?;
+            .map_err(|e| ctx.serde_error(e))?;
         let name = ctx
             .str("name", raw.name.as_ref())?
             .ok_or_else(|| ctx.err(None, Some("name"), "a scenario needs a name"))?;
