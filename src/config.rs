@@ -6,10 +6,11 @@
 //! are errors that suggest the nearest known key: a typo in `min.insync.replicas` must never
 //! silently run a scenario with the default.
 
-use crate::assignor::Strategy;
-use crate::types::Acks;
 use std::collections::BTreeMap;
 use std::fmt;
+
+mod clients;
+pub use clients::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
 
 /// A config value as a scenario file gives it.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,32 +129,119 @@ fn as_string(key: &str, v: &ConfigValue) -> Result<String, ConfigError> {
     }
 }
 
-/// The nearest key by edit distance, if it is close enough to be a likely typo.
+/// Kafka's `Long.MAX_VALUE`, its "never" for `flush.messages` and `flush.ms`: the model's
+/// never is `u64::MAX`.
+fn never_at_max(n: u64) -> u64 {
+    if n >= i64::MAX as u64 {
+        u64::MAX
+    } else {
+        n
+    }
+}
+
+/// One Kafka config key, declared once (in the manner of ripgrep's `flags/defs.rs`): its
+/// name, Kafka's default, its unit, one line on what it does, and how a value is checked
+/// and stored. Each scope's list drives `apply` (and the nearest key for a typo), the
+/// scope's `Default` and the README's config table.
+pub struct ConfigKey<C: 'static> {
+    pub name: &'static str,
+    /// Kafka's default as text, stored through `apply`; `None` for no default (null).
+    pub default: Option<&'static str>,
+    /// `ms`, `bytes`, ... or empty for a value without a unit.
+    pub unit: &'static str,
+    pub doc: &'static str,
+    /// Checks the value as Kafka's validator does and stores it; the `&str` is the key the
+    /// user wrote, for the error.
+    pub apply: fn(&mut C, &str, &ConfigValue) -> Result<(), ConfigError>,
+}
+
+/// Applies `key` through its declaration, or names the nearest declared key.
+fn apply_declared<C>(
+    keys: &[ConfigKey<C>],
+    config: &mut C,
+    key: &str,
+    v: &ConfigValue,
+) -> Result<(), ConfigError> {
+    match keys.iter().find(|k| k.name == key) {
+        Some(k) => (k.apply)(config, key, v),
+        None => Err(ConfigError::UnknownKey {
+            key: key.to_string(),
+            suggestion: nearest_key(key, keys.iter().map(|k| k.name)),
+        }),
+    }
+}
+
+/// `blank` with every declared default applied.
+fn with_defaults<C>(mut blank: C, keys: &[ConfigKey<C>]) -> C {
+    for k in keys {
+        if let Some(default) = k.default {
+            let value = ConfigValue::Str(default.to_string());
+            if let Err(e) = (k.apply)(&mut blank, k.name, &value) {
+                panic!("the declared default of {}: {e}", k.name);
+            }
+        }
+    }
+    blank
+}
+
+/// Whether `key` is declared in `keys`.
+pub fn is_declared<C>(keys: &[ConfigKey<C>], key: &str) -> bool {
+    keys.iter().any(|k| k.name == key)
+}
+
+/// The README's config table: every declared key of every scope.
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| scope | key | default | unit | what it does |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let mut rows =
+        |scope: &str, keys: &mut dyn Iterator<Item = (&str, Option<&str>, &str, &str)>| {
+            for (name, default, unit, doc) in keys {
+                let default = default.map_or("none".to_string(), |d| format!("`{d}`"));
+                out.push_str(&format!(
+                    "| {scope} | `{name}` | {default} | {unit} | {doc} |\n"
+                ));
+            }
+        };
+    rows(
+        "broker",
+        &mut BrokerConfig::DECLARED
+            .iter()
+            .map(|k| (k.name, k.default, k.unit, k.doc)),
+    );
+    rows(
+        "topic",
+        &mut TopicConfig::DECLARED
+            .iter()
+            .map(|k| (k.name, k.default, k.unit, k.doc)),
+    );
+    rows(
+        "producer",
+        &mut ProducerConfig::DECLARED
+            .iter()
+            .map(|k| (k.name, k.default, k.unit, k.doc)),
+    );
+    rows(
+        "consumer",
+        &mut ConsumerConfig::DECLARED
+            .iter()
+            .map(|k| (k.name, k.default, k.unit, k.doc)),
+    );
+    out
+}
+
+/// The nearest key by edit distance (Levenshtein, `strsim`), if it is close enough to be a
+/// likely typo: at most a third of the key's length, and at least 2, edits away.
 pub fn nearest_key<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut best: Option<(usize, &str)> = None;
     for k in known {
-        let d = levenshtein(key, k);
+        let d = strsim::levenshtein(key, k);
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, k));
         }
     }
     best.filter(|(d, k)| *d <= (k.len() / 3).max(2))
         .map(|(_, k)| k.to_string())
-}
-
-/// Plain Levenshtein distance over chars (small inputs: config keys).
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Kafka's `inter.broker.protocol.version`: which replication rules the brokers follow.
@@ -255,43 +343,66 @@ pub struct TopicConfig {
 
 impl Default for TopicConfig {
     fn default() -> Self {
-        TopicConfig {
-            min_insync_replicas: 1,
+        let blank = TopicConfig {
+            min_insync_replicas: 0,
             unclean_leader_election_enable: false,
-            flush_messages: u64::MAX,
-            flush_ms: u64::MAX,
-        }
+            flush_messages: 0,
+            flush_ms: 0,
+        };
+        with_defaults(blank, Self::DECLARED)
     }
 }
 
 impl TopicConfig {
-    pub const KEYS: &'static [&'static str] = &[
-        "min.insync.replicas",
-        "unclean.leader.election.enable",
-        "flush.messages",
-        "flush.ms",
+    /// Every key of this scope, declared once: the parser, the defaults and the README's
+    /// config table all come from this list.
+    pub const DECLARED: &'static [ConfigKey<TopicConfig>] = &[
+        // LogConfig: min.insync.replicas and flush.messages are atLeast(1), flush.ms
+        // atLeast(0).
+        ConfigKey {
+            name: "min.insync.replicas",
+            default: Some("1"),
+            unit: "replicas",
+            doc: "the fewest ISR members an acks=all write needs",
+            apply: |c, k, v| {
+                c.min_insync_replicas = at_least_one(k, v)?.min(u32::MAX as u64) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "unclean.leader.election.enable",
+            default: Some("false"),
+            unit: "",
+            doc: "whether a replica outside the ISR may be elected leader",
+            apply: |c, k, v| {
+                c.unclean_leader_election_enable = as_bool(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "flush.messages",
+            default: Some("9223372036854775807"),
+            unit: "messages",
+            doc: "fsync after this many messages (Long.MAX_VALUE: never)",
+            apply: |c, k, v| {
+                c.flush_messages = never_at_max(at_least_one(k, v)?);
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "flush.ms",
+            default: Some("9223372036854775807"),
+            unit: "ms",
+            doc: "fsync when the oldest unflushed message is this old (Long.MAX_VALUE: never)",
+            apply: |c, k, v| {
+                c.flush_ms = never_at_max(as_u64(k, v)?);
+                Ok(())
+            },
+        },
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
-        match key {
-            // LogConfig: min.insync.replicas and flush.messages are atLeast(1), flush.ms
-            // atLeast(0).
-            "min.insync.replicas" => {
-                self.min_insync_replicas = at_least_one(key, v)?.min(u32::MAX as u64) as u32
-            }
-            "unclean.leader.election.enable" => {
-                self.unclean_leader_election_enable = as_bool(key, v)?
-            }
-            "flush.messages" => self.flush_messages = at_least_one(key, v)?,
-            "flush.ms" => self.flush_ms = as_u64(key, v)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
-                })
-            }
-        }
-        Ok(())
+        apply_declared(Self::DECLARED, self, key, v)
     }
 }
 
@@ -324,46 +435,219 @@ pub struct BrokerConfig {
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        BrokerConfig {
-            replica_lag_time_max_ms: 30_000,
-            zookeeper_session_timeout_ms: 18_000,
-            replica_fetch_wait_max_ms: 500,
-            replica_fetch_backoff_ms: 1_000,
-            replica_high_watermark_checkpoint_interval_ms: 5_000,
-            replica_socket_timeout_ms: 30_000,
-            controller_socket_timeout_ms: 30_000,
+        let blank = BrokerConfig {
+            replica_lag_time_max_ms: 0,
+            zookeeper_session_timeout_ms: 0,
+            replica_fetch_wait_max_ms: 0,
+            replica_fetch_backoff_ms: 0,
+            replica_high_watermark_checkpoint_interval_ms: 0,
+            replica_socket_timeout_ms: 0,
+            controller_socket_timeout_ms: 0,
             inter_broker_protocol_version: ProtocolVersion::LATEST,
-            offsets_topic_num_partitions: 50,
-            offsets_topic_replication_factor: 3,
-            offsets_commit_timeout_ms: 5_000,
-            group_initial_rebalance_delay_ms: 3_000,
-            group_min_session_timeout_ms: 6_000,
-            group_max_session_timeout_ms: 1_800_000,
+            offsets_topic_num_partitions: 0,
+            offsets_topic_replication_factor: 0,
+            offsets_commit_timeout_ms: 0,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 0,
+            group_max_session_timeout_ms: 0,
             topic_defaults: TopicConfig::default(),
-        }
+        };
+        with_defaults(blank, Self::DECLARED)
     }
 }
 
 impl BrokerConfig {
-    pub const KEYS: &'static [&'static str] = &[
-        "replica.lag.time.max.ms",
-        "zookeeper.session.timeout.ms",
-        "replica.fetch.wait.max.ms",
-        "replica.fetch.backoff.ms",
-        "replica.high.watermark.checkpoint.interval.ms",
-        "replica.socket.timeout.ms",
-        "controller.socket.timeout.ms",
-        "inter.broker.protocol.version",
-        "offsets.topic.num.partitions",
-        "offsets.topic.replication.factor",
-        "offsets.commit.timeout.ms",
-        "group.initial.rebalance.delay.ms",
-        "group.min.session.timeout.ms",
-        "group.max.session.timeout.ms",
-        "min.insync.replicas",
-        "unclean.leader.election.enable",
-        "log.flush.interval.messages",
-        "log.flush.interval.ms",
+    /// Every key of this scope, declared once: the parser, the defaults and the README's
+    /// config table all come from this list.
+    pub const DECLARED: &'static [ConfigKey<BrokerConfig>] = &[
+        // No validator in KafkaConfig; isr-expiration runs every half of it.
+        ConfigKey {
+            name: "replica.lag.time.max.ms",
+            default: Some("30000"),
+            unit: "ms",
+            doc: "a follower this far behind leaves the ISR",
+            apply: |c, k, v| {
+                c.replica_lag_time_max_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // No validator; the scenario checks it against the network's round trip.
+        ConfigKey {
+            name: "zookeeper.session.timeout.ms",
+            default: Some("18000"),
+            unit: "ms",
+            doc: "a broker silent this long loses its ZooKeeper session",
+            apply: |c, k, v| {
+                c.zookeeper_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "replica.fetch.wait.max.ms",
+            default: Some("500"),
+            unit: "ms",
+            doc: "how long a leader holds a follower's fetch with nothing new",
+            apply: |c, k, v| {
+                c.replica_fetch_wait_max_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // atLeast(0): a follower fetches again at once after an error.
+        ConfigKey {
+            name: "replica.fetch.backoff.ms",
+            default: Some("1000"),
+            unit: "ms",
+            doc: "how long a follower waits after a failed fetch",
+            apply: |c, k, v| {
+                c.replica_fetch_backoff_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // No validator; 0 checkpoints once (KafkaScheduler), so never in the simulator.
+        ConfigKey {
+            name: "replica.high.watermark.checkpoint.interval.ms",
+            default: Some("5000"),
+            unit: "ms",
+            doc: "how often the high watermarks are written to disk",
+            apply: |c, k, v| {
+                c.replica_high_watermark_checkpoint_interval_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "replica.socket.timeout.ms",
+            default: Some("30000"),
+            unit: "ms",
+            doc: "how long a follower waits for a fetch answer",
+            apply: |c, k, v| {
+                c.replica_socket_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "controller.socket.timeout.ms",
+            default: Some("30000"),
+            unit: "ms",
+            doc: "how long the controller waits for a broker's answer",
+            apply: |c, k, v| {
+                c.controller_socket_timeout_ms = as_u64(k, v)?.max(1);
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "inter.broker.protocol.version",
+            default: Some("3.7"),
+            unit: "",
+            doc: "which replication rules the brokers follow (KIP-101, KIP-279, KIP-320, ...)",
+            apply: |c, k, v| {
+                let s = as_string(k, v)?;
+                c.inter_broker_protocol_version =
+                    ProtocolVersion::parse(&s).ok_or(ConfigError::BadValue {
+                        key: k.to_string(),
+                        expected: "a Kafka version such as \"0.10.2\", \"2.0\" or \"3.7\"",
+                        got: v.to_string(),
+                    })?;
+                Ok(())
+            },
+        },
+        // atLeast(1) in KafkaConfig; the simulator keeps at most 1000 partitions and a
+        // replication factor of at most 100.
+        ConfigKey {
+            name: "offsets.topic.num.partitions",
+            default: Some("50"),
+            unit: "partitions",
+            doc: "partitions of `__consumer_offsets`",
+            apply: |c, k, v| {
+                c.offsets_topic_num_partitions = at_least_one(k, v)?.min(1000) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "offsets.topic.replication.factor",
+            default: Some("3"),
+            unit: "replicas",
+            doc: "replicas of `__consumer_offsets`; from 0.11 it waits for this many brokers",
+            apply: |c, k, v| {
+                c.offsets_topic_replication_factor = at_least_one(k, v)?.min(100) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "offsets.commit.timeout.ms",
+            default: Some("5000"),
+            unit: "ms",
+            doc: "how long a commit waits for the offsets topic's ISR",
+            apply: |c, k, v| {
+                c.offsets_commit_timeout_ms = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "group.initial.rebalance.delay.ms",
+            default: Some("3000"),
+            unit: "ms",
+            doc: "how long an empty group waits for more members",
+            apply: |c, k, v| {
+                c.group_initial_rebalance_delay_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "group.min.session.timeout.ms",
+            default: Some("6000"),
+            unit: "ms",
+            doc: "the shortest session.timeout.ms a member may ask for",
+            apply: |c, k, v| {
+                c.group_min_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "group.max.session.timeout.ms",
+            default: Some("1800000"),
+            unit: "ms",
+            doc: "the longest session.timeout.ms a member may ask for",
+            apply: |c, k, v| {
+                c.group_max_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "min.insync.replicas",
+            default: Some("1"),
+            unit: "replicas",
+            doc: "the topics' default `min.insync.replicas`",
+            apply: |c, k, v| c.topic_defaults.apply(k, v),
+        },
+        ConfigKey {
+            name: "unclean.leader.election.enable",
+            default: Some("false"),
+            unit: "",
+            doc: "the topics' default `unclean.leader.election.enable`",
+            apply: |c, k, v| c.topic_defaults.apply(k, v),
+        },
+        ConfigKey {
+            name: "log.flush.interval.messages",
+            default: Some("9223372036854775807"),
+            unit: "messages",
+            doc: "the topics' default `flush.messages`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("flush.messages", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.flush.interval.ms",
+            default: Some("9223372036854775807"),
+            unit: "ms",
+            doc: "the topics' default `flush.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("flush.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
     ];
 
     /// Applies one broker config. The ranges are `KafkaConfig`'s validators; the checks
@@ -371,295 +655,7 @@ impl BrokerConfig {
     /// (`kafka_sim::scenario`). Where Kafka has no validator and a timer derives from the
     /// value, the broker follows `KafkaScheduler`: a task with a period of 0 runs once.
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
-        match key {
-            // No validator in KafkaConfig; isr-expiration runs every half of it.
-            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = as_u64(key, v)?,
-            // No validator; the scenario checks it against the network's round trip.
-            "zookeeper.session.timeout.ms" => self.zookeeper_session_timeout_ms = as_u64(key, v)?,
-            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms = as_u64(key, v)?,
-            // atLeast(0): a follower fetches again at once after an error.
-            "replica.fetch.backoff.ms" => self.replica_fetch_backoff_ms = as_u64(key, v)?,
-            // No validator; 0 checkpoints once (KafkaScheduler), so never in the simulator.
-            "replica.high.watermark.checkpoint.interval.ms" => {
-                self.replica_high_watermark_checkpoint_interval_ms = as_u64(key, v)?
-            }
-            "replica.socket.timeout.ms" => self.replica_socket_timeout_ms = as_u64(key, v)?,
-            "controller.socket.timeout.ms" => {
-                self.controller_socket_timeout_ms = as_u64(key, v)?.max(1)
-            }
-            "inter.broker.protocol.version" => {
-                let s = as_string(key, v)?;
-                self.inter_broker_protocol_version =
-                    ProtocolVersion::parse(&s).ok_or(ConfigError::BadValue {
-                        key: key.to_string(),
-                        expected: "a Kafka version such as \"0.10.2\", \"2.0\" or \"3.7\"",
-                        got: v.to_string(),
-                    })?;
-            }
-            // atLeast(1) in KafkaConfig; the simulator keeps at most 1000 partitions and a
-            // replication factor of at most 100.
-            "offsets.topic.num.partitions" => {
-                self.offsets_topic_num_partitions = at_least_one(key, v)?.min(1000) as u32
-            }
-            "offsets.topic.replication.factor" => {
-                self.offsets_topic_replication_factor = at_least_one(key, v)?.min(100) as u32
-            }
-            "offsets.commit.timeout.ms" => self.offsets_commit_timeout_ms = at_least_one(key, v)?,
-            "group.initial.rebalance.delay.ms" => {
-                self.group_initial_rebalance_delay_ms = as_u64(key, v)?
-            }
-            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = as_u64(key, v)?,
-            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = as_u64(key, v)?,
-            "min.insync.replicas" | "unclean.leader.election.enable" => {
-                self.topic_defaults.apply(key, v)?
-            }
-            "log.flush.interval.messages" => self
-                .topic_defaults
-                .apply("flush.messages", v)
-                .map_err(|e| e.for_key(key))?,
-            "log.flush.interval.ms" => self
-                .topic_defaults
-                .apply("flush.ms", v)
-                .map_err(|e| e.for_key(key))?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
-                })
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Producer client configs.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProducerConfig {
-    pub acks: Acks,
-    pub linger_ms: u64,
-    /// `batch.size` in bytes; the simulator counts a record's key and value bytes.
-    pub batch_size: u64,
-    pub retries: u64,
-    pub retry_backoff_ms: u64,
-    pub request_timeout_ms: u64,
-    pub delivery_timeout_ms: u64,
-    pub max_in_flight_requests_per_connection: u32,
-    pub metadata_max_age_ms: u64,
-    /// `max.request.size`: how many bytes of batches one produce request may carry.
-    pub max_request_size: u64,
-}
-
-impl Default for ProducerConfig {
-    fn default() -> Self {
-        ProducerConfig {
-            acks: Acks::All,
-            linger_ms: 0,
-            batch_size: 16_384,
-            retries: i32::MAX as u64,
-            retry_backoff_ms: 100,
-            request_timeout_ms: 30_000,
-            delivery_timeout_ms: 120_000,
-            max_in_flight_requests_per_connection: 5,
-            metadata_max_age_ms: 300_000,
-            max_request_size: 1_048_576,
-        }
-    }
-}
-
-impl ProducerConfig {
-    pub const KEYS: &'static [&'static str] = &[
-        "acks",
-        "linger.ms",
-        "batch.size",
-        "retries",
-        "retry.backoff.ms",
-        "request.timeout.ms",
-        "delivery.timeout.ms",
-        "max.in.flight.requests.per.connection",
-        "metadata.max.age.ms",
-        "max.request.size",
-    ];
-
-    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
-        match key {
-            "acks" => {
-                self.acks = match v {
-                    ConfigValue::Int(0) => Acks::None,
-                    ConfigValue::Int(1) => Acks::Leader,
-                    ConfigValue::Int(-1) => Acks::All,
-                    ConfigValue::Str(s) if s == "0" => Acks::None,
-                    ConfigValue::Str(s) if s == "1" => Acks::Leader,
-                    ConfigValue::Str(s) if s == "all" || s == "-1" => Acks::All,
-                    other => {
-                        return Err(ConfigError::BadValue {
-                            key: key.to_string(),
-                            expected: "0, 1, \"all\" or -1",
-                            got: other.to_string(),
-                        })
-                    }
-                }
-            }
-            // ProducerConfig's validators: atLeast(0) but for max.in.flight (atLeast(1)).
-            // request.timeout.ms and delivery.timeout.ms are checked against the network
-            // and each other by the scenario.
-            "linger.ms" => self.linger_ms = as_u64(key, v)?,
-            "batch.size" => self.batch_size = as_u64(key, v)?,
-            "retries" => self.retries = as_u64(key, v)?,
-            "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
-            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?,
-            "delivery.timeout.ms" => self.delivery_timeout_ms = as_u64(key, v)?,
-            "max.in.flight.requests.per.connection" => {
-                self.max_in_flight_requests_per_connection =
-                    at_least_one(key, v)?.min(u32::MAX as u64) as u32
-            }
-            // atLeast(0): 0 asks for metadata on every send; the simulator asks at most
-            // every millisecond.
-            "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
-            "max.request.size" => self.max_request_size = as_u64(key, v)?.max(1),
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
-                })
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `auto.offset.reset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AutoOffsetReset {
-    Earliest,
-    Latest,
-    None,
-}
-
-/// Consumer client configs. The group keys matter only for a consumer with a `group.id`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConsumerConfig {
-    pub auto_offset_reset: AutoOffsetReset,
-    pub fetch_max_wait_ms: u64,
-    pub request_timeout_ms: u64,
-    pub retry_backoff_ms: u64,
-    pub metadata_max_age_ms: u64,
-    pub max_poll_records: u32,
-    pub group_id: Option<String>,
-    pub group_instance_id: Option<String>,
-    pub enable_auto_commit: bool,
-    pub auto_commit_interval_ms: u64,
-    pub session_timeout_ms: u64,
-    pub heartbeat_interval_ms: u64,
-    pub max_poll_interval_ms: u64,
-    /// `partition.assignment.strategy`, in the member's order of preference.
-    pub partition_assignment_strategy: Vec<Strategy>,
-}
-
-impl Default for ConsumerConfig {
-    fn default() -> Self {
-        ConsumerConfig {
-            auto_offset_reset: AutoOffsetReset::Latest,
-            fetch_max_wait_ms: 500,
-            request_timeout_ms: 30_000,
-            retry_backoff_ms: 100,
-            metadata_max_age_ms: 300_000,
-            max_poll_records: 500,
-            group_id: None,
-            group_instance_id: None,
-            enable_auto_commit: true,
-            auto_commit_interval_ms: 5_000,
-            session_timeout_ms: 45_000,
-            heartbeat_interval_ms: 3_000,
-            max_poll_interval_ms: 300_000,
-            // Kafka 3.0's default: range first, with cooperative-sticky ready for an upgrade.
-            partition_assignment_strategy: vec![Strategy::Range, Strategy::CooperativeSticky],
-        }
-    }
-}
-
-impl ConsumerConfig {
-    pub const KEYS: &'static [&'static str] = &[
-        "auto.offset.reset",
-        "fetch.max.wait.ms",
-        "request.timeout.ms",
-        "retry.backoff.ms",
-        "metadata.max.age.ms",
-        "max.poll.records",
-        "group.id",
-        "group.instance.id",
-        "enable.auto.commit",
-        "auto.commit.interval.ms",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "max.poll.interval.ms",
-        "partition.assignment.strategy",
-    ];
-
-    pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
-        match key {
-            "auto.offset.reset" => {
-                self.auto_offset_reset = match as_string(key, v)?.as_str() {
-                    "earliest" => AutoOffsetReset::Earliest,
-                    "latest" => AutoOffsetReset::Latest,
-                    "none" => AutoOffsetReset::None,
-                    _ => {
-                        return Err(ConfigError::BadValue {
-                            key: key.to_string(),
-                            expected: "\"earliest\", \"latest\" or \"none\"",
-                            got: v.to_string(),
-                        })
-                    }
-                }
-            }
-            // ConsumerConfig's validators: atLeast(0), but max.poll.records and
-            // max.poll.interval.ms atLeast(1); session.timeout.ms and heartbeat.interval.ms
-            // have none (the scenario checks the heartbeat against the session, as Kafka's
-            // Heartbeat does, and request.timeout.ms against the network).
-            "fetch.max.wait.ms" => self.fetch_max_wait_ms = as_u64(key, v)?,
-            "request.timeout.ms" => self.request_timeout_ms = as_u64(key, v)?,
-            "retry.backoff.ms" => self.retry_backoff_ms = as_u64(key, v)?,
-            // 0 refreshes on every poll in Kafka; at most every millisecond here.
-            "metadata.max.age.ms" => self.metadata_max_age_ms = as_u64(key, v)?.max(1),
-            "max.poll.records" => {
-                self.max_poll_records = at_least_one(key, v)?.min(u32::MAX as u64) as u32
-            }
-            "group.id" => self.group_id = Some(as_string(key, v)?),
-            "group.instance.id" => self.group_instance_id = Some(as_string(key, v)?),
-            "enable.auto.commit" => self.enable_auto_commit = as_bool(key, v)?,
-            // 0 commits on every poll in Kafka; at most every millisecond here.
-            "auto.commit.interval.ms" => self.auto_commit_interval_ms = as_u64(key, v)?.max(1),
-            "session.timeout.ms" => self.session_timeout_ms = as_u64(key, v)?,
-            // 0 heartbeats back to back in Kafka (one in flight at a time); at most every
-            // millisecond here.
-            "heartbeat.interval.ms" => self.heartbeat_interval_ms = as_u64(key, v)?.max(1),
-            "max.poll.interval.ms" => self.max_poll_interval_ms = at_least_one(key, v)?,
-            "partition.assignment.strategy" => {
-                let text = as_string(key, v)?;
-                let mut list = Vec::new();
-                for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    list.push(Strategy::from_name(name).ok_or(ConfigError::BadValue {
-                        key: key.to_string(),
-                        expected: "\"range\", \"roundrobin\", \"sticky\" or \"cooperative-sticky\" (or a comma-separated list)",
-                        got: v.to_string(),
-                    })?);
-                }
-                if list.is_empty() {
-                    return Err(ConfigError::BadValue {
-                        key: key.to_string(),
-                        expected: "at least one assignor",
-                        got: v.to_string(),
-                    });
-                }
-                self.partition_assignment_strategy = list;
-            }
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                    suggestion: nearest_key(key, Self::KEYS.iter().copied()),
-                })
-            }
-        }
-        Ok(())
+        apply_declared(Self::DECLARED, self, key, v)
     }
 }
 
@@ -677,6 +673,8 @@ pub fn apply_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assignor::Strategy;
+    use crate::types::Acks;
 
     #[test]
     fn unknown_key_suggests_nearest() {
@@ -690,6 +688,44 @@ mod tests {
                 key: "min.insync.replica".into(),
                 suggestion: Some("min.insync.replicas".into())
             }
+        );
+    }
+
+    /// The README's config table is `markdown_table()`, between its two markers.
+    #[test]
+    fn the_readme_config_table_matches_the_declarations() {
+        let readme = include_str!("../README.md");
+        let start = "<!-- config table: generated from src/config.rs -->\n";
+        let end = "<!-- end of config table -->";
+        let from = readme.find(start).expect("the start marker") + start.len();
+        let to = readme.find(end).expect("the end marker");
+        assert_eq!(
+            &readme[from..to],
+            markdown_table(),
+            "README.md's config table is out of date: put markdown_table()'s output there"
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_kafkas() {
+        let broker = BrokerConfig::default();
+        assert_eq!(broker.replica_lag_time_max_ms, 30_000);
+        assert_eq!(
+            broker.inter_broker_protocol_version,
+            ProtocolVersion::LATEST
+        );
+        assert_eq!(broker.topic_defaults, TopicConfig::default());
+        let topic = TopicConfig::default();
+        assert_eq!((topic.flush_messages, topic.flush_ms), (u64::MAX, u64::MAX));
+        assert_eq!(topic.min_insync_replicas, 1);
+        let producer = ProducerConfig::default();
+        assert_eq!(producer.acks, Acks::All);
+        assert_eq!(producer.retries, i32::MAX as u64);
+        let consumer = ConsumerConfig::default();
+        assert!(consumer.enable_auto_commit && consumer.group_id.is_none());
+        assert_eq!(
+            consumer.partition_assignment_strategy,
+            vec![Strategy::Range, Strategy::CooperativeSticky]
         );
     }
 

@@ -21,13 +21,15 @@
 //! `{"assignment": {"c1": ["orders-0", "orders-2"]}}`, members by id, partitions sorted.
 //!
 //! Input is checked field by field, and an error names the field, for example
-//! `members[1].owned_partitions[0]: "orders-x" is not topic-N`.
+//! `members[1].owned_partitions[0]: "orders-x" is not topic-N`. The document's shape (which
+//! fields an object may have) is serde's, with `serde_path_to_error` for the field's path;
+//! what each value must be is checked after, by hand, so each error says it plainly.
 
 use kafka_model::assignor::{self, MemberSubscription, Strategy};
 use kafka_model::TopicPartition;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// The most partitions `assign` accepts over all topics: enough for any real group, small
 /// enough that the assignors answer in seconds.
@@ -43,20 +45,68 @@ pub struct Request {
 
 /// Bad input: the field (`members[1].topics[0]`; empty for the document itself) and what is
 /// wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
 pub struct InputError {
     pub field: String,
     pub message: String,
 }
 
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
+/// The document's fields; each value is checked by hand after.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    #[serde(default, deserialize_with = "present")]
+    strategy: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    topics: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    members: Option<Value>,
+}
+
+/// One member's fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    #[serde(default, deserialize_with = "present")]
+    member_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    group_instance_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    topics: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    owned_partitions: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    generation: Option<Value>,
+}
+
+/// A field that is there, `null` included (`None` is for an absent field only: a member
+/// with `"topics": null` subscribes to nothing, one without `topics` to every topic).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Reads the object `value` (at `field`) into its serde shape; an unknown field is an error
+/// naming its path and the known fields.
+fn shape<'de, T: Deserialize<'de>>(value: &'de Value, field: &str) -> Result<T, InputError> {
+    object(value, field)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (field, path.as_str()) {
+            (f, ".") => f.to_string(),
+            ("", p) => p.to_string(),
+            (f, p) => format!("{f}.{p}"),
+        };
+        let message = e.inner().to_string();
+        let message = match message.split_once(", expected ") {
+            Some((_, known)) if message.starts_with("unknown field") => {
+                let known: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
+                format!("unknown field; known fields: {}", known.join(", "))
+            }
+            _ => message,
+        };
+        InputError { field, message }
+    })
 }
 
 fn bad<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, InputError> {
@@ -106,10 +156,9 @@ pub fn parse(text: &str) -> Result<Request, InputError> {
         Ok(v) => v,
         Err(e) => return bad("", format!("invalid JSON: {e}")),
     };
-    let doc = object(&doc, "")?;
-    only_fields(doc, "", &["strategy", "topics", "members"])?;
+    let doc: RawRequest = shape(&doc, "")?;
 
-    let strategy = match doc.get("strategy") {
+    let strategy = match &doc.strategy {
         None => return bad("strategy", "missing"),
         Some(Value::String(name)) => match Strategy::from_name(name) {
             Some(s) => s,
@@ -124,9 +173,9 @@ pub fn parse(text: &str) -> Result<Request, InputError> {
         Some(other) => return bad("strategy", format!("{} is not a string", kind(other))),
     };
 
-    let topics = parse_topics(doc.get("topics"))?;
+    let topics = parse_topics(doc.topics.as_ref())?;
 
-    let members = match doc.get("members") {
+    let members = match &doc.members {
         None => return bad("members", "missing"),
         Some(Value::Array(list)) => list,
         Some(other) => return bad("members", format!("{} is not an array", kind(other))),
@@ -222,33 +271,22 @@ fn parse_member(
     field: &str,
     topics: &BTreeMap<String, u32>,
 ) -> Result<MemberSubscription, InputError> {
-    let m = object(value, field)?;
-    only_fields(
-        m,
-        field,
-        &[
-            "member_id",
-            "group_instance_id",
-            "topics",
-            "owned_partitions",
-            "generation",
-        ],
-    )?;
-    let member_id = match m.get("member_id") {
+    let m: RawMember = shape(value, field)?;
+    let member_id = match &m.member_id {
         None => return bad(format!("{field}.member_id"), "missing"),
         Some(v) => non_empty_string(v, &format!("{field}.member_id"))?,
     };
-    let group_instance_id = match m.get("group_instance_id") {
+    let group_instance_id = match &m.group_instance_id {
         None | Some(Value::Null) => None,
         Some(v) => Some(non_empty_string(v, &format!("{field}.group_instance_id"))?),
     };
 
     let mut subscribed: Vec<String> = Vec::new();
-    if m.get("topics").is_none() {
+    if m.topics.is_none() {
         // No `topics`: the member subscribes to every topic of the input.
         subscribed.extend(topics.keys().cloned());
     }
-    for (i, t) in array(m.get("topics"), &format!("{field}.topics"))?
+    for (i, t) in array(m.topics.as_ref(), &format!("{field}.topics"))?
         .iter()
         .enumerate()
     {
@@ -266,7 +304,7 @@ fn parse_member(
     let mut owned: Vec<TopicPartition> = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, p) in array(
-        m.get("owned_partitions"),
+        m.owned_partitions.as_ref(),
         &format!("{field}.owned_partitions"),
     )?
     .iter()
@@ -305,7 +343,7 @@ fn parse_member(
         owned.push(tp);
     }
 
-    let generation = match m.get("generation") {
+    let generation = match &m.generation {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_i64().and_then(|g| i32::try_from(g).ok()) {
             Some(g) => Some(g),
@@ -349,23 +387,6 @@ fn non_empty_string(value: &Value, field: &str) -> Result<String, InputError> {
         Value::String(s) => Ok(s.clone()),
         other => bad(field, format!("{} is not a string", kind(other))),
     }
-}
-
-fn only_fields(map: &Map<String, Value>, field: &str, known: &[&str]) -> Result<(), InputError> {
-    for key in map.keys() {
-        if !known.contains(&key.as_str()) {
-            let at = if field.is_empty() {
-                key.clone()
-            } else {
-                format!("{field}.{key}")
-            };
-            return bad(
-                at,
-                format!("unknown field; known fields: {}", known.join(", ")),
-            );
-        }
-    }
-    Ok(())
 }
 
 fn kind(value: &Value) -> String {

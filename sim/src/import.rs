@@ -17,7 +17,7 @@
 //! file and the line.
 
 use crate::scenario::{Scenario, MAX_BROKERS, MAX_PARTITIONS};
-use kafka_model::config::{BrokerConfig, ConfigValue, TopicConfig};
+use kafka_model::config::{self, BrokerConfig, ConfigValue, TopicConfig};
 use kafka_model::topic::INTERNAL_TOPICS;
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -452,7 +452,7 @@ fn comment_text(s: &str) -> String {
 /// Broker configs that name topic configs (`log.flush.interval.messages` for
 /// `flush.messages`) are modelled when the topic config is.
 fn broker_key_modelled(key: &str) -> bool {
-    BrokerConfig::KEYS.contains(&key)
+    config::is_declared(BrokerConfig::DECLARED, key)
 }
 
 /// The scenario text for a describe output and, optionally, the brokers' configs. `name` is
@@ -667,7 +667,7 @@ pub fn import(name: &str, describe: Input, configs: Option<Input>) -> Result<Str
         let mut modelled_topic = Vec::new();
         let mut unmodelled_topic = Vec::new();
         for c in &t.configs {
-            if TopicConfig::KEYS.contains(&c.key.as_str()) {
+            if config::is_declared(TopicConfig::DECLARED, &c.key) {
                 let value = typed(&c.value);
                 topic_config
                     .apply(&c.key, &value)

@@ -7,7 +7,7 @@
 //! draws, so it can be printed (`--show-schedule`), pasted into a scenario as `[[faults]]`,
 //! and replays the same.
 
-use crate::scenario::{FaultAction, FaultSpec, NemesisSpec, Scenario, Target};
+use crate::scenario::{FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target};
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -56,7 +56,7 @@ fn draw(
                 .copied()
                 .filter(|b| !busy.contains_key(b))
                 .collect();
-            let kind = kinds[rng.gen_range(0..kinds.len())].as_str();
+            let kind = kinds[rng.gen_range(0..kinds.len())];
             let length = rng.gen_range(nemesis.duration_min_ms..=nemesis.duration_max_ms);
             let end = (t + length).min(duration_ms);
             if let Some((start, stop, touched)) = episode(kind, &free, brokers, rng) {
@@ -82,18 +82,18 @@ fn draw(
     faults
 }
 
-fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
+fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<NemesisKind> {
     if !nemesis.swarm {
         return nemesis.kinds.clone();
     }
     // Swarm testing: each seed runs with a random non-empty subset of the fault kinds, so
     // faults that mask each other are also tried apart.
     loop {
-        let subset: Vec<String> = nemesis
+        let subset: Vec<NemesisKind> = nemesis
             .kinds
             .iter()
             .filter(|_| rng.gen_bool(0.5))
-            .cloned()
+            .copied()
             .collect();
         if !subset.is_empty() {
             return subset;
@@ -103,12 +103,12 @@ fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
 
 /// One fault and the action that ends it, and the brokers it touches.
 fn episode(
-    kind: &str,
+    kind: NemesisKind,
     free: &[BrokerId],
     brokers: &[BrokerId],
     rng: &mut ChaCha8Rng,
 ) -> Option<(FaultAction, FaultAction, Vec<BrokerId>)> {
-    if kind == "partition" {
+    if kind == NemesisKind::Partition {
         if brokers.len() < 2 || free.len() < brokers.len() {
             return None;
         }
@@ -134,19 +134,19 @@ fn episode(
     let &broker = free.get(rng.gen_range(0..free.len().max(1)))?;
     let target = Target::Broker(broker);
     let (start, stop) = match kind {
-        "crash" => (
+        NemesisKind::Crash => (
             FaultAction::Crash(target.clone()),
             FaultAction::Restart(target),
         ),
-        "power-loss" => (
+        NemesisKind::PowerLoss => (
             FaultAction::PowerLoss(target.clone()),
             FaultAction::Restart(target),
         ),
-        "pause" => (
+        NemesisKind::Pause => (
             FaultAction::Pause(target.clone()),
             FaultAction::Resume(target),
         ),
-        "slow" => {
+        NemesisKind::Slow => {
             let delay_ms = rng.gen_range(SLOW_DELAY_MS.0..=SLOW_DELAY_MS.1);
             (
                 FaultAction::Slow {
@@ -156,7 +156,7 @@ fn episode(
                 FaultAction::Heal(Some(target)),
             )
         }
-        _ => return None,
+        NemesisKind::Partition => return None,
     };
     Some((start, stop, vec![broker]))
 }

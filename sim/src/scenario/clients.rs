@@ -1,0 +1,421 @@
+//! `[[producers]]` and `[[consumers]]`: the clients, their configs, and consumer groups.
+
+use super::cluster::check_request_timeout;
+use super::error::{Ctx, Result, Span};
+use super::raw::{RawConsumer, RawProducer, Val};
+use super::spec::{
+    ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
+};
+use kafka_model::config::{ConsumerConfig, ProducerConfig};
+use kafka_model::clients::consumer::CommitMode;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+fn check_client_name(
+    ctx: &Ctx,
+    name: Option<&Val>,
+    table_span: Span,
+    seen: &mut BTreeSet<String>,
+    what: &str,
+) -> Result<String> {
+    let text = ctx.str("name", name)?.ok_or_else(|| {
+        ctx.err(
+            table_span.clone(),
+            Some("name"),
+            format!("a {what} needs a name"),
+        )
+    })?;
+    if !seen.insert(text.clone()) {
+        return Err(ctx.err(
+            ctx.key_or(name, table_span),
+            Some("name"),
+            format!("{what} `{text}` is declared twice"),
+        ));
+    }
+    Ok(text)
+}
+
+pub fn parse_producers(
+    ctx: &Ctx,
+    tables: &[Spanned<RawProducer>],
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ProducerSpec>> {
+    let mut producers = Vec::new();
+    let mut seen = BTreeSet::new();
+    if tables.len() > MAX_CLIENTS {
+        return Err(ctx.err(
+            None,
+            Some("producers"),
+            format!("at most {MAX_CLIENTS} producers"),
+        ));
+    }
+    for table in tables {
+        producers.push(parse_producer(
+            ctx, table, &mut seen, topics, network, warnings,
+        )?);
+    }
+    Ok(producers)
+}
+
+fn parse_producer(
+    ctx: &Ctx,
+    table: &Spanned<RawProducer>,
+    seen: &mut BTreeSet<String>,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+    warnings: &mut Vec<String>,
+) -> Result<ProducerSpec> {
+    let table_span = Some(table.span());
+    let raw = table.get_ref();
+    let name = check_client_name(ctx, raw.name.as_ref(), table_span.clone(), seen, "producer")?;
+    let topic = ctx.str("topic", raw.topic.as_ref())?.ok_or_else(|| {
+        ctx.err(
+            table_span.clone(),
+            Some("topic"),
+            "a producer needs a topic",
+        )
+    })?;
+    if !topics.iter().any(|t| t.name == topic) {
+        return Err(ctx.err(
+            ctx.key_or(raw.topic.as_ref(), table_span),
+            Some("topic"),
+            format!("no [[topics]] named `{topic}`"),
+        ));
+    }
+    let records = ctx
+        .int("records", raw.records.as_ref(), 0, 100_000_000)?
+        .ok_or_else(|| {
+            ctx.err(
+                table_span.clone(),
+                Some("records"),
+                "a producer needs `records`",
+            )
+        })? as u64;
+    let rate_per_sec = ctx
+        .float("rate", raw.rate.as_ref(), 0.001, 10_000_000.0)?
+        .unwrap_or(100.0);
+    let keys = ctx
+        .int("keys", raw.keys.as_ref(), 1, 1_000_000)?
+        .map(|k| k as u32);
+    let start_ms = ctx.duration_ms("start", raw.start.as_ref())?.unwrap_or(0);
+    let mut config = ProducerConfig::default();
+    let mut spans = BTreeMap::new();
+    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+        config
+            .apply(&key, &value)
+            .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+        spans.insert(key, span);
+    }
+    let span_of = |key: &str| spans.get(key).cloned().flatten().or(table_span.clone());
+    check_request_timeout(
+        ctx,
+        config.request_timeout_ms,
+        network,
+        span_of("request.timeout.ms"),
+        "producer",
+    )?;
+    // KafkaProducer.configureDeliveryTimeout: delivery.timeout.ms below linger.ms +
+    // request.timeout.ms is a ConfigException when set, and raised to that sum otherwise.
+    let floor = config.linger_ms.saturating_add(config.request_timeout_ms);
+    if config.delivery_timeout_ms < floor {
+        if spans.contains_key("delivery.timeout.ms") {
+            return Err(ctx.err(
+                span_of("delivery.timeout.ms"),
+                Some("delivery.timeout.ms"),
+                format!(
+                    "delivery.timeout.ms ({} ms) should be equal to or larger than linger.ms \
+                     + request.timeout.ms ({floor} ms) (KafkaProducer)",
+                    config.delivery_timeout_ms
+                ),
+            ));
+        }
+        warnings.push(format!(
+            "producer `{name}`: delivery.timeout.ms raised to linger.ms + request.timeout.ms \
+             ({floor} ms), as KafkaProducer does"
+        ));
+        config.delivery_timeout_ms = floor;
+    }
+    Ok(ProducerSpec {
+        name,
+        topic,
+        records,
+        rate_per_sec,
+        keys,
+        start_ms,
+        config,
+    })
+}
+
+pub fn parse_consumers(
+    ctx: &Ctx,
+    tables: &[Spanned<RawConsumer>],
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+) -> Result<Vec<ConsumerSpec>> {
+    let mut consumers = Vec::new();
+    let mut seen = BTreeSet::new();
+    if tables.len() > MAX_CLIENTS {
+        return Err(ctx.err(
+            None,
+            Some("consumers"),
+            format!("at most {MAX_CLIENTS} consumers"),
+        ));
+    }
+    for table in tables {
+        let table_span = Some(table.span());
+        let raw = table.get_ref();
+        let name = check_client_name(
+            ctx,
+            raw.name.as_ref(),
+            table_span.clone(),
+            &mut seen,
+            "consumer",
+        )?;
+        let (spec, members) = parse_consumer(ctx, table, name.clone(), topics, network)?;
+        let members_span = ctx.key_or(raw.members.as_ref(), table_span.clone());
+        match members {
+            // `members = N`: N processes NAME-0 .. NAME-(N-1), each its own client.id.
+            Some(n) => {
+                for i in 0..n {
+                    let member = format!("{name}-{i}");
+                    if !seen.insert(member.clone()) {
+                        return Err(ctx.err(
+                            members_span,
+                            Some("members"),
+                            format!("member `{member}` clashes with a consumer of that name"),
+                        ));
+                    }
+                    consumers.push(ConsumerSpec {
+                        name: member,
+                        ..spec.clone()
+                    });
+                }
+            }
+            None => consumers.push(spec),
+        }
+        if consumers.len() > MAX_CLIENTS {
+            return Err(ctx.err(
+                table_span,
+                Some("members"),
+                format!("at most {MAX_CLIENTS} consumer processes in all"),
+            ));
+        }
+    }
+    Ok(consumers)
+}
+
+/// One `[[consumers]]` entry, and its `members` count for a group of several processes.
+fn parse_consumer(
+    ctx: &Ctx,
+    table: &Spanned<RawConsumer>,
+    name: String,
+    topics: &[TopicSpec],
+    network: &NetworkSpec,
+) -> Result<(ConsumerSpec, Option<usize>)> {
+    let table_span = Some(table.span());
+    let raw = table.get_ref();
+    let names = parse_topic_list(ctx, raw.topics.as_ref(), table_span.clone(), topics)?;
+    let start_ms = ctx.duration_ms("start", raw.start.as_ref())?.unwrap_or(0);
+    let mut config = ConsumerConfig::default();
+    let mut auto_commit_key = None;
+    let mut spans = BTreeMap::new();
+    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+        config
+            .apply(&key, &value)
+            .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+        if key == "enable.auto.commit" {
+            auto_commit_key = Some(span.clone());
+        }
+        spans.insert(key, span);
+    }
+    let span_of = |key: &str| spans.get(key).cloned().flatten().or(table_span.clone());
+    check_request_timeout(
+        ctx,
+        config.request_timeout_ms,
+        network,
+        span_of("request.timeout.ms"),
+        "consumer",
+    )?;
+    let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
+    // Kafka's consumer refuses to start a group member whose heartbeat is not below its
+    // session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout").
+    if group.is_some() && config.heartbeat_interval_ms >= config.session_timeout_ms {
+        let key = if spans.contains_key("heartbeat.interval.ms") {
+            "heartbeat.interval.ms"
+        } else {
+            "session.timeout.ms"
+        };
+        return Err(ctx.err(
+            span_of(key),
+            Some(key),
+            format!(
+                "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
+                 ({} ms) (Kafka's consumer Heartbeat)",
+                config.heartbeat_interval_ms, config.session_timeout_ms
+            ),
+        ));
+    }
+    let members = match ctx.int("members", raw.members.as_ref(), 1, MAX_CLIENTS as i64)? {
+        Some(_) if group.is_none() => {
+            return Err(ctx.err(
+                ctx.key_or(raw.members.as_ref(), table_span),
+                Some("members"),
+                "`members` is for a consumer group: add `group = \"NAME\"`",
+            ))
+        }
+        Some(n) => Some(n as usize),
+        None => None,
+    };
+    let spec = ConsumerSpec {
+        name,
+        topics: names,
+        start_ms,
+        config,
+        group,
+    };
+    Ok((spec, members))
+}
+
+/// `topics = [...]` of a consumer: names of declared topics.
+fn parse_topic_list(
+    ctx: &Ctx,
+    item: Option<&Val>,
+    table_span: Span,
+    topics: &[TopicSpec],
+) -> Result<Vec<String>> {
+    let span = ctx.key_or(item, table_span.clone());
+    let list = item
+        .ok_or_else(|| ctx.err(table_span, Some("topics"), "a consumer needs `topics`"))?
+        .get_ref()
+        .as_array()
+        .ok_or_else(|| {
+            ctx.err(
+                span.clone(),
+                Some("topics"),
+                "expected a list of topic names",
+            )
+        })?;
+    let mut names = Vec::new();
+    for v in list {
+        let t = v
+            .as_str()
+            .ok_or_else(|| ctx.err(span.clone(), Some("topics"), "expected topic names"))?;
+        if !topics.iter().any(|x| x.name == t) {
+            return Err(ctx.err(
+                span.clone(),
+                Some("topics"),
+                format!("no [[topics]] named `{t}`"),
+            ));
+        }
+        names.push(t.to_string());
+    }
+    Ok(names)
+}
+
+/// From 0.11 a broker does not create `__consumer_offsets` with fewer live brokers than
+/// `offsets.topic.replication.factor`: a group on a smaller cluster never finds a
+/// coordinator. Kafka says nothing about it either; a scenario file at least warns.
+pub fn offsets_topic_warning(cluster: &ClusterSpec, consumers: &[ConsumerSpec]) -> Option<String> {
+    let config = &cluster.config;
+    let wanted = config.offsets_topic_replication_factor;
+    let strict = config
+        .inter_broker_protocol_version
+        .requires_full_offsets_replication();
+    let has_group = consumers.iter().any(|c| c.group.is_some());
+    (has_group && strict && cluster.broker_count() < wanted).then(|| {
+        format!(
+            "offsets.topic.replication.factor is {wanted} but the cluster has {} broker(s): \
+             __consumer_offsets is never created and the groups never find a coordinator \
+             (set \"offsets.topic.replication.factor\" in [cluster.config])",
+            cluster.broker_count()
+        )
+    })
+}
+
+/// The group keys of a `[[consumers]]` entry: `group`, `processing`, `commit`.
+fn parse_group_keys(
+    ctx: &Ctx,
+    table: &Spanned<RawConsumer>,
+    config: &mut ConsumerConfig,
+    auto_commit_key: Option<Span>,
+) -> Result<Option<GroupMemberSpec>> {
+    let table_span = Some(table.span());
+    let raw = table.get_ref();
+    let group_span = ctx.key_or(raw.group.as_ref(), table_span.clone());
+    let group = ctx.str("group", raw.group.as_ref())?;
+    let group_id = match (group, &config.group_id) {
+        (Some(g), Some(c)) if &g != c => {
+            return Err(ctx.err(
+                group_span,
+                Some("group"),
+                format!("`group` is `{g}` but config `group.id` is `{c}`"),
+            ))
+        }
+        (Some(g), _) => Some(g),
+        (None, c) => c.clone(),
+    };
+    let Some(group_id) = group_id else {
+        for (key, value) in [("processing", &raw.processing), ("commit", &raw.commit)] {
+            if let Some(v) = value {
+                return Err(ctx.err(
+                    Some(ctx.key_span(&v.span())),
+                    Some(key),
+                    format!("`{key}` is for a consumer group: add `group = \"NAME\"`"),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    if group_id.is_empty() || group_id.chars().any(|c| c.is_control()) {
+        return Err(ctx.err(
+            group_span,
+            Some("group"),
+            "a group id is a non-empty name without control characters",
+        ));
+    }
+    config.group_id = Some(group_id.clone());
+    let processing_ms = ctx
+        .duration_ms("processing", raw.processing.as_ref())?
+        .unwrap_or(0);
+    let commit_span = ctx.key_or(raw.commit.as_ref(), table_span);
+    let commit = match ctx.str("commit", raw.commit.as_ref())? {
+        None if config.enable_auto_commit => CommitMode::Auto,
+        None => CommitMode::AfterProcessing,
+        Some(text) => {
+            let modes = [
+                CommitMode::Auto,
+                CommitMode::AfterProcessing,
+                CommitMode::BeforeProcessing,
+            ];
+            let Some(mode) = modes.into_iter().find(|m| m.name() == text) else {
+                return Err(ctx.err(
+                    commit_span,
+                    Some("commit"),
+                    format!(
+                        "unknown commit `{text}`: \"auto\", \"after-processing\" or \"before-processing\""
+                    ),
+                ));
+            };
+            if auto_commit_key.is_some() && config.enable_auto_commit != (mode == CommitMode::Auto)
+            {
+                return Err(ctx.err(
+                    commit_span,
+                    Some("commit"),
+                    format!(
+                        "commit = \"{text}\" contradicts config `enable.auto.commit = {}`",
+                        config.enable_auto_commit
+                    ),
+                ));
+            }
+            mode
+        }
+    };
+    config.enable_auto_commit = commit == CommitMode::Auto;
+    Ok(Some(GroupMemberSpec {
+        group_id,
+        commit,
+        processing_ms,
+    }))
+}

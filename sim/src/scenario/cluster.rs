@@ -1,0 +1,369 @@
+//! `[cluster]`, `[network]` and `[[topics]]`: the brokers, their configs, and the topics
+//! with their replica assignments.
+
+use super::error::{Ctx, Result, Span};
+use super::raw::{List, RawCluster, RawNetwork, RawTopic, Val};
+use super::spec::{
+    parse_duration_us, ClusterSpec, NetworkSpec, TopicSpec, MAX_BROKERS, MAX_PARTITIONS,
+};
+use kafka_model::config::BrokerConfig;
+use kafka_model::BrokerId;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+pub fn parse_cluster(
+    ctx: &Ctx,
+    cluster: Option<&Spanned<RawCluster>>,
+    network: &NetworkSpec,
+) -> Result<ClusterSpec> {
+    let Some(cluster) = cluster else {
+        return Err(ctx.err(None, Some("cluster"), "a scenario needs a [cluster] table"));
+    };
+    let table_span = Some(cluster.span());
+    let raw = cluster.get_ref();
+    let broker_ids = match (&raw.brokers, &raw.broker_ids) {
+        (Some(_), Some(ids)) => {
+            return Err(ctx.err(
+                Some(ctx.key_span(&ids.span())),
+                Some("broker_ids"),
+                "give either `brokers = N` (ids 0 to N-1) or `broker_ids = [...]`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                table_span,
+                Some("brokers"),
+                "[cluster] needs `brokers = N` (ids 0 to N-1) or `broker_ids = [1, 2, 3]`",
+            ))
+        }
+        (Some(n), None) => {
+            let n = ctx
+                .int("brokers", Some(n), 1, MAX_BROKERS as i64)?
+                .unwrap_or(1);
+            (0..n as BrokerId).collect()
+        }
+        (None, Some(ids)) => parse_broker_ids(ctx, ids)?,
+    };
+    let mut config = BrokerConfig::default();
+    let mut spans = BTreeMap::new();
+    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+        config
+            .apply(&key, &value)
+            .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
+        spans.insert(key, span);
+    }
+    check_broker_timers(ctx, &config, network, &spans, table_span)?;
+    Ok(ClusterSpec::new(broker_ids, config))
+}
+
+/// The broker configs that drive timers, checked as Kafka checks them at startup, and
+/// against the network where a value could never be met.
+fn check_broker_timers(
+    ctx: &Ctx,
+    config: &BrokerConfig,
+    network: &NetworkSpec,
+    spans: &BTreeMap<String, Span>,
+    table_span: Span,
+) -> Result<()> {
+    // The error points at the first of `keys` the file sets, else at [cluster].
+    let err = |keys: &[&str], message: String| {
+        let key = keys
+            .iter()
+            .find(|k| spans.contains_key(**k))
+            .copied()
+            .unwrap_or(keys[0]);
+        let span = spans.get(key).cloned().flatten().or(table_span.clone());
+        ctx.err(span, Some(key), message)
+    };
+    let round_trip = network.worst_round_trip_ms();
+    // Kafka takes any value, but KafkaServer.initZkClient waits zookeeper.connection.timeout.ms
+    // (by default zookeeper.session.timeout.ms) for the first session and the broker does
+    // not start without one; ZooKeeper's ClientCnxn gives each attempt the requested timeout
+    // (sessionTimeout / servers). Shorter than a round trip, no broker would ever start.
+    let zk = config.zookeeper_session_timeout_ms;
+    if zk < round_trip {
+        return Err(err(
+            &["zookeeper.session.timeout.ms"],
+            format!(
+                "{zk} ms is shorter than a round trip to ZooKeeper on this network (up to \
+                 {round_trip} ms): a Kafka broker waits zookeeper.connection.timeout.ms, which \
+                 defaults to zookeeper.session.timeout.ms, for its first ZooKeeper session and \
+                 fails to start without one"
+            ),
+        ));
+    }
+    // KafkaConfig.validateValues.
+    let wait = config.replica_fetch_wait_max_ms;
+    if wait > config.replica_socket_timeout_ms {
+        return Err(err(
+            &["replica.socket.timeout.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.socket.timeout.ms ({} ms) should always be at least \
+                 replica.fetch.wait.max.ms ({wait} ms) to prevent unnecessary socket timeouts \
+                 (KafkaConfig)",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    if wait > config.replica_lag_time_max_ms {
+        return Err(err(
+            &["replica.lag.time.max.ms", "replica.fetch.wait.max.ms"],
+            format!(
+                "replica.fetch.wait.max.ms ({wait} ms) should always be less than or equal to \
+                 replica.lag.time.max.ms ({} ms) to prevent frequent changes in ISR (KafkaConfig)",
+                config.replica_lag_time_max_ms
+            ),
+        ));
+    }
+    if config.replica_socket_timeout_ms < round_trip {
+        return Err(err(
+            &["replica.socket.timeout.ms"],
+            format!(
+                "{} ms is shorter than a round trip between brokers on this network (up to \
+                 {round_trip} ms): every fetch of every follower would time out",
+                config.replica_socket_timeout_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A client's `request.timeout.ms` must leave room for one round trip: shorter, every
+/// request times out before its answer can arrive. Kafka takes it (atLeast(0)) and the client
+/// retries forever without getting anywhere; the simulator refuses it.
+pub fn check_request_timeout(
+    ctx: &Ctx,
+    request_timeout_ms: u64,
+    network: &NetworkSpec,
+    span: Span,
+    what: &str,
+) -> Result<()> {
+    let round_trip = network.worst_round_trip_ms();
+    if request_timeout_ms < round_trip {
+        return Err(ctx.err(
+            span,
+            Some("request.timeout.ms"),
+            format!(
+                "{request_timeout_ms} ms is shorter than a round trip on this network (up to \
+                 {round_trip} ms): every request of the {what} would time out before its answer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `broker_ids = [...]`: Kafka's `broker.id` is any non-negative int (a negative one asks
+/// for a generated id, which a scenario cannot do); each id names one broker.
+fn parse_broker_ids(ctx: &Ctx, item: &Spanned<List>) -> Result<Vec<BrokerId>> {
+    const KEY: &str = "broker_ids";
+    let span = Some(item.span());
+    let List::Items(list) = item.get_ref() else {
+        return Err(ctx.err(
+            span,
+            Some(KEY),
+            "expected a list of broker ids, e.g. [1, 2, 3]",
+        ));
+    };
+    if list.is_empty() {
+        return Err(ctx.err(span, Some(KEY), "a cluster needs at least one broker"));
+    }
+    if list.len() > MAX_BROKERS as usize {
+        return Err(ctx.err(span, Some(KEY), format!("at most {MAX_BROKERS} brokers")));
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::with_capacity(list.len());
+    for v in list {
+        let span = Some(v.span());
+        let id = match v.get_ref().as_integer() {
+            Some(i) if (0..=i32::MAX as i64).contains(&i) => i as BrokerId,
+            Some(i) => {
+                return Err(ctx.err(
+                    span,
+                    Some(KEY),
+                    format!("broker id {i} is out of range (0 to {})", i32::MAX),
+                ))
+            }
+            None => return Err(ctx.err(span, Some(KEY), "a broker id is a whole number")),
+        };
+        if !seen.insert(id) {
+            return Err(ctx.err(span, Some(KEY), format!("broker id {id} appears twice")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+pub fn parse_network(ctx: &Ctx, network: Option<&Spanned<RawNetwork>>) -> Result<NetworkSpec> {
+    let mut spec = NetworkSpec::default();
+    let Some(network) = network else {
+        return Ok(spec);
+    };
+    let raw = network.get_ref();
+    if let Some(s) = ctx.str("latency", raw.latency.as_ref())? {
+        let span = ctx.key_or(raw.latency.as_ref(), None);
+        let bad = || {
+            ctx.err(
+                span.clone(),
+                Some("latency"),
+                format!("`{s}` is not a latency; write \"2ms\" or \"1ms..5ms\""),
+            )
+        };
+        let (lo, hi) = match s.split_once("..") {
+            Some((a, b)) => (
+                parse_duration_us(a).ok_or_else(bad)?,
+                parse_duration_us(b).ok_or_else(bad)?,
+            ),
+            None => {
+                let v = parse_duration_us(&s).ok_or_else(bad)?;
+                (v, v)
+            }
+        };
+        if hi < lo {
+            return Err(ctx.err(span, Some("latency"), "the range's end is below its start"));
+        }
+        spec.latency_min_us = lo;
+        spec.latency_max_us = hi;
+    }
+    if let Some(loss) = ctx.float("loss", raw.loss.as_ref(), 0.0, 1.0)? {
+        spec.loss = loss;
+    }
+    Ok(spec)
+}
+
+pub fn parse_topics(
+    ctx: &Ctx,
+    raw: &[Spanned<RawTopic>],
+    cluster: &ClusterSpec,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<TopicSpec>> {
+    let mut topics: Vec<TopicSpec> = Vec::new();
+    for table in raw {
+        let topic = parse_topic(ctx, table, cluster, &topics, warnings)?;
+        topics.push(topic);
+    }
+    if topics.is_empty() {
+        return Err(ctx.err(
+            None,
+            Some("topics"),
+            "a scenario needs at least one [[topics]]",
+        ));
+    }
+    Ok(topics)
+}
+
+fn parse_topic(
+    ctx: &Ctx,
+    table: &Spanned<RawTopic>,
+    cluster: &ClusterSpec,
+    earlier: &[TopicSpec],
+    warnings: &mut Vec<String>,
+) -> Result<TopicSpec> {
+    let table_span = Some(table.span());
+    let raw = table.get_ref();
+    let name = ctx
+        .str("name", raw.name.as_ref())?
+        .ok_or_else(|| ctx.err(table_span.clone(), Some("name"), "a topic needs a name"))?;
+    let name_span = ctx.key_or(raw.name.as_ref(), table_span.clone());
+    match kafka_model::topic::validate_topic_name(&name) {
+        Ok(Some(w)) => warnings.push(format!("topic `{name}`: {w}")),
+        Ok(None) => {}
+        Err(e) => return Err(ctx.err(name_span, Some("name"), e)),
+    }
+    if earlier.iter().any(|t| t.name == name) {
+        return Err(ctx.err(
+            name_span,
+            Some("name"),
+            format!("topic `{name}` is declared twice"),
+        ));
+    }
+    let partitions = ctx
+        .int(
+            "partitions",
+            raw.partitions.as_ref(),
+            1,
+            MAX_PARTITIONS as i64,
+        )?
+        .unwrap_or(1) as u32;
+    let default_rf = cluster.broker_count().min(3);
+    let replication_factor = ctx
+        .int(
+            "replication_factor",
+            raw.replication_factor.as_ref(),
+            1,
+            cluster.broker_count() as i64,
+        )?
+        .map_or(default_rf, |v| v as u32);
+    let replicas = match &raw.replicas {
+        None => kafka_model::topic::assign_replicas_to_brokers(
+            cluster.broker_ids(),
+            partitions,
+            replication_factor,
+        )
+        .map_err(|e| ctx.err(table_span, Some("replicas"), e))?,
+        Some(item) => parse_assignment(ctx, item, partitions, replication_factor, cluster)?,
+    };
+    let mut config = cluster.config.topic_defaults.clone();
+    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+        config
+            .apply(&key, &value)
+            .map_err(|e| ctx.config_error(span, &key, e))?;
+    }
+    Ok(TopicSpec {
+        name,
+        partitions,
+        replication_factor,
+        replicas,
+        config,
+    })
+}
+
+fn parse_assignment(
+    ctx: &Ctx,
+    item: &Val,
+    partitions: u32,
+    rf: u32,
+    cluster: &ClusterSpec,
+) -> Result<Vec<Vec<BrokerId>>> {
+    let bad = |msg: String| ctx.err(Some(item.span()), Some("replicas"), msg);
+    let outer = item
+        .get_ref()
+        .as_array()
+        .ok_or_else(|| bad("expected a list of replica lists, e.g. [[0, 1, 2]]".into()))?;
+    if outer.len() != partitions as usize {
+        return Err(bad(format!(
+            "{} replica lists for {partitions} partitions",
+            outer.len()
+        )));
+    }
+    let mut all = Vec::new();
+    for (p, v) in outer.iter().enumerate() {
+        let list = v
+            .as_array()
+            .ok_or_else(|| bad(format!("partition {p}: expected a list of broker ids")))?;
+        let mut ids = Vec::new();
+        for id in list {
+            let id = id
+                .as_integer()
+                .and_then(|i| BrokerId::try_from(i).ok())
+                .filter(|i| cluster.has_broker(*i))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "partition {p}: the broker ids are {}",
+                        cluster.describe_ids()
+                    ))
+                })?;
+            if ids.contains(&id) {
+                return Err(bad(format!("partition {p}: broker {id} appears twice")));
+            }
+            ids.push(id);
+        }
+        if ids.len() != rf as usize {
+            return Err(bad(format!(
+                "partition {p}: {} replicas, but replication_factor is {rf}",
+                ids.len()
+            )));
+        }
+        all.push(ids);
+    }
+    Ok(all)
+}

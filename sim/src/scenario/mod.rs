@@ -1,0 +1,133 @@
+//! Scenario files: one TOML file, one story.
+//!
+//! A scenario says what the cluster looks like, what the clients do and which faults strike
+//! when, and what must happen (`[expect]`). Parsing is strict: an unknown key anywhere is an
+//! error naming the file, the line and the key, with the nearest valid key, because a typo in
+//! `min.insync.replicas` must never quietly run a scenario with the default. Every error
+//! carries a position; no input makes the parser panic.
+//!
+//! The parse runs in two steps. serde reads the file into the shapes of `raw`, where every
+//! table denies unknown keys; then `cluster`, `clients` and `faults` check the values the way
+//! Kafka's validators and the simulator need them, and build the types of `spec`. Errors and
+//! their positions are `error`'s.
+
+mod clients;
+mod cluster;
+mod error;
+mod faults;
+mod raw;
+mod spec;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use error::ScenarioError;
+pub use spec::*;
+
+use error::{Ctx, Result};
+use faults::Known;
+use raw::RawScenario;
+
+impl Scenario {
+    pub fn load(path: &str) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_string(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// A stable hash of the file's text (FNV-1a, 64 bits).
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.text.as_bytes() {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    pub fn parse(path: &str, text: &str) -> Result<Scenario> {
+        let ctx = Ctx { file: path, text };
+        let raw: RawScenario = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| ctx.serde_error(e))?;
+        let name = ctx
+            .str("name", raw.name.as_ref())?
+            .ok_or_else(|| ctx.err(None, Some("name"), "a scenario needs a name"))?;
+        let duration_ms = ctx
+            .duration_ms("duration", raw.duration.as_ref())?
+            .unwrap_or(60_000);
+        let settle_ms = ctx
+            .duration_ms("settle", raw.settle.as_ref())?
+            .unwrap_or(30_000);
+        if duration_ms == 0 {
+            return Err(ctx.err(
+                ctx.key_or(raw.duration.as_ref(), None),
+                Some("duration"),
+                "must be more than 0",
+            ));
+        }
+        let seed = ctx
+            .int("seed", raw.seed.as_ref(), 0, i64::MAX)?
+            .unwrap_or(0) as u64;
+
+        let network = cluster::parse_network(&ctx, raw.network.as_ref())?;
+        let cluster = cluster::parse_cluster(&ctx, raw.cluster.as_ref(), &network)?;
+        let mut warnings = Vec::new();
+        let topics = cluster::parse_topics(&ctx, &raw.topics, &cluster, &mut warnings)?;
+        let producers =
+            clients::parse_producers(&ctx, &raw.producers, &topics, &network, &mut warnings)?;
+        let consumers = clients::parse_consumers(&ctx, &raw.consumers, &topics, &network)?;
+        let known = Known {
+            cluster: &cluster,
+            topics: &topics,
+            producers: &producers,
+            consumers: &consumers,
+        };
+        let faults = faults::parse_faults(&ctx, &raw.faults, &known, duration_ms)?;
+        if let Some(w) = clients::offsets_topic_warning(&cluster, &consumers) {
+            warnings.push(w);
+        }
+        let expect = faults::parse_expect(&ctx, raw.expect.as_ref())?;
+        let nemesis = faults::parse_nemesis(&ctx, raw.nemesis.as_ref())?;
+        Ok(Scenario {
+            nemesis,
+            path: path.to_string(),
+            name,
+            description: description_of(text),
+            warnings,
+            duration_ms,
+            settle_ms,
+            seed,
+            cluster,
+            network,
+            topics,
+            producers,
+            consumers,
+            faults,
+            expect,
+            text: text.to_string(),
+        })
+    }
+}
+
+fn description_of(text: &str) -> String {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix('#') {
+            lines.push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
+        } else if t.is_empty() && lines.is_empty() {
+            continue;
+        } else {
+            break;
+        }
+    }
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,520 @@
+//! The resolved scenario: what a run needs, checked and with every default filled in.
+//!
+//! These are the types the rest of the simulator reads; nothing here knows TOML. The
+//! parser (`raw` for the file's shape, `cluster`, `clients` and `faults` for the checks)
+//! builds them.
+
+use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
+use kafka_model::clients::consumer::CommitMode;
+use kafka_model::{BrokerId, TopicPartition};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The most brokers a scenario may have. Any id from 0 to `i32::MAX` has an address of its
+/// own (`world::addr_of`); the cap only keeps a typo from starting a million nodes.
+pub const MAX_BROKERS: u32 = 10_000;
+/// The most partitions a topic may have in a simulation. Kafka sets no limit of its own;
+/// this one only keeps a typo from building a million partitions.
+pub const MAX_PARTITIONS: u32 = 100_000;
+/// The most producers, or consumer processes, a scenario may have.
+pub const MAX_CLIENTS: usize = 10_000;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub path: String,
+    pub name: String,
+    pub description: String,
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+    pub settle_ms: u64,
+    pub seed: u64,
+    pub cluster: ClusterSpec,
+    pub network: NetworkSpec,
+    pub topics: Vec<TopicSpec>,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub faults: Vec<FaultSpec>,
+    /// Random faults drawn from the seed, added to `faults` when the run starts.
+    pub nemesis: Option<NemesisSpec>,
+    pub expect: Expect,
+    /// The file's text, for the scenario hash.
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// The broker ids, distinct and ascending: `brokers = N` gives 0 to N-1, `broker_ids`
+    /// any non-negative ids, as Kafka's `broker.id` allows.
+    broker_ids: Vec<BrokerId>,
+    pub config: BrokerConfig,
+}
+
+impl ClusterSpec {
+    /// A cluster of the given broker ids (sorted here; the caller keeps them distinct and
+    /// non-negative).
+    pub fn new(mut broker_ids: Vec<BrokerId>, config: BrokerConfig) -> ClusterSpec {
+        broker_ids.sort_unstable();
+        debug_assert!(broker_ids.windows(2).all(|w| w[0] < w[1]));
+        ClusterSpec { broker_ids, config }
+    }
+
+    /// The broker ids, ascending.
+    pub fn broker_ids(&self) -> &[BrokerId] {
+        &self.broker_ids
+    }
+
+    /// How many brokers the cluster has.
+    pub fn broker_count(&self) -> u32 {
+        self.broker_ids.len() as u32
+    }
+
+    pub fn has_broker(&self, id: BrokerId) -> bool {
+        self.broker_ids.binary_search(&id).is_ok()
+    }
+
+    /// The ids in a sentence: runs of consecutive ids as "A to B", e.g. "0 to 2" or
+    /// "1, 5, 101 to 103".
+    pub fn describe_ids(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        let ids = &self.broker_ids;
+        while i < ids.len() {
+            let mut j = i;
+            while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+                j += 1;
+            }
+            parts.push(match j - i {
+                0 => ids[i].to_string(),
+                1 => format!("{}, {}", ids[i], ids[j]),
+                _ => format!("{} to {}", ids[i], ids[j]),
+            });
+            i = j + 1;
+        }
+        parts.join(", ")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub latency_min_us: u64,
+    pub latency_max_us: u64,
+    pub loss: f64,
+}
+
+/// The least time the simulated transport takes to hand a message over, whatever the
+/// latency: madsim holds every send and every receive for at least a millisecond, so no
+/// answer comes back sooner than about 5 ms. Timeouts are checked against a round trip of at
+/// least twice this.
+pub const MIN_ONE_WAY_MS: u64 = 3;
+
+impl NetworkSpec {
+    /// The longest round trip between two processes on the healthy network, in whole
+    /// milliseconds: twice the highest one-way latency, and never less than twice
+    /// [`MIN_ONE_WAY_MS`].
+    pub fn worst_round_trip_ms(&self) -> u64 {
+        2 * self.latency_max_us.div_ceil(1000).max(MIN_ONE_WAY_MS)
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency_min_us: 1_000,
+            latency_max_us: 5_000,
+            loss: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    /// The assignment: explicit or round-robin from broker 0.
+    pub replicas: Vec<Vec<BrokerId>>,
+    pub config: TopicConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProducerSpec {
+    pub name: String,
+    pub topic: String,
+    pub records: u64,
+    pub rate_per_sec: f64,
+    pub keys: Option<u32>,
+    pub start_ms: u64,
+    pub config: ProducerConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    pub name: String,
+    pub topics: Vec<String>,
+    pub start_ms: u64,
+    pub config: ConsumerConfig,
+    /// Set for a member of a consumer group.
+    pub group: Option<GroupMemberSpec>,
+}
+
+/// One member process of a `[[consumers]]` entry with a `group`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMemberSpec {
+    pub group_id: String,
+    pub commit: CommitMode,
+    pub processing_ms: u64,
+}
+
+/// The fault kinds a nemesis may draw.
+/// The fault kinds a nemesis may draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NemesisKind {
+    Crash,
+    PowerLoss,
+    Partition,
+    Slow,
+    Pause,
+}
+
+impl NemesisKind {
+    /// Every kind, in the order a nemesis without `kinds` uses them.
+    pub const ALL: [NemesisKind; 5] = [
+        NemesisKind::Crash,
+        NemesisKind::PowerLoss,
+        NemesisKind::Partition,
+        NemesisKind::Slow,
+        NemesisKind::Pause,
+    ];
+
+    /// The kind as a scenario file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NemesisKind::Crash => "crash",
+            NemesisKind::PowerLoss => "power-loss",
+            NemesisKind::Partition => "partition",
+            NemesisKind::Slow => "slow",
+            NemesisKind::Pause => "pause",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<NemesisKind> {
+        NemesisKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// `[nemesis]`: a random fault schedule drawn from the run's seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NemesisSpec {
+    pub kinds: Vec<NemesisKind>,
+    pub interval_min_ms: u64,
+    pub interval_max_ms: u64,
+    pub duration_min_ms: u64,
+    pub duration_max_ms: u64,
+    pub max_concurrent: u32,
+    /// Each seed enables a random non-empty subset of `kinds`.
+    pub swarm: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    pub at_ms: u64,
+    pub action: FaultAction,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Broker(BrokerId),
+    Leader(TopicPartition),
+    Follower(TopicPartition),
+    Controller,
+    ZooKeeper,
+    /// A producer process, by its name.
+    Producer(String),
+    /// A consumer process, by its name (a group member is `NAME-i`).
+    Consumer(String),
+    /// The broker that coordinates a group when the fault strikes.
+    Coordinator(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Broker(b) => write!(f, "broker {b}"),
+            Target::Leader(tp) => write!(f, "leader:{tp}"),
+            Target::Follower(tp) => write!(f, "follower:{tp}"),
+            Target::Controller => write!(f, "controller"),
+            Target::ZooKeeper => write!(f, "zookeeper"),
+            Target::Producer(name) => write!(f, "producer:{name}"),
+            Target::Consumer(name) => write!(f, "consumer:{name}"),
+            Target::Coordinator(group) => write!(f, "coordinator:{group}"),
+        }
+    }
+}
+
+impl Target {
+    /// The target as a scenario file writes it.
+    pub fn to_toml(&self) -> String {
+        match self {
+            Target::Broker(b) => b.to_string(),
+            other => format!("\"{other}\""),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultAction {
+    Crash(Target),
+    Restart(Target),
+    PowerLoss(Target),
+    Pause(Target),
+    Resume(Target),
+    Isolate(Target),
+    Partition(Vec<Vec<Target>>),
+    Heal(Option<Target>),
+    Slow { target: Target, delay_ms: u64 },
+    Loss { target: Target, rate: f64 },
+}
+
+impl FaultAction {
+    /// The action's kind, as `action = "..."` names it.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            FaultAction::Crash(_) => FaultKind::Crash,
+            FaultAction::Restart(_) => FaultKind::Restart,
+            FaultAction::PowerLoss(_) => FaultKind::PowerLoss,
+            FaultAction::Pause(_) => FaultKind::Pause,
+            FaultAction::Resume(_) => FaultKind::Resume,
+            FaultAction::Isolate(_) => FaultKind::Isolate,
+            FaultAction::Partition(_) => FaultKind::Partition,
+            FaultAction::Heal(_) => FaultKind::Heal,
+            FaultAction::Slow { .. } => FaultKind::Slow,
+            FaultAction::Loss { .. } => FaultKind::Loss,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// What `action = "..."` of a `[[faults]]` entry may say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    Crash,
+    Restart,
+    PowerLoss,
+    Pause,
+    Resume,
+    Isolate,
+    Partition,
+    Heal,
+    Slow,
+    Loss,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Crash,
+        FaultKind::Restart,
+        FaultKind::PowerLoss,
+        FaultKind::Pause,
+        FaultKind::Resume,
+        FaultKind::Isolate,
+        FaultKind::Partition,
+        FaultKind::Heal,
+        FaultKind::Slow,
+        FaultKind::Loss,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Slow => "slow",
+            FaultKind::Loss => "loss",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Comparison {
+    pub op: CmpOp,
+    pub value: u64,
+}
+
+impl Comparison {
+    pub fn holds(&self, actual: u64) -> bool {
+        match self.op {
+            CmpOp::Eq => actual == self.value,
+            CmpOp::Gt => actual > self.value,
+            CmpOp::Ge => actual >= self.value,
+            CmpOp::Lt => actual < self.value,
+            CmpOp::Le => actual <= self.value,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Comparison> {
+        let s = s.trim();
+        let (op, rest) = if let Some(r) = s.strip_prefix(">=") {
+            (CmpOp::Ge, r)
+        } else if let Some(r) = s.strip_prefix("<=") {
+            (CmpOp::Le, r)
+        } else if let Some(r) = s.strip_prefix("==") {
+            (CmpOp::Eq, r)
+        } else if let Some(r) = s.strip_prefix('>') {
+            (CmpOp::Gt, r)
+        } else if let Some(r) = s.strip_prefix('<') {
+            (CmpOp::Lt, r)
+        } else {
+            (CmpOp::Eq, s)
+        };
+        rest.trim()
+            .parse()
+            .ok()
+            .map(|value| Comparison { op, value })
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            CmpOp::Eq => "",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+        };
+        write!(f, "{op}{}", self.value)
+    }
+}
+
+pub const EXPECT_COUNTERS: &[&str] = &[
+    "sent",
+    "acked",
+    "acked_lost",
+    "consumed",
+    "committed_lost",
+    "unclean_elections",
+    "clean_elections",
+    "isr_shrinks",
+    "isr_expands",
+    "processed",
+    "redelivered",
+    "rebalances",
+];
+
+/// The invariant names `[expect] violations` may use: the checkers' own list.
+pub const INVARIANT_NAMES: &[&str] = crate::checkers::INVARIANTS;
+
+#[derive(Clone, Debug, Default)]
+pub struct Expect {
+    pub counters: BTreeMap<String, Comparison>,
+    /// `None`: the key is absent, and no invariant may break.
+    pub violations: Option<Vec<String>>,
+}
+
+impl Expect {
+    /// One plain sentence per failed expectation.
+    pub fn check(
+        &self,
+        counters: &BTreeMap<String, u64>,
+        violations: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let mut failures = Vec::new();
+        for (key, cmp) in &self.counters {
+            let actual = counters.get(key).copied().unwrap_or(0);
+            if !cmp.holds(actual) {
+                failures.push(format!("expected {key} {cmp}, got {actual}"));
+            }
+        }
+        if let Some(expected) = &self.violations {
+            let expected: BTreeSet<String> = expected.iter().cloned().collect();
+            if &expected != violations {
+                let show = |s: &BTreeSet<String>| {
+                    format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "))
+                };
+                failures.push(format!(
+                    "expected violations {}, got {}",
+                    show(&expected),
+                    show(violations)
+                ));
+            }
+        }
+        failures
+    }
+}
+
+/// Parses `"60s"`, `"500ms"`, `"1.5s"`, `"2m"`, `"100us"` into microseconds.
+pub fn parse_duration_us(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1_000.0,
+        "s" => 1_000_000.0,
+        "m" => 60_000_000.0,
+        "h" => 3_600_000_000.0,
+        _ => return None,
+    };
+    let us = value * scale;
+    (us <= 1e15).then_some(us.round() as u64)
+}
+
+/// Parses a target: a broker id, `"broker:N"`, `"leader:T-P"`, `"follower:T-P"`,
+/// `"controller"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`, `"coordinator:GROUP"`.
+pub(super) fn parse_target(s: &str) -> Option<Target> {
+    let s = s.trim();
+    match s {
+        "controller" => return Some(Target::Controller),
+        "zookeeper" => return Some(Target::ZooKeeper),
+        _ => {}
+    }
+    if let Some(rest) = s
+        .strip_prefix("broker:")
+        .or_else(|| s.strip_prefix("broker "))
+    {
+        return rest.trim().parse().ok().map(Target::Broker);
+    }
+    if let Ok(b) = s.parse() {
+        return Some(Target::Broker(b));
+    }
+    let (kind, rest) = s.split_once(':')?;
+    let name = rest.trim().to_string();
+    match kind {
+        "producer" if !name.is_empty() => return Some(Target::Producer(name)),
+        "consumer" if !name.is_empty() => return Some(Target::Consumer(name)),
+        "coordinator" if !name.is_empty() => return Some(Target::Coordinator(name)),
+        _ => {}
+    }
+    let tp = TopicPartition::parse(rest.trim())?;
+    match kind {
+        "leader" => Some(Target::Leader(tp)),
+        "follower" => Some(Target::Follower(tp)),
+        _ => None,
+    }
+}

@@ -1,0 +1,763 @@
+use super::*;
+use kafka_model::clients::consumer::CommitMode;
+use kafka_model::TopicPartition;
+use std::collections::{BTreeMap, BTreeSet};
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+const EXAMPLE: &str = r#"# What this shows.
+# Second line.
+name = "unclean-election-loses-acked"
+duration = "60s"
+settle = "30s"
+seed = 7
+
+[cluster]
+brokers = 3
+
+[cluster.config]
+"unclean.leader.election.enable" = true
+"replica.lag.time.max.ms" = 10000
+
+[network]
+latency = "1ms..5ms"
+loss = 0.0
+
+[[topics]]
+name = "orders"
+partitions = 1
+replication_factor = 3
+replicas = [[0, 1, 2]]
+config = { "min.insync.replicas" = 1 }
+
+[[producers]]
+name = "p1"
+topic = "orders"
+records = 2000
+rate = 100
+keys = 8
+config = { "acks" = "all", "linger.ms" = 5 }
+
+[[consumers]]
+name = "c1"
+topics = ["orders"]
+
+[[faults]]
+at = "10s"
+action = "slow"
+target = 1
+delay = "30s"
+[[faults]]
+at = "12s"
+action = "crash"
+target = "leader:orders-0"
+[[faults]]
+at = "14s"
+action = "partition"
+groups = [[0], [1, 2, "zookeeper"]]
+
+[expect]
+acked_lost = ">0"
+unclean_elections = ">=1"
+violations = ["acked-record-lost", "committed-record-lost"]
+"#;
+
+fn parse(text: &str) -> Result<Scenario> {
+    Scenario::parse("s.toml", text)
+}
+
+#[test]
+fn the_example_parses() {
+    let s = parse(EXAMPLE).unwrap();
+    assert_eq!(s.name, "unclean-election-loses-acked");
+    assert_eq!(s.description, "What this shows.\nSecond line.");
+    assert_eq!((s.duration_ms, s.settle_ms, s.seed), (60_000, 30_000, 7));
+    assert!(
+        s.cluster
+            .config
+            .topic_defaults
+            .unclean_leader_election_enable
+    );
+    assert_eq!(s.cluster.config.replica_lag_time_max_ms, 10_000);
+    assert_eq!(
+        (s.network.latency_min_us, s.network.latency_max_us),
+        (1_000, 5_000)
+    );
+    assert_eq!(s.topics[0].replicas, vec![vec![0, 1, 2]]);
+    assert_eq!(s.topics[0].config.min_insync_replicas, 1);
+    assert!(
+        s.topics[0].config.unclean_leader_election_enable,
+        "topic configs start from the broker defaults"
+    );
+    assert_eq!(s.producers[0].config.linger_ms, 5);
+    assert_eq!(s.faults.len(), 3);
+    assert_eq!(
+        s.faults[0].action,
+        FaultAction::Slow {
+            target: Target::Broker(1),
+            delay_ms: 30_000
+        }
+    );
+    assert_eq!(
+        s.faults[1].action,
+        FaultAction::Crash(Target::Leader(TopicPartition::new("orders", 0)))
+    );
+    assert_eq!(
+        s.faults[2].action,
+        FaultAction::Partition(vec![
+            vec![Target::Broker(0)],
+            vec![Target::Broker(1), Target::Broker(2), Target::ZooKeeper]
+        ])
+    );
+    assert_eq!(s.expect.violations.as_ref().unwrap().len(), 2);
+}
+
+#[test]
+fn unknown_config_key_names_line_key_and_suggestion() {
+    let text = EXAMPLE.replace(
+        r#"config = { "min.insync.replicas" = 1 }"#,
+        r#"config = { "min.insync.replica" = 1 }"#,
+    );
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.line, 24);
+    assert_eq!(e.key.as_deref(), Some("min.insync.replica"));
+    assert!(
+        e.message.contains("did you mean `min.insync.replicas`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = parse(&EXAMPLE.replace("settle = ", "setle = ")).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (5, Some("setle")));
+    assert!(e.message.contains("did you mean `settle`"));
+}
+
+const GROUP_SCENARIO: &str = r#"
+name = "g"
+[cluster]
+brokers = 3
+[[topics]]
+name = "orders"
+partitions = 3
+replication_factor = 3
+[[producers]]
+name = "shop"
+topic = "orders"
+records = 10
+rate = 1
+[[consumers]]
+name = "billing"
+group = "billing"
+members = 3
+topics = ["orders"]
+processing = "5ms"
+commit = "after-processing"
+config = { "partition.assignment.strategy" = "cooperative-sticky", "session.timeout.ms" = 10000 }
+[[faults]]
+at = "5s"
+action = "crash"
+target = "consumer:billing-1"
+[[faults]]
+at = "6s"
+action = "crash"
+target = "coordinator:billing"
+"#;
+
+#[test]
+fn a_group_entry_becomes_one_consumer_per_member() {
+    let s = parse(GROUP_SCENARIO).unwrap();
+    let names: Vec<&str> = s.consumers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["billing-0", "billing-1", "billing-2"]);
+    let c = &s.consumers[1];
+    let g = c.group.as_ref().unwrap();
+    assert_eq!(g.group_id, "billing");
+    assert_eq!(g.commit, CommitMode::AfterProcessing);
+    assert_eq!(g.processing_ms, 5);
+    assert_eq!(c.config.group_id.as_deref(), Some("billing"));
+    assert!(!c.config.enable_auto_commit);
+    assert_eq!(c.config.session_timeout_ms, 10_000);
+    assert_eq!(
+        c.config.partition_assignment_strategy,
+        vec![kafka_model::assignor::Strategy::CooperativeSticky]
+    );
+    assert_eq!(
+        s.faults[0].action,
+        FaultAction::Crash(Target::Consumer("billing-1".into()))
+    );
+    assert_eq!(
+        s.faults[1].action,
+        FaultAction::Crash(Target::Coordinator("billing".into()))
+    );
+}
+
+#[test]
+fn a_group_on_too_small_a_cluster_is_warned_about() {
+    let s = parse(GROUP_SCENARIO).unwrap();
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let s = parse(
+        &GROUP_SCENARIO
+            .replace("brokers = 3", "brokers = 1")
+            .replace("replication_factor = 3", "replication_factor = 1"),
+    )
+    .unwrap();
+    assert!(
+        s.warnings[0].contains("never find a coordinator"),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn group_key_errors_name_the_key() {
+    let e = parse(&GROUP_SCENARIO.replace("consumer:billing-1", "consumer:billing-7")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("target"));
+    assert!(e.message.contains("no consumer named `billing-7`"), "{e}");
+    let e = parse(&GROUP_SCENARIO.replace("coordinator:billing", "coordinator:bill")).unwrap_err();
+    assert!(e.message.contains("no consumer group named `bill`"), "{e}");
+    let e = parse(&GROUP_SCENARIO.replace("\"after-processing\"", "\"sometimes\"")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("commit"));
+    let e = parse(&GROUP_SCENARIO.replace("group = \"billing\"\n", "")).unwrap_err();
+    assert!(e.message.contains("is for a consumer group"), "{e}");
+    let e = parse(&GROUP_SCENARIO.replace(
+        "\"session.timeout.ms\" = 10000",
+        "\"enable.auto.commit\" = true",
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("contradicts"), "{e}");
+    let e = parse(&GROUP_SCENARIO.replace(
+        "action = \"crash\"\ntarget = \"consumer",
+        "action = \"power-loss\"\ntarget = \"consumer",
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("power-loss is for brokers"), "{e}");
+    let e = parse(&GROUP_SCENARIO.replace("\"cooperative-sticky\"", "\"fair\"")).unwrap_err();
+    assert!(e.message.contains("partition.assignment.strategy"), "{e}");
+}
+
+const IDS_SCENARIO: &str = r#"name = "ids"
+[cluster]
+broker_ids = [101, 102, 103]
+[[topics]]
+name = "orders"
+partitions = 4
+replication_factor = 3
+[[topics]]
+name = "audit"
+partitions = 1
+replication_factor = 2
+replicas = [[103, 101]]
+[[faults]]
+at = "5s"
+action = "crash"
+target = "broker:102"
+[[faults]]
+at = "6s"
+action = "partition"
+groups = [[101], [102, 103, "zookeeper"]]
+[[faults]]
+at = "7s"
+action = "restart"
+target = 102
+"#;
+
+#[test]
+fn broker_ids_are_kept_everywhere() {
+    let s = parse(IDS_SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.cluster.broker_ids(), &[101, 102, 103]);
+    assert_eq!(s.cluster.describe_ids(), "101 to 103");
+    assert_eq!(
+        s.topics[0].replicas,
+        vec![
+            vec![101, 102, 103],
+            vec![102, 103, 101],
+            vec![103, 101, 102],
+            vec![101, 102, 103]
+        ]
+    );
+    assert_eq!(s.topics[1].replicas, vec![vec![103, 101]]);
+    assert_eq!(s.faults[0].action, FaultAction::Crash(Target::Broker(102)));
+    assert_eq!(
+        s.faults[1].action,
+        FaultAction::Partition(vec![
+            vec![Target::Broker(101)],
+            vec![Target::Broker(102), Target::Broker(103), Target::ZooKeeper]
+        ])
+    );
+    // `brokers = N` is ids 0 to N-1, with the round-robin assignment from broker 0.
+    let s = parse(EXAMPLE).unwrap();
+    assert_eq!(s.cluster.broker_ids(), &[0, 1, 2]);
+    let unordered = parse(&IDS_SCENARIO.replace("[101, 102, 103]", "[103, 7, 101, 102]"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unordered.cluster.broker_ids(), &[7, 101, 102, 103]);
+    assert_eq!(unordered.cluster.describe_ids(), "7, 101 to 103");
+    assert_eq!(unordered.topics[0].replicas[0], vec![7, 101, 102]);
+}
+
+#[test]
+fn broker_id_errors_name_file_line_and_key() {
+    // (replacement for the `broker_ids` line, line, key, message)
+    let cases = [
+        ("brokers = 3\nbroker_ids = [1]", 4, "broker_ids", "not both"),
+        ("", 2, "brokers", "needs `brokers = N`"),
+        ("brokers = 0", 3, "brokers", "out of range"),
+        ("broker_ids = []", 3, "broker_ids", "at least one broker"),
+        (
+            "broker_ids = [1, 2, 1]",
+            3,
+            "broker_ids",
+            "broker id 1 appears twice",
+        ),
+        ("broker_ids = [1, -2, 3]", 3, "broker_ids", "out of range"),
+        (
+            "broker_ids = [1, 2147483648]",
+            3,
+            "broker_ids",
+            "out of range",
+        ),
+        ("broker_ids = [1, \"2\"]", 3, "broker_ids", "whole number"),
+        ("broker_ids = 3", 3, "broker_ids", "list of broker ids"),
+    ];
+    for (to, line, key, message) in cases {
+        let text = IDS_SCENARIO.replace("broker_ids = [101, 102, 103]", to);
+        let e = parse(&text).expect_err(to);
+        assert_eq!(e.file, "s.toml");
+        assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{to}: {e}");
+        assert!(e.message.contains(message), "{to}: {e}");
+    }
+    let e = parse(&IDS_SCENARIO.replace("\"broker:102\"", "\"broker:2\"")).unwrap_err();
+    assert!(
+        e.message
+            .contains("broker 2 does not exist (the broker ids are 101 to 103)"),
+        "{e}"
+    );
+    let e = parse(&IDS_SCENARIO.replace("target = 102", "target = 4294967398")).unwrap_err();
+    assert!(
+        e.message.contains("broker 4294967398 does not exist"),
+        "{e}"
+    );
+    let e = parse(&IDS_SCENARIO.replace("[[103, 101]]", "[[103, 1]]")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("replicas"));
+    assert!(e.message.contains("the broker ids are 101 to 103"), "{e}");
+    let e = parse(&IDS_SCENARIO.replace("[[101], [102", "[[100], [102")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("groups"));
+    let e = parse(&IDS_SCENARIO.replace("replication_factor = 3", "replication_factor = 4"))
+        .unwrap_err();
+    assert!(e.message.contains("out of range (1 to 3)"), "{e}");
+}
+
+#[test]
+fn the_offsets_topic_warning_counts_the_listed_brokers() {
+    let text = GROUP_SCENARIO
+        .replace("brokers = 3", "broker_ids = [10, 20]")
+        .replace("replication_factor = 3", "replication_factor = 2");
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        s.warnings[0].contains("the cluster has 2 broker(s)"),
+        "{:?}",
+        s.warnings
+    );
+}
+
+/// A small scenario with one slot per scope for a config entry.
+const TIMERS: &str = r#"name = "timers"
+duration = "20s"
+#NETWORK#
+[cluster]
+brokers = 3
+[cluster.config]
+#BROKER#
+[[topics]]
+name = "orders"
+partitions = 2
+replication_factor = 3
+config = { "unclean.leader.election.enable" = false #TOPIC# }
+[[producers]]
+name = "p"
+topic = "orders"
+records = 10
+rate = 10
+config = { "acks" = "all" #PRODUCER# }
+[[consumers]]
+name = "g"
+group = "g"
+members = 2
+topics = ["orders"]
+processing = "1ms"
+config = { "auto.offset.reset" = "earliest" #CONSUMER# }
+#TAIL#
+"#;
+
+/// The timer scenario with `entry` put in `slot` (BROKER, TOPIC, PRODUCER, CONSUMER,
+/// NETWORK or TAIL); entries in the inline tables get their leading comma here.
+fn timers_with(slot: &str, entry: &str) -> String {
+    let mut text = TIMERS.to_string();
+    for s in ["NETWORK", "BROKER", "TOPIC", "PRODUCER", "CONSUMER", "TAIL"] {
+        let marker = format!("#{s}#");
+        let with = if s != slot {
+            String::new()
+        } else if matches!(s, "TOPIC" | "PRODUCER" | "CONSUMER") {
+            format!(", {entry}")
+        } else {
+            entry.to_string()
+        };
+        text = text.replace(&marker, &with);
+    }
+    text
+}
+
+/// Every duration, count and config that drives a timer or a rate: a value that would
+/// give a timer a period of 0 (or a timeout no answer can meet) is an error naming the
+/// file, the line and the key.
+#[test]
+fn timer_values_kafka_refuses_are_errors_naming_the_key() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (slot, entry, key, part of the message)
+        (
+            "BROKER",
+            r#""zookeeper.session.timeout.ms" = 0"#,
+            "zookeeper.session.timeout.ms",
+            "fails to start",
+        ),
+        (
+            "BROKER",
+            r#""zookeeper.session.timeout.ms" = 1"#,
+            "zookeeper.session.timeout.ms",
+            "round trip to ZooKeeper",
+        ),
+        (
+            "BROKER",
+            r#""replica.lag.time.max.ms" = 100"#,
+            "replica.lag.time.max.ms",
+            "frequent changes in ISR",
+        ),
+        (
+            "BROKER",
+            r#""replica.fetch.wait.max.ms" = 40000"#,
+            "replica.fetch.wait.max.ms",
+            "unnecessary socket timeouts",
+        ),
+        (
+            "BROKER",
+            "\"replica.fetch.wait.max.ms\" = 0\n\"replica.socket.timeout.ms\" = 0",
+            "replica.socket.timeout.ms",
+            "every fetch",
+        ),
+        (
+            "BROKER",
+            r#""replica.fetch.backoff.ms" = -1"#,
+            "replica.fetch.backoff.ms",
+            "non-negative",
+        ),
+        (
+            "BROKER",
+            r#""replica.high.watermark.checkpoint.interval.ms" = -5"#,
+            "replica.high.watermark.checkpoint.interval.ms",
+            "non-negative",
+        ),
+        (
+            "BROKER",
+            r#""log.flush.interval.messages" = 0"#,
+            "log.flush.interval.messages",
+            "atLeast(1)",
+        ),
+        (
+            "BROKER",
+            r#""log.flush.interval.ms" = -1"#,
+            "log.flush.interval.ms",
+            "non-negative",
+        ),
+        (
+            "BROKER",
+            r#""min.insync.replicas" = 0"#,
+            "min.insync.replicas",
+            "atLeast(1)",
+        ),
+        (
+            "BROKER",
+            r#""offsets.topic.num.partitions" = 0"#,
+            "offsets.topic.num.partitions",
+            "atLeast(1)",
+        ),
+        (
+            "BROKER",
+            r#""offsets.topic.replication.factor" = 0"#,
+            "offsets.topic.replication.factor",
+            "atLeast(1)",
+        ),
+        (
+            "BROKER",
+            r#""offsets.commit.timeout.ms" = 0"#,
+            "offsets.commit.timeout.ms",
+            "atLeast(1)",
+        ),
+        (
+            "BROKER",
+            r#""group.initial.rebalance.delay.ms" = -1"#,
+            "group.initial.rebalance.delay.ms",
+            "non-negative",
+        ),
+        (
+            "TOPIC",
+            r#""flush.messages" = 0"#,
+            "flush.messages",
+            "atLeast(1)",
+        ),
+        ("TOPIC", r#""flush.ms" = -1"#, "flush.ms", "non-negative"),
+        (
+            "TOPIC",
+            r#""min.insync.replicas" = 0"#,
+            "min.insync.replicas",
+            "atLeast(1)",
+        ),
+        (
+            "PRODUCER",
+            r#""request.timeout.ms" = 0"#,
+            "request.timeout.ms",
+            "every request of the producer",
+        ),
+        (
+            "PRODUCER",
+            r#""request.timeout.ms" = 3"#,
+            "request.timeout.ms",
+            "round trip",
+        ),
+        (
+            "PRODUCER",
+            r#""delivery.timeout.ms" = 0"#,
+            "delivery.timeout.ms",
+            "linger.ms + request.timeout.ms",
+        ),
+        (
+            "PRODUCER",
+            r#""max.in.flight.requests.per.connection" = 0"#,
+            "max.in.flight.requests.per.connection",
+            "atLeast(1)",
+        ),
+        (
+            "PRODUCER",
+            r#""retry.backoff.ms" = -100"#,
+            "retry.backoff.ms",
+            "non-negative",
+        ),
+        (
+            "PRODUCER",
+            r#""linger.ms" = -1"#,
+            "linger.ms",
+            "non-negative",
+        ),
+        (
+            "PRODUCER",
+            r#""metadata.max.age.ms" = -1"#,
+            "metadata.max.age.ms",
+            "non-negative",
+        ),
+        (
+            "CONSUMER",
+            r#""request.timeout.ms" = 0"#,
+            "request.timeout.ms",
+            "every request of the consumer",
+        ),
+        (
+            "CONSUMER",
+            r#""max.poll.records" = 0"#,
+            "max.poll.records",
+            "atLeast(1)",
+        ),
+        (
+            "CONSUMER",
+            r#""max.poll.interval.ms" = 0"#,
+            "max.poll.interval.ms",
+            "atLeast(1)",
+        ),
+        (
+            "CONSUMER",
+            r#""heartbeat.interval.ms" = 45000"#,
+            "heartbeat.interval.ms",
+            "lower than session.timeout.ms",
+        ),
+        (
+            "CONSUMER",
+            r#""session.timeout.ms" = 0"#,
+            "session.timeout.ms",
+            "lower than session.timeout.ms",
+        ),
+        (
+            "CONSUMER",
+            r#""fetch.max.wait.ms" = -1"#,
+            "fetch.max.wait.ms",
+            "non-negative",
+        ),
+        (
+            "CONSUMER",
+            r#""auto.commit.interval.ms" = -1"#,
+            "auto.commit.interval.ms",
+            "non-negative",
+        ),
+        (
+            "CONSUMER",
+            r#""retry.backoff.ms" = -1"#,
+            "retry.backoff.ms",
+            "non-negative",
+        ),
+        (
+            "NETWORK",
+            "[network]\nlatency = \"-1ms\"",
+            "latency",
+            "not a latency",
+        ),
+        (
+            "TAIL",
+            "[nemesis]\ninterval = \"0s\"",
+            "interval",
+            "above 0",
+        ),
+        (
+            "TAIL",
+            "[nemesis]\nduration = \"0ms..0ms\"",
+            "duration",
+            "above 0",
+        ),
+    ];
+    for (slot, entry, key, message) in cases {
+        let text = timers_with(slot, entry);
+        let e = Scenario::parse("timers.toml", &text)
+            .expect_err(&format!("{slot} {entry} must be refused"));
+        assert_eq!(e.file, "timers.toml");
+        assert_eq!(e.key.as_deref(), Some(*key), "{entry}: {e}");
+        assert!(e.message.contains(message), "{entry}: {e}");
+        let line = text.lines().nth(e.line - 1).unwrap_or_default();
+        assert!(
+            line.contains(key) || line.starts_with('['),
+            "{entry}: line {}: {line}",
+            e.line
+        );
+    }
+    // Durations and rates of the scenario itself.
+    for (from, to, key) in [
+        ("rate = 10", "rate = 0", "rate"),
+        (
+            "processing = \"1ms\"",
+            "processing = \"-1ms\"",
+            "processing",
+        ),
+        ("duration = \"20s\"", "duration = \"0s\"", "duration"),
+        ("members = 2", "members = 0", "members"),
+    ] {
+        let e =
+            Scenario::parse("timers.toml", &timers_with("", "").replace(from, to)).expect_err(to);
+        assert_eq!(e.key.as_deref(), Some(key), "{to}: {e}");
+    }
+    // The round trip follows the network: 6 ms passes a 2 ms network.
+    let fast = timers_with("NETWORK", "[network]\nlatency = \"1ms..2ms\"").replace(
+        "\"acks\" = \"all\"",
+        "\"acks\" = \"all\", \"request.timeout.ms\" = 6",
+    );
+    Scenario::parse("timers.toml", &fast).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Zeros Kafka takes (no validator, or atLeast(0)) parse; the model gives each timer a
+/// positive period or none (see `kafka_sim`'s timer tests for the runs).
+#[test]
+fn timer_values_kafka_takes_parse() {
+    for (slot, entry) in [
+        (
+            "BROKER",
+            "\"replica.lag.time.max.ms\" = 0\n\"replica.fetch.wait.max.ms\" = 0",
+        ),
+        (
+            "BROKER",
+            "\"replica.high.watermark.checkpoint.interval.ms\" = 0",
+        ),
+        ("BROKER", "\"replica.fetch.backoff.ms\" = 0"),
+        ("BROKER", "\"log.flush.interval.ms\" = 0"),
+        ("BROKER", "\"group.initial.rebalance.delay.ms\" = 0"),
+        ("PRODUCER", "\"retry.backoff.ms\" = 0"),
+        ("PRODUCER", "\"metadata.max.age.ms\" = 0"),
+        ("CONSUMER", "\"retry.backoff.ms\" = 0"),
+        ("CONSUMER", "\"heartbeat.interval.ms\" = 0"),
+        ("CONSUMER", "\"max.poll.interval.ms\" = 1"),
+        ("CONSUMER", "\"auto.commit.interval.ms\" = 0"),
+    ] {
+        Scenario::parse("timers.toml", &timers_with(slot, entry))
+            .unwrap_or_else(|e| panic!("{entry}: {e}"));
+    }
+}
+
+#[test]
+fn fault_errors() {
+    let e = parse(&EXAMPLE.replace("target = 1\ndelay", "target = 7\ndelay")).unwrap_err();
+    assert!(e.message.contains("broker 7 does not exist"), "{e}");
+    let e = parse(&EXAMPLE.replace("action = \"crash\"", "action = \"crahs\"")).unwrap_err();
+    assert!(e.message.contains("did you mean `crash`"), "{e}");
+    let e = parse(&EXAMPLE.replace("\"leader:orders-0\"", "\"leader:orders-3\"")).unwrap_err();
+    assert!(e.message.contains("partitions 0 to 0"), "{e}");
+    let e = parse(&EXAMPLE.replace("delay = \"30s\"", "delay = 30")).unwrap_err();
+    assert!(e.message.contains("needs a unit"), "{e}");
+    let e = parse(&EXAMPLE.replace(
+        "at = \"12s\"\naction = \"crash\"",
+        "at = \"12s\"\naction = \"crash\"\nrate = 0.5",
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("only for action = \"loss\""), "{e}");
+    let e = parse(&EXAMPLE.replace("at = \"14s\"", "at = \"99s\"")).unwrap_err();
+    assert!(e.message.contains("after the run's duration"), "{e}");
+}
+
+#[test]
+fn topic_errors() {
+    let e = parse(&EXAMPLE.replace("name = \"orders\"", "name = \"or ders\"")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("name"));
+    let e =
+        parse(&EXAMPLE.replace("replicas = [[0, 1, 2]]", "replicas = [[0, 1, 1]]")).unwrap_err();
+    assert!(e.message.contains("appears twice"), "{e}");
+    let e = parse(&EXAMPLE.replace("topic = \"orders\"", "topic = \"order\"")).unwrap_err();
+    assert!(e.message.contains("no [[topics]] named `order`"), "{e}");
+}
+
+#[test]
+fn durations_and_comparisons() {
+    assert_eq!(parse_duration_us("1.5s"), Some(1_500_000));
+    assert_eq!(parse_duration_us("500ms"), Some(500_000));
+    assert_eq!(parse_duration_us("2m"), Some(120_000_000));
+    assert_eq!(parse_duration_us("100us"), Some(100));
+    assert_eq!(parse_duration_us("10"), None);
+    assert_eq!(parse_duration_us("-1s"), None);
+    let c = Comparison::parse(">=1").unwrap();
+    assert!(c.holds(1) && !c.holds(0));
+    assert_eq!(c.to_string(), ">=1");
+    assert_eq!(Comparison::parse("0").unwrap().to_string(), "0");
+    assert!(Comparison::parse("<5").unwrap().holds(4));
+    assert!(Comparison::parse("x").is_none());
+}
+
+#[test]
+fn expect_check_reports_each_miss() {
+    let s = parse(EXAMPLE).unwrap();
+    let mut counters = BTreeMap::new();
+    counters.insert("acked_lost".to_string(), 0);
+    counters.insert("unclean_elections".to_string(), 2);
+    let broken: BTreeSet<String> = ["acked-record-lost".to_string()].into();
+    let failures = s.expect.check(&counters, &broken);
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0], "expected acked_lost >0, got 0");
+    assert!(
+        failures[1].starts_with("expected violations [acked-record-lost, committed-record-lost]")
+    );
+}
+
+#[test]
+fn mangled_input_never_panics() {
+    for cut in (0..EXAMPLE.len()).step_by(37) {
+        let _ = parse(&EXAMPLE[..cut]);
+    }
+    for (from, to) in [
+        ("=", ""),
+        ("[", "{"),
+        ("\"", ""),
+        ("3", "-3"),
+        ("1", "99999999999999999999"),
+    ] {
+        let _ = parse(&EXAMPLE.replacen(from, to, 3));
+    }
+}
