@@ -142,9 +142,14 @@ enum Command {
         /// Where to write the minimal scenario.
         #[arg(long, value_name = "minimal.toml")]
         out: String,
-        /// The invariant to keep broken (default: the first one the seed breaks).
+        /// The invariant to keep broken (default: the first one the seed breaks; `panic` if
+        /// the simulator panics on the seed).
         #[arg(long)]
         invariant: Option<String>,
+        /// The sweep results the seed came from: refuse to shrink it if another build or
+        /// another version of the scenario ran it.
+        #[arg(long, value_name = "results.jsonl")]
+        results: Option<String>,
     },
     /// Summarize the union of sweep result files.
     Merge {
@@ -253,7 +258,8 @@ fn main() -> ExitCode {
             seed,
             out,
             invariant,
-        } => run_shrink(&file, seed, &out, invariant.as_deref()),
+            results,
+        } => run_shrink(&file, seed, &out, invariant.as_deref(), results.as_deref()),
         Command::Merge { files } => match sweep::merge(&files) {
             Ok(summary) => {
                 print!("{}", sweep::render_summary(&summary, "SCENARIO"));
@@ -507,11 +513,23 @@ fn run_sweep(
     }
 }
 
-fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> ExitCode {
+fn run_shrink(
+    file: &str,
+    seed: u64,
+    out: &str,
+    invariant: Option<&str>,
+    results: Option<&str>,
+) -> ExitCode {
     let scenario = match load(file) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(results) = results {
+        if let Err(e) = kafka_sim::shrink::check_results(&scenario, seed, results) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     let shrunk = match kafka_sim::shrink::shrink(&scenario, seed, invariant) {
         Ok(s) => s,
         Err(e) => {
@@ -519,10 +537,15 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
             return ExitCode::from(1);
         }
     };
-    let tmp = format!("{out}.tmp");
-    if let Err(e) = std::fs::write(&tmp, &shrunk.text).and_then(|_| std::fs::rename(&tmp, out)) {
+    if let Err(e) = write_atomically(out, &shrunk.text) {
         eprintln!("error: cannot write {out}: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(detail) = &shrunk.seed_panic {
+        println!(
+            "{file}: seed {seed}: {detail}
+  this is a bug in kafka-sim; replay: kafka-sim run {file} --seed {seed}"
+        );
     }
     println!(
         "{}: {} with seed {seed}\n  faults {} -> {}\n  records {} -> {}\n  duration {} ms -> {} ms\n  {} candidate runs\nwrote {out}; replay: kafka-sim run {out} --narrate",
@@ -536,7 +559,35 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
         shrunk.duration_after_ms,
         shrunk.runs
     );
+    report_panicking_candidates(&shrunk.panics, out, seed)
+}
+
+/// Writes each candidate the simulator panicked on beside `out` and prints its replay
+/// command: a panic is a finding, never the end of a shrink.
+fn report_panicking_candidates(
+    panics: &[kafka_sim::shrink::PanicFinding],
+    out: &str,
+    seed: u64,
+) -> ExitCode {
+    let stem = out.strip_suffix(".toml").unwrap_or(out);
+    for (i, finding) in panics.iter().enumerate() {
+        let path = format!("{stem}.panic-{}.toml", i + 1);
+        if let Err(e) = write_atomically(&path, &finding.text) {
+            eprintln!("error: cannot write {path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!(
+            "a candidate panicked: {}\n  this is a bug in kafka-sim; wrote {path}; replay: kafka-sim run {path} --seed {seed}",
+            finding.detail
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it into place.
+fn write_atomically(path: &str, text: &str) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path))
 }
 
 fn run_import(describe: &str, configs: Option<&str>, out: &str) -> ExitCode {
