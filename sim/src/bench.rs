@@ -22,6 +22,10 @@
 //! limit (`--timeout-secs`): a run past it reports `timed out` with the figures it has so far.
 //!
 //! The wall clock is read only here, to measure; inside a run there is only simulated time.
+//!
+//! Run it in the `bench-fast` profile (`cargo run --profile bench-fast -- bench`): release
+//! without debug assertions. The release profile keeps the workspace's assertions on for
+//! sweeps, and figures measured with them are not comparable with figures measured without.
 
 use crate::record::RecordedEvent;
 use crate::report;

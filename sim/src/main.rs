@@ -87,7 +87,8 @@ enum Command {
     /// The scale suite: one line of figures per case, each goal beside its figure.
     ///
     /// One case runs in this process; several (the default: all) run each in a child
-    /// process of its own, so each case's peak memory is its own.
+    /// process of its own, so each case's peak memory is its own. Build it with
+    /// `--profile bench-fast` (release without debug assertions) so figures stay comparable.
     Bench {
         /// The cases to run, comma-separated (default: every case).
         #[arg(long, value_enum, value_delimiter = ',')]
