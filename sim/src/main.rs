@@ -261,20 +261,7 @@ fn main() -> ExitCode {
             invariant,
             results,
         } => run_shrink(&file, seed, &out, invariant.as_deref(), results.as_deref()),
-        Command::Merge { files } => match sweep::merge(&files) {
-            Ok(summary) => {
-                print!("{}", sweep::render_summary(&summary, "SCENARIO"));
-                if summary.failed > 0 {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Merge { files } => run_merge(&files),
         Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
             Ok(json) => {
                 println!("{json}");
@@ -290,39 +277,62 @@ fn main() -> ExitCode {
             configs,
             out,
         } => run_import(&describe, configs.as_deref(), &out),
-        Command::CheckDeterminism { file, seeds } => {
-            let scenario = match load(&file) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
-            match sweep::check_determinism(&scenario, &seeds) {
-                None => {
-                    println!(
-                        "{file}: {} seeds, each run twice: identical records",
-                        seeds.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Some((seed, why)) => {
-                    println!("{file}: NOT deterministic at seed {seed}: {why}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::Check { file } => match Scenario::load(&file) {
-            Ok(s) => {
-                for w in &s.warnings {
-                    eprintln!("{file}: warning: {w}");
-                }
-                println!("{file}: ok ({})", s.name);
+        Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
+        Command::Check { file } => run_check(&file),
+    }
+}
+
+fn run_merge(files: &[String]) -> ExitCode {
+    match sweep::merge(files) {
+        Ok(summary) => {
+            print!("{}", sweep::render_summary(&summary, "SCENARIO"));
+            if summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_check_determinism(file: &str, seeds: SeedRange) -> ExitCode {
+    let scenario = match load(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
+    match sweep::check_determinism(&scenario, &seeds) {
+        None => {
+            println!(
+                "{file}: {} seeds, each run twice: identical records",
+                seeds.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Some((seed, why)) => {
+            println!("{file}: NOT deterministic at seed {seed}: {why}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_check(file: &str) -> ExitCode {
+    match Scenario::load(file) {
+        Ok(s) => {
+            for w in &s.warnings {
+                eprintln!("{file}: warning: {w}");
             }
-        },
+            println!("{file}: ok ({})", s.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -354,12 +364,10 @@ struct RunOptions {
 
 fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
     let RunOptions {
-        format,
-        narrate,
         ref trace,
         stats,
-        describe_groups,
         limits,
+        ..
     } = *options;
     let scenario = match load(file) {
         Ok(s) => s,
@@ -389,52 +397,7 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    let printed = match format {
-        Format::Json => {
-            let mut value = serde_json::to_value(&outcome).expect("outcome serializes");
-            if narrate {
-                value["timeline"] = serde_json::json!(report::narrate(&result, &scenario));
-            }
-            writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&value).expect("json")
-            )
-        }
-        Format::Text => {
-            let mut text = String::new();
-            if narrate {
-                if !scenario.description.is_empty() {
-                    for line in scenario.description.lines() {
-                        if !line.is_empty() {
-                            text.push_str("  ");
-                            text.push_str(line);
-                        }
-                        text.push('\n');
-                    }
-                    text.push('\n');
-                }
-                text.push_str("timeline:\n");
-                for line in report::narrate(&result, &scenario) {
-                    text.push_str("  ");
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-                text.push('\n');
-            }
-            text.push_str(&report::render_text(&outcome));
-            if describe_groups {
-                text.push('\n');
-                if outcome.groups.is_empty() {
-                    text.push_str("no consumer groups in this scenario\n");
-                } else {
-                    text.push_str(&groups::describe_table(&outcome.groups));
-                }
-            }
-            write!(stdout, "{text}")
-        }
-    };
+    let printed = print_outcome(&scenario, &result, &outcome, options);
     if printed.is_err() {
         return ExitCode::from(2);
     }
@@ -454,6 +417,62 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Prints a run's outcome as `run` reports it: JSON, or text with the timeline and the
+/// groups table as asked.
+fn print_outcome(
+    scenario: &Scenario,
+    result: &world::RunResult,
+    outcome: &report::Outcome,
+    options: &RunOptions,
+) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match options.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(outcome).expect("outcome serializes");
+            if options.narrate {
+                value["timeline"] = serde_json::json!(report::narrate(result, scenario));
+            }
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&value).expect("json")
+            )
+        }
+        Format::Text => {
+            let mut text = String::new();
+            if options.narrate {
+                if !scenario.description.is_empty() {
+                    for line in scenario.description.lines() {
+                        if !line.is_empty() {
+                            text.push_str("  ");
+                            text.push_str(line);
+                        }
+                        text.push('\n');
+                    }
+                    text.push('\n');
+                }
+                text.push_str("timeline:\n");
+                for line in report::narrate(result, scenario) {
+                    text.push_str("  ");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text.push('\n');
+            }
+            text.push_str(&report::render_text(outcome));
+            if options.describe_groups {
+                text.push('\n');
+                if outcome.groups.is_empty() {
+                    text.push_str("no consumer groups in this scenario\n");
+                } else {
+                    text.push_str(&groups::describe_table(&outcome.groups));
+                }
+            }
+            write!(stdout, "{text}")
+        }
     }
 }
 
