@@ -20,8 +20,8 @@
 //! messages wait until the cut heals, as TCP retransmits through a partition).
 
 use crate::actor::{Actor, Output};
-use crate::clients::admin::{Admin, AdminTimer};
 use crate::broker::{Broker, BrokerTimer, Disk};
+use crate::clients::admin::{Admin, AdminTimer};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::controller::state_path;
 use crate::event::Event;

@@ -87,7 +87,8 @@ enum Command {
     /// The scale suite: one line of figures per case, each goal beside its figure.
     ///
     /// One case runs in this process; several (the default: all) run each in a child
-    /// process of its own, so each case's peak memory is its own.
+    /// process of its own, so each case's peak memory is its own. Build it with
+    /// `--profile bench-fast` (release without debug assertions) so figures stay comparable.
     Bench {
         /// The cases to run, comma-separated (default: every case).
         #[arg(long, value_enum, value_delimiter = ',')]
@@ -142,9 +143,14 @@ enum Command {
         /// Where to write the minimal scenario.
         #[arg(long, value_name = "minimal.toml")]
         out: String,
-        /// The invariant to keep broken (default: the first one the seed breaks).
+        /// The invariant to keep broken (default: the first one the seed breaks; `panic` if
+        /// the simulator panics on the seed).
         #[arg(long)]
         invariant: Option<String>,
+        /// The sweep results the seed came from: refuse to shrink it if another build or
+        /// another version of the scenario ran it.
+        #[arg(long, value_name = "results.jsonl")]
+        results: Option<String>,
     },
     /// Summarize the union of sweep result files.
     Merge {
@@ -253,21 +259,9 @@ fn main() -> ExitCode {
             seed,
             out,
             invariant,
-        } => run_shrink(&file, seed, &out, invariant.as_deref()),
-        Command::Merge { files } => match sweep::merge(&files) {
-            Ok(summary) => {
-                print!("{}", sweep::render_summary(&summary, "SCENARIO"));
-                if summary.failed > 0 {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+            results,
+        } => run_shrink(&file, seed, &out, invariant.as_deref(), results.as_deref()),
+        Command::Merge { files } => run_merge(&files),
         Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
             Ok(json) => {
                 println!("{json}");
@@ -283,39 +277,62 @@ fn main() -> ExitCode {
             configs,
             out,
         } => run_import(&describe, configs.as_deref(), &out),
-        Command::CheckDeterminism { file, seeds } => {
-            let scenario = match load(&file) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
-            match sweep::check_determinism(&scenario, &seeds) {
-                None => {
-                    println!(
-                        "{file}: {} seeds, each run twice: identical records",
-                        seeds.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Some((seed, why)) => {
-                    println!("{file}: NOT deterministic at seed {seed}: {why}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::Check { file } => match Scenario::load(&file) {
-            Ok(s) => {
-                for w in &s.warnings {
-                    eprintln!("{file}: warning: {w}");
-                }
-                println!("{file}: ok ({})", s.name);
+        Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
+        Command::Check { file } => run_check(&file),
+    }
+}
+
+fn run_merge(files: &[String]) -> ExitCode {
+    match sweep::merge(files) {
+        Ok(summary) => {
+            print!("{}", sweep::render_summary(&summary, "SCENARIO"));
+            if summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_check_determinism(file: &str, seeds: SeedRange) -> ExitCode {
+    let scenario = match load(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let seeds: Vec<u64> = (seeds.start..seeds.end).collect();
+    match sweep::check_determinism(&scenario, &seeds) {
+        None => {
+            println!(
+                "{file}: {} seeds, each run twice: identical records",
+                seeds.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Some((seed, why)) => {
+            println!("{file}: NOT deterministic at seed {seed}: {why}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_check(file: &str) -> ExitCode {
+    match Scenario::load(file) {
+        Ok(s) => {
+            for w in &s.warnings {
+                eprintln!("{file}: warning: {w}");
             }
-        },
+            println!("{file}: ok ({})", s.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -347,12 +364,10 @@ struct RunOptions {
 
 fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
     let RunOptions {
-        format,
-        narrate,
         ref trace,
         stats,
-        describe_groups,
         limits,
+        ..
     } = *options;
     let scenario = match load(file) {
         Ok(s) => s,
@@ -382,52 +397,7 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    let printed = match format {
-        Format::Json => {
-            let mut value = serde_json::to_value(&outcome).expect("outcome serializes");
-            if narrate {
-                value["timeline"] = serde_json::json!(report::narrate(&result, &scenario));
-            }
-            writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&value).expect("json")
-            )
-        }
-        Format::Text => {
-            let mut text = String::new();
-            if narrate {
-                if !scenario.description.is_empty() {
-                    for line in scenario.description.lines() {
-                        if !line.is_empty() {
-                            text.push_str("  ");
-                            text.push_str(line);
-                        }
-                        text.push('\n');
-                    }
-                    text.push('\n');
-                }
-                text.push_str("timeline:\n");
-                for line in report::narrate(&result, &scenario) {
-                    text.push_str("  ");
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-                text.push('\n');
-            }
-            text.push_str(&report::render_text(&outcome));
-            if describe_groups {
-                text.push('\n');
-                if outcome.groups.is_empty() {
-                    text.push_str("no consumer groups in this scenario\n");
-                } else {
-                    text.push_str(&groups::describe_table(&outcome.groups));
-                }
-            }
-            write!(stdout, "{text}")
-        }
-    };
+    let printed = print_outcome(&scenario, &result, &outcome, options);
     if printed.is_err() {
         return ExitCode::from(2);
     }
@@ -447,6 +417,62 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Prints a run's outcome as `run` reports it: JSON, or text with the timeline and the
+/// groups table as asked.
+fn print_outcome(
+    scenario: &Scenario,
+    result: &world::RunResult,
+    outcome: &report::Outcome,
+    options: &RunOptions,
+) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match options.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(outcome).expect("outcome serializes");
+            if options.narrate {
+                value["timeline"] = serde_json::json!(report::narrate(result, scenario));
+            }
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&value).expect("json")
+            )
+        }
+        Format::Text => {
+            let mut text = String::new();
+            if options.narrate {
+                if !scenario.description.is_empty() {
+                    for line in scenario.description.lines() {
+                        if !line.is_empty() {
+                            text.push_str("  ");
+                            text.push_str(line);
+                        }
+                        text.push('\n');
+                    }
+                    text.push('\n');
+                }
+                text.push_str("timeline:\n");
+                for line in report::narrate(result, scenario) {
+                    text.push_str("  ");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text.push('\n');
+            }
+            text.push_str(&report::render_text(outcome));
+            if options.describe_groups {
+                text.push('\n');
+                if outcome.groups.is_empty() {
+                    text.push_str("no consumer groups in this scenario\n");
+                } else {
+                    text.push_str(&groups::describe_table(&outcome.groups));
+                }
+            }
+            write!(stdout, "{text}")
+        }
     }
 }
 
@@ -507,11 +533,23 @@ fn run_sweep(
     }
 }
 
-fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> ExitCode {
+fn run_shrink(
+    file: &str,
+    seed: u64,
+    out: &str,
+    invariant: Option<&str>,
+    results: Option<&str>,
+) -> ExitCode {
     let scenario = match load(file) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(results) = results {
+        if let Err(e) = kafka_sim::shrink::check_results(&scenario, seed, results) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     let shrunk = match kafka_sim::shrink::shrink(&scenario, seed, invariant) {
         Ok(s) => s,
         Err(e) => {
@@ -519,10 +557,15 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
             return ExitCode::from(1);
         }
     };
-    let tmp = format!("{out}.tmp");
-    if let Err(e) = std::fs::write(&tmp, &shrunk.text).and_then(|_| std::fs::rename(&tmp, out)) {
+    if let Err(e) = write_atomically(out, &shrunk.text) {
         eprintln!("error: cannot write {out}: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(detail) = &shrunk.seed_panic {
+        println!(
+            "{file}: seed {seed}: {detail}
+  this is a bug in kafka-sim; replay: kafka-sim run {file} --seed {seed}"
+        );
     }
     println!(
         "{}: {} with seed {seed}\n  faults {} -> {}\n  records {} -> {}\n  duration {} ms -> {} ms\n  {} candidate runs\nwrote {out}; replay: kafka-sim run {out} --narrate",
@@ -536,7 +579,35 @@ fn run_shrink(file: &str, seed: u64, out: &str, invariant: Option<&str>) -> Exit
         shrunk.duration_after_ms,
         shrunk.runs
     );
+    report_panicking_candidates(&shrunk.panics, out, seed)
+}
+
+/// Writes each candidate the simulator panicked on beside `out` and prints its replay
+/// command: a panic is a finding, never the end of a shrink.
+fn report_panicking_candidates(
+    panics: &[kafka_sim::shrink::PanicFinding],
+    out: &str,
+    seed: u64,
+) -> ExitCode {
+    let stem = out.strip_suffix(".toml").unwrap_or(out);
+    for (i, finding) in panics.iter().enumerate() {
+        let path = format!("{stem}.panic-{}.toml", i + 1);
+        if let Err(e) = write_atomically(&path, &finding.text) {
+            eprintln!("error: cannot write {path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!(
+            "a candidate panicked: {}\n  this is a bug in kafka-sim; wrote {path}; replay: kafka-sim run {path} --seed {seed}",
+            finding.detail
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it into place.
+fn write_atomically(path: &str, text: &str) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path))
 }
 
 fn run_import(describe: &str, configs: Option<&str>, out: &str) -> ExitCode {

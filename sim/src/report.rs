@@ -7,6 +7,7 @@
 use crate::check::groups::GroupOut;
 use crate::check::{self, CheckReport, Invariant, Violation};
 use crate::scenario::Scenario;
+use crate::stamp::BuildStamp;
 use crate::world::{Livelock, RunResult};
 use kafka_model::event::ElectionReason;
 use kafka_model::{Event, RecordId};
@@ -61,6 +62,11 @@ pub struct ExpectOut {
 pub struct Outcome {
     pub scenario: String,
     pub scenario_hash: String,
+    /// The schema version, the kafka-sim version and the build's source hash. `None` leaves
+    /// them out of the JSON: the snapshots hold no stamp, so they stay the same from build to
+    /// build.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildStamp>,
     pub seed: u64,
     pub sim_time_ms: u64,
     pub trace_hash: String,
@@ -100,6 +106,15 @@ pub struct ReplicaOut {
 impl Outcome {
     pub fn passed(&self) -> bool {
         self.expect.ok
+    }
+
+    /// The outcome as the snapshots hold it: pretty JSON without the build stamp.
+    pub fn snapshot_json(&self) -> String {
+        let unstamped = Outcome {
+            build: None,
+            ..self.clone()
+        };
+        serde_json::to_string_pretty(&unstamped).expect("an outcome serializes")
     }
 }
 
@@ -295,6 +310,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
     let outcome = Outcome {
         scenario: scenario.name.clone(),
         scenario_hash: format!("{:016x}", scenario.hash()),
+        build: Some(BuildStamp::current()),
         seed,
         sim_time_ms: result.sim_time_ms,
         trace_hash: format!("{:016x}", trace_hash(result)),

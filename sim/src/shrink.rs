@@ -7,15 +7,26 @@
 //! same seed: dropping faults, shortening fault episodes, fewer records, a shorter run. What
 //! it writes is an ordinary scenario that fails on its own, with a comment saying what
 //! breaks and what was cut.
+//!
+//! A candidate on which the simulator panics is a finding of its own, never the end of the
+//! shrink: it is kept with the scenario that replays it, and the search goes on. A seed that
+//! panics from the start is shrunk as the finding `panic`.
 
 use crate::nemesis::{self, duration_text};
-use crate::report;
+use crate::report::{self, Outcome};
 use crate::scenario::{FaultAction, FaultSpec, Scenario};
+use crate::sweep::{self, ResultIdentity};
 use crate::world;
 use anyhow::{bail, Context};
 
 /// The most candidate runs one shrink may try.
 pub const MAX_RUNS: u32 = 400;
+
+/// The most panicking candidates one shrink keeps (the first ones found).
+pub const MAX_PANICS: usize = 5;
+
+/// The finding a seed on which the simulator panics is shrunk for.
+pub const PANIC: &str = "panic";
 
 pub struct Shrunk {
     pub invariant: String,
@@ -27,12 +38,25 @@ pub struct Shrunk {
     pub duration_before_ms: u64,
     pub duration_after_ms: u64,
     pub runs: u32,
+    /// The panic's message when the seed itself panicked (the finding shrunk is then `panic`).
+    pub seed_panic: Option<String>,
+    /// Candidates on which the simulator panicked while shrinking for another invariant.
+    pub panics: Vec<PanicFinding>,
+}
+
+/// A candidate on which the simulator panicked: the panic's message and the scenario (TOML)
+/// that replays it with the shrink's seed.
+pub struct PanicFinding {
+    pub detail: String,
+    pub text: String,
 }
 
 struct Search<'a> {
     seed: u64,
     invariant: &'a str,
     runs: u32,
+    /// Panicking candidates and their messages.
+    panics: Vec<(Scenario, String)>,
 }
 
 impl Search<'_> {
@@ -41,9 +65,23 @@ impl Search<'_> {
             return false;
         }
         self.runs += 1;
-        let result = world::run(s, self.seed);
-        let (outcome, _) = report::outcome(s, self.seed, &result);
-        outcome.violation_counts.contains_key(self.invariant)
+        match run_once(s, self.seed) {
+            Ok(outcome) => outcome.violation_counts.contains_key(self.invariant),
+            Err(detail) => {
+                if self.invariant != PANIC && self.panics.len() < MAX_PANICS {
+                    self.panics.push((s.clone(), detail));
+                }
+                self.invariant == PANIC
+            }
+        }
+    }
+}
+
+/// One run's outcome, or the simulator's panic message.
+fn run_once(s: &Scenario, seed: u64) -> Result<Outcome, String> {
+    match world::run_limited(s, seed, world::RunLimits::default()) {
+        Ok(result) => Ok(report::outcome(s, seed, &result).0),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -59,15 +97,39 @@ fn ends_episode(f: &FaultSpec) -> bool {
     )
 }
 
-pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow::Result<Shrunk> {
+/// Refuses to shrink a seed that a results file says was run by another build or another
+/// version of the scenario: the seed may give something else here. The error names both
+/// build hashes.
+pub fn check_results(scenario: &Scenario, seed: u64, results_file: &str) -> anyhow::Result<()> {
+    let theirs = sweep::seed_identity(results_file, seed)?;
+    ResultIdentity::current(scenario).refuse_mix(
+        &format!("this kafka-sim's run of {}", scenario.path),
+        &theirs,
+        &format!("{results_file}: seed {seed}"),
+    )
+}
+
+/// The scenario with the seed's drawn schedule fixed as explicit faults and no nemesis.
+fn fix_schedule(scenario: &Scenario, seed: u64) -> Scenario {
     let mut fixed = scenario.clone();
     fixed.faults.extend(nemesis::schedule(scenario, seed));
     fixed.faults.sort_by_key(|f| f.at_ms);
     fixed.nemesis = None;
+    fixed
+}
 
-    let result = world::run(&fixed, seed);
-    let (outcome, _) = report::outcome(&fixed, seed, &result);
-    let invariant = match invariant {
+/// The finding to keep: `invariant` if the seed breaks it, else the first invariant the seed
+/// breaks; `panic` (with the panic's message) if the simulator panics on the seed.
+fn finding_to_keep(
+    fixed: &Scenario,
+    seed: u64,
+    invariant: Option<&str>,
+) -> anyhow::Result<(String, Option<String>)> {
+    let outcome = match run_once(fixed, seed) {
+        Ok(outcome) => outcome,
+        Err(detail) => return Ok((PANIC.to_string(), Some(detail))),
+    };
+    match invariant {
         Some(i) => {
             if !outcome.violation_counts.contains_key(i) {
                 bail!(
@@ -75,25 +137,18 @@ pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow
                     outcome.violation_counts.keys().collect::<Vec<_>>()
                 );
             }
-            i.to_string()
+            Ok((i.to_string(), None))
         }
         None => outcome
             .violations
             .first()
-            .map(|v| v.invariant.to_string())
-            .with_context(|| format!("seed {seed} breaks no invariant: nothing to shrink"))?,
-    };
-    let mut search = Search {
-        seed,
-        invariant: &invariant,
-        runs: 1,
-    };
-    let faults_before = fixed.faults.len();
-    let records_before = total_records(&fixed);
-    let duration_before_ms = fixed.duration_ms;
+            .map(|v| (v.invariant.to_string(), None))
+            .with_context(|| format!("seed {seed} breaks no invariant: nothing to shrink")),
+    }
+}
 
-    let mut best = fixed;
-    // Pass 1 and again until nothing changes: drop single faults, last first.
+/// Drops single faults, last first, and again until nothing changes.
+fn drop_faults(search: &mut Search, mut best: Scenario) -> Scenario {
     loop {
         let mut changed = false;
         let mut i = best.faults.len();
@@ -107,10 +162,13 @@ pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow
             }
         }
         if !changed || search.runs >= MAX_RUNS {
-            break;
+            return best;
         }
     }
-    // Shorten episodes: move each ending fault halfway towards the fault before it.
+}
+
+/// Shortens episodes: moves each ending fault halfway towards the fault before it.
+fn shorten_episodes(search: &mut Search, mut best: Scenario) -> Scenario {
     for i in 0..best.faults.len() {
         if !ends_episode(&best.faults[i]) {
             continue;
@@ -122,46 +180,74 @@ pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow
             best = candidate;
         }
     }
-    // Fewer records.
+    best
+}
+
+/// Halves every producer's records while the finding holds.
+fn fewer_records(search: &mut Search, mut best: Scenario) -> Scenario {
     loop {
         let mut candidate = best.clone();
         for p in &mut candidate.producers {
             p.records /= 2;
         }
         if total_records(&candidate) == 0 || !search.breaks(&candidate) {
-            break;
+            return best;
         }
         best = candidate;
     }
-    // A shorter run, never before the last fault.
+}
+
+/// Halves the run while the finding holds, never before the last fault.
+fn shorter_run(search: &mut Search, mut best: Scenario) -> Scenario {
     loop {
         let last_fault = best.faults.iter().map(|f| f.at_ms).max().unwrap_or(0);
         let shorter = (best.duration_ms / 2).max(last_fault + 1000);
         if shorter >= best.duration_ms {
-            break;
+            return best;
         }
         let mut candidate = best.clone();
         candidate.duration_ms = shorter;
         if !search.breaks(&candidate) {
-            break;
+            return best;
         }
         best = candidate;
     }
+}
 
-    let text = render(
-        scenario,
-        &best,
+pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow::Result<Shrunk> {
+    let fixed = fix_schedule(scenario, seed);
+    let (invariant, seed_panic) = finding_to_keep(&fixed, seed, invariant)?;
+    let mut search = Search {
         seed,
-        &invariant,
-        faults_before,
-        records_before,
-        duration_before_ms,
-    )?;
+        invariant: &invariant,
+        runs: 1,
+        panics: Vec::new(),
+    };
+    let faults_before = fixed.faults.len();
+    let records_before = total_records(&fixed);
+    let duration_before_ms = fixed.duration_ms;
+
+    let best = drop_faults(&mut search, fixed);
+    let best = shorten_episodes(&mut search, best);
+    let best = fewer_records(&mut search, best);
+    let best = shorter_run(&mut search, best);
+
+    let sizes_before = (faults_before, records_before, duration_before_ms);
+    let text = render(scenario, &best, seed, &invariant, sizes_before)?;
     let check = Scenario::parse("minimal.toml", &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !search.breaks(&check) && search.runs < MAX_RUNS {
         bail!("the written scenario no longer breaks {invariant}; this is a shrinker bug");
     }
-    let runs = search.runs;
+    let panics = search
+        .panics
+        .iter()
+        .map(|(candidate, detail)| {
+            Ok(PanicFinding {
+                detail: detail.clone(),
+                text: render(scenario, candidate, seed, PANIC, sizes_before)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Shrunk {
         invariant: invariant.clone(),
         faults_after: best.faults.len(),
@@ -170,8 +256,10 @@ pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow
         faults_before,
         records_before,
         duration_before_ms,
-        runs,
+        runs: search.runs,
         text,
+        seed_panic,
+        panics,
     })
 }
 
@@ -182,9 +270,7 @@ fn render(
     best: &Scenario,
     seed: u64,
     invariant: &str,
-    faults_before: usize,
-    records_before: u64,
-    duration_before_ms: u64,
+    (faults_before, records_before, duration_before_ms): (usize, u64, u64),
 ) -> anyhow::Result<String> {
     let mut doc: toml_edit::DocumentMut = original
         .text

@@ -7,10 +7,13 @@
 //!
 //! Sharding splits a sweep across machines without a scheduler of our own: shard I of N takes
 //! every N-th seed starting at the I-th. `merge` prints the summary of the union and refuses
-//! to mix results of different scenarios or scenario versions.
+//! to mix results of different scenarios, scenario versions or builds: every line carries the
+//! scenario file's hash and the build's stamp (`stamp.rs`), and a seed replays only on the
+//! build that ran it.
 
 use crate::report::{self, ExpectOut, Outcome};
 use crate::scenario::Scenario;
+use crate::stamp::BuildStamp;
 use crate::world;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -126,6 +129,8 @@ pub enum SeedOutcome {
 pub struct NoOutcome {
     pub scenario: String,
     pub scenario_hash: String,
+    #[serde(flatten)]
+    pub build: BuildStamp,
     pub seed: u64,
     /// `wall-time-limit` or `panic`.
     pub error: &'static str,
@@ -164,6 +169,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, limits: world::RunLimits) -> See
             SeedOutcome::NoOutcome(NoOutcome {
                 scenario: scenario.name.clone(),
                 scenario_hash: format!("{:016x}", scenario.hash()),
+                build: BuildStamp::current(),
                 seed,
                 error,
                 detail: detail.clone(),
@@ -355,6 +361,11 @@ pub fn write_jsonl(path: &str, outcomes: &[SeedOutcome]) -> anyhow::Result<()> {
 struct ResultLine {
     scenario: String,
     scenario_hash: String,
+    /// Absent on lines written before results carried the build's stamp.
+    #[serde(default)]
+    kafka_sim_version: Option<String>,
+    #[serde(default)]
+    build_hash: Option<String>,
     seed: u64,
     violation_counts: BTreeMap<String, u64>,
     expect: ExpectLine,
@@ -369,43 +380,121 @@ struct ExpectLine {
     failures: Vec<String>,
 }
 
-/// Reads results files and summarizes their union. Files that mix scenarios or versions of a
-/// scenario (a different file hash) are refused; a seed present twice counts once.
+/// What must match for results to be merged, or for a seed to be shrunk: the scenario, the
+/// hash of its file, and the build that ran it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultIdentity {
+    pub scenario: String,
+    pub scenario_hash: String,
+    /// `unknown` on lines written before results carried the build's stamp.
+    pub kafka_sim_version: String,
+    pub build_hash: String,
+}
+
+impl ResultLine {
+    fn identity(&self) -> ResultIdentity {
+        let unknown = || "unknown".to_string();
+        ResultIdentity {
+            scenario: self.scenario.clone(),
+            scenario_hash: self.scenario_hash.clone(),
+            kafka_sim_version: self.kafka_sim_version.clone().unwrap_or_else(unknown),
+            build_hash: self.build_hash.clone().unwrap_or_else(unknown),
+        }
+    }
+}
+
+impl ResultIdentity {
+    /// The identity of `scenario` run by this build.
+    pub fn current(scenario: &Scenario) -> ResultIdentity {
+        let build = BuildStamp::current();
+        ResultIdentity {
+            scenario: scenario.name.clone(),
+            scenario_hash: format!("{:016x}", scenario.hash()),
+            kafka_sim_version: build.kafka_sim_version.to_string(),
+            build_hash: build.build_hash.to_string(),
+        }
+    }
+
+    /// An error if `other` (read at `at`) is of another scenario, scenario version or build
+    /// than `self` (read at `first`). The message names both hashes.
+    pub fn refuse_mix(&self, first: &str, other: &ResultIdentity, at: &str) -> anyhow::Result<()> {
+        if self.scenario != other.scenario || self.scenario_hash != other.scenario_hash {
+            bail!(
+                "{at}: results of scenario {} (file hash {}) cannot be merged with {first}'s {} (file hash {})",
+                other.scenario,
+                other.scenario_hash,
+                self.scenario,
+                self.scenario_hash
+            );
+        }
+        if self.build_hash != other.build_hash {
+            bail!(
+                "{at}: results of build {} (kafka-sim {}) cannot be mixed with {first}'s build {} (kafka-sim {}): a seed replays only on the build that ran it; run the seeds again with one build",
+                other.build_hash,
+                other.kafka_sim_version,
+                self.build_hash,
+                self.kafka_sim_version
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The lines of a results file with their line numbers (from 1); blank lines are skipped.
+fn read_result_lines(file: &str) -> anyhow::Result<Vec<(usize, ResultLine)>> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
+    let mut lines = Vec::new();
+    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {file}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: ResultLine = serde_json::from_str(&line)
+            .with_context(|| format!("{file}:{}: not a kafka-sim result line", n + 1))?;
+        lines.push((n + 1, r));
+    }
+    Ok(lines)
+}
+
+/// The identity of `seed`'s line in a results file (the last one, if the seed is there
+/// twice).
+pub fn seed_identity(file: &str, seed: u64) -> anyhow::Result<ResultIdentity> {
+    read_result_lines(file)?
+        .into_iter()
+        .rev()
+        .find(|(_, r)| r.seed == seed)
+        .map(|(_, r)| r.identity())
+        .with_context(|| format!("{file}: no result line for seed {seed}"))
+}
+
+/// Reads results files and summarizes their union. Files that mix scenarios, versions of a
+/// scenario (a different file hash) or builds (a different build hash) are refused; a seed
+/// present twice counts once.
 pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
-    let mut identity: Option<(String, String, String)> = None;
+    let mut first: Option<(ResultIdentity, String)> = None;
     let mut by_seed: BTreeMap<u64, ResultLine> = BTreeMap::new();
     for file in files {
-        let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let line = line.with_context(|| format!("cannot read {file}"))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r: ResultLine = serde_json::from_str(&line)
-                .with_context(|| format!("{file}:{}: not a kafka-sim result line", n + 1))?;
-            match &identity {
-                None => {
-                    identity = Some((r.scenario.clone(), r.scenario_hash.clone(), file.clone()))
-                }
-                Some((name, hash, first)) => {
-                    if *name != r.scenario || *hash != r.scenario_hash {
-                        bail!(
-                            "{file}:{}: results of scenario {} (file hash {}) cannot be merged with {first}'s {name} (file hash {hash})",
-                            n + 1,
-                            r.scenario,
-                            r.scenario_hash
-                        );
-                    }
+        for (n, r) in read_result_lines(file)? {
+            let identity = r.identity();
+            match &first {
+                None => first = Some((identity, file.clone())),
+                Some((expected, first_file)) => {
+                    expected.refuse_mix(first_file, &identity, &format!("{file}:{n}"))?
                 }
             }
             by_seed.insert(r.seed, r);
         }
     }
-    let Some((name, _, _)) = identity else {
+    let Some((identity, _)) = first else {
         bail!("no result lines in {}", files.join(", "));
     };
+    Ok(summarize_lines(identity.scenario, by_seed))
+}
+
+/// The summary of merged result lines, in seed order.
+fn summarize_lines(scenario: String, by_seed: BTreeMap<u64, ResultLine>) -> Summary {
     let mut s = Summary {
-        scenario: name,
+        scenario,
         ..Summary::default()
     };
     for (seed, r) in by_seed {
@@ -423,7 +512,7 @@ pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
             }
         }
     }
-    Ok(s)
+    s
 }
 
 /// Runs each seed twice, the second time on another thread, and compares the records event

@@ -1,80 +1,157 @@
-//! The replication-history catalog, proved over many seeds: for each before/after pair the
-//! old rules break the pair's invariant on at least one seed, the new rules on none.
+//! The replication-history catalog, proved over seeds: for each before/after pair the old
+//! rules break the pair's invariant, the new rules never do.
+//!
+//! The quick tests (run by `cargo test`) pin each proof to a seed on which the old rule is
+//! known to break (found by a sweep of the old scenario) and run the new rule on that seed
+//! and a handful more. The many-seed proofs are `#[ignore]`d: `.ci/run` runs them in
+//! release with `cargo test --release -- --ignored`.
 
 use kafka_sim::scenario::Scenario;
 use kafka_sim::sweep;
 
+/// Seeds of the many-seed proofs.
 const SEEDS: u64 = 200;
+
+/// Seeds the new rules run in the quick tests, besides the pair's breaking seed.
+const HANDFUL: [u64; 3] = [0, 1, 2];
+
+/// A before/after pair of scenarios and the invariant the old rule breaks.
+struct Pair {
+    old: &'static str,
+    new: &'static str,
+    invariant: &'static str,
+    /// A seed on which the old rule breaks `invariant` (from `kafka-sim sweep` of `old`).
+    breaking_seed: u64,
+}
+
+const KIP_101_DIVERGENCE: Pair = Pair {
+    old: "kip-101-divergence-old",
+    new: "kip-101-divergence-new",
+    invariant: "replica-divergence",
+    breaking_seed: 1,
+};
+
+const KIP_101_HW_TRUNCATION: Pair = Pair {
+    old: "kip-101-hw-truncation-loss-old",
+    new: "kip-101-hw-truncation-loss-new",
+    invariant: "committed-record-lost",
+    breaking_seed: 10,
+};
+
+const KIP_320: Pair = Pair {
+    old: "kip-320-consumer-sees-truncation-old",
+    new: "kip-320-consumer-sees-truncation-new",
+    invariant: "consumer-missed-truncation",
+    breaking_seed: 7,
+};
+
+const KIP_279: Pair = Pair {
+    old: "kip-279-fast-failover-divergence-old",
+    new: "kip-279-fast-failover-divergence-new",
+    invariant: "replica-divergence",
+    breaking_seed: 1,
+};
 
 fn load(name: &str) -> Scenario {
     let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs `name` over the seeds and returns how many broke `invariant`.
-fn seeds_breaking(name: &str, invariant: &str) -> u64 {
+/// The seeds among `seeds` on which `name` broke `invariant`.
+fn seeds_breaking(name: &str, invariant: &str, seeds: &[u64]) -> Vec<u64> {
     let scenario = load(name);
-    let seeds: Vec<u64> = (0..SEEDS).collect();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    sweep::run_seeds(&scenario, &seeds, jobs, false, Default::default())
+    sweep::run_seeds(&scenario, seeds, jobs, false, Default::default())
         .iter()
         .map(|o| o.outcome().expect("every seed gives an outcome"))
         .filter(|o| o.violation_counts.contains_key(invariant))
-        .count() as u64
+        .map(|o| o.seed)
+        .collect()
+}
+
+/// The quick proof: the old rule breaks the invariant on its breaking seed, the new rule on
+/// none of that seed and the handful.
+fn prove_quickly(pair: &Pair) {
+    let seed = pair.breaking_seed;
+    assert_eq!(
+        seeds_breaking(pair.old, pair.invariant, &[seed]),
+        vec![seed],
+        "{} no longer breaks {} on seed {seed}",
+        pair.old,
+        pair.invariant
+    );
+    let mut seeds = HANDFUL.to_vec();
+    seeds.push(seed);
+    let broken = seeds_breaking(pair.new, pair.invariant, &seeds);
+    assert!(
+        broken.is_empty(),
+        "{} broke {} on seeds {broken:?}",
+        pair.new,
+        pair.invariant
+    );
+}
+
+/// The many-seed proof: the old rule breaks the invariant on at least one of `SEEDS`
+/// seeds, the new rule on none.
+fn prove_over_many_seeds(pair: &Pair) {
+    let seeds: Vec<u64> = (0..SEEDS).collect();
+    let old = seeds_breaking(pair.old, pair.invariant, &seeds);
+    assert!(
+        !old.is_empty(),
+        "{} never broke {} in {SEEDS} seeds",
+        pair.old,
+        pair.invariant
+    );
+    let new = seeds_breaking(pair.new, pair.invariant, &seeds);
+    assert!(
+        new.is_empty(),
+        "{} broke {} on {} of {SEEDS} seeds: {new:?}",
+        pair.new,
+        pair.invariant,
+        new.len()
+    );
 }
 
 #[test]
 fn kip_101_divergence_old_diverges_new_never() {
-    let old = seeds_breaking("kip-101-divergence-old", "replica-divergence");
-    let new = seeds_breaking("kip-101-divergence-new", "replica-divergence");
-    assert!(
-        old >= 1,
-        "the pre-KIP-101 rule never diverged in {SEEDS} seeds"
-    );
-    assert_eq!(new, 0, "leader epochs diverged on {new} of {SEEDS} seeds");
+    prove_quickly(&KIP_101_DIVERGENCE);
 }
 
 #[test]
 fn kip_101_hw_truncation_old_loses_committed_new_never() {
-    let old = seeds_breaking("kip-101-hw-truncation-loss-old", "committed-record-lost");
-    let new = seeds_breaking("kip-101-hw-truncation-loss-new", "committed-record-lost");
-    assert!(
-        old >= 1,
-        "truncating to the HW never lost a committed record in {SEEDS} seeds"
-    );
-    assert_eq!(
-        new, 0,
-        "leader epochs lost committed records on {new} of {SEEDS} seeds"
-    );
+    prove_quickly(&KIP_101_HW_TRUNCATION);
 }
 
 #[test]
 fn kip_320_consumer_old_misses_truncation_new_never() {
-    let old = seeds_breaking(
-        "kip-320-consumer-sees-truncation-old",
-        "consumer-missed-truncation",
-    );
-    let new = seeds_breaking(
-        "kip-320-consumer-sees-truncation-new",
-        "consumer-missed-truncation",
-    );
-    assert!(
-        old >= 1,
-        "a consumer without KIP-320 never missed a truncation in {SEEDS} seeds"
-    );
-    assert_eq!(
-        new, 0,
-        "KIP-320 consumers missed a truncation on {new} of {SEEDS} seeds"
-    );
+    prove_quickly(&KIP_320);
 }
 
 #[test]
 fn kip_279_old_diverges_new_never() {
-    let old = seeds_breaking("kip-279-fast-failover-divergence-old", "replica-divergence");
-    let new = seeds_breaking("kip-279-fast-failover-divergence-new", "replica-divergence");
-    assert!(
-        old >= 1,
-        "the pre-KIP-279 answer never diverged in {SEEDS} seeds"
-    );
-    assert_eq!(new, 0, "KIP-279 diverged on {new} of {SEEDS} seeds");
+    prove_quickly(&KIP_279);
+}
+
+#[test]
+#[ignore = "200 seeds of each scenario: run in release by .ci/run"]
+fn kip_101_divergence_over_many_seeds() {
+    prove_over_many_seeds(&KIP_101_DIVERGENCE);
+}
+
+#[test]
+#[ignore = "200 seeds of each scenario: run in release by .ci/run"]
+fn kip_101_hw_truncation_over_many_seeds() {
+    prove_over_many_seeds(&KIP_101_HW_TRUNCATION);
+}
+
+#[test]
+#[ignore = "200 seeds of each scenario: run in release by .ci/run"]
+fn kip_320_consumer_over_many_seeds() {
+    prove_over_many_seeds(&KIP_320);
+}
+
+#[test]
+#[ignore = "200 seeds of each scenario: run in release by .ci/run"]
+fn kip_279_over_many_seeds() {
+    prove_over_many_seeds(&KIP_279);
 }

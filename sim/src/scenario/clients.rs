@@ -6,8 +6,8 @@ use super::raw::{RawConsumer, RawProducer, Val};
 use super::spec::{
     ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
 };
-use kafka_model::config::{ConsumerConfig, ProducerConfig};
 use kafka_model::clients::consumer::CommitMode;
+use kafka_model::config::{ConsumerConfig, ProducerConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 

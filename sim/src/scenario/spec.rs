@@ -4,8 +4,8 @@
 //! parser (`raw` for the file's shape, `cluster`, `clients` and `faults` for the checks)
 //! builds them.
 
-use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
 use kafka_model::clients::consumer::CommitMode;
+use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
