@@ -8,7 +8,7 @@
 //! test wants the same processes with nothing in between, so that what it asserts is the
 //! protocol and not the network. This harness builds the processes the way the simulator's
 //! world does (the same constructors, node ids, configs and topic creation through
-//! [`Admin`]), drives them through the [`Actor`] trait alone, and lets the test inspect both
+//! [`Admin`](crate::clients::admin::Admin)), drives them through the [`Actor`] trait alone, and lets the test inspect both
 //! what ZooKeeper holds and what each broker believes.
 //!
 //! The network is perfect and instantaneous: a message is delivered at the simulated instant

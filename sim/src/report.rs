@@ -6,6 +6,7 @@
 
 use crate::check::groups::GroupOut;
 use crate::check::{self, CheckReport, Invariant, Violation};
+use crate::record::{FinalPartition, RecordedEvent};
 use crate::scenario::Scenario;
 use crate::stamp::BuildStamp;
 use crate::world::{Livelock, RunResult};
@@ -240,73 +241,27 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .push(livelock_violation(scenario, seed, livelock));
         *report.counts.entry(Invariant::Livelock).or_insert(0) += 1;
     }
-    let mut sent = 0;
-    let mut acked = Vec::new();
-    let mut consumed = Vec::new();
-    let (mut clean, mut unclean, mut shrinks, mut expands) = (0, 0, 0, 0);
-    for e in &result.events {
-        match &e.event {
-            Event::RecordSent { .. } => sent += 1,
-            Event::Acknowledged { ids, .. } => acked.extend(ids.iter()),
-            Event::Consumed { records, .. } => consumed.extend(records.iter().map(|(_, id)| id)),
-            Event::LeaderElected {
-                unclean: u, reason, ..
-            } if *reason != ElectionReason::NewPartition => {
-                if *u {
-                    unclean += 1
-                } else {
-                    clean += 1
-                }
-            }
-            Event::IsrShrunk { .. } => shrinks += 1,
-            Event::IsrExpanded { .. } => expands += 1,
-            _ => {}
-        }
-    }
+    let tally = Tally::of(&result.events);
     let has_groups = scenario.consumers.iter().any(|c| c.group.is_some());
     let records = RecordCounts {
-        sent,
-        acked: distinct_ids(acked.into_iter()),
+        sent: tally.sent,
+        acked: distinct_ids(tally.acked.into_iter()),
         acked_lost: report.acked_lost,
-        consumed: distinct_ids(consumed.into_iter()),
+        consumed: distinct_ids(tally.consumed.into_iter()),
         committed_lost: report.committed_lost,
         redelivered: has_groups
             .then(|| report.groups.values().map(|g| g.records_redelivered).sum()),
     };
-    let elections = ElectionCounts { clean, unclean };
-    let isr = IsrCounts { shrinks, expands };
-    let counters: BTreeMap<String, u64> = [
-        ("sent", records.sent),
-        ("acked", records.acked),
-        ("acked_lost", records.acked_lost),
-        ("consumed", records.consumed),
-        ("committed_lost", records.committed_lost),
-        ("clean_elections", clean),
-        ("unclean_elections", unclean),
-        ("isr_shrinks", shrinks),
-        ("isr_expands", expands),
-        (
-            "processed",
-            report.groups.values().map(|g| g.records_processed).sum(),
-        ),
-        ("redelivered", records.redelivered.unwrap_or(0)),
-        (
-            "rebalances",
-            report.groups.values().map(|g| g.rebalances).sum(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let broken: BTreeSet<String> = report.counts.keys().map(|k| k.to_string()).collect();
-    let mut failures = scenario.expect.check(&counters, &broken);
-    if scenario.expect.violations.is_none() {
-        for v in &broken {
-            failures.push(format!(
-                "invariant {v} broke, and the scenario's [expect] does not name it"
-            ));
-        }
-    }
+    let elections = ElectionCounts {
+        clean: tally.clean,
+        unclean: tally.unclean,
+    };
+    let isr = IsrCounts {
+        shrinks: tally.shrinks,
+        expands: tally.expands,
+    };
+    let counters = expect_counters(&records, &elections, &isr, &report);
+    let failures = expect_failures(scenario, &counters, &report);
     let outcome = Outcome {
         scenario: scenario.name.clone(),
         scenario_hash: format!("{:016x}", scenario.hash()),
@@ -332,28 +287,124 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .final_state
             .partitions
             .iter()
-            .map(|p| PartitionOut {
-                topic: p.tp.topic.clone(),
-                partition: p.tp.partition,
-                leader: p.leader,
-                leader_epoch: p.leader_epoch,
-                replicas: p.replicas.clone(),
-                isr: p.isr.clone(),
-                replica_offsets: p
-                    .replica_states
-                    .iter()
-                    .map(|r| ReplicaOut {
-                        broker: r.broker,
-                        log_end_offset: r.log_end_offset,
-                        high_watermark: r.high_watermark,
-                        online: r.online,
-                    })
-                    .collect(),
-            })
+            .map(partition_out)
             .collect(),
         groups: report.groups.clone(),
     };
     (outcome, report)
+}
+
+/// What one pass over the event record counts.
+#[derive(Default)]
+struct Tally<'a> {
+    sent: u64,
+    acked: Vec<&'a RecordId>,
+    consumed: Vec<&'a RecordId>,
+    clean: u64,
+    unclean: u64,
+    shrinks: u64,
+    expands: u64,
+}
+
+impl<'a> Tally<'a> {
+    fn of(events: &'a [RecordedEvent]) -> Tally<'a> {
+        let mut t = Tally::default();
+        for e in events {
+            match &e.event {
+                Event::RecordSent { .. } => t.sent += 1,
+                Event::Acknowledged { ids, .. } => t.acked.extend(ids.iter()),
+                Event::Consumed { records, .. } => {
+                    t.consumed.extend(records.iter().map(|(_, id)| id))
+                }
+                Event::LeaderElected {
+                    unclean: u, reason, ..
+                } if *reason != ElectionReason::NewPartition => {
+                    if *u {
+                        t.unclean += 1
+                    } else {
+                        t.clean += 1
+                    }
+                }
+                Event::IsrShrunk { .. } => t.shrinks += 1,
+                Event::IsrExpanded { .. } => t.expands += 1,
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+/// The counters an `[expect]` block may bound, by name.
+fn expect_counters(
+    records: &RecordCounts,
+    elections: &ElectionCounts,
+    isr: &IsrCounts,
+    report: &CheckReport,
+) -> BTreeMap<String, u64> {
+    [
+        ("sent", records.sent),
+        ("acked", records.acked),
+        ("acked_lost", records.acked_lost),
+        ("consumed", records.consumed),
+        ("committed_lost", records.committed_lost),
+        ("clean_elections", elections.clean),
+        ("unclean_elections", elections.unclean),
+        ("isr_shrinks", isr.shrinks),
+        ("isr_expands", isr.expands),
+        (
+            "processed",
+            report.groups.values().map(|g| g.records_processed).sum(),
+        ),
+        ("redelivered", records.redelivered.unwrap_or(0)),
+        (
+            "rebalances",
+            report.groups.values().map(|g| g.rebalances).sum(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The scenario's `[expect]` against the run: every bound missed, and every broken invariant
+/// the block does not name when it names none.
+fn expect_failures(
+    scenario: &Scenario,
+    counters: &BTreeMap<String, u64>,
+    report: &CheckReport,
+) -> Vec<String> {
+    let broken: BTreeSet<String> = report.counts.keys().map(|k| k.to_string()).collect();
+    let mut failures = scenario.expect.check(counters, &broken);
+    if scenario.expect.violations.is_none() {
+        for v in &broken {
+            failures.push(format!(
+                "invariant {v} broke, and the scenario's [expect] does not name it"
+            ));
+        }
+    }
+    failures
+}
+
+/// One partition's final state as the outcome shows it.
+fn partition_out(p: &FinalPartition) -> PartitionOut {
+    PartitionOut {
+        topic: p.tp.topic.clone(),
+        partition: p.tp.partition,
+        leader: p.leader,
+        leader_epoch: p.leader_epoch,
+        replicas: p.replicas.clone(),
+        isr: p.isr.clone(),
+        replica_offsets: p
+            .replica_states
+            .iter()
+            .map(|r| ReplicaOut {
+                broker: r.broker,
+                log_end_offset: r.log_end_offset,
+                high_watermark: r.high_watermark,
+                online: r.online,
+            })
+            .collect(),
+    }
 }
 
 fn violation_out(v: &Violation) -> ViolationOut {
