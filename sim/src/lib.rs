@@ -80,11 +80,6 @@ pub mod stamp;
 pub mod sweep;
 pub mod world;
 
-/// The checkers under their earlier paths: `kafka_sim::checkers` is [`check`], and
-/// `kafka_sim::groups` is [`check::groups`].
-pub use check as checkers;
-pub use check::groups;
-
 pub use report::Outcome;
 pub use scenario::Scenario;
 pub use simulation::{run, Simulation};

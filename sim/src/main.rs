@@ -2,11 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use kafka_sim::groups;
-use kafka_sim::report;
+use kafka_sim::check::groups;
 use kafka_sim::scenario::Scenario;
 use kafka_sim::sweep::{self, SeedRange, Shard};
 use kafka_sim::world;
+use kafka_sim::{narrate, report};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -433,7 +433,7 @@ fn print_outcome(
         Format::Json => {
             let mut value = serde_json::to_value(outcome).expect("outcome serializes");
             if options.narrate {
-                value["timeline"] = serde_json::json!(report::narrate(result, scenario));
+                value["timeline"] = serde_json::json!(narrate::narrate(result, scenario));
             }
             writeln!(
                 stdout,
@@ -455,7 +455,7 @@ fn print_outcome(
                     text.push('\n');
                 }
                 text.push_str("timeline:\n");
-                for line in report::narrate(result, scenario) {
+                for line in narrate::narrate(result, scenario) {
                     text.push_str("  ");
                     text.push_str(&line);
                     text.push('\n');

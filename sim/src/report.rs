@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// The narrated timeline, kept at its earlier path.
-pub use crate::narrate::narrate;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordCounts {
@@ -373,7 +372,7 @@ fn expect_failures(
     counters: &BTreeMap<String, u64>,
     report: &CheckReport,
 ) -> Vec<String> {
-    let broken: BTreeSet<String> = report.counts.keys().map(|k| k.to_string()).collect();
+    let broken: BTreeSet<Invariant> = report.counts.keys().copied().collect();
     let mut failures = scenario.expect.check(counters, &broken);
     if scenario.expect.violations.is_none() {
         for v in &broken {

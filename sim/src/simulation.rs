@@ -5,6 +5,7 @@
 //! (the outcome as JSON without the build stamp, then the narrated timeline), and a failed
 //! `[expect]` reads the same everywhere.
 
+use crate::narrate;
 use crate::report::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::world::{self, RunResult};
@@ -50,7 +51,7 @@ impl Simulation {
 
     /// The timeline in plain words, one line per event worth telling.
     pub fn timeline(&self) -> Vec<String> {
-        report::narrate(&self.result, &self.scenario)
+        narrate::narrate(&self.result, &self.scenario)
     }
 
     /// The text a scenario snapshot holds: the outcome as pretty JSON without the build stamp

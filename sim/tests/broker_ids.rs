@@ -1,9 +1,9 @@
 //! Broker ids as Kafka has them: any non-negative ints, kept in faults, assignments, the
 //! outcome and the narration.
 
-use kafka_sim::report;
 use kafka_sim::scenario::Scenario;
 use kafka_sim::world;
+use kafka_sim::{narrate, report};
 
 const SCENARIO: &str = r#"# Three brokers numbered as many operators number them.
 name = "ids"
@@ -58,7 +58,7 @@ fn a_cluster_with_ids_101_to_103_runs_and_reports_its_ids() {
         assert_eq!(replicas, vec![101, 102, 103]);
         assert!(p.leader.is_some_and(|l| (101..=103).contains(&l)));
     }
-    let story = report::narrate(&result, &scenario).join("\n");
+    let story = narrate::narrate(&result, &scenario).join("\n");
     assert!(story.contains("broker 101"), "{story}");
     // The leader of orders-0 is its first replica, broker 101: the crash hits it.
     assert!(story.contains("broker 101 (leader of orders-0)"), "{story}");

@@ -1,9 +1,9 @@
 //! `kafka-sim import`: the written scenario loads, runs once a workload is uncommented, and
 //! bad input writes nothing.
 
-use kafka_sim::report;
 use kafka_sim::scenario::Scenario;
 use kafka_sim::world;
+use kafka_sim::{narrate, report};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -79,7 +79,7 @@ fn the_imported_scenario_checks_and_runs_once_its_workload_is_uncommented() {
     let (outcome, _) = report::outcome(&scenario, 1, &result);
     assert_eq!(outcome.records.acked, 1000);
     assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
-    let story = report::narrate(&result, &scenario).join("\n");
+    let story = narrate::narrate(&result, &scenario).join("\n");
     assert!(story.contains("broker 101"), "{story}");
     let _ = std::fs::remove_dir_all(&d);
 }

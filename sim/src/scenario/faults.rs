@@ -7,6 +7,7 @@ use super::spec::{
     FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProducerSpec, Target, TopicSpec,
     EXPECT_COUNTERS, INVARIANT_NAMES,
 };
+use crate::check::Invariant;
 use kafka_model::config::nearest_key;
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -449,7 +450,7 @@ pub fn parse_expect(ctx: &Ctx, table: Option<&ExpectTable>) -> Result<Expect> {
 }
 
 /// `violations = [...]`: invariant names, kept as the checkers spell them.
-fn parse_violations(ctx: &Ctx, span: super::error::Span, item: &Val) -> Result<Vec<String>> {
+fn parse_violations(ctx: &Ctx, span: super::error::Span, item: &Val) -> Result<Vec<Invariant>> {
     const KEY: &str = "violations";
     let list = item.get_ref().as_array().ok_or_else(|| {
         ctx.err(
@@ -463,14 +464,14 @@ fn parse_violations(ctx: &Ctx, span: super::error::Span, item: &Val) -> Result<V
         let name = v
             .as_str()
             .ok_or_else(|| ctx.err(span.clone(), Some(KEY), "expected invariant names"))?;
-        if !INVARIANT_NAMES.contains(&name) {
+        let Some(invariant) = Invariant::from_name(name) else {
             let hint = nearest_key(name, INVARIANT_NAMES.iter().copied())
                 .map_or(format!(" (one of {})", INVARIANT_NAMES.join(", ")), |s| {
                     format!(" (did you mean `{s}`?)")
                 });
             return Err(ctx.err(span, Some(KEY), format!("unknown invariant `{name}`{hint}")));
-        }
-        names.push(name.to_string());
+        };
+        names.push(invariant);
     }
     Ok(names)
 }

@@ -4,6 +4,7 @@
 //! parser (`raw` for the file's shape, `cluster`, `clients` and `faults` for the checks)
 //! builds them.
 
+use crate::check::Invariant;
 use kafka_model::clients::consumer::CommitMode;
 use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
 use kafka_model::{BrokerId, TopicPartition};
@@ -424,13 +425,13 @@ pub const EXPECT_COUNTERS: &[&str] = &[
 ];
 
 /// The invariant names `[expect] violations` may use: the checkers' own list.
-pub const INVARIANT_NAMES: &[&str] = crate::checkers::INVARIANTS;
+pub const INVARIANT_NAMES: &[&str] = crate::check::INVARIANTS;
 
 #[derive(Clone, Debug, Default)]
 pub struct Expect {
     pub counters: BTreeMap<String, Comparison>,
     /// `None`: the key is absent, and no invariant may break.
-    pub violations: Option<Vec<String>>,
+    pub violations: Option<Vec<Invariant>>,
 }
 
 impl Expect {
@@ -438,7 +439,7 @@ impl Expect {
     pub fn check(
         &self,
         counters: &BTreeMap<String, u64>,
-        violations: &BTreeSet<String>,
+        violations: &BTreeSet<Invariant>,
     ) -> Vec<String> {
         let mut failures = Vec::new();
         for (key, cmp) in &self.counters {
@@ -448,10 +449,13 @@ impl Expect {
             }
         }
         if let Some(expected) = &self.violations {
-            let expected: BTreeSet<String> = expected.iter().cloned().collect();
+            let expected: BTreeSet<Invariant> = expected.iter().copied().collect();
             if &expected != violations {
-                let show = |s: &BTreeSet<String>| {
-                    format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "))
+                let show = |s: &BTreeSet<Invariant>| {
+                    format!(
+                        "[{}]",
+                        s.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+                    )
                 };
                 failures.push(format!(
                     "expected violations {}, got {}",

@@ -737,7 +737,8 @@ fn expect_check_reports_each_miss() {
     let mut counters = BTreeMap::new();
     counters.insert("acked_lost".to_string(), 0);
     counters.insert("unclean_elections".to_string(), 2);
-    let broken: BTreeSet<String> = ["acked-record-lost".to_string()].into();
+    let broken: BTreeSet<crate::check::Invariant> =
+        [crate::check::Invariant::AckedRecordLost].into();
     let failures = s.expect.check(&counters, &broken);
     assert_eq!(failures.len(), 2, "{failures:?}");
     assert_eq!(failures[0], "expected acked_lost >0, got 0");
