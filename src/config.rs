@@ -33,12 +33,14 @@ impl fmt::Display for ConfigValue {
 }
 
 /// What went wrong with one config entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    #[error("unknown config `{key}`{}", suggestion_part(.suggestion))]
     UnknownKey {
         key: String,
         suggestion: Option<String>,
     },
+    #[error("config `{key}` expects {expected}, got {got}")]
     BadValue {
         key: String,
         expected: &'static str,
@@ -46,24 +48,12 @@ pub enum ConfigError {
     },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::UnknownKey { key, suggestion } => {
-                write!(f, "unknown config `{key}`")?;
-                if let Some(s) = suggestion {
-                    write!(f, " (did you mean `{s}`?)")?;
-                }
-                Ok(())
-            }
-            ConfigError::BadValue { key, expected, got } => {
-                write!(f, "config `{key}` expects {expected}, got {got}")
-            }
-        }
-    }
+/// ` (did you mean `...`?)`, or nothing.
+fn suggestion_part(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map_or(String::new(), |s| format!(" (did you mean `{s}`?)"))
 }
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// The same error, told about the key the user wrote (a broker-level name for a topic

@@ -25,7 +25,6 @@ use kafka_model::config::{BrokerConfig, ConfigValue, TopicConfig};
 use kafka_model::topic::INTERNAL_TOPICS;
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::fmt::Write as _;
 
 mod configs;
@@ -36,8 +35,10 @@ use configs::*;
 use describe::*;
 use write::*;
 
-/// An input line that cannot be read, with its place.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An input line that cannot be read, with its place: `file:line: message`, or
+/// `file: message` when the error is about the file as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line_part(.line))]
 pub struct ImportError {
     pub file: String,
     /// 1-based; 0 when the error is about the file as a whole.
@@ -45,17 +46,14 @@ pub struct ImportError {
     pub message: String,
 }
 
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.file, self.line, self.message)
-        }
+/// `:line`, or nothing for line 0 (the whole file).
+fn line_part(line: &usize) -> String {
+    if *line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
     }
 }
-
-impl std::error::Error for ImportError {}
 
 type Result<T> = std::result::Result<T, ImportError>;
 
