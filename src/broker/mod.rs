@@ -476,13 +476,13 @@ impl Broker {
                 spec,
                 current_leader_epoch,
             } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
-            request @ (Message::FindCoordinator { .. }
-            | Message::JoinGroup { .. }
-            | Message::SyncGroup { .. }
-            | Message::Heartbeat { .. }
-            | Message::LeaveGroup { .. }
-            | Message::OffsetCommit { .. }
-            | Message::OffsetFetch { .. }) => self.on_group_request(now_ms, from, request, out),
+            request @ (Message::FindCoordinator(_)
+            | Message::JoinGroup(_)
+            | Message::SyncGroup(_)
+            | Message::Heartbeat(_)
+            | Message::LeaveGroup(_)
+            | Message::OffsetCommit(_)
+            | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
             // Messages a broker never receives.
             Message::ZkConnect { .. }
             | Message::ZkPing { .. }
@@ -491,13 +491,13 @@ impl Broker {
             | Message::MetadataResponse { .. }
             | Message::ListOffsetsResponse { .. }
             | Message::Disconnected { .. }
-            | Message::FindCoordinatorResponse { .. }
-            | Message::JoinGroupResponse { .. }
-            | Message::SyncGroupResponse { .. }
-            | Message::HeartbeatResponse { .. }
-            | Message::LeaveGroupResponse { .. }
-            | Message::OffsetCommitResponse { .. }
-            | Message::OffsetFetchResponse { .. } => {}
+            | Message::FindCoordinatorResponse(_)
+            | Message::JoinGroupResponse(_)
+            | Message::SyncGroupResponse(_)
+            | Message::HeartbeatResponse(_)
+            | Message::LeaveGroupResponse(_)
+            | Message::OffsetCommitResponse(_)
+            | Message::OffsetFetchResponse(_) => {}
         }
     }
 
