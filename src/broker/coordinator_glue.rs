@@ -1,10 +1,12 @@
 //! Where the group coordinator meets the broker (Kafka's `GroupCoordinator` hosted by
 //! `KafkaApis`): group requests are routed to the coordinator, the coordinator's writes go to
 //! `__consumer_offsets` through the broker's own produce path with `acks=all`, and the
-//! answers to those writes come back to it as ProduceResponses the broker sent to itself.
+//! answers to those writes come back to it through a queue of completions, as Kafka's
+//! `DelayedProduce` calls the `responseCallback` the coordinator gave it.
 //! The coordinator's state follows the leadership of the offsets topic's partitions
 //! (`on_election` / `on_resignation`, called from `make_leader` / `make_follower`).
 
+use super::replica_manager::{ProduceReplyTo, ProduceStatus};
 use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
@@ -13,6 +15,14 @@ use crate::coordinator::{
 };
 use crate::protocol::*;
 use crate::types::*;
+
+/// The answer to one of the coordinator's appends, waiting to be handed to it.
+#[derive(Clone, Debug)]
+pub(super) struct AppendCompletion {
+    pub(super) append_id: u64,
+    pub(super) error: ErrorCode,
+    pub(super) base_offset: Option<u64>,
+}
 
 /// The group coordinator's glue: requests in, appends to `__consumer_offsets` out.
 impl Broker {
@@ -33,8 +43,8 @@ impl Broker {
         }
     }
 
-    /// The coordinator writes through the same path as a producer with `acks=all`: the
-    /// request comes "from" this broker itself, and the answer is a ProduceResponse to itself.
+    /// The coordinator writes through the same path as a producer with `acks=all`; the
+    /// answer goes to the coordinator's queue of completions, not to a client.
     pub(super) fn append_for_coordinator(
         &mut self,
         now_ms: u64,
@@ -65,36 +75,49 @@ impl Broker {
             timeout_ms,
             partitions: vec![ProducePartition { tp, records }],
         };
-        self.on_produce(now_ms, NodeId::Broker(self.id), request, out);
+        let reply_to = ProduceReplyTo::Coordinator {
+            append_id: append.append_id,
+        };
+        self.on_produce(now_ms, reply_to, request, out);
     }
 
-    /// Hands the coordinator the answers to its appends: the ProduceResponses this broker
-    /// addressed to itself. Handling one can append again, so this loops until none is left.
+    /// The produce path answered one of the coordinator's appends: queue the answer for
+    /// [`Broker::deliver_coordinator_completions`].
+    pub(super) fn queue_coordinator_completion(
+        &mut self,
+        append_id: u64,
+        statuses: &[ProduceStatus],
+    ) {
+        let status = statuses
+            .first()
+            .expect("one partition per coordinator append");
+        let (error, base_offset) = status.result.expect("every partition is answered");
+        self.coordinator_completions.push(AppendCompletion {
+            append_id,
+            error,
+            base_offset,
+        });
+    }
+
+    /// Hands the coordinator the answers to its appends, in the order they were given, after
+    /// the input that produced them. Handling one can append again (and be answered at
+    /// once), so this loops until none is left.
     pub(super) fn deliver_coordinator_completions(
         &mut self,
         now_ms: u64,
         out: &mut Output<BrokerTimer>,
     ) {
-        let me = NodeId::Broker(self.id);
         loop {
-            let mut done = Vec::new();
-            out.messages.retain(|(to, message)| match message {
-                Message::ProduceResponse {
-                    correlation_id,
-                    partitions,
-                } if *to == me => {
-                    let answer = partitions
-                        .first()
-                        .expect("one partition per coordinator append");
-                    done.push((*correlation_id, answer.error, answer.base_offset));
-                    false
-                }
-                _ => true,
-            });
+            let done = std::mem::take(&mut self.coordinator_completions);
             if done.is_empty() {
                 return;
             }
-            for (append_id, error, base_offset) in done {
+            for AppendCompletion {
+                append_id,
+                error,
+                base_offset,
+            } in done
+            {
                 self.with_coordinator(now_ms, out, |c, out| {
                     c.on_append_done(now_ms, append_id, error, base_offset, out)
                 });
