@@ -143,94 +143,20 @@ pub enum Message {
     },
 
     // ---- consumer groups (the classic protocol) ----
-    FindCoordinator {
-        correlation_id: u64,
-        group_id: String,
-    },
-    FindCoordinatorResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-        coordinator: Option<BrokerId>,
-    },
-    JoinGroup {
-        correlation_id: u64,
-        group_id: String,
-        /// Empty for a member joining for the first time.
-        member_id: String,
-        /// The member id the coordinator hands out starts with this (`client.id`).
-        client_id: String,
-        group_instance_id: Option<String>,
-        session_timeout_ms: u64,
-        /// The consumer's `max.poll.interval.ms`.
-        rebalance_timeout_ms: u64,
-        /// The assignors this member supports, in its order of preference.
-        protocols: Vec<Strategy>,
-        subscription: Subscription,
-    },
-    JoinGroupResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-        generation_id: i32,
-        protocol: Option<Strategy>,
-        leader: String,
-        member_id: String,
-        /// Every member's subscription, for the leader only; empty for the others.
-        members: Vec<GroupMemberSubscription>,
-    },
-    SyncGroup {
-        correlation_id: u64,
-        group_id: String,
-        generation_id: i32,
-        member_id: String,
-        /// The leader's assignment for every member; empty from the others.
-        assignments: Vec<(String, Vec<TopicPartition>)>,
-    },
-    SyncGroupResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-        assignment: Vec<TopicPartition>,
-    },
-    Heartbeat {
-        correlation_id: u64,
-        group_id: String,
-        generation_id: i32,
-        member_id: String,
-    },
-    HeartbeatResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-    },
-    LeaveGroup {
-        correlation_id: u64,
-        group_id: String,
-        member_id: String,
-    },
-    LeaveGroupResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-    },
-    OffsetCommit {
-        correlation_id: u64,
-        group_id: String,
-        generation_id: i32,
-        member_id: String,
-        offsets: Vec<(TopicPartition, u64)>,
-    },
-    OffsetCommitResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-    },
-    OffsetFetch {
-        correlation_id: u64,
-        group_id: String,
-        partitions: Vec<TopicPartition>,
-    },
-    OffsetFetchResponse {
-        correlation_id: u64,
-        error: ErrorCode,
-        /// `None`: the group never committed an offset for the partition.
-        offsets: Vec<(TopicPartition, Option<u64>)>,
-    },
+    FindCoordinator(FindCoordinatorRequest),
+    FindCoordinatorResponse(FindCoordinatorResponse),
+    JoinGroup(JoinGroupRequest),
+    JoinGroupResponse(JoinGroupResponse),
+    SyncGroup(SyncGroupRequest),
+    SyncGroupResponse(SyncGroupResponse),
+    Heartbeat(HeartbeatRequest),
+    HeartbeatResponse(HeartbeatResponse),
+    LeaveGroup(LeaveGroupRequest),
+    LeaveGroupResponse(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetCommitResponse(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchRequest),
+    OffsetFetchResponse(OffsetFetchResponse),
 }
 
 /// What a consumer tells the coordinator in JoinGroup (Kafka's `ConsumerProtocolSubscription`):
@@ -247,6 +173,136 @@ pub struct GroupMemberSubscription {
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub subscription: Subscription,
+}
+
+/// Which broker coordinates `group_id`: any broker answers, from its metadata.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FindCoordinatorRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+}
+
+/// The coordinator of the group, when the leader of its offsets partition is known.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FindCoordinatorResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub coordinator: Option<BrokerId>,
+}
+
+/// A member joins (or joins again) and names the assignors it supports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JoinGroupRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    /// Empty for a member joining for the first time.
+    pub member_id: String,
+    /// The member id the coordinator hands out starts with this (`client.id`).
+    pub client_id: String,
+    pub group_instance_id: Option<String>,
+    pub session_timeout_ms: u64,
+    /// The consumer's `max.poll.interval.ms`.
+    pub rebalance_timeout_ms: u64,
+    /// The assignors this member supports, in its order of preference.
+    pub protocols: Vec<Strategy>,
+    pub subscription: Subscription,
+}
+
+/// The end of a join round: the new generation, its leader and assignor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JoinGroupResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub generation_id: i32,
+    pub protocol: Option<Strategy>,
+    pub leader: String,
+    pub member_id: String,
+    /// Every member's subscription, for the leader only; empty for the others.
+    pub members: Vec<GroupMemberSubscription>,
+}
+
+/// A member asks for its assignment; the leader brings everyone's.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SyncGroupRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    /// The leader's assignment for every member; empty from the others.
+    pub assignments: Vec<(String, Vec<TopicPartition>)>,
+}
+
+/// The member's assignment in the generation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SyncGroupResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// A member says it is alive in `generation_id`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HeartbeatRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+}
+
+/// `REBALANCE_IN_PROGRESS` tells the member to join again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HeartbeatResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+}
+
+/// A member leaves the group, so it need not wait for its session to expire.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeaveGroupRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    pub member_id: String,
+}
+
+/// The answer to a LeaveGroup.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeaveGroupResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+}
+
+/// A member commits the offsets it consumed up to, in its generation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetCommitRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub offsets: Vec<(TopicPartition, u64)>,
+}
+
+/// The commit's outcome, once it is written to `__consumer_offsets` (or refused).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetCommitResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+}
+
+/// The group's committed offsets for `partitions`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetFetchRequest {
+    pub correlation_id: u64,
+    pub group_id: String,
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// The committed offsets the coordinator holds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetFetchResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    /// `None`: the group never committed an offset for the partition.
+    pub offsets: Vec<(TopicPartition, Option<u64>)>,
 }
 
 impl Message {
@@ -276,20 +332,20 @@ impl Message {
             Message::ListOffsets { .. } => "ListOffsets",
             Message::ListOffsetsResponse { .. } => "ListOffsetsResponse",
             Message::Disconnected { .. } => "Disconnected",
-            Message::FindCoordinator { .. } => "FindCoordinator",
-            Message::FindCoordinatorResponse { .. } => "FindCoordinatorResponse",
-            Message::JoinGroup { .. } => "JoinGroup",
-            Message::JoinGroupResponse { .. } => "JoinGroupResponse",
-            Message::SyncGroup { .. } => "SyncGroup",
-            Message::SyncGroupResponse { .. } => "SyncGroupResponse",
-            Message::Heartbeat { .. } => "Heartbeat",
-            Message::HeartbeatResponse { .. } => "HeartbeatResponse",
-            Message::LeaveGroup { .. } => "LeaveGroup",
-            Message::LeaveGroupResponse { .. } => "LeaveGroupResponse",
-            Message::OffsetCommit { .. } => "OffsetCommit",
-            Message::OffsetCommitResponse { .. } => "OffsetCommitResponse",
-            Message::OffsetFetch { .. } => "OffsetFetch",
-            Message::OffsetFetchResponse { .. } => "OffsetFetchResponse",
+            Message::FindCoordinator(_) => "FindCoordinator",
+            Message::FindCoordinatorResponse(_) => "FindCoordinatorResponse",
+            Message::JoinGroup(_) => "JoinGroup",
+            Message::JoinGroupResponse(_) => "JoinGroupResponse",
+            Message::SyncGroup(_) => "SyncGroup",
+            Message::SyncGroupResponse(_) => "SyncGroupResponse",
+            Message::Heartbeat(_) => "Heartbeat",
+            Message::HeartbeatResponse(_) => "HeartbeatResponse",
+            Message::LeaveGroup(_) => "LeaveGroup",
+            Message::LeaveGroupResponse(_) => "LeaveGroupResponse",
+            Message::OffsetCommit(_) => "OffsetCommit",
+            Message::OffsetCommitResponse(_) => "OffsetCommitResponse",
+            Message::OffsetFetch(_) => "OffsetFetch",
+            Message::OffsetFetchResponse(_) => "OffsetFetchResponse",
         }
     }
 }

@@ -1,16 +1,28 @@
 //! Where the group coordinator meets the broker (Kafka's `GroupCoordinator` hosted by
 //! `KafkaApis`): group requests are routed to the coordinator, the coordinator's writes go to
 //! `__consumer_offsets` through the broker's own produce path with `acks=all`, and the
-//! answers to those writes come back to it as ProduceResponses the broker sent to itself.
+//! answers to those writes come back to it through a queue of completions, as Kafka's
+//! `DelayedProduce` calls the `responseCallback` the coordinator gave it.
 //! The coordinator's state follows the leadership of the offsets topic's partitions
 //! (`on_election` / `on_resignation`, called from `make_leader` / `make_follower`).
 
+use super::replica_manager::{ProduceReplyTo, ProduceStatus};
 use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
-use crate::coordinator::{CoordinatorIo, GroupCoordinator, GroupTimer, PendingAppend};
+use crate::coordinator::{
+    CoordinatorOutput, CoordinatorRequest, GroupCoordinator, GroupTimer, PendingAppend,
+};
 use crate::protocol::*;
 use crate::types::*;
+
+/// The answer to one of the coordinator's appends, waiting to be handed to it.
+#[derive(Clone, Debug)]
+pub(super) struct AppendCompletion {
+    pub(super) append_id: u64,
+    pub(super) error: ErrorCode,
+    pub(super) base_offset: Option<u64>,
+}
 
 /// The group coordinator's glue: requests in, appends to `__consumer_offsets` out.
 impl Broker {
@@ -18,29 +30,21 @@ impl Broker {
         &mut self,
         now_ms: u64,
         out: &mut Output<BrokerTimer>,
-        f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorIo),
+        f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorOutput),
     ) {
-        let mut io = CoordinatorIo::default();
-        f(&mut self.coordinator, &mut io);
-        let CoordinatorIo {
-            out: coordinator_out,
-            appends,
-        } = io;
-        out.messages.extend(coordinator_out.messages);
-        out.events.extend(coordinator_out.events);
-        out.timers.extend(
-            coordinator_out
-                .timers
-                .into_iter()
-                .map(|(delay_ms, t)| (delay_ms, BrokerTimer::Group(t))),
-        );
-        for append in appends {
-            self.append_for_coordinator(now_ms, append, out);
+        let mut coordinator_out = CoordinatorOutput::default();
+        f(&mut self.coordinator, &mut coordinator_out);
+        for request in out.absorb(coordinator_out, BrokerTimer::Group) {
+            match request {
+                CoordinatorRequest::Append(append) => {
+                    self.append_for_coordinator(now_ms, append, out)
+                }
+            }
         }
     }
 
-    /// The coordinator writes through the same path as a producer with `acks=all`: the
-    /// request comes "from" this broker itself, and the answer is a ProduceResponse to itself.
+    /// The coordinator writes through the same path as a producer with `acks=all`; the
+    /// answer goes to the coordinator's queue of completions, not to a client.
     pub(super) fn append_for_coordinator(
         &mut self,
         now_ms: u64,
@@ -71,38 +75,51 @@ impl Broker {
             timeout_ms,
             partitions: vec![ProducePartition { tp, records }],
         };
-        self.on_produce(now_ms, NodeId::Broker(self.id), request, out);
+        let reply_to = ProduceReplyTo::Coordinator {
+            append_id: append.append_id,
+        };
+        self.on_produce(now_ms, reply_to, request, out);
     }
 
-    /// Hands the coordinator the answers to its appends: the ProduceResponses this broker
-    /// addressed to itself. Handling one can append again, so this loops until none is left.
+    /// The produce path answered one of the coordinator's appends: queue the answer for
+    /// [`Broker::deliver_coordinator_completions`].
+    pub(super) fn queue_coordinator_completion(
+        &mut self,
+        append_id: u64,
+        statuses: &[ProduceStatus],
+    ) {
+        let status = statuses
+            .first()
+            .expect("one partition per coordinator append");
+        let (error, base_offset) = status.result.expect("every partition is answered");
+        self.coordinator_completions.push(AppendCompletion {
+            append_id,
+            error,
+            base_offset,
+        });
+    }
+
+    /// Hands the coordinator the answers to its appends, in the order they were given, after
+    /// the input that produced them. Handling one can append again (and be answered at
+    /// once), so this loops until none is left.
     pub(super) fn deliver_coordinator_completions(
         &mut self,
         now_ms: u64,
         out: &mut Output<BrokerTimer>,
     ) {
-        let me = NodeId::Broker(self.id);
         loop {
-            let mut done = Vec::new();
-            out.messages.retain(|(to, message)| match message {
-                Message::ProduceResponse {
-                    correlation_id,
-                    partitions,
-                } if *to == me => {
-                    let answer = partitions
-                        .first()
-                        .expect("one partition per coordinator append");
-                    done.push((*correlation_id, answer.error, answer.base_offset));
-                    false
-                }
-                _ => true,
-            });
+            let done = std::mem::take(&mut self.coordinator_completions);
             if done.is_empty() {
                 return;
             }
-            for (append_id, error, base_offset) in done {
-                self.with_coordinator(now_ms, out, |c, io| {
-                    c.on_append_done(now_ms, append_id, error, base_offset, io)
+            for AppendCompletion {
+                append_id,
+                error,
+                base_offset,
+            } in done
+            {
+                self.with_coordinator(now_ms, out, |c, out| {
+                    c.on_append_done(now_ms, append_id, error, base_offset, out)
                 });
             }
         }
@@ -111,11 +128,10 @@ impl Broker {
     pub(super) fn on_find_coordinator(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
+        request: FindCoordinatorRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let partition = self.coordinator.partition_for(group_id);
+        let partition = self.coordinator.partition_for(&request.group_id);
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let (error, coordinator) = match self.metadata.get(&tp) {
             Some(PartitionMetadata {
@@ -130,11 +146,11 @@ impl Broker {
         };
         out.send(
             from,
-            Message::FindCoordinatorResponse {
-                correlation_id,
+            Message::FindCoordinatorResponse(FindCoordinatorResponse {
+                correlation_id: request.correlation_id,
                 error,
                 coordinator,
-            },
+            }),
         );
     }
 
@@ -197,11 +213,11 @@ impl Broker {
                     .get(&tp)
                     .map(|l| l.records().to_vec())
                     .unwrap_or_default();
-                self.with_coordinator(now_ms, out, |c, io| {
-                    c.finish_load(now_ms, partition, leader_epoch, &records, io)
+                self.with_coordinator(now_ms, out, |c, out| {
+                    c.finish_load(now_ms, partition, leader_epoch, &records, out)
                 });
             }
-            other => self.with_coordinator(now_ms, out, |c, io| c.on_timer(now_ms, other, io)),
+            other => self.with_coordinator(now_ms, out, |c, out| c.on_timer(now_ms, other, out)),
         }
     }
 
@@ -214,117 +230,26 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            Message::FindCoordinator {
-                correlation_id,
-                group_id,
-            } => self.on_find_coordinator(from, correlation_id, &group_id, out),
-            Message::JoinGroup {
-                correlation_id,
-                group_id,
-                member_id,
-                client_id,
-                group_instance_id,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocols,
-                subscription,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_join_group(
-                    now_ms,
-                    from,
-                    correlation_id,
-                    group_id,
-                    member_id,
-                    group_instance_id,
-                    session_timeout_ms,
-                    rebalance_timeout_ms,
-                    protocols,
-                    subscription,
-                    &client_id,
-                    io,
-                )
+            Message::FindCoordinator(request) => self.on_find_coordinator(from, request, out),
+            Message::JoinGroup(request) => self.with_coordinator(now_ms, out, |c, out| {
+                c.on_join_group(now_ms, from, request, out)
             }),
-            Message::SyncGroup {
-                correlation_id,
-                group_id,
-                generation_id,
-                member_id,
-                assignments,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_sync_group(
-                    from,
-                    correlation_id,
-                    &group_id,
-                    generation_id,
-                    &member_id,
-                    assignments,
-                    io,
-                )
+            Message::SyncGroup(request) => {
+                self.with_coordinator(now_ms, out, |c, out| c.on_sync_group(from, request, out))
+            }
+            Message::Heartbeat(request) => self.with_coordinator(now_ms, out, |c, out| {
+                c.on_heartbeat(now_ms, from, request, out)
             }),
-            Message::Heartbeat {
-                correlation_id,
-                group_id,
-                generation_id,
-                member_id,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_heartbeat(
-                    now_ms,
-                    from,
-                    correlation_id,
-                    &group_id,
-                    generation_id,
-                    &member_id,
-                    io,
-                )
+            Message::LeaveGroup(request) => self.with_coordinator(now_ms, out, |c, out| {
+                c.on_leave_group(now_ms, from, request, out)
             }),
-            Message::LeaveGroup {
-                correlation_id,
-                group_id,
-                member_id,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_leave_group(now_ms, from, correlation_id, &group_id, &member_id, io)
-            }),
-            offsets @ (Message::OffsetCommit { .. } | Message::OffsetFetch { .. }) => {
-                self.on_offsets_request(now_ms, from, offsets, out)
+            Message::OffsetCommit(request) => {
+                self.with_coordinator(now_ms, out, |c, out| c.on_offset_commit(from, request, out))
+            }
+            Message::OffsetFetch(request) => {
+                self.with_coordinator(now_ms, out, |c, out| c.on_offset_fetch(from, request, out))
             }
             other => unreachable!("not a group request: {}", other.kind()),
-        }
-    }
-
-    /// Routes an offsets request (OffsetCommit, OffsetFetch) to the coordinator.
-    fn on_offsets_request(
-        &mut self,
-        now_ms: u64,
-        from: NodeId,
-        message: Message,
-        out: &mut Output<BrokerTimer>,
-    ) {
-        match message {
-            Message::OffsetCommit {
-                correlation_id,
-                group_id,
-                generation_id,
-                member_id,
-                offsets,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_offset_commit(
-                    from,
-                    correlation_id,
-                    &group_id,
-                    generation_id,
-                    &member_id,
-                    offsets,
-                    io,
-                )
-            }),
-            Message::OffsetFetch {
-                correlation_id,
-                group_id,
-                partitions,
-            } => self.with_coordinator(now_ms, out, |c, io| {
-                c.on_offset_fetch(from, correlation_id, &group_id, partitions, io)
-            }),
-            other => unreachable!("not an offsets request: {}", other.kind()),
         }
     }
 }

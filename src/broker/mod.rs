@@ -36,9 +36,10 @@
 //! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
 //! not by ownership, because Kafka's components share the same partition and log state.
 
+use coordinator_glue::AppendCompletion;
 use fetcher::{FetchResponseData, Fetcher};
 use partition::{PartitionState, Role};
-use replica_manager::{DelayedFetch, DelayedProduce};
+use replica_manager::{DelayedFetch, DelayedProduce, ProduceReplyTo};
 use zk_client::ZkClient;
 mod controller_glue;
 mod coordinator_glue;
@@ -134,6 +135,8 @@ pub struct Broker {
     parked_fetches: BTreeMap<u32, u64>,
     delayed_fetches: BTreeMap<u64, DelayedFetch>,
     coordinator: GroupCoordinator,
+    /// Answers to the coordinator's appends, handed to it after the current input.
+    coordinator_completions: Vec<AppendCompletion>,
     /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
     offsets_topic_requested: bool,
 }
@@ -174,6 +177,7 @@ impl Broker {
                     group_max_session_timeout_ms: config.group_max_session_timeout_ms,
                 },
             ),
+            coordinator_completions: Vec::new(),
             offsets_topic_requested: false,
             config,
         }
@@ -465,7 +469,9 @@ impl Broker {
                 correlation_id,
                 partitions,
             } => self.on_offsets_for_leader_epoch_response(from, correlation_id, partitions, out),
-            Message::Produce(request) => self.on_produce(now_ms, from, request, out),
+            Message::Produce(request) => {
+                self.on_produce(now_ms, ProduceReplyTo::Client(from), request, out)
+            }
             Message::Metadata {
                 correlation_id,
                 topics,
@@ -476,13 +482,13 @@ impl Broker {
                 spec,
                 current_leader_epoch,
             } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
-            request @ (Message::FindCoordinator { .. }
-            | Message::JoinGroup { .. }
-            | Message::SyncGroup { .. }
-            | Message::Heartbeat { .. }
-            | Message::LeaveGroup { .. }
-            | Message::OffsetCommit { .. }
-            | Message::OffsetFetch { .. }) => self.on_group_request(now_ms, from, request, out),
+            request @ (Message::FindCoordinator(_)
+            | Message::JoinGroup(_)
+            | Message::SyncGroup(_)
+            | Message::Heartbeat(_)
+            | Message::LeaveGroup(_)
+            | Message::OffsetCommit(_)
+            | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
             // Messages a broker never receives.
             Message::ZkConnect { .. }
             | Message::ZkPing { .. }
@@ -491,13 +497,13 @@ impl Broker {
             | Message::MetadataResponse { .. }
             | Message::ListOffsetsResponse { .. }
             | Message::Disconnected { .. }
-            | Message::FindCoordinatorResponse { .. }
-            | Message::JoinGroupResponse { .. }
-            | Message::SyncGroupResponse { .. }
-            | Message::HeartbeatResponse { .. }
-            | Message::LeaveGroupResponse { .. }
-            | Message::OffsetCommitResponse { .. }
-            | Message::OffsetFetchResponse { .. } => {}
+            | Message::FindCoordinatorResponse(_)
+            | Message::JoinGroupResponse(_)
+            | Message::SyncGroupResponse(_)
+            | Message::HeartbeatResponse(_)
+            | Message::LeaveGroupResponse(_)
+            | Message::OffsetCommitResponse(_)
+            | Message::OffsetFetchResponse(_) => {}
         }
     }
 

@@ -29,11 +29,20 @@ pub(super) struct ProduceStatus {
     pub(super) result: Option<(ErrorCode, Option<u64>)>,
 }
 
+/// Where the answer to a produce request goes (Kafka's `DelayedProduce` carries a
+/// `responseCallback`): to the client that sent it, or to the group coordinator this broker
+/// hosts, whose appends to `__consumer_offsets` take the same path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProduceReplyTo {
+    Client(NodeId),
+    Coordinator { append_id: u64 },
+}
+
 /// An acks=all produce request in the purgatory (Kafka's `DelayedProduce`): answered once
 /// every partition is.
 #[derive(Clone, Debug)]
 pub(super) struct DelayedProduce {
-    pub(super) from: NodeId,
+    pub(super) reply_to: ProduceReplyTo,
     pub(super) correlation_id: u64,
     pub(super) partitions: Vec<ProduceStatus>,
 }
@@ -134,7 +143,7 @@ impl Broker {
     pub(super) fn on_produce(
         &mut self,
         now_ms: u64,
-        from: NodeId,
+        reply_to: ProduceReplyTo,
         request: ProduceRequest,
         out: &mut Output<BrokerTimer>,
     ) {
@@ -169,14 +178,14 @@ impl Broker {
             self.delayed_produces.insert(
                 id,
                 DelayedProduce {
-                    from,
+                    reply_to,
                     correlation_id,
                     partitions: statuses,
                 },
             );
             out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
         } else if acks != Acks::None {
-            answer_produce(out, from, correlation_id, &statuses);
+            self.reply_produce(reply_to, correlation_id, &statuses, out);
         }
         for tp in &appended {
             self.maybe_increment_hw(tp, out);
@@ -346,7 +355,7 @@ impl Broker {
             let d = &self.delayed_produces[&id];
             if d.partitions.iter().all(|s| s.result.is_some()) {
                 let d = self.delayed_produces.remove(&id).expect("present");
-                answer_produce(out, d.from, d.correlation_id, &d.partitions);
+                self.reply_produce(d.reply_to, d.correlation_id, &d.partitions, out);
             }
         }
     }
@@ -378,7 +387,24 @@ impl Broker {
             status.result = Some((ErrorCode::RequestTimedOut, None));
             self.unwatch_produce(&status.tp, id);
         }
-        answer_produce(out, d.from, d.correlation_id, &d.partitions);
+        self.reply_produce(d.reply_to, d.correlation_id, &d.partitions, out);
+    }
+
+    /// Sends the answer of a produce request where it goes: a client's as its response, the
+    /// coordinator's to the queue of its completions (handed over after this input).
+    fn reply_produce(
+        &mut self,
+        reply_to: ProduceReplyTo,
+        correlation_id: u64,
+        statuses: &[ProduceStatus],
+        out: &mut Output<BrokerTimer>,
+    ) {
+        match reply_to {
+            ProduceReplyTo::Client(to) => answer_produce(out, to, correlation_id, statuses),
+            ProduceReplyTo::Coordinator { append_id } => {
+                self.queue_coordinator_completion(append_id, statuses)
+            }
+        }
     }
 
     /// Delayed produce `id` no longer waits on `tp`.

@@ -252,7 +252,7 @@ fn join(c: &mut Cluster, to: BrokerId, member_id: &str) -> Message {
     ask(
         c,
         to,
-        Message::JoinGroup {
+        Message::JoinGroup(JoinGroupRequest {
             correlation_id: 1,
             group_id: "g".into(),
             member_id: member_id.into(),
@@ -266,14 +266,14 @@ fn join(c: &mut Cluster, to: BrokerId, member_id: &str) -> Message {
                 owned_partitions: vec![],
                 generation: -1,
             },
-        },
+        }),
     )
 }
 
 #[test]
 fn a_coordinator_answers_only_after_loading_and_only_while_leading() {
     let mut c = Cluster::new(3, group_config());
-    let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+    let Message::JoinGroupResponse(JoinGroupResponse { error, .. }) = join(&mut c, 0, "") else {
         panic!()
     };
     assert_eq!(
@@ -286,24 +286,24 @@ fn a_coordinator_answers_only_after_loading_and_only_while_leading() {
     c.wire.push_back((
         NodeId::Broker(0),
         NodeId::Consumer(0),
-        Message::Heartbeat {
+        Message::Heartbeat(HeartbeatRequest {
             correlation_id: 1,
             group_id: "g".into(),
             generation_id: 1,
             member_id: "x".into(),
-        },
+        }),
     ));
     c.to_clients.clear();
     c.run(0);
     assert!(matches!(
         c.to_clients.pop(),
-        Some(Message::HeartbeatResponse {
+        Some(Message::HeartbeatResponse(HeartbeatResponse {
             error: ErrorCode::CoordinatorLoadInProgress,
             ..
-        })
+        }))
     ));
     c.run(crate::coordinator::LOAD_DELAY_MS);
-    let Message::JoinGroupResponse { error, .. } = join(&mut c, 1, "") else {
+    let Message::JoinGroupResponse(JoinGroupResponse { error, .. }) = join(&mut c, 1, "") else {
         panic!()
     };
     assert_eq!(error, ErrorCode::NotCoordinator, "broker 1 only follows");
@@ -314,14 +314,14 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
     let mut c = Cluster::new(3, group_config());
     lead_offsets(&mut c, 0, 0);
     c.run(100);
-    let Message::JoinGroupResponse {
+    let Message::JoinGroupResponse(JoinGroupResponse {
         error,
         generation_id,
         member_id,
         leader,
         members,
         ..
-    } = join(&mut c, 0, "")
+    }) = join(&mut c, 0, "")
     else {
         panic!()
     };
@@ -330,18 +330,18 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
     assert_eq!(leader, member_id, "the only member leads");
     assert_eq!(members.len(), 1, "the leader sees every subscription");
     let assigned = vec![tp()];
-    let Message::SyncGroupResponse {
+    let Message::SyncGroupResponse(SyncGroupResponse {
         error, assignment, ..
-    } = ask(
+    }) = ask(
         &mut c,
         0,
-        Message::SyncGroup {
+        Message::SyncGroup(SyncGroupRequest {
             correlation_id: 2,
             group_id: "g".into(),
             generation_id: 1,
             member_id: member_id.clone(),
             assignments: vec![(member_id.clone(), assigned.clone())],
-        },
+        }),
     )
     else {
         panic!()
@@ -354,13 +354,13 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
     c.wire.push_back((
         NodeId::Broker(0),
         NodeId::Consumer(0),
-        Message::OffsetCommit {
+        Message::OffsetCommit(OffsetCommitRequest {
             correlation_id: 3,
             group_id: "g".into(),
             generation_id: 1,
             member_id: member_id.clone(),
             offsets: vec![(tp(), 42)],
-        },
+        }),
     ));
     c.run(200);
     assert!(c.to_clients.is_empty(), "no answer while the ISR lags");
@@ -369,43 +369,43 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
     c.run(5_000);
     assert!(matches!(
         c.to_clients.pop(),
-        Some(Message::OffsetCommitResponse {
+        Some(Message::OffsetCommitResponse(OffsetCommitResponse {
             error: ErrorCode::None,
             ..
-        })
+        }))
     ));
     // Broker 1 takes over the partition and loads the group from its copy of the log.
     lead_offsets(&mut c, 1, 1);
     c.run(100);
-    let Message::OffsetFetchResponse { error, offsets, .. } = ask(
+    let Message::OffsetFetchResponse(OffsetFetchResponse { error, offsets, .. }) = ask(
         &mut c,
         1,
-        Message::OffsetFetch {
+        Message::OffsetFetch(OffsetFetchRequest {
             correlation_id: 4,
             group_id: "g".into(),
             partitions: vec![tp()],
-        },
+        }),
     ) else {
         panic!()
     };
     assert_eq!(error, ErrorCode::None);
     assert_eq!(offsets, vec![(tp(), Some(42))]);
     // The member keeps its generation: no rebalance for a coordinator move.
-    let Message::HeartbeatResponse { error, .. } = ask(
+    let Message::HeartbeatResponse(HeartbeatResponse { error, .. }) = ask(
         &mut c,
         1,
-        Message::Heartbeat {
+        Message::Heartbeat(HeartbeatRequest {
             correlation_id: 5,
             group_id: "g".into(),
             generation_id: 1,
             member_id,
-        },
+        }),
     ) else {
         panic!()
     };
     assert_eq!(error, ErrorCode::None);
     // The old coordinator gave the group up.
-    let Message::JoinGroupResponse { error, .. } = join(&mut c, 0, "") else {
+    let Message::JoinGroupResponse(JoinGroupResponse { error, .. }) = join(&mut c, 0, "") else {
         panic!()
     };
     assert_eq!(error, ErrorCode::NotCoordinator);
@@ -424,11 +424,13 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
             partitions: vec![],
         },
     ));
-    let find = Message::FindCoordinator {
+    let find = Message::FindCoordinator(FindCoordinatorRequest {
         correlation_id: 1,
         group_id: "g".into(),
-    };
-    let Message::FindCoordinatorResponse { error, .. } = ask(&mut c, 0, find.clone()) else {
+    });
+    let Message::FindCoordinatorResponse(FindCoordinatorResponse { error, .. }) =
+        ask(&mut c, 0, find.clone())
+    else {
         panic!()
     };
     assert_eq!(error, ErrorCode::CoordinatorNotAvailable);

@@ -138,7 +138,7 @@ impl Group {
         } else {
             Vec::new()
         };
-        Message::JoinGroupResponse {
+        Message::JoinGroupResponse(JoinGroupResponse {
             correlation_id,
             error: ErrorCode::None,
             generation_id: self.generation,
@@ -146,7 +146,7 @@ impl Group {
             leader: self.leader.clone().unwrap_or_default(),
             member_id: member_id.to_string(),
             members,
-        }
+        })
     }
 
     pub(super) fn metadata_record(&self) -> GroupMetadataRecord {

@@ -39,7 +39,7 @@ impl GroupCoordinator {
         &mut self,
         partition: u32,
         leader_epoch: LeaderEpoch,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         match self.partitions.get(&partition) {
             // Still the leader in a newer epoch: the groups in memory are current.
@@ -53,12 +53,12 @@ impl GroupCoordinator {
         }
         self.partitions
             .insert(partition, PartitionLoad::Loading(leader_epoch));
-        io.out.event(Event::GroupLoadStarted {
+        out.event(Event::GroupLoadStarted {
             broker: self.broker,
             partition,
             leader_epoch,
         });
-        io.out.timer(
+        out.timer(
             LOAD_DELAY_MS,
             GroupTimer::LoadDone {
                 partition,
@@ -69,7 +69,7 @@ impl GroupCoordinator {
 
     /// The broker no longer leads an offsets partition: drop its groups. Members find the new
     /// coordinator when their next request is answered with `NOT_COORDINATOR`.
-    pub fn on_resignation(&mut self, partition: u32, io: &mut CoordinatorIo) {
+    pub fn on_resignation(&mut self, partition: u32, out: &mut CoordinatorOutput) {
         if self.partitions.remove(&partition).is_none() {
             return;
         }
@@ -84,20 +84,20 @@ impl GroupCoordinator {
             for m in group.members.values() {
                 let Some(client) = m.client else { continue };
                 if let Some(correlation_id) = m.awaiting_join {
-                    io.out.send(
+                    out.send(
                         client,
                         join_error(correlation_id, ErrorCode::NotCoordinator),
                     );
                 }
                 if let Some(correlation_id) = m.awaiting_sync {
-                    io.out.send(
+                    out.send(
                         client,
                         sync_error(correlation_id, ErrorCode::NotCoordinator),
                     );
                 }
             }
         }
-        io.out.event(Event::GroupsUnloaded {
+        out.event(Event::GroupsUnloaded {
             broker: self.broker,
             partition,
             groups: dropped,
@@ -111,7 +111,7 @@ impl GroupCoordinator {
         partition: u32,
         leader_epoch: LeaderEpoch,
         records: &[Record],
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         if self.partitions.get(&partition) != Some(&PartitionLoad::Loading(leader_epoch)) {
             return; // Leadership moved on while reading.
@@ -146,7 +146,7 @@ impl GroupCoordinator {
             // within their session timeout or be removed.
             for m in group.members.values_mut() {
                 m.last_heartbeat_ms = now_ms;
-                io.out.timer(
+                out.timer(
                     m.session_timeout_ms,
                     GroupTimer::SessionCheck {
                         group: id.clone(),
@@ -159,7 +159,7 @@ impl GroupCoordinator {
         }
         self.partitions
             .insert(partition, PartitionLoad::Loaded(leader_epoch));
-        io.out.event(Event::GroupsLoaded {
+        out.event(Event::GroupsLoaded {
             broker: self.broker,
             partition,
             groups: summary,
@@ -174,16 +174,16 @@ impl GroupCoordinator {
         group_id: &str,
         records: Vec<GroupRecord>,
         purpose: AppendPurpose,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         self.next_append_id += 1;
         let append_id = self.next_append_id;
         self.pending.insert(append_id, purpose);
-        io.appends.push(PendingAppend {
+        out.request(CoordinatorRequest::Append(PendingAppend {
             append_id,
             partition: self.partition_for(group_id),
             records: records.iter().map(GroupRecord::encode).collect(),
-        });
+        }));
     }
 
     /// The broker finished an append: `error` is the produce error (`NONE` once the records
@@ -194,7 +194,7 @@ impl GroupCoordinator {
         append_id: u64,
         error: ErrorCode,
         base_offset: Option<u64>,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let Some(purpose) = self.pending.remove(&append_id) else {
             return;
@@ -220,7 +220,7 @@ impl GroupCoordinator {
                             g.offsets.insert(tp.clone(), *offset);
                         }
                     }
-                    io.out.event(Event::OffsetsCommitted {
+                    out.event(Event::OffsetsCommitted {
                         broker: self.broker,
                         group,
                         generation,
@@ -229,16 +229,16 @@ impl GroupCoordinator {
                         log_offset: base_offset,
                     });
                 }
-                io.out.send(
+                out.send(
                     reply_to,
-                    Message::OffsetCommitResponse {
+                    Message::OffsetCommitResponse(OffsetCommitResponse {
                         correlation_id,
                         error: group_error,
-                    },
+                    }),
                 );
             }
             AppendPurpose::Assignment { group, generation } => {
-                self.on_assignment_stored(now_ms, &group, generation, group_error, io)
+                self.on_assignment_stored(now_ms, &group, generation, group_error, out)
             }
         }
     }
@@ -253,7 +253,7 @@ mod tests {
     fn a_loaded_group_keeps_its_generation_members_and_offsets() {
         let (mut h, a, b) = stable_pair();
         let tp = TopicPartition::new("orders", 1);
-        h.io(|c, io| c.on_offset_commit(B, 4, "g", 2, &b, vec![(tp.clone(), 11)], io));
+        h.commit(B, 4, 2, &b, vec![(tp.clone(), 11)]);
         // Keep what was written, as the partition's log would.
         let written: Vec<(String, String)> =
             h.appends.iter().flat_map(|a| a.records.clone()).collect();
@@ -274,13 +274,13 @@ mod tests {
             });
         }
         let mut other = Harness::new();
-        other.io(|c, io| c.on_resignation(0, io));
-        other.io(|c, io| c.on_election(0, 1, io));
+        other.run(|c, out| c.on_resignation(0, out));
+        other.run(|c, out| c.on_election(0, 1, out));
         assert_eq!(
             other.heartbeat(A, 2, &a),
             ErrorCode::CoordinatorLoadInProgress
         );
-        other.io(|c, io| c.finish_load(0, 0, 1, &log, io));
+        other.run(|c, out| c.finish_load(0, 0, 1, &log, out));
         let g = other.group();
         assert_eq!((g.state, g.generation), (GroupState::Stable, 2));
         assert_eq!(

@@ -8,24 +8,26 @@ use super::*;
 use crate::event::Event;
 
 impl GroupCoordinator {
-    #[allow(clippy::too_many_arguments)]
     pub fn on_heartbeat(
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        io: &mut CoordinatorIo,
+        request: HeartbeatRequest,
+        out: &mut CoordinatorOutput,
     ) {
-        let error = self.heartbeat_error(now_ms, group_id, generation_id, member_id, io);
-        io.out.send(
+        let HeartbeatRequest {
+            correlation_id,
+            group_id,
+            generation_id,
+            member_id,
+        } = request;
+        let error = self.heartbeat_error(now_ms, &group_id, generation_id, &member_id, out);
+        out.send(
             from,
-            Message::HeartbeatResponse {
+            Message::HeartbeatResponse(HeartbeatResponse {
                 correlation_id,
                 error,
-            },
+            }),
         );
     }
 
@@ -35,7 +37,7 @@ impl GroupCoordinator {
         group_id: &str,
         generation_id: i32,
         member_id: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) -> ErrorCode {
         if let Err(e) = self.check_coordinator(group_id) {
             return e;
@@ -55,7 +57,7 @@ impl GroupCoordinator {
             return ErrorCode::IllegalGeneration;
         }
         member.last_heartbeat_ms = now_ms;
-        io.out.timer(
+        out.timer(
             member.session_timeout_ms,
             GroupTimer::SessionCheck {
                 group: group_id.to_string(),
@@ -72,11 +74,15 @@ impl GroupCoordinator {
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
-        member_id: &str,
-        io: &mut CoordinatorIo,
+        request: LeaveGroupRequest,
+        out: &mut CoordinatorOutput,
     ) {
+        let LeaveGroupRequest {
+            correlation_id,
+            group_id,
+            member_id,
+        } = request;
+        let (group_id, member_id) = (group_id.as_str(), member_id.as_str());
         let error = match self.check_coordinator(group_id) {
             Err(e) => e,
             Ok(_) => {
@@ -85,19 +91,19 @@ impl GroupCoordinator {
                     .get(group_id)
                     .is_some_and(|g| g.members.contains_key(member_id));
                 if known {
-                    self.remove_member(now_ms, group_id, member_id, "left the group", io);
+                    self.remove_member(now_ms, group_id, member_id, "left the group", out);
                     ErrorCode::None
                 } else {
                     ErrorCode::UnknownMemberId
                 }
             }
         };
-        io.out.send(
+        out.send(
             from,
-            Message::LeaveGroupResponse {
+            Message::LeaveGroupResponse(LeaveGroupResponse {
                 correlation_id,
                 error,
-            },
+            }),
         );
     }
 
@@ -107,7 +113,7 @@ impl GroupCoordinator {
         group_id: &str,
         member_id: &str,
         reason: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let broker = self.broker;
         let group = self.groups.get_mut(group_id).expect("group exists");
@@ -118,12 +124,12 @@ impl GroupCoordinator {
             group.leader = None;
         }
         if let (Some(correlation_id), Some(client)) = (member.awaiting_join, member.client) {
-            io.out.send(
+            out.send(
                 client,
                 join_error(correlation_id, ErrorCode::UnknownMemberId),
             );
         }
-        io.out.event(Event::MemberRemoved {
+        out.event(Event::MemberRemoved {
             broker,
             group: group_id.to_string(),
             member: member_id.to_string(),
@@ -132,9 +138,9 @@ impl GroupCoordinator {
         match group.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 let why = format!("{member_id} {reason}");
-                self.prepare_rebalance(now_ms, group_id, &why, io);
+                self.prepare_rebalance(now_ms, group_id, &why, out);
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, io),
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, out),
             GroupState::Empty => {}
         }
     }
@@ -144,7 +150,7 @@ impl GroupCoordinator {
         now_ms: u64,
         group_id: &str,
         member_id: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let Some(member) = self
             .groups
@@ -164,7 +170,7 @@ impl GroupCoordinator {
             "sent no heartbeat for session.timeout.ms ({} ms)",
             member.session_timeout_ms
         );
-        self.remove_member(now_ms, group_id, member_id, &reason, io);
+        self.remove_member(now_ms, group_id, member_id, &reason, out);
     }
 }
 
@@ -179,25 +185,15 @@ mod tests {
         assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::None);
         assert_eq!(h.heartbeat(A, 1, &a), ErrorCode::IllegalGeneration);
         assert_eq!(h.heartbeat(A, 2, "nobody"), ErrorCode::UnknownMemberId);
-        h.io(|c, io| {
-            c.on_offset_commit(
-                A,
-                4,
-                "g",
-                1,
-                &a,
-                vec![(TopicPartition::new("orders", 0), 7)],
-                io,
-            )
-        });
+        h.commit(A, 4, 1, &a, vec![(TopicPartition::new("orders", 0), 7)]);
         assert!(matches!(
             h.sent.pop(),
             Some((
                 _,
-                Message::OffsetCommitResponse {
+                Message::OffsetCommitResponse(OffsetCommitResponse {
                     error: ErrorCode::IllegalGeneration,
                     ..
-                }
+                })
             ))
         ));
         assert!(h.appends.is_empty(), "a refused commit writes nothing");

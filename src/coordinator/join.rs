@@ -10,25 +10,27 @@ use crate::assignor::Strategy;
 use crate::event::Event;
 
 impl GroupCoordinator {
-    #[allow(clippy::too_many_arguments)]
     pub fn on_join_group(
         &mut self,
         now_ms: u64,
         from: NodeId,
-        correlation_id: u64,
-        group_id: String,
-        member_id: String,
-        group_instance_id: Option<String>,
-        session_timeout_ms: u64,
-        rebalance_timeout_ms: u64,
-        protocols: Vec<Strategy>,
-        subscription: Subscription,
-        client_id: &str,
-        io: &mut CoordinatorIo,
+        request: JoinGroupRequest,
+        out: &mut CoordinatorOutput,
     ) {
+        let JoinGroupRequest {
+            correlation_id,
+            group_id,
+            member_id,
+            client_id,
+            group_instance_id,
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocols,
+            subscription,
+        } = request;
         let epoch = match self.check_join(&group_id, &member_id, session_timeout_ms, &protocols) {
             Ok(epoch) => epoch,
-            Err(e) => return io.out.send(from, join_error(correlation_id, e)),
+            Err(e) => return out.send(from, join_error(correlation_id, e)),
         };
         let partition = self.partition_for(&group_id);
         let group = self
@@ -61,13 +63,11 @@ impl GroupCoordinator {
                 delay.new_member_joined = true;
             }
             let reason = format!("{new_id} joined");
-            self.prepare_or_complete(now_ms, &group_id, &reason, io);
+            self.prepare_or_complete(now_ms, &group_id, &reason, out);
             return;
         }
         let Some(member) = group.members.get_mut(&member_id) else {
-            return io
-                .out
-                .send(from, join_error(correlation_id, ErrorCode::UnknownMemberId));
+            return out.send(from, join_error(correlation_id, ErrorCode::UnknownMemberId));
         };
         let unchanged = member.protocols == protocols && member.subscription == subscription;
         member.client = Some(from);
@@ -84,11 +84,11 @@ impl GroupCoordinator {
                 // response, a retry), without a rebalance.
                 member.awaiting_join = None;
                 let response = group.join_response(correlation_id, &member_id);
-                io.out.send(from, response);
+                out.send(from, response);
             }
             _ => {
                 let reason = format!("{member_id} joined again");
-                self.prepare_or_complete(now_ms, &group_id, &reason, io);
+                self.prepare_or_complete(now_ms, &group_id, &reason, out);
             }
         }
     }
@@ -134,12 +134,12 @@ impl GroupCoordinator {
         now_ms: u64,
         group_id: &str,
         reason: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let state = self.groups[group_id].state;
         match state {
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, io),
-            _ => self.prepare_rebalance(now_ms, group_id, reason, io),
+            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, out),
+            _ => self.prepare_rebalance(now_ms, group_id, reason, out),
         }
     }
 
@@ -148,7 +148,7 @@ impl GroupCoordinator {
         now_ms: u64,
         group_id: &str,
         reason: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let initial_delay_ms = self.config.group_initial_rebalance_delay_ms;
         let broker = self.broker;
@@ -158,7 +158,7 @@ impl GroupCoordinator {
             // must join again.
             for m in group.members.values_mut() {
                 if let (Some(correlation_id), Some(client)) = (m.awaiting_sync.take(), m.client) {
-                    io.out.send(
+                    out.send(
                         client,
                         sync_error(correlation_id, ErrorCode::RebalanceInProgress),
                     );
@@ -181,20 +181,20 @@ impl GroupCoordinator {
             group.initial_delay = None;
             rebalance_timeout_ms
         };
-        io.out.event(Event::RebalanceStarted {
+        out.event(Event::RebalanceStarted {
             broker,
             group: group_id.to_string(),
             generation: group.generation,
             reason: reason.to_string(),
         });
-        io.out.timer(
+        out.timer(
             delay_ms,
             GroupTimer::JoinDeadline {
                 group: group_id.to_string(),
                 round: group.round,
             },
         );
-        self.try_complete_join(now_ms, group_id, io);
+        self.try_complete_join(now_ms, group_id, out);
     }
 
     /// Kafka's `DelayedJoin.tryComplete`: the round ends early once every known member has
@@ -203,14 +203,14 @@ impl GroupCoordinator {
         &mut self,
         now_ms: u64,
         group_id: &str,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let group = &self.groups[group_id];
         if group.state != GroupState::PreparingRebalance || group.initial_delay.is_some() {
             return;
         }
         if group.members.values().all(|m| m.awaiting_join.is_some()) {
-            self.complete_join(now_ms, group_id, io);
+            self.complete_join(now_ms, group_id, out);
         }
     }
 
@@ -219,7 +219,7 @@ impl GroupCoordinator {
         now_ms: u64,
         group_id: &str,
         round: u64,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let initial_delay_ms = self.config.group_initial_rebalance_delay_ms;
         let Some(group) = self.groups.get_mut(group_id) else {
@@ -236,7 +236,7 @@ impl GroupCoordinator {
                     remaining_ms: delay.remaining_ms - next,
                     new_member_joined: false,
                 });
-                io.out.timer(
+                out.timer(
                     next,
                     GroupTimer::JoinDeadline {
                         group: group_id.to_string(),
@@ -247,12 +247,12 @@ impl GroupCoordinator {
             }
             group.initial_delay = None;
         }
-        self.complete_join(now_ms, group_id, io);
+        self.complete_join(now_ms, group_id, out);
     }
 
     /// The join round ends: members that did not join are removed, and a new generation
     /// starts with a leader and the assignor every member supports.
-    fn complete_join(&mut self, now_ms: u64, group_id: &str, io: &mut CoordinatorIo) {
+    fn complete_join(&mut self, now_ms: u64, group_id: &str, out: &mut CoordinatorOutput) {
         let broker = self.broker;
         let group = self.groups.get_mut(group_id).expect("group exists");
         assert_eq!(group.state, GroupState::PreparingRebalance);
@@ -264,7 +264,7 @@ impl GroupCoordinator {
             .collect();
         for member in missing {
             group.members.remove(&member);
-            io.out.event(Event::MemberRemoved {
+            out.event(Event::MemberRemoved {
                 broker,
                 group: group_id.to_string(),
                 member,
@@ -289,7 +289,7 @@ impl GroupCoordinator {
         } else {
             GroupState::CompletingRebalance
         };
-        io.out.event(Event::GenerationStarted {
+        out.event(Event::GenerationStarted {
             broker,
             group: group_id.to_string(),
             generation: group.generation,
@@ -306,9 +306,9 @@ impl GroupCoordinator {
             let client = m.client;
             let response = group.join_response(correlation_id, &id);
             if let Some(client) = client {
-                io.out.send(client, response);
+                out.send(client, response);
             }
-            io.out.timer(
+            out.timer(
                 session_ms,
                 GroupTimer::SessionCheck {
                     group: group_id.to_string(),
@@ -318,7 +318,7 @@ impl GroupCoordinator {
         }
         if group.state == GroupState::Empty {
             // Kafka writes the empty group's new generation too.
-            self.store_group(group_id, io);
+            self.store_group(group_id, out);
         }
     }
 }
@@ -331,7 +331,12 @@ mod tests {
     #[test]
     fn a_member_that_does_not_join_again_is_dropped_at_the_rebalance_timeout() {
         let (mut h, a, b) = stable_pair();
-        h.io(|c, io| c.on_leave_group(0, B, 6, "g", &b, io));
+        let leave = LeaveGroupRequest {
+            correlation_id: 6,
+            group_id: "g".into(),
+            member_id: b,
+        };
+        h.run(|c, out| c.on_leave_group(0, B, leave, out));
         h.join(NodeId::Consumer(2), "", 7);
         // A never comes back; the round ends at the rebalance timeout (20 s) without it.
         h.advance(20_000);

@@ -24,9 +24,10 @@
 //! network partition) from committing over the partitions' new owners.
 //!
 //! The coordinator is a plain state machine like the rest of the model. It does not append to
-//! the log itself: it hands the broker [`PendingAppend`]s, and the broker appends them as leader
-//! through the same replication path a producer's `acks=all` request takes, and reports back
-//! with [`GroupCoordinator::on_append_done`].
+//! the log itself: it asks its broker to, with a [`CoordinatorRequest::Append`] in its
+//! [`Output`], and the broker appends as leader through the same replication path a
+//! producer's `acks=all` request takes, and reports back with
+//! [`GroupCoordinator::on_append_done`].
 //!
 //! ## Layout
 //!
@@ -104,12 +105,18 @@ pub struct PendingAppend {
     pub records: Vec<(String, String)>,
 }
 
-/// What the coordinator asks of its broker after one input.
-#[derive(Debug, Default)]
-pub struct CoordinatorIo {
-    pub out: Output<GroupTimer>,
-    pub appends: Vec<PendingAppend>,
+/// What only the broker can do for the coordinator: it holds the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CoordinatorRequest {
+    /// Append records to the coordinator's partition of `__consumer_offsets` as leader, with
+    /// `acks=all` (Kafka's `GroupMetadataManager` through `ReplicaManager.appendRecords`);
+    /// the answer comes back through [`GroupCoordinator::on_append_done`].
+    Append(PendingAppend),
 }
+
+/// What the coordinator wants done after one input: the model's effects, with appends as
+/// requests to its broker.
+pub type CoordinatorOutput = Output<GroupTimer, CoordinatorRequest>;
 
 pub struct GroupCoordinator {
     broker: BrokerId,
@@ -153,16 +160,16 @@ impl GroupCoordinator {
         }
     }
 
-    pub fn on_timer(&mut self, now_ms: u64, timer: GroupTimer, io: &mut CoordinatorIo) {
+    pub fn on_timer(&mut self, now_ms: u64, timer: GroupTimer, out: &mut CoordinatorOutput) {
         match timer {
             GroupTimer::LoadDone { .. } => {
                 unreachable!("the broker handles LoadDone: it holds the log")
             }
             GroupTimer::JoinDeadline { group, round } => {
-                self.on_join_deadline(now_ms, &group, round, io)
+                self.on_join_deadline(now_ms, &group, round, out)
             }
             GroupTimer::SessionCheck { group, member } => {
-                self.on_session_check(now_ms, &group, &member, io)
+                self.on_session_check(now_ms, &group, &member, out)
             }
         }
     }
@@ -170,7 +177,7 @@ impl GroupCoordinator {
 
 fn join_error(correlation_id: u64, error: ErrorCode) -> Message {
     assert_ne!(error, ErrorCode::None);
-    Message::JoinGroupResponse {
+    Message::JoinGroupResponse(JoinGroupResponse {
         correlation_id,
         error,
         generation_id: -1,
@@ -178,14 +185,14 @@ fn join_error(correlation_id: u64, error: ErrorCode) -> Message {
         leader: String::new(),
         member_id: String::new(),
         members: Vec::new(),
-    }
+    })
 }
 
 fn sync_error(correlation_id: u64, error: ErrorCode) -> Message {
     assert_ne!(error, ErrorCode::None);
-    Message::SyncGroupResponse {
+    Message::SyncGroupResponse(SyncGroupResponse {
         correlation_id,
         error,
         assignment: Vec::new(),
-    }
+    })
 }

@@ -8,28 +8,31 @@ use super::records::GroupRecord;
 use super::*;
 
 impl GroupCoordinator {
-    #[allow(clippy::too_many_arguments)]
     pub fn on_offset_commit(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        offsets: Vec<(TopicPartition, u64)>,
-        io: &mut CoordinatorIo,
+        request: OffsetCommitRequest,
+        out: &mut CoordinatorOutput,
     ) {
-        let reply = |io: &mut CoordinatorIo, error| {
-            io.out.send(
+        let OffsetCommitRequest {
+            correlation_id,
+            group_id,
+            generation_id,
+            member_id,
+            offsets,
+        } = request;
+        let (group_id, member_id) = (group_id.as_str(), member_id.as_str());
+        let reply = |out: &mut CoordinatorOutput, error| {
+            out.send(
                 from,
-                Message::OffsetCommitResponse {
+                Message::OffsetCommitResponse(OffsetCommitResponse {
                     correlation_id,
                     error,
-                },
+                }),
             )
         };
         if let Err(e) = self.check_coordinator(group_id) {
-            return reply(io, e);
+            return reply(out, e);
         }
         let partition = self.partition_for(group_id);
         let group = match self.groups.get(group_id) {
@@ -39,17 +42,17 @@ impl GroupCoordinator {
                 .groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id.to_string(), partition)),
-            None => return reply(io, ErrorCode::IllegalGeneration),
+            None => return reply(out, ErrorCode::IllegalGeneration),
         };
         if generation_id >= 0 || !group.members.is_empty() {
             if !group.members.contains_key(member_id) {
-                return reply(io, ErrorCode::UnknownMemberId);
+                return reply(out, ErrorCode::UnknownMemberId);
             }
             if generation_id != group.generation {
-                return reply(io, ErrorCode::IllegalGeneration);
+                return reply(out, ErrorCode::IllegalGeneration);
             }
             if group.state == GroupState::CompletingRebalance {
-                return reply(io, ErrorCode::RebalanceInProgress);
+                return reply(out, ErrorCode::RebalanceInProgress);
             }
         }
         let records = offsets
@@ -71,18 +74,22 @@ impl GroupCoordinator {
                 reply_to: from,
                 correlation_id,
             },
-            io,
+            out,
         );
     }
 
     pub fn on_offset_fetch(
         &self,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
-        partitions: Vec<TopicPartition>,
-        io: &mut CoordinatorIo,
+        request: OffsetFetchRequest,
+        out: &mut CoordinatorOutput,
     ) {
+        let OffsetFetchRequest {
+            correlation_id,
+            group_id,
+            partitions,
+        } = request;
+        let group_id = group_id.as_str();
         let (error, offsets) = match self.check_coordinator(group_id) {
             Err(e) => (e, Vec::new()),
             Ok(_) => {
@@ -97,13 +104,13 @@ impl GroupCoordinator {
                 (ErrorCode::None, offsets)
             }
         };
-        io.out.send(
+        out.send(
             from,
-            Message::OffsetFetchResponse {
+            Message::OffsetFetchResponse(OffsetFetchResponse {
                 correlation_id,
                 error,
                 offsets,
-            },
+            }),
         );
     }
 }
@@ -117,30 +124,35 @@ mod tests {
     fn commits_apply_when_the_append_succeeds_and_not_before() {
         let (mut h, a, _) = stable_pair();
         let tp = TopicPartition::new("orders", 0);
-        h.io(|c, io| c.on_offset_commit(A, 4, "g", 2, &a, vec![(tp.clone(), 7)], io));
+        h.commit(A, 4, 2, &a, vec![(tp.clone(), 7)]);
         assert!(h.group().offsets.is_empty());
         h.complete_appends(ErrorCode::NotEnoughReplicas);
         assert!(matches!(
             h.sent.pop(),
             Some((
                 _,
-                Message::OffsetCommitResponse {
+                Message::OffsetCommitResponse(OffsetCommitResponse {
                     error: ErrorCode::CoordinatorNotAvailable,
                     ..
-                }
+                })
             ))
         ));
         assert!(
             h.group().offsets.is_empty(),
             "a failed append commits nothing"
         );
-        h.io(|c, io| c.on_offset_commit(A, 5, "g", 2, &a, vec![(tp.clone(), 7)], io));
+        h.commit(A, 5, 2, &a, vec![(tp.clone(), 7)]);
         h.complete_appends(ErrorCode::None);
         assert_eq!(h.group().offsets[&tp], 7);
-        h.io(|c, io| c.on_offset_fetch(B, 6, "g", vec![tp.clone()], io));
+        let fetch = OffsetFetchRequest {
+            correlation_id: 6,
+            group_id: "g".into(),
+            partitions: vec![tp.clone()],
+        };
+        h.run(|c, out| c.on_offset_fetch(B, fetch, out));
         assert!(matches!(
             h.sent.pop(),
-            Some((_, Message::OffsetFetchResponse { offsets, .. })) if offsets == vec![(tp, Some(7))]
+            Some((_, Message::OffsetFetchResponse(OffsetFetchResponse { offsets, .. }))) if offsets == vec![(tp, Some(7))]
         ));
     }
 }

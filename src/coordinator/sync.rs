@@ -9,64 +9,63 @@ use crate::event::Event;
 
 impl GroupCoordinator {
     /// Appends the group's metadata (generation, leader, members and their assignment).
-    pub(super) fn store_group(&mut self, group_id: &str, io: &mut CoordinatorIo) {
+    pub(super) fn store_group(&mut self, group_id: &str, out: &mut CoordinatorOutput) {
         let group = &self.groups[group_id];
         let purpose = AppendPurpose::Assignment {
             group: group_id.to_string(),
             generation: group.generation,
         };
         let record = GroupRecord::Metadata(group.metadata_record());
-        self.append(group_id, vec![record], purpose, io);
+        self.append(group_id, vec![record], purpose, out);
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn on_sync_group(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        assignments: Vec<(String, Vec<TopicPartition>)>,
-        io: &mut CoordinatorIo,
+        request: SyncGroupRequest,
+        out: &mut CoordinatorOutput,
     ) {
+        let SyncGroupRequest {
+            correlation_id,
+            group_id,
+            generation_id,
+            member_id,
+            assignments,
+        } = request;
+        let (group_id, member_id) = (group_id.as_str(), member_id.as_str());
         if let Err(e) = self.check_coordinator(group_id) {
-            return io.out.send(from, sync_error(correlation_id, e));
+            return out.send(from, sync_error(correlation_id, e));
         }
         let Some(group) = self.groups.get_mut(group_id) else {
-            return io
-                .out
-                .send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId));
+            return out.send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId));
         };
         let Some(member) = group.members.get_mut(member_id) else {
-            return io
-                .out
-                .send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId));
+            return out.send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId));
         };
         if generation_id != group.generation {
-            return io.out.send(
+            return out.send(
                 from,
                 sync_error(correlation_id, ErrorCode::IllegalGeneration),
             );
         }
         member.client = Some(from);
         match group.state {
-            GroupState::Empty => io
-                .out
-                .send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId)),
-            GroupState::PreparingRebalance => io.out.send(
+            GroupState::Empty => {
+                out.send(from, sync_error(correlation_id, ErrorCode::UnknownMemberId))
+            }
+            GroupState::PreparingRebalance => out.send(
                 from,
                 sync_error(correlation_id, ErrorCode::RebalanceInProgress),
             ),
             GroupState::Stable => {
                 let assignment = member.assignment.clone();
-                io.out.send(
+                out.send(
                     from,
-                    Message::SyncGroupResponse {
+                    Message::SyncGroupResponse(SyncGroupResponse {
                         correlation_id,
                         error: ErrorCode::None,
                         assignment,
-                    },
+                    }),
                 );
             }
             GroupState::CompletingRebalance => {
@@ -79,7 +78,7 @@ impl GroupCoordinator {
                 for m in group.members.values_mut() {
                     m.assignment = given.remove(&m.member_id).unwrap_or_default();
                 }
-                self.store_group(group_id, io);
+                self.store_group(group_id, out);
             }
         }
     }
@@ -90,7 +89,7 @@ impl GroupCoordinator {
         group_id: &str,
         generation: i32,
         error: ErrorCode,
-        io: &mut CoordinatorIo,
+        out: &mut CoordinatorOutput,
     ) {
         let broker = self.broker;
         let Some(group) = self.groups.get_mut(group_id) else {
@@ -104,30 +103,30 @@ impl GroupCoordinator {
             for m in group.members.values_mut() {
                 m.assignment.clear();
                 if let (Some(correlation_id), Some(client)) = (m.awaiting_sync.take(), m.client) {
-                    io.out.send(client, sync_error(correlation_id, error));
+                    out.send(client, sync_error(correlation_id, error));
                 }
             }
             let reason = format!("storing the assignment failed with {error}");
             // The group may be gone from this broker when the failure was a lost leadership.
             if self.check_coordinator(group_id).is_ok() {
-                self.prepare_rebalance(now_ms, group_id, &reason, io);
+                self.prepare_rebalance(now_ms, group_id, &reason, out);
             }
             return;
         }
         group.state = GroupState::Stable;
         for m in group.members.values_mut() {
             if let (Some(correlation_id), Some(client)) = (m.awaiting_sync.take(), m.client) {
-                io.out.send(
+                out.send(
                     client,
-                    Message::SyncGroupResponse {
+                    Message::SyncGroupResponse(SyncGroupResponse {
                         correlation_id,
                         error: ErrorCode::None,
                         assignment: m.assignment.clone(),
-                    },
+                    }),
                 );
             }
         }
-        io.out.event(Event::GroupStable {
+        out.event(Event::GroupStable {
             broker,
             group: group_id.to_string(),
             generation,

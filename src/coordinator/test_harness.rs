@@ -35,22 +35,26 @@ impl Harness {
             appends: Vec::new(),
             events: Vec::new(),
         };
-        h.io(|c, io| c.on_election(0, 0, io));
-        h.io(|c, io| c.finish_load(0, 0, 0, &[], io));
+        h.run(|c, out| c.on_election(0, 0, out));
+        h.run(|c, out| c.finish_load(0, 0, 0, &[], out));
         // The test did the load itself: LoadDone is the broker's timer.
         h.timers.clear();
         h
     }
 
-    pub(super) fn io(&mut self, f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorIo)) {
-        let mut io = CoordinatorIo::default();
-        f(&mut self.c, &mut io);
-        self.sent.extend(io.out.messages);
+    /// Runs one input through the coordinator and keeps what it wants done.
+    pub(super) fn run(&mut self, f: impl FnOnce(&mut GroupCoordinator, &mut CoordinatorOutput)) {
+        let mut out = CoordinatorOutput::default();
+        f(&mut self.c, &mut out);
+        self.sent.extend(out.messages);
         let now = self.now_ms;
         self.timers
-            .extend(io.out.timers.into_iter().map(|(d, t)| (now + d, t)));
-        self.appends.extend(io.appends);
-        self.events.extend(io.out.events);
+            .extend(out.timers.into_iter().map(|(d, t)| (now + d, t)));
+        self.appends
+            .extend(out.requests.into_iter().map(|request| match request {
+                CoordinatorRequest::Append(append) => append,
+            }));
+        self.events.extend(out.events);
     }
 
     /// Advances the clock, firing due timers in order.
@@ -64,7 +68,7 @@ impl Harness {
             let (at, timer) = self.timers.remove(pos);
             self.now_ms = self.now_ms.max(at);
             let now = self.now_ms;
-            self.io(|c, io| c.on_timer(now, timer, io));
+            self.run(|c, out| c.on_timer(now, timer, out));
         }
         self.now_ms = end;
     }
@@ -74,39 +78,43 @@ impl Harness {
         let now = self.now_ms;
         for a in std::mem::take(&mut self.appends) {
             let base = (error == ErrorCode::None).then_some(0);
-            self.io(|c, io| c.on_append_done(now, a.append_id, error, base, io));
+            self.run(|c, out| c.on_append_done(now, a.append_id, error, base, out));
         }
     }
 
     pub(super) fn join(&mut self, from: NodeId, member_id: &str, correlation_id: u64) {
         let now = self.now_ms;
-        self.io(|c, io| {
-            c.on_join_group(
-                now,
-                from,
+        self.run(|c, out| {
+            let request = JoinGroupRequest {
                 correlation_id,
-                "g".into(),
-                member_id.into(),
-                None,
-                10_000,
-                20_000,
-                vec![Strategy::CooperativeSticky, Strategy::Range],
-                Subscription {
+                group_id: "g".into(),
+                member_id: member_id.into(),
+                client_id: "c".into(),
+                group_instance_id: None,
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 20_000,
+                protocols: vec![Strategy::CooperativeSticky, Strategy::Range],
+                subscription: Subscription {
                     topics: vec!["orders".into()],
                     owned_partitions: vec![],
                     generation: -1,
                 },
-                "c",
-                io,
-            )
+            };
+            c.on_join_group(now, from, request, out)
         });
     }
 
     pub(super) fn heartbeat(&mut self, from: NodeId, generation: i32, member: &str) -> ErrorCode {
         let now = self.now_ms;
-        self.io(|c, io| c.on_heartbeat(now, from, 9, "g", generation, member, io));
+        let request = HeartbeatRequest {
+            correlation_id: 9,
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+        };
+        self.run(|c, out| c.on_heartbeat(now, from, request, out));
         match self.sent.pop() {
-            Some((_, Message::HeartbeatResponse { error, .. })) => error,
+            Some((_, Message::HeartbeatResponse(HeartbeatResponse { error, .. }))) => error,
             other => panic!("{other:?}"),
         }
     }
@@ -115,18 +123,37 @@ impl Harness {
         let i = self
             .sent
             .iter()
-            .position(|(n, m)| *n == to && matches!(m, Message::JoinGroupResponse { .. }))
+            .position(|(n, m)| *n == to && matches!(m, Message::JoinGroupResponse(_)))
             .expect("a JoinGroup answer");
         match self.sent.remove(i).1 {
-            Message::JoinGroupResponse {
+            Message::JoinGroupResponse(JoinGroupResponse {
                 error: ErrorCode::None,
                 generation_id,
                 member_id,
                 leader,
                 ..
-            } => (generation_id, member_id, leader),
+            }) => (generation_id, member_id, leader),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Commits `offsets` for `member` in `generation`.
+    pub(super) fn commit(
+        &mut self,
+        from: NodeId,
+        correlation_id: u64,
+        generation: i32,
+        member: &str,
+        offsets: Vec<(TopicPartition, u64)>,
+    ) {
+        let request = OffsetCommitRequest {
+            correlation_id,
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            offsets,
+        };
+        self.run(|c, out| c.on_offset_commit(from, request, out));
     }
 
     pub(super) fn group(&self) -> &Group {
@@ -154,7 +181,14 @@ pub(super) fn stable_pair() -> (Harness, String, String) {
         (a.clone(), vec![TopicPartition::new("orders", 0)]),
         (b.clone(), vec![TopicPartition::new("orders", 1)]),
     ];
-    h.io(|c, io| c.on_sync_group(A, 3, "g", 2, &a, assignments, io));
+    let request = SyncGroupRequest {
+        correlation_id: 3,
+        group_id: "g".into(),
+        generation_id: 2,
+        member_id: a.clone(),
+        assignments,
+    };
+    h.run(|c, out| c.on_sync_group(A, request, out));
     assert_eq!(
         h.group().state,
         GroupState::CompletingRebalance,

@@ -49,12 +49,14 @@ impl Consumer {
         let sent = offsets.clone();
         self.group_request(
             GroupRequest::OffsetCommit(purpose, sent),
-            |correlation_id| Message::OffsetCommit {
-                correlation_id,
-                group_id,
-                generation_id,
-                member_id,
-                offsets,
+            |correlation_id| {
+                Message::OffsetCommit(OffsetCommitRequest {
+                    correlation_id,
+                    group_id,
+                    generation_id,
+                    member_id,
+                    offsets,
+                })
             },
             out,
         );
@@ -93,10 +95,12 @@ impl Consumer {
         let asked = partitions.clone();
         self.group_request(
             GroupRequest::OffsetFetch(asked),
-            |correlation_id| Message::OffsetFetch {
-                correlation_id,
-                group_id,
-                partitions,
+            |correlation_id| {
+                Message::OffsetFetch(OffsetFetchRequest {
+                    correlation_id,
+                    group_id,
+                    partitions,
+                })
             },
             out,
         );

@@ -173,9 +173,11 @@ impl Consumer {
         let group_id = m.settings.group_id.clone();
         self.group_request(
             GroupRequest::FindCoordinator,
-            |correlation_id| Message::FindCoordinator {
-                correlation_id,
-                group_id,
+            |correlation_id| {
+                Message::FindCoordinator(FindCoordinatorRequest {
+                    correlation_id,
+                    group_id,
+                })
             },
             out,
         );
@@ -309,16 +311,18 @@ impl Consumer {
         let protocols = self.config.partition_assignment_strategy.clone();
         let sent = self.group_request(
             GroupRequest::JoinGroup,
-            |correlation_id| Message::JoinGroup {
-                correlation_id,
-                group_id,
-                member_id,
-                client_id,
-                group_instance_id,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocols,
-                subscription,
+            |correlation_id| {
+                Message::JoinGroup(JoinGroupRequest {
+                    correlation_id,
+                    group_id,
+                    member_id,
+                    client_id,
+                    group_instance_id,
+                    session_timeout_ms,
+                    rebalance_timeout_ms,
+                    protocols,
+                    subscription,
+                })
             },
             out,
         );
@@ -330,17 +334,20 @@ impl Consumer {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_join_response(
         &mut self,
-        error: ErrorCode,
-        generation_id: i32,
-        protocol: Option<Strategy>,
-        leader: String,
-        member_id: String,
-        members: Vec<GroupMemberSubscription>,
+        response: JoinGroupResponse,
         out: &mut Output<ConsumerTimer>,
     ) {
+        let JoinGroupResponse {
+            error,
+            generation_id,
+            protocol,
+            leader,
+            member_id,
+            members,
+            ..
+        } = response;
         if error != ErrorCode::None {
             if error == ErrorCode::UnknownMemberId {
                 self.member
@@ -367,12 +374,14 @@ impl Consumer {
         let group_id = m.settings.group_id.clone();
         self.group_request(
             GroupRequest::SyncGroup,
-            |correlation_id| Message::SyncGroup {
-                correlation_id,
-                group_id,
-                generation_id,
-                member_id,
-                assignments,
+            |correlation_id| {
+                Message::SyncGroup(SyncGroupRequest {
+                    correlation_id,
+                    group_id,
+                    generation_id,
+                    member_id,
+                    assignments,
+                })
             },
             out,
         );
@@ -505,11 +514,13 @@ impl Consumer {
         let member_id = m.member_id.clone();
         self.group_request(
             GroupRequest::Heartbeat,
-            |correlation_id| Message::Heartbeat {
-                correlation_id,
-                group_id,
-                generation_id: generation,
-                member_id,
+            |correlation_id| {
+                Message::Heartbeat(HeartbeatRequest {
+                    correlation_id,
+                    group_id,
+                    generation_id: generation,
+                    member_id,
+                })
             },
             out,
         );
@@ -548,10 +559,12 @@ impl Consumer {
         if !member_id.is_empty() {
             self.group_request(
                 GroupRequest::LeaveGroup,
-                |correlation_id| Message::LeaveGroup {
-                    correlation_id,
-                    group_id,
-                    member_id,
+                |correlation_id| {
+                    Message::LeaveGroup(LeaveGroupRequest {
+                        correlation_id,
+                        group_id,
+                        member_id,
+                    })
                 },
                 out,
             );
@@ -614,13 +627,13 @@ impl Consumer {
         out: &mut Output<ConsumerTimer>,
     ) {
         let correlation_id = match &message {
-            Message::FindCoordinatorResponse { correlation_id, .. }
-            | Message::JoinGroupResponse { correlation_id, .. }
-            | Message::SyncGroupResponse { correlation_id, .. }
-            | Message::HeartbeatResponse { correlation_id, .. }
-            | Message::LeaveGroupResponse { correlation_id, .. }
-            | Message::OffsetCommitResponse { correlation_id, .. }
-            | Message::OffsetFetchResponse { correlation_id, .. } => *correlation_id,
+            Message::FindCoordinatorResponse(r) => r.correlation_id,
+            Message::JoinGroupResponse(r) => r.correlation_id,
+            Message::SyncGroupResponse(r) => r.correlation_id,
+            Message::HeartbeatResponse(r) => r.correlation_id,
+            Message::LeaveGroupResponse(r) => r.correlation_id,
+            Message::OffsetCommitResponse(r) => r.correlation_id,
+            Message::OffsetFetchResponse(r) => r.correlation_id,
             _ => return,
         };
         let Some(m) = self.member.as_mut() else {
@@ -635,48 +648,24 @@ impl Consumer {
             return;
         }
         match (request, message) {
-            (
-                GroupRequest::FindCoordinator,
-                Message::FindCoordinatorResponse {
-                    error, coordinator, ..
-                },
-            ) => self.on_find_coordinator_response(error, coordinator, out),
-            (
-                GroupRequest::JoinGroup,
-                Message::JoinGroupResponse {
-                    error,
-                    generation_id,
-                    protocol,
-                    leader,
-                    member_id,
-                    members,
-                    ..
-                },
-            ) => self.on_join_response(
-                error,
-                generation_id,
-                protocol,
-                leader,
-                member_id,
-                members,
-                out,
-            ),
-            (
-                GroupRequest::SyncGroup,
-                Message::SyncGroupResponse {
-                    error, assignment, ..
-                },
-            ) => self.on_sync_response(error, assignment, out),
-            (GroupRequest::Heartbeat, Message::HeartbeatResponse { error, .. }) => {
-                self.on_heartbeat_response(error, out)
+            (GroupRequest::FindCoordinator, Message::FindCoordinatorResponse(r)) => {
+                self.on_find_coordinator_response(r.error, r.coordinator, out)
             }
-            (GroupRequest::OffsetFetch(_), Message::OffsetFetchResponse { error, offsets, .. }) => {
-                self.on_offset_fetch_response(error, offsets, out)
+            (GroupRequest::JoinGroup, Message::JoinGroupResponse(r)) => {
+                self.on_join_response(r, out)
             }
-            (
-                GroupRequest::OffsetCommit(purpose, _),
-                Message::OffsetCommitResponse { error, .. },
-            ) => self.on_commit_response(error, purpose, out),
+            (GroupRequest::SyncGroup, Message::SyncGroupResponse(r)) => {
+                self.on_sync_response(r.error, r.assignment, out)
+            }
+            (GroupRequest::Heartbeat, Message::HeartbeatResponse(r)) => {
+                self.on_heartbeat_response(r.error, out)
+            }
+            (GroupRequest::OffsetFetch(_), Message::OffsetFetchResponse(r)) => {
+                self.on_offset_fetch_response(r.error, r.offsets, out)
+            }
+            (GroupRequest::OffsetCommit(purpose, _), Message::OffsetCommitResponse(r)) => {
+                self.on_commit_response(r.error, purpose, out)
+            }
             _ => {}
         }
     }

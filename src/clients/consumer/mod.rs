@@ -645,7 +645,7 @@ mod tests {
             .messages
             .iter()
             .find_map(|(_, m)| match m {
-                Message::FindCoordinator { correlation_id, .. } => Some(*correlation_id),
+                Message::FindCoordinator(r) => Some(r.correlation_id),
                 _ => None,
             })
             .expect("FindCoordinator");
@@ -653,16 +653,16 @@ mod tests {
         c.on_message(
             1,
             NodeId::Broker(0),
-            Message::FindCoordinatorResponse {
+            Message::FindCoordinatorResponse(FindCoordinatorResponse {
                 correlation_id: find,
                 error: ErrorCode::None,
                 coordinator: Some(1),
-            },
+            }),
             &mut out,
         );
         assert!(
             out.messages.iter().any(|(to, m)| *to == NodeId::Broker(1)
-                && matches!(m, Message::JoinGroup { member_id, .. } if member_id.is_empty())),
+                && matches!(m, Message::JoinGroup(r) if r.member_id.is_empty())),
             "{:?}",
             out.messages
         );
