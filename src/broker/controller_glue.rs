@@ -55,28 +55,13 @@ impl Broker {
     }
 
     /// An AlterIsr from a partition leader, for the controller this broker may host.
-    pub(super) fn on_alter_isr(
-        &mut self,
-        broker_id: BrokerId,
-        tp: TopicPartition,
-        leader_epoch: LeaderEpoch,
-        new_isr: Vec<BrokerId>,
-        partition_epoch: i32,
-        out: &mut Output<BrokerTimer>,
-    ) {
+    pub(super) fn on_alter_isr(&mut self, request: AlterIsrRequest, out: &mut Output<BrokerTimer>) {
         if let Some(mut controller) = self.controller.take() {
             let mut io = HostIo {
                 zk: &mut self.zk,
                 out,
             };
-            controller.on_alter_isr(
-                broker_id,
-                tp,
-                leader_epoch,
-                new_isr,
-                partition_epoch,
-                &mut io,
-            );
+            controller.on_alter_isr(request, &mut io);
             self.controller = Some(controller);
         } else {
             // Not the controller (any more): the leader will time out and retry.

@@ -579,11 +579,11 @@ impl Controller {
             WriteWhy::AlterIsr { leader } => {
                 io.send(
                     leader,
-                    Message::AlterIsrResponse {
+                    Message::AlterIsrResponse(AlterIsrResponse {
                         tp: tp.clone(),
                         error: ErrorCode::None,
                         state: Some(partition.clone()),
-                    },
+                    }),
                 );
             }
         }
@@ -636,11 +636,11 @@ impl Controller {
             if self.live_brokers.contains(r) {
                 io.send(
                     *r,
-                    Message::LeaderAndIsr {
+                    Message::LeaderAndIsr(LeaderAndIsrRequest {
                         controller_id: self.broker_id,
                         controller_epoch: self.epoch,
                         partitions: partitions.clone(),
-                    },
+                    }),
                 );
             }
         }
@@ -669,12 +669,12 @@ impl Controller {
         for b in &self.live_brokers {
             io.send(
                 *b,
-                Message::UpdateMetadata {
+                Message::UpdateMetadata(UpdateMetadataRequest {
                     controller_id: self.broker_id,
                     controller_epoch: self.epoch,
                     live_brokers: self.live_brokers.iter().copied().collect(),
                     partitions: metadata.clone(),
-                },
+                }),
             );
         }
     }
@@ -698,11 +698,11 @@ impl Controller {
             if !mine.is_empty() {
                 io.send(
                     *b,
-                    Message::LeaderAndIsr {
+                    Message::LeaderAndIsr(LeaderAndIsrRequest {
                         controller_id: self.broker_id,
                         controller_epoch: self.epoch,
                         partitions: mine,
-                    },
+                    }),
                 );
             }
         }
@@ -710,27 +710,26 @@ impl Controller {
     }
 
     /// A leader asks to change its ISR (KIP-497 AlterIsr, validated as Kafka's controller does).
-    pub fn on_alter_isr(
-        &mut self,
-        broker_id: BrokerId,
-        tp: TopicPartition,
-        leader_epoch: LeaderEpoch,
-        new_isr: Vec<BrokerId>,
-        partition_epoch: i32,
-        io: &mut dyn ControllerIo,
-    ) {
+    pub fn on_alter_isr(&mut self, request: AlterIsrRequest, io: &mut dyn ControllerIo) {
         if self.resigned {
             return;
         }
+        let AlterIsrRequest {
+            broker_id,
+            tp,
+            leader_epoch,
+            new_isr,
+            partition_epoch,
+        } = request;
         let reject =
             |io: &mut dyn ControllerIo, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
                 io.send(
                     broker_id,
-                    Message::AlterIsrResponse {
+                    Message::AlterIsrResponse(AlterIsrResponse {
                         tp: tp.clone(),
                         error,
                         state,
-                    },
+                    }),
                 );
             };
         let Some(state) = self.states.get(&tp).cloned() else {
