@@ -4,7 +4,6 @@
 //!
 //! The timing rules follow ZooKeeper's `ClientCnxn`; see [`ZkClient`].
 
-use super::controller_glue::HostIo;
 use super::{Broker, BrokerTimer, REGISTER_RETRY_MS};
 use crate::actor::Output;
 use crate::controller::ControllerZk;
@@ -289,11 +288,9 @@ impl Broker {
             return;
         }
         if let Some(mut controller) = self.controller.take() {
-            let mut io = HostIo {
-                zk: &mut self.zk,
-                out,
-            };
-            controller.on_watch(path, &mut io);
+            self.with_controller_output(out, |controller_out| {
+                controller.on_watch(path, controller_out)
+            });
             self.controller = Some(controller);
         }
     }
