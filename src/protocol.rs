@@ -15,68 +15,25 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Serialize)]
 pub enum Message {
     // ---- ZooKeeper client protocol ----
-    ZkConnect {
-        session_timeout_ms: u64,
-    },
-    ZkConnected {
-        session_id: u64,
-        session_timeout_ms: u64,
-    },
-    ZkPing {
-        session_id: u64,
-    },
-    ZkPong {
-        session_id: u64,
-    },
-    ZkRequest {
-        session_id: u64,
-        xid: u64,
-        op: ZkOp,
-    },
-    ZkResponse {
-        xid: u64,
-        result: ZkResult,
-    },
+    ZkConnect(ZkConnect),
+    ZkConnected(ZkConnected),
+    ZkPing(ZkPing),
+    ZkPong(ZkPong),
+    ZkRequest(ZkRequest),
+    ZkResponse(ZkResponse),
     /// A one-shot watch fired.
-    ZkWatch {
-        session_id: u64,
-        path: String,
-        kind: ZkWatchKind,
-    },
+    ZkWatch(ZkWatch),
     /// The session is gone: ZooKeeper deleted its ephemeral znodes.
-    ZkSessionExpired {
-        session_id: u64,
-    },
+    ZkSessionExpired(ZkSessionExpired),
 
     // ---- controller to brokers ----
-    LeaderAndIsr {
-        controller_id: BrokerId,
-        controller_epoch: i32,
-        partitions: Vec<LeaderAndIsrPartition>,
-    },
-    UpdateMetadata {
-        controller_id: BrokerId,
-        controller_epoch: i32,
-        live_brokers: Vec<BrokerId>,
-        partitions: Vec<PartitionMetadata>,
-    },
+    LeaderAndIsr(LeaderAndIsrRequest),
+    UpdateMetadata(UpdateMetadataRequest),
 
     // ---- brokers to controller ----
     /// KIP-497's AlterIsr (AlterPartition): a leader asks the controller to change its ISR.
-    AlterIsr {
-        broker_id: BrokerId,
-        tp: TopicPartition,
-        leader_epoch: LeaderEpoch,
-        new_isr: Vec<BrokerId>,
-        /// The version of the partition state the leader last saw (the znode version).
-        partition_epoch: i32,
-    },
-    AlterIsrResponse {
-        tp: TopicPartition,
-        error: ErrorCode,
-        /// The state the controller wrote (or holds), when it accepted or fenced the request.
-        state: Option<LeaderAndIsrPartition>,
-    },
+    AlterIsr(AlterIsrRequest),
+    AlterIsrResponse(AlterIsrResponse),
 
     // ---- replication and consumption ----
     Fetch(FetchRequest),
@@ -309,18 +266,18 @@ impl Message {
     /// Kafka's (or ZooKeeper's) name for the message kind, for traces and narration.
     pub fn kind(&self) -> &'static str {
         match self {
-            Message::ZkConnect { .. } => "ZkConnect",
-            Message::ZkConnected { .. } => "ZkConnected",
-            Message::ZkPing { .. } => "ZkPing",
-            Message::ZkPong { .. } => "ZkPong",
-            Message::ZkRequest { .. } => "ZkRequest",
-            Message::ZkResponse { .. } => "ZkResponse",
-            Message::ZkWatch { .. } => "ZkWatch",
-            Message::ZkSessionExpired { .. } => "ZkSessionExpired",
-            Message::LeaderAndIsr { .. } => "LeaderAndIsr",
-            Message::UpdateMetadata { .. } => "UpdateMetadata",
-            Message::AlterIsr { .. } => "AlterIsr",
-            Message::AlterIsrResponse { .. } => "AlterIsrResponse",
+            Message::ZkConnect(_) => "ZkConnect",
+            Message::ZkConnected(_) => "ZkConnected",
+            Message::ZkPing(_) => "ZkPing",
+            Message::ZkPong(_) => "ZkPong",
+            Message::ZkRequest(_) => "ZkRequest",
+            Message::ZkResponse(_) => "ZkResponse",
+            Message::ZkWatch(_) => "ZkWatch",
+            Message::ZkSessionExpired(_) => "ZkSessionExpired",
+            Message::LeaderAndIsr(_) => "LeaderAndIsr",
+            Message::UpdateMetadata(_) => "UpdateMetadata",
+            Message::AlterIsr(_) => "AlterIsr",
+            Message::AlterIsrResponse(_) => "AlterIsrResponse",
             Message::Fetch(_) => "Fetch",
             Message::FetchResponse { .. } => "FetchResponse",
             Message::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
@@ -348,6 +305,49 @@ impl Message {
             Message::OffsetFetchResponse(_) => "OffsetFetchResponse",
         }
     }
+}
+
+// ---- controller to brokers, brokers to controller ----
+
+/// The controller tells a broker the leader and ISR of partitions it hosts (Kafka's
+/// `LeaderAndIsrRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeaderAndIsrRequest {
+    pub controller_id: BrokerId,
+    pub controller_epoch: i32,
+    pub partitions: Vec<LeaderAndIsrPartition>,
+}
+
+/// The controller tells every live broker the cluster's metadata (Kafka's
+/// `UpdateMetadataRequest`), which brokers serve to clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpdateMetadataRequest {
+    pub controller_id: BrokerId,
+    pub controller_epoch: i32,
+    pub live_brokers: Vec<BrokerId>,
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+/// KIP-497's AlterIsr (AlterPartition): a leader asks the controller to change its ISR.
+/// Kafka 3.x renamed the request `AlterPartition` (KIP-841 and later); the model keeps the
+/// KIP-497 name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlterIsrRequest {
+    pub broker_id: BrokerId,
+    pub tp: TopicPartition,
+    pub leader_epoch: LeaderEpoch,
+    pub new_isr: Vec<BrokerId>,
+    /// The version of the partition state the leader last saw (the znode version).
+    pub partition_epoch: i32,
+}
+
+/// The controller's answer to an [`AlterIsrRequest`] (Kafka's `AlterPartitionResponse`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlterIsrResponse {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    /// The state the controller wrote (or holds), when it accepted or fenced the request.
+    pub state: Option<LeaderAndIsrPartition>,
 }
 
 /// The leader and ISR of one partition as the controller decided it, with the version of the
@@ -463,6 +463,60 @@ pub enum OffsetSpec {
 }
 
 // ---- ZooKeeper ----
+
+/// A client asks for a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkConnect {
+    pub session_timeout_ms: u64,
+}
+
+/// ZooKeeper granted a session, with the timeout it negotiated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkConnected {
+    pub session_id: u64,
+    pub session_timeout_ms: u64,
+}
+
+/// A client keeps its session alive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkPing {
+    pub session_id: u64,
+}
+
+/// ZooKeeper's answer to a ping of a live session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkPong {
+    pub session_id: u64,
+}
+
+/// One operation of a session, numbered by the client (`xid`) so it can match the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkRequest {
+    pub session_id: u64,
+    pub xid: u64,
+    pub op: ZkOp,
+}
+
+/// ZooKeeper's answer to the request numbered `xid`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkResponse {
+    pub xid: u64,
+    pub result: ZkResult,
+}
+
+/// A one-shot watch fired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkWatch {
+    pub session_id: u64,
+    pub path: String,
+    pub kind: ZkWatchKind,
+}
+
+/// The session is gone: ZooKeeper deleted its ephemeral znodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZkSessionExpired {
+    pub session_id: u64,
+}
 
 /// Typed znode contents: the simulator keeps the structure Kafka stores in ZooKeeper without
 /// its JSON encoding.

@@ -1,35 +1,37 @@
 //! Where the controller meets its host broker. A broker that wins the `/controller` election
-//! runs a [`Controller`]; the controller does its I/O through [`HostIo`], which sends its
-//! ZooKeeper requests over the broker's own session and its messages from the broker.
+//! runs a [`Controller`]; the controller fills a [`ControllerOutput`], which the broker takes
+//! in with [`Output::absorb`] and whose requests it carries out in order: ZooKeeper requests
+//! over the broker's own session, sends from the broker.
 
-use super::zk_client::{ZkClient, ZkPurpose};
+use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
-use crate::controller::{Controller, ControllerIo, ControllerZk};
+use crate::controller::{Controller, ControllerOutput, ControllerRequest, ControllerZk};
 use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
 
-/// The controller's I/O, carried out by its host broker.
-pub(super) struct HostIo<'a> {
-    pub(super) zk: &'a mut ZkClient,
-    pub(super) out: &'a mut Output<BrokerTimer>,
-}
-
-impl ControllerIo for HostIo<'_> {
-    fn zk(&mut self, op: ZkOp, purpose: ControllerZk) {
-        self.zk
-            .request(op, ZkPurpose::Controller(purpose), self.out);
-    }
-    fn send(&mut self, to: BrokerId, message: Message) {
-        self.out.send(NodeId::Broker(to), message);
-    }
-    fn event(&mut self, event: Event) {
-        self.out.event(event);
-    }
-}
-
 impl Broker {
+    /// Runs the hosted controller's `f` and carries out what it asked, in the order it asked:
+    /// its events go to this broker's output, its ZooKeeper requests out over this broker's
+    /// session and its sends from this broker.
+    pub(super) fn with_controller_output(
+        &mut self,
+        out: &mut Output<BrokerTimer>,
+        f: impl FnOnce(&mut ControllerOutput),
+    ) {
+        let mut controller_out = ControllerOutput::default();
+        f(&mut controller_out);
+        for request in out.absorb(controller_out, |timer| match timer {}) {
+            match request {
+                ControllerRequest::Zk { op, purpose } => {
+                    self.zk.request(op, ZkPurpose::Controller(purpose), out)
+                }
+                ControllerRequest::Send { to, message } => out.send(NodeId::Broker(to), message),
+            }
+        }
+    }
+
     /// Hands the hosted controller the answer to one of its ZooKeeper requests; a controller
     /// that resigns over it is dropped, and this broker watches `/controller` again.
     pub(super) fn on_controller_zk_result(
@@ -41,11 +43,9 @@ impl Broker {
         let Some(mut controller) = self.controller.take() else {
             return;
         };
-        let mut io = HostIo {
-            zk: &mut self.zk,
-            out,
-        };
-        controller.on_zk_result(purpose, result, &mut io);
+        self.with_controller_output(out, |controller_out| {
+            controller.on_zk_result(purpose, result, controller_out)
+        });
         if controller.resigned() {
             self.controller_id = None;
             self.watch_controller(out);
@@ -55,28 +55,11 @@ impl Broker {
     }
 
     /// An AlterIsr from a partition leader, for the controller this broker may host.
-    pub(super) fn on_alter_isr(
-        &mut self,
-        broker_id: BrokerId,
-        tp: TopicPartition,
-        leader_epoch: LeaderEpoch,
-        new_isr: Vec<BrokerId>,
-        partition_epoch: i32,
-        out: &mut Output<BrokerTimer>,
-    ) {
+    pub(super) fn on_alter_isr(&mut self, request: AlterIsrRequest, out: &mut Output<BrokerTimer>) {
         if let Some(mut controller) = self.controller.take() {
-            let mut io = HostIo {
-                zk: &mut self.zk,
-                out,
-            };
-            controller.on_alter_isr(
-                broker_id,
-                tp,
-                leader_epoch,
-                new_isr,
-                partition_epoch,
-                &mut io,
-            );
+            self.with_controller_output(out, |controller_out| {
+                controller.on_alter_isr(request, controller_out)
+            });
             self.controller = Some(controller);
         } else {
             // Not the controller (any more): the leader will time out and retry.
@@ -102,11 +85,7 @@ impl Broker {
             broker: self.id,
             controller_epoch: epoch,
         });
-        let mut io = HostIo {
-            zk: &mut self.zk,
-            out,
-        };
-        controller.start(&mut io);
+        self.with_controller_output(out, |controller_out| controller.start(controller_out));
         self.controller = Some(controller);
         // Watch /controller so this broker learns if it ever loses the role.
         self.watch_controller(out);

@@ -261,12 +261,15 @@ impl Broker {
 
     fn on_update_metadata(
         &mut self,
-        controller_id: BrokerId,
-        controller_epoch: i32,
-        live_brokers: Vec<BrokerId>,
-        partitions: Vec<PartitionMetadata>,
+        request: UpdateMetadataRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        let UpdateMetadataRequest {
+            controller_id,
+            controller_epoch,
+            live_brokers,
+            partitions,
+        } = request;
         if !self.accept_controller_epoch(controller_epoch, out) {
             return;
         }
@@ -413,37 +416,16 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            zk @ (Message::ZkConnected { .. }
-            | Message::ZkPong { .. }
-            | Message::ZkResponse { .. }
-            | Message::ZkWatch { .. }
-            | Message::ZkSessionExpired { .. }) => self.on_zk_message(zk, out),
-            Message::LeaderAndIsr {
-                controller_id,
-                controller_epoch,
-                partitions,
-            } => self.on_leader_and_isr(now_ms, controller_id, controller_epoch, partitions, out),
-            Message::UpdateMetadata {
-                controller_id,
-                controller_epoch,
-                live_brokers,
-                partitions,
-            } => self.on_update_metadata(
-                controller_id,
-                controller_epoch,
-                live_brokers,
-                partitions,
-                out,
-            ),
-            Message::AlterIsr {
-                broker_id,
-                tp,
-                leader_epoch,
-                new_isr,
-                partition_epoch,
-            } => self.on_alter_isr(broker_id, tp, leader_epoch, new_isr, partition_epoch, out),
-            Message::AlterIsrResponse { tp, error, state } => {
-                self.on_alter_isr_response(tp, error, state, now_ms, out)
+            zk @ (Message::ZkConnected(_)
+            | Message::ZkPong(_)
+            | Message::ZkResponse(_)
+            | Message::ZkWatch(_)
+            | Message::ZkSessionExpired(_)) => self.on_zk_message(zk, out),
+            Message::LeaderAndIsr(request) => self.on_leader_and_isr(now_ms, request, out),
+            Message::UpdateMetadata(request) => self.on_update_metadata(request, out),
+            Message::AlterIsr(request) => self.on_alter_isr(request, out),
+            Message::AlterIsrResponse(response) => {
+                self.on_alter_isr_response(now_ms, response, out)
             }
             Message::Fetch(request) => self.on_fetch(now_ms, from, request, out),
             Message::FetchResponse {
@@ -490,9 +472,9 @@ impl Broker {
             | Message::OffsetCommit(_)
             | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
             // Messages a broker never receives.
-            Message::ZkConnect { .. }
-            | Message::ZkPing { .. }
-            | Message::ZkRequest { .. }
+            Message::ZkConnect(_)
+            | Message::ZkPing(_)
+            | Message::ZkRequest(_)
             | Message::ProduceResponse { .. }
             | Message::MetadataResponse { .. }
             | Message::ListOffsetsResponse { .. }
@@ -516,7 +498,7 @@ impl Broker {
             }
             BrokerTimer::ZkPing { session_id } => {
                 if self.zk.session_id == Some(session_id) {
-                    out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
+                    out.send(NodeId::ZooKeeper, Message::ZkPing(ZkPing { session_id }));
                     out.timer(
                         self.zk.ping_interval_ms(),
                         BrokerTimer::ZkPing { session_id },

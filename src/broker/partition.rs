@@ -281,12 +281,11 @@ impl Broker {
 
     pub(super) fn on_alter_isr_response(
         &mut self,
-        tp: TopicPartition,
-        error: ErrorCode,
-        state: Option<LeaderAndIsrPartition>,
         now_ms: u64,
+        response: AlterIsrResponse,
         out: &mut Output<BrokerTimer>,
     ) {
+        let AlterIsrResponse { tp, error, state } = response;
         let lag_time_max_ms = self.config.replica_lag_time_max_ms;
         let id = self.id;
         // The ISR may change: followers' lazily kept fetch times are written out first.
@@ -511,13 +510,13 @@ impl Broker {
         leader.alter_isr_attempt += 1;
         out.send(
             NodeId::Broker(controller),
-            Message::AlterIsr {
+            Message::AlterIsr(AlterIsrRequest {
                 broker_id: id,
                 tp: tp.clone(),
                 leader_epoch: p.leader_epoch,
                 new_isr,
                 partition_epoch: p.partition_epoch,
-            },
+            }),
         );
         out.timer(
             ALTER_ISR_TIMEOUT_MS,

@@ -92,11 +92,14 @@ impl Broker {
     pub(super) fn on_leader_and_isr(
         &mut self,
         now_ms: u64,
-        controller_id: BrokerId,
-        controller_epoch: i32,
-        partitions: Vec<LeaderAndIsrPartition>,
+        request: LeaderAndIsrRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        let LeaderAndIsrRequest {
+            controller_id,
+            controller_epoch,
+            partitions,
+        } = request;
         if !self.accept_controller_epoch(controller_epoch, out) {
             return;
         }

@@ -135,11 +135,11 @@ impl Cluster {
             self.wire.push_back((
                 NodeId::Broker(b),
                 NodeId::Broker(CONTROLLER),
-                Message::LeaderAndIsr {
+                Message::LeaderAndIsr(LeaderAndIsrRequest {
                     controller_id: CONTROLLER,
                     controller_epoch: 1,
                     partitions: vec![p.clone()],
-                },
+                }),
             ));
         }
     }
@@ -222,11 +222,11 @@ fn lead_offsets(c: &mut Cluster, leader: BrokerId, epoch: LeaderEpoch) {
         c.wire.push_back((
             NodeId::Broker(b),
             NodeId::Broker(CONTROLLER),
-            Message::LeaderAndIsr {
+            Message::LeaderAndIsr(LeaderAndIsrRequest {
                 controller_id: CONTROLLER,
                 controller_epoch: 1,
                 partitions: vec![p.clone()],
-            },
+            }),
         ));
     }
 }
@@ -417,12 +417,12 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
     c.wire.push_back((
         NodeId::Broker(0),
         NodeId::Broker(CONTROLLER),
-        Message::UpdateMetadata {
+        Message::UpdateMetadata(UpdateMetadataRequest {
             controller_id: CONTROLLER,
             controller_epoch: 1,
             live_brokers: vec![0, 1],
             partitions: vec![],
-        },
+        }),
     ));
     let find = Message::FindCoordinator(FindCoordinatorRequest {
         correlation_id: 1,
@@ -441,12 +441,12 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
     c.wire.push_back((
         NodeId::Broker(0),
         NodeId::Broker(CONTROLLER),
-        Message::UpdateMetadata {
+        Message::UpdateMetadata(UpdateMetadataRequest {
             controller_id: CONTROLLER,
             controller_epoch: 1,
             live_brokers: vec![0, 1, 2],
             partitions: vec![],
-        },
+        }),
     ));
     c.brokers.get_mut(&0).unwrap().zk.session_id = Some(7);
     ask(&mut c, 0, find);
@@ -498,11 +498,11 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
         c.wire.push_back((
             NodeId::Broker(b),
             NodeId::Broker(CONTROLLER),
-            Message::LeaderAndIsr {
+            Message::LeaderAndIsr(LeaderAndIsrRequest {
                 controller_id: CONTROLLER,
                 controller_epoch: 1,
                 partitions: vec![led_by_1.clone()],
-            },
+            }),
         ));
     }
     c.run(10);
@@ -683,11 +683,11 @@ fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
         .to_controller
         .iter()
         .find_map(|m| match m {
-            Message::AlterIsr {
+            Message::AlterIsr(AlterIsrRequest {
                 new_isr,
                 partition_epoch,
                 ..
-            } => Some((new_isr.clone(), *partition_epoch)),
+            }) => Some((new_isr.clone(), *partition_epoch)),
             _ => None,
         })
         .expect("the leader asks to shrink the ISR");
@@ -696,7 +696,7 @@ fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
     c.wire.push_back((
         NodeId::Broker(0),
         NodeId::Broker(CONTROLLER),
-        Message::AlterIsrResponse {
+        Message::AlterIsrResponse(AlterIsrResponse {
             tp: tp(),
             error: ErrorCode::None,
             state: Some(LeaderAndIsrPartition {
@@ -708,7 +708,7 @@ fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
                 replicas: vec![0, 1, 2],
                 controller_epoch: 1,
             }),
-        },
+        }),
     ));
     c.run(1);
     assert!(c

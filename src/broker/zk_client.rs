@@ -4,7 +4,6 @@
 //!
 //! The timing rules follow ZooKeeper's `ClientCnxn`; see [`ZkClient`].
 
-use super::controller_glue::HostIo;
 use super::{Broker, BrokerTimer, REGISTER_RETRY_MS};
 use crate::actor::Output;
 use crate::controller::ControllerZk;
@@ -63,11 +62,11 @@ impl ZkClient {
         self.pending.insert(xid, purpose);
         out.send(
             NodeId::ZooKeeper,
-            Message::ZkRequest {
+            Message::ZkRequest(ZkRequest {
                 session_id,
                 xid,
                 op,
-            },
+            }),
         );
     }
 }
@@ -80,18 +79,11 @@ impl Broker {
     /// Dispatches a message from ZooKeeper.
     pub(super) fn on_zk_message(&mut self, message: Message, out: &mut Output<BrokerTimer>) {
         match message {
-            Message::ZkConnected {
-                session_id,
-                session_timeout_ms,
-            } => self.on_zk_connected(session_id, session_timeout_ms, out),
-            Message::ZkPong { .. } => {}
-            Message::ZkResponse { xid, result } => self.on_zk_response(xid, result, out),
-            Message::ZkWatch {
-                session_id,
-                path,
-                kind,
-            } => self.on_zk_watch(session_id, &path, kind, out),
-            Message::ZkSessionExpired { session_id } => {
+            Message::ZkConnected(connected) => self.on_zk_connected(connected, out),
+            Message::ZkPong(_) => {}
+            Message::ZkResponse(response) => self.on_zk_response(response, out),
+            Message::ZkWatch(watch) => self.on_zk_watch(watch, out),
+            Message::ZkSessionExpired(ZkSessionExpired { session_id }) => {
                 if self.zk.session_id == Some(session_id) {
                     self.on_zk_session_lost(out);
                 }
@@ -106,9 +98,9 @@ impl Broker {
         self.zk.connect_attempt += 1;
         out.send(
             NodeId::ZooKeeper,
-            Message::ZkConnect {
+            Message::ZkConnect(ZkConnect {
                 session_timeout_ms: self.config.zookeeper_session_timeout_ms,
-            },
+            }),
         );
         out.timer(
             ZkClient::connect_timeout_ms(self.config.zookeeper_session_timeout_ms),
@@ -122,13 +114,16 @@ impl Broker {
     /// messages here carry no connection of their own for the client to have closed.)
     pub(super) fn on_zk_connected(
         &mut self,
-        session_id: u64,
-        negotiated_timeout_ms: u64,
+        connected: ZkConnected,
         out: &mut Output<BrokerTimer>,
     ) {
         if self.zk.session_id.is_some() {
             return;
         }
+        let ZkConnected {
+            session_id,
+            session_timeout_ms: negotiated_timeout_ms,
+        } = connected;
         self.zk.session_id = Some(session_id);
         self.zk.negotiated_timeout_ms = negotiated_timeout_ms;
         out.timer(
@@ -181,12 +176,8 @@ impl Broker {
         self.zk_connect(out);
     }
 
-    pub(super) fn on_zk_response(
-        &mut self,
-        xid: u64,
-        result: ZkResult,
-        out: &mut Output<BrokerTimer>,
-    ) {
+    pub(super) fn on_zk_response(&mut self, response: ZkResponse, out: &mut Output<BrokerTimer>) {
+        let ZkResponse { xid, result } = response;
         let Some(purpose) = self.zk.pending.remove(&xid) else {
             return;
         };
@@ -275,13 +266,13 @@ impl Broker {
             .request(op, ZkPurpose::WriteControllerEpoch(epoch), out);
     }
 
-    pub(super) fn on_zk_watch(
-        &mut self,
-        session_id: u64,
-        path: &str,
-        kind: ZkWatchKind,
-        out: &mut Output<BrokerTimer>,
-    ) {
+    pub(super) fn on_zk_watch(&mut self, watch: ZkWatch, out: &mut Output<BrokerTimer>) {
+        let ZkWatch {
+            session_id,
+            path,
+            kind,
+        } = watch;
+        let path = path.as_str();
         if self.zk.session_id != Some(session_id) {
             return;
         }
@@ -297,11 +288,9 @@ impl Broker {
             return;
         }
         if let Some(mut controller) = self.controller.take() {
-            let mut io = HostIo {
-                zk: &mut self.zk,
-                out,
-            };
-            controller.on_watch(path, &mut io);
+            self.with_controller_output(out, |controller_out| {
+                controller.on_watch(path, controller_out)
+            });
             self.controller = Some(controller);
         }
     }

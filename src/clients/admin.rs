@@ -65,11 +65,11 @@ impl Admin {
         self.next_xid += 1;
         out.send(
             NodeId::ZooKeeper,
-            Message::ZkRequest {
+            Message::ZkRequest(ZkRequest {
                 session_id,
                 xid: self.next_xid,
                 op,
-            },
+            }),
         );
     }
 
@@ -77,9 +77,9 @@ impl Admin {
         self.connect_attempt += 1;
         out.send(
             NodeId::ZooKeeper,
-            Message::ZkConnect {
+            Message::ZkConnect(ZkConnect {
                 session_timeout_ms: self.session_timeout_ms,
-            },
+            }),
         );
         out.timer(
             1_000,
@@ -138,7 +138,7 @@ impl Actor for Admin {
         out: &mut Output<AdminTimer>,
     ) {
         match message {
-            Message::ZkConnected { session_id, .. } if self.session_id.is_none() => {
+            Message::ZkConnected(ZkConnected { session_id, .. }) if self.session_id.is_none() => {
                 self.session_id = Some(session_id);
                 out.timer(self.session_timeout_ms / 3, AdminTimer::Ping { session_id });
                 if self.wait_expired {
@@ -147,14 +147,14 @@ impl Actor for Admin {
                     self.watch_brokers(out);
                 }
             }
-            Message::ZkResponse {
+            Message::ZkResponse(ZkResponse {
                 result: ZkResult::Children(children),
                 ..
-            } if children.len() >= self.brokers => self.create_topics(out),
-            Message::ZkWatch { path, .. } if path == "/brokers/ids" && !self.created => {
+            }) if children.len() >= self.brokers => self.create_topics(out),
+            Message::ZkWatch(ZkWatch { path, .. }) if path == "/brokers/ids" && !self.created => {
                 self.watch_brokers(out)
             }
-            Message::ZkSessionExpired { .. } => {
+            Message::ZkSessionExpired(_) => {
                 self.session_id = None;
                 self.connect(out);
             }
@@ -175,7 +175,7 @@ impl Actor for Admin {
             }
             AdminTimer::Ping { session_id } => {
                 if self.session_id == Some(session_id) {
-                    out.send(NodeId::ZooKeeper, Message::ZkPing { session_id });
+                    out.send(NodeId::ZooKeeper, Message::ZkPing(ZkPing { session_id }));
                     out.timer(self.session_timeout_ms / 3, AdminTimer::Ping { session_id });
                 }
             }

@@ -8,16 +8,18 @@
 //! tells brokers with LeaderAndIsr and UpdateMetadata requests. Who leads and what the ISR
 //! becomes is decided by the rules in [`super::election`]; this module applies them.
 //!
-//! This module decides; it does no I/O. Its ZooKeeper operations go out through the broker
-//! that hosts it ([`ControllerIo`]), and the answers come back through
-//! [`Controller::on_zk_result`]. Every partition-state write is conditional on the znode
-//! version, so a zombie controller's write fails instead of overwriting its successor's.
+//! This module decides; it does no I/O. It fills a [`ControllerOutput`]: events for the
+//! record, and [`ControllerRequest`]s for the broker that hosts it, which sends its messages
+//! and its ZooKeeper operations; the answers come back through [`Controller::on_zk_result`].
+//! Every partition-state write is conditional on the znode version, so a zombie
+//! controller's write fails instead of overwriting its successor's.
 //! The controller keeps an optimistic cache: it applies a write to the cache when it issues
 //! it, and tells the brokers only once ZooKeeper confirmed it. ZooKeeper answers one
 //! session's requests in order, so pipelined writes to one partition see the versions the
 //! cache predicts.
 
 use super::election::{decide_partition_change, CurrentLeaderAndIsr, PartitionChange};
+use crate::actor::Output;
 use crate::config::TopicConfig;
 use crate::event::{ElectionReason, Event};
 use crate::protocol::*;
@@ -66,11 +68,38 @@ pub struct PartitionZkState {
     pub version: i32,
 }
 
-/// Requests the controller makes of its host broker.
-pub trait ControllerIo {
-    fn zk(&mut self, op: ZkOp, purpose: ControllerZk);
-    fn send(&mut self, to: BrokerId, message: Message);
-    fn event(&mut self, event: Event);
+/// The controller sets no timers: it acts on ZooKeeper's answers and watches and on AlterIsr
+/// requests, never on time passing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControllerTimer {}
+
+/// What the controller asks of the broker that hosts it, in the order it asks.
+///
+/// Kafka's `KafkaController` reaches ZooKeeper through the broker's `KafkaZkClient` and the
+/// other brokers through its `ControllerChannelManager`; here both go through the host broker.
+/// Sends are requests too, not `Output::messages`, so the host issues them interleaved with
+/// the ZooKeeper requests exactly as the controller made them: the broker's outbox keeps
+/// the order it always had.
+#[derive(Clone, Debug)]
+pub enum ControllerRequest {
+    /// A ZooKeeper operation over the host's session; the answer comes back through
+    /// [`Controller::on_zk_result`] with `purpose`.
+    Zk { op: ZkOp, purpose: ControllerZk },
+    /// A request (LeaderAndIsr, UpdateMetadata) or an AlterIsr answer to a broker.
+    Send { to: BrokerId, message: Message },
+}
+
+/// The controller's effects: events for the record, and requests for its host broker.
+pub type ControllerOutput = Output<ControllerTimer, ControllerRequest>;
+
+/// Asks the host for a ZooKeeper operation.
+fn zk(out: &mut ControllerOutput, op: ZkOp, purpose: ControllerZk) {
+    out.request(ControllerRequest::Zk { op, purpose });
+}
+
+/// Asks the host to send `message` to broker `to`.
+fn send(out: &mut ControllerOutput, to: BrokerId, message: Message) {
+    out.request(ControllerRequest::Send { to, message });
 }
 
 pub fn topic_path(topic: &str) -> String {
@@ -152,16 +181,16 @@ impl Controller {
     }
 
     /// Starts the load of the cluster state from ZooKeeper.
-    pub fn start(&mut self, io: &mut dyn ControllerIo) {
-        self.read_children("/brokers/ids", ControllerZk::ReadBrokers, io);
-        self.read_children("/brokers/topics", ControllerZk::ReadTopics, io);
+    pub fn start(&mut self, out: &mut ControllerOutput) {
+        self.read_children("/brokers/ids", ControllerZk::ReadBrokers, out);
+        self.read_children("/brokers/topics", ControllerZk::ReadTopics, out);
     }
 
     /// Reads a znode's children and watches it for changes (the watch is one-shot, so every
     /// read sets it again).
-    fn read_children(&mut self, path: &str, purpose: ControllerZk, io: &mut dyn ControllerIo) {
+    fn read_children(&mut self, path: &str, purpose: ControllerZk, out: &mut ControllerOutput) {
         self.read(
-            io,
+            out,
             ZkOp::GetChildren {
                 path: path.into(),
                 watch: true,
@@ -170,16 +199,16 @@ impl Controller {
         );
     }
 
-    fn read(&mut self, io: &mut dyn ControllerIo, op: ZkOp, purpose: ControllerZk) {
+    fn read(&mut self, out: &mut ControllerOutput, op: ZkOp, purpose: ControllerZk) {
         self.reads_in_flight += 1;
-        io.zk(op, purpose);
+        zk(out, op, purpose);
     }
 
     /// A watch set by the controller fired.
-    pub fn on_watch(&mut self, path: &str, io: &mut dyn ControllerIo) {
+    pub fn on_watch(&mut self, path: &str, out: &mut ControllerOutput) {
         match path {
-            "/brokers/ids" => self.read_children(path, ControllerZk::ReadBrokers, io),
-            "/brokers/topics" => self.read_children(path, ControllerZk::ReadTopics, io),
+            "/brokers/ids" => self.read_children(path, ControllerZk::ReadBrokers, out),
+            "/brokers/topics" => self.read_children(path, ControllerZk::ReadTopics, out),
             _ => {}
         }
     }
@@ -189,7 +218,7 @@ impl Controller {
         &mut self,
         purpose: ControllerZk,
         result: ZkResult,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         if self.resigned {
             return;
@@ -197,16 +226,16 @@ impl Controller {
         match purpose {
             ControllerZk::CreateParent => {}
             ControllerZk::WriteState { tp, state, why } => {
-                self.on_write_result(tp, state, why, result, io);
+                self.on_write_result(tp, state, why, result, out);
             }
             read => {
                 self.reads_in_flight -= 1;
                 self.reconcile_all = true;
-                self.on_read_result(read, result, io);
+                self.on_read_result(read, result, out);
             }
         }
         // After a refused write the controller has resigned, and reconciles nothing.
-        self.reconcile(io);
+        self.reconcile(out);
     }
 
     /// The answer to one of the reads of the cluster's state.
@@ -214,30 +243,30 @@ impl Controller {
         &mut self,
         purpose: ControllerZk,
         result: ZkResult,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         match (purpose, result) {
             (ControllerZk::ReadBrokers, ZkResult::Children(children)) => self.on_brokers(children),
-            (ControllerZk::ReadTopics, ZkResult::Children(topics)) => self.on_topics(topics, io),
+            (ControllerZk::ReadTopics, ZkResult::Children(topics)) => self.on_topics(topics, out),
             (
                 ControllerZk::ReadAssignment(topic),
                 ZkResult::Data {
                     data: ZkData::TopicAssignment(assignment),
                     ..
                 },
-            ) => self.on_assignment(topic, assignment, io),
+            ) => self.on_assignment(topic, assignment, out),
             (ControllerZk::ReadState(tp), result) => self.on_state_read(tp, result),
             _ => {}
         }
     }
 
     /// The topics under `/brokers/topics`: reads the assignment of each one not known yet.
-    fn on_topics(&mut self, topics: Vec<String>, io: &mut dyn ControllerIo) {
+    fn on_topics(&mut self, topics: Vec<String>, out: &mut ControllerOutput) {
         for topic in topics {
             let known = self.assignments.keys().any(|tp| tp.topic == topic);
             if !known {
                 self.read(
-                    io,
+                    out,
                     ZkOp::GetData {
                         path: topic_path(&topic),
                         watch: false,
@@ -253,13 +282,13 @@ impl Controller {
         &mut self,
         topic: String,
         assignment: BTreeMap<u32, Vec<BrokerId>>,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         for (partition, replicas) in assignment {
             let tp = TopicPartition::new(topic.clone(), partition);
             self.assignments.insert(tp.clone(), replicas);
             self.read(
-                io,
+                out,
                 ZkOp::GetData {
                     path: state_path(&tp),
                     watch: false,
@@ -305,7 +334,7 @@ impl Controller {
         state: PartitionZkState,
         why: WriteWhy,
         result: ZkResult,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         self.reconcile_some.insert(tp.clone());
         let left = self.writes_in_flight.get_mut(&tp).expect("write in flight");
@@ -315,7 +344,7 @@ impl Controller {
         }
         match result {
             ZkResult::Created | ZkResult::Ok { .. } => {
-                self.on_write_confirmed(tp, state, why, io);
+                self.on_write_confirmed(tp, state, why, out);
             }
             _ => {
                 // A version conflict: another controller wrote this partition. This
@@ -335,7 +364,7 @@ impl Controller {
 
     /// Decides everything that can be decided now: elections for partitions without a live
     /// leader, dead replicas out of ISRs, the full state for brokers that came up.
-    fn reconcile(&mut self, io: &mut dyn ControllerIo) {
+    fn reconcile(&mut self, out: &mut ControllerOutput) {
         if self.reads_in_flight > 0 || self.resigned {
             return;
         }
@@ -359,19 +388,19 @@ impl Controller {
             if self.writes_in_flight.contains_key(tp) || !self.assignments.contains_key(tp) {
                 continue;
             }
-            self.decide(tp, reason_for_dead_leader, io);
+            self.decide(tp, reason_for_dead_leader, out);
         }
         if !self.active {
             self.active = true;
             let all: Vec<BrokerId> = self.live_brokers.iter().copied().collect();
-            self.send_full_state(&all, io);
+            self.send_full_state(&all, out);
             self.brokers_to_inform.clear();
         } else if !self.brokers_to_inform.is_empty() {
             let new: Vec<BrokerId> = std::mem::take(&mut self.brokers_to_inform)
                 .into_iter()
                 .filter(|b| self.live_brokers.contains(b))
                 .collect();
-            self.send_full_state(&new, io);
+            self.send_full_state(&new, out);
         }
     }
 
@@ -388,7 +417,7 @@ impl Controller {
         &mut self,
         tp: &TopicPartition,
         dead_leader_reason: ElectionReason,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         let state = self.states.get(tp).cloned();
         let current = state.as_ref().map(|s| CurrentLeaderAndIsr {
@@ -403,7 +432,7 @@ impl Controller {
         );
         let Some(state) = state else {
             if let PartitionChange::NewPartition { leader, isr } = change {
-                self.create_parents(tp, io);
+                self.create_parents(tp, out);
                 let new = PartitionZkState {
                     leader: Some(leader),
                     leader_epoch: 0,
@@ -415,7 +444,7 @@ impl Controller {
                     unclean: false,
                     reason: ElectionReason::NewPartition,
                 };
-                self.write(tp, new, why, io);
+                self.write(tp, new, why, out);
             }
             return;
         };
@@ -457,15 +486,16 @@ impl Controller {
             isr,
             version: state.version,
         };
-        self.write(tp, new, why, io);
+        self.write(tp, new, why, out);
     }
 
-    fn create_parents(&mut self, tp: &TopicPartition, io: &mut dyn ControllerIo) {
+    fn create_parents(&mut self, tp: &TopicPartition, out: &mut ControllerOutput) {
         for path in [
             format!("/brokers/topics/{}/partitions", tp.topic),
             format!("/brokers/topics/{}/partitions/{}", tp.topic, tp.partition),
         ] {
-            io.zk(
+            zk(
+                out,
                 ZkOp::Create {
                     path,
                     data: ZkData::Empty,
@@ -481,7 +511,7 @@ impl Controller {
         tp: &TopicPartition,
         mut new: PartitionZkState,
         why: WriteWhy,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         assert!(
             new.leader.is_none() || new.isr.contains(&new.leader.unwrap()),
@@ -509,7 +539,8 @@ impl Controller {
         new.version += 1;
         self.states.insert(tp.clone(), new.clone());
         *self.writes_in_flight.entry(tp.clone()).or_insert(0) += 1;
-        io.zk(
+        zk(
+            out,
             op,
             ControllerZk::WriteState {
                 tp: tp.clone(),
@@ -524,7 +555,7 @@ impl Controller {
         tp: TopicPartition,
         state: PartitionZkState,
         why: WriteWhy,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         let replicas = self.assignments[&tp].clone();
         let partition = self.leader_and_isr(&tp, &state);
@@ -535,7 +566,7 @@ impl Controller {
                 reason,
             } => {
                 if state.leader.is_some() {
-                    io.event(Event::LeaderElected {
+                    out.event(Event::LeaderElected {
                         tp: tp.clone(),
                         leader: state.leader,
                         previous_leader,
@@ -546,7 +577,7 @@ impl Controller {
                         controller_epoch: self.epoch,
                     });
                 } else {
-                    io.event(Event::PartitionOffline {
+                    out.event(Event::PartitionOffline {
                         tp: tp.clone(),
                         isr: state.isr.clone(),
                         live_replicas: replicas
@@ -561,37 +592,38 @@ impl Controller {
                         .entry(tp.topic.clone())
                         .or_default()
                         .push(partition);
-                    self.maybe_send_new_topic(&tp.topic, io);
+                    self.maybe_send_new_topic(&tp.topic, out);
                     return;
                 }
-                self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
+                self.send_leader_and_isr(&replicas, vec![partition.clone()], out);
             }
             WriteWhy::RemoveDeadReplicas { removed } => {
-                io.event(Event::ControllerShrunkIsr {
+                out.event(Event::ControllerShrunkIsr {
                     tp: tp.clone(),
                     leader: state.leader.expect("a live leader"),
                     leader_epoch: state.leader_epoch,
                     removed,
                     isr: state.isr.clone(),
                 });
-                self.send_leader_and_isr(&replicas, vec![partition.clone()], io);
+                self.send_leader_and_isr(&replicas, vec![partition.clone()], out);
             }
             WriteWhy::AlterIsr { leader } => {
-                io.send(
+                send(
+                    out,
                     leader,
-                    Message::AlterIsrResponse {
+                    Message::AlterIsrResponse(AlterIsrResponse {
                         tp: tp.clone(),
                         error: ErrorCode::None,
                         state: Some(partition.clone()),
-                    },
+                    }),
                 );
             }
         }
-        self.send_update_metadata(vec![partition], io);
+        self.send_update_metadata(vec![partition], out);
     }
 
     /// Sends a new topic's first leaders once no partition of it waits for ZooKeeper.
-    fn maybe_send_new_topic(&mut self, topic: &str, io: &mut dyn ControllerIo) {
+    fn maybe_send_new_topic(&mut self, topic: &str, out: &mut ControllerOutput) {
         let pending = self.writes_in_flight.keys().any(|tp| tp.topic == topic);
         if pending {
             return;
@@ -609,9 +641,9 @@ impl Controller {
                 .filter(|p| p.replicas.contains(&b))
                 .cloned()
                 .collect();
-            self.send_leader_and_isr(&[b], mine, io);
+            self.send_leader_and_isr(&[b], mine, out);
         }
-        self.send_update_metadata(partitions, io);
+        self.send_update_metadata(partitions, out);
     }
 
     fn leader_and_isr(&self, tp: &TopicPartition, s: &PartitionZkState) -> LeaderAndIsrPartition {
@@ -630,17 +662,18 @@ impl Controller {
         &self,
         replicas: &[BrokerId],
         partitions: Vec<LeaderAndIsrPartition>,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         for r in replicas {
             if self.live_brokers.contains(r) {
-                io.send(
+                send(
+                    out,
                     *r,
-                    Message::LeaderAndIsr {
+                    Message::LeaderAndIsr(LeaderAndIsrRequest {
                         controller_id: self.broker_id,
                         controller_epoch: self.epoch,
                         partitions: partitions.clone(),
-                    },
+                    }),
                 );
             }
         }
@@ -649,7 +682,7 @@ impl Controller {
     fn send_update_metadata(
         &self,
         partitions: Vec<LeaderAndIsrPartition>,
-        io: &mut dyn ControllerIo,
+        out: &mut ControllerOutput,
     ) {
         let metadata: Vec<PartitionMetadata> = partitions
             .into_iter()
@@ -667,21 +700,22 @@ impl Controller {
             })
             .collect();
         for b in &self.live_brokers {
-            io.send(
+            send(
+                out,
                 *b,
-                Message::UpdateMetadata {
+                Message::UpdateMetadata(UpdateMetadataRequest {
                     controller_id: self.broker_id,
                     controller_epoch: self.epoch,
                     live_brokers: self.live_brokers.iter().copied().collect(),
                     partitions: metadata.clone(),
-                },
+                }),
             );
         }
     }
 
     /// Sends the confirmed state of every partition: LeaderAndIsr to `brokers` for the
     /// partitions they host, UpdateMetadata to every live broker.
-    fn send_full_state(&self, brokers: &[BrokerId], io: &mut dyn ControllerIo) {
+    fn send_full_state(&self, brokers: &[BrokerId], out: &mut ControllerOutput) {
         let mut all = Vec::new();
         for (tp, state) in &self.states {
             if self.writes_in_flight.contains_key(tp) {
@@ -696,70 +730,71 @@ impl Controller {
                 .cloned()
                 .collect();
             if !mine.is_empty() {
-                io.send(
+                send(
+                    out,
                     *b,
-                    Message::LeaderAndIsr {
+                    Message::LeaderAndIsr(LeaderAndIsrRequest {
                         controller_id: self.broker_id,
                         controller_epoch: self.epoch,
                         partitions: mine,
-                    },
+                    }),
                 );
             }
         }
-        self.send_update_metadata(all, io);
+        self.send_update_metadata(all, out);
     }
 
     /// A leader asks to change its ISR (KIP-497 AlterIsr, validated as Kafka's controller does).
-    pub fn on_alter_isr(
-        &mut self,
-        broker_id: BrokerId,
-        tp: TopicPartition,
-        leader_epoch: LeaderEpoch,
-        new_isr: Vec<BrokerId>,
-        partition_epoch: i32,
-        io: &mut dyn ControllerIo,
-    ) {
+    pub fn on_alter_isr(&mut self, request: AlterIsrRequest, out: &mut ControllerOutput) {
         if self.resigned {
             return;
         }
+        let AlterIsrRequest {
+            broker_id,
+            tp,
+            leader_epoch,
+            new_isr,
+            partition_epoch,
+        } = request;
         let reject =
-            |io: &mut dyn ControllerIo, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
-                io.send(
+            |out: &mut ControllerOutput, error: ErrorCode, state: Option<LeaderAndIsrPartition>| {
+                send(
+                    out,
                     broker_id,
-                    Message::AlterIsrResponse {
+                    Message::AlterIsrResponse(AlterIsrResponse {
                         tp: tp.clone(),
                         error,
                         state,
-                    },
+                    }),
                 );
             };
         let Some(state) = self.states.get(&tp).cloned() else {
-            reject(io, ErrorCode::UnknownTopicOrPartition, None);
+            reject(out, ErrorCode::UnknownTopicOrPartition, None);
             return;
         };
         let current = self.leader_and_isr(&tp, &state);
         if self.writes_in_flight.contains_key(&tp) {
             // An election or ISR change is being written; the leader retries after it lands.
-            reject(io, ErrorCode::InvalidUpdateVersion, None);
+            reject(out, ErrorCode::InvalidUpdateVersion, None);
             return;
         }
         if leader_epoch != state.leader_epoch {
-            reject(io, ErrorCode::FencedLeaderEpoch, Some(current));
+            reject(out, ErrorCode::FencedLeaderEpoch, Some(current));
             return;
         }
         if state.leader != Some(broker_id) {
-            reject(io, ErrorCode::NotLeaderOrFollower, Some(current));
+            reject(out, ErrorCode::NotLeaderOrFollower, Some(current));
             return;
         }
         if partition_epoch != state.version {
-            reject(io, ErrorCode::InvalidUpdateVersion, Some(current));
+            reject(out, ErrorCode::InvalidUpdateVersion, Some(current));
             return;
         }
         let joiners_live = new_isr
             .iter()
             .all(|r| state.isr.contains(r) || self.live_brokers.contains(r));
         if !new_isr.contains(&broker_id) || !joiners_live {
-            reject(io, ErrorCode::InvalidUpdateVersion, Some(current));
+            reject(out, ErrorCode::InvalidUpdateVersion, Some(current));
             return;
         }
         let new = PartitionZkState {
@@ -768,7 +803,7 @@ impl Controller {
             isr: new_isr,
             version: state.version,
         };
-        self.write(&tp, new, WriteWhy::AlterIsr { leader: broker_id }, io);
+        self.write(&tp, new, WriteWhy::AlterIsr { leader: broker_id }, out);
     }
 
     /// The partition states as this controller believes them (for tests and final reports).

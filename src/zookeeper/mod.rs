@@ -44,7 +44,7 @@ mod tree;
 mod watch;
 
 use crate::actor::{Actor, Output};
-use crate::protocol::{Message, ZkData, ZkResult};
+use crate::protocol::{Message, ZkData};
 use crate::types::NodeId;
 use session::Session;
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,28 +192,9 @@ impl Actor for ZooKeeper {
         out: &mut Output<ZkTimer>,
     ) {
         match message {
-            Message::ZkConnect { session_timeout_ms } => {
-                self.connect(now_ms, from, session_timeout_ms, out)
-            }
-            Message::ZkPing { session_id } => {
-                if self.touch(now_ms, session_id, from) {
-                    out.send(from, Message::ZkPong { session_id });
-                } else {
-                    out.send(from, Message::ZkSessionExpired { session_id });
-                }
-            }
-            Message::ZkRequest {
-                session_id,
-                xid,
-                op,
-            } => {
-                let result = if self.touch(now_ms, session_id, from) {
-                    self.apply(session_id, op, out)
-                } else {
-                    ZkResult::SessionExpired
-                };
-                out.send(from, Message::ZkResponse { xid, result });
-            }
+            Message::ZkConnect(request) => self.connect(now_ms, from, request, out),
+            Message::ZkPing(ping) => self.on_ping(now_ms, from, ping, out),
+            Message::ZkRequest(request) => self.on_request(now_ms, from, request, out),
             // Nothing else is addressed to ZooKeeper.
             _ => {}
         }

@@ -4,7 +4,10 @@
 use super::{negotiated_session_timeout_ms, ZkTimer, ZooKeeper};
 use crate::actor::Output;
 use crate::event::Event;
-use crate::protocol::{Message, ZkResult};
+use crate::protocol::{
+    Message, ZkConnect, ZkConnected, ZkPing, ZkPong, ZkRequest, ZkResponse, ZkResult,
+    ZkSessionExpired,
+};
 use crate::types::NodeId;
 
 #[derive(Clone, Debug)]
@@ -27,9 +30,10 @@ impl ZooKeeper {
         &mut self,
         now_ms: u64,
         from: NodeId,
-        requested_ms: u64,
+        request: ZkConnect,
         out: &mut Output<ZkTimer>,
     ) {
+        let requested_ms = request.session_timeout_ms;
         let session_id = self.next_session_id;
         self.next_session_id += 1;
         let timeout_ms = negotiated_session_timeout_ms(requested_ms);
@@ -44,11 +48,52 @@ impl ZooKeeper {
         assert!(previous.is_none(), "session ids are never reused");
         out.send(
             from,
-            Message::ZkConnected {
+            Message::ZkConnected(ZkConnected {
                 session_id,
                 session_timeout_ms: timeout_ms,
-            },
+            }),
         );
+    }
+
+    /// A ping keeps a live session alive; a ping for a session that is gone is told so.
+    pub(super) fn on_ping(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        ping: ZkPing,
+        out: &mut Output<ZkTimer>,
+    ) {
+        let ZkPing { session_id } = ping;
+        if self.touch(now_ms, session_id, from) {
+            out.send(from, Message::ZkPong(ZkPong { session_id }));
+        } else {
+            out.send(
+                from,
+                Message::ZkSessionExpired(ZkSessionExpired { session_id }),
+            );
+        }
+    }
+
+    /// Applies a live session's operation and answers it; an expired or foreign session's
+    /// operation is answered `SessionExpired` and applies nothing.
+    pub(super) fn on_request(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        request: ZkRequest,
+        out: &mut Output<ZkTimer>,
+    ) {
+        let ZkRequest {
+            session_id,
+            xid,
+            op,
+        } = request;
+        let result = if self.touch(now_ms, session_id, from) {
+            self.apply(session_id, op, out)
+        } else {
+            ZkResult::SessionExpired
+        };
+        out.send(from, Message::ZkResponse(ZkResponse { xid, result }));
     }
 
     /// Refreshes a session if `from` owns it; false if the session is unknown (expired or
@@ -100,7 +145,10 @@ impl ZooKeeper {
                 "an ephemeral znode has no children: {path} -> {result:?}"
             );
         }
-        out.send(session.owner, Message::ZkSessionExpired { session_id });
+        out.send(
+            session.owner,
+            Message::ZkSessionExpired(ZkSessionExpired { session_id }),
+        );
         out.event(Event::ZkSessionExpired {
             node: session.owner,
             session_id,

@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::event::Event;
-use crate::protocol::{ZkOp, ZkWatchKind};
+use crate::protocol::{
+    ZkConnect, ZkConnected, ZkOp, ZkPing, ZkPong, ZkRequest, ZkResponse, ZkResult,
+    ZkSessionExpired, ZkWatch, ZkWatchKind,
+};
 use proptest::prelude::*;
 
 const B0: NodeId = NodeId::Broker(0);
@@ -67,18 +70,20 @@ impl Harness {
     fn connect(&mut self, who: NodeId, timeout_ms: u64) -> u64 {
         let out = self.send(
             who,
-            Message::ZkConnect {
+            Message::ZkConnect(ZkConnect {
                 session_timeout_ms: timeout_ms,
-            },
+            }),
         );
         match out.messages.as_slice() {
-            [(to, Message::ZkConnected { session_id, .. })] if *to == who => *session_id,
+            [(to, Message::ZkConnected(ZkConnected { session_id, .. }))] if *to == who => {
+                *session_id
+            }
             other => panic!("{other:?}"),
         }
     }
 
     fn ping(&mut self, who: NodeId, session_id: u64) -> Message {
-        let mut out = self.send(who, Message::ZkPing { session_id });
+        let mut out = self.send(who, Message::ZkPing(ZkPing { session_id }));
         assert_eq!(out.messages.len(), 1);
         let (to, reply) = out.messages.remove(0);
         assert_eq!(to, who);
@@ -96,22 +101,22 @@ impl Harness {
         self.next_xid += 1;
         let mut out = self.send(
             who,
-            Message::ZkRequest {
+            Message::ZkRequest(ZkRequest {
                 session_id,
                 xid,
                 op,
-            },
+            }),
         );
         let (to, response) = out.messages.pop().expect("a response");
         assert_eq!(to, who);
-        let Message::ZkResponse { xid: got, result } = response else {
+        let Message::ZkResponse(ZkResponse { xid: got, result }) = response else {
             panic!("the response comes last: {response:?}");
         };
         assert_eq!(got, xid);
         assert!(out
             .messages
             .iter()
-            .all(|(_, m)| matches!(m, Message::ZkWatch { .. })));
+            .all(|(_, m)| matches!(m, Message::ZkWatch(_))));
         (result, out.messages)
     }
 
@@ -142,11 +147,11 @@ impl Harness {
 }
 
 fn watch(to: NodeId, session_id: u64, path: &str, kind: ZkWatchKind) -> (NodeId, String) {
-    let m = Message::ZkWatch {
+    let m = Message::ZkWatch(ZkWatch {
         session_id,
         path: path.into(),
         kind,
-    };
+    });
     (to, format!("{m:?}"))
 }
 
@@ -190,13 +195,13 @@ fn the_session_timeout_is_negotiated_within_zookeepers_bounds() {
     for (asked, granted) in [(1_000, 6_000), (18_000, 18_000), (90_000, 60_000)] {
         let out = h.send(
             B0,
-            Message::ZkConnect {
+            Message::ZkConnect(ZkConnect {
                 session_timeout_ms: asked,
-            },
+            }),
         );
         assert!(matches!(
             out.messages[0].1,
-            Message::ZkConnected { session_timeout_ms, .. } if session_timeout_ms == granted
+            Message::ZkConnected(ZkConnected { session_timeout_ms, .. }) if session_timeout_ms == granted
         ));
     }
 }
@@ -207,7 +212,7 @@ fn pings_keep_a_session_alive() {
     let s = h.connect(B0, 6_000);
     for t in (2_000..=60_000).step_by(2_000) {
         assert!(h.advance_to(t).is_empty());
-        assert!(matches!(h.ping(B0, s), Message::ZkPong { session_id } if session_id == s));
+        assert!(matches!(h.ping(B0, s), Message::ZkPong(ZkPong { session_id }) if session_id == s));
     }
     assert_eq!(h.zk.sessions(), vec![(s, B0)]);
 }
@@ -295,7 +300,10 @@ fn expiry_deletes_the_ephemerals_and_tells_the_other_sessions_watching() {
             watch(B1, s1, "/controller", ZkWatchKind::NodeDeleted),
             (
                 B0,
-                format!("{:?}", Message::ZkSessionExpired { session_id: s0 })
+                format!(
+                    "{:?}",
+                    Message::ZkSessionExpired(ZkSessionExpired { session_id: s0 })
+                )
             ),
         ]
     );
@@ -326,10 +334,12 @@ fn an_expired_or_unknown_session_is_refused() {
         h.zk.get("/controller").is_none(),
         "a refused request does nothing"
     );
-    assert!(matches!(h.ping(B0, s0), Message::ZkSessionExpired { session_id } if session_id == s0));
+    assert!(
+        matches!(h.ping(B0, s0), Message::ZkSessionExpired(ZkSessionExpired { session_id }) if session_id == s0)
+    );
     assert!(matches!(
         h.ping(B0, 42),
-        Message::ZkSessionExpired { session_id: 42 }
+        Message::ZkSessionExpired(ZkSessionExpired { session_id: 42 })
     ));
 }
 
@@ -338,7 +348,7 @@ fn another_node_cannot_use_or_refresh_a_session() {
     let mut h = Harness::new();
     let s0 = h.connect(B0, 6_000);
     h.advance_to(4_000);
-    assert!(matches!(h.ping(B1, s0), Message::ZkSessionExpired { .. }));
+    assert!(matches!(h.ping(B1, s0), Message::ZkSessionExpired(_)));
     assert_eq!(
         h.create(B1, s0, "/controller", true),
         ZkResult::SessionExpired
@@ -592,11 +602,11 @@ fn the_watcher_hears_of_its_own_change_before_the_response() {
     h.watch_data(B0, s, "/controller_epoch");
     let out = h.send(
         B0,
-        Message::ZkRequest {
+        Message::ZkRequest(ZkRequest {
             session_id: s,
             xid: 7,
             op: set("/controller_epoch", 1, Some(0)),
-        },
+        }),
     );
     assert_eq!(
         shown(&out.messages),
@@ -606,10 +616,10 @@ fn the_watcher_hears_of_its_own_change_before_the_response() {
                 B0,
                 format!(
                     "{:?}",
-                    Message::ZkResponse {
+                    Message::ZkResponse(ZkResponse {
                         xid: 7,
                         result: ZkResult::Ok { version: 1 }
-                    }
+                    })
                 )
             ),
         ]
@@ -792,7 +802,7 @@ proptest! {
                 }
             };
             for (to, m) in out {
-                if let Message::ZkWatch { session_id, path, .. } = m {
+                if let Message::ZkWatch(ZkWatch { session_id, path, .. }) = m {
                     prop_assert!(watched.contains(&(session_id, path.clone())), "{session_id} {path}");
                     prop_assert_eq!(owners.get(&session_id).copied(), Some(to));
                 }

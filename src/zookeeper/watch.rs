@@ -2,7 +2,7 @@
 
 use super::{ZkTimer, ZooKeeper};
 use crate::actor::Output;
-use crate::protocol::{Message, ZkWatchKind};
+use crate::protocol::{Message, ZkWatch, ZkWatchKind};
 use std::collections::BTreeSet;
 
 /// ZooKeeper keeps data watches and child watches in two separate tables.
@@ -43,11 +43,11 @@ impl ZooKeeper {
             let owner = self.sessions[session_id].owner;
             out.send(
                 owner,
-                Message::ZkWatch {
+                Message::ZkWatch(ZkWatch {
                     session_id: *session_id,
                     path: path.to_string(),
                     kind: event,
-                },
+                }),
             );
             told.insert(*session_id);
         }
