@@ -85,10 +85,10 @@ impl Broker {
         loop {
             let mut done = Vec::new();
             out.messages.retain(|(to, message)| match message {
-                Message::ProduceResponse {
+                Message::ProduceResponse(ProduceResponse {
                     correlation_id,
                     partitions,
-                } if *to == me => {
+                }) if *to == me => {
                     let answer = partitions
                         .first()
                         .expect("one partition per coordinator append");

@@ -59,7 +59,7 @@ fn answer_produce(
 ) {
     out.send(
         to,
-        Message::ProduceResponse {
+        Message::ProduceResponse(ProduceResponse {
             correlation_id,
             partitions: statuses
                 .iter()
@@ -72,7 +72,7 @@ fn answer_produce(
                     }
                 })
                 .collect(),
-        },
+        }),
     );
 }
 
@@ -419,12 +419,12 @@ impl Broker {
             FetchContext::Error(error) => {
                 out.send(
                     from,
-                    Message::FetchResponse {
+                    Message::FetchResponse(FetchResponse {
                         correlation_id: request.correlation_id,
                         error,
                         session_id: 0,
                         partitions: Vec::new(),
-                    },
+                    }),
                 );
                 return;
             }
@@ -704,12 +704,12 @@ impl Broker {
         }
         out.send(
             request.from,
-            Message::FetchResponse {
+            Message::FetchResponse(FetchResponse {
                 correlation_id: request.correlation_id,
                 error: ErrorCode::None,
                 session_id: session_id.unwrap_or(0),
                 partitions: responses,
-            },
+            }),
         );
     }
 
@@ -761,12 +761,12 @@ impl Broker {
     pub(super) fn on_offsets_for_leader_epoch(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        partitions: Vec<OffsetForLeaderEpochPartition>,
+        request: OffsetsForLeaderEpochRequest,
         out: &mut Output<BrokerTimer>,
     ) {
         let kip_279 = self.protocol().uses_kip_279();
-        let answers = partitions
+        let answers = request
+            .partitions
             .into_iter()
             .map(|req| {
                 let not_leader = !matches!(
@@ -799,10 +799,10 @@ impl Broker {
             .collect();
         out.send(
             from,
-            Message::OffsetsForLeaderEpochResponse {
-                correlation_id,
+            Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
+                correlation_id: request.correlation_id,
                 partitions: answers,
-            },
+            }),
         );
     }
 }
