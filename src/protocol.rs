@@ -95,6 +95,7 @@ pub enum Message {
     ListOffsetsResponse(ListOffsetsResponse),
 
     // ---- connections ----
+    /// Not a Kafka request: see [`Disconnected`].
     Disconnected(Disconnected),
 
     // ---- consumer groups (the classic protocol) ----

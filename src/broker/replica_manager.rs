@@ -440,8 +440,7 @@ impl Broker {
                     self.update_follower_fetch_state(
                         now_ms,
                         follower,
-                        &fp.tp,
-                        fp.fetch_offset,
+                        fp,
                         context.session_id(),
                         out,
                     );
