@@ -37,67 +37,23 @@ pub enum Message {
 
     // ---- replication and consumption ----
     Fetch(FetchRequest),
-    FetchResponse {
-        correlation_id: u64,
-        /// A session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) comes
-        /// alone, with no partitions.
-        error: ErrorCode,
-        /// The session the request opened or used (0: none).
-        session_id: u32,
-        partitions: Vec<FetchPartitionResponse>,
-    },
-    OffsetsForLeaderEpoch {
-        correlation_id: u64,
-        replica_id: Option<BrokerId>,
-        partitions: Vec<OffsetForLeaderEpochPartition>,
-    },
-    OffsetsForLeaderEpochResponse {
-        correlation_id: u64,
-        partitions: Vec<EpochEndOffset>,
-    },
+    FetchResponse(FetchResponse),
+    OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest),
+    OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse),
 
     // ---- producer ----
     Produce(ProduceRequest),
-    /// One answer per partition of the request.
-    ProduceResponse {
-        correlation_id: u64,
-        partitions: Vec<ProducePartitionResponse>,
-    },
+    ProduceResponse(ProduceResponse),
 
     // ---- metadata and offsets for clients ----
-    Metadata {
-        correlation_id: u64,
-        topics: Vec<String>,
-    },
-    MetadataResponse {
-        correlation_id: u64,
-        brokers: Vec<BrokerId>,
-        controller_id: Option<BrokerId>,
-        partitions: Vec<PartitionMetadata>,
-    },
-    ListOffsets {
-        correlation_id: u64,
-        tp: TopicPartition,
-        spec: OffsetSpec,
-        current_leader_epoch: Option<LeaderEpoch>,
-    },
-    ListOffsetsResponse {
-        correlation_id: u64,
-        tp: TopicPartition,
-        error: ErrorCode,
-        offset: u64,
-        leader_epoch: Option<LeaderEpoch>,
-    },
+    Metadata(MetadataRequest),
+    MetadataResponse(MetadataResponse),
+    ListOffsets(ListOffsetsRequest),
+    ListOffsetsResponse(ListOffsetsResponse),
 
     // ---- connections ----
-    /// Not a Kafka request: the client's TCP connection to `peer` was closed or refused.
-    /// A crashed process's operating system resets its connections, and a connection to a
-    /// host whose broker is down is refused, so a client learns at once that its requests
-    /// to that broker will never be answered. (A broker that is paused, partitioned away or
-    /// without power sends nothing; clients find out from their request timeouts.)
-    Disconnected {
-        peer: NodeId,
-    },
+    /// Not a Kafka request: see [`Disconnected`].
+    Disconnected(Disconnected),
 
     // ---- consumer groups (the classic protocol) ----
     FindCoordinator(FindCoordinatorRequest),
@@ -279,16 +235,16 @@ impl Message {
             Message::AlterIsr(_) => "AlterIsr",
             Message::AlterIsrResponse(_) => "AlterIsrResponse",
             Message::Fetch(_) => "Fetch",
-            Message::FetchResponse { .. } => "FetchResponse",
-            Message::OffsetsForLeaderEpoch { .. } => "OffsetsForLeaderEpoch",
-            Message::OffsetsForLeaderEpochResponse { .. } => "OffsetsForLeaderEpochResponse",
+            Message::FetchResponse(_) => "FetchResponse",
+            Message::OffsetsForLeaderEpoch(_) => "OffsetsForLeaderEpoch",
+            Message::OffsetsForLeaderEpochResponse(_) => "OffsetsForLeaderEpochResponse",
             Message::Produce(_) => "Produce",
-            Message::ProduceResponse { .. } => "ProduceResponse",
-            Message::Metadata { .. } => "Metadata",
-            Message::MetadataResponse { .. } => "MetadataResponse",
-            Message::ListOffsets { .. } => "ListOffsets",
-            Message::ListOffsetsResponse { .. } => "ListOffsetsResponse",
-            Message::Disconnected { .. } => "Disconnected",
+            Message::ProduceResponse(_) => "ProduceResponse",
+            Message::Metadata(_) => "Metadata",
+            Message::MetadataResponse(_) => "MetadataResponse",
+            Message::ListOffsets(_) => "ListOffsets",
+            Message::ListOffsetsResponse(_) => "ListOffsetsResponse",
+            Message::Disconnected(_) => "Disconnected",
             Message::FindCoordinator(_) => "FindCoordinator",
             Message::FindCoordinatorResponse(_) => "FindCoordinatorResponse",
             Message::JoinGroup(_) => "JoinGroup",
@@ -390,6 +346,33 @@ pub struct FetchRequest {
     pub forgotten: Vec<TopicPartition>,
 }
 
+/// A leader's answer to a fetch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FetchResponse {
+    pub correlation_id: u64,
+    /// A session error (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH) comes
+    /// alone, with no partitions.
+    pub error: ErrorCode,
+    /// The session the request opened or used (0: none).
+    pub session_id: u32,
+    pub partitions: Vec<FetchPartitionResponse>,
+}
+
+/// Where each asked epoch ends on the leader (KIP-101), from a follower (`replica_id` set)
+/// or a consumer validating its position (KIP-320).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetsForLeaderEpochRequest {
+    pub correlation_id: u64,
+    pub replica_id: Option<BrokerId>,
+    pub partitions: Vec<OffsetForLeaderEpochPartition>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OffsetsForLeaderEpochResponse {
+    pub correlation_id: u64,
+    pub partitions: Vec<EpochEndOffset>,
+}
+
 /// One request per broker carrying a batch for each of the partitions it leads that the
 /// producer has ready, as Kafka's `Sender` sends them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -413,6 +396,54 @@ pub struct ProducePartitionResponse {
     pub tp: TopicPartition,
     pub error: ErrorCode,
     pub base_offset: Option<u64>,
+}
+
+/// One answer per partition of the request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProduceResponse {
+    pub correlation_id: u64,
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetadataRequest {
+    pub correlation_id: u64,
+    pub topics: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetadataResponse {
+    pub correlation_id: u64,
+    pub brokers: Vec<BrokerId>,
+    pub controller_id: Option<BrokerId>,
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListOffsetsRequest {
+    pub correlation_id: u64,
+    pub tp: TopicPartition,
+    pub spec: OffsetSpec,
+    pub current_leader_epoch: Option<LeaderEpoch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListOffsetsResponse {
+    pub correlation_id: u64,
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub offset: u64,
+    pub leader_epoch: Option<LeaderEpoch>,
+}
+
+/// Not a Kafka request: the client's TCP connection to `peer` was closed or refused.
+/// A crashed process's operating system resets its connections, and a connection to a
+/// host whose broker is down is refused, so a client learns at once that its requests
+/// to that broker will never be answered. (A broker that is paused, partitioned away or
+/// without power sends nothing; clients find out from their request timeouts.)
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Disconnected {
+    pub peer: NodeId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

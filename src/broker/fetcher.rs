@@ -16,14 +16,6 @@ use crate::fetch_session::{FetchMetadata, FetchSessionHandler};
 use crate::protocol::*;
 use crate::types::*;
 
-/// A fetch response's fields, as the follower handles them.
-pub(super) struct FetchResponseData {
-    pub(super) correlation_id: u64,
-    pub(super) error: ErrorCode,
-    pub(super) session_id: u32,
-    pub(super) partitions: Vec<FetchPartitionResponse>,
-}
-
 #[derive(Clone, Debug, Default)]
 pub(super) struct Fetcher {
     pub(super) in_flight: Option<u64>,
@@ -118,7 +110,7 @@ impl Broker {
         let mut sent_session = None;
         let message = if !lookups.is_empty() {
             // KIP-101 (Kafka 0.11 to 2.6): ask where our latest epoch ends before fetching.
-            Message::OffsetsForLeaderEpoch {
+            Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
                 correlation_id,
                 replica_id: Some(self.id),
                 partitions: lookups
@@ -131,7 +123,7 @@ impl Broker {
                         leader_epoch: self.disk.logs[tp].latest_epoch().unwrap_or(-1),
                     })
                     .collect(),
-            }
+            })
         } else {
             let wanted: Vec<FetchPartition> = candidates
                 .iter()
@@ -238,10 +230,10 @@ impl Broker {
         &mut self,
         now_ms: u64,
         from: NodeId,
-        response: FetchResponseData,
+        response: FetchResponse,
         out: &mut Output<BrokerTimer>,
     ) {
-        let FetchResponseData {
+        let FetchResponse {
             correlation_id,
             error,
             session_id,
@@ -326,15 +318,14 @@ impl Broker {
     pub(super) fn on_offsets_for_leader_epoch_response(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        partitions: Vec<EpochEndOffset>,
+        response: OffsetsForLeaderEpochResponse,
         out: &mut Output<BrokerTimer>,
     ) {
-        let Some(leader_id) = self.take_fetch_slot(from, correlation_id) else {
+        let Some(leader_id) = self.take_fetch_slot(from, response.correlation_id) else {
             return;
         };
         let mut error = false;
-        for r in partitions {
+        for r in response.partitions {
             if !self.is_following(&r.tp, leader_id) {
                 continue;
             }

@@ -37,7 +37,7 @@
 //! not by ownership, because Kafka's components share the same partition and log state.
 
 use coordinator_glue::AppendCompletion;
-use fetcher::{FetchResponseData, Fetcher};
+use fetcher::Fetcher;
 use partition::{PartitionState, Role};
 use replica_manager::{DelayedFetch, DelayedProduce, ProduceReplyTo};
 use zk_client::ZkClient;
@@ -292,10 +292,13 @@ impl Broker {
     fn on_metadata(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        topics: Vec<String>,
+        request: MetadataRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        let MetadataRequest {
+            correlation_id,
+            topics,
+        } = request;
         let partitions = self
             .metadata
             .values()
@@ -304,24 +307,27 @@ impl Broker {
             .collect();
         out.send(
             from,
-            Message::MetadataResponse {
+            Message::MetadataResponse(MetadataResponse {
                 correlation_id,
                 brokers: self.live_brokers.clone(),
                 controller_id: self.controller_id,
                 partitions,
-            },
+            }),
         );
     }
 
     fn on_list_offsets(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        tp: TopicPartition,
-        spec: OffsetSpec,
-        current_leader_epoch: Option<LeaderEpoch>,
+        request: ListOffsetsRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        let ListOffsetsRequest {
+            correlation_id,
+            tp,
+            spec,
+            current_leader_epoch,
+        } = request;
         let fp = FetchPartition {
             tp: tp.clone(),
             fetch_offset: 0,
@@ -345,13 +351,13 @@ impl Broker {
         };
         out.send(
             from,
-            Message::ListOffsetsResponse {
+            Message::ListOffsetsResponse(ListOffsetsResponse {
                 correlation_id,
                 tp,
                 error,
                 offset,
                 leader_epoch,
-            },
+            }),
         );
     }
 }
@@ -428,42 +434,18 @@ impl Broker {
                 self.on_alter_isr_response(now_ms, response, out)
             }
             Message::Fetch(request) => self.on_fetch(now_ms, from, request, out),
-            Message::FetchResponse {
-                correlation_id,
-                error,
-                session_id,
-                partitions,
-            } => {
-                let response = FetchResponseData {
-                    correlation_id,
-                    error,
-                    session_id,
-                    partitions,
-                };
-                self.on_fetch_response(now_ms, from, response, out)
+            Message::FetchResponse(response) => self.on_fetch_response(now_ms, from, response, out),
+            Message::OffsetsForLeaderEpoch(request) => {
+                self.on_offsets_for_leader_epoch(from, request, out)
             }
-            Message::OffsetsForLeaderEpoch {
-                correlation_id,
-                partitions,
-                ..
-            } => self.on_offsets_for_leader_epoch(from, correlation_id, partitions, out),
-            Message::OffsetsForLeaderEpochResponse {
-                correlation_id,
-                partitions,
-            } => self.on_offsets_for_leader_epoch_response(from, correlation_id, partitions, out),
+            Message::OffsetsForLeaderEpochResponse(response) => {
+                self.on_offsets_for_leader_epoch_response(from, response, out)
+            }
             Message::Produce(request) => {
                 self.on_produce(now_ms, ProduceReplyTo::Client(from), request, out)
             }
-            Message::Metadata {
-                correlation_id,
-                topics,
-            } => self.on_metadata(from, correlation_id, topics, out),
-            Message::ListOffsets {
-                correlation_id,
-                tp,
-                spec,
-                current_leader_epoch,
-            } => self.on_list_offsets(from, correlation_id, tp, spec, current_leader_epoch, out),
+            Message::Metadata(request) => self.on_metadata(from, request, out),
+            Message::ListOffsets(request) => self.on_list_offsets(from, request, out),
             request @ (Message::FindCoordinator(_)
             | Message::JoinGroup(_)
             | Message::SyncGroup(_)
@@ -475,10 +457,10 @@ impl Broker {
             Message::ZkConnect(_)
             | Message::ZkPing(_)
             | Message::ZkRequest(_)
-            | Message::ProduceResponse { .. }
-            | Message::MetadataResponse { .. }
-            | Message::ListOffsetsResponse { .. }
-            | Message::Disconnected { .. }
+            | Message::ProduceResponse(_)
+            | Message::MetadataResponse(_)
+            | Message::ListOffsetsResponse(_)
+            | Message::Disconnected(_)
             | Message::FindCoordinatorResponse(_)
             | Message::JoinGroupResponse(_)
             | Message::SyncGroupResponse(_)

@@ -533,11 +533,11 @@ impl Broker {
         &mut self,
         now_ms: u64,
         follower: BrokerId,
-        tp: &TopicPartition,
-        fetch_offset: u64,
+        fetch: &FetchPartition,
         session: Option<u32>,
         out: &mut Output<BrokerTimer>,
     ) {
+        let (tp, fetch_offset) = (&fetch.tp, fetch.fetch_offset);
         let leo = self.disk.logs[tp].log_end_offset();
         let hw = self.high_watermark(tp);
         let p = self.partitions.get_mut(tp).expect("partition");

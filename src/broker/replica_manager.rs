@@ -68,7 +68,7 @@ fn answer_produce(
 ) {
     out.send(
         to,
-        Message::ProduceResponse {
+        Message::ProduceResponse(ProduceResponse {
             correlation_id,
             partitions: statuses
                 .iter()
@@ -81,7 +81,7 @@ fn answer_produce(
                     }
                 })
                 .collect(),
-        },
+        }),
     );
 }
 
@@ -448,12 +448,12 @@ impl Broker {
             FetchContext::Error(error) => {
                 out.send(
                     from,
-                    Message::FetchResponse {
+                    Message::FetchResponse(FetchResponse {
                         correlation_id: request.correlation_id,
                         error,
                         session_id: 0,
                         partitions: Vec::new(),
-                    },
+                    }),
                 );
                 return;
             }
@@ -469,8 +469,7 @@ impl Broker {
                     self.update_follower_fetch_state(
                         now_ms,
                         follower,
-                        &fp.tp,
-                        fp.fetch_offset,
+                        fp,
                         context.session_id(),
                         out,
                     );
@@ -733,12 +732,12 @@ impl Broker {
         }
         out.send(
             request.from,
-            Message::FetchResponse {
+            Message::FetchResponse(FetchResponse {
                 correlation_id: request.correlation_id,
                 error: ErrorCode::None,
                 session_id: session_id.unwrap_or(0),
                 partitions: responses,
-            },
+            }),
         );
     }
 
@@ -790,12 +789,12 @@ impl Broker {
     pub(super) fn on_offsets_for_leader_epoch(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        partitions: Vec<OffsetForLeaderEpochPartition>,
+        request: OffsetsForLeaderEpochRequest,
         out: &mut Output<BrokerTimer>,
     ) {
         let kip_279 = self.protocol().uses_kip_279();
-        let answers = partitions
+        let answers = request
+            .partitions
             .into_iter()
             .map(|req| {
                 let not_leader = !matches!(
@@ -828,10 +827,10 @@ impl Broker {
             .collect();
         out.send(
             from,
-            Message::OffsetsForLeaderEpochResponse {
-                correlation_id,
+            Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
+                correlation_id: request.correlation_id,
                 partitions: answers,
-            },
+            }),
         );
     }
 }

@@ -186,7 +186,7 @@ impl Cluster {
 /// The answer for the one partition of a produce response.
 fn produce_answer(m: &Message) -> (ErrorCode, Option<u64>) {
     match m {
-        Message::ProduceResponse { partitions, .. } => {
+        Message::ProduceResponse(ProduceResponse { partitions, .. }) => {
             assert_eq!(partitions.len(), 1);
             (partitions[0].error, partitions[0].base_offset)
         }
@@ -536,10 +536,10 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
     c.run(2_000);
     assert_eq!(c.to_clients.len(), 1, "one response for the whole request");
     match &c.to_clients[0] {
-        Message::ProduceResponse {
+        Message::ProduceResponse(ProduceResponse {
             correlation_id,
             partitions,
-        } => {
+        }) => {
             assert_eq!(*correlation_id, 7);
             let answers: Vec<_> = partitions
                 .iter()
@@ -585,12 +585,12 @@ fn fetch_from_0(
         .messages
         .iter()
         .find_map(|(to, m)| match m {
-            Message::FetchResponse {
+            Message::FetchResponse(FetchResponse {
                 correlation_id: 99,
                 error,
                 session_id,
                 partitions,
-            } if *to == NodeId::Broker(1) => Some((
+            }) if *to == NodeId::Broker(1) => Some((
                 *session_id,
                 *error,
                 partitions

@@ -198,10 +198,10 @@ impl MetadataClient {
         self.update_requested = false;
         out.send(
             NodeId::Broker(broker),
-            Message::Metadata {
+            Message::Metadata(MetadataRequest {
                 correlation_id,
                 topics: self.options.topics.clone(),
-            },
+            }),
         );
         out.timer(
             self.options.request_timeout_ms,
@@ -236,18 +236,17 @@ impl MetadataClient {
     pub fn on_response<T: MetadataTimer>(
         &mut self,
         now_ms: u64,
-        correlation_id: u64,
-        partitions: Vec<PartitionMetadata>,
+        response: MetadataResponse,
         out: &mut Output<T>,
     ) -> Option<MetadataUpdate> {
-        if self.in_flight != Some(correlation_id) {
+        if self.in_flight != Some(response.correlation_id) {
             return None;
         }
         self.in_flight = None;
         self.refreshed_ms = Some(now_ms);
         let mut update = MetadataUpdate::default();
         let mut leaderless = false;
-        for p in partitions {
+        for p in response.partitions {
             if !self.options.topics.contains(&p.tp.topic) {
                 continue;
             }
@@ -408,7 +407,13 @@ mod tests {
         m.request(now_ms, ids, &mut Output::<Timer>::default());
         let correlation_id = m.in_flight().expect("a request");
         let mut out = Output::default();
-        let update = m.on_response(now_ms, correlation_id, partitions, &mut out);
+        let response = MetadataResponse {
+            correlation_id,
+            brokers: vec![0, 1],
+            controller_id: None,
+            partitions,
+        };
+        let update = m.on_response(now_ms, response, &mut out);
         (update.expect("the answer in flight"), out)
     }
 

@@ -15,6 +15,7 @@
 
 use super::shared::Shared;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use kafka_model::protocol::Disconnected;
 use kafka_model::{Message, NodeId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -114,7 +115,7 @@ impl Receiver {
         self.arrivals += 1;
         inbox.insert(
             (at_ns, self.arrivals),
-            (peer, u64::MAX, Message::Disconnected { peer }),
+            (peer, u64::MAX, Message::Disconnected(Disconnected { peer })),
         );
     }
 
@@ -372,7 +373,7 @@ pub(super) fn send_resets(shared: &Shared, nodes: impl Iterator<Item = NodeId> +
                 incarnation: from_incarnation,
                 to_incarnation: mailbox.incarnation,
                 deliver_at_ns,
-                message: Message::Disconnected { peer: from },
+                message: Message::Disconnected(Disconnected { peer: from }),
             });
         }
     }
@@ -393,7 +394,7 @@ pub(super) mod tests {
             incarnation,
             to_incarnation: 1,
             deliver_at_ns,
-            message: Message::Disconnected { peer },
+            message: Message::Disconnected(Disconnected { peer }),
         }
     }
 
@@ -413,7 +414,7 @@ pub(super) mod tests {
         inbox
             .values()
             .map(|(from, _, m)| match m {
-                Message::Disconnected { peer } => (*from, *peer),
+                Message::Disconnected(Disconnected { peer }) => (*from, *peer),
                 other => panic!("unexpected {other:?}"),
             })
             .collect()

@@ -268,6 +268,7 @@ mod tests {
     use super::super::shared::new_shared;
     use super::*;
     use crate::scenario::Scenario;
+    use kafka_model::protocol::Disconnected;
     use kafka_model::Message;
     use madsim::runtime::{Handle, Runtime};
     use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
@@ -282,9 +283,9 @@ mod tests {
             (
                 NodeId::Broker(0),
                 1,
-                Message::Disconnected {
+                Message::Disconnected(Disconnected {
                     peer: NodeId::Admin,
-                },
+                }),
             ),
         );
         assert_eq!(

@@ -104,19 +104,18 @@ impl Consumer {
     pub(super) fn on_fetch_response(
         &mut self,
         from: NodeId,
-        correlation_id: u64,
-        partitions: Vec<FetchPartitionResponse>,
+        response: FetchResponse,
         out: &mut Output<ConsumerTimer>,
     ) {
         let NodeId::Broker(broker) = from else {
             return;
         };
-        if self.fetch_in_flight.get(&broker) != Some(&correlation_id) {
+        if self.fetch_in_flight.get(&broker) != Some(&response.correlation_id) {
             return;
         }
         self.fetch_in_flight.remove(&broker);
         let mut trouble = false;
-        for r in partitions {
+        for r in response.partitions {
             let Some(&position) = self.positions.get(&r.tp) else {
                 continue;
             };

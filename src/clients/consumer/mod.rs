@@ -244,16 +244,8 @@ impl Consumer {
             .request(self.now_ms, &mut self.correlation_ids, out);
     }
 
-    fn on_metadata(
-        &mut self,
-        correlation_id: u64,
-        partitions: Vec<PartitionMetadata>,
-        out: &mut Output<ConsumerTimer>,
-    ) {
-        let Some(update) = self
-            .metadata
-            .on_response(self.now_ms, correlation_id, partitions, out)
-        else {
+    fn on_metadata(&mut self, response: MetadataResponse, out: &mut Output<ConsumerTimer>) {
+        let Some(update) = self.metadata.on_response(self.now_ms, response, out) else {
             return;
         };
         // A new leader: check the position before fetching on (KIP-320, Kafka's
@@ -358,30 +350,15 @@ impl Actor for Consumer {
     ) {
         self.now_ms = now_ms;
         match message {
-            Message::MetadataResponse {
-                correlation_id,
-                partitions,
-                ..
-            } => self.on_metadata(correlation_id, partitions, out),
-            Message::FetchResponse {
-                correlation_id,
-                partitions,
-                ..
-            } => self.on_fetch_response(from, correlation_id, partitions, out),
-            Message::ListOffsetsResponse {
-                correlation_id,
-                tp,
-                error,
-                offset,
-                ..
-            } => self.on_list_offsets_response(correlation_id, tp, error, offset, out),
-            Message::OffsetsForLeaderEpochResponse {
-                correlation_id,
-                partitions,
-            } => self.on_validation_response(correlation_id, partitions, out),
-            Message::Disconnected {
+            Message::MetadataResponse(response) => self.on_metadata(response, out),
+            Message::FetchResponse(response) => self.on_fetch_response(from, response, out),
+            Message::ListOffsetsResponse(response) => self.on_list_offsets_response(response, out),
+            Message::OffsetsForLeaderEpochResponse(response) => {
+                self.on_validation_response(response, out)
+            }
+            Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(broker),
-            } => self.on_disconnected(broker, out),
+            }) => self.on_disconnected(broker, out),
             other => self.on_group_response(from, other, out),
         }
     }
@@ -499,7 +476,7 @@ mod tests {
         c.on_message(
             1,
             NodeId::Broker(0),
-            Message::MetadataResponse {
+            Message::MetadataResponse(MetadataResponse {
                 correlation_id: 1,
                 brokers: vec![0, 1],
                 controller_id: Some(0),
@@ -511,17 +488,17 @@ mod tests {
                     replicas: vec![0, 1],
                     isr: vec![0, 1],
                 }],
-            },
+            }),
             &mut out,
         );
         let (to, corr) = match &out.messages[0] {
             (
                 to,
-                Message::ListOffsets {
+                Message::ListOffsets(ListOffsetsRequest {
                     correlation_id,
                     spec: OffsetSpec::Earliest,
                     ..
-                },
+                }),
             ) => (*to, *correlation_id),
             other => panic!("{other:?}"),
         };
@@ -530,13 +507,13 @@ mod tests {
         c.on_message(
             2,
             NodeId::Broker(1),
-            Message::ListOffsetsResponse {
+            Message::ListOffsetsResponse(ListOffsetsResponse {
                 correlation_id: corr,
                 tp: tp(),
                 error: ErrorCode::None,
                 offset: 0,
                 leader_epoch: Some(3),
-            },
+            }),
             &mut out,
         );
         assert!(matches!(
@@ -561,7 +538,7 @@ mod tests {
         c.on_message(
             3,
             NodeId::Broker(1),
-            Message::FetchResponse {
+            Message::FetchResponse(FetchResponse {
                 correlation_id: corr,
                 error: ErrorCode::None,
                 session_id: 0,
@@ -575,7 +552,7 @@ mod tests {
                     records: vec![record(0), record(1)],
                     diverging_epoch: None,
                 }],
-            },
+            }),
             &mut out,
         );
         assert!(
@@ -600,7 +577,7 @@ mod tests {
         c.on_message(
             3,
             NodeId::Broker(1),
-            Message::FetchResponse {
+            Message::FetchResponse(FetchResponse {
                 correlation_id: corr,
                 error: ErrorCode::None,
                 session_id: 0,
@@ -614,13 +591,13 @@ mod tests {
                     records: vec![],
                     diverging_epoch: None,
                 }],
-            },
+            }),
             &mut out,
         );
         assert!(out
             .messages
             .iter()
-            .any(|(_, m)| matches!(m, Message::Metadata { .. })));
+            .any(|(_, m)| matches!(m, Message::Metadata(_))));
         assert!(c.backing_off.contains(&1));
     }
 
@@ -676,9 +653,9 @@ mod tests {
         c.on_message(
             2,
             NodeId::Broker(1),
-            Message::Disconnected {
+            Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(1),
-            },
+            }),
             &mut out,
         );
         let m = c.member.as_ref().unwrap();

@@ -37,12 +37,12 @@ impl Consumer {
             .insert(tp.clone(), correlation_id);
         out.send(
             NodeId::Broker(leader),
-            Message::ListOffsets {
+            Message::ListOffsets(ListOffsetsRequest {
                 correlation_id,
                 tp: tp.clone(),
                 spec,
                 current_leader_epoch: Some(epoch),
-            },
+            }),
         );
         out.timer(
             self.config.request_timeout_ms,
@@ -67,7 +67,7 @@ impl Consumer {
             .insert(tp.clone(), Some(correlation_id));
         out.send(
             NodeId::Broker(leader),
-            Message::OffsetsForLeaderEpoch {
+            Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
                 correlation_id,
                 replica_id: None,
                 partitions: vec![OffsetForLeaderEpochPartition {
@@ -75,7 +75,7 @@ impl Consumer {
                     current_leader_epoch: Some(epoch),
                     leader_epoch: self.last_epoch[&tp],
                 }],
-            },
+            }),
         );
         out.timer(
             self.config.request_timeout_ms,
@@ -85,11 +85,11 @@ impl Consumer {
 
     pub(super) fn on_validation_response(
         &mut self,
-        correlation_id: u64,
-        answers: Vec<EpochEndOffset>,
+        response: OffsetsForLeaderEpochResponse,
         out: &mut Output<ConsumerTimer>,
     ) {
-        for a in answers {
+        let correlation_id = response.correlation_id;
+        for a in response.partitions {
             if self.awaiting_validation.get(&a.tp) != Some(&Some(correlation_id)) {
                 continue;
             }
@@ -130,12 +130,16 @@ impl Consumer {
 
     pub(super) fn on_list_offsets_response(
         &mut self,
-        correlation_id: u64,
-        tp: TopicPartition,
-        error: ErrorCode,
-        offset: u64,
+        response: ListOffsetsResponse,
         out: &mut Output<ConsumerTimer>,
     ) {
+        let ListOffsetsResponse {
+            correlation_id,
+            tp,
+            error,
+            offset,
+            ..
+        } = response;
         if self.list_offsets_in_flight.get(&tp) != Some(&correlation_id) {
             return;
         }

@@ -258,13 +258,10 @@ impl Producer {
     fn on_metadata(
         &mut self,
         now_ms: u64,
-        correlation_id: u64,
-        partitions: Vec<PartitionMetadata>,
+        response: MetadataResponse,
         out: &mut Output<ProducerTimer>,
     ) {
-        let update = self
-            .metadata
-            .on_response(now_ms, correlation_id, partitions, out);
+        let update = self.metadata.on_response(now_ms, response, out);
         if !update.is_some_and(|u| u.knows_topics) {
             return;
         }
@@ -290,18 +287,11 @@ impl Actor for Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         match message {
-            Message::MetadataResponse {
-                correlation_id,
-                partitions,
-                ..
-            } => self.on_metadata(now_ms, correlation_id, partitions, out),
-            Message::ProduceResponse {
-                correlation_id,
-                partitions,
-            } => self.on_produce_response(now_ms, correlation_id, partitions, out),
-            Message::Disconnected {
+            Message::MetadataResponse(response) => self.on_metadata(now_ms, response, out),
+            Message::ProduceResponse(response) => self.on_produce_response(now_ms, response, out),
+            Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(broker),
-            } => self.on_disconnected(now_ms, broker, out),
+            }) => self.on_disconnected(now_ms, broker, out),
             _ => {}
         }
     }
@@ -390,14 +380,14 @@ mod tests {
     }
 
     fn answer(correlation_id: u64, error: ErrorCode, base_offset: Option<u64>) -> Message {
-        Message::ProduceResponse {
+        Message::ProduceResponse(ProduceResponse {
             correlation_id,
             partitions: vec![ProducePartitionResponse {
                 tp: TopicPartition::new("orders", 0),
                 error,
                 base_offset,
             }],
-        }
+        })
     }
 
     fn answer_metadata(
@@ -410,12 +400,12 @@ mod tests {
         p.on_message(
             now,
             NodeId::Broker(0),
-            Message::MetadataResponse {
+            Message::MetadataResponse(MetadataResponse {
                 correlation_id,
                 brokers: vec![0, 1, 2],
                 controller_id: Some(0),
                 partitions: parts,
-            },
+            }),
             &mut out,
         );
         out
@@ -509,7 +499,7 @@ mod tests {
         assert!(
             !out.messages
                 .iter()
-                .any(|(_, m)| matches!(m, Message::Metadata { .. })),
+                .any(|(_, m)| matches!(m, Message::Metadata(_))),
             "the last answer came at t=0: the refresh waits for retry.backoff.ms"
         );
         let mut out = Output::default();
@@ -517,7 +507,7 @@ mod tests {
         assert!(out
             .messages
             .iter()
-            .any(|(_, m)| matches!(m, Message::Metadata { .. })));
+            .any(|(_, m)| matches!(m, Message::Metadata(_))));
         let out = answer_metadata(&mut p, 102, metadata(&[(0, Some(2), 1)]));
         let resent = produces(&out);
         assert_eq!(resent[0].0, NodeId::Broker(2));
@@ -537,9 +527,9 @@ mod tests {
         p.on_message(
             1,
             NodeId::Broker(1),
-            Message::Disconnected {
+            Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(1),
-            },
+            }),
             &mut out,
         );
         assert!(
@@ -559,9 +549,9 @@ mod tests {
         p.on_message(
             2,
             NodeId::Broker(2),
-            Message::Disconnected {
+            Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(2),
-            },
+            }),
             &mut out,
         );
         assert!(out.events.is_empty());
@@ -757,7 +747,7 @@ mod tests {
             refreshes += out
                 .messages
                 .iter()
-                .filter(|(_, m)| matches!(m, Message::Metadata { .. }))
+                .filter(|(_, m)| matches!(m, Message::Metadata(_)))
                 .count();
         }
         assert_eq!(refreshes, 1);

@@ -228,10 +228,13 @@ impl Producer {
     pub(super) fn on_produce_response(
         &mut self,
         now_ms: u64,
-        correlation_id: u64,
-        answers: Vec<ProducePartitionResponse>,
+        response: ProduceResponse,
         out: &mut Output<ProducerTimer>,
     ) {
+        let ProduceResponse {
+            correlation_id,
+            partitions: answers,
+        } = response;
         let Some(flight) = self.in_flight.remove(&correlation_id) else {
             return; // a late answer to a request that already timed out
         };
