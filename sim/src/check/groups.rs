@@ -213,7 +213,17 @@ impl GroupReplay {
                 offset,
                 record,
                 ..
-            } => self.on_processed(e.at_ms, group, member, *generation, tp, *offset, *record),
+            } => self.on_processed(
+                e.at_ms,
+                &ProcessedRecord {
+                    group,
+                    member,
+                    generation: *generation,
+                    tp,
+                    offset: *offset,
+                    record: *record,
+                },
+            ),
             Event::OffsetReset {
                 consumer, tp, to, ..
             } => {
@@ -280,17 +290,15 @@ impl GroupReplay {
     }
 
     /// A record a member processed: counted, and a redelivery if the group had before.
-    #[allow(clippy::too_many_arguments)]
-    fn on_processed(
-        &mut self,
-        at_ms: u64,
-        group: &str,
-        member: &str,
-        generation: i32,
-        tp: &TopicPartition,
-        offset: u64,
-        record: RecordId,
-    ) {
+    fn on_processed(&mut self, at_ms: u64, p: &ProcessedRecord<'_>) {
+        let &ProcessedRecord {
+            group,
+            member,
+            generation,
+            tp,
+            offset,
+            record,
+        } = p;
         let out = self.groups.entry(group.to_string()).or_default();
         out.records_processed += 1;
         let key = (tp.clone(), offset, record);
@@ -308,6 +316,16 @@ impl GroupReplay {
             .entry(member.to_string())
             .or_insert(at_ms);
     }
+}
+
+/// A `record-processed` event's fields, as the replay reads them.
+struct ProcessedRecord<'a> {
+    group: &'a str,
+    member: &'a str,
+    generation: i32,
+    tp: &'a TopicPartition,
+    offset: u64,
+    record: RecordId,
 }
 
 /// One durable commit of one partition's offset.
