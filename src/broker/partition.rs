@@ -210,8 +210,8 @@ impl Broker {
         self.maybe_increment_hw(&tp, out);
         self.complete_delayed_fetches(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
-            self.with_coordinator(now_ms, out, |c, io| {
-                c.on_election(tp.partition, p.leader_epoch, io)
+            self.with_coordinator(now_ms, out, |c, coordinator_out| {
+                c.on_election(tp.partition, p.leader_epoch, coordinator_out)
             });
         }
     }
@@ -275,7 +275,9 @@ impl Broker {
         self.fail_delayed_produces(&tp, p.leader_epoch, out);
         self.complete_delayed_fetches(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
-            self.with_coordinator(now_ms, out, |c, io| c.on_resignation(tp.partition, io));
+            self.with_coordinator(now_ms, out, |c, coordinator_out| {
+                c.on_resignation(tp.partition, coordinator_out)
+            });
         }
     }
 
