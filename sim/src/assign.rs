@@ -15,7 +15,9 @@
 //! ```
 //!
 //! `group_instance_id`, `topics`, `owned_partitions` and `generation` are optional; a member
-//! without `topics` subscribes to every topic of the input. The order of
+//! without `topics` subscribes to every topic of the input, and owned partitions of a topic
+//! missing from `topics` (deleted since the member last synced) are dropped, as Kafka's sticky
+//! assignors drop them. The order of
 //! `members` is the order the coordinator lists them in (the sticky assignors' tie-breaks
 //! follow Java's hash order, which depends on it for colliding ids). Output:
 //! `{"assignment": {"c1": ["orders-0", "orders-2"]}}`, members by id, partitions sorted.
@@ -318,13 +320,16 @@ fn parse_member(
             field: f.clone(),
             message: format!("{text:?} is not topic-N"),
         })?;
+        if !seen.insert(tp.clone()) {
+            return bad(f, format!("{text:?} appears twice"));
+        }
         match topics.get(&tp.topic) {
-            None => {
-                return bad(
-                    f,
-                    format!("{text:?}: topic {:?} is not in \"topics\"", tp.topic),
-                )
-            }
+            // A topic deleted since the member last synced: the member still reports what it
+            // owned, and Kafka's sticky assignors drop those partitions
+            // (`AbstractStickyAssignor.allSubscriptionsEqual` keeps an owned partition only
+            // when `allTopics` holds its topic; `StickyAssignorTest.
+            // testOnlyAssignsPartitionsFromSubscribedTopics`). Not bad input, so drop it too.
+            None => continue,
             Some(&n) if tp.partition >= n => {
                 return bad(
                     f,
@@ -336,9 +341,6 @@ fn parse_member(
                 )
             }
             Some(_) => {}
-        }
-        if !seen.insert(tp.clone()) {
-            return bad(f, format!("{text:?} appears twice"));
         }
         owned.push(tp);
     }
@@ -451,5 +453,56 @@ mod tests {
         .unwrap();
         assert_eq!(request.members[0].topics, ["a", "b"]);
         assert_eq!(request.members[1].topics, ["b"]);
+    }
+
+    /// Kafka's `StickyAssignorTest.testOnlyAssignsPartitionsFromSubscribedTopics` and its
+    /// deleted-topic cases: a member still reports partitions of a topic that is gone; the
+    /// input is good, those partitions are dropped, and the sticky assignors keep the rest of
+    /// what each member owned.
+    #[test]
+    fn owned_partitions_of_a_deleted_topic_are_dropped() {
+        for strategy in ["sticky", "cooperative-sticky"] {
+            let request = parse(&format!(
+                r#"{{"strategy": "{strategy}", "topics": {{"orders": 2}},
+                    "members": [
+                      {{"member_id": "c1", "topics": ["orders", "gone"],
+                        "owned_partitions": ["orders-1", "gone-0"], "generation": 3}},
+                      {{"member_id": "c2", "topics": ["orders", "gone"],
+                        "owned_partitions": ["gone-1", "orders-0"], "generation": 3}}]}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{strategy}: {e}"));
+            assert_eq!(
+                request.members[0].owned_partitions,
+                [TopicPartition::new("orders", 1)]
+            );
+            assert_eq!(
+                request.members[1].owned_partitions,
+                [TopicPartition::new("orders", 0)]
+            );
+            let assignment = assign(&request);
+            assert_eq!(
+                assignment["c1"],
+                [TopicPartition::new("orders", 1)],
+                "{strategy}"
+            );
+            assert_eq!(
+                assignment["c2"],
+                [TopicPartition::new("orders", 0)],
+                "{strategy}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_owned_partition_past_the_topics_count_is_still_bad_input() {
+        let err = parse(
+            r#"{"strategy": "sticky", "topics": {"orders": 1},
+                "members": [{"member_id": "c1", "owned_partitions": ["orders-3"]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"members[0].owned_partitions[0]: "orders-3": topic "orders" has partitions 0 to 0"#
+        );
     }
 }

@@ -125,10 +125,6 @@ fn bad_input_names_the_file_and_the_field() {
             "members[0].owned_partitions[0]",
         ),
         (
-            r#"{"strategy": "range", "topics": {"orders": 3}, "members": [{"member_id": "c1", "owned_partitions": ["billing-0"]}]}"#,
-            "members[0].owned_partitions[0]",
-        ),
-        (
             r#"{"strategy": "range", "topics": {}, "members": [{"member_id": "c1"}, {"member_id": "c1"}]}"#,
             "members[1].member_id",
         ),
