@@ -786,6 +786,30 @@ impl Broker {
         }
     }
 
+    /// Why an OffsetsForLeaderEpoch partition gets no answer, in Kafka's order
+    /// (`Partition.lastOffsetForLeaderEpoch` through `getLocalLog`): first the asker's idea of
+    /// the current leader epoch (KIP-320, from 2.1: FENCED_LEADER_EPOCH when it is older than
+    /// this replica's, UNKNOWN_LEADER_EPOCH when newer), then whether this broker leads.
+    fn epoch_lookup_error(&self, req: &OffsetForLeaderEpochPartition) -> Option<ErrorCode> {
+        let Some(p) = self.partitions.get(&req.tp) else {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        };
+        if let Some(epoch) = req.current_leader_epoch {
+            if self.protocol().uses_kip_320() {
+                if epoch < p.leader_epoch {
+                    return Some(ErrorCode::FencedLeaderEpoch);
+                }
+                if epoch > p.leader_epoch {
+                    return Some(ErrorCode::UnknownLeaderEpoch);
+                }
+            }
+        }
+        if !matches!(p.role, Role::Leader(_)) {
+            return Some(ErrorCode::NotLeaderOrFollower);
+        }
+        None
+    }
+
     pub(super) fn on_offsets_for_leader_epoch(
         &mut self,
         from: NodeId,
@@ -797,14 +821,10 @@ impl Broker {
             .partitions
             .into_iter()
             .map(|req| {
-                let not_leader = !matches!(
-                    self.partitions.get(&req.tp).map(|p| &p.role),
-                    Some(Role::Leader(_))
-                );
-                if not_leader {
+                if let Some(error) = self.epoch_lookup_error(&req) {
                     return EpochEndOffset {
                         tp: req.tp,
-                        error: ErrorCode::NotLeaderOrFollower,
+                        error,
                         leader_epoch: -1,
                         end_offset: 0,
                     };

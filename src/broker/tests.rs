@@ -809,3 +809,52 @@ fn power_loss_keeps_only_flushed_records() {
     disk.logs.get_mut(&tp()).unwrap().truncate_to(3);
     assert!(crash_copy.lose_unflushed().is_empty());
 }
+
+/// Kafka's `Partition.lastOffsetForLeaderEpoch` (KIP-320, from 2.1): the asker's current
+/// leader epoch is checked before anything else, so a consumer or follower with a stale view
+/// is fenced and one ahead of this broker hears UNKNOWN_LEADER_EPOCH; a follower asked with
+/// the right epoch says it does not lead. Before 2.1 the field is ignored.
+#[test]
+fn offsets_for_leader_epoch_is_fenced_by_the_current_leader_epoch() {
+    let epoch_lookup = |current_leader_epoch| {
+        Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
+            correlation_id: 7,
+            replica_id: None,
+            partitions: vec![OffsetForLeaderEpochPartition {
+                tp: tp(),
+                current_leader_epoch,
+                leader_epoch: 0,
+            }],
+        })
+    };
+    let error_of = |m: Message| match m {
+        Message::OffsetsForLeaderEpochResponse(r) => r.partitions[0].error,
+        other => panic!("not an epoch answer: {other:?}"),
+    };
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+    c.run(10);
+    for (to, current, expected) in [
+        (0, Some(0), ErrorCode::FencedLeaderEpoch),
+        (0, Some(2), ErrorCode::UnknownLeaderEpoch),
+        (0, Some(1), ErrorCode::None),
+        (0, None, ErrorCode::None),
+        (1, Some(0), ErrorCode::FencedLeaderEpoch),
+        (1, Some(1), ErrorCode::NotLeaderOrFollower),
+    ] {
+        let answer = ask(&mut c, to, epoch_lookup(current));
+        assert_eq!(error_of(answer), expected, "broker {to}, epoch {current:?}");
+    }
+
+    let mut old = config();
+    old.inter_broker_protocol_version = ProtocolVersion::parse("2.0").unwrap();
+    let mut c = Cluster::new(3, old);
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+    c.run(10);
+    let answer = ask(&mut c, 0, epoch_lookup(Some(0)));
+    assert_eq!(error_of(answer), ErrorCode::None, "2.0 ignores the epoch");
+}
