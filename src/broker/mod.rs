@@ -334,7 +334,7 @@ impl Broker {
             last_fetched_epoch: None,
             current_leader_epoch,
         };
-        let (error, offset, leader_epoch) = match self.fetch_error(&fp, None) {
+        let (error, offset, leader_epoch) = match self.fetch_error(&fp) {
             Some(error) => (error, 0, None),
             None => {
                 let log = &self.disk.logs[&tp];

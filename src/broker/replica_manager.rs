@@ -463,9 +463,7 @@ impl Broker {
         // First the follower state updates, once, at the time the fetch arrives.
         if let Some(follower) = request.replica_id {
             for fp in &partitions {
-                if self.fetch_error(fp, request.replica_id).is_none()
-                    && self.diverging_epoch(fp).is_none()
-                {
+                if self.fetch_error(fp).is_none() && self.diverging_epoch(fp).is_none() {
                     self.update_follower_fetch_state(
                         now_ms,
                         follower,
@@ -551,20 +549,18 @@ impl Broker {
         self.fetch_sessions.mark_dirty(tp);
     }
 
-    pub(super) fn fetch_error(
-        &self,
-        fp: &FetchPartition,
-        replica_id: Option<BrokerId>,
-    ) -> Option<ErrorCode> {
+    pub(super) fn fetch_error(&self, fp: &FetchPartition) -> Option<ErrorCode> {
         let Some(p) = self.partitions.get(&fp.tp) else {
             return Some(ErrorCode::NotLeaderOrFollower);
         };
         if !matches!(p.role, Role::Leader(_)) {
             return Some(ErrorCode::NotLeaderOrFollower);
         }
-        // KIP-320: the fetcher's idea of the epoch must match.
+        // KIP-320 (2.1): the fetcher's idea of the epoch must match, for followers and
+        // consumers alike (`Partition.fetchRecords` through `getLocalLog`). Before 2.1 a fetch
+        // has no current leader epoch to check (`FetchRequest` v10 added it).
         if let Some(epoch) = fp.current_leader_epoch {
-            if self.protocol().uses_kip_320() || replica_id.is_none() {
+            if self.protocol().uses_kip_320() {
                 if epoch < p.leader_epoch {
                     return Some(ErrorCode::FencedLeaderEpoch);
                 }
@@ -623,7 +619,7 @@ impl Broker {
         fp: &FetchPartition,
         replica_id: Option<BrokerId>,
     ) -> bool {
-        self.fetch_error(fp, replica_id).is_some()
+        self.fetch_error(fp).is_some()
             || self.diverging_epoch(fp).is_some()
             || self.out_of_range(fp)
             || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, replica_id)
@@ -664,7 +660,7 @@ impl Broker {
             records: Vec::new(),
             diverging_epoch: None,
         };
-        if let Some(error) = self.fetch_error(fp, replica_id) {
+        if let Some(error) = self.fetch_error(fp) {
             response.error = error;
         } else if let Some(diverging) = self.diverging_epoch(fp) {
             response.diverging_epoch = Some(diverging);

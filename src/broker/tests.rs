@@ -858,3 +858,41 @@ fn offsets_for_leader_epoch_is_fenced_by_the_current_leader_epoch() {
     let answer = ask(&mut c, 0, epoch_lookup(Some(0)));
     assert_eq!(error_of(answer), ErrorCode::None, "2.0 ignores the epoch");
 }
+
+/// A consumer's fetch with a stale leader epoch is fenced from 2.1 (KIP-320) and served
+/// before it: older fetches carry no epoch to check (`Partition.fetchRecords`).
+#[test]
+fn a_consumer_fetch_is_fenced_by_its_leader_epoch_only_from_2_1() {
+    let stale_fetch = Message::Fetch(FetchRequest {
+        correlation_id: 9,
+        replica_id: None,
+        max_wait_ms: 0,
+        session: crate::fetch_session::FetchMetadata::SESSIONLESS,
+        partitions: vec![FetchPartition {
+            tp: tp(),
+            fetch_offset: 0,
+            last_fetched_epoch: None,
+            current_leader_epoch: Some(0),
+        }],
+        forgotten: Vec::new(),
+    });
+    for (version, expected) in [
+        ("2.0", ErrorCode::None),
+        ("2.1", ErrorCode::FencedLeaderEpoch),
+        ("3.7", ErrorCode::FencedLeaderEpoch),
+    ] {
+        let mut cfg = config();
+        cfg.inter_broker_protocol_version = ProtocolVersion::parse(version).unwrap();
+        let mut c = Cluster::new(3, cfg);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+        c.run(10);
+        match ask(&mut c, 0, stale_fetch.clone()) {
+            Message::FetchResponse(r) => {
+                assert_eq!(r.partitions[0].error, expected, "version {version}")
+            }
+            other => panic!("not a fetch answer: {other:?}"),
+        }
+    }
+}
