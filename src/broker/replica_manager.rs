@@ -557,19 +557,29 @@ impl Broker {
             return Some(ErrorCode::NotLeaderOrFollower);
         }
         // KIP-320 (2.1): the fetcher's idea of the epoch must match, for followers and
-        // consumers alike (`Partition.fetchRecords` through `getLocalLog`). Before 2.1 a fetch
-        // has no current leader epoch to check (`FetchRequest` v10 added it).
-        if let Some(epoch) = fp.current_leader_epoch {
-            if self.protocol().uses_kip_320() {
-                if epoch < p.leader_epoch {
-                    return Some(ErrorCode::FencedLeaderEpoch);
-                }
-                if epoch > p.leader_epoch {
-                    return Some(ErrorCode::UnknownLeaderEpoch);
-                }
-            }
+        // consumers alike (`Partition.fetchRecords` through `getLocalLog`).
+        self.current_leader_epoch_error(p, fp.current_leader_epoch)
+    }
+
+    /// Kafka's `Partition.checkCurrentLeaderEpoch` (KIP-320, from 2.1): an asker whose idea
+    /// of the current leader epoch is older than this replica's is fenced
+    /// (FENCED_LEADER_EPOCH), one that is newer is ahead of this broker
+    /// (UNKNOWN_LEADER_EPOCH). Before 2.1 requests carry no epoch to check (`FetchRequest`
+    /// v10, `OffsetsForLeaderEpoch` v2 and `ListOffsets` v4 added it), and an asker that
+    /// sends none is never fenced.
+    fn current_leader_epoch_error(
+        &self,
+        p: &PartitionState,
+        current_leader_epoch: Option<LeaderEpoch>,
+    ) -> Option<ErrorCode> {
+        let epoch = current_leader_epoch.filter(|_| self.protocol().uses_kip_320())?;
+        if epoch < p.leader_epoch {
+            Some(ErrorCode::FencedLeaderEpoch)
+        } else if epoch > p.leader_epoch {
+            Some(ErrorCode::UnknownLeaderEpoch)
+        } else {
+            None
         }
-        None
     }
 
     /// Kafka checks a follower's divergence before it reads the log, so a longer follower
@@ -790,15 +800,8 @@ impl Broker {
         let Some(p) = self.partitions.get(&req.tp) else {
             return Some(ErrorCode::NotLeaderOrFollower);
         };
-        if let Some(epoch) = req.current_leader_epoch {
-            if self.protocol().uses_kip_320() {
-                if epoch < p.leader_epoch {
-                    return Some(ErrorCode::FencedLeaderEpoch);
-                }
-                if epoch > p.leader_epoch {
-                    return Some(ErrorCode::UnknownLeaderEpoch);
-                }
-            }
+        if let Some(error) = self.current_leader_epoch_error(p, req.current_leader_epoch) {
+            return Some(error);
         }
         if !matches!(p.role, Role::Leader(_)) {
             return Some(ErrorCode::NotLeaderOrFollower);
