@@ -302,6 +302,11 @@ impl FetchSessionHandler {
     }
 
     /// The partitions that may need a line in the next incremental request.
+    /// What the session last sent for `tp` (the full request's or a later update's).
+    pub fn sent_partition(&self, tp: &TopicPartition) -> Option<&FetchPartition> {
+        self.sent.get(tp)
+    }
+
     pub fn dirty(&self) -> &BTreeSet<TopicPartition> {
         &self.dirty
     }

@@ -8,7 +8,7 @@
 //! leader with OffsetsForLeaderEpoch; from 2.7 (KIP-595's truncation on fetch) the fetch
 //! response itself names a diverging epoch.
 
-use super::partition::Role;
+use super::partition::{FetchReadiness, Role};
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::event::{Event, TruncateReason};
@@ -34,6 +34,7 @@ impl Broker {
                 Role::Follower {
                     leader: Some(l),
                     needs_epoch_lookup,
+                    fetch: FetchReadiness::Ready,
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -41,7 +42,10 @@ impl Broker {
     }
 
     /// The partitions followed from `leader_id` the next request must consider: every one
-    /// for a full request (or without fetch sessions), else those whose state changed.
+    /// for a full request (or without fetch sessions), else those whose state changed. A
+    /// partition that is delayed or failed is left out, so a session forgets it until it is
+    /// ready again (Kafka's `AbstractFetcherThread.buildFetch` takes only partitions
+    /// `isReadyForFetch`).
     pub(super) fn fetch_candidates(
         &self,
         leader_id: BrokerId,
@@ -58,6 +62,7 @@ impl Broker {
                 Role::Follower {
                     leader: Some(l),
                     needs_epoch_lookup,
+                    fetch: FetchReadiness::Ready,
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -193,18 +198,95 @@ impl Broker {
         Some(leader_id)
     }
 
-    /// After a response: fetch again at once, or after `replica.fetch.backoff.ms` if the
-    /// leader answered with an error.
-    pub(super) fn fetch_again(
+    /// Kafka's `AbstractFetcherThread.processFetchRequest` (and `truncateToEpochEndOffsets`)
+    /// on a partition's error: fenced at the epoch the request carried, the partition waits
+    /// for its next LeaderAndIsr (`onPartitionFenced`); any other error delays only that
+    /// partition by `replica.fetch.backoff.ms` (`handlePartitionsWithErrors`), while the
+    /// fetcher goes on with the rest.
+    pub(super) fn on_partition_error(
         &mut self,
         leader_id: BrokerId,
-        error: bool,
+        tp: &TopicPartition,
+        error: ErrorCode,
         out: &mut Output<BrokerTimer>,
     ) {
-        if error {
-            self.back_off(leader_id, out);
+        debug_assert_ne!(error, ErrorCode::None, "only an error delays a partition");
+        let fenced_at_own_epoch = error == ErrorCode::FencedLeaderEpoch
+            && self.requested_epoch(leader_id, tp) == Some(self.partitions[tp].leader_epoch);
+        if fenced_at_own_epoch {
+            self.set_fetch_readiness(tp, FetchReadiness::Failed);
+            self.fetch_state_changed(tp, leader_id);
         } else {
-            self.maybe_fetch(leader_id, out);
+            self.delay_partition(tp, out);
+        }
+    }
+
+    /// The leader epoch the fetch session last sent for `tp` to `leader_id`.
+    fn requested_epoch(&self, leader_id: BrokerId, tp: &TopicPartition) -> Option<LeaderEpoch> {
+        self.fetchers
+            .get(&leader_id)?
+            .session
+            .sent_partition(tp)?
+            .current_leader_epoch
+    }
+
+    /// Kafka's `AbstractFetcherThread.delayPartitions`: `tp` sits out for
+    /// `replica.fetch.backoff.ms`; the session forgets it meanwhile.
+    pub(super) fn delay_partition(&mut self, tp: &TopicPartition, out: &mut Output<BrokerTimer>) {
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let Role::Follower {
+            leader: Some(leader_id),
+            fetch: FetchReadiness::Ready,
+            ..
+        } = p.role
+        else {
+            return;
+        };
+        let leader_epoch = p.leader_epoch;
+        self.set_fetch_readiness(tp, FetchReadiness::Delayed);
+        self.fetch_state_changed(tp, leader_id);
+        out.timer(
+            self.config.replica_fetch_backoff_ms,
+            BrokerTimer::PartitionFetchBackoff {
+                tp: tp.clone(),
+                leader_epoch,
+            },
+        );
+    }
+
+    /// A delayed partition's backoff is over: it fetches again, unless a LeaderAndIsr has
+    /// started it afresh meanwhile.
+    pub(super) fn end_partition_delay(
+        &mut self,
+        tp: &TopicPartition,
+        leader_epoch: LeaderEpoch,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(p) = self.partitions.get(tp) else {
+            return;
+        };
+        let Role::Follower {
+            leader: Some(leader_id),
+            fetch: FetchReadiness::Delayed,
+            ..
+        } = p.role
+        else {
+            return;
+        };
+        if p.leader_epoch != leader_epoch {
+            return;
+        }
+        self.set_fetch_readiness(tp, FetchReadiness::Ready);
+        self.fetch_state_changed(tp, leader_id);
+        self.maybe_fetch(leader_id, out);
+    }
+
+    fn set_fetch_readiness(&mut self, tp: &TopicPartition, readiness: FetchReadiness) {
+        if let Some(Role::Follower { fetch, .. }) = self.partitions.get_mut(tp).map(|p| &mut p.role)
+        {
+            *fetch = readiness;
         }
     }
 
@@ -252,7 +334,6 @@ impl Broker {
             self.maybe_fetch(leader_id, out);
             return;
         }
-        let mut error = false;
         for r in partitions {
             if !self.is_following(&r.tp, leader_id) {
                 continue;
@@ -274,8 +355,8 @@ impl Broker {
                     }
                     continue;
                 }
-                _ => {
-                    error = true;
+                error => {
+                    self.on_partition_error(leader_id, &r.tp, error, out);
                     continue;
                 }
             }
@@ -284,7 +365,7 @@ impl Broker {
                 self.truncate_to_epoch_end(&r.tp, &diverging, out);
                 if self.disk.logs[&r.tp].log_end_offset() == before {
                     // No progress: do not spin on the same answer; try again after a pause.
-                    error = true;
+                    self.delay_partition(&r.tp, out);
                 }
                 continue;
             }
@@ -312,7 +393,7 @@ impl Broker {
                 "the HW never passes the LEO"
             );
         }
-        self.fetch_again(leader_id, error, out);
+        self.maybe_fetch(leader_id, out);
     }
 
     pub(super) fn on_offsets_for_leader_epoch_response(
@@ -324,13 +405,12 @@ impl Broker {
         let Some(leader_id) = self.take_fetch_slot(from, response.correlation_id) else {
             return;
         };
-        let mut error = false;
         for r in response.partitions {
             if !self.is_following(&r.tp, leader_id) {
                 continue;
             }
             if r.error != ErrorCode::None {
-                error = true;
+                self.on_partition_error(leader_id, &r.tp, r.error, out);
                 continue;
             }
             let complete = self.truncate_to_epoch_end(&r.tp, &r, out);
@@ -346,7 +426,7 @@ impl Broker {
                 self.fetch_state_changed(&r.tp, leader_id);
             }
         }
-        self.fetch_again(leader_id, error, out);
+        self.maybe_fetch(leader_id, out);
     }
 
     /// Kafka's `getOffsetTruncationState`: where to cut, given where the leader says an epoch

@@ -95,6 +95,11 @@ pub enum BrokerTimer {
     FetchBackoff {
         leader: BrokerId,
     },
+    /// One partition's `replica.fetch.backoff.ms` after its fetch failed.
+    PartitionFetchBackoff {
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+    },
     DelayedProduceExpire {
         id: u64,
     },
@@ -533,6 +538,9 @@ impl Broker {
                     f.backing_off = false;
                 }
                 self.maybe_fetch(leader, out);
+            }
+            BrokerTimer::PartitionFetchBackoff { tp, leader_epoch } => {
+                self.end_partition_delay(&tp, leader_epoch, out)
             }
             BrokerTimer::DelayedProduceExpire { id } => self.expire_delayed_produce(id, out),
             BrokerTimer::DelayedFetchExpire { id } => {

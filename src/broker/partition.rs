@@ -50,7 +50,24 @@ pub(super) enum Role {
         leader: Option<BrokerId>,
         /// 0.11 to 2.6: an OffsetsForLeaderEpoch round trip is due before fetching.
         needs_epoch_lookup: bool,
+        /// Whether the fetcher may ask for this partition now. Every LeaderAndIsr that makes
+        /// this broker a follower starts it afresh, as Kafka's `ReplicaManager.makeFollowers`
+        /// re-adds the partition to its fetcher with a new `PartitionFetchState`.
+        fetch: FetchReadiness,
     },
+}
+
+/// Kafka's `PartitionFetchState` as far as the fetcher's choice of partitions goes: a
+/// partition whose fetch failed waits on its own, the others keep fetching
+/// (`AbstractFetcherThread.delayPartitions` and `markPartitionFailed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FetchReadiness {
+    Ready,
+    /// The leader answered with an error: try again after `replica.fetch.backoff.ms`.
+    Delayed,
+    /// Fenced at the epoch it still has (`AbstractFetcherThread.onPartitionFenced`): the
+    /// leader moved on, so wait for the LeaderAndIsr that says where to.
+    Failed,
 }
 
 #[derive(Clone, Debug)]
@@ -157,25 +174,31 @@ impl Broker {
     ) {
         self.assert_newer_leader_epoch(&p);
         let tp = p.tp.clone();
+        // `Partition.makeLeader`'s `isNewLeader`: a leader whose epoch rises while it stays
+        // leader (the controller took a dead follower out of the ISR) keeps what it knows
+        // of its followers and its waiting produce requests.
+        let was_leader = matches!(
+            self.partitions.get(&tp).map(|s| &s.role),
+            Some(Role::Leader(_))
+        );
+        if was_leader {
+            self.materialize_followers(&tp, None);
+        }
         let log = self.disk.logs.get_mut(&tp).expect("log exists");
         let leo = log.log_end_offset();
         log.assign_epoch_start(p.leader_epoch, leo);
+        let known = match self.partitions.get(&tp).map(|s| &s.role) {
+            Some(Role::Leader(leader)) => leader.followers.clone(),
+            _ => BTreeMap::new(),
+        };
         let followers = p
             .replicas
             .iter()
             .filter(|r| **r != self.id)
             .map(|r| {
                 let in_sync = p.isr.contains(r);
-                (
-                    *r,
-                    FollowerState {
-                        log_end_offset: None,
-                        last_caught_up_ms: if in_sync { now_ms } else { 0 },
-                        last_fetch_ms: 0,
-                        last_fetch_leader_log_end_offset: 0,
-                        session: None,
-                    },
-                )
+                let state = reset_replica_state(known.get(r), now_ms, leo, in_sync);
+                (*r, state)
             })
             .collect();
         self.partitions.insert(
@@ -206,7 +229,11 @@ impl Broker {
             high_watermark: hw,
             isr: p.isr.clone(),
         });
-        self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        if !was_leader {
+            // Nothing should wait here: becoming a follower answered every request. Kafka's
+            // `ReplicaManager.makeLeaders` completes no produce purgatory at all.
+            self.fail_delayed_produces(&tp, p.leader_epoch, out);
+        }
         self.maybe_increment_hw(&tp, out);
         self.complete_delayed_fetches(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
@@ -244,6 +271,7 @@ impl Broker {
                     leader: p.leader,
                     needs_epoch_lookup: protocol.uses_leader_epochs()
                         && !protocol.uses_truncation_on_fetch(),
+                    fetch: FetchReadiness::Ready,
                 },
             },
         );
@@ -573,6 +601,39 @@ impl Broker {
             self.send_alter_isr(tp, new_isr, out);
         }
         self.maybe_increment_hw(tp, out);
+    }
+}
+
+/// Kafka's `Replica.resetReplicaState` when this broker leads a new epoch: a follower in the
+/// ISR counts as caught up now, one outside it as never. A new leader knows nothing of its
+/// followers' logs; a leader that stays keeps each follower's LEO, takes its own LEO as the
+/// follower's last-fetch mark, and times an in-sync follower's last fetch from now (so it is
+/// not dropped from the ISR, or let back in, before it fetches again).
+fn reset_replica_state(
+    known: Option<&FollowerState>,
+    now_ms: u64,
+    leader_log_end_offset: u64,
+    in_sync: bool,
+) -> FollowerState {
+    let last_caught_up_ms = if in_sync { now_ms } else { 0 };
+    match known {
+        None => FollowerState {
+            log_end_offset: None,
+            last_caught_up_ms,
+            last_fetch_ms: 0,
+            last_fetch_leader_log_end_offset: 0,
+            session: None,
+        },
+        Some(f) => {
+            debug_assert!(f.session.is_none(), "followers are materialized first");
+            FollowerState {
+                log_end_offset: f.log_end_offset,
+                last_caught_up_ms,
+                last_fetch_ms: if in_sync { now_ms } else { 0 },
+                last_fetch_leader_log_end_offset: leader_log_end_offset,
+                session: None,
+            }
+        }
     }
 }
 

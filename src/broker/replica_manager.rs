@@ -553,12 +553,17 @@ impl Broker {
         let Some(p) = self.partitions.get(&fp.tp) else {
             return Some(ErrorCode::NotLeaderOrFollower);
         };
+        // KIP-320 (2.1): the fetcher's idea of the epoch must match, for followers and
+        // consumers alike, and it is checked before leadership (`Partition.fetchRecords`
+        // through `getLocalLog`): a fetcher that missed an epoch change is fenced even by a
+        // replica that no longer leads.
+        if let Some(error) = self.current_leader_epoch_error(p, fp.current_leader_epoch) {
+            return Some(error);
+        }
         if !matches!(p.role, Role::Leader(_)) {
             return Some(ErrorCode::NotLeaderOrFollower);
         }
-        // KIP-320 (2.1): the fetcher's idea of the epoch must match, for followers and
-        // consumers alike (`Partition.fetchRecords` through `getLocalLog`).
-        self.current_leader_epoch_error(p, fp.current_leader_epoch)
+        None
     }
 
     /// Kafka's `Partition.checkCurrentLeaderEpoch` (KIP-320, from 2.1): an asker whose idea

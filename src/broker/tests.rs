@@ -4,6 +4,7 @@ use super::*;
 use crate::event::TruncateReason;
 use crate::fetch_session::FetchMetadata;
 use crate::log::Log;
+use partition::FetchReadiness;
 
 const CONTROLLER: BrokerId = 99;
 
@@ -894,5 +895,98 @@ fn a_consumer_fetch_is_fenced_by_its_leader_epoch_only_from_2_1() {
             }
             other => panic!("not a fetch answer: {other:?}"),
         }
+        // The epoch is checked before leadership (`Partition.getLocalLog`): a follower
+        // fences a stale fetcher too.
+        let from_follower = if version == "2.0" {
+            ErrorCode::NotLeaderOrFollower
+        } else {
+            ErrorCode::FencedLeaderEpoch
+        };
+        match ask(&mut c, 1, stale_fetch.clone()) {
+            Message::FetchResponse(r) => {
+                assert_eq!(r.partitions[0].error, from_follower, "version {version}")
+            }
+            other => panic!("not a fetch answer: {other:?}"),
+        }
     }
+}
+
+/// `Partition.makeLeader` with `isNewLeader = false`: when the controller takes a dead
+/// follower out of the ISR it bumps the leader epoch, and the leader that stays keeps what it
+/// knows of its followers (`Replica.resetReplicaState`) and its waiting acks=all requests
+/// (`ReplicaManager.makeLeaders` completes no produce purgatory). The request waiting on the
+/// dead follower is answered as soon as the smaller ISR has the records.
+#[test]
+fn a_leader_that_stays_leader_keeps_its_followers_and_its_waiting_produces() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.down.insert(2);
+    c.produce(0, Acks::All, 0..3);
+    c.run(100);
+    assert_eq!(c.leo(1), 3, "the live follower has the records");
+    assert!(c.to_clients.is_empty(), "acks=all waits for broker 2");
+    c.leader_and_isr(0, 1, vec![0, 1], 1);
+    c.run(1);
+    assert_eq!(c.hw(0), 3, "the leader still knows broker 1's LEO");
+    assert_eq!(c.to_clients.len(), 1, "{:?}", c.to_clients);
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+}
+
+/// `AbstractFetcherThread.onPartitionFenced`: a follower fenced at the epoch it still has
+/// stops fetching that partition until its own LeaderAndIsr arrives, and then fetches at
+/// once; nothing waits out `replica.fetch.backoff.ms`.
+#[test]
+fn a_follower_fenced_at_its_own_epoch_waits_for_its_leader_and_isr() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    // Only the leader hears of epoch 1 for now.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::LeaderAndIsr(LeaderAndIsrRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            partitions: vec![LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(0),
+                leader_epoch: 1,
+                isr: vec![0, 1, 2],
+                partition_epoch: 1,
+                replicas: vec![0, 1, 2],
+                controller_epoch: 1,
+            }],
+        }),
+    ));
+    c.produce(0, Acks::Leader, 0..2);
+    c.run(600);
+    let readiness = |c: &Cluster, b: BrokerId| match &c.brokers[&b].partitions[&tp()].role {
+        Role::Follower { fetch, .. } => *fetch,
+        Role::Leader(_) => panic!("broker {b} leads"),
+    };
+    assert_eq!(readiness(&c, 1), FetchReadiness::Failed);
+    assert_eq!(c.leo(1), 0, "fenced, so nothing fetched");
+    for b in 1..3 {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            Message::LeaderAndIsr(LeaderAndIsrRequest {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                partitions: vec![LeaderAndIsrPartition {
+                    tp: tp(),
+                    leader: Some(0),
+                    leader_epoch: 1,
+                    isr: vec![0, 1, 2],
+                    partition_epoch: 1,
+                    replicas: vec![0, 1, 2],
+                    controller_epoch: 1,
+                }],
+            }),
+        ));
+    }
+    c.run(5);
+    assert_eq!(readiness(&c, 1), FetchReadiness::Ready);
+    assert_eq!(c.leo(1), 2, "fetching again at once");
 }
