@@ -290,6 +290,34 @@ impl Broker {
         }
     }
 
+    /// The connection to `peer` was reset or refused (the peer crashed). Kafka's
+    /// `NetworkClient` fails the requests in flight on it at once; for the fetcher that is
+    /// `AbstractFetcherThread.processFetchRequest`'s failed fetch: every partition waits
+    /// `replica.fetch.backoff.ms`, then the fetcher tries again (a new connection, a new
+    /// fetch session). Without this a follower would wait out `replica.socket.timeout.ms`.
+    pub(super) fn on_disconnected(&mut self, peer: NodeId, out: &mut Output<BrokerTimer>) {
+        let NodeId::Broker(leader_id) = peer else {
+            return;
+        };
+        let Some(fetcher) = self.fetchers.get_mut(&leader_id) else {
+            return;
+        };
+        if fetcher.in_flight.take().is_some() {
+            self.fetch_failed(leader_id, out);
+        }
+    }
+
+    /// The request in flight to `leader_id` got no answer (timed out or disconnected): its
+    /// fetch session is in doubt, so the next request starts a new one, after a backoff.
+    pub(super) fn fetch_failed(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
+        let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
+        debug_assert!(fetcher.in_flight.is_none(), "the slot was taken first");
+        if fetcher.in_flight_session.take().is_some() {
+            fetcher.session.handle_error();
+        }
+        self.back_off(leader_id, out);
+    }
+
     pub(super) fn back_off(&mut self, leader_id: BrokerId, out: &mut Output<BrokerTimer>) {
         let fetcher = self.fetchers.entry(leader_id).or_default();
         if !fetcher.backing_off {

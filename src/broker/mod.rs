@@ -450,6 +450,7 @@ impl Broker {
                 self.on_produce(now_ms, ProduceReplyTo::Client(from), request, out)
             }
             Message::Metadata(request) => self.on_metadata(from, request, out),
+            Message::Disconnected(_) => self.on_disconnected(from, out),
             Message::ListOffsets(request) => self.on_list_offsets(from, request, out),
             request @ (Message::FindCoordinator(_)
             | Message::JoinGroup(_)
@@ -465,7 +466,6 @@ impl Broker {
             | Message::ProduceResponse(_)
             | Message::MetadataResponse(_)
             | Message::ListOffsetsResponse(_)
-            | Message::Disconnected(_)
             | Message::FindCoordinatorResponse(_)
             | Message::JoinGroupResponse(_)
             | Message::SyncGroupResponse(_)
@@ -526,11 +526,7 @@ impl Broker {
                     .take_fetch_slot(NodeId::Broker(leader), correlation_id)
                     .is_some()
                 {
-                    let fetcher = self.fetchers.get_mut(&leader).expect("fetcher");
-                    if fetcher.in_flight_session.take().is_some() {
-                        fetcher.session.handle_error();
-                    }
-                    self.back_off(leader, out);
+                    self.fetch_failed(leader, out);
                 }
             }
             BrokerTimer::FetchBackoff { leader } => {

@@ -990,3 +990,28 @@ fn a_follower_fenced_at_its_own_epoch_waits_for_its_leader_and_isr() {
     assert_eq!(readiness(&c, 1), FetchReadiness::Ready);
     assert_eq!(c.leo(1), 2, "fetching again at once");
 }
+
+/// A follower hears at once that its leader's connection was reset (the leader crashed), as
+/// Kafka's `NetworkClient` does: the fetch fails, and the follower fetches again after
+/// `replica.fetch.backoff.ms`, not after `replica.socket.timeout.ms`.
+#[test]
+fn a_follower_retries_a_reset_connection_after_the_fetch_backoff() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.down.insert(0);
+    c.run(600);
+    c.wire.push_back((
+        NodeId::Broker(1),
+        NodeId::Broker(0),
+        Message::Disconnected(Disconnected {
+            peer: NodeId::Broker(0),
+        }),
+    ));
+    c.down.remove(&0);
+    c.produce(0, Acks::Leader, 0..2);
+    let backoff_ms = config().replica_fetch_backoff_ms;
+    assert!(backoff_ms + 100 < config().replica_socket_timeout_ms);
+    c.run(backoff_ms + 100);
+    assert_eq!(c.leo(1), 2, "fetching again after the backoff");
+}

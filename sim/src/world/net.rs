@@ -294,7 +294,7 @@ pub(super) fn send_messages(
     now_ns: u64,
     messages: &mut Vec<(NodeId, Message)>,
 ) -> Vec<(NodeId, u64)> {
-    let is_client = matches!(me, NodeId::Producer(_) | NodeId::Consumer(_));
+    let hears_refusals = hears_resets(me);
     let mut refused = Vec::new();
     let network = &shared.scenario.network;
     let net = shared.net.lock().expect("net");
@@ -302,8 +302,8 @@ pub(super) fn send_messages(
     let refusing = shared.refusing.lock().expect("refusing");
     let mut sent = 0;
     for (to, message) in messages.drain(..) {
-        if is_client && refusing.contains(&to) {
-            // Connection refused: the client hears so after a round trip's worth of time.
+        if hears_refusals && refusing.contains(&to) {
+            // Connection refused: the sender hears so after a round trip's worth of time.
             let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
             if !refused.iter().any(|(n, _)| *n == to) {
                 refused.push((to, now_ns + round_trip_ns));
@@ -340,9 +340,21 @@ pub(super) fn send_messages(
     refused
 }
 
-/// The operating system of a crashed broker resets its connections: every client hears
-/// (after the latency of the link, and after whatever the broker sent before) that its
-/// requests to that broker will not be answered.
+/// Whether `node` is told of a reset or refused connection: clients, and brokers (a follower
+/// fetching from a crashed leader, a controller sending to a crashed broker: Kafka's
+/// `NetworkClient` sees the disconnect at once and fails the requests in flight). ZooKeeper's
+/// own sessions end by timeout, not by a closed socket, and the admin tool never waits on
+/// a broker that way.
+fn hears_resets(node: NodeId) -> bool {
+    matches!(
+        node,
+        NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Broker(_)
+    )
+}
+
+/// The operating system of a crashed broker resets its connections: every client and every
+/// other broker hears (after the latency of the link, and after whatever the broker sent
+/// before) that its requests to that broker will not be answered.
 pub(super) fn send_resets(shared: &Shared, nodes: impl Iterator<Item = NodeId> + Clone) {
     let crashed: Vec<NodeId> = std::mem::take(&mut *shared.closing.lock().expect("closing"));
     if crashed.is_empty() {
@@ -356,7 +368,7 @@ pub(super) fn send_resets(shared: &Shared, nodes: impl Iterator<Item = NodeId> +
         // The crashed life of the broker: the one whose connections are reset.
         let from_incarnation = mailboxes.get(&from).map_or(0, |m| m.incarnation);
         for client in nodes.clone() {
-            if !matches!(client, NodeId::Producer(_) | NodeId::Consumer(_)) {
+            if client == from || !hears_resets(client) {
                 continue;
             }
             let Some(mailbox) = mailboxes.get(&client) else {

@@ -322,7 +322,7 @@ async fn apply_faults(
             return false;
         }
         apply_fault(shared, handle, nodes, &fault.action);
-        send_resets(shared, nodes.others.keys().copied());
+        send_resets(shared, nodes.all().into_iter());
     }
     true
 }
