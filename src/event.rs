@@ -143,11 +143,13 @@ pub enum Event {
         added: Vec<BrokerId>,
         isr: Vec<BrokerId>,
     },
-    /// The controller took replicas whose brokers died out of a partition's ISR (a new
-    /// leader epoch, same leader).
+    /// The controller took a replica whose broker died out of a partition's ISR (a new
+    /// leader epoch; the same leader, or none if the dead replica led). `removed` is empty
+    /// when the dead replica was the ISR's last member, which Kafka keeps.
     ControllerShrunkIsr {
         tp: TopicPartition,
-        leader: BrokerId,
+        /// `None` when the removed replica led: the partition has no leader now.
+        leader: Option<BrokerId>,
         leader_epoch: LeaderEpoch,
         removed: Vec<BrokerId>,
         isr: Vec<BrokerId>,

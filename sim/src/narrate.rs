@@ -271,11 +271,24 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
             list(added),
             brokers(isr)
         ),
-        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr } => format!(
-            "the controller removes dead replica(s) {} from the ISR of {tp}: ISR {}, leader {leader} stays, epoch {leader_epoch}",
-            brokers(removed),
-            brokers(isr)
-        ),
+        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr } => {
+            let leader = match leader {
+                Some(l) => format!("leader {l} stays"),
+                None => "no leader".to_string(),
+            };
+            if removed.is_empty() {
+                format!(
+                    "the controller keeps dead replica {} as the last member of the ISR of {tp} (an ISR is never empty): {leader}, epoch {leader_epoch}",
+                    brokers(isr)
+                )
+            } else {
+                format!(
+                    "the controller removes dead replica(s) {} from the ISR of {tp}: ISR {}, {leader}, epoch {leader_epoch}",
+                    brokers(removed),
+                    brokers(isr)
+                )
+            }
+        }
         Event::IsrChangeRejected { tp, leader, error } => format!(
             "the controller refuses leader {leader}'s ISR change for {tp} ({error})"
         ),

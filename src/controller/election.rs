@@ -64,32 +64,6 @@ pub fn live_isr(isr: &[BrokerId], live_brokers: &BTreeSet<BrokerId>) -> Vec<Brok
         .collect()
 }
 
-/// What the controller decides for one partition, given its znode state (if any).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PartitionChange {
-    /// Nothing to write.
-    None,
-    /// A new partition gets its first leader and ISR, at leader epoch 0.
-    NewPartition {
-        leader: BrokerId,
-        isr: Vec<BrokerId>,
-    },
-    /// The leader is alive; dead replicas leave the ISR (the leader epoch is bumped).
-    RemoveDeadReplicas {
-        isr: Vec<BrokerId>,
-        removed: Vec<BrokerId>,
-    },
-    /// A new leader for a partition without a live one (the leader epoch is bumped).
-    Elect {
-        leader: BrokerId,
-        isr: Vec<BrokerId>,
-        unclean: bool,
-    },
-    /// No replica can lead: the partition goes offline (leader none, the leader epoch is
-    /// bumped).
-    Offline { isr: Vec<BrokerId> },
-}
-
 /// The last known leader and ISR of a partition, as its state znode holds them.
 #[derive(Clone, Copy, Debug)]
 pub struct CurrentLeaderAndIsr<'a> {
@@ -97,52 +71,102 @@ pub struct CurrentLeaderAndIsr<'a> {
     pub isr: &'a [BrokerId],
 }
 
-/// Kafka's offline-partition leader election and replica-offline handling for one partition:
-/// what the controller writes next, from the assignment, the current state (`None`: the
-/// partition has no state znode yet) and the live brokers.
+/// One write the controller makes to a partition's state znode. Each bumps the leader epoch
+/// (and the znode version), as every `LeaderAndIsr.newLeaderAndIsr` in Kafka does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionChange {
+    /// A new partition gets its first leader and ISR, at leader epoch 0.
+    NewPartition {
+        leader: BrokerId,
+        isr: Vec<BrokerId>,
+    },
+    /// Kafka's `ZkReplicaStateMachine.doRemoveReplicasFromIsr` for one dead `replica`: it
+    /// leaves the ISR unless it is the last member (Kafka never writes an empty ISR in
+    /// ZooKeeper mode), and if it led, the partition has no leader (`NoLeader`).
+    RemoveDeadReplica {
+        replica: BrokerId,
+        leader: Option<BrokerId>,
+        isr: Vec<BrokerId>,
+    },
+    /// A new leader for a partition without a live one.
+    Elect {
+        leader: BrokerId,
+        isr: Vec<BrokerId>,
+        unclean: bool,
+    },
+}
+
+/// Why the controller looks at a partition: which of Kafka's two orders applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionOrder {
+    /// `KafkaController.onReplicasBecomeOffline` (brokers died while this controller was
+    /// active): elections first (`PartitionStateMachine.triggerOnlinePartitionStateChange`),
+    /// then the dead replicas leave the ISRs (`OfflineReplica`).
+    ElectThenRemove,
+    /// `KafkaController.onControllerFailover`: `ZkReplicaStateMachine.startup` moves every
+    /// replica on a dead broker to `OfflineReplica` first, then
+    /// `ZkPartitionStateMachine.startup` elects leaders from what is left of the ISRs.
+    RemoveThenElect,
+}
+
+/// The writes the controller makes for one partition, in order, from the assignment, the
+/// current state (`None`: the partition has no state znode yet) and the live brokers. Empty:
+/// nothing to write.
 pub fn decide_partition_change(
     assignment: &[BrokerId],
     current: Option<CurrentLeaderAndIsr<'_>>,
     live_brokers: &BTreeSet<BrokerId>,
     unclean_leader_election_enable: bool,
-) -> PartitionChange {
+    order: DecisionOrder,
+) -> Vec<PartitionChange> {
     let Some(current) = current else {
-        return new_partition_leader_and_isr(assignment, live_brokers);
+        return new_partition_leader_and_isr(assignment, live_brokers)
+            .into_iter()
+            .collect();
     };
-    let leader_live = current.leader.is_some_and(|l| live_brokers.contains(&l));
-    if leader_live {
-        return remove_dead_replicas_from_isr(current.isr, live_brokers);
+    let mut leader = current.leader;
+    let mut isr = current.isr.to_vec();
+    let mut changes = Vec::new();
+    if order == DecisionOrder::RemoveThenElect {
+        changes.extend(remove_dead_replicas_from_isr(
+            &mut leader,
+            &mut isr,
+            live_brokers,
+            true,
+        ));
     }
-    match offline_partition_leader_election(
-        assignment,
-        current.isr,
-        live_brokers,
-        unclean_leader_election_enable,
-    ) {
-        // A clean leader: the ISR keeps its live members, in their ISR order.
-        Some(Election {
-            leader,
-            unclean: false,
-        }) => PartitionChange::Elect {
-            leader,
-            isr: live_isr(current.isr, live_brokers),
-            unclean: false,
-        },
-        // An unclean leader is the ISR alone: nobody else is known to hold what it holds.
-        Some(Election {
-            leader,
-            unclean: true,
-        }) => PartitionChange::Elect {
-            leader,
-            isr: vec![leader],
-            unclean: true,
-        },
-        None if current.leader.is_some() => PartitionChange::Offline {
-            isr: offline_isr(current.isr, live_brokers),
-        },
-        // Already offline: nothing changes until a replica that can lead returns.
-        None => PartitionChange::None,
+    let leader_live = leader.is_some_and(|l| live_brokers.contains(&l));
+    if !leader_live {
+        if let Some(election) = offline_partition_leader_election(
+            assignment,
+            &isr,
+            live_brokers,
+            unclean_leader_election_enable,
+        ) {
+            // `leaderForOffline`: a clean leader keeps the ISR's live members, in ISR order;
+            // an unclean one is the ISR alone (nobody else is known to hold what it holds).
+            isr = if election.unclean {
+                vec![election.leader]
+            } else {
+                live_isr(&isr, live_brokers)
+            };
+            leader = Some(election.leader);
+            changes.push(PartitionChange::Elect {
+                leader: election.leader,
+                isr: isr.clone(),
+                unclean: election.unclean,
+            });
+        }
     }
+    if order == DecisionOrder::ElectThenRemove {
+        changes.extend(remove_dead_replicas_from_isr(
+            &mut leader,
+            &mut isr,
+            live_brokers,
+            false,
+        ));
+    }
+    changes
 }
 
 /// Kafka's `PartitionStateMachine.initializeLeaderAndIsrForPartitions`: the first live
@@ -151,44 +175,66 @@ pub fn decide_partition_change(
 fn new_partition_leader_and_isr(
     assignment: &[BrokerId],
     live_brokers: &BTreeSet<BrokerId>,
-) -> PartitionChange {
+) -> Option<PartitionChange> {
     let live: Vec<BrokerId> = assignment
         .iter()
         .copied()
         .filter(|r| live_brokers.contains(r))
         .collect();
-    match live.first() {
-        Some(&leader) => PartitionChange::NewPartition { leader, isr: live },
-        None => PartitionChange::None,
-    }
+    let leader = *live.first()?;
+    Some(PartitionChange::NewPartition { leader, isr: live })
 }
 
-/// Kafka's `ReplicaStateMachine` moving replicas to OfflineReplica
-/// (`removeReplicasFromIsr`) while the leader lives: the dead replicas leave the ISR. An ISR
-/// with no live member is left alone.
+/// Kafka's `ZkReplicaStateMachine` moving the replicas of dead brokers to `OfflineReplica`,
+/// one broker at a time (`doRemoveReplicasFromIsr` per replica id; Kafka walks a hash map of
+/// them, this model takes ascending broker ids): each dead ISR member leaves the ISR, except
+/// that an ISR of one keeps its member, and a leader that leaves makes the partition
+/// leaderless. Each step is a write.
+///
+/// Kafka does this once per broker failure; this model decides again whenever anything
+/// changes, so a step that would change nothing is written only in a sequence that changes
+/// something, or at controller failover (`lone_noop_allowed`), where Kafka writes it too.
 fn remove_dead_replicas_from_isr(
-    isr: &[BrokerId],
+    leader: &mut Option<BrokerId>,
+    isr: &mut Vec<BrokerId>,
     live_brokers: &BTreeSet<BrokerId>,
-) -> PartitionChange {
-    let live = live_isr(isr, live_brokers);
-    if live.len() < isr.len() && !live.is_empty() {
-        let removed = isr.iter().copied().filter(|r| !live.contains(r)).collect();
-        PartitionChange::RemoveDeadReplicas { isr: live, removed }
-    } else {
-        PartitionChange::None
+    lone_noop_allowed: bool,
+) -> Vec<PartitionChange> {
+    let mut dead: Vec<BrokerId> = isr
+        .iter()
+        .copied()
+        .filter(|r| !live_brokers.contains(r))
+        .collect();
+    dead.sort_unstable();
+    let mut changes = Vec::new();
+    for replica in dead {
+        if !isr.contains(&replica) {
+            continue;
+        }
+        let new_leader = if *leader == Some(replica) {
+            None
+        } else {
+            *leader
+        };
+        let new_isr: Vec<BrokerId> = if isr.len() == 1 {
+            isr.clone()
+        } else {
+            isr.iter().copied().filter(|r| *r != replica).collect()
+        };
+        let noop = new_leader == *leader && new_isr == *isr;
+        if noop && changes.is_empty() && !lone_noop_allowed {
+            continue;
+        }
+        *leader = new_leader;
+        *isr = new_isr;
+        changes.push(PartitionChange::RemoveDeadReplica {
+            replica,
+            leader: *leader,
+            isr: isr.clone(),
+        });
     }
-}
-
-/// The ISR of a partition going offline. The ISR keeps its last member so that a clean
-/// election can happen when that broker returns (Kafka never writes an empty ISR in
-/// ZooKeeper mode).
-fn offline_isr(isr: &[BrokerId], live_brokers: &BTreeSet<BrokerId>) -> Vec<BrokerId> {
-    let live = live_isr(isr, live_brokers);
-    if live.is_empty() {
-        isr.to_vec()
-    } else {
-        live
-    }
+    debug_assert!(!isr.is_empty(), "Kafka never writes an empty ISR");
+    changes
 }
 
 #[cfg(test)]
@@ -240,6 +286,7 @@ mod tests {
 
     #[test]
     fn partition_changes_follow_kafka() {
+        use DecisionOrder::{ElectThenRemove as Active, RemoveThenElect as Failover};
         use PartitionChange as C;
         struct Case {
             assignment: &'static [BrokerId],
@@ -247,8 +294,14 @@ mod tests {
             current: Option<(Option<BrokerId>, &'static [BrokerId])>,
             live: &'static [BrokerId],
             unclean: bool,
-            expected: PartitionChange,
+            order: DecisionOrder,
+            expected: Vec<PartitionChange>,
         }
+        let remove = |replica, leader, isr: &[BrokerId]| C::RemoveDeadReplica {
+            replica,
+            leader,
+            isr: isr.to_vec(),
+        };
         let cases = [
             // New partitions: the first live replica leads, the live replicas are the ISR.
             Case {
@@ -256,27 +309,30 @@ mod tests {
                 current: None,
                 live: &[0, 1, 2],
                 unclean: false,
-                expected: C::NewPartition {
+                order: Active,
+                expected: vec![C::NewPartition {
                     leader: 1,
                     isr: vec![1, 0, 2],
-                },
+                }],
             },
             Case {
                 assignment: &[1, 0, 2],
                 current: None,
                 live: &[0, 2],
                 unclean: false,
-                expected: C::NewPartition {
+                order: Active,
+                expected: vec![C::NewPartition {
                     leader: 0,
                     isr: vec![0, 2],
-                },
+                }],
             },
             Case {
                 assignment: &[1, 0],
                 current: None,
                 live: &[2],
                 unclean: true,
-                expected: C::None,
+                order: Active,
+                expected: vec![],
             },
             // A live leader with a healthy ISR: nothing to do.
             Case {
@@ -284,7 +340,8 @@ mod tests {
                 current: Some((Some(0), &[0, 1, 2])),
                 live: &[0, 1, 2],
                 unclean: false,
-                expected: C::None,
+                order: Active,
+                expected: vec![],
             },
             // A live leader, a dead follower: the follower leaves the ISR.
             Case {
@@ -292,10 +349,17 @@ mod tests {
                 current: Some((Some(0), &[0, 1, 2])),
                 live: &[0, 2],
                 unclean: false,
-                expected: C::RemoveDeadReplicas {
-                    isr: vec![0, 2],
-                    removed: vec![1],
-                },
+                order: Active,
+                expected: vec![remove(1, Some(0), &[0, 2])],
+            },
+            // Two dead followers: one write each, one broker at a time.
+            Case {
+                assignment: &[0, 1, 2],
+                current: Some((Some(0), &[0, 2, 1])),
+                live: &[0],
+                unclean: false,
+                order: Active,
+                expected: vec![remove(1, Some(0), &[0, 2]), remove(2, Some(0), &[0])],
             },
             // A dead follower already out of the ISR changes nothing.
             Case {
@@ -303,29 +367,55 @@ mod tests {
                 current: Some((Some(0), &[0, 2])),
                 live: &[0, 2],
                 unclean: false,
-                expected: C::None,
+                order: Active,
+                expected: vec![],
             },
             // The leader died: the next live ISR member leads, the ISR keeps its live members
-            // in ISR order.
+            // in ISR order; the dead are already out, so nothing more is written.
             Case {
                 assignment: &[0, 1, 2],
                 current: Some((Some(0), &[0, 2, 1])),
                 live: &[1, 2],
                 unclean: false,
-                expected: C::Elect {
+                order: Active,
+                expected: vec![C::Elect {
                     leader: 1,
                     isr: vec![2, 1],
                     unclean: false,
-                },
+                }],
             },
-            // The leader died and only an out-of-sync replica lives: offline, the ISR keeps
-            // its last member.
+            // The leader died and only an out-of-sync replica lives: the election fails, and
+            // the leader's replica goes offline: no leader, the ISR keeps its last member.
             Case {
                 assignment: &[0, 1, 2],
                 current: Some((Some(0), &[0])),
                 live: &[1, 2],
                 unclean: false,
-                expected: C::Offline { isr: vec![0] },
+                order: Active,
+                expected: vec![remove(0, None, &[0])],
+            },
+            // The leader and a follower die together with nobody to elect: one at a time,
+            // and the ISR ends with the follower, not the old leader.
+            Case {
+                assignment: &[0, 1, 2],
+                current: Some((Some(0), &[0, 1])),
+                live: &[2],
+                unclean: false,
+                order: Active,
+                expected: vec![remove(0, None, &[1]), remove(1, None, &[1])],
+            },
+            // Every ISR member dies together: the ISR shrinks to the last one removed.
+            Case {
+                assignment: &[0, 1, 2],
+                current: Some((Some(1), &[0, 1, 2])),
+                live: &[],
+                unclean: false,
+                order: Active,
+                expected: vec![
+                    remove(0, Some(1), &[1, 2]),
+                    remove(1, None, &[2]),
+                    remove(2, None, &[2]),
+                ],
             },
             // ... unless unclean election is enabled: the out-of-sync replica leads alone.
             Case {
@@ -333,11 +423,12 @@ mod tests {
                 current: Some((Some(0), &[0])),
                 live: &[1, 2],
                 unclean: true,
-                expected: C::Elect {
+                order: Active,
+                expected: vec![C::Elect {
                     leader: 1,
                     isr: vec![1],
                     unclean: true,
-                },
+                }],
             },
             // Already offline and still nobody to elect: no new write.
             Case {
@@ -345,7 +436,8 @@ mod tests {
                 current: Some((None, &[0])),
                 live: &[1, 2],
                 unclean: false,
-                expected: C::None,
+                order: Active,
+                expected: vec![],
             },
             // Offline, and the last ISR member returns: a clean election.
             Case {
@@ -353,19 +445,53 @@ mod tests {
                 current: Some((None, &[0])),
                 live: &[0, 1, 2],
                 unclean: false,
-                expected: C::Elect {
+                order: Active,
+                expected: vec![C::Elect {
                     leader: 0,
                     isr: vec![0],
                     unclean: false,
-                },
+                }],
+            },
+            // A new controller first takes dead replicas out of the ISRs, then elects: the
+            // leader and a follower died, the surviving ISR member leads at epoch + 3.
+            Case {
+                assignment: &[0, 1, 2],
+                current: Some((Some(0), &[0, 1, 2])),
+                live: &[2],
+                unclean: false,
+                order: Failover,
+                expected: vec![
+                    remove(0, None, &[1, 2]),
+                    remove(1, None, &[2]),
+                    C::Elect {
+                        leader: 2,
+                        isr: vec![2],
+                        unclean: false,
+                    },
+                ],
+            },
+            // At failover even an offline partition's last member is written again, as
+            // Kafka's replica state machine does for every offline replica.
+            Case {
+                assignment: &[0, 1, 2],
+                current: Some((None, &[0])),
+                live: &[1, 2],
+                unclean: false,
+                order: Failover,
+                expected: vec![remove(0, None, &[0])],
             },
         ];
         for (i, case) in cases.iter().enumerate() {
             let current = case
                 .current
                 .map(|(leader, isr)| CurrentLeaderAndIsr { leader, isr });
-            let got =
-                decide_partition_change(case.assignment, current, &live(case.live), case.unclean);
+            let got = decide_partition_change(
+                case.assignment,
+                current,
+                &live(case.live),
+                case.unclean,
+                case.order,
+            );
             assert_eq!(got, case.expected, "case {i}");
         }
     }

@@ -18,7 +18,9 @@
 //! session's requests in order, so pipelined writes to one partition see the versions the
 //! cache predicts.
 
-use super::election::{decide_partition_change, CurrentLeaderAndIsr, PartitionChange};
+use super::election::{
+    decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
+};
 use crate::actor::Output;
 use crate::config::TopicConfig;
 use crate::event::{ElectionReason, Event};
@@ -49,9 +51,12 @@ pub enum WriteWhy {
         unclean: bool,
         reason: ElectionReason,
     },
-    /// Dead replicas left the ISR of a partition whose leader is alive.
+    /// A dead replica left the ISR (`removed` is empty when it was the last member and
+    /// stayed); if it led, the partition has no leader now.
     RemoveDeadReplicas {
         removed: Vec<BrokerId>,
+        /// The dead replica led and no replica may lead now: the partition is offline.
+        goes_offline: bool,
     },
     AlterIsr {
         leader: BrokerId,
@@ -412,7 +417,8 @@ impl Controller {
     }
 
     /// Kafka's offline-partition leader election and replica-offline handling for one
-    /// partition: the rules ([`decide_partition_change`]) decide, this writes the decision.
+    /// partition: the rules ([`decide_partition_change`]) decide, this writes each decision
+    /// in turn (each write counts on the one before, as the znode's version says).
     fn decide(
         &mut self,
         tp: &TopicPartition,
@@ -424,40 +430,80 @@ impl Controller {
             leader: s.leader,
             isr: &s.isr,
         });
-        let change = decide_partition_change(
+        let order = if dead_leader_reason == ElectionReason::ControllerFailover {
+            DecisionOrder::RemoveThenElect
+        } else {
+            DecisionOrder::ElectThenRemove
+        };
+        let changes = decide_partition_change(
             &self.assignments[tp],
             current,
             &self.live_brokers,
             self.unclean_enabled(&tp.topic),
+            order,
         );
-        let Some(state) = state else {
-            if let PartitionChange::NewPartition { leader, isr } = change {
-                self.create_parents(tp, out);
-                let new = PartitionZkState {
-                    leader: Some(leader),
-                    leader_epoch: 0,
-                    isr,
-                    version: -1,
-                };
-                let why = WriteWhy::Election {
-                    previous_leader: None,
-                    unclean: false,
-                    reason: ElectionReason::NewPartition,
-                };
-                self.write(tp, new, why, out);
-            }
+        // A partition leaderless before this decision gets a leader back because a replica
+        // returned; one that loses its leader now says why it lost it.
+        let reason = match &state {
+            Some(s) if s.leader.is_none() => ElectionReason::BrokerReturned,
+            _ => dead_leader_reason,
+        };
+        let elects = changes
+            .iter()
+            .any(|c| matches!(c, PartitionChange::Elect { .. }));
+        for change in changes {
+            self.write_change(tp, change, reason, !elects, out);
+        }
+    }
+
+    /// Writes one decided change on top of the partition's latest state. `stays_offline`:
+    /// no election follows in this decision, so a partition that loses its leader is offline.
+    fn write_change(
+        &mut self,
+        tp: &TopicPartition,
+        change: PartitionChange,
+        reason: ElectionReason,
+        stays_offline: bool,
+        out: &mut ControllerOutput,
+    ) {
+        let Some(state) = self.states.get(tp).cloned() else {
+            let PartitionChange::NewPartition { leader, isr } = change else {
+                unreachable!("a partition without state is only created: {change:?}");
+            };
+            self.create_parents(tp, out);
+            let new = PartitionZkState {
+                leader: Some(leader),
+                leader_epoch: 0,
+                isr,
+                version: -1,
+            };
+            let why = WriteWhy::Election {
+                previous_leader: None,
+                unclean: false,
+                reason: ElectionReason::NewPartition,
+            };
+            self.write(tp, new, why, out);
             return;
         };
-        // An election for a partition already offline is a replica coming back.
-        let reason = if state.leader.is_none() {
-            ElectionReason::BrokerReturned
-        } else {
-            dead_leader_reason
-        };
         let (leader, isr, why) = match change {
-            PartitionChange::None | PartitionChange::NewPartition { .. } => return,
-            PartitionChange::RemoveDeadReplicas { isr, removed } => {
-                (state.leader, isr, WriteWhy::RemoveDeadReplicas { removed })
+            PartitionChange::NewPartition { .. } => {
+                unreachable!("{tp} already has a state")
+            }
+            PartitionChange::RemoveDeadReplica {
+                replica,
+                leader,
+                isr,
+            } => {
+                let removed = if isr.len() < state.isr.len() {
+                    vec![replica]
+                } else {
+                    Vec::new()
+                };
+                let why = WriteWhy::RemoveDeadReplicas {
+                    removed,
+                    goes_offline: stays_offline && state.leader.is_some() && leader.is_none(),
+                };
+                (leader, isr, why)
             }
             PartitionChange::Elect {
                 leader,
@@ -470,14 +516,6 @@ impl Controller {
                     reason,
                 };
                 (Some(leader), isr, why)
-            }
-            PartitionChange::Offline { isr } => {
-                let why = WriteWhy::Election {
-                    previous_leader: state.leader,
-                    unclean: false,
-                    reason,
-                };
-                (None, isr, why)
             }
         };
         let new = PartitionZkState {
@@ -577,15 +615,7 @@ impl Controller {
                         controller_epoch: self.epoch,
                     });
                 } else {
-                    out.event(Event::PartitionOffline {
-                        tp: tp.clone(),
-                        isr: state.isr.clone(),
-                        live_replicas: replicas
-                            .iter()
-                            .copied()
-                            .filter(|r| self.live_brokers.contains(r))
-                            .collect(),
-                    });
+                    out.event(self.partition_offline(&tp, &state, &replicas));
                 }
                 if reason == ElectionReason::NewPartition {
                     self.new_partitions
@@ -597,14 +627,20 @@ impl Controller {
                 }
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], out);
             }
-            WriteWhy::RemoveDeadReplicas { removed } => {
+            WriteWhy::RemoveDeadReplicas {
+                removed,
+                goes_offline,
+            } => {
                 out.event(Event::ControllerShrunkIsr {
                     tp: tp.clone(),
-                    leader: state.leader.expect("a live leader"),
+                    leader: state.leader,
                     leader_epoch: state.leader_epoch,
                     removed,
                     isr: state.isr.clone(),
                 });
+                if goes_offline {
+                    out.event(self.partition_offline(&tp, &state, &replicas));
+                }
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], out);
             }
             WriteWhy::AlterIsr { leader } => {
@@ -620,6 +656,24 @@ impl Controller {
             }
         }
         self.send_update_metadata(vec![partition], out);
+    }
+
+    /// The partition has no leader and no replica the rules let lead.
+    fn partition_offline(
+        &self,
+        tp: &TopicPartition,
+        state: &PartitionZkState,
+        replicas: &[BrokerId],
+    ) -> Event {
+        Event::PartitionOffline {
+            tp: tp.clone(),
+            isr: state.isr.clone(),
+            live_replicas: replicas
+                .iter()
+                .copied()
+                .filter(|r| self.live_brokers.contains(r))
+                .collect(),
+        }
     }
 
     /// Sends a new topic's first leaders once no partition of it waits for ZooKeeper.
