@@ -29,6 +29,14 @@ pub(super) struct ProduceStatus {
     pub(super) result: Option<(ErrorCode, Option<u64>)>,
 }
 
+impl ProduceStatus {
+    /// The partition was refused at once (not appended, or not waiting for the ISR).
+    pub(super) fn failed(&self) -> bool {
+        self.result
+            .is_some_and(|(error, _)| error != ErrorCode::None)
+    }
+}
+
 /// Where the answer to a produce request goes (Kafka's `DelayedProduce` carries a
 /// `responseCallback`): to the client that sent it, or to the group coordinator this broker
 /// hosts, whose appends to `__consumer_offsets` take the same path.
@@ -166,7 +174,7 @@ impl Broker {
             .collect();
         let appended: Vec<TopicPartition> = statuses
             .iter()
-            .filter(|s| s.result.is_none_or(|(error, _)| error == ErrorCode::None))
+            .filter(|s| !s.failed())
             .map(|s| s.tp.clone())
             .collect();
         if acks == Acks::All && statuses.iter().any(|s| s.result.is_none()) {
@@ -189,6 +197,18 @@ impl Broker {
             out.timer(timeout_ms, BrokerTimer::DelayedProduceExpire { id });
         } else if acks != Acks::None {
             self.reply_produce(reply_to, correlation_id, &statuses, out);
+        } else if statuses.iter().any(|s| s.failed()) {
+            // Kafka's `KafkaApis.handleProduceRequest`: an acks=0 producer expects no answer,
+            // so an error closes its connection instead, and the producer's client refreshes
+            // its metadata on the disconnect.
+            if let ProduceReplyTo::Client(client) = reply_to {
+                out.send(
+                    client,
+                    Message::Disconnected(Disconnected {
+                        peer: NodeId::Broker(self.id),
+                    }),
+                );
+            }
         }
         for tp in &appended {
             self.maybe_increment_hw(tp, out);

@@ -1015,3 +1015,29 @@ fn a_follower_retries_a_reset_connection_after_the_fetch_backoff() {
     c.run(backoff_ms + 100);
     assert_eq!(c.leo(1), 2, "fetching again after the backoff");
 }
+
+/// `KafkaApis.handleProduceRequest`: an acks=0 request the broker cannot take gets no
+/// answer, so the broker closes the producer's connection instead.
+#[test]
+fn an_acks_0_produce_to_a_follower_closes_the_connection() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    c.to_clients.clear();
+    c.produce(1, Acks::None, 0..2);
+    c.run(1);
+    assert!(
+        matches!(
+            c.to_clients.as_slice(),
+            [Message::Disconnected(Disconnected {
+                peer: NodeId::Broker(1)
+            })]
+        ),
+        "{:?}",
+        c.to_clients
+    );
+    c.to_clients.clear();
+    c.produce(0, Acks::None, 0..2);
+    c.run(1);
+    assert!(c.to_clients.is_empty(), "the leader takes it silently");
+}

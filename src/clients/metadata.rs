@@ -337,9 +337,11 @@ impl MetadataClient {
         }
     }
 
-    /// The connection to `broker` closed: a Metadata request to it goes to the next
-    /// bootstrap broker after `retry.backoff.ms`.
+    /// The connection to `broker` closed: Kafka's `NetworkClient.handleDisconnections` asks
+    /// for a metadata update ("see if that broker is dead"), and a Metadata request to it
+    /// goes to the next bootstrap broker after `retry.backoff.ms`.
     pub fn on_disconnected<T: MetadataTimer>(&mut self, broker: BrokerId, out: &mut Output<T>) {
+        self.request_update();
         if self.in_flight.is_some() && self.in_flight_broker == Some(broker) {
             self.in_flight = None;
             self.rotate_bootstrap();

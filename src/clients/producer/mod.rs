@@ -557,6 +557,42 @@ mod tests {
         assert!(out.events.is_empty());
     }
 
+    /// An acks=0 producer hears of an error only as a closed connection (the broker closes
+    /// it, `KafkaApis.handleProduceRequest`); `NetworkClient` then asks for fresh metadata,
+    /// so the producer finds the new leader instead of writing into the void until
+    /// `metadata.max.age.ms`.
+    #[test]
+    fn an_acks_0_producer_refreshes_its_metadata_when_the_broker_closes_the_connection() {
+        let config = ProducerConfig {
+            acks: Acks::None,
+            ..ProducerConfig::default()
+        };
+        let mut p = producer(config, None);
+        let mut out = Output::default();
+        p.start(0, &mut out);
+        answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+        let mut out = Output::default();
+        p.on_timer(0, ProducerTimer::Generate, &mut out);
+        assert_eq!(produces(&out)[0].0, NodeId::Broker(1));
+        // Later than `retry.backoff.ms` after the last answer, so it asks at once.
+        let mut out = Output::default();
+        p.on_message(
+            1_000,
+            NodeId::Broker(1),
+            Message::Disconnected(Disconnected {
+                peer: NodeId::Broker(1),
+            }),
+            &mut out,
+        );
+        assert!(
+            out.messages
+                .iter()
+                .any(|(_, m)| matches!(m, Message::Metadata(_))),
+            "a metadata request: {:?}",
+            out.messages
+        );
+    }
+
     #[test]
     fn request_timeout_retries_and_a_late_answer_is_ignored() {
         let config = ProducerConfig {
