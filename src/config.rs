@@ -312,6 +312,14 @@ impl ProtocolVersion {
     pub fn uses_strict_min_isr(self) -> bool {
         self >= ProtocolVersion { major: 3, minor: 7 }
     }
+
+    /// KIP-841 (3.3): only an ISR-eligible replica (in ZooKeeper mode, one on a live broker)
+    /// that is caught up holds the high watermark from outside the ISR
+    /// (`Partition.maybeIncrementLeaderHW`'s `shouldWaitForReplicaToJoinIsr`). Before, any
+    /// replica caught up within `replica.lag.time.max.ms` did, dead or not.
+    pub fn uses_isr_eligibility(self) -> bool {
+        self >= ProtocolVersion { major: 3, minor: 3 }
+    }
 }
 
 impl fmt::Display for ProtocolVersion {

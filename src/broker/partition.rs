@@ -123,6 +123,9 @@ pub(super) struct HighWatermarkInputs {
     /// joining is in flight), the LEO the leader knows from its fetches; `None` while it has
     /// not fetched from this leader (or is no replica the leader tracks).
     pub(super) maximal_isr_follower_log_end_offsets: Vec<Option<u64>>,
+    /// The LEOs of followers outside the maximal ISR that are caught up and may join it: the
+    /// HW waits for them too (KAFKA-4485; see [`Broker::caught_up_outside_isr`]).
+    pub(super) caught_up_follower_log_end_offsets: Vec<u64>,
     /// From 3.7 (KAFKA-15583): the HW stays put while the ISR is below `min.insync.replicas`.
     pub(super) strict_min_isr: bool,
     pub(super) isr_len: usize,
@@ -131,7 +134,8 @@ pub(super) struct HighWatermarkInputs {
 }
 
 /// Kafka's `Partition.maybeIncrementLeaderHW`: the HW moves to the smallest LEO among the
-/// leader and the maximal ISR (the ISR plus a member whose joining is in flight). A member
+/// leader, the maximal ISR (the ISR plus a member whose joining is in flight) and the
+/// followers that are caught up but not yet in the ISR. A member
 /// whose LEO the leader does not know yet holds it where it is, and from 3.7 it does not move
 /// at all while the ISR is below `min.insync.replicas` (KAFKA-15583). Returns the new HW, or
 /// `None` when it stays: it never goes down here.
@@ -142,6 +146,9 @@ pub(super) fn next_high_watermark(inputs: &HighWatermarkInputs) -> Option<u64> {
     let mut new_hw = inputs.leader_log_end_offset;
     for follower_leo in &inputs.maximal_isr_follower_log_end_offsets {
         new_hw = new_hw.min((*follower_leo)?);
+    }
+    for follower_leo in &inputs.caught_up_follower_log_end_offsets {
+        new_hw = new_hw.min(*follower_leo);
     }
     debug_assert!(
         new_hw <= inputs.leader_log_end_offset,
@@ -234,7 +241,7 @@ impl Broker {
             // `ReplicaManager.makeLeaders` completes no produce purgatory at all.
             self.fail_delayed_produces(&tp, p.leader_epoch, out);
         }
-        self.maybe_increment_hw(&tp, out);
+        self.maybe_increment_hw(now_ms, &tp, out);
         self.complete_delayed_fetches(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
             self.with_coordinator(now_ms, out, |c, coordinator_out| {
@@ -396,7 +403,7 @@ impl Broker {
         }
         // Whether accepted or not, the ISR is now the controller's.
         self.partitions[&tp].assert_leader_rules(id);
-        self.maybe_increment_hw(&tp, out);
+        self.maybe_increment_hw(now_ms, &tp, out);
     }
 
     pub(super) fn effective_min_isr(&self, tp: &TopicPartition, replicas: usize) -> usize {
@@ -437,6 +444,7 @@ impl Broker {
     /// [`next_high_watermark`] and moves the HW if it says so.
     pub(super) fn maybe_increment_hw(
         &mut self,
+        now_ms: u64,
         tp: &TopicPartition,
         out: &mut Output<BrokerTimer>,
     ) {
@@ -453,14 +461,17 @@ impl Broker {
             .chain(leader.pending_isr.iter().flatten())
             .copied()
             .collect();
+        let leader_log_end_offset = self.disk.logs[tp].log_end_offset();
+        let caught_up = self.caught_up_outside_isr(now_ms, leader, &maximal, leader_log_end_offset);
         let inputs = HighWatermarkInputs {
-            leader_log_end_offset: self.disk.logs[tp].log_end_offset(),
+            leader_log_end_offset,
             high_watermark: self.high_watermark(tp),
             maximal_isr_follower_log_end_offsets: maximal
                 .into_iter()
                 .filter(|r| *r != self.id)
                 .map(|r| leader.followers.get(&r).and_then(|f| f.log_end_offset))
                 .collect(),
+            caught_up_follower_log_end_offsets: caught_up,
             strict_min_isr: self.protocol().uses_strict_min_isr(),
             isr_len: p.isr.len(),
             min_isr: self.effective_min_isr(tp, p.replicas.len()),
@@ -470,6 +481,35 @@ impl Broker {
             self.complete_delayed_produces(tp, out);
             self.complete_delayed_fetches(tp, out);
         }
+    }
+
+    /// The LEOs of the followers outside `maximal` that hold the HW: Kafka's
+    /// `shouldWaitForReplicaToJoinIsr` (3.3+): `Replica.isCaughtUp` (at the leader's LEO, or
+    /// caught up within `replica.lag.time.max.ms`) and ISR-eligible (a live broker in the
+    /// metadata cache). Before 3.3 (KAFKA-4485) every follower caught up within the lag time.
+    /// A follower never caught up under this leader (`last_caught_up_ms` 0) is not.
+    fn caught_up_outside_isr(
+        &self,
+        now_ms: u64,
+        leader: &LeaderState,
+        maximal: &BTreeSet<BrokerId>,
+        leader_log_end_offset: u64,
+    ) -> Vec<u64> {
+        let lag_max_ms = self.config.replica_lag_time_max_ms;
+        let eligibility = self.protocol().uses_isr_eligibility();
+        leader
+            .followers
+            .iter()
+            .filter(|(r, _)| !maximal.contains(r))
+            .filter(|(r, _)| !eligibility || self.live_brokers.contains(r))
+            .filter_map(|(_, f)| {
+                let leo = f.log_end_offset?;
+                let caught_up = leo == leader_log_end_offset
+                    || (f.last_caught_up_ms > 0
+                        && now_ms.saturating_sub(f.last_caught_up_ms) <= lag_max_ms);
+                caught_up.then_some(leo)
+            })
+            .collect()
     }
 
     /// Kafka's `maybeShrinkIsr`, run every `replica.lag.time.max.ms / 2`.
@@ -600,7 +640,7 @@ impl Broker {
             new_isr.push(follower);
             self.send_alter_isr(tp, new_isr, out);
         }
-        self.maybe_increment_hw(tp, out);
+        self.maybe_increment_hw(now_ms, tp, out);
     }
 }
 
@@ -679,11 +719,29 @@ mod tests {
                 leader_log_end_offset: leo,
                 high_watermark: hw,
                 maximal_isr_follower_log_end_offsets: followers.to_vec(),
+                caught_up_follower_log_end_offsets: Vec::new(),
                 strict_min_isr: strict,
                 isr_len,
                 min_isr,
             };
             assert_eq!(next_high_watermark(&inputs), want, "case {i}: {inputs:?}");
         }
+    }
+
+    /// KAFKA-4485: a follower outside the ISR that is caught up holds the HW like a member.
+    #[test]
+    fn a_caught_up_follower_outside_the_isr_holds_the_high_watermark() {
+        let inputs = |caught_up: Vec<u64>| HighWatermarkInputs {
+            leader_log_end_offset: 10,
+            high_watermark: 0,
+            maximal_isr_follower_log_end_offsets: vec![Some(10)],
+            caught_up_follower_log_end_offsets: caught_up,
+            strict_min_isr: true,
+            isr_len: 2,
+            min_isr: 2,
+        };
+        assert_eq!(next_high_watermark(&inputs(vec![])), Some(10));
+        assert_eq!(next_high_watermark(&inputs(vec![7])), Some(7));
+        assert_eq!(next_high_watermark(&inputs(vec![12, 8])), Some(8));
     }
 }

@@ -211,7 +211,7 @@ impl Broker {
             }
         }
         for tp in &appended {
-            self.maybe_increment_hw(tp, out);
+            self.maybe_increment_hw(now_ms, tp, out);
             self.complete_delayed_fetches(tp, out);
         }
     }

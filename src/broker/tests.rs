@@ -1041,3 +1041,45 @@ fn an_acks_0_produce_to_a_follower_closes_the_connection() {
     c.run(1);
     assert!(c.to_clients.is_empty(), "the leader takes it silently");
 }
+
+/// Kafka's `Partition.maybeIncrementLeaderHW` (`shouldWaitForReplicaToJoinIsr`): a follower
+/// that caught up but cannot join the ISR yet (another ISR change is in flight) holds the HW
+/// while it stays caught up within `replica.lag.time.max.ms`.
+#[test]
+fn a_caught_up_follower_waiting_to_join_the_isr_holds_the_high_watermark() {
+    let mut c = Cluster::new(3, config());
+    // From 3.3 only a replica on a live broker counts (KIP-841): the leader's metadata says
+    // which are.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::UpdateMetadata(UpdateMetadataRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            live_brokers: vec![0, 1, 2],
+            partitions: vec![],
+        }),
+    ));
+    c.leader_and_isr(0, 0, vec![0], 0);
+    c.run(10);
+    c.produce(0, Acks::Leader, 0..3);
+    c.run(100);
+    assert_eq!((c.leo(1), c.leo(2)), (3, 3), "both followers caught up");
+    // One of them asked to join; the test (the controller) does not answer yet.
+    let joining: Vec<Vec<BrokerId>> = c
+        .to_controller
+        .iter()
+        .filter_map(|m| match m {
+            Message::AlterIsr(r) => Some(r.new_isr.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joining.len(), 1, "one change at a time: {joining:?}");
+    let waiting = if joining[0].contains(&1) { 2 } else { 1 };
+    c.down.insert(waiting);
+    c.produce(0, Acks::Leader, 3..5);
+    c.run(100);
+    assert_eq!(c.hw(0), 3, "broker {waiting} is caught up and holds the HW");
+    c.run(config().replica_lag_time_max_ms + 100);
+    assert_eq!(c.hw(0), 5, "no longer caught up: it holds nothing");
+}
