@@ -71,6 +71,7 @@ pub mod check;
 pub mod import;
 pub mod narrate;
 pub mod nemesis;
+pub mod panics;
 pub mod record;
 pub mod report;
 pub mod scenario;
