@@ -666,15 +666,26 @@ rate = 10
             panic!("seed 1 panicked: {:?}", outcomes[1]);
         };
         assert_eq!(n.error, PANIC);
-        assert!(n.detail.contains("a checker broke on purpose"), "{}", n.detail);
-        assert!(n.detail.contains("sweep.rs:"), "the place it panicked: {}", n.detail);
+        assert!(
+            n.detail.contains("a checker broke on purpose"),
+            "{}",
+            n.detail
+        );
+        assert!(
+            n.detail.contains("sweep.rs:"),
+            "the place it panicked: {}",
+            n.detail
+        );
 
         let summary = summarize(&scenario.name, &outcomes);
         assert_eq!(summary.seeds, 3);
         assert_eq!(summary.failed, 1, "a panic is a failure: the sweep exits 1");
         assert_eq!(summary.no_outcome.get(PANIC), Some(&1));
         let text = render_summary(&summary, "tiny.toml");
-        assert!(text.contains("seeds without an outcome (panic): 1"), "{text}");
+        assert!(
+            text.contains("seeds without an outcome (panic): 1"),
+            "{text}"
+        );
         assert!(
             text.contains("seed 1: no outcome: the simulator panicked: ")
                 && text.contains("replay: kafka-sim run tiny.toml --seed 1 --narrate"),

@@ -157,6 +157,10 @@ pub struct Consumer {
     /// The position before an OFFSET_OUT_OF_RANGE reset, for the event.
     reset_from: BTreeMap<TopicPartition, u64>,
     fetch_in_flight: BTreeMap<BrokerId, u64>,
+    /// The fetch offset of each partition in the fetch in flight to a broker: an answer for a
+    /// partition whose position has moved since is stale (Kafka's `CompletedFetch` keeps the
+    /// request's fetch offset as `nextFetchOffset` for that check).
+    fetch_offsets: BTreeMap<BrokerId, BTreeMap<TopicPartition, u64>>,
     backing_off: BTreeSet<BrokerId>,
     correlation_ids: CorrelationIds,
     /// KIP-320 (Kafka 2.3 clients, brokers from 2.1): validate the position after every
@@ -209,6 +213,7 @@ impl Consumer {
             list_offsets_in_flight: BTreeMap::new(),
             reset_from: BTreeMap::new(),
             fetch_in_flight: BTreeMap::new(),
+            fetch_offsets: BTreeMap::new(),
             backing_off: BTreeSet::new(),
             correlation_ids: CorrelationIds::default(),
             validate_positions: true,
@@ -567,6 +572,64 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A Fetch answer for `tp()` from broker 1 with `records`.
+    fn fetch_answer(correlation_id: u64, records: Vec<Record>) -> Message {
+        Message::FetchResponse(FetchResponse {
+            correlation_id,
+            error: ErrorCode::None,
+            session_id: 0,
+            partitions: vec![FetchPartitionResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                high_watermark: 10,
+                log_start_offset: 0,
+                log_end_offset: 10,
+                leader_epoch: 3,
+                records,
+                diverging_epoch: None,
+            }],
+        })
+    }
+
+    #[test]
+    fn an_answer_for_an_offset_the_position_has_left_is_discarded() {
+        let mut c = started();
+        let corr = c.fetch_in_flight[&1];
+        // The fetch asked from 0; meanwhile the position moved to 5 (a reset).
+        c.positions.insert(tp(), 5);
+        let mut out = Output::default();
+        let records = (0..8).map(record).collect();
+        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
+        assert!(
+            !out.events
+                .iter()
+                .any(|e| matches!(e, Event::Consumed { .. })),
+            "a stale answer hands nothing over: {:?}",
+            out.events
+        );
+        assert_eq!(c.positions()[&tp()], 5, "the position stays");
+        match &out.messages[..] {
+            [(_, Message::Fetch(request))] => assert_eq!(request.partitions[0].fetch_offset, 5),
+            other => panic!("the next fetch asks from the position: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_for_a_position_awaiting_validation_is_ignored() {
+        let mut c = started();
+        let corr = c.fetch_in_flight[&1];
+        c.last_epoch.insert(tp(), 3);
+        c.awaiting_validation.insert(tp(), None);
+        let mut out = Output::default();
+        let records = vec![record(0), record(1)];
+        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
+        assert!(!out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Consumed { .. })));
+        assert_eq!(c.positions()[&tp()], 0);
     }
 
     #[test]
