@@ -94,4 +94,22 @@ mod tests {
         assert!(!capturing(), "capturing ends with the call");
         assert_eq!(capture(|| 5), Ok(5));
     }
+
+    /// What `world::run_limited` does for a sweep: the run's own thread captures too.
+    #[test]
+    fn a_thread_spawned_while_capturing_captures_its_panic() {
+        let inner = capture(|| {
+            let quiet = capturing();
+            std::thread::scope(|s| {
+                s.spawn(move || capture_if(quiet, || -> u32 { panic!("inner") }))
+                    .join()
+                    .expect("the panic was caught on its own thread")
+            })
+        });
+        let err = inner
+            .expect("nothing reached the outer capture")
+            .unwrap_err();
+        assert!(err.starts_with("inner (at "), "{err}");
+        assert_eq!(capture_if(false, || 3), Ok(3));
+    }
 }
