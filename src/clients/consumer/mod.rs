@@ -415,6 +415,7 @@ impl Actor for Consumer {
             } => {
                 if self.fetch_in_flight.get(&broker) == Some(&correlation_id) {
                     self.fetch_in_flight.remove(&broker);
+                    self.fetch_offsets.remove(&broker);
                     self.back_off(broker, out);
                 }
             }
