@@ -40,6 +40,8 @@ pub mod coordinator;
 pub mod event;
 pub mod fetch_session;
 pub mod log;
+#[cfg(test)]
+mod proptest_config;
 pub mod protocol;
 /// An in-memory cluster driven by hand, for the model's tests and the simulator's.
 pub mod testing;

@@ -394,6 +394,8 @@ mod properties {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config::fixed_seed())]
+
         /// Whatever appends, truncations, flushes and power losses happen, the log stays a
         /// contiguous run of offsets, the epoch cache stays sorted and inside the log, and the
         /// end of the newest epoch is the log end offset.

@@ -71,6 +71,11 @@ pub mod check;
 pub mod import;
 pub mod narrate;
 pub mod nemesis;
+pub mod panics;
+// The model's property-test configuration, shared: one fixed seed across the workspace.
+#[cfg(test)]
+#[path = "../../src/proptest_config.rs"]
+mod proptest_config;
 pub mod record;
 pub mod report;
 pub mod scenario;

@@ -13,6 +13,7 @@
 //! panics from the start is shrunk as the finding `panic`.
 
 use crate::nemesis::{self, duration_text};
+use crate::panics;
 use crate::report::{self, Outcome};
 use crate::scenario::{FaultAction, FaultSpec, Scenario};
 use crate::sweep::{self, ResultIdentity};
@@ -77,11 +78,17 @@ impl Search<'_> {
     }
 }
 
-/// One run's outcome, or the simulator's panic message.
+/// One run's outcome, or the simulator's panic message (raised in the run or in the checkers
+/// after it, captured as a sweep captures it: see `panics.rs`).
 fn run_once(s: &Scenario, seed: u64) -> Result<Outcome, String> {
-    match world::run_limited(s, seed, world::RunLimits::default()) {
-        Ok(result) => Ok(report::outcome(s, seed, &result).0),
-        Err(e) => Err(e.to_string()),
+    let ran = panics::capture(|| {
+        world::run_limited(s, seed, world::RunLimits::default())
+            .map(|result| report::outcome(s, seed, &result).0)
+    });
+    match ran {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(message) => Err(world::RunError::Panicked(message).to_string()),
     }
 }
 

@@ -11,6 +11,7 @@
 //! scenario file's hash and the build's stamp (`stamp.rs`), and a seed replays only on the
 //! build that ran it.
 
+use crate::panics;
 use crate::report::{self, ExpectOut, Outcome};
 use crate::scenario::Scenario;
 use crate::stamp::BuildStamp;
@@ -21,6 +22,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+/// The finding of a seed on which the simulator panicked.
+pub const PANIC: &str = "panic";
 
 /// How many failing seeds the summary lists with their replay commands.
 pub const SUMMARY_FAILING_SEEDS: usize = 10;
@@ -157,30 +161,51 @@ impl SeedOutcome {
 }
 
 /// Runs one seed under `limits`; a run that gives no outcome is reported, never raised.
+///
+/// Everything a seed does runs inside [`panics::capture`]: the run on its own thread, and
+/// the checkers and the report after it. A panic anywhere in it becomes this seed's finding
+/// `panic`, with the message and the place it was raised, and prints nothing.
 pub fn run_seed(scenario: &Scenario, seed: u64, limits: world::RunLimits) -> SeedOutcome {
-    match world::run_limited(scenario, seed, limits) {
-        Ok(result) => SeedOutcome::Ran(Box::new(report::outcome(scenario, seed, &result).0)),
-        Err(e) => {
-            let error = match e {
-                world::RunError::WallTimeExceeded(_) => "wall-time-limit",
-                world::RunError::Panicked(_) => "panic",
-            };
-            let detail = e.to_string();
-            SeedOutcome::NoOutcome(NoOutcome {
-                scenario: scenario.name.clone(),
-                scenario_hash: format!("{:016x}", scenario.hash()),
-                build: BuildStamp::current(),
-                seed,
-                error,
-                detail: detail.clone(),
-                violation_counts: BTreeMap::new(),
-                expect: ExpectOut {
-                    ok: false,
-                    failures: vec![format!("no outcome: {detail}")],
-                },
-            })
-        }
-    }
+    run_seed_with(scenario, seed, limits, &|_| {})
+}
+
+/// [`run_seed`], calling `before_report(seed)` between the run and its report: the place a
+/// test makes a seed panic on purpose.
+fn run_seed_with(
+    scenario: &Scenario,
+    seed: u64,
+    limits: world::RunLimits,
+    before_report: &(dyn Fn(u64) + Sync),
+) -> SeedOutcome {
+    let ran = panics::capture(|| {
+        world::run_limited(scenario, seed, limits).map(|result| {
+            before_report(seed);
+            report::outcome(scenario, seed, &result).0
+        })
+    });
+    let error = match ran {
+        Ok(Ok(outcome)) => return SeedOutcome::Ran(Box::new(outcome)),
+        Ok(Err(e)) => e,
+        Err(message) => world::RunError::Panicked(message),
+    };
+    let kind = match error {
+        world::RunError::WallTimeExceeded(_) => "wall-time-limit",
+        world::RunError::Panicked(_) => PANIC,
+    };
+    let detail = error.to_string();
+    SeedOutcome::NoOutcome(NoOutcome {
+        scenario: scenario.name.clone(),
+        scenario_hash: format!("{:016x}", scenario.hash()),
+        build: BuildStamp::current(),
+        seed,
+        error: kind,
+        detail: detail.clone(),
+        violation_counts: BTreeMap::new(),
+        expect: ExpectOut {
+            ok: false,
+            failures: vec![format!("no outcome: {detail}")],
+        },
+    })
 }
 
 /// Runs every seed on `jobs` threads and returns what each gave, in seed order. A seed that
@@ -191,6 +216,17 @@ pub fn run_seeds(
     jobs: usize,
     progress: bool,
     limits: world::RunLimits,
+) -> Vec<SeedOutcome> {
+    run_seeds_with(scenario, seeds, jobs, progress, limits, &|_| {})
+}
+
+fn run_seeds_with(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    progress: bool,
+    limits: world::RunLimits,
+    before_report: &(dyn Fn(u64) + Sync),
 ) -> Vec<SeedOutcome> {
     let jobs = jobs.max(1).min(seeds.len().max(1));
     let next = AtomicUsize::new(0);
@@ -204,7 +240,7 @@ pub fn run_seeds(
                 let Some(&seed) = seeds.get(i) else {
                     break;
                 };
-                let outcome = run_seed(scenario, seed, limits);
+                let outcome = run_seed_with(scenario, seed, limits, before_report);
                 results.lock().expect("results")[i] = Some(outcome);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 bar.tick(n as u64);
@@ -590,6 +626,71 @@ mod tests {
         );
         let bad = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "9".to_string());
         assert!(Shard::from_env(Some(4), &bad).is_err());
+    }
+
+    const TINY: &str = r#"
+name = "tiny"
+duration = "2s"
+settle = "1s"
+
+[cluster]
+brokers = 1
+
+[[topics]]
+name = "t"
+partitions = 1
+replication_factor = 1
+
+[[producers]]
+name = "p"
+topic = "t"
+records = 5
+rate = 10
+"#;
+
+    #[test]
+    fn a_panicking_seed_is_a_finding_and_the_sweep_goes_on() {
+        let scenario = Scenario::parse("tiny.toml", TINY).unwrap_or_else(|e| panic!("{e}"));
+        let panic_on_seed_1 = |seed: u64| assert_ne!(seed, 1, "a checker broke on purpose");
+        let outcomes = run_seeds_with(
+            &scenario,
+            &[0, 1, 2],
+            2,
+            false,
+            Default::default(),
+            &panic_on_seed_1,
+        );
+        assert_eq!(outcomes.len(), 3, "every seed has a line");
+        assert!(outcomes[0].outcome().is_some() && outcomes[2].outcome().is_some());
+        let SeedOutcome::NoOutcome(n) = &outcomes[1] else {
+            panic!("seed 1 panicked: {:?}", outcomes[1]);
+        };
+        assert_eq!(n.error, PANIC);
+        assert!(
+            n.detail.contains("a checker broke on purpose"),
+            "{}",
+            n.detail
+        );
+        assert!(
+            n.detail.contains("sweep.rs:"),
+            "the place it panicked: {}",
+            n.detail
+        );
+
+        let summary = summarize(&scenario.name, &outcomes);
+        assert_eq!(summary.seeds, 3);
+        assert_eq!(summary.failed, 1, "a panic is a failure: the sweep exits 1");
+        assert_eq!(summary.no_outcome.get(PANIC), Some(&1));
+        let text = render_summary(&summary, "tiny.toml");
+        assert!(
+            text.contains("seeds without an outcome (panic): 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("seed 1: no outcome: the simulator panicked: ")
+                && text.contains("replay: kafka-sim run tiny.toml --seed 1 --narrate"),
+            "{text}"
+        );
     }
 
     #[test]

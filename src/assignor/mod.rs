@@ -479,6 +479,8 @@ mod tests {
         }
 
         proptest! {
+            #![proptest_config(crate::proptest_config::fixed_seed())]
+
             #[test]
             fn assignors_hold_their_invariants((topics, members, same) in group()) {
                 for s in Strategy::ALL {

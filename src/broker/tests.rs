@@ -1083,3 +1083,67 @@ fn a_caught_up_follower_waiting_to_join_the_isr_holds_the_high_watermark() {
     c.run(config().replica_lag_time_max_ms + 100);
     assert_eq!(c.hw(0), 5, "no longer caught up: it holds nothing");
 }
+
+/// A LeaderAndIsr from a controller older than one the broker has heard from (a zombie
+/// controller that has not yet learnt it was replaced) changes nothing: Kafka's
+/// `ReplicaManager.becomeLeaderOrFollower` answers it STALE_CONTROLLER_EPOCH before looking
+/// at a single partition.
+#[test]
+fn leader_and_isr_from_an_older_controller_is_rejected() {
+    let from_controller = |controller_epoch: i32, leader: BrokerId, leader_epoch: LeaderEpoch| {
+        Message::LeaderAndIsr(LeaderAndIsrRequest {
+            controller_id: CONTROLLER,
+            controller_epoch,
+            partitions: vec![LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(leader),
+                leader_epoch,
+                isr: vec![0, 1, 2],
+                partition_epoch: leader_epoch,
+                replicas: vec![0, 1, 2],
+                controller_epoch,
+            }],
+        })
+    };
+    let mut c = Cluster::new(3, config());
+    for b in 0..3 {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            from_controller(2, 0, 1),
+        ));
+    }
+    c.run(10);
+    assert_eq!(c.brokers[&1].partition_role(&tp()), Some((1, false)));
+    c.events.clear();
+
+    // Controller epoch 1 would make broker 1 the leader in a newer leader epoch.
+    c.wire.push_back((
+        NodeId::Broker(1),
+        NodeId::Broker(CONTROLLER),
+        from_controller(1, 1, 2),
+    ));
+    c.run(10);
+    assert_eq!(
+        c.brokers[&1].partition_role(&tp()),
+        Some((1, false)),
+        "still a follower in leader epoch 1"
+    );
+    assert_eq!(c.brokers[&0].partition_role(&tp()), Some((1, true)));
+    assert!(
+        c.events.contains(&Event::StaleControllerRequestRejected {
+            broker: 1,
+            request_controller_epoch: 1,
+            current_controller_epoch: 2,
+        }),
+        "{:?}",
+        c.events
+    );
+    assert!(
+        !c.events
+            .iter()
+            .any(|e| matches!(e, Event::BecameLeader { .. } | Event::BecameFollower { .. })),
+        "no role change: {:?}",
+        c.events
+    );
+}

@@ -155,4 +155,28 @@ mod tests {
             Some((_, Message::OffsetFetchResponse(OffsetFetchResponse { offsets, .. }))) if offsets == vec![(tp, Some(7))]
         ));
     }
+
+    /// A member's commit from a generation the group has left (it missed a rebalance) is
+    /// refused before anything is written: Kafka's `GroupCoordinator.handleCommitOffsets`
+    /// (`validateOffsetCommit`: a known member, then `generationId != group.generationId`).
+    #[test]
+    fn a_commit_from_an_old_generation_is_refused_with_illegal_generation() {
+        let (mut h, a, _) = stable_pair();
+        assert_eq!(h.group().generation, 2);
+        let tp = TopicPartition::new("orders", 0);
+        h.commit(A, 9, 1, &a, vec![(tp.clone(), 7)]);
+        assert!(matches!(
+            h.sent.pop(),
+            Some((
+                NodeId::Consumer(_),
+                Message::OffsetCommitResponse(OffsetCommitResponse {
+                    correlation_id: 9,
+                    error: ErrorCode::IllegalGeneration,
+                })
+            ))
+        ));
+        h.complete_appends(ErrorCode::None);
+        assert!(h.group().offsets.is_empty(), "nothing was written");
+        assert!(h.sent.is_empty(), "{:?}", h.sent);
+    }
 }

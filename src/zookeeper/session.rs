@@ -115,9 +115,25 @@ impl ZooKeeper {
             .filter(|(_, s)| s.expired(now_ms))
             .map(|(id, _)| *id)
             .collect();
+        // Every session that expires on this tick is closing before any of them is closed:
+        // ZooKeeper's `SessionTrackerImpl.run` marks each one closing as it expires it, and an
+        // expired session's connection is gone (`NIOServerCnxnFactory` closes a connection
+        // idle for the session timeout; `ZKDatabase.removeCnxn` then drops its watches with
+        // `WatchManager.removeWatcher`). So none of them hears of another's ephemeral deletes.
+        for &session_id in &expired {
+            self.remove_watches_of(session_id);
+        }
         for session_id in expired {
             self.expire(session_id, out);
         }
+    }
+
+    /// Drops every watch `session_id` holds, of either type.
+    fn remove_watches_of(&mut self, session_id: u64) {
+        for sessions in self.watches.values_mut() {
+            sessions.remove(&session_id);
+        }
+        self.watches.retain(|_, sessions| !sessions.is_empty());
     }
 
     /// Closes a session: its ephemeral znodes go (in path order, firing the watches that
@@ -128,10 +144,7 @@ impl ZooKeeper {
             .remove(&session_id)
             .expect("expire a live session");
         // The session's own watches die with it, before its deletes can trigger them.
-        for sessions in self.watches.values_mut() {
-            sessions.remove(&session_id);
-        }
-        self.watches.retain(|_, sessions| !sessions.is_empty());
+        self.remove_watches_of(session_id);
         let ephemerals: Vec<String> = self
             .nodes
             .iter()

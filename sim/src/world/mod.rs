@@ -116,13 +116,16 @@ pub fn run_limited(
     limits: RunLimits,
 ) -> Result<RunResult, RunError> {
     let fired = Arc::new(AtomicBool::new(false));
+    // A caller that captures its panics (a sweep) captures the run thread's too.
+    let quiet = crate::panics::capturing();
     std::thread::scope(|s| {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let run_fired = fired.clone();
         let runner = std::thread::Builder::new()
             .name(format!("kafka-sim-seed-{seed}"))
             .spawn_scoped(s, move || {
-                let result = run_here(scenario, seed, run_fired);
+                let result =
+                    crate::panics::capture_if(quiet, || run_here(scenario, seed, run_fired));
                 let _ = done_tx.send(());
                 result
             })
@@ -133,10 +136,11 @@ pub fn run_limited(
             }
         }
         match runner.join() {
-            Ok(Some(result)) => Ok(result),
-            Ok(None) => Err(RunError::WallTimeExceeded(
+            Ok(Ok(Some(result))) => Ok(result),
+            Ok(Ok(None)) => Err(RunError::WallTimeExceeded(
                 limits.wall_time_limit.unwrap_or_default(),
             )),
+            Ok(Err(captured)) => Err(RunError::Panicked(captured)),
             Err(panic) => Err(RunError::Panicked(panic_message(&panic))),
         }
     })

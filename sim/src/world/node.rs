@@ -382,6 +382,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config::fixed_seed())]
+
         /// Whatever order messages of several links arrive in, the inbox hands each link's
         /// messages over in the order they were sent, loses none, and the node always
         /// either has something to do or sleeps until strictly later.

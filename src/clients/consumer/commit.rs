@@ -131,6 +131,14 @@ impl Consumer {
                     m.consumed.insert(tp.clone(), offset);
                     m.buffered.remove(&tp);
                     self.positions.insert(tp.clone(), offset);
+                    // Kafka seeks to the committed offset with the committed leader epoch
+                    // (`ConsumerCoordinator.refreshCommittedOffsetsIfNeeded`,
+                    // `SubscriptionState.seekUnvalidated`); commits here carry no epoch, so
+                    // the position has none until a record is handed over, and nothing to
+                    // validate before (`TopicPartitionState.validatePosition` skips a
+                    // position without an epoch).
+                    self.last_epoch.remove(&tp);
+                    self.awaiting_validation.remove(&tp);
                     out.event(Event::PositionFromCommit {
                         consumer: index,
                         group: m.settings.group_id.clone(),

@@ -229,7 +229,7 @@ impl Consumer {
             });
         }
         for tp in &lost {
-            self.positions.remove(tp);
+            self.forget_partition_state(tp);
         }
         let m = self.member.as_mut().expect("a group member");
         m.assigned.clear();
@@ -244,7 +244,8 @@ impl Consumer {
         m.rejoin_needed = true;
     }
 
-    /// Gives up partitions: drops their positions and buffered records.
+    /// Gives up partitions: drops their buffered records and everything known about reading
+    /// them (`forget_partition_state`).
     pub(super) fn revoke(
         &mut self,
         partitions: &[TopicPartition],
@@ -267,7 +268,9 @@ impl Consumer {
             m.buffered.remove(tp);
             m.consumed.remove(tp);
             m.awaiting_committed.remove(tp);
-            self.positions.remove(tp);
+        }
+        for tp in partitions {
+            self.forget_partition_state(tp);
         }
     }
 

@@ -71,6 +71,11 @@ impl Consumer {
     ) {
         let correlation_id = self.correlation();
         self.fetch_in_flight.insert(broker, correlation_id);
+        let offsets = partitions
+            .iter()
+            .map(|p| (p.tp.clone(), p.fetch_offset))
+            .collect();
+        self.fetch_offsets.insert(broker, offsets);
         out.send(
             NodeId::Broker(broker),
             Message::Fetch(FetchRequest {
@@ -114,12 +119,21 @@ impl Consumer {
             return;
         }
         self.fetch_in_flight.remove(&broker);
+        let fetch_offsets = self.fetch_offsets.remove(&broker).unwrap_or_default();
         let mut trouble = false;
         for r in response.partitions {
-            let Some(&position) = self.positions.get(&r.tp) else {
+            let Some(position) = self.current_position(&r.tp) else {
                 continue;
             };
+            let stale = fetch_offsets.get(&r.tp) != Some(&position);
             match r.error {
+                // The position moved while the fetch was out (a reset to the committed offset
+                // after a rejoin, a reset after OFFSET_OUT_OF_RANGE): Kafka's
+                // `FetchCollector.handleInitializeSuccess` discards the answer ("Discarding
+                // stale fetch response for partition ... since its offset ... does not match
+                // the expected offset"), and `handleInitializeErrors` an out-of-range error
+                // for the old offset; the next fetch asks from the position.
+                ErrorCode::None | ErrorCode::OffsetOutOfRange if stale => {}
                 ErrorCode::None => self.hand_over_records(broker, position, r, out),
                 ErrorCode::OffsetOutOfRange => {
                     self.positions.remove(&r.tp);
@@ -138,6 +152,24 @@ impl Consumer {
         self.wake_application(out);
     }
 
+    /// The position an answer for `tp` is for, or `None` if the answer must be ignored, as
+    /// Kafka's `FetchCollector` ignores it: the partition has no valid position (none yet, or
+    /// one awaiting validation: `initialize`, "Ignoring fetched records for partition ...
+    /// since it no longer has valid position") or is no longer assigned (`fetchRecords`, "Not
+    /// returning fetched records for partition ... since it is no longer assigned"). This
+    /// consumer has no `pause()`, so no partition is unfetchable otherwise.
+    fn current_position(&self, tp: &TopicPartition) -> Option<u64> {
+        if self.awaiting_validation.contains_key(tp) {
+            return None;
+        }
+        if let Some(m) = &self.member {
+            if !m.assigned.contains(tp) {
+                return None;
+            }
+        }
+        self.positions.get(tp).copied()
+    }
+
     /// A partition's records from `position` on move the position past them and go to the
     /// application (into a group member's buffer, for `poll()` to return).
     fn hand_over_records(
@@ -147,22 +179,14 @@ impl Consumer {
         r: FetchPartitionResponse,
         out: &mut Output<ConsumerTimer>,
     ) {
+        // A batch may start before the fetch offset; the records before it are skipped, as
+        // Kafka's `CompletedFetch.nextFetchedRecord` skips them.
         let records: Vec<(u64, RecordId)> = r
             .records
             .iter()
             .filter(|rec| rec.offset >= position)
             .map(|rec| (rec.offset, rec.id))
             .collect();
-        // A fetch sent from an offset the position has since moved back from (a reset to
-        // the committed offset after rejoining) answers with records past the position:
-        // Kafka's Fetcher discards such a stale fetch ("does not match the expected
-        // offset"); so does this one.
-        if records
-            .first()
-            .is_some_and(|(offset, _)| *offset != position)
-        {
-            return;
-        }
         let Some(&(last, _)) = records.last() else {
             return;
         };
@@ -171,12 +195,10 @@ impl Consumer {
         }
         self.positions.insert(r.tp.clone(), last + 1);
         if let Some(m) = self.member.as_mut() {
-            if m.assigned.contains(&r.tp) {
-                m.buffered
-                    .entry(r.tp.clone())
-                    .or_default()
-                    .extend(records.iter().copied());
-            }
+            m.buffered
+                .entry(r.tp.clone())
+                .or_default()
+                .extend(records.iter().copied());
         }
         out.event(Event::Consumed {
             consumer: self.index,

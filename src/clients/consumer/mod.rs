@@ -157,6 +157,10 @@ pub struct Consumer {
     /// The position before an OFFSET_OUT_OF_RANGE reset, for the event.
     reset_from: BTreeMap<TopicPartition, u64>,
     fetch_in_flight: BTreeMap<BrokerId, u64>,
+    /// The fetch offset of each partition in the fetch in flight to a broker: an answer for a
+    /// partition whose position has moved since is stale (Kafka's `CompletedFetch` keeps the
+    /// request's fetch offset as `nextFetchOffset` for that check).
+    fetch_offsets: BTreeMap<BrokerId, BTreeMap<TopicPartition, u64>>,
     backing_off: BTreeSet<BrokerId>,
     correlation_ids: CorrelationIds,
     /// KIP-320 (Kafka 2.3 clients, brokers from 2.1): validate the position after every
@@ -209,6 +213,7 @@ impl Consumer {
             list_offsets_in_flight: BTreeMap::new(),
             reset_from: BTreeMap::new(),
             fetch_in_flight: BTreeMap::new(),
+            fetch_offsets: BTreeMap::new(),
             backing_off: BTreeSet::new(),
             correlation_ids: CorrelationIds::default(),
             validate_positions: true,
@@ -233,6 +238,22 @@ impl Consumer {
 
     pub fn positions(&self) -> BTreeMap<TopicPartition, u64> {
         self.positions.clone()
+    }
+
+    /// Everything this consumer knows about reading `tp`: its position, the leader epoch of
+    /// the last record handed over, a validation or a ListOffsets waiting for an answer.
+    /// A partition revoked or lost forgets it all, so that one given back starts afresh from
+    /// its committed offset, as Kafka's `SubscriptionState.assignFromSubscribed` gives a newly
+    /// assigned partition a new `TopicPartitionState` (no position, no epoch): an epoch
+    /// remembered from an earlier ownership would validate the committed offset against a
+    /// log the partition has long left, see a truncation that never happened, and move the
+    /// position (and the next commit) back.
+    pub(super) fn forget_partition_state(&mut self, tp: &TopicPartition) {
+        self.positions.remove(tp);
+        self.last_epoch.remove(tp);
+        self.awaiting_validation.remove(tp);
+        self.list_offsets_in_flight.remove(tp);
+        self.reset_from.remove(tp);
     }
 
     fn correlation(&mut self) -> u64 {
@@ -394,6 +415,7 @@ impl Actor for Consumer {
             } => {
                 if self.fetch_in_flight.get(&broker) == Some(&correlation_id) {
                     self.fetch_in_flight.remove(&broker);
+                    self.fetch_offsets.remove(&broker);
                     self.back_off(broker, out);
                 }
             }
@@ -569,6 +591,64 @@ mod tests {
         }
     }
 
+    /// A Fetch answer for `tp()` from broker 1 with `records`.
+    fn fetch_answer(correlation_id: u64, records: Vec<Record>) -> Message {
+        Message::FetchResponse(FetchResponse {
+            correlation_id,
+            error: ErrorCode::None,
+            session_id: 0,
+            partitions: vec![FetchPartitionResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                high_watermark: 10,
+                log_start_offset: 0,
+                log_end_offset: 10,
+                leader_epoch: 3,
+                records,
+                diverging_epoch: None,
+            }],
+        })
+    }
+
+    #[test]
+    fn an_answer_for_an_offset_the_position_has_left_is_discarded() {
+        let mut c = started();
+        let corr = c.fetch_in_flight[&1];
+        // The fetch asked from 0; meanwhile the position moved to 5 (a reset).
+        c.positions.insert(tp(), 5);
+        let mut out = Output::default();
+        let records = (0..8).map(record).collect();
+        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
+        assert!(
+            !out.events
+                .iter()
+                .any(|e| matches!(e, Event::Consumed { .. })),
+            "a stale answer hands nothing over: {:?}",
+            out.events
+        );
+        assert_eq!(c.positions()[&tp()], 5, "the position stays");
+        match &out.messages[..] {
+            [(_, Message::Fetch(request))] => assert_eq!(request.partitions[0].fetch_offset, 5),
+            other => panic!("the next fetch asks from the position: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_for_a_position_awaiting_validation_is_ignored() {
+        let mut c = started();
+        let corr = c.fetch_in_flight[&1];
+        c.last_epoch.insert(tp(), 3);
+        c.awaiting_validation.insert(tp(), None);
+        let mut out = Output::default();
+        let records = vec![record(0), record(1)];
+        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
+        assert!(!out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Consumed { .. })));
+        assert_eq!(c.positions()[&tp()], 0);
+    }
+
     #[test]
     fn a_fenced_epoch_refreshes_metadata() {
         let mut c = started();
@@ -644,6 +724,81 @@ mod tests {
             out.messages
         );
         (c, out)
+    }
+
+    /// Metadata for `tp()`: led by broker 1 in `leader_epoch`.
+    fn metadata(correlation_id: u64, leader_epoch: LeaderEpoch) -> Message {
+        Message::MetadataResponse(MetadataResponse {
+            correlation_id,
+            brokers: vec![0, 1],
+            controller_id: Some(0),
+            partitions: vec![PartitionMetadata {
+                tp: tp(),
+                error: ErrorCode::None,
+                leader: Some(1),
+                leader_epoch,
+                replicas: vec![0, 1],
+                isr: vec![0, 1],
+            }],
+        })
+    }
+
+    /// Answers the consumer's Metadata request (asking one first if none is out).
+    fn give_metadata(c: &mut Consumer, leader_epoch: LeaderEpoch, out: &mut Output<ConsumerTimer>) {
+        if c.metadata.in_flight().is_none() {
+            c.request_metadata(out);
+        }
+        let corr = c.metadata.in_flight().expect("a Metadata request out");
+        c.on_message(
+            c.now_ms,
+            NodeId::Broker(0),
+            metadata(corr, leader_epoch),
+            out,
+        );
+    }
+
+    fn record_in_epoch(offset: u64, leader_epoch: LeaderEpoch) -> Record {
+        Record {
+            leader_epoch,
+            ..record(offset)
+        }
+    }
+
+    /// Seed 14 of a group with range assignment and a crashing member under the broker
+    /// nemesis committed 445 after 457: the member read `tp()` in epoch 2, lost it, got it
+    /// back at the committed 457 (another member read on through epochs 3 and 4), and
+    /// validated 457 against the epoch 2 it still remembered, which ends at 445.
+    #[test]
+    fn a_partition_given_back_forgets_the_epoch_it_was_read_in_before() {
+        let (mut c, _) = joining();
+        let mut out = Output::default();
+        give_metadata(&mut c, 2, &mut out);
+        c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
+        c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(440))], &mut out);
+        let corr = c.fetch_in_flight[&1];
+        let records = (440..445).map(|o| record_in_epoch(o, 2)).collect();
+        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
+        assert_eq!(c.positions()[&tp()], 445);
+
+        // Lost (a missed rebalance), then given back at the offset another member committed.
+        c.lose_membership(false, &mut out);
+        c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
+        c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(457))], &mut out);
+        assert_eq!(c.positions()[&tp()], 457);
+
+        // A new leader: nothing this member remembers from before may move 457 back.
+        let mut out = Output::default();
+        give_metadata(&mut c, 5, &mut out);
+        let stale_validation = out.messages.iter().any(|(_, m)| {
+            matches!(m, Message::OffsetsForLeaderEpoch(r)
+                if r.partitions.iter().any(|p| p.leader_epoch == 2))
+        });
+        assert!(
+            !stale_validation,
+            "validated against epoch 2: {:?}",
+            out.messages
+        );
+        assert_eq!(c.positions()[&tp()], 457);
     }
 
     #[test]
