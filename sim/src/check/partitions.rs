@@ -6,7 +6,7 @@
 //! trusting any process's own account of the past.
 
 use super::common::{Invariant, Violation};
-use super::replay::{LogChange, LogReplay};
+use super::replay::{LogChange, LogReplay, ReplicaLog};
 use crate::record::{FinalPartition, FinalState, RecordedEvent};
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -249,6 +249,20 @@ impl<'a> CommitScan<'a> {
         }
     }
 
+    /// An unclean leader took over with `log`: what it lacks of the latest commits is lost
+    /// (to `committed-record-lost`), and what is owed to consumers from now on is its log.
+    pub(super) fn forget_from(&mut self, tp: &'a TopicPartition, log: Option<&ReplicaLog>) {
+        let Some(latest) = self.latest.get_mut(tp) else {
+            return;
+        };
+        let keep = latest
+            .iter()
+            .enumerate()
+            .take_while(|(o, c)| log.and_then(|r| r.get(*o as u64)).map(|e| e.0) == Some(c.id))
+            .count();
+        latest.truncate(keep);
+    }
+
     fn on_log_change(&mut self, change: &LogChange<'a>) {
         if let Some(upto) = self.scanned_upto.get_mut(&(change.broker, change.tp)) {
             *upto = (*upto).min(change.lowest_changed_offset);
@@ -269,7 +283,9 @@ impl<'a> CommitScan<'a> {
         let upto = self.scanned_upto.entry((broker, tp)).or_insert(0);
         let commits = self.commits.entry(tp).or_default();
         let latest = self.latest.entry(tp).or_default();
-        for offset in *upto..r.high_watermark {
+        // Offsets this leader scanned before may have been forgotten since (`forget_from`).
+        let from = (*upto).min(latest.len() as u64);
+        for offset in from..r.high_watermark {
             let (id, record_epoch) = r.get(offset).expect("the HW is within the log");
             let commit = Commit {
                 id,
@@ -283,7 +299,10 @@ impl<'a> CommitScan<'a> {
                 at_offset.push(commit);
             }
             let o = offset as usize;
-            assert!(o <= latest.len(), "a leader's log is scanned from offset 0");
+            debug_assert!(
+                o <= latest.len(),
+                "scanned from at most the end of `latest`"
+            );
             if o == latest.len() {
                 latest.push(commit);
             } else if latest[o].id != id {

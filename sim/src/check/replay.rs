@@ -50,12 +50,13 @@ pub(super) struct LogChange<'a> {
 /// Every replica's [`ReplicaLog`], fed one event at a time.
 #[derive(Default)]
 pub(super) struct LogReplay<'a> {
-    replicas: BTreeMap<(BrokerId, &'a TopicPartition), ReplicaLog>,
+    /// By partition first, so one partition's replicas are one range of the map.
+    replicas: BTreeMap<(&'a TopicPartition, BrokerId), ReplicaLog>,
 }
 
 impl<'a> LogReplay<'a> {
     pub(super) fn replica(&self, broker: BrokerId, tp: &'a TopicPartition) -> Option<&ReplicaLog> {
-        self.replicas.get(&(broker, tp))
+        self.replicas.get(&(tp, broker))
     }
 
     /// The replicas of `tp` the record has shown so far, by broker.
@@ -64,13 +65,12 @@ impl<'a> LogReplay<'a> {
         tp: &'a TopicPartition,
     ) -> impl Iterator<Item = (BrokerId, &ReplicaLog)> + '_ {
         self.replicas
-            .iter()
-            .filter(move |((_, t), _)| *t == tp)
-            .map(|((b, _), r)| (*b, r))
+            .range((tp, BrokerId::MIN)..=(tp, BrokerId::MAX))
+            .map(|((_, b), r)| (*b, r))
     }
 
     fn entry(&mut self, broker: BrokerId, tp: &'a TopicPartition) -> &mut ReplicaLog {
-        self.replicas.entry((broker, tp)).or_default()
+        self.replicas.entry((tp, broker)).or_default()
     }
 
     /// Applies one event; returns the replicas whose logs changed.

@@ -245,7 +245,8 @@ pub fn acked_below_min_isr(
 pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
     let mut replay = LogReplay::default();
     let mut scan = CommitScan::default();
-    let mut clean: BTreeMap<(&TopicPartition, LeaderEpoch), BrokerId> = BTreeMap::new();
+    // Per election: the leader it chose, and whether cleanly.
+    let mut elected: BTreeMap<(&TopicPartition, LeaderEpoch), (BrokerId, bool)> = BTreeMap::new();
     let mut violations = Vec::new();
     for e in events {
         scan.step(&mut replay, e);
@@ -254,10 +255,21 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 tp,
                 leader: Some(leader),
                 leader_epoch,
-                unclean: false,
+                unclean,
                 ..
             } => {
-                clean.insert((tp, *leader_epoch), *leader);
+                elected.insert((tp, *leader_epoch), (*leader, !unclean));
+            }
+            // An unclean leader loses what it lacks (committed-record-lost says so); the
+            // next clean leader owes only what this one has and what is committed after.
+            Event::BecameLeader {
+                broker,
+                tp,
+                leader_epoch,
+                ..
+            } if elected.get(&(tp, *leader_epoch)) == Some(&(*broker, false)) => {
+                elected.remove(&(tp, *leader_epoch));
+                scan.forget_from(tp, replay.replica(*broker, tp));
             }
             // Judged once per election: a later LeaderAndIsr of the same epoch (a new
             // controller resending the partition state) elects nobody.
@@ -266,8 +278,8 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 tp,
                 leader_epoch,
                 ..
-            } if clean.get(&(tp, *leader_epoch)) == Some(broker) => {
-                clean.remove(&(tp, *leader_epoch));
+            } if elected.get(&(tp, *leader_epoch)) == Some(&(*broker, true)) => {
+                elected.remove(&(tp, *leader_epoch));
                 let committed = scan.latest.get(tp).map_or(&[][..], |c| &c[..]);
                 let log = replay.replica(*broker, tp);
                 let holds = |o: usize| log.and_then(|r| r.get(o as u64)).map(|(id, _)| id);
@@ -666,6 +678,25 @@ mod tests {
         assert!(clean_leader_incomplete(&again).is_empty());
         // An unclean election may lose records: that is what it is, and it is counted apart.
         assert!(clean_leader_incomplete(&events(true, true)).is_empty());
+        // And a clean election after it owes only what the unclean leader kept: broker 1 has
+        // p0#0 only; broker 0 (back, truncated to it) is then elected cleanly.
+        let mut after = events(true, true);
+        after.push(at(7, truncated(0, 3, 1)));
+        after.push(at(8, elected(0, 2, false)));
+        after.push(at(9, became_leader(0, 2, vec![0, 1])));
+        assert!(clean_leader_incomplete(&after).is_empty());
+        // Once committed again, a record is owed again.
+        let mut owed = events(true, true);
+        owed.push(at(7, appended_in(1, 1, 1, &[8])));
+        owed.push(at(7, hw(1, 1, 1, 2, 2)));
+        owed.push(at(8, truncated(0, 3, 1)));
+        owed.push(at(9, elected(0, 2, false)));
+        owed.push(at(10, became_leader(0, 2, vec![0, 1])));
+        let v = clean_leader_incomplete(&owed);
+        assert!(
+            v.len() == 1 && v[0].detail.contains("p0#8 at offset 1"),
+            "{v:?}"
+        );
     }
 
     fn consumed(offset: u64, broker_hw: u64) -> Event {
