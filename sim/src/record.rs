@@ -1,7 +1,8 @@
 //! The event record of one run, and the final state of every replica after the settle.
 //!
 //! Everything the simulator reports (checkers, narration, JSON outcome, trace hash) is
-//! computed from these two values and nothing else.
+//! computed from these two values, and from the little configuration no event carries
+//! (`check::CheckConfig`: each topic's `min.insync.replicas` and each producer's `acks`).
 
 use kafka_model::{BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use serde::Serialize;

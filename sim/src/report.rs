@@ -5,7 +5,7 @@
 //! processes, so the same record always reports the same words and numbers.
 
 use crate::check::groups::GroupOut;
-use crate::check::{self, CheckReport, Invariant, Violation};
+use crate::check::{self, CheckConfig, CheckReport, Invariant, Violation};
 use crate::record::{FinalPartition, RecordedEvent};
 use crate::scenario::Scenario;
 use crate::stamp::BuildStamp;
@@ -22,7 +22,14 @@ use std::fmt::Write as _;
 pub struct RecordCounts {
     pub sent: u64,
     pub acked: u64,
+    /// Acknowledged records missing after the settle: `acked_lost_acks1 + acked_lost_acks_all`.
     pub acked_lost: u64,
+    /// Of those, acknowledged with acks=1 (the leader alone had them).
+    pub acked_lost_acks1: u64,
+    /// Of those, acknowledged with acks=all (the ISR had them).
+    pub acked_lost_acks_all: u64,
+    /// Records sent by acks=0 producers and missing after the settle (no promise broken).
+    pub lost_acks0: u64,
     pub consumed: u64,
     pub committed_lost: u64,
     /// Records processed again by their group (at-least-once duplicates after a crash or a
@@ -233,7 +240,12 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let mut report = check::check(&result.events, &result.final_state, result.sim_time_ms);
+    let mut report = check::check(
+        &result.events,
+        &result.final_state,
+        &check_config(scenario),
+        result.sim_time_ms,
+    );
     if let Some(livelock) = &result.livelock {
         report
             .violations
@@ -245,7 +257,10 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
     let records = RecordCounts {
         sent: tally.sent,
         acked: distinct_ids(tally.acked.into_iter()),
-        acked_lost: report.acked_lost,
+        acked_lost: report.acked_lost.total(),
+        acked_lost_acks1: report.acked_lost.acks1,
+        acked_lost_acks_all: report.acked_lost.acks_all,
+        lost_acks0: report.lost_acks0,
         consumed: distinct_ids(tally.consumed.into_iter()),
         committed_lost: report.committed_lost,
         redelivered: has_groups
@@ -291,6 +306,19 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         groups: report.groups.clone(),
     };
     (outcome, report)
+}
+
+/// What the checkers need from the scenario that the record does not carry.
+fn check_config(scenario: &Scenario) -> CheckConfig {
+    CheckConfig {
+        min_insync_replicas: scenario
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.config.min_insync_replicas))
+            .collect(),
+        default_min_insync_replicas: scenario.cluster.config.topic_defaults.min_insync_replicas,
+        producer_acks: scenario.producers.iter().map(|p| p.config.acks).collect(),
+    }
 }
 
 /// What one pass over the event record counts.
@@ -344,6 +372,9 @@ fn expect_counters(
         ("sent", records.sent),
         ("acked", records.acked),
         ("acked_lost", records.acked_lost),
+        ("acked_lost_acks1", records.acked_lost_acks1),
+        ("acked_lost_acks_all", records.acked_lost_acks_all),
+        ("lost_acks0", records.lost_acks0),
         ("consumed", records.consumed),
         ("committed_lost", records.committed_lost),
         ("clean_elections", elections.clean),
@@ -441,9 +472,16 @@ pub fn render_text(o: &Outcome) -> String {
     let r = &o.records;
     let _ = writeln!(
         s,
-        "records:    {} sent, {} acknowledged, {} acknowledged but lost, {} consumed, {} committed but lost",
-        r.sent, r.acked, r.acked_lost, r.consumed, r.committed_lost
+        "records:    {} sent, {} acknowledged, {} acknowledged but lost ({} acks=1, {} acks=all), {} consumed, {} committed but lost",
+        r.sent, r.acked, r.acked_lost, r.acked_lost_acks1, r.acked_lost_acks_all, r.consumed, r.committed_lost
     );
+    if r.lost_acks0 > 0 {
+        let _ = writeln!(
+            s,
+            "            {} sent with acks=0 and lost (acks=0 promises nothing)",
+            r.lost_acks0
+        );
+    }
     let _ = writeln!(
         s,
         "elections:  {} clean, {} unclean (initial leaders of new partitions not counted)",

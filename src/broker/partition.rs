@@ -424,7 +424,8 @@ impl Broker {
         let leo = self.disk.logs.get(tp).map_or(0, |l| l.log_end_offset());
         assert!(
             new <= leo,
-            "a replica's high watermark must not pass its log end offset"
+            "hw-above-leo: a replica's high watermark must not pass its log end offset \
+             (Kafka's UnifiedLog.updateHighWatermark clamps it to the LEO): {tp} {new} > {leo}"
         );
         self.high_watermarks.insert(tp.clone(), new);
         self.fetch_sessions.mark_dirty(tp);

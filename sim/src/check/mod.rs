@@ -1,8 +1,10 @@
 //! The safety checkers: each invariant computed from the event record and the final state.
 //!
-//! Two families, one module each, and neither imports the other:
-//! - `partitions`: the replication invariants, judged on every partition's logs, high
-//!   watermarks and leaders;
+//! Two families, and neither imports the other:
+//! - `partitions` and `replication`: the replication invariants, judged on every
+//!   partition's logs, high watermarks and leaders, as `replay` rebuilds them from the
+//!   record (`partitions`: what the final state lost; `replication`: what broke during the
+//!   run);
 //! - `groups`: the consumer-group invariants, judged on what the members did, and the
 //!   counts and `--describe` table of each group.
 //!
@@ -12,17 +14,46 @@
 mod common;
 pub mod groups;
 mod partitions;
+mod replay;
+mod replication;
 
 use common::last_time;
 pub use common::{Invariant, Violation};
 pub use partitions::{
-    acked_record_lost, committed_record_lost, consumer_missed_truncation, hw_above_leo,
-    hw_regressed, replica_divergence, two_leaders_same_epoch, uncommitted_read,
+    acked_record_lost, committed_record_lost, consumer_missed_truncation, hw_regressed, lost_acks0,
+    two_leaders_same_epoch, AckedLost,
+};
+pub use replication::{
+    acked_below_min_isr, clean_leader_incomplete, replica_divergence, uncommitted_read,
 };
 
 use crate::record::{FinalState, RecordedEvent};
-use kafka_model::TopicPartition;
+use kafka_model::{Acks, TopicPartition};
 use std::collections::BTreeMap;
+
+/// What the checkers need that no event carries: configuration of the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct CheckConfig {
+    /// `min.insync.replicas` of each topic that sets it.
+    pub min_insync_replicas: BTreeMap<String, u32>,
+    /// `min.insync.replicas` of every other topic (the brokers' default).
+    pub default_min_insync_replicas: u32,
+    /// The `acks` of each producer, by its index.
+    pub producer_acks: Vec<Acks>,
+}
+
+impl CheckConfig {
+    /// Kafka's `Partition.effectiveMinIsr` (3.7): the topic's `min.insync.replicas`, capped
+    /// at the replication factor.
+    pub fn effective_min_isr(&self, topic: &str, replicas: usize) -> usize {
+        let configured = self
+            .min_insync_replicas
+            .get(topic)
+            .copied()
+            .unwrap_or(self.default_min_insync_replicas);
+        (configured as usize).min(replicas)
+    }
+}
 
 /// The invariants, by their stable names, in the order of [`Invariant::ALL`].
 pub const INVARIANTS: &[&str] = &Invariant::NAMES;
@@ -34,21 +65,38 @@ pub const MAX_LISTED_PER_PARTITION: usize = 5;
 pub struct CheckReport {
     pub violations: Vec<Violation>,
     pub counts: BTreeMap<Invariant, u64>,
-    pub acked_lost: u64,
+    /// Acknowledged records missing after the settle, by acks level.
+    pub acked_lost: AckedLost,
+    /// Records an acks=0 producer sent that are missing after the settle.
+    pub lost_acks0: u64,
     pub committed_lost: u64,
     /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
     pub groups: BTreeMap<String, groups::GroupOut>,
 }
 
 /// Runs every checker over a run that ended at `end_ms`.
-pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) -> CheckReport {
+pub fn check(
+    events: &[RecordedEvent],
+    final_state: &FinalState,
+    config: &CheckConfig,
+    end_ms: u64,
+) -> CheckReport {
     let (acked, acked_lost) = acked_record_lost(events, final_state);
     let (committed, committed_lost) = committed_record_lost(events, final_state);
+    let replicas: BTreeMap<&TopicPartition, usize> = final_state
+        .partitions
+        .iter()
+        .map(|p| (&p.tp, p.replicas.len()))
+        .collect();
+    let min_isr = |tp: &TopicPartition| {
+        config.effective_min_isr(&tp.topic, replicas.get(tp).copied().unwrap_or(usize::MAX))
+    };
     let mut all = Vec::new();
     all.extend(acked);
     all.extend(committed);
-    all.extend(replica_divergence(events, final_state));
-    all.extend(hw_above_leo(events, final_state));
+    all.extend(replica_divergence(events));
+    all.extend(acked_below_min_isr(events, min_isr));
+    all.extend(clean_leader_incomplete(events));
     all.extend(hw_regressed(events));
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
@@ -63,6 +111,7 @@ pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) ->
         violations,
         counts,
         acked_lost,
+        lost_acks0: lost_acks0(events, final_state, &config.producer_acks),
         committed_lost,
         groups: group_report.groups,
     }
@@ -88,7 +137,13 @@ fn count_and_cap(all: Vec<Violation>) -> (Vec<Violation>, BTreeMap<Invariant, u6
 }
 
 pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Violation> {
-    check(events, final_state, last_time(events)).violations
+    check(
+        events,
+        final_state,
+        &CheckConfig::default(),
+        last_time(events),
+    )
+    .violations
 }
 
 #[cfg(test)]
@@ -112,7 +167,12 @@ mod tests {
                 },
             ));
         }
-        let report = check(&events, &FinalState::default(), last_time(&events));
+        let report = check(
+            &events,
+            &FinalState::default(),
+            &CheckConfig::default(),
+            last_time(&events),
+        );
         assert_eq!(report.counts[&Invariant::UncommittedRead], 30);
         assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);
     }
