@@ -11,6 +11,7 @@
 
 mod common;
 pub mod groups;
+pub mod isr;
 mod partitions;
 
 use common::last_time;
