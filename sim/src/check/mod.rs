@@ -2,7 +2,8 @@
 //!
 //! Two families, one module each, and neither imports the other:
 //! - `partitions`: the replication invariants, judged on every partition's logs, high
-//!   watermarks and leaders;
+//!   watermarks and leaders (and `consumers`: whether a consumer that held a partition
+//!   noticed its truncation);
 //! - `groups`: the consumer-group invariants, judged on what the members did, and the
 //!   counts and `--describe` table of each group.
 //!
@@ -10,15 +11,17 @@
 //! `common`; this module runs them all and caps what is listed.
 
 mod common;
+mod consumers;
 pub mod groups;
 pub mod isr;
 mod partitions;
 
 use common::last_time;
 pub use common::{Invariant, Violation};
+pub use consumers::consumer_missed_truncation;
 pub use partitions::{
-    acked_record_lost, committed_record_lost, consumer_missed_truncation, hw_above_leo,
-    hw_regressed, replica_divergence, two_leaders_same_epoch, uncommitted_read,
+    acked_record_lost, committed_record_lost, hw_above_leo, hw_regressed, replica_divergence,
+    two_leaders_same_epoch, uncommitted_read,
 };
 
 use crate::record::{FinalState, RecordedEvent};
