@@ -147,7 +147,10 @@ impl<'a> Holds<'a> {
                 let now: BTreeSet<&TopicPartition> = partitions.iter().collect();
                 let before = self.assigned.insert(*consumer, now.clone());
                 for tp in before.unwrap_or_default().difference(&now) {
-                    self.released.entry((*consumer, tp)).or_default().push(index);
+                    self.released
+                        .entry((*consumer, tp))
+                        .or_default()
+                        .push(index);
                 }
             }
             Event::PartitionsRevoked {
@@ -158,7 +161,10 @@ impl<'a> Holds<'a> {
                 let held = self.assigned.entry(*consumer).or_default();
                 for tp in partitions {
                     held.remove(tp);
-                    self.released.entry((*consumer, tp)).or_default().push(index);
+                    self.released
+                        .entry((*consumer, tp))
+                        .or_default()
+                        .push(index);
                 }
             }
             _ => {}
@@ -406,10 +412,7 @@ mod tests {
                 lost: false,
             },
         ));
-        assert_eq!(
-            consumer_missed_truncation(&events, &final_state()).len(),
-            1
-        );
+        assert_eq!(consumer_missed_truncation(&events, &final_state()).len(), 1);
     }
 
     #[test]
@@ -441,9 +444,6 @@ mod tests {
         ));
         events.push(crashed);
         events.extend(takeover());
-        assert_eq!(
-            consumer_missed_truncation(&events, &final_state()).len(),
-            1
-        );
+        assert_eq!(consumer_missed_truncation(&events, &final_state()).len(), 1);
     }
 }

@@ -99,7 +99,10 @@ impl IsrTracker {
             }
             _ => return None,
         };
-        let before = self.isr.insert(tp.clone(), after.clone()).unwrap_or_default();
+        let before = self
+            .isr
+            .insert(tp.clone(), after.clone())
+            .unwrap_or_default();
         (before != *after).then(|| IsrChange {
             tp: tp.clone(),
             by,
