@@ -178,16 +178,17 @@ fn election_isr_clause(change: Option<&IsrChange>) -> String {
     };
     let removed = change.removed();
     let added = change.added();
-    let mut parts = Vec::new();
-    if !removed.is_empty() {
-        parts.push(format!("takes {} out", brokers(&removed)));
-    }
-    if !added.is_empty() {
-        parts.push(format!("puts {} in", brokers(&added)));
-    }
+    let what = match (removed.is_empty(), added.is_empty()) {
+        (false, true) => format!("takes {} out of the ISR", brokers(&removed)),
+        (true, false) => format!("puts {} into the ISR", brokers(&added)),
+        _ => format!(
+            "takes {} out of the ISR and puts {} in",
+            brokers(&removed),
+            brokers(&added)
+        ),
+    };
     format!(
-        "; the controller {} of the ISR: {} -> {}",
-        parts.join(" and "),
+        "; the controller {what}: {} -> {}",
         brokers(&change.before),
         brokers(&change.after)
     )

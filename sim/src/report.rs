@@ -6,6 +6,7 @@
 
 use crate::check::groups::GroupOut;
 use crate::check::isr::IsrTally;
+use crate::check::liveness::LivenessInputs;
 use crate::check::{self, CheckReport, Invariant, Violation};
 use crate::record::{FinalPartition, RecordedEvent};
 use crate::scenario::Scenario;
@@ -239,7 +240,13 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
-    let mut report = check::check(&result.events, &result.final_state, result.sim_time_ms);
+    let liveness = LivenessInputs::of(scenario, &result.faults);
+    let mut report = check::check(
+        &result.events,
+        &result.final_state,
+        result.sim_time_ms,
+        Some(&liveness),
+    );
     if let Some(livelock) = &result.livelock {
         report
             .violations

@@ -28,11 +28,14 @@ pub enum Invariant {
     OffsetCommitRegressed,
     RecordSkipped,
     Livelock,
+    ReplicasNotConverged,
+    IsrNotShrunk,
+    UncleanElectionDisabled,
 }
 
 impl Invariant {
     /// Every invariant, in the order the documentation lists them.
-    pub const ALL: [Invariant; 12] = [
+    pub const ALL: [Invariant; 15] = [
         Invariant::AckedRecordLost,
         Invariant::CommittedRecordLost,
         Invariant::ReplicaDivergence,
@@ -45,11 +48,14 @@ impl Invariant {
         Invariant::OffsetCommitRegressed,
         Invariant::RecordSkipped,
         Invariant::Livelock,
+        Invariant::ReplicasNotConverged,
+        Invariant::IsrNotShrunk,
+        Invariant::UncleanElectionDisabled,
     ];
 
     /// The name of every invariant, in the order of [`Invariant::ALL`].
-    pub const NAMES: [&'static str; 12] = {
-        let mut names = [""; 12];
+    pub const NAMES: [&'static str; 15] = {
+        let mut names = [""; 15];
         let mut i = 0;
         while i < names.len() {
             names[i] = Invariant::ALL[i].name();
@@ -73,6 +79,9 @@ impl Invariant {
             Invariant::OffsetCommitRegressed => "offset-commit-regressed",
             Invariant::RecordSkipped => "record-skipped",
             Invariant::Livelock => "livelock",
+            Invariant::ReplicasNotConverged => "replicas-not-converged",
+            Invariant::IsrNotShrunk => "isr-not-shrunk",
+            Invariant::UncleanElectionDisabled => "unclean-election-disabled",
         }
     }
 
@@ -126,6 +135,7 @@ mod tests {
         assert_eq!(Invariant::from_name("no-such-invariant"), None);
         assert_eq!(Invariant::NAMES[0], "acked-record-lost");
         assert_eq!(Invariant::NAMES[11], "livelock");
+        assert_eq!(Invariant::NAMES[14], "unclean-election-disabled");
         let mut sorted = Invariant::ALL;
         sorted.sort();
         let names: Vec<&str> = sorted.iter().map(|i| i.name()).collect();

@@ -224,7 +224,6 @@ pub fn consumer_missed_truncation(
             _ => {}
         }
     }
-    let at_ms = events.last().map_or(0, |e| e.at_ms);
     let mut violations = Vec::new();
     for p in &final_state.partitions {
         let Some(leader) = p.leader else {
@@ -238,7 +237,7 @@ pub fn consumer_missed_truncation(
             if *tp != &p.tp {
                 continue;
             }
-            let missed: Vec<(u64, RecordId)> = offsets
+            let missed: Vec<(u64, RecordId, u64)> = offsets
                 .iter()
                 .filter(|(o, (id, _, _))| log.get(o) != Some(id))
                 .filter(|(o, (_, read_index, _))| {
@@ -249,9 +248,10 @@ pub fn consumer_missed_truncation(
                         .hold_end(*consumer, tp, *read_index)
                         .is_none_or(|end| lost < end)
                 })
-                .map(|(o, (id, _, _))| (*o, *id))
+                .map(|(o, (id, _, read_ms))| (*o, *id, *read_ms))
                 .collect();
-            let Some(&(first_offset, first_id)) = missed.first() else {
+            // Dated when the consumer read the first record it missed.
+            let Some(&(first_offset, first_id, at_ms)) = missed.first() else {
                 continue;
             };
             let now = log

@@ -10,11 +10,13 @@
 //! What both need (the [`Invariant`] names and the [`Violation`] they report) lives in
 //! `common`; this module runs them all and caps what is listed.
 
+mod calm;
 mod commits;
 mod common;
 mod consumers;
 pub mod groups;
 pub mod isr;
+pub mod liveness;
 mod partitions;
 
 use common::last_time;
@@ -45,8 +47,14 @@ pub struct CheckReport {
     pub groups: BTreeMap<String, groups::GroupOut>,
 }
 
-/// Runs every checker over a run that ended at `end_ms`.
-pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) -> CheckReport {
+/// Runs every checker over a run that ended at `end_ms`; the liveness invariants only with
+/// their inputs (the faults and the configs they judge by).
+pub fn check(
+    events: &[RecordedEvent],
+    final_state: &FinalState,
+    end_ms: u64,
+    liveness: Option<&liveness::LivenessInputs<'_>>,
+) -> CheckReport {
     let (acked, acked_lost) = acked_record_lost(events, final_state);
     let (committed, committed_lost) = committed_record_lost(events, final_state);
     let mut all = Vec::new();
@@ -58,6 +66,14 @@ pub fn check(events: &[RecordedEvent], final_state: &FinalState, end_ms: u64) ->
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
     all.extend(consumer_missed_truncation(events, final_state));
+    if let Some(inputs) = liveness {
+        all.extend(liveness::check_liveness(
+            events,
+            final_state,
+            end_ms,
+            inputs,
+        ));
+    }
     let group_report = groups::check_groups(events, final_state, end_ms);
     all.extend(group_report.violations);
     all.sort_by(|a, b| {
@@ -93,7 +109,7 @@ fn count_and_cap(all: Vec<Violation>) -> (Vec<Violation>, BTreeMap<Invariant, u6
 }
 
 pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Violation> {
-    check(events, final_state, last_time(events)).violations
+    check(events, final_state, last_time(events), None).violations
 }
 
 #[cfg(test)]
@@ -117,7 +133,7 @@ mod tests {
                 },
             ));
         }
-        let report = check(&events, &FinalState::default(), last_time(&events));
+        let report = check(&events, &FinalState::default(), last_time(&events), None);
         assert_eq!(report.counts[&Invariant::UncommittedRead], 30);
         assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);
     }
