@@ -356,12 +356,19 @@ impl IsrReplay<'_> {
     /// Judges what the event changes just before it changes it, then applies it.
     fn event(&mut self, e: &RecordedEvent) {
         let at = e.at_ms;
-        match Self::partition_of(&e.event) {
-            Some(tp) => {
+        match (Self::partition_of(&e.event), &e.event) {
+            (Some(tp), _) => {
                 let tp = tp.clone();
                 self.judge(&tp, at);
             }
-            None => self.judge_all(at),
+            (
+                None,
+                Event::ControllerElected { .. }
+                | Event::ZkSessionExpired { .. }
+                | Event::BrokerRegistered { .. }
+                | Event::BrokerRecovered { .. },
+            ) => self.judge_all(at),
+            (None, _) => {}
         }
         self.calm.event(at, &e.event);
         self.isr.apply(&e.event);
@@ -383,10 +390,10 @@ impl IsrReplay<'_> {
                     },
                 );
             }
-            Event::BecameFollower { broker, tp, .. } => {
-                if self.leaders.get(tp).is_some_and(|l| l.leader == *broker) {
-                    self.leaders.remove(tp);
-                }
+            Event::BecameFollower { broker, tp, .. }
+                if self.leaders.get(tp).is_some_and(|l| l.leader == *broker) =>
+            {
+                self.leaders.remove(tp);
             }
             Event::IsrChangeRejected { tp, leader, .. } => {
                 if let Some(l) = self.leaders.get_mut(tp).filter(|l| l.leader == *leader) {
@@ -416,6 +423,12 @@ impl IsrReplay<'_> {
 
     fn leo(&mut self, at_ms: u64, broker: BrokerId, tp: &TopicPartition, leo: u64) {
         if let Some(l) = self.leaders.get_mut(tp).filter(|l| l.leader == broker) {
+            if l.leo_steps.last().is_some_and(|(_, last)| leo < *last) {
+                // A leader never cuts its own log (`Partition.makeLeader` does not truncate);
+                // if the record says it did, judge from here on, as after a new election.
+                l.start_ms = at_ms;
+                l.leo_steps.clear();
+            }
             l.leo_steps.push((at_ms, leo));
         }
         self.logs
@@ -451,7 +464,9 @@ impl IsrReplay<'_> {
             }
             let log = self.logs.get(&(f, tp.clone())).copied().unwrap_or_default();
             // When the leader's LEO first passed the most the follower can have fetched at.
-            let Some(&(passed_ms, _)) = l.leo_steps.iter().find(|(_, o)| *o > log.max_leo) else {
+            // The steps only grow within a leadership (see `leo`): a binary search finds it.
+            let passed = l.leo_steps.partition_point(|(_, o)| *o <= log.max_leo);
+            let Some(&(passed_ms, _)) = l.leo_steps.get(passed) else {
                 continue;
             };
             let lagging_ms = passed_ms.max(l.start_ms).max(log.cut_ms);
