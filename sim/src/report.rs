@@ -479,6 +479,14 @@ pub fn render_text(o: &Outcome) -> String {
             g.commits,
             seconds(unowned)
         );
+        let resets = g.offset_resets_after_truncation + g.offset_resets_out_of_range;
+        if resets > 0 {
+            let _ = writeln!(
+                s,
+                "group {name}: {resets} commits went back after a reset the consumer must make ({} after a detected truncation, {} after OFFSET_OUT_OF_RANGE)",
+                g.offset_resets_after_truncation, g.offset_resets_out_of_range
+            );
+        }
     }
     let _ = writeln!(s);
     if o.violations.is_empty() {
