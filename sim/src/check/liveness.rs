@@ -90,7 +90,9 @@ pub fn check_liveness(
 ) -> Vec<Violation> {
     let mut all = unclean_election_disabled(events, inputs);
     all.extend(replicas_not_converged(events, final_state, end_ms, inputs));
-    if !inputs.lossy_network && inputs.replica_lag_time_max_ms > 0 {
+    // With `replica.lag.time.max.ms` below 2 the "isr-expiration" task has period 0, and
+    // `KafkaScheduler` runs such a task once, at startup: Kafka never shrinks an ISR then.
+    if !inputs.lossy_network && inputs.replica_lag_time_max_ms / 2 > 0 {
         all.extend(isr_not_shrunk(events, end_ms, inputs));
     }
     all
@@ -132,6 +134,9 @@ pub fn unclean_election_disabled(
     violations
 }
 
+/// The shortest time `replicas-not-converged` gives a follower to fetch what its leader had.
+const MIN_CONVERGE_WINDOW_MS: u64 = 5_000;
+
 /// A broker's log end offset over time: `(time, LEO)` at every change.
 type LeoSteps = Vec<(u64, u64)>;
 
@@ -144,7 +149,10 @@ pub fn replicas_not_converged(
     end_ms: u64,
     inputs: &LivenessInputs<'_>,
 ) -> Vec<Violation> {
-    let lag_max = inputs.replica_lag_time_max_ms;
+    // A tiny lag time (ISR experiments) must not judge a follower by a fetch still under
+    // way: a follower's fetch cycle (replica.fetch.wait.max.ms, replica.fetch.backoff.ms)
+    // takes well under `MIN_CONVERGE_WINDOW_MS`.
+    let lag_max = inputs.replica_lag_time_max_ms.max(MIN_CONVERGE_WINDOW_MS);
     let Some(judged_at) = end_ms.checked_sub(lag_max) else {
         return Vec::new();
     };
@@ -231,7 +239,7 @@ pub fn replicas_not_converged(
                 at_ms: end_ms,
                 partition: Some(p.tp.clone()),
                 detail: format!(
-                    "after the settle broker {}'s replica of {} {why}, though its leader, broker {}, already held offsets up to {target} at t={} (replica.lag.time.max.ms={lag_max} before the end) and broker {} has followed it since t={}",
+                    "after the settle broker {}'s replica of {} {why}, though its leader, broker {}, already held offsets up to {target} at t={} ({lag_max} ms before the end) and broker {} has followed it since t={}",
                     r.broker,
                     p.tp,
                     leader.broker,
@@ -274,13 +282,13 @@ struct FollowerLog {
 }
 
 impl FollowerLog {
+    /// The replica's LEO is now `leo`: below the highest so far, it cut its log, and what it
+    /// fetched before no longer bounds what it fetches next.
     fn set(&mut self, at_ms: u64, leo: u64) {
         if leo < self.max_leo {
             self.cut_ms = at_ms;
-            self.max_leo = leo;
-        } else {
-            self.max_leo = leo;
         }
+        self.max_leo = leo;
     }
 }
 
@@ -473,6 +481,9 @@ impl IsrReplay<'_> {
             // A request the leader sent before it became calm may hold its one ISR change
             // slot until `ALTER_ISR_TIMEOUT_MS`.
             let free_ms = calm_ms + kafka_model::broker::ALTER_ISR_TIMEOUT_MS;
+            // Lagging for a full lag time of calm (or, later, with the slot free), the
+            // leader's next check (within one period) proposes the shrink, and the AlterIsr
+            // and the controller's ZooKeeper write take a few round trips.
             let due_ms = (lagging_ms.max(calm_ms) + lag_max).max(free_ms)
                 + period
                 + self.inputs.round_trips_ms;
