@@ -239,7 +239,7 @@ pub fn replicas_not_converged(
                 at_ms: end_ms,
                 partition: Some(p.tp.clone()),
                 detail: format!(
-                    "after the settle broker {}'s replica of {} {why}, though its leader, broker {}, already held offsets up to {target} at t={} ({lag_max} ms before the end) and broker {} has followed it since t={}",
+                    "after the settle broker {}'s replica of {} {why}, though its leader, broker {}, already held offsets up to {target} at t={} ({lag_max} ms before the end: replica.lag.time.max.ms, and at least 5 s) and broker {} has followed it since t={}",
                     r.broker,
                     p.tp,
                     leader.broker,
