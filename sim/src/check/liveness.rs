@@ -14,8 +14,9 @@
 //! - `unclean-election-disabled`: a leader from outside the ISR while
 //!   `unclean.leader.election.enable` is false for its topic.
 //!
-//! "Not caught up" is Kafka's `Replica.updateFetchState`: a fetch at offset `o` sets
-//! `lastCaughtUpTimeMs` to its own time if `o` reaches the leader's LEO then, or to the
+//! "Not caught up" is Kafka's `Replica.updateFetchStateOrThrow` (`updateLogReadResult` in
+//! old releases): a fetch at offset `o` sets `lastCaughtUpTimeMs` to its own time if `o`
+//! reaches the leader's LEO then, or to the
 //! previous fetch's time if `o` reaches the leader's LEO at that previous fetch; a new leader
 //! starts its ISR followers' clocks at the election (`Replica.resetReplicaState`). The
 //! record holds no fetches, only what they appended, so the checker uses a bound that can
