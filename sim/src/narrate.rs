@@ -5,6 +5,7 @@
 //! below; [`narrate_event`] sends an event to its family, and its match lists every event, so
 //! a new kind of event cannot go unnarrated by accident.
 
+use crate::check::isr::{IsrChange, IsrTracker};
 use crate::report::{list, seconds, trace_lines, TraceLine};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
@@ -27,6 +28,9 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
     let mut last_key: Option<String> = None;
     let mut repeats = 0u64;
     let mut last_at = 0;
+    // Every ISR change is told, whoever made it: an election's line says what it did to
+    // the ISR, found against the ISR the events so far left.
+    let mut isr = IsrTracker::default();
     let flush_repeats = |lines: &mut Vec<String>, repeats: &mut u64, last_at: u64| {
         if *repeats > 0 {
             lines.push(format!(
@@ -49,10 +53,13 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
                 format!("fault {action} {detail}"),
                 fault_text(action, detail),
             ),
-            TraceLine::Event { at_ms, event, .. } => match narrate_event(event, lag_max) {
-                Some((key, text)) => (at_ms, key, text),
-                None => continue,
-            },
+            TraceLine::Event { at_ms, event, .. } => {
+                let change = isr.apply(event);
+                match narrate_event(event, lag_max, change.as_ref()) {
+                    Some((key, text)) => (at_ms, key, text),
+                    None => continue,
+                }
+            }
         };
         if last_key.as_deref() == Some(key.as_str()) {
             repeats += 1;
@@ -102,7 +109,8 @@ fn brokers(ids: &[i32]) -> String {
 }
 
 /// One event in plain words, with a key for folding repeats; `None` for routine events.
-fn narrate_event(event: &Event, lag_max: u64) -> Option<Line> {
+/// `isr_change` is what the event did to its partition's ISR, if anything.
+fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) -> Option<Line> {
     match event {
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
@@ -111,7 +119,7 @@ fn narrate_event(event: &Event, lag_max: u64) -> Option<Line> {
         Event::LeaderElected { .. }
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }
-        | Event::BecameFollower { .. } => leadership_line(event),
+        | Event::BecameFollower { .. } => leadership_line(event, isr_change),
         Event::Truncated { .. } | Event::Flushed { .. } | Event::BrokerRecovered { .. } => {
             log_line(event)
         }
@@ -163,8 +171,32 @@ fn cluster_line(event: &Event) -> Option<Line> {
     plain(text)
 }
 
+/// What an election's ISR write did to the ISR, as a clause: "" when it kept it.
+fn election_isr_clause(change: Option<&IsrChange>) -> String {
+    let Some(change) = change else {
+        return String::new();
+    };
+    let removed = change.removed();
+    let added = change.added();
+    let what = match (removed.is_empty(), added.is_empty()) {
+        (false, true) => format!("takes {} out of the ISR", brokers(&removed)),
+        (true, false) => format!("puts {} into the ISR", brokers(&added)),
+        _ => format!(
+            "takes {} out of the ISR and puts {} in",
+            brokers(&removed),
+            brokers(&added)
+        ),
+    };
+    format!(
+        "; the controller {what}: {} -> {}",
+        brokers(&change.before),
+        brokers(&change.after)
+    )
+}
+
 /// Leader elections and the leader and follower roles brokers take.
-fn leadership_line(event: &Event) -> Option<Line> {
+fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line> {
+    let isr_clause = election_isr_clause(isr_change);
     let text = match event {
         Event::LeaderElected { tp, leader, previous_leader, leader_epoch, isr, unclean, reason, .. } => {
             let leader = leader.map_or("nobody".to_string(), |l| format!("broker {l}"));
@@ -179,14 +211,14 @@ fn leadership_line(event: &Event) -> Option<Line> {
             };
             if *unclean {
                 format!(
-                    "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}) although it was not in the ISR ({why}; unclean.leader.election.enable=true). Whatever only the old ISR had is lost"
+                    "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}) although it was not in the ISR ({why}; unclean.leader.election.enable=true){isr_clause}. Whatever only the old ISR had is lost"
                 )
             } else {
-                format!("{leader} is elected leader of {tp} (epoch {leader_epoch}, ISR {}): {why}", brokers(isr))
+                format!("{leader} is elected leader of {tp} (epoch {leader_epoch}, ISR {}): {why}{isr_clause}", brokers(isr))
             }
         }
         Event::PartitionOffline { tp, isr, live_replicas } => format!(
-            "{tp} is OFFLINE: no live replica in the ISR {} and unclean elections are off; live replicas {} wait",
+            "{tp} is OFFLINE: no live replica in the ISR {} and unclean elections are off; live replicas {} wait{isr_clause}",
             brokers(isr),
             brokers(live_replicas)
         ),
@@ -450,4 +482,40 @@ fn member_line(event: &Event) -> Option<Line> {
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_model::TopicPartition;
+
+    #[test]
+    fn an_election_that_changes_the_isr_says_so() {
+        let tp = TopicPartition::new("orders", 0);
+        let elected = |leader, isr: Vec<i32>, reason| Event::LeaderElected {
+            tp: tp.clone(),
+            leader: Some(leader),
+            previous_leader: Some(0),
+            leader_epoch: 1,
+            isr,
+            unclean: false,
+            reason,
+            controller_epoch: 1,
+        };
+        let mut tracker = IsrTracker::default();
+        let first = elected(0, vec![0, 1, 2], ElectionReason::NewPartition);
+        assert_eq!(tracker.apply(&first), None);
+        let next = elected(1, vec![1, 2], ElectionReason::LeaderFailed);
+        let change = tracker.apply(&next);
+        let (_, text) = narrate_event(&next, 10_000, change.as_ref()).expect("narrated");
+        assert!(
+            text.ends_with("the controller takes [0] out of the ISR: [0,1,2] -> [1,2]"),
+            "{text}"
+        );
+        // An election that keeps the ISR says nothing of it.
+        let same = elected(2, vec![1, 2], ElectionReason::ControllerFailover);
+        let change = tracker.apply(&same);
+        let (_, text) = narrate_event(&same, 10_000, change.as_ref()).expect("narrated");
+        assert!(!text.contains("of the ISR:"), "{text}");
+    }
 }

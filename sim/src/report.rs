@@ -5,6 +5,8 @@
 //! processes, so the same record always reports the same words and numbers.
 
 use crate::check::groups::GroupOut;
+use crate::check::isr::IsrTally;
+use crate::check::liveness::LivenessInputs;
 use crate::check::{self, CheckConfig, CheckReport, Invariant, Violation};
 use crate::record::{FinalPartition, RecordedEvent};
 use crate::scenario::Scenario;
@@ -44,9 +46,14 @@ pub struct ElectionCounts {
     pub unclean: u64,
 }
 
+/// ISR changes. `shrinks` is every shrink, whoever made it: the leader's (what Kafka's
+/// `IsrShrinksPerSec` counts) plus the controller's removals of dead replicas, with or
+/// without an election (see `check::isr`).
 #[derive(Clone, Debug, Serialize)]
 pub struct IsrCounts {
     pub shrinks: u64,
+    pub shrinks_by_leader: u64,
+    pub removed_by_controller: u64,
     pub expands: u64,
 }
 
@@ -240,11 +247,13 @@ fn distinct_ids<'a>(ids: impl Iterator<Item = &'a RecordId>) -> u64 {
 
 /// Counts and checks a run, and evaluates the scenario's `[expect]`.
 pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, CheckReport) {
+    let liveness = LivenessInputs::of(scenario, &result.faults);
     let mut report = check::check(
         &result.events,
         &result.final_state,
         &check_config(scenario),
         result.sim_time_ms,
+        Some(&liveness),
     );
     if let Some(livelock) = &result.livelock {
         report
@@ -270,9 +279,12 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         clean: tally.clean,
         unclean: tally.unclean,
     };
+    let isr_tally = IsrTally::of(result.events.iter().map(|e| &e.event));
     let isr = IsrCounts {
-        shrinks: tally.shrinks,
-        expands: tally.expands,
+        shrinks: isr_tally.shrinks(),
+        shrinks_by_leader: isr_tally.shrinks_by_leader,
+        removed_by_controller: isr_tally.removed_by_controller,
+        expands: isr_tally.expands,
     };
     let counters = expect_counters(&records, &elections, &isr, &report);
     let failures = expect_failures(scenario, &counters, &report);
@@ -329,8 +341,6 @@ struct Tally<'a> {
     consumed: Vec<&'a RecordId>,
     clean: u64,
     unclean: u64,
-    shrinks: u64,
-    expands: u64,
 }
 
 impl<'a> Tally<'a> {
@@ -352,8 +362,6 @@ impl<'a> Tally<'a> {
                         t.clean += 1
                     }
                 }
-                Event::IsrShrunk { .. } => t.shrinks += 1,
-                Event::IsrExpanded { .. } => t.expands += 1,
                 _ => {}
             }
         }
@@ -380,6 +388,8 @@ fn expect_counters(
         ("clean_elections", elections.clean),
         ("unclean_elections", elections.unclean),
         ("isr_shrinks", isr.shrinks),
+        ("isr_shrinks_by_leader", isr.shrinks_by_leader),
+        ("isr_removed_by_controller", isr.removed_by_controller),
         ("isr_expands", isr.expands),
         (
             "processed",
@@ -489,8 +499,8 @@ pub fn render_text(o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "ISR:        {} shrinks, {} expands",
-        o.isr.shrinks, o.isr.expands
+        "ISR:        {} shrinks ({} by leaders, {} by the controller removing dead replicas), {} expands",
+        o.isr.shrinks, o.isr.shrinks_by_leader, o.isr.removed_by_controller, o.isr.expands
     );
     for (name, g) in &o.groups {
         let unowned = g.partitions.iter().map(|p| p.unowned_ms).max().unwrap_or(0);
@@ -503,6 +513,14 @@ pub fn render_text(o: &Outcome) -> String {
             g.commits,
             seconds(unowned)
         );
+        let resets = g.offset_resets_after_truncation + g.offset_resets_out_of_range;
+        if resets > 0 {
+            let _ = writeln!(
+                s,
+                "group {name}: {resets} commits went back after a reset the consumer must make ({} after a detected truncation, {} after OFFSET_OUT_OF_RANGE)",
+                g.offset_resets_after_truncation, g.offset_resets_out_of_range
+            );
+        }
     }
     let _ = writeln!(s);
     if o.violations.is_empty() {

@@ -29,6 +29,9 @@ pub enum Invariant {
     Livelock,
     AckedBelowMinIsr,
     CleanLeaderIncomplete,
+    ReplicasNotConverged,
+    IsrNotShrunk,
+    UncleanElectionDisabled,
 }
 
 impl Invariant {
@@ -47,6 +50,9 @@ impl Invariant {
         Invariant::Livelock,
         Invariant::AckedBelowMinIsr,
         Invariant::CleanLeaderIncomplete,
+        Invariant::ReplicasNotConverged,
+        Invariant::IsrNotShrunk,
+        Invariant::UncleanElectionDisabled,
     ];
 
     /// The name of every invariant, in the order of [`Invariant::ALL`].
@@ -76,6 +82,9 @@ impl Invariant {
             Invariant::Livelock => "livelock",
             Invariant::AckedBelowMinIsr => "acked-below-min-isr",
             Invariant::CleanLeaderIncomplete => "clean-leader-incomplete",
+            Invariant::ReplicasNotConverged => "replicas-not-converged",
+            Invariant::IsrNotShrunk => "isr-not-shrunk",
+            Invariant::UncleanElectionDisabled => "unclean-election-disabled",
         }
     }
 
@@ -129,6 +138,7 @@ mod tests {
         assert_eq!(Invariant::from_name("no-such-invariant"), None);
         assert_eq!(Invariant::NAMES[0], "acked-record-lost");
         assert!(Invariant::NAMES.contains(&"livelock"));
+        assert!(Invariant::NAMES.contains(&"unclean-election-disabled"));
         let mut sorted = Invariant::ALL.to_vec();
         sorted.sort();
         let names: Vec<&str> = sorted.iter().map(|i| i.name()).collect();

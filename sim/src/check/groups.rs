@@ -8,12 +8,21 @@
 //!   number exists to guarantee; two coordinators running the same group at once (a zombie
 //!   broker that still thinks it leads the group's `__consumer_offsets` partition) break it.
 //! - `offset-commit-regressed`: a committed offset that is durable in `__consumer_offsets`
-//!   went backwards. Nothing in the classic protocol resets offsets on its own, so a step back
-//!   means a commit was lost and overwritten, or a member of an old generation got through.
+//!   went backwards. Two steps back are what Kafka's consumer is supposed to make, and are
+//!   counted instead (`offset_resets_after_truncation`, `offset_resets_out_of_range`): the
+//!   member reset its position after it detected a truncation (KIP-320,
+//!   `Fetcher.validatePositionsIfNeeded` going back to the end of its last epoch), or after
+//!   the leader answered OFFSET_OUT_OF_RANGE (`auto.offset.reset`), and committed from there.
+//!   A detected truncation excuses the step back only if it was real: the group processed,
+//!   at an offset between the reset and the old position, a record the partition no longer
+//!   holds there (a consumer that validates against a stale epoch "detects" a truncation of
+//!   records that are all still there). Any other step back means a commit was lost and
+//!   overwritten, or a member of an old generation got through.
 //! - `record-skipped`: the group's committed offset passed a record that no member
 //!   processed. That is at-most-once delivery made visible: commit before processing, crash,
 //!   and the next owner starts after records nobody handled.
 
+use super::commits::{regressed, Commit, Reset, ResetKind};
 use super::common::{Invariant, Violation};
 use crate::record::{FinalState, RecordedEvent};
 use kafka_model::{Event, NodeId, RecordId, TopicPartition};
@@ -28,7 +37,7 @@ pub const GROUP_INVARIANTS: &[Invariant] = &[
 ];
 
 /// A processed record: where it was read and what it was.
-type Processed = (TopicPartition, u64, RecordId);
+pub(super) type Processed = (TopicPartition, u64, RecordId);
 
 /// How many skipped offsets a violation lists.
 const MAX_LISTED_OFFSETS: usize = 10;
@@ -48,6 +57,12 @@ pub struct GroupOut {
     /// before: at-least-once duplicates.
     pub records_redelivered: u64,
     pub commits: u64,
+    /// Commits that took the committed offset back because the member had reset its position
+    /// after a truncation it detected (KIP-320): what it is supposed to do, no violation.
+    pub offset_resets_after_truncation: u64,
+    /// Commits that took the committed offset back because the member had reset its position
+    /// after OFFSET_OUT_OF_RANGE (`auto.offset.reset`): no violation either.
+    pub offset_resets_out_of_range: u64,
     pub partitions: Vec<GroupPartitionOut>,
 }
 
@@ -141,7 +156,12 @@ pub fn check_groups(
     replay.ownership.finish(end_ms);
     let mut violations = Vec::new();
     violations.extend(double_owned(&replay.assigned, &replay.processed_by));
-    violations.extend(regressed(&mut replay.commits));
+    violations.extend(regressed(
+        final_state,
+        &mut replay.commits,
+        &replay.processed,
+        &mut replay.groups,
+    ));
     violations.extend(skipped(
         final_state,
         &replay.commits,
@@ -171,6 +191,12 @@ struct GroupReplay {
     commits: BTreeMap<(String, TopicPartition), Vec<Commit>>,
     start: BTreeMap<(String, TopicPartition), u64>,
     held_by: BTreeMap<u32, BTreeSet<TopicPartition>>,
+    // member id -> the consumer process it is.
+    consumer_of: BTreeMap<String, u32>,
+    // (consumer, partition) -> the reset its position last came from, if it came from one.
+    last_reset: BTreeMap<(u32, TopicPartition), Reset>,
+    // (consumer, partition) -> the truncation it just detected: (position, end offset).
+    detected: BTreeMap<(u32, TopicPartition), (u64, u64)>,
 }
 
 impl GroupReplay {
@@ -204,6 +230,21 @@ impl GroupReplay {
             } => {
                 self.held_by.remove(consumer);
                 self.ownership.drop_consumer(e.at_ms, *consumer);
+                self.last_reset.retain(|(c, _), _| c != consumer);
+                self.detected.retain(|(c, _), _| c != consumer);
+            }
+            Event::PositionFromCommit { consumer, tp, .. } => {
+                self.last_reset.remove(&(*consumer, tp.clone()));
+            }
+            Event::ConsumerTruncationDetected {
+                consumer,
+                tp,
+                position,
+                leader_end_offset,
+                ..
+            } => {
+                self.detected
+                    .insert((*consumer, tp.clone()), (*position, *leader_end_offset));
             }
             Event::RecordProcessed {
                 group,
@@ -225,12 +266,16 @@ impl GroupReplay {
                 },
             ),
             Event::OffsetReset {
-                consumer, tp, to, ..
+                consumer,
+                tp,
+                from,
+                to,
             } => {
                 if let Some(group) = self.ownership.group_of.get(consumer) {
                     let s = self.start.entry((group.clone(), tp.clone())).or_insert(*to);
                     *s = (*s).min(*to);
                 }
+                self.on_reset(*consumer, tp, *from, *to);
             }
             Event::OffsetsCommitted {
                 broker,
@@ -242,6 +287,7 @@ impl GroupReplay {
             } => {
                 self.groups.entry(group.clone()).or_default().commits += 1;
                 for (i, (tp, offset)) in offsets.iter().enumerate() {
+                    let after_reset = self.reset_behind(member, tp, *offset);
                     self.commits
                         .entry((group.clone(), tp.clone()))
                         .or_default()
@@ -252,11 +298,40 @@ impl GroupReplay {
                             member: member.clone(),
                             generation: *generation,
                             broker: *broker,
+                            after_reset,
                         });
                 }
             }
             _ => {}
         }
+    }
+
+    /// A position reset: after a truncation the consumer detected just before (KIP-320
+    /// validation emits the detection, then the reset to the end of the epoch), after
+    /// OFFSET_OUT_OF_RANGE (a reset from a position), or for want of any committed offset
+    /// (a reset from nothing, which excuses no step back: the commit should have been there).
+    fn on_reset(&mut self, consumer: u32, tp: &TopicPartition, from: Option<u64>, to: u64) {
+        let key = (consumer, tp.clone());
+        let detected = self.detected.remove(&key);
+        let kind = match (detected, from) {
+            (Some((position, end)), _) if end == to => ResetKind::Truncation { position },
+            (_, Some(_)) => ResetKind::OutOfRange,
+            (_, None) => {
+                self.last_reset.remove(&key);
+                return;
+            }
+        };
+        self.last_reset.insert(key, Reset { kind, to });
+    }
+
+    /// The reset the committing member's position last came from, if the committed offset
+    /// lies at or past it (the member read on from the reset and committed that).
+    fn reset_behind(&self, member: &str, tp: &TopicPartition, offset: u64) -> Option<Reset> {
+        let consumer = *self.consumer_of.get(member)?;
+        self.last_reset
+            .get(&(consumer, tp.clone()))
+            .filter(|r| r.to <= offset)
+            .copied()
     }
 
     /// A member's new assignment: it gives up what it no longer holds and owns the rest.
@@ -270,6 +345,7 @@ impl GroupReplay {
         partitions: &[TopicPartition],
     ) {
         self.ownership.group_of.insert(consumer, group.to_string());
+        self.consumer_of.insert(member.to_string(), consumer);
         let now: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
         let before = self
             .held_by
@@ -326,43 +402,6 @@ struct ProcessedRecord<'a> {
     tp: &'a TopicPartition,
     offset: u64,
     record: RecordId,
-}
-
-/// One durable commit of one partition's offset.
-struct Commit {
-    at_ms: u64,
-    /// The record's offset in `__consumer_offsets`.
-    log_position: Option<u64>,
-    offset: u64,
-    member: String,
-    generation: i32,
-    broker: i32,
-}
-
-/// `offset-commit-regressed`, judged in log order: a coordinator that lost its partition
-/// can report an old commit late (its append did reach the ISR, earlier in the log), and
-/// that is no step back; a commit later in the log with a smaller offset is. Sorts each
-/// partition's commits into log order.
-fn regressed(commits: &mut BTreeMap<(String, TopicPartition), Vec<Commit>>) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for ((group, tp), list) in commits.iter_mut() {
-        list.sort_by_key(|c| (c.log_position.unwrap_or(u64::MAX), c.at_ms));
-        for pair in list.windows(2) {
-            let (before, c) = (&pair[0], &pair[1]);
-            if c.offset < before.offset {
-                violations.push(Violation {
-                    invariant: Invariant::OffsetCommitRegressed,
-                    at_ms: c.at_ms,
-                    partition: Some(tp.clone()),
-                    detail: format!(
-                        "group {group}'s committed offset for {tp} went back from {} to {} (member {}, generation {}, coordinator {})",
-                        before.offset, c.offset, c.member, c.generation, c.broker
-                    ),
-                });
-            }
-        }
-    }
-    violations
 }
 
 fn double_owned(
@@ -726,6 +765,112 @@ mod tests {
         ]);
         let r = check_groups(&events, &final_state(13, Some(13)), 10);
         assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    /// Member a (consumer 0) processes offsets 0 to 11 and commits 12; then its position
+    /// is reset by `reset` and it commits 11 from there.
+    fn commit_back_after(reset: Vec<Event>) -> Vec<RecordedEvent> {
+        let mut events = vec![at(0, assigned(0, "a", 1, vec![tp()]))];
+        events.extend((0..12).map(|o| at(1, processed(0, "a", 1, o))));
+        events.push(at(2, committed_at(12, 0)));
+        events.extend(reset.into_iter().map(|e| at(3, e)));
+        events.push(at(4, processed(0, "a", 1, 10)));
+        events.push(at(5, committed_at(11, 1)));
+        events
+    }
+
+    fn truncation_detected() -> Vec<Event> {
+        vec![
+            Event::ConsumerTruncationDetected {
+                consumer: 0,
+                tp: tp(),
+                position: 12,
+                leader_end_offset: 10,
+                epoch: 1,
+            },
+            Event::OffsetReset {
+                consumer: 0,
+                tp: tp(),
+                from: Some(12),
+                to: 10,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_commit_back_after_a_real_detected_truncation_is_counted_not_flagged() {
+        // The partition lost offsets 10 and 11: the final log has other records there.
+        let mut fs = final_state(12, Some(11));
+        let log = &mut fs.partitions[0].replica_states[0].log;
+        log[10].1 = id(110);
+        log[11].1 = id(111);
+        let events = commit_back_after(truncation_detected());
+        let r = check_groups(&events, &fs, 10);
+        assert!(
+            !names(&r).contains(&"offset-commit-regressed"),
+            "{:?}",
+            r.violations
+        );
+        assert_eq!(r.groups["g"].offset_resets_after_truncation, 1);
+        // Every record the group processed at 10 and 11 is still there: the truncation the
+        // consumer "detected" did not happen, and the step back is a violation.
+        let r = check_groups(&events, &final_state(12, Some(11)), 10);
+        assert_eq!(names(&r), ["offset-commit-regressed"]);
+        assert!(
+            r.violations[0]
+                .detail
+                .contains("after a truncation it detected"),
+            "{}",
+            r.violations[0].detail
+        );
+        assert_eq!(r.groups["g"].offset_resets_after_truncation, 0);
+    }
+
+    #[test]
+    fn a_commit_back_after_offset_out_of_range_is_counted_not_flagged() {
+        let out_of_range = Event::OffsetReset {
+            consumer: 0,
+            tp: tp(),
+            from: Some(12),
+            to: 10,
+        };
+        let r = check_groups(
+            &commit_back_after(vec![out_of_range]),
+            &final_state(12, Some(11)),
+            10,
+        );
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        assert_eq!(r.groups["g"].offset_resets_out_of_range, 1);
+        // A reset for want of a committed offset excuses nothing: the commit was there.
+        let no_commit = Event::OffsetReset {
+            consumer: 0,
+            tp: tp(),
+            from: None,
+            to: 10,
+        };
+        let r = check_groups(
+            &commit_back_after(vec![no_commit]),
+            &final_state(12, Some(11)),
+            10,
+        );
+        assert_eq!(names(&r), ["offset-commit-regressed"]);
+        // A position taken from the committed offset after the reset is no reset any more.
+        let from_commit = Event::PositionFromCommit {
+            consumer: 0,
+            group: "g".into(),
+            tp: tp(),
+            offset: 12,
+        };
+        let mut reset = truncation_detected();
+        reset.push(from_commit);
+        let mut fs = final_state(12, Some(11));
+        fs.partitions[0].replica_states[0].log[10].1 = id(110);
+        let r = check_groups(&commit_back_after(reset), &fs, 10);
+        assert!(
+            names(&r).contains(&"offset-commit-regressed"),
+            "{:?}",
+            r.violations
+        );
     }
 
     #[test]

@@ -4,24 +4,31 @@
 //! - `partitions` and `replication`: the replication invariants, judged on every
 //!   partition's logs, high watermarks and leaders, as `replay` rebuilds them from the
 //!   record (`partitions`: what the final state lost; `replication`: what broke during the
-//!   run);
+//!   run), with `consumers` (whether a consumer that held a partition noticed its
+//!   truncation), `isr` (who changed each ISR) and `liveness` (what never happened);
 //! - `groups`: the consumer-group invariants, judged on what the members did, and the
 //!   counts and `--describe` table of each group.
 //!
 //! What both need (the [`Invariant`] names and the [`Violation`] they report) lives in
 //! `common`; this module runs them all and caps what is listed.
 
+mod calm;
+mod commits;
 mod common;
+mod consumers;
 pub mod groups;
+pub mod isr;
+pub mod liveness;
 mod partitions;
 mod replay;
 mod replication;
 
 use common::last_time;
 pub use common::{Invariant, Violation};
+pub use consumers::consumer_missed_truncation;
 pub use partitions::{
-    acked_record_lost, committed_record_lost, consumer_missed_truncation, hw_regressed, lost_acks0,
-    two_leaders_same_epoch, AckedLost,
+    acked_record_lost, committed_record_lost, hw_regressed, lost_acks0, two_leaders_same_epoch,
+    AckedLost,
 };
 pub use replication::{
     acked_below_min_isr, clean_leader_incomplete, replica_divergence, uncommitted_read,
@@ -74,12 +81,14 @@ pub struct CheckReport {
     pub groups: BTreeMap<String, groups::GroupOut>,
 }
 
-/// Runs every checker over a run that ended at `end_ms`.
+/// Runs every checker over a run that ended at `end_ms`; the liveness invariants only with
+/// their inputs (the faults and the configs they judge by).
 pub fn check(
     events: &[RecordedEvent],
     final_state: &FinalState,
     config: &CheckConfig,
     end_ms: u64,
+    liveness: Option<&liveness::LivenessInputs<'_>>,
 ) -> CheckReport {
     let (acked, acked_lost) = acked_record_lost(events, final_state);
     let (committed, committed_lost) = committed_record_lost(events, final_state);
@@ -101,6 +110,14 @@ pub fn check(
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
     all.extend(consumer_missed_truncation(events, final_state));
+    if let Some(inputs) = liveness {
+        all.extend(liveness::check_liveness(
+            events,
+            final_state,
+            end_ms,
+            inputs,
+        ));
+    }
     let group_report = groups::check_groups(events, final_state, end_ms);
     all.extend(group_report.violations);
     all.sort_by(|a, b| {
@@ -142,6 +159,7 @@ pub fn check_all(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Viol
         final_state,
         &CheckConfig::default(),
         last_time(events),
+        None,
     )
     .violations
 }
@@ -172,6 +190,7 @@ mod tests {
             &FinalState::default(),
             &CheckConfig::default(),
             last_time(&events),
+            None,
         );
         assert_eq!(report.counts[&Invariant::UncommittedRead], 30);
         assert_eq!(report.violations.len(), MAX_LISTED_PER_PARTITION);

@@ -384,76 +384,6 @@ pub fn two_leaders_same_epoch(events: &[RecordedEvent]) -> Vec<Violation> {
     violations
 }
 
-/// What one consumer read of one partition: offset -> (record, time read).
-type ReadLog = BTreeMap<u64, (RecordId, u64)>;
-
-/// `consumer-missed-truncation`: a consumer read a record at an offset where the partition
-/// later holds another record (or none), and never went back to read the offset again: it
-/// silently continued past a truncation (what KIP-320's position validation prevents).
-pub fn consumer_missed_truncation(
-    events: &[RecordedEvent],
-    final_state: &FinalState,
-) -> Vec<Violation> {
-    // Per (consumer, partition): offset -> (record, time read).
-    let mut read: BTreeMap<(u32, &TopicPartition), ReadLog> = BTreeMap::new();
-    for e in events {
-        match &e.event {
-            Event::Consumed {
-                consumer,
-                tp,
-                records,
-                ..
-            } => {
-                let m = read.entry((*consumer, tp)).or_default();
-                for (offset, id) in records {
-                    m.insert(*offset, (*id, e.at_ms));
-                }
-            }
-            Event::OffsetReset {
-                consumer, tp, to, ..
-            } => {
-                // The consumer goes back (or on) to `to` and will read from there again.
-                if let Some(m) = read.get_mut(&(*consumer, tp)) {
-                    m.retain(|o, _| o < to);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut violations = Vec::new();
-    for p in &final_state.partitions {
-        let Some((leader, _, log)) = final_log(p) else {
-            continue;
-        };
-        for ((consumer, tp), offsets) in &read {
-            if *tp != &p.tp {
-                continue;
-            }
-            let stale: Vec<(&u64, &(RecordId, u64))> = offsets
-                .iter()
-                .filter(|(o, (id, _))| log.get(o) != Some(id))
-                .collect();
-            let Some(&(first_offset, &(first_id, at_ms))) = stale.first() else {
-                continue;
-            };
-            let now = log
-                .get(first_offset)
-                .map_or("nothing".to_string(), |id| id.to_string());
-            violations.push(Violation {
-                invariant: Invariant::ConsumerMissedTruncation,
-                at_ms,
-                partition: Some(p.tp.clone()),
-                detail: format!(
-                    "consumer #{consumer} read {first_id} at offset {first_offset} of {}, but the final leader (broker {leader}) holds {now} there, and the consumer never went back: {} offsets it read were truncated under it",
-                    p.tp,
-                    stale.len()
-                ),
-            });
-        }
-    }
-    violations
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -780,39 +710,5 @@ pub(super) mod tests {
             1
         );
         assert!(two_leaders_same_epoch(&[leader(0, 1), leader(1, 2), leader(0, 1)]).is_empty());
-    }
-
-    #[test]
-    fn a_consumer_that_never_went_back_missed_a_truncation() {
-        let read = |at_ms, offset, seq| {
-            at(
-                at_ms,
-                Event::Consumed {
-                    consumer: 0,
-                    tp: tp(),
-                    served_by: 0,
-                    high_watermark: 10,
-                    records: vec![(offset, id(seq))],
-                },
-            )
-        };
-        let fs = final_state(1, vec![1], vec![replica(1, &[0, 1, 7, 8], 4)]);
-        // Read offset 2 as p0#2; the log now has p0#7 there, and no reset happened.
-        let v = consumer_missed_truncation(&[read(5, 2, 2), read(9, 3, 8)], &fs);
-        assert_eq!(v.len(), 1);
-        assert!(v[0].detail.contains("p0#2 at offset 2"), "{}", v[0].detail);
-        // With a reset back to 2 and a re-read, nothing is missed.
-        let reset = at(
-            7,
-            Event::OffsetReset {
-                consumer: 0,
-                tp: tp(),
-                from: Some(3),
-                to: 2,
-            },
-        );
-        let ok =
-            consumer_missed_truncation(&[read(5, 2, 2), reset, read(8, 2, 7), read(9, 3, 8)], &fs);
-        assert!(ok.is_empty());
     }
 }

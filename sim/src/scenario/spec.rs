@@ -421,6 +421,8 @@ pub const EXPECT_COUNTERS: &[&str] = &[
     "unclean_elections",
     "clean_elections",
     "isr_shrinks",
+    "isr_shrinks_by_leader",
+    "isr_removed_by_controller",
     "isr_expands",
     "processed",
     "redelivered",

@@ -1,0 +1,263 @@
+//! Could a leader reach the controller? The faults of a run replayed as the network and the
+//! processes saw them, so a liveness invariant judges a leader only while it could act.
+//!
+//! A leader shrinks its ISR by asking the controller (AlterIsr from 2.7, a ZooKeeper write
+//! before), and the controller writes ZooKeeper. So a leader is "calm" while it, the current
+//! controller and ZooKeeper are all up, none of them is paused, slowed or lossy, and no cut
+//! separates any two of them. [`Calm::calm_since`] says since when that has held without a
+//! break: a fault that touched one of them, its healing, a restart or a new controller all
+//! start the clock again.
+//!
+//! The fault records carry plain words (`world::faults` writes them); the nodes are read back
+//! from those words as `NodeId`'s `Display` writes them ("broker 2", "zookeeper"). A record
+//! whose node cannot be read (a crash of a target that was no node) changed nothing.
+
+use crate::record::FaultRecord;
+use kafka_model::{BrokerId, Event, NodeId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The node a fault's words start with, if it is a broker or ZooKeeper (the only nodes
+/// between a leader and its controller).
+pub(super) fn parse_node(words: &str) -> Option<NodeId> {
+    let words = words.trim();
+    if words.starts_with("zookeeper") {
+        return Some(NodeId::ZooKeeper);
+    }
+    let rest = words.strip_prefix("broker ")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok().map(NodeId::Broker)
+}
+
+/// A `partition` fault's groups, "[broker 0, broker 1] | [broker 2]": client nodes dropped.
+fn parse_groups(words: &str) -> Vec<Vec<NodeId>> {
+    words
+        .split(" | ")
+        .map(|g| {
+            g.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(", ")
+                .filter_map(parse_node)
+                .collect()
+        })
+        .collect()
+}
+
+/// The faults in force, and when each node was last touched by one.
+#[derive(Default)]
+pub(super) struct Calm {
+    isolated: BTreeSet<NodeId>,
+    partitions: Vec<Vec<Vec<NodeId>>>,
+    /// Slowed or lossy nodes.
+    degraded: BTreeSet<NodeId>,
+    /// Crashed or paused nodes.
+    down: BTreeSet<NodeId>,
+    touched_ms: BTreeMap<NodeId, u64>,
+    /// When every node was last touched (the final settle).
+    all_touched_ms: u64,
+    controller: Option<BrokerId>,
+    controller_since_ms: u64,
+}
+
+impl Calm {
+    fn touch(&mut self, at_ms: u64, node: NodeId) {
+        self.touched_ms.insert(node, at_ms);
+    }
+
+    fn touch_groups(&mut self, at_ms: u64, groups: &[Vec<NodeId>]) {
+        for n in groups.iter().flatten() {
+            self.touched_ms.insert(*n, at_ms);
+        }
+    }
+
+    /// Applies one fault record.
+    pub(super) fn fault(&mut self, f: &FaultRecord) {
+        let at = f.at_ms;
+        let node = parse_node(&f.detail);
+        match (f.action.as_str(), node) {
+            ("settle", _) => {
+                let controller = (self.controller, self.controller_since_ms);
+                *self = Calm {
+                    all_touched_ms: at,
+                    ..Calm::default()
+                };
+                (self.controller, self.controller_since_ms) = controller;
+            }
+            ("partition", _) => {
+                let groups = parse_groups(&f.detail);
+                self.touch_groups(at, &groups);
+                self.partitions.push(groups);
+            }
+            ("heal", None) => {
+                let partitions = std::mem::take(&mut self.partitions);
+                for g in &partitions {
+                    self.touch_groups(at, g);
+                }
+                let nodes: Vec<NodeId> = self
+                    .isolated
+                    .iter()
+                    .chain(&self.degraded)
+                    .copied()
+                    .collect();
+                for n in nodes {
+                    self.touch(at, n);
+                }
+                self.isolated.clear();
+                self.degraded.clear();
+            }
+            (action, Some(n)) => {
+                self.touch(at, n);
+                match action {
+                    "heal" => {
+                        self.isolated.remove(&n);
+                        self.degraded.remove(&n);
+                        let (healed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.partitions)
+                            .into_iter()
+                            .partition(|groups| groups.iter().any(|g| g.contains(&n)));
+                        self.partitions = kept;
+                        for g in &healed {
+                            self.touch_groups(at, g);
+                        }
+                    }
+                    "isolate" => {
+                        self.isolated.insert(n);
+                    }
+                    "slow" | "loss" => {
+                        self.degraded.insert(n);
+                    }
+                    "crash" | "power-loss" | "pause" => {
+                        self.down.insert(n);
+                    }
+                    "restart" | "resume" => {
+                        self.down.remove(&n);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the events that change who can act: a new controller, a session that
+    /// expired, a broker that registered again.
+    pub(super) fn event(&mut self, at_ms: u64, event: &Event) {
+        match event {
+            Event::ControllerElected { broker, .. } => {
+                self.controller = Some(*broker);
+                self.controller_since_ms = at_ms;
+            }
+            Event::ZkSessionExpired { node, .. } => self.touch(at_ms, *node),
+            Event::BrokerRegistered { broker, .. } => self.touch(at_ms, NodeId::Broker(*broker)),
+            _ => {}
+        }
+    }
+
+    fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        if a == b {
+            return false;
+        }
+        if self.isolated.contains(&a) || self.isolated.contains(&b) {
+            return true;
+        }
+        self.partitions.iter().any(|groups| {
+            let ga = groups.iter().position(|g| g.contains(&a));
+            let gb = groups.iter().position(|g| g.contains(&b));
+            matches!((ga, gb), (Some(x), Some(y)) if x != y)
+        })
+    }
+
+    /// Since when `leader`, the controller and ZooKeeper have all been up and connected
+    /// without a break; `None` if they are not now.
+    pub(super) fn calm_since(&self, leader: BrokerId) -> Option<u64> {
+        let controller = self.controller?;
+        let nodes = [
+            NodeId::Broker(leader),
+            NodeId::Broker(controller),
+            NodeId::ZooKeeper,
+        ];
+        if nodes
+            .iter()
+            .any(|n| self.down.contains(n) || self.degraded.contains(n))
+        {
+            return None;
+        }
+        for (i, a) in nodes.iter().enumerate() {
+            if nodes[i + 1..].iter().any(|b| self.blocked(*a, *b)) {
+                return None;
+            }
+        }
+        let touched = nodes
+            .iter()
+            .filter_map(|n| self.touched_ms.get(n).copied())
+            .max()
+            .unwrap_or(0);
+        Some(
+            touched
+                .max(self.all_touched_ms)
+                .max(self.controller_since_ms),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(at_ms: u64, action: &str, detail: &str) -> FaultRecord {
+        FaultRecord {
+            at_ms,
+            action: action.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn nodes_are_read_back_from_the_fault_words() {
+        assert_eq!(
+            parse_node("broker 12 (leader of orders-0)"),
+            Some(NodeId::Broker(12))
+        );
+        assert_eq!(
+            parse_node("broker 2: +12000 ms on every message to and from it"),
+            Some(NodeId::Broker(2))
+        );
+        assert_eq!(parse_node("zookeeper"), Some(NodeId::ZooKeeper));
+        assert_eq!(parse_node("consumer c1"), None);
+        assert_eq!(
+            parse_groups("[broker 0, consumer #1] | [broker 2, zookeeper]"),
+            vec![
+                vec![NodeId::Broker(0)],
+                vec![NodeId::Broker(2), NodeId::ZooKeeper]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_leader_is_calm_only_while_it_reaches_the_controller_and_zookeeper() {
+        let mut calm = Calm::default();
+        assert_eq!(calm.calm_since(0), None, "no controller yet");
+        calm.event(
+            10,
+            &Event::ControllerElected {
+                broker: 1,
+                controller_epoch: 1,
+            },
+        );
+        assert_eq!(calm.calm_since(0), Some(10));
+        // A slow follower does not touch the leader's path.
+        calm.fault(&fault(100, "slow", "broker 2: +12000 ms"));
+        assert_eq!(calm.calm_since(0), Some(10));
+        calm.fault(&fault(
+            200,
+            "partition",
+            "[broker 0] | [broker 1, zookeeper]",
+        ));
+        assert_eq!(calm.calm_since(0), None);
+        calm.fault(&fault(300, "heal", "every network fault"));
+        assert_eq!(calm.calm_since(0), Some(300));
+        calm.fault(&fault(400, "pause", "broker 1 (the controller)"));
+        assert_eq!(calm.calm_since(0), None);
+        calm.fault(&fault(500, "settle", "healed every fault"));
+        assert_eq!(calm.calm_since(0), Some(500));
+    }
+}
