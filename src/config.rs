@@ -313,6 +313,13 @@ impl ProtocolVersion {
         self >= ProtocolVersion { major: 3, minor: 7 }
     }
 
+    /// KIP-207 (2.2): a new leader answers ListOffsets LATEST with OFFSET_NOT_AVAILABLE until
+    /// its high watermark reaches the start of its epoch, so offsets never go backwards across
+    /// a leader change (`Partition.fetchOffsetForTimestamp`).
+    pub fn uses_kip_207(self) -> bool {
+        self >= ProtocolVersion { major: 2, minor: 2 }
+    }
+
     /// KIP-841 (3.3): only an ISR-eligible replica (in ZooKeeper mode, one on a live broker)
     /// that is caught up holds the high watermark from outside the ISR
     /// (`Partition.maybeIncrementLeaderHW`'s `shouldWaitForReplicaToJoinIsr`). Before, any

@@ -185,6 +185,16 @@ pub enum ErrorCode {
     FetchSessionIdNotFound,
     /// The request's session epoch is not the one the leader expects.
     InvalidFetchSessionEpoch,
+    // ---- ISR changes and offsets ----
+    /// The AlterPartition names an epoch newer than the controller knows: it may no longer
+    /// be the controller.
+    NotController,
+    /// The AlterPartition's new ISR holds a replica that may not join it (from 3.3, KIP-841:
+    /// in ZooKeeper mode, one on a broker that is not alive).
+    IneligibleReplica,
+    /// A new leader's high watermark has not yet reached the start of its epoch, so it cannot
+    /// tell the latest offset yet (KIP-207, from 2.2).
+    OffsetNotAvailable,
 }
 
 impl ErrorCode {
@@ -215,6 +225,9 @@ impl ErrorCode {
             ErrorCode::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
             ErrorCode::InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
+            ErrorCode::NotController => "NOT_CONTROLLER",
+            ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
+            ErrorCode::OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
         }
     }
 

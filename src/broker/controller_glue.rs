@@ -78,7 +78,8 @@ impl Broker {
             epoch,
             self.config.topic_defaults.clone(),
             self.topic_configs.clone(),
-        );
+        )
+        .with_protocol(self.protocol());
         self.controller_id = Some(self.id);
         self.controller_epoch = self.controller_epoch.max(epoch);
         out.event(Event::ControllerElected {

@@ -321,6 +321,16 @@ impl Broker {
         );
     }
 
+    /// Kafka's `Partition.fetchOffsetForTimestamp` (KIP-207, from 2.2): while a new leader's
+    /// HW is below the offset its epoch started at, the HW may still be an older leader's,
+    /// lower than what a client already saw, so the latest offset is not given out.
+    fn latest_offset_not_available(&self, tp: &TopicPartition) -> bool {
+        let Some(Role::Leader(leader)) = self.partitions.get(tp).map(|p| &p.role) else {
+            return false;
+        };
+        self.protocol().uses_kip_207() && leader.epoch_start_offset > self.high_watermark(tp)
+    }
+
     fn on_list_offsets(
         &mut self,
         from: NodeId,
@@ -341,6 +351,9 @@ impl Broker {
         };
         let (error, offset, leader_epoch) = match self.fetch_error(&fp) {
             Some(error) => (error, 0, None),
+            None if spec == OffsetSpec::Latest && self.latest_offset_not_available(&tp) => {
+                (ErrorCode::OffsetNotAvailable, 0, None)
+            }
             None => {
                 let log = &self.disk.logs[&tp];
                 let offset = match spec {

@@ -333,36 +333,40 @@ impl Broker {
         let Role::Leader(leader) = &mut p.role else {
             return;
         };
-        let Some(proposed) = leader.pending_isr.take() else {
+        let Some(proposed) = leader.pending_isr.clone() else {
             return;
         };
-        let Some(state) = state else {
-            out.event(Event::IsrChangeRejected {
-                tp,
-                leader: id,
-                error,
-            });
-            return;
-        };
-        if state.leader_epoch != p.leader_epoch {
-            // The controller moved on; a LeaderAndIsr with the new epoch is on its way.
-            out.event(Event::IsrChangeRejected {
-                tp,
-                leader: id,
-                error,
-            });
-            return;
-        }
-        let old_isr = std::mem::replace(&mut p.isr, state.isr.clone());
-        p.partition_epoch = state.partition_epoch;
         if error != ErrorCode::None {
             out.event(Event::IsrChangeRejected {
                 tp: tp.clone(),
                 leader: id,
                 error,
             });
-        } else {
-            debug_assert_eq!(proposed, state.isr);
+            match alter_isr_error_action(error) {
+                AlterIsrErrorAction::Revert => leader.pending_isr = None,
+                AlterIsrErrorAction::AwaitLeaderAndIsr => {
+                    // No retry, and the timer must not clear the change either: the
+                    // partition waits, its maximal ISR as proposed, for a LeaderAndIsr.
+                    leader.alter_isr_attempt += 1;
+                }
+                AlterIsrErrorAction::Retry => self.send_alter_isr(&tp, proposed, out),
+            }
+            return;
+        }
+        let Some(state) = state else {
+            return;
+        };
+        if state.leader_epoch != p.leader_epoch || state.partition_epoch < p.partition_epoch {
+            // Out of date (`Partition.handleAlterPartitionUpdate`): a LeaderAndIsr with the
+            // newer state is on its way or already here.
+            return;
+        }
+        leader.pending_isr = None;
+        let old_isr = std::mem::replace(&mut p.isr, state.isr.clone());
+        p.partition_epoch = state.partition_epoch;
+        {
+            // Normally the proposal; after a timed-out request, whatever the controller last
+            // wrote, which is the ISR either way.
             let removed: Vec<BrokerId> = old_isr
                 .iter()
                 .copied()
@@ -401,7 +405,7 @@ impl Broker {
                 });
             }
         }
-        // Whether accepted or not, the ISR is now the controller's.
+        // The ISR is now the controller's.
         self.partitions[&tp].assert_leader_rules(id);
         self.maybe_increment_hw(now_ms, &tp, out);
     }
@@ -642,6 +646,31 @@ impl Broker {
             self.send_alter_isr(tp, new_isr, out);
         }
         self.maybe_increment_hw(now_ms, tp, out);
+    }
+}
+
+/// What a leader does after the controller refused its ISR change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AlterIsrErrorAction {
+    /// The controller says the change was not applied: back to the last committed ISR.
+    Revert,
+    /// The leader's view is out of date: wait for the LeaderAndIsr that brings the news.
+    AwaitLeaderAndIsr,
+    /// Anything else: send the change again.
+    Retry,
+}
+
+/// Kafka's `Partition.handleAlterPartitionError` (3.7): OPERATION_NOT_ATTEMPTED and
+/// INELIGIBLE_REPLICA revert to the last committed state; UNKNOWN_TOPIC_OR_PARTITION,
+/// FENCED_LEADER_EPOCH and INVALID_UPDATE_VERSION (and INVALID_REQUEST) leave the change
+/// pending until new metadata arrives; any other error is retried.
+fn alter_isr_error_action(error: ErrorCode) -> AlterIsrErrorAction {
+    match error {
+        ErrorCode::IneligibleReplica => AlterIsrErrorAction::Revert,
+        ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::FencedLeaderEpoch
+        | ErrorCode::InvalidUpdateVersion => AlterIsrErrorAction::AwaitLeaderAndIsr,
+        _ => AlterIsrErrorAction::Retry,
     }
 }
 

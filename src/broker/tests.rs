@@ -1147,3 +1147,91 @@ fn leader_and_isr_from_an_older_controller_is_rejected() {
         c.events
     );
 }
+
+/// `Partition.handleAlterPartitionError` (3.7): NOT_CONTROLLER is retried at once,
+/// INELIGIBLE_REPLICA reverts to the committed ISR, INVALID_UPDATE_VERSION leaves the change
+/// pending (no retry, no timeout) until a LeaderAndIsr brings the controller's state.
+#[test]
+fn a_refused_isr_change_is_retried_reverted_or_left_pending_as_kafka_does() {
+    let alter_isrs = |c: &mut Cluster| -> usize {
+        let n = c
+            .to_controller
+            .iter()
+            .filter(|m| matches!(m, Message::AlterIsr(_)))
+            .count();
+        c.to_controller.clear();
+        n
+    };
+    let answer = |c: &mut Cluster, error: ErrorCode| {
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::AlterIsrResponse(AlterIsrResponse {
+                tp: tp(),
+                error,
+                state: None,
+            }),
+        ));
+        c.run(1);
+    };
+    let pending = |c: &Cluster| match &c.brokers[&0].partitions[&tp()].role {
+        Role::Leader(l) => l.pending_isr.clone(),
+        Role::Follower { .. } => panic!("broker 0 leads"),
+    };
+    let mut c = Cluster::new(3, config());
+    c.down.insert(2);
+    c.leader_and_isr(0, 0, vec![0], 0);
+    c.run(50);
+    assert_eq!(alter_isrs(&mut c), 1, "broker 1 caught up and asks to join");
+    answer(&mut c, ErrorCode::NotController);
+    assert_eq!(alter_isrs(&mut c), 1, "retried at once");
+    answer(&mut c, ErrorCode::IneligibleReplica);
+    assert_eq!(pending(&c), None, "back to the committed ISR");
+    c.run(600);
+    assert_eq!(
+        alter_isrs(&mut c),
+        1,
+        "broker 1 is proposed again on its next fetch"
+    );
+    answer(&mut c, ErrorCode::InvalidUpdateVersion);
+    c.run(ALTER_ISR_TIMEOUT_MS + 1_000);
+    assert_eq!(pending(&c), Some(vec![0, 1]), "still pending");
+    assert_eq!(alter_isrs(&mut c), 0, "and not retried");
+}
+
+/// KIP-207 (`Partition.fetchOffsetForTimestamp`, from 2.2): a new leader whose HW has not
+/// reached the start of its epoch answers ListOffsets LATEST with OFFSET_NOT_AVAILABLE;
+/// before 2.2 it answered with that lower HW.
+#[test]
+fn a_new_leader_gives_no_latest_offset_until_its_hw_reaches_its_epoch_start() {
+    let latest = Message::ListOffsets(ListOffsetsRequest {
+        correlation_id: 3,
+        tp: tp(),
+        spec: OffsetSpec::Latest,
+        current_leader_epoch: None,
+    });
+    for (version, expected) in [
+        ("2.1", ErrorCode::None),
+        ("3.7", ErrorCode::OffsetNotAvailable),
+    ] {
+        let mut cfg = config();
+        cfg.inter_broker_protocol_version = ProtocolVersion::parse(version).unwrap();
+        let mut c = Cluster::new(3, cfg);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::All, 0..3);
+        c.run(5);
+        // Broker 1 has the records but has not yet heard the HW that covers them; it leads
+        // epoch 1 while broker 2 is away, so its HW stays below where its epoch starts.
+        c.down.insert(2);
+        c.down.insert(0);
+        c.leader_and_isr(1, 1, vec![1, 2], 1);
+        c.run(1);
+        assert_eq!(c.leo(1), 3);
+        assert!(c.hw(1) < 3, "version {version}: HW {}", c.hw(1));
+        match ask(&mut c, 1, latest.clone()) {
+            Message::ListOffsetsResponse(r) => assert_eq!(r.error, expected, "version {version}"),
+            other => panic!("not a ListOffsets answer: {other:?}"),
+        }
+    }
+}

@@ -22,7 +22,7 @@ use super::election::{
     decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
 };
 use crate::actor::Output;
-use crate::config::TopicConfig;
+use crate::config::{ProtocolVersion, TopicConfig};
 use crate::event::{ElectionReason, Event};
 use crate::protocol::*;
 use crate::types::*;
@@ -144,6 +144,17 @@ pub struct Controller {
     reconcile_all: bool,
     /// Partitions to look at again: their write landed.
     reconcile_some: BTreeSet<TopicPartition>,
+    /// The cluster's `inter.broker.protocol.version`: which AlterPartition checks apply.
+    protocol: ProtocolVersion,
+}
+
+/// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AlterIsrDecision {
+    Write,
+    /// The ISR already is what the leader asks for: answer with it.
+    AlreadyApplied,
+    Reject(ErrorCode),
 }
 
 impl Controller {
@@ -170,7 +181,14 @@ impl Controller {
             new_partitions: BTreeMap::new(),
             reconcile_all: true,
             reconcile_some: BTreeSet::new(),
+            protocol: ProtocolVersion::LATEST,
         }
+    }
+
+    /// The cluster's `inter.broker.protocol.version` (the latest unless said).
+    pub fn with_protocol(mut self, protocol: ProtocolVersion) -> Controller {
+        self.protocol = protocol;
+        self
     }
 
     pub fn epoch(&self) -> i32 {
@@ -828,28 +846,26 @@ impl Controller {
         };
         let current = self.leader_and_isr(&tp, &state);
         if self.writes_in_flight.contains_key(&tp) {
-            // An election or ISR change is being written; the leader retries after it lands.
+            // Kafka's controller handles its events one at a time, so a request never meets a
+            // write half done; here one waits on ZooKeeper. The LeaderAndIsr that write sends
+            // resolves the leader's pending change, as INVALID_UPDATE_VERSION's would.
             reject(out, ErrorCode::InvalidUpdateVersion, None);
             return;
         }
-        if leader_epoch != state.leader_epoch {
-            reject(out, ErrorCode::FencedLeaderEpoch, Some(current));
-            return;
-        }
-        if state.leader != Some(broker_id) {
-            reject(out, ErrorCode::NotLeaderOrFollower, Some(current));
-            return;
-        }
-        if partition_epoch != state.version {
-            reject(out, ErrorCode::InvalidUpdateVersion, Some(current));
-            return;
-        }
-        let joiners_live = new_isr
-            .iter()
-            .all(|r| state.isr.contains(r) || self.live_brokers.contains(r));
-        if !new_isr.contains(&broker_id) || !joiners_live {
-            reject(out, ErrorCode::InvalidUpdateVersion, Some(current));
-            return;
+        debug_assert!(
+            new_isr.contains(&broker_id),
+            "a leader never proposes an ISR without itself"
+        );
+        match self.alter_isr_decision(broker_id, &state, leader_epoch, partition_epoch, &new_isr) {
+            AlterIsrDecision::Write => {}
+            AlterIsrDecision::AlreadyApplied => {
+                reject(out, ErrorCode::None, Some(current));
+                return;
+            }
+            AlterIsrDecision::Reject(error) => {
+                reject(out, error, Some(current));
+                return;
+            }
         }
         let new = PartitionZkState {
             leader: state.leader,
@@ -860,8 +876,89 @@ impl Controller {
         self.write(&tp, new, WriteWhy::AlterIsr { leader: broker_id }, out);
     }
 
+    /// Kafka's `KafkaController.processAlterPartition` (ZooKeeper mode, 3.7), in its order:
+    /// an epoch newer than the controller's says this may not be the controller any more
+    /// (NOT_CONTROLLER); an older leader epoch is fenced; an ISR already as requested is
+    /// answered with success whatever its partition epoch (`equalsAllowStalePartitionEpoch`:
+    /// a retry of a change that was applied must not fail); an older partition epoch lost a
+    /// race (INVALID_UPDATE_VERSION); from 3.3 an ISR holding a replica on a broker that is
+    /// not alive is refused (INELIGIBLE_REPLICA, KIP-841).
+    fn alter_isr_decision(
+        &self,
+        broker_id: BrokerId,
+        state: &PartitionZkState,
+        leader_epoch: LeaderEpoch,
+        partition_epoch: i32,
+        new_isr: &[BrokerId],
+    ) -> AlterIsrDecision {
+        use AlterIsrDecision::{AlreadyApplied, Reject, Write};
+        if leader_epoch > state.leader_epoch || partition_epoch > state.version {
+            return Reject(ErrorCode::NotController);
+        }
+        if leader_epoch < state.leader_epoch || state.leader != Some(broker_id) {
+            return Reject(ErrorCode::FencedLeaderEpoch);
+        }
+        if state.isr == new_isr {
+            return AlreadyApplied;
+        }
+        if partition_epoch < state.version {
+            return Reject(ErrorCode::InvalidUpdateVersion);
+        }
+        let eligibility = self.protocol.uses_isr_eligibility();
+        if eligibility && new_isr.iter().any(|r| !self.live_brokers.contains(r)) {
+            return Reject(ErrorCode::IneligibleReplica);
+        }
+        Write
+    }
+
     /// The partition states as this controller believes them (for tests and final reports).
     pub fn states(&self) -> &BTreeMap<TopicPartition, PartitionZkState> {
         &self.states
+    }
+}
+
+#[cfg(test)]
+mod alter_isr_tests {
+    use super::*;
+
+    /// Kafka's `KafkaController.processAlterPartition` by table: (leader epoch, partition
+    /// epoch, proposed ISR, live brokers, protocol) against a state at leader epoch 3,
+    /// version 7, ISR [0,1], led by broker 0.
+    #[test]
+    fn alter_isr_follows_kafka_3_7() {
+        use AlterIsrDecision::{AlreadyApplied, Reject, Write};
+        let state = PartitionZkState {
+            leader: Some(0),
+            leader_epoch: 3,
+            isr: vec![0, 1],
+            version: 7,
+        };
+        let v = |s| ProtocolVersion::parse(s).unwrap();
+        #[rustfmt::skip]
+        let cases: &[(LeaderEpoch, i32, &[BrokerId], &[BrokerId], &str, AlterIsrDecision)] = &[
+            (3, 7, &[0, 1, 2], &[0, 1, 2], "3.7", Write),
+            (3, 7, &[0],       &[0, 1, 2], "3.7", Write),
+            // Newer than the controller knows: it may no longer be the controller.
+            (4, 7, &[0, 1, 2], &[0, 1, 2], "3.7", Reject(ErrorCode::NotController)),
+            (3, 8, &[0, 1, 2], &[0, 1, 2], "3.7", Reject(ErrorCode::NotController)),
+            (2, 7, &[0, 1, 2], &[0, 1, 2], "3.7", Reject(ErrorCode::FencedLeaderEpoch)),
+            // A retry of a change already written is answered with success...
+            (3, 6, &[0, 1],    &[0, 1, 2], "3.7", AlreadyApplied),
+            // ...anything else from a stale partition epoch lost a race.
+            (3, 6, &[0, 1, 2], &[0, 1, 2], "3.7", Reject(ErrorCode::InvalidUpdateVersion)),
+            // KIP-841 (3.3): every ISR member must be on a live broker.
+            (3, 7, &[0, 1, 2], &[0, 1],    "3.7", Reject(ErrorCode::IneligibleReplica)),
+            (3, 7, &[0, 1, 2], &[0, 2],    "3.7", Reject(ErrorCode::IneligibleReplica)),
+            (3, 7, &[0, 1, 2], &[0, 1],    "3.2", Write),
+        ];
+        for (i, &(leader_epoch, partition_epoch, isr, live, version, want)) in
+            cases.iter().enumerate()
+        {
+            let mut c = Controller::new(9, 1, TopicConfig::default(), BTreeMap::new())
+                .with_protocol(v(version));
+            c.live_brokers = live.iter().copied().collect();
+            let got = c.alter_isr_decision(0, &state, leader_epoch, partition_epoch, isr);
+            assert_eq!(got, want, "case {i}");
+        }
     }
 }
