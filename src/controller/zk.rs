@@ -934,8 +934,17 @@ mod alter_isr_tests {
             version: 7,
         };
         let v = |s| ProtocolVersion::parse(s).unwrap();
+        /// (leader epoch, partition epoch, proposed ISR, live brokers, protocol, decision)
+        type Case = (
+            LeaderEpoch,
+            i32,
+            &'static [BrokerId],
+            &'static [BrokerId],
+            &'static str,
+            AlterIsrDecision,
+        );
         #[rustfmt::skip]
-        let cases: &[(LeaderEpoch, i32, &[BrokerId], &[BrokerId], &str, AlterIsrDecision)] = &[
+        let cases: &[Case] = &[
             (3, 7, &[0, 1, 2], &[0, 1, 2], "3.7", Write),
             (3, 7, &[0],       &[0, 1, 2], "3.7", Write),
             // Newer than the controller knows: it may no longer be the controller.
