@@ -13,6 +13,7 @@ use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::event::{Event, TruncateReason};
 use crate::fetch_session::{FetchMetadata, FetchSessionHandler};
+use crate::log::EndOffsetRules;
 use crate::protocol::*;
 use crate::types::*;
 
@@ -484,7 +485,7 @@ impl Broker {
             // KIP-101 as first shipped: trust the leader's end offset for our epoch.
             (leader.end_offset.min(leo), true)
         } else {
-            match log.end_offset_for_epoch(leader.leader_epoch, true) {
+            match log.end_offset_for_epoch(leader.leader_epoch, EndOffsetRules::LATEST) {
                 Some((epoch, end)) if epoch == leader.leader_epoch => {
                     (leader.end_offset.min(end).min(leo), true)
                 }

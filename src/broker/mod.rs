@@ -11,7 +11,9 @@
 //!   through the controller (AlterIsr) with a version check;
 //! - a replica that starts following a new leader first finds where its log and the leader's
 //!   diverge and cuts its log there. How it finds that point is what changed across Kafka
-//!   versions, selected by `inter.broker.protocol.version` (see [`ProtocolVersion`]).
+//!   versions: the wire protocol's part is selected by `inter.broker.protocol.version` (see
+//!   [`ProtocolVersion`]), the code's part by the release the broker runs (see
+//!   [`KafkaVersion`]).
 //!
 //! What the broker keeps on disk is [`Disk`]: the logs and the high-watermark checkpoint.
 //! Everything else is rebuilt after a restart from what the controller sends.
@@ -54,7 +56,7 @@ mod zk_client;
 pub use disk::Disk;
 
 use crate::actor::{Actor, Output};
-use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
+use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
 use crate::controller::Controller;
 use crate::coordinator::{CoordinatorConfig, GroupCoordinator, GroupTimer};
 use crate::event::Event;
@@ -225,8 +227,14 @@ impl Broker {
         self.partitions.get(tp).map(|p| p.isr.clone())
     }
 
+    /// The inter-broker protocol rules (`inter.broker.protocol.version`).
     fn protocol(&self) -> ProtocolVersion {
         self.config.inter_broker_protocol_version
+    }
+
+    /// The code rules of the release this broker runs (`[cluster] kafka_version`).
+    fn release(&self) -> KafkaVersion {
+        self.config.kafka_version
     }
 
     fn topic_config(&self, topic: &str) -> &TopicConfig {

@@ -6,6 +6,8 @@ use crate::fetch_session::FetchMetadata;
 use crate::log::Log;
 use partition::FetchReadiness;
 
+mod history;
+
 const CONTROLLER: BrokerId = 99;
 
 fn tp() -> TopicPartition {
