@@ -113,16 +113,16 @@ impl KafkaVersion {
         }
     }
 
-    /// The supported releases, for error messages: each line and its patch releases.
+    /// The supported releases, for error messages: each line's first and last release.
     pub fn supported() -> String {
-        let old = OLD_RELEASE_LINES
-            .iter()
-            .map(|&(minor, patch, last)| format!("0.{minor}.{patch}.0-{last}"));
+        let old = OLD_RELEASE_LINES.iter().map(|&(minor, patch, last)| {
+            format!("0.{minor}.{patch}.0 to 0.{minor}.{patch}.{last}")
+        });
         let new = RELEASE_LINES
             .iter()
             .map(|&(major, minor, last)| match last {
                 0 => format!("{major}.{minor}.0"),
-                _ => format!("{major}.{minor}.0-{last}"),
+                _ => format!("{major}.{minor}.0 to {major}.{minor}.{last}"),
             });
         old.chain(new).collect::<Vec<_>>().join(", ")
     }
