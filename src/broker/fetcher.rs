@@ -36,6 +36,7 @@ impl Broker {
                     leader: Some(l),
                     needs_epoch_lookup,
                     fetch: FetchReadiness::Ready,
+                    ..
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -64,6 +65,7 @@ impl Broker {
                     leader: Some(l),
                     needs_epoch_lookup,
                     fetch: FetchReadiness::Ready,
+                    ..
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -240,12 +242,12 @@ impl Broker {
         let Role::Follower {
             leader: Some(leader_id),
             fetch: FetchReadiness::Ready,
+            fetch_started_epoch: leader_epoch,
             ..
         } = p.role
         else {
             return;
         };
-        let leader_epoch = p.leader_epoch;
         self.set_fetch_readiness(tp, FetchReadiness::Delayed);
         self.fetch_state_changed(tp, leader_id);
         out.timer(
@@ -271,12 +273,13 @@ impl Broker {
         let Role::Follower {
             leader: Some(leader_id),
             fetch: FetchReadiness::Delayed,
+            fetch_started_epoch,
             ..
         } = p.role
         else {
             return;
         };
-        if p.leader_epoch != leader_epoch {
+        if fetch_started_epoch != leader_epoch {
             return;
         }
         self.set_fetch_readiness(tp, FetchReadiness::Ready);

@@ -97,7 +97,8 @@ pub enum BrokerTimer {
     FetchBackoff {
         leader: BrokerId,
     },
-    /// One partition's `replica.fetch.backoff.ms` after its fetch failed.
+    /// One partition's `replica.fetch.backoff.ms` after its fetch failed; `leader_epoch` is
+    /// the epoch its fetching last started in (stale after a restart).
     PartitionFetchBackoff {
         tp: TopicPartition,
         leader_epoch: LeaderEpoch,

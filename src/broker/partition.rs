@@ -54,8 +54,13 @@ pub(super) enum Role {
         needs_epoch_lookup: bool,
         /// Whether the fetcher may ask for this partition now. Every LeaderAndIsr that makes
         /// this broker a follower starts it afresh, as Kafka's `ReplicaManager.makeFollowers`
-        /// re-adds the partition to its fetcher with a new `PartitionFetchState`.
+        /// re-adds the partition to its fetcher with a new `PartitionFetchState` (before 2.1
+        /// only one that changes the leader: see `Broker::keeps_following`).
         fetch: FetchReadiness,
+        /// The leader epoch of the LeaderAndIsr that last started fetching afresh: a backoff
+        /// timer from before that is stale. The partition's epoch itself may move on
+        /// without a restart before 2.1 (KAFKA-7164).
+        fetch_started_epoch: LeaderEpoch,
     },
 }
 
@@ -291,6 +296,7 @@ impl Broker {
                     needs_epoch_lookup: protocol.uses_leader_epochs()
                         && !protocol.uses_truncation_on_fetch(),
                     fetch: FetchReadiness::Ready,
+                    fetch_started_epoch: p.leader_epoch,
                 },
             },
         );

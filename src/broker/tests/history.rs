@@ -272,3 +272,54 @@ fn min_insync_replicas_above_the_replicas_refuses_acks_all_before_3_7() {
         assert_eq!(answer.0, expected, "{release}");
     }
 }
+
+/// A LeaderAndIsr for `tp()` delivered to `broker` alone.
+fn leader_and_isr_to(c: &mut Cluster, broker: BrokerId, leader: BrokerId, epoch: LeaderEpoch) {
+    c.wire.push_back((
+        NodeId::Broker(broker),
+        NodeId::Broker(CONTROLLER),
+        Message::LeaderAndIsr(LeaderAndIsrRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            partitions: vec![LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(leader),
+                leader_epoch: epoch,
+                isr: vec![0, 1, 2],
+                partition_epoch: epoch,
+                replicas: vec![0, 1, 2],
+                controller_epoch: 1,
+            }],
+        }),
+    ));
+}
+
+/// Before 2.1 a follower told of a new epoch of the same leader keeps its fetch state, a
+/// backoff included (`AbstractFetcherThread` keeps the partition's `PartitionFetchState`):
+/// the backoff ends and it fetches again.
+#[test]
+fn a_follower_kept_across_an_epoch_ends_its_backoff() {
+    let mut c = Cluster::new(3, release_config("1.1.1"));
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    // Broker 0 alone hears it no longer leads: broker 1's fetch fails and backs off.
+    leader_and_isr_to(&mut c, 0, 2, 1);
+    c.run(1);
+    let readiness = |c: &Cluster| match &c.brokers[&1].partitions[&tp()].role {
+        partition::Role::Follower { fetch, .. } => *fetch,
+        other => panic!("broker 1 follows: {other:?}"),
+    };
+    assert_eq!(readiness(&c), FetchReadiness::Delayed);
+    // Broker 0 leads again in epoch 2; for broker 1 the leader did not change.
+    c.leader_and_isr(0, 2, vec![0, 1, 2], 2);
+    c.run(1);
+    assert_eq!(c.brokers[&1].partition_role(&tp()), Some((2, false)));
+    assert_eq!(
+        readiness(&c),
+        FetchReadiness::Delayed,
+        "its backoff goes on"
+    );
+    c.produce(0, Acks::Leader, 0..3);
+    c.run(3_000);
+    assert_eq!(c.leo(1), 3, "the backoff ended and broker 1 fetched again");
+}
