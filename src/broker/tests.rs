@@ -1050,7 +1050,7 @@ fn an_acks_0_produce_to_a_follower_closes_the_connection() {
 #[test]
 fn a_caught_up_follower_waiting_to_join_the_isr_holds_the_high_watermark() {
     let mut c = Cluster::new(3, config());
-    // From 3.3 only a replica on a live broker counts (KIP-841): the leader's metadata says
+    // From 3.6 (KAFKA-15021) only a replica on a live broker counts: the leader's metadata says
     // which are.
     c.wire.push_back((
         NodeId::Broker(0),
