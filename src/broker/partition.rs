@@ -136,7 +136,7 @@ pub(super) struct HighWatermarkInputs {
     /// From 3.7 (KAFKA-15583): the HW stays put while the ISR is below `min.insync.replicas`.
     pub(super) strict_min_isr: bool,
     pub(super) isr_len: usize,
-    /// `min.insync.replicas`, capped at the replication factor.
+    /// `min.insync.replicas` (from 3.7 capped at the replication factor).
     pub(super) min_isr: usize,
 }
 
