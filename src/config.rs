@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod clients;
+pub use crate::kafka_version::{FollowerRestart, KafkaVersion};
 pub use clients::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
 
 /// A config value as a scenario file gives it.
@@ -234,8 +235,9 @@ pub fn nearest_key<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> O
         .map(|(_, k)| k.to_string())
 }
 
-/// Kafka's `inter.broker.protocol.version`: which replication rules the brokers follow.
-/// Only the rules that changed are switched; see each `uses_*` method for its KIP.
+/// Kafka's `inter.broker.protocol.version`: which request versions the brokers speak to each
+/// other, and so the protocol rules that came with them; see each `uses_*` method for its
+/// KIP. The code the brokers run is their release, [`KafkaVersion`], which caps this.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProtocolVersion {
     pub major: u32,
@@ -275,15 +277,6 @@ impl ProtocolVersion {
         }
     }
 
-    /// 0.11 (KAFKA-3959): `__consumer_offsets` is created only with its full
-    /// `offsets.topic.replication.factor`; before, the factor was capped by the live brokers.
-    pub fn requires_full_offsets_replication(self) -> bool {
-        self >= ProtocolVersion {
-            major: 0,
-            minor: 11,
-        }
-    }
-
     /// KIP-227 (1.1): replica fetchers hold a fetch session with each leader, so a fetch
     /// names only the partitions whose state changed and the answer only those with news.
     pub fn uses_fetch_sessions(self) -> bool {
@@ -305,27 +298,6 @@ impl ProtocolVersion {
     /// instead of a separate OffsetsForLeaderEpoch round trip.
     pub fn uses_truncation_on_fetch(self) -> bool {
         self >= ProtocolVersion { major: 2, minor: 7 }
-    }
-
-    /// KAFKA-15583 (3.7): the high watermark does not advance while the ISR is below
-    /// `min.insync.replicas`.
-    pub fn uses_strict_min_isr(self) -> bool {
-        self >= ProtocolVersion { major: 3, minor: 7 }
-    }
-
-    /// KIP-207 (2.2): a new leader answers ListOffsets LATEST with OFFSET_NOT_AVAILABLE until
-    /// its high watermark reaches the start of its epoch, so offsets never go backwards across
-    /// a leader change (`Partition.fetchOffsetForTimestamp`).
-    pub fn uses_kip_207(self) -> bool {
-        self >= ProtocolVersion { major: 2, minor: 2 }
-    }
-
-    /// KIP-841 (3.3): only an ISR-eligible replica (in ZooKeeper mode, one on a live broker)
-    /// that is caught up holds the high watermark from outside the ISR
-    /// (`Partition.maybeIncrementLeaderHW`'s `shouldWaitForReplicaToJoinIsr`). Before, any
-    /// replica caught up within `replica.lag.time.max.ms` did, dead or not.
-    pub fn uses_isr_eligibility(self) -> bool {
-        self >= ProtocolVersion { major: 3, minor: 3 }
     }
 }
 
@@ -422,6 +394,10 @@ pub struct BrokerConfig {
     pub replica_socket_timeout_ms: u64,
     pub controller_socket_timeout_ms: u64,
     pub inter_broker_protocol_version: ProtocolVersion,
+    /// The release the brokers run (a scenario's `[cluster] kafka_version`, not a
+    /// `server.properties` key): the code rules, where `inter_broker_protocol_version` is the
+    /// protocol rules. It is never below that version (Kafka refuses to start so).
+    pub kafka_version: KafkaVersion,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
     pub offsets_topic_num_partitions: u32,
     /// `offsets.topic.replication.factor`: from 0.11 the topic is not created until this many
@@ -449,6 +425,7 @@ impl Default for BrokerConfig {
             replica_socket_timeout_ms: 0,
             controller_socket_timeout_ms: 0,
             inter_broker_protocol_version: ProtocolVersion::LATEST,
+            kafka_version: KafkaVersion::LATEST,
             offsets_topic_num_partitions: 0,
             offsets_topic_replication_factor: 0,
             offsets_commit_timeout_ms: 0,
@@ -543,7 +520,7 @@ impl BrokerConfig {
             name: "inter.broker.protocol.version",
             default: Some("3.7"),
             unit: "",
-            doc: "which replication rules the brokers follow (KIP-101, KIP-279, KIP-320, ...)",
+            doc: "which inter-broker protocol rules the brokers follow (KIP-101, KIP-279, KIP-320, ...); defaults to `[cluster] kafka_version`'s major.minor, never above it",
             apply: |c, k, v| {
                 let s = as_string(k, v)?;
                 c.inter_broker_protocol_version =
@@ -719,6 +696,11 @@ mod tests {
             broker.inter_broker_protocol_version,
             ProtocolVersion::LATEST
         );
+        assert_eq!(broker.kafka_version, KafkaVersion::LATEST);
+        assert_eq!(
+            broker.kafka_version.protocol_version(),
+            broker.inter_broker_protocol_version
+        );
         assert_eq!(broker.topic_defaults, TopicConfig::default());
         let topic = TopicConfig::default();
         assert_eq!((topic.flush_messages, topic.flush_ms), (u64::MAX, u64::MAX));
@@ -744,7 +726,6 @@ mod tests {
         assert!(!ProtocolVersion::parse("0.11.0").unwrap().uses_kip_279());
         assert!(ProtocolVersion::parse("2.0").unwrap().uses_kip_279());
         assert!(ProtocolVersion::parse("2.1-IV2").unwrap().uses_kip_320());
-        assert!(ProtocolVersion::LATEST.uses_strict_min_isr());
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod controller;
 pub mod coordinator;
 pub mod event;
 pub mod fetch_session;
+pub mod kafka_version;
 pub mod log;
 #[cfg(test)]
 mod proptest_config;

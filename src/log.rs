@@ -21,6 +21,27 @@ pub struct EpochEntry {
     pub start_offset: u64,
 }
 
+/// Which era's `LeaderEpochFileCache.endOffsetFor` answers an OffsetsForLeaderEpoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndOffsetRules {
+    /// KIP-279 (protocol 2.0): the answer names the largest epoch at or below the requested
+    /// one. Before, it names the requested epoch itself (with the start offset of the next
+    /// higher epoch), and the follower cannot tell the two apart.
+    pub kip_279: bool,
+    /// Kafka 2.0.0's cache answers an epoch older than its first one with that first epoch's
+    /// start offset; 0.11 and 1.x answer `UNDEFINED_EPOCH_OFFSET`, and the follower falls
+    /// back to its own high watermark.
+    pub answers_below_cache: bool,
+}
+
+impl EndOffsetRules {
+    /// Kafka 2.0 and later, at protocol 2.0 or later.
+    pub const LATEST: EndOffsetRules = EndOffsetRules {
+        kip_279: true,
+        answers_below_cache: true,
+    };
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Log {
     log_start_offset: u64,
@@ -222,14 +243,14 @@ impl Log {
 
     /// Kafka's `LeaderEpochFileCache.endOffsetFor`: for a requested epoch, the largest epoch at
     /// or below it and the offset where that epoch ended (the start of the next epoch, or the
-    /// LEO for the newest epoch). `None` when the log knows no epoch, or only older ones.
+    /// LEO for the newest epoch). `None` (Kafka's `UNDEFINED_EPOCH_OFFSET`) when the log knows
+    /// no epoch, or only older ones.
     ///
-    /// Before KIP-279 (Kafka 0.11 and 1.x) the leader answered with the requested epoch itself
-    /// and the start offset of the next higher epoch; `kip_279 = false` gives that answer.
+    /// `rules` picks the era's answer (see [`EndOffsetRules`]).
     pub fn end_offset_for_epoch(
         &self,
         requested: LeaderEpoch,
-        kip_279: bool,
+        rules: EndOffsetRules,
     ) -> Option<(LeaderEpoch, u64)> {
         let leo = self.log_end_offset();
         let latest = self.latest_epoch()?;
@@ -242,10 +263,12 @@ impl Log {
         let higher = self.epochs.iter().find(|e| e.epoch > requested)?;
         let floor = self.epochs.iter().rev().find(|e| e.epoch <= requested);
         match floor {
-            // Older than anything this log knows: the start of the first later epoch (the
-            // records before it are gone from this log anyway).
-            None => Some((requested, higher.start_offset)),
-            Some(f) if kip_279 => Some((f.epoch, higher.start_offset)),
+            // Older than anything this log knows: from 2.0 the start of the first later epoch
+            // (the records before it are gone from this log anyway); 0.11 and 1.x's
+            // `endOffsetFor` (`requestedEpoch < epochs.head.epoch`) knows no answer.
+            None if rules.answers_below_cache => Some((requested, higher.start_offset)),
+            None => None,
+            Some(f) if rules.kip_279 => Some((f.epoch, higher.start_offset)),
             Some(_) => Some((requested, higher.start_offset)),
         }
     }
@@ -315,11 +338,36 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(log.end_offset_for_epoch(0, true), Some((0, 2)));
-        assert_eq!(log.end_offset_for_epoch(1, true), Some((0, 2)));
-        assert_eq!(log.end_offset_for_epoch(1, false), Some((1, 2)));
-        assert_eq!(log.end_offset_for_epoch(2, true), Some((2, 3)));
-        assert_eq!(log.end_offset_for_epoch(3, true), None);
+        let latest = EndOffsetRules::LATEST;
+        let kip_101 = EndOffsetRules {
+            kip_279: false,
+            ..latest
+        };
+        assert_eq!(log.end_offset_for_epoch(0, latest), Some((0, 2)));
+        assert_eq!(log.end_offset_for_epoch(1, latest), Some((0, 2)));
+        assert_eq!(log.end_offset_for_epoch(1, kip_101), Some((1, 2)));
+        assert_eq!(log.end_offset_for_epoch(2, latest), Some((2, 3)));
+        assert_eq!(log.end_offset_for_epoch(3, latest), None);
+    }
+
+    /// 0.11 and 1.x (`LeaderEpochFileCache.endOffsetFor`, `requestedEpoch < epochs.head.epoch`):
+    /// an epoch older than the first cached one has no end offset; 2.0 answers with the start
+    /// of the first cached epoch.
+    #[test]
+    fn an_epoch_below_the_cache_is_undefined_before_2_0() {
+        let mut log = Log::new();
+        log.append_as_leader(3, vec![rec(0), rec(1)], 0);
+        log.append_as_leader(5, vec![rec(2)], 0);
+        let old = EndOffsetRules {
+            kip_279: false,
+            answers_below_cache: false,
+        };
+        assert_eq!(log.end_offset_for_epoch(1, old), None);
+        assert_eq!(log.end_offset_for_epoch(4, old), Some((4, 2)));
+        assert_eq!(
+            log.end_offset_for_epoch(1, EndOffsetRules::LATEST),
+            Some((1, 0))
+        );
     }
 
     #[test]
@@ -437,13 +485,15 @@ mod properties {
                 }
                 if let Some(latest) = log.latest_epoch() {
                     prop_assert_eq!(
-                        log.end_offset_for_epoch(latest, true),
+                        log.end_offset_for_epoch(latest, EndOffsetRules::LATEST),
                         Some((latest, log.log_end_offset()))
                     );
                 }
                 for r in log.records() {
                     // Every record's epoch is known to the cache at or before its offset.
-                    let (e, end) = log.end_offset_for_epoch(r.leader_epoch, true).expect("known epoch");
+                    let (e, end) = log
+                        .end_offset_for_epoch(r.leader_epoch, EndOffsetRules::LATEST)
+                        .expect("known epoch");
                     prop_assert!(e <= r.leader_epoch);
                     prop_assert!(end > r.offset);
                 }

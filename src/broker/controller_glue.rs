@@ -79,7 +79,7 @@ impl Broker {
             self.config.topic_defaults.clone(),
             self.topic_configs.clone(),
         )
-        .with_protocol(self.protocol());
+        .with_release(self.release());
         self.controller_id = Some(self.id);
         self.controller_epoch = self.controller_epoch.max(epoch);
         out.event(Event::ControllerElected {

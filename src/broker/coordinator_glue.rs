@@ -167,7 +167,7 @@ impl Broker {
         let mut live = self.live_brokers.clone();
         live.sort_unstable();
         let wanted = self.config.offsets_topic_replication_factor as usize;
-        let replication_factor = if self.protocol().requires_full_offsets_replication() {
+        let replication_factor = if self.release().requires_full_offsets_replication() {
             if live.len() < wanted {
                 return;
             }

@@ -13,6 +13,7 @@ use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::event::{Event, TruncateReason};
 use crate::fetch_session::{FetchMetadata, FetchSessionHandler};
+use crate::log::EndOffsetRules;
 use crate::protocol::*;
 use crate::types::*;
 
@@ -35,6 +36,7 @@ impl Broker {
                     leader: Some(l),
                     needs_epoch_lookup,
                     fetch: FetchReadiness::Ready,
+                    ..
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -63,6 +65,7 @@ impl Broker {
                     leader: Some(l),
                     needs_epoch_lookup,
                     fetch: FetchReadiness::Ready,
+                    ..
                 } if *l == leader_id => Some((tp.clone(), *needs_epoch_lookup)),
                 _ => None,
             })
@@ -239,12 +242,12 @@ impl Broker {
         let Role::Follower {
             leader: Some(leader_id),
             fetch: FetchReadiness::Ready,
+            fetch_started_epoch: leader_epoch,
             ..
         } = p.role
         else {
             return;
         };
-        let leader_epoch = p.leader_epoch;
         self.set_fetch_readiness(tp, FetchReadiness::Delayed);
         self.fetch_state_changed(tp, leader_id);
         out.timer(
@@ -270,12 +273,13 @@ impl Broker {
         let Role::Follower {
             leader: Some(leader_id),
             fetch: FetchReadiness::Delayed,
+            fetch_started_epoch,
             ..
         } = p.role
         else {
             return;
         };
-        if p.leader_epoch != leader_epoch {
+        if fetch_started_epoch != leader_epoch {
             return;
         }
         self.set_fetch_readiness(tp, FetchReadiness::Ready);
@@ -484,7 +488,7 @@ impl Broker {
             // KIP-101 as first shipped: trust the leader's end offset for our epoch.
             (leader.end_offset.min(leo), true)
         } else {
-            match log.end_offset_for_epoch(leader.leader_epoch, true) {
+            match log.end_offset_for_epoch(leader.leader_epoch, EndOffsetRules::LATEST) {
                 Some((epoch, end)) if epoch == leader.leader_epoch => {
                     (leader.end_offset.min(end).min(leo), true)
                 }

@@ -11,7 +11,9 @@
 //!   through the controller (AlterIsr) with a version check;
 //! - a replica that starts following a new leader first finds where its log and the leader's
 //!   diverge and cuts its log there. How it finds that point is what changed across Kafka
-//!   versions, selected by `inter.broker.protocol.version` (see [`ProtocolVersion`]).
+//!   versions: the wire protocol's part is selected by `inter.broker.protocol.version` (see
+//!   [`ProtocolVersion`]), the code's part by the release the broker runs (see
+//!   [`KafkaVersion`]).
 //!
 //! What the broker keeps on disk is [`Disk`]: the logs and the high-watermark checkpoint.
 //! Everything else is rebuilt after a restart from what the controller sends.
@@ -54,7 +56,7 @@ mod zk_client;
 pub use disk::Disk;
 
 use crate::actor::{Actor, Output};
-use crate::config::{BrokerConfig, ProtocolVersion, TopicConfig};
+use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
 use crate::controller::Controller;
 use crate::coordinator::{CoordinatorConfig, GroupCoordinator, GroupTimer};
 use crate::event::Event;
@@ -95,7 +97,8 @@ pub enum BrokerTimer {
     FetchBackoff {
         leader: BrokerId,
     },
-    /// One partition's `replica.fetch.backoff.ms` after its fetch failed.
+    /// One partition's `replica.fetch.backoff.ms` after its fetch failed; `leader_epoch` is
+    /// the epoch its fetching last started in (stale after a restart).
     PartitionFetchBackoff {
         tp: TopicPartition,
         leader_epoch: LeaderEpoch,
@@ -225,8 +228,14 @@ impl Broker {
         self.partitions.get(tp).map(|p| p.isr.clone())
     }
 
+    /// The inter-broker protocol rules (`inter.broker.protocol.version`).
     fn protocol(&self) -> ProtocolVersion {
         self.config.inter_broker_protocol_version
+    }
+
+    /// The code rules of the release this broker runs (`[cluster] kafka_version`).
+    fn release(&self) -> KafkaVersion {
+        self.config.kafka_version
     }
 
     fn topic_config(&self, topic: &str) -> &TopicConfig {
@@ -321,14 +330,15 @@ impl Broker {
         );
     }
 
-    /// Kafka's `Partition.fetchOffsetForTimestamp` (KIP-207, from 2.2): while a new leader's
+    /// Kafka's `Partition.fetchOffsetForTimestamp` (KIP-207, from 2.2.0): while a new leader's
     /// HW is below the offset its epoch started at, the HW may still be an older leader's,
     /// lower than what a client already saw, so the latest offset is not given out.
     fn latest_offset_not_available(&self, tp: &TopicPartition) -> bool {
         let Some(Role::Leader(leader)) = self.partitions.get(tp).map(|p| &p.role) else {
             return false;
         };
-        self.protocol().uses_kip_207() && leader.epoch_start_offset > self.high_watermark(tp)
+        self.release().has_offset_not_available_for_new_leader()
+            && leader.epoch_start_offset > self.high_watermark(tp)
     }
 
     fn on_list_offsets(

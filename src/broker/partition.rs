@@ -11,6 +11,7 @@
 
 use super::{Broker, BrokerTimer, ALTER_ISR_TIMEOUT_MS};
 use crate::actor::Output;
+use crate::config::FollowerRestart;
 use crate::event::{Event, TruncateReason};
 use crate::protocol::*;
 use crate::types::*;
@@ -34,7 +35,8 @@ pub(super) struct FollowerState {
 
 #[derive(Clone, Debug)]
 pub(super) struct LeaderState {
-    /// The leader's LEO when it took over this epoch (KAFKA-7128: a joiner must reach it).
+    /// The leader's LEO when it took over this epoch (from 2.0.1, KAFKA-7128: a joiner must
+    /// reach it).
     pub(super) epoch_start_offset: u64,
     pub(super) followers: BTreeMap<BrokerId, FollowerState>,
     /// An ISR change sent to the controller and not answered yet.
@@ -52,8 +54,13 @@ pub(super) enum Role {
         needs_epoch_lookup: bool,
         /// Whether the fetcher may ask for this partition now. Every LeaderAndIsr that makes
         /// this broker a follower starts it afresh, as Kafka's `ReplicaManager.makeFollowers`
-        /// re-adds the partition to its fetcher with a new `PartitionFetchState`.
+        /// re-adds the partition to its fetcher with a new `PartitionFetchState` (before 2.1
+        /// only one that changes the leader: see `Broker::keeps_following`).
         fetch: FetchReadiness,
+        /// The leader epoch of the LeaderAndIsr that last started fetching afresh: a backoff
+        /// timer from before that is stale. The partition's epoch itself may move on
+        /// without a restart before 2.1 (KAFKA-7164).
+        fetch_started_epoch: LeaderEpoch,
     },
 }
 
@@ -129,7 +136,7 @@ pub(super) struct HighWatermarkInputs {
     /// From 3.7 (KAFKA-15583): the HW stays put while the ISR is below `min.insync.replicas`.
     pub(super) strict_min_isr: bool,
     pub(super) isr_len: usize,
-    /// `min.insync.replicas`, capped at the replication factor.
+    /// `min.insync.replicas` (from 3.7 capped at the replication factor).
     pub(super) min_isr: usize,
 }
 
@@ -191,9 +198,15 @@ impl Broker {
         if was_leader {
             self.materialize_followers(&tp, None);
         }
+        let caches_epoch = self.release().has_leader_epoch_cached_at_election();
         let log = self.disk.logs.get_mut(&tp).expect("log exists");
         let leo = log.log_end_offset();
-        log.assign_epoch_start(p.leader_epoch, leo);
+        if caches_epoch {
+            // KAFKA-7415 (2.0.1, `Partition.makeLeader`'s `epochCache.assign`): the new epoch
+            // is cached at once, so a follower holding a later epoch than any this leader
+            // wrote still gets an answer. Before, the first append of the epoch cached it.
+            log.assign_epoch_start(p.leader_epoch, leo);
+        }
         let known = match self.partitions.get(&tp).map(|s| &s.role) {
             Some(Role::Leader(leader)) => leader.followers.clone(),
             _ => BTreeMap::new(),
@@ -265,6 +278,10 @@ impl Broker {
             p.tp,
             p.isr
         );
+        if self.keeps_following(&p) {
+            self.update_follower_in_place(p, out);
+            return;
+        }
         let tp = p.tp.clone();
         let protocol = self.protocol();
         self.partitions.insert(
@@ -279,6 +296,7 @@ impl Broker {
                     needs_epoch_lookup: protocol.uses_leader_epochs()
                         && !protocol.uses_truncation_on_fetch(),
                     fetch: FetchReadiness::Ready,
+                    fetch_started_epoch: p.leader_epoch,
                 },
             },
         );
@@ -314,6 +332,52 @@ impl Broker {
                 c.on_resignation(tp.partition, coordinator_out)
             });
         }
+    }
+
+    /// Whether a LeaderAndIsr that makes this broker a follower leaves its fetcher as it is:
+    /// Kafka's `Partition.makeFollower` answering false, so that `ReplicaManager.makeFollowers`
+    /// neither restarts the fetcher nor truncates. Before 2.0.1 that was every LeaderAndIsr
+    /// keeping the leader; KAFKA-7164 (2.0.1) restarts when an epoch was missed, and 2.1.0
+    /// on every new epoch (`isNewLeaderEpoch`).
+    fn keeps_following(&self, p: &LeaderAndIsrPartition) -> bool {
+        let Some(current) = self.partitions.get(&p.tp) else {
+            return false;
+        };
+        let Role::Follower { leader, .. } = &current.role else {
+            return false;
+        };
+        if *leader != p.leader {
+            return false;
+        }
+        match self.release().follower_restart() {
+            FollowerRestart::OnLeaderChange => true,
+            FollowerRestart::OnLeaderChangeOrMissedEpoch => {
+                p.leader_epoch == current.leader_epoch + 1
+            }
+            FollowerRestart::OnEveryEpochChange => false,
+        }
+    }
+
+    /// A follower keeps fetching from the same leader (see [`Self::keeps_following`]): it
+    /// learns the new epoch, replicas and ISR, and nothing else changes.
+    fn update_follower_in_place(
+        &mut self,
+        p: LeaderAndIsrPartition,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let leo = self.disk.logs[&p.tp].log_end_offset();
+        let state = self.partitions.get_mut(&p.tp).expect("a follower");
+        state.replicas = p.replicas;
+        state.leader_epoch = p.leader_epoch;
+        state.isr = p.isr;
+        state.partition_epoch = p.partition_epoch;
+        out.event(Event::BecameFollower {
+            broker: self.id,
+            tp: p.tp,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            log_end_offset: leo,
+        });
     }
 
     pub(super) fn on_alter_isr_response(
@@ -410,8 +474,16 @@ impl Broker {
         self.maybe_increment_hw(now_ms, &tp, out);
     }
 
+    /// The `min.insync.replicas` the leader enforces: from 3.7 capped at the replica count
+    /// (`Partition.effectiveMinIsr`, KAFKA-15583); before, as configured, so a value above the
+    /// replication factor refuses every acks=all write (`Partition.appendRecordsToLeader`).
     pub(super) fn effective_min_isr(&self, tp: &TopicPartition, replicas: usize) -> usize {
-        (self.topic_config(&tp.topic).min_insync_replicas as usize).min(replicas)
+        let configured = self.topic_config(&tp.topic).min_insync_replicas as usize;
+        if self.release().caps_min_isr_at_replicas() {
+            configured.min(replicas)
+        } else {
+            configured
+        }
     }
 
     /// Sets `tp`'s HW, leader or follower; the one place it changes after startup.
@@ -477,7 +549,7 @@ impl Broker {
                 .map(|r| leader.followers.get(&r).and_then(|f| f.log_end_offset))
                 .collect(),
             caught_up_follower_log_end_offsets: caught_up,
-            strict_min_isr: self.protocol().uses_strict_min_isr(),
+            strict_min_isr: self.release().has_strict_min_isr(),
             isr_len: p.isr.len(),
             min_isr: self.effective_min_isr(tp, p.replicas.len()),
         };
@@ -489,9 +561,10 @@ impl Broker {
     }
 
     /// The LEOs of the followers outside `maximal` that hold the HW: Kafka's
-    /// `shouldWaitForReplicaToJoinIsr` (3.3+): `Replica.isCaughtUp` (at the leader's LEO, or
-    /// caught up within `replica.lag.time.max.ms`) and ISR-eligible (a live broker in the
-    /// metadata cache). Before 3.3 (KAFKA-4485) every follower caught up within the lag time.
+    /// `shouldWaitForReplicaToJoinIsr` (3.6+, KAFKA-15021): `Replica.isCaughtUp` (at the
+    /// leader's LEO, or caught up within `replica.lag.time.max.ms`) and ISR-eligible (a live
+    /// broker in the metadata cache). Before 3.6 (KAFKA-4485) every follower caught up within
+    /// the lag time.
     /// A follower never caught up under this leader (`last_caught_up_ms` 0) is not.
     fn caught_up_outside_isr(
         &self,
@@ -501,7 +574,7 @@ impl Broker {
         leader_log_end_offset: u64,
     ) -> Vec<u64> {
         let lag_max_ms = self.config.replica_lag_time_max_ms;
-        let eligibility = self.protocol().uses_isr_eligibility();
+        let eligibility = self.release().has_isr_eligibility_for_hw();
         leader
             .followers
             .iter()
@@ -613,6 +686,7 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         let (tp, fetch_offset) = (&fetch.tp, fetch.fetch_offset);
+        let joins_at_epoch_start = self.release().has_isr_join_at_epoch_start();
         let leo = self.disk.logs[tp].log_end_offset();
         let hw = self.high_watermark(tp);
         let p = self.partitions.get_mut(tp).expect("partition");
@@ -634,12 +708,13 @@ impl Broker {
         // Caught up and in the ISR: until something changes, every fetch of the session
         // would only set the fetch times again.
         f.session = session.filter(|_| fetch_offset >= leo && p.isr.contains(&follower));
-        // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and the start
-        // of this leader's epoch (KAFKA-7128).
+        // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and, from 2.0.1
+        // (KAFKA-7128, `leaderEpochStartOffsetOpt`), the start of this leader's epoch: a new
+        // leader's HW may lag the records it holds committed.
         let joins = !p.isr.contains(&follower)
             && leader.pending_isr.is_none()
             && fetch_offset >= hw
-            && fetch_offset >= leader.epoch_start_offset;
+            && (!joins_at_epoch_start || fetch_offset >= leader.epoch_start_offset);
         if joins {
             let mut new_isr = p.isr.clone();
             new_isr.push(follower);

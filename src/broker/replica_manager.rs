@@ -13,6 +13,7 @@ use super::{Broker, BrokerTimer, FETCH_MAX_RECORDS};
 use crate::actor::Output;
 use crate::event::Event;
 use crate::fetch_session::{FetchContext, FetchSession};
+use crate::log::EndOffsetRules;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::BTreeSet;
@@ -620,9 +621,9 @@ impl Broker {
     pub(super) fn diverging_epoch(&self, fp: &FetchPartition) -> Option<EpochEndOffset> {
         let last_epoch = fp.last_fetched_epoch?;
         let log = self.disk.logs.get(&fp.tp)?;
-        let kip_279 = self.protocol().uses_kip_279();
+        // Only 2.7+ brokers at protocol 2.7+ fetch with a last fetched epoch.
         let (epoch, end_offset) = log
-            .end_offset_for_epoch(last_epoch, kip_279)
+            .end_offset_for_epoch(last_epoch, EndOffsetRules::LATEST)
             .unwrap_or((-1, 0));
         if epoch < last_epoch || end_offset < fp.fetch_offset {
             Some(EpochEndOffset {
@@ -840,7 +841,10 @@ impl Broker {
         request: OffsetsForLeaderEpochRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let kip_279 = self.protocol().uses_kip_279();
+        let rules = EndOffsetRules {
+            kip_279: self.protocol().uses_kip_279(),
+            answers_below_cache: self.release().answers_epochs_below_the_cache(),
+        };
         let answers = request
             .partitions
             .into_iter()
@@ -855,7 +859,7 @@ impl Broker {
                 }
                 let log = &self.disk.logs[&req.tp];
                 let (leader_epoch, end_offset) = log
-                    .end_offset_for_epoch(req.leader_epoch, kip_279)
+                    .end_offset_for_epoch(req.leader_epoch, rules)
                     .unwrap_or((-1, 0));
                 debug_assert!(
                     end_offset <= log.log_end_offset(),

@@ -6,6 +6,8 @@ use crate::fetch_session::FetchMetadata;
 use crate::log::Log;
 use partition::FetchReadiness;
 
+mod history;
+
 const CONTROLLER: BrokerId = 99;
 
 fn tp() -> TopicPartition {
@@ -1048,7 +1050,7 @@ fn an_acks_0_produce_to_a_follower_closes_the_connection() {
 #[test]
 fn a_caught_up_follower_waiting_to_join_the_isr_holds_the_high_watermark() {
     let mut c = Cluster::new(3, config());
-    // From 3.3 only a replica on a live broker counts (KIP-841): the leader's metadata says
+    // From 3.6 (KAFKA-15021) only a replica on a live broker counts: the leader's metadata says
     // which are.
     c.wire.push_back((
         NodeId::Broker(0),
@@ -1211,11 +1213,15 @@ fn a_new_leader_gives_no_latest_offset_until_its_hw_reaches_its_epoch_start() {
         current_leader_epoch: None,
     });
     for (version, expected) in [
-        ("2.1", ErrorCode::None),
-        ("3.7", ErrorCode::OffsetNotAvailable),
+        ("2.1.1", ErrorCode::None),
+        ("3.7.1", ErrorCode::OffsetNotAvailable),
     ] {
-        let mut cfg = config();
-        cfg.inter_broker_protocol_version = ProtocolVersion::parse(version).unwrap();
+        let release = crate::config::KafkaVersion::parse(version).unwrap();
+        let cfg = BrokerConfig {
+            kafka_version: release,
+            inter_broker_protocol_version: release.protocol_version(),
+            ..config()
+        };
         let mut c = Cluster::new(3, cfg);
         c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
         c.run(10);

@@ -22,8 +22,9 @@ use super::election::{
     decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
 };
 use crate::actor::Output;
-use crate::config::{ProtocolVersion, TopicConfig};
+use crate::config::TopicConfig;
 use crate::event::{ElectionReason, Event};
+use crate::kafka_version::KafkaVersion;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,8 +145,9 @@ pub struct Controller {
     reconcile_all: bool,
     /// Partitions to look at again: their write landed.
     reconcile_some: BTreeSet<TopicPartition>,
-    /// The cluster's `inter.broker.protocol.version`: which AlterPartition checks apply.
-    protocol: ProtocolVersion,
+    /// The Kafka release this controller runs (`[cluster] kafka_version`): which
+    /// AlterPartition checks apply.
+    release: KafkaVersion,
 }
 
 /// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
@@ -181,13 +183,13 @@ impl Controller {
             new_partitions: BTreeMap::new(),
             reconcile_all: true,
             reconcile_some: BTreeSet::new(),
-            protocol: ProtocolVersion::LATEST,
+            release: KafkaVersion::LATEST,
         }
     }
 
-    /// The cluster's `inter.broker.protocol.version` (the latest unless said).
-    pub fn with_protocol(mut self, protocol: ProtocolVersion) -> Controller {
-        self.protocol = protocol;
+    /// The Kafka release this controller runs (the latest unless said).
+    pub fn with_release(mut self, release: KafkaVersion) -> Controller {
+        self.release = release;
         self
     }
 
@@ -904,7 +906,7 @@ impl Controller {
         if partition_epoch < state.version {
             return Reject(ErrorCode::InvalidUpdateVersion);
         }
-        let eligibility = self.protocol.uses_isr_eligibility();
+        let eligibility = self.release.has_ineligible_replica_check();
         if eligibility && new_isr.iter().any(|r| !self.live_brokers.contains(r)) {
             return Reject(ErrorCode::IneligibleReplica);
         }
@@ -933,7 +935,7 @@ mod alter_isr_tests {
             isr: vec![0, 1],
             version: 7,
         };
-        let v = |s| ProtocolVersion::parse(s).unwrap();
+        let v = |s| KafkaVersion::parse(s).unwrap();
         /// (leader epoch, partition epoch, proposed ISR, live brokers, protocol, decision)
         type Case = (
             LeaderEpoch,
@@ -958,13 +960,13 @@ mod alter_isr_tests {
             // KIP-841 (3.3): every ISR member must be on a live broker.
             (3, 7, &[0, 1, 2], &[0, 1],    "3.7", Reject(ErrorCode::IneligibleReplica)),
             (3, 7, &[0, 1, 2], &[0, 2],    "3.7", Reject(ErrorCode::IneligibleReplica)),
-            (3, 7, &[0, 1, 2], &[0, 1],    "3.2", Write),
+            (3, 7, &[0, 1, 2], &[0, 1],    "3.2.3", Write),
         ];
         for (i, &(leader_epoch, partition_epoch, isr, live, version, want)) in
             cases.iter().enumerate()
         {
             let mut c = Controller::new(9, 1, TopicConfig::default(), BTreeMap::new())
-                .with_protocol(v(version));
+                .with_release(v(version));
             c.live_brokers = live.iter().copied().collect();
             let got = c.alter_isr_decision(0, &state, leader_epoch, partition_epoch, isr);
             assert_eq!(got, want, "case {i}");

@@ -320,9 +320,7 @@ fn parse_topic_list(
 pub fn offsets_topic_warning(cluster: &ClusterSpec, consumers: &[ConsumerSpec]) -> Option<String> {
     let config = &cluster.config;
     let wanted = config.offsets_topic_replication_factor;
-    let strict = config
-        .inter_broker_protocol_version
-        .requires_full_offsets_replication();
+    let strict = config.kafka_version.requires_full_offsets_replication();
     let has_group = consumers.iter().any(|c| c.group.is_some());
     (has_group && strict && cluster.broker_count() < wanted).then(|| {
         format!(

@@ -6,7 +6,7 @@ use super::raw::{List, RawCluster, RawNetwork, RawTopic, Val};
 use super::spec::{
     parse_duration_us, ClusterSpec, NetworkSpec, TopicSpec, MAX_BROKERS, MAX_PARTITIONS,
 };
-use kafka_model::config::BrokerConfig;
+use kafka_model::config::{BrokerConfig, KafkaVersion};
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -44,7 +44,12 @@ pub fn parse_cluster(
         }
         (None, Some(ids)) => parse_broker_ids(ctx, ids)?,
     };
-    let mut config = BrokerConfig::default();
+    let release = parse_kafka_version(ctx, raw.kafka_version.as_ref())?;
+    let mut config = BrokerConfig {
+        kafka_version: release,
+        inter_broker_protocol_version: release.protocol_version(),
+        ..BrokerConfig::default()
+    };
     let mut spans = BTreeMap::new();
     for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
         config
@@ -52,8 +57,59 @@ pub fn parse_cluster(
             .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
         spans.insert(key, span);
     }
+    check_protocol_within_release(ctx, &config, &spans, raw.kafka_version.is_some())?;
     check_broker_timers(ctx, &config, network, &spans, table_span)?;
     Ok(ClusterSpec::new(broker_ids, config))
+}
+
+/// `kafka_version = "X.Y.Z"`: the Kafka release the brokers run (default 3.7.1).
+fn parse_kafka_version(ctx: &Ctx, value: Option<&Val>) -> Result<KafkaVersion> {
+    const KEY: &str = "kafka_version";
+    let Some(s) = ctx.str(KEY, value)? else {
+        return Ok(KafkaVersion::LATEST);
+    };
+    KafkaVersion::parse(&s).ok_or_else(|| {
+        ctx.err(
+            ctx.key_or(value, None),
+            Some(KEY),
+            format!(
+                "\"{s}\" is not a Kafka release the simulator models; it models the releases \
+                 {} (\"X.Y\" means X.Y.0); inter.broker.protocol.version in \
+                 [cluster.config] defaults to the release's major.minor",
+                KafkaVersion::supported()
+            ),
+        )
+    })
+}
+
+/// `inter.broker.protocol.version` may be below the release (a rolling upgrade runs new
+/// code with the old protocol), never above it: Kafka's `KafkaConfig` does not know a
+/// protocol version newer than its own code and the broker does not start.
+fn check_protocol_within_release(
+    ctx: &Ctx,
+    config: &BrokerConfig,
+    spans: &BTreeMap<String, Span>,
+    release_set: bool,
+) -> Result<()> {
+    const KEY: &str = "inter.broker.protocol.version";
+    let (protocol, release) = (config.inter_broker_protocol_version, config.kafka_version);
+    if protocol <= release.protocol_version() {
+        return Ok(());
+    }
+    let whose = if release_set {
+        "[cluster] kafka_version"
+    } else {
+        "[cluster] kafka_version's default"
+    };
+    Err(ctx.err(
+        spans.get(KEY).cloned().flatten(),
+        Some(KEY),
+        format!(
+            "{protocol} is above the release the brokers run, {release} ({whose}): a Kafka \
+             {release} broker does not know inter.broker.protocol.version {protocol} and \
+             does not start; raise kafka_version or lower inter.broker.protocol.version"
+        ),
+    ))
 }
 
 /// The broker configs that drive timers, checked as Kafka checks them at startup, and

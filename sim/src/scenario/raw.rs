@@ -43,6 +43,7 @@ pub struct RawScenario {
 pub struct RawCluster {
     pub brokers: Option<Val>,
     pub broker_ids: Option<Spanned<List>>,
+    pub kafka_version: Option<Val>,
     pub config: Option<ConfigTable>,
 }
 

@@ -294,6 +294,43 @@ fn broker_ids_are_kept_everywhere() {
     assert_eq!(unordered.topics[0].replicas[0], vec![7, 101, 102]);
 }
 
+/// `[cluster] kafka_version` picks the release (the code rules); the protocol version defaults
+/// to its major.minor and may be set lower on its own, as in a rolling upgrade.
+#[test]
+fn kafka_version_selects_the_release_and_the_default_protocol() {
+    use kafka_model::config::{KafkaVersion, ProtocolVersion};
+    let versions = |s: &Scenario| {
+        let c = &s.cluster.config;
+        (
+            c.kafka_version.to_string(),
+            c.inter_broker_protocol_version.to_string(),
+        )
+    };
+    let s = parse(EXAMPLE).unwrap();
+    assert_eq!(s.cluster.config.kafka_version, KafkaVersion::LATEST);
+    assert_eq!(versions(&s), ("3.7.1".into(), "3.7".into()));
+    let with = |release: &str| {
+        EXAMPLE.replace(
+            "brokers = 3\n",
+            &format!("brokers = 3\nkafka_version = \"{release}\"\n"),
+        )
+    };
+    let s = parse(&with("0.10.2")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(versions(&s), ("0.10.2.0".into(), "0.10".into()));
+    let s = parse(&with("2.0.1")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(versions(&s), ("2.0.1".into(), "2.0".into()));
+    let upgrade = with("2.1.1").replace(
+        "[cluster.config]\n",
+        "[cluster.config]\n\"inter.broker.protocol.version\" = \"0.11.0\"\n",
+    );
+    let s = parse(&upgrade).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(versions(&s), ("2.1.1".into(), "0.11".into()));
+    assert_eq!(
+        s.cluster.config.inter_broker_protocol_version,
+        ProtocolVersion::parse("0.11.0").unwrap()
+    );
+}
+
 #[test]
 fn broker_id_errors_name_file_line_and_key() {
     // (replacement for the `broker_ids` line, line, key, message)

@@ -1,0 +1,325 @@
+//! The code rules that switch on the release the brokers run (`[cluster] kafka_version`),
+//! each shown on both sides of the release that changed it.
+use super::*;
+use crate::config::KafkaVersion;
+
+/// Brokers running `release` at its own protocol version.
+fn release_config(release: &str) -> BrokerConfig {
+    let kafka_version = KafkaVersion::parse(release).expect("a modelled release");
+    BrokerConfig {
+        kafka_version,
+        inter_broker_protocol_version: kafka_version.protocol_version(),
+        ..config()
+    }
+}
+
+/// Delivers a fetch from `follower` at `fetch_offset` straight to `leader` and returns every
+/// message the leader sends in answer (the fetch response, an AlterIsr, ...).
+fn fetch_directly(
+    c: &mut Cluster,
+    leader: BrokerId,
+    follower: BrokerId,
+    fetch_offset: u64,
+) -> Vec<(NodeId, Message)> {
+    let mut out = Output::default();
+    let request = FetchRequest {
+        correlation_id: 99,
+        replica_id: Some(follower),
+        max_wait_ms: 0,
+        session: FetchMetadata::SESSIONLESS,
+        partitions: vec![FetchPartition {
+            tp: tp(),
+            fetch_offset,
+            last_fetched_epoch: None,
+            current_leader_epoch: None,
+        }],
+        forgotten: Vec::new(),
+    };
+    let now = c.now_ms;
+    c.brokers.get_mut(&leader).unwrap().on_message(
+        now,
+        NodeId::Broker(follower),
+        Message::Fetch(request),
+        &mut out,
+    );
+    out.messages
+}
+
+/// Broker 0 becomes leader in epoch 1 with three records that broker 2 (the old leader)
+/// had committed, but with its own HW still below them: it learns HWs one fetch late, and
+/// broker 2, still in the ISR but gone, holds it there. Broker 1 is out of the ISR.
+fn new_leader_with_a_lagging_high_watermark(release: &str) -> Cluster {
+    let mut c = Cluster::new(3, release_config(release));
+    c.down.insert(1);
+    c.leader_and_isr(2, 0, vec![0, 2], 0);
+    c.run(10);
+    c.produce(2, Acks::All, 0..3);
+    c.run(2);
+    assert_eq!(c.leo(0), 3);
+    c.down = BTreeSet::from([1, 2]);
+    c.leader_and_isr(0, 1, vec![0, 2], 1);
+    c.run(1);
+    assert!(c.hw(0) < 3, "the new leader's HW lags its log");
+    c
+}
+
+/// KAFKA-7128 (2.0.1, `Partition.maybeExpandIsr`'s `leaderEpochStartOffsetOpt`): a follower
+/// joins the ISR only once it reached the new leader's epoch start offset. Before, reaching
+/// the leader's (stale) HW was enough, and a joiner lacking committed records could be
+/// elected.
+#[test]
+fn a_joiner_must_reach_the_epoch_start_only_from_2_0_1() {
+    for (release, joins) in [("2.0.0", true), ("2.0.1", false), ("3.7.1", false)] {
+        let mut c = new_leader_with_a_lagging_high_watermark(release);
+        let hw = c.hw(0);
+        let sent = fetch_directly(&mut c, 0, 1, hw);
+        let proposes_joining = sent.iter().any(|(to, m)| {
+            *to == NodeId::Broker(CONTROLLER)
+                && matches!(m, Message::AlterIsr(r) if r.new_isr.contains(&1))
+        });
+        assert_eq!(
+            proposes_joining, joins,
+            "{release}: broker 1 at the HW {hw}, below the epoch start 3"
+        );
+    }
+}
+
+/// KAFKA-7415 (2.0.1, `Partition.makeLeader`'s `epochCache.assign`): a new leader caches its
+/// epoch at once. Before, the epoch appeared with the first append, so until then the leader
+/// answered OffsetsForLeaderEpoch for its own epoch with UNDEFINED_EPOCH_OFFSET (and the
+/// follower fell back to its HW).
+#[test]
+fn a_new_leader_caches_its_epoch_at_once_only_from_2_0_1() {
+    for (release, answer) in [("2.0.0", (-1, 0)), ("2.0.1", (1, 3))] {
+        let mut c = new_leader_with_a_lagging_high_watermark(release);
+        let latest = c.brokers[&0].disk().logs[&tp()].latest_epoch();
+        assert_eq!(latest == Some(1), answer.0 == 1, "{release}: {latest:?}");
+        let reply = ask(
+            &mut c,
+            0,
+            Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
+                correlation_id: 7,
+                replica_id: None,
+                partitions: vec![OffsetForLeaderEpochPartition {
+                    tp: tp(),
+                    current_leader_epoch: None,
+                    leader_epoch: 1,
+                }],
+            }),
+        );
+        let Message::OffsetsForLeaderEpochResponse(r) = reply else {
+            panic!("not an epoch answer: {reply:?}");
+        };
+        let p = &r.partitions[0];
+        assert_eq!((p.leader_epoch, p.end_offset), answer, "{release}");
+    }
+}
+
+/// 0.11 and 1.x's `LeaderEpochFileCache.endOffsetFor`: an epoch older than the first one the
+/// leader caches is answered UNDEFINED_EPOCH_OFFSET; 2.0 answers the first epoch's start.
+#[test]
+fn an_epoch_below_the_leaders_cache_is_undefined_before_2_0() {
+    for (release, answer) in [("0.11.0", (-1, 0)), ("1.1.1", (-1, 0)), ("2.0.0", (1, 0))] {
+        let mut c = Cluster::new(3, release_config(release));
+        c.leader_and_isr(0, 3, vec![0, 1, 2], 3);
+        c.run(10);
+        c.produce(0, Acks::Leader, 0..2);
+        c.run(10);
+        let reply = ask(
+            &mut c,
+            0,
+            Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
+                correlation_id: 7,
+                replica_id: None,
+                partitions: vec![OffsetForLeaderEpochPartition {
+                    tp: tp(),
+                    current_leader_epoch: None,
+                    leader_epoch: 1,
+                }],
+            }),
+        );
+        let Message::OffsetsForLeaderEpochResponse(r) = reply else {
+            panic!("not an epoch answer: {reply:?}");
+        };
+        let p = &r.partitions[0];
+        assert_eq!((p.leader_epoch, p.end_offset), answer, "{release}");
+    }
+}
+
+/// KAFKA-7164's trace: broker 2 follows broker 0 in epoch 0 and holds an uncommitted record,
+/// misses epoch 1 (broker 1 leads, broker 0 follows and truncates), and hears of epoch 2,
+/// where broker 0 leads again with different records. Before 2.0.1 `Partition.makeFollower`
+/// sees the same leader and skips the become-follower steps: no truncation, and broker 2
+/// keeps its record where the leader has another. From 2.0.1 the missed epoch restarts the
+/// fetcher and the epoch lookup cuts the stale record.
+#[test]
+fn a_follower_that_missed_an_epoch_of_the_same_leader_truncates_only_from_2_0_1() {
+    for (release, diverges) in [
+        ("1.1.1", true),
+        ("2.0.0", true),
+        ("2.0.1", false),
+        ("2.1", false),
+    ] {
+        let mut c = Cluster::new(3, release_config(release));
+        c.down.insert(1);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::Leader, 0..1);
+        c.run(50);
+        assert_eq!(
+            c.ids(2),
+            vec![0],
+            "{release}: broker 2 has the uncommitted record"
+        );
+        // Epoch 1 without broker 2: broker 1 leads, broker 0 follows and cuts the record.
+        c.down = BTreeSet::from([2]);
+        c.leader_and_isr(1, 1, vec![0, 1], 1);
+        c.run(100);
+        assert_eq!(c.leo(0), 0, "{release}");
+        // Epoch 2: broker 0 leads again and takes two new records.
+        c.down = BTreeSet::from([1, 2]);
+        c.leader_and_isr(0, 2, vec![0, 2], 2);
+        c.run(10);
+        c.produce(0, Acks::Leader, 100..102);
+        c.run(10);
+        // Broker 2 returns and hears of epoch 2.
+        c.down = BTreeSet::from([1]);
+        c.leader_and_isr(0, 2, vec![0, 2], 2);
+        c.run(5_000);
+        assert_eq!(c.ids(0), vec![100, 101], "{release}");
+        if diverges {
+            assert_eq!(c.ids(2), vec![0, 101], "{release}: offset 0 differs");
+        } else {
+            assert_eq!(c.ids(2), c.ids(0), "{release}");
+        }
+    }
+}
+
+/// 2.0.1 restarts a follower of the same leader only when an epoch was missed; 2.1.0 on every
+/// new epoch (`Partition.makeFollower`'s `isNewLeaderEpoch`), which is when the follower
+/// looks up where its epoch ends.
+#[test]
+fn a_follower_restarts_on_every_new_epoch_of_the_same_leader_from_2_1() {
+    for (release, restarts) in [("2.0.1", false), ("2.1", true), ("2.6.3", true)] {
+        let mut c = Cluster::new(3, release_config(release));
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::All, 0..2);
+        c.run(1_000);
+        let lookups = |c: &Cluster| {
+            c.events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::Truncated {
+                            broker: 1,
+                            reason: TruncateReason::LeaderEpoch { .. },
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        let before = lookups(&c);
+        c.leader_and_isr(0, 1, vec![0, 1, 2], 1);
+        c.run(1_000);
+        assert_eq!(lookups(&c) > before, restarts, "{release}");
+        assert_eq!(c.brokers[&1].partition_role(&tp()), Some((1, false)));
+    }
+}
+
+/// KAFKA-15583 is code in 3.7.0, not a protocol feature: the HW stays put while the ISR is
+/// below `min.insync.replicas` on a 3.7 broker whatever its protocol version, and moves on a
+/// 3.6 broker.
+#[test]
+fn the_strict_min_isr_rule_follows_the_release_not_the_protocol() {
+    for (release, protocol, hw_moves) in [
+        ("3.6.2", "3.6", true),
+        ("3.7.0", "3.6", false),
+        ("3.7.1", "3.7", false),
+    ] {
+        let mut config = release_config(release);
+        config.inter_broker_protocol_version = ProtocolVersion::parse(protocol).unwrap();
+        config.topic_defaults.min_insync_replicas = 3;
+        let mut c = Cluster::new(3, config);
+        c.leader_and_isr(0, 0, vec![0, 1], 0);
+        c.run(10);
+        c.produce(0, Acks::Leader, 0..2);
+        c.run(1_000);
+        assert_eq!(c.leo(1), 2, "{release}");
+        assert_eq!(c.hw(0) == 2, hw_moves, "{release} at protocol {protocol}");
+    }
+}
+
+/// 3.7.0's `Partition.effectiveMinIsr` caps `min.insync.replicas` at the replica count.
+/// Before, a value above the replication factor refuses every acks=all write
+/// (`Partition.appendRecordsToLeader`: NOT_ENOUGH_REPLICAS).
+#[test]
+fn min_insync_replicas_above_the_replicas_refuses_acks_all_before_3_7() {
+    for (release, expected) in [
+        ("3.6.2", ErrorCode::NotEnoughReplicas),
+        ("3.7.0", ErrorCode::None),
+    ] {
+        let mut config = release_config(release);
+        config.topic_defaults.min_insync_replicas = 4;
+        let mut c = Cluster::new(3, config);
+        c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+        c.run(10);
+        c.produce(0, Acks::All, 0..1);
+        c.run(1_000);
+        let answer = produce_answer(c.to_clients.last().expect("an answer"));
+        assert_eq!(answer.0, expected, "{release}");
+    }
+}
+
+/// A LeaderAndIsr for `tp()` delivered to `broker` alone.
+fn leader_and_isr_to(c: &mut Cluster, broker: BrokerId, leader: BrokerId, epoch: LeaderEpoch) {
+    c.wire.push_back((
+        NodeId::Broker(broker),
+        NodeId::Broker(CONTROLLER),
+        Message::LeaderAndIsr(LeaderAndIsrRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            partitions: vec![LeaderAndIsrPartition {
+                tp: tp(),
+                leader: Some(leader),
+                leader_epoch: epoch,
+                isr: vec![0, 1, 2],
+                partition_epoch: epoch,
+                replicas: vec![0, 1, 2],
+                controller_epoch: 1,
+            }],
+        }),
+    ));
+}
+
+/// Before 2.1 a follower told of a new epoch of the same leader keeps its fetch state, a
+/// backoff included (`AbstractFetcherThread` keeps the partition's `PartitionFetchState`):
+/// the backoff ends and it fetches again.
+#[test]
+fn a_follower_kept_across_an_epoch_ends_its_backoff() {
+    let mut c = Cluster::new(3, release_config("1.1.1"));
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    // Broker 0 alone hears it no longer leads: broker 1's fetch fails and backs off.
+    leader_and_isr_to(&mut c, 0, 2, 1);
+    c.run(1);
+    let readiness = |c: &Cluster| match &c.brokers[&1].partitions[&tp()].role {
+        partition::Role::Follower { fetch, .. } => *fetch,
+        other => panic!("broker 1 follows: {other:?}"),
+    };
+    assert_eq!(readiness(&c), FetchReadiness::Delayed);
+    // Broker 0 leads again in epoch 2; for broker 1 the leader did not change.
+    c.leader_and_isr(0, 2, vec![0, 1, 2], 2);
+    c.run(1);
+    assert_eq!(c.brokers[&1].partition_role(&tp()), Some((2, false)));
+    assert_eq!(
+        readiness(&c),
+        FetchReadiness::Delayed,
+        "its backoff goes on"
+    );
+    c.produce(0, Acks::Leader, 0..3);
+    c.run(3_000);
+    assert_eq!(c.leo(1), 3, "the backoff ended and broker 1 fetched again");
+}
