@@ -38,9 +38,10 @@ mod application;
 mod commit;
 mod coordinator;
 mod fetcher;
+mod network;
 mod validation;
 
-use coordinator::{GroupRequest, Member, MemberState};
+use coordinator::{Member, MemberState};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConsumerTimer {
@@ -155,6 +156,10 @@ pub struct Consumer {
     metadata: MetadataClient,
     positions: BTreeMap<TopicPartition, u64>,
     list_offsets_in_flight: BTreeMap<TopicPartition, u64>,
+    /// The broker each ListOffsets and OffsetsForLeaderEpoch request went to, until it is
+    /// answered or its timer fires (Kafka's `InFlightRequests`, per node): a closed
+    /// connection fails exactly the requests sent on it.
+    offset_requests_to: BTreeMap<u64, BrokerId>,
     /// The position before an OFFSET_OUT_OF_RANGE reset, for the event.
     reset_from: BTreeMap<TopicPartition, u64>,
     fetch_in_flight: BTreeMap<BrokerId, u64>,
@@ -216,6 +221,7 @@ impl Consumer {
             metadata,
             positions: BTreeMap::new(),
             list_offsets_in_flight: BTreeMap::new(),
+            offset_requests_to: BTreeMap::new(),
             reset_from: BTreeMap::new(),
             fetch_in_flight: BTreeMap::new(),
             fetch_offsets: BTreeMap::new(),
@@ -292,72 +298,6 @@ impl Consumer {
     fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, LeaderEpoch)> {
         self.metadata.leader(tp)
     }
-
-    /// The connection to `broker` closed: every request in flight to it is answered as if it
-    /// had timed out, at once.
-    fn on_disconnected(&mut self, broker: BrokerId, out: &mut Output<ConsumerTimer>) {
-        let now_ms = self.now_ms;
-        // Ask the next bootstrap broker, after `retry.backoff.ms`.
-        self.metadata.on_disconnected(broker, out);
-        if let Some(&correlation_id) = self.fetch_in_flight.get(&broker) {
-            let timeout = ConsumerTimer::FetchTimeout {
-                broker,
-                correlation_id,
-            };
-            self.on_timer(now_ms, timeout, out);
-        }
-        let led_by_it =
-            |c: &Consumer, tp: &TopicPartition| c.leader(tp).is_some_and(|(l, _)| l == broker);
-        let listing: Vec<(TopicPartition, u64)> = self
-            .list_offsets_in_flight
-            .iter()
-            .filter(|(tp, _)| led_by_it(self, tp))
-            .map(|(tp, c)| (tp.clone(), *c))
-            .collect();
-        for (tp, correlation_id) in listing {
-            self.on_timer(
-                now_ms,
-                ConsumerTimer::ListOffsetsTimeout { tp, correlation_id },
-                out,
-            );
-        }
-        let validating: Vec<(TopicPartition, u64)> = self
-            .awaiting_validation
-            .iter()
-            .filter_map(|(tp, c)| c.map(|c| (tp.clone(), c)))
-            .filter(|(tp, _)| led_by_it(self, tp))
-            .collect();
-        for (tp, correlation_id) in validating {
-            self.on_timer(
-                now_ms,
-                ConsumerTimer::ValidationTimeout { tp, correlation_id },
-                out,
-            );
-        }
-        let group: Vec<u64> = self.member.as_ref().map_or_else(Vec::new, |m| {
-            m.in_flight
-                .iter()
-                .filter(|(_, (to, _))| *to == broker)
-                .map(|(c, _)| *c)
-                .collect()
-        });
-        for correlation_id in group {
-            let m = self.member.as_mut().expect("a group member");
-            if m.in_flight.get(&correlation_id).map(|(_, r)| r)
-                == Some(&GroupRequest::FindCoordinator)
-            {
-                m.in_flight.remove(&correlation_id);
-                self.metadata.rotate_bootstrap();
-                m.find_retry_pending = true;
-                out.timer(
-                    self.config.retry_backoff_ms,
-                    ConsumerTimer::FindCoordinatorRetry,
-                );
-            } else {
-                self.on_group_request_timeout(correlation_id, out);
-            }
-        }
-    }
 }
 
 impl Actor for Consumer {
@@ -411,8 +351,7 @@ impl Actor for Consumer {
             }
             ConsumerTimer::Poll => self.poll(out),
             ConsumerTimer::MetadataTimeout { correlation_id } => {
-                self.metadata
-                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
+                self.on_metadata_timeout(correlation_id, out)
             }
             ConsumerTimer::MetadataRefresh => {
                 self.metadata
@@ -425,26 +364,12 @@ impl Actor for Consumer {
             ConsumerTimer::FetchTimeout {
                 broker,
                 correlation_id,
-            } => {
-                if self.fetch_in_flight.get(&broker) == Some(&correlation_id) {
-                    self.fetch_in_flight.remove(&broker);
-                    self.fetch_offsets.remove(&broker);
-                    self.back_off(broker, out);
-                }
-            }
+            } => self.on_fetch_timeout(broker, correlation_id, out),
             ConsumerTimer::ListOffsetsTimeout { tp, correlation_id } => {
-                if self.list_offsets_in_flight.get(&tp) == Some(&correlation_id) {
-                    self.list_offsets_in_flight.remove(&tp);
-                    self.request_metadata(out);
-                    self.poll(out);
-                }
+                self.on_list_offsets_timeout(tp, correlation_id, out)
             }
             ConsumerTimer::ValidationTimeout { tp, correlation_id } => {
-                if self.awaiting_validation.get(&tp) == Some(&Some(correlation_id)) {
-                    self.awaiting_validation.insert(tp, None);
-                    self.request_metadata(out);
-                    self.poll(out);
-                }
+                self.on_validation_timeout(tp, correlation_id, out)
             }
             ConsumerTimer::Backoff { broker } => {
                 self.backing_off.remove(&broker);
@@ -452,7 +377,7 @@ impl Actor for Consumer {
             }
             ConsumerTimer::Heartbeat { generation } => self.on_heartbeat_tick(generation, out),
             ConsumerTimer::GroupRequestTimeout { correlation_id } => {
-                self.on_group_request_timeout(correlation_id, out)
+                self.on_group_timer(correlation_id, out)
             }
             ConsumerTimer::FindCoordinatorRetry => {
                 if let Some(m) = self.member.as_mut() {

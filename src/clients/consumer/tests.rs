@@ -581,3 +581,45 @@ fn a_member_processing_records_dies_at_its_next_poll() {
         Some(&ConsumerException::NoOffsetForPartition { tp: tp() })
     );
 }
+
+/// Kafka's `NetworkClient.handleTimedOutRequests`: an OffsetsForLeaderEpoch past
+/// `request.timeout.ms` closes the connection to broker 1, and the Fetch in flight on it
+/// fails with it (the broker is backed off, metadata is asked for).
+#[test]
+fn a_request_timeout_fails_the_other_requests_on_its_connection() {
+    let mut c = started();
+    c.last_epoch.insert(tp(), 3);
+    let fetch = c.fetch_in_flight[&1];
+    let mut out = Output::default();
+    give_metadata(&mut c, 4, &mut out);
+    let validation = out
+        .messages
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::OffsetsForLeaderEpoch(r) => Some((*to, r.correlation_id)),
+            _ => None,
+        })
+        .expect("a validation");
+    assert_eq!(validation.0, NodeId::Broker(1));
+    assert_eq!(
+        c.fetch_in_flight.get(&1),
+        Some(&fetch),
+        "the fetch is still out"
+    );
+    let mut out = Output::default();
+    c.on_timer(
+        30_010,
+        ConsumerTimer::ValidationTimeout {
+            tp: tp(),
+            correlation_id: validation.1,
+        },
+        &mut out,
+    );
+    assert_ne!(
+        c.fetch_in_flight.get(&1),
+        Some(&fetch),
+        "the fetch failed with the connection"
+    );
+    assert!(c.backing_off.contains(&1));
+    assert!(!c.offset_requests_to.contains_key(&validation.1));
+}

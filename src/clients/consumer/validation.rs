@@ -85,6 +85,7 @@ impl Consumer {
         let correlation_id = self.correlation();
         self.list_offsets_in_flight
             .insert(tp.clone(), correlation_id);
+        self.offset_requests_to.insert(correlation_id, leader);
         out.send(
             NodeId::Broker(leader),
             Message::ListOffsets(ListOffsetsRequest {
@@ -115,6 +116,7 @@ impl Consumer {
         let correlation_id = self.correlation();
         self.awaiting_validation
             .insert(tp.clone(), Some(correlation_id));
+        self.offset_requests_to.insert(correlation_id, leader);
         out.send(
             NodeId::Broker(leader),
             Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
@@ -143,6 +145,7 @@ impl Consumer {
         out: &mut Output<ConsumerTimer>,
     ) {
         let correlation_id = response.correlation_id;
+        self.offset_requests_to.remove(&correlation_id);
         for a in response.partitions {
             if self.awaiting_validation.get(&a.tp) != Some(&Some(correlation_id)) {
                 continue;
@@ -244,6 +247,7 @@ impl Consumer {
             offset,
             ..
         } = response;
+        self.offset_requests_to.remove(&correlation_id);
         if self.list_offsets_in_flight.get(&tp) != Some(&correlation_id) {
             return;
         }

@@ -309,14 +309,21 @@ impl Actor for Producer {
                 self.drain(now_ms, out);
             }
             ProducerTimer::RequestTimeout { correlation_id } => {
-                if let Some(flight) = self.in_flight.remove(&correlation_id) {
-                    self.on_request_error(now_ms, flight, ErrorCode::RequestTimedOut, out);
-                    self.drain(now_ms, out);
+                if let Some(flight) = self.in_flight.get(&correlation_id) {
+                    self.on_request_timeout(now_ms, flight.broker, out);
                 }
             }
             ProducerTimer::MetadataTimeout { correlation_id } => {
+                // A Metadata request's timeout closes its connection too, failing the
+                // produce requests on it (`NetworkClient.handleTimedOutRequests`); the
+                // Metadata request goes to the next bootstrap broker.
+                let broker = self.metadata.in_flight_to(correlation_id);
                 self.metadata
-                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
+                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out);
+                if let Some(broker) = broker {
+                    self.fail_in_flight_to(now_ms, broker, ErrorCode::RequestTimedOut, out);
+                    self.drain(now_ms, out);
+                }
             }
             ProducerTimer::MetadataRetry => {
                 self.metadata

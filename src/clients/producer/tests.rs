@@ -454,3 +454,84 @@ fn only_the_newest_metadata_answer_schedules_a_max_age_refresh() {
     }
     assert_eq!(refreshes, 1);
 }
+
+/// Kafka's `NetworkClient.handleTimedOutRequests`: a request past `request.timeout.ms`
+/// closes its connection, and every request in flight on it fails with REQUEST_TIMED_OUT,
+/// not only the late one; a metadata update is requested.
+#[test]
+fn a_request_timeout_fails_every_request_in_flight_to_that_broker() {
+    let mut p = producer(ProducerConfig::default(), None);
+    let mut out = Output::default();
+    p.start(0, &mut out);
+    answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+    let mut out = Output::default();
+    p.on_timer(0, ProducerTimer::Generate, &mut out);
+    let first = produces(&out)[0].1;
+    let mut out = Output::default();
+    p.on_timer(1, ProducerTimer::Generate, &mut out);
+    assert_eq!(produces(&out).len(), 1, "a second request to broker 1");
+    assert_eq!(p.in_flight.len(), 2);
+    let mut out = Output::default();
+    p.on_timer(
+        30_000,
+        ProducerTimer::RequestTimeout {
+            correlation_id: first,
+        },
+        &mut out,
+    );
+    let timed_out = out
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::ProduceRetried {
+                    error: ErrorCode::RequestTimedOut,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        timed_out, 2,
+        "both requests on the connection: {:?}",
+        out.events
+    );
+    assert!(p.metadata.update_requested() || p.metadata.in_flight().is_some());
+}
+
+/// A Metadata request that times out closes its connection too: the produce requests on it
+/// fail with it.
+#[test]
+fn a_metadata_timeout_fails_the_produce_requests_on_its_connection() {
+    let mut p = producer(ProducerConfig::default(), None);
+    let mut out = Output::default();
+    p.start(0, &mut out);
+    answer_metadata(&mut p, 0, metadata(&[(0, Some(0), 0)]));
+    let mut out = Output::default();
+    p.on_timer(0, ProducerTimer::Generate, &mut out);
+    assert_eq!(produces(&out)[0].0, NodeId::Broker(0));
+    // The next Metadata request goes to bootstrap broker 0, the leader.
+    p.metadata.request_update();
+    let mut out = Output::default();
+    p.request_metadata(1_000, &mut out);
+    let correlation_id = p.metadata.in_flight().expect("a metadata request");
+    assert_eq!(p.metadata.in_flight_to(correlation_id), Some(0));
+    let mut out = Output::default();
+    p.on_timer(
+        31_000,
+        ProducerTimer::MetadataTimeout { correlation_id },
+        &mut out,
+    );
+    assert!(
+        out.events.iter().any(|e| matches!(
+            e,
+            Event::ProduceRetried {
+                error: ErrorCode::RequestTimedOut,
+                ..
+            }
+        )),
+        "{:?}",
+        out.events
+    );
+}
