@@ -2,9 +2,9 @@
 //!
 //! The workload creates records at a fixed rate; the client does what Kafka's producer does
 //! with them: it learns partition leaders from Metadata, partitions records (murmur2 for
-//! keys), collects them into per-partition batches that are sent when full (`batch.size`) or
-//! old enough (`linger.ms`), keeps at most `max.in.flight.requests.per.connection` requests
-//! per broker, and retries retriable errors after `retry.backoff.ms` until
+//! keys, the sticky partition for records without one), collects them into per-partition
+//! batches that are sent when full (`batch.size`) or old enough (`linger.ms`), keeps at most
+//! `max.in.flight.requests.per.connection` requests per broker, and retries retriable errors after `retry.backoff.ms` until
 //! `delivery.timeout.ms` runs out. Every outcome is an event: a record sent, acknowledged,
 //! retried or failed. What counts as "acknowledged" is exactly what a real application would
 //! have been told.
@@ -15,12 +15,14 @@
 
 use crate::actor::{Actor, Output};
 use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
-use crate::clients::partitioner::partition_for_key;
+use crate::clients::partitioner::{partition_for_key, StickyPartitionCache};
 use crate::clients::CorrelationIds;
 use crate::config::ProducerConfig;
 use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 
 mod accumulator;
@@ -78,6 +80,9 @@ pub struct ProducerSettings {
     pub start_ms: u64,
     pub config: ProducerConfig,
     pub bootstrap: Vec<BrokerId>,
+    /// Seeds the partitioner's random draws (Kafka's `ThreadLocalRandom`), so a run is a
+    /// function of its seed.
+    pub seed: u64,
 }
 
 pub struct Producer {
@@ -96,7 +101,9 @@ pub struct Producer {
     unassigned: VecDeque<ProducerRecord>,
     accumulator: RecordAccumulator,
     in_flight: BTreeMap<u64, InFlight>,
-    round_robin: u32,
+    /// Where records without a key go (KIP-480).
+    sticky: StickyPartitionCache,
+    rng: ChaCha8Rng,
     wake_at_ms: Option<u64>,
     acked: u64,
     failed: u64,
@@ -117,6 +124,7 @@ impl Producer {
             start_ms,
             config,
             bootstrap,
+            seed,
         } = settings;
         assert!(rate_per_sec > 0.0, "a producer's rate must be positive");
         assert!(!bootstrap.is_empty(), "a producer needs bootstrap brokers");
@@ -147,7 +155,8 @@ impl Producer {
             unassigned: VecDeque::new(),
             accumulator,
             in_flight: BTreeMap::new(),
-            round_robin: 0,
+            sticky: StickyPartitionCache::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             wake_at_ms: None,
             acked: 0,
             failed: 0,
@@ -220,7 +229,7 @@ impl Producer {
         while let Some(record) = self.unassigned.pop_front() {
             let partition = match &record.key {
                 Some(k) => partition_for_key(k.as_bytes(), count),
-                None => self.next_round_robin(count),
+                None => self.sticky_partition_for(&record, count),
             };
             out.event(Event::RecordSent {
                 producer: self.index,
@@ -231,19 +240,22 @@ impl Producer {
         }
     }
 
-    fn next_round_robin(&mut self, count: u32) -> u32 {
+    /// A record without a key goes to the sticky partition; if it would open a new batch
+    /// there, Kafka's `KafkaProducer.doSend` calls `partitioner.onNewBatch` and partitions
+    /// it again, into the new sticky partition (KIP-480; see [`StickyPartitionCache`]).
+    fn sticky_partition_for(&mut self, record: &ProducerRecord, count: u32) -> u32 {
         let available: Vec<u32> = self
             .metadata
             .partitions_of(&self.topic)
             .filter(|m| m.leader.is_some())
             .map(|m| m.tp.partition)
             .collect();
-        self.round_robin = self.round_robin.wrapping_add(1);
-        if available.is_empty() {
-            self.round_robin % count
-        } else {
-            available[self.round_robin as usize % available.len()]
+        let partition = self.sticky.partition(&available, count, &mut self.rng);
+        if self.accumulator.fits_last_batch(partition, record) {
+            return partition;
         }
+        self.sticky
+            .next_partition(Some(partition), &available, count, &mut self.rng)
     }
 
     // ---- metadata ----

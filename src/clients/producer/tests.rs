@@ -26,6 +26,7 @@ fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
         start_ms: 0,
         config,
         bootstrap: vec![0, 1, 2],
+        seed: 7,
     })
 }
 
@@ -533,5 +534,56 @@ fn a_metadata_timeout_fails_the_produce_requests_on_its_connection() {
         )),
         "{:?}",
         out.events
+    );
+}
+
+/// The partition of every record sent in `out`, in order.
+fn sent_partitions(out: &Output<ProducerTimer>) -> Vec<u32> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RecordSent { tp, .. } => Some(tp.partition),
+            _ => None,
+        })
+        .collect()
+}
+
+/// KIP-480 (`DefaultPartitioner`, `StickyPartitionCache`): records without a key fill one
+/// partition's batch, not one record per partition in turn; once that batch is sent, the
+/// next record opens a batch on another partition.
+#[test]
+fn null_key_records_stick_to_one_partition_until_its_batch_is_sent() {
+    let config = ProducerConfig {
+        linger_ms: 5,
+        ..ProducerConfig::default()
+    };
+    let mut p = producer(config, None);
+    let mut out = Output::default();
+    p.start(0, &mut out);
+    answer_metadata(
+        &mut p,
+        0,
+        metadata(&[(0, Some(0), 0), (1, Some(1), 0), (2, Some(2), 0)]),
+    );
+    let mut out = Output::default();
+    p.on_timer(3, ProducerTimer::Generate, &mut out);
+    let first = sent_partitions(&out);
+    assert_eq!(first.len(), 4, "records 0..=3 are due");
+    assert!(
+        first.iter().all(|p| *p == first[0]),
+        "one partition's batch: {first:?}"
+    );
+    let mut out = Output::default();
+    p.on_timer(8, ProducerTimer::Wake, &mut out);
+    let sent = produces(&out);
+    assert_eq!(sent.len(), 1, "one batch, sent once it lingered");
+    assert_eq!(sent[0].2, first[0]);
+    let mut out = Output::default();
+    p.on_timer(9, ProducerTimer::Generate, &mut out);
+    let next = sent_partitions(&out);
+    assert!(!next.is_empty());
+    assert!(
+        next.iter().all(|p| *p != first[0]),
+        "the new batch goes to another partition: {next:?}"
     );
 }
