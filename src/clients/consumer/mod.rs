@@ -23,6 +23,8 @@
 //! - `coordinator`: the group member of `AbstractCoordinator` / `ConsumerCoordinator`
 //!   (find the coordinator, join, sync, heartbeat, leave);
 //! - `commit`: `ConsumerCoordinator`'s offsets (commit, fetch the committed ones);
+//! - `network`: `NetworkClient`'s connections: a reset connection or a request past
+//!   `request.timeout.ms` fails every request in flight to that broker;
 //! - `application`: the application thread, `poll()` and the processing of its records.
 
 use crate::actor::{Actor, Output};
