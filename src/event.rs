@@ -24,6 +24,48 @@ pub enum TruncateReason {
     PowerLoss { flushed_offset: u64 },
 }
 
+/// What a consumer's `poll()` threw to an application that does not catch it
+/// (`auto.offset.reset = none`: Kafka raises instead of resetting).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ConsumerException {
+    /// Kafka's `LogTruncationException`: the leader's log diverged below the position
+    /// (`SubscriptionState.maybeCompleteValidation`). `divergent_offset` is where the epoch
+    /// of the last record read ends on the leader; `None` when the leader did not know that
+    /// epoch (an UNDEFINED answer).
+    LogTruncation {
+        tp: TopicPartition,
+        position: u64,
+        divergent_offset: Option<u64>,
+    },
+    /// Kafka's `OffsetOutOfRangeException`: the leader answered OFFSET_OUT_OF_RANGE for the
+    /// position (`FetchCollector.handleInitializeErrors` / `handleOffsetOutOfRange`).
+    OffsetOutOfRange { tp: TopicPartition, position: u64 },
+    /// Kafka's `NoOffsetForPartitionException`: the partition has no position and no
+    /// committed offset (`SubscriptionState.resetInitializingPositions`).
+    NoOffsetForPartition { tp: TopicPartition },
+}
+
+impl ConsumerException {
+    /// The partition the exception is about.
+    pub fn tp(&self) -> &TopicPartition {
+        match self {
+            ConsumerException::LogTruncation { tp, .. }
+            | ConsumerException::OffsetOutOfRange { tp, .. }
+            | ConsumerException::NoOffsetForPartition { tp } => tp,
+        }
+    }
+
+    /// The first offset known to diverge, for a `LogTruncationException` that has one.
+    pub fn divergent_offset(&self) -> Option<u64> {
+        match self {
+            ConsumerException::LogTruncation {
+                divergent_offset, ..
+            } => *divergent_offset,
+            _ => None,
+        }
+    }
+}
+
 /// Why the controller ran a leader election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ElectionReason {
@@ -231,6 +273,13 @@ pub enum Event {
         leader_end_offset: u64,
         epoch: LeaderEpoch,
     },
+    /// A consumer's `poll()` threw `exception` and the application, which does not catch it,
+    /// died: the consumer does nothing more (no fetch, no heartbeat, no commit, no
+    /// LeaveGroup), as a process whose main thread ended.
+    ConsumerStopped {
+        consumer: u32,
+        exception: ConsumerException,
+    },
     /// A consumer's position was reset by `auto.offset.reset`.
     OffsetReset {
         consumer: u32,
@@ -376,6 +425,7 @@ impl Event {
             Event::ProduceRetried { .. } => "produce-retried",
             Event::Consumed { .. } => "consumed",
             Event::ConsumerTruncationDetected { .. } => "consumer-truncation-detected",
+            Event::ConsumerStopped { .. } => "consumer-stopped",
             Event::OffsetReset { .. } => "offset-reset",
             Event::GroupLoadStarted { .. } => "group-load-started",
             Event::GroupsLoaded { .. } => "groups-loaded",

@@ -9,7 +9,7 @@ use crate::check::isr::{IsrChange, IsrTracker};
 use crate::report::{list, seconds, trace_lines, TraceLine};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
-use kafka_model::event::{ElectionReason, TruncateReason};
+use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
 use kafka_model::Event;
 
 /// One narrated line: the key that folds repeats, and the text.
@@ -129,6 +129,7 @@ fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) ->
         | Event::IsrChangeRejected { .. } => isr_line(event, lag_max),
         Event::ProduceRejected { .. } | Event::ProduceFailed { .. } => produce_line(event),
         Event::ConsumerTruncationDetected { .. }
+        | Event::ConsumerStopped { .. }
         | Event::OffsetReset { .. }
         | Event::ClientCrashed { .. } => consumer_line(event),
         Event::GroupLoadStarted { .. }
@@ -378,10 +379,36 @@ fn consumer_line(event: &Event) -> Option<Line> {
             "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
             from.map_or(String::new(), |f| format!(" from {f}"))
         ),
+        Event::ConsumerStopped { consumer, exception } => format!(
+            "consumer #{consumer} stops: {} (auto.offset.reset = none; the application does not catch it)",
+            exception_text(exception)
+        ),
         Event::ClientCrashed { node } => format!("{node} is gone (the process died)"),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+/// A consumer exception as Kafka words it.
+fn exception_text(exception: &ConsumerException) -> String {
+    match exception {
+        ConsumerException::LogTruncation {
+            tp,
+            position,
+            divergent_offset: Some(d),
+        } => format!(
+            "LogTruncationException: truncation detected for {tp} at offset {position}, the first offset known to diverge is {d}"
+        ),
+        ConsumerException::LogTruncation { tp, position, divergent_offset: None } => format!(
+            "LogTruncationException: truncation detected for {tp} at offset {position}, the leader does not know the epoch it was read in"
+        ),
+        ConsumerException::OffsetOutOfRange { tp, position } => format!(
+            "OffsetOutOfRangeException: fetch position {position} is out of range for partition {tp}"
+        ),
+        ConsumerException::NoOffsetForPartition { tp } => {
+            format!("NoOffsetForPartitionException: undefined offset with no reset policy for partition {tp}")
+        }
+    }
 }
 
 /// The group coordinator: loading groups, rebalances, generations, commits.

@@ -169,6 +169,15 @@ impl MetadataClient {
         self.in_flight
     }
 
+    /// The broker the Metadata request `correlation_id` went to, while it is in flight.
+    pub fn in_flight_to(&self, correlation_id: u64) -> Option<BrokerId> {
+        if self.in_flight == Some(correlation_id) {
+            self.in_flight_broker
+        } else {
+            None
+        }
+    }
+
     /// When a request deferred by the refresh backoff is due.
     pub fn retry_at_ms(&self) -> Option<u64> {
         self.retry_at_ms

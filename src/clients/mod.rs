@@ -16,7 +16,7 @@
 //! - [`metadata`]: `Metadata` and `NetworkClient.DefaultMetadataUpdater`, the leader cache
 //!   and the Metadata requests that fill it, shared by the producer and the consumer so both
 //!   choose a broker, apply an answer and decide when to refresh with the same code.
-//! - [`partitioner`]: the default partitioner (murmur2 for keys).
+//! - [`partitioner`]: the default partitioner (murmur2 for keys, sticky for records without).
 //! - [`admin`]: the `kafka-topics.sh --create` of ZooKeeper mode.
 
 pub mod admin;

@@ -232,7 +232,7 @@ impl ConsumerConfig {
             name: "auto.offset.reset",
             default: Some("latest"),
             unit: "",
-            doc: "where a consumer without a committed offset starts: earliest, latest or none",
+            doc: "where a consumer without a valid position starts: earliest, latest, or none (poll() throws and the application stops)",
             apply: |c, k, v| {
                 c.auto_offset_reset = match as_string(k, v)?.as_str() {
                     "earliest" => AutoOffsetReset::Earliest,

@@ -133,9 +133,12 @@ struct Holds<'a> {
 impl<'a> Holds<'a> {
     fn event(&mut self, index: usize, event: &'a Event) {
         match event {
+            // A consumer whose application died of an exception holds nothing from then on,
+            // as one whose process was killed.
             Event::ClientCrashed {
                 node: NodeId::Consumer(c),
-            } => {
+            }
+            | Event::ConsumerStopped { consumer: c, .. } => {
                 self.crashes.entry(*c).or_default().push(index);
                 self.assigned.remove(c);
             }
@@ -221,6 +224,18 @@ pub fn consumer_missed_truncation(
                     m.retain(|o, _| o < to);
                 }
             }
+            // `auto.offset.reset = none`: the application was told (and died of it). It knows
+            // the records from the divergent offset on are gone; without one (an unknown
+            // epoch, an out-of-range position), that nothing it read there can be trusted.
+            Event::ConsumerStopped {
+                consumer,
+                exception,
+            } => {
+                let valid_below = exception.divergent_offset().unwrap_or(0);
+                if let Some(m) = read.get_mut(&(*consumer, exception.tp())) {
+                    m.retain(|o, _| *o < valid_below);
+                }
+            }
             _ => {}
         }
     }
@@ -277,7 +292,7 @@ mod tests {
     use super::super::partitions::tests::{appended, at, id, tp};
     use super::*;
     use crate::record::{FinalPartition, FinalReplica};
-    use kafka_model::event::TruncateReason;
+    use kafka_model::event::{ConsumerException, TruncateReason};
 
     fn read(at_ms: u64, consumer: u32, offset: u64, seq: u64) -> RecordedEvent {
         at(
@@ -445,5 +460,37 @@ mod tests {
         events.push(crashed);
         events.extend(takeover());
         assert_eq!(consumer_missed_truncation(&events, &final_state()).len(), 1);
+    }
+
+    /// `auto.offset.reset = none`: the consumer detects the truncation and its application
+    /// dies of `LogTruncationException`. It went back as far as it could (it was told): not
+    /// a missed truncation. Records it read below the divergent offset are still judged.
+    #[test]
+    fn a_consumer_stopped_by_log_truncation_exception_did_not_miss_it() {
+        let mut events = history();
+        events.push(read(5, 0, 2, 2));
+        events.extend(takeover());
+        let stopped = |divergent_offset| {
+            at(
+                30,
+                Event::ConsumerStopped {
+                    consumer: 0,
+                    exception: ConsumerException::LogTruncation {
+                        tp: tp(),
+                        position: 3,
+                        divergent_offset,
+                    },
+                },
+            )
+        };
+        let mut told = events.clone();
+        told.push(stopped(Some(2)));
+        assert!(consumer_missed_truncation(&told, &final_state()).is_empty());
+        let mut told_too_late = events;
+        told_too_late.push(stopped(Some(3)));
+        assert_eq!(
+            consumer_missed_truncation(&told_too_late, &final_state()).len(),
+            1
+        );
     }
 }

@@ -227,7 +227,8 @@ impl GroupReplay {
             }
             Event::ClientCrashed {
                 node: NodeId::Consumer(consumer),
-            } => {
+            }
+            | Event::ConsumerStopped { consumer, .. } => {
                 self.held_by.remove(consumer);
                 self.ownership.drop_consumer(e.at_ms, *consumer);
                 self.last_reset.retain(|(c, _), _| c != consumer);

@@ -246,12 +246,20 @@ fn start_producer(
                 start_ms: spec.start_ms,
                 config: spec.config.clone(),
                 bootstrap: bootstrap.clone(),
+                seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
             })
             .resuming_at(Shared::now_ms());
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })
         .build();
     (id, node)
+}
+
+/// The seed of a producer process's partitioner: the run's seed, the producer, and when
+/// this process started (a restarted producer draws afresh, as a new JVM would).
+fn producer_seed(seed: u64, producer: u32, started_ms: u64) -> u64 {
+    seed ^ (0x5EED_0000 + producer as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ started_ms.wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
 fn start_consumer(

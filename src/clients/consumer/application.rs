@@ -75,6 +75,12 @@ impl Consumer {
             }
             AppState::Polling => {}
         }
+        // `KafkaConsumer.poll` throws what validation or a fetch raised before anything
+        // else (`updateAssignmentMetadataIfNeeded`, `Fetcher.collectFetch`).
+        if self.throw_pending_exception(out) {
+            return;
+        }
+        let m = self.member.as_mut().expect("a group member");
         m.last_poll_ms = now_ms;
         if !m.poll_timeout_armed {
             m.poll_timeout_armed = true;

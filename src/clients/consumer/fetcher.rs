@@ -7,7 +7,7 @@
 
 use super::{Consumer, ConsumerTimer, MemberState};
 use crate::actor::Output;
-use crate::event::Event;
+use crate::event::{ConsumerException, Event};
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::BTreeMap;
@@ -29,8 +29,12 @@ impl Consumer {
 
     /// Sends what can be sent: ListOffsets for partitions without a position, one Fetch per
     /// leader for the rest.
+    ///
+    /// While an exception waits for the application's next `poll()` to throw it, nothing is
+    /// sent: the partition it is about keeps its position, and asking again would only
+    /// repeat the answer.
     pub(super) fn poll(&mut self, out: &mut Output<ConsumerTimer>) {
-        if !self.started {
+        if !self.started || self.stopped || self.pending_exception.is_some() {
             return;
         }
         let tps = self.fetchable_partitions();
@@ -135,6 +139,12 @@ impl Consumer {
                 // for the old offset; the next fetch asks from the position.
                 ErrorCode::None | ErrorCode::OffsetOutOfRange if stale => {}
                 ErrorCode::None => self.hand_over_records(broker, position, r, out),
+                // `FetchCollector.handleOffsetOutOfRange`: with no reset policy the position
+                // stays and `poll()` throws `OffsetOutOfRangeException`.
+                ErrorCode::OffsetOutOfRange if !self.has_default_offset_reset_policy() => {
+                    let exception = ConsumerException::OffsetOutOfRange { tp: r.tp, position };
+                    self.raise(exception, out);
+                }
                 ErrorCode::OffsetOutOfRange => {
                     self.positions.remove(&r.tp);
                     if let Some(m) = self.member.as_mut() {

@@ -23,12 +23,15 @@
 //! - `coordinator`: the group member of `AbstractCoordinator` / `ConsumerCoordinator`
 //!   (find the coordinator, join, sync, heartbeat, leave);
 //! - `commit`: `ConsumerCoordinator`'s offsets (commit, fetch the committed ones);
+//! - `network`: `NetworkClient`'s connections: a reset connection or a request past
+//!   `request.timeout.ms` fails every request in flight to that broker;
 //! - `application`: the application thread, `poll()` and the processing of its records.
 
 use crate::actor::{Actor, Output};
 use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
 use crate::clients::CorrelationIds;
 use crate::config::ConsumerConfig;
+use crate::event::ConsumerException;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,9 +40,10 @@ mod application;
 mod commit;
 mod coordinator;
 mod fetcher;
+mod network;
 mod validation;
 
-use coordinator::{GroupRequest, Member, MemberState};
+use coordinator::{Member, MemberState};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConsumerTimer {
@@ -154,6 +158,10 @@ pub struct Consumer {
     metadata: MetadataClient,
     positions: BTreeMap<TopicPartition, u64>,
     list_offsets_in_flight: BTreeMap<TopicPartition, u64>,
+    /// The broker each ListOffsets and OffsetsForLeaderEpoch request went to, until it is
+    /// answered or its timer fires (Kafka's `InFlightRequests`, per node): a closed
+    /// connection fails exactly the requests sent on it.
+    offset_requests_to: BTreeMap<u64, BrokerId>,
     /// The position before an OFFSET_OUT_OF_RANGE reset, for the event.
     reset_from: BTreeMap<TopicPartition, u64>,
     fetch_in_flight: BTreeMap<BrokerId, u64>,
@@ -175,6 +183,10 @@ pub struct Consumer {
     awaiting_validation: BTreeMap<TopicPartition, Option<u64>>,
     /// Group membership, for a consumer with a `group.id`.
     member: Option<Member>,
+    /// An exception the application's next `poll()` throws (`auto.offset.reset = none`).
+    pending_exception: Option<ConsumerException>,
+    /// `poll()` threw and the application died: every input is ignored from then on.
+    stopped: bool,
 }
 
 impl Consumer {
@@ -211,6 +223,7 @@ impl Consumer {
             metadata,
             positions: BTreeMap::new(),
             list_offsets_in_flight: BTreeMap::new(),
+            offset_requests_to: BTreeMap::new(),
             reset_from: BTreeMap::new(),
             fetch_in_flight: BTreeMap::new(),
             fetch_offsets: BTreeMap::new(),
@@ -221,6 +234,8 @@ impl Consumer {
             last_epoch: BTreeMap::new(),
             awaiting_validation: BTreeMap::new(),
             member: None,
+            pending_exception: None,
+            stopped: false,
         }
     }
 
@@ -285,72 +300,6 @@ impl Consumer {
     fn leader(&self, tp: &TopicPartition) -> Option<(BrokerId, LeaderEpoch)> {
         self.metadata.leader(tp)
     }
-
-    /// The connection to `broker` closed: every request in flight to it is answered as if it
-    /// had timed out, at once.
-    fn on_disconnected(&mut self, broker: BrokerId, out: &mut Output<ConsumerTimer>) {
-        let now_ms = self.now_ms;
-        // Ask the next bootstrap broker, after `retry.backoff.ms`.
-        self.metadata.on_disconnected(broker, out);
-        if let Some(&correlation_id) = self.fetch_in_flight.get(&broker) {
-            let timeout = ConsumerTimer::FetchTimeout {
-                broker,
-                correlation_id,
-            };
-            self.on_timer(now_ms, timeout, out);
-        }
-        let led_by_it =
-            |c: &Consumer, tp: &TopicPartition| c.leader(tp).is_some_and(|(l, _)| l == broker);
-        let listing: Vec<(TopicPartition, u64)> = self
-            .list_offsets_in_flight
-            .iter()
-            .filter(|(tp, _)| led_by_it(self, tp))
-            .map(|(tp, c)| (tp.clone(), *c))
-            .collect();
-        for (tp, correlation_id) in listing {
-            self.on_timer(
-                now_ms,
-                ConsumerTimer::ListOffsetsTimeout { tp, correlation_id },
-                out,
-            );
-        }
-        let validating: Vec<(TopicPartition, u64)> = self
-            .awaiting_validation
-            .iter()
-            .filter_map(|(tp, c)| c.map(|c| (tp.clone(), c)))
-            .filter(|(tp, _)| led_by_it(self, tp))
-            .collect();
-        for (tp, correlation_id) in validating {
-            self.on_timer(
-                now_ms,
-                ConsumerTimer::ValidationTimeout { tp, correlation_id },
-                out,
-            );
-        }
-        let group: Vec<u64> = self.member.as_ref().map_or_else(Vec::new, |m| {
-            m.in_flight
-                .iter()
-                .filter(|(_, (to, _))| *to == broker)
-                .map(|(c, _)| *c)
-                .collect()
-        });
-        for correlation_id in group {
-            let m = self.member.as_mut().expect("a group member");
-            if m.in_flight.get(&correlation_id).map(|(_, r)| r)
-                == Some(&GroupRequest::FindCoordinator)
-            {
-                m.in_flight.remove(&correlation_id);
-                self.metadata.rotate_bootstrap();
-                m.find_retry_pending = true;
-                out.timer(
-                    self.config.retry_backoff_ms,
-                    ConsumerTimer::FindCoordinatorRetry,
-                );
-            } else {
-                self.on_group_request_timeout(correlation_id, out);
-            }
-        }
-    }
 }
 
 impl Actor for Consumer {
@@ -370,6 +319,9 @@ impl Actor for Consumer {
         out: &mut Output<ConsumerTimer>,
     ) {
         self.now_ms = now_ms;
+        if self.stopped {
+            return;
+        }
         match message {
             Message::MetadataResponse(response) => self.on_metadata(response, out),
             Message::FetchResponse(response) => self.on_fetch_response(from, response, out),
@@ -386,6 +338,9 @@ impl Actor for Consumer {
 
     fn on_timer(&mut self, now_ms: u64, timer: ConsumerTimer, out: &mut Output<ConsumerTimer>) {
         self.now_ms = now_ms;
+        if self.stopped {
+            return;
+        }
         match timer {
             ConsumerTimer::Start => {
                 self.started = true;
@@ -398,8 +353,7 @@ impl Actor for Consumer {
             }
             ConsumerTimer::Poll => self.poll(out),
             ConsumerTimer::MetadataTimeout { correlation_id } => {
-                self.metadata
-                    .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out)
+                self.on_metadata_timeout(correlation_id, out)
             }
             ConsumerTimer::MetadataRefresh => {
                 self.metadata
@@ -412,26 +366,12 @@ impl Actor for Consumer {
             ConsumerTimer::FetchTimeout {
                 broker,
                 correlation_id,
-            } => {
-                if self.fetch_in_flight.get(&broker) == Some(&correlation_id) {
-                    self.fetch_in_flight.remove(&broker);
-                    self.fetch_offsets.remove(&broker);
-                    self.back_off(broker, out);
-                }
-            }
+            } => self.on_fetch_timeout(broker, correlation_id, out),
             ConsumerTimer::ListOffsetsTimeout { tp, correlation_id } => {
-                if self.list_offsets_in_flight.get(&tp) == Some(&correlation_id) {
-                    self.list_offsets_in_flight.remove(&tp);
-                    self.request_metadata(out);
-                    self.poll(out);
-                }
+                self.on_list_offsets_timeout(tp, correlation_id, out)
             }
             ConsumerTimer::ValidationTimeout { tp, correlation_id } => {
-                if self.awaiting_validation.get(&tp) == Some(&Some(correlation_id)) {
-                    self.awaiting_validation.insert(tp, None);
-                    self.request_metadata(out);
-                    self.poll(out);
-                }
+                self.on_validation_timeout(tp, correlation_id, out)
             }
             ConsumerTimer::Backoff { broker } => {
                 self.backing_off.remove(&broker);
@@ -439,7 +379,7 @@ impl Actor for Consumer {
             }
             ConsumerTimer::Heartbeat { generation } => self.on_heartbeat_tick(generation, out),
             ConsumerTimer::GroupRequestTimeout { correlation_id } => {
-                self.on_group_request_timeout(correlation_id, out)
+                self.on_group_timer(correlation_id, out)
             }
             ConsumerTimer::FindCoordinatorRetry => {
                 if let Some(m) = self.member.as_mut() {
@@ -461,376 +401,4 @@ impl Actor for Consumer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::AutoOffsetReset;
-    use crate::event::Event;
-
-    fn tp() -> TopicPartition {
-        TopicPartition::new("orders", 0)
-    }
-
-    fn record(offset: u64) -> Record {
-        Record {
-            offset,
-            leader_epoch: 0,
-            id: RecordId {
-                producer: 0,
-                seq: offset,
-            },
-            timestamp_ms: 0,
-            key: None,
-            value: String::new(),
-            headers: vec![],
-        }
-    }
-
-    fn started() -> Consumer {
-        let config = ConsumerConfig {
-            auto_offset_reset: AutoOffsetReset::Earliest,
-            ..ConsumerConfig::default()
-        };
-        let mut c = Consumer::new(0, "c".into(), vec!["orders".into()], 0, config, vec![0]);
-        let mut out = Output::default();
-        c.start(0, &mut out);
-        c.on_timer(0, ConsumerTimer::Start, &mut out);
-        let mut out = Output::default();
-        c.on_message(
-            1,
-            NodeId::Broker(0),
-            Message::MetadataResponse(MetadataResponse {
-                correlation_id: 1,
-                brokers: vec![0, 1],
-                controller_id: Some(0),
-                partitions: vec![PartitionMetadata {
-                    tp: tp(),
-                    error: ErrorCode::None,
-                    leader: Some(1),
-                    leader_epoch: 3,
-                    replicas: vec![0, 1],
-                    isr: vec![0, 1],
-                }],
-            }),
-            &mut out,
-        );
-        let (to, corr) = match &out.messages[0] {
-            (
-                to,
-                Message::ListOffsets(ListOffsetsRequest {
-                    correlation_id,
-                    spec: OffsetSpec::Earliest,
-                    ..
-                }),
-            ) => (*to, *correlation_id),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(to, NodeId::Broker(1), "ListOffsets goes to the leader");
-        let mut out = Output::default();
-        c.on_message(
-            2,
-            NodeId::Broker(1),
-            Message::ListOffsetsResponse(ListOffsetsResponse {
-                correlation_id: corr,
-                tp: tp(),
-                error: ErrorCode::None,
-                offset: 0,
-                leader_epoch: Some(3),
-            }),
-            &mut out,
-        );
-        assert!(matches!(
-            out.events[0],
-            Event::OffsetReset {
-                to: 0,
-                from: None,
-                ..
-            }
-        ));
-        c
-    }
-
-    #[test]
-    fn fetches_from_the_leader_with_its_epoch_and_hands_over_records() {
-        let mut c = started();
-        let mut out = Output::default();
-        c.poll(&mut out);
-        assert!(out.messages.is_empty(), "one fetch per broker at a time");
-        let corr = c.fetch_in_flight[&1];
-        let mut out = Output::default();
-        c.on_message(
-            3,
-            NodeId::Broker(1),
-            Message::FetchResponse(FetchResponse {
-                correlation_id: corr,
-                error: ErrorCode::None,
-                session_id: 0,
-                partitions: vec![FetchPartitionResponse {
-                    tp: tp(),
-                    error: ErrorCode::None,
-                    high_watermark: 2,
-                    log_start_offset: 0,
-                    log_end_offset: 5,
-                    leader_epoch: 3,
-                    records: vec![record(0), record(1)],
-                    diverging_epoch: None,
-                }],
-            }),
-            &mut out,
-        );
-        assert!(
-            matches!(&out.events[0], Event::Consumed { records, high_watermark: 2, served_by: 1, .. } if records.len() == 2)
-        );
-        assert_eq!(c.positions()[&tp()], 2);
-        match &out.messages[0].1 {
-            Message::Fetch(request) => {
-                assert_eq!(request.replica_id, None);
-                assert_eq!(request.partitions[0].fetch_offset, 2);
-                assert_eq!(request.partitions[0].current_leader_epoch, Some(3));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// A Fetch answer for `tp()` from broker 1 with `records`.
-    fn fetch_answer(correlation_id: u64, records: Vec<Record>) -> Message {
-        Message::FetchResponse(FetchResponse {
-            correlation_id,
-            error: ErrorCode::None,
-            session_id: 0,
-            partitions: vec![FetchPartitionResponse {
-                tp: tp(),
-                error: ErrorCode::None,
-                high_watermark: 10,
-                log_start_offset: 0,
-                log_end_offset: 10,
-                leader_epoch: 3,
-                records,
-                diverging_epoch: None,
-            }],
-        })
-    }
-
-    #[test]
-    fn an_answer_for_an_offset_the_position_has_left_is_discarded() {
-        let mut c = started();
-        let corr = c.fetch_in_flight[&1];
-        // The fetch asked from 0; meanwhile the position moved to 5 (a reset).
-        c.positions.insert(tp(), 5);
-        let mut out = Output::default();
-        let records = (0..8).map(record).collect();
-        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
-        assert!(
-            !out.events
-                .iter()
-                .any(|e| matches!(e, Event::Consumed { .. })),
-            "a stale answer hands nothing over: {:?}",
-            out.events
-        );
-        assert_eq!(c.positions()[&tp()], 5, "the position stays");
-        match &out.messages[..] {
-            [(_, Message::Fetch(request))] => assert_eq!(request.partitions[0].fetch_offset, 5),
-            other => panic!("the next fetch asks from the position: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn an_answer_for_a_position_awaiting_validation_is_ignored() {
-        let mut c = started();
-        let corr = c.fetch_in_flight[&1];
-        c.last_epoch.insert(tp(), 3);
-        c.awaiting_validation.insert(tp(), None);
-        let mut out = Output::default();
-        let records = vec![record(0), record(1)];
-        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
-        assert!(!out
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Consumed { .. })));
-        assert_eq!(c.positions()[&tp()], 0);
-    }
-
-    #[test]
-    fn a_fenced_epoch_refreshes_metadata() {
-        let mut c = started();
-        let corr = c.fetch_in_flight[&1];
-        let mut out = Output::default();
-        c.on_message(
-            3,
-            NodeId::Broker(1),
-            Message::FetchResponse(FetchResponse {
-                correlation_id: corr,
-                error: ErrorCode::None,
-                session_id: 0,
-                partitions: vec![FetchPartitionResponse {
-                    tp: tp(),
-                    error: ErrorCode::FencedLeaderEpoch,
-                    high_watermark: 0,
-                    log_start_offset: 0,
-                    log_end_offset: 0,
-                    leader_epoch: 4,
-                    records: vec![],
-                    diverging_epoch: None,
-                }],
-            }),
-            &mut out,
-        );
-        assert!(out
-            .messages
-            .iter()
-            .any(|(_, m)| matches!(m, Message::Metadata(_))));
-        assert!(c.backing_off.contains(&1));
-    }
-
-    /// A group member that has found coordinator 1 and sent its JoinGroup.
-    fn joining() -> (Consumer, Output<ConsumerTimer>) {
-        let config = ConsumerConfig {
-            group_id: Some("g".into()),
-            ..ConsumerConfig::default()
-        };
-        let mut c = Consumer::new(0, "c".into(), vec!["orders".into()], 0, config, vec![0])
-            .with_group(GroupSettings {
-                group_id: "g".into(),
-                client_id: "c".into(),
-                commit: CommitMode::AfterProcessing,
-                processing_ms: 0,
-            });
-        let mut out = Output::default();
-        c.start(0, &mut out);
-        let mut out = Output::default();
-        c.on_timer(0, ConsumerTimer::Start, &mut out);
-        let find = out
-            .messages
-            .iter()
-            .find_map(|(_, m)| match m {
-                Message::FindCoordinator(r) => Some(r.correlation_id),
-                _ => None,
-            })
-            .expect("FindCoordinator");
-        let mut out = Output::default();
-        c.on_message(
-            1,
-            NodeId::Broker(0),
-            Message::FindCoordinatorResponse(FindCoordinatorResponse {
-                correlation_id: find,
-                error: ErrorCode::None,
-                coordinator: Some(1),
-            }),
-            &mut out,
-        );
-        assert!(
-            out.messages.iter().any(|(to, m)| *to == NodeId::Broker(1)
-                && matches!(m, Message::JoinGroup(r) if r.member_id.is_empty())),
-            "{:?}",
-            out.messages
-        );
-        (c, out)
-    }
-
-    /// Metadata for `tp()`: led by broker 1 in `leader_epoch`.
-    fn metadata(correlation_id: u64, leader_epoch: LeaderEpoch) -> Message {
-        Message::MetadataResponse(MetadataResponse {
-            correlation_id,
-            brokers: vec![0, 1],
-            controller_id: Some(0),
-            partitions: vec![PartitionMetadata {
-                tp: tp(),
-                error: ErrorCode::None,
-                leader: Some(1),
-                leader_epoch,
-                replicas: vec![0, 1],
-                isr: vec![0, 1],
-            }],
-        })
-    }
-
-    /// Answers the consumer's Metadata request (asking one first if none is out).
-    fn give_metadata(c: &mut Consumer, leader_epoch: LeaderEpoch, out: &mut Output<ConsumerTimer>) {
-        if c.metadata.in_flight().is_none() {
-            c.request_metadata(out);
-        }
-        let corr = c.metadata.in_flight().expect("a Metadata request out");
-        c.on_message(
-            c.now_ms,
-            NodeId::Broker(0),
-            metadata(corr, leader_epoch),
-            out,
-        );
-    }
-
-    fn record_in_epoch(offset: u64, leader_epoch: LeaderEpoch) -> Record {
-        Record {
-            leader_epoch,
-            ..record(offset)
-        }
-    }
-
-    /// Seed 14 of a group with range assignment and a crashing member under the broker
-    /// nemesis committed 445 after 457: the member read `tp()` in epoch 2, lost it, got it
-    /// back at the committed 457 (another member read on through epochs 3 and 4), and
-    /// validated 457 against the epoch 2 it still remembered, which ends at 445.
-    #[test]
-    fn a_partition_given_back_forgets_the_epoch_it_was_read_in_before() {
-        let (mut c, _) = joining();
-        let mut out = Output::default();
-        give_metadata(&mut c, 2, &mut out);
-        c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
-        c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(440))], &mut out);
-        let corr = c.fetch_in_flight[&1];
-        let records = (440..445).map(|o| record_in_epoch(o, 2)).collect();
-        c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
-        assert_eq!(c.positions()[&tp()], 445);
-
-        // Lost (a missed rebalance), then given back at the offset another member committed.
-        c.lose_membership(false, &mut out);
-        c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
-        c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(457))], &mut out);
-        assert_eq!(c.positions()[&tp()], 457);
-
-        // A new leader: nothing this member remembers from before may move 457 back.
-        let mut out = Output::default();
-        give_metadata(&mut c, 5, &mut out);
-        let stale_validation = out.messages.iter().any(|(_, m)| {
-            matches!(m, Message::OffsetsForLeaderEpoch(r)
-                if r.partitions.iter().any(|p| p.leader_epoch == 2))
-        });
-        assert!(
-            !stale_validation,
-            "validated against epoch 2: {:?}",
-            out.messages
-        );
-        assert_eq!(c.positions()[&tp()], 457);
-    }
-
-    #[test]
-    fn a_reset_from_the_coordinator_sends_the_member_looking_for_another() {
-        let (mut c, _) = joining();
-        let mut out = Output::default();
-        c.on_message(
-            2,
-            NodeId::Broker(1),
-            Message::Disconnected(Disconnected {
-                peer: NodeId::Broker(1),
-            }),
-            &mut out,
-        );
-        let m = c.member.as_ref().unwrap();
-        assert_eq!(m.coordinator, None, "the coordinator is forgotten at once");
-        assert_eq!(m.state, MemberState::Unjoined);
-        assert!(out
-            .timers
-            .iter()
-            .any(|(_, t)| *t == ConsumerTimer::FindCoordinatorRetry));
-    }
-
-    #[test]
-    fn a_join_waits_up_to_the_rebalance_timeout_plus_five_seconds() {
-        let (_, out) = joining();
-        let waits: Vec<u64> = out
-            .timers
-            .iter()
-            .filter(|(_, t)| matches!(t, ConsumerTimer::GroupRequestTimeout { .. }))
-            .map(|(d, _)| *d)
-            .collect();
-        assert_eq!(waits, [300_000 + 5_000], "max.poll.interval.ms + 5 s");
-    }
-}
+mod tests;

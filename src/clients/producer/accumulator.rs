@@ -67,15 +67,26 @@ impl RecordAccumulator {
         }
     }
 
+    /// Whether `record` fits in the partition's last batch (Kafka's `tryAppend` succeeds):
+    /// there is one, still open (not a retry, not drained), with room for it. When it does
+    /// not, Kafka's `append` with `abortOnNewBatch` returns before opening a new batch, and
+    /// a record without a key goes to a new sticky partition instead (KIP-480).
+    pub(super) fn fits_last_batch(&self, partition: u32, record: &ProducerRecord) -> bool {
+        let bytes = record_bytes(record);
+        let batch_size = self.batch_size;
+        self.queues.get(&partition).is_some_and(|queue| {
+            queue
+                .back()
+                .is_some_and(|b| b.attempts == 0 && b.bytes + bytes <= batch_size.max(bytes))
+        })
+    }
+
     /// Kafka's `RecordAccumulator.append`: into the partition's last batch if it has room
     /// (and is not a retry), else into a new one.
     pub(super) fn append(&mut self, partition: u32, record: ProducerRecord, now_ms: u64) {
         let bytes = record_bytes(&record);
-        let batch_size = self.batch_size;
+        let fits = self.fits_last_batch(partition, &record);
         let queue = self.queues.entry(partition).or_default();
-        let fits = queue
-            .back()
-            .is_some_and(|b| b.attempts == 0 && b.bytes + bytes <= batch_size.max(bytes));
         if fits {
             let b = queue.back_mut().expect("checked");
             b.bytes += bytes;

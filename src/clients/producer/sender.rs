@@ -202,13 +202,53 @@ impl Producer {
         self.accumulator.reenqueue(partition, batch);
     }
 
-    /// The connection to `broker` closed: its requests in flight fail with NETWORK_EXCEPTION
-    /// (and are retried), and a metadata request to it goes to the next bootstrap broker
-    /// after `retry.backoff.ms`.
+    /// The connection to `broker` closed under the producer (the broker reset it): its
+    /// requests in flight fail with NETWORK_EXCEPTION and are retried (`Sender
+    /// .handleProduceResponse`, `response.wasDisconnected()`).
     pub(super) fn on_disconnected(
         &mut self,
         now_ms: u64,
         broker: BrokerId,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        self.close_connection(now_ms, broker, ErrorCode::NetworkException, out);
+    }
+
+    /// A request to `broker` got no answer within `request.timeout.ms`: Kafka's
+    /// `NetworkClient.handleTimedOutRequests` closes the connection to that node and
+    /// `processTimeoutDisconnection` fails every request in flight on it, not only the late
+    /// one, each with REQUEST_TIMED_OUT (`Sender.handleProduceResponse`,
+    /// `response.wasTimedOut()`: "Disconnected from node ... due to timeout").
+    pub(super) fn on_request_timeout(
+        &mut self,
+        now_ms: u64,
+        broker: BrokerId,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        self.close_connection(now_ms, broker, ErrorCode::RequestTimedOut, out);
+    }
+
+    /// Kafka's `NetworkClient.processDisconnection`: every request in flight to `broker`
+    /// fails with `error` (and is retried), a metadata update is requested and a Metadata
+    /// request to it goes to the next bootstrap broker after `retry.backoff.ms`.
+    fn close_connection(
+        &mut self,
+        now_ms: u64,
+        broker: BrokerId,
+        error: ErrorCode,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        self.fail_in_flight_to(now_ms, broker, error, out);
+        self.metadata.on_disconnected(broker, out);
+        self.drain(now_ms, out);
+    }
+
+    /// Every produce request in flight to `broker` fails with `error`.
+    pub(super) fn fail_in_flight_to(
+        &mut self,
+        now_ms: u64,
+        broker: BrokerId,
+        error: ErrorCode,
         out: &mut Output<ProducerTimer>,
     ) {
         let lost: Vec<u64> = self
@@ -219,10 +259,8 @@ impl Producer {
             .collect();
         for correlation_id in lost {
             let flight = self.in_flight.remove(&correlation_id).expect("listed");
-            self.on_request_error(now_ms, flight, ErrorCode::NetworkException, out);
+            self.on_request_error(now_ms, flight, error, out);
         }
-        self.metadata.on_disconnected(broker, out);
-        self.drain(now_ms, out);
     }
 
     pub(super) fn on_produce_response(
