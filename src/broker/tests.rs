@@ -125,6 +125,18 @@ impl Cluster {
         isr: Vec<BrokerId>,
         version: i32,
     ) {
+        self.leader_and_isr_to(&[0, 1, 2], leader, epoch, isr, version);
+    }
+
+    /// A LeaderAndIsr for `tp()` (replicas 0, 1, 2) delivered to `brokers` only.
+    fn leader_and_isr_to(
+        &mut self,
+        brokers: &[BrokerId],
+        leader: BrokerId,
+        epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+        version: i32,
+    ) {
         let p = LeaderAndIsrPartition {
             tp: tp(),
             leader: Some(leader),
@@ -134,7 +146,7 @@ impl Cluster {
             replicas: vec![0, 1, 2],
             controller_epoch: 1,
         };
-        for b in 0..3 {
+        for &b in brokers {
             self.wire.push_back((
                 NodeId::Broker(b),
                 NodeId::Broker(CONTROLLER),
@@ -944,23 +956,7 @@ fn a_follower_fenced_at_its_own_epoch_waits_for_its_leader_and_isr() {
     c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
     c.run(10);
     // Only the leader hears of epoch 1 for now.
-    c.wire.push_back((
-        NodeId::Broker(0),
-        NodeId::Broker(CONTROLLER),
-        Message::LeaderAndIsr(LeaderAndIsrRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            partitions: vec![LeaderAndIsrPartition {
-                tp: tp(),
-                leader: Some(0),
-                leader_epoch: 1,
-                isr: vec![0, 1, 2],
-                partition_epoch: 1,
-                replicas: vec![0, 1, 2],
-                controller_epoch: 1,
-            }],
-        }),
-    ));
+    c.leader_and_isr_to(&[0], 0, 1, vec![0, 1, 2], 1);
     c.produce(0, Acks::Leader, 0..2);
     c.run(600);
     let readiness = |c: &Cluster, b: BrokerId| match &c.brokers[&b].partitions[&tp()].role {
@@ -969,25 +965,7 @@ fn a_follower_fenced_at_its_own_epoch_waits_for_its_leader_and_isr() {
     };
     assert_eq!(readiness(&c, 1), FetchReadiness::Failed);
     assert_eq!(c.leo(1), 0, "fenced, so nothing fetched");
-    for b in 1..3 {
-        c.wire.push_back((
-            NodeId::Broker(b),
-            NodeId::Broker(CONTROLLER),
-            Message::LeaderAndIsr(LeaderAndIsrRequest {
-                controller_id: CONTROLLER,
-                controller_epoch: 1,
-                partitions: vec![LeaderAndIsrPartition {
-                    tp: tp(),
-                    leader: Some(0),
-                    leader_epoch: 1,
-                    isr: vec![0, 1, 2],
-                    partition_epoch: 1,
-                    replicas: vec![0, 1, 2],
-                    controller_epoch: 1,
-                }],
-            }),
-        ));
-    }
+    c.leader_and_isr_to(&[1, 2], 0, 1, vec![0, 1, 2], 1);
     c.run(5);
     assert_eq!(readiness(&c, 1), FetchReadiness::Ready);
     assert_eq!(c.leo(1), 2, "fetching again at once");

@@ -275,23 +275,7 @@ fn min_insync_replicas_above_the_replicas_refuses_acks_all_before_3_7() {
 
 /// A LeaderAndIsr for `tp()` delivered to `broker` alone.
 fn leader_and_isr_to(c: &mut Cluster, broker: BrokerId, leader: BrokerId, epoch: LeaderEpoch) {
-    c.wire.push_back((
-        NodeId::Broker(broker),
-        NodeId::Broker(CONTROLLER),
-        Message::LeaderAndIsr(LeaderAndIsrRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            partitions: vec![LeaderAndIsrPartition {
-                tp: tp(),
-                leader: Some(leader),
-                leader_epoch: epoch,
-                isr: vec![0, 1, 2],
-                partition_epoch: epoch,
-                replicas: vec![0, 1, 2],
-                controller_epoch: 1,
-            }],
-        }),
-    ));
+    c.leader_and_isr_to(&[broker], leader, epoch, vec![0, 1, 2], epoch);
 }
 
 /// Before 2.1 a follower told of a new epoch of the same leader keeps its fetch state, a
