@@ -13,6 +13,7 @@
 //! whose node cannot be read (a crash of a target that was no node) changed nothing.
 
 use crate::record::FaultRecord;
+use crate::world::LinkCuts;
 use kafka_model::{BrokerId, Event, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,8 +47,7 @@ fn parse_groups(words: &str) -> Vec<Vec<NodeId>> {
 /// The faults in force, and when each node was last touched by one.
 #[derive(Default)]
 pub(super) struct Calm {
-    isolated: BTreeSet<NodeId>,
-    partitions: Vec<Vec<Vec<NodeId>>>,
+    cuts: LinkCuts,
     /// Slowed or lossy nodes.
     degraded: BTreeSet<NodeId>,
     /// Crashed or paused nodes.
@@ -86,14 +86,15 @@ impl Calm {
             ("partition", _) => {
                 let groups = parse_groups(&f.detail);
                 self.touch_groups(at, &groups);
-                self.partitions.push(groups);
+                self.cuts.partitions.push(groups);
             }
             ("heal", None) => {
-                let partitions = std::mem::take(&mut self.partitions);
+                let partitions = std::mem::take(&mut self.cuts.partitions);
                 for g in &partitions {
                     self.touch_groups(at, g);
                 }
                 let nodes: Vec<NodeId> = self
+                    .cuts
                     .isolated
                     .iter()
                     .chain(&self.degraded)
@@ -102,25 +103,26 @@ impl Calm {
                 for n in nodes {
                     self.touch(at, n);
                 }
-                self.isolated.clear();
+                self.cuts.isolated.clear();
                 self.degraded.clear();
             }
             (action, Some(n)) => {
                 self.touch(at, n);
                 match action {
                     "heal" => {
-                        self.isolated.remove(&n);
+                        self.cuts.isolated.remove(&n);
                         self.degraded.remove(&n);
-                        let (healed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.partitions)
-                            .into_iter()
-                            .partition(|groups| groups.iter().any(|g| g.contains(&n)));
-                        self.partitions = kept;
+                        let (healed, kept): (Vec<_>, Vec<_>) =
+                            std::mem::take(&mut self.cuts.partitions)
+                                .into_iter()
+                                .partition(|groups| groups.iter().any(|g| g.contains(&n)));
+                        self.cuts.partitions = kept;
                         for g in &healed {
                             self.touch_groups(at, g);
                         }
                     }
                     "isolate" => {
-                        self.isolated.insert(n);
+                        self.cuts.isolated.insert(n);
                     }
                     "slow" | "loss" => {
                         self.degraded.insert(n);
@@ -153,17 +155,7 @@ impl Calm {
     }
 
     fn blocked(&self, a: NodeId, b: NodeId) -> bool {
-        if a == b {
-            return false;
-        }
-        if self.isolated.contains(&a) || self.isolated.contains(&b) {
-            return true;
-        }
-        self.partitions.iter().any(|groups| {
-            let ga = groups.iter().position(|g| g.contains(&a));
-            let gb = groups.iter().position(|g| g.contains(&b));
-            matches!((ga, gb), (Some(x), Some(y)) if x != y)
-        })
+        self.cuts.blocked(a, b)
     }
 
     /// Since when `leader`, the controller and ZooKeeper have all been up and connected

@@ -99,7 +99,7 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            shared.net.lock().expect("net").isolated.insert(node);
+            shared.net.lock().expect("net").cuts.isolated.insert(node);
             shared.record_fault(name, desc);
         }
         FaultAction::Partition(groups) => apply_partition(shared, name, groups),
@@ -152,7 +152,13 @@ fn apply_partition(shared: &Shared, name: &str, groups: &[Vec<Target>]) {
         })
         .collect::<Vec<_>>()
         .join(" | ");
-    shared.net.lock().expect("net").partitions.push(resolved);
+    shared
+        .net
+        .lock()
+        .expect("net")
+        .cuts
+        .partitions
+        .push(resolved);
     shared.record_fault(name, desc);
 }
 

@@ -131,22 +131,23 @@ impl Receiver {
     }
 }
 
-/// Network faults in force.
+/// The links the network cuts right now: isolated nodes, and partitions into groups that
+/// cannot reach each other. The world applies them to every message; the checkers rebuild
+/// them from the fault record to tell when two processes could talk.
 #[derive(Default, Clone, Debug)]
-pub struct NetFaults {
-    pub(super) isolated: BTreeSet<NodeId>,
-    pub(super) partitions: Vec<Vec<Vec<NodeId>>>,
-    pub(super) slow_ms: BTreeMap<NodeId, u64>,
-    pub(super) loss: BTreeMap<NodeId, f64>,
+pub struct LinkCuts {
+    pub isolated: BTreeSet<NodeId>,
+    pub partitions: Vec<Vec<Vec<NodeId>>>,
 }
 
-impl NetFaults {
+impl LinkCuts {
     /// Whether any link is cut right now.
-    pub(super) fn any(&self) -> bool {
+    pub fn any(&self) -> bool {
         !self.isolated.is_empty() || !self.partitions.is_empty()
     }
 
-    pub(super) fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+    /// Whether the link between `a` and `b` is cut.
+    pub fn blocked(&self, a: NodeId, b: NodeId) -> bool {
         if a == b {
             return false;
         }
@@ -158,6 +159,25 @@ impl NetFaults {
             let gb = groups.iter().position(|g| g.contains(&b));
             matches!((ga, gb), (Some(x), Some(y)) if x != y)
         })
+    }
+}
+
+/// Network faults in force.
+#[derive(Default, Clone, Debug)]
+pub struct NetFaults {
+    pub(super) cuts: LinkCuts,
+    pub(super) slow_ms: BTreeMap<NodeId, u64>,
+    pub(super) loss: BTreeMap<NodeId, f64>,
+}
+
+impl NetFaults {
+    /// Whether any link is cut right now.
+    pub(super) fn any(&self) -> bool {
+        self.cuts.any()
+    }
+
+    pub(super) fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        self.cuts.blocked(a, b)
     }
 
     pub(super) fn extra_delay_ms(&self, a: NodeId, b: NodeId) -> u64 {
@@ -176,8 +196,9 @@ impl NetFaults {
         match target {
             None => *self = NetFaults::default(),
             Some(t) => {
-                self.isolated.remove(&t);
-                self.partitions
+                self.cuts.isolated.remove(&t);
+                self.cuts
+                    .partitions
                     .retain(|groups| !groups.iter().any(|g| g.contains(&t)));
                 self.slow_ms.remove(&t);
                 self.loss.remove(&t);
