@@ -299,6 +299,14 @@ impl ProtocolVersion {
     pub fn uses_truncation_on_fetch(self) -> bool {
         self >= ProtocolVersion { major: 2, minor: 7 }
     }
+
+    /// KIP-497 (2.7-IV2): a leader asks the controller to change its ISR (AlterIsr; Kafka's
+    /// `DefaultAlterPartitionManager`). Before, it wrote the partition's state znode itself
+    /// with a version check and left a `/isr_change_notification` znode for the controller
+    /// (`Partition.updateIsr` up to 2.6, `ZkAlterPartitionManager` after).
+    pub fn uses_alter_isr(self) -> bool {
+        self >= ProtocolVersion { major: 2, minor: 7 }
+    }
 }
 
 impl fmt::Display for ProtocolVersion {

@@ -202,6 +202,24 @@ pub enum Event {
         leader: BrokerId,
         error: ErrorCode,
     },
+    /// Before KIP-497: a leader's conditional write of its ISR to the partition's state znode
+    /// failed, because the znode moved past the version the leader holds (Kafka logs "Cached
+    /// zkVersion not equal to that in zookeeper, skip updating ISR").
+    IsrWriteConflict {
+        tp: TopicPartition,
+        leader: BrokerId,
+        /// The state znode version the leader wrote against.
+        cached_zk_version: i32,
+        /// 2.7 and later: the change stays pending until a LeaderAndIsr brings the new state.
+        /// Before: the ISR stays as it was and the next check tries again.
+        awaits_leader_and_isr: bool,
+    },
+    /// Before KIP-497: a leader told the controller which partitions' ISRs it changed, with a
+    /// sequential `/isr_change_notification` znode (Kafka's `maybePropagateIsrChanges`).
+    IsrChangesPropagated {
+        broker: BrokerId,
+        partitions: Vec<TopicPartition>,
+    },
     /// A broker wrote its logs to disk up to these offsets (an fsync).
     Flushed {
         broker: BrokerId,
@@ -416,6 +434,8 @@ impl Event {
             Event::IsrExpanded { .. } => "isr-expanded",
             Event::ControllerShrunkIsr { .. } => "controller-shrunk-isr",
             Event::IsrChangeRejected { .. } => "isr-change-rejected",
+            Event::IsrWriteConflict { .. } => "isr-write-conflict",
+            Event::IsrChangesPropagated { .. } => "isr-changes-propagated",
             Event::Flushed { .. } => "flushed",
             Event::BrokerRecovered { .. } => "broker-recovered",
             Event::RecordSent { .. } => "record-sent",

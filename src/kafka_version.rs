@@ -201,6 +201,15 @@ impl KafkaVersion {
         self.at_least(2, 2, 0)
     }
 
+    /// KIP-497 (2.7.0): `Partition` hands ISR changes to an `AlterIsrManager` and keeps them
+    /// pending until it answers. With a protocol older than 2.7 the manager writes ZooKeeper
+    /// (`ZkIsrManager`), and a refused write (INVALID_UPDATE_VERSION) leaves the change
+    /// pending until a LeaderAndIsr comes; before 2.7, `Partition.updateIsr` wrote ZooKeeper
+    /// itself and a refused write left the ISR as it was, to be proposed again.
+    pub fn has_alter_partition_manager(self) -> bool {
+        self.at_least(2, 7, 0)
+    }
+
     /// KIP-841 (3.3.0): `KafkaController.processAlterPartition` refuses an ISR that holds a
     /// replica on a broker that is not alive (INELIGIBLE_REPLICA).
     pub fn has_ineligible_replica_check(self) -> bool {

@@ -573,6 +573,9 @@ pub enum ZkData {
         isr: Vec<BrokerId>,
         controller_epoch: i32,
     },
+    /// `/isr_change_notification/isr_change_NNNNNNNNNN`: partitions whose ISR a leader wrote
+    /// itself (before KIP-497's AlterIsr), for the controller to pass on.
+    IsrChangeNotification(Vec<TopicPartition>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -581,6 +584,12 @@ pub enum ZkOp {
         path: String,
         data: ZkData,
         ephemeral: bool,
+    },
+    /// A persistent sequential znode: ZooKeeper appends the parent's child version, ten
+    /// digits wide, to `path_prefix` (`CreateMode.PERSISTENT_SEQUENTIAL`).
+    CreateSequential {
+        path_prefix: String,
+        data: ZkData,
     },
     /// Conditional when `version` is `Some`: fails with `BadVersion` if the znode moved on.
     SetData {

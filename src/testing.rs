@@ -134,6 +134,8 @@ pub struct Cluster {
     next_timer: u64,
     /// Nodes cut off from every other node.
     isolated: BTreeSet<NodeId>,
+    /// Links cut both ways, as (lower, higher) node pairs.
+    cut_links: BTreeSet<(NodeId, NodeId)>,
     /// Every event, with when and where it happened.
     events: Vec<(u64, NodeId, Event)>,
     turns_at: (u64, u64),
@@ -159,6 +161,7 @@ impl Cluster {
             timers: BTreeMap::new(),
             next_timer: 0,
             isolated: BTreeSet::new(),
+            cut_links: BTreeSet::new(),
             events: Vec::new(),
             turns_at: (0, 0),
             spec,
@@ -294,7 +297,9 @@ impl Cluster {
     }
 
     fn blocked(&self, a: NodeId, b: NodeId) -> bool {
-        self.isolated.contains(&a) || self.isolated.contains(&b)
+        self.isolated.contains(&a)
+            || self.isolated.contains(&b)
+            || self.cut_links.contains(&(a.min(b), a.max(b)))
     }
 
     fn deliver(&mut self, from: NodeId, to: NodeId, message: Message) {
@@ -366,9 +371,15 @@ impl Cluster {
         self.isolated.insert(node);
     }
 
+    /// Cuts the link between two nodes, both ways, until [`Cluster::heal`].
+    pub fn cut(&mut self, a: NodeId, b: NodeId) {
+        self.cut_links.insert((a.min(b), a.max(b)));
+    }
+
     /// Ends every cut; the messages that waited are delivered in the order they were sent.
     pub fn heal(&mut self) {
         self.isolated.clear();
+        self.cut_links.clear();
     }
 
     /// The broker's process dies: its disk is kept, everything it had in memory is gone, and

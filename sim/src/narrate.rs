@@ -10,7 +10,7 @@ use crate::report::{list, seconds, trace_lines, TraceLine};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
-use kafka_model::Event;
+use kafka_model::{Event, TopicPartition};
 
 /// One narrated line: the key that folds repeats, and the text.
 type Line = (String, String);
@@ -126,7 +126,9 @@ fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) ->
         Event::IsrShrunk { .. }
         | Event::IsrExpanded { .. }
         | Event::ControllerShrunkIsr { .. }
-        | Event::IsrChangeRejected { .. } => isr_line(event, lag_max),
+        | Event::IsrChangeRejected { .. }
+        | Event::IsrWriteConflict { .. }
+        | Event::IsrChangesPropagated { .. } => isr_line(event, lag_max),
         Event::ProduceRejected { .. } | Event::ProduceFailed { .. } => produce_line(event),
         Event::ConsumerTruncationDetected { .. }
         | Event::ConsumerStopped { .. }
@@ -325,9 +327,35 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
         Event::IsrChangeRejected { tp, leader, error } => format!(
             "the controller refuses leader {leader}'s ISR change for {tp} ({error})"
         ),
+        Event::IsrWriteConflict { tp, leader, cached_zk_version, awaits_leader_and_isr } => format!(
+            "ZooKeeper refuses leader {leader}'s ISR write for {tp}: the state znode moved past the version {cached_zk_version} the leader holds (\"Cached zkVersion not equal to that in zookeeper\"); {}",
+            if *awaits_leader_and_isr {
+                "the change waits for the controller's LeaderAndIsr"
+            } else {
+                "the ISR stays as it was until a LeaderAndIsr brings the new version"
+            }
+        ),
+        Event::IsrChangesPropagated { broker, partitions } => format!(
+            "broker {broker} tells the controller of the ISR changes it wrote for {} (a /isr_change_notification znode); the controller passes them on with UpdateMetadata",
+            some_partitions(partitions)
+        ),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+/// Up to five partitions by name, then how many more.
+fn some_partitions(partitions: &[TopicPartition]) -> String {
+    const SHOWN: usize = 5;
+    let names: Vec<String> = partitions
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect();
+    match partitions.len().saturating_sub(SHOWN) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
 }
 
 /// Produce requests the brokers rejected and records the producers gave up on. Repeats fold

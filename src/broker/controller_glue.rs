@@ -79,7 +79,8 @@ impl Broker {
             self.config.topic_defaults.clone(),
             self.topic_configs.clone(),
         )
-        .with_release(self.release());
+        .with_release(self.release())
+        .with_leaders_writing_isr(!self.protocol().uses_alter_isr());
         self.controller_id = Some(self.id);
         self.controller_epoch = self.controller_epoch.max(epoch);
         out.event(Event::ControllerElected {

@@ -8,7 +8,8 @@
 //!   fetch response (so it lags the leader's HW by one round trip);
 //! - a follower that has not caught up for `replica.lag.time.max.ms` leaves the ISR, and one
 //!   that reaches the HW (and the start of the leader's epoch) joins again; both changes go
-//!   through the controller (AlterIsr) with a version check;
+//!   through the controller (AlterIsr) with a version check, or before 2.7 straight to
+//!   ZooKeeper with the same check;
 //! - a replica that starts following a new leader first finds where its log and the leader's
 //!   diverge and cuts its log there. How it finds that point is what changed across Kafka
 //!   versions: the wire protocol's part is selected by `inter.broker.protocol.version` (see
@@ -26,6 +27,9 @@
 //!   and timer to its handler (Kafka's `KafkaApis`), plus the metadata requests;
 //! - `partition`: one partition's leader/follower state, the high-watermark rule and ISR
 //!   shrink/expand (Kafka's `Partition`);
+//! - `isr_write`: before 2.7, the leader's own ZooKeeper write of its ISR and the
+//!   `/isr_change_notification` that tells the controller (Kafka's `Partition.updateIsr`,
+//!   `ReplicaManager.maybePropagateIsrChanges`);
 //! - `replica_manager`: LeaderAndIsr, produce and fetch handling and their purgatories
 //!   (Kafka's `ReplicaManager`, `DelayedProduce`, `DelayedFetch`);
 //! - `fetcher`: the follower's replica fetchers and truncation (Kafka's
@@ -40,6 +44,7 @@
 
 use coordinator_glue::AppendCompletion;
 use fetcher::Fetcher;
+use isr_write::{IsrChangeNotifier, ISR_CHANGE_CHECK_INTERVAL_MS};
 use partition::{PartitionState, Role};
 use replica_manager::{DelayedFetch, DelayedProduce, ProduceReplyTo};
 use zk_client::ZkClient;
@@ -47,6 +52,7 @@ mod controller_glue;
 mod coordinator_glue;
 mod disk;
 mod fetcher;
+mod isr_write;
 mod partition;
 mod replica_manager;
 #[cfg(test)]
@@ -113,6 +119,8 @@ pub enum BrokerTimer {
         tp: TopicPartition,
         attempt: u64,
     },
+    /// Before 2.7: look for ISR changes to tell the controller about.
+    IsrChangePropagation,
     /// A timer of the group coordinator.
     Group(GroupTimer),
 }
@@ -147,6 +155,8 @@ pub struct Broker {
     coordinator_completions: Vec<AppendCompletion>,
     /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
     offsets_topic_requested: bool,
+    /// Before 2.7: the ISR changes this broker wrote and has not told the controller about.
+    isr_changes: IsrChangeNotifier,
 }
 
 impl Broker {
@@ -187,6 +197,7 @@ impl Broker {
             ),
             coordinator_completions: Vec::new(),
             offsets_topic_requested: false,
+            isr_changes: IsrChangeNotifier::default(),
             config,
         }
     }
@@ -221,6 +232,12 @@ impl Broker {
         self.partitions
             .get(tp)
             .map(|p| (p.leader_epoch, matches!(p.role, Role::Leader(_))))
+    }
+
+    /// The ISR this broker's metadata cache holds for `tp`: what it tells clients, as the
+    /// controller's last UpdateMetadata said.
+    pub fn metadata_isr(&self, tp: &TopicPartition) -> Option<Vec<BrokerId>> {
+        self.metadata.get(tp).map(|m| m.isr.clone())
     }
 
     /// The ISR as this broker (when leader) believes it.
@@ -393,7 +410,7 @@ impl Broker {
 impl Actor for Broker {
     type Timer = BrokerTimer;
 
-    fn start(&mut self, _now_ms: u64, out: &mut Output<BrokerTimer>) {
+    fn start(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
         // Recovery: the HW comes from the checkpoint, never above what the log holds.
         let mut recovered = Vec::new();
         for (tp, log) in &self.disk.logs {
@@ -415,6 +432,13 @@ impl Actor for Broker {
         self.zk_connect(out);
         if let Some(ms) = self.isr_expiration_period_ms() {
             out.timer(ms, BrokerTimer::IsrExpiration);
+        }
+        if !self.protocol().uses_alter_isr() {
+            self.isr_changes = IsrChangeNotifier::starting(now_ms);
+            out.timer(
+                ISR_CHANGE_CHECK_INTERVAL_MS,
+                BrokerTimer::IsrChangePropagation,
+            );
         }
         if let Some(ms) = self.hw_checkpoint_period_ms() {
             out.timer(ms, BrokerTimer::HwCheckpoint);
@@ -454,7 +478,7 @@ impl Broker {
             | Message::ZkPong(_)
             | Message::ZkResponse(_)
             | Message::ZkWatch(_)
-            | Message::ZkSessionExpired(_)) => self.on_zk_message(zk, out),
+            | Message::ZkSessionExpired(_)) => self.on_zk_message(now_ms, zk, out),
             Message::LeaderAndIsr(request) => self.on_leader_and_isr(now_ms, request, out),
             Message::UpdateMetadata(request) => self.on_update_metadata(request, out),
             Message::AlterIsr(request) => self.on_alter_isr(request, out),
@@ -578,6 +602,7 @@ impl Broker {
                     }
                 }
             }
+            BrokerTimer::IsrChangePropagation => self.maybe_propagate_isr_changes(now_ms, out),
             BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
         }
     }

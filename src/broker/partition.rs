@@ -9,6 +9,7 @@
 //! commit rule in `quorum/majority.rs`; the methods around it only gather its inputs and act
 //! on its answer.
 
+use super::isr_write::IsrWrite;
 use super::{Broker, BrokerTimer, ALTER_ISR_TIMEOUT_MS};
 use crate::actor::Output;
 use crate::config::FollowerRestart;
@@ -39,9 +40,13 @@ pub(super) struct LeaderState {
     /// reach it).
     pub(super) epoch_start_offset: u64,
     pub(super) followers: BTreeMap<BrokerId, FollowerState>,
-    /// An ISR change sent to the controller and not answered yet.
+    /// An ISR change sent to the controller (or, before 2.7, written to ZooKeeper) and not
+    /// answered yet.
     pub(super) pending_isr: Option<Vec<BrokerId>>,
     pub(super) alter_isr_attempt: u64,
+    /// The controller epoch of the LeaderAndIsr that made this broker leader (Kafka's
+    /// `Partition.controllerEpoch`): before 2.7 the leader writes it with its ISR.
+    pub(super) controller_epoch: i32,
 }
 
 #[derive(Clone, Debug)]
@@ -233,6 +238,7 @@ impl Broker {
                     followers,
                     pending_isr: None,
                     alter_isr_attempt: 0,
+                    controller_epoch: p.controller_epoch,
                 }),
             },
         );
@@ -387,7 +393,6 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         let AlterIsrResponse { tp, error, state } = response;
-        let lag_time_max_ms = self.config.replica_lag_time_max_ms;
         let id = self.id;
         // The ISR may change: followers' lazily kept fetch times are written out first.
         self.materialize_followers(&tp, None);
@@ -413,7 +418,7 @@ impl Broker {
                     // partition waits, its maximal ISR as proposed, for a LeaderAndIsr.
                     leader.alter_isr_attempt += 1;
                 }
-                AlterIsrErrorAction::Retry => self.send_alter_isr(&tp, proposed, out),
+                AlterIsrErrorAction::Retry => self.propose_isr(&tp, proposed, out),
             }
             return;
         }
@@ -426,52 +431,68 @@ impl Broker {
             return;
         }
         leader.pending_isr = None;
-        let old_isr = std::mem::replace(&mut p.isr, state.isr.clone());
-        p.partition_epoch = state.partition_epoch;
-        {
-            // Normally the proposal; after a timed-out request, whatever the controller last
-            // wrote, which is the ISR either way.
-            let removed: Vec<BrokerId> = old_isr
+        // Normally the proposal; after a timed-out request, whatever the controller last
+        // wrote, which is the ISR either way.
+        self.apply_isr(now_ms, &tp, state.isr, state.partition_epoch, out);
+    }
+
+    /// The leader's ISR is now `new_isr`, at partition epoch (znode version)
+    /// `partition_epoch`: as the controller answered an AlterIsr, or as ZooKeeper took the
+    /// leader's own write. Says who left and who joined, and moves the HW if it may.
+    pub(super) fn apply_isr(
+        &mut self,
+        now_ms: u64,
+        tp: &TopicPartition,
+        new_isr: Vec<BrokerId>,
+        partition_epoch: i32,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let lag_time_max_ms = self.config.replica_lag_time_max_ms;
+        let id = self.id;
+        let p = self.partitions.get_mut(tp).expect("partition");
+        let Role::Leader(leader) = &p.role else {
+            unreachable!("only a leader's ISR changes by its own request: {tp}");
+        };
+        let old_isr = std::mem::replace(&mut p.isr, new_isr.clone());
+        p.partition_epoch = partition_epoch;
+        let removed: Vec<BrokerId> = old_isr
+            .iter()
+            .copied()
+            .filter(|r| !new_isr.contains(r))
+            .collect();
+        let added: Vec<BrokerId> = new_isr
+            .iter()
+            .copied()
+            .filter(|r| !old_isr.contains(r))
+            .collect();
+        if !removed.is_empty() {
+            let lag_ms = removed
                 .iter()
-                .copied()
-                .filter(|r| !state.isr.contains(r))
-                .collect();
-            let added: Vec<BrokerId> = state
-                .isr
-                .iter()
-                .copied()
-                .filter(|r| !old_isr.contains(r))
-                .collect();
-            if !removed.is_empty() {
-                let lag_ms = removed
-                    .iter()
-                    .filter_map(|r| leader.followers.get(r))
-                    .map(|f| now_ms.saturating_sub(f.last_caught_up_ms))
-                    .max()
-                    .unwrap_or(0);
-                out.event(Event::IsrShrunk {
-                    tp: tp.clone(),
-                    leader: id,
-                    leader_epoch: p.leader_epoch,
-                    removed,
-                    isr: state.isr.clone(),
-                    lag_ms,
-                    lag_time_max_ms,
-                });
-            }
-            if !added.is_empty() {
-                out.event(Event::IsrExpanded {
-                    tp: tp.clone(),
-                    leader: id,
-                    leader_epoch: p.leader_epoch,
-                    added,
-                    isr: state.isr.clone(),
-                });
-            }
+                .filter_map(|r| leader.followers.get(r))
+                .map(|f| now_ms.saturating_sub(f.last_caught_up_ms))
+                .max()
+                .unwrap_or(0);
+            out.event(Event::IsrShrunk {
+                tp: tp.clone(),
+                leader: id,
+                leader_epoch: p.leader_epoch,
+                removed,
+                isr: new_isr.clone(),
+                lag_ms,
+                lag_time_max_ms,
+            });
         }
-        // The ISR is now the controller's.
-        self.partitions[&tp].assert_leader_rules(id);
-        self.maybe_increment_hw(now_ms, &tp, out);
+        if !added.is_empty() {
+            out.event(Event::IsrExpanded {
+                tp: tp.clone(),
+                leader: id,
+                leader_epoch: p.leader_epoch,
+                added,
+                isr: new_isr,
+            });
+        }
+        self.partitions[tp].assert_leader_rules(id);
+        self.maybe_increment_hw(now_ms, tp, out);
     }
 
     /// The `min.insync.replicas` the leader enforces: from 3.7 capped at the replica count
@@ -627,20 +648,24 @@ impl Broker {
                 .copied()
                 .filter(|r| !out_of_sync.contains(r))
                 .collect();
-            self.send_alter_isr(&tp, new_isr, out);
+            self.propose_isr(&tp, new_isr, out);
         }
     }
 
-    /// Proposes `new_isr` to the controller with an AlterIsr (KIP-497): one change in flight
-    /// at a time, which may be proposed again after `ALTER_ISR_TIMEOUT_MS` without an answer.
-    pub(super) fn send_alter_isr(
+    /// Proposes `new_isr`: from 2.7 to the controller with an AlterIsr (KIP-497), before as
+    /// the leader's own conditional write of the state znode (see [`super::isr_write`]). One
+    /// change is in flight at a time; without an answer it may be proposed again after
+    /// `ALTER_ISR_TIMEOUT_MS` (a ZooKeeper answer is lost when the session is).
+    pub(super) fn propose_isr(
         &mut self,
         tp: &TopicPartition,
         new_isr: Vec<BrokerId>,
         out: &mut Output<BrokerTimer>,
     ) {
         let id = self.id;
+        let uses_alter_isr = self.protocol().uses_alter_isr();
         let controller = self.controller_id;
+        let has_zk_session = self.zk.session_id.is_some();
         let p = self.partitions.get_mut(tp).expect("partition");
         let Role::Leader(leader) = &mut p.role else {
             return;
@@ -651,26 +676,46 @@ impl Broker {
              {new_isr:?} for {tp} with replicas {:?}",
             p.replicas
         );
-        let Some(controller) = controller else {
-            return;
+        let reachable = if uses_alter_isr {
+            controller.is_some()
+        } else {
+            has_zk_session
         };
+        if !reachable {
+            return;
+        }
         leader.pending_isr = Some(new_isr.clone());
         leader.alter_isr_attempt += 1;
-        out.send(
-            NodeId::Broker(controller),
-            Message::AlterIsr(AlterIsrRequest {
-                broker_id: id,
-                tp: tp.clone(),
-                leader_epoch: p.leader_epoch,
-                new_isr,
-                partition_epoch: p.partition_epoch,
-            }),
-        );
+        let attempt = leader.alter_isr_attempt;
+        let (leader_epoch, partition_epoch) = (p.leader_epoch, p.partition_epoch);
+        let controller_epoch = leader.controller_epoch;
+        match controller.filter(|_| uses_alter_isr) {
+            Some(controller) => out.send(
+                NodeId::Broker(controller),
+                Message::AlterIsr(AlterIsrRequest {
+                    broker_id: id,
+                    tp: tp.clone(),
+                    leader_epoch,
+                    new_isr,
+                    partition_epoch,
+                }),
+            ),
+            None => self.write_isr_to_zk(
+                tp,
+                IsrWrite {
+                    leader_epoch,
+                    zk_version: partition_epoch,
+                    controller_epoch,
+                    isr: new_isr,
+                },
+                out,
+            ),
+        }
         out.timer(
             ALTER_ISR_TIMEOUT_MS,
             BrokerTimer::AlterIsrTimeout {
                 tp: tp.clone(),
-                attempt: leader.alter_isr_attempt,
+                attempt,
             },
         );
     }
@@ -718,7 +763,7 @@ impl Broker {
         if joins {
             let mut new_isr = p.isr.clone();
             new_isr.push(follower);
-            self.send_alter_isr(tp, new_isr, out);
+            self.propose_isr(tp, new_isr, out);
         }
         self.maybe_increment_hw(now_ms, tp, out);
     }

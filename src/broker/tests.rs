@@ -1,5 +1,7 @@
-//! Brokers driven by hand, with the test playing the controller: LeaderAndIsr requests
-//! are built here, AlterIsr requests land in `to_controller` for the test to answer.
+//! Brokers driven by hand, with the test playing the controller and ZooKeeper: LeaderAndIsr
+//! requests are built here, AlterIsr requests land in `to_controller` and ZooKeeper requests
+//! in `to_zookeeper` for the test to answer (every broker has a ZooKeeper session, nothing
+//! else of ZooKeeper answers by itself).
 use super::*;
 use crate::event::TruncateReason;
 use crate::fetch_session::FetchMetadata;
@@ -23,6 +25,8 @@ struct Cluster {
     wire: std::collections::VecDeque<(NodeId, NodeId, Message)>,
     down: BTreeSet<BrokerId>,
     to_controller: Vec<Message>,
+    /// ZooKeeper requests, with the broker that sent each.
+    to_zookeeper: Vec<(BrokerId, ZkRequest)>,
     to_clients: Vec<Message>,
     events: Vec<Event>,
 }
@@ -44,15 +48,36 @@ impl Cluster {
             wire: Default::default(),
             down: BTreeSet::new(),
             to_controller: Vec::new(),
+            to_zookeeper: Vec::new(),
             to_clients: Vec::new(),
             events: Vec::new(),
         };
         for b in 0..n {
             let mut out = Output::default();
-            c.brokers.get_mut(&b).unwrap().start(0, &mut out);
+            let broker = c.brokers.get_mut(&b).unwrap();
+            broker.start(0, &mut out);
+            let session = ZkConnected {
+                session_id: 1_000 + b as u64,
+                session_timeout_ms: 6_000,
+            };
+            broker.on_message(
+                0,
+                NodeId::ZooKeeper,
+                Message::ZkConnected(session),
+                &mut out,
+            );
             c.absorb(b, out);
         }
         c
+    }
+
+    /// Answers ZooKeeper request `xid` of broker `b` with `result`.
+    fn answer_zookeeper(&mut self, b: BrokerId, xid: u64, result: ZkResult) {
+        self.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::ZooKeeper,
+            Message::ZkResponse(ZkResponse { xid, result }),
+        ));
     }
 
     fn absorb(&mut self, from: BrokerId, out: Output<BrokerTimer>) {
@@ -68,6 +93,13 @@ impl Cluster {
     fn deliver(&mut self, to: NodeId, from: NodeId, m: Message) {
         match to {
             NodeId::Broker(CONTROLLER) => self.to_controller.push(m),
+            NodeId::ZooKeeper => match (from, m) {
+                (NodeId::Broker(b), Message::ZkRequest(request)) => {
+                    self.to_zookeeper.push((b, request))
+                }
+                (_, Message::ZkPing(_) | Message::ZkConnect(_)) => {}
+                (_, other) => panic!("unexpected to ZooKeeper: {other:?}"),
+            },
             NodeId::Broker(b) if !self.down.contains(&b) => {
                 if let NodeId::Broker(f) = from {
                     if self.down.contains(&f) {
@@ -207,6 +239,26 @@ fn produce_answer(m: &Message) -> (ErrorCode, Option<u64>) {
             (partitions[0].error, partitions[0].base_offset)
         }
         other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The ISR a leader proposes with a message: an AlterIsr to the controller, or before 2.7
+/// its own write of the partition's state znode.
+fn proposed_isr(to: &NodeId, m: &Message) -> Option<Vec<BrokerId>> {
+    match (to, m) {
+        (NodeId::Broker(CONTROLLER), Message::AlterIsr(r)) => Some(r.new_isr.clone()),
+        (
+            NodeId::ZooKeeper,
+            Message::ZkRequest(ZkRequest {
+                op:
+                    ZkOp::SetData {
+                        data: ZkData::PartitionState { isr, .. },
+                        ..
+                    },
+                ..
+            }),
+        ) => Some(isr.clone()),
+        _ => None,
     }
 }
 
@@ -683,10 +735,9 @@ fn produce_to_a_follower_is_rejected() {
     );
 }
 
-#[test]
-fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
-    let mut config = config();
-    config.topic_defaults.min_insync_replicas = 3;
+/// Broker 0 leads `tp()` (ISR [0, 1, 2], znode version 0), broker 2 goes down and falls
+/// behind: by now the leader has proposed dropping it.
+fn leader_drops_broker_2(config: BrokerConfig) -> Cluster {
     let mut c = Cluster::new(3, config);
     c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
     c.run(10);
@@ -695,6 +746,14 @@ fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
     // is caught up however long ago it fetched. A write makes broker 2 fall behind.
     c.produce(0, Acks::Leader, 0..1);
     c.run(2_000);
+    c
+}
+
+#[test]
+fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
+    let mut config = config();
+    config.topic_defaults.min_insync_replicas = 3;
+    let mut c = leader_drops_broker_2(config);
     let alter = c
         .to_controller
         .iter()

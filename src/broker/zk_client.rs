@@ -23,6 +23,14 @@ pub(super) enum ZkPurpose {
     Controller(ControllerZk),
     /// Auto-creation of `__consumer_offsets` on the first FindCoordinator.
     CreateOffsetsTopic,
+    /// Before 2.7: this leader's write of `isr` to `tp`'s state znode.
+    IsrWrite {
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+    },
+    /// Before 2.7: a `/isr_change_notification` znode; the answer does not matter.
+    IsrChangeNotification,
 }
 
 #[derive(Default)]
@@ -77,11 +85,16 @@ impl Broker {
     // ------------------------------------------------------------------------------------
 
     /// Dispatches a message from ZooKeeper.
-    pub(super) fn on_zk_message(&mut self, message: Message, out: &mut Output<BrokerTimer>) {
+    pub(super) fn on_zk_message(
+        &mut self,
+        now_ms: u64,
+        message: Message,
+        out: &mut Output<BrokerTimer>,
+    ) {
         match message {
             Message::ZkConnected(connected) => self.on_zk_connected(connected, out),
             Message::ZkPong(_) => {}
-            Message::ZkResponse(response) => self.on_zk_response(response, out),
+            Message::ZkResponse(response) => self.on_zk_response(now_ms, response, out),
             Message::ZkWatch(watch) => self.on_zk_watch(watch, out),
             Message::ZkSessionExpired(ZkSessionExpired { session_id }) => {
                 if self.zk.session_id == Some(session_id) {
@@ -176,7 +189,12 @@ impl Broker {
         self.zk_connect(out);
     }
 
-    pub(super) fn on_zk_response(&mut self, response: ZkResponse, out: &mut Output<BrokerTimer>) {
+    pub(super) fn on_zk_response(
+        &mut self,
+        now_ms: u64,
+        response: ZkResponse,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let ZkResponse { xid, result } = response;
         let Some(purpose) = self.zk.pending.remove(&xid) else {
             return;
@@ -235,6 +253,12 @@ impl Broker {
                 }
             }
             ZkPurpose::Controller(purpose) => self.on_controller_zk_result(purpose, result, out),
+            ZkPurpose::IsrWrite {
+                tp,
+                leader_epoch,
+                isr,
+            } => self.on_isr_write_result(now_ms, tp, leader_epoch, isr, result, out),
+            ZkPurpose::IsrChangeNotification => {}
         }
     }
 

@@ -3,10 +3,11 @@
 //! test asserts what ZooKeeper holds after the controller acted (leader, leader epoch, ISR,
 //! controller epoch) and what the brokers believe.
 
-use crate::config::{BrokerConfig, TopicConfig};
+use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
 use crate::event::{ElectionReason, Event};
+use crate::protocol::{Message, ProducePartition, ProduceRequest};
 use crate::testing::{Cluster, ClusterSpec, ZkPartitionState};
-use crate::types::{BrokerId, NodeId, TopicPartition};
+use crate::types::{Acks, BrokerId, NodeId, ProducerRecord, RecordId, TopicPartition};
 
 /// ZooKeeper's smallest session timeout, so a crashed broker is declared dead quickly.
 const SESSION_TIMEOUT_MS: u64 = 6_000;
@@ -305,9 +306,172 @@ fn when_the_controller_dies_another_broker_takes_over_with_a_higher_epoch() {
     assert_eq!(c.controller_epoch(), Some(epoch_before + 1));
 }
 
+/// Kafka 2.6: leaders write their own ISR changes to ZooKeeper (before KIP-497).
+fn kafka_2_6() -> BrokerConfig {
+    BrokerConfig {
+        kafka_version: KafkaVersion::parse("2.6.3").expect("a release"),
+        inter_broker_protocol_version: ProtocolVersion::parse("2.6").expect("a protocol"),
+        replica_lag_time_max_ms: 10_000,
+        ..config()
+    }
+}
+
+/// A partition led by a broker that is not the controller, its follower that is not the
+/// controller either (cut off from the leader, so it falls out of the ISR), and the state
+/// before the cut.
+fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkPartitionState) {
+    let controller = controller(c);
+    let leader = (controller + 1) % 3;
+    let follower = (controller + 2) % 3;
+    let tp = triple_led_by(c, leader);
+    let before = state(c, &tp);
+    assert_eq!(before.isr.len(), 3);
+    c.cut(NodeId::Broker(leader), NodeId::Broker(follower));
+    // One record the follower cannot fetch: a follower at the leader's end is never behind.
+    let record = ProducerRecord {
+        id: RecordId {
+            producer: 0,
+            seq: 0,
+        },
+        timestamp_ms: c.now_ms(),
+        key: None,
+        value: "v".into(),
+        headers: vec![],
+    };
+    let produce = ProduceRequest {
+        correlation_id: 1,
+        acks: Acks::Leader,
+        timeout_ms: 30_000,
+        partitions: vec![ProducePartition {
+            tp: tp.clone(),
+            records: vec![record],
+        }],
+    };
+    c.send(
+        NodeId::Producer(0),
+        NodeId::Broker(leader),
+        Message::Produce(produce),
+    );
+    let shrunk = c.run_until(30_000, |c| state(c, &tp).isr.len() == 2);
+    assert!(
+        shrunk,
+        "the leader drops the follower it no longer hears from"
+    );
+    c.run_for(1);
+    (tp, leader, follower, before)
+}
+
+/// Before 2.7 the leader writes the state znode itself (same leader epoch, next version,
+/// the controller epoch it was told), and the controller hears of it only through the
+/// `/isr_change_notification` znode the leader leaves once no change came for 5 s; then every
+/// broker's metadata has the new ISR.
+#[test]
+fn before_2_7_a_leader_writes_its_isr_and_the_controller_hears_through_a_notification() {
+    let mut c = settled(spec().config(kafka_2_6()));
+    let (tp, leader, follower, before) = follower_cut_off(&mut c);
+    let after = state(&c, &tp);
+    let written_at_ms = c.now_ms() - 1;
+    assert_eq!(after.leader, Some(leader));
+    assert_eq!(
+        after.leader_epoch, before.leader_epoch,
+        "no new leader epoch"
+    );
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(after.controller_epoch, before.controller_epoch);
+    assert!(!after.isr.contains(&follower));
+    assert_eq!(c.broker_isr(leader, &tp), Some(after.isr.clone()));
+    assert_eq!(
+        c.broker(follower).and_then(|b| b.metadata_isr(&tp)),
+        Some(before.isr.clone()),
+        "nobody else knows yet"
+    );
+
+    let told = c.run_until(10_000, |c| {
+        c.events().iter().any(|(_, _, e)| {
+            matches!(e, Event::IsrChangesPropagated { broker, partitions }
+                if *broker == leader && partitions.contains(&tp))
+        })
+    });
+    assert!(told);
+    assert!(
+        c.now_ms() > written_at_ms + 5_000,
+        "the notification waits 5 s without changes"
+    );
+    c.run_for(100);
+    assert!(
+        c.zookeeper()
+            .children("/isr_change_notification")
+            .is_empty(),
+        "the controller deleted the notification it handled"
+    );
+    for b in 0..3 {
+        assert_eq!(
+            c.broker(b).and_then(|b| b.metadata_isr(&tp)),
+            Some(after.isr.clone()),
+            "broker {b}'s metadata"
+        );
+    }
+    let by_controller = c.events().iter().any(|(_, _, e)| {
+        matches!(
+            e,
+            Event::ControllerShrunkIsr { .. } | Event::IsrChangeRejected { .. }
+        )
+    });
+    assert!(!by_controller, "no AlterIsr, no controller write");
+}
+
+/// Before 2.7 the controller may hold an ISR its leader has already changed in ZooKeeper.
+/// Its election then fails on the znode version; it reads the state again and elects from
+/// the ISR ZooKeeper holds, instead of electing the follower that left it, or stepping down
+/// as if another controller had written.
+#[test]
+fn before_2_7_a_controller_with_a_stale_isr_reads_the_state_again_and_elects_from_it() {
+    let mut c = settled(spec().config(kafka_2_6()));
+    let controller = controller(&c);
+    let (tp, leader, follower, before) = follower_cut_off(&mut c);
+    // The leader dies before it tells the controller: the controller's cache still has the
+    // follower in the ISR, and the follower is next in the assignment.
+    c.crash(leader);
+    c.heal();
+    c.run_for(FAILURE_DETECTED_MS);
+    assert_eq!(
+        self::controller(&c),
+        controller,
+        "the controller did not step down"
+    );
+    let after = state(&c, &tp);
+    assert_eq!(
+        after.leader,
+        Some(controller),
+        "elected from ZooKeeper's ISR"
+    );
+    let elected = elections(&c, &tp);
+    assert_eq!(
+        elected.len(),
+        2,
+        "the first leader and the one after the crash"
+    );
+    assert!(matches!(
+        &elected[1],
+        Event::LeaderElected { leader: Some(l), isr, leader_epoch, unclean: false, .. }
+            if *l == controller && *isr == vec![controller] && *leader_epoch == before.leader_epoch + 1
+    ));
+    // Once the cut healed, the follower caught up with the new leader and joined again.
+    assert!(after.isr.contains(&follower));
+    brokers_agree_with_zookeeper(&c, &tp);
+}
+
+/// The zombie controller steps down at every version: before 2.7 its refused write is read
+/// again and names the later controller.
 #[test]
 fn an_isolated_controller_is_replaced_and_steps_down_when_the_cut_heals() {
-    let mut c = settled(spec());
+    for config in [config(), kafka_2_6()] {
+        an_isolated_controller_steps_down(config);
+    }
+}
+
+fn an_isolated_controller_steps_down(config: BrokerConfig) {
+    let mut c = settled(spec().config(config));
     let old = controller(&c);
     let epoch_before = c.controller_epoch().expect("an epoch");
 

@@ -43,6 +43,19 @@ pub enum ControllerZk {
         state: PartitionZkState,
         why: WriteWhy,
     },
+    /// Before 2.7: the children of `/isr_change_notification`. At failover they are only
+    /// deleted (the load reads every state anyway), later each is read.
+    ReadIsrChanges {
+        at_failover: bool,
+    },
+    /// Before 2.7: one ISR change notification (its znode name).
+    ReadIsrChange(String),
+    /// Before 2.7: a partition's state after its leader wrote a new ISR.
+    RefreshState(TopicPartition),
+    /// Before 2.7: a partition's state after this controller's write of it was refused.
+    RereadState(TopicPartition),
+    /// Before 2.7: deleting a notification that was handled; the answer does not matter.
+    DeleteIsrChange,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +121,42 @@ fn send(out: &mut ControllerOutput, to: BrokerId, message: Message) {
     out.request(ControllerRequest::Send { to, message });
 }
 
+/// Where leaders leave ISR change notifications for the controller before 2.7
+/// (`IsrChangeNotificationZNode`).
+pub const ISR_CHANGE_NOTIFICATION_PATH: &str = "/isr_change_notification";
+
+/// A partition-state znode as read: the state, its version and who wrote it.
+struct StateRead {
+    state: PartitionZkState,
+    controller_epoch: i32,
+}
+
+/// The partition state in a read's answer, if it holds one.
+fn state_of(result: ZkResult) -> Option<StateRead> {
+    let ZkResult::Data {
+        data:
+            ZkData::PartitionState {
+                leader,
+                leader_epoch,
+                isr,
+                controller_epoch,
+            },
+        version,
+    } = result
+    else {
+        return None;
+    };
+    Some(StateRead {
+        state: PartitionZkState {
+            leader,
+            leader_epoch,
+            isr,
+            version,
+        },
+        controller_epoch,
+    })
+}
+
 pub fn topic_path(topic: &str) -> String {
     format!("/brokers/topics/{topic}")
 }
@@ -148,6 +197,12 @@ pub struct Controller {
     /// The Kafka release this controller runs (`[cluster] kafka_version`): which
     /// AlterPartition checks apply.
     release: KafkaVersion,
+    /// Before 2.7 (KIP-497) leaders write their ISR changes to the state znodes themselves,
+    /// so a refused write is not necessarily another controller's doing.
+    leaders_write_isr: bool,
+    /// Partitions whose state is being read again after a refused write: nothing is decided
+    /// for them until it lands.
+    rereads: BTreeSet<TopicPartition>,
 }
 
 /// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
@@ -184,12 +239,21 @@ impl Controller {
             reconcile_all: true,
             reconcile_some: BTreeSet::new(),
             release: KafkaVersion::LATEST,
+            leaders_write_isr: false,
+            rereads: BTreeSet::new(),
         }
     }
 
     /// The Kafka release this controller runs (the latest unless said).
     pub fn with_release(mut self, release: KafkaVersion) -> Controller {
         self.release = release;
+        self
+    }
+
+    /// Whether partition leaders write their own ISR changes to ZooKeeper: before KIP-497
+    /// (`inter.broker.protocol.version` below 2.7).
+    pub fn with_leaders_writing_isr(mut self, leaders_write_isr: bool) -> Controller {
+        self.leaders_write_isr = leaders_write_isr;
         self
     }
 
@@ -209,6 +273,24 @@ impl Controller {
     pub fn start(&mut self, out: &mut ControllerOutput) {
         self.read_children("/brokers/ids", ControllerZk::ReadBrokers, out);
         self.read_children("/brokers/topics", ControllerZk::ReadTopics, out);
+        if self.leaders_write_isr {
+            // Kafka's `onControllerFailover` watches the notifications and deletes those
+            // left from before (its context load reads every partition state). Kafka does so
+            // at every version; with AlterIsr no broker writes there, so the simulator
+            // leaves the watch out.
+            self.watch_isr_changes(true, out);
+        }
+    }
+
+    fn watch_isr_changes(&mut self, at_failover: bool, out: &mut ControllerOutput) {
+        zk(
+            out,
+            ZkOp::GetChildren {
+                path: ISR_CHANGE_NOTIFICATION_PATH.into(),
+                watch: true,
+            },
+            ControllerZk::ReadIsrChanges { at_failover },
+        );
     }
 
     /// Reads a znode's children and watches it for changes (the watch is one-shot, so every
@@ -234,6 +316,9 @@ impl Controller {
         match path {
             "/brokers/ids" => self.read_children(path, ControllerZk::ReadBrokers, out),
             "/brokers/topics" => self.read_children(path, ControllerZk::ReadTopics, out),
+            ISR_CHANGE_NOTIFICATION_PATH if self.leaders_write_isr => {
+                self.watch_isr_changes(false, out)
+            }
             _ => {}
         }
     }
@@ -249,10 +334,16 @@ impl Controller {
             return;
         }
         match purpose {
-            ControllerZk::CreateParent => {}
+            ControllerZk::CreateParent | ControllerZk::DeleteIsrChange => {}
             ControllerZk::WriteState { tp, state, why } => {
                 self.on_write_result(tp, state, why, result, out);
             }
+            ControllerZk::ReadIsrChanges { at_failover } => {
+                self.on_isr_changes(at_failover, result, out)
+            }
+            ControllerZk::ReadIsrChange(name) => self.on_isr_change(&name, result, out),
+            ControllerZk::RefreshState(tp) => self.on_state_refreshed(tp, result, out),
+            ControllerZk::RereadState(tp) => self.on_state_reread(tp, result),
             read => {
                 self.reads_in_flight -= 1;
                 self.reconcile_all = true;
@@ -371,12 +462,137 @@ impl Controller {
             ZkResult::Created | ZkResult::Ok { .. } => {
                 self.on_write_confirmed(tp, state, why, out);
             }
+            _ if self.leaders_write_isr => {
+                // Before 2.7 the partition's leader writes its ISR too, so a refused write
+                // may only mean the leader's change landed first. Kafka's controller reads
+                // the state before every write (`getTopicPartitionStatesRaw` in
+                // `PartitionStateMachine.doElectLeaderForPartitions` and
+                // `ReplicaStateMachine.doRemoveReplicasFromIsr`), retries on a version
+                // conflict, and steps down only when the state names a later controller.
+                if self.rereads.insert(tp.clone()) {
+                    zk(
+                        out,
+                        ZkOp::GetData {
+                            path: state_path(&tp),
+                            watch: false,
+                        },
+                        ControllerZk::RereadState(tp),
+                    );
+                }
+            }
             _ => {
-                // A version conflict: another controller wrote this partition. This
-                // one is a zombie and must step down (Kafka's ControllerMovedException).
+                // A version conflict: with AlterIsr only controllers write partition states,
+                // so another controller wrote this one. This one is a zombie and must step
+                // down (Kafka's ControllerMovedException, from the `/controller_epoch`
+                // version check its writes carry).
                 self.resigned = true;
             }
         }
+    }
+
+    /// The children of `/isr_change_notification` (before 2.7). At failover they are
+    /// deleted unread; later each is read and then deleted (Kafka's
+    /// `processIsrChangeNotification`).
+    fn on_isr_changes(&mut self, at_failover: bool, result: ZkResult, out: &mut ControllerOutput) {
+        let ZkResult::Children(children) = result else {
+            return;
+        };
+        for name in children {
+            if at_failover {
+                self.delete_isr_change(&name, out);
+            } else {
+                zk(
+                    out,
+                    ZkOp::GetData {
+                        path: format!("{ISR_CHANGE_NOTIFICATION_PATH}/{name}"),
+                        watch: false,
+                    },
+                    ControllerZk::ReadIsrChange(name),
+                );
+            }
+        }
+    }
+
+    fn delete_isr_change(&mut self, name: &str, out: &mut ControllerOutput) {
+        zk(
+            out,
+            ZkOp::Delete {
+                path: format!("{ISR_CHANGE_NOTIFICATION_PATH}/{name}"),
+                version: None,
+            },
+            ControllerZk::DeleteIsrChange,
+        );
+    }
+
+    /// One notification: reads the state of each partition it names (Kafka's
+    /// `updateLeaderAndIsrCache`), then deletes it.
+    fn on_isr_change(&mut self, name: &str, result: ZkResult, out: &mut ControllerOutput) {
+        if let ZkResult::Data {
+            data: ZkData::IsrChangeNotification(partitions),
+            ..
+        } = result
+        {
+            for tp in partitions {
+                if self.assignments.contains_key(&tp) {
+                    zk(
+                        out,
+                        ZkOp::GetData {
+                            path: state_path(&tp),
+                            watch: false,
+                        },
+                        ControllerZk::RefreshState(tp),
+                    );
+                }
+            }
+        }
+        self.delete_isr_change(name, out);
+    }
+
+    /// A partition's state after its leader changed the ISR: the cache takes it, unless the
+    /// controller has a write of its own in flight (whose answer settles the state), and
+    /// every live broker hears the partition's state (Kafka's `sendUpdateMetadataRequest`).
+    fn on_state_refreshed(
+        &mut self,
+        tp: TopicPartition,
+        result: ZkResult,
+        out: &mut ControllerOutput,
+    ) {
+        let Some(read) = state_of(result) else {
+            return;
+        };
+        if self.writes_in_flight.contains_key(&tp) || self.rereads.contains(&tp) {
+            return;
+        }
+        if self
+            .states
+            .get(&tp)
+            .is_none_or(|s| read.state.version > s.version)
+        {
+            self.states.insert(tp.clone(), read.state);
+            self.reconcile_some.insert(tp.clone());
+        }
+        let partition = self.leader_and_isr(&tp, &self.states[&tp]);
+        self.send_update_metadata(vec![partition], out);
+    }
+
+    /// A partition's state read again after this controller's write of it was refused: a
+    /// later controller wrote it (this one steps down), or its leader did (the cache takes
+    /// it and the partition is decided again).
+    fn on_state_reread(&mut self, tp: TopicPartition, result: ZkResult) {
+        assert!(
+            !self.writes_in_flight.contains_key(&tp),
+            "ZooKeeper answers in order: every write to {tp} before the read came back first"
+        );
+        self.rereads.remove(&tp);
+        let Some(read) = state_of(result) else {
+            return;
+        };
+        if read.controller_epoch > self.epoch {
+            self.resigned = true;
+            return;
+        }
+        self.states.insert(tp.clone(), read.state);
+        self.reconcile_some.insert(tp);
     }
 
     fn on_brokers(&mut self, children: Vec<String>) {
@@ -410,7 +626,10 @@ impl Controller {
                 .collect()
         };
         for tp in &tps {
-            if self.writes_in_flight.contains_key(tp) || !self.assignments.contains_key(tp) {
+            if self.writes_in_flight.contains_key(tp)
+                || self.rereads.contains(tp)
+                || !self.assignments.contains_key(tp)
+            {
                 continue;
             }
             self.decide(tp, reason_for_dead_leader, out);

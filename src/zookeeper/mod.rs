@@ -63,9 +63,15 @@ pub const MIN_SESSION_TIMEOUT_MS: u64 = 2 * ZOOKEEPER_TICK_TIME_MS;
 /// ZooKeeper's default `maxSessionTimeout`: 20 × `tickTime`.
 pub const MAX_SESSION_TIMEOUT_MS: u64 = 20 * ZOOKEEPER_TICK_TIME_MS;
 
-/// The persistent znodes Kafka's brokers create at startup. `/controller_epoch` is not among
-/// them: the first controller creates it.
-const KAFKA_PATHS: [&str; 3] = ["/brokers", "/brokers/ids", "/brokers/topics"];
+/// The persistent znodes Kafka's brokers create at startup (`ZkData.PersistentZkPaths`, as far
+/// as the simulator uses them). `/controller_epoch` is not among them: the first controller
+/// creates it.
+const KAFKA_PATHS: [&str; 4] = [
+    "/brokers",
+    "/brokers/ids",
+    "/brokers/topics",
+    "/isr_change_notification",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZkTimer {
@@ -106,7 +112,8 @@ impl ZooKeeper {
     }
 
     /// A server with the persistent paths Kafka's brokers create at startup (`/brokers`,
-    /// `/brokers/ids`, `/brokers/topics`), so the brokers' own requests can start from there.
+    /// `/brokers/ids`, `/brokers/topics`, `/isr_change_notification`), so the brokers' own
+    /// requests can start from there.
     pub fn with_kafka_paths() -> ZooKeeper {
         let mut zk = ZooKeeper::new();
         for path in KAFKA_PATHS {
@@ -116,6 +123,7 @@ impl ZooKeeper {
             );
             zk.nodes
                 .insert(path.to_string(), Znode::persistent(ZkData::Empty));
+            zk.bump_child_version(parent(path));
         }
         debug_assert!(zk.invariants_hold());
         zk

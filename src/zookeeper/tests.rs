@@ -173,7 +173,7 @@ fn set(path: &str, epoch: i32, version: Option<i32>) -> ZkOp {
 #[test]
 fn kafka_paths_exist_but_not_the_controller_epoch() {
     let zk = ZooKeeper::with_kafka_paths();
-    assert_eq!(zk.children("/"), vec!["brokers".to_string()]);
+    assert_eq!(zk.children("/"), vec!["brokers", "isr_change_notification"]);
     assert_eq!(zk.children("/brokers"), vec!["ids", "topics"]);
     assert!(zk.get("/controller_epoch").is_none());
     assert_eq!(zk.get("/brokers/ids"), Some((&ZkData::Empty, 0)));
@@ -479,7 +479,10 @@ fn create_needs_a_persistent_parent_and_a_free_valid_path() {
     ] {
         assert_eq!(h.create(B0, s, bad, false), ZkResult::NoNode, "{bad:?}");
     }
-    assert_eq!(h.zk.children("/"), vec!["brokers", "controller"]);
+    assert_eq!(
+        h.zk.children("/"),
+        vec!["brokers", "controller", "isr_change_notification"]
+    );
     assert_eq!(h.zk.children("/brokers"), vec!["ids", "topics"]);
 }
 
@@ -512,6 +515,53 @@ fn children_come_sorted() {
         },
     );
     assert_eq!(r, ZkResult::NoNode);
+}
+
+#[test]
+fn sequential_children_are_named_after_the_parents_child_version() {
+    let mut h = Harness::new();
+    let s = h.connect(B0, 6_000);
+    let sequential = |h: &mut Harness, prefix: &str| {
+        let op = ZkOp::CreateSequential {
+            path_prefix: prefix.into(),
+            data: ZkData::Empty,
+        };
+        h.request(B0, s, op).0
+    };
+    let dir = "/isr_change_notification";
+    assert_eq!(
+        sequential(&mut h, "/isr_change_notification/isr_change_"),
+        ZkResult::Created
+    );
+    assert_eq!(
+        sequential(&mut h, "/isr_change_notification/isr_change_"),
+        ZkResult::Created
+    );
+    assert_eq!(
+        h.zk.children(dir),
+        vec!["isr_change_0000000000", "isr_change_0000000001"]
+    );
+    // A delete counts as a child change too: the next name does not reuse a number.
+    let (r, _) = h.request(
+        B0,
+        s,
+        ZkOp::Delete {
+            path: format!("{dir}/isr_change_0000000000"),
+            version: None,
+        },
+    );
+    assert_eq!(r, ZkResult::Ok { version: 0 });
+    assert_eq!(
+        sequential(&mut h, "/isr_change_notification/isr_change_"),
+        ZkResult::Created
+    );
+    assert_eq!(
+        h.zk.children(dir),
+        vec!["isr_change_0000000001", "isr_change_0000000003"]
+    );
+    // Under a parent that does not exist, or without a name: nothing is created.
+    assert_eq!(sequential(&mut h, "/nope/x_"), ZkResult::NoNode);
+    assert_eq!(sequential(&mut h, "/"), ZkResult::NoNode);
 }
 
 #[test]
@@ -770,6 +820,10 @@ fn step() -> impl Strategy<Value = Step> {
             path,
             data: ZkData::Empty,
             ephemeral
+        }),
+        path.clone().prop_map(|path_prefix| ZkOp::CreateSequential {
+            path_prefix,
+            data: ZkData::Empty,
         }),
         (path.clone(), version.clone()).prop_map(|(path, version)| ZkOp::SetData {
             path,

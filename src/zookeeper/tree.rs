@@ -17,6 +17,9 @@ pub(super) struct Znode {
     pub(super) version: i32,
     /// The session that created an ephemeral znode; `None` for a persistent one.
     pub(super) ephemeral_owner: Option<u64>,
+    /// ZooKeeper's `cversion`: one more at every child created or deleted. A sequential
+    /// child is named after its parent's.
+    pub(super) child_version: i32,
 }
 
 impl Znode {
@@ -25,6 +28,7 @@ impl Znode {
             data,
             version: 0,
             ephemeral_owner: None,
+            child_version: 0,
         }
     }
 }
@@ -67,6 +71,9 @@ impl ZooKeeper {
                 data,
                 ephemeral,
             } => self.create(session_id, path, data, ephemeral, out),
+            ZkOp::CreateSequential { path_prefix, data } => {
+                self.create_sequential(session_id, &path_prefix, data, out)
+            }
             ZkOp::SetData {
                 path,
                 data,
@@ -103,8 +110,10 @@ impl ZooKeeper {
             data,
             version: 0,
             ephemeral_owner: ephemeral.then_some(session_id),
+            child_version: 0,
         };
         self.nodes.insert(path.clone(), znode);
+        self.bump_child_version(&parent_path);
         let none = BTreeSet::new();
         self.trigger(&path, WatchType::Data, ZkWatchKind::NodeCreated, &none, out);
         self.trigger(
@@ -115,6 +124,33 @@ impl ZooKeeper {
             out,
         );
         ZkResult::Created
+    }
+
+    /// ZooKeeper's `PERSISTENT_SEQUENTIAL` create: the name is `path_prefix` followed by the
+    /// parent's child version, zero-padded to ten digits (`PrepRequestProcessor`), so
+    /// sequential children sort in creation order.
+    pub(super) fn create_sequential(
+        &mut self,
+        session_id: u64,
+        path_prefix: &str,
+        data: ZkData,
+        out: &mut Output<ZkTimer>,
+    ) -> ZkResult {
+        if !valid_path(path_prefix) || path_prefix == ROOT {
+            return ZkResult::NoNode;
+        }
+        let Some(parent_node) = self.nodes.get(parent(path_prefix)) else {
+            return ZkResult::NoNode;
+        };
+        let path = format!("{path_prefix}{:010}", parent_node.child_version);
+        self.create(session_id, path, data, false, out)
+    }
+
+    /// A child of `parent_path` was created or deleted.
+    pub(super) fn bump_child_version(&mut self, parent_path: &str) {
+        let parent_node = self.nodes.get_mut(parent_path).expect("the parent exists");
+        // A Java int in ZooKeeper too.
+        parent_node.child_version = parent_node.child_version.wrapping_add(1);
     }
 
     pub(super) fn set_data(
@@ -186,6 +222,7 @@ impl ZooKeeper {
             return ZkResult::NodeExists;
         }
         let removed = self.nodes.remove(path).expect("checked above");
+        self.bump_child_version(parent(path));
         let none = BTreeSet::new();
         let told = self.trigger(path, WatchType::Data, ZkWatchKind::NodeDeleted, &none, out);
         self.trigger(path, WatchType::Child, ZkWatchKind::NodeDeleted, &told, out);

@@ -16,9 +16,10 @@
 //! `isr.shrinks = isr.shrinks_by_leader + isr.removed_by_controller`.
 //!
 //! An election's event carries only the new ISR; what it removed is found against the ISR
-//! replayed so far. The leader's own changes are recorded when its AlterIsr response
-//! arrives, a moment after ZooKeeper took them, so that replay can trail ZooKeeper by a
-//! message (and a response lost with a crashed leader never shows). What the controller
+//! replayed so far. The leader's own changes are recorded when its AlterIsr response (or,
+//! before 2.7, ZooKeeper's answer to its write) arrives, a moment after ZooKeeper took them,
+//! so that replay can trail ZooKeeper by a message (and a response lost with a crashed
+//! leader never shows). What the controller
 //! removed with an election is therefore computed against the replayed ISR, the one the
 //! record can show.
 

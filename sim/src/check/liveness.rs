@@ -348,7 +348,8 @@ impl IsrReplay<'_> {
             | Event::IsrShrunk { tp, .. }
             | Event::IsrExpanded { tp, .. }
             | Event::ControllerShrunkIsr { tp, .. }
-            | Event::IsrChangeRejected { tp, .. } => Some(tp),
+            | Event::IsrChangeRejected { tp, .. }
+            | Event::IsrWriteConflict { tp, .. } => Some(tp),
             _ => None,
         }
     }
@@ -404,7 +405,8 @@ impl IsrReplay<'_> {
             {
                 self.leaders.remove(tp);
             }
-            Event::IsrChangeRejected { tp, leader, .. } => {
+            Event::IsrChangeRejected { tp, leader, .. }
+            | Event::IsrWriteConflict { tp, leader, .. } => {
                 if let Some(l) = self.leaders.get_mut(tp).filter(|l| l.leader == *leader) {
                     l.refused = true;
                 }

@@ -73,10 +73,10 @@ fn a_joiner_must_reach_the_epoch_start_only_from_2_0_1() {
         let mut c = new_leader_with_a_lagging_high_watermark(release);
         let hw = c.hw(0);
         let sent = fetch_directly(&mut c, 0, 1, hw);
-        let proposes_joining = sent.iter().any(|(to, m)| {
-            *to == NodeId::Broker(CONTROLLER)
-                && matches!(m, Message::AlterIsr(r) if r.new_isr.contains(&1))
-        });
+        let proposes_joining = sent
+            .iter()
+            .filter_map(|(to, m)| proposed_isr(to, m))
+            .any(|isr| isr.contains(&1));
         assert_eq!(
             proposes_joining, joins,
             "{release}: broker 1 at the HW {hw}, below the epoch start 3"
@@ -306,4 +306,124 @@ fn a_follower_kept_across_an_epoch_ends_its_backoff() {
     c.produce(0, Acks::Leader, 0..3);
     c.run(3_000);
     assert_eq!(c.leo(1), 3, "the backoff ended and broker 1 fetched again");
+}
+
+/// Brokers running `release` at protocol `protocol`.
+fn release_at_protocol(release: &str, protocol: &str) -> BrokerConfig {
+    BrokerConfig {
+        inter_broker_protocol_version: ProtocolVersion::parse(protocol).expect("a protocol"),
+        ..release_config(release)
+    }
+}
+
+/// The ISR writes broker 0 sent ZooKeeper since the test last cleared them: (xid, the
+/// version written against, the ISR).
+fn isr_writes(c: &Cluster) -> Vec<(u64, Option<i32>, Vec<BrokerId>)> {
+    c.to_zookeeper
+        .iter()
+        .filter_map(|(b, request)| match (&request.op, b) {
+            (
+                ZkOp::SetData {
+                    path,
+                    data: ZkData::PartitionState { isr, .. },
+                    version,
+                },
+                0,
+            ) if *path == crate::controller::state_path(&tp()) => {
+                Some((request.xid, *version, isr.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// KIP-497 (protocol 2.7): a leader asks the controller to change its ISR. Before, it wrote
+/// the partition's state znode itself, conditional on the version it holds
+/// (`Partition.updateIsr`; from 2.7 with an older protocol `ZkIsrManager`), and 5 s after its
+/// last change left a `/isr_change_notification` znode for the controller
+/// (`maybePropagateIsrChanges`). The protocol decides, not the release.
+#[test]
+fn before_protocol_2_7_the_leader_writes_its_isr_to_zookeeper_itself() {
+    for (release, protocol, writes_zookeeper) in [
+        ("2.6.3", "2.6", true),
+        ("3.7.1", "2.6", true),
+        ("2.7.0", "2.7", false),
+        ("3.7.1", "3.7", false),
+    ] {
+        let what = format!("{release} at protocol {protocol}");
+        let mut c = leader_drops_broker_2(release_at_protocol(release, protocol));
+        let alter_isr = c
+            .to_controller
+            .iter()
+            .any(|m| matches!(m, Message::AlterIsr(_)));
+        assert_eq!(alter_isr, !writes_zookeeper, "{what}");
+        let writes = isr_writes(&c);
+        if !writes_zookeeper {
+            assert!(writes.is_empty(), "{what}");
+            continue;
+        }
+        assert_eq!(writes.len(), 1, "one write in flight: {what}");
+        let (xid, version, isr) = writes[0].clone();
+        assert_eq!((version, isr), (Some(0), vec![0, 1]), "{what}");
+        assert_eq!(
+            c.brokers[&0].isr(&tp()),
+            Some(vec![0, 1, 2]),
+            "not before it lands"
+        );
+        c.answer_zookeeper(0, xid, ZkResult::Ok { version: 1 });
+        c.run(1);
+        assert_eq!(c.brokers[&0].isr(&tp()), Some(vec![0, 1]), "{what}");
+        assert!(c
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::IsrShrunk { removed, .. } if *removed == vec![2])));
+        // The notification waits until no change came for 5 s.
+        c.to_zookeeper.clear();
+        c.run(4_000);
+        assert!(c.to_zookeeper.is_empty(), "{what}");
+        c.run(4_000);
+        let notified = c.to_zookeeper.iter().any(|(b, r)| {
+            *b == 0
+                && r.op
+                    == ZkOp::CreateSequential {
+                        path_prefix: "/isr_change_notification/isr_change_".into(),
+                        data: ZkData::IsrChangeNotification(vec![tp()]),
+                    }
+        });
+        assert!(notified, "{what}");
+    }
+}
+
+/// A refused ISR write (the znode moved past the leader's version). Up to 2.6
+/// (`Partition.updateIsr`) the ISR stays as it was and the next check writes again, against
+/// the same stale version; from 2.7 (`ZkIsrManager`'s INVALID_UPDATE_VERSION) the change
+/// stays pending until a LeaderAndIsr brings the new version.
+#[test]
+fn a_refused_isr_write_is_retried_before_2_7_and_waits_for_a_leader_and_isr_after() {
+    for (release, retries) in [("2.6.3", true), ("2.7.0", false)] {
+        let mut c = leader_drops_broker_2(release_at_protocol(release, "2.6"));
+        let (xid, _, _) = isr_writes(&c)[0].clone();
+        c.answer_zookeeper(0, xid, ZkResult::BadVersion);
+        c.run(1);
+        assert_eq!(c.brokers[&0].isr(&tp()), Some(vec![0, 1, 2]), "{release}");
+        assert!(c.events.iter().any(|e| matches!(
+            e,
+            Event::IsrWriteConflict { cached_zk_version: 0, awaits_leader_and_isr, .. }
+                if *awaits_leader_and_isr != retries
+        )));
+        c.to_zookeeper.clear();
+        c.run(2_000);
+        let again = isr_writes(&c);
+        assert_eq!(!again.is_empty(), retries, "{release}");
+        if retries {
+            assert_eq!(again[0].1, Some(0), "the same stale version");
+            continue;
+        }
+        // The controller's LeaderAndIsr brings the version that won; the leader goes on.
+        c.leader_and_isr_to(&[0], 0, 1, vec![0, 1, 2], 5);
+        c.run(2_000);
+        let writes = isr_writes(&c);
+        assert_eq!(writes.len(), 1, "{release}");
+        assert_eq!((writes[0].1, writes[0].2.clone()), (Some(5), vec![0, 1]));
+    }
 }
