@@ -68,6 +68,7 @@ compile_error!(
 pub mod assign;
 pub mod bench;
 pub mod check;
+pub mod conformance;
 pub mod import;
 pub mod narrate;
 pub mod nemesis;

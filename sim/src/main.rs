@@ -157,6 +157,23 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
     },
+    /// Check the model's rules against Kafka's own classes: random cases from a seed go to
+    /// the oracle programs in conformance/ (build them with conformance/build.sh; they need
+    /// Java 17) and to the model, and every case where the answers differ is printed.
+    Conformance {
+        /// The oracles to run, comma-separated: partitioner, assignors, election (default:
+        /// all).
+        #[arg(long, value_delimiter = ',')]
+        oracle: Vec<String>,
+        /// Cases per oracle.
+        #[arg(long, default_value_t = 2_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The conformance/ folder of a checkout (default: ./conformance).
+        #[arg(long, default_value = "conformance")]
+        dir: String,
+    },
     /// Run one of Kafka's consumer partition assignors on a group described in JSON and
     /// print the assignment as JSON.
     Assign {
@@ -262,6 +279,12 @@ fn main() -> ExitCode {
             results,
         } => run_shrink(&file, seed, &out, invariant.as_deref(), results.as_deref()),
         Command::Merge { files } => run_merge(&files),
+        Command::Conformance {
+            oracle,
+            cases,
+            seed,
+            dir,
+        } => run_conformance(&oracle, cases, seed, Path::new(&dir)),
         Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
             Ok(json) => {
                 println!("{json}");
@@ -279,6 +302,45 @@ fn main() -> ExitCode {
         } => run_import(&describe, configs.as_deref(), &out),
         Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
         Command::Check { file } => run_check(&file),
+    }
+}
+
+fn run_conformance(names: &[String], cases: usize, seed: u64, dir: &Path) -> ExitCode {
+    use kafka_sim::conformance::{self, Oracle};
+    let mut oracles = Vec::new();
+    for name in names {
+        match Oracle::from_name(name) {
+            Some(oracle) => oracles.push(oracle),
+            None => {
+                let known: Vec<&str> = Oracle::ALL.iter().map(|o| o.name()).collect();
+                eprintln!(
+                    "error: --oracle: unknown oracle {name:?}; the oracles are {}",
+                    known.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if oracles.is_empty() {
+        oracles = Oracle::ALL.to_vec();
+    }
+    let mut differ = false;
+    for oracle in oracles {
+        match conformance::run(oracle, cases, seed, dir) {
+            Ok(report) => {
+                print!("{report}");
+                differ |= !report.differences.is_empty();
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if differ {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
