@@ -290,6 +290,11 @@ impl Broker {
         }
         let tp = p.tp.clone();
         let protocol = self.protocol();
+        // Kafka's `AbstractFetcherThread.maybeTruncate` asks the leader only for partitions
+        // whose log holds a leader epoch; the others (before KIP-101: all of them) are cut to
+        // their own high watermark without a round trip (`truncateToHighWatermark`).
+        let has_epoch = self.disk.logs[&tp].latest_epoch().is_some();
+        let truncates_to_hw = !protocol.uses_leader_epochs() || !has_epoch;
         self.partitions.insert(
             tp.clone(),
             PartitionState {
@@ -299,8 +304,7 @@ impl Broker {
                 partition_epoch: p.partition_epoch,
                 role: Role::Follower {
                     leader: p.leader,
-                    needs_epoch_lookup: protocol.uses_leader_epochs()
-                        && !protocol.uses_truncation_on_fetch(),
+                    needs_epoch_lookup: !truncates_to_hw && !protocol.uses_truncation_on_fetch(),
                     fetch: FetchReadiness::Ready,
                     fetch_started_epoch: p.leader_epoch,
                 },
@@ -319,10 +323,12 @@ impl Broker {
             leader_epoch: p.leader_epoch,
             log_end_offset: leo,
         });
-        if !protocol.uses_leader_epochs() && p.leader.is_some() {
+        if truncates_to_hw && p.leader.is_some() {
             // Before KIP-101 a new follower cut its log to its own high watermark, trusting
             // that everything above it was uncommitted. The HW can be stale (it lags the
             // leader's, and a restart reads it from a checkpoint), so committed records go too.
+            // With leader epochs only a log without any epoch takes this path: in the
+            // simulator every record carries its epoch, so that is an empty log.
             let hw = self.high_watermark(&tp);
             self.truncate(
                 &tp,

@@ -427,3 +427,48 @@ fn a_refused_isr_write_is_retried_before_2_7_and_waits_for_a_leader_and_isr_afte
         assert_eq!((writes[0].1, writes[0].2.clone()), (Some(5), vec![0, 1]));
     }
 }
+
+/// `AbstractFetcherThread.maybeTruncate` (0.11 to 2.6): a new follower asks the leader where
+/// its latest epoch ends only when its log holds an epoch; one with an empty log has nothing
+/// to ask about, is cut to its own high watermark (nothing) and fetches at once.
+#[test]
+fn only_a_follower_with_an_epoch_asks_the_leader_before_fetching() {
+    let first_request = |c: &Cluster| {
+        c.wire
+            .iter()
+            .find(|(to, from, _)| *to == NodeId::Broker(0) && *from == NodeId::Broker(1))
+            .map(|(_, _, m)| m.kind())
+    };
+    let mut c = Cluster::new(3, release_config("2.6.3"));
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    // Deliver only the LeaderAndIsr requests: broker 1's first request to its leader waits.
+    let mut pending = std::mem::take(&mut c.wire);
+    while let Some((to, from, m)) = pending.pop_front() {
+        c.deliver(to, from, m);
+    }
+    assert_eq!(
+        first_request(&c),
+        Some("Fetch"),
+        "an empty log asks nothing"
+    );
+    c.run(100);
+    c.produce(0, Acks::All, 0..3);
+    c.run(100);
+    assert_eq!(c.leo(1), 3);
+    // A new epoch of another leader: broker 1's log holds epoch 0 now, so it asks first.
+    c.down.insert(0);
+    c.leader_and_isr(2, 1, vec![1, 2], 1);
+    let mut pending = std::mem::take(&mut c.wire);
+    while let Some((to, from, m)) = pending.pop_front() {
+        c.deliver(to, from, m);
+    }
+    let asks = c.wire.iter().any(|(to, from, m)| {
+        *to == NodeId::Broker(2)
+            && *from == NodeId::Broker(1)
+            && matches!(m, Message::OffsetsForLeaderEpoch(_))
+    });
+    assert!(
+        asks,
+        "a log with an epoch asks the new leader where it ends"
+    );
+}
