@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod clients;
+mod unmodelled;
 pub use crate::kafka_version::{FollowerRestart, KafkaVersion};
 pub use clients::{AutoOffsetReset, ConsumerConfig, ProducerConfig};
+pub use unmodelled::is_kafka_config_not_modelled;
 
 /// A config value as a scenario file gives it.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +43,8 @@ pub enum ConfigError {
         key: String,
         suggestion: Option<String>,
     },
+    #[error("`{key}` is a Kafka config that kafka-sim does not model yet; remove it (the run would report what Kafka does without it)")]
+    NotModelled { key: String },
     #[error("config `{key}` expects {expected}, got {got}")]
     BadValue {
         key: String,
@@ -155,6 +159,9 @@ fn apply_declared<C>(
 ) -> Result<(), ConfigError> {
     match keys.iter().find(|k| k.name == key) {
         Some(k) => (k.apply)(config, key, v),
+        None if is_kafka_config_not_modelled(key) => Err(ConfigError::NotModelled {
+            key: key.to_string(),
+        }),
         None => Err(ConfigError::UnknownKey {
             key: key.to_string(),
             suggestion: nearest_key(key, keys.iter().map(|k| k.name)),

@@ -166,9 +166,15 @@ pub fn parse(text: &str) -> Result<Request, InputError> {
             Some(s) => s,
             None => {
                 let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                let hint = kafka_model::config::nearest_key(name, names.iter().copied())
+                    .map(|n| format!(" (did you mean {n:?}?)"))
+                    .unwrap_or_default();
                 return bad(
                     "strategy",
-                    format!("unknown strategy {name:?}; one of {}", names.join(", ")),
+                    format!(
+                        "unknown strategy {name:?}{hint}; one of {}",
+                        names.join(", ")
+                    ),
                 );
             }
         },

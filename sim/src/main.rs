@@ -79,11 +79,17 @@ enum Command {
         /// (the JSON outcome always has it, under `groups`).
         #[arg(long)]
         describe_groups: bool,
+        /// List internal topics (`__consumer_offsets`) in the partition table too.
+        #[arg(long)]
+        describe_internal: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
     /// Validate a scenario file without running it.
-    Check { file: String },
+    Check {
+        /// The scenario file (TOML).
+        file: String,
+    },
     /// The scale suite: one line of figures per case, each goal beside its figure.
     ///
     /// One case runs in this process; several (the default: all) run each in a child
@@ -116,6 +122,7 @@ enum Command {
     },
     /// Run a scenario over many seeds in parallel and summarize.
     Sweep {
+        /// The scenario file (TOML).
         file: String,
         /// Seeds to run, as a range `A..B`.
         #[arg(long, default_value = "0..100")]
@@ -137,6 +144,7 @@ enum Command {
     },
     /// Cut a failing seed down to a minimal scenario that fails on its own.
     Shrink {
+        /// The scenario file (TOML).
         file: String,
         #[arg(long)]
         seed: u64,
@@ -154,8 +162,13 @@ enum Command {
     },
     /// Summarize the union of sweep result files.
     Merge {
+        /// Result files (JSON lines) that `sweep --out` wrote.
         #[arg(required = true)]
         files: Vec<String>,
+        /// The scenario the results are of, for the replay commands (default:
+        /// scenarios/NAME.toml when that file is the one the results were run from).
+        #[arg(long)]
+        scenario: Option<String>,
     },
     /// Check the model's rules against Kafka's own classes: random cases from a seed go to
     /// the oracle programs in conformance/ (build them with conformance/build.sh; they need
@@ -196,6 +209,7 @@ enum Command {
     },
     /// Run each seed twice (once on another thread) and compare the records event by event.
     CheckDeterminism {
+        /// The scenario file (TOML).
         file: String,
         #[arg(long, default_value = "0..10")]
         seeds: SeedRange,
@@ -216,6 +230,7 @@ fn main() -> ExitCode {
             stats,
             show_schedule,
             describe_groups,
+            describe_internal,
             limits,
         } => {
             if show_schedule {
@@ -230,6 +245,7 @@ fn main() -> ExitCode {
                         trace,
                         stats,
                         describe_groups,
+                        describe_internal,
                         limits: limits.limits(),
                     },
                 )
@@ -278,7 +294,7 @@ fn main() -> ExitCode {
             invariant,
             results,
         } => run_shrink(&file, seed, &out, invariant.as_deref(), results.as_deref()),
-        Command::Merge { files } => run_merge(&files),
+        Command::Merge { files, scenario } => run_merge(&files, scenario.as_deref()),
         Command::Conformance {
             oracle,
             cases,
@@ -344,10 +360,17 @@ fn run_conformance(names: &[String], cases: usize, seed: u64, dir: &Path) -> Exi
     }
 }
 
-fn run_merge(files: &[String]) -> ExitCode {
+fn run_merge(files: &[String], scenario: Option<&str>) -> ExitCode {
     match sweep::merge(files) {
-        Ok(summary) => {
-            print!("{}", sweep::render_summary(&summary, "SCENARIO"));
+        Ok((summary, identity)) => {
+            let path = match replay_scenario(&identity, scenario) {
+                Ok(path) => path,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            print!("{}", sweep::render_summary(&summary, &path));
             if summary.failed > 0 {
                 ExitCode::from(1)
             } else {
@@ -398,12 +421,50 @@ fn run_check(file: &str) -> ExitCode {
     }
 }
 
+/// The scenario file for the replay commands of merged results: the one named, which must be
+/// the file the results were run from, or else `scenarios/NAME.toml` when it is that file.
+fn replay_scenario(
+    identity: &sweep::ResultIdentity,
+    named: Option<&str>,
+) -> anyhow::Result<String> {
+    let matches = |path: &str| {
+        Scenario::load(path)
+            .map(|s| format!("{:016x}", s.hash()) == identity.scenario_hash)
+            .unwrap_or(false)
+    };
+    if let Some(path) = named {
+        let scenario = Scenario::load(path).map_err(|e| anyhow::anyhow!("--scenario: {e}"))?;
+        anyhow::ensure!(
+            format!("{:016x}", scenario.hash()) == identity.scenario_hash,
+            "--scenario: {path} is not the file the results were run from (its hash differs from {})",
+            identity.scenario_hash
+        );
+        return Ok(path.to_string());
+    }
+    let guess = format!("scenarios/{}.toml", identity.scenario);
+    if matches(&guess) {
+        Ok(guess)
+    } else {
+        Ok(format!(
+            "<the {} scenario file: --scenario FILE>",
+            identity.scenario
+        ))
+    }
+}
+
 fn show(file: &str, seed: Option<u64>) -> ExitCode {
     let scenario = match load(file) {
         Ok(s) => s,
         Err(code) => return code,
     };
     let seed = seed.unwrap_or(scenario.seed);
+    if scenario.nemesis.is_none() {
+        println!(
+            "# {} has no [nemesis]: its faults are the [[faults]] it lists, the same for every seed.",
+            scenario.name
+        );
+        return ExitCode::SUCCESS;
+    }
     let faults = kafka_sim::nemesis::schedule(&scenario, seed);
     println!(
         "# The faults the nemesis of {} draws for seed {seed} ({} faults).",
@@ -421,6 +482,7 @@ struct RunOptions {
     trace: Option<String>,
     stats: bool,
     describe_groups: bool,
+    describe_internal: bool,
     limits: world::RunLimits,
 }
 
@@ -524,7 +586,7 @@ fn print_outcome(
                 }
                 text.push('\n');
             }
-            text.push_str(&report::render_text(outcome));
+            text.push_str(&report::render_text(outcome, options.describe_internal));
             if options.describe_groups {
                 text.push('\n');
                 if outcome.groups.is_empty() {

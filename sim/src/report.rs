@@ -416,10 +416,16 @@ fn expect_failures(
     let broken: BTreeSet<Invariant> = report.counts.keys().copied().collect();
     let mut failures = scenario.expect.check(counters, &broken);
     if scenario.expect.violations.is_none() {
+        // No [expect] block at all (or an empty one): nothing may break.
+        let no_block = scenario.expect.counters.is_empty();
         for v in &broken {
-            failures.push(format!(
-                "invariant {v} broke, and the scenario's [expect] does not name it"
-            ));
+            failures.push(if no_block {
+                format!(
+                    "invariant {v} broke; no [expect] block, so any broken invariant fails the run"
+                )
+            } else {
+                format!("invariant {v} broke, and the scenario's [expect] does not name it")
+            });
         }
     }
     failures
@@ -468,7 +474,8 @@ pub(crate) fn list(ids: &[i32]) -> String {
 }
 
 /// The text report: counts, violations, expectations, and the partition table.
-pub fn render_text(o: &Outcome) -> String {
+/// The text report; the partition table leaves internal topics out unless `show_internal`.
+pub fn render_text(o: &Outcome, show_internal: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "scenario {} (seed {})", o.scenario, o.seed);
     let _ = writeln!(
@@ -566,12 +573,19 @@ pub fn render_text(o: &Outcome) -> String {
         }
     }
     let _ = writeln!(s);
-    s.push_str(&partition_table(o));
+    s.push_str(&partition_table(o, show_internal));
     s
 }
 
+/// Kafka's internal topics (`Topic.isInternal`'s names start with `__`).
+fn is_internal(topic: &str) -> bool {
+    topic.starts_with("__")
+}
+
 /// The table `kafka-topics.sh --describe` prints, with each replica's LEO and HW beside it.
-pub fn partition_table(o: &Outcome) -> String {
+/// Internal topics (`__consumer_offsets`, 50 partitions by default) are left out unless
+/// `show_internal`, with a line that says how many rows that saves.
+pub fn partition_table(o: &Outcome, show_internal: bool) -> String {
     let mut rows = vec![[
         "Topic".to_string(),
         "Partition".into(),
@@ -581,7 +595,12 @@ pub fn partition_table(o: &Outcome) -> String {
         "Isr".into(),
         "LEO/HW per replica".into(),
     ]];
+    let mut hidden: BTreeMap<&str, usize> = BTreeMap::new();
     for p in &o.partitions {
+        if !show_internal && is_internal(&p.topic) {
+            *hidden.entry(p.topic.as_str()).or_insert(0) += 1;
+            continue;
+        }
         let offsets = p
             .replica_offsets
             .iter()
@@ -618,6 +637,17 @@ pub fn partition_table(o: &Outcome) -> String {
             .collect::<Vec<_>>()
             .join("  ");
         let _ = writeln!(s, "{}", line.trim_end());
+    }
+    if !hidden.is_empty() {
+        let topics: Vec<String> = hidden
+            .iter()
+            .map(|(topic, n)| format!("{topic} ({n} partitions)"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "(internal topics not listed: {}; --describe-internal lists them)",
+            topics.join(", ")
+        );
     }
     s
 }

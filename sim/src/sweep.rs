@@ -506,7 +506,8 @@ pub fn seed_identity(file: &str, seed: u64) -> anyhow::Result<ResultIdentity> {
 /// Reads results files and summarizes their union. Files that mix scenarios, versions of a
 /// scenario (a different file hash) or builds (a different build hash) are refused; a seed
 /// present twice counts once.
-pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
+/// The summary of result files' union, and what they are results of.
+pub fn merge(files: &[String]) -> anyhow::Result<(Summary, ResultIdentity)> {
     let mut first: Option<(ResultIdentity, String)> = None;
     let mut by_seed: BTreeMap<u64, ResultLine> = BTreeMap::new();
     for file in files {
@@ -524,7 +525,10 @@ pub fn merge(files: &[String]) -> anyhow::Result<Summary> {
     let Some((identity, _)) = first else {
         bail!("no result lines in {}", files.join(", "));
     };
-    Ok(summarize_lines(identity.scenario, by_seed))
+    Ok((
+        summarize_lines(identity.scenario.clone(), by_seed),
+        identity,
+    ))
 }
 
 /// The summary of merged result lines, in seed order.

@@ -34,11 +34,13 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
         sweep::write_jsonl(&file, &part).unwrap();
         files.push(file);
     }
-    let merged = sweep::merge(&files).unwrap();
+    let (merged, identity) = sweep::merge(&files).unwrap();
+    assert_eq!(identity.scenario, scenario.name);
+    assert_eq!(identity.scenario_hash, format!("{:016x}", scenario.hash()));
     assert_eq!(merged, sweep::summarize(&scenario.name, &whole));
     assert_eq!(
         merged,
-        sweep::merge(std::slice::from_ref(&whole_file)).unwrap()
+        sweep::merge(std::slice::from_ref(&whole_file)).unwrap().0
     );
     assert_eq!(merged.seeds, 8);
 
@@ -200,7 +202,7 @@ fn a_sweep_records_a_seed_past_the_wall_time_limit_and_goes_on() {
     assert_eq!(summary.no_outcome.get("wall-time-limit"), Some(&3));
     let file = temp("stopped.jsonl");
     sweep::write_jsonl(&file, &outcomes).unwrap();
-    let merged = sweep::merge(&[file]).unwrap();
+    let (merged, _) = sweep::merge(&[file]).unwrap();
     assert_eq!(merged.failed, 3, "a merge counts them as failed too");
 }
 

@@ -9,8 +9,11 @@ use kafka_model::config::nearest_key;
 use std::ops::Range;
 
 /// A scenario error, with the position of the offending key or value.
+/// Line 0 means the file as a whole (it could not be read): then no position is shown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {}{message}", key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
+#[error("{file}{}: {}{message}",
+    if *line == 0 { String::new() } else { format!(":{line}:{column}") },
+    key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
 pub struct ScenarioError {
     pub file: String,
     pub line: usize,
