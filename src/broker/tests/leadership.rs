@@ -298,3 +298,34 @@ fn a_new_leader_gives_no_latest_offset_until_its_hw_reaches_its_epoch_start() {
         }
     }
 }
+
+/// `AbstractFetcherThread.processFetchRequest` keeps a partition's data only while the
+/// fetcher still fetches that partition from that leader: a fetch answer that arrives after
+/// the broker became leader itself (or moved to another leader) is dropped, records and all.
+#[test]
+fn a_fetch_answer_for_a_partition_no_longer_followed_is_dropped() {
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    c.run(10);
+    // The followers' fetches wait at the leader; a write answers them.
+    c.produce(0, Acks::Leader, 0..3);
+    let (to, from, produce) = c.wire.pop_front().expect("the produce request");
+    c.deliver(to, from, produce);
+    let answers_to_1 = c
+        .wire
+        .iter()
+        .filter(|(to, _, m)| *to == NodeId::Broker(1) && matches!(m, Message::FetchResponse(_)))
+        .count();
+    assert_eq!(
+        answers_to_1, 1,
+        "broker 1's fetch is answered with the records"
+    );
+    // Before the answer arrives, broker 1 is made leader of a new epoch.
+    c.leader_and_isr_to(&[1], 1, 1, vec![1], 1);
+    let (to, from, leader_and_isr) = c.wire.pop_back().expect("the LeaderAndIsr");
+    c.deliver(to, from, leader_and_isr);
+    assert_eq!(c.brokers[&1].partition_role(&tp()), Some((1, true)));
+    c.run(1);
+    assert_eq!(c.leo(1), 0, "the old leader's records are not appended");
+    assert_eq!(c.hw(1), 0);
+}
