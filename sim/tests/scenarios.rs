@@ -3,6 +3,12 @@
 //!
 //! `insta::glob!` runs every file and reports every mismatch in one run, then fails. The
 //! snapshots keep the scenario file's name (`snapshots/NAME.snap`), as they always had.
+//!
+//! A scenario's teaching comment states numbers and quotes the timeline; the file backs them
+//! with claim lines the run must bear out, so a comment cannot drift from its run:
+//! - `# narration: "TEXT"`: some line of the narrated timeline contains TEXT;
+//! - `# outcome: PATH = VALUE`: the JSON outcome at the dotted PATH (`records.acked_lost`,
+//!   `groups.billing.rebalances`; a number indexes a list) is the JSON VALUE.
 
 use kafka_sim::Scenario;
 use std::collections::BTreeSet;
@@ -52,5 +58,48 @@ fn check(path: &Path) -> Option<String> {
     settings.remove_input_file();
     settings.bind(|| insta::assert_snapshot!(name.as_ref(), run.snapshot()));
     let outcome = run.outcome();
-    (!outcome.passed()).then(|| format!("{name}: {}", outcome.expect.failures.join("; ")))
+    let mut failures: Vec<String> = outcome.expect.failures.clone();
+    failures.extend(unmet_claims(&scenario.text, &run));
+    (!failures.is_empty()).then(|| format!("{name}: {}", failures.join("; ")))
+}
+
+/// The claim lines of a scenario file that its run does not bear out.
+fn unmet_claims(text: &str, run: &kafka_sim::Simulation) -> Vec<String> {
+    let timeline = run.timeline();
+    let outcome = serde_json::to_value(run.outcome()).expect("the outcome is JSON");
+    let mut unmet = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(quoted) = line.strip_prefix("# narration:") {
+            let wanted = quoted
+                .trim()
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .unwrap_or_else(|| panic!("a narration claim is quoted: {line}"));
+            if !timeline.iter().any(|l| l.contains(wanted)) {
+                unmet.push(format!("no timeline line contains {wanted:?}"));
+            }
+        } else if let Some(claim) = line.strip_prefix("# outcome:") {
+            let (path, value) = claim
+                .split_once('=')
+                .unwrap_or_else(|| panic!("an outcome claim is PATH = VALUE: {line}"));
+            let wanted: serde_json::Value = serde_json::from_str(value.trim())
+                .unwrap_or_else(|e| panic!("{line}: the value is not JSON: {e}"));
+            let got =
+                path.trim()
+                    .split('.')
+                    .try_fold(&outcome, |v, key| match key.parse::<usize>() {
+                        Ok(i) if v.is_array() => v.get(i),
+                        _ => v.get(key),
+                    });
+            if got != Some(&wanted) {
+                unmet.push(format!(
+                    "outcome {} is {}, the file claims {wanted}",
+                    path.trim(),
+                    got.map_or("missing".to_string(), |g| g.to_string())
+                ));
+            }
+        }
+    }
+    unmet
 }
