@@ -32,6 +32,8 @@ pub struct RecordCounts {
     pub acked_lost_acks_all: u64,
     /// Records sent by acks=0 producers and missing after the settle (no promise broken).
     pub lost_acks0: u64,
+    /// Extra copies of records in the final leaders' logs: retried batches written twice.
+    pub duplicated: u64,
     pub consumed: u64,
     pub committed_lost: u64,
     /// Records processed again by their group (at-least-once duplicates after a crash or a
@@ -270,6 +272,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         acked_lost_acks1: report.acked_lost.acks1,
         acked_lost_acks_all: report.acked_lost.acks_all,
         lost_acks0: report.lost_acks0,
+        duplicated: report.duplicated,
         consumed: distinct_ids(tally.consumed.into_iter()),
         committed_lost: report.committed_lost,
         redelivered: has_groups
@@ -383,6 +386,7 @@ fn expect_counters(
         ("acked_lost_acks1", records.acked_lost_acks1),
         ("acked_lost_acks_all", records.acked_lost_acks_all),
         ("lost_acks0", records.lost_acks0),
+        ("duplicated", records.duplicated),
         ("consumed", records.consumed),
         ("committed_lost", records.committed_lost),
         ("clean_elections", elections.clean),
@@ -497,6 +501,14 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
             s,
             "            {} sent with acks=0 and lost (acks=0 promises nothing)",
             r.lost_acks0
+        );
+    }
+    if r.duplicated > 0 {
+        let _ = writeln!(
+            s,
+            "            {} extra {} in the final logs: retried batches the leader had already written (Kafka's idempotent producer, not modelled yet, would drop them)",
+            r.duplicated,
+            if r.duplicated == 1 { "copy" } else { "copies" }
         );
     }
     let _ = writeln!(

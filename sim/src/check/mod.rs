@@ -27,8 +27,8 @@ use common::last_time;
 pub use common::{Invariant, Violation};
 pub use consumers::consumer_missed_truncation;
 pub use partitions::{
-    acked_record_lost, committed_record_lost, hw_regressed, lost_acks0, two_leaders_same_epoch,
-    AckedLost,
+    acked_record_lost, committed_record_lost, duplicated, hw_regressed, lost_acks0,
+    two_leaders_same_epoch, AckedLost,
 };
 pub use replication::{
     acked_below_min_isr, clean_leader_incomplete, replica_divergence, uncommitted_read,
@@ -76,6 +76,8 @@ pub struct CheckReport {
     pub acked_lost: AckedLost,
     /// Records an acks=0 producer sent that are missing after the settle.
     pub lost_acks0: u64,
+    /// Extra copies of records in the final leaders' logs (producer retries).
+    pub duplicated: u64,
     pub committed_lost: u64,
     /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
     pub groups: BTreeMap<String, groups::GroupOut>,
@@ -129,6 +131,7 @@ pub fn check(
         counts,
         acked_lost,
         lost_acks0: lost_acks0(events, final_state, &config.producer_acks),
+        duplicated: duplicated(final_state),
         committed_lost,
         groups: group_report.groups,
     }

@@ -149,6 +149,27 @@ pub fn lost_acks0(
     lost.len() as u64
 }
 
+/// `records.duplicated`: the extra copies of records in the final leaders' logs. A producer
+/// that retries a batch the leader had already written (its answer was lost, or timed out)
+/// writes it again at new offsets. Kafka's idempotent producer (`enable.idempotence`, the
+/// default from 3.0) would have the leader drop the second copy; the simulator does not model
+/// it yet, so this counts what a non-idempotent producer leaves. A count, no invariant: the
+/// records are all there.
+pub fn duplicated(final_state: &FinalState) -> u64 {
+    let mut extra = 0;
+    for p in &final_state.partitions {
+        let Some((_, _, log)) = final_log(p) else {
+            continue;
+        };
+        let mut copies: BTreeMap<RecordId, u64> = BTreeMap::new();
+        for id in log.values() {
+            *copies.entry(*id).or_insert(0) += 1;
+        }
+        extra += copies.values().map(|n| n - 1).sum::<u64>();
+    }
+    extra
+}
+
 /// `committed-record-lost`: a record once below a leader's HW is later missing or replaced at
 /// its offset in the final leader's log. Every record ever committed at an offset is judged
 /// (after unclean elections one offset can be committed several times, with other records),
@@ -633,6 +654,7 @@ pub(super) mod tests {
         assert!(v[0].detail.contains("(acks=1)"), "{}", v[0].detail);
         let producer_acks = [Acks::All, Acks::Leader, Acks::None];
         assert_eq!(lost_acks0(&events, &fs, &producer_acks), 2);
+        assert_eq!(duplicated(&fs), 0);
         // An acks=all loss shows in its own counter, whatever the acks=1 ones do.
         log.pop();
         let fs = final_state(0, vec![0], vec![replica(0, &log, 2)]);
@@ -710,5 +732,22 @@ pub(super) mod tests {
             1
         );
         assert!(two_leaders_same_epoch(&[leader(0, 1), leader(1, 2), leader(0, 1)]).is_empty());
+    }
+
+    /// A retried batch written twice leaves extra copies in the final leader's log; only the
+    /// copies beyond the first count, and a follower's log is not looked at.
+    #[test]
+    fn duplicated_counts_the_extra_copies_in_the_final_leaders_log() {
+        let fs = final_state(
+            0,
+            vec![0, 1],
+            vec![
+                replica(0, &[0, 1, 1, 2, 1, 2], 6),
+                replica(1, &[0, 0, 0], 3),
+            ],
+        );
+        assert_eq!(duplicated(&fs), 3, "p0#1 twice more, p0#2 once more");
+        let fs = final_state(0, vec![0], vec![replica(0, &[0, 1, 2], 3)]);
+        assert_eq!(duplicated(&fs), 0);
     }
 }

@@ -416,6 +416,7 @@ pub const EXPECT_COUNTERS: &[&str] = &[
     "acked_lost_acks1",
     "acked_lost_acks_all",
     "lost_acks0",
+    "duplicated",
     "consumed",
     "committed_lost",
     "unclean_elections",
