@@ -472,3 +472,43 @@ fn only_a_follower_with_an_epoch_asks_the_leader_before_fetching() {
         "a log with an epoch asks the new leader where it ends"
     );
 }
+
+/// KIP-279 (protocol 2.0), `getOffsetTruncationState`: when the leader answers with an epoch
+/// the follower does not hold, the follower cuts to the end of its own largest epoch below
+/// that one and asks again; only an answer for an epoch it holds completes the truncation.
+/// Here broker 1 holds epoch 0 at offsets 0 to 4 and epoch 2 at 5 to 9; the leader ended
+/// epoch 0 at offset 3 and led epoch 1 from there. Taking the first answer (epoch 1 ends at
+/// 8) as final would keep offsets 3 and 4 of an epoch 0 the leader does not have.
+#[test]
+fn kip_279_a_follower_without_the_answered_epoch_asks_again() {
+    let record = |seq: u64| ProducerRecord {
+        id: RecordId { producer: 0, seq },
+        timestamp_ms: 0,
+        key: None,
+        value: format!("v{seq}"),
+        headers: vec![],
+    };
+    let mut c = Cluster::new(3, release_config("2.0.0"));
+    let follower = c.brokers.get_mut(&1).expect("broker 1");
+    let mut log = Log::new();
+    log.append_as_leader(0, (0..5).map(record).collect(), 0);
+    log.append_as_leader(2, (5..10).map(record).collect(), 0);
+    follower.disk.logs.insert(tp(), log);
+    let answer = |leader_epoch, end_offset| EpochEndOffset {
+        tp: tp(),
+        error: ErrorCode::None,
+        leader_epoch,
+        end_offset,
+    };
+    let mut out = Output::default();
+    let complete = follower.truncate_to_epoch_end(&tp(), &answer(1, 8), &mut out);
+    assert!(!complete, "epoch 1 is not in broker 1's log: it asks again");
+    assert_eq!(
+        follower.disk.logs[&tp()].log_end_offset(),
+        5,
+        "the end of its epoch 0"
+    );
+    let complete = follower.truncate_to_epoch_end(&tp(), &answer(0, 3), &mut out);
+    assert!(complete);
+    assert_eq!(follower.disk.logs[&tp()].log_end_offset(), 3);
+}
