@@ -211,7 +211,8 @@ impl KafkaVersion {
     }
 
     /// KIP-841 (3.3.0): `KafkaController.processAlterPartition` refuses an ISR that holds a
-    /// replica on a broker that is not alive (INELIGIBLE_REPLICA).
+    /// replica on a broker that is not alive (INELIGIBLE_REPLICA), and the leader proposes
+    /// no such replica (`Partition.canAddReplicaToIsr`, `isReplicaIsrEligible`).
     pub fn has_ineligible_replica_check(self) -> bool {
         self.at_least(3, 3, 0)
     }

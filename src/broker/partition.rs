@@ -738,6 +738,8 @@ impl Broker {
     ) {
         let (tp, fetch_offset) = (&fetch.tp, fetch.fetch_offset);
         let joins_at_epoch_start = self.release().has_isr_join_at_epoch_start();
+        let checks_eligibility = self.release().has_ineligible_replica_check();
+        let follower_alive = self.live_brokers.contains(&follower);
         let leo = self.disk.logs[tp].log_end_offset();
         let hw = self.high_watermark(tp);
         let p = self.partitions.get_mut(tp).expect("partition");
@@ -761,11 +763,14 @@ impl Broker {
         f.session = session.filter(|_| fetch_offset >= leo && p.isr.contains(&follower));
         // Kafka's `maybeExpandIsr`: a follower rejoins once it reached the HW and, from 2.0.1
         // (KAFKA-7128, `leaderEpochStartOffsetOpt`), the start of this leader's epoch: a new
-        // leader's HW may lag the records it holds committed.
+        // leader's HW may lag the records it holds committed. From 3.3 (KIP-841,
+        // `canAddReplicaToIsr`'s `isReplicaIsrEligible`) only a follower on a broker the
+        // leader's metadata cache holds alive may join (ZooKeeper mode: `hasAliveBroker`).
         let joins = !p.isr.contains(&follower)
             && leader.pending_isr.is_none()
             && fetch_offset >= hw
-            && (!joins_at_epoch_start || fetch_offset >= leader.epoch_start_offset);
+            && (!joins_at_epoch_start || fetch_offset >= leader.epoch_start_offset)
+            && (!checks_eligibility || follower_alive);
         if joins {
             let mut new_isr = p.isr.clone();
             new_isr.push(follower);

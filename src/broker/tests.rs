@@ -66,6 +66,21 @@ impl Cluster {
                 Message::ZkConnected(session),
                 &mut out,
             );
+            // The controller tells every broker who is alive, as it does before any
+            // LeaderAndIsr (`KafkaController.onBrokerStartup`): from 3.3 a leader lets only
+            // live brokers into the ISR.
+            let metadata = UpdateMetadataRequest {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                live_brokers: (0..n).collect(),
+                partitions: Vec::new(),
+            };
+            broker.on_message(
+                0,
+                NodeId::Broker(CONTROLLER),
+                Message::UpdateMetadata(metadata),
+                &mut out,
+            );
             c.absorb(b, out);
         }
         c

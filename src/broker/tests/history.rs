@@ -512,3 +512,38 @@ fn kip_279_a_follower_without_the_answered_epoch_asks_again() {
     assert!(complete);
     assert_eq!(follower.disk.logs[&tp()].log_end_offset(), 3);
 }
+
+/// KIP-841 (3.3.0), `Partition.canAddReplicaToIsr`: a leader proposes a caught-up follower
+/// for the ISR only if its metadata cache holds the follower's broker alive
+/// (`isReplicaIsrEligible`, ZooKeeper mode: `hasAliveBroker`). Before, any caught-up follower.
+#[test]
+fn only_a_live_follower_may_join_the_isr_from_3_3() {
+    for (release, joins) in [("3.2.3", true), ("3.3.0", false), ("3.7.1", false)] {
+        let mut c = Cluster::new(3, release_config(release));
+        // The followers' own fetches stay away: the one below is the only one.
+        c.down.extend([1, 2]);
+        c.leader_and_isr(0, 0, vec![0], 0);
+        c.run(1);
+        // Broker 0 hears that broker 1 is gone (its ZooKeeper session expired), though a
+        // fetch of broker 1's still arrives.
+        let metadata = UpdateMetadataRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            live_brokers: vec![0, 2],
+            partitions: Vec::new(),
+        };
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::UpdateMetadata(metadata),
+        ));
+        c.run(1);
+        c.to_controller.clear();
+        let sent = fetch_directly(&mut c, 0, 1, 0);
+        let proposes_joining = sent
+            .iter()
+            .filter_map(|(to, m)| proposed_isr(to, m))
+            .any(|isr| isr.contains(&1));
+        assert_eq!(proposes_joining, joins, "{release}");
+    }
+}
