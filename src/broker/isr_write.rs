@@ -217,6 +217,16 @@ mod tests {
         TopicPartition::new("t", p)
     }
 
+    /// Both clocks start with the broker: one restarted late in a run still waits the 5
+    /// quiet seconds before its first notice, not only 60 s after time zero.
+    #[test]
+    fn a_broker_that_starts_late_still_waits_for_quiet() {
+        let mut n = IsrChangeNotifier::starting(100_000);
+        n.record(100_500, &tp(0));
+        assert_eq!(n.take_due(102_500), None);
+        assert_eq!(n.take_due(105_501), Some(vec![tp(0)]));
+    }
+
     #[test]
     fn changes_wait_for_five_quiet_seconds_or_sixty_since_the_last_notice() {
         let mut n = IsrChangeNotifier::starting(0);
