@@ -100,6 +100,7 @@ fn fault_text(action: &str, detail: &str) -> String {
         "slow" => format!("FAULT: slow link, {detail}"),
         "loss" => format!("FAULT: lossy link, {detail}"),
         "settle" => format!("SETTLE: {detail}; the run goes on so replication can converge"),
+        "no-op" => format!("FAULT, no effect: {detail}"),
         other => format!("FAULT: {other} {detail}"),
     }
 }

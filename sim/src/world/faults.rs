@@ -60,6 +60,20 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
     }
 }
 
+/// The action a fault is recorded under when it changes nothing (a restart of a running
+/// broker, a resume of a process that is not paused, a heal with nothing to heal).
+pub const NO_OP: &str = "no-op";
+
+/// What a restart did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Restarted {
+    Yes,
+    /// The broker was paused: it was woken, not restarted.
+    Resumed,
+    /// The broker was running: nothing happened.
+    AlreadyRunning,
+}
+
 /// Applies one fault and records it. A fault whose target is no node right now does nothing
 /// (a crash records that it did nothing).
 pub(super) fn apply_fault(
@@ -78,8 +92,15 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            restart(shared, handle, nodes, node);
-            shared.record_fault(name, desc);
+            match restart(shared, handle, nodes, node) {
+                Restarted::Yes => shared.record_fault(name, desc),
+                // A paused broker is not restarted but woken: say so.
+                Restarted::Resumed => shared.record_fault("resume", desc),
+                Restarted::AlreadyRunning => shared.record_fault(
+                    NO_OP,
+                    format!("restart {desc}: it is running, so nothing restarts"),
+                ),
+            }
         }
         FaultAction::Pause(t) => {
             let Some((node, desc)) = resolve(shared, t) else {
@@ -92,8 +113,14 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            resume(handle, nodes, node);
-            shared.record_fault(name, desc);
+            if resume(handle, nodes, node) {
+                shared.record_fault(name, desc);
+            } else {
+                shared.record_fault(
+                    NO_OP,
+                    format!("resume {desc}: it is not paused, so nothing wakes up"),
+                );
+            }
         }
         FaultAction::Isolate(t) => {
             let Some((node, desc)) = resolve(shared, t) else {
@@ -165,13 +192,37 @@ fn apply_partition(shared: &Shared, name: &str, groups: &[Vec<Target>]) {
 /// Heals the network faults of one node, or every network fault.
 fn apply_heal(shared: &Shared, name: &str, target: Option<&Target>) {
     let target = target.and_then(|t| resolve(shared, t));
-    shared
+    let healed = shared
         .net
         .lock()
         .expect("net")
         .heal(target.as_ref().map(|(n, _)| *n));
+    let targeted = target.is_some();
     let desc = target.map_or("every network fault".to_string(), |(_, d)| d);
-    shared.record_fault(name, desc);
+    match healed {
+        None => shared.record_fault(NO_OP, format!("heal {desc}: nothing to heal")),
+        Some(splits) if targeted && !splits.is_empty() => {
+            // A node's heal ends the whole split it was part of: say which.
+            let shown: Vec<String> = splits.iter().map(|s| show_split(s)).collect();
+            shared.record_fault(
+                name,
+                format!("{desc} (and the whole split {})", shown.join(", ")),
+            );
+        }
+        Some(_) => shared.record_fault(name, desc),
+    }
+}
+
+/// A split as `[broker 0] | [broker 1, broker 2]`.
+fn show_split(groups: &[Vec<NodeId>]) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            let nodes: Vec<String> = g.iter().map(|n| n.to_string()).collect();
+            format!("[{}]", nodes.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Adds `delay_ms` to every message to and from the target.
@@ -247,9 +298,9 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     }
 }
 
-fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) -> Restarted {
     let Some(id) = nodes.madsim_id(node) else {
-        return;
+        return Restarted::AlreadyRunning;
     };
     if let NodeId::Broker(b) = node {
         match nodes.status[&b] {
@@ -257,12 +308,18 @@ fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
                 shared.refusing.lock().expect("refusing").remove(&node);
                 handle.restart(id);
                 nodes.status.insert(b, BrokerStatus::Running);
+                Restarted::Yes
             }
-            BrokerStatus::Paused => resume(handle, nodes, node),
-            BrokerStatus::Running => {}
+            BrokerStatus::Paused => {
+                resume(handle, nodes, node);
+                Restarted::Resumed
+            }
+            BrokerStatus::Running => Restarted::AlreadyRunning,
         }
     } else {
+        // A client or ZooKeeper restarts as a new process whatever it was doing.
         handle.restart(id);
+        Restarted::Yes
     }
 }
 
@@ -282,21 +339,27 @@ fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     }
 }
 
-fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+/// Wakes a paused node; false when it was not paused (nothing happens).
+fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
     let Some(id) = nodes.madsim_id(node) else {
-        return;
+        return false;
     };
     match node {
         NodeId::Broker(b) if nodes.status[&b] == BrokerStatus::Paused => {
             handle.resume(id);
             nodes.status.insert(b, BrokerStatus::Running);
+            true
         }
         NodeId::ZooKeeper if nodes.zk_paused => {
             handle.resume(id);
             nodes.zk_paused = false;
+            true
         }
-        client if nodes.paused_clients.remove(&client) => handle.resume(id),
-        _ => {}
+        client if nodes.paused_clients.remove(&client) => {
+            handle.resume(id);
+            true
+        }
+        _ => false,
     }
 }
 

@@ -192,16 +192,27 @@ impl NetFaults {
         la.max(lb)
     }
 
-    pub(super) fn heal(&mut self, target: Option<NodeId>) {
+    /// Heals every network fault, or those of one node (a split it is part of is healed
+    /// whole). Returns the splits it healed, or `None` when there was nothing to heal.
+    pub(super) fn heal(&mut self, target: Option<NodeId>) -> Option<Vec<Vec<Vec<NodeId>>>> {
         match target {
-            None => *self = NetFaults::default(),
+            None => {
+                let had = std::mem::take(self);
+                let anything = !had.cuts.isolated.is_empty()
+                    || !had.cuts.partitions.is_empty()
+                    || !had.slow_ms.is_empty()
+                    || !had.loss.is_empty();
+                anything.then_some(had.cuts.partitions)
+            }
             Some(t) => {
-                self.cuts.isolated.remove(&t);
-                self.cuts
-                    .partitions
-                    .retain(|groups| !groups.iter().any(|g| g.contains(&t)));
-                self.slow_ms.remove(&t);
-                self.loss.remove(&t);
+                let isolated = self.cuts.isolated.remove(&t);
+                let (splits, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cuts.partitions)
+                    .into_iter()
+                    .partition(|groups| groups.iter().any(|g| g.contains(&t)));
+                self.cuts.partitions = kept;
+                let slow = self.slow_ms.remove(&t).is_some();
+                let lossy = self.loss.remove(&t).is_some();
+                (isolated || slow || lossy || !splits.is_empty()).then_some(splits)
             }
         }
     }
