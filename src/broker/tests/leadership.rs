@@ -329,3 +329,66 @@ fn a_fetch_answer_for_a_partition_no_longer_followed_is_dropped() {
     assert_eq!(c.leo(1), 0, "the old leader's records are not appended");
     assert_eq!(c.hw(1), 0);
 }
+
+/// `Partition.handleAlterPartitionUpdate`: a successful AlterIsr answer is taken only for the
+/// leader epoch the leader holds and a partition epoch not older than its own. An answer with
+/// the same partition epoch ("already applied") commits the ISR too.
+#[test]
+fn an_alter_isr_answer_for_other_epochs_is_dropped() {
+    let answer = |c: &mut Cluster, leader_epoch: LeaderEpoch, partition_epoch: i32| {
+        c.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::AlterIsrResponse(AlterIsrResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                state: Some(LeaderAndIsrPartition {
+                    tp: tp(),
+                    leader: Some(0),
+                    leader_epoch,
+                    isr: vec![0, 1],
+                    partition_epoch,
+                    replicas: vec![0, 1, 2],
+                    controller_epoch: 1,
+                }),
+            }),
+        ));
+        c.run(1);
+    };
+    let pending = |c: &Cluster| match &c.brokers[&0].partitions[&tp()].role {
+        Role::Leader(l) => l.pending_isr.clone(),
+        Role::Follower { .. } => panic!("broker 0 leads"),
+    };
+    // Broker 0 leads at leader epoch 1, partition epoch 3, and proposes dropping broker 2.
+    let mut c = Cluster::new(3, config());
+    c.leader_and_isr(0, 1, vec![0, 1, 2], 3);
+    c.run(10);
+    c.down.insert(2);
+    c.produce(0, Acks::Leader, 0..1);
+    c.run(2_000);
+    assert_eq!(pending(&c), Some(vec![0, 1]));
+    answer(&mut c, 1, 2);
+    assert_eq!(
+        c.brokers[&0].isr(&tp()),
+        Some(vec![0, 1, 2]),
+        "an older partition epoch"
+    );
+    answer(&mut c, 0, 4);
+    assert_eq!(
+        c.brokers[&0].isr(&tp()),
+        Some(vec![0, 1, 2]),
+        "another leader epoch"
+    );
+    assert_eq!(
+        pending(&c),
+        Some(vec![0, 1]),
+        "both dropped, the change still pending"
+    );
+    answer(&mut c, 1, 3);
+    assert_eq!(
+        c.brokers[&0].isr(&tp()),
+        Some(vec![0, 1]),
+        "already applied: committed"
+    );
+    assert_eq!(pending(&c), None);
+}
