@@ -217,6 +217,17 @@ mod tests {
         TopicPartition::new("t", p)
     }
 
+    /// A partition that keeps changing is still told 60 s after the last notice, and not a
+    /// millisecond before (strictly later, as the linger).
+    #[test]
+    fn a_busy_partition_is_told_sixty_seconds_after_the_last_notice() {
+        let mut n = IsrChangeNotifier::starting(0);
+        n.record(59_999, &tp(0));
+        assert_eq!(n.take_due(60_000), None, "exactly 60 s: not yet");
+        n.record(60_000, &tp(0));
+        assert_eq!(n.take_due(60_001), Some(vec![tp(0)]));
+    }
+
     /// Both clocks start with the broker: one restarted late in a run still waits the 5
     /// quiet seconds before its first notice, not only 60 s after time zero.
     #[test]
