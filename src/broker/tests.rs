@@ -69,21 +69,25 @@ impl Cluster {
             // The controller tells every broker who is alive, as it does before any
             // LeaderAndIsr (`KafkaController.onBrokerStartup`): from 3.3 a leader lets only
             // live brokers into the ISR.
-            let metadata = UpdateMetadataRequest {
-                controller_id: CONTROLLER,
-                controller_epoch: 1,
-                live_brokers: (0..n).collect(),
-                partitions: Vec::new(),
-            };
             broker.on_message(
                 0,
                 NodeId::Broker(CONTROLLER),
-                Message::UpdateMetadata(metadata),
+                live_brokers_metadata((0..n).collect()),
                 &mut out,
             );
             c.absorb(b, out);
         }
         c
+    }
+
+    /// The controller's UpdateMetadata to broker `to`, saying which brokers are alive, put on
+    /// the wire.
+    fn announce_live_brokers(&mut self, to: BrokerId, live_brokers: Vec<BrokerId>) {
+        self.wire.push_back((
+            NodeId::Broker(to),
+            NodeId::Broker(CONTROLLER),
+            live_brokers_metadata(live_brokers),
+        ));
     }
 
     /// Answers ZooKeeper request `xid` of broker `b` with `result`.
@@ -255,6 +259,17 @@ fn produce_answer(m: &Message) -> (ErrorCode, Option<u64>) {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// An UpdateMetadata from the test's controller that names the live brokers and no
+/// partition.
+fn live_brokers_metadata(live_brokers: Vec<BrokerId>) -> Message {
+    Message::UpdateMetadata(UpdateMetadataRequest {
+        controller_id: CONTROLLER,
+        controller_epoch: 1,
+        live_brokers,
+        partitions: Vec::new(),
+    })
 }
 
 /// The ISR a leader proposes with a message: an AlterIsr to the controller, or before 2.7
@@ -497,16 +512,7 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
 #[test]
 fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replication() {
     let mut c = Cluster::new(3, group_config());
-    c.wire.push_back((
-        NodeId::Broker(0),
-        NodeId::Broker(CONTROLLER),
-        Message::UpdateMetadata(UpdateMetadataRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            live_brokers: vec![0, 1],
-            partitions: vec![],
-        }),
-    ));
+    c.announce_live_brokers(0, vec![0, 1]);
     let find = Message::FindCoordinator(FindCoordinatorRequest {
         correlation_id: 1,
         group_id: "g".into(),
@@ -521,16 +527,7 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
         !c.brokers[&0].offsets_topic_requested,
         "two live brokers are fewer than offsets.topic.replication.factor=3"
     );
-    c.wire.push_back((
-        NodeId::Broker(0),
-        NodeId::Broker(CONTROLLER),
-        Message::UpdateMetadata(UpdateMetadataRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            live_brokers: vec![0, 1, 2],
-            partitions: vec![],
-        }),
-    ));
+    c.announce_live_brokers(0, vec![0, 1, 2]);
     c.brokers.get_mut(&0).unwrap().zk.session_id = Some(7);
     ask(&mut c, 0, find);
     assert!(c.brokers[&0].offsets_topic_requested);

@@ -527,17 +527,7 @@ fn only_a_live_follower_may_join_the_isr_from_3_3() {
         c.run(1);
         // Broker 0 hears that broker 1 is gone (its ZooKeeper session expired), though a
         // fetch of broker 1's still arrives.
-        let metadata = UpdateMetadataRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            live_brokers: vec![0, 2],
-            partitions: Vec::new(),
-        };
-        c.wire.push_back((
-            NodeId::Broker(0),
-            NodeId::Broker(CONTROLLER),
-            Message::UpdateMetadata(metadata),
-        ));
+        c.announce_live_brokers(0, vec![0, 2]);
         c.run(1);
         c.to_controller.clear();
         let sent = fetch_directly(&mut c, 0, 1, 0);

@@ -108,17 +108,7 @@ fn an_acks_0_produce_to_a_follower_closes_the_connection() {
 fn a_caught_up_follower_waiting_to_join_the_isr_holds_the_high_watermark() {
     let mut c = Cluster::new(3, config());
     // From 3.6 (KAFKA-15021) only a replica on a live broker counts: the leader's metadata says
-    // which are.
-    c.wire.push_back((
-        NodeId::Broker(0),
-        NodeId::Broker(CONTROLLER),
-        Message::UpdateMetadata(UpdateMetadataRequest {
-            controller_id: CONTROLLER,
-            controller_epoch: 1,
-            live_brokers: vec![0, 1, 2],
-            partitions: vec![],
-        }),
-    ));
+    // which are, and `Cluster::new` told every broker that all three are.
     c.leader_and_isr(0, 0, vec![0], 0);
     c.run(10);
     c.produce(0, Acks::Leader, 0..3);
