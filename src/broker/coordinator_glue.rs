@@ -243,9 +243,9 @@ impl Broker {
             Message::LeaveGroup(request) => self.with_coordinator(now_ms, out, |c, out| {
                 c.on_leave_group(now_ms, from, request, out)
             }),
-            Message::OffsetCommit(request) => {
-                self.with_coordinator(now_ms, out, |c, out| c.on_offset_commit(from, request, out))
-            }
+            Message::OffsetCommit(request) => self.with_coordinator(now_ms, out, |c, out| {
+                c.on_offset_commit(now_ms, from, request, out)
+            }),
             Message::OffsetFetch(request) => {
                 self.with_coordinator(now_ms, out, |c, out| c.on_offset_fetch(from, request, out))
             }

@@ -193,6 +193,8 @@ impl Broker {
                     group_initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
                     group_min_session_timeout_ms: config.group_min_session_timeout_ms,
                     group_max_session_timeout_ms: config.group_max_session_timeout_ms,
+                    // ZooKeeper-mode brokers run the Scala coordinator.
+                    new_group_coordinator: false,
                 },
             ),
             coordinator_completions: Vec::new(),

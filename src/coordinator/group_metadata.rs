@@ -9,7 +9,7 @@ use super::records::{GroupMetadataRecord, StoredMember};
 use crate::assignor::Strategy;
 use crate::protocol::*;
 use crate::types::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupState {
@@ -62,14 +62,22 @@ pub struct Group {
     pub(super) round: u64,
     /// `group.initial.rebalance.delay.ms` is running: an empty group waits for more members.
     pub(super) initial_delay: Option<InitialDelay>,
+    /// Kafka's `newMemberAdded`: a new member joined during an initial rebalance's wait.
+    pub(super) new_member_added: bool,
+    /// Whether the rebalance under way started from Empty (Kafka's previous state).
+    pub(super) from_empty: bool,
     pub(super) next_join_seq: u64,
+    /// Members of this generation whose SyncGroup has not come yet (Kafka's
+    /// `pendingSyncMembers`).
+    pub(super) pending_sync: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct InitialDelay {
-    /// Time left of the rebalance timeout for further delays.
+    /// How long the running wait is.
+    pub(super) delay_ms: u64,
+    /// Time left of the rebalance timeout for further waits after it.
     pub(super) remaining_ms: u64,
-    pub(super) new_member_joined: bool,
 }
 
 impl Group {
@@ -85,7 +93,10 @@ impl Group {
             offsets: BTreeMap::new(),
             round: 0,
             initial_delay: None,
+            new_member_added: false,
+            from_empty: false,
             next_join_seq: 0,
+            pending_sync: BTreeSet::new(),
         }
     }
 
@@ -93,6 +104,33 @@ impl Group {
         self.members
             .values()
             .all(|m| m.protocols.contains(&protocol))
+    }
+
+    /// Kafka's `GroupMetadata.remove`: the member goes, and if it led, the member that joined
+    /// earliest leads. Kafka takes the first of its members' hash map, an order of random
+    /// member ids; any member is as right. Nobody is answered or told.
+    pub(super) fn remove_member_quietly(&mut self, member_id: &str) -> Option<Member> {
+        let member = self.members.remove(member_id)?;
+        self.pending_sync.remove(member_id);
+        if self.leader.as_deref() == Some(member_id) {
+            self.leader = self
+                .members
+                .values()
+                .min_by_key(|m| m.join_seq)
+                .map(|m| m.member_id.clone());
+        }
+        Some(member)
+    }
+
+    /// Kafka's `GroupMetadata.supportsProtocols`: an Empty group takes any member with at
+    /// least one assignor; otherwise one of the member's assignors must be supported by every
+    /// member as the group now knows them (a known member counts with the assignors it joined
+    /// with last time).
+    pub(super) fn supports_protocols(&self, protocols: &[Strategy]) -> bool {
+        if self.state == GroupState::Empty {
+            return !protocols.is_empty();
+        }
+        protocols.iter().any(|p| self.supports(*p))
     }
 
     pub(super) fn rebalance_timeout_ms(&self) -> u64 {
@@ -149,7 +187,23 @@ impl Group {
         })
     }
 
+    /// The group's metadata record as it is now.
+    #[cfg(test)]
     pub(super) fn metadata_record(&self) -> GroupMetadataRecord {
+        let assignment = self
+            .members
+            .values()
+            .map(|m| (m.member_id.clone(), m.assignment.clone()))
+            .collect();
+        self.metadata_record_with(&assignment)
+    }
+
+    /// The group's metadata record with `assignment` as the members' (a member it does not
+    /// name gets nothing): what storing a leader's assignment writes.
+    pub(super) fn metadata_record_with(
+        &self,
+        assignment: &BTreeMap<String, Vec<TopicPartition>>,
+    ) -> GroupMetadataRecord {
         GroupMetadataRecord {
             group: self.group_id.clone(),
             generation: self.generation,
@@ -165,7 +219,7 @@ impl Group {
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     protocols: m.protocols.clone(),
                     topics: m.subscription.topics.clone(),
-                    assignment: m.assignment.clone(),
+                    assignment: assignment.get(&m.member_id).cloned().unwrap_or_default(),
                 })
                 .collect(),
         }

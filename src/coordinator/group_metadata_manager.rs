@@ -19,9 +19,12 @@ pub(super) enum AppendPurpose {
         reply_to: NodeId,
         correlation_id: u64,
     },
+    /// The group's metadata for `generation` with the leader's `assignment` (empty for a
+    /// group that became Empty). The assignment is the members' only once it is written.
     Assignment {
         group: String,
         generation: i32,
+        assignment: BTreeMap<String, Vec<TopicPartition>>,
     },
 }
 
@@ -237,8 +240,12 @@ impl GroupCoordinator {
                     }),
                 );
             }
-            AppendPurpose::Assignment { group, generation } => {
-                self.on_assignment_stored(now_ms, &group, generation, group_error, out)
+            AppendPurpose::Assignment {
+                group,
+                generation,
+                assignment,
+            } => {
+                self.on_assignment_stored(now_ms, &group, generation, assignment, group_error, out)
             }
         }
     }

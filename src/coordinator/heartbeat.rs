@@ -56,14 +56,7 @@ impl GroupCoordinator {
         if generation_id != generation {
             return ErrorCode::IllegalGeneration;
         }
-        member.last_heartbeat_ms = now_ms;
-        out.timer(
-            member.session_timeout_ms,
-            GroupTimer::SessionCheck {
-                group: group_id.to_string(),
-                member: member_id.to_string(),
-            },
-        );
+        restart_session(now_ms, group_id, member, out);
         match state {
             GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
             _ => ErrorCode::None,
@@ -117,12 +110,9 @@ impl GroupCoordinator {
     ) {
         let broker = self.broker;
         let group = self.groups.get_mut(group_id).expect("group exists");
-        let Some(member) = group.members.remove(member_id) else {
+        let Some(member) = group.remove_member_quietly(member_id) else {
             return;
         };
-        if group.leader.as_deref() == Some(member_id) {
-            group.leader = None;
-        }
         if let (Some(correlation_id), Some(client)) = (member.awaiting_join, member.client) {
             out.send(
                 client,
@@ -140,7 +130,9 @@ impl GroupCoordinator {
                 let why = format!("{member_id} {reason}");
                 self.prepare_rebalance(now_ms, group_id, &why, out);
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, group_id, out),
+            GroupState::PreparingRebalance => {
+                self.try_complete_join_after_removal(now_ms, group_id, out)
+            }
             GroupState::Empty => {}
         }
     }
@@ -167,11 +159,30 @@ impl GroupCoordinator {
             return;
         }
         let reason = format!(
-            "sent no heartbeat for session.timeout.ms ({} ms)",
+            "sent no heartbeat or offset commit for session.timeout.ms ({} ms)",
             member.session_timeout_ms
         );
         self.remove_member(now_ms, group_id, member_id, &reason, out);
     }
+}
+
+/// Kafka's `completeAndScheduleNextHeartbeatExpiration`: `member` was heard from, and its
+/// session runs again from now. An older session check finds the newer heartbeat and lets
+/// the member be.
+pub(super) fn restart_session(
+    now_ms: u64,
+    group_id: &str,
+    member: &mut Member,
+    out: &mut CoordinatorOutput,
+) {
+    member.last_heartbeat_ms = now_ms;
+    out.timer(
+        member.session_timeout_ms,
+        GroupTimer::SessionCheck {
+            group: group_id.to_string(),
+            member: member.member_id.clone(),
+        },
+    );
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 use super::group_metadata::InitialDelay;
 use super::*;
-use crate::assignor::Strategy;
 use crate::event::Event;
 
 impl GroupCoordinator {
@@ -28,15 +27,34 @@ impl GroupCoordinator {
             protocols,
             subscription,
         } = request;
-        let epoch = match self.check_join(&group_id, &member_id, session_timeout_ms, &protocols) {
+        let epoch = match self.check_join(&group_id, &member_id, session_timeout_ms) {
             Ok(epoch) => epoch,
             Err(e) => return out.send(from, join_error(correlation_id, e)),
         };
         let partition = self.partition_for(&group_id);
+        // Kafka creates the group for a new member before it looks at the request's protocols
+        // (`GroupCoordinator.handleJoinGroup`'s `getOrMaybeCreateGroup`), so a refused first
+        // JoinGroup still leaves an Empty group behind.
         let group = self
             .groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(group_id.clone(), partition));
+        // `GroupMetadata.supportsProtocols`, asked for new and known members alike.
+        if !group.supports_protocols(&protocols) {
+            return out.send(
+                from,
+                join_error(correlation_id, ErrorCode::InconsistentGroupProtocol),
+            );
+        }
+        // Whether a new member lets an initial rebalance wait longer: the Scala coordinator
+        // asks this only of a group's very first rebalance (`addMemberAndRebalance`:
+        // generation 0), the Java one of any round that started from Empty
+        // (`addMemberThenRebalanceOrCompleteJoin`: previous state Empty).
+        let new_member_extends_delay = if self.config.new_group_coordinator {
+            group.from_empty
+        } else {
+            group.generation == 0
+        };
         if member_id.is_empty() {
             self.next_member_number += 1;
             let new_id = format!("{client_id}-{epoch}.{}", self.next_member_number);
@@ -59,8 +77,12 @@ impl GroupCoordinator {
                     join_seq,
                 },
             );
-            if let Some(delay) = group.initial_delay.as_mut() {
-                delay.new_member_joined = true;
+            // `GroupMetadata.add`: the first member to arrive leads.
+            if group.leader.is_none() {
+                group.leader = Some(new_id.clone());
+            }
+            if group.state == GroupState::PreparingRebalance && new_member_extends_delay {
+                group.new_member_added = true;
             }
             let reason = format!("{new_id} joined");
             self.prepare_or_complete(now_ms, &group_id, &reason, out);
@@ -71,37 +93,42 @@ impl GroupCoordinator {
         };
         let unchanged = member.protocols == protocols && member.subscription == subscription;
         member.client = Some(from);
+        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+        // `GroupCoordinator.doCurrentMemberJoinGroup`: a member that joins again with what it
+        // joined with before (it lost the JoinGroup answer, say) is told the current
+        // generation, unless the group is Stable and the member leads: a leader's JoinGroup
+        // in a Stable group always starts a rebalance (it may have seen topic metadata
+        // change, which the members' subscriptions do not show).
+        let answer_current = unchanged
+            && match group.state {
+                GroupState::CompletingRebalance => true,
+                GroupState::Stable => !is_leader,
+                GroupState::Empty | GroupState::PreparingRebalance => false,
+            };
+        if answer_current {
+            let response = group.join_response(correlation_id, &member_id);
+            return out.send(from, response);
+        }
+        let member = group.members.get_mut(&member_id).expect("checked above");
         member.session_timeout_ms = session_timeout_ms;
         member.rebalance_timeout_ms = rebalance_timeout_ms;
         member.protocols = protocols;
         member.subscription = subscription;
         member.awaiting_join = Some(correlation_id);
         member.last_heartbeat_ms = now_ms;
-        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
-        match group.state {
-            GroupState::CompletingRebalance | GroupState::Stable if unchanged && !is_leader => {
-                // Nothing changed: answer with the current generation (a lost JoinGroup
-                // response, a retry), without a rebalance.
-                member.awaiting_join = None;
-                let response = group.join_response(correlation_id, &member_id);
-                out.send(from, response);
-            }
-            _ => {
-                let reason = format!("{member_id} joined again");
-                self.prepare_or_complete(now_ms, &group_id, &reason, out);
-            }
-        }
+        let reason = format!("{member_id} joined again");
+        self.prepare_or_complete(now_ms, &group_id, &reason, out);
     }
 
-    /// The checks a JoinGroup passes before it changes the group, in Kafka's order: the
-    /// coordinator, the session timeout, the protocols, the member id, the protocols against
-    /// the group's. Returns the partition's leader epoch, which new member ids include.
+    /// The checks a JoinGroup passes before it may create its group, in Kafka's order
+    /// (`GroupCoordinator.handleJoinGroup`): the coordinator, the session timeout, and that a
+    /// known member id names an existing group. Returns the partition's leader epoch, which
+    /// new member ids include.
     fn check_join(
         &self,
         group_id: &str,
         member_id: &str,
         session_timeout_ms: u64,
-        protocols: &[Strategy],
     ) -> Result<LeaderEpoch, ErrorCode> {
         let epoch = self.check_coordinator(group_id)?;
         if session_timeout_ms < self.config.group_min_session_timeout_ms
@@ -109,21 +136,9 @@ impl GroupCoordinator {
         {
             return Err(ErrorCode::InvalidSessionTimeout);
         }
-        if protocols.is_empty() {
-            return Err(ErrorCode::InconsistentGroupProtocol);
-        }
-        let Some(group) = self.groups.get(group_id) else {
-            // A new group: only a new member (no member id yet) may create it.
-            if member_id.is_empty() {
-                return Ok(epoch);
-            }
+        if !member_id.is_empty() && !self.groups.contains_key(group_id) {
+            // Only a new member (no member id yet) may create a group.
             return Err(ErrorCode::UnknownMemberId);
-        };
-        if !group.members.is_empty()
-            && !group.members.contains_key(member_id)
-            && !protocols.iter().any(|p| group.supports(*p))
-        {
-            return Err(ErrorCode::InconsistentGroupProtocol);
         }
         Ok(epoch)
     }
@@ -157,26 +172,25 @@ impl GroupCoordinator {
             // The assignment of this generation will never come: members waiting for it
             // must join again.
             for m in group.members.values_mut() {
-                if let (Some(correlation_id), Some(client)) = (m.awaiting_sync.take(), m.client) {
-                    out.send(
-                        client,
-                        sync_error(correlation_id, ErrorCode::RebalanceInProgress),
-                    );
-                }
                 m.assignment.clear();
+                super::sync::answer_sync(now_ms, group_id, m, ErrorCode::RebalanceInProgress, out);
             }
         }
+        // `removeSyncExpiration`: a new round, nobody owes a SyncGroup.
+        group.pending_sync.clear();
         let was_empty = group.state == GroupState::Empty;
         group.state = GroupState::PreparingRebalance;
         group.round += 1;
         let rebalance_timeout_ms = group.rebalance_timeout_ms();
+        group.from_empty = was_empty;
         let delay_ms = if was_empty && initial_delay_ms > 0 {
-            let first = initial_delay_ms.min(rebalance_timeout_ms);
+            // Kafka's `InitialDelayedJoin`: wait `group.initial.rebalance.delay.ms`, and again
+            // while new members keep arriving, up to the rebalance timeout in all.
             group.initial_delay = Some(InitialDelay {
-                remaining_ms: rebalance_timeout_ms.saturating_sub(first),
-                new_member_joined: false,
+                delay_ms: initial_delay_ms,
+                remaining_ms: rebalance_timeout_ms.saturating_sub(initial_delay_ms),
             });
-            first
+            initial_delay_ms
         } else {
             group.initial_delay = None;
             rebalance_timeout_ms
@@ -198,7 +212,8 @@ impl GroupCoordinator {
     }
 
     /// Kafka's `DelayedJoin.tryComplete`: the round ends early once every known member has
-    /// sent its JoinGroup (and no initial delay is running).
+    /// sent its JoinGroup (and no initial delay is running: `InitialDelayedJoin` never ends
+    /// early).
     pub(super) fn try_complete_join(
         &mut self,
         now_ms: u64,
@@ -209,6 +224,35 @@ impl GroupCoordinator {
         if group.state != GroupState::PreparingRebalance || group.initial_delay.is_some() {
             return;
         }
+        self.complete_join_if_all_joined(now_ms, group_id, out);
+    }
+
+    /// After a member is removed while the group prepares a rebalance. The Scala coordinator
+    /// tries the delayed join as always (`removeMemberAndUpdateGroup`); the Java one ends the
+    /// round once everyone left has joined, initial delay or not
+    /// (`GroupMetadataManager.removeMemberAndUpdateClassicGroup`).
+    pub(super) fn try_complete_join_after_removal(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        out: &mut CoordinatorOutput,
+    ) {
+        if !self.config.new_group_coordinator {
+            return self.try_complete_join(now_ms, group_id, out);
+        }
+        if self.groups[group_id].state != GroupState::PreparingRebalance {
+            return;
+        }
+        self.complete_join_if_all_joined(now_ms, group_id, out);
+    }
+
+    fn complete_join_if_all_joined(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        out: &mut CoordinatorOutput,
+    ) {
+        let group = &self.groups[group_id];
         if group.members.values().all(|m| m.awaiting_join.is_some()) {
             self.complete_join(now_ms, group_id, out);
         }
@@ -229,12 +273,15 @@ impl GroupCoordinator {
             return;
         }
         if let Some(delay) = group.initial_delay {
-            if delay.new_member_joined && delay.remaining_ms > 0 {
-                // Kafka's InitialDelayedJoin: more members arrived, wait a little longer.
+            if group.new_member_added && delay.remaining_ms > 0 {
+                // `InitialDelayedJoin.onComplete`: a new member arrived, wait a little longer.
+                // The flag is the group's and is cleared only here, so one left set when a
+                // round ended with no time remaining extends the next initial round.
+                group.new_member_added = false;
                 let next = initial_delay_ms.min(delay.remaining_ms);
                 group.initial_delay = Some(InitialDelay {
-                    remaining_ms: delay.remaining_ms - next,
-                    new_member_joined: false,
+                    delay_ms: next,
+                    remaining_ms: delay.remaining_ms.saturating_sub(delay.delay_ms),
                 });
                 out.timer(
                     next,
@@ -263,7 +310,7 @@ impl GroupCoordinator {
             .map(|m| m.member_id.clone())
             .collect();
         for member in missing {
-            group.members.remove(&member);
+            group.remove_member_quietly(&member);
             out.event(Event::MemberRemoved {
                 broker,
                 group: group_id.to_string(),
@@ -273,17 +320,17 @@ impl GroupCoordinator {
         }
         group.generation += 1;
         group.protocol = group.select_protocol();
-        let keeps_leader = group
+        // Whoever led and did not join again has been removed, and the leader moved on with
+        // the removal (`GroupMetadata.remove`): the leader is one of the joined members.
+        assert_eq!(
+            group.leader.is_some(),
+            !group.members.is_empty(),
+            "a group has a leader exactly when it has members"
+        );
+        assert!(group
             .leader
             .as_ref()
-            .is_some_and(|l| group.members.contains_key(l));
-        if !keeps_leader {
-            group.leader = group
-                .members
-                .values()
-                .min_by_key(|m| m.join_seq)
-                .map(|m| m.member_id.clone());
-        }
+            .is_none_or(|l| group.members.contains_key(l)));
         group.state = if group.members.is_empty() {
             GroupState::Empty
         } else {
@@ -301,24 +348,29 @@ impl GroupCoordinator {
         for id in ids {
             let m = group.members.get_mut(&id).expect("member");
             let correlation_id = m.awaiting_join.take().expect("every member joined");
-            m.last_heartbeat_ms = now_ms;
-            let session_ms = m.session_timeout_ms;
             let client = m.client;
             let response = group.join_response(correlation_id, &id);
             if let Some(client) = client {
                 out.send(client, response);
             }
+            let m = group.members.get_mut(&id).expect("member");
+            super::heartbeat::restart_session(now_ms, group_id, m, out);
+        }
+        if group.state == GroupState::CompletingRebalance {
+            // Kafka's `schedulePendingSync`: every member owes a SyncGroup within the
+            // rebalance timeout.
+            group.pending_sync = group.members.keys().cloned().collect();
             out.timer(
-                session_ms,
-                GroupTimer::SessionCheck {
+                group.rebalance_timeout_ms(),
+                GroupTimer::SyncDeadline {
                     group: group_id.to_string(),
-                    member: id,
+                    generation: group.generation,
                 },
             );
         }
         if group.state == GroupState::Empty {
             // Kafka writes the empty group's new generation too.
-            self.store_group(group_id, out);
+            self.store_group(group_id, BTreeMap::new(), out);
         }
     }
 }
@@ -347,5 +399,124 @@ mod tests {
             leader, newcomer,
             "the leader left: the earliest joiner leads"
         );
+    }
+
+    /// Two new members join an Empty group, the second while the first wait runs.
+    fn two_new_members(h: &mut Harness) {
+        h.join(A, "", 1);
+        h.advance(1_000);
+        h.join(B, "", 2);
+    }
+
+    fn leave(h: &mut Harness, members: [(NodeId, String); 2]) {
+        for (from, member_id) in members {
+            let leave = LeaveGroupRequest {
+                correlation_id: 5,
+                group_id: "g".into(),
+                member_id,
+            };
+            let now = h.now_ms;
+            h.run(|c, out| c.on_leave_group(now, from, leave, out));
+        }
+    }
+
+    fn completed_after_ms(h: &mut Harness) -> u64 {
+        let start = h.now_ms;
+        while !h
+            .sent
+            .iter()
+            .any(|(_, m)| matches!(m, Message::JoinGroupResponse(_)))
+        {
+            h.advance(500);
+            assert!(h.now_ms - start < 60_000, "the round never ends");
+        }
+        h.now_ms - start
+    }
+
+    #[test]
+    fn a_new_member_extends_only_the_groups_first_initial_rebalance_in_zookeeper_mode() {
+        // The Scala coordinator (GroupCoordinator.addMemberAndRebalance) sets newMemberAdded
+        // only in generation 0.
+        let mut h = Harness::with(3_000, false);
+        two_new_members(&mut h);
+        assert_eq!(
+            completed_after_ms(&mut h),
+            5_000,
+            "3 s, then 3 s more for B"
+        );
+        let (generation, a, _) = h.joined(A);
+        let (_, b, _) = h.joined(B);
+        assert_eq!(generation, 1);
+        leave(&mut h, [(A, a), (B, b)]);
+        assert_eq!(h.group().state, GroupState::Empty);
+        h.sent.clear();
+        two_new_members(&mut h);
+        assert_eq!(
+            completed_after_ms(&mut h),
+            2_000,
+            "generation 2: one wait of 3 s from A's join, B's arrival extends nothing"
+        );
+    }
+
+    #[test]
+    fn a_new_member_extends_every_initial_rebalance_with_the_java_coordinator() {
+        // GroupMetadataManager.addMemberThenRebalanceOrCompleteJoin: previous state Empty.
+        let mut h = Harness::with(3_000, true);
+        two_new_members(&mut h);
+        assert_eq!(completed_after_ms(&mut h), 5_000);
+        let (_, a, _) = h.joined(A);
+        let (_, b, _) = h.joined(B);
+        leave(&mut h, [(A, a), (B, b)]);
+        h.sent.clear();
+        two_new_members(&mut h);
+        assert_eq!(completed_after_ms(&mut h), 5_000);
+    }
+
+    #[test]
+    fn the_leader_joining_again_unchanged_while_the_group_syncs_gets_the_current_generation() {
+        let mut h = Harness::new();
+        h.join(A, "", 1);
+        let (generation, a, _) = h.joined(A);
+        assert_eq!(h.group().state, GroupState::CompletingRebalance);
+        // A lost its JoinGroup answer and asks again: no new round, the same generation.
+        h.join(A, &a, 2);
+        let (again, member, leader) = h.joined(A);
+        assert_eq!(
+            (again, member.as_str(), leader.as_str()),
+            (generation, a.as_str(), a.as_str())
+        );
+        assert_eq!(h.group().state, GroupState::CompletingRebalance);
+    }
+
+    #[test]
+    fn a_refused_first_join_leaves_an_empty_group() {
+        let mut h = Harness::new();
+        let request = JoinGroupRequest {
+            correlation_id: 1,
+            group_id: "fresh".into(),
+            member_id: String::new(),
+            client_id: "c".into(),
+            group_instance_id: None,
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 20_000,
+            protocols: Vec::new(),
+            subscription: Subscription {
+                topics: vec!["orders".into()],
+                owned_partitions: vec![],
+                generation: -1,
+            },
+        };
+        h.run(|c, out| c.on_join_group(0, A, request, out));
+        assert!(matches!(
+            h.sent.pop(),
+            Some((
+                _,
+                Message::JoinGroupResponse(JoinGroupResponse {
+                    error: ErrorCode::InconsistentGroupProtocol,
+                    ..
+                })
+            ))
+        ));
+        assert_eq!(h.c.groups()["fresh"].state, GroupState::Empty);
     }
 }

@@ -81,6 +81,13 @@ pub struct CoordinatorConfig {
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
+    /// Which of Kafka's two classic-group coordinators to follow where they differ: the
+    /// Scala `kafka.coordinator.group.GroupCoordinator` that every ZooKeeper-mode broker
+    /// runs (`false`), or the Java `GroupMetadataManager` of the new coordinator runtime
+    /// (`true`: KRaft brokers with `group.coordinator.new.enable` in 3.7, every broker from
+    /// 4.0). The simulated brokers are ZooKeeper-mode and use the Scala rules; the
+    /// differential tests against Kafka's Java classes use the Java ones.
+    pub new_group_coordinator: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +100,9 @@ pub enum GroupTimer {
     /// The join phase of rebalance `round` of a group ends (initial delay or rebalance
     /// timeout).
     JoinDeadline { group: String, round: u64 },
+    /// The members of `generation` that have not sent their SyncGroup by now are removed
+    /// (Kafka's `DelayedSync`).
+    SyncDeadline { group: String, generation: i32 },
     /// A member's session may have expired.
     SessionCheck { group: String, member: String },
 }
@@ -167,6 +177,9 @@ impl GroupCoordinator {
             }
             GroupTimer::JoinDeadline { group, round } => {
                 self.on_join_deadline(now_ms, &group, round, out)
+            }
+            GroupTimer::SyncDeadline { group, generation } => {
+                self.on_sync_deadline(now_ms, &group, generation, out)
             }
             GroupTimer::SessionCheck { group, member } => {
                 self.on_session_check(now_ms, &group, &member, out)

@@ -10,6 +10,7 @@ use super::*;
 impl GroupCoordinator {
     pub fn on_offset_commit(
         &mut self,
+        now_ms: u64,
         from: NodeId,
         request: OffsetCommitRequest,
         out: &mut CoordinatorOutput,
@@ -53,6 +54,18 @@ impl GroupCoordinator {
             }
             if group.state == GroupState::CompletingRebalance {
                 return reply(out, ErrorCode::RebalanceInProgress);
+            }
+        }
+        // A member's commit in a Stable or PreparingRebalance group keeps its session alive,
+        // as a heartbeat does (`GroupCoordinator.doCommitOffsets`'s
+        // `completeAndScheduleNextHeartbeatExpiration`).
+        let group = self.groups.get_mut(group_id).expect("the group exists");
+        if matches!(
+            group.state,
+            GroupState::Stable | GroupState::PreparingRebalance
+        ) {
+            if let Some(member) = group.members.get_mut(member_id) {
+                super::heartbeat::restart_session(now_ms, group_id, member, out);
             }
         }
         let records = offsets
@@ -178,5 +191,33 @@ mod tests {
         h.complete_appends(ErrorCode::None);
         assert!(h.group().offsets.is_empty(), "nothing was written");
         assert!(h.sent.is_empty(), "{:?}", h.sent);
+    }
+
+    #[test]
+    fn a_members_commit_keeps_its_session_alive() {
+        let (mut h, a, b) = stable_pair();
+        // B sends no heartbeat at all, only commits (a consumer busy in a long poll loop).
+        for (i, correlation_id) in (20..24).enumerate() {
+            h.advance(3_000);
+            assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::None);
+            let offset = 10 * (i as u64 + 1);
+            h.commit(
+                B,
+                correlation_id,
+                2,
+                &b,
+                vec![(TopicPartition::new("orders", 1), offset)],
+            );
+        }
+        assert!(
+            h.group().members.contains_key(&b),
+            "12 s, a commit every 3 s"
+        );
+        h.advance(9_000);
+        assert_eq!(h.heartbeat(A, 2, &a), ErrorCode::RebalanceInProgress);
+        assert!(
+            !h.group().members.contains_key(&b),
+            "10 s since its last commit"
+        );
     }
 }

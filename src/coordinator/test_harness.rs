@@ -19,14 +19,21 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new() -> Harness {
+        Harness::with(0, false)
+    }
+
+    /// A coordinator with `group.initial.rebalance.delay.ms` and the rules of Kafka's Java
+    /// coordinator (`new_group_coordinator`) or its Scala one.
+    pub(super) fn with(initial_delay_ms: u64, new_group_coordinator: bool) -> Harness {
         let mut h = Harness {
             c: GroupCoordinator::new(
                 0,
                 CoordinatorConfig {
                     offsets_topic_num_partitions: 1,
-                    group_initial_rebalance_delay_ms: 0,
+                    group_initial_rebalance_delay_ms: initial_delay_ms,
                     group_min_session_timeout_ms: 6_000,
                     group_max_session_timeout_ms: 1_800_000,
+                    new_group_coordinator,
                 },
             ),
             now_ms: 0,
@@ -153,7 +160,8 @@ impl Harness {
             member_id: member.into(),
             offsets,
         };
-        self.run(|c, out| c.on_offset_commit(from, request, out));
+        let now = self.now_ms;
+        self.run(|c, out| c.on_offset_commit(now, from, request, out));
     }
 
     pub(super) fn group(&self) -> &Group {
