@@ -174,8 +174,8 @@ enum Command {
     /// the oracle programs in conformance/ (build them with conformance/build.sh; they need
     /// Java 17) and to the model, and every case where the answers differ is printed.
     Conformance {
-        /// The oracles to run, comma-separated: partitioner, assignors, election (default:
-        /// all).
+        /// The oracles to run, comma-separated: partitioner, assignors, election, groups
+        /// (default: all).
         #[arg(long, value_delimiter = ',')]
         oracle: Vec<String>,
         /// Cases per oracle.

@@ -21,23 +21,18 @@ use std::collections::BTreeMap;
 
 pub(super) struct Assignors;
 
-/// The kinds of difference [`Assignors::explain`] recognises.
-pub(super) const KINDS: &[&str] = &[
-    STICKY_UNSUBSCRIBED_PARTITION,
-    STICKY_IDLE_PREVIOUS_OWNER,
-    STICKY_EMPTY_SUBSCRIPTION,
-];
+// The kinds of difference `Assignors::explain` recognises:
 
 /// Kafka's answer gives a member a partition of a topic it does not subscribe to.
-const STICKY_UNSUBSCRIBED_PARTITION: &str = "sticky-returns-unsubscribed-partition";
+pub(super) const STICKY_UNSUBSCRIBED_PARTITION: &str = "sticky-returns-unsubscribed-partition";
 
 /// Kafka may judge a group whose only odd member subscribes to nothing as one where all
 /// subscriptions are equal.
-const STICKY_EMPTY_SUBSCRIPTION: &str = "sticky-empty-subscription-missed";
+pub(super) const STICKY_EMPTY_SUBSCRIPTION: &str = "sticky-empty-subscription-missed";
 
 /// Kafka throws a NullPointerException where a member of an older generation takes no part
 /// in balancing.
-const STICKY_IDLE_PREVIOUS_OWNER: &str = "sticky-idle-previous-owner-fails";
+pub(super) const STICKY_IDLE_PREVIOUS_OWNER: &str = "sticky-idle-previous-owner-fails";
 
 #[derive(Serialize)]
 pub(super) struct Case {

@@ -19,6 +19,7 @@
 
 mod assignors;
 mod election;
+mod groups;
 mod partitioner;
 
 use rand::SeedableRng;
@@ -39,10 +40,17 @@ pub enum Oracle {
     Assignors,
     /// The ZooKeeper-mode controller's offline election: `Election.leaderForOffline`.
     Election,
+    /// The classic consumer-group protocol: `GroupCoordinatorShard` with its `ClassicGroup`s.
+    Groups,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 3] = [Oracle::Partitioner, Oracle::Assignors, Oracle::Election];
+    pub const ALL: [Oracle; 4] = [
+        Oracle::Partitioner,
+        Oracle::Assignors,
+        Oracle::Election,
+        Oracle::Groups,
+    ];
 
     /// The name used on the command line and in the accepted-differences file.
     pub fn name(self) -> &'static str {
@@ -50,6 +58,7 @@ impl Oracle {
             Oracle::Partitioner => "partitioner",
             Oracle::Assignors => "assignors",
             Oracle::Election => "election",
+            Oracle::Groups => "groups",
         }
     }
 
@@ -63,6 +72,7 @@ impl Oracle {
             Oracle::Partitioner => "kafkasim.conformance.PartitionerOracle",
             Oracle::Assignors => "kafkasim.conformance.AssignorOracle",
             Oracle::Election => "kafkasim.conformance.ElectionOracle",
+            Oracle::Groups => "kafkasim.conformance.GroupOracle",
         }
     }
 
@@ -75,6 +85,9 @@ impl Oracle {
             }
             Oracle::Election => {
                 "Election.leaderForOffline (PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection)"
+            }
+            Oracle::Groups => {
+                "GroupCoordinatorShard, GroupMetadataManager, ClassicGroup (kafka-group-coordinator)"
             }
         }
     }
@@ -104,7 +117,12 @@ trait Rule {
 }
 
 /// Every kind of difference a rule recognises (see [`Rule::explain`]).
-const KINDS: &[&str] = assignors::KINDS;
+const KINDS: &[&str] = &[
+    assignors::STICKY_UNSUBSCRIBED_PARTITION,
+    assignors::STICKY_IDLE_PREVIOUS_OWNER,
+    assignors::STICKY_EMPTY_SUBSCRIPTION,
+    groups::LEADER_BY_HASH_ORDER,
+];
 
 /// Why a comparison could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +248,7 @@ pub fn run(
         Oracle::Partitioner => compare::<partitioner::Partitioner>(oracle, cases, seed, dir),
         Oracle::Assignors => compare::<assignors::Assignors>(oracle, cases, seed, dir),
         Oracle::Election => compare::<election::OfflineElection>(oracle, cases, seed, dir),
+        Oracle::Groups => compare::<groups::Groups>(oracle, cases, seed, dir),
     }
 }
 
