@@ -194,6 +194,14 @@ impl KafkaVersion {
         self.at_least(3, 7, 0)
     }
 
+    /// KAFKA-12890 (3.0.0, and 2.8.1): the group coordinator removes the members that have not
+    /// sent their SyncGroup a rebalance timeout after a join round ends (`DelayedSync`).
+    /// Before, a member that joined and then only heartbeated held its group in
+    /// CompletingRebalance until it left.
+    pub fn has_pending_sync_deadline(self) -> bool {
+        self.at_least(2, 8, 1)
+    }
+
     /// KIP-207 (2.2.0): `Partition.fetchOffsetForTimestamp` answers ListOffsets LATEST with
     /// OFFSET_NOT_AVAILABLE while a new leader's high watermark is below the start of its
     /// epoch, so the latest offset never goes backwards across a leader change.

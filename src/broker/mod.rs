@@ -195,6 +195,7 @@ impl Broker {
                     group_max_session_timeout_ms: config.group_max_session_timeout_ms,
                     // ZooKeeper-mode brokers run the Scala coordinator.
                     new_group_coordinator: false,
+                    pending_sync_deadline: config.kafka_version.has_pending_sync_deadline(),
                 },
             ),
             coordinator_completions: Vec::new(),

@@ -356,7 +356,7 @@ impl GroupCoordinator {
             let m = group.members.get_mut(&id).expect("member");
             super::heartbeat::restart_session(now_ms, group_id, m, out);
         }
-        if group.state == GroupState::CompletingRebalance {
+        if group.state == GroupState::CompletingRebalance && self.config.pending_sync_deadline {
             // Kafka's `schedulePendingSync`: every member owes a SyncGroup within the
             // rebalance timeout.
             group.pending_sync = group.members.keys().cloned().collect();

@@ -88,6 +88,11 @@ pub struct CoordinatorConfig {
     /// 4.0). The simulated brokers are ZooKeeper-mode and use the Scala rules; the
     /// differential tests against Kafka's Java classes use the Java ones.
     pub new_group_coordinator: bool,
+    /// Whether members that send no SyncGroup within the rebalance timeout after a join round
+    /// are removed (Kafka's `DelayedSync`, see [`KafkaVersion::has_pending_sync_deadline`]).
+    ///
+    /// [`KafkaVersion::has_pending_sync_deadline`]: crate::kafka_version::KafkaVersion::has_pending_sync_deadline
+    pub pending_sync_deadline: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -235,9 +235,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_member_that_sends_no_sync_group_is_removed_at_the_rebalance_timeout() {
-        let mut h = Harness::new();
+    /// A and B join; A, the leader, syncs and its assignment is stored; B never syncs but
+    /// heartbeats every 3 s with A for 18 s.
+    fn b_never_syncs(h: &mut Harness) -> (i32, String, String) {
         h.join(A, "", 1);
         let (_, a, _) = h.joined(A);
         h.join(B, "", 1);
@@ -264,6 +264,13 @@ mod tests {
             h.group().members.contains_key(&b),
             "18 s: within the rebalance timeout"
         );
+        (generation, a, b)
+    }
+
+    #[test]
+    fn a_member_that_sends_no_sync_group_is_removed_at_the_rebalance_timeout() {
+        let mut h = Harness::new();
+        let (_, a, b) = b_never_syncs(&mut h);
         h.advance(3_000);
         assert!(
             !h.group().members.contains_key(&b),
@@ -276,6 +283,23 @@ mod tests {
             Event::MemberRemoved { member, reason, .. }
                 if member == &b && reason.contains("SyncGroup")
         )));
+    }
+
+    #[test]
+    fn before_kafka_2_8_1_a_member_that_never_syncs_but_heartbeats_stays() {
+        // KAFKA-12890: the group keeps B for as long as B heartbeats.
+        let mut h = Harness::from_config(CoordinatorConfig {
+            pending_sync_deadline: false,
+            ..Harness::config()
+        });
+        let (generation, a, b) = b_never_syncs(&mut h);
+        for _ in 0..10 {
+            h.advance(3_000);
+            assert_eq!(h.heartbeat(B, generation, &b), ErrorCode::None);
+            assert_eq!(h.heartbeat(A, generation, &a), ErrorCode::None);
+        }
+        assert!(h.group().members.contains_key(&b));
+        assert_eq!(h.group().state, GroupState::Stable);
     }
 
     #[test]

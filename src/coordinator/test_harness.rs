@@ -19,23 +19,34 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new() -> Harness {
-        Harness::with(0, false)
+        Harness::from_config(Harness::config())
     }
 
     /// A coordinator with `group.initial.rebalance.delay.ms` and the rules of Kafka's Java
     /// coordinator (`new_group_coordinator`) or its Scala one.
     pub(super) fn with(initial_delay_ms: u64, new_group_coordinator: bool) -> Harness {
+        Harness::from_config(CoordinatorConfig {
+            group_initial_rebalance_delay_ms: initial_delay_ms,
+            new_group_coordinator,
+            ..Harness::config()
+        })
+    }
+
+    /// Kafka 3.7's defaults, but no initial rebalance delay.
+    pub(super) fn config() -> CoordinatorConfig {
+        CoordinatorConfig {
+            offsets_topic_num_partitions: 1,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            new_group_coordinator: false,
+            pending_sync_deadline: true,
+        }
+    }
+
+    pub(super) fn from_config(config: CoordinatorConfig) -> Harness {
         let mut h = Harness {
-            c: GroupCoordinator::new(
-                0,
-                CoordinatorConfig {
-                    offsets_topic_num_partitions: 1,
-                    group_initial_rebalance_delay_ms: initial_delay_ms,
-                    group_min_session_timeout_ms: 6_000,
-                    group_max_session_timeout_ms: 1_800_000,
-                    new_group_coordinator,
-                },
-            ),
+            c: GroupCoordinator::new(0, config),
             now_ms: 0,
             sent: Vec::new(),
             timers: Vec::new(),
