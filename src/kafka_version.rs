@@ -194,6 +194,21 @@ impl KafkaVersion {
         self.at_least(3, 7, 0)
     }
 
+    /// KIP-394 (2.2.0): JoinGroup version 4. A new member without a `group.instance.id` is
+    /// first handed its member id with MEMBER_ID_REQUIRED and joins for real with it, so a
+    /// client that retries a JoinGroup leaves no member behind for the coordinator to wait
+    /// for.
+    pub fn has_member_id_required(self) -> bool {
+        self.at_least(2, 2, 0)
+    }
+
+    /// KAFKA-7610 (2.2.0): a member that joins as new and is not through a join round within
+    /// `NewMemberJoinTimeoutMs` (5 minutes), or within its session once it was heard from,
+    /// is removed even while its JoinGroup waits (`MemberMetadata.isNew`).
+    pub fn has_new_member_join_timeout(self) -> bool {
+        self.at_least(2, 2, 0)
+    }
+
     /// KAFKA-12890 (3.0.0, and 2.8.1): the group coordinator removes the members that have not
     /// sent their SyncGroup a rebalance timeout after a join round ends (`DelayedSync`).
     /// Before, a member that joined and then only heartbeated held its group in

@@ -119,6 +119,10 @@ pub struct JoinGroupRequest {
     /// The assignors this member supports, in its order of preference.
     pub protocols: Vec<Strategy>,
     pub subscription: Subscription,
+    /// JoinGroup version 4 or later (KIP-394, clients and brokers from 2.2.0): a new member
+    /// without a `group.instance.id` is first handed its member id with MEMBER_ID_REQUIRED
+    /// and joins for real with it.
+    pub require_known_member_id: bool,
 }
 
 /// The end of a join round: the new generation, its leader and assignor.

@@ -180,6 +180,9 @@ pub enum ErrorCode {
     /// No assignor every member supports.
     InconsistentGroupProtocol,
     InvalidSessionTimeout,
+    /// The JoinGroup came without a member id: the answer carries one, join again with it
+    /// (KIP-394).
+    MemberIdRequired,
     // ---- fetch sessions (KIP-227) ----
     /// The leader has no fetch session with the request's id.
     FetchSessionIdNotFound,
@@ -223,6 +226,7 @@ impl ErrorCode {
             ErrorCode::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
             ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
             ErrorCode::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            ErrorCode::MemberIdRequired => "MEMBER_ID_REQUIRED",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
             ErrorCode::InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
             ErrorCode::NotController => "NOT_CONTROLLER",

@@ -196,6 +196,7 @@ impl Broker {
                     // ZooKeeper-mode brokers run the Scala coordinator.
                     new_group_coordinator: false,
                     pending_sync_deadline: config.kafka_version.has_pending_sync_deadline(),
+                    new_member_join_timeout: config.kafka_version.has_new_member_join_timeout(),
                 },
             ),
             coordinator_completions: Vec::new(),

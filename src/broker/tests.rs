@@ -364,6 +364,7 @@ fn join(c: &mut Cluster, to: BrokerId, member_id: &str) -> Message {
                 owned_partitions: vec![],
                 generation: -1,
             },
+            require_known_member_id: false,
         }),
     )
 }

@@ -44,7 +44,12 @@ pub struct Member {
     pub(super) awaiting_join: Option<u64>,
     /// A SyncGroup waiting for the leader's assignment: its correlation id.
     pub(super) awaiting_sync: Option<u64>,
-    pub(super) last_heartbeat_ms: u64,
+    /// When the member's session ends unless it is heard from again (Kafka's heartbeat
+    /// timer for the member: a newer one replaces the older).
+    pub(super) heartbeat_deadline_ms: u64,
+    /// Kafka's `isNew`: the member joined and has not yet been through a join round's end.
+    /// Its session may run out even while its JoinGroup waits.
+    pub(super) is_new: bool,
     /// Join order: the first member to join leads the group.
     pub(super) join_seq: u64,
 }
@@ -70,6 +75,9 @@ pub struct Group {
     /// Members of this generation whose SyncGroup has not come yet (Kafka's
     /// `pendingSyncMembers`).
     pub(super) pending_sync: BTreeSet<String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED whose JoinGroup has not come back yet
+    /// (Kafka's `pendingMembers`). They are not members, but a join round waits for them.
+    pub(super) pending_members: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,6 +105,7 @@ impl Group {
             from_empty: false,
             next_join_seq: 0,
             pending_sync: BTreeSet::new(),
+            pending_members: BTreeSet::new(),
         }
     }
 
@@ -248,7 +257,8 @@ impl Group {
                     assignment: m.assignment,
                     awaiting_join: None,
                     awaiting_sync: None,
-                    last_heartbeat_ms: 0,
+                    heartbeat_deadline_ms: 0,
+                    is_new: false,
                     join_seq: join_seq as u64,
                 },
             );
@@ -294,7 +304,8 @@ mod tests {
                     assignment: vec![],
                     awaiting_join: None,
                     awaiting_sync: None,
-                    last_heartbeat_ms: 0,
+                    heartbeat_deadline_ms: 0,
+                    is_new: false,
                     join_seq: i as u64,
                 },
             );

@@ -148,14 +148,7 @@ impl GroupCoordinator {
             // Members carried over keep their generation; they must heartbeat to this broker
             // within their session timeout or be removed.
             for m in group.members.values_mut() {
-                m.last_heartbeat_ms = now_ms;
-                out.timer(
-                    m.session_timeout_ms,
-                    GroupTimer::SessionCheck {
-                        group: id.clone(),
-                        member: m.member_id.clone(),
-                    },
-                );
+                super::heartbeat::restart_session(now_ms, &id, m, out);
             }
             summary.push((id.clone(), group.generation));
             self.groups.insert(id, group);

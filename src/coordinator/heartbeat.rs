@@ -79,12 +79,19 @@ impl GroupCoordinator {
         let error = match self.check_coordinator(group_id) {
             Err(e) => e,
             Ok(_) => {
+                let pending = self
+                    .groups
+                    .get_mut(group_id)
+                    .is_some_and(|g| g.pending_members.remove(member_id));
                 let known = self
                     .groups
                     .get(group_id)
                     .is_some_and(|g| g.members.contains_key(member_id));
-                if known {
-                    self.remove_member(now_ms, group_id, member_id, "left the group", out);
+                if pending {
+                    self.pending_member_left(now_ms, group_id, member_id, out);
+                    ErrorCode::None
+                } else if known {
+                    self.remove_member(now_ms, group_id, member_id, Removal::Left, out);
                     ErrorCode::None
                 } else {
                     ErrorCode::UnknownMemberId
@@ -105,9 +112,13 @@ impl GroupCoordinator {
         now_ms: u64,
         group_id: &str,
         member_id: &str,
-        reason: &str,
+        removal: Removal,
         out: &mut CoordinatorOutput,
     ) {
+        let reason = match &removal {
+            Removal::Left => "left the group",
+            Removal::Expired(reason) => reason.as_str(),
+        };
         let broker = self.broker;
         let group = self.groups.get_mut(group_id).expect("group exists");
         let Some(member) = group.remove_member_quietly(member_id) else {
@@ -130,10 +141,36 @@ impl GroupCoordinator {
                 let why = format!("{member_id} {reason}");
                 self.prepare_rebalance(now_ms, group_id, &why, out);
             }
-            GroupState::PreparingRebalance => {
-                self.try_complete_join_after_removal(now_ms, group_id, out)
-            }
+            // A leave may end the round like any JoinGroup (`maybeCompleteJoinPhase`); an
+            // expiry may end even an initial round with the Java coordinator.
+            GroupState::PreparingRebalance => match removal {
+                Removal::Left => self.try_complete_join(now_ms, group_id, out),
+                Removal::Expired(_) => self.try_complete_join_after_removal(now_ms, group_id, out),
+            },
             GroupState::Empty => {}
+        }
+    }
+
+    /// A member id handed out with MEMBER_ID_REQUIRED leaves before it joined. The Scala
+    /// coordinator only lets a waiting join round end without it
+    /// (`removePendingMemberAndUpdateGroup`); the Java one counts it as a member leaving
+    /// and rebalances a Stable or CompletingRebalance group (`classicGroupLeave`).
+    fn pending_member_left(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        member_id: &str,
+        out: &mut CoordinatorOutput,
+    ) {
+        let state = self.groups[group_id].state;
+        match state {
+            GroupState::Stable | GroupState::CompletingRebalance
+                if self.config.new_group_coordinator =>
+            {
+                let why = format!("{member_id} left the group");
+                self.prepare_rebalance(now_ms, group_id, &why, out);
+            }
+            _ => self.try_complete_join(now_ms, group_id, out),
         }
     }
 
@@ -151,19 +188,28 @@ impl GroupCoordinator {
         else {
             return;
         };
-        // Kafka keeps a member alive while its JoinGroup or SyncGroup waits at the coordinator.
-        if member.awaiting_join.is_some() || member.awaiting_sync.is_some() {
-            return;
+        if member.heartbeat_deadline_ms > now_ms {
+            return; // heard from since this check was set
         }
-        if member.last_heartbeat_ms + member.session_timeout_ms > now_ms {
+        // `MemberMetadata.hasSatisfiedHeartbeat`: a member whose JoinGroup or SyncGroup waits
+        // at the coordinator is alive, unless it is new (it may be a client that gave up).
+        if !member.is_new && (member.awaiting_join.is_some() || member.awaiting_sync.is_some()) {
             return;
         }
         let reason = format!(
             "sent no heartbeat or offset commit for session.timeout.ms ({} ms)",
             member.session_timeout_ms
         );
-        self.remove_member(now_ms, group_id, member_id, &reason, out);
+        self.remove_member(now_ms, group_id, member_id, Removal::Expired(reason), out);
     }
+}
+
+/// Why a member leaves its group.
+enum Removal {
+    /// It sent a LeaveGroup.
+    Left,
+    /// Its session ran out; the reason says so.
+    Expired(String),
 }
 
 /// Kafka's `completeAndScheduleNextHeartbeatExpiration`: `member` was heard from, and its
@@ -175,9 +221,20 @@ pub(super) fn restart_session(
     member: &mut Member,
     out: &mut CoordinatorOutput,
 ) {
-    member.last_heartbeat_ms = now_ms;
+    schedule_session_check(now_ms, group_id, member, member.session_timeout_ms, out);
+}
+
+/// Sets `member`'s heartbeat timer to `timeout_ms` from now, replacing the one before.
+pub(super) fn schedule_session_check(
+    now_ms: u64,
+    group_id: &str,
+    member: &mut Member,
+    timeout_ms: u64,
+    out: &mut CoordinatorOutput,
+) {
+    member.heartbeat_deadline_ms = now_ms + timeout_ms;
     out.timer(
-        member.session_timeout_ms,
+        timeout_ms,
         GroupTimer::SessionCheck {
             group: group_id.to_string(),
             member: member.member_id.clone(),

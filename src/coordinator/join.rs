@@ -6,7 +6,22 @@
 
 use super::group_metadata::InitialDelay;
 use super::*;
+use crate::assignor::Strategy;
 use crate::event::Event;
+
+/// How long a new member may wait in a join round before it is given up (Kafka's
+/// `GroupCoordinator.NewMemberJoinTimeoutMs`, 5 minutes).
+const NEW_MEMBER_JOIN_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+/// What a JoinGroup says about the member that sends it.
+struct Joining {
+    client_id: String,
+    group_instance_id: Option<String>,
+    session_timeout_ms: u64,
+    rebalance_timeout_ms: u64,
+    protocols: Vec<Strategy>,
+    subscription: Subscription,
+}
 
 impl GroupCoordinator {
     pub fn on_join_group(
@@ -26,6 +41,7 @@ impl GroupCoordinator {
             rebalance_timeout_ms,
             protocols,
             subscription,
+            require_known_member_id,
         } = request;
         let epoch = match self.check_join(&group_id, &member_id, session_timeout_ms) {
             Ok(epoch) => epoch,
@@ -46,48 +62,65 @@ impl GroupCoordinator {
                 join_error(correlation_id, ErrorCode::InconsistentGroupProtocol),
             );
         }
-        // Whether a new member lets an initial rebalance wait longer: the Scala coordinator
-        // asks this only of a group's very first rebalance (`addMemberAndRebalance`:
-        // generation 0), the Java one of any round that started from Empty
-        // (`addMemberThenRebalanceOrCompleteJoin`: previous state Empty).
-        let new_member_extends_delay = if self.config.new_group_coordinator {
-            group.from_empty
-        } else {
-            group.generation == 0
+        let joining = Joining {
+            client_id,
+            group_instance_id,
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocols,
+            subscription,
         };
         if member_id.is_empty() {
             self.next_member_number += 1;
-            let new_id = format!("{client_id}-{epoch}.{}", self.next_member_number);
-            let join_seq = group.next_join_seq;
-            group.next_join_seq += 1;
-            group.members.insert(
-                new_id.clone(),
-                Member {
-                    member_id: new_id.clone(),
-                    group_instance_id,
-                    client: Some(from),
+            let new_id = format!("{}-{epoch}.{}", joining.client_id, self.next_member_number);
+            if require_known_member_id && joining.group_instance_id.is_none() {
+                // KIP-394 (`doNewMemberJoinGroup`): hand out the id and wait for the member
+                // to join with it, for at most a session.
+                group.pending_members.insert(new_id.clone());
+                out.timer(
                     session_timeout_ms,
-                    rebalance_timeout_ms,
-                    protocols,
-                    subscription,
-                    assignment: Vec::new(),
-                    awaiting_join: Some(correlation_id),
-                    awaiting_sync: None,
-                    last_heartbeat_ms: now_ms,
-                    join_seq,
-                },
+                    GroupTimer::PendingMemberCheck {
+                        group: group_id.clone(),
+                        member: new_id.clone(),
+                    },
+                );
+                return out.send(
+                    from,
+                    Message::JoinGroupResponse(JoinGroupResponse {
+                        member_id: new_id,
+                        ..join_error_response(correlation_id, ErrorCode::MemberIdRequired)
+                    }),
+                );
+            }
+            return self.add_member_and_rebalance(
+                now_ms,
+                from,
+                correlation_id,
+                &group_id,
+                new_id,
+                joining,
+                out,
             );
-            // `GroupMetadata.add`: the first member to arrive leads.
-            if group.leader.is_none() {
-                group.leader = Some(new_id.clone());
-            }
-            if group.state == GroupState::PreparingRebalance && new_member_extends_delay {
-                group.new_member_added = true;
-            }
-            let reason = format!("{new_id} joined");
-            self.prepare_or_complete(now_ms, &group_id, &reason, out);
-            return;
         }
+        if group.pending_members.remove(&member_id) {
+            // `doCurrentMemberJoinGroup`: a pending member joins for real.
+            return self.add_member_and_rebalance(
+                now_ms,
+                from,
+                correlation_id,
+                &group_id,
+                member_id,
+                joining,
+                out,
+            );
+        }
+        let Joining {
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocols,
+            subscription,
+            ..
+        } = joining;
         let Some(member) = group.members.get_mut(&member_id) else {
             return out.send(from, join_error(correlation_id, ErrorCode::UnknownMemberId));
         };
@@ -115,9 +148,95 @@ impl GroupCoordinator {
         member.protocols = protocols;
         member.subscription = subscription;
         member.awaiting_join = Some(correlation_id);
-        member.last_heartbeat_ms = now_ms;
         let reason = format!("{member_id} joined again");
         self.prepare_or_complete(now_ms, &group_id, &reason, out);
+    }
+
+    /// Kafka's `addMemberAndRebalance`: `member_id` becomes a member of the group, waiting
+    /// for the join round to end, and the round starts or may end.
+    #[allow(clippy::too_many_arguments)]
+    fn add_member_and_rebalance(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        group_id: &str,
+        member_id: String,
+        joining: Joining,
+        out: &mut CoordinatorOutput,
+    ) {
+        let new_group_coordinator = self.config.new_group_coordinator;
+        let new_member_join_timeout = self.config.new_member_join_timeout;
+        let group = self.groups.get_mut(group_id).expect("group exists");
+        // Whether a new member lets an initial rebalance wait longer: the Scala coordinator
+        // asks this only of a group's very first rebalance (`addMemberAndRebalance`:
+        // generation 0), the Java one of any round that started from Empty
+        // (`addMemberThenRebalanceOrCompleteJoin`: previous state Empty).
+        let extends_delay = if new_group_coordinator {
+            group.from_empty
+        } else {
+            group.generation == 0
+        };
+        if group.state == GroupState::PreparingRebalance && extends_delay {
+            group.new_member_added = true;
+        }
+        let join_seq = group.next_join_seq;
+        group.next_join_seq += 1;
+        group.members.insert(
+            member_id.clone(),
+            Member {
+                member_id: member_id.clone(),
+                group_instance_id: joining.group_instance_id,
+                client: Some(from),
+                session_timeout_ms: joining.session_timeout_ms,
+                rebalance_timeout_ms: joining.rebalance_timeout_ms,
+                protocols: joining.protocols,
+                subscription: joining.subscription,
+                assignment: Vec::new(),
+                awaiting_join: Some(correlation_id),
+                awaiting_sync: None,
+                heartbeat_deadline_ms: 0,
+                is_new: new_member_join_timeout,
+                join_seq,
+            },
+        );
+        if new_member_join_timeout {
+            // A new member cannot heartbeat before its first JoinGroup answer, and a client
+            // that gave up and retried would leave it behind: it has `NewMemberJoinTimeoutMs`
+            // to be through a join round (`addMemberAndRebalance`).
+            let member = group.members.get_mut(&member_id).expect("just added");
+            super::heartbeat::schedule_session_check(
+                now_ms,
+                group_id,
+                member,
+                NEW_MEMBER_JOIN_TIMEOUT_MS,
+                out,
+            );
+        }
+        // `GroupMetadata.add`: the first member to arrive leads.
+        if group.leader.is_none() {
+            group.leader = Some(member_id.clone());
+        }
+        let reason = format!("{member_id} joined");
+        self.prepare_or_complete(now_ms, group_id, &reason, out);
+    }
+
+    /// A member id handed out with MEMBER_ID_REQUIRED went unused for a session: it is
+    /// dropped, and a join round that waited for it may end
+    /// (`GroupCoordinator.removePendingMemberAndUpdateGroup`).
+    pub(super) fn on_pending_member_check(
+        &mut self,
+        now_ms: u64,
+        group_id: &str,
+        member_id: &str,
+        out: &mut CoordinatorOutput,
+    ) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        if group.pending_members.remove(member_id) {
+            self.try_complete_join_after_removal(now_ms, group_id, out);
+        }
     }
 
     /// The checks a JoinGroup passes before it may create its group, in Kafka's order
@@ -183,7 +302,9 @@ impl GroupCoordinator {
         group.round += 1;
         let rebalance_timeout_ms = group.rebalance_timeout_ms();
         group.from_empty = was_empty;
-        let delay_ms = if was_empty && initial_delay_ms > 0 {
+        // A round from Empty always waits in Kafka's `InitialDelayedJoin`, even for a delay of
+        // 0: it ends when its timer fires, not when everyone has joined.
+        let delay_ms = if was_empty {
             // Kafka's `InitialDelayedJoin`: wait `group.initial.rebalance.delay.ms`, and again
             // while new members keep arriving, up to the rebalance timeout in all.
             group.initial_delay = Some(InitialDelay {
@@ -252,8 +373,12 @@ impl GroupCoordinator {
         group_id: &str,
         out: &mut CoordinatorOutput,
     ) {
+        // `GroupMetadata.hasAllMembersJoined`: every member has joined again and no member
+        // id handed out with MEMBER_ID_REQUIRED is still unused.
         let group = &self.groups[group_id];
-        if group.members.values().all(|m| m.awaiting_join.is_some()) {
+        if group.pending_members.is_empty()
+            && group.members.values().all(|m| m.awaiting_join.is_some())
+        {
             self.complete_join(now_ms, group_id, out);
         }
     }
@@ -354,6 +479,7 @@ impl GroupCoordinator {
                 out.send(client, response);
             }
             let m = group.members.get_mut(&id).expect("member");
+            m.is_new = false;
             super::heartbeat::restart_session(now_ms, group_id, m, out);
         }
         if group.state == GroupState::CompletingRebalance && self.config.pending_sync_deadline {
@@ -410,13 +536,7 @@ mod tests {
 
     fn leave(h: &mut Harness, members: [(NodeId, String); 2]) {
         for (from, member_id) in members {
-            let leave = LeaveGroupRequest {
-                correlation_id: 5,
-                group_id: "g".into(),
-                member_id,
-            };
-            let now = h.now_ms;
-            h.run(|c, out| c.on_leave_group(now, from, leave, out));
+            h.leave(from, member_id);
         }
     }
 
@@ -505,6 +625,7 @@ mod tests {
                 owned_partitions: vec![],
                 generation: -1,
             },
+            require_known_member_id: false,
         };
         h.run(|c, out| c.on_join_group(0, A, request, out));
         assert!(matches!(
@@ -518,5 +639,85 @@ mod tests {
             ))
         ));
         assert_eq!(h.c.groups()["fresh"].state, GroupState::Empty);
+    }
+
+    fn join_v4(h: &mut Harness, from: NodeId, member_id: &str, correlation_id: u64) {
+        h.join_with(from, member_id, correlation_id, true);
+    }
+
+    fn member_id_required(h: &mut Harness, to: NodeId) -> String {
+        match h.sent.pop() {
+            Some((
+                node,
+                Message::JoinGroupResponse(JoinGroupResponse {
+                    error: ErrorCode::MemberIdRequired,
+                    member_id,
+                    ..
+                }),
+            )) if node == to => member_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn from_join_group_v4_a_new_member_first_gets_its_id_then_joins_with_it() {
+        let mut h = Harness::new();
+        join_v4(&mut h, A, "", 1);
+        let a = member_id_required(&mut h, A);
+        assert!(
+            h.group().members.is_empty(),
+            "an id handed out is not a member"
+        );
+        assert_eq!(h.group().state, GroupState::Empty);
+        join_v4(&mut h, A, &a, 2);
+        let (generation, member, leader) = h.joined(A);
+        assert_eq!(
+            (generation, member.as_str(), leader.as_str()),
+            (1, a.as_str(), a.as_str())
+        );
+    }
+
+    #[test]
+    fn an_unused_member_id_holds_a_join_round_until_its_session_runs_out() {
+        let (mut h, a, b) = stable_pair();
+        join_v4(&mut h, NodeId::Consumer(2), "", 7);
+        let c = member_id_required(&mut h, NodeId::Consumer(2));
+        // A rebalance starts; A and B join again, but the round waits for C's id to be used.
+        h.leave(B, b);
+        h.join(A, &a, 9);
+        assert_eq!(h.group().state, GroupState::PreparingRebalance);
+        h.advance(9_000);
+        assert_eq!(
+            h.group().state,
+            GroupState::PreparingRebalance,
+            "C's id is pending"
+        );
+        h.advance(1_000);
+        assert_eq!(
+            h.group().state,
+            GroupState::CompletingRebalance,
+            "C's id expired"
+        );
+        let (generation, _, _) = h.joined(A);
+        assert_eq!(generation, 3);
+        assert!(!h.group().members.contains_key(&c));
+    }
+
+    #[test]
+    fn an_unused_member_id_that_leaves_rebalances_only_with_the_java_coordinator() {
+        for (new_group_coordinator, state) in [
+            (false, GroupState::Stable),
+            (true, GroupState::PreparingRebalance),
+        ] {
+            let (mut h, _, _) = stable_pair_with(Harness::with(0, new_group_coordinator));
+            join_v4(&mut h, NodeId::Consumer(2), "", 7);
+            let c = member_id_required(&mut h, NodeId::Consumer(2));
+            h.leave(NodeId::Consumer(2), c);
+            assert_eq!(
+                h.group().state,
+                state,
+                "new_group_coordinator: {new_group_coordinator}"
+            );
+        }
     }
 }

@@ -93,6 +93,11 @@ pub struct CoordinatorConfig {
     ///
     /// [`KafkaVersion::has_pending_sync_deadline`]: crate::kafka_version::KafkaVersion::has_pending_sync_deadline
     pub pending_sync_deadline: bool,
+    /// Whether a new member's session can run out while its JoinGroup waits (Kafka's
+    /// `isNew`, see [`KafkaVersion::has_new_member_join_timeout`]).
+    ///
+    /// [`KafkaVersion::has_new_member_join_timeout`]: crate::kafka_version::KafkaVersion::has_new_member_join_timeout
+    pub new_member_join_timeout: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +113,8 @@ pub enum GroupTimer {
     /// The members of `generation` that have not sent their SyncGroup by now are removed
     /// (Kafka's `DelayedSync`).
     SyncDeadline { group: String, generation: i32 },
+    /// A member id handed out with MEMBER_ID_REQUIRED may have gone unused for a session.
+    PendingMemberCheck { group: String, member: String },
     /// A member's session may have expired.
     SessionCheck { group: String, member: String },
 }
@@ -186,6 +193,9 @@ impl GroupCoordinator {
             GroupTimer::SyncDeadline { group, generation } => {
                 self.on_sync_deadline(now_ms, &group, generation, out)
             }
+            GroupTimer::PendingMemberCheck { group, member } => {
+                self.on_pending_member_check(now_ms, &group, &member, out)
+            }
             GroupTimer::SessionCheck { group, member } => {
                 self.on_session_check(now_ms, &group, &member, out)
             }
@@ -194,8 +204,12 @@ impl GroupCoordinator {
 }
 
 fn join_error(correlation_id: u64, error: ErrorCode) -> Message {
+    Message::JoinGroupResponse(join_error_response(correlation_id, error))
+}
+
+fn join_error_response(correlation_id: u64, error: ErrorCode) -> JoinGroupResponse {
     assert_ne!(error, ErrorCode::None);
-    Message::JoinGroupResponse(JoinGroupResponse {
+    JoinGroupResponse {
         correlation_id,
         error,
         generation_id: -1,
@@ -203,7 +217,7 @@ fn join_error(correlation_id: u64, error: ErrorCode) -> Message {
         leader: String::new(),
         member_id: String::new(),
         members: Vec::new(),
-    })
+    }
 }
 
 fn sync_error(correlation_id: u64, error: ErrorCode) -> Message {

@@ -45,7 +45,15 @@ impl GroupCoordinator {
                 .or_insert_with(|| Group::new(group_id.to_string(), partition)),
             None => return reply(out, ErrorCode::IllegalGeneration),
         };
-        if generation_id >= 0 || !group.members.is_empty() {
+        // `GroupCoordinator.validateOffsetCommit`: a commit without a generation (an admin
+        // client, a consumer that assigns its own partitions) may commit while the group is
+        // Empty; otherwise one that names a member or a generation must be the member's, and
+        // one that names neither is refused.
+        let simple = generation_id < 0 && group.state == GroupState::Empty;
+        if !simple {
+            if generation_id < 0 && member_id.is_empty() {
+                return reply(out, ErrorCode::UnknownMemberId);
+            }
             if !group.members.contains_key(member_id) {
                 return reply(out, ErrorCode::UnknownMemberId);
             }

@@ -41,6 +41,7 @@ impl Harness {
             group_max_session_timeout_ms: 1_800_000,
             new_group_coordinator: false,
             pending_sync_deadline: true,
+            new_member_join_timeout: true,
         }
     }
 
@@ -100,7 +101,19 @@ impl Harness {
         }
     }
 
+    /// A JoinGroup of version 3: a new member is admitted at once.
     pub(super) fn join(&mut self, from: NodeId, member_id: &str, correlation_id: u64) {
+        self.join_with(from, member_id, correlation_id, false);
+    }
+
+    /// A JoinGroup, of version 4 or later when `require_known_member_id` (KIP-394).
+    pub(super) fn join_with(
+        &mut self,
+        from: NodeId,
+        member_id: &str,
+        correlation_id: u64,
+        require_known_member_id: bool,
+    ) {
         let now = self.now_ms;
         self.run(|c, out| {
             let request = JoinGroupRequest {
@@ -117,9 +130,23 @@ impl Harness {
                     owned_partitions: vec![],
                     generation: -1,
                 },
+                require_known_member_id,
             };
             c.on_join_group(now, from, request, out)
         });
+        // Timers due now fire before anything else happens (a round from Empty ends on its
+        // `group.initial.rebalance.delay.ms` timer, even a delay of 0).
+        self.advance(0);
+    }
+
+    pub(super) fn leave(&mut self, from: NodeId, member_id: String) {
+        let leave = LeaveGroupRequest {
+            correlation_id: 8,
+            group_id: "g".into(),
+            member_id,
+        };
+        let now = self.now_ms;
+        self.run(|c, out| c.on_leave_group(now, from, leave, out));
     }
 
     pub(super) fn heartbeat(&mut self, from: NodeId, generation: i32, member: &str) -> ErrorCode {
@@ -182,7 +209,11 @@ impl Harness {
 
 /// Two members join and the leader's assignment is stored: generation 1, Stable.
 pub(super) fn stable_pair() -> (Harness, String, String) {
-    let mut h = Harness::new();
+    stable_pair_with(Harness::new())
+}
+
+/// [`stable_pair`] on the coordinator `h`.
+pub(super) fn stable_pair_with(mut h: Harness) -> (Harness, String, String) {
     h.join(A, "", 1);
     let (_, a, _) = h.joined(A);
     assert_eq!(h.group().state, GroupState::CompletingRebalance);

@@ -14,9 +14,9 @@
 //! protocol, leader and members. Member ids are random in Kafka, so both sides name them
 //! `c<client>.<n>`: the n-th id client k was handed.
 //!
-//! The model answers like Kafka's `JoinGroup` up to version 3, where a new member is admitted
-//! at once: the cases use that version. From version 4 (KIP-394, Kafka 2.2) Kafka first
-//! answers `MEMBER_ID_REQUIRED` with an id and admits the member when it joins again with it.
+//! Half the cases send JoinGroup version 3, where a new member is admitted at once, half
+//! version 9, Kafka 3.7's: from version 4 (KIP-394, Kafka 2.2) a new member is first handed
+//! its id with `MEMBER_ID_REQUIRED` and admitted when it joins again with it.
 
 use super::Rule;
 use kafka_model::assignor::Strategy;
@@ -148,7 +148,9 @@ impl Rule for Groups {
         let count = rng.gen_range(8..=40);
         let ops = (0..count).map(|_| random_op(rng, clients)).collect();
         Case {
-            join_version: 3,
+            // Version 3 admits a new member at once; from version 4 (KIP-394) it first gets
+            // its id with MEMBER_ID_REQUIRED. Kafka 3.7's consumer sends version 9.
+            join_version: *[3, 9].choose(rng).expect("a version"),
             initial_rebalance_delay_ms: *[0, 0, 3_000].choose(rng).expect("a delay"),
             min_session_timeout_ms: MIN_SESSION_TIMEOUT_MS,
             max_session_timeout_ms: MAX_SESSION_TIMEOUT_MS,
@@ -174,7 +176,6 @@ impl Rule for Groups {
     }
 
     fn model(case: &Case) -> Vec<Step> {
-        assert_eq!(case.join_version, 3, "the model admits new members at once");
         let mut play = Play::new(case);
         case.ops
             .iter()
@@ -297,6 +298,8 @@ struct Play {
     /// Responses delivered in this step.
     delivered: Vec<(u32, &'static str, u64, Response)>,
     next_correlation_id: u64,
+    /// JoinGroup version 4 or later (KIP-394).
+    require_known_member_id: bool,
     /// Which client and request each correlation id belongs to.
     requests: BTreeMap<u64, (u32, &'static str)>,
 }
@@ -314,6 +317,8 @@ impl Play {
                     // The oracle is the Java coordinator: where it differs from the Scala
                     // one the simulated brokers run, the model follows it here.
                     new_group_coordinator: true,
+                    pending_sync_deadline: true,
+                    new_member_join_timeout: true,
                 },
             ),
             now_ms: 0,
@@ -326,6 +331,7 @@ impl Play {
             arrived: Vec::new(),
             delivered: Vec::new(),
             next_correlation_id: 0,
+            require_known_member_id: case.join_version >= 4,
             requests: BTreeMap::new(),
         };
         // The coordinator leads partition 0 of `__consumer_offsets`, which is empty.
@@ -415,6 +421,7 @@ impl Play {
                         owned_partitions: Vec::new(),
                         generation: -1,
                     },
+                    require_known_member_id: self.require_known_member_id,
                 };
                 self.run(|c, out| c.on_join_group(now, NodeId::Consumer(client), request, out));
             }
@@ -508,7 +515,8 @@ impl Play {
                 .filter(|(_, (at, _, _))| *at <= until_ms)
                 .min_by_key(|(_, (at, seq, timer))| {
                     let (rank, name) = match timer {
-                        GroupTimer::SessionCheck { member, .. } => (0, self.symbol(member)),
+                        GroupTimer::SessionCheck { member, .. }
+                        | GroupTimer::PendingMemberCheck { member, .. } => (0, self.symbol(member)),
                         GroupTimer::SyncDeadline { .. } => (1, String::new()),
                         GroupTimer::JoinDeadline { .. } => (2, String::new()),
                         GroupTimer::LoadDone { .. } => (3, String::new()),
@@ -541,7 +549,7 @@ impl Play {
         arrived.sort_by_key(|(client, api, correlation_id, _)| (*client, *api, *correlation_id));
         for (client, _, _, message) in &arrived {
             if let Message::JoinGroupResponse(r) = message {
-                if r.error == ErrorCode::None {
+                if matches!(r.error, ErrorCode::None | ErrorCode::MemberIdRequired) {
                     self.symbol_for(*client, &r.member_id);
                 }
             }
@@ -594,6 +602,10 @@ impl Play {
                 known.generation = r.generation_id;
                 known.leader = r.leader == r.member_id;
                 known.members = members;
+            }
+            Message::JoinGroupResponse(r) if error == ErrorCode::MemberIdRequired => {
+                response.member = Some(self.symbol(&r.member_id));
+                self.client(client).member_id = r.member_id;
             }
             Message::SyncGroupResponse(r) if error == ErrorCode::None => {
                 response.assignment = Some(

@@ -280,6 +280,12 @@ fn start_consumer(
         .config
         .inter_broker_protocol_version
         .uses_kip_320();
+    // JoinGroup version 4 (KIP-394) when clients and brokers are 2.2 or later.
+    let member_id_required = scenario
+        .cluster
+        .config
+        .kafka_version
+        .has_member_id_required();
     let node = handle
         .create_node()
         .name(format!("consumer-{}", c.name))
@@ -293,7 +299,8 @@ fn start_consumer(
                 spec.config.clone(),
                 bootstrap.clone(),
             )
-            .with_position_validation(validate);
+            .with_position_validation(validate)
+            .with_member_id_required(member_id_required);
             if let Some(g) = &spec.group {
                 consumer = consumer.with_group(GroupSettings {
                     group_id: g.group_id.clone(),

@@ -312,6 +312,7 @@ impl Consumer {
         let session_timeout_ms = self.config.session_timeout_ms;
         let rebalance_timeout_ms = self.config.max_poll_interval_ms;
         let protocols = self.config.partition_assignment_strategy.clone();
+        let require_known_member_id = self.require_known_member_id;
         let sent = self.group_request(
             GroupRequest::JoinGroup,
             |correlation_id| {
@@ -325,6 +326,7 @@ impl Consumer {
                     rebalance_timeout_ms,
                     protocols,
                     subscription,
+                    require_known_member_id,
                 })
             },
             out,
@@ -359,6 +361,10 @@ impl Consumer {
                     .member_id
                     .clear();
             }
+            if error == ErrorCode::MemberIdRequired {
+                // KIP-394 (`JoinGroupResponseHandler`): the answer carries our member id.
+                self.member.as_mut().expect("a group member").member_id = member_id;
+            }
             // COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, ...: join again.
             self.join_again(error, out);
             return;
@@ -390,9 +396,13 @@ impl Consumer {
         );
     }
 
-    /// A JoinGroup or SyncGroup failed with `error`: join again, after finding the
-    /// coordinator if it moved, or after `retry.backoff.ms`.
+    /// A JoinGroup or SyncGroup failed with `error`: join again, at once after the errors
+    /// Kafka's join loop retries without a pause, after finding the coordinator if it moved,
+    /// or after `retry.backoff.ms`.
     pub(super) fn join_again(&mut self, error: ErrorCode, out: &mut Output<ConsumerTimer>) {
+        if rejoins_at_once(error) {
+            return self.send_join(out);
+        }
         let m = self.member.as_mut().expect("a group member");
         m.state = MemberState::Unjoined;
         m.rejoin_needed = true;
@@ -444,7 +454,8 @@ impl Consumer {
             ErrorCode::None => {}
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
                 self.lose_membership(error == ErrorCode::UnknownMemberId, out);
-                out.timer(self.config.retry_backoff_ms, ConsumerTimer::AppPoll);
+                assert!(rejoins_at_once(error));
+                self.send_join(out);
                 return;
             }
             _ => return self.join_again(error, out),
@@ -672,4 +683,16 @@ impl Consumer {
             _ => {}
         }
     }
+}
+
+/// `AbstractCoordinator.joinGroupIfNeeded`: after these errors of a JoinGroup or SyncGroup
+/// the join loop goes round again at once, without `retry.backoff.ms`.
+fn rejoins_at_once(error: ErrorCode) -> bool {
+    matches!(
+        error,
+        ErrorCode::UnknownMemberId
+            | ErrorCode::IllegalGeneration
+            | ErrorCode::RebalanceInProgress
+            | ErrorCode::MemberIdRequired
+    )
 }

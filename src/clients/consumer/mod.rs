@@ -175,6 +175,9 @@ pub struct Consumer {
     /// leader change. Without it a consumer keeps fetching at its old position even when the
     /// new leader's log was truncated below it.
     validate_positions: bool,
+    /// KIP-394 (clients and brokers from 2.2): JoinGroup version 4 or later, so a new member
+    /// first asks for its member id (MEMBER_ID_REQUIRED) and then joins with it.
+    require_known_member_id: bool,
     /// The time of the input being handled.
     now_ms: u64,
     /// The leader epoch of the last record handed to the application, per partition.
@@ -230,6 +233,7 @@ impl Consumer {
             backing_off: BTreeSet::new(),
             correlation_ids: CorrelationIds::default(),
             validate_positions: true,
+            require_known_member_id: true,
             now_ms: 0,
             last_epoch: BTreeMap::new(),
             awaiting_validation: BTreeMap::new(),
@@ -248,6 +252,12 @@ impl Consumer {
     /// Turns KIP-320 position validation on or off (on by default).
     pub fn with_position_validation(mut self, on: bool) -> Consumer {
         self.validate_positions = on;
+        self
+    }
+
+    /// Whether JoinGroup is version 4 or later (KIP-394; on by default).
+    pub fn with_member_id_required(mut self, on: bool) -> Consumer {
+        self.require_known_member_id = on;
         self
     }
 
