@@ -76,7 +76,14 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
 
 fn fault_text(action: &str, detail: &str) -> String {
     let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
+    let zookeeper = detail == "zookeeper";
     match action {
+        "crash" | "power-loss" if zookeeper => format!(
+            "FAULT: {detail} crashes: no broker can read or write it until it is back (its data and sessions are on disk)"
+        ),
+        "restart" if zookeeper => {
+            format!("FAULT: {detail} starts again with its data and sessions from disk")
+        }
         "crash" if client => {
             format!("FAULT: {detail} crashes: the process dies with everything it held in memory")
         }
@@ -573,5 +580,15 @@ mod tests {
         let change = tracker.apply(&same);
         let (_, text) = narrate_event(&same, 10_000, change.as_ref()).expect("narrated");
         assert!(!text.contains("of the ISR:"), "{text}");
+    }
+
+    #[test]
+    fn a_zookeeper_crash_is_not_told_as_a_brokers() {
+        let crash = fault_text("crash", "zookeeper");
+        assert!(crash.contains("no broker can read or write it"), "{crash}");
+        assert!(!crash.contains("page cache"), "{crash}");
+        let restart = fault_text("restart", "zookeeper");
+        assert!(restart.contains("data and sessions from disk"), "{restart}");
+        assert!(fault_text("crash", "broker 1").contains("page cache"));
     }
 }

@@ -9,27 +9,34 @@ use super::orchestrate::{BrokerStatus, Nodes};
 use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition_state, Shared};
 use crate::scenario::{FaultAction, Target};
 use kafka_model::event::TruncateReason;
-use kafka_model::{BrokerId, Event, NodeId};
+use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
 use madsim::runtime::Handle;
 use std::sync::Arc;
 
-/// Resolves a fault target to a node at the moment the fault fires.
+/// Resolves a fault target to a node at the moment the fault fires, described with every
+/// role it holds then, however the target was written: `leader:orders-0` and `broker 1` read
+/// alike when broker 1 leads orders-0.
 fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
+    let broker = |b: BrokerId, follower_of: Option<&TopicPartition>| {
+        (
+            NodeId::Broker(b),
+            broker_description(shared, b, follower_of),
+        )
+    };
     match target {
-        Target::Broker(b) => Some((NodeId::Broker(*b), format!("broker {b}"))),
+        Target::Broker(b) => Some(broker(*b, None)),
         Target::ZooKeeper => Some((NodeId::ZooKeeper, "zookeeper".into())),
-        Target::Controller => current_controller(shared)
-            .map(|b| (NodeId::Broker(b), format!("broker {b} (the controller)"))),
+        Target::Controller => current_controller(shared).map(|b| broker(b, None)),
         Target::Leader(tp) => {
             let (leader, _, _) = zk_partition_state(shared, tp)?;
-            leader.map(|b| (NodeId::Broker(b), format!("broker {b} (leader of {tp})")))
+            leader.map(|b| broker(b, None))
         }
         Target::Follower(tp) => {
             let (leader, _, _) = zk_partition_state(shared, tp)?;
             assignment(&shared.scenario, tp)
                 .into_iter()
                 .find(|r| Some(*r) != leader)
-                .map(|b| (NodeId::Broker(b), format!("broker {b} (follower of {tp})")))
+                .map(|b| broker(b, Some(tp)))
         }
         Target::Producer(name) => {
             let i = shared
@@ -50,13 +57,63 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
         Target::Coordinator(group) => {
             let tp = offsets_tp_for(&shared.scenario, group);
             let (leader, _, _) = zk_partition_state(shared, &tp)?;
-            leader.map(|b| {
-                (
-                    NodeId::Broker(b),
-                    format!("broker {b} (coordinator of group {group}, leader of {tp})"),
-                )
-            })
+            leader.map(|b| broker(b, None))
         }
+    }
+}
+
+/// How many partitions a fault line names a broker the leader of before it counts the rest.
+const LEADERSHIPS_NAMED: usize = 4;
+
+/// "broker 1 (the controller; leader of orders-0, orders-2; coordinator of group billing)":
+/// what ZooKeeper says broker `b` is now. A follower target names the partition it follows.
+fn broker_description(
+    shared: &Shared,
+    b: BrokerId,
+    follower_of: Option<&TopicPartition>,
+) -> String {
+    let mut roles = Vec::new();
+    if current_controller(shared) == Some(b) {
+        roles.push("the controller".to_string());
+    }
+    let led: Vec<TopicPartition> = shared
+        .scenario
+        .topics
+        .iter()
+        .flat_map(|t| (0..t.replicas.len() as u32).map(|p| TopicPartition::new(t.name.clone(), p)))
+        .filter(|tp| zk_partition_state(shared, tp).is_some_and(|(leader, _, _)| leader == Some(b)))
+        .collect();
+    if !led.is_empty() {
+        let mut named: Vec<String> = led
+            .iter()
+            .take(LEADERSHIPS_NAMED)
+            .map(|tp| tp.to_string())
+            .collect();
+        if led.len() > LEADERSHIPS_NAMED {
+            named.push(format!("{} more", led.len() - LEADERSHIPS_NAMED));
+        }
+        roles.push(format!("leader of {}", named.join(", ")));
+    }
+    if let Some(tp) = follower_of {
+        roles.push(format!("follower of {tp}"));
+    }
+    let groups: std::collections::BTreeSet<&str> = shared
+        .scenario
+        .consumers
+        .iter()
+        .filter_map(|c| c.group.as_ref().map(|g| g.group_id.as_str()))
+        .filter(|group| {
+            let tp = offsets_tp_for(&shared.scenario, group);
+            zk_partition_state(shared, &tp).is_some_and(|(leader, _, _)| leader == Some(b))
+        })
+        .collect();
+    for group in groups {
+        roles.push(format!("coordinator of group {group}"));
+    }
+    if roles.is_empty() {
+        format!("broker {b}")
+    } else {
+        format!("broker {b} ({})", roles.join("; "))
     }
 }
 
@@ -93,7 +150,11 @@ pub(super) fn apply_fault(
                 return;
             };
             match restart(shared, handle, nodes, node) {
-                Restarted::Yes => shared.record_fault(name, desc),
+                // A crashed broker holds no role, whatever ZooKeeper still says of it.
+                Restarted::Yes => match node {
+                    NodeId::Broker(b) => shared.record_fault(name, format!("broker {b}")),
+                    _ => shared.record_fault(name, desc),
+                },
                 // A paused broker is not restarted but woken: say so.
                 Restarted::Resumed => shared.record_fault("resume", desc),
                 Restarted::AlreadyRunning => shared.record_fault(
@@ -250,7 +311,10 @@ fn apply_loss(shared: &Shared, name: &str, target: &Target, rate: f64) {
     shared.net.lock().expect("net").loss.insert(node, rate);
     shared.record_fault(
         name,
-        format!("{desc}: {:.0}% of its messages lost", rate * 100.0),
+        format!(
+            "{desc}: {:.0}% of its packets are lost and TCP sends them again, so its messages arrive late (none is lost)",
+            rate * 100.0
+        ),
     );
 }
 
