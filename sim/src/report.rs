@@ -98,6 +98,11 @@ pub struct Outcome {
     /// Consumer groups: counts and the `kafka-consumer-groups.sh --describe` numbers.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, GroupOut>,
+    /// Faults that did nothing at their time (a restart of a running broker, a resume of a
+    /// process that is not paused, a heal with nothing to heal), in plain words: the file
+    /// asks for something that did not happen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -319,8 +324,25 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .map(partition_out)
             .collect(),
         groups: report.groups.clone(),
+        warnings: fault_warnings(result),
     };
     (outcome, report)
+}
+
+/// One warning per fault that did nothing at its time.
+pub fn fault_warnings(result: &RunResult) -> Vec<String> {
+    result
+        .faults
+        .iter()
+        .filter(|f| f.action == crate::world::NO_OP)
+        .map(|f| {
+            format!(
+                "the fault at t={} does nothing: {}",
+                seconds(f.at_ms),
+                f.detail
+            )
+        })
+        .collect()
 }
 
 /// What the checkers need from the scenario that the record does not carry.
@@ -490,6 +512,9 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
         o.trace_hash
     );
     let _ = writeln!(s);
+    for w in &o.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
     let r = &o.records;
     let _ = writeln!(
         s,

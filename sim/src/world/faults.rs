@@ -267,7 +267,7 @@ fn apply_heal(shared: &Shared, name: &str, target: Option<&Target>) {
             let shown: Vec<String> = splits.iter().map(|s| show_split(s)).collect();
             shared.record_fault(
                 name,
-                format!("{desc} (and the whole split {})", shown.join(", ")),
+                format!("{desc}, and with it the whole split {}", shown.join(", ")),
             );
         }
         Some(_) => shared.record_fault(name, desc),

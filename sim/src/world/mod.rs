@@ -47,6 +47,7 @@ mod node;
 mod orchestrate;
 mod shared;
 
+pub use faults::NO_OP;
 pub use net::{addr_of, LinkCuts, NetFaults};
 pub use node::LIVELOCK_TURNS_MAX;
 pub use shared::Livelock;
