@@ -10,7 +10,7 @@ use crate::report::{list, seconds, trace_lines, TraceLine};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
-use kafka_model::{Event, TopicPartition};
+use kafka_model::{Event, NodeId, RecordId, TopicPartition};
 
 /// One narrated line: the key that folds repeats, and the text.
 type Line = (String, String);
@@ -24,6 +24,7 @@ fn plain(text: String) -> Option<Line> {
 /// left out; a run of identical lines is folded into one with a count.
 pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
     let lag_max = scenario.cluster.config.replica_lag_time_max_ms;
+    let names = Names::of(scenario);
     let mut lines = Vec::new();
     let mut last_key: Option<String> = None;
     let mut repeats = 0u64;
@@ -55,7 +56,7 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
             ),
             TraceLine::Event { at_ms, event, .. } => {
                 let change = isr.apply(event);
-                match narrate_event(event, lag_max, change.as_ref()) {
+                match narrate_event(event, lag_max, change.as_ref(), &names) {
                     Some((key, text)) => (at_ms, key, text),
                     None => continue,
                 }
@@ -72,6 +73,48 @@ pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
     }
     flush_repeats(&mut lines, &mut repeats, last_at);
     lines
+}
+
+/// The scenario's own names for its clients: a line says "consumer billing-1", not
+/// "consumer #1", and a record is `producer-name#sequence` (the record's producer and its
+/// place in that producer's workload), as the fault lines already name clients.
+struct Names {
+    producers: Vec<String>,
+    consumers: Vec<String>,
+}
+
+impl Names {
+    fn of(scenario: &Scenario) -> Names {
+        Names {
+            producers: scenario.producers.iter().map(|p| p.name.clone()).collect(),
+            consumers: scenario.consumers.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
+    fn consumer(&self, index: u32) -> String {
+        match self.consumers.get(index as usize) {
+            Some(name) => format!("consumer {name}"),
+            None => format!("consumer #{index}"),
+        }
+    }
+
+    fn node(&self, node: NodeId) -> String {
+        match node {
+            NodeId::Consumer(i) => self.consumer(i),
+            NodeId::Producer(i) => match self.producers.get(i as usize) {
+                Some(name) => format!("producer {name}"),
+                None => node.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    fn record(&self, id: RecordId) -> String {
+        match self.producers.get(id.producer as usize) {
+            Some(name) => format!("{name}#{}", id.seq),
+            None => id.to_string(),
+        }
+    }
 }
 
 fn fault_text(action: &str, detail: &str) -> String {
@@ -118,7 +161,12 @@ fn brokers(ids: &[i32]) -> String {
 
 /// One event in plain words, with a key for folding repeats; `None` for routine events.
 /// `isr_change` is what the event did to its partition's ISR, if anything.
-fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) -> Option<Line> {
+fn narrate_event(
+    event: &Event,
+    lag_max: u64,
+    isr_change: Option<&IsrChange>,
+    names: &Names,
+) -> Option<Line> {
     match event {
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
@@ -137,11 +185,11 @@ fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) ->
         | Event::IsrChangeRejected { .. }
         | Event::IsrWriteConflict { .. }
         | Event::IsrChangesPropagated { .. } => isr_line(event, lag_max),
-        Event::ProduceRejected { .. } | Event::ProduceFailed { .. } => produce_line(event),
+        Event::ProduceRejected { .. } | Event::ProduceFailed { .. } => produce_line(event, names),
         Event::ConsumerTruncationDetected { .. }
         | Event::ConsumerStopped { .. }
         | Event::OffsetReset { .. }
-        | Event::ClientCrashed { .. } => consumer_line(event),
+        | Event::ClientCrashed { .. } => consumer_line(event, names),
         Event::GroupLoadStarted { .. }
         | Event::GroupsLoaded { .. }
         | Event::GroupsUnloaded { .. }
@@ -154,7 +202,7 @@ fn narrate_event(event: &Event, lag_max: u64, isr_change: Option<&IsrChange>) ->
         | Event::PartitionsRevoked { .. }
         | Event::RecordProcessed { .. }
         | Event::PositionFromCommit { .. }
-        | Event::CommitFailed { .. } => member_line(event),
+        | Event::CommitFailed { .. } => member_line(event, names),
         Event::Appended { .. }
         | Event::HighWatermarkChanged { .. }
         | Event::RecordSent { .. }
@@ -368,7 +416,7 @@ fn some_partitions(partitions: &[TopicPartition]) -> String {
 
 /// Produce requests the brokers rejected and records the producers gave up on. Repeats fold
 /// by broker or producer, partition and error, whatever the records were.
-fn produce_line(event: &Event) -> Option<Line> {
+fn produce_line(event: &Event, names: &Names) -> Option<Line> {
     match event {
         Event::ProduceRejected {
             broker, tp, error, ..
@@ -396,7 +444,8 @@ fn produce_line(event: &Event) -> Option<Line> {
             Some((
                 key,
                 format!(
-                    "producer #{producer} gives up on {} record(s) for {tp}: {error}",
+                    "{} gives up on {} record(s) for {tp}: {error}",
+                    names.node(NodeId::Producer(*producer)),
                     ids.len()
                 ),
             ))
@@ -406,20 +455,23 @@ fn produce_line(event: &Event) -> Option<Line> {
 }
 
 /// Consumers' positions, and clients that crashed.
-fn consumer_line(event: &Event) -> Option<Line> {
+fn consumer_line(event: &Event, names: &Names) -> Option<Line> {
     let text = match event {
         Event::ConsumerTruncationDetected { consumer, tp, position, leader_end_offset, epoch } => format!(
-            "consumer #{consumer} detects that {tp} was truncated: its position {position} is past the end of epoch {epoch} on the new leader, offset {leader_end_offset} (KIP-320)"
+            "{} detects that {tp} was truncated: its position {position} is past the end of epoch {epoch} on the new leader, offset {leader_end_offset} (KIP-320)",
+            names.consumer(*consumer)
         ),
         Event::OffsetReset { consumer, tp, from, to } => format!(
-            "consumer #{consumer} sets its position on {tp} to {to}{} (auto.offset.reset)",
+            "{} sets its position on {tp} to {to}{} (auto.offset.reset)",
+            names.consumer(*consumer),
             from.map_or(String::new(), |f| format!(" from {f}"))
         ),
         Event::ConsumerStopped { consumer, exception } => format!(
-            "consumer #{consumer} stops: {} (auto.offset.reset = none; the application does not catch it)",
+            "{} stops: {} (auto.offset.reset = none; the application does not catch it)",
+            names.consumer(*consumer),
             exception_text(exception)
         ),
-        Event::ClientCrashed { node } => format!("{node} is gone (the process died)"),
+        Event::ClientCrashed { node } => format!("{} is gone (the process died)", names.node(*node)),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
@@ -519,28 +571,34 @@ fn coordinator_line(event: &Event) -> Option<Line> {
 }
 
 /// Group members: assignments, processing, positions from commits, failed commits.
-fn member_line(event: &Event) -> Option<Line> {
+fn member_line(event: &Event, names: &Names) -> Option<Line> {
     let text = match event {
         Event::PartitionsAssigned { consumer, group, member, generation, partitions } => format!(
-            "consumer #{consumer} ({member}) is assigned [{}] in group {group} generation {generation}",
+            "{} ({member}) is assigned [{}] in group {group} generation {generation}",
+            names.consumer(*consumer),
             partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
         ),
         Event::PartitionsRevoked { consumer, member, partitions, lost, .. } => format!(
-            "consumer #{consumer} ({member}) {} [{}]",
+            "{} ({member}) {} [{}]",
+            names.consumer(*consumer),
             if *lost { "has lost (it is out of the group)" } else { "gives up" },
             partitions.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
         ),
         Event::RecordProcessed { consumer, tp, offset, record, generation, .. } => {
             let key = format!("processed {consumer} {tp}");
             return Some((key, format!(
-                "consumer #{consumer} processes {tp} offset {offset} ({record}, generation {generation})"
+                "{} processes {tp} offset {offset} ({}, generation {generation})",
+                names.consumer(*consumer),
+                names.record(*record)
             )));
         }
         Event::PositionFromCommit { consumer, group, tp, offset } => format!(
-            "consumer #{consumer} starts {tp} at offset {offset}, the committed offset of group {group}"
+            "{} starts {tp} at offset {offset}, the committed offset of group {group}",
+            names.consumer(*consumer)
         ),
         Event::CommitFailed { consumer, group, error } => format!(
-            "consumer #{consumer}: the commit to group {group} fails with {error}; what it processed since its last commit will be delivered again"
+            "{}: the commit to group {group} fails with {error}; what it processed since its last commit will be delivered again",
+            names.consumer(*consumer)
         ),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
@@ -570,7 +628,8 @@ mod tests {
         assert_eq!(tracker.apply(&first), None);
         let next = elected(1, vec![1, 2], ElectionReason::LeaderFailed);
         let change = tracker.apply(&next);
-        let (_, text) = narrate_event(&next, 10_000, change.as_ref()).expect("narrated");
+        let (_, text) =
+            narrate_event(&next, 10_000, change.as_ref(), &no_names()).expect("narrated");
         assert!(
             text.ends_with("the controller takes [0] out of the ISR: [0,1,2] -> [1,2]"),
             "{text}"
@@ -578,7 +637,8 @@ mod tests {
         // An election that keeps the ISR says nothing of it.
         let same = elected(2, vec![1, 2], ElectionReason::ControllerFailover);
         let change = tracker.apply(&same);
-        let (_, text) = narrate_event(&same, 10_000, change.as_ref()).expect("narrated");
+        let (_, text) =
+            narrate_event(&same, 10_000, change.as_ref(), &no_names()).expect("narrated");
         assert!(!text.contains("of the ISR:"), "{text}");
     }
 
@@ -590,5 +650,42 @@ mod tests {
         let restart = fault_text("restart", "zookeeper");
         assert!(restart.contains("data and sessions from disk"), "{restart}");
         assert!(fault_text("crash", "broker 1").contains("page cache"));
+    }
+
+    fn no_names() -> Names {
+        Names {
+            producers: Vec::new(),
+            consumers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn clients_and_records_go_by_the_scenarios_names() {
+        let names = Names {
+            producers: vec!["m4".into()],
+            consumers: vec!["reader".into()],
+        };
+        let event = Event::RecordProcessed {
+            consumer: 0,
+            group: "g".into(),
+            member: "reader-0.1".into(),
+            generation: 2,
+            tp: TopicPartition::new("orders", 0),
+            offset: 7,
+            record: RecordId {
+                producer: 0,
+                seq: 3,
+            },
+        };
+        let (_, text) = narrate_event(&event, 10_000, None, &names).expect("narrated");
+        assert_eq!(
+            text,
+            "consumer reader processes orders-0 offset 7 (m4#3, generation 2)"
+        );
+        let crashed = Event::ClientCrashed {
+            node: NodeId::Consumer(0),
+        };
+        let (_, text) = narrate_event(&crashed, 10_000, None, &names).expect("narrated");
+        assert_eq!(text, "consumer reader is gone (the process died)");
     }
 }

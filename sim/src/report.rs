@@ -329,6 +329,22 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
     (outcome, report)
 }
 
+/// Whether a violation's detail names a record as `pN#S`.
+fn names_a_record(detail: &str) -> bool {
+    detail
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+        .any(|word| {
+            word.strip_prefix('p')
+                .and_then(|rest| rest.split_once('#'))
+                .is_some_and(|(n, seq)| {
+                    !n.is_empty()
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                        && !seq.is_empty()
+                        && seq.bytes().all(|b| b.is_ascii_digit())
+                })
+        })
+}
+
 /// One warning per fault that did nothing at its time.
 pub fn fault_warnings(result: &RunResult) -> Vec<String> {
     result
@@ -577,6 +593,12 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(s, "invariants broken: {counts}");
+        if o.violations.iter().any(|v| names_a_record(&v.detail)) {
+            let _ = writeln!(
+                s,
+                "  (pN#S names a record: number S, counting from 0, of the file's producer number N, counting from 0)"
+            );
+        }
         let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
         for v in &o.violations {
             let n = shown.entry(v.invariant).or_insert(0);
@@ -687,4 +709,20 @@ pub fn partition_table(o: &Outcome, show_internal: bool) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_id_in_a_violation_is_recognised() {
+        assert!(names_a_record(
+            "record p0#399 (batch epoch 0) at offset 399"
+        ));
+        assert!(names_a_record("has p12#7 there instead"));
+        assert!(!names_a_record("the partition has no leader at the end"));
+        assert!(!names_a_record("group billing commits orders-0=16"));
+        assert!(!names_a_record("shop#4 and p#3 and px#1"));
+    }
 }
