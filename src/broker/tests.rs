@@ -180,6 +180,33 @@ impl Cluster {
         self.leader_and_isr_to(&[0, 1, 2], leader, epoch, isr, version);
     }
 
+    /// The controller accepts broker 0's AlterIsr for `tp()` (replicas 0, 1, 2): the answer
+    /// carries the written state, and is on the wire, not yet delivered.
+    fn alter_isr_accepted(
+        &mut self,
+        leader_epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+        partition_epoch: i32,
+    ) {
+        self.wire.push_back((
+            NodeId::Broker(0),
+            NodeId::Broker(CONTROLLER),
+            Message::AlterIsrResponse(AlterIsrResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                state: Some(LeaderAndIsrPartition {
+                    tp: tp(),
+                    leader: Some(0),
+                    leader_epoch,
+                    isr,
+                    partition_epoch,
+                    replicas: vec![0, 1, 2],
+                    controller_epoch: 1,
+                }),
+            }),
+        ));
+    }
+
     /// A LeaderAndIsr for `tp()` (replicas 0, 1, 2) delivered to `brokers` only.
     fn leader_and_isr_to(
         &mut self,
@@ -781,23 +808,7 @@ fn a_dead_follower_leaves_the_isr_and_min_isr_rejects_writes() {
         .expect("the leader asks to shrink the ISR");
     assert_eq!(alter, (vec![0, 1], 0));
     // The controller accepts.
-    c.wire.push_back((
-        NodeId::Broker(0),
-        NodeId::Broker(CONTROLLER),
-        Message::AlterIsrResponse(AlterIsrResponse {
-            tp: tp(),
-            error: ErrorCode::None,
-            state: Some(LeaderAndIsrPartition {
-                tp: tp(),
-                leader: Some(0),
-                leader_epoch: 0,
-                isr: vec![0, 1],
-                partition_epoch: 1,
-                replicas: vec![0, 1, 2],
-                controller_epoch: 1,
-            }),
-        }),
-    ));
+    c.alter_isr_accepted(0, vec![0, 1], 1);
     c.run(1);
     assert!(c
         .events

@@ -326,23 +326,7 @@ fn a_fetch_answer_for_a_partition_no_longer_followed_is_dropped() {
 #[test]
 fn an_alter_isr_answer_for_other_epochs_is_dropped() {
     let answer = |c: &mut Cluster, leader_epoch: LeaderEpoch, partition_epoch: i32| {
-        c.wire.push_back((
-            NodeId::Broker(0),
-            NodeId::Broker(CONTROLLER),
-            Message::AlterIsrResponse(AlterIsrResponse {
-                tp: tp(),
-                error: ErrorCode::None,
-                state: Some(LeaderAndIsrPartition {
-                    tp: tp(),
-                    leader: Some(0),
-                    leader_epoch,
-                    isr: vec![0, 1],
-                    partition_epoch,
-                    replicas: vec![0, 1, 2],
-                    controller_epoch: 1,
-                }),
-            }),
-        ));
+        c.alter_isr_accepted(leader_epoch, vec![0, 1], partition_epoch);
         c.run(1);
     };
     let pending = |c: &Cluster| match &c.brokers[&0].partitions[&tp()].role {
