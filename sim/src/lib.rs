@@ -66,6 +66,7 @@ compile_error!(
 );
 
 pub mod assign;
+pub mod availability;
 pub mod bench;
 pub mod check;
 pub mod conformance;

@@ -62,9 +62,12 @@ enum Command {
         seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// Add a timeline in plain words.
-        #[arg(long)]
-        narrate: bool,
+        /// Add a timeline in plain words: `--narrate` tells the story (a consumer group's
+        /// routine processing and commits folded into one line per consumer and per group
+        /// between two events worth telling); `--narrate=all` tells every record processed and
+        /// every commit too.
+        #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "story", value_name = "DETAIL")]
+        narrate: Option<NarrateDetail>,
         /// Write every event as one JSON line to this file.
         #[arg(long, value_name = "FILE.jsonl")]
         trace: Option<String>,
@@ -481,10 +484,28 @@ fn show(file: &str, seed: Option<u64>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// How much `--narrate` tells.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NarrateDetail {
+    /// The story (what `--narrate` alone means).
+    Story,
+    /// Every record processed and every commit on its own line too.
+    All,
+}
+
+impl NarrateDetail {
+    fn detail(self) -> narrate::Detail {
+        match self {
+            NarrateDetail::Story => narrate::Detail::Story,
+            NarrateDetail::All => narrate::Detail::All,
+        }
+    }
+}
+
 /// How `kafka-sim run` reports.
 struct RunOptions {
     format: Format,
-    narrate: bool,
+    narrate: Option<NarrateDetail>,
     trace: Option<String>,
     stats: bool,
     describe_groups: bool,
@@ -562,8 +583,9 @@ fn print_outcome(
     match options.format {
         Format::Json => {
             let mut value = serde_json::to_value(outcome).expect("outcome serializes");
-            if options.narrate {
-                value["timeline"] = serde_json::json!(narrate::narrate(result, scenario));
+            if let Some(detail) = options.narrate {
+                value["timeline"] =
+                    serde_json::json!(narrate::narrate_with(result, scenario, detail.detail()));
             }
             writeln!(
                 stdout,
@@ -573,7 +595,7 @@ fn print_outcome(
         }
         Format::Text => {
             let mut text = String::new();
-            if options.narrate {
+            if let Some(detail) = options.narrate {
                 if !scenario.description.is_empty() {
                     for line in scenario.description.lines() {
                         if !line.is_empty() {
@@ -585,7 +607,7 @@ fn print_outcome(
                     text.push('\n');
                 }
                 text.push_str("timeline:\n");
-                for line in narrate::narrate(result, scenario) {
+                for line in narrate::narrate_with(result, scenario, detail.detail()) {
                     text.push_str("  ");
                     text.push_str(&line);
                     text.push('\n');

@@ -114,6 +114,9 @@ pub struct PartitionOut {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
     pub replica_offsets: Vec<ReplicaOut>,
+    /// How long the partition had no leader the rules allowed (`PartitionOffline` to the
+    /// next election; see `availability`), over the whole run.
+    pub offline_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -294,6 +297,10 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         removed_by_controller: isr_tally.removed_by_controller,
         expands: isr_tally.expands,
     };
+    let offline = crate::availability::offline_ms(
+        result.events.iter().map(|e| (e.at_ms, &e.event)),
+        result.sim_time_ms,
+    );
     let counters = expect_counters(&records, &elections, &isr, &report);
     let failures = expect_failures(scenario, &counters, &report);
     let outcome = Outcome {
@@ -321,7 +328,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .final_state
             .partitions
             .iter()
-            .map(partition_out)
+            .map(|p| partition_out(p, offline.get(&p.tp).copied().unwrap_or(0)))
             .collect(),
         groups: report.groups.clone(),
         warnings: fault_warnings(result),
@@ -474,7 +481,7 @@ fn expect_failures(
 }
 
 /// One partition's final state as the outcome shows it.
-fn partition_out(p: &FinalPartition) -> PartitionOut {
+fn partition_out(p: &FinalPartition, offline_ms: u64) -> PartitionOut {
     PartitionOut {
         topic: p.tp.topic.clone(),
         partition: p.tp.partition,
@@ -492,6 +499,7 @@ fn partition_out(p: &FinalPartition) -> PartitionOut {
                 online: r.online,
             })
             .collect(),
+        offline_ms,
     }
 }
 

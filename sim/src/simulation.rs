@@ -49,9 +49,14 @@ impl Simulation {
         &self.scenario
     }
 
-    /// The timeline in plain words, one line per event worth telling.
+    /// The timeline in plain words, as `--narrate` tells it: the story.
     pub fn timeline(&self) -> Vec<String> {
         narrate::narrate(&self.result, &self.scenario)
+    }
+
+    /// The timeline with every record processed and every commit, as `--narrate=all` tells it.
+    pub fn timeline_all(&self) -> Vec<String> {
+        narrate::narrate_with(&self.result, &self.scenario, narrate::Detail::All)
     }
 
     /// The text a scenario snapshot holds: the outcome as pretty JSON without the build stamp

@@ -6,7 +6,10 @@
 //!
 //! A scenario's teaching comment states numbers and quotes the timeline; the file backs them
 //! with claim lines the run must bear out, so a comment cannot drift from its run:
-//! - `# narration: "TEXT"`: some line of the narrated timeline contains TEXT;
+//! - `# narration: "TEXT"`: some line of the narrated timeline (the story `--narrate` tells)
+//!   contains TEXT;
+//! - `# narration-all: "TEXT"`: some line of the whole timeline (`--narrate=all`, every record
+//!   processed and every commit) contains TEXT;
 //! - `# outcome: PATH = VALUE`: the JSON outcome at the dotted PATH (`records.acked_lost`,
 //!   `groups.billing.rebalances`; a number indexes a list) is the JSON VALUE.
 
@@ -14,6 +17,10 @@ use kafka_sim::Scenario;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
+
+/// A group scenario's story (the default narration) tells the joins, rebalances and faults
+/// and sums up the routine work, in fewer lines than this.
+const GROUP_STORY_LINES_MAX: usize = 200;
 
 #[test]
 fn every_scenario_meets_its_expectations_and_matches_its_snapshot() {
@@ -60,24 +67,38 @@ fn check(path: &Path) -> Option<String> {
     let outcome = run.outcome();
     let mut failures: Vec<String> = outcome.expect.failures.clone();
     failures.extend(unmet_claims(&scenario.text, &run));
+    let story_lines = run.timeline().len();
+    let has_groups = scenario.consumers.iter().any(|c| c.group.is_some());
+    if has_groups && story_lines >= GROUP_STORY_LINES_MAX {
+        failures.push(format!(
+            "the story has {story_lines} lines; a group scenario's must stay under {GROUP_STORY_LINES_MAX} (a group's routine work belongs in --narrate=all)"
+        ));
+    }
     (!failures.is_empty()).then(|| format!("{name}: {}", failures.join("; ")))
 }
 
 /// The claim lines of a scenario file that its run does not bear out.
 fn unmet_claims(text: &str, run: &kafka_sim::Simulation) -> Vec<String> {
     let timeline = run.timeline();
+    let timeline_all = run.timeline_all();
     let outcome = serde_json::to_value(run.outcome()).expect("the outcome is JSON");
     let mut unmet = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        if let Some(quoted) = line.strip_prefix("# narration:") {
+        let narration = match line.strip_prefix("# narration:") {
+            Some(quoted) => Some((quoted, &timeline, "timeline")),
+            None => line
+                .strip_prefix("# narration-all:")
+                .map(|quoted| (quoted, &timeline_all, "--narrate=all timeline")),
+        };
+        if let Some((quoted, lines, which)) = narration {
             let wanted = quoted
                 .trim()
                 .strip_prefix('"')
                 .and_then(|q| q.strip_suffix('"'))
                 .unwrap_or_else(|| panic!("a narration claim is quoted: {line}"));
-            if !timeline.iter().any(|l| l.contains(wanted)) {
-                unmet.push(format!("no timeline line contains {wanted:?}"));
+            if !lines.iter().any(|l| l.contains(wanted)) {
+                unmet.push(format!("no {which} line contains {wanted:?}"));
             }
         } else if let Some(claim) = line.strip_prefix("# outcome:") {
             let (path, value) = claim

@@ -5,12 +5,19 @@
 //! below; [`narrate_event`] sends an event to its family, and its match lists every event, so
 //! a new kind of event cannot go unnarrated by accident.
 
+mod digest;
+mod watch;
+
+use crate::availability::{OfflineSpan, OfflineTracker};
 use crate::check::isr::{IsrChange, IsrTracker};
 use crate::report::{list, seconds, trace_lines, TraceLine};
 use crate::scenario::Scenario;
 use crate::world::RunResult;
+use digest::Digest;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
-use kafka_model::{Event, NodeId, RecordId, TopicPartition};
+use kafka_model::{Event, NodeId, RecordId};
+use std::collections::BTreeMap;
+use watch::HwWatch;
 
 /// One narrated line: the key that folds repeats, and the text.
 type Line = (String, String);
@@ -20,59 +27,250 @@ fn plain(text: String) -> Option<Line> {
     Some((text.clone(), text))
 }
 
+/// How much the timeline tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// The story: every fault, election, truncation, ISR change, rebalance and the like, with
+    /// a consumer group's routine processing and commits told as one line per consumer and
+    /// per group between two such moments (see [`digest`]).
+    #[default]
+    Story,
+    /// Everything the story tells, and every record processed and every commit on its own line.
+    All,
+}
+
+/// The narrated timeline in plain words, as `--narrate` tells it: the story.
+pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
+    narrate_with(result, scenario, Detail::Story)
+}
+
 /// The narrated timeline in plain words. Frequent events (appends, HW moves, fetches) are
 /// left out; a run of identical lines is folded into one with a count.
-pub fn narrate(result: &RunResult, scenario: &Scenario) -> Vec<String> {
+pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> Vec<String> {
     let lag_max = scenario.cluster.config.replica_lag_time_max_ms;
     let names = Names::of(scenario);
-    let mut lines = Vec::new();
-    let mut last_key: Option<String> = None;
-    let mut repeats = 0u64;
-    let mut last_at = 0;
+    let mut timeline = Timeline::default();
     // Every ISR change is told, whoever made it: an election's line says what it did to
     // the ISR, found against the ISR the events so far left.
     let mut isr = IsrTracker::default();
-    let flush_repeats = |lines: &mut Vec<String>, repeats: &mut u64, last_at: u64| {
-        if *repeats > 0 {
-            lines.push(format!(
-                "           ... and {} more like it, the last at t={}",
-                repeats,
-                seconds(last_at)
-            ));
-            *repeats = 0;
-        }
-    };
+    let mut digest = Digest::default();
+    let mut gaps = HwWatch::default();
+    let mut offline = OfflineTracker::default();
     for line in trace_lines(result) {
-        let (at_ms, key, text) = match line {
+        let (at_ms, event) = match line {
             TraceLine::Fault {
                 at_ms,
                 action,
                 detail,
                 ..
-            } => (
-                at_ms,
-                format!("fault {action} {detail}"),
-                fault_text(action, detail),
-            ),
-            TraceLine::Event { at_ms, event, .. } => {
-                let change = isr.apply(event);
-                match narrate_event(event, lag_max, change.as_ref(), &names) {
-                    Some((key, text)) => (at_ms, key, text),
-                    None => continue,
-                }
+            } => {
+                let key = format!("fault {action} {detail}");
+                timeline.tell(at_ms, key, fault_text(action, detail), &mut digest, &names);
+                continue;
             }
+            TraceLine::Event { at_ms, event, .. } => (at_ms, event),
         };
-        if last_key.as_deref() == Some(key.as_str()) {
-            repeats += 1;
-            last_at = at_ms;
+        let change = isr.apply(event);
+        let ended = offline.apply(at_ms, event);
+        let gap = gaps.apply(event, &names);
+        if detail == Detail::Story && (digest.takes(at_ms, event) || timeline.role(at_ms, event)) {
             continue;
         }
-        flush_repeats(&mut lines, &mut repeats, last_at);
-        lines.push(format!("t={:>9} {}", seconds(at_ms), text));
-        last_key = Some(key);
+        if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names) {
+            timeline.tell(at_ms, key, text, &mut digest, &names);
+        }
+        if let Some(span) = ended {
+            let text = back_online_text(&span);
+            timeline.tell(at_ms, text.clone(), text, &mut digest, &names);
+        }
+        if let Some(text) = gap {
+            timeline.tell(at_ms, text.clone(), text, &mut digest, &names);
+        }
     }
-    flush_repeats(&mut lines, &mut repeats, last_at);
-    lines
+    timeline.finish(&mut digest, &names)
+}
+
+/// The lines told so far, folding a run of lines with the same key into one with a count.
+#[derive(Default)]
+struct Timeline {
+    lines: Vec<String>,
+    last_key: Option<String>,
+    repeats: u64,
+    last_at_ms: u64,
+    /// The roles one broker took at one instant (one LeaderAndIsr), not yet told.
+    roles: Option<Roles>,
+}
+
+/// The leaderships and followerships a broker took at one instant: in the story, one line
+/// for those it leads and one for those it follows, instead of a line per partition.
+struct Roles {
+    at_ms: u64,
+    broker: kafka_model::BrokerId,
+    /// The events, in order; one alone is told as it always was.
+    events: Vec<Event>,
+}
+
+impl Roles {
+    fn lines(&self) -> Vec<String> {
+        if let [only] = self.events.as_slice() {
+            let (_, text) = leadership_line(only, None).expect("a role is told");
+            return vec![text];
+        }
+        let mut leads = Vec::new();
+        let mut follows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for event in &self.events {
+            match event {
+                Event::BecameLeader {
+                    tp,
+                    leader_epoch,
+                    log_end_offset,
+                    high_watermark,
+                    ..
+                } => leads.push(format!(
+                    "{tp} (epoch {leader_epoch}, LEO {log_end_offset}, HW {high_watermark})"
+                )),
+                Event::BecameFollower {
+                    tp,
+                    leader,
+                    leader_epoch,
+                    log_end_offset,
+                    ..
+                } => {
+                    let whom = leader.map_or("nobody yet".to_string(), |l| format!("broker {l}"));
+                    follows.entry(whom).or_default().push(format!(
+                        "{tp} (epoch {leader_epoch}, its LEO {log_end_offset})"
+                    ));
+                }
+                _ => unreachable!("only roles gather here"),
+            }
+        }
+        let broker = self.broker;
+        let mut lines = Vec::new();
+        if !leads.is_empty() {
+            lines.push(format!("broker {broker} now leads {}", some(&leads)));
+        }
+        if !follows.is_empty() {
+            let parts: Vec<String> = follows
+                .iter()
+                .map(|(whom, tps)| format!("{whom} for {}", some(tps)))
+                .collect();
+            lines.push(format!("broker {broker} follows {}", parts.join("; ")));
+        }
+        lines
+    }
+}
+
+/// Up to six items joined, then how many more.
+pub(super) fn some(items: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let shown = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match items.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+impl Timeline {
+    /// Gathers a broker's new leadership or followership with the others it took at the
+    /// same instant, and says so.
+    fn role(&mut self, at_ms: u64, event: &Event) -> bool {
+        let broker = match event {
+            Event::BecameLeader { broker, .. } | Event::BecameFollower { broker, .. } => *broker,
+            _ => return false,
+        };
+        let same = self
+            .roles
+            .as_ref()
+            .is_some_and(|r| r.at_ms == at_ms && r.broker == broker);
+        if !same {
+            self.flush_roles();
+        }
+        self.roles
+            .get_or_insert_with(|| Roles {
+                at_ms,
+                broker,
+                events: Vec::new(),
+            })
+            .events
+            .push(event.clone());
+        true
+    }
+
+    fn flush_roles(&mut self) {
+        let Some(roles) = self.roles.take() else {
+            return;
+        };
+        for text in roles.lines() {
+            self.push(roles.at_ms, text.clone(), text);
+        }
+    }
+
+    /// Tells one line at `at_ms`; the roles and what the digest gathered are told first.
+    fn tell(&mut self, at_ms: u64, key: String, text: String, digest: &mut Digest, names: &Names) {
+        self.flush_roles();
+        if self.last_key.as_deref() != Some(key.as_str()) {
+            self.flush_repeats();
+            for summary in digest.take_lines(names) {
+                self.lines
+                    .push(format!("t={:>9} {summary}", seconds(at_ms)));
+            }
+        }
+        self.push(at_ms, key, text);
+    }
+
+    /// One line, or one more like the last.
+    fn push(&mut self, at_ms: u64, key: String, text: String) {
+        if self.last_key.as_deref() == Some(key.as_str()) {
+            self.repeats += 1;
+            self.last_at_ms = at_ms;
+            return;
+        }
+        self.flush_repeats();
+        self.lines.push(format!("t={:>9} {text}", seconds(at_ms)));
+        self.last_key = Some(key);
+    }
+
+    fn flush_repeats(&mut self) {
+        if self.repeats > 0 {
+            self.lines.push(format!(
+                "           ... and {} more like it, the last at t={}",
+                self.repeats,
+                seconds(self.last_at_ms)
+            ));
+            self.repeats = 0;
+        }
+    }
+
+    /// The whole timeline, with what the digest still held told at its last moment.
+    fn finish(mut self, digest: &mut Digest, names: &Names) -> Vec<String> {
+        self.flush_roles();
+        self.flush_repeats();
+        let at_ms = digest.last_ms();
+        for summary in digest.take_lines(names) {
+            self.lines
+                .push(format!("t={:>9} {summary}", seconds(at_ms)));
+        }
+        self.lines
+    }
+}
+
+/// The line that ends a partition's offline span: how long it lasted and what it cost.
+fn back_online_text(span: &OfflineSpan) -> String {
+    let from = span.from_ms;
+    let to = span.to_ms.expect("an ended span has an end");
+    format!(
+        "{} is online again after {} offline (since t={}); producers retried {} produce request{} to it meanwhile",
+        span.tp,
+        seconds(to - from),
+        seconds(from),
+        span.produce_retries,
+        if span.produce_retries == 1 { "" } else { "s" }
+    )
 }
 
 /// The scenario's own names for its clients: a line says "consumer billing-1", not
@@ -393,25 +591,11 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
         ),
         Event::IsrChangesPropagated { broker, partitions } => format!(
             "broker {broker} tells the controller of the ISR changes it wrote for {} (a /isr_change_notification znode); the controller passes them on with UpdateMetadata",
-            some_partitions(partitions)
+            some(&partitions.iter().map(ToString::to_string).collect::<Vec<_>>())
         ),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
-}
-
-/// Up to five partitions by name, then how many more.
-fn some_partitions(partitions: &[TopicPartition]) -> String {
-    const SHOWN: usize = 5;
-    let names: Vec<String> = partitions
-        .iter()
-        .take(SHOWN)
-        .map(ToString::to_string)
-        .collect();
-    match partitions.len().saturating_sub(SHOWN) {
-        0 => names.join(", "),
-        more => format!("{} and {more} more", names.join(", ")),
-    }
 }
 
 /// Produce requests the brokers rejected and records the producers gave up on. Repeats fold
