@@ -62,9 +62,20 @@ pub struct IsrCounts {
 #[derive(Clone, Debug, Serialize)]
 pub struct ViolationOut {
     pub invariant: &'static str,
+    /// When the invariant broke: for a lost record, when it was lost (`lost_at_ms`) if the
+    /// record shows it, else when it was promised.
     pub at_ms: u64,
     pub partition: Option<String>,
     pub detail: String,
+    /// For a lost record: when it was acknowledged or committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promised_at_ms: Option<u64>,
+    /// For a lost record: the event after which the partition's leader never held it again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_at_ms: Option<u64>,
+    /// That event in plain words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -103,6 +114,10 @@ pub struct Outcome {
     /// asks for something that did not happen.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether a violation's detail names a record (`NAME#S`): the text report explains
+    /// the notation once.
+    #[serde(skip)]
+    pub names_records: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -237,6 +252,7 @@ pub fn trace_hash(result: &RunResult) -> u64 {
 /// no real process survives; the run stopped there.
 fn livelock_violation(scenario: &Scenario, seed: u64, livelock: &Livelock) -> Violation {
     Violation {
+        loss: None,
         invariant: Invariant::Livelock,
         at_ms: livelock.at_ms,
         partition: None,
@@ -301,6 +317,20 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         result.events.iter().map(|e| (e.at_ms, &e.event)),
         result.sim_time_ms,
     );
+    let producers: Vec<String> = scenario.producers.iter().map(|p| p.name.clone()).collect();
+    let consumers: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
+    let mut names_records = false;
+    let violations = report
+        .violations
+        .iter()
+        .map(|v| {
+            let mut out = violation_out(v);
+            let (words, names_a_record) = in_scenario_words(&out.detail, &producers, &consumers);
+            out.detail = words;
+            names_records |= names_a_record;
+            out
+        })
+        .collect();
     let counters = expect_counters(&records, &elections, &isr, &report);
     let failures = expect_failures(scenario, &counters, &report);
     let outcome = Outcome {
@@ -314,7 +344,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         records,
         elections,
         isr,
-        violations: report.violations.iter().map(violation_out).collect(),
+        violations,
         violation_counts: report
             .counts
             .iter()
@@ -332,24 +362,72 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .collect(),
         groups: report.groups.clone(),
         warnings: fault_warnings(result),
+        names_records,
     };
     (outcome, report)
 }
 
-/// Whether a violation's detail names a record as `pN#S`.
-fn names_a_record(detail: &str) -> bool {
-    detail
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
-        .any(|word| {
-            word.strip_prefix('p')
-                .and_then(|rest| rest.split_once('#'))
-                .is_some_and(|(n, seq)| {
-                    !n.is_empty()
-                        && n.bytes().all(|b| b.is_ascii_digit())
-                        && !seq.is_empty()
-                        && seq.bytes().all(|b| b.is_ascii_digit())
-                })
-        })
+/// A violation's detail in the scenario's own words: the checkers name a record `pN#S` (the
+/// producer's index in the file) and a consumer `consumer #N`; the report names them as the
+/// file does, `shop#4` and `consumer billing-1`, as the narration does. Returns the words
+/// and whether they name a record.
+fn in_scenario_words(detail: &str, producers: &[String], consumers: &[String]) -> (String, bool) {
+    let mut out = String::with_capacity(detail.len());
+    let mut named_record = false;
+    let mut rest = detail;
+    while let Some((index, _)) = rest.char_indices().find(|(i, c)| {
+        let starts_word = rest[..*i]
+            .chars()
+            .next_back()
+            .is_none_or(|p| !(p.is_ascii_alphanumeric() || p == '_' || p == '-' || p == '#'));
+        starts_word && (*c == 'p' || rest[*i..].starts_with("consumer #"))
+    }) {
+        out.push_str(&rest[..index]);
+        let tail = &rest[index..];
+        if let Some(after) = tail.strip_prefix("consumer #") {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            match after[..digits]
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| consumers.get(n))
+            {
+                Some(name) => {
+                    out.push_str("consumer ");
+                    out.push_str(name);
+                    rest = &after[digits..];
+                }
+                None => {
+                    out.push_str("consumer #");
+                    rest = after;
+                }
+            }
+            continue;
+        }
+        let after = &tail[1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let seq_digits = after[digits..]
+            .strip_prefix('#')
+            .map_or(0, |s| s.bytes().take_while(u8::is_ascii_digit).count());
+        let producer = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| producers.get(n));
+        match producer {
+            Some(name) if seq_digits > 0 => {
+                out.push_str(name);
+                out.push('#');
+                out.push_str(&after[digits + 1..digits + 1 + seq_digits]);
+                rest = &after[digits + 1 + seq_digits..];
+                named_record = true;
+            }
+            _ => {
+                out.push('p');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, named_record)
 }
 
 /// One warning per fault that did nothing at its time.
@@ -509,6 +587,9 @@ fn violation_out(v: &Violation) -> ViolationOut {
         at_ms: v.at_ms,
         partition: v.partition.as_ref().map(|p| p.to_string()),
         detail: v.detail.clone(),
+        promised_at_ms: v.loss.as_ref().map(|l| l.promised_at_ms),
+        lost_at_ms: v.loss.as_ref().and_then(|l| l.lost_at_ms),
+        lost_by: v.loss.as_ref().and_then(|l| l.lost_by.clone()),
     }
 }
 
@@ -601,10 +682,10 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(s, "invariants broken: {counts}");
-        if o.violations.iter().any(|v| names_a_record(&v.detail)) {
+        if o.names_records {
             let _ = writeln!(
                 s,
-                "  (pN#S names a record: number S, counting from 0, of the file's producer number N, counting from 0)"
+                "  (NAME#S names a record: the one the producer NAME sent as number S, counting from 0)"
             );
         }
         let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
@@ -614,11 +695,19 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
             if *n > 3 {
                 continue;
             }
+            let when = match (v.promised_at_ms, v.lost_at_ms, &v.lost_by) {
+                (Some(promised), Some(lost), Some(by)) => format!(
+                    "promised at t={}, lost at t={} ({by})",
+                    seconds(promised),
+                    seconds(lost)
+                ),
+                (Some(promised), _, _) => format!("promised at t={}", seconds(promised)),
+                _ => format!("at t={}", seconds(v.at_ms)),
+            };
             let _ = writeln!(
                 s,
-                "  {} at t={} on {}: {}",
+                "  {} on {}, {when}: {}",
                 v.invariant,
-                seconds(v.at_ms),
                 v.partition.as_deref().unwrap_or("-"),
                 v.detail
             );
@@ -724,13 +813,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_id_in_a_violation_is_recognised() {
-        assert!(names_a_record(
-            "record p0#399 (batch epoch 0) at offset 399"
-        ));
-        assert!(names_a_record("has p12#7 there instead"));
-        assert!(!names_a_record("the partition has no leader at the end"));
-        assert!(!names_a_record("group billing commits orders-0=16"));
-        assert!(!names_a_record("shop#4 and p#3 and px#1"));
+    fn records_and_consumers_go_by_the_scenarios_names() {
+        let producers = vec!["shop".to_string(), "m4".to_string()];
+        let consumers = vec!["billing-1".to_string()];
+        let words = |d: &str| in_scenario_words(d, &producers, &consumers);
+        assert_eq!(
+            words("record p0#399 (batch epoch 0) at offset 399, and p1#7 there instead"),
+            (
+                "record shop#399 (batch epoch 0) at offset 399, and m4#7 there instead".to_string(),
+                true
+            )
+        );
+        assert_eq!(
+            words("consumer #0 read p1#2 at offset 5"),
+            ("consumer billing-1 read m4#2 at offset 5".to_string(), true)
+        );
+        // Not records: no such producer, no number, a word that merely holds a `p`.
+        for detail in [
+            "the partition has no leader at the end",
+            "group billing commits orders-0=16",
+            "p#3 and px#1 and up0#1 and p9#1 and consumer #7",
+        ] {
+            assert_eq!(words(detail), (detail.to_string(), false), "{detail}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// The version of the JSON outcome schema (`docs/outcome-schema.md`). Bump it when a field
 /// is removed, renamed or changes meaning; adding a field keeps it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// kafka-sim's version, from its `Cargo.toml`.
 pub const KAFKA_SIM_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -125,7 +125,7 @@ fn sweep_lines_carry_the_build_and_snapshots_do_not() {
     .unwrap();
     let line: serde_json::Value =
         serde_json::from_str(std::fs::read_to_string(&file).unwrap().trim()).unwrap();
-    assert_eq!(line["schema_version"], 2);
+    assert_eq!(line["schema_version"], 3);
     assert_eq!(line["kafka_sim_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(line["build_hash"], kafka_sim::stamp::BUILD_HASH);
     assert_eq!(kafka_sim::stamp::BUILD_HASH.len(), 16);

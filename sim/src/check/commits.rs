@@ -81,6 +81,7 @@ pub(super) fn regressed(
                 None => String::new(),
             };
             violations.push(Violation {
+                loss: None,
                 invariant: Invariant::OffsetCommitRegressed,
                 at_ms: c.at_ms,
                 partition: Some(tp.clone()),

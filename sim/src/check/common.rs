@@ -119,6 +119,8 @@ pub struct Violation {
     pub at_ms: u64,
     pub partition: Option<TopicPartition>,
     pub detail: String,
+    /// For a lost record: when it was promised and when it was lost ([`super::loss`]).
+    pub loss: Option<super::loss::Loss>,
 }
 
 /// The time of the last event: when a check of the final state is dated.

@@ -273,6 +273,7 @@ pub fn consumer_missed_truncation(
                 .get(&first_offset)
                 .map_or("nothing".to_string(), |id| id.to_string());
             violations.push(Violation {
+                loss: None,
                 invariant: Invariant::ConsumerMissedTruncation,
                 at_ms,
                 partition: Some(p.tp.clone()),

@@ -426,6 +426,7 @@ fn double_owned(
         let at_ms = both.iter().map(|(_, at)| **at).max().unwrap_or(0);
         let names: Vec<&str> = both.iter().map(|(m, _)| m.as_str()).collect();
         violations.push(Violation {
+            loss: None,
             invariant: Invariant::PartitionDoubleOwned,
             at_ms,
             partition: Some(tp.clone()),
@@ -495,6 +496,7 @@ fn skipped(
             .min()
             .unwrap_or(0);
         violations.push(Violation {
+            loss: None,
             invariant: Invariant::RecordSkipped,
             at_ms,
             partition: Some(tp.clone()),

@@ -122,6 +122,7 @@ pub fn unclean_election_disabled(
             continue;
         }
         violations.push(Violation {
+            loss: None,
             invariant: Invariant::UncleanElectionDisabled,
             at_ms: e.at_ms,
             partition: Some(tp.clone()),
@@ -236,6 +237,7 @@ pub fn replicas_not_converged(
                 None => continue,
             };
             violations.push(Violation {
+                loss: None,
                 invariant: Invariant::ReplicasNotConverged,
                 at_ms: end_ms,
                 partition: Some(p.tp.clone()),
@@ -500,6 +502,7 @@ impl IsrReplay<'_> {
         for (f, lagging_ms, due_ms) in due {
             l.reported.insert(f);
             self.violations.push(Violation {
+                loss: None,
                 invariant: Invariant::IsrNotShrunk,
                 at_ms: due_ms,
                 partition: Some(tp.clone()),

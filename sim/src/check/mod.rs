@@ -19,6 +19,7 @@ mod consumers;
 pub mod groups;
 pub mod isr;
 pub mod liveness;
+pub mod loss;
 mod partitions;
 mod replay;
 mod replication;
@@ -92,8 +93,10 @@ pub fn check(
     end_ms: u64,
     liveness: Option<&liveness::LivenessInputs<'_>>,
 ) -> CheckReport {
-    let (acked, acked_lost) = acked_record_lost(events, final_state);
-    let (committed, committed_lost) = committed_record_lost(events, final_state);
+    let (mut acked, acked_lost) = acked_record_lost(events, final_state);
+    let (mut committed, committed_lost) = committed_record_lost(events, final_state);
+    loss::date_losses(events, &mut acked);
+    loss::date_losses(events, &mut committed);
     let replicas: BTreeMap<&TopicPartition, usize> = final_state
         .partitions
         .iter()

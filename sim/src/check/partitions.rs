@@ -6,6 +6,7 @@
 //! trusting any process's own account of the past.
 
 use super::common::{Invariant, Violation};
+use super::loss::Loss;
 use super::replay::{LogChange, LogReplay, ReplicaLog};
 use crate::record::{FinalPartition, FinalState, RecordedEvent};
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
@@ -111,13 +112,14 @@ pub fn acked_record_lost(
                 // `lost_acks0` if one ever did.
                 Acks::None => continue,
             };
+            let offset = base_offset + i as u64;
             violations.push(Violation {
+                loss: Some(Loss::promised(*id, offset, e.at_ms)),
                 invariant: Invariant::AckedRecordLost,
                 at_ms: e.at_ms,
                 partition: Some(tp.clone()),
                 detail: format!(
-                    "record {id} was acknowledged ({acks}) at offset {} of {tp} but is not in the partition after the settle; {leaders}",
-                    base_offset + i as u64,
+                    "record {id} was acknowledged ({acks}) at offset {offset} of {tp} but is not in the partition after the settle; {leaders}",
                 ),
             });
         }
@@ -204,6 +206,7 @@ pub fn committed_record_lost(
                 }
             };
             violations.push(Violation {
+                loss: Some(Loss::promised(commit.id, offset, commit.at_ms)),
                 invariant: Invariant::CommittedRecordLost,
                 at_ms: commit.at_ms,
                 partition: Some(p.tp.clone()),
@@ -357,6 +360,7 @@ pub fn hw_regressed(events: &[RecordedEvent]) -> Vec<Violation> {
                 if let Some((epoch, hw)) = last.get(&(*broker, tp)) {
                     if epoch == leader_epoch && new < hw {
                         violations.push(Violation {
+                            loss: None,
                             invariant: Invariant::HwRegressed,
                             at_ms: e.at_ms,
                             partition: Some(tp.clone()),
@@ -388,6 +392,7 @@ pub fn two_leaders_same_epoch(events: &[RecordedEvent]) -> Vec<Violation> {
         {
             match leaders.get(&(tp, *leader_epoch)) {
                 Some(other) if other != broker => violations.push(Violation {
+                    loss: None,
                     invariant: Invariant::TwoLeadersSameEpoch,
                     at_ms: e.at_ms,
                     partition: Some(tp.clone()),

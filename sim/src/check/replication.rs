@@ -109,6 +109,7 @@ fn divergence(
     offset: u64,
 ) -> Violation {
     Violation {
+        loss: None,
         invariant: Invariant::ReplicaDivergence,
         at_ms,
         partition: Some(tp.clone()),
@@ -198,6 +199,7 @@ pub fn acked_below_min_isr(
                     let ok = backed.get(&(tp, offset)).is_some_and(|b| b.contains(id));
                     if !ok && judged.insert(*id) {
                         violations.push(Violation {
+                            loss: None,
                             invariant: Invariant::AckedBelowMinIsr,
                             at_ms: e.at_ms,
                             partition: Some(tp.clone()),
@@ -291,6 +293,7 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 };
                 let c = committed[first];
                 violations.push(Violation {
+                    loss: None,
                     invariant: Invariant::CleanLeaderIncomplete,
                     at_ms: e.at_ms,
                     partition: Some(tp.clone()),
@@ -445,6 +448,7 @@ pub fn uncommitted_read(events: &[RecordedEvent]) -> Vec<Violation> {
         let hw = bounds.of(tp, *served_by);
         if let Some((offset, id)) = records.iter().find(|(o, _)| *o >= hw) {
             violations.push(Violation {
+                loss: None,
                 invariant: Invariant::UncommittedRead,
                 at_ms: e.at_ms,
                 partition: Some(tp.clone()),

@@ -263,13 +263,19 @@ impl Timeline {
 fn back_online_text(span: &OfflineSpan) -> String {
     let from = span.from_ms;
     let to = span.to_ms.expect("an ended span has an end");
+    // A producer retries only a batch it sent; with no leader in its metadata it sends
+    // nothing (`RecordAccumulator.ready` skips a partition whose leader is unknown) and its
+    // batches wait.
+    let cost = match span.produce_retries {
+        0 => "no producer retried a request to it meanwhile: with no leader to send to, their batches waited".to_string(),
+        1 => "producers retried 1 produce request to it meanwhile".to_string(),
+        n => format!("producers retried {n} produce requests to it meanwhile"),
+    };
     format!(
-        "{} is online again after {} offline (since t={}); producers retried {} produce request{} to it meanwhile",
+        "{} is online again after {} offline (since t={}); {cost}",
         span.tp,
         seconds(to - from),
         seconds(from),
-        span.produce_retries,
-        if span.produce_retries == 1 { "" } else { "s" }
     )
 }
 
