@@ -71,6 +71,7 @@ pub mod bench;
 pub mod check;
 pub mod conformance;
 pub mod import;
+pub mod moment;
 pub mod narrate;
 pub mod nemesis;
 pub mod panics;

@@ -85,6 +85,12 @@ enum Command {
         /// List internal topics (`__consumer_offsets`) in the partition table too.
         #[arg(long)]
         describe_internal: bool,
+        /// Also print both describe tables (`kafka-topics.sh --describe` with each replica's
+        /// LEO and HW, and `kafka-consumer-groups.sh --describe`) as they stood at this
+        /// simulated moment, such as `15s` or `12500ms`; repeatable. The JSON outcome gets
+        /// them under `describe_at`.
+        #[arg(long = "describe-at", value_name = "TIME", value_parser = parse_moment_ms)]
+        describe_at: Vec<u64>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -234,6 +240,7 @@ fn main() -> ExitCode {
             show_schedule,
             describe_groups,
             describe_internal,
+            describe_at,
             limits,
         } => {
             if show_schedule {
@@ -249,6 +256,7 @@ fn main() -> ExitCode {
                         stats,
                         describe_groups,
                         describe_internal,
+                        describe_at,
                         limits: limits.limits(),
                     },
                 )
@@ -510,7 +518,18 @@ struct RunOptions {
     stats: bool,
     describe_groups: bool,
     describe_internal: bool,
+    /// Moments (simulated ms) to print the describe tables at.
+    describe_at: Vec<u64>,
     limits: world::RunLimits,
+}
+
+/// A `--describe-at` moment: a simulated time such as `15s`, `1.5s` or `12500ms`.
+fn parse_moment_ms(value: &str) -> Result<u64, String> {
+    kafka_sim::scenario::parse_duration_us(value)
+        .map(|us| us / 1_000)
+        .ok_or_else(|| {
+            format!("{value:?} is not a simulated time; write it as 15s, 1.5s or 12500ms")
+        })
 }
 
 fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
@@ -583,6 +602,13 @@ fn print_outcome(
     match options.format {
         Format::Json => {
             let mut value = serde_json::to_value(outcome).expect("outcome serializes");
+            if !options.describe_at.is_empty() {
+                value["describe_at"] = options
+                    .describe_at
+                    .iter()
+                    .map(|at| kafka_sim::moment::at(result, *at).json(result))
+                    .collect();
+            }
             if let Some(detail) = options.narrate {
                 value["timeline"] =
                     serde_json::json!(narrate::narrate_with(result, scenario, detail.detail()));
@@ -622,6 +648,12 @@ fn print_outcome(
                 } else {
                     text.push_str(&groups::describe_table(&outcome.groups));
                 }
+            }
+            for at in &options.describe_at {
+                text.push('\n');
+                text.push_str(
+                    &kafka_sim::moment::at(result, *at).text(result, options.describe_internal),
+                );
             }
             write!(stdout, "{text}")
         }

@@ -559,7 +559,7 @@ fn expect_failures(
 }
 
 /// One partition's final state as the outcome shows it.
-fn partition_out(p: &FinalPartition, offline_ms: u64) -> PartitionOut {
+pub(crate) fn partition_out(p: &FinalPartition, offline_ms: u64) -> PartitionOut {
     PartitionOut {
         topic: p.tp.topic.clone(),
         partition: p.tp.partition,
@@ -742,6 +742,12 @@ fn is_internal(topic: &str) -> bool {
 /// Internal topics (`__consumer_offsets`, 50 partitions by default) are left out unless
 /// `show_internal`, with a line that says how many rows that saves.
 pub fn partition_table(o: &Outcome, show_internal: bool) -> String {
+    partitions_table(&o.partitions, show_internal)
+}
+
+/// The `kafka-topics.sh --describe` table of these partitions, with each replica's LEO and
+/// HW.
+pub fn partitions_table(partitions: &[PartitionOut], show_internal: bool) -> String {
     let mut rows = vec![[
         "Topic".to_string(),
         "Partition".into(),
@@ -752,7 +758,7 @@ pub fn partition_table(o: &Outcome, show_internal: bool) -> String {
         "LEO/HW per replica".into(),
     ]];
     let mut hidden: BTreeMap<&str, usize> = BTreeMap::new();
-    for p in &o.partitions {
+    for p in partitions {
         if !show_internal && is_internal(&p.topic) {
             *hidden.entry(p.topic.as_str()).or_insert(0) += 1;
             continue;

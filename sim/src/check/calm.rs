@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The node a fault's words start with, if it is a broker or ZooKeeper (the only nodes
 /// between a leader and its controller).
-pub(super) fn parse_node(words: &str) -> Option<NodeId> {
+pub(crate) fn parse_node(words: &str) -> Option<NodeId> {
     let words = words.trim();
     if words.starts_with("zookeeper") {
         return Some(NodeId::ZooKeeper);

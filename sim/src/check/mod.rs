@@ -12,7 +12,7 @@
 //! What both need (the [`Invariant`] names and the [`Violation`] they report) lives in
 //! `common`; this module runs them all and caps what is listed.
 
-mod calm;
+pub(crate) mod calm;
 mod commits;
 mod common;
 mod consumers;
