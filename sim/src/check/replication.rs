@@ -12,7 +12,7 @@
 //! so a run of a thousand partitions costs what its events cost.
 
 use super::common::{Invariant, Violation};
-use super::partitions::CommitScan;
+use super::partitions::{Commit, CommitScan};
 use super::replay::{LogReplay, ReplicaLog};
 use crate::record::RecordedEvent;
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, NodeId, RecordId, TopicPartition};
@@ -243,12 +243,17 @@ pub fn acked_below_min_isr(
 /// (`PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection`); before KIP-101 a
 /// follower could truncate committed records to its stale HW and still be elected, and a
 /// power loss can take unflushed committed records from an ISR member. Judged when the
-/// broker starts leading, against the record most recently committed at each offset.
+/// broker starts leading, against the records committed when the controller elected it (the
+/// record most recently committed at each offset then): what the ISR it was chosen from
+/// promised. A broker can act on its LeaderAndIsr late (paused, or on a slow link), after a
+/// newer election made another leader that committed more; it owes none of that.
 pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
     let mut replay = LogReplay::default();
     let mut scan = CommitScan::default();
-    // Per election: the leader it chose, and whether cleanly.
+    // Per election: the leader it chose, whether cleanly, and (for a clean one) what was
+    // committed when it was made.
     let mut elected: BTreeMap<(&TopicPartition, LeaderEpoch), (BrokerId, bool)> = BTreeMap::new();
+    let mut committed_then: BTreeMap<(&TopicPartition, LeaderEpoch), Vec<Commit>> = BTreeMap::new();
     let mut violations = Vec::new();
     for e in events {
         scan.step(&mut replay, e);
@@ -261,6 +266,10 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 ..
             } => {
                 elected.insert((tp, *leader_epoch), (*leader, !unclean));
+                if !unclean {
+                    let committed = scan.latest.get(tp).cloned().unwrap_or_default();
+                    committed_then.insert((tp, *leader_epoch), committed);
+                }
             }
             // An unclean leader loses what it lacks (committed-record-lost says so); the
             // next clean leader owes only what this one has and what is committed after.
@@ -282,7 +291,9 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 ..
             } if elected.get(&(tp, *leader_epoch)) == Some(&(*broker, true)) => {
                 elected.remove(&(tp, *leader_epoch));
-                let committed = scan.latest.get(tp).map_or(&[][..], |c| &c[..]);
+                let committed = committed_then
+                    .remove(&(tp, *leader_epoch))
+                    .unwrap_or_default();
                 let log = replay.replica(*broker, tp);
                 let holds = |o: usize| log.and_then(|r| r.get(o as u64)).map(|(id, _)| id);
                 let missing: Vec<usize> = (0..committed.len())
@@ -701,6 +712,25 @@ mod tests {
             v.len() == 1 && v[0].detail.contains("p0#8 at offset 1"),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn a_leader_acting_late_owes_only_what_was_committed_when_it_was_elected() {
+        // Broker 1 is elected in epoch 1 with all of p0#0..2, but hears of it late (paused):
+        // meanwhile broker 0 is elected in epoch 2 and commits p0#3. Broker 1's leadership
+        // in epoch 1 is stale when it starts; it never owed p0#3.
+        let events = vec![
+            at(1, appended_in(0, 0, 0, &[0, 1, 2])),
+            at(2, appended_in(1, 0, 0, &[0, 1, 2])),
+            at(3, hw(0, 0, 0, 3, 3)),
+            at(4, elected(1, 1, false)),
+            at(5, elected(0, 2, false)),
+            at(6, became_leader(0, 2, vec![0])),
+            at(7, appended_in(0, 2, 3, &[3])),
+            at(8, hw(0, 2, 3, 4, 4)),
+            at(9, became_leader(1, 1, vec![1])),
+        ];
+        assert!(clean_leader_incomplete(&events).is_empty());
     }
 
     fn consumed(offset: u64, broker_hw: u64) -> Event {
