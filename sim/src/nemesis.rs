@@ -3,7 +3,8 @@
 //! A fixed fault list tests what its author thought of; a nemesis draws crashes, power
 //! losses, partitions, slow links and pauses at random times, so a sweep over thousands of
 //! seeds tries what nobody thought of. The schedule comes from a `ChaCha8Rng` seeded from the
-//! run's seed and the scenario's hash: it depends on those two alone, never on madsim's own
+//! run's seed and the scenario's hash without its comments (`Scenario::schedule_hash`, so a
+//! reworded comment draws the same faults): it depends on those two alone, never on madsim's own
 //! draws, so it can be printed (`--show-schedule`), pasted into a scenario as `[[faults]]`,
 //! and replays the same.
 
@@ -23,7 +24,7 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
     let Some(nemesis) = &scenario.nemesis else {
         return Vec::new();
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.hash().rotate_left(17));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.schedule_hash().rotate_left(17));
     draw(
         nemesis,
         scenario.cluster.broker_ids(),

@@ -169,7 +169,7 @@ fn merge_and_shrink_refuse_results_of_another_build() {
 #[test]
 fn the_shrinker_cuts_a_failing_seed_and_the_result_fails_on_its_own() {
     let scenario = load("random-faults-unclean");
-    let shrunk = kafka_sim::shrink::shrink(&scenario, 0, Some("acked-record-lost")).unwrap();
+    let shrunk = kafka_sim::shrink::shrink(&scenario, 38, Some("acked-record-lost")).unwrap();
     assert!(shrunk.faults_after < shrunk.faults_before);
     assert!(
         shrunk.faults_after <= 4,

@@ -131,8 +131,22 @@ pub(super) fn date_losses(events: &[RecordedEvent], violations: &mut [Violation]
             continue;
         };
         let v = &mut violations[f.violation];
-        v.at_ms = at_ms;
         let loss = v.loss.as_mut().expect("a followed violation has a loss");
+        // A leader the controller had already replaced, and that had not heard yet, can
+        // still acknowledge or commit: the record was gone from the partition's leader
+        // before it was promised.
+        let (at_ms, by) = if at_ms < loss.promised_at_ms {
+            (
+                loss.promised_at_ms,
+                format!(
+                    "it was promised by a leader already replaced at t={}: {by}",
+                    crate::report::seconds(at_ms)
+                ),
+            )
+        } else {
+            (at_ms, by)
+        };
+        v.at_ms = at_ms;
         loss.lost_at_ms = Some(at_ms);
         loss.lost_by = Some(by);
     }
@@ -278,5 +292,23 @@ mod tests {
         // Offset 0 survived the power loss: this run shows no loss of it.
         assert_eq!(violations[1].loss.as_ref().and_then(|l| l.lost_at_ms), None);
         assert_eq!(violations[1].at_ms, 1_000);
+    }
+
+    #[test]
+    fn a_promise_by_a_replaced_leader_is_lost_when_made() {
+        let events = vec![
+            elected(0, 0, 0, false),
+            at(1_000, appended(0, 0, &[0, 1])),
+            elected(2_000, 1, 1, true),
+        ];
+        // Broker 0 had not heard it was replaced, and acknowledged p0#1 at t=3s.
+        let mut violations = vec![lost(1, 1, 3_000)];
+        date_losses(&events, &mut violations);
+        let loss = violations[0].loss.as_ref().expect("a loss");
+        assert_eq!(loss.lost_at_ms, Some(3_000));
+        assert_eq!(
+            loss.lost_by.as_deref(),
+            Some("it was promised by a leader already replaced at t=2.000s: broker 1 was elected leader in epoch 1 by an unclean election without it")
+        );
     }
 }

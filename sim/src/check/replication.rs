@@ -246,7 +246,8 @@ pub fn acked_below_min_isr(
 /// broker starts leading, against the records committed when the controller elected it (the
 /// record most recently committed at each offset then): what the ISR it was chosen from
 /// promised. A broker can act on its LeaderAndIsr late (paused, or on a slow link), after a
-/// newer election made another leader that committed more; it owes none of that.
+/// newer election made another leader that committed more; it owes none of that. Nor does
+/// any clean leader owe what a replaced leader committed before it heard it was replaced.
 pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
     let mut replay = LogReplay::default();
     let mut scan = CommitScan::default();
@@ -254,6 +255,8 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
     // committed when it was made.
     let mut elected: BTreeMap<(&TopicPartition, LeaderEpoch), (BrokerId, bool)> = BTreeMap::new();
     let mut committed_then: BTreeMap<(&TopicPartition, LeaderEpoch), Vec<Commit>> = BTreeMap::new();
+    // Per partition, when each leader epoch was elected.
+    let mut elections: BTreeMap<&TopicPartition, BTreeMap<LeaderEpoch, u64>> = BTreeMap::new();
     let mut violations = Vec::new();
     for e in events {
         scan.step(&mut replay, e);
@@ -266,6 +269,11 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 ..
             } => {
                 elected.insert((tp, *leader_epoch), (*leader, !unclean));
+                elections
+                    .entry(tp)
+                    .or_default()
+                    .entry(*leader_epoch)
+                    .or_insert(e.at_ms);
                 if !unclean {
                     let committed = scan.latest.get(tp).cloned().unwrap_or_default();
                     committed_then.insert((tp, *leader_epoch), committed);
@@ -296,8 +304,17 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                     .unwrap_or_default();
                 let log = replay.replica(*broker, tp);
                 let holds = |o: usize| log.and_then(|r| r.get(o as u64)).map(|(id, _)| id);
+                // A commit by a leader that a newer election had already replaced (it had not
+                // heard yet) belongs to a lineage the controller left: the new ISR never
+                // promised it.
+                let elections_of_tp = elections.get(tp);
+                let zombie = |c: &Commit| {
+                    elections_of_tp
+                        .and_then(|e| e.range(c.leader_epoch + 1..).next())
+                        .is_some_and(|(_, elected_at_ms)| *elected_at_ms <= c.at_ms)
+                };
                 let missing: Vec<usize> = (0..committed.len())
-                    .filter(|o| holds(*o) != Some(committed[*o].id))
+                    .filter(|o| holds(*o) != Some(committed[*o].id) && !zombie(&committed[*o]))
                     .collect();
                 let Some(&first) = missing.first() else {
                     continue;
@@ -729,6 +746,24 @@ mod tests {
             at(7, appended_in(0, 2, 3, &[3])),
             at(8, hw(0, 2, 3, 4, 4)),
             at(9, became_leader(1, 1, vec![1])),
+        ];
+        assert!(clean_leader_incomplete(&events).is_empty());
+    }
+
+    #[test]
+    fn a_clean_leader_owes_nothing_a_replaced_leader_committed() {
+        // Broker 1 is replaced in epoch 1 by broker 0 but has not heard: it commits p0#3 in
+        // epoch 0 afterwards. Broker 0, later elected cleanly again in epoch 2, lacks it.
+        let events = vec![
+            at(1, appended_in(0, 0, 0, &[0, 1, 2])),
+            at(2, appended_in(1, 0, 0, &[0, 1, 2])),
+            at(3, hw(1, 0, 0, 3, 3)),
+            at(4, elected(0, 1, false)),
+            at(5, became_leader(0, 1, vec![0])),
+            at(6, appended_in(1, 0, 3, &[3])),
+            at(7, hw(1, 0, 3, 4, 4)),
+            at(8, elected(0, 2, false)),
+            at(9, became_leader(0, 2, vec![0])),
         ];
         assert!(clean_leader_incomplete(&events).is_empty());
     }

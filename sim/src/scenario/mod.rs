@@ -28,6 +28,16 @@ use error::{Ctx, Result};
 use faults::Known;
 use raw::RawScenario;
 
+/// FNV-1a, 64 bits.
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 impl Scenario {
     pub fn load(path: &str) -> Result<Scenario> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -40,14 +50,26 @@ impl Scenario {
         Scenario::parse(path, &text)
     }
 
-    /// A stable hash of the file's text (FNV-1a, 64 bits).
+    /// A stable hash of the file's text (FNV-1a, 64 bits): which version of the file a
+    /// result came from.
     pub fn hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.text.as_bytes() {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        fnv64(self.text.as_bytes())
+    }
+
+    /// A stable hash of what the file asks the run to do: its text without comment lines
+    /// and blank lines. The nemesis draws its schedule from it and the seed, so rewording
+    /// a teaching comment (or adding a claim line) never changes a run.
+    pub fn schedule_hash(&self) -> u64 {
+        let mut kept = String::with_capacity(self.text.len());
+        for line in self.text.lines() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            kept.push_str(line);
+            kept.push('\n');
         }
-        h
+        fnv64(kept.as_bytes())
     }
 
     pub fn parse(path: &str, text: &str) -> Result<Scenario> {

@@ -799,3 +799,21 @@ fn mangled_input_never_panics() {
         let _ = parse(&EXAMPLE.replacen(from, to, 3));
     }
 }
+
+#[test]
+fn comments_change_the_files_hash_but_never_its_schedule() {
+    let original = parse(EXAMPLE).unwrap();
+    let reworded = EXAMPLE.replace(
+        "# Second line.",
+        "# Second line, reworded.\n\n# narration: \"x\"",
+    );
+    let reworded = parse(&reworded).unwrap();
+    assert_ne!(
+        original.hash(),
+        reworded.hash(),
+        "a result names the file version it ran"
+    );
+    assert_eq!(original.schedule_hash(), reworded.schedule_hash());
+    let changed = parse(&EXAMPLE.replace("seed = 7", "seed = 8")).unwrap();
+    assert_ne!(original.schedule_hash(), changed.schedule_hash());
+}
