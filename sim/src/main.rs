@@ -606,7 +606,7 @@ fn print_outcome(
                 value["describe_at"] = options
                     .describe_at
                     .iter()
-                    .map(|at| kafka_sim::moment::at(result, *at).json(result))
+                    .map(|at| kafka_sim::moment::at(result, scenario, *at).json(result))
                     .collect();
             }
             if let Some(detail) = options.narrate {
@@ -652,7 +652,8 @@ fn print_outcome(
             for at in &options.describe_at {
                 text.push('\n');
                 text.push_str(
-                    &kafka_sim::moment::at(result, *at).text(result, options.describe_internal),
+                    &kafka_sim::moment::at(result, scenario, *at)
+                        .text(result, options.describe_internal),
                 );
             }
             write!(stdout, "{text}")

@@ -15,10 +15,11 @@
 //!   rebalance step), the assignment of its last Stable generation, and the latest commit
 //!   per partition; the lag is against the leader's HW then.
 
-use crate::check::groups::{check_groups, describe_table, GroupOut};
+use crate::check::groups::{check_groups, describe_table, freezes_of, GroupOut};
 use crate::check::isr::IsrTracker;
 use crate::record::{FinalGroup, FinalPartition, FinalReplica, FinalState};
 use crate::report::{partition_out, partitions_table, seconds, PartitionOut};
+use crate::scenario::Scenario;
 use crate::world::RunResult;
 use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,8 +32,9 @@ pub struct Moment {
     pub groups: BTreeMap<String, GroupOut>,
 }
 
-/// The cluster at `at_ms` (events at that very millisecond included).
-pub fn at(result: &RunResult, at_ms: u64) -> Moment {
+/// The cluster at `at_ms` (events at that very millisecond included) of a run of
+/// `scenario`.
+pub fn at(result: &RunResult, scenario: &Scenario, at_ms: u64) -> Moment {
     let upto = result.events.partition_point(|e| e.at_ms <= at_ms);
     let events = &result.events[..upto];
     let down = brokers_down(result, at_ms);
@@ -40,7 +42,9 @@ pub fn at(result: &RunResult, at_ms: u64) -> Moment {
         partitions: partitions_at(result, events, &down),
         groups: groups_at(result, events, &down),
     };
-    let groups = check_groups(events, &state, at_ms).groups;
+    let consumer_names: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
+    let freezes = freezes_of(&result.faults, &consumer_names);
+    let groups = check_groups(events, &state, at_ms, &freezes).groups;
     Moment {
         at_ms,
         state,

@@ -277,7 +277,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
     let mut report = check::check(
         &result.events,
         &result.final_state,
-        &check_config(scenario),
+        &check_config(scenario, &result.faults),
         result.sim_time_ms,
         Some(&liveness),
     );
@@ -447,7 +447,8 @@ pub fn fault_warnings(result: &RunResult) -> Vec<String> {
 }
 
 /// What the checkers need from the scenario that the record does not carry.
-fn check_config(scenario: &Scenario) -> CheckConfig {
+fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> CheckConfig {
+    let consumer_names: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
     CheckConfig {
         min_insync_replicas: scenario
             .topics
@@ -456,6 +457,7 @@ fn check_config(scenario: &Scenario) -> CheckConfig {
             .collect(),
         default_min_insync_replicas: scenario.cluster.config.topic_defaults.min_insync_replicas,
         producer_acks: scenario.producers.iter().map(|p| p.config.acks).collect(),
+        consumer_freezes: crate::check::groups::freezes_of(faults, &consumer_names),
     }
 }
 
@@ -623,7 +625,7 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
     let r = &o.records;
     let _ = writeln!(
         s,
-        "records:    {} sent, {} acknowledged, {} acknowledged but lost ({} acks=1, {} acks=all), {} consumed, {} committed but lost",
+        "records:    {} sent, {} acknowledged, {} acknowledged but lost ({} acks=1, {} acks=all), {} consumed (fetched by a consumer, each record once), {} committed but lost",
         r.sent, r.acked, r.acked_lost, r.acked_lost_acks1, r.acked_lost_acks_all, r.consumed, r.committed_lost
     );
     if r.lost_acks0 > 0 {
@@ -655,7 +657,7 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
         let unowned = g.partitions.iter().map(|p| p.unowned_ms).max().unwrap_or(0);
         let _ = writeln!(
             s,
-            "group {name}: {} rebalances, {} records processed, {} redelivered, {} commits, a partition went at most {} without an owner",
+            "group {name}: {} rebalances; {} records processed (each time the application finished one), {} of them a second time (redelivered); {} commits; a partition went at most {} with no member at work on it (unassigned, or its owner crashed or frozen)",
             g.rebalances,
             g.records_processed,
             g.records_redelivered,

@@ -15,7 +15,7 @@ fn an_offline_partition_shows_no_leader_while_the_end_shows_it_healed() {
     let s = scenario("clean-election-waits");
     let sim = run(&s, s.seed);
     let result = sim.result();
-    let before = moment::at(result, 3_000);
+    let before = moment::at(result, &s, 3_000);
     let orders = &before.state.partitions[0];
     assert_eq!(
         (orders.tp.topic.as_str(), orders.leader),
@@ -23,7 +23,7 @@ fn an_offline_partition_shows_no_leader_while_the_end_shows_it_healed() {
     );
     assert_eq!(orders.isr, vec![0, 1, 2]);
 
-    let offline = moment::at(result, 30_000);
+    let offline = moment::at(result, &s, 30_000);
     let orders = &offline.state.partitions[0];
     assert_eq!(orders.leader, None, "offline from t=24.150s to t=40.027s");
     assert_eq!(orders.isr, vec![0]);
@@ -50,7 +50,7 @@ fn a_group_in_the_middle_of_a_rebalance_shows_its_lag() {
     let s = scenario("group-rebalance-on-member-crash");
     let sim = run(&s, s.seed);
     let result = sim.result();
-    let during = moment::at(result, 23_500);
+    let during = moment::at(result, &s, 23_500);
     let group = &during.groups["billing"];
     assert_eq!(group.state.as_deref(), Some("PreparingRebalance"));
     assert_eq!(group.coordinator, Some(1));

@@ -24,7 +24,7 @@
 
 use super::commits::{regressed, Commit, Reset, ResetKind};
 use super::common::{Invariant, Violation};
-use crate::record::{FinalState, RecordedEvent};
+use crate::record::{FaultRecord, FinalState, RecordedEvent};
 use kafka_model::{Event, NodeId, RecordId, TopicPartition};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,12 +87,69 @@ pub struct GroupReport {
     pub groups: BTreeMap<String, GroupOut>,
 }
 
-/// Who owned what, replayed from the members' own events.
+/// A consumer process frozen by a `pause` fault, or woken by `resume` (or the final
+/// settle). While frozen it still holds its partitions, as far as its group knows, but
+/// consumes nothing: its partitions have no owner at work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freeze {
+    pub at_ms: u64,
+    pub consumer: u32,
+    pub frozen: bool,
+}
+
+/// The freezes of the consumers the fault record names (`consumer NAME`, by the scenario's
+/// names), in time order; the settle wakes every consumer still frozen.
+pub fn freezes_of(faults: &[FaultRecord], consumer_names: &[String]) -> Vec<Freeze> {
+    let mut frozen: BTreeSet<u32> = BTreeSet::new();
+    let mut freezes = Vec::new();
+    for f in faults {
+        if f.action == "settle" {
+            for consumer in std::mem::take(&mut frozen) {
+                freezes.push(Freeze {
+                    at_ms: f.at_ms,
+                    consumer,
+                    frozen: false,
+                });
+            }
+            continue;
+        }
+        let pause = match f.action.as_str() {
+            "pause" => true,
+            "resume" => false,
+            _ => continue,
+        };
+        let Some(name) = f.detail.strip_prefix("consumer ") else {
+            continue;
+        };
+        let Some(consumer) = consumer_names.iter().position(|n| n == name) else {
+            continue;
+        };
+        let consumer = consumer as u32;
+        let changed = if pause {
+            frozen.insert(consumer)
+        } else {
+            frozen.remove(&consumer)
+        };
+        if changed {
+            freezes.push(Freeze {
+                at_ms: f.at_ms,
+                consumer,
+                frozen: pause,
+            });
+        }
+    }
+    freezes
+}
+
+/// Who owned what, replayed from the members' own events; an owner frozen by a pause
+/// counts as none.
 #[derive(Default)]
 struct Ownership {
     /// (group, partition) -> consumers holding it now.
     owners: BTreeMap<(String, TopicPartition), BTreeSet<u32>>,
-    /// (group, partition) -> when it last lost its last owner, if it has none now.
+    /// Consumers frozen now.
+    frozen: BTreeSet<u32>,
+    /// (group, partition) -> when it last lost its last owner at work, if it has none now.
     unowned_since: BTreeMap<(String, TopicPartition), u64>,
     unowned_ms: BTreeMap<(String, TopicPartition), u64>,
     /// consumer -> its group.
@@ -100,16 +157,28 @@ struct Ownership {
 }
 
 impl Ownership {
+    /// Whether no consumer at work holds the partition.
+    fn unowned(&self, key: &(String, TopicPartition)) -> bool {
+        self.owners
+            .get(key)
+            .is_none_or(|o| o.iter().all(|c| self.frozen.contains(c)))
+    }
+
     fn set(&mut self, at_ms: u64, key: (String, TopicPartition), consumer: u32, owns: bool) {
+        let before = self.unowned(&key);
         let owners = self.owners.entry(key.clone()).or_default();
-        let before = owners.is_empty();
         if owns {
             owners.insert(consumer);
         } else {
             owners.remove(&consumer);
         }
-        let after = owners.is_empty();
+        let after = self.unowned(&key);
         self.unowned_ms.entry(key.clone()).or_insert(0);
+        self.moved(at_ms, key, before, after);
+    }
+
+    /// A partition went from (un)owned `before` to `after` at `at_ms`.
+    fn moved(&mut self, at_ms: u64, key: (String, TopicPartition), before: bool, after: bool) {
         match (before, after) {
             (true, false) => {
                 if let Some(since) = self.unowned_since.remove(&key) {
@@ -120,6 +189,25 @@ impl Ownership {
                 self.unowned_since.insert(key, at_ms);
             }
             _ => {}
+        }
+    }
+
+    fn freeze(&mut self, f: &Freeze) {
+        let held: Vec<(String, TopicPartition)> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| o.contains(&f.consumer))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let before: Vec<bool> = held.iter().map(|k| self.unowned(k)).collect();
+        if f.frozen {
+            self.frozen.insert(f.consumer);
+        } else {
+            self.frozen.remove(&f.consumer);
+        }
+        for (key, before) in held.into_iter().zip(before) {
+            let after = self.unowned(&key);
+            self.moved(f.at_ms, key, before, after);
         }
     }
 
@@ -148,10 +236,19 @@ pub fn check_groups(
     events: &[RecordedEvent],
     final_state: &FinalState,
     end_ms: u64,
+    freezes: &[Freeze],
 ) -> GroupReport {
     let mut replay = GroupReplay::default();
+    let mut freezes = freezes.iter().peekable();
     for e in events {
+        // A fault comes before the events of its instant: it causes them.
+        while let Some(f) = freezes.next_if(|f| f.at_ms <= e.at_ms) {
+            replay.ownership.freeze(f);
+        }
         replay.event(e);
+    }
+    for f in freezes.filter(|f| f.at_ms <= end_ms) {
+        replay.ownership.freeze(f);
     }
     replay.ownership.finish(end_ms);
     let mut violations = Vec::new();
@@ -728,7 +825,7 @@ mod tests {
             at(2, processed(0, "a", 1, 0)),
             at(3, processed(1, "b", 1, 1)),
         ];
-        let r = check_groups(&events, &final_state(2, None), 10);
+        let r = check_groups(&events, &final_state(2, None), 10, &[]);
         assert_eq!(names(&r), ["partition-double-owned"]);
         assert_eq!(r.violations[0].at_ms, 3);
         // A new owner in the next generation is a handover, not a double owner.
@@ -738,7 +835,7 @@ mod tests {
             at(3, assigned(1, "b", 2, vec![tp()])),
             at(4, processed(1, "b", 2, 0)),
         ];
-        let r = check_groups(&events, &final_state(2, None), 10);
+        let r = check_groups(&events, &final_state(2, None), 10, &[]);
         assert!(r.violations.is_empty());
         assert_eq!(
             r.groups["g"].records_redelivered, 1,
@@ -753,7 +850,7 @@ mod tests {
             at(2, committed_at(12, 1)),
             at(3, committed_at(5, 2)),
         ];
-        let r = check_groups(&events, &final_state(12, Some(5)), 10);
+        let r = check_groups(&events, &final_state(12, Some(5)), 10, &[]);
         // Nobody processed offsets 0 to 4 either: committing past them skips them.
         assert_eq!(names(&r), ["offset-commit-regressed", "record-skipped"]);
         assert!(r.violations[0].detail.contains("from 12 to 5"));
@@ -766,7 +863,7 @@ mod tests {
             at(3, committed_at(13, 2)),
             at(4, committed_at(11, 0)),
         ]);
-        let r = check_groups(&events, &final_state(13, Some(13)), 10);
+        let r = check_groups(&events, &final_state(13, Some(13)), 10, &[]);
         assert!(r.violations.is_empty(), "{:?}", r.violations);
     }
 
@@ -808,7 +905,7 @@ mod tests {
         log[10].1 = id(110);
         log[11].1 = id(111);
         let events = commit_back_after(truncation_detected());
-        let r = check_groups(&events, &fs, 10);
+        let r = check_groups(&events, &fs, 10, &[]);
         assert!(
             !names(&r).contains(&"offset-commit-regressed"),
             "{:?}",
@@ -817,7 +914,7 @@ mod tests {
         assert_eq!(r.groups["g"].offset_resets_after_truncation, 1);
         // Every record the group processed at 10 and 11 is still there: the truncation the
         // consumer "detected" did not happen, and the step back is a violation.
-        let r = check_groups(&events, &final_state(12, Some(11)), 10);
+        let r = check_groups(&events, &final_state(12, Some(11)), 10, &[]);
         assert_eq!(names(&r), ["offset-commit-regressed"]);
         assert!(
             r.violations[0]
@@ -841,6 +938,7 @@ mod tests {
             &commit_back_after(vec![out_of_range]),
             &final_state(12, Some(11)),
             10,
+            &[],
         );
         assert!(r.violations.is_empty(), "{:?}", r.violations);
         assert_eq!(r.groups["g"].offset_resets_out_of_range, 1);
@@ -855,6 +953,7 @@ mod tests {
             &commit_back_after(vec![no_commit]),
             &final_state(12, Some(11)),
             10,
+            &[],
         );
         assert_eq!(names(&r), ["offset-commit-regressed"]);
         // A position taken from the committed offset after the reset is no reset any more.
@@ -868,7 +967,7 @@ mod tests {
         reset.push(from_commit);
         let mut fs = final_state(12, Some(11));
         fs.partitions[0].replica_states[0].log[10].1 = id(110);
-        let r = check_groups(&commit_back_after(reset), &fs, 10);
+        let r = check_groups(&commit_back_after(reset), &fs, 10, &[]);
         assert!(
             names(&r).contains(&"offset-commit-regressed"),
             "{:?}",
@@ -882,7 +981,7 @@ mod tests {
         events.extend([0, 1, 2, 4].map(|o| at(2, processed(0, "a", 1, o))));
         events.push(at(3, committed(3)));
         events.push(at(4, committed(5)));
-        let r = check_groups(&events, &final_state(6, Some(5)), 10);
+        let r = check_groups(&events, &final_state(6, Some(5)), 10, &[]);
         assert_eq!(names(&r), ["record-skipped"]);
         assert!(
             r.violations[0].detail.contains("offsets 3"),
@@ -897,6 +996,50 @@ mod tests {
     }
 
     #[test]
+    fn a_frozen_owner_is_no_owner() {
+        // Consumer 0 holds the partition from t=1s, is frozen from 2s to 9s, and the group
+        // gives the partition to consumer 1 at 8s: 6 s with nobody consuming it.
+        let events = vec![
+            at(1_000, assigned(0, "a", 1, vec![tp()])),
+            at(8_000, assigned(1, "b", 2, vec![tp()])),
+        ];
+        let freeze = |at_ms, frozen| Freeze {
+            at_ms,
+            consumer: 0,
+            frozen,
+        };
+        let freezes = [freeze(2_000, true), freeze(9_000, false)];
+        let r = check_groups(&events, &final_state(8, Some(6)), 10_000, &freezes);
+        assert_eq!(r.groups["g"].partitions[0].unowned_ms, 6_000);
+        let faults = |action: &str, detail: &str, at_ms| FaultRecord {
+            at_ms,
+            action: action.into(),
+            detail: detail.into(),
+        };
+        let names = ["reader".to_string(), "billing-1".to_string()];
+        let record = [
+            faults("pause", "consumer billing-1", 2_000),
+            faults("pause", "broker 1", 3_000),
+            faults("settle", "healed every fault", 9_000),
+        ];
+        assert_eq!(
+            freezes_of(&record, &names),
+            vec![
+                Freeze {
+                    at_ms: 2_000,
+                    consumer: 1,
+                    frozen: true
+                },
+                Freeze {
+                    at_ms: 9_000,
+                    consumer: 1,
+                    frozen: false
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn time_without_an_owner_and_the_describe_table() {
         let events = vec![
             at(1_000, assigned(0, "a", 1, vec![tp()])),
@@ -908,7 +1051,7 @@ mod tests {
             ),
             at(5_000, assigned(1, "b", 2, vec![tp()])),
         ];
-        let r = check_groups(&events, &final_state(8, Some(6)), 10_000);
+        let r = check_groups(&events, &final_state(8, Some(6)), 10_000, &[]);
         let p = &r.groups["g"].partitions[0];
         assert_eq!(p.unowned_ms, 3_000);
         assert_eq!(

@@ -48,6 +48,8 @@ pub struct CheckConfig {
     pub default_min_insync_replicas: u32,
     /// The `acks` of each producer, by its index.
     pub producer_acks: Vec<Acks>,
+    /// The consumers frozen and woken by faults, in time order.
+    pub consumer_freezes: Vec<groups::Freeze>,
 }
 
 impl CheckConfig {
@@ -123,7 +125,7 @@ pub fn check(
             inputs,
         ));
     }
-    let group_report = groups::check_groups(events, final_state, end_ms);
+    let group_report = groups::check_groups(events, final_state, end_ms, &config.consumer_freezes);
     all.extend(group_report.violations);
     all.sort_by(|a, b| {
         (a.at_ms, a.invariant, &a.partition).cmp(&(b.at_ms, b.invariant, &b.partition))
