@@ -259,13 +259,11 @@ fn groups_at(
             }
             Event::GroupsUnloaded {
                 broker, partition, ..
-            } => {
-                if coordinators
-                    .get(partition)
-                    .is_some_and(|(b, _)| b == broker)
-                {
-                    coordinators.remove(partition);
-                }
+            } if coordinators
+                .get(partition)
+                .is_some_and(|(b, _)| b == broker) =>
+            {
+                coordinators.remove(partition);
             }
             Event::RebalanceStarted { group, .. } => {
                 if let Some(g) = groups.get_mut(group) {

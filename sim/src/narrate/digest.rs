@@ -59,7 +59,8 @@ impl Digest {
                 record,
                 ..
             } => {
-                self.processed(at_ms, *consumer, group, *generation, tp, *offset, *record);
+                let again = !self.processed.insert((group.clone(), *record));
+                self.work_done(at_ms, *consumer, *generation, tp, *offset, again);
                 true
             }
             Event::OffsetsCommitted { group, offsets, .. } => {
@@ -84,19 +85,18 @@ impl Digest {
         self.last_ms
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn processed(
+    /// One record a consumer processed at `offset` of `tp`, `again` if its group had
+    /// processed it before.
+    fn work_done(
         &mut self,
         at_ms: u64,
         consumer: u32,
-        group: &str,
         generation: i32,
         tp: &TopicPartition,
         offset: u64,
-        record: RecordId,
+        again: bool,
     ) {
         self.last_ms = self.last_ms.max(at_ms);
-        let again = !self.processed.insert((group.to_string(), record));
         let work = self.work.entry(consumer).or_insert_with(|| ConsumerWork {
             since_ms: at_ms,
             generation,
@@ -213,12 +213,41 @@ mod tests {
         let mut digest = Digest::default();
         let tp = TopicPartition::new("orders", 0);
         let id = |seq| RecordId { producer: 0, seq };
+        let processed = |generation, offset| Event::RecordProcessed {
+            consumer: 0,
+            group: "billing".into(),
+            member: "billing-0-0.1".into(),
+            generation,
+            tp: TopicPartition::new("orders", 0),
+            offset,
+            record: id(offset),
+        };
+        let committed = |offset| Event::OffsetsCommitted {
+            broker: 1,
+            group: "billing".into(),
+            generation: 3,
+            member: "billing-0-0.1".into(),
+            offsets: vec![(TopicPartition::new("orders", 0), offset)],
+            log_offset: None,
+        };
         for offset in 10..20 {
-            digest.processed(1_000 + offset, 0, "billing", 3, &tp, offset, id(offset));
+            assert!(digest.takes(1_000 + offset, &processed(3, offset)));
         }
-        digest.committed(1_050, "billing", &[(tp.clone(), 15)]);
-        digest.committed(1_100, "billing", &[(tp.clone(), 20)]);
-        digest.high_watermark(&tp, 26);
+        assert!(digest.takes(1_050, &committed(15)));
+        assert!(digest.takes(1_100, &committed(20)));
+        let hw = Event::HighWatermarkChanged {
+            broker: 1,
+            tp: tp.clone(),
+            is_leader: true,
+            leader_epoch: 0,
+            old: 20,
+            new: 26,
+            log_end_offset: 26,
+        };
+        assert!(
+            !digest.takes(1_100, &hw),
+            "a HW move is not gathered, only noted"
+        );
         let lines = digest.take_lines(&names());
         assert_eq!(
             lines,
@@ -232,8 +261,8 @@ mod tests {
             "a digest starts afresh"
         );
         // After a rewind, what the group processed before is counted as such.
-        digest.processed(3_000, 0, "billing", 4, &tp, 18, id(18));
-        digest.processed(3_001, 0, "billing", 4, &tp, 20, id(20));
+        digest.takes(3_000, &processed(4, 18));
+        digest.takes(3_001, &processed(4, 20));
         let lines = digest.take_lines(&names());
         assert_eq!(
             lines,
