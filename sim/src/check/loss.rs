@@ -199,24 +199,11 @@ fn cause_of(event: &Event, broker: BrokerId) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::common::Invariant;
-    use super::super::partitions::tests::{appended, at, id, tp};
+    use super::super::partitions::tests::{appended, at, elected as elected_event, id, tp};
     use super::*;
-    use kafka_model::event::ElectionReason;
 
     fn elected(at_ms: u64, leader: BrokerId, epoch: i32, unclean: bool) -> RecordedEvent {
-        at(
-            at_ms,
-            Event::LeaderElected {
-                tp: tp(),
-                leader: Some(leader),
-                previous_leader: None,
-                leader_epoch: epoch,
-                isr: vec![leader],
-                unclean,
-                reason: ElectionReason::LeaderFailed,
-                controller_epoch: 1,
-            },
-        )
+        at(at_ms, elected_event(leader, epoch, unclean))
     }
 
     fn lost(seq: u64, offset: u64, promised_at_ms: u64) -> Violation {

@@ -424,6 +424,20 @@ pub(super) mod tests {
         RecordId { producer: 0, seq }
     }
 
+    /// The controller's election of `leader` in `epoch`, after the old leader failed.
+    pub(in crate::check) fn elected(leader: BrokerId, epoch: LeaderEpoch, unclean: bool) -> Event {
+        Event::LeaderElected {
+            tp: tp(),
+            leader: Some(leader),
+            previous_leader: None,
+            leader_epoch: epoch,
+            isr: vec![leader],
+            unclean,
+            reason: kafka_model::event::ElectionReason::LeaderFailed,
+            controller_epoch: 1,
+        }
+    }
+
     pub(in crate::check) fn at(at_ms: u64, event: Event) -> RecordedEvent {
         RecordedEvent { at_ms, event }
     }

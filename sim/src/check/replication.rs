@@ -492,8 +492,8 @@ pub fn uncommitted_read(events: &[RecordedEvent]) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::partitions::tests::{acked, appended_in, at, hw, id, tp};
-    use kafka_model::event::{ElectionReason, TruncateReason};
+    use crate::check::partitions::tests::{acked, appended_in, at, elected, hw, id, tp};
+    use kafka_model::event::TruncateReason;
 
     fn follower_hw(broker: BrokerId, old: u64, new: u64) -> Event {
         Event::HighWatermarkChanged {
@@ -515,19 +515,6 @@ mod tests {
             log_end_offset: 0,
             high_watermark: 0,
             isr,
-        }
-    }
-
-    fn elected(leader: BrokerId, epoch: LeaderEpoch, unclean: bool) -> Event {
-        Event::LeaderElected {
-            tp: tp(),
-            leader: Some(leader),
-            previous_leader: None,
-            leader_epoch: epoch,
-            isr: vec![leader],
-            unclean,
-            reason: ElectionReason::LeaderFailed,
-            controller_epoch: 1,
         }
     }
 
