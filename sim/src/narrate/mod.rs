@@ -73,7 +73,8 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
         let change = isr.apply(event);
         let ended = offline.apply(at_ms, event);
         let gap = gaps.apply(event, &names);
-        if detail == Detail::Story && (digest.takes(at_ms, event) || timeline.role(at_ms, event)) {
+        if detail == Detail::Story && (digest.takes(at_ms, event) || timeline.gather(at_ms, event))
+        {
             continue;
         }
         if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names) {
@@ -97,25 +98,70 @@ struct Timeline {
     last_key: Option<String>,
     repeats: u64,
     last_at_ms: u64,
-    /// The roles one broker took at one instant (one LeaderAndIsr), not yet told.
-    roles: Option<Roles>,
+    /// Events of one kind gathered into one or two lines, not yet told.
+    gathered: Option<Gathered>,
 }
 
-/// The leaderships and followerships a broker took at one instant: in the story, one line
-/// for those it leads and one for those it follows, instead of a line per partition.
-struct Roles {
+/// What the story tells in one or two lines instead of a line per partition.
+#[derive(Clone, PartialEq, Eq)]
+enum GatherKey {
+    /// The leaderships and followerships one broker took at one instant (one LeaderAndIsr):
+    /// a line for those it leads and one for those it follows.
+    Roles {
+        at_ms: u64,
+        broker: kafka_model::BrokerId,
+    },
+    /// The first leaders the controller elects for a new topic's partitions.
+    FirstLeaders { topic: String },
+}
+
+struct Gathered {
+    key: GatherKey,
+    /// When the first of them happened.
     at_ms: u64,
-    broker: kafka_model::BrokerId,
     /// The events, in order; one alone is told as it always was.
     events: Vec<Event>,
 }
 
-impl Roles {
+impl Gathered {
     fn lines(&self) -> Vec<String> {
         if let [only] = self.events.as_slice() {
-            let (_, text) = leadership_line(only, None).expect("a role is told");
+            let (_, text) = leadership_line(only, None).expect("a role or election is told");
             return vec![text];
         }
+        match &self.key {
+            GatherKey::Roles { broker, .. } => self.role_lines(*broker),
+            GatherKey::FirstLeaders { topic } => vec![self.first_leaders_line(topic)],
+        }
+    }
+
+    /// Kafka's `PartitionStateMachine.initializeLeaderAndIsrForPartitions`: a new partition's
+    /// leader is the first live replica of its assignment and its ISR every live replica.
+    fn first_leaders_line(&self, topic: &str) -> String {
+        let mut by_leader: BTreeMap<kafka_model::BrokerId, Vec<String>> = BTreeMap::new();
+        for event in &self.events {
+            let Event::LeaderElected {
+                tp,
+                leader: Some(leader),
+                ..
+            } = event
+            else {
+                unreachable!("only first elections gather here");
+            };
+            by_leader.entry(*leader).or_default().push(tp.to_string());
+        }
+        let parts: Vec<String> = by_leader
+            .iter()
+            .map(|(leader, tps)| format!("broker {leader} for {}", some(tps)))
+            .collect();
+        format!(
+            "the controller elects the first leaders of the {} new partitions of {topic} (epoch 0; each leader is the first live replica, the ISR every live replica): {}",
+            self.events.len(),
+            parts.join("; ")
+        )
+    }
+
+    fn role_lines(&self, broker: kafka_model::BrokerId) -> Vec<String> {
         let mut leads = Vec::new();
         let mut follows: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for event in &self.events {
@@ -144,7 +190,6 @@ impl Roles {
                 _ => unreachable!("only roles gather here"),
             }
         }
-        let broker = self.broker;
         let mut lines = Vec::new();
         if !leads.is_empty() {
             lines.push(format!("broker {broker} now leads {}", some(&leads)));
@@ -176,24 +221,34 @@ pub(super) fn some(items: &[String]) -> String {
 }
 
 impl Timeline {
-    /// Gathers a broker's new leadership or followership with the others it took at the
-    /// same instant, and says so.
-    fn role(&mut self, at_ms: u64, event: &Event) -> bool {
-        let broker = match event {
-            Event::BecameLeader { broker, .. } | Event::BecameFollower { broker, .. } => *broker,
+    /// Gathers what the story tells in a line or two instead of one per partition, and says
+    /// so: a broker's new leadership or followership with the others it took at the same
+    /// instant, and a new topic's first leaders.
+    fn gather(&mut self, at_ms: u64, event: &Event) -> bool {
+        let key = match event {
+            Event::BecameLeader { broker, .. } | Event::BecameFollower { broker, .. } => {
+                GatherKey::Roles {
+                    at_ms,
+                    broker: *broker,
+                }
+            }
+            Event::LeaderElected {
+                tp,
+                leader: Some(_),
+                reason: ElectionReason::NewPartition,
+                ..
+            } => GatherKey::FirstLeaders {
+                topic: tp.topic.clone(),
+            },
             _ => return false,
         };
-        let same = self
-            .roles
-            .as_ref()
-            .is_some_and(|r| r.at_ms == at_ms && r.broker == broker);
-        if !same {
-            self.flush_roles();
+        if self.gathered.as_ref().is_some_and(|g| g.key != key) {
+            self.flush_gathered();
         }
-        self.roles
-            .get_or_insert_with(|| Roles {
+        self.gathered
+            .get_or_insert_with(|| Gathered {
+                key,
                 at_ms,
-                broker,
                 events: Vec::new(),
             })
             .events
@@ -201,18 +256,18 @@ impl Timeline {
         true
     }
 
-    fn flush_roles(&mut self) {
-        let Some(roles) = self.roles.take() else {
+    fn flush_gathered(&mut self) {
+        let Some(gathered) = self.gathered.take() else {
             return;
         };
-        for text in roles.lines() {
-            self.push(roles.at_ms, text.clone(), text);
+        for text in gathered.lines() {
+            self.push(gathered.at_ms, text.clone(), text);
         }
     }
 
-    /// Tells one line at `at_ms`; the roles and what the digest gathered are told first.
+    /// Tells one line at `at_ms`; what was gathered and what the digest holds are told first.
     fn tell(&mut self, at_ms: u64, key: String, text: String, digest: &mut Digest, names: &Names) {
-        self.flush_roles();
+        self.flush_gathered();
         if self.last_key.as_deref() != Some(key.as_str()) {
             self.flush_repeats();
             for summary in digest.take_lines(names) {
@@ -248,7 +303,7 @@ impl Timeline {
 
     /// The whole timeline, with what the digest still held told at its last moment.
     fn finish(mut self, digest: &mut Digest, names: &Names) -> Vec<String> {
-        self.flush_roles();
+        self.flush_gathered();
         self.flush_repeats();
         let at_ms = digest.last_ms();
         for summary in digest.take_lines(names) {
@@ -830,6 +885,53 @@ mod tests {
         let (_, text) =
             narrate_event(&same, 10_000, change.as_ref(), &no_names()).expect("narrated");
         assert!(!text.contains("of the ISR:"), "{text}");
+    }
+
+    #[test]
+    fn the_story_tells_a_new_topics_first_leaders_and_a_brokers_roles_in_a_line() {
+        let first = |partition, leader| Event::LeaderElected {
+            tp: TopicPartition::new("orders", partition),
+            leader: Some(leader),
+            previous_leader: None,
+            leader_epoch: 0,
+            isr: vec![leader],
+            unclean: false,
+            reason: ElectionReason::NewPartition,
+            controller_epoch: 1,
+        };
+        let follows = |partition, leader| Event::BecameFollower {
+            broker: 2,
+            tp: TopicPartition::new("orders", partition),
+            leader: Some(leader),
+            leader_epoch: 0,
+            log_end_offset: 0,
+        };
+        let mut timeline = Timeline::default();
+        for (at_ms, event) in [
+            (50, first(0, 0)),
+            (51, first(1, 1)),
+            (52, first(2, 0)),
+            (60, follows(0, 0)),
+            (60, follows(1, 1)),
+        ] {
+            assert!(timeline.gather(at_ms, &event));
+        }
+        let lines = timeline.finish(&mut Digest::default(), &no_names());
+        assert_eq!(
+            lines,
+            vec![
+                "t=   0.050s the controller elects the first leaders of the 3 new partitions of orders (epoch 0; each leader is the first live replica, the ISR every live replica): broker 0 for orders-0, orders-2; broker 1 for orders-1",
+                "t=   0.060s broker 2 follows broker 0 for orders-0 (epoch 0, its LEO 0); broker 1 for orders-1 (epoch 0, its LEO 0)",
+            ]
+        );
+        // One alone is told as it always was.
+        let mut timeline = Timeline::default();
+        timeline.gather(50, &first(0, 0));
+        let lines = timeline.finish(&mut Digest::default(), &no_names());
+        assert_eq!(
+            lines,
+            vec!["t=   0.050s broker 0 is elected leader of orders-0 (epoch 0, ISR [0]): a new partition"]
+        );
     }
 
     #[test]
