@@ -424,6 +424,13 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
+    /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred
+    /// replicas when a broker's leader imbalance is too high.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms: how often it checks.
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `leader.imbalance.per.broker.percentage`: the imbalance a broker may have.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// Defaults for every topic (`min.insync.replicas`, `unclean.leader.election.enable`,
     /// `log.flush.interval.messages`, `log.flush.interval.ms`).
     pub topic_defaults: TopicConfig,
@@ -447,6 +454,9 @@ impl Default for BrokerConfig {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
+            auto_leader_rebalance_enable: false,
+            leader_imbalance_check_interval_ms: 0,
+            leader_imbalance_per_broker_percentage: 0,
             topic_defaults: TopicConfig::default(),
         };
         with_defaults(blank, Self::DECLARED)
@@ -606,6 +616,40 @@ impl BrokerConfig {
             doc: "the longest session.timeout.ms a member may ask for",
             apply: |c, k, v| {
                 c.group_max_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // `KafkaController.onControllerFailover` schedules the first check 5 s after a
+        // controller takes office, then every interval (`scheduleAutoLeaderRebalanceTask`).
+        ConfigKey {
+            name: "auto.leader.rebalance.enable",
+            default: Some("true"),
+            unit: "",
+            doc: "the controller moves leadership back to the preferred replica (the first of the assignment) when a broker's leader imbalance is above leader.imbalance.per.broker.percentage; checked 5 s after a controller takes office, then every leader.imbalance.check.interval.seconds",
+            apply: |c, k, v| {
+                c.auto_leader_rebalance_enable = as_bool(k, v)?;
+                Ok(())
+            },
+        },
+        // atLeast(1) in KafkaConfig.
+        ConfigKey {
+            name: "leader.imbalance.check.interval.seconds",
+            default: Some("300"),
+            unit: "s",
+            doc: "how often the controller checks the leader imbalance",
+            apply: |c, k, v| {
+                c.leader_imbalance_check_interval_ms = at_least_one(k, v)?.saturating_mul(1_000);
+                Ok(())
+            },
+        },
+        // No validator in KafkaConfig; a share of a broker's preferred partitions.
+        ConfigKey {
+            name: "leader.imbalance.per.broker.percentage",
+            default: Some("10"),
+            unit: "%",
+            doc: "the share of a broker's preferred partitions that may be led elsewhere before the controller moves them back",
+            apply: |c, k, v| {
+                c.leader_imbalance_per_broker_percentage = as_u64(k, v)?.min(100) as u32;
                 Ok(())
             },
         },

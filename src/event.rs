@@ -77,6 +77,9 @@ pub enum ElectionReason {
     ControllerFailover,
     /// A replica of an offline partition came back.
     BrokerReturned,
+    /// The controller moved leadership back to the preferred replica, the first of the
+    /// assignment (`auto.leader.rebalance.enable`'s leader-imbalance check).
+    PreferredReplica,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

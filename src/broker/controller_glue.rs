@@ -6,7 +6,10 @@
 use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
-use crate::controller::{Controller, ControllerOutput, ControllerRequest, ControllerZk};
+use crate::controller::{
+    AutoLeaderRebalance, Controller, ControllerOutput, ControllerRequest, ControllerTimer,
+    ControllerZk,
+};
 use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
@@ -22,7 +25,7 @@ impl Broker {
     ) {
         let mut controller_out = ControllerOutput::default();
         f(&mut controller_out);
-        for request in out.absorb(controller_out, |timer| match timer {}) {
+        for request in out.absorb(controller_out, BrokerTimer::Controller) {
             match request {
                 ControllerRequest::Zk { op, purpose } => {
                     self.zk.request(op, ZkPurpose::Controller(purpose), out)
@@ -66,6 +69,22 @@ impl Broker {
         }
     }
 
+    /// A timer the hosted controller set; one set by a controller this broker no longer
+    /// hosts (it resigned, or a later one took office here) is ignored.
+    pub(super) fn on_controller_timer(
+        &mut self,
+        timer: ControllerTimer,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let Some(mut controller) = self.controller.take() else {
+            return;
+        };
+        self.with_controller_output(out, |controller_out| {
+            controller.on_timer(timer, controller_out)
+        });
+        self.controller = Some(controller);
+    }
+
     pub(super) fn resign_controller(&mut self) {
         if self.controller.take().is_some() && self.controller_id == Some(self.id) {
             self.controller_id = None;
@@ -73,7 +92,7 @@ impl Broker {
     }
 
     pub(super) fn become_controller(&mut self, epoch: i32, out: &mut Output<BrokerTimer>) {
-        let mut controller = Controller::new(
+        let controller = Controller::new(
             self.id,
             epoch,
             self.config.topic_defaults.clone(),
@@ -81,6 +100,14 @@ impl Broker {
         )
         .with_release(self.release())
         .with_leaders_writing_isr(!self.protocol().uses_alter_isr());
+        let mut controller = if self.config.auto_leader_rebalance_enable {
+            controller.with_auto_leader_rebalance(AutoLeaderRebalance {
+                check_interval_ms: self.config.leader_imbalance_check_interval_ms,
+                imbalance_percentage: self.config.leader_imbalance_per_broker_percentage,
+            })
+        } else {
+            controller
+        };
         self.controller_id = Some(self.id);
         self.controller_epoch = self.controller_epoch.max(epoch);
         out.event(Event::ControllerElected {

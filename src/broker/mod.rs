@@ -84,6 +84,8 @@ pub const REGISTER_RETRY_MS: u64 = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerTimer {
+    /// A timer of the controller this broker hosts.
+    Controller(crate::controller::ControllerTimer),
     ZkConnectTimeout {
         attempt: u64,
     },
@@ -548,6 +550,7 @@ impl Broker {
                     self.register(out);
                 }
             }
+            BrokerTimer::Controller(timer) => self.on_controller_timer(timer, out),
             BrokerTimer::IsrExpiration => {
                 self.maybe_shrink_isrs(now_ms, out);
                 if let Some(ms) = self.isr_expiration_period_ms() {

@@ -237,6 +237,67 @@ fn remove_dead_replicas_from_isr(
     changes
 }
 
+/// Kafka's `PartitionLeaderElectionAlgorithms.preferredReplicaPartitionLeaderElection`: the
+/// preferred replica (the first of the assignment) leads if it is alive and in the ISR;
+/// otherwise nobody is elected and the leader stays. The ISR does not change.
+pub fn preferred_replica_partition_leader_election(
+    assignment: &[BrokerId],
+    isr: &[BrokerId],
+    live_brokers: &BTreeSet<BrokerId>,
+) -> Option<BrokerId> {
+    assignment
+        .first()
+        .copied()
+        .filter(|r| live_brokers.contains(r) && isr.contains(r))
+}
+
+/// One partition as the leader-imbalance check sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Leadership<'a> {
+    pub assignment: &'a [BrokerId],
+    pub leader: Option<BrokerId>,
+    pub isr: &'a [BrokerId],
+}
+
+/// Kafka's `KafkaController.checkAndTriggerAutoLeaderRebalance`: group the partitions by
+/// their preferred replica; for each such broker, the share of its partitions led by
+/// someone else (a partition without a leader counts) is its imbalance. Where that share is
+/// above `imbalance_percentage` / 100, each of those partitions whose preferred replica can
+/// lead (alive and in the ISR, `canPreferredReplicaBeLeader`) gets a preferred-replica
+/// election. Returns those partitions' indexes in `partitions`, in order.
+pub fn leader_imbalance_candidates(
+    partitions: &[Leadership<'_>],
+    live_brokers: &BTreeSet<BrokerId>,
+    imbalance_percentage: u32,
+) -> Vec<usize> {
+    let mut by_preferred: std::collections::BTreeMap<BrokerId, Vec<usize>> = Default::default();
+    for (i, p) in partitions.iter().enumerate() {
+        if let Some(&preferred) = p.assignment.first() {
+            by_preferred.entry(preferred).or_default().push(i);
+        }
+    }
+    let mut candidates = Vec::new();
+    for (preferred, indexes) in by_preferred {
+        let not_preferred: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|i| partitions[*i].leader != Some(preferred))
+            .collect();
+        // Integer form of `notPreferred / all > percentage / 100`.
+        let imbalanced = not_preferred.len() as u64 * 100
+            > indexes.len() as u64 * u64::from(imbalance_percentage);
+        if !imbalanced {
+            continue;
+        }
+        candidates.extend(not_preferred.into_iter().filter(|i| {
+            let p = &partitions[*i];
+            preferred_replica_partition_leader_election(p.assignment, p.isr, live_brokers).is_some()
+        }));
+    }
+    candidates.sort_unstable();
+    candidates
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +555,51 @@ mod tests {
             );
             assert_eq!(got, case.expected, "case {i}");
         }
+    }
+
+    #[test]
+    fn the_preferred_replica_leads_only_when_alive_and_in_the_isr() {
+        let live: BTreeSet<BrokerId> = [0, 1, 2].into();
+        assert_eq!(
+            preferred_replica_partition_leader_election(&[0, 1, 2], &[1, 0], &live),
+            Some(0)
+        );
+        assert_eq!(
+            preferred_replica_partition_leader_election(&[0, 1, 2], &[1, 2], &live),
+            None,
+            "not in the ISR"
+        );
+        let without_0: BTreeSet<BrokerId> = [1, 2].into();
+        assert_eq!(
+            preferred_replica_partition_leader_election(&[0, 1, 2], &[0, 1], &without_0),
+            None,
+            "dead"
+        );
+    }
+
+    #[test]
+    fn an_imbalance_above_the_percentage_moves_every_eligible_partition_back() {
+        let live: BTreeSet<BrokerId> = [0, 1, 2].into();
+        let a = [0, 1, 2];
+        let b = [1, 2, 0];
+        let p = |assignment, leader, isr| Leadership {
+            assignment,
+            leader,
+            isr,
+        };
+        let partitions = [
+            // Broker 0 prefers these three and leads one: 2 of 3 elsewhere, above 10 %.
+            p(&a[..], Some(1), &[1, 0][..]),
+            p(&a[..], Some(0), &[0, 1][..]),
+            p(&a[..], Some(2), &[2, 1][..]), // broker 0 not in the ISR: no election
+            // Broker 1 prefers this one and leads it.
+            p(&b[..], Some(1), &[1, 2, 0][..]),
+        ];
+        assert_eq!(leader_imbalance_candidates(&partitions, &live, 10), vec![0]);
+        // At 70 % broker 0's 2 of 3 (67 %) is not above it.
+        assert!(leader_imbalance_candidates(&partitions, &live, 70).is_empty());
+        // A partition without a leader counts as led elsewhere.
+        let offline = [p(&a[..], None, &[0][..]), p(&a[..], Some(0), &[0][..])];
+        assert_eq!(leader_imbalance_candidates(&offline, &live, 10), vec![0]);
     }
 }

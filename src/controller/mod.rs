@@ -26,6 +26,6 @@ pub mod zk;
 mod tests;
 
 pub use zk::{
-    state_path, topic_path, Controller, ControllerOutput, ControllerRequest, ControllerTimer,
-    ControllerZk, PartitionZkState, WriteWhy,
+    state_path, topic_path, AutoLeaderRebalance, Controller, ControllerOutput, ControllerRequest,
+    ControllerTimer, ControllerZk, PartitionZkState, WriteWhy,
 };

@@ -496,3 +496,45 @@ fn an_isolated_controller_steps_down(config: BrokerConfig) {
         brokers_agree_with_zookeeper(&c, &tp);
     }
 }
+
+/// `auto.leader.rebalance.enable`: once a restarted preferred replica is back in the ISR,
+/// the controller's next leader-imbalance check gives it its leadership back
+/// (`KafkaController.checkAndTriggerAutoLeaderRebalance`); with the setting off it stays a
+/// follower.
+#[test]
+fn the_imbalance_check_gives_leadership_back_to_the_preferred_replica() {
+    for enabled in [true, false] {
+        let config = BrokerConfig {
+            auto_leader_rebalance_enable: enabled,
+            leader_imbalance_check_interval_ms: 10_000,
+            ..config()
+        };
+        let mut c = settled(spec().config(config));
+        let controller = controller(&c);
+        let preferred = (controller + 1) % 3;
+        let tp = triple_led_by(&c, preferred);
+        c.crash(preferred);
+        c.run_for(FAILURE_DETECTED_MS);
+        assert_ne!(c.leader(&tp), Some(preferred));
+        c.restart(preferred);
+        // Back in the ISR within seconds; the check runs every 10 s.
+        c.run_for(25_000);
+        let after = state(&c, &tp);
+        assert!(after.isr.contains(&preferred), "{after:?}");
+        let moved_back = c.events().iter().any(|(_, _, e)| {
+            matches!(e, Event::LeaderElected { tp: t, leader: Some(l), reason: ElectionReason::PreferredReplica, .. }
+                if *t == tp && *l == preferred)
+        });
+        if enabled {
+            assert_eq!(
+                after.leader,
+                Some(preferred),
+                "the preferred replica leads again"
+            );
+            assert!(moved_back);
+        } else {
+            assert_ne!(after.leader, Some(preferred), "nothing moves it back");
+            assert!(!moved_back);
+        }
+    }
+}

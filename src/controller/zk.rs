@@ -19,7 +19,8 @@
 //! cache predicts.
 
 use super::election::{
-    decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
+    decide_partition_change, leader_imbalance_candidates, CurrentLeaderAndIsr, DecisionOrder,
+    Leadership, PartitionChange,
 };
 use crate::actor::Output;
 use crate::config::TopicConfig;
@@ -87,10 +88,27 @@ pub struct PartitionZkState {
     pub version: i32,
 }
 
-/// The controller sets no timers: it acts on ZooKeeper's answers and watches and on AlterIsr
-/// requests, never on time passing.
+/// The controller's one timer: otherwise it acts on ZooKeeper's answers and watches and on
+/// AlterIsr requests, never on time passing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControllerTimer {}
+pub enum ControllerTimer {
+    /// `auto.leader.rebalance.enable`'s leader-imbalance check, set by the controller of
+    /// this epoch (a later controller on the same broker ignores it).
+    LeaderImbalanceCheck { controller_epoch: i32 },
+}
+
+/// `auto.leader.rebalance.enable` and its two settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoLeaderRebalance {
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub check_interval_ms: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub imbalance_percentage: u32,
+}
+
+/// `KafkaController.onControllerFailover`: the first leader-imbalance check runs this long
+/// after a controller takes office (`scheduleAutoLeaderRebalanceTask(delay = 5, SECONDS)`).
+const FIRST_IMBALANCE_CHECK_DELAY_MS: u64 = 5_000;
 
 /// What the controller asks of the broker that hosts it, in the order it asks.
 ///
@@ -203,6 +221,8 @@ pub struct Controller {
     /// Partitions whose state is being read again after a refused write: nothing is decided
     /// for them until it lands.
     rereads: BTreeSet<TopicPartition>,
+    /// `auto.leader.rebalance.enable` (true by default in every modelled release).
+    auto_leader_rebalance: Option<AutoLeaderRebalance>,
 }
 
 /// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
@@ -241,7 +261,15 @@ impl Controller {
             release: KafkaVersion::LATEST,
             leaders_write_isr: false,
             rereads: BTreeSet::new(),
+            auto_leader_rebalance: None,
         }
+    }
+
+    /// Checks the leader imbalance and moves leaders back to their preferred replicas
+    /// (`auto.leader.rebalance.enable`).
+    pub fn with_auto_leader_rebalance(mut self, rebalance: AutoLeaderRebalance) -> Controller {
+        self.auto_leader_rebalance = Some(rebalance);
+        self
     }
 
     /// The Kafka release this controller runs (the latest unless said).
@@ -639,12 +667,75 @@ impl Controller {
             let all: Vec<BrokerId> = self.live_brokers.iter().copied().collect();
             self.send_full_state(&all, out);
             self.brokers_to_inform.clear();
+            if self.auto_leader_rebalance.is_some() {
+                out.timer(
+                    FIRST_IMBALANCE_CHECK_DELAY_MS,
+                    ControllerTimer::LeaderImbalanceCheck {
+                        controller_epoch: self.epoch,
+                    },
+                );
+            }
         } else if !self.brokers_to_inform.is_empty() {
             let new: Vec<BrokerId> = std::mem::take(&mut self.brokers_to_inform)
                 .into_iter()
                 .filter(|b| self.live_brokers.contains(b))
                 .collect();
             self.send_full_state(&new, out);
+        }
+    }
+
+    /// A timer this controller set. `KafkaController.processAutoPreferredReplicaLeaderElection`:
+    /// only an active controller checks, and it checks again after the interval.
+    pub fn on_timer(&mut self, timer: ControllerTimer, out: &mut ControllerOutput) {
+        let ControllerTimer::LeaderImbalanceCheck { controller_epoch } = timer;
+        let Some(rebalance) = self.auto_leader_rebalance else {
+            return;
+        };
+        if controller_epoch != self.epoch || self.resigned || !self.active {
+            return;
+        }
+        self.check_leader_imbalance(rebalance.imbalance_percentage, out);
+        out.timer(rebalance.check_interval_ms, timer);
+    }
+
+    /// `KafkaController.checkAndTriggerAutoLeaderRebalance`: a preferred-replica election
+    /// ([`leader_imbalance_candidates`]) for every partition that needs one and whose state
+    /// is settled here (no write or read of it in flight).
+    fn check_leader_imbalance(&mut self, imbalance_percentage: u32, out: &mut ControllerOutput) {
+        let settled: Vec<(&TopicPartition, &PartitionZkState)> = self
+            .states
+            .iter()
+            .filter(|(tp, _)| {
+                self.assignments.contains_key(*tp)
+                    && !self.writes_in_flight.contains_key(*tp)
+                    && !self.rereads.contains(*tp)
+            })
+            .collect();
+        let leaderships: Vec<Leadership<'_>> = settled
+            .iter()
+            .map(|(tp, s)| Leadership {
+                assignment: &self.assignments[*tp],
+                leader: s.leader,
+                isr: &s.isr,
+            })
+            .collect();
+        let candidates =
+            leader_imbalance_candidates(&leaderships, &self.live_brokers, imbalance_percentage);
+        let elections: Vec<(TopicPartition, BrokerId, Vec<BrokerId>)> = candidates
+            .into_iter()
+            .map(|i| {
+                let (tp, state) = settled[i];
+                let preferred = self.assignments[tp][0];
+                (tp.clone(), preferred, state.isr.clone())
+            })
+            .collect();
+        for (tp, leader, isr) in elections {
+            let change = PartitionChange::Elect {
+                leader,
+                isr,
+                unclean: false,
+            };
+            self.write_change(&tp, change, ElectionReason::PreferredReplica, false, out);
         }
     }
 

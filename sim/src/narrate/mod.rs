@@ -526,6 +526,10 @@ fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line
                 ),
                 ElectionReason::ControllerFailover => "a new controller found it without a live leader".into(),
                 ElectionReason::BrokerReturned => "a replica came back to an offline partition".into(),
+                ElectionReason::PreferredReplica => format!(
+                    "the controller's leader-imbalance check gives leadership back to the preferred replica, the first of the assignment (auto.leader.rebalance.enable){}",
+                    previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
+                ),
             };
             if *unclean {
                 format!(
