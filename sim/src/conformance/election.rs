@@ -1,16 +1,21 @@
-//! The ZooKeeper-mode controller's election for a partition whose leader is gone:
-//! `Election.leaderForOffline`, which takes the leader from
-//! `PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection` and the new ISR from
-//! the old one's live members (or the unclean leader alone). The model's side is the
-//! election step of [`decide_partition_change`].
+//! The ZooKeeper-mode controller's elections.
+//! - For a partition whose leader is gone: `Election.leaderForOffline`, which takes the leader
+//!   from `PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection` and the new ISR
+//!   from the old one's live members (or the unclean leader alone). The model's side is the
+//!   election step of [`decide_partition_change`].
+//! - For the leader-imbalance check (`auto.leader.rebalance.enable`):
+//!   `Election.leaderForPreferredReplica`, which takes the leader from
+//!   `preferredReplicaPartitionLeaderElection` and keeps the ISR. The model's side is
+//!   [`preferred_replica_partition_leader_election`].
 //!
 //! Cases: one to six replicas out of brokers 0 to 7 in random order, an ISR drawn from them
-//! in random order, any set of live brokers, a current leader that is dead (or none), and
-//! `unclean.leader.election.enable` either way.
+//! in random order, any set of live brokers, a current leader that is dead (or none; for a
+//! preferred election any replica or none), and `unclean.leader.election.enable` either way.
 
 use super::Rule;
 use kafka_model::controller::election::{
-    decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
+    decide_partition_change, preferred_replica_partition_leader_election, CurrentLeaderAndIsr,
+    DecisionOrder, PartitionChange,
 };
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
@@ -23,8 +28,11 @@ pub(super) struct OfflineElection;
 
 #[derive(Serialize)]
 pub(super) struct Case {
+    /// `offline` or `preferred`.
+    kind: &'static str,
     assignment: Vec<BrokerId>,
-    /// The dead leader, or -1 (Kafka's `LeaderAndIsr.NoLeader`).
+    /// The current leader (dead, for an offline election), or -1 (Kafka's
+    /// `LeaderAndIsr.NoLeader`).
     leader: BrokerId,
     isr: Vec<BrokerId>,
     live: Vec<BrokerId>,
@@ -64,11 +72,20 @@ impl Rule for OfflineElection {
             .copied()
             .filter(|r| !live.contains(r))
             .collect();
-        let leader = match dead_replicas.choose(rng) {
-            Some(dead) if rng.gen_bool(0.7) => *dead,
-            _ => -1,
+        let preferred = rng.gen_bool(0.3);
+        let leader = if preferred {
+            match assignment.choose(rng) {
+                Some(r) if rng.gen_bool(0.9) => *r,
+                _ => -1,
+            }
+        } else {
+            match dead_replicas.choose(rng) {
+                Some(dead) if rng.gen_bool(0.7) => *dead,
+                _ => -1,
+            }
         };
         Case {
+            kind: if preferred { "preferred" } else { "offline" },
             assignment,
             leader,
             isr,
@@ -79,6 +96,14 @@ impl Rule for OfflineElection {
 
     fn model(case: &Case) -> Answer {
         let live: BTreeSet<BrokerId> = case.live.iter().copied().collect();
+        if case.kind == "preferred" {
+            let leader =
+                preferred_replica_partition_leader_election(&case.assignment, &case.isr, &live);
+            return Answer {
+                leader,
+                isr: leader.map(|_| case.isr.clone()),
+            };
+        }
         let current = CurrentLeaderAndIsr {
             leader: (case.leader >= 0).then_some(case.leader),
             isr: &case.isr,

@@ -38,7 +38,8 @@ pub enum Oracle {
     Partitioner,
     /// The four consumer assignors: range, roundrobin, sticky, cooperative-sticky.
     Assignors,
-    /// The ZooKeeper-mode controller's offline election: `Election.leaderForOffline`.
+    /// The ZooKeeper-mode controller's elections: `Election.leaderForOffline` and
+    /// `Election.leaderForPreferredReplica`.
     Election,
     /// The classic consumer-group protocol: `GroupCoordinatorShard` with its `ClassicGroup`s.
     Groups,
@@ -84,7 +85,7 @@ impl Oracle {
                 "RangeAssignor, RoundRobinAssignor, StickyAssignor, CooperativeStickyAssignor"
             }
             Oracle::Election => {
-                "Election.leaderForOffline (PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection)"
+                "Election.leaderForOffline, Election.leaderForPreferredReplica (PartitionLeaderElectionAlgorithms)"
             }
             Oracle::Groups => {
                 "GroupCoordinatorShard, GroupMetadataManager, ClassicGroup (kafka-group-coordinator)"

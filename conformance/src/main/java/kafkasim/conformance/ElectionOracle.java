@@ -16,18 +16,22 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.network.ListenerName;
 import org.apache.kafka.common.security.auth.SecurityProtocol;
 import scala.Option;
+import scala.Tuple2;
 import scala.Tuple3;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * The ZooKeeper-mode controller's election for a partition without a live leader: Kafka's
- * {@code Election.leaderForOffline}, which asks
+ * The ZooKeeper-mode controller's elections. {@code "kind": "offline"}: a partition without a
+ * live leader, Kafka's {@code Election.leaderForOffline}, which asks
  * {@code PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection} for the leader and
- * keeps the ISR's live members (or the unclean leader alone).
+ * keeps the ISR's live members (or the unclean leader alone). {@code "kind": "preferred"}: the
+ * leader-imbalance check's {@code Election.leaderForPreferredReplica}, which asks
+ * {@code preferredReplicaPartitionLeaderElection} and keeps the ISR.
  *
- * <p>Case: {"assignment": [2, 0, 1], "leader": 2, "isr": [2, 0], "live": [0, 1],
- * "unclean": false}; "leader" is the dead leader, or -1 for none. Answer: {"leader": 0,
- * "isr": [0]}, or {"leader": null, "isr": null} when nobody may lead.
+ * <p>Case: {"kind": "offline", "assignment": [2, 0, 1], "leader": 2, "isr": [2, 0], "live":
+ * [0, 1], "unclean": false}; "leader" is the current (for "offline", dead) leader, or -1 for
+ * none. Answer: {"leader": 0, "isr": [0]}, or {"leader": null, "isr": null} when nobody is
+ * elected.
  */
 public final class ElectionOracle extends Oracle {
     public static void main(String[] args) throws Exception {
@@ -56,8 +60,12 @@ public final class ElectionOracle extends Oracle {
         Tuple3<TopicPartition, Option<LeaderAndIsr>, Object> partition =
                 new Tuple3<>(tp, Option.apply(current), c.get("unclean").asBoolean());
         List<ElectionResult> results =
-                CollectionConverters.asJava(
-                        Election.leaderForOffline(context, true, seq(List.of(partition))));
+                "preferred".equals(c.get("kind").asText())
+                        ? CollectionConverters.asJava(
+                                Election.leaderForPreferredReplica(
+                                        context, seq(List.of(new Tuple2<>(tp, current)))))
+                        : CollectionConverters.asJava(
+                                Election.leaderForOffline(context, true, seq(List.of(partition))));
         Map<String, Object> answer = new LinkedHashMap<>();
         Option<LeaderAndIsr> elected = results.get(0).leaderAndIsr();
         if (elected.isDefined()) {
