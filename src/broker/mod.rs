@@ -80,6 +80,13 @@ pub const ALTER_ISR_TIMEOUT_MS: u64 = 5_000;
 
 /// How often a broker retries registering under `/brokers/ids` while its previous session's
 /// znode is still there.
+///
+/// Kafka does not retry: `KafkaZkClient.registerBroker` (`checkedEphemeralCreate`) finds the
+/// znode owned by another session, throws `NodeExistsException`, and `KafkaServer.startup`
+/// fails, so the process exits; a supervisor (systemd, Kubernetes) starts it again, and it
+/// registers once ZooKeeper has expired the old session. The simulator keeps the process and
+/// retries every second instead: the broker registers within a second of the expiry, as a
+/// supervisor restarting at once would make it, without a second recovery from disk.
 pub const REGISTER_RETRY_MS: u64 = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

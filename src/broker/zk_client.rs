@@ -210,7 +210,8 @@ impl Broker {
                     session_id: self.zk.session_id.unwrap_or(0),
                 }),
                 _ => {
-                    // The previous session's znode is still there; wait until it expires.
+                    // The previous session's znode is still there; wait until it expires
+                    // (Kafka exits here and is restarted: see `REGISTER_RETRY_MS`).
                     if let Some(session_id) = self.zk.session_id {
                         out.timer(
                             REGISTER_RETRY_MS,
