@@ -113,12 +113,18 @@ enum GatherKey {
     },
     /// The first leaders the controller elects for a new topic's partitions.
     FirstLeaders { topic: String },
+    /// The controller taking the same dead replicas out of ISRs whose leaders stay.
+    DeadReplicasRemoved { removed: Vec<kafka_model::BrokerId> },
+    /// One broker rejoining ISRs, one partition after another.
+    Rejoined { broker: kafka_model::BrokerId },
 }
 
 struct Gathered {
     key: GatherKey,
     /// When the first of them happened.
     at_ms: u64,
+    /// When the last of them happened.
+    last_ms: u64,
     /// The events, in order; one alone is told as it always was.
     events: Vec<Event>,
 }
@@ -126,13 +132,75 @@ struct Gathered {
 impl Gathered {
     fn lines(&self) -> Vec<String> {
         if let [only] = self.events.as_slice() {
-            let (_, text) = leadership_line(only, None).expect("a role or election is told");
+            let line = match only {
+                // The ISR lines gathered here do not use `replica.lag.time.max.ms`.
+                Event::ControllerShrunkIsr { .. } | Event::IsrExpanded { .. } => isr_line(only, 0),
+                _ => leadership_line(only, None),
+            };
+            let (_, text) = line.expect("a gathered event is told");
             return vec![text];
         }
         match &self.key {
             GatherKey::Roles { broker, .. } => self.role_lines(*broker),
             GatherKey::FirstLeaders { topic } => vec![self.first_leaders_line(topic)],
+            GatherKey::DeadReplicasRemoved { removed } => vec![self.removed_line(removed)],
+            GatherKey::Rejoined { broker } => vec![self.rejoined_line(*broker)],
         }
+    }
+
+    /// The last time, when the events spread over more than an instant.
+    fn until(&self) -> String {
+        if self.last_ms == self.at_ms {
+            String::new()
+        } else {
+            format!("; the last at t={}", seconds(self.last_ms))
+        }
+    }
+
+    fn removed_line(&self, removed: &[kafka_model::BrokerId]) -> String {
+        let parts: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::ControllerShrunkIsr {
+                    tp,
+                    leader_epoch,
+                    isr,
+                    ..
+                } => {
+                    format!("{tp} (ISR {}, epoch {leader_epoch})", brokers(isr))
+                }
+                _ => unreachable!("only removals gather here"),
+            })
+            .collect();
+        format!(
+            "the controller removes dead replica(s) {} from the ISRs of {} partitions whose leaders stay: {}{}",
+            brokers(removed),
+            self.events.len(),
+            some(&parts),
+            self.until()
+        )
+    }
+
+    fn rejoined_line(&self, broker: kafka_model::BrokerId) -> String {
+        let parts: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::IsrExpanded {
+                    tp, leader, isr, ..
+                } => {
+                    format!("{tp} (leader {leader}, ISR {})", brokers(isr))
+                }
+                _ => unreachable!("only rejoins gather here"),
+            })
+            .collect();
+        format!(
+            "broker {broker} caught up and rejoins the ISRs of {} partitions: {}{}",
+            self.events.len(),
+            some(&parts),
+            self.until()
+        )
     }
 
     /// Kafka's `PartitionStateMachine.initializeLeaderAndIsrForPartitions`: a new partition's
@@ -223,7 +291,8 @@ pub(super) fn some(items: &[String]) -> String {
 impl Timeline {
     /// Gathers what the story tells in a line or two instead of one per partition, and says
     /// so: a broker's new leadership or followership with the others it took at the same
-    /// instant, and a new topic's first leaders.
+    /// instant, a new topic's first leaders, a run of dead-replica removals that keep their
+    /// leaders, and a run of one broker's rejoins.
     fn gather(&mut self, at_ms: u64, event: &Event) -> bool {
         let key = match event {
             Event::BecameLeader { broker, .. } | Event::BecameFollower { broker, .. } => {
@@ -240,19 +309,29 @@ impl Timeline {
             } => GatherKey::FirstLeaders {
                 topic: tp.topic.clone(),
             },
+            Event::ControllerShrunkIsr {
+                leader: Some(_),
+                removed,
+                ..
+            } if !removed.is_empty() => GatherKey::DeadReplicasRemoved {
+                removed: removed.clone(),
+            },
+            Event::IsrExpanded { added, .. } if added.len() == 1 => {
+                GatherKey::Rejoined { broker: added[0] }
+            }
             _ => return false,
         };
         if self.gathered.as_ref().is_some_and(|g| g.key != key) {
             self.flush_gathered();
         }
-        self.gathered
-            .get_or_insert_with(|| Gathered {
-                key,
-                at_ms,
-                events: Vec::new(),
-            })
-            .events
-            .push(event.clone());
+        let gathered = self.gathered.get_or_insert_with(|| Gathered {
+            key,
+            at_ms,
+            last_ms: at_ms,
+            events: Vec::new(),
+        });
+        gathered.last_ms = at_ms;
+        gathered.events.push(event.clone());
         true
     }
 
@@ -927,6 +1006,21 @@ mod tests {
                 "t=   0.050s the controller elects the first leaders of the 3 new partitions of orders (epoch 0; each leader is the first live replica, the ISR every live replica): broker 0 for orders-0, orders-2; broker 1 for orders-1",
                 "t=   0.060s broker 2 follows broker 0 for orders-0 (epoch 0, its LEO 0); broker 1 for orders-1 (epoch 0, its LEO 0)",
             ]
+        );
+        // A run of one broker's rejoins is one line, with the time of the last.
+        let rejoined = |partition, leader| Event::IsrExpanded {
+            tp: TopicPartition::new("orders", partition),
+            leader,
+            leader_epoch: 1,
+            added: vec![2],
+            isr: vec![leader, 2],
+        };
+        let mut timeline = Timeline::default();
+        timeline.gather(100, &rejoined(0, 0));
+        timeline.gather(130, &rejoined(1, 1));
+        assert_eq!(
+            timeline.finish(&mut Digest::default(), &no_names()),
+            vec!["t=   0.100s broker 2 caught up and rejoins the ISRs of 2 partitions: orders-0 (leader 0, ISR [0,2]), orders-1 (leader 1, ISR [1,2]); the last at t=0.130s"]
         );
         // One alone is told as it always was.
         let mut timeline = Timeline::default();
