@@ -117,6 +117,11 @@ enum GatherKey {
     DeadReplicasRemoved { removed: Vec<kafka_model::BrokerId> },
     /// One broker rejoining ISRs, one partition after another.
     Rejoined { broker: kafka_model::BrokerId },
+    /// One broker rejecting produce requests with one error, whatever the partition.
+    Rejections {
+        broker: kafka_model::BrokerId,
+        error: kafka_model::ErrorCode,
+    },
 }
 
 struct Gathered {
@@ -135,6 +140,7 @@ impl Gathered {
             let line = match only {
                 // The ISR lines gathered here do not use `replica.lag.time.max.ms`.
                 Event::ControllerShrunkIsr { .. } | Event::IsrExpanded { .. } => isr_line(only, 0),
+                Event::ProduceRejected { .. } => produce_line(only, &Names::default()),
                 _ => leadership_line(only, None),
             };
             let (_, text) = line.expect("a gathered event is told");
@@ -145,7 +151,32 @@ impl Gathered {
             GatherKey::FirstLeaders { topic } => vec![self.first_leaders_line(topic)],
             GatherKey::DeadReplicasRemoved { removed } => vec![self.removed_line(removed)],
             GatherKey::Rejoined { broker } => vec![self.rejoined_line(*broker)],
+            GatherKey::Rejections { broker, error } => vec![self.rejections_line(*broker, *error)],
         }
+    }
+
+    /// Kafka's broker answers each produce request on its own; the story counts them.
+    fn rejections_line(
+        &self,
+        broker: kafka_model::BrokerId,
+        error: kafka_model::ErrorCode,
+    ) -> String {
+        let partitions: std::collections::BTreeSet<String> = self
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::ProduceRejected { tp, .. } => tp.to_string(),
+                _ => unreachable!("only rejections gather here"),
+            })
+            .collect();
+        let partitions: Vec<String> = partitions.into_iter().collect();
+        format!(
+            "broker {broker} rejects {} produce requests to {} with {error}{}{}",
+            self.events.len(),
+            some(&partitions),
+            rejection_why(error),
+            self.until()
+        )
     }
 
     /// The last time, when the events spread over more than an instant.
@@ -319,6 +350,10 @@ impl Timeline {
             Event::IsrExpanded { added, .. } if added.len() == 1 => {
                 GatherKey::Rejoined { broker: added[0] }
             }
+            Event::ProduceRejected { broker, error, .. } => GatherKey::Rejections {
+                broker: *broker,
+                error: *error,
+            },
             _ => return false,
         };
         if self.gathered.as_ref().is_some_and(|g| g.key != key) {
@@ -416,6 +451,7 @@ fn back_online_text(span: &OfflineSpan) -> String {
 /// The scenario's own names for its clients: a line says "consumer billing-1", not
 /// "consumer #1", and a record is `producer-name#sequence` (the record's producer and its
 /// place in that producer's workload), as the fault lines already name clients.
+#[derive(Default)]
 struct Names {
     producers: Vec<String>,
     consumers: Vec<String>,
@@ -742,6 +778,23 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
     plain(text)
 }
 
+/// Why a broker rejects a produce with `error`, as a clause ("" when it says it all).
+fn rejection_why(error: kafka_model::ErrorCode) -> &'static str {
+    match error {
+        kafka_model::ErrorCode::NotEnoughReplicas => {
+            " (the ISR is smaller than min.insync.replicas)"
+        }
+        kafka_model::ErrorCode::NotEnoughReplicasAfterAppend => {
+            " (written, but the ISR shrank below min.insync.replicas before it was replicated)"
+        }
+        kafka_model::ErrorCode::NotLeaderOrFollower => " (it is not the leader)",
+        kafka_model::ErrorCode::RequestTimedOut => {
+            " (the ISR did not replicate it within the request timeout)"
+        }
+        _ => "",
+    }
+}
+
 /// Produce requests the brokers rejected and records the producers gave up on. Repeats fold
 /// by broker or producer, partition and error, whatever the records were.
 fn produce_line(event: &Event, names: &Names) -> Option<Line> {
@@ -750,13 +803,7 @@ fn produce_line(event: &Event, names: &Names) -> Option<Line> {
             broker, tp, error, ..
         } => {
             let key = format!("reject {broker} {tp} {error}");
-            let why = match error {
-                kafka_model::ErrorCode::NotEnoughReplicas => " (the ISR is smaller than min.insync.replicas)",
-                kafka_model::ErrorCode::NotEnoughReplicasAfterAppend => " (written, but the ISR shrank below min.insync.replicas before it was replicated)",
-                kafka_model::ErrorCode::NotLeaderOrFollower => " (it is not the leader)",
-                kafka_model::ErrorCode::RequestTimedOut => " (the ISR did not replicate it within the request timeout)",
-                _ => "",
-            };
+            let why = rejection_why(*error);
             Some((
                 key,
                 format!("broker {broker} rejects a produce to {tp} with {error}{why}"),
@@ -1021,6 +1068,21 @@ mod tests {
         assert_eq!(
             timeline.finish(&mut Digest::default(), &no_names()),
             vec!["t=   0.100s broker 2 caught up and rejoins the ISRs of 2 partitions: orders-0 (leader 0, ISR [0,2]), orders-1 (leader 1, ISR [1,2]); the last at t=0.130s"]
+        );
+        // A broker's run of rejections with one error is one line, whatever the partitions.
+        let rejected = |partition| Event::ProduceRejected {
+            broker: 0,
+            tp: TopicPartition::new("orders", partition),
+            error: kafka_model::ErrorCode::NotEnoughReplicas,
+            records: 1,
+        };
+        let mut timeline = Timeline::default();
+        for (at_ms, partition) in [(200, 0), (201, 1), (205, 0)] {
+            assert!(timeline.gather(at_ms, &rejected(partition)));
+        }
+        assert_eq!(
+            timeline.finish(&mut Digest::default(), &no_names()),
+            vec!["t=   0.200s broker 0 rejects 3 produce requests to orders-0, orders-1 with NOT_ENOUGH_REPLICAS (the ISR is smaller than min.insync.replicas); the last at t=0.205s"]
         );
         // One alone is told as it always was.
         let mut timeline = Timeline::default();
