@@ -42,7 +42,7 @@ pub fn at(result: &RunResult, scenario: &Scenario, at_ms: u64) -> Moment {
         partitions: partitions_at(result, events, &down),
         groups: groups_at(result, events, &down),
     };
-    let consumer_names: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
+    let consumer_names = scenario.consumer_names();
     let freezes = freezes_of(&result.faults, &consumer_names);
     let groups = check_groups(events, &state, at_ms, &freezes).groups;
     Moment {

@@ -318,7 +318,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         result.sim_time_ms,
     );
     let producers: Vec<String> = scenario.producers.iter().map(|p| p.name.clone()).collect();
-    let consumers: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
+    let consumers = scenario.consumer_names();
     let mut names_records = false;
     let violations = report
         .violations
@@ -448,7 +448,7 @@ pub fn fault_warnings(result: &RunResult) -> Vec<String> {
 
 /// What the checkers need from the scenario that the record does not carry.
 fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> CheckConfig {
-    let consumer_names: Vec<String> = scenario.consumers.iter().map(|c| c.name.clone()).collect();
+    let consumer_names = scenario.consumer_names();
     CheckConfig {
         min_insync_replicas: scenario
             .topics

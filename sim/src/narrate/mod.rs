@@ -461,7 +461,7 @@ impl Names {
     fn of(scenario: &Scenario) -> Names {
         Names {
             producers: scenario.producers.iter().map(|p| p.name.clone()).collect(),
-            consumers: scenario.consumers.iter().map(|c| c.name.clone()).collect(),
+            consumers: scenario.consumer_names(),
         }
     }
 

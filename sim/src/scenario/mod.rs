@@ -50,6 +50,11 @@ impl Scenario {
         Scenario::parse(path, &text)
     }
 
+    /// The consumers' names, by their index (the index events and checkers use).
+    pub fn consumer_names(&self) -> Vec<String> {
+        self.consumers.iter().map(|c| c.name.clone()).collect()
+    }
+
     /// A stable hash of the file's text (FNV-1a, 64 bits): which version of the file a
     /// result came from.
     pub fn hash(&self) -> u64 {
