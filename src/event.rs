@@ -80,6 +80,9 @@ pub enum ElectionReason {
     /// The controller moved leadership back to the preferred replica, the first of the
     /// assignment (`auto.leader.rebalance.enable`'s leader-imbalance check).
     PreferredReplica,
+    /// An operator asked for the preferred replica (`kafka-leader-election.sh
+    /// --election-type PREFERRED`, an ElectLeaders request).
+    AdminPreferred,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -92,6 +95,14 @@ pub enum Event {
         node: NodeId,
         session_id: u64,
         timeout_ms: u64,
+    },
+    /// The controller answered an admin tool's ElectLeaders request: per partition, NONE
+    /// (it elected), ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE or
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    LeaderElectionRequested {
+        controller: BrokerId,
+        election_type: crate::protocol::ElectionType,
+        results: Vec<(TopicPartition, ErrorCode)>,
     },
     /// A broker won the race for `/controller`.
     ControllerElected {
@@ -425,6 +436,7 @@ impl Event {
             Event::BrokerRegistered { .. } => "broker-registered",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
             Event::ControllerElected { .. } => "controller-elected",
+            Event::LeaderElectionRequested { .. } => "leader-election-requested",
             Event::StaleControllerRequestRejected { .. } => "stale-controller-rejected",
             Event::LeaderElected { .. } => "leader-elected",
             Event::PartitionOffline { .. } => "partition-offline",

@@ -35,6 +35,11 @@ pub enum Message {
     AlterIsr(AlterIsrRequest),
     AlterIsrResponse(AlterIsrResponse),
 
+    // ---- admin tools to the controller ----
+    /// KIP-460's ElectLeaders, as `kafka-leader-election.sh` sends it.
+    ElectLeaders(ElectLeadersRequest),
+    ElectLeadersResponse(ElectLeadersResponse),
+
     // ---- replication and consumption ----
     Fetch(FetchRequest),
     FetchResponse(FetchResponse),
@@ -238,6 +243,8 @@ impl Message {
             Message::UpdateMetadata(_) => "UpdateMetadata",
             Message::AlterIsr(_) => "AlterIsr",
             Message::AlterIsrResponse(_) => "AlterIsrResponse",
+            Message::ElectLeaders(_) => "ElectLeaders",
+            Message::ElectLeadersResponse(_) => "ElectLeadersResponse",
             Message::Fetch(_) => "Fetch",
             Message::FetchResponse(_) => "FetchResponse",
             Message::OffsetsForLeaderEpoch(_) => "OffsetsForLeaderEpoch",
@@ -299,6 +306,31 @@ pub struct AlterIsrRequest {
     pub new_isr: Vec<BrokerId>,
     /// The version of the partition state the leader last saw (the znode version).
     pub partition_epoch: i32,
+}
+
+/// Which leader an [`ElectLeadersRequest`] asks for (Kafka's `ElectionType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ElectionType {
+    /// Back to the preferred replica, the first of the assignment, if it is alive and in
+    /// the ISR (`--election-type PREFERRED`).
+    Preferred,
+}
+
+/// An admin tool asks the controller for leader elections (Kafka's `ElectLeadersRequest`,
+/// KIP-460, sent by `kafka-leader-election.sh`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ElectLeadersRequest {
+    pub election_type: ElectionType,
+    /// The partitions to elect for; `None` is every partition (`--all-topic-partitions`).
+    pub partitions: Option<Vec<TopicPartition>>,
+}
+
+/// The controller's answer: one error per partition (NONE for a partition it elected for),
+/// or a whole-request error such as NOT_CONTROLLER with no rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ElectLeadersResponse {
+    pub error: ErrorCode,
+    pub results: Vec<(TopicPartition, ErrorCode)>,
 }
 
 /// The controller's answer to an [`AlterIsrRequest`] (Kafka's `AlterPartitionResponse`).

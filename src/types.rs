@@ -198,6 +198,11 @@ pub enum ErrorCode {
     /// A new leader's high watermark has not yet reached the start of its epoch, so it cannot
     /// tell the latest offset yet (KIP-207, from 2.2).
     OffsetNotAvailable,
+    // ---- leader elections an admin asks for (KIP-460) ----
+    /// The partition's leader already is the one the election would pick.
+    ElectionNotNeeded,
+    /// The preferred replica is not alive or not in the ISR, so it cannot lead.
+    PreferredLeaderNotAvailable,
 }
 
 impl ErrorCode {
@@ -232,6 +237,8 @@ impl ErrorCode {
             ErrorCode::NotController => "NOT_CONTROLLER",
             ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
             ErrorCode::OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
+            ErrorCode::ElectionNotNeeded => "ELECTION_NOT_NEEDED",
+            ErrorCode::PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
         }
     }
 

@@ -8,7 +8,9 @@
 //! draws, so it can be printed (`--show-schedule`), pasted into a scenario as `[[faults]]`,
 //! and replays the same.
 
-use crate::scenario::{FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target};
+use crate::scenario::{
+    ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
+};
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -60,7 +62,14 @@ fn draw(
             let kind = kinds[rng.gen_range(0..kinds.len())];
             let length = rng.gen_range(nemesis.duration_min_ms..=nemesis.duration_max_ms);
             let end = (t + length).min(duration_ms);
-            if let Some((start, stop, touched)) = episode(kind, &free, brokers, rng) {
+            if kind == NemesisKind::PreferredElection {
+                // An operator's one-shot action: nothing to undo, nothing held busy.
+                faults.push(FaultSpec {
+                    at_ms: t,
+                    action: FaultAction::PreferredElection(ElectionScope::All),
+                    line: 0,
+                });
+            } else if let Some((start, stop, touched)) = episode(kind, &free, brokers, rng) {
                 faults.push(FaultSpec {
                     at_ms: t,
                     action: start,
@@ -157,7 +166,7 @@ fn episode(
                 FaultAction::Heal(Some(target)),
             )
         }
-        NemesisKind::Partition => return None,
+        NemesisKind::Partition | NemesisKind::PreferredElection => return None,
     };
     Some((start, stop, vec![broker]))
 }
@@ -196,6 +205,9 @@ pub fn faults_toml(faults: &[FaultSpec]) -> String {
             FaultAction::Loss { target, rate } => {
                 let _ = writeln!(s, "target = {}", target.to_toml());
                 let _ = writeln!(s, "rate = {rate}");
+            }
+            FaultAction::PreferredElection(scope) => {
+                let _ = writeln!(s, "target = \"{scope}\"");
             }
             FaultAction::Partition(groups) => {
                 let groups = groups
@@ -303,6 +315,40 @@ mod tests {
             for (a, b) in back.faults.iter().zip(&faults) {
                 assert_eq!((a.at_ms, &a.action), (b.at_ms, &b.action));
             }
+        }
+    }
+
+    #[test]
+    fn a_preferred_election_is_one_shot_and_only_drawn_when_named() {
+        let s = scenario("[nemesis]\nkinds = [\"preferred-election\", \"crash\"]\ninterval = \"2s..6s\"\nduration = \"1s..5s\"\n");
+        let faults = schedule(&s, 3);
+        let elections = faults
+            .iter()
+            .filter(|f| f.action == FaultAction::PreferredElection(ElectionScope::All))
+            .count();
+        let crashes = faults
+            .iter()
+            .filter(|f| matches!(f.action, FaultAction::Crash(_)))
+            .count();
+        let restarts = faults
+            .iter()
+            .filter(|f| matches!(f.action, FaultAction::Restart(_)))
+            .count();
+        assert!(elections > 0, "{}", faults_toml(&faults));
+        assert_eq!(crashes, restarts, "only crashes are undone");
+        assert_eq!(elections + crashes + restarts, faults.len());
+        let back = format!(
+            "name = \"n\"\nduration = \"120s\"\n[cluster]\nbrokers = 3\n[[topics]]\nname = \"t\"\n{}",
+            faults_toml(&faults)
+        );
+        let parsed = Scenario::parse("back.toml", &back).unwrap_or_else(|e| panic!("{e}\n{back}"));
+        assert_eq!(parsed.faults.len(), faults.len());
+
+        let default = scenario("[nemesis]\n");
+        for seed in 0..20 {
+            assert!(schedule(&default, seed)
+                .iter()
+                .all(|f| !matches!(f.action, FaultAction::PreferredElection(_))));
         }
     }
 }

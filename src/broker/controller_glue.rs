@@ -31,6 +31,7 @@ impl Broker {
                     self.zk.request(op, ZkPurpose::Controller(purpose), out)
                 }
                 ControllerRequest::Send { to, message } => out.send(NodeId::Broker(to), message),
+                ControllerRequest::Answer { to, message } => out.send(to, message),
             }
         }
     }
@@ -66,6 +67,33 @@ impl Broker {
             self.controller = Some(controller);
         } else {
             // Not the controller (any more): the leader will time out and retry.
+        }
+    }
+
+    /// An ElectLeaders request from an admin tool. Kafka's `KafkaApis.handleElectLeaders` hands
+    /// it to this broker's own controller object (`ReplicaManager.electLeaders`), which answers
+    /// NOT_CONTROLLER unless it is the active one; the tool asks the broker it believes is the
+    /// controller.
+    pub(super) fn on_elect_leaders(
+        &mut self,
+        from: NodeId,
+        request: ElectLeadersRequest,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        match self.controller.take() {
+            Some(mut controller) => {
+                self.with_controller_output(out, |controller_out| {
+                    controller.on_elect_leaders(from, request, controller_out)
+                });
+                self.controller = Some(controller);
+            }
+            None => out.send(
+                from,
+                Message::ElectLeadersResponse(ElectLeadersResponse {
+                    error: ErrorCode::NotController,
+                    results: Vec::new(),
+                }),
+            ),
         }
     }
 

@@ -495,6 +495,7 @@ impl Broker {
             Message::LeaderAndIsr(request) => self.on_leader_and_isr(now_ms, request, out),
             Message::UpdateMetadata(request) => self.on_update_metadata(request, out),
             Message::AlterIsr(request) => self.on_alter_isr(request, out),
+            Message::ElectLeaders(request) => self.on_elect_leaders(from, request, out),
             Message::AlterIsrResponse(response) => {
                 self.on_alter_isr_response(now_ms, response, out)
             }
@@ -532,7 +533,8 @@ impl Broker {
             | Message::HeartbeatResponse(_)
             | Message::LeaveGroupResponse(_)
             | Message::OffsetCommitResponse(_)
-            | Message::OffsetFetchResponse(_) => {}
+            | Message::OffsetFetchResponse(_)
+            | Message::ElectLeadersResponse(_) => {}
         }
     }
 

@@ -5,9 +5,11 @@
 
 use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
 use crate::event::{ElectionReason, Event};
-use crate::protocol::{Message, ProducePartition, ProduceRequest};
+use crate::protocol::{
+    ElectLeadersRequest, ElectionType, Message, ProducePartition, ProduceRequest,
+};
 use crate::testing::{Cluster, ClusterSpec, ZkPartitionState};
-use crate::types::{Acks, BrokerId, NodeId, ProducerRecord, RecordId, TopicPartition};
+use crate::types::{Acks, BrokerId, ErrorCode, NodeId, ProducerRecord, RecordId, TopicPartition};
 
 /// ZooKeeper's smallest session timeout, so a crashed broker is declared dead quickly.
 const SESSION_TIMEOUT_MS: u64 = 6_000;
@@ -537,4 +539,93 @@ fn the_imbalance_check_gives_leadership_back_to_the_preferred_replica() {
             assert!(!moved_back);
         }
     }
+}
+
+/// The controller's answers to `kafka-leader-election.sh --election-type PREFERRED`
+/// (`KafkaController.processReplicaLeaderElection`).
+fn elect_leaders_results(c: &Cluster) -> Vec<(TopicPartition, ErrorCode)> {
+    c.events()
+        .iter()
+        .rev()
+        .find_map(|(_, _, e)| match e {
+            Event::LeaderElectionRequested { results, .. } => Some(results.clone()),
+            _ => None,
+        })
+        .expect("the controller answered")
+}
+
+/// An operator's preferred election moves leadership back to a preferred replica that is
+/// alive and in the ISR, answers ELECTION_NOT_NEEDED where it already leads and
+/// PREFERRED_LEADER_NOT_AVAILABLE where it is down; a broker that is not the controller
+/// answers NOT_CONTROLLER and changes nothing.
+#[test]
+fn a_preferred_election_moves_leadership_back_where_it_can() {
+    let config = BrokerConfig {
+        auto_leader_rebalance_enable: false,
+        ..config()
+    };
+    let mut c = settled(spec().config(config));
+    let controller = controller(&c);
+    let preferred = (controller + 1) % 3;
+    let down = (controller + 2) % 3;
+    let moved = triple_led_by(&c, preferred);
+    let stays = triple_led_by(&c, controller);
+    let unavailable = triple_led_by(&c, down);
+    c.crash(down);
+    c.run_for(FAILURE_DETECTED_MS);
+    c.crash(preferred);
+    c.run_for(FAILURE_DETECTED_MS);
+    c.restart(preferred);
+    c.run_for(10_000);
+    assert!(state(&c, &moved).isr.contains(&preferred));
+    assert_eq!(
+        c.leader(&moved),
+        Some(controller),
+        "no rebalance moved it back"
+    );
+    let epoch_before = state(&c, &moved).leader_epoch;
+
+    // Sent to a broker that is not the controller: refused, nothing moves.
+    c.send(
+        NodeId::Admin,
+        NodeId::Broker(preferred),
+        Message::ElectLeaders(ElectLeadersRequest {
+            election_type: ElectionType::Preferred,
+            partitions: None,
+        }),
+    );
+    c.run_for(1_000);
+    assert_ne!(c.leader(&moved), Some(preferred));
+    assert!(!c
+        .events()
+        .iter()
+        .any(|(_, _, e)| matches!(e, Event::LeaderElectionRequested { .. })));
+
+    let asked = vec![moved.clone(), stays.clone(), unavailable.clone()];
+    c.send(
+        NodeId::Admin,
+        NodeId::Broker(controller),
+        Message::ElectLeaders(ElectLeadersRequest {
+            election_type: ElectionType::Preferred,
+            partitions: Some(asked),
+        }),
+    );
+    c.run_for(1_000);
+    assert_eq!(
+        elect_leaders_results(&c),
+        vec![
+            (moved.clone(), ErrorCode::None),
+            (stays.clone(), ErrorCode::ElectionNotNeeded),
+            (unavailable.clone(), ErrorCode::PreferredLeaderNotAvailable),
+        ]
+    );
+    let after = state(&c, &moved);
+    assert_eq!(after.leader, Some(preferred));
+    assert_eq!(after.leader_epoch, epoch_before + 1);
+    assert!(elections(&c, &moved).iter().any(|e| matches!(
+        e,
+        Event::LeaderElected { reason: ElectionReason::AdminPreferred, leader: Some(l), .. } if *l == preferred
+    )));
+    assert_ne!(c.leader(&unavailable), Some(down));
+    brokers_agree_with_zookeeper(&c, &moved);
 }

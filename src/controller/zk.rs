@@ -58,6 +58,12 @@ pub enum ControllerZk {
     RereadState(TopicPartition),
     /// Before 2.7: deleting a notification that was handled; the answer does not matter.
     DeleteIsrChange,
+    /// A partition's state, read before the preferred election an admin asked for decides
+    /// on it (`PartitionStateMachine.doElectLeaderForPartitions` reads every state first).
+    ReadForElection {
+        request: u64,
+        tp: TopicPartition,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +131,8 @@ pub enum ControllerRequest {
     Zk { op: ZkOp, purpose: ControllerZk },
     /// A request (LeaderAndIsr, UpdateMetadata) or an AlterIsr answer to a broker.
     Send { to: BrokerId, message: Message },
+    /// An answer to a client of the controller (an admin tool), sent from the host.
+    Answer { to: NodeId, message: Message },
 }
 
 /// The controller's effects: events for the record, and requests for its host broker.
@@ -224,6 +232,9 @@ pub struct Controller {
     rereads: BTreeSet<TopicPartition>,
     /// `auto.leader.rebalance.enable` (true by default in every modelled release).
     auto_leader_rebalance: Option<AutoLeaderRebalance>,
+    /// Admin elections waiting for their partition-state reads, by request number.
+    elections_asked: BTreeMap<u64, rebalance::ElectionAsked>,
+    next_election_request: u64,
 }
 
 /// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
@@ -262,6 +273,8 @@ impl Controller {
             release: KafkaVersion::LATEST,
             leaders_write_isr: false,
             rereads: BTreeSet::new(),
+            elections_asked: BTreeMap::new(),
+            next_election_request: 0,
             auto_leader_rebalance: None,
         }
     }
@@ -373,6 +386,9 @@ impl Controller {
             ControllerZk::ReadIsrChange(name) => self.on_isr_change(&name, result, out),
             ControllerZk::RefreshState(tp) => self.on_state_refreshed(tp, result, out),
             ControllerZk::RereadState(tp) => self.on_state_reread(tp, result),
+            ControllerZk::ReadForElection { request, tp } => {
+                self.on_read_for_election(request, tp, result, out)
+            }
             read => {
                 self.reads_in_flight -= 1;
                 self.reconcile_all = true;

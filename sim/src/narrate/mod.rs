@@ -15,7 +15,7 @@ use crate::scenario::Scenario;
 use crate::world::RunResult;
 use digest::Digest;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
-use kafka_model::{Event, NodeId, RecordId};
+use kafka_model::{ErrorCode, Event, NodeId, RecordId, TopicPartition};
 use std::collections::BTreeMap;
 use watch::HwWatch;
 
@@ -523,6 +523,7 @@ fn fault_text(action: &str, detail: &str) -> String {
         "heal" => format!("FAULT: heal {detail}"),
         "slow" => format!("FAULT: slow link, {detail}"),
         "loss" => format!("FAULT: lossy link, {detail}"),
+        "preferred-election" => format!("OPERATOR: runs {detail}"),
         "settle" => format!("SETTLE: {detail}; the run goes on so replication can converge"),
         "no-op" => format!("FAULT, no effect: {detail}"),
         other => format!("FAULT: {other} {detail}"),
@@ -546,6 +547,7 @@ fn narrate_event(
         | Event::ZkSessionExpired { .. }
         | Event::ControllerElected { .. }
         | Event::StaleControllerRequestRejected { .. } => cluster_line(event),
+        Event::LeaderElectionRequested { .. } => election_request_line(event),
         Event::LeaderElected { .. }
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }
@@ -604,6 +606,77 @@ fn cluster_line(event: &Event) -> Option<Line> {
     plain(text)
 }
 
+/// At most this many partitions are named in one line; the rest are counted.
+const PARTITIONS_NAMED_MAX: usize = 5;
+
+/// Partitions by name, the first few, then how many more.
+fn partition_list(tps: &[&TopicPartition]) -> String {
+    let named: Vec<String> = tps
+        .iter()
+        .take(PARTITIONS_NAMED_MAX)
+        .map(|tp| tp.to_string())
+        .collect();
+    let more = tps.len().saturating_sub(PARTITIONS_NAMED_MAX);
+    if more == 0 {
+        named.join(", ")
+    } else {
+        format!("{} and {more} more", named.join(", "))
+    }
+}
+
+/// The controller's answer to `kafka-leader-election.sh`: what it elected, what needed no
+/// election and what it could not elect.
+fn election_request_line(event: &Event) -> Option<Line> {
+    let Event::LeaderElectionRequested {
+        controller,
+        results,
+        ..
+    } = event
+    else {
+        unreachable!("{} is not narrated here", event.kind());
+    };
+    let with = |error: ErrorCode| -> Vec<&TopicPartition> {
+        results
+            .iter()
+            .filter(|(_, e)| *e == error)
+            .map(|(tp, _)| tp)
+            .collect()
+    };
+    let mut parts = Vec::new();
+    let elected = with(ErrorCode::None);
+    if !elected.is_empty() {
+        parts.push(format!(
+            "it moves leadership of {} back to the preferred replica",
+            partition_list(&elected)
+        ));
+    }
+    let not_needed = with(ErrorCode::ElectionNotNeeded);
+    if !not_needed.is_empty() {
+        parts.push(format!(
+            "{} already led by the preferred replica (ELECTION_NOT_NEEDED)",
+            partition_list(&not_needed)
+        ));
+    }
+    let not_available = with(ErrorCode::PreferredLeaderNotAvailable);
+    if !not_available.is_empty() {
+        parts.push(format!(
+            "{} cannot move: the preferred replica is down or not in the ISR (PREFERRED_LEADER_NOT_AVAILABLE)",
+            partition_list(&not_available)
+        ));
+    }
+    let unknown = with(ErrorCode::UnknownTopicOrPartition);
+    if !unknown.is_empty() {
+        parts.push(format!(
+            "{} unknown (UNKNOWN_TOPIC_OR_PARTITION)",
+            partition_list(&unknown)
+        ));
+    }
+    plain(format!(
+        "controller {controller} answers kafka-leader-election.sh --election-type PREFERRED: {}",
+        parts.join("; ")
+    ))
+}
+
 /// What an election's ISR write did to the ISR, as a clause: "" when it kept it.
 fn election_isr_clause(change: Option<&IsrChange>) -> String {
     let Some(change) = change else {
@@ -643,6 +716,10 @@ fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line
                 ElectionReason::BrokerReturned => "a replica came back to an offline partition".into(),
                 ElectionReason::PreferredReplica => format!(
                     "the controller's leader-imbalance check gives leadership back to the preferred replica, the first of the assignment (auto.leader.rebalance.enable){}",
+                    previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
+                ),
+                ElectionReason::AdminPreferred => format!(
+                    "an operator's preferred election gives leadership back to the preferred replica, the first of the assignment{}",
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
                 ),
             };

@@ -3,13 +3,13 @@
 use super::error::{Ctx, Result};
 use super::raw::{RawFault, RawNemesis, Val};
 use super::spec::{
-    parse_duration_us, parse_target, ClusterSpec, CmpOp, Comparison, ConsumerSpec, Expect,
-    FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProducerSpec, Target, TopicSpec,
-    EXPECT_COUNTERS, INVARIANT_NAMES,
+    parse_duration_us, parse_target, ClusterSpec, CmpOp, Comparison, ConsumerSpec, ElectionScope,
+    Expect, FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProducerSpec, Target,
+    TopicSpec, EXPECT_COUNTERS, INVARIANT_NAMES,
 };
 use crate::check::Invariant;
 use kafka_model::config::nearest_key;
-use kafka_model::BrokerId;
+use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::{Spanned, Value};
 
@@ -196,6 +196,18 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
             ));
         }
     }
+    if kind == FaultKind::PreferredElection {
+        let item = raw.target.as_ref().ok_or_else(|| {
+            ctx.err(
+                table_span.clone(),
+                Some("target"),
+                "action \"preferred-election\" needs a `target`: a partition \"TOPIC-P\" or \"all\"",
+            )
+        })?;
+        return Ok(FaultAction::PreferredElection(election_scope(
+            ctx, item, known,
+        )?));
+    }
     let target = match &raw.target {
         Some(item) => Some(target_from(ctx, item, "target", known)?),
         None => None,
@@ -243,6 +255,7 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
                 delay_ms,
             }
         }
+        FaultKind::PreferredElection => unreachable!("parsed above"),
         FaultKind::Loss => {
             let rate = ctx
                 .float("rate", raw.rate.as_ref(), 0.0, 1.0)?
@@ -276,6 +289,39 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
             FaultAction::Partition(parse_groups(ctx, item, known)?)
         }
     })
+}
+
+/// The target of a `preferred-election`: `"all"` or one partition `"TOPIC-P"` of a topic the
+/// scenario creates.
+fn election_scope(ctx: &Ctx, item: &Val, known: &Known<'_>) -> Result<ElectionScope> {
+    let err = |message: String| ctx.err(Some(item.span()), Some("target"), message);
+    let Value::String(text) = item.get_ref() else {
+        return Err(err(
+            "a preferred election's target is a partition \"TOPIC-P\" or \"all\"".into(),
+        ));
+    };
+    if text.trim() == "all" {
+        return Ok(ElectionScope::All);
+    }
+    let tp = TopicPartition::parse(text.trim()).ok_or_else(|| {
+        err(format!(
+            "`{text}` is not a partition: write \"TOPIC-P\" (e.g. \"orders-0\") or \"all\""
+        ))
+    })?;
+    let Some(topic) = known.topics.iter().find(|t| t.name == tp.topic) else {
+        let names: Vec<&str> = known.topics.iter().map(|t| t.name.as_str()).collect();
+        let hint = nearest_key(&tp.topic, names.iter().copied())
+            .map_or_else(String::new, |n| format!(" (did you mean `{n}`?)"));
+        return Err(err(format!("no [[topics]] named `{}`{hint}", tp.topic)));
+    };
+    if tp.partition >= topic.partitions {
+        return Err(err(format!(
+            "topic `{}` has partitions 0 to {}",
+            topic.name,
+            topic.partitions - 1
+        )));
+    }
+    Ok(ElectionScope::Partition(tp))
 }
 
 fn parse_groups(ctx: &Ctx, item: &Val, known: &Known<'_>) -> Result<Vec<Vec<Target>>> {
@@ -369,14 +415,15 @@ pub fn parse_nemesis(
     }))
 }
 
-/// `kinds = [...]`: the fault kinds, each once, in the file's order (all without the key).
+/// `kinds = [...]`: the fault kinds, each once, in the file's order (the failures,
+/// [`NemesisKind::DEFAULT`], without the key).
 fn parse_nemesis_kinds(
     ctx: &Ctx,
     item: Option<&Val>,
     table_span: super::error::Span,
 ) -> Result<Vec<NemesisKind>> {
     let Some(item) = item else {
-        return Ok(NemesisKind::ALL.to_vec());
+        return Ok(NemesisKind::DEFAULT.to_vec());
     };
     let span = ctx.key_or(Some(item), table_span);
     let err = |m: String| ctx.err(span.clone(), Some("kinds"), m);

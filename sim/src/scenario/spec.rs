@@ -175,11 +175,25 @@ pub enum NemesisKind {
     Partition,
     Slow,
     Pause,
+    /// A one-shot `kafka-leader-election.sh --election-type PREFERRED` for every partition.
+    PreferredElection,
 }
 
 impl NemesisKind {
-    /// Every kind, in the order a nemesis without `kinds` uses them.
-    pub const ALL: [NemesisKind; 5] = [
+    /// Every kind a scenario may name.
+    pub const ALL: [NemesisKind; 6] = [
+        NemesisKind::Crash,
+        NemesisKind::PowerLoss,
+        NemesisKind::Partition,
+        NemesisKind::Slow,
+        NemesisKind::Pause,
+        NemesisKind::PreferredElection,
+    ];
+
+    /// The kinds a nemesis without `kinds` draws, in this order: the failures. Operator
+    /// actions (a preferred election) are drawn only when named, and a kind added later never
+    /// joins this list, so a seed found with the default set keeps drawing the same faults.
+    pub const DEFAULT: [NemesisKind; 5] = [
         NemesisKind::Crash,
         NemesisKind::PowerLoss,
         NemesisKind::Partition,
@@ -195,6 +209,7 @@ impl NemesisKind {
             NemesisKind::Partition => "partition",
             NemesisKind::Slow => "slow",
             NemesisKind::Pause => "pause",
+            NemesisKind::PreferredElection => "preferred-election",
         }
     }
 
@@ -263,6 +278,23 @@ impl Target {
     }
 }
 
+/// Which partitions a `preferred-election` asks for, as `kafka-leader-election.sh` takes
+/// them: `--all-topic-partitions`, or one `--topic T --partition P`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ElectionScope {
+    All,
+    Partition(TopicPartition),
+}
+
+impl fmt::Display for ElectionScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElectionScope::All => write!(f, "all"),
+            ElectionScope::Partition(tp) => write!(f, "{tp}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultAction {
     Crash(Target),
@@ -273,8 +305,16 @@ pub enum FaultAction {
     Isolate(Target),
     Partition(Vec<Vec<Target>>),
     Heal(Option<Target>),
-    Slow { target: Target, delay_ms: u64 },
-    Loss { target: Target, rate: f64 },
+    Slow {
+        target: Target,
+        delay_ms: u64,
+    },
+    Loss {
+        target: Target,
+        rate: f64,
+    },
+    /// An operator runs `kafka-leader-election.sh --election-type PREFERRED`.
+    PreferredElection(ElectionScope),
 }
 
 impl FaultAction {
@@ -291,6 +331,7 @@ impl FaultAction {
             FaultAction::Heal(_) => FaultKind::Heal,
             FaultAction::Slow { .. } => FaultKind::Slow,
             FaultAction::Loss { .. } => FaultKind::Loss,
+            FaultAction::PreferredElection(_) => FaultKind::PreferredElection,
         }
     }
 
@@ -312,10 +353,11 @@ pub enum FaultKind {
     Heal,
     Slow,
     Loss,
+    PreferredElection,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Crash,
         FaultKind::Restart,
         FaultKind::PowerLoss,
@@ -326,6 +368,7 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Slow,
         FaultKind::Loss,
+        FaultKind::PreferredElection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -340,6 +383,7 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Slow => "slow",
             FaultKind::Loss => "loss",
+            FaultKind::PreferredElection => "preferred-election",
         }
     }
 

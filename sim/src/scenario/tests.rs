@@ -817,3 +817,36 @@ fn comments_change_the_files_hash_but_never_its_schedule() {
     let changed = parse(&EXAMPLE.replace("seed = 7", "seed = 8")).unwrap();
     assert_ne!(original.schedule_hash(), changed.schedule_hash());
 }
+
+#[test]
+fn a_preferred_election_names_a_partition_or_all() {
+    let with = |target: &str| {
+        format!("{EXAMPLE}\n[[faults]]\nat = \"20s\"\naction = \"preferred-election\"\n{target}\n")
+    };
+    let s = parse(&with("target = \"orders-0\"")).unwrap();
+    assert_eq!(
+        s.faults.last().map(|f| f.action.clone()),
+        Some(FaultAction::PreferredElection(ElectionScope::Partition(
+            TopicPartition::new("orders", 0)
+        )))
+    );
+    let s = parse(&with("target = \"all\"")).unwrap();
+    assert_eq!(
+        s.faults.last().map(|f| f.action.clone()),
+        Some(FaultAction::PreferredElection(ElectionScope::All))
+    );
+    for (target, says) in [
+        ("target = \"orders-1\"", "has partitions 0 to 0"),
+        ("target = \"order-0\"", "did you mean `orders`"),
+        (
+            "target = \"leader:orders-0\"",
+            "no [[topics]] named `leader:orders`",
+        ),
+        ("target = 1", "a partition \"TOPIC-P\" or \"all\""),
+        ("", "needs a `target`"),
+    ] {
+        let e = parse(&with(target)).expect_err(target);
+        assert_eq!(e.key.as_deref(), Some("target"), "{target}: {e}");
+        assert!(e.message.contains(says), "{target}: {e}");
+    }
+}

@@ -5,10 +5,12 @@
 //! target is resolved to a node at the moment the fault fires, from what ZooKeeper holds
 //! then. Every fault applied is recorded with plain words for the narration.
 
+use super::net::send_from_tool;
 use super::orchestrate::{BrokerStatus, Nodes};
 use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition_state, Shared};
-use crate::scenario::{FaultAction, Target};
+use crate::scenario::{ElectionScope, FaultAction, Target};
 use kafka_model::event::TruncateReason;
+use kafka_model::protocol::{ElectLeadersRequest, ElectionType, Message};
 use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
 use madsim::runtime::Handle;
 use std::sync::Arc;
@@ -194,6 +196,37 @@ pub(super) fn apply_fault(
         FaultAction::Heal(t) => apply_heal(shared, name, t.as_ref()),
         FaultAction::Slow { target, delay_ms } => apply_slow(shared, name, target, *delay_ms),
         FaultAction::Loss { target, rate } => apply_loss(shared, name, target, *rate),
+        FaultAction::PreferredElection(scope) => apply_preferred_election(shared, name, scope),
+    }
+}
+
+/// `kafka-leader-election.sh --election-type PREFERRED`: the tool sends an ElectLeaders
+/// request to the broker ZooKeeper names controller now (as a Metadata answer would tell
+/// it), from the admin host; the controller's answer is in the record. The tool does not
+/// retry: with no controller, or the controller down, nothing happens and the fault says so.
+fn apply_preferred_election(shared: &Shared, name: &str, scope: &ElectionScope) {
+    let (partitions, flags) = match scope {
+        ElectionScope::All => (None, "--all-topic-partitions".to_string()),
+        ElectionScope::Partition(tp) => (
+            Some(vec![tp.clone()]),
+            format!("--topic {} --partition {}", tp.topic, tp.partition),
+        ),
+    };
+    let request = Message::ElectLeaders(ElectLeadersRequest {
+        election_type: ElectionType::Preferred,
+        partitions,
+    });
+    let sent_to = current_controller(shared)
+        .filter(|c| send_from_tool(shared, NodeId::Admin, NodeId::Broker(*c), request));
+    match sent_to {
+        Some(controller) => shared.record_fault(
+            name,
+            format!("kafka-leader-election.sh --election-type PREFERRED {flags}; the tool sends it to the controller, broker {controller}"),
+        ),
+        None => shared.record_fault(
+            NO_OP,
+            format!("preferred-election for {scope}: no controller is reachable, so the tool fails and nothing changes"),
+        ),
     }
 }
 

@@ -372,6 +372,36 @@ pub(super) fn send_messages(
     refused
 }
 
+/// Sends one message for an operator's tool that runs on `from` (the admin host): it arrives
+/// after the network's least latency plus any extra delay of the link, and a cut link holds
+/// it as it holds any other. False when `to` is down (nothing is sent: the tool's connection
+/// is refused).
+pub(super) fn send_from_tool(shared: &Shared, from: NodeId, to: NodeId, message: Message) -> bool {
+    if shared.refusing.lock().expect("refusing").contains(&to) {
+        return false;
+    }
+    let network = &shared.scenario.network;
+    let extra_ns = shared.net.lock().expect("net").extra_delay_ms(from, to) * 1_000_000;
+    let deliver_at_ns =
+        Shared::now_ns() + (network.latency_min_us * 1_000).max(MIN_LATENCY_NS) + extra_ns;
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let from_incarnation = mailboxes.get(&from).map_or(1, |m| m.incarnation);
+    let Some(mailbox) = mailboxes.get(&to) else {
+        return false;
+    };
+    let Some(sender) = &mailbox.sender else {
+        return false;
+    };
+    let envelope = Envelope {
+        from,
+        incarnation: from_incarnation,
+        to_incarnation: mailbox.incarnation,
+        deliver_at_ns,
+        message,
+    };
+    sender.unbounded_send(envelope).is_ok()
+}
+
 /// Whether `node` is told of a reset or refused connection: clients, and brokers (a follower
 /// fetching from a crashed leader, a controller sending to a crashed broker: Kafka's
 /// `NetworkClient` sees the disconnect at once and fails the requests in flight). ZooKeeper's
