@@ -550,9 +550,10 @@ fn narrate_event(
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }
         | Event::BecameFollower { .. } => leadership_line(event, isr_change),
-        Event::Truncated { .. } | Event::Flushed { .. } | Event::BrokerRecovered { .. } => {
-            log_line(event)
-        }
+        Event::Truncated { .. }
+        | Event::Flushed { .. }
+        | Event::BrokerRecovered { .. }
+        | Event::LogRecovery { .. } => log_line(event),
         Event::IsrShrunk { .. }
         | Event::IsrExpanded { .. }
         | Event::ControllerShrunkIsr { .. }
@@ -694,7 +695,13 @@ fn log_line(event: &Event) -> Option<Line> {
                 } => {
                     format!("the leader's log end {leader_log_end_offset} (its own log was longer)")
                 }
-                TruncateReason::PowerLoss { flushed_offset } => format!(
+                TruncateReason::PowerLoss {
+                    flushed_offset,
+                    written_back_offset,
+                } if written_back_offset > flushed_offset => format!(
+                    "its last flush at offset {flushed_offset}, and the OS had written back up to offset {written_back_offset} on its own: the power loss took the rest"
+                ),
+                TruncateReason::PowerLoss { flushed_offset, .. } => format!(
                     "its last flush at offset {flushed_offset}: the power loss took the rest"
                 ),
             };
@@ -709,6 +716,14 @@ fn log_line(event: &Event) -> Option<Line> {
             }
         }
         Event::Flushed { .. } => return None,
+        Event::LogRecovery {
+            broker,
+            bytes,
+            recovery_ms,
+        } => format!(
+            "broker {broker} recovers {} past its recovery point ({recovery_ms} ms) before it registers",
+            show_bytes(*bytes)
+        ),
         Event::BrokerRecovered { broker, replicas } => {
             if replicas.is_empty() {
                 format!("broker {broker} starts with an empty disk")
@@ -724,6 +739,16 @@ fn log_line(event: &Event) -> Option<Line> {
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+/// A byte count as a reader says it: "830 bytes", "12.3 KB", "41.0 MB" (decimal units, as
+/// disk rates are given).
+fn show_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)];
+    match UNITS.iter().find(|(_, size)| bytes >= *size) {
+        Some((unit, size)) => format!("{:.1} {unit}", bytes as f64 / *size as f64),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// The ISR: shrinks, expands, and the controller's changes to it.
