@@ -511,7 +511,7 @@ fn fault_text(action: &str, detail: &str) -> String {
             format!("FAULT: {detail} crashes (its page cache survives: nothing written is lost)")
         }
         "power-loss" => {
-            format!("FAULT: {detail} loses power (everything not yet flushed to disk is gone)")
+            format!("FAULT: {detail} loses power (what only the page cache held is gone: neither fsynced nor written back by the OS)")
         }
         "restart" => format!("FAULT: {detail} restarts from what its disk kept"),
         "pause" => {
