@@ -589,7 +589,10 @@ mod properties {
             let mut log = Log::new();
             let mut epoch = 0;
             let mut seq = 0;
+            // Each step 7 s later, so Linux's 30 s write-back comes due now and then.
+            let mut now_ms = 0;
             for op in ops {
+                now_ms += 7_000;
                 match op {
                     Op::Append { epoch_step, count } => {
                         epoch += epoch_step as LeaderEpoch;
@@ -604,19 +607,24 @@ mod properties {
                                 headers: vec![],
                             }
                         }).collect();
-                        log.append_as_leader(epoch, records, 0);
+                        log.append_as_leader(epoch, records, now_ms);
                     }
                     Op::Truncate { back } => {
                         let to = log.log_end_offset().saturating_sub(back as u64);
                         log.truncate_to(to);
                     }
                     Op::Flush => { log.flush(); }
-                    Op::PowerLoss => { log.lose_unflushed(0); }
+                    Op::PowerLoss => {
+                        let loss = log.lose_unflushed(now_ms);
+                        prop_assert_eq!(log.log_end_offset(), loss.kept_offset());
+                        prop_assert!(loss.kept_offset() >= loss.flushed_offset.min(loss.log_end_offset_before));
+                    }
                 }
                 for (i, r) in log.records().iter().enumerate() {
                     prop_assert_eq!(r.offset, log.log_start_offset() + i as u64);
                 }
                 prop_assert!(log.flushed_offset() <= log.log_end_offset());
+                prop_assert!(log.written_back_offset() <= log.log_end_offset());
                 for w in log.epochs().windows(2) {
                     prop_assert!(w[0].epoch < w[1].epoch);
                     prop_assert!(w[0].start_offset <= w[1].start_offset);
