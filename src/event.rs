@@ -20,8 +20,12 @@ pub enum TruncateReason {
     },
     /// The leader's log is shorter than the follower's fetch offset (out of range).
     OffsetOutOfRange { leader_log_end_offset: u64 },
-    /// A power loss took everything after the last flush.
-    PowerLoss { flushed_offset: u64 },
+    /// A power loss took everything past the last flush and past what the OS had written
+    /// back on its own; the log ends at the larger of the two.
+    PowerLoss {
+        flushed_offset: u64,
+        written_back_offset: u64,
+    },
 }
 
 /// What a consumer's `poll()` threw to an application that does not catch it
@@ -240,6 +244,15 @@ pub enum Event {
         tp: TopicPartition,
         offset: u64,
     },
+    /// After an unclean shutdown, a starting broker reads its logs again from their recovery
+    /// points (Kafka's `LogLoader.recoverLog`) before it registers.
+    LogRecovery {
+        broker: BrokerId,
+        /// The bytes past the recovery points, summed over the broker's logs.
+        bytes: u64,
+        /// How long that takes, in simulated time (see `LOG_RECOVERY_BYTES_PER_SEC`).
+        recovery_ms: u64,
+    },
     /// A broker started from what its disk kept.
     BrokerRecovered {
         broker: BrokerId,
@@ -453,6 +466,7 @@ impl Event {
             Event::IsrChangesPropagated { .. } => "isr-changes-propagated",
             Event::Flushed { .. } => "flushed",
             Event::BrokerRecovered { .. } => "broker-recovered",
+            Event::LogRecovery { .. } => "log-recovery",
             Event::RecordSent { .. } => "record-sent",
             Event::ProduceRejected { .. } => "produce-rejected",
             Event::Acknowledged { .. } => "acknowledged",

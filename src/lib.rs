@@ -41,9 +41,11 @@ pub mod event;
 pub mod fetch_session;
 pub mod kafka_version;
 pub mod log;
+pub mod page_cache;
 #[cfg(test)]
 mod proptest_config;
 pub mod protocol;
+pub mod record_size;
 /// An in-memory cluster driven by hand, for the model's tests and the simulator's.
 pub mod testing;
 pub mod topic;

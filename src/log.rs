@@ -3,16 +3,38 @@
 //!
 //! The log is the part of a broker that lives on disk. What survives a failure depends on the
 //! failure: a process crash keeps everything the OS page cache had (the whole log); a power
-//! loss keeps only what was flushed (fsync'ed). Kafka never fsyncs per write by default
-//! (`flush.messages` and `flush.ms` are "never"), so a power loss normally takes the unflushed
-//! tail: Kafka relies on replication, not fsync, for durability.
+//! loss keeps what was flushed (fsync'ed) or what the OS had written back on its own,
+//! whichever reaches further (see [`crate::page_cache`]). Kafka never fsyncs per write by
+//! default (`flush.messages` and `flush.ms` are "never"), so a power loss normally takes the
+//! tail of the last half minute or so: Kafka relies on replication, not fsync, for
+//! durability.
 //!
 //! The leader-epoch cache maps each leader epoch to the first offset written in it. It is what
 //! KIP-101 added so that a follower can ask the leader "where did my last epoch end on your
 //! side?" instead of trusting its own, possibly stale, high watermark.
 
+use crate::page_cache::{PageCache, WriteBack};
 use crate::types::{LeaderEpoch, ProducerRecord, Record};
 use serde::Serialize;
+
+/// What a power loss left of a log: its end before, and the two marks it kept the larger of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerLoss {
+    pub log_end_offset_before: u64,
+    /// What the broker had fsynced (Kafka's recovery point).
+    pub flushed_offset: u64,
+    /// What the OS had written back on its own.
+    pub written_back_offset: u64,
+}
+
+impl PowerLoss {
+    /// The new log end offset.
+    pub fn kept_offset(&self) -> u64 {
+        self.flushed_offset
+            .max(self.written_back_offset)
+            .min(self.log_end_offset_before)
+    }
+}
 
 /// An epoch and the first offset the leader of that epoch wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -51,6 +73,8 @@ pub struct Log {
     flushed_offset: u64,
     /// When the oldest unflushed record was appended, for `flush.ms`.
     oldest_unflushed_ms: Option<u64>,
+    /// What the OS wrote back of the unflushed part on its own.
+    page_cache: PageCache,
 }
 
 impl Default for Log {
@@ -60,13 +84,20 @@ impl Default for Log {
 }
 
 impl Log {
+    /// An empty log on a machine with Linux's default write-back.
     pub fn new() -> Log {
+        Log::with_write_back(WriteBack::LINUX_DEFAULT)
+    }
+
+    /// An empty log on a machine whose OS writes dirty pages back as `write_back` says.
+    pub fn with_write_back(write_back: WriteBack) -> Log {
         Log {
             log_start_offset: 0,
             records: Vec::new(),
             epochs: Vec::new(),
             flushed_offset: 0,
             oldest_unflushed_ms: None,
+            page_cache: PageCache::new(write_back),
         }
     }
 
@@ -81,6 +112,26 @@ impl Log {
 
     pub fn flushed_offset(&self) -> u64 {
         self.flushed_offset
+    }
+
+    /// What the OS had written back on its own when the log was last touched.
+    pub fn written_back_offset(&self) -> u64 {
+        self.page_cache.written_back_offset()
+    }
+
+    /// The bytes from the recovery point (the flush point) to the log end: what Kafka's
+    /// `LogLoader.recoverLog` reads and checks again after an unclean shutdown.
+    pub fn bytes_past_recovery_point(&self) -> u64 {
+        let from = self.flushed_offset.max(self.log_start_offset) - self.log_start_offset;
+        self.records[from as usize..]
+            .iter()
+            .map(|r| r.size_bytes)
+            .sum()
+    }
+
+    /// The bytes of the whole log.
+    pub fn size_bytes(&self) -> u64 {
+        self.records.iter().map(|r| r.size_bytes).sum()
     }
 
     pub fn unflushed_count(&self) -> u64 {
@@ -155,11 +206,16 @@ impl Log {
         now_ms: u64,
     ) -> Vec<(u64, crate::types::RecordId, LeaderEpoch)> {
         let mut appended = Vec::with_capacity(records.len());
+        self.page_cache.catch_up(now_ms, self.log_end_offset());
         self.assign_epoch_start(epoch, self.log_end_offset());
-        for r in records {
+        // The records arrive as one batch, and the log keeps it as one (Kafka's
+        // `UnifiedLog.appendAsLeader` assigns offsets inside the producer's batch).
+        let sizes = crate::record_size::batch_record_sizes_bytes(&records);
+        for (r, size_bytes) in records.into_iter().zip(sizes) {
             let offset = self.log_end_offset();
             appended.push((offset, r.id, epoch));
-            self.records.push(Record::from_producer(offset, epoch, r));
+            self.records
+                .push(Record::from_producer(offset, epoch, r, size_bytes));
         }
         self.note_unflushed(now_ms);
         self.debug_assert_tail(appended.len());
@@ -173,6 +229,7 @@ impl Log {
         now_ms: u64,
     ) -> Vec<(u64, crate::types::RecordId, LeaderEpoch)> {
         let mut appended = Vec::with_capacity(records.len());
+        self.page_cache.catch_up(now_ms, self.log_end_offset());
         for r in records {
             assert_eq!(
                 r.offset,
@@ -191,8 +248,11 @@ impl Log {
     }
 
     fn note_unflushed(&mut self, now_ms: u64) {
-        if self.oldest_unflushed_ms.is_none() && self.log_end_offset() > self.flushed_offset {
-            self.oldest_unflushed_ms = Some(now_ms);
+        if self.log_end_offset() > self.flushed_offset {
+            self.page_cache.note_write(now_ms);
+            if self.oldest_unflushed_ms.is_none() {
+                self.oldest_unflushed_ms = Some(now_ms);
+            }
         }
     }
 
@@ -215,6 +275,10 @@ impl Log {
         if self.flushed_offset == self.log_end_offset() {
             self.oldest_unflushed_ms = None;
         }
+        let durable = self
+            .flushed_offset
+            .max(self.page_cache.written_back_offset());
+        self.page_cache.note_truncate(offset, durable);
         self.assert_epochs();
         self.debug_assert_tail(1);
         true
@@ -224,6 +288,7 @@ impl Log {
     pub fn flush(&mut self) -> Option<u64> {
         let leo = self.log_end_offset();
         self.oldest_unflushed_ms = None;
+        self.page_cache.note_fsync();
         if leo == self.flushed_offset {
             return None;
         }
@@ -231,14 +296,22 @@ impl Log {
         Some(leo)
     }
 
-    /// What stable storage still holds after a power loss: the log up to the flush point.
-    /// Returns the log end offset before the loss.
-    pub fn lose_unflushed(&mut self) -> u64 {
-        let before = self.log_end_offset();
-        let flushed = self.flushed_offset;
-        self.truncate_to(flushed);
-        self.oldest_unflushed_ms = None;
-        before
+    /// A power loss at `now_ms`: the device keeps the log up to the flush point or up to what
+    /// the OS wrote back on its own, whichever is further; the page cache's tail is gone.
+    /// The recovery point stays the flush point: what the OS wrote was never checked by Kafka,
+    /// so recovery reads it again.
+    pub fn lose_unflushed(&mut self, now_ms: u64) -> PowerLoss {
+        self.page_cache.catch_up(now_ms, self.log_end_offset());
+        let loss = PowerLoss {
+            log_end_offset_before: self.log_end_offset(),
+            flushed_offset: self.flushed_offset,
+            written_back_offset: self.page_cache.written_back_offset(),
+        };
+        let kept = loss.kept_offset();
+        self.truncate_to(kept);
+        self.page_cache.note_power_loss(kept);
+        self.oldest_unflushed_ms = (kept > self.flushed_offset).then_some(now_ms);
+        loss
     }
 
     /// Kafka's `LeaderEpochFileCache.endOffsetFor`: for a requested epoch, the largest epoch at
@@ -315,6 +388,7 @@ mod tests {
             timestamp_ms: 0,
             key: None,
             value: format!("v{seq}"),
+            value_bytes: 100,
             headers: vec![],
         }
     }
@@ -389,9 +463,71 @@ mod tests {
         log.append_as_leader(0, vec![rec(0), rec(1)], 0);
         log.flush();
         log.append_as_leader(0, vec![rec(2)], 0);
-        assert_eq!(log.lose_unflushed(), 3);
+        assert_eq!(log.lose_unflushed(0).log_end_offset_before, 3);
         assert_eq!(log.log_end_offset(), 2);
     }
+    /// The three marks: what the broker fsynced, what the OS wrote back on its own (Linux's
+    /// default: a file dirty for 30 s is written whole at the next 5 s flusher run), and what
+    /// only the page cache held. A power loss keeps the further of the first two.
+    #[test]
+    fn a_power_loss_keeps_the_further_of_the_flush_and_the_os_write_back() {
+        let mut log = Log::with_write_back(WriteBack::LINUX_DEFAULT);
+        log.append_as_leader(0, vec![rec(0), rec(1)], 1_000);
+        assert_eq!(
+            log.flush(),
+            Some(2),
+            "fsynced at offset 2: the file is clean"
+        );
+        // Dirty again from t=2 s, so the flusher writes it at t=35 s (2 s + 30 s, rounded up
+        // to its 5 s period), with everything the file holds then.
+        log.append_as_leader(0, vec![rec(2)], 2_000);
+        log.append_as_leader(0, vec![rec(3)], 34_000);
+        log.append_as_leader(0, vec![rec(4)], 36_000);
+        assert_eq!(
+            log.written_back_offset(),
+            4,
+            "offsets 2 and 3 written at t=35 s"
+        );
+        // Offset 4 dirtied the file at t=36 s: due at t=70 s, after the power loss.
+        let mut never = log.clone();
+        let loss = log.lose_unflushed(50_000);
+        assert_eq!(
+            loss,
+            PowerLoss {
+                log_end_offset_before: 5,
+                flushed_offset: 2,
+                written_back_offset: 4,
+            }
+        );
+        assert_eq!(log.log_end_offset(), 4);
+        assert_eq!(
+            log.flushed_offset(),
+            2,
+            "the recovery point stays the fsync's"
+        );
+        let sizes: u64 = log.records()[2..].iter().map(|r| r.size_bytes).sum();
+        assert_eq!(log.bytes_past_recovery_point(), sizes);
+        assert!(sizes > 0);
+
+        // With write-back off ("never"), the same history keeps only what was fsynced.
+        never.page_cache = PageCache::new(WriteBack::Never);
+        assert_eq!(never.lose_unflushed(50_000).kept_offset(), 2);
+        assert_eq!(never.log_end_offset(), 2);
+        assert_eq!(never.bytes_past_recovery_point(), 0);
+    }
+
+    /// Records appended as one batch carry Kafka's sizes: the first one also the batch
+    /// header, so the log's bytes are the batch's.
+    #[test]
+    fn a_leader_append_sizes_records_as_one_batch() {
+        let mut log = Log::new();
+        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        let sizes: Vec<u64> = log.records().iter().map(|r| r.size_bytes).collect();
+        assert_eq!(sizes, vec![61 + 109, 109]);
+        assert_eq!(log.size_bytes(), 61 + 2 * 109);
+        assert_eq!(log.bytes_past_recovery_point(), log.size_bytes());
+    }
+
     #[test]
     fn a_truncation_that_cuts_nothing_still_drops_an_empty_epoch_at_the_log_end() {
         let mut log = Log::default();
@@ -406,6 +542,7 @@ mod tests {
                 timestamp_ms: 0,
                 key: None,
                 value: String::new(),
+                value_bytes: 0,
                 headers: vec![],
             }],
             0,
@@ -452,7 +589,10 @@ mod properties {
             let mut log = Log::new();
             let mut epoch = 0;
             let mut seq = 0;
+            // Each step 7 s later, so Linux's 30 s write-back comes due now and then.
+            let mut now_ms = 0;
             for op in ops {
+                now_ms += 7_000;
                 match op {
                     Op::Append { epoch_step, count } => {
                         epoch += epoch_step as LeaderEpoch;
@@ -463,22 +603,28 @@ mod properties {
                                 timestamp_ms: 0,
                                 key: None,
                                 value: String::new(),
+                                value_bytes: 0,
                                 headers: vec![],
                             }
                         }).collect();
-                        log.append_as_leader(epoch, records, 0);
+                        log.append_as_leader(epoch, records, now_ms);
                     }
                     Op::Truncate { back } => {
                         let to = log.log_end_offset().saturating_sub(back as u64);
                         log.truncate_to(to);
                     }
                     Op::Flush => { log.flush(); }
-                    Op::PowerLoss => { log.lose_unflushed(); }
+                    Op::PowerLoss => {
+                        let loss = log.lose_unflushed(now_ms);
+                        prop_assert_eq!(log.log_end_offset(), loss.kept_offset());
+                        prop_assert!(loss.kept_offset() >= loss.flushed_offset.min(loss.log_end_offset_before));
+                    }
                 }
                 for (i, r) in log.records().iter().enumerate() {
                     prop_assert_eq!(r.offset, log.log_start_offset() + i as u64);
                 }
                 prop_assert!(log.flushed_offset() <= log.log_end_offset());
+                prop_assert!(log.written_back_offset() <= log.log_end_offset());
                 for w in log.epochs().windows(2) {
                     prop_assert!(w[0].epoch < w[1].epoch);
                     prop_assert!(w[0].start_offset <= w[1].start_offset);

@@ -92,7 +92,12 @@ pub struct ProducerRecord {
     pub id: RecordId,
     pub timestamp_ms: u64,
     pub key: Option<String>,
+    /// A short label that names the record in output; the payload it stands for is
+    /// `value_bytes` long (the simulator does not carry payload bytes).
     pub value: String,
+    /// The size of the value Kafka would store, for every rule measured in bytes (see
+    /// [`crate::record_size`]).
+    pub value_bytes: u32,
     pub headers: Vec<(String, String)>,
 }
 
@@ -107,10 +112,19 @@ pub struct Record {
     pub key: Option<String>,
     pub value: String,
     pub headers: Vec<(String, String)>,
+    /// The bytes this record takes in the log: its `DefaultRecord.sizeInBytes` in the batch
+    /// the leader appended it in, plus the batch header for a batch's first record. A
+    /// follower copies the leader's batches, so its bytes are the leader's.
+    pub size_bytes: u64,
 }
 
 impl Record {
-    pub fn from_producer(offset: u64, leader_epoch: LeaderEpoch, r: ProducerRecord) -> Self {
+    pub fn from_producer(
+        offset: u64,
+        leader_epoch: LeaderEpoch,
+        r: ProducerRecord,
+        size_bytes: u64,
+    ) -> Self {
         Record {
             offset,
             leader_epoch,
@@ -119,6 +133,7 @@ impl Record {
             key: r.key,
             value: r.value,
             headers: r.headers,
+            size_bytes,
         }
     }
 }

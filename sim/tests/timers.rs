@@ -27,7 +27,7 @@ fn power_loss_with_a_1_ms_zookeeper_session_timeout_is_rejected_as_kafka_would_n
     let (path, text) = power_loss_with_zk_timeout(1);
     let e = Scenario::parse(&path, &text).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("zookeeper.session.timeout.ms"));
-    assert_eq!(e.line, 22, "{e}");
+    assert_eq!(e.line, 27, "{e}");
     assert!(e.message.contains("fails to start"), "{e}");
 }
 

@@ -64,6 +64,8 @@ impl Broker {
                 },
                 timestamp_ms: now_ms,
                 key: Some(key),
+                // The group coordinator's records carry their whole value.
+                value_bytes: value.len() as u32,
                 value,
                 headers: Vec::new(),
             });

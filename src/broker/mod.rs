@@ -130,6 +130,8 @@ pub enum BrokerTimer {
     },
     /// Before 2.7: look for ISR changes to tell the controller about.
     IsrChangePropagation,
+    /// Log recovery after an unclean shutdown is over: connect to ZooKeeper and register.
+    LogRecoveryDone,
     /// A timer of the group coordinator.
     Group(GroupTimer),
 }
@@ -442,7 +444,7 @@ impl Actor for Broker {
             broker: self.id,
             replicas: recovered,
         });
-        self.zk_connect(out);
+        self.recover_logs_then_connect(out);
         if let Some(ms) = self.isr_expiration_period_ms() {
             out.timer(ms, BrokerTimer::IsrExpiration);
         }
@@ -619,6 +621,7 @@ impl Broker {
                 }
             }
             BrokerTimer::IsrChangePropagation => self.maybe_propagate_isr_changes(now_ms, out),
+            BrokerTimer::LogRecoveryDone => self.zk_connect(out),
             BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
         }
     }

@@ -130,7 +130,7 @@ impl Broker {
                 p.isr,
                 p.replicas
             );
-            self.disk.logs.entry(p.tp.clone()).or_default();
+            self.disk.log_mut(&p.tp);
             if p.leader == Some(self.id) {
                 self.make_leader(now_ms, p, out);
             } else {

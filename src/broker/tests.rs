@@ -245,6 +245,7 @@ impl Cluster {
                 timestamp_ms: self.now_ms,
                 key: None,
                 value: format!("v{seq}"),
+                value_bytes: 2,
                 headers: vec![],
             })
             .collect();
@@ -619,6 +620,7 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
         timestamp_ms: 0,
         key: None,
         value: format!("v{seq}"),
+        value_bytes: 2,
         headers: vec![],
     };
     // Broker 0 leads orders-0 but not orders-1.
@@ -897,6 +899,7 @@ fn power_loss_keeps_only_flushed_records() {
                 timestamp_ms: 0,
                 key: None,
                 value: String::new(),
+                value_bytes: 0,
                 headers: vec![],
             })
             .collect(),
@@ -906,7 +909,71 @@ fn power_loss_keeps_only_flushed_records() {
     disk.logs.insert(tp(), log);
     let mut crash_copy = disk.clone();
     disk.logs.get_mut(&tp()).unwrap().truncate_to(3);
-    assert!(crash_copy.lose_unflushed().is_empty());
+    assert!(crash_copy.lose_unflushed(0).is_empty());
+}
+
+/// After an unclean shutdown a broker reads its logs again from their recovery points
+/// (`LogLoader.recoverLog`) before it registers (`KafkaServer.startup`); after a clean one it
+/// registers at once.
+#[test]
+fn a_broker_registers_only_after_recovering_its_logs() {
+    use super::disk::{log_recovery_ms, LOG_RECOVERY_BYTES_PER_SEC};
+    let mut disk = Disk::default();
+    let records: Vec<ProducerRecord> = (0..1_000)
+        .map(|seq| ProducerRecord {
+            id: RecordId { producer: 0, seq },
+            timestamp_ms: 0,
+            key: None,
+            value: String::new(),
+            value_bytes: 1_000_000,
+            headers: vec![],
+        })
+        .collect();
+    disk.log_mut(&tp()).append_as_leader(0, records, 0);
+    let bytes = disk.logs[&tp()].bytes_past_recovery_point();
+    assert!(bytes > 1_000_000_000);
+    let expected_ms = log_recovery_ms(bytes);
+    assert_eq!(
+        expected_ms,
+        (bytes * 1000).div_ceil(LOG_RECOVERY_BYTES_PER_SEC)
+    );
+
+    let connects = |out: &Output<BrokerTimer>| {
+        out.messages
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::ZkConnect(_)))
+            .count()
+    };
+    let mut broker = Broker::new(0, config(), BTreeMap::new(), disk.clone());
+    let mut out = Output::default();
+    broker.start(0, &mut out);
+    assert_eq!(connects(&out), 0, "no ZooKeeper session while recovering");
+    assert!(out.events.contains(&Event::LogRecovery {
+        broker: 0,
+        bytes,
+        recovery_ms: expected_ms,
+    }));
+    let (delay_ms, _) = out
+        .timers
+        .iter()
+        .find(|(_, t)| *t == BrokerTimer::LogRecoveryDone)
+        .expect("a recovery timer");
+    assert_eq!(*delay_ms, expected_ms);
+    let mut out = Output::default();
+    broker.on_timer(expected_ms, BrokerTimer::LogRecoveryDone, &mut out);
+    assert_eq!(connects(&out), 1, "recovered: connect and register");
+
+    // A clean shutdown's marker skips recovery.
+    disk.clean_shutdown = true;
+    let mut broker = Broker::new(0, config(), BTreeMap::new(), disk);
+    let mut out = Output::default();
+    broker.start(0, &mut out);
+    assert_eq!(connects(&out), 1);
+    assert!(!out
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LogRecovery { .. })));
+    assert!(!broker.disk().clean_shutdown, "a start clears the marker");
 }
 
 /// Kafka's `Partition.lastOffsetForLeaderEpoch` (KIP-320, from 2.1): the asker's current

@@ -338,6 +338,7 @@ fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkP
         timestamp_ms: c.now_ms(),
         key: None,
         value: "v".into(),
+        value_bytes: 1,
         headers: vec![],
     };
     let produce = ProduceRequest {

@@ -271,6 +271,7 @@ mod tests {
                 key: Some(key),
                 value,
                 headers: vec![],
+                size_bytes: 0,
             });
         }
         let mut other = Harness::new();

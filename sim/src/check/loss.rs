@@ -180,10 +180,11 @@ fn judge(
 fn cause_of(event: &Event, broker: BrokerId) -> String {
     match event {
         Event::Truncated {
-            reason: TruncateReason::PowerLoss { flushed_offset },
+            reason: TruncateReason::PowerLoss { .. },
+            to_offset,
             ..
         } => format!(
-            "leader broker {broker} lost power and kept its log only up to offset {flushed_offset}"
+            "leader broker {broker} lost power and kept its log only up to offset {to_offset}"
         ),
         Event::Truncated { to_offset, .. } => {
             format!("leader broker {broker} truncated its log to offset {to_offset}")
@@ -261,7 +262,10 @@ mod tests {
                     tp: tp(),
                     from_log_end_offset: 3,
                     to_offset: 1,
-                    reason: TruncateReason::PowerLoss { flushed_offset: 1 },
+                    reason: TruncateReason::PowerLoss {
+                        flushed_offset: 1,
+                        written_back_offset: 0,
+                    },
                 },
             ),
         ];

@@ -122,6 +122,11 @@ enum GatherKey {
         broker: kafka_model::BrokerId,
         error: kafka_model::ErrorCode,
     },
+    /// The logs one power loss cut on one broker.
+    PowerLoss {
+        at_ms: u64,
+        broker: kafka_model::BrokerId,
+    },
 }
 
 struct Gathered {
@@ -141,6 +146,7 @@ impl Gathered {
                 // The ISR lines gathered here do not use `replica.lag.time.max.ms`.
                 Event::ControllerShrunkIsr { .. } | Event::IsrExpanded { .. } => isr_line(only, 0),
                 Event::ProduceRejected { .. } => produce_line(only, &Names::default()),
+                Event::Truncated { .. } => log_line(only),
                 _ => leadership_line(only, None),
             };
             let (_, text) = line.expect("a gathered event is told");
@@ -152,7 +158,42 @@ impl Gathered {
             GatherKey::DeadReplicasRemoved { removed } => vec![self.removed_line(removed)],
             GatherKey::Rejoined { broker } => vec![self.rejoined_line(*broker)],
             GatherKey::Rejections { broker, error } => vec![self.rejections_line(*broker, *error)],
+            GatherKey::PowerLoss { broker, .. } => vec![self.power_loss_line(*broker)],
         }
+    }
+
+    /// A power loss cuts every log of the broker at once; the story names a few.
+    fn power_loss_line(&self, broker: kafka_model::BrokerId) -> String {
+        let mut written_back = 0;
+        let parts: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Truncated {
+                    tp,
+                    from_log_end_offset,
+                    to_offset,
+                    reason:
+                        TruncateReason::PowerLoss {
+                            flushed_offset,
+                            written_back_offset,
+                        },
+                    ..
+                } => {
+                    if written_back_offset > flushed_offset {
+                        written_back += 1;
+                    }
+                    format!("{tp} to offset {to_offset} (from {from_log_end_offset})")
+                }
+                _ => unreachable!("only power-loss truncations gather here"),
+            })
+            .collect();
+        format!(
+            "broker {broker} truncates {} logs to what the power loss left on its disk ({} of them kept more than their last flush, because the OS had written it back on its own): {}",
+            self.events.len(),
+            written_back,
+            some(&parts)
+        )
     }
 
     /// Kafka's broker answers each produce request on its own; the story counts them.
@@ -323,7 +364,7 @@ impl Timeline {
     /// Gathers what the story tells in a line or two instead of one per partition, and says
     /// so: a broker's new leadership or followership with the others it took at the same
     /// instant, a new topic's first leaders, a run of dead-replica removals that keep their
-    /// leaders, and a run of one broker's rejoins.
+    /// leaders, a run of one broker's rejoins, and the logs one power loss cut.
     fn gather(&mut self, at_ms: u64, event: &Event) -> bool {
         let key = match event {
             Event::BecameLeader { broker, .. } | Event::BecameFollower { broker, .. } => {
@@ -353,6 +394,14 @@ impl Timeline {
             Event::ProduceRejected { broker, error, .. } => GatherKey::Rejections {
                 broker: *broker,
                 error: *error,
+            },
+            Event::Truncated {
+                broker,
+                reason: TruncateReason::PowerLoss { .. },
+                ..
+            } => GatherKey::PowerLoss {
+                at_ms,
+                broker: *broker,
             },
             _ => return false,
         };
@@ -511,7 +560,7 @@ fn fault_text(action: &str, detail: &str) -> String {
             format!("FAULT: {detail} crashes (its page cache survives: nothing written is lost)")
         }
         "power-loss" => {
-            format!("FAULT: {detail} loses power (everything not yet flushed to disk is gone)")
+            format!("FAULT: {detail} loses power (what only the page cache held is gone: neither fsynced nor written back by the OS)")
         }
         "restart" => format!("FAULT: {detail} restarts from what its disk kept"),
         "pause" => {
@@ -552,9 +601,10 @@ fn narrate_event(
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }
         | Event::BecameFollower { .. } => leadership_line(event, isr_change),
-        Event::Truncated { .. } | Event::Flushed { .. } | Event::BrokerRecovered { .. } => {
-            log_line(event)
-        }
+        Event::Truncated { .. }
+        | Event::Flushed { .. }
+        | Event::BrokerRecovered { .. }
+        | Event::LogRecovery { .. } => log_line(event),
         Event::IsrShrunk { .. }
         | Event::IsrExpanded { .. }
         | Event::ControllerShrunkIsr { .. }
@@ -771,7 +821,13 @@ fn log_line(event: &Event) -> Option<Line> {
                 } => {
                     format!("the leader's log end {leader_log_end_offset} (its own log was longer)")
                 }
-                TruncateReason::PowerLoss { flushed_offset } => format!(
+                TruncateReason::PowerLoss {
+                    flushed_offset,
+                    written_back_offset,
+                } if written_back_offset > flushed_offset => format!(
+                    "its last flush at offset {flushed_offset}, and the OS had written back up to offset {written_back_offset} on its own: the power loss took the rest"
+                ),
+                TruncateReason::PowerLoss { flushed_offset, .. } => format!(
                     "its last flush at offset {flushed_offset}: the power loss took the rest"
                 ),
             };
@@ -786,6 +842,14 @@ fn log_line(event: &Event) -> Option<Line> {
             }
         }
         Event::Flushed { .. } => return None,
+        Event::LogRecovery {
+            broker,
+            bytes,
+            recovery_ms,
+        } => format!(
+            "broker {broker} recovers {} past its recovery point ({recovery_ms} ms) before it registers",
+            show_bytes(*bytes)
+        ),
         Event::BrokerRecovered { broker, replicas } => {
             if replicas.is_empty() {
                 format!("broker {broker} starts with an empty disk")
@@ -801,6 +865,16 @@ fn log_line(event: &Event) -> Option<Line> {
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+/// A byte count as a reader says it: "830 bytes", "12.3 KB", "41.0 MB" (decimal units, as
+/// disk rates are given).
+fn show_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)];
+    match UNITS.iter().find(|(_, size)| bytes >= *size) {
+        Some((unit, size)) => format!("{:.1} {unit}", bytes as f64 / *size as f64),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// The ISR: shrinks, expands, and the controller's changes to it.
@@ -1145,6 +1219,30 @@ mod tests {
         assert_eq!(
             timeline.finish(&mut Digest::default(), &no_names()),
             vec!["t=   0.100s broker 2 caught up and rejoins the ISRs of 2 partitions: orders-0 (leader 0, ISR [0,2]), orders-1 (leader 1, ISR [1,2]); the last at t=0.130s"]
+        );
+        // The logs one power loss cut on one broker are one line; one alone keeps its own.
+        let cut = |partition, from, written_back_offset| Event::Truncated {
+            broker: 3,
+            tp: TopicPartition::new("orders", partition),
+            from_log_end_offset: from,
+            to_offset: written_back_offset,
+            reason: TruncateReason::PowerLoss {
+                flushed_offset: 0,
+                written_back_offset,
+            },
+        };
+        let mut timeline = Timeline::default();
+        assert!(timeline.gather(45_000, &cut(0, 30, 20)));
+        assert!(timeline.gather(45_000, &cut(1, 10, 0)));
+        assert_eq!(
+            timeline.finish(&mut Digest::default(), &no_names()),
+            vec!["t=  45.000s broker 3 truncates 2 logs to what the power loss left on its disk (1 of them kept more than their last flush, because the OS had written it back on its own): orders-0 to offset 20 (from 30), orders-1 to offset 0 (from 10)"]
+        );
+        let mut timeline = Timeline::default();
+        assert!(timeline.gather(45_000, &cut(1, 10, 0)));
+        assert_eq!(
+            timeline.finish(&mut Digest::default(), &no_names()),
+            vec!["t=  45.000s broker 3 truncates orders-1 to offset 0 (from 10): its last flush at offset 0: the power loss took the rest"]
         );
         // A broker's run of rejections with one error is one line, whatever the partitions.
         let rejected = |partition| Event::ProduceRejected {

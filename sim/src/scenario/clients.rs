@@ -7,6 +7,7 @@ use super::spec::{
     ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
 };
 use kafka_model::clients::consumer::CommitMode;
+use kafka_model::clients::producer::ValueBytes;
 use kafka_model::config::{ConsumerConfig, ProducerConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -99,6 +100,7 @@ fn parse_producer(
     let keys = ctx
         .int("keys", raw.keys.as_ref(), 1, 1_000_000)?
         .map(|k| k as u32);
+    let value_bytes = parse_value_bytes(ctx, raw.value_bytes.as_ref())?;
     let start_ms = ctx.duration_ms("start", raw.start.as_ref())?.unwrap_or(0);
     let mut config = ProducerConfig::default();
     let mut spans = BTreeMap::new();
@@ -143,9 +145,55 @@ fn parse_producer(
         records,
         rate_per_sec,
         keys,
+        value_bytes,
         start_ms,
         config,
     })
+}
+
+/// The largest `value_bytes` a scenario may ask for (100 MiB). Kafka's own bound is the
+/// broker's `message.max.bytes` (1 MiB by default), which the simulator does not apply yet.
+const MAX_VALUE_BYTES: i64 = 100 << 20;
+
+/// `value_bytes = 100` (every value that size) or `value_bytes = [100, 1000]` (each drawn
+/// from the range, inclusive, from the run's seed); absent, a value is its label `NAME-SEQ`.
+fn parse_value_bytes(ctx: &Ctx, v: Option<&Val>) -> Result<ValueBytes> {
+    const KEY: &str = "value_bytes";
+    let Some(v) = v else {
+        return Ok(ValueBytes::Label);
+    };
+    let shape = || {
+        ctx.err(
+            Some(v.span()),
+            Some(KEY),
+            "expected a size in bytes (`value_bytes = 100`) or a range \
+             (`value_bytes = [100, 1000]`)",
+        )
+    };
+    let bound = |x: &toml::Value| match x {
+        toml::Value::Integer(i) if (0..=MAX_VALUE_BYTES).contains(i) => Ok(*i as u32),
+        toml::Value::Integer(i) => Err(ctx.err(
+            Some(v.span()),
+            Some(KEY),
+            format!("{i} is out of range (0 to {MAX_VALUE_BYTES} bytes)"),
+        )),
+        _ => Err(shape()),
+    };
+    match v.get_ref() {
+        toml::Value::Integer(_) => Ok(ValueBytes::Fixed(bound(v.get_ref())?)),
+        toml::Value::Array(items) if items.len() == 2 => {
+            let (min, max) = (bound(&items[0])?, bound(&items[1])?);
+            if min > max {
+                return Err(ctx.err(
+                    Some(v.span()),
+                    Some(KEY),
+                    format!("the range [{min}, {max}] runs downwards; write [{max}, {min}]"),
+                ));
+            }
+            Ok(ValueBytes::Range { min, max })
+        }
+        _ => Err(shape()),
+    }
 }
 
 pub fn parse_consumers(

@@ -2,11 +2,12 @@
 //! with their replica assignments.
 
 use super::error::{Ctx, Result, Span};
-use super::raw::{List, RawCluster, RawNetwork, RawTopic, Val};
+use super::raw::{List, RawCluster, RawNetwork, RawOs, RawTopic, Val};
 use super::spec::{
-    parse_duration_us, ClusterSpec, NetworkSpec, TopicSpec, MAX_BROKERS, MAX_PARTITIONS,
+    parse_duration_us, ClusterSpec, NetworkSpec, OsSpec, TopicSpec, MAX_BROKERS, MAX_PARTITIONS,
 };
 use kafka_model::config::{BrokerConfig, KafkaVersion};
+use kafka_model::page_cache::WriteBack;
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -59,7 +60,57 @@ pub fn parse_cluster(
     }
     check_protocol_within_release(ctx, &config, &spans, raw.kafka_version.is_some())?;
     check_broker_timers(ctx, &config, network, &spans, table_span)?;
-    Ok(ClusterSpec::new(broker_ids, config))
+    let mut spec = ClusterSpec::new(broker_ids, config);
+    spec.os = parse_os(ctx, raw.os.as_ref())?;
+    Ok(spec)
+}
+
+/// `[cluster.os]`: `dirty_expire` and `dirty_writeback`, durations or `"never"` (no
+/// write-back on its own: only fsync keeps data over a power loss). Linux's defaults
+/// otherwise: 30 s and 5 s.
+fn parse_os(ctx: &Ctx, os: Option<&Spanned<RawOs>>) -> Result<OsSpec> {
+    let Some(os) = os else {
+        return Ok(OsSpec::default());
+    };
+    let raw = os.get_ref();
+    let expire = os_duration_ms(ctx, "dirty_expire", raw.dirty_expire.as_ref())?;
+    let writeback = os_duration_ms(ctx, "dirty_writeback", raw.dirty_writeback.as_ref())?;
+    let WriteBack::Periodic {
+        dirty_expire_ms: default_expire_ms,
+        dirty_writeback_ms: default_writeback_ms,
+    } = WriteBack::LINUX_DEFAULT
+    else {
+        unreachable!("Linux writes back by default");
+    };
+    let write_back = match (
+        expire.unwrap_or(Some(default_expire_ms)),
+        writeback.unwrap_or(Some(default_writeback_ms)),
+    ) {
+        (Some(dirty_expire_ms), Some(dirty_writeback_ms)) => WriteBack::Periodic {
+            dirty_expire_ms,
+            dirty_writeback_ms,
+        },
+        _ => WriteBack::Never,
+    };
+    Ok(OsSpec { write_back })
+}
+
+/// A `[cluster.os]` duration: `Some(Some(ms))`, `Some(None)` for `"never"`, `None` when
+/// absent. A flusher period of 0 is refused: Linux's 0 means "never", so write that.
+fn os_duration_ms(ctx: &Ctx, key: &str, v: Option<&Val>) -> Result<Option<Option<u64>>> {
+    let Some(v) = v else { return Ok(None) };
+    if v.get_ref().as_str() == Some("never") {
+        return Ok(Some(None));
+    }
+    let ms = ctx.duration_ms(key, Some(v))?.expect("present");
+    if key == "dirty_writeback" && ms == 0 {
+        return Err(ctx.err(
+            Some(v.span()),
+            Some(key),
+            "a flusher period of 0 turns periodic write-back off in Linux; write \"never\"",
+        ));
+    }
+    Ok(Some(Some(ms)))
 }
 
 /// `kafka_version = "X.Y.Z"`: the Kafka release the brokers run (default 3.7.1).

@@ -45,6 +45,15 @@ pub struct RawCluster {
     pub broker_ids: Option<Spanned<List>>,
     pub kafka_version: Option<Val>,
     pub config: Option<ConfigTable>,
+    pub os: Option<Spanned<RawOs>>,
+}
+
+/// `[cluster.os]`: the operating system's page-cache write-back, a setting of the world.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOs {
+    pub dirty_expire: Option<Val>,
+    pub dirty_writeback: Option<Val>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +81,7 @@ pub struct RawProducer {
     pub records: Option<Val>,
     pub rate: Option<Val>,
     pub keys: Option<Val>,
+    pub value_bytes: Option<Val>,
     pub start: Option<Val>,
     pub config: Option<ConfigTable>,
 }

@@ -6,7 +6,9 @@
 
 use crate::check::Invariant;
 use kafka_model::clients::consumer::CommitMode;
+use kafka_model::clients::producer::ValueBytes;
 use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
+use kafka_model::page_cache::WriteBack;
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -48,6 +50,16 @@ pub struct ClusterSpec {
     /// any non-negative ids, as Kafka's `broker.id` allows.
     broker_ids: Vec<BrokerId>,
     pub config: BrokerConfig,
+    /// `[cluster.os]`: the machines' operating system.
+    pub os: OsSpec,
+}
+
+/// `[cluster.os]`: what the brokers' operating system does with pages Kafka did not fsync.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OsSpec {
+    /// `dirty_expire` and `dirty_writeback` (Linux's `vm.dirty_expire_centisecs` and
+    /// `vm.dirty_writeback_centisecs`; default 30 s and 5 s).
+    pub write_back: WriteBack,
 }
 
 impl ClusterSpec {
@@ -56,7 +68,11 @@ impl ClusterSpec {
     pub fn new(mut broker_ids: Vec<BrokerId>, config: BrokerConfig) -> ClusterSpec {
         broker_ids.sort_unstable();
         debug_assert!(broker_ids.windows(2).all(|w| w[0] < w[1]));
-        ClusterSpec { broker_ids, config }
+        ClusterSpec {
+            broker_ids,
+            config,
+            os: OsSpec::default(),
+        }
     }
 
     /// The broker ids, ascending.
@@ -144,6 +160,8 @@ pub struct ProducerSpec {
     pub records: u64,
     pub rate_per_sec: f64,
     pub keys: Option<u32>,
+    /// `value_bytes`: a size, a `[min, max]` range, or the label's own length by default.
+    pub value_bytes: ValueBytes,
     pub start_ms: u64,
     pub config: ProducerConfig,
 }

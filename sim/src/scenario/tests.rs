@@ -850,3 +850,64 @@ fn a_preferred_election_names_a_partition_or_all() {
         assert!(e.message.contains(says), "{target}: {e}");
     }
 }
+
+/// `[cluster.os]`: Linux's write-back by default, durations or "never" when set, and the
+/// usual error (file, line, key, nearest key) for a typo.
+#[test]
+fn cluster_os_sets_the_write_back_horizon() {
+    use kafka_model::page_cache::WriteBack;
+    let s = parse(EXAMPLE).unwrap();
+    assert_eq!(s.cluster.os.write_back, WriteBack::LINUX_DEFAULT);
+    let with_os = |os: &str| {
+        EXAMPLE.replace(
+            "[cluster.config]",
+            &format!("[cluster.os]\n{os}\n\n[cluster.config]"),
+        )
+    };
+    let s = parse(&with_os("dirty_expire = \"10s\"\ndirty_writeback = \"1s\"")).unwrap();
+    assert_eq!(
+        s.cluster.os.write_back,
+        WriteBack::Periodic {
+            dirty_expire_ms: 10_000,
+            dirty_writeback_ms: 1_000,
+        }
+    );
+    let s = parse(&with_os("dirty_expire = \"never\"")).unwrap();
+    assert_eq!(s.cluster.os.write_back, WriteBack::Never);
+
+    let e = parse(&with_os("dirty_expiry = \"10s\"")).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (12, Some("dirty_expiry")));
+    assert!(e.message.contains("did you mean `dirty_expire`"), "{e}");
+    let e = parse(&with_os("dirty_writeback = \"0s\"")).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (12, Some("dirty_writeback")));
+    assert!(e.message.contains("write \"never\""), "{e}");
+    let e = parse(&with_os("dirty_expire = 30")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("dirty_expire"));
+}
+
+/// A producer's `value_bytes`: absent, the label's length; a size; or a range.
+#[test]
+fn producer_value_bytes_takes_a_size_or_a_range() {
+    use kafka_model::clients::producer::ValueBytes;
+    let s = parse(EXAMPLE).unwrap();
+    assert_eq!(s.producers[0].value_bytes, ValueBytes::Label);
+    let with = |v: &str| EXAMPLE.replace("keys = 8", &format!("keys = 8\nvalue_bytes = {v}"));
+    let s = parse(&with("100")).unwrap();
+    assert_eq!(s.producers[0].value_bytes, ValueBytes::Fixed(100));
+    let s = parse(&with("[100, 1000]")).unwrap();
+    assert_eq!(
+        s.producers[0].value_bytes,
+        ValueBytes::Range {
+            min: 100,
+            max: 1000
+        }
+    );
+    for bad in ["[1000, 100]", "\"100\"", "[1, 2, 3]", "-1"] {
+        let e = parse(&with(bad)).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (32, Some("value_bytes")),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -378,16 +378,17 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
         *disk = broker.into_disk();
     }
     if power_loss {
-        let lost = disk.lose_unflushed();
+        let lost = disk.lose_unflushed(Shared::now_ms());
         let events = lost
             .into_iter()
-            .map(|(tp, before, after)| Event::Truncated {
+            .map(|(tp, loss)| Event::Truncated {
                 broker: b,
                 tp,
-                from_log_end_offset: before,
-                to_offset: after,
+                from_log_end_offset: loss.log_end_offset_before,
+                to_offset: loss.kept_offset(),
                 reason: TruncateReason::PowerLoss {
-                    flushed_offset: after,
+                    flushed_offset: loss.flushed_offset,
+                    written_back_offset: loss.written_back_offset,
                 },
             })
             .collect();

@@ -243,6 +243,7 @@ fn start_producer(
                 records: spec.records,
                 rate_per_sec: spec.rate_per_sec,
                 keys: spec.keys,
+                value_bytes: spec.value_bytes,
                 start_ms: spec.start_ms,
                 config: spec.config.clone(),
                 bootstrap: bootstrap.clone(),

@@ -119,6 +119,7 @@ pub(super) fn new_shared(
     watchdog_fired: Arc<AtomicBool>,
 ) -> (Arc<Shared>, UnboundedReceiver<()>) {
     let (stop_signal, stop_rx) = unbounded();
+    let write_back = scenario.cluster.os.write_back;
     let shared = Arc::new(Shared {
         scenario,
         seed,
@@ -128,7 +129,7 @@ pub(super) fn new_shared(
         brokers: broker_ids.iter().map(|b| (*b, Mutex::new(None))).collect(),
         disks: broker_ids
             .iter()
-            .map(|b| (*b, Mutex::new(Disk::default())))
+            .map(|b| (*b, Mutex::new(Disk::new(write_back))))
             .collect(),
         mailboxes: Mutex::new(BTreeMap::new()),
         zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),

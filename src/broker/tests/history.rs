@@ -487,6 +487,7 @@ fn kip_279_a_follower_without_the_answered_epoch_asks_again() {
         timestamp_ms: 0,
         key: None,
         value: format!("v{seq}"),
+        value_bytes: 2,
         headers: vec![],
     };
     let mut c = Cluster::new(3, release_config("2.0.0"));

@@ -18,6 +18,7 @@ fn record(offset: u64) -> Record {
         key: None,
         value: String::new(),
         headers: vec![],
+        size_bytes: 0,
     }
 }
 

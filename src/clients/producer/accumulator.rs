@@ -8,12 +8,17 @@
 //! the sender passes the leaders in and sends what it gets back.
 
 use crate::config::ProducerConfig;
+use crate::record_size::{
+    batch_size_upper_bound_bytes, record_size_bytes, RECORD_BATCH_OVERHEAD_BYTES,
+};
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Debug)]
 pub(super) struct Batch {
     pub(super) records: Vec<ProducerRecord>,
+    /// The batch as Kafka's `MemoryRecordsBuilder` estimates it: the v2 batch header and
+    /// each record's `DefaultRecord.sizeInBytes`.
     pub(super) bytes: u64,
     pub(super) created_ms: u64,
     pub(super) attempts: u32,
@@ -21,8 +26,29 @@ pub(super) struct Batch {
     pub(super) retry_after_ms: u64,
 }
 
-fn record_bytes(r: &ProducerRecord) -> u64 {
-    (r.key.as_ref().map_or(0, |k| k.len()) + r.value.len()) as u64
+/// A new batch holding `record`: the v2 batch header and the record at offset delta 0
+/// (Kafka's `MemoryRecordsBuilder.estimatedBytesWritten` after its first append).
+fn new_batch_bytes(record: &ProducerRecord) -> u64 {
+    RECORD_BATCH_OVERHEAD_BYTES + record_size_bytes(0, 0, record)
+}
+
+/// The bytes `record` adds to `batch`: Kafka's `MemoryRecordsBuilder.hasRoomFor` counts its
+/// `DefaultRecord.sizeInBytes` with the next offset delta and its timestamp delta from the
+/// batch's first record.
+fn record_bytes_in(batch: &Batch, record: &ProducerRecord) -> u64 {
+    let first_ms = batch
+        .records
+        .first()
+        .map_or(record.timestamp_ms, |r| r.timestamp_ms);
+    let delta_ms = record.timestamp_ms as i64 - first_ms as i64;
+    record_size_bytes(batch.records.len() as u32, delta_ms, record)
+}
+
+/// A batch's `writeLimit`: `RecordAccumulator.append` sizes its buffer at `batch.size`, or at
+/// `AbstractRecords.estimateSizeInBytesUpperBound` of its first record when that is larger.
+fn write_limit_bytes(batch_size: u64, batch: &Batch) -> u64 {
+    let first = batch.records.first().expect("a batch holds a record");
+    batch_size.max(batch_size_upper_bound_bytes(first))
 }
 
 /// What `RecordAccumulator.ready` found (Kafka's `ReadyCheckResult`).
@@ -72,29 +98,28 @@ impl RecordAccumulator {
     /// not, Kafka's `append` with `abortOnNewBatch` returns before opening a new batch, and
     /// a record without a key goes to a new sticky partition instead (KIP-480).
     pub(super) fn fits_last_batch(&self, partition: u32, record: &ProducerRecord) -> bool {
-        let bytes = record_bytes(record);
         let batch_size = self.batch_size;
         self.queues.get(&partition).is_some_and(|queue| {
-            queue
-                .back()
-                .is_some_and(|b| b.attempts == 0 && b.bytes + bytes <= batch_size.max(bytes))
+            queue.back().is_some_and(|b| {
+                b.attempts == 0
+                    && b.bytes + record_bytes_in(b, record) <= write_limit_bytes(batch_size, b)
+            })
         })
     }
 
     /// Kafka's `RecordAccumulator.append`: into the partition's last batch if it has room
     /// (and is not a retry), else into a new one.
     pub(super) fn append(&mut self, partition: u32, record: ProducerRecord, now_ms: u64) {
-        let bytes = record_bytes(&record);
         let fits = self.fits_last_batch(partition, &record);
         let queue = self.queues.entry(partition).or_default();
         if fits {
             let b = queue.back_mut().expect("checked");
-            b.bytes += bytes;
+            b.bytes += record_bytes_in(b, &record);
             b.records.push(record);
         } else {
             queue.push_back(Batch {
+                bytes: new_batch_bytes(&record),
                 records: vec![record],
-                bytes,
                 created_ms: now_ms,
                 attempts: 0,
                 retry_after_ms: 0,

@@ -21,7 +21,7 @@ use crate::config::ProducerConfig;
 use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -64,6 +64,19 @@ impl MetadataTimer for ProducerTimer {
     }
 }
 
+/// How large the workload's record values are (a scenario's `value_bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueBytes {
+    /// The value is its label, `NAME-SEQ`, and nothing more: a dozen bytes or so (the
+    /// default, so a scenario that sets no size runs as it did before sizes were counted).
+    Label,
+    /// Every value is this many bytes.
+    Fixed(u32),
+    /// Each value's size is drawn, evenly from `min` to `max` inclusive, from the producer's
+    /// seeded generator.
+    Range { min: u32, max: u32 },
+}
+
 /// What a producer process is: its workload (which records, how fast, from when) and its
 /// client (`producer.*` settings, bootstrap brokers).
 #[derive(Clone, Debug)]
@@ -77,6 +90,7 @@ pub struct ProducerSettings {
     pub rate_per_sec: f64,
     /// Keys `k0` to `k{keys - 1}`, in turn; no keys when `None`.
     pub keys: Option<u32>,
+    pub value_bytes: ValueBytes,
     pub start_ms: u64,
     pub config: ProducerConfig,
     pub bootstrap: Vec<BrokerId>,
@@ -92,6 +106,10 @@ pub struct Producer {
     records_total: u64,
     rate_per_sec: f64,
     keys: Option<u32>,
+    value_bytes: ValueBytes,
+    /// Draws the sizes of `ValueBytes::Range`: the same seed as `rng`, another stream, so
+    /// sizes do not move the partitioner's draws.
+    value_rng: ChaCha8Rng,
     start_ms: u64,
     config: ProducerConfig,
     next_seq: u64,
@@ -121,11 +139,17 @@ impl Producer {
             records,
             rate_per_sec,
             keys,
+            value_bytes,
             start_ms,
             config,
             bootstrap,
             seed,
         } = settings;
+        if let ValueBytes::Range { min, max } = value_bytes {
+            assert!(min <= max, "a value size range runs upwards");
+        }
+        let mut value_rng = ChaCha8Rng::seed_from_u64(seed);
+        value_rng.set_stream(1);
         assert!(rate_per_sec > 0.0, "a producer's rate must be positive");
         assert!(!bootstrap.is_empty(), "a producer needs bootstrap brokers");
         let metadata = MetadataClient::new(
@@ -147,6 +171,8 @@ impl Producer {
             records_total: records,
             rate_per_sec,
             keys,
+            value_bytes,
+            value_rng,
             start_ms,
             config,
             next_seq: 0,
@@ -209,9 +235,11 @@ impl Producer {
                 },
                 timestamp_ms: now_ms,
                 key: self.keys.map(|k| format!("k{}", seq % k as u64)),
-                value: format!("{}-{}", self.name, seq),
+                value: String::new(),
+                value_bytes: 0,
                 headers: Vec::new(),
             };
+            let record = self.with_value(record);
             self.unassigned.push_back(record);
         }
         if self.next_seq < self.records_total {
@@ -219,6 +247,21 @@ impl Producer {
             out.timer(next - now_ms, ProducerTimer::Generate);
         }
         self.assign(now_ms, out);
+    }
+
+    /// The record's value: its label `NAME-SEQ`, and the size of the payload it stands for.
+    fn with_value(&mut self, mut record: ProducerRecord) -> ProducerRecord {
+        record.value = format!("{}-{}", self.name, record.id.seq);
+        record.value_bytes = match self.value_bytes {
+            ValueBytes::Label => record.value.len() as u32,
+            ValueBytes::Fixed(n) => n,
+            ValueBytes::Range { min, max } => {
+                // Uniform over the range; the modulo's bias over a 64-bit draw is below 2^-32.
+                let span = (max - min) as u64 + 1;
+                min + (self.value_rng.next_u64() % span) as u32
+            }
+        };
+        record
     }
 
     /// Gives records a partition (needs the partition count from metadata).

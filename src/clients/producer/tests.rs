@@ -23,6 +23,7 @@ fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
         records: 10,
         rate_per_sec: 1000.0,
         keys,
+        value_bytes: ValueBytes::Label,
         start_ms: 0,
         config,
         bootstrap: vec![0, 1, 2],
