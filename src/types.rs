@@ -198,6 +198,8 @@ pub enum ErrorCode {
     /// A new leader's high watermark has not yet reached the start of its epoch, so it cannot
     /// tell the latest offset yet (KIP-207, from 2.2).
     OffsetNotAvailable,
+    /// A controlled shutdown from a broker the controller does not count as alive.
+    BrokerNotAvailable,
 }
 
 impl ErrorCode {
@@ -232,6 +234,7 @@ impl ErrorCode {
             ErrorCode::NotController => "NOT_CONTROLLER",
             ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
             ErrorCode::OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
+            ErrorCode::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
         }
     }
 

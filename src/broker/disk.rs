@@ -20,6 +20,9 @@ pub struct Disk {
     /// How many records this broker's group coordinator has written, so the ids of its
     /// `__consumer_offsets` records stay unique across restarts.
     pub coordinator_records_written: u64,
+    /// `.kafka_cleanshutdown`: the broker flushed and closed every log on its way down
+    /// (`LogManager.shutdown`), so the next start needs no recovery.
+    pub clean_shutdown: bool,
 }
 
 impl Disk {
