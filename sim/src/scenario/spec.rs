@@ -175,6 +175,9 @@ pub enum NemesisKind {
     Partition,
     Slow,
     Pause,
+    /// A controlled shutdown, then a restart. Not among the default kinds, so the schedules
+    /// of scenarios that name none stay as they were.
+    Shutdown,
 }
 
 impl NemesisKind {
@@ -195,11 +198,22 @@ impl NemesisKind {
             NemesisKind::Partition => "partition",
             NemesisKind::Slow => "slow",
             NemesisKind::Pause => "pause",
+            NemesisKind::Shutdown => "shutdown",
         }
     }
 
+    /// Every kind `kinds` may name: the default ones and those only drawn when named.
+    pub const NAMED: [NemesisKind; 6] = [
+        NemesisKind::Crash,
+        NemesisKind::PowerLoss,
+        NemesisKind::Partition,
+        NemesisKind::Slow,
+        NemesisKind::Pause,
+        NemesisKind::Shutdown,
+    ];
+
     pub fn from_name(name: &str) -> Option<NemesisKind> {
-        NemesisKind::ALL.into_iter().find(|k| k.name() == name)
+        NemesisKind::NAMED.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -273,8 +287,23 @@ pub enum FaultAction {
     Isolate(Target),
     Partition(Vec<Vec<Target>>),
     Heal(Option<Target>),
-    Slow { target: Target, delay_ms: u64 },
-    Loss { target: Target, rate: f64 },
+    Slow {
+        target: Target,
+        delay_ms: u64,
+    },
+    Loss {
+        target: Target,
+        rate: f64,
+    },
+    /// A SIGTERM to a broker: a controlled shutdown, then a clean exit.
+    Shutdown(Target),
+    /// The broker stops (at once, if it runs) and starts again with an empty disk.
+    ReplaceDisk(Target),
+    /// Every broker in turn: controlled shutdown, restart, then wait up to `isr_wait_ms`
+    /// until every ISR is full again.
+    RollingRestart {
+        isr_wait_ms: u64,
+    },
 }
 
 impl FaultAction {
@@ -291,6 +320,9 @@ impl FaultAction {
             FaultAction::Heal(_) => FaultKind::Heal,
             FaultAction::Slow { .. } => FaultKind::Slow,
             FaultAction::Loss { .. } => FaultKind::Loss,
+            FaultAction::Shutdown(_) => FaultKind::Shutdown,
+            FaultAction::ReplaceDisk(_) => FaultKind::ReplaceDisk,
+            FaultAction::RollingRestart { .. } => FaultKind::RollingRestart,
         }
     }
 
@@ -312,10 +344,13 @@ pub enum FaultKind {
     Heal,
     Slow,
     Loss,
+    Shutdown,
+    ReplaceDisk,
+    RollingRestart,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Crash,
         FaultKind::Restart,
         FaultKind::PowerLoss,
@@ -326,6 +361,9 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Slow,
         FaultKind::Loss,
+        FaultKind::Shutdown,
+        FaultKind::ReplaceDisk,
+        FaultKind::RollingRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -340,6 +378,9 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Slow => "slow",
             FaultKind::Loss => "loss",
+            FaultKind::Shutdown => "shutdown",
+            FaultKind::ReplaceDisk => "replace-disk",
+            FaultKind::RollingRestart => "rolling-restart",
         }
     }
 
