@@ -114,4 +114,10 @@ pub trait Actor {
 
     /// A timer set earlier fired.
     fn on_timer(&mut self, now_ms: u64, timer: Self::Timer, out: &mut Output<Self::Timer>);
+
+    /// The process finished an orderly shutdown and has exited: the world ends it after
+    /// carrying out its last output. Only a broker does (a SIGTERM, `KafkaServer.shutdown`).
+    fn exited(&self) -> bool {
+        false
+    }
 }

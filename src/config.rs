@@ -431,6 +431,12 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_ms: u64,
     /// `leader.imbalance.per.broker.percentage`: the imbalance a broker may have.
     pub leader_imbalance_per_broker_percentage: u32,
+    /// `controlled.shutdown.enable`: a SIGTERM starts with a controlled shutdown.
+    pub controlled_shutdown_enable: bool,
+    /// `controlled.shutdown.max.retries`: attempts before the broker goes down anyway.
+    pub controlled_shutdown_max_retries: u32,
+    /// `controlled.shutdown.retry.backoff.ms`: the wait between two attempts.
+    pub controlled_shutdown_retry_backoff_ms: u64,
     /// Defaults for every topic (`min.insync.replicas`, `unclean.leader.election.enable`,
     /// `log.flush.interval.messages`, `log.flush.interval.ms`).
     pub topic_defaults: TopicConfig,
@@ -457,6 +463,9 @@ impl Default for BrokerConfig {
             auto_leader_rebalance_enable: false,
             leader_imbalance_check_interval_ms: 0,
             leader_imbalance_per_broker_percentage: 0,
+            controlled_shutdown_enable: false,
+            controlled_shutdown_max_retries: 0,
+            controlled_shutdown_retry_backoff_ms: 0,
             topic_defaults: TopicConfig::default(),
         };
         with_defaults(blank, Self::DECLARED)
@@ -650,6 +659,37 @@ impl BrokerConfig {
             doc: "the share of a broker's preferred partitions that may be led elsewhere before the controller moves them back",
             apply: |c, k, v| {
                 c.leader_imbalance_per_broker_percentage = as_u64(k, v)?.min(100) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "controlled.shutdown.enable",
+            default: Some("true"),
+            unit: "",
+            doc: "on a SIGTERM the broker first asks the controller to move its leaderships away and take it out of the ISRs it follows (`KafkaServer.controlledShutdown`)",
+            apply: |c, k, v| {
+                c.controlled_shutdown_enable = as_bool(k, v)?;
+                Ok(())
+            },
+        },
+        // No validator in KafkaConfig; 0 means no attempt at all.
+        ConfigKey {
+            name: "controlled.shutdown.max.retries",
+            default: Some("3"),
+            unit: "attempts",
+            doc: "how many controlled-shutdown requests the broker sends before it goes down anyway",
+            apply: |c, k, v| {
+                c.controlled_shutdown_max_retries = as_u64(k, v)?.min(u32::MAX as u64) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "controlled.shutdown.retry.backoff.ms",
+            default: Some("5000"),
+            unit: "ms",
+            doc: "how long the broker waits between two controlled-shutdown attempts",
+            apply: |c, k, v| {
+                c.controlled_shutdown_retry_backoff_ms = as_u64(k, v)?;
                 Ok(())
             },
         },

@@ -87,6 +87,9 @@ pub enum ElectionReason {
     /// An operator asked for the preferred replica (`kafka-leader-election.sh
     /// --election-type PREFERRED`, an ElectLeaders request).
     AdminPreferred,
+    /// The leader is shutting down cleanly and asked the controller to move its leaderships
+    /// (`ControlledShutdownPartitionLeaderElectionStrategy`).
+    ControlledShutdown,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -213,6 +216,9 @@ pub enum Event {
         leader_epoch: LeaderEpoch,
         removed: Vec<BrokerId>,
         isr: Vec<BrokerId>,
+        /// The removed replica's broker is in a controlled shutdown, not dead.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        shutting_down: bool,
     },
     /// The controller (or the partition state's version) refused an ISR change.
     IsrChangeRejected {
@@ -434,6 +440,50 @@ pub enum Event {
     },
     /// The world killed a client process (a broker's crash shows in what it stops doing).
     ClientCrashed { node: NodeId },
+
+    // ---- controlled shutdown ----
+    /// A client closed its ZooKeeper session: its ephemeral znodes went at once.
+    ZkSessionClosed { node: NodeId, session_id: u64 },
+    /// A broker got a SIGTERM and asks the controller for a controlled shutdown
+    /// (`KafkaServer.controlledShutdown`); `attempt` counts from 1, `attempts_max` is
+    /// `controlled.shutdown.max.retries`. `controller` is `None` when it knows of none.
+    ControlledShutdownRequested {
+        broker: BrokerId,
+        controller: Option<BrokerId>,
+        attempt: u32,
+        attempts_max: u32,
+    },
+    /// The controller handled a controlled shutdown (`KafkaController.doControlledShutdown`):
+    /// the leaderships it moved (partition, new leader), the partitions it took the broker out
+    /// of the ISR of, and the partitions the broker still leads.
+    ControlledShutdownHandled {
+        controller: BrokerId,
+        broker: BrokerId,
+        moved: Vec<(TopicPartition, BrokerId)>,
+        left_isr: Vec<TopicPartition>,
+        remaining: Vec<TopicPartition>,
+    },
+    /// One attempt of a controlled shutdown did not succeed: `why` says how (an error, a
+    /// timeout, no controller, partitions still led).
+    ControlledShutdownAttemptFailed {
+        broker: BrokerId,
+        attempt: u32,
+        attempts_max: u32,
+        why: String,
+        remaining: Vec<TopicPartition>,
+    },
+    /// A broker finished `KafkaServer.shutdown`: it flushed every log, checkpointed its high
+    /// watermarks, wrote the clean-shutdown marker and closed its ZooKeeper session.
+    /// `controlled`: the controlled shutdown succeeded (false: it was off, or every attempt
+    /// failed and the broker went down anyway).
+    BrokerShutDown {
+        broker: BrokerId,
+        controlled: bool,
+        flushed_logs: usize,
+    },
+    /// A broker started and found the clean-shutdown marker: its logs need no recovery
+    /// (`LogLoader`: `hadCleanShutdown`).
+    BrokerStartedClean { broker: BrokerId },
     /// A member's commit failed; the records since the last commit will be delivered again.
     CommitFailed {
         consumer: u32,
@@ -448,6 +498,12 @@ impl Event {
         match self {
             Event::BrokerRegistered { .. } => "broker-registered",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
+            Event::ZkSessionClosed { .. } => "zk-session-closed",
+            Event::ControlledShutdownRequested { .. } => "controlled-shutdown-requested",
+            Event::ControlledShutdownHandled { .. } => "controlled-shutdown-handled",
+            Event::ControlledShutdownAttemptFailed { .. } => "controlled-shutdown-attempt-failed",
+            Event::BrokerShutDown { .. } => "broker-shut-down",
+            Event::BrokerStartedClean { .. } => "broker-started-clean",
             Event::ControllerElected { .. } => "controller-elected",
             Event::LeaderElectionRequested { .. } => "leader-election-requested",
             Event::StaleControllerRequestRejected { .. } => "stale-controller-rejected",

@@ -34,6 +34,13 @@ pub enum Message {
     /// KIP-497's AlterIsr (AlterPartition): a leader asks the controller to change its ISR.
     AlterIsr(AlterIsrRequest),
     AlterIsrResponse(AlterIsrResponse),
+    /// A broker on its way down asks the controller to move its leaderships away and take
+    /// it out of the ISRs it follows (Kafka's `ControlledShutdownRequest`).
+    ControlledShutdown(ControlledShutdownRequest),
+    ControlledShutdownResponse(ControlledShutdownResponse),
+    /// The controller tells a broker to stop its replicas of `partitions` (Kafka's
+    /// `StopReplicaRequest`, here only ever with `deletePartitions = false`).
+    StopReplica(StopReplicaRequest),
 
     // ---- admin tools to the controller ----
     /// KIP-460's ElectLeaders, as `kafka-leader-election.sh` sends it.
@@ -59,6 +66,8 @@ pub enum Message {
     // ---- connections ----
     /// Not a Kafka request: see [`Disconnected`].
     Disconnected(Disconnected),
+    /// Not a Kafka request: the operator's SIGTERM to a broker, see [`Terminate`].
+    Terminate(Terminate),
 
     // ---- consumer groups (the classic protocol) ----
     FindCoordinator(FindCoordinatorRequest),
@@ -245,6 +254,10 @@ impl Message {
             Message::AlterIsrResponse(_) => "AlterIsrResponse",
             Message::ElectLeaders(_) => "ElectLeaders",
             Message::ElectLeadersResponse(_) => "ElectLeadersResponse",
+            Message::ControlledShutdown(_) => "ControlledShutdown",
+            Message::ControlledShutdownResponse(_) => "ControlledShutdownResponse",
+            Message::StopReplica(_) => "StopReplica",
+            Message::Terminate(_) => "Terminate",
             Message::Fetch(_) => "Fetch",
             Message::FetchResponse(_) => "FetchResponse",
             Message::OffsetsForLeaderEpoch(_) => "OffsetsForLeaderEpoch",
@@ -340,6 +353,33 @@ pub struct AlterIsrResponse {
     pub error: ErrorCode,
     /// The state the controller wrote (or holds), when it accepted or fenced the request.
     pub state: Option<LeaderAndIsrPartition>,
+}
+
+/// A broker asks the controller for a controlled shutdown (Kafka's
+/// `ControlledShutdownRequest`, sent by `KafkaServer.controlledShutdown`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ControlledShutdownRequest {
+    pub broker_id: BrokerId,
+    pub correlation_id: u64,
+}
+
+/// The controller's answer: the partitions the broker still leads
+/// (`ControlledShutdownResponse.remainingPartitions`); the broker tries again while it is not
+/// empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ControlledShutdownResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub partitions_remaining: Vec<TopicPartition>,
+}
+
+/// Kafka's `StopReplicaRequest` with `deletePartitions = false`: the broker stops fetching
+/// for these partitions and keeps their logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StopReplicaRequest {
+    pub controller_id: BrokerId,
+    pub controller_epoch: i32,
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// The leader and ISR of one partition as the controller decided it, with the version of the
@@ -481,6 +521,12 @@ pub struct ListOffsetsResponse {
 pub struct Disconnected {
     pub peer: NodeId,
 }
+
+/// Not a Kafka request: the operator sends the broker's JVM a SIGTERM (`kafka-server-stop.sh`),
+/// which runs `KafkaServer.shutdown`: a controlled shutdown first when
+/// `controlled.shutdown.enable` is true, then the logs are flushed and closed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Terminate;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FetchPartition {
@@ -645,6 +691,9 @@ pub enum ZkOp {
         path: String,
         version: Option<i32>,
     },
+    /// The client closes its session (ZooKeeper's `OpCode.closeSession`, sent by
+    /// `ZooKeeper.close`): its ephemeral znodes go at once, not after the session timeout.
+    CloseSession,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

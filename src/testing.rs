@@ -353,6 +353,13 @@ impl Cluster {
         for event in out.events {
             self.events.push((self.now_ms, node, event));
         }
+        // A broker that finished its shutdown has exited: what it sent last still goes out.
+        if let NodeId::Broker(b) = node {
+            if self.broker(b).is_some_and(|broker| broker.exited()) {
+                let disk = self.take_disk(b);
+                self.brokers.insert(b, BrokerSlot::Crashed(disk));
+            }
+        }
     }
 
     /// Puts a message on a link, as if `from` had sent it now.
@@ -391,6 +398,13 @@ impl Cluster {
         let node = NodeId::Broker(b);
         self.links
             .retain(|(from, to), _| *from != node && *to != node);
+    }
+
+    /// The operator's SIGTERM to a running broker: it runs its controlled shutdown and
+    /// exits on its own (see `Broker` and [`Actor::exited`]).
+    pub fn shutdown(&mut self, b: BrokerId) {
+        let node = NodeId::Broker(b);
+        self.send(node, node, Message::Terminate(crate::protocol::Terminate));
     }
 
     /// A crashed broker starts again from its disk, as a new life of its node.

@@ -218,6 +218,8 @@ pub enum ErrorCode {
     ElectionNotNeeded,
     /// The preferred replica is not alive or not in the ISR, so it cannot lead.
     PreferredLeaderNotAvailable,
+    /// A controlled shutdown from a broker the controller does not count as alive.
+    BrokerNotAvailable,
 }
 
 impl ErrorCode {
@@ -254,6 +256,7 @@ impl ErrorCode {
             ErrorCode::OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
             ErrorCode::ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             ErrorCode::PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
+            ErrorCode::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
         }
     }
 

@@ -166,6 +166,10 @@ fn episode(
                 FaultAction::Heal(Some(target)),
             )
         }
+        NemesisKind::Shutdown => (
+            FaultAction::Shutdown(target.clone()),
+            FaultAction::Restart(target),
+        ),
         NemesisKind::Partition | NemesisKind::PreferredElection => return None,
     };
     Some((start, stop, vec![broker]))
@@ -194,10 +198,15 @@ pub fn faults_toml(faults: &[FaultSpec]) -> String {
             | FaultAction::Pause(t)
             | FaultAction::Resume(t)
             | FaultAction::Isolate(t)
+            | FaultAction::Shutdown(t)
+            | FaultAction::ReplaceDisk(t)
             | FaultAction::Heal(Some(t)) => {
                 let _ = writeln!(s, "target = {}", t.to_toml());
             }
             FaultAction::Heal(None) => {}
+            FaultAction::RollingRestart { isr_wait_ms } => {
+                let _ = writeln!(s, "isr_wait = \"{}\"", duration_text(*isr_wait_ms));
+            }
             FaultAction::Slow { target, delay_ms } => {
                 let _ = writeln!(s, "target = {}", target.to_toml());
                 let _ = writeln!(s, "delay = \"{}\"", duration_text(*delay_ms));

@@ -55,6 +55,7 @@ mod fetcher;
 mod isr_write;
 mod partition;
 mod replica_manager;
+mod shutdown;
 #[cfg(test)]
 mod tests;
 mod zk_client;
@@ -134,6 +135,14 @@ pub enum BrokerTimer {
     LogRecoveryDone,
     /// A timer of the group coordinator.
     Group(GroupTimer),
+    /// A controlled-shutdown request got no answer in time.
+    ControlledShutdownTimeout {
+        attempt: u32,
+    },
+    /// The backoff after a failed controlled-shutdown attempt.
+    ControlledShutdownRetry {
+        attempt: u32,
+    },
 }
 
 pub struct Broker {
@@ -168,6 +177,10 @@ pub struct Broker {
     offsets_topic_requested: bool,
     /// Before 2.7: the ISR changes this broker wrote and has not told the controller about.
     isr_changes: IsrChangeNotifier,
+    /// A controlled shutdown under way (after a SIGTERM).
+    shutdown: Option<shutdown::ControlledShutdown>,
+    /// The process finished its shutdown and has exited.
+    exited: bool,
 }
 
 impl Broker {
@@ -213,6 +226,8 @@ impl Broker {
             coordinator_completions: Vec::new(),
             offsets_topic_requested: false,
             isr_changes: IsrChangeNotifier::default(),
+            shutdown: None,
+            exited: false,
             config,
         }
     }
@@ -426,6 +441,7 @@ impl Actor for Broker {
     type Timer = BrokerTimer;
 
     fn start(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        self.announce_clean_start(out);
         // Recovery: the HW comes from the checkpoint, never above what the log holds.
         let mut recovered = Vec::new();
         for (tp, log) in &self.disk.logs {
@@ -478,6 +494,10 @@ impl Actor for Broker {
         self.handle_timer(now_ms, timer, out);
         self.deliver_coordinator_completions(now_ms, out);
     }
+
+    fn exited(&self) -> bool {
+        self.exited
+    }
 }
 
 impl Broker {
@@ -513,7 +533,18 @@ impl Broker {
                 self.on_produce(now_ms, ProduceReplyTo::Client(from), request, out)
             }
             Message::Metadata(request) => self.on_metadata(from, request, out),
-            Message::Disconnected(_) => self.on_disconnected(from, out),
+            Message::Disconnected(_) => {
+                self.on_disconnected(from, out);
+                self.on_controlled_shutdown_disconnect(from, out);
+            }
+            Message::Terminate(_) => self.on_terminate(out),
+            Message::ControlledShutdown(request) => {
+                self.on_controlled_shutdown_request(request, out)
+            }
+            Message::ControlledShutdownResponse(response) => {
+                self.on_controlled_shutdown_response(response, out)
+            }
+            Message::StopReplica(request) => self.on_stop_replica(request, out),
             Message::ListOffsets(request) => self.on_list_offsets(from, request, out),
             request @ (Message::FindCoordinator(_)
             | Message::JoinGroup(_)
@@ -623,6 +654,12 @@ impl Broker {
             BrokerTimer::IsrChangePropagation => self.maybe_propagate_isr_changes(now_ms, out),
             BrokerTimer::LogRecoveryDone => self.zk_connect(out),
             BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
+            BrokerTimer::ControlledShutdownTimeout { attempt } => {
+                self.on_controlled_shutdown_timeout(attempt, out)
+            }
+            BrokerTimer::ControlledShutdownRetry { attempt } => {
+                self.on_controlled_shutdown_retry(attempt, out)
+            }
         }
     }
 }

@@ -31,6 +31,8 @@ pub(super) enum ZkPurpose {
     },
     /// Before 2.7: a `/isr_change_notification` znode; the answer does not matter.
     IsrChangeNotification,
+    /// The session's close at shutdown; nobody is left to read the answer.
+    CloseSession,
 }
 
 #[derive(Default)]
@@ -259,7 +261,7 @@ impl Broker {
                 leader_epoch,
                 isr,
             } => self.on_isr_write_result(now_ms, tp, leader_epoch, isr, result, out),
-            ZkPurpose::IsrChangeNotification => {}
+            ZkPurpose::IsrChangeNotification | ZkPurpose::CloseSession => {}
         }
     }
 

@@ -21,7 +21,6 @@ const NOT_MODELLED: &[&str] = &[
     "client.rack",
     "compression.type",
     "connections.max.idle.ms",
-    "controlled.shutdown.enable",
     "default.replication.factor",
     "delete.retention.ms",
     "delete.topic.enable",

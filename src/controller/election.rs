@@ -251,6 +251,70 @@ pub fn preferred_replica_partition_leader_election(
         .filter(|r| live_brokers.contains(r) && isr.contains(r))
 }
 
+/// Kafka's `PartitionLeaderElectionAlgorithms.controlledShutdownPartitionLeaderElection`:
+/// the first replica of the assignment that is alive (or shutting down itself), in the ISR
+/// and not shutting down. `None`: no replica may take over, and the leader stays.
+pub fn controlled_shutdown_partition_leader_election(
+    assignment: &[BrokerId],
+    isr: &[BrokerId],
+    live_or_shutting_down: &BTreeSet<BrokerId>,
+    shutting_down: &BTreeSet<BrokerId>,
+) -> Option<BrokerId> {
+    assignment.iter().copied().find(|r| {
+        live_or_shutting_down.contains(r) && isr.contains(r) && !shutting_down.contains(r)
+    })
+}
+
+/// Kafka's `Election.leaderForControlledShutdown`: the leader above, and the ISR without
+/// the brokers shutting down. `None` when no replica may lead.
+pub fn leader_for_controlled_shutdown(
+    assignment: &[BrokerId],
+    isr: &[BrokerId],
+    live_or_shutting_down: &BTreeSet<BrokerId>,
+    shutting_down: &BTreeSet<BrokerId>,
+) -> Option<(BrokerId, Vec<BrokerId>)> {
+    let leader = controlled_shutdown_partition_leader_election(
+        assignment,
+        isr,
+        live_or_shutting_down,
+        shutting_down,
+    )?;
+    let new_isr: Vec<BrokerId> = isr
+        .iter()
+        .copied()
+        .filter(|r| !shutting_down.contains(r))
+        .collect();
+    debug_assert!(
+        new_isr.contains(&leader),
+        "the new leader is in the new ISR"
+    );
+    Some((leader, new_isr))
+}
+
+/// Kafka's `ZkReplicaStateMachine.doRemoveReplicasFromIsr` for one replica moved to
+/// `OfflineReplica` while its broker is still up (a controlled shutdown): it leaves the ISR
+/// unless it is the last member. `None` when it is not in the ISR (nothing to write).
+pub fn remove_replica_from_isr(
+    leader: Option<BrokerId>,
+    isr: &[BrokerId],
+    replica: BrokerId,
+) -> Option<(Option<BrokerId>, Vec<BrokerId>)> {
+    if !isr.contains(&replica) {
+        return None;
+    }
+    let new_leader = if leader == Some(replica) {
+        None
+    } else {
+        leader
+    };
+    let new_isr = if isr.len() == 1 {
+        isr.to_vec()
+    } else {
+        isr.iter().copied().filter(|r| *r != replica).collect()
+    };
+    Some((new_leader, new_isr))
+}
+
 /// One partition as the leader-imbalance check sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Leadership<'a> {
@@ -304,6 +368,52 @@ mod tests {
 
     fn live(ids: &[BrokerId]) -> BTreeSet<BrokerId> {
         ids.iter().copied().collect()
+    }
+
+    #[test]
+    fn controlled_shutdown_election_follows_kafka() {
+        /// (assignment, isr, live or shutting down, shutting down, expected (leader, isr))
+        type Case = (
+            &'static [BrokerId],
+            &'static [BrokerId],
+            &'static [BrokerId],
+            &'static [BrokerId],
+            Option<(BrokerId, &'static [BrokerId])>,
+        );
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            // The first ISR member of the assignment that is not shutting down.
+            (&[0, 1, 2], &[0, 1, 2], &[0, 1, 2], &[0],    Some((1, &[1, 2]))),
+            // Assignment order, not ISR order.
+            (&[0, 2, 1], &[1, 2, 0], &[0, 1, 2], &[0],    Some((2, &[1, 2]))),
+            // Out of the ISR: not a candidate, however alive.
+            (&[0, 1, 2], &[0, 2],    &[0, 1, 2], &[0],    Some((2, &[2]))),
+            // Dead replicas are no candidates.
+            (&[0, 1, 2], &[0, 1, 2], &[0, 2],    &[0],    Some((2, &[1, 2]))),
+            // Two brokers shutting down: both leave the ISR.
+            (&[0, 1, 2], &[0, 1, 2], &[0, 1, 2], &[0, 1], Some((2, &[2]))),
+            // Nobody else in the ISR: the leader stays (the broker will retry).
+            (&[0, 1, 2], &[0],       &[0, 1, 2], &[0],    None),
+            (&[0],       &[0],       &[0],       &[0],    None),
+        ];
+        for (i, &(assignment, isr, alive, down, want)) in cases.iter().enumerate() {
+            let got = leader_for_controlled_shutdown(assignment, isr, &live(alive), &live(down));
+            let want = want.map(|(l, isr)| (l, isr.to_vec()));
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_replica_shutting_down_leaves_the_isr_unless_it_is_the_last() {
+        assert_eq!(
+            remove_replica_from_isr(Some(0), &[0, 1, 2], 1),
+            Some((Some(0), vec![0, 2]))
+        );
+        assert_eq!(remove_replica_from_isr(Some(0), &[0, 2], 1), None);
+        assert_eq!(
+            remove_replica_from_isr(None, &[1], 1),
+            Some((None, vec![1]))
+        );
     }
 
     #[test]

@@ -630,3 +630,153 @@ fn a_preferred_election_moves_leadership_back_where_it_can() {
     assert_ne!(c.leader(&unavailable), Some(down));
     brokers_agree_with_zookeeper(&c, &moved);
 }
+
+// ---- controlled shutdown (`KafkaServer.controlledShutdown`, `doControlledShutdown`) ----
+
+/// Runs until broker `b` has exited (at most `max_ms`); the time it took.
+fn run_until_exited(c: &mut Cluster, b: BrokerId, max_ms: u64) -> u64 {
+    let start_ms = c.now_ms();
+    assert!(
+        c.run_until(max_ms, |c| c.broker(b).is_none()),
+        "broker {b} did not exit within {max_ms} ms"
+    );
+    c.now_ms() - start_ms
+}
+
+fn shut_down_events(c: &Cluster, b: BrokerId) -> Vec<(u64, bool)> {
+    c.events()
+        .iter()
+        .filter_map(|(at, _, e)| match e {
+            Event::BrokerShutDown {
+                broker, controlled, ..
+            } if *broker == b => Some((*at, *controlled)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn controlled_shutdown_moves_every_leadership_before_exit() {
+    let mut c = settled(spec());
+    let b = (0..3).find(|b| *b != controller(&c)).expect("a broker");
+    let hosted: Vec<TopicPartition> = (0..3)
+        .flat_map(|p| [pairs(p), triples(p)])
+        .filter(|tp| state(&c, tp).isr.contains(&b))
+        .collect();
+    assert!(hosted.iter().any(|tp| c.leader(tp) == Some(b)));
+    c.shutdown(b);
+    let took_ms = run_until_exited(&mut c, b, 1_000);
+    // Milliseconds, not a session timeout: it asked, the controller moved, it left.
+    assert!(took_ms < SESSION_TIMEOUT_MS, "took {took_ms} ms");
+    assert_eq!(shut_down_events(&c, b).len(), 1);
+    assert!(
+        shut_down_events(&c, b)[0].1,
+        "the controlled shutdown succeeded"
+    );
+    for tp in &hosted {
+        let s = state(&c, tp);
+        assert_ne!(s.leader, Some(b), "{tp}: broker {b} still leads at exit");
+        assert!(s.leader.is_some(), "{tp}: leaderless at exit");
+        assert!(
+            !s.isr.contains(&b),
+            "{tp}: broker {b} still in the ISR {:?}",
+            s.isr
+        );
+    }
+    // Every new leader was elected by the controlled-shutdown strategy, before the exit.
+    let exit_ms = shut_down_events(&c, b)[0].0;
+    let moved: Vec<&TopicPartition> = c
+        .events()
+        .iter()
+        .filter_map(|(at, _, e)| match e {
+            Event::LeaderElected {
+                tp,
+                reason: ElectionReason::ControlledShutdown,
+                previous_leader,
+                ..
+            } => {
+                assert!(*at <= exit_ms);
+                assert_eq!(*previous_leader, Some(b));
+                Some(tp)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved.len(), 2, "broker {b} led one pair and one triple");
+    // Its session closed: /brokers/ids/b goes as soon as ZooKeeper reads the close.
+    c.run_for(10);
+    assert!(!c.registered_brokers().contains(&b));
+}
+
+#[test]
+fn a_broker_that_cannot_hand_over_retries_then_goes_down_anyway() {
+    // A partition with one replica on broker 2: nobody can take it over.
+    let mut c = settled(spec().topic("single", &[&[2]]));
+    let single = TopicPartition::new("single", 0);
+    c.run_until(5_000, |c| c.leader(&single) == Some(2));
+    let start_ms = c.now_ms();
+    c.shutdown(2);
+    // controlled.shutdown.max.retries = 3, retry.backoff.ms = 5000: two waits.
+    let took_ms = run_until_exited(&mut c, 2, 30_000);
+    assert!(took_ms >= 10_000, "took {took_ms} ms");
+    let attempts: Vec<u64> = c
+        .events()
+        .iter()
+        .filter_map(|(at, _, e)| match e {
+            Event::ControlledShutdownRequested { broker: 2, .. } => Some(*at),
+            _ => None,
+        })
+        .filter(|at| *at >= start_ms)
+        .collect();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.windows(2).all(|w| w[1] - w[0] >= 5_000));
+    assert_eq!(shut_down_events(&c, 2), vec![(c.now_ms(), false)]);
+    // The partitions that could move did, the single one stayed with broker 2.
+    assert_ne!(c.leader(&triples(2)), Some(2));
+    assert_eq!(c.leader(&single), Some(2));
+}
+
+#[test]
+fn a_clean_shutdown_flushes_and_the_next_start_needs_no_recovery() {
+    let mut c = settled(spec());
+    let b = 1;
+    c.shutdown(b);
+    run_until_exited(&mut c, b, 1_000);
+    c.restart(b);
+    c.run_for(100);
+    let started_clean = c
+        .events()
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::BrokerStartedClean { broker } if *broker == b))
+        .count();
+    assert_eq!(started_clean, 1);
+    let disk = c.broker(b).expect("running").disk();
+    assert!(!disk.clean_shutdown, "the marker is removed at start");
+    for log in disk.logs.values() {
+        assert_eq!(log.flushed_offset(), log.log_end_offset());
+    }
+    // A crash now is not clean: the next start finds no marker.
+    c.crash(b);
+    c.restart(b);
+    c.run_for(100);
+    let started_clean = c
+        .events()
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::BrokerStartedClean { .. }))
+        .count();
+    assert_eq!(started_clean, 1);
+}
+
+#[test]
+fn the_controller_shutting_down_hands_over_its_leaderships_and_its_role() {
+    let mut c = settled(spec());
+    let old = controller(&c);
+    c.shutdown(old);
+    let took_ms = run_until_exited(&mut c, old, 1_000);
+    assert!(took_ms < SESSION_TIMEOUT_MS);
+    for tp in (0..3).flat_map(|p| [pairs(p), triples(p)]) {
+        assert_ne!(c.leader(&tp), Some(old), "{tp}");
+    }
+    // /controller went with its session: another broker takes over at once.
+    assert!(c.run_until(1_000, |c| c.controller().is_some_and(|n| n != old)));
+}

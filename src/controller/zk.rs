@@ -19,6 +19,7 @@
 //! cache predicts.
 
 mod rebalance;
+mod shutdown;
 
 use super::election::{
     decide_partition_change, CurrentLeaderAndIsr, DecisionOrder, PartitionChange,
@@ -64,6 +65,13 @@ pub enum ControllerZk {
         request: u64,
         tp: TopicPartition,
     },
+    /// Read after a controlled shutdown's writes: when it returns they have all landed.
+    ControlledShutdownDone {
+        broker: BrokerId,
+        correlation_id: u64,
+        moved: Vec<(TopicPartition, BrokerId)>,
+        left_isr: Vec<TopicPartition>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +90,10 @@ pub enum WriteWhy {
     },
     AlterIsr {
         leader: BrokerId,
+    },
+    /// A controlled shutdown moved `replica` to `OfflineReplica`: out of the ISR.
+    ShuttingDownReplica {
+        replica: BrokerId,
     },
 }
 
@@ -235,6 +247,9 @@ pub struct Controller {
     /// Admin elections waiting for their partition-state reads, by request number.
     elections_asked: BTreeMap<u64, rebalance::ElectionAsked>,
     next_election_request: u64,
+    /// Brokers in a controlled shutdown (`controllerContext.shuttingDownBrokerIds`): still
+    /// registered, but no election picks them and no ISR may take them in.
+    shutting_down: BTreeSet<BrokerId>,
 }
 
 /// What the controller does with an AlterIsr (see [`Controller::alter_isr_decision`]).
@@ -276,6 +291,7 @@ impl Controller {
             elections_asked: BTreeMap::new(),
             next_election_request: 0,
             auto_leader_rebalance: None,
+            shutting_down: BTreeSet::new(),
         }
     }
 
@@ -389,6 +405,12 @@ impl Controller {
             ControllerZk::ReadForElection { request, tp } => {
                 self.on_read_for_election(request, tp, result, out)
             }
+            ControllerZk::ControlledShutdownDone {
+                broker,
+                correlation_id,
+                moved,
+                left_isr,
+            } => self.on_controlled_shutdown_done(broker, correlation_id, moved, left_isr, out),
             read => {
                 self.reads_in_flight -= 1;
                 self.reconcile_all = true;
@@ -645,7 +667,21 @@ impl Controller {
         for b in now.difference(&self.live_brokers) {
             self.brokers_to_inform.insert(*b);
         }
+        // Kafka: `onBrokerFailure` forgets a dead broker's shutdown, and a broker that comes
+        // (back) up starts afresh.
+        let returned: BTreeSet<BrokerId> = now.difference(&self.live_brokers).copied().collect();
+        self.shutting_down
+            .retain(|b| now.contains(b) && !returned.contains(b));
         self.live_brokers = now;
+    }
+
+    /// The brokers an election may pick: alive and not shutting down (Kafka's
+    /// `isReplicaOnline` without `includeShuttingDownBrokers`).
+    fn electable_brokers(&self) -> BTreeSet<BrokerId> {
+        self.live_brokers
+            .difference(&self.shutting_down)
+            .copied()
+            .collect()
     }
 
     /// Decides everything that can be decided now: elections for partitions without a live
@@ -727,10 +763,21 @@ impl Controller {
         } else {
             DecisionOrder::ElectThenRemove
         };
+        // A broker shutting down is no candidate (Kafka's `leaderForOffline` counts only
+        // `isReplicaOnline` replicas), unless it still leads: then it is alive and stays.
+        let leads_while_leaving = state
+            .as_ref()
+            .and_then(|s| s.leader)
+            .is_some_and(|l| self.shutting_down.contains(&l));
+        let live = if self.shutting_down.is_empty() || leads_while_leaving {
+            self.live_brokers.clone()
+        } else {
+            self.electable_brokers()
+        };
         let changes = decide_partition_change(
             &self.assignments[tp],
             current,
-            &self.live_brokers,
+            &live,
             self.unclean_enabled(&tp.topic),
             order,
         );
@@ -929,11 +976,26 @@ impl Controller {
                     leader_epoch: state.leader_epoch,
                     removed,
                     isr: state.isr.clone(),
+                    shutting_down: false,
                 });
                 if goes_offline {
                     out.event(self.partition_offline(&tp, &state, &replicas));
                 }
                 self.send_leader_and_isr(&replicas, vec![partition.clone()], out);
+            }
+            WriteWhy::ShuttingDownReplica { replica } => {
+                out.event(Event::ControllerShrunkIsr {
+                    tp: tp.clone(),
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    removed: vec![replica],
+                    isr: state.isr.clone(),
+                    shutting_down: true,
+                });
+                // `ZkReplicaStateMachine`: the other replicas hear of it, not the one leaving.
+                let others: Vec<BrokerId> =
+                    replicas.iter().copied().filter(|r| *r != replica).collect();
+                self.send_leader_and_isr(&others, vec![partition.clone()], out);
             }
             WriteWhy::AlterIsr { leader } => {
                 send(
@@ -1179,7 +1241,10 @@ impl Controller {
             return Reject(ErrorCode::InvalidUpdateVersion);
         }
         let eligibility = self.release.has_ineligible_replica_check();
-        if eligibility && new_isr.iter().any(|r| !self.live_brokers.contains(r)) {
+        // `controllerContext.liveBrokerIds` leaves out the brokers shutting down.
+        let ineligible =
+            |r: &BrokerId| !self.live_brokers.contains(r) || self.shutting_down.contains(r);
+        if eligibility && new_isr.iter().any(ineligible) {
             return Reject(ErrorCode::IneligibleReplica);
         }
         Write

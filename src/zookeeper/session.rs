@@ -5,7 +5,7 @@ use super::{negotiated_session_timeout_ms, ZkTimer, ZooKeeper};
 use crate::actor::Output;
 use crate::event::Event;
 use crate::protocol::{
-    Message, ZkConnect, ZkConnected, ZkPing, ZkPong, ZkRequest, ZkResponse, ZkResult,
+    Message, ZkConnect, ZkConnected, ZkOp, ZkPing, ZkPong, ZkRequest, ZkResponse, ZkResult,
     ZkSessionExpired,
 };
 use crate::types::NodeId;
@@ -88,10 +88,13 @@ impl ZooKeeper {
             xid,
             op,
         } = request;
-        let result = if self.touch(now_ms, session_id, from) {
-            self.apply(session_id, op, out)
-        } else {
+        let result = if !self.touch(now_ms, session_id, from) {
             ZkResult::SessionExpired
+        } else if op == ZkOp::CloseSession {
+            self.close(session_id, out);
+            ZkResult::Ok { version: 0 }
+        } else {
+            self.apply(session_id, op, out)
         };
         out.send(from, Message::ZkResponse(ZkResponse { xid, result }));
     }
@@ -139,10 +142,35 @@ impl ZooKeeper {
     /// Closes a session: its ephemeral znodes go (in path order, firing the watches that
     /// triggers for other sessions), its own watches go, and its owner is told.
     pub(super) fn expire(&mut self, session_id: u64, out: &mut Output<ZkTimer>) {
+        let session = self.end_session(session_id, out);
+        out.send(
+            session.owner,
+            Message::ZkSessionExpired(ZkSessionExpired { session_id }),
+        );
+        out.event(Event::ZkSessionExpired {
+            node: session.owner,
+            session_id,
+            timeout_ms: session.timeout_ms,
+        });
+    }
+
+    /// The owner closes its session (ZooKeeper's `PrepRequestProcessor` on
+    /// `OpCode.closeSession`): its ephemeral znodes go at once, as at an expiry, but nobody
+    /// waited for a timeout.
+    fn close(&mut self, session_id: u64, out: &mut Output<ZkTimer>) {
+        let session = self.end_session(session_id, out);
+        out.event(Event::ZkSessionClosed {
+            node: session.owner,
+            session_id,
+        });
+    }
+
+    /// Ends a live session: its watches, then its ephemeral znodes, in path order.
+    fn end_session(&mut self, session_id: u64, out: &mut Output<ZkTimer>) -> Session {
         let session = self
             .sessions
             .remove(&session_id)
-            .expect("expire a live session");
+            .expect("end a live session");
         // The session's own watches die with it, before its deletes can trigger them.
         self.remove_watches_of(session_id);
         let ephemerals: Vec<String> = self
@@ -158,14 +186,6 @@ impl ZooKeeper {
                 "an ephemeral znode has no children: {path} -> {result:?}"
             );
         }
-        out.send(
-            session.owner,
-            Message::ZkSessionExpired(ZkSessionExpired { session_id }),
-        );
-        out.event(Event::ZkSessionExpired {
-            node: session.owner,
-            session_id,
-            timeout_ms: session.timeout_ms,
-        });
+        session
     }
 }

@@ -82,6 +82,7 @@ impl ZooKeeper {
             ZkOp::GetData { path, watch } => self.get_data(session_id, &path, watch),
             ZkOp::GetChildren { path, watch } => self.get_children(session_id, &path, watch),
             ZkOp::Delete { path, version } => self.delete(&path, version, out),
+            ZkOp::CloseSession => unreachable!("a session's close is handled by its session"),
         }
     }
 

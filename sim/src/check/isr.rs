@@ -185,6 +185,7 @@ mod tests {
                 leader_epoch: 1,
                 removed: vec![2],
                 isr: vec![0, 1],
+                shutting_down: false,
             },
             // The leader drops a lagging broker 1 ...
             Event::IsrShrunk {

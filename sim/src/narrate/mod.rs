@@ -73,7 +73,10 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
         let change = isr.apply(event);
         let ended = offline.apply(at_ms, event);
         let gap = gaps.apply(event, &names);
-        if detail == Detail::Story && (digest.takes(at_ms, event) || timeline.gather(at_ms, event))
+        if detail == Detail::Story
+            && (told_by_shutdown(event)
+                || digest.takes(at_ms, event)
+                || timeline.gather(at_ms, event))
         {
             continue;
         }
@@ -384,6 +387,7 @@ impl Timeline {
             Event::ControllerShrunkIsr {
                 leader: Some(_),
                 removed,
+                shutting_down: false,
                 ..
             } if !removed.is_empty() => GatherKey::DeadReplicasRemoved {
                 removed: removed.clone(),
@@ -573,6 +577,13 @@ fn fault_text(action: &str, detail: &str) -> String {
         "slow" => format!("FAULT: slow link, {detail}"),
         "loss" => format!("FAULT: lossy link, {detail}"),
         "preferred-election" => format!("OPERATOR: runs {detail}"),
+        "shutdown" => format!(
+            "FAULT: {detail} is told to stop (SIGTERM): with controlled.shutdown.enable it first asks the controller to move its leaderships away"
+        ),
+        "replace-disk" => format!(
+            "FAULT: disk replacement, {detail}; it keeps its broker id, and in ZooKeeper mode nothing tells the controller its replicas are empty"
+        ),
+        "rolling-restart" => format!("ROLLING RESTART: {detail}"),
         "settle" => format!("SETTLE: {detail}; the run goes on so replication can converge"),
         "no-op" => format!("FAULT, no effect: {detail}"),
         other => format!("FAULT: {other} {detail}"),
@@ -605,6 +616,12 @@ fn narrate_event(
         | Event::Flushed { .. }
         | Event::BrokerRecovered { .. }
         | Event::LogRecovery { .. } => log_line(event),
+        Event::ZkSessionClosed { .. }
+        | Event::ControlledShutdownRequested { .. }
+        | Event::ControlledShutdownHandled { .. }
+        | Event::ControlledShutdownAttemptFailed { .. }
+        | Event::BrokerShutDown { .. }
+        | Event::BrokerStartedClean { .. } => shutdown_line(event),
         Event::IsrShrunk { .. }
         | Event::IsrExpanded { .. }
         | Event::ControllerShrunkIsr { .. }
@@ -764,6 +781,10 @@ fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line
                 ),
                 ElectionReason::ControllerFailover => "a new controller found it without a live leader".into(),
                 ElectionReason::BrokerReturned => "a replica came back to an offline partition".into(),
+                ElectionReason::ControlledShutdown => format!(
+                    "{} is shutting down (controlled shutdown), so the controller moves leadership to the first replica of the assignment that is in the ISR and stays",
+                    previous_leader.map_or("its leader".into(), |p| format!("broker {p}"))
+                ),
                 ElectionReason::PreferredReplica => format!(
                     "the controller's leader-imbalance check gives leadership back to the preferred replica, the first of the assignment (auto.leader.rebalance.enable){}",
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
@@ -877,6 +898,96 @@ fn show_bytes(bytes: u64) -> String {
     }
 }
 
+/// "orders-0 to broker 1, orders-2 to broker 0 and 3 more": at most this many named.
+const SHUTDOWN_NAMED: usize = 4;
+
+fn some_named(parts: Vec<String>) -> String {
+    let more = parts.len().saturating_sub(SHUTDOWN_NAMED);
+    let mut shown: Vec<String> = parts.into_iter().take(SHUTDOWN_NAMED).collect();
+    if more > 0 {
+        shown.push(format!("{more} more"));
+    }
+    shown.join(", ")
+}
+
+/// Controlled shutdowns, clean exits and clean starts.
+fn shutdown_line(event: &Event) -> Option<Line> {
+    let text = match event {
+        Event::ZkSessionClosed { node, .. } => format!(
+            "{node} closes its ZooKeeper session: its ephemeral znodes go at once, with no session timeout to wait for"
+        ),
+        Event::ControlledShutdownRequested { broker, controller, attempt, attempts_max } => match controller {
+            Some(c) => format!(
+                "broker {broker} asks the controller (broker {c}) for a controlled shutdown, attempt {attempt} of {attempts_max} (controlled.shutdown.max.retries)"
+            ),
+            None => format!(
+                "broker {broker} knows no controller to ask for a controlled shutdown (attempt {attempt} of {attempts_max})"
+            ),
+        },
+        Event::ControlledShutdownHandled { controller, broker, moved, left_isr, remaining } => {
+            let moves: Vec<String> = moved.iter().map(|(tp, l)| format!("{tp} to broker {l}")).collect();
+            let led = if moves.is_empty() {
+                "it led nothing another in-sync replica could take over".to_string()
+            } else {
+                format!("moves its {} leadership(s): {}", moves.len(), some_named(moves))
+            };
+            let followed = if left_isr.is_empty() {
+                String::new()
+            } else {
+                format!("; takes it out of the ISRs of the {} partition(s) it follows", left_isr.len())
+            };
+            let stays = if remaining.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = remaining.iter().map(ToString::to_string).collect();
+                format!(
+                    "; it still leads {} (no other replica in the ISR, or one replica only)",
+                    some_named(names)
+                )
+            };
+            format!("the controller (broker {controller}) handles broker {broker}'s controlled shutdown: {led}{followed}{stays}")
+        }
+        Event::ControlledShutdownAttemptFailed { broker, attempt, attempts_max, why, .. } => {
+            let next = if attempt < attempts_max {
+                "it tries again after controlled.shutdown.retry.backoff.ms"
+            } else {
+                "no attempt left: it goes down anyway, and what it still leads waits for the controller to see it gone"
+            };
+            format!("broker {broker}'s controlled shutdown attempt {attempt} fails: {why}; {next}")
+        }
+        Event::BrokerShutDown { broker, controlled, flushed_logs } => {
+            let how = if *controlled {
+                "shuts down cleanly: its leaderships moved and it left the ISRs".to_string()
+            } else {
+                "shuts down without a completed controlled shutdown".to_string()
+            };
+            format!(
+                "broker {broker} {how}; it flushed its {flushed_logs} log(s), checkpointed its high watermarks, wrote the clean-shutdown marker and exited"
+            )
+        }
+        Event::BrokerStartedClean { broker } => format!(
+            "broker {broker} finds its clean-shutdown marker: its logs need no recovery"
+        ),
+        _ => unreachable!("{} is not narrated here", event.kind()),
+    };
+    plain(text)
+}
+
+/// What the story leaves to the line of the controlled shutdown that caused it: the
+/// per-partition elections and ISR removals (`--narrate=all` tells each).
+fn told_by_shutdown(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::LeaderElected {
+            reason: ElectionReason::ControlledShutdown,
+            ..
+        } | Event::ControllerShrunkIsr {
+            shutting_down: true,
+            ..
+        }
+    )
+}
+
 /// The ISR: shrinks, expands, and the controller's changes to it.
 fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
     let text = match event {
@@ -891,12 +1002,18 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
             list(added),
             brokers(isr)
         ),
-        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr } => {
+        Event::ControllerShrunkIsr { tp, leader, leader_epoch, removed, isr, shutting_down } => {
             let leader = match leader {
                 Some(l) => format!("leader {l} stays"),
                 None => "no leader".to_string(),
             };
-            if removed.is_empty() {
+            if *shutting_down {
+                format!(
+                    "the controller takes shutting-down broker {} out of the ISR of {tp}: ISR {}, {leader}, epoch {leader_epoch}",
+                    list(removed),
+                    brokers(isr)
+                )
+            } else if removed.is_empty() {
                 format!(
                     "the controller keeps dead replica {} as the last member of the ISR of {tp} (an ISR is never empty): {leader}, epoch {leader_epoch}",
                     brokers(isr)

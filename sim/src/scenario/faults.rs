@@ -13,6 +13,10 @@ use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::{Spanned, Value};
 
+/// A rolling restart's default `isr_wait`: how long it waits, after restarting a broker,
+/// for every ISR to be full again before it goes on with the next.
+pub const DEFAULT_ISR_WAIT_MS: u64 = 300_000;
+
 /// What a fault target may name.
 pub struct Known<'a> {
     pub cluster: &'a ClusterSpec,
@@ -187,6 +191,7 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
         ("delay", &raw.delay, FaultKind::Slow),
         ("rate", &raw.rate, FaultKind::Loss),
         ("groups", &raw.groups, FaultKind::Partition),
+        ("isr_wait", &raw.isr_wait, FaultKind::RollingRestart),
     ] {
         if value.is_some() && kind != owner {
             return Err(ctx.err(
@@ -232,7 +237,35 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
             "power-loss is for brokers (a client keeps nothing on disk); use \"crash\"",
         ));
     }
+    let broker_only = matches!(kind, FaultKind::Shutdown | FaultKind::ReplaceDisk);
+    if broker_only
+        && matches!(
+            target,
+            Some(Target::Producer(_)) | Some(Target::Consumer(_)) | Some(Target::ZooKeeper)
+        )
+    {
+        return Err(ctx.err(
+            target_span,
+            Some("target"),
+            format!("{action} is for brokers (a broker id, \"leader:T-P\", \"follower:T-P\", \"controller\" or \"coordinator:GROUP\"); use \"crash\" for other processes"),
+        ));
+    }
+    if kind == FaultKind::RollingRestart && raw.target.is_some() {
+        return Err(ctx.err(
+            target_span,
+            Some("target"),
+            "a rolling restart goes over every broker: it takes no `target`",
+        ));
+    }
     Ok(match kind {
+        FaultKind::Shutdown => FaultAction::Shutdown(target.ok_or_else(need_target)?),
+        FaultKind::ReplaceDisk => FaultAction::ReplaceDisk(target.ok_or_else(need_target)?),
+        FaultKind::RollingRestart => {
+            let isr_wait_ms = ctx
+                .duration_ms("isr_wait", raw.isr_wait.as_ref())?
+                .unwrap_or(DEFAULT_ISR_WAIT_MS);
+            FaultAction::RollingRestart { isr_wait_ms }
+        }
         FaultKind::Crash => FaultAction::Crash(target.ok_or_else(need_target)?),
         FaultKind::Restart => FaultAction::Restart(target.ok_or_else(need_target)?),
         FaultKind::PowerLoss => FaultAction::PowerLoss(target.ok_or_else(need_target)?),

@@ -108,6 +108,7 @@ pub struct RawFault {
     pub delay: Option<Val>,
     pub groups: Option<Val>,
     pub rate: Option<Val>,
+    pub isr_wait: Option<Val>,
 }
 
 #[derive(Deserialize)]

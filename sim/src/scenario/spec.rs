@@ -185,7 +185,6 @@ pub struct GroupMemberSpec {
 }
 
 /// The fault kinds a nemesis may draw.
-/// The fault kinds a nemesis may draw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NemesisKind {
     Crash,
@@ -195,21 +194,25 @@ pub enum NemesisKind {
     Pause,
     /// A one-shot `kafka-leader-election.sh --election-type PREFERRED` for every partition.
     PreferredElection,
+    /// A controlled shutdown, then a restart. Not among the default kinds, so the schedules
+    /// of scenarios that name none stay as they were.
+    Shutdown,
 }
 
 impl NemesisKind {
     /// Every kind a scenario may name.
-    pub const ALL: [NemesisKind; 6] = [
+    pub const ALL: [NemesisKind; 7] = [
         NemesisKind::Crash,
         NemesisKind::PowerLoss,
         NemesisKind::Partition,
         NemesisKind::Slow,
         NemesisKind::Pause,
         NemesisKind::PreferredElection,
+        NemesisKind::Shutdown,
     ];
 
     /// The kinds a nemesis without `kinds` draws, in this order: the failures. Operator
-    /// actions (a preferred election) are drawn only when named, and a kind added later never
+    /// actions (a preferred election, a controlled shutdown) are drawn only when named, and a kind added later never
     /// joins this list, so a seed found with the default set keeps drawing the same faults.
     pub const DEFAULT: [NemesisKind; 5] = [
         NemesisKind::Crash,
@@ -228,6 +231,7 @@ impl NemesisKind {
             NemesisKind::Slow => "slow",
             NemesisKind::Pause => "pause",
             NemesisKind::PreferredElection => "preferred-election",
+            NemesisKind::Shutdown => "shutdown",
         }
     }
 
@@ -333,6 +337,15 @@ pub enum FaultAction {
     },
     /// An operator runs `kafka-leader-election.sh --election-type PREFERRED`.
     PreferredElection(ElectionScope),
+    /// A SIGTERM to a broker: a controlled shutdown, then a clean exit.
+    Shutdown(Target),
+    /// The broker stops (at once, if it runs) and starts again with an empty disk.
+    ReplaceDisk(Target),
+    /// Every broker in turn: controlled shutdown, restart, then wait up to `isr_wait_ms`
+    /// until every ISR is full again.
+    RollingRestart {
+        isr_wait_ms: u64,
+    },
 }
 
 impl FaultAction {
@@ -350,6 +363,9 @@ impl FaultAction {
             FaultAction::Slow { .. } => FaultKind::Slow,
             FaultAction::Loss { .. } => FaultKind::Loss,
             FaultAction::PreferredElection(_) => FaultKind::PreferredElection,
+            FaultAction::Shutdown(_) => FaultKind::Shutdown,
+            FaultAction::ReplaceDisk(_) => FaultKind::ReplaceDisk,
+            FaultAction::RollingRestart { .. } => FaultKind::RollingRestart,
         }
     }
 
@@ -372,10 +388,13 @@ pub enum FaultKind {
     Slow,
     Loss,
     PreferredElection,
+    Shutdown,
+    ReplaceDisk,
+    RollingRestart,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Crash,
         FaultKind::Restart,
         FaultKind::PowerLoss,
@@ -387,6 +406,9 @@ impl FaultKind {
         FaultKind::Slow,
         FaultKind::Loss,
         FaultKind::PreferredElection,
+        FaultKind::Shutdown,
+        FaultKind::ReplaceDisk,
+        FaultKind::RollingRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -402,6 +424,9 @@ impl FaultKind {
             FaultKind::Slow => "slow",
             FaultKind::Loss => "loss",
             FaultKind::PreferredElection => "preferred-election",
+            FaultKind::Shutdown => "shutdown",
+            FaultKind::ReplaceDisk => "replace-disk",
+            FaultKind::RollingRestart => "rolling-restart",
         }
     }
 

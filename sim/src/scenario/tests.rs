@@ -911,3 +911,50 @@ fn producer_value_bytes_takes_a_size_or_a_range() {
         );
     }
 }
+
+#[test]
+fn shutdown_replace_disk_and_rolling_restart_parse_and_say_what_is_wrong() {
+    let shutdown = EXAMPLE.replace("action = \"crash\"", "action = \"shutdown\"");
+    let s = parse(&shutdown).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s
+        .faults
+        .iter()
+        .any(|f| matches!(f.action, FaultAction::Shutdown(Target::Leader(_)))));
+    let e = parse(&shutdown.replace("\"leader:orders-0\"", "\"zookeeper\"")).unwrap_err();
+    assert!(e.message.contains("shutdown is for brokers"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("target"));
+    let replace = EXAMPLE.replace("action = \"crash\"", "action = \"replace-disk\"");
+    let s = parse(&replace).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s
+        .faults
+        .iter()
+        .any(|f| matches!(f.action, FaultAction::ReplaceDisk(_))));
+    // A roll takes no target, and isr_wait only belongs to it.
+    let roll = EXAMPLE.replace(
+        "action = \"crash\"\ntarget = \"leader:orders-0\"",
+        "action = \"rolling-restart\"\nisr_wait = \"90s\"",
+    );
+    let s = parse(&roll).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.faults.iter().any(|f| f.action
+        == FaultAction::RollingRestart {
+            isr_wait_ms: 90_000
+        }));
+    let default_wait = roll.replace("\nisr_wait = \"90s\"", "");
+    let s = parse(&default_wait).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.faults.iter().any(|f| f.action
+        == FaultAction::RollingRestart {
+            isr_wait_ms: 300_000
+        }));
+    let e = parse(&roll.replace("isr_wait = \"90s\"", "target = 1")).unwrap_err();
+    assert!(e.message.contains("takes no `target`"), "{e}");
+    let e = parse(&EXAMPLE.replace(
+        "action = \"crash\"",
+        "action = \"crash\"\nisr_wait = \"10s\"",
+    ))
+    .unwrap_err();
+    assert!(
+        e.message.contains("only for action = \"rolling-restart\""),
+        "{e}"
+    );
+    assert_eq!(e.key.as_deref(), Some("isr_wait"));
+}

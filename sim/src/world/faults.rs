@@ -5,12 +5,14 @@
 //! target is resolved to a node at the moment the fault fires, from what ZooKeeper holds
 //! then. Every fault applied is recorded with plain words for the narration.
 
-use super::net::send_from_tool;
+use super::net::{deliver_signal, send_from_tool, send_resets};
 use super::orchestrate::{BrokerStatus, Nodes};
 use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition_state, Shared};
 use crate::scenario::{ElectionScope, FaultAction, Target};
+use kafka_model::broker::Disk;
 use kafka_model::event::TruncateReason;
-use kafka_model::protocol::{ElectLeadersRequest, ElectionType, Message};
+use kafka_model::protocol::{ElectLeadersRequest, ElectionType, Terminate};
+use kafka_model::Message;
 use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
 use madsim::runtime::Handle;
 use std::sync::Arc;
@@ -125,7 +127,7 @@ pub const NO_OP: &str = "no-op";
 
 /// What a restart did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Restarted {
+pub(super) enum Restarted {
     Yes,
     /// The broker was paused: it was woken, not restarted.
     Resumed,
@@ -142,7 +144,12 @@ pub(super) fn apply_fault(
     action: &FaultAction,
 ) {
     let name = action.name();
+    sync_exits(handle, shared, nodes);
     match action {
+        FaultAction::Shutdown(t) => apply_shutdown(shared, nodes, name, t),
+        FaultAction::ReplaceDisk(t) => apply_replace_disk(shared, handle, nodes, name, t),
+        // The orchestrator runs a rolling restart itself: it waits between its steps.
+        FaultAction::RollingRestart { .. } => {}
         FaultAction::Crash(t) | FaultAction::PowerLoss(t) => {
             let power_loss = matches!(action, FaultAction::PowerLoss(_));
             apply_crash(shared, handle, nodes, name, t, power_loss);
@@ -396,7 +403,12 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     }
 }
 
-fn restart(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) -> Restarted {
+pub(super) fn restart(
+    shared: &Shared,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    node: NodeId,
+) -> Restarted {
     let Some(id) = nodes.madsim_id(node) else {
         return Restarted::AlreadyRunning;
     };
@@ -461,9 +473,98 @@ fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
     }
 }
 
+/// A broker's process ended its shutdown and exited (called from its own node loop): its
+/// disk keeps what it wrote, and its connections close, as a crashed process's do.
+pub(super) fn broker_exited(shared: &Shared, b: BrokerId) {
+    let node = NodeId::Broker(b);
+    let taken = shared.brokers[&b].lock().expect("broker").take();
+    if let Some(broker) = taken {
+        *shared.disks[&b].lock().expect("disk") = broker.into_disk();
+    }
+    shared.refusing.lock().expect("refusing").insert(node);
+    shared.closing.lock().expect("closing").push(node);
+    let all: Vec<NodeId> = shared
+        .mailboxes
+        .lock()
+        .expect("mailboxes")
+        .keys()
+        .copied()
+        .collect();
+    send_resets(shared, all.into_iter());
+    shared.exited.lock().expect("exited").insert(b);
+}
+
+/// Marks the brokers that exited since the last look as down, so a restart starts them.
+pub(super) fn sync_exits(handle: &Handle, shared: &Shared, nodes: &mut Nodes) {
+    let exited = std::mem::take(&mut *shared.exited.lock().expect("exited"));
+    for b in exited {
+        if let Some(id) = nodes.madsim_id(NodeId::Broker(b)) {
+            handle.kill(id);
+        }
+        nodes.status.insert(b, BrokerStatus::Crashed);
+    }
+}
+
+/// The broker a broker-only fault names right now, with its description.
+fn resolve_broker(shared: &Shared, target: &Target) -> Option<(BrokerId, String)> {
+    match resolve(shared, target)? {
+        (NodeId::Broker(b), desc) => Some((b, desc)),
+        _ => None,
+    }
+}
+
+/// A SIGTERM to a running broker: it runs its controlled shutdown and exits on its own.
+fn apply_shutdown(shared: &Shared, nodes: &Nodes, name: &str, target: &Target) {
+    let Some((b, desc)) = resolve_broker(shared, target) else {
+        shared.record_fault(
+            NO_OP,
+            format!("shutdown {target}: no such broker right now, nothing happened"),
+        );
+        return;
+    };
+    if nodes.status[&b] != BrokerStatus::Running {
+        shared.record_fault(
+            NO_OP,
+            format!("shutdown {desc}: it is not running, so nothing shuts down"),
+        );
+        return;
+    }
+    deliver_signal(shared, NodeId::Broker(b), Message::Terminate(Terminate));
+    shared.record_fault(name, desc);
+}
+
+/// A disk replacement: the broker stops at once if it runs (a kill, as an operator pulling a
+/// failed disk gets), comes back with an empty disk under the same broker id, and starts.
+fn apply_replace_disk(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    name: &str,
+    target: &Target,
+) {
+    let Some((b, desc)) = resolve_broker(shared, target) else {
+        shared.record_fault(
+            NO_OP,
+            format!("replace-disk {target}: no such broker right now, nothing happened"),
+        );
+        return;
+    };
+    let node = NodeId::Broker(b);
+    if nodes.status[&b] != BrokerStatus::Crashed {
+        crash(shared, handle, nodes, node, false);
+    }
+    *shared.disks[&b].lock().expect("disk") = Disk::default();
+    restart(shared, handle, nodes, node);
+    shared.record_fault(
+        name,
+        format!("{desc}: stopped, its disk replaced by an empty one, and started again"),
+    );
+}
+
 /// The final settle: heal every network fault, resume every paused node, restart every
 /// crashed broker.
 pub(super) fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
+    sync_exits(handle, shared, nodes);
     shared.net.lock().expect("net").heal(None);
     if nodes.zk_paused {
         resume(handle, nodes, NodeId::ZooKeeper);

@@ -36,6 +36,7 @@
 //! - `faults`: applying a fault, and the final settle;
 //! - `final_state`: reading every replica, partition and group at the end;
 //! - `orchestrate`: the run's main task, which starts the nodes and drives the rest;
+//! - `rolling`: the rolling restart, an operator's script run by the orchestrator;
 //! - `shared`: the state all of them share, and the reads of ZooKeeper they have in common.
 //!
 //! This module holds the entry points: [`run`], [`run_limited`] and what they return.
@@ -45,6 +46,7 @@ mod final_state;
 mod net;
 mod node;
 mod orchestrate;
+mod rolling;
 mod shared;
 
 pub use faults::NO_OP;

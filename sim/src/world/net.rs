@@ -453,6 +453,25 @@ pub(super) fn send_resets(shared: &Shared, nodes: impl Iterator<Item = NodeId> +
     }
 }
 
+/// Hands a node a message from outside the network (an operator's signal): it arrives at
+/// once, from the node itself, so no cut link holds it.
+pub(super) fn deliver_signal(shared: &Shared, to: NodeId, message: Message) {
+    let mailboxes = shared.mailboxes.lock().expect("mailboxes");
+    let Some(mailbox) = mailboxes.get(&to) else {
+        return;
+    };
+    let Some(sender) = &mailbox.sender else {
+        return;
+    };
+    let _ = sender.unbounded_send(Envelope {
+        from: to,
+        incarnation: mailbox.incarnation,
+        to_incarnation: mailbox.incarnation,
+        deliver_at_ns: Shared::now_ns(),
+        message,
+    });
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;

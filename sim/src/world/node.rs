@@ -28,6 +28,9 @@ pub const LIVELOCK_TURNS_MAX: u64 = 1_000_000;
 /// Where a process's state lives while it runs.
 pub(super) trait Slot<A>: Send + Sync + 'static {
     fn with<R>(&self, f: impl FnOnce(&mut A) -> R) -> Option<R>;
+
+    /// The process exited on its own (an orderly shutdown): what the world does with it.
+    fn on_exit(&self) {}
 }
 
 /// A process owned by its node task alone (clients, admin).
@@ -49,6 +52,10 @@ impl Slot<Broker> for BrokerSlot {
             .expect("broker lock")
             .as_mut()
             .map(f)
+    }
+
+    fn on_exit(&self) {
+        super::faults::broker_exited(&self.0, self.1);
     }
 }
 
@@ -177,6 +184,10 @@ pub(super) async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: Node
         );
         for (peer, at_ns) in refused {
             receiver.refused(peer, at_ns, &mut inbox);
+        }
+        if slot.with(|a| a.exited()).unwrap_or(false) {
+            slot.on_exit();
+            return;
         }
         let now_ns = Shared::now_ns();
         if must_stop(&shared, me, &mut turns, now_ns) {

@@ -11,9 +11,10 @@ use super::faults::{apply_fault, settle};
 use super::final_state::final_state;
 use super::net::{addr_of, open_first_mailboxes, send_resets};
 use super::node::{run_node, BrokerSlot, Owned, ZkSlot};
+use super::rolling::rolling_restart;
 use super::shared::{new_shared, Shared, Stop};
 use super::RunResult;
-use crate::scenario::{FaultSpec, Scenario};
+use crate::scenario::{FaultAction, FaultSpec, Scenario};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -336,6 +337,13 @@ async fn apply_faults(
     for fault in faults {
         if !wait_until_ms(shared, stop_rx, fault.at_ms).await {
             return false;
+        }
+        if let FaultAction::RollingRestart { isr_wait_ms } = fault.action {
+            // It takes time: faults due meanwhile strike when it is over.
+            if !rolling_restart(shared, handle, nodes, stop_rx, isr_wait_ms).await {
+                return false;
+            }
+            continue;
         }
         apply_fault(shared, handle, nodes, &fault.action);
         send_resets(shared, nodes.all().into_iter());

@@ -40,6 +40,8 @@ pub(super) struct Shared {
     /// Connections to close: (the crashed broker, each client to tell), sent by the
     /// orchestrator right after the fault.
     pub(super) closing: Mutex<Vec<NodeId>>,
+    /// Brokers whose process exited after a shutdown, for the orchestrator to mark down.
+    pub(super) exited: Mutex<BTreeSet<BrokerId>>,
     /// Why the run stopped early, and the orchestrator's wake-up for it.
     pub(super) stop: Mutex<Option<Stop>>,
     pub(super) stop_signal: UnboundedSender<()>,
@@ -136,6 +138,7 @@ pub(super) fn new_shared(
         messages_sent: Mutex::new(0),
         refusing: Mutex::new(BTreeSet::new()),
         closing: Mutex::new(Vec::new()),
+        exited: Mutex::new(BTreeSet::new()),
         stop: Mutex::new(None),
         stop_signal,
         watchdog_fired,
