@@ -280,6 +280,16 @@ pub enum Event {
         error: ErrorCode,
         records: u32,
     },
+    /// The leader recognised a retried batch of an idempotent producer it had already
+    /// written, and answered with its original offset instead of writing it again.
+    DuplicateBatch {
+        broker: BrokerId,
+        tp: TopicPartition,
+        producer_id: i64,
+        first_sequence: i32,
+        base_offset: u64,
+        records: u32,
+    },
     /// The producer got a positive acknowledgement for these records.
     Acknowledged {
         producer: u32,
@@ -526,6 +536,7 @@ impl Event {
             Event::RecordSent { .. } => "record-sent",
             Event::ProduceRejected { .. } => "produce-rejected",
             Event::Acknowledged { .. } => "acknowledged",
+            Event::DuplicateBatch { .. } => "duplicate-batch",
             Event::ProduceFailed { .. } => "produce-failed",
             Event::ProduceRetried { .. } => "produce-retried",
             Event::Consumed { .. } => "consumed",

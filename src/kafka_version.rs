@@ -246,6 +246,26 @@ impl KafkaVersion {
     pub fn caps_min_isr_at_replicas(self) -> bool {
         self.at_least(3, 7, 0)
     }
+
+    /// KIP-98 (0.11.0): brokers keep producer state and check an idempotent producer's
+    /// sequence numbers (record batch format v2, `ProducerStateManager`).
+    pub fn supports_idempotence(self) -> bool {
+        self.at_least(0, 11, 0)
+    }
+
+    /// KIP-679 (3.0.0, in effect from 3.0.1 after KAFKA-13598): `enable.idempotence` is true
+    /// by default (`ProducerConfig.postProcessAndValidateIdempotenceConfigs`). The simulator
+    /// runs the clients of the scenario's release for this default.
+    pub fn has_idempotent_producer_by_default(self) -> bool {
+        self.at_least(3, 0, 1)
+    }
+
+    /// KIP-360 (2.5.0, KAFKA-8710): a batch from a producer id the partition has no state
+    /// for is accepted whatever its sequence (`ProducerAppendInfo.checkSequence`); before,
+    /// a first sequence other than 0 was UNKNOWN_PRODUCER_ID.
+    pub fn accepts_any_sequence_from_unknown_producer(self) -> bool {
+        self.at_least(2, 5, 0)
+    }
 }
 
 impl fmt::Display for KafkaVersion {

@@ -42,6 +42,7 @@ pub mod fetch_session;
 pub mod kafka_version;
 pub mod log;
 pub mod page_cache;
+pub mod producer_state;
 #[cfg(test)]
 mod proptest_config;
 pub mod protocol;

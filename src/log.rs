@@ -14,7 +14,8 @@
 //! side?" instead of trusting its own, possibly stale, high watermark.
 
 use crate::page_cache::{PageCache, WriteBack};
-use crate::types::{LeaderEpoch, ProducerRecord, Record};
+use crate::producer_state::{Check, ProducerRules, ProducerStateManager};
+use crate::types::{BatchStamp, LeaderEpoch, ProducerRecord, Record};
 use serde::Serialize;
 
 /// What a power loss left of a log: its end before, and the two marks it kept the larger of.
@@ -75,6 +76,10 @@ pub struct Log {
     oldest_unflushed_ms: Option<u64>,
     /// What the OS wrote back of the unflushed part on its own.
     page_cache: PageCache,
+    /// What the idempotent producers last wrote here: a function of `records`, kept up to
+    /// date on every append and rebuilt after a truncation.
+    #[serde(skip)]
+    producer_state: ProducerStateManager,
 }
 
 impl Default for Log {
@@ -98,7 +103,19 @@ impl Log {
             flushed_offset: 0,
             oldest_unflushed_ms: None,
             page_cache: PageCache::new(write_back),
+            producer_state: ProducerStateManager::default(),
         }
+    }
+
+    /// What the idempotent producers last wrote to this log (Kafka's `ProducerStateManager`).
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producer_state
+    }
+
+    /// The leader's check of a producer's batch before it appends it
+    /// (`UnifiedLog.analyzeAndValidateProducerState` with `AppendOrigin.CLIENT`).
+    pub fn check_producer_batch(&self, stamp: &BatchStamp, rules: ProducerRules) -> Check {
+        self.producer_state.check(stamp, rules)
     }
 
     pub fn log_start_offset(&self) -> u64 {
@@ -198,11 +215,14 @@ impl Log {
         self.assert_epochs();
     }
 
-    /// Appends records as the leader: each gets the next offset and the leader's epoch.
+    /// Appends records as the leader: each gets the next offset and the leader's epoch, and
+    /// the batch's producer stamp if an idempotent producer sent it (checked before, with
+    /// [`Log::check_producer_batch`]).
     pub fn append_as_leader(
         &mut self,
         epoch: LeaderEpoch,
         records: Vec<ProducerRecord>,
+        producer: Option<BatchStamp>,
         now_ms: u64,
     ) -> Vec<(u64, crate::types::RecordId, LeaderEpoch)> {
         let mut appended = Vec::with_capacity(records.len());
@@ -211,11 +231,18 @@ impl Log {
         // The records arrive as one batch, and the log keeps it as one (Kafka's
         // `UnifiedLog.appendAsLeader` assigns offsets inside the producer's batch).
         let sizes = crate::record_size::batch_record_sizes_bytes(&records);
+        let first_offset = self.log_end_offset();
         for (r, size_bytes) in records.into_iter().zip(sizes) {
             let offset = self.log_end_offset();
             appended.push((offset, r.id, epoch));
-            self.records
-                .push(Record::from_producer(offset, epoch, r, size_bytes));
+            self.records.push(Record::from_producer(
+                offset, epoch, r, size_bytes, producer,
+            ));
+        }
+        if let (Some(stamp), false) = (producer, appended.is_empty()) {
+            let last_offset = self.log_end_offset() - 1;
+            self.producer_state
+                .record(&stamp, first_offset, last_offset);
         }
         self.note_unflushed(now_ms);
         self.debug_assert_tail(appended.len());
@@ -240,6 +267,10 @@ impl Log {
                 self.assign_epoch_start(r.leader_epoch, r.offset);
             }
             appended.push((r.offset, r.id, r.leader_epoch));
+            if let Some(stamp) = r.producer {
+                // `AppendOrigin.REPLICATION`: noted, never checked.
+                self.producer_state.record(&stamp, r.offset, r.offset);
+            }
             self.records.push(r);
         }
         self.note_unflushed(now_ms);
@@ -270,6 +301,8 @@ impl Log {
         }
         self.records
             .truncate((offset - self.log_start_offset) as usize);
+        // `UnifiedLog.truncateTo`: the producer state is loaded again from what is left.
+        self.producer_state = ProducerStateManager::rebuild(&self.records);
         self.epochs.retain(|e| e.start_offset < offset);
         self.flushed_offset = self.flushed_offset.min(offset);
         if self.flushed_offset == self.log_end_offset() {
@@ -393,11 +426,48 @@ mod tests {
         }
     }
 
+    /// The producer state follows the log: a leader's append notes the batch, a retry of it
+    /// is a duplicate at its first offsets, and a truncation that removes it forgets it
+    /// (`UnifiedLog.truncateTo` reloads the state), so the retry is appended again.
+    #[test]
+    fn the_producer_state_follows_appends_and_truncations() {
+        use crate::producer_state::{Check, ProducerRules};
+        let rules = ProducerRules {
+            unknown_producer_accepts_any_sequence: true,
+        };
+        let stamp = |base, last| BatchStamp {
+            producer_id: 9,
+            producer_epoch: 0,
+            base_sequence: base,
+            last_sequence: last,
+        };
+        let mut log = Log::default();
+        log.append_as_leader(0, vec![rec(0), rec(1)], Some(stamp(0, 1)), 0);
+        log.append_as_leader(0, vec![rec(2)], Some(stamp(2, 2)), 0);
+        assert_eq!(
+            log.check_producer_batch(&stamp(2, 2), rules),
+            Check::Duplicate {
+                first_offset: 2,
+                last_offset: 2
+            }
+        );
+        assert_eq!(log.records()[1].producer, Some(stamp(0, 1)));
+        log.truncate_to(2);
+        assert_eq!(log.check_producer_batch(&stamp(2, 2), rules), Check::Append);
+        assert_eq!(
+            log.check_producer_batch(&stamp(0, 1), rules),
+            Check::Duplicate {
+                first_offset: 0,
+                last_offset: 1
+            }
+        );
+    }
+
     #[test]
     fn leader_append_assigns_offsets_and_epochs() {
         let mut log = Log::new();
-        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
-        log.append_as_leader(2, vec![rec(2)], 0);
+        log.append_as_leader(0, vec![rec(0), rec(1)], None, 0);
+        log.append_as_leader(2, vec![rec(2)], None, 0);
         assert_eq!(log.log_end_offset(), 3);
         assert_eq!(
             log.epochs(),
@@ -430,8 +500,8 @@ mod tests {
     #[test]
     fn an_epoch_below_the_cache_is_undefined_before_2_0() {
         let mut log = Log::new();
-        log.append_as_leader(3, vec![rec(0), rec(1)], 0);
-        log.append_as_leader(5, vec![rec(2)], 0);
+        log.append_as_leader(3, vec![rec(0), rec(1)], None, 0);
+        log.append_as_leader(5, vec![rec(2)], None, 0);
         let old = EndOffsetRules {
             kip_279: false,
             answers_below_cache: false,
@@ -447,9 +517,9 @@ mod tests {
     #[test]
     fn truncation_drops_epochs_and_flush_point() {
         let mut log = Log::new();
-        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.append_as_leader(0, vec![rec(0), rec(1)], None, 0);
         log.flush();
-        log.append_as_leader(1, vec![rec(2), rec(3)], 5);
+        log.append_as_leader(1, vec![rec(2), rec(3)], None, 5);
         assert_eq!(log.flushed_offset(), 2);
         assert!(log.truncate_to(1));
         assert_eq!(log.log_end_offset(), 1);
@@ -460,9 +530,9 @@ mod tests {
     #[test]
     fn power_loss_keeps_only_flushed() {
         let mut log = Log::new();
-        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.append_as_leader(0, vec![rec(0), rec(1)], None, 0);
         log.flush();
-        log.append_as_leader(0, vec![rec(2)], 0);
+        log.append_as_leader(0, vec![rec(2)], None, 0);
         assert_eq!(log.lose_unflushed(0).log_end_offset_before, 3);
         assert_eq!(log.log_end_offset(), 2);
     }
@@ -472,7 +542,7 @@ mod tests {
     #[test]
     fn a_power_loss_keeps_the_further_of_the_flush_and_the_os_write_back() {
         let mut log = Log::with_write_back(WriteBack::LINUX_DEFAULT);
-        log.append_as_leader(0, vec![rec(0), rec(1)], 1_000);
+        log.append_as_leader(0, vec![rec(0), rec(1)], None, 1_000);
         assert_eq!(
             log.flush(),
             Some(2),
@@ -480,9 +550,9 @@ mod tests {
         );
         // Dirty again from t=2 s, so the flusher writes it at t=35 s (2 s + 30 s, rounded up
         // to its 5 s period), with everything the file holds then.
-        log.append_as_leader(0, vec![rec(2)], 2_000);
-        log.append_as_leader(0, vec![rec(3)], 34_000);
-        log.append_as_leader(0, vec![rec(4)], 36_000);
+        log.append_as_leader(0, vec![rec(2)], None, 2_000);
+        log.append_as_leader(0, vec![rec(3)], None, 34_000);
+        log.append_as_leader(0, vec![rec(4)], None, 36_000);
         assert_eq!(
             log.written_back_offset(),
             4,
@@ -521,7 +591,7 @@ mod tests {
     #[test]
     fn a_leader_append_sizes_records_as_one_batch() {
         let mut log = Log::new();
-        log.append_as_leader(0, vec![rec(0), rec(1)], 0);
+        log.append_as_leader(0, vec![rec(0), rec(1)], None, 0);
         let sizes: Vec<u64> = log.records().iter().map(|r| r.size_bytes).collect();
         assert_eq!(sizes, vec![61 + 109, 109]);
         assert_eq!(log.size_bytes(), 61 + 2 * 109);
@@ -545,6 +615,7 @@ mod tests {
                 value_bytes: 0,
                 headers: vec![],
             }],
+            None,
             0,
         );
         // Led in epoch 2 and appended nothing, then became a follower again.
@@ -607,7 +678,7 @@ mod properties {
                                 headers: vec![],
                             }
                         }).collect();
-                        log.append_as_leader(epoch, records, now_ms);
+                        log.append_as_leader(epoch, records, None, now_ms);
                     }
                     Op::Truncate { back } => {
                         let to = log.log_end_offset().saturating_sub(back as u64);

@@ -54,6 +54,9 @@ pub enum Message {
     OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse),
 
     // ---- producer ----
+    /// An idempotent producer asks any broker for a producer id (KIP-98).
+    InitProducerId(InitProducerIdRequest),
+    InitProducerIdResponse(InitProducerIdResponse),
     Produce(ProduceRequest),
     ProduceResponse(ProduceResponse),
 
@@ -262,6 +265,8 @@ impl Message {
             Message::FetchResponse(_) => "FetchResponse",
             Message::OffsetsForLeaderEpoch(_) => "OffsetsForLeaderEpoch",
             Message::OffsetsForLeaderEpochResponse(_) => "OffsetsForLeaderEpochResponse",
+            Message::InitProducerId(_) => "InitProducerId",
+            Message::InitProducerIdResponse(_) => "InitProducerIdResponse",
             Message::Produce(_) => "Produce",
             Message::ProduceResponse(_) => "ProduceResponse",
             Message::Metadata(_) => "Metadata",
@@ -464,6 +469,24 @@ pub struct ProduceRequest {
 pub struct ProducePartition {
     pub tp: TopicPartition,
     pub records: Vec<ProducerRecord>,
+    /// The batch header an idempotent producer writes; `None` without idempotence.
+    pub producer: Option<BatchStamp>,
+}
+
+/// An idempotent producer without a transactional id asks for a producer id (Kafka's
+/// `InitProducerIdRequest` with a null `transactionalId`, to the least loaded broker).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InitProducerIdRequest {
+    pub correlation_id: u64,
+}
+
+/// A fresh producer id, at epoch 0 (`TransactionCoordinator.handleInitProducerId`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InitProducerIdResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
 /// One partition's answer in a produce response.

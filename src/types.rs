@@ -101,6 +101,17 @@ pub struct ProducerRecord {
     pub headers: Vec<(String, String)>,
 }
 
+/// What an idempotent producer writes in a batch's header (record batch v2's producer id,
+/// producer epoch and base sequence; the last sequence follows from the record count): the
+/// leader's duplicate and order checks read it (`ProducerAppendInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BatchStamp {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub last_sequence: i32,
+}
+
 /// A record in a replica's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Record {
@@ -116,6 +127,10 @@ pub struct Record {
     /// the leader appended it in, plus the batch header for a batch's first record. A
     /// follower copies the leader's batches, so its bytes are the leader's.
     pub size_bytes: u64,
+    /// The header of the batch it came in, when an idempotent producer wrote it: every
+    /// record of the batch carries the same stamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer: Option<BatchStamp>,
 }
 
 impl Record {
@@ -124,6 +139,7 @@ impl Record {
         leader_epoch: LeaderEpoch,
         r: ProducerRecord,
         size_bytes: u64,
+        producer: Option<BatchStamp>,
     ) -> Self {
         Record {
             offset,
@@ -134,6 +150,7 @@ impl Record {
             value: r.value,
             headers: r.headers,
             size_bytes,
+            producer,
         }
     }
 }
@@ -220,6 +237,15 @@ pub enum ErrorCode {
     PreferredLeaderNotAvailable,
     /// A controlled shutdown from a broker the controller does not count as alive.
     BrokerNotAvailable,
+    // ---- the idempotent producer (KIP-98) ----
+    /// The batch's first sequence does not follow the last one the leader has for its
+    /// producer id and epoch: a gap.
+    OutOfOrderSequenceNumber,
+    /// Before 2.5: the leader has no state for the batch's producer id and its first
+    /// sequence is not 0.
+    UnknownProducerId,
+    /// The batch's producer epoch is older than the one the leader has for its producer id.
+    InvalidProducerEpoch,
 }
 
 impl ErrorCode {
@@ -257,6 +283,9 @@ impl ErrorCode {
             ErrorCode::ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             ErrorCode::PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
             ErrorCode::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
+            ErrorCode::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
+            ErrorCode::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
         }
     }
 

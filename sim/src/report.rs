@@ -638,7 +638,7 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
     if r.duplicated > 0 {
         let _ = writeln!(
             s,
-            "            {} extra {} in the final logs: retried batches the leader had already written (Kafka's idempotent producer, not modelled yet, would drop them)",
+            "            {} extra {} in the final logs: retried batches the leader had already written (a producer with enable.idempotence=false; an idempotent one's retries are recognised and not written again)",
             r.duplicated,
             if r.duplicated == 1 { "copy" } else { "copies" }
         );

@@ -75,7 +75,11 @@ impl Broker {
             correlation_id: append.append_id,
             acks: Acks::All,
             timeout_ms,
-            partitions: vec![ProducePartition { tp, records }],
+            partitions: vec![ProducePartition {
+                tp,
+                records,
+                producer: None,
+            }],
         };
         let reply_to = ProduceReplyTo::Coordinator {
             append_id: append.append_id,

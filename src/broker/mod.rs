@@ -54,6 +54,7 @@ mod disk;
 mod fetcher;
 mod isr_write;
 mod partition;
+mod producer_ids;
 mod replica_manager;
 mod shutdown;
 #[cfg(test)]
@@ -181,6 +182,8 @@ pub struct Broker {
     shutdown: Option<shutdown::ControlledShutdown>,
     /// The process finished its shutdown and has exited.
     exited: bool,
+    /// The producer ids this broker hands to idempotent producers.
+    producer_ids: Option<producer_ids::ProducerIdBlock>,
 }
 
 impl Broker {
@@ -228,6 +231,7 @@ impl Broker {
             isr_changes: IsrChangeNotifier::default(),
             shutdown: None,
             exited: false,
+            producer_ids: None,
             config,
         }
     }
@@ -518,6 +522,7 @@ impl Broker {
             Message::UpdateMetadata(request) => self.on_update_metadata(request, out),
             Message::AlterIsr(request) => self.on_alter_isr(request, out),
             Message::ElectLeaders(request) => self.on_elect_leaders(from, request, out),
+            Message::InitProducerId(request) => self.on_init_producer_id(from, request, out),
             Message::AlterIsrResponse(response) => {
                 self.on_alter_isr_response(now_ms, response, out)
             }
@@ -567,7 +572,8 @@ impl Broker {
             | Message::LeaveGroupResponse(_)
             | Message::OffsetCommitResponse(_)
             | Message::OffsetFetchResponse(_)
-            | Message::ElectLeadersResponse(_) => {}
+            | Message::ElectLeadersResponse(_)
+            | Message::InitProducerIdResponse(_) => {}
         }
     }
 

@@ -14,6 +14,7 @@ use crate::actor::Output;
 use crate::event::Event;
 use crate::fetch_session::{FetchContext, FetchSession};
 use crate::log::EndOffsetRules;
+use crate::producer_state::{Check, ProducerRules};
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::BTreeSet;
@@ -178,6 +179,11 @@ impl Broker {
             .filter(|s| !s.failed())
             .map(|s| s.tp.clone())
             .collect();
+        let statuses_waiting: Vec<(TopicPartition, u64)> = statuses
+            .iter()
+            .filter(|s| acks == Acks::All && s.result.is_none())
+            .map(|s| (s.tp.clone(), s.required_offset))
+            .collect();
         if acks == Acks::All && statuses.iter().any(|s| s.result.is_none()) {
             self.next_delayed_id += 1;
             let id = self.next_delayed_id;
@@ -215,6 +221,16 @@ impl Broker {
             self.maybe_increment_hw(now_ms, tp, out);
             self.complete_delayed_fetches(tp, out);
         }
+        // `DelayedProducePurgatory.tryCompleteElseWatch`: a duplicate batch waits for offsets
+        // the HW may have passed long ago, and then it is answered now.
+        let already_replicated: Vec<TopicPartition> = statuses_waiting
+            .into_iter()
+            .filter(|(tp, required)| *required <= self.high_watermark(tp))
+            .map(|(tp, _)| tp)
+            .collect();
+        for tp in &already_replicated {
+            self.complete_delayed_produces(tp, out);
+        }
     }
 
     /// Appends one partition's batch as leader, or says why not. With acks=all the status
@@ -226,7 +242,11 @@ impl Broker {
         part: ProducePartition,
         out: &mut Output<BrokerTimer>,
     ) -> ProduceStatus {
-        let ProducePartition { tp, records } = part;
+        let ProducePartition {
+            tp,
+            records,
+            producer,
+        } = part;
         let count = records.len() as u32;
         let mut status = ProduceStatus {
             tp: tp.clone(),
@@ -270,8 +290,47 @@ impl Broker {
             status.result = Some((ErrorCode::NotEnoughReplicas, None));
             return status;
         }
+        let rules = ProducerRules::of_release(self.release());
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
-        let appended = log.append_as_leader(leader_epoch, records, now_ms);
+        match producer.map(|stamp| (stamp, log.check_producer_batch(&stamp, rules))) {
+            None | Some((_, Check::Append)) => {}
+            Some((_, Check::Reject(error))) => {
+                out.event(Event::ProduceRejected {
+                    broker: self.id,
+                    tp,
+                    error,
+                    records: count,
+                });
+                status.result = Some((error, None));
+                return status;
+            }
+            Some((
+                stamp,
+                Check::Duplicate {
+                    first_offset,
+                    last_offset,
+                },
+            )) => {
+                // `UnifiedLog.append`: a duplicate is answered with the offsets it was written
+                // at and not appended again; with acks=all it waits for those offsets.
+                out.event(Event::DuplicateBatch {
+                    broker: self.id,
+                    tp,
+                    producer_id: stamp.producer_id,
+                    first_sequence: stamp.base_sequence,
+                    base_offset: first_offset,
+                    records: count,
+                });
+                status.leader_epoch = leader_epoch;
+                status.required_offset = last_offset + 1;
+                status.base_offset = first_offset;
+                if acks != Acks::All {
+                    status.result = Some((ErrorCode::None, Some(first_offset)));
+                }
+                return status;
+            }
+        }
+        let appended = log.append_as_leader(leader_epoch, records, producer, now_ms);
         let base_offset = appended
             .first()
             .map(|a| a.0)

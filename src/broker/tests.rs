@@ -256,7 +256,11 @@ impl Cluster {
                 correlation_id: 1,
                 acks,
                 timeout_ms: 30_000,
-                partitions: vec![ProducePartition { tp: tp(), records }],
+                partitions: vec![ProducePartition {
+                    tp: tp(),
+                    records,
+                    producer: None,
+                }],
             }),
         ));
     }
@@ -635,10 +639,12 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
                 ProducePartition {
                     tp: tp(),
                     records: vec![record(0), record(1)],
+                    producer: None,
                 },
                 ProducePartition {
                     tp: other.clone(),
                     records: vec![record(2)],
+                    producer: None,
                 },
             ],
         }),
@@ -903,6 +909,7 @@ fn power_loss_keeps_only_flushed_records() {
                 headers: vec![],
             })
             .collect(),
+        None,
         0,
     );
     log.flush();
@@ -929,7 +936,7 @@ fn a_broker_registers_only_after_recovering_its_logs() {
             headers: vec![],
         })
         .collect();
-    disk.log_mut(&tp()).append_as_leader(0, records, 0);
+    disk.log_mut(&tp()).append_as_leader(0, records, None, 0);
     let bytes = disk.logs[&tp()].bytes_past_recovery_point();
     assert!(bytes > 1_000_000_000);
     let expected_ms = log_recovery_ms(bytes);

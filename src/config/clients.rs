@@ -23,6 +23,8 @@ pub struct ProducerConfig {
     pub metadata_max_age_ms: u64,
     /// `max.request.size`: how many bytes of batches one produce request may carry.
     pub max_request_size: u64,
+    /// `enable.idempotence` as it stands after [`ProducerConfig::settle_idempotence`].
+    pub enable_idempotence: bool,
 }
 
 impl Default for ProducerConfig {
@@ -38,6 +40,7 @@ impl Default for ProducerConfig {
             max_in_flight_requests_per_connection: 0,
             metadata_max_age_ms: 0,
             max_request_size: 0,
+            enable_idempotence: false,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -167,10 +170,71 @@ impl ProducerConfig {
                 Ok(())
             },
         },
+        ConfigKey {
+            name: "enable.idempotence",
+            default: Some("true"),
+            unit: "",
+            doc: "producer ids and sequence numbers, so a retried batch is written once (the default is false before 3.0.1; turned off when not set and acks, retries or max.in.flight.requests.per.connection conflict)",
+            apply: |c, k, v| {
+                c.enable_idempotence = as_bool(k, v)?;
+                Ok(())
+            },
+        },
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         apply_declared(Self::DECLARED, self, key, v)
+    }
+
+    /// Kafka's `ProducerConfig.postProcessAndValidateIdempotenceConfigs`, for the clients of
+    /// `release` (`enable.idempotence` defaults to true from 3.0.1, KIP-679 and KAFKA-13598).
+    /// `set` tells which keys the user wrote. With idempotence on, retries must not be 0,
+    /// acks must be all and at most 5 requests may be in flight: when the user set
+    /// `enable.idempotence`, a conflict is an error naming the key to change; when not, it
+    /// turns idempotence off, as Kafka does with a log line (returned here). Brokers older
+    /// than 0.11.0 keep no producer state, so there it cannot be turned on.
+    pub fn settle_idempotence(
+        &mut self,
+        set: impl Fn(&str) -> bool,
+        release: crate::kafka_version::KafkaVersion,
+    ) -> Result<Option<String>, (&'static str, String)> {
+        let explicit = set("enable.idempotence");
+        if !explicit {
+            self.enable_idempotence = release.has_idempotent_producer_by_default();
+        }
+        if !self.enable_idempotence {
+            return Ok(None);
+        }
+        if !release.supports_idempotence() {
+            return Err((
+                "enable.idempotence",
+                format!("the idempotent producer needs brokers of 0.11.0 or later (this cluster runs {release})"),
+            ));
+        }
+        let conflict = if self.retries == 0 {
+            Some((
+                "retries",
+                "Must set retries to non-zero when using the idempotent producer.",
+            ))
+        } else if self.acks != Acks::All {
+            Some(("acks", "Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence."))
+        } else if self.max_in_flight_requests_per_connection
+            > crate::producer_state::BATCHES_RETAINED as u32
+        {
+            Some(("max.in.flight.requests.per.connection", "Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."))
+        } else {
+            None
+        };
+        let Some((key, message)) = conflict else {
+            return Ok(None);
+        };
+        if explicit {
+            return Err((key, format!("{message} (enable.idempotence = true)")));
+        }
+        self.enable_idempotence = false;
+        Ok(Some(format!(
+            "idempotence turned off because {key} conflicts with it and enable.idempotence is not set, as Kafka's producer does"
+        )))
     }
 }
 

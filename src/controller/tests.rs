@@ -348,6 +348,7 @@ fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkP
         partitions: vec![ProducePartition {
             tp: tp.clone(),
             records: vec![record],
+            producer: None,
         }],
     };
     c.send(

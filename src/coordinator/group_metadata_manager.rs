@@ -272,6 +272,7 @@ mod tests {
                 value,
                 headers: vec![],
                 size_bytes: 0,
+                producer: None,
             });
         }
         let mut other = Harness::new();

@@ -153,10 +153,10 @@ pub fn lost_acks0(
 
 /// `records.duplicated`: the extra copies of records in the final leaders' logs. A producer
 /// that retries a batch the leader had already written (its answer was lost, or timed out)
-/// writes it again at new offsets. Kafka's idempotent producer (`enable.idempotence`, the
-/// default from 3.0) would have the leader drop the second copy; the simulator does not model
-/// it yet, so this counts what a non-idempotent producer leaves. A count, no invariant: the
-/// records are all there.
+/// writes it again at new offsets, unless the producer is idempotent (`enable.idempotence`,
+/// the default from 3.0.1): then the leader recognises the retry and answers with the first
+/// copy's offset. So this counts what producers without idempotence left. A count, no
+/// invariant: the records are all there.
 pub fn duplicated(final_state: &FinalState) -> u64 {
     let mut extra = 0;
     for p in &final_state.partitions {

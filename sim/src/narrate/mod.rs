@@ -628,7 +628,9 @@ fn narrate_event(
         | Event::IsrChangeRejected { .. }
         | Event::IsrWriteConflict { .. }
         | Event::IsrChangesPropagated { .. } => isr_line(event, lag_max),
-        Event::ProduceRejected { .. } | Event::ProduceFailed { .. } => produce_line(event, names),
+        Event::ProduceRejected { .. }
+        | Event::ProduceFailed { .. }
+        | Event::DuplicateBatch { .. } => produce_line(event, names),
         Event::ConsumerTruncationDetected { .. }
         | Event::ConsumerStopped { .. }
         | Event::OffsetReset { .. }
@@ -1056,6 +1058,9 @@ fn rejection_why(error: kafka_model::ErrorCode) -> &'static str {
             " (written, but the ISR shrank below min.insync.replicas before it was replicated)"
         }
         kafka_model::ErrorCode::NotLeaderOrFollower => " (it is not the leader)",
+        kafka_model::ErrorCode::OutOfOrderSequenceNumber => {
+            " (the batch's first sequence does not follow the last one it has from that producer: a gap)"
+        }
         kafka_model::ErrorCode::RequestTimedOut => {
             " (the ISR did not replicate it within the request timeout)"
         }
@@ -1093,6 +1098,19 @@ fn produce_line(event: &Event, names: &Names) -> Option<Line> {
                 ),
             ))
         }
+        Event::DuplicateBatch {
+            broker,
+            tp,
+            producer_id,
+            first_sequence,
+            base_offset,
+            records,
+        } => Some((
+            format!("duplicate {broker} {tp}"),
+            format!(
+                "broker {broker} already has this retried batch of producer id {producer_id} (sequence {first_sequence}, {records} record(s)) at offset {base_offset} of {tp}: it answers with that offset and writes nothing (enable.idempotence)"
+            ),
+        )),
         _ => unreachable!("{} is not narrated here", event.kind()),
     }
 }

@@ -9,6 +9,8 @@ use super::spec::{
 use kafka_model::clients::consumer::CommitMode;
 use kafka_model::clients::producer::ValueBytes;
 use kafka_model::config::{ConsumerConfig, ProducerConfig};
+use kafka_model::kafka_version::KafkaVersion;
+use kafka_model::Acks;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
@@ -41,6 +43,7 @@ pub fn parse_producers(
     tables: &[Spanned<RawProducer>],
     topics: &[TopicSpec],
     network: &NetworkSpec,
+    release: KafkaVersion,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ProducerSpec>> {
     let mut producers = Vec::new();
@@ -54,7 +57,7 @@ pub fn parse_producers(
     }
     for table in tables {
         producers.push(parse_producer(
-            ctx, table, &mut seen, topics, network, warnings,
+            ctx, table, &mut seen, topics, network, release, warnings,
         )?);
     }
     Ok(producers)
@@ -66,6 +69,7 @@ fn parse_producer(
     seen: &mut BTreeSet<String>,
     topics: &[TopicSpec],
     network: &NetworkSpec,
+    release: KafkaVersion,
     warnings: &mut Vec<String>,
 ) -> Result<ProducerSpec> {
     let table_span = Some(table.span());
@@ -118,6 +122,14 @@ fn parse_producer(
         span_of("request.timeout.ms"),
         "producer",
     )?;
+    match config.settle_idempotence(|key| spans.contains_key(key), release) {
+        Ok(None) => {}
+        // Turning acks down is how a scenario asks for an acks=0 or acks=1 producer: that
+        // idempotence goes with it needs no warning.
+        Ok(Some(_)) if spans.contains_key("acks") && config.acks != Acks::All => {}
+        Ok(Some(note)) => warnings.push(format!("producer `{name}`: {note}")),
+        Err((key, message)) => return Err(ctx.err(span_of(key), Some(key), message)),
+    }
     // KafkaProducer.configureDeliveryTimeout: delivery.timeout.ms below linger.ms +
     // request.timeout.ms is a ConfigException when set, and raised to that sum otherwise.
     let floor = config.linger_ms.saturating_add(config.request_timeout_ms);

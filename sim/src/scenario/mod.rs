@@ -105,8 +105,14 @@ impl Scenario {
         let cluster = cluster::parse_cluster(&ctx, raw.cluster.as_ref(), &network)?;
         let mut warnings = Vec::new();
         let topics = cluster::parse_topics(&ctx, &raw.topics, &cluster, &mut warnings)?;
-        let producers =
-            clients::parse_producers(&ctx, &raw.producers, &topics, &network, &mut warnings)?;
+        let producers = clients::parse_producers(
+            &ctx,
+            &raw.producers,
+            &topics,
+            &network,
+            cluster.config.kafka_version,
+            &mut warnings,
+        )?;
         let consumers = clients::parse_consumers(&ctx, &raw.consumers, &topics, &network)?;
         let known = Known {
             cluster: &cluster,

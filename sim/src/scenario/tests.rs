@@ -958,3 +958,69 @@ fn shutdown_replace_disk_and_rolling_restart_parse_and_say_what_is_wrong() {
     );
     assert_eq!(e.key.as_deref(), Some("isr_wait"));
 }
+
+/// `ProducerConfig.postProcessAndValidateIdempotenceConfigs`: on by default from 3.0.1 and
+/// turned off, with a warning, by a conflicting setting when not set; an error naming the
+/// conflicting key when set; impossible before 0.11.0.
+#[test]
+fn enable_idempotence_follows_kafkas_rules() {
+    let producer = |config: &str| {
+        EXAMPLE.replace(
+            r#"config = { "acks" = "all", "linger.ms" = 5 }"#,
+            &format!("config = {{ {config} }}"),
+        )
+    };
+    let release = |text: String, version: &str| {
+        text.replace(
+            "[cluster]\nbrokers = 3",
+            &format!("[cluster]\nbrokers = 3\nkafka_version = \"{version}\""),
+        )
+    };
+    let idempotent = |text: &str| {
+        parse(text).unwrap_or_else(|e| panic!("{e}")).producers[0]
+            .config
+            .enable_idempotence
+    };
+    assert!(idempotent(&producer(r#""acks" = "all""#)));
+    assert!(
+        !idempotent(&producer(r#""acks" = 1"#)),
+        "acks=1 turns it off"
+    );
+    assert!(!idempotent(&release(
+        producer(r#""acks" = "all""#),
+        "2.8.2"
+    )));
+    assert!(idempotent(&release(producer(r#""acks" = "all""#), "3.0.1")));
+    assert!(!idempotent(&release(
+        producer(r#""acks" = "all""#),
+        "3.0.0"
+    )));
+    let s = parse(&producer(r#""retries" = 0"#)).unwrap();
+    assert!(!s.producers[0].config.enable_idempotence);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("idempotence turned off because retries")),
+        "{:?}",
+        s.warnings
+    );
+    for (config, key) in [
+        (r#""enable.idempotence" = true, "acks" = 1"#, "acks"),
+        (r#""enable.idempotence" = true, "retries" = 0"#, "retries"),
+        (
+            r#""enable.idempotence" = true, "max.in.flight.requests.per.connection" = 6"#,
+            "max.in.flight.requests.per.connection",
+        ),
+    ] {
+        let e = parse(&producer(config)).expect_err(config);
+        assert_eq!(e.key.as_deref(), Some(key), "{config}: {e}");
+        assert!(e.message.contains("idempotent producer"), "{e}");
+    }
+    let e = parse(&release(
+        producer(r#""enable.idempotence" = true"#),
+        "0.10.2",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("enable.idempotence"));
+    assert!(e.message.contains("0.11.0"), "{e}");
+}

@@ -493,8 +493,8 @@ fn kip_279_a_follower_without_the_answered_epoch_asks_again() {
     let mut c = Cluster::new(3, release_config("2.0.0"));
     let follower = c.brokers.get_mut(&1).expect("broker 1");
     let mut log = Log::new();
-    log.append_as_leader(0, (0..5).map(record).collect(), 0);
-    log.append_as_leader(2, (5..10).map(record).collect(), 0);
+    log.append_as_leader(0, (0..5).map(record).collect(), None, 0);
+    log.append_as_leader(2, (5..10).map(record).collect(), None, 0);
     follower.disk.logs.insert(tp(), log);
     let answer = |leader_epoch, end_offset| EpochEndOffset {
         tp: tp(),

@@ -19,6 +19,7 @@ fn record(offset: u64) -> Record {
         value: String::new(),
         headers: vec![],
         size_bytes: 0,
+        producer: None,
     }
 }
 

@@ -24,6 +24,9 @@ pub(super) struct Batch {
     pub(super) attempts: u32,
     /// A retried batch waits until then.
     pub(super) retry_after_ms: u64,
+    /// An idempotent producer's producer id, epoch and sequences, given the first time the
+    /// batch is drained and kept for its retries.
+    pub(super) stamp: Option<BatchStamp>,
 }
 
 /// A new batch holding `record`: the v2 batch header and the record at offset delta 0
@@ -123,6 +126,7 @@ impl RecordAccumulator {
                 created_ms: now_ms,
                 attempts: 0,
                 retry_after_ms: 0,
+                stamp: None,
             });
         }
     }
@@ -167,12 +171,15 @@ impl RecordAccumulator {
 
     /// Kafka's `RecordAccumulator.drainBatchesForOneNode`: the first batch of each partition
     /// `broker` leads, starting where the last drain stopped, skipping retries still backing
-    /// off, until the next batch would pass `max.request.size` (the first always goes).
+    /// off and batches the idempotent producer holds back (`may_drain`,
+    /// `shouldStopDrainBatchesForPartition`), until the next batch would pass
+    /// `max.request.size` (the first always goes).
     pub(super) fn drain(
         &mut self,
         broker: BrokerId,
         now_ms: u64,
         leader_of: impl Fn(u32) -> Option<BrokerId>,
+        may_drain: impl Fn(u32, Option<&BatchStamp>) -> bool,
     ) -> Vec<(u32, Batch)> {
         let led: Vec<u32> = self
             .queues
@@ -193,6 +200,9 @@ impl RecordAccumulator {
             let queue = self.queues.get_mut(&partition).expect("listed");
             let front = queue.front().expect("an empty queue has no entry");
             if front.attempts > 0 && front.retry_after_ms > now_ms {
+                continue;
+            }
+            if !may_drain(partition, front.stamp.as_ref()) {
                 continue;
             }
             if !batches.is_empty() && bytes + front.bytes > self.max_request_size {
@@ -244,6 +254,35 @@ impl RecordAccumulator {
             .position(|b| b.records.first().map(|r| r.id.seq) > first)
             .unwrap_or(queue.len());
         queue.insert(at, batch);
+    }
+
+    /// The record counts of a partition's queued batches that carry sequences, in queue
+    /// (and so sequence) order: what an epoch bump renumbers.
+    pub(super) fn stamped_batch_sizes(&self, partition: u32) -> Vec<u32> {
+        self.queues.get(&partition).map_or_else(Vec::new, |queue| {
+            queue
+                .iter()
+                .filter(|b| b.stamp.is_some())
+                .map(|b| b.records.len() as u32)
+                .collect()
+        })
+    }
+
+    /// Writes new sequences into a partition's queued stamped batches, in order (Kafka's
+    /// `ProducerBatch.resetProducerState` after an epoch bump).
+    pub(super) fn restamp(&mut self, partition: u32, stamps: &[BatchStamp]) {
+        let Some(queue) = self.queues.get_mut(&partition) else {
+            assert!(
+                stamps.is_empty(),
+                "new sequences for batches that are queued"
+            );
+            return;
+        };
+        let mut stamps = stamps.iter();
+        for batch in queue.iter_mut().filter(|b| b.stamp.is_some()) {
+            batch.stamp = Some(*stamps.next().expect("a new stamp for every stamped batch"));
+        }
+        assert!(stamps.next().is_none(), "one new stamp per stamped batch");
     }
 
     /// No partition keeps an empty queue (tests only).

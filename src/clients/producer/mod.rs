@@ -26,9 +26,11 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 
 mod accumulator;
+mod idempotence;
 mod sender;
 
 use accumulator::RecordAccumulator;
+use idempotence::Idempotence;
 use sender::InFlight;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,12 @@ pub enum ProducerTimer {
     MetadataMaxAge {
         generation: u64,
     },
+    /// An InitProducerId got no answer within `request.timeout.ms`.
+    InitProducerIdTimeout {
+        correlation_id: u64,
+    },
+    /// Ask for a producer id again, after `retry.backoff.ms`.
+    InitProducerIdRetry,
 }
 
 impl MetadataTimer for ProducerTimer {
@@ -128,6 +136,13 @@ pub struct Producer {
     sent_unacked: u64,
     /// Records due while the process was down (see `resuming_at`).
     never_produced: u64,
+    /// With `enable.idempotence`: the producer id, epoch and sequence numbers.
+    idempotence: Option<Idempotence>,
+    /// The InitProducerId in flight: its correlation id and broker.
+    init_producer_id: Option<(u64, BrokerId)>,
+    /// Which bootstrap broker the next InitProducerId goes to.
+    init_attempts: usize,
+    bootstrap: Vec<BrokerId>,
 }
 
 impl Producer {
@@ -161,9 +176,10 @@ impl Producer {
                 refresh_backoff: true,
                 leaderless_answer_restarts_max_age: true,
             },
-            bootstrap,
+            bootstrap.clone(),
         );
         let accumulator = RecordAccumulator::new(&config);
+        let idempotence = config.enable_idempotence.then(Idempotence::default);
         Producer {
             index,
             name,
@@ -188,6 +204,10 @@ impl Producer {
             failed: 0,
             sent_unacked: 0,
             never_produced: 0,
+            idempotence,
+            init_producer_id: None,
+            init_attempts: 0,
+            bootstrap,
         }
     }
 
@@ -301,6 +321,58 @@ impl Producer {
             .next_partition(Some(partition), &available, count, &mut self.rng)
     }
 
+    // ---- producer id ----
+
+    /// Asks a broker for a producer id (`TransactionManager.initializeTransactions` for an
+    /// idempotent producer: InitProducerId to the least loaded node; here the bootstrap
+    /// brokers in turn). Batches wait until it is answered.
+    fn request_producer_id(&mut self, out: &mut Output<ProducerTimer>) {
+        let broker = self.bootstrap[self.init_attempts % self.bootstrap.len()];
+        self.init_attempts += 1;
+        let correlation_id = self.correlation_ids.next_id();
+        self.init_producer_id = Some((correlation_id, broker));
+        out.send(
+            NodeId::Broker(broker),
+            Message::InitProducerId(InitProducerIdRequest { correlation_id }),
+        );
+        out.timer(
+            self.config.request_timeout_ms,
+            ProducerTimer::InitProducerIdTimeout { correlation_id },
+        );
+    }
+
+    /// The InitProducerId failed (an error, no answer, a closed connection): ask the next
+    /// broker after `retry.backoff.ms`.
+    fn retry_producer_id(&mut self, out: &mut Output<ProducerTimer>) {
+        self.init_producer_id = None;
+        out.timer(
+            self.config.retry_backoff_ms.max(1),
+            ProducerTimer::InitProducerIdRetry,
+        );
+    }
+
+    fn on_init_producer_id(
+        &mut self,
+        now_ms: u64,
+        response: InitProducerIdResponse,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        if self.init_producer_id.map(|(c, _)| c) != Some(response.correlation_id) {
+            return;
+        }
+        if response.error != ErrorCode::None {
+            self.retry_producer_id(out);
+            return;
+        }
+        self.init_producer_id = None;
+        let idempotence = self
+            .idempotence
+            .as_mut()
+            .expect("only an idempotent producer asks");
+        idempotence.set_producer_id(response.producer_id, response.producer_epoch);
+        self.drain(now_ms, out);
+    }
+
     // ---- metadata ----
 
     /// Asks for metadata, at most once per `retry.backoff.ms` after the last answer (Kafka's
@@ -330,6 +402,9 @@ impl Actor for Producer {
 
     fn start(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
         self.request_metadata(now_ms, out);
+        if self.idempotence.is_some() {
+            self.request_producer_id(out);
+        }
         let first = self.start_ms.max(now_ms);
         out.timer(first - now_ms, ProducerTimer::Generate);
     }
@@ -344,9 +419,17 @@ impl Actor for Producer {
         match message {
             Message::MetadataResponse(response) => self.on_metadata(now_ms, response, out),
             Message::ProduceResponse(response) => self.on_produce_response(now_ms, response, out),
+            Message::InitProducerIdResponse(response) => {
+                self.on_init_producer_id(now_ms, response, out)
+            }
             Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(broker),
-            }) => self.on_disconnected(now_ms, broker, out),
+            }) => {
+                if self.init_producer_id.is_some_and(|(_, b)| b == broker) {
+                    self.retry_producer_id(out);
+                }
+                self.on_disconnected(now_ms, broker, out)
+            }
             _ => {}
         }
     }
@@ -383,6 +466,24 @@ impl Actor for Producer {
             ProducerTimer::MetadataRetry => {
                 self.metadata
                     .on_retry(now_ms, &mut self.correlation_ids, out)
+            }
+            ProducerTimer::InitProducerIdTimeout { correlation_id } => {
+                if self
+                    .init_producer_id
+                    .is_some_and(|(c, _)| c == correlation_id)
+                {
+                    self.retry_producer_id(out);
+                }
+            }
+            ProducerTimer::InitProducerIdRetry => {
+                if self.init_producer_id.is_none()
+                    && self
+                        .idempotence
+                        .as_ref()
+                        .is_some_and(|i| !i.has_producer_id())
+                {
+                    self.request_producer_id(out);
+                }
             }
             ProducerTimer::MetadataMaxAge { generation } => {
                 self.metadata

@@ -40,6 +40,7 @@ impl Producer {
     /// request, it drains again, so batches a request had no room for go out at once.
     pub(super) fn drain(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
         self.expire_batches(now_ms, out);
+        self.maybe_bump_epoch();
         let next_wake = loop {
             let check = self.ready(now_ms);
             let mut sent = false;
@@ -47,10 +48,14 @@ impl Producer {
                 if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
                     continue;
                 }
-                let (metadata, topic) = (&self.metadata, &self.topic);
-                let batches = self
-                    .accumulator
-                    .drain(broker, now_ms, |p| metadata.leader_of(topic, p));
+                let (metadata, topic, idempotence) =
+                    (&self.metadata, &self.topic, &self.idempotence);
+                let batches = self.accumulator.drain(
+                    broker,
+                    now_ms,
+                    |p| metadata.leader_of(topic, p),
+                    |p, stamp| idempotence.as_ref().is_none_or(|i| i.may_drain(p, stamp)),
+                );
                 if !batches.is_empty() {
                     self.send_request(broker, batches, out);
                     sent = true;
@@ -85,13 +90,48 @@ impl Producer {
         check
     }
 
+    /// `TransactionManager.bumpIdempotentEpochAndResetIdIfNeeded`, run before each drain:
+    /// the epoch bump a gap asked for is made once none of the partitions it renumbers has a
+    /// request in flight (their batches are all back in the queue, so they can be renumbered
+    /// together).
+    fn maybe_bump_epoch(&mut self) {
+        let Some(idempotence) = &mut self.idempotence else {
+            return;
+        };
+        if !idempotence.epoch_bump_wanted() {
+            return;
+        }
+        let partitions: Vec<u32> = idempotence.partitions_to_rewrite().collect();
+        let in_flight = self
+            .in_flight
+            .values()
+            .flat_map(|f| f.batches.iter().map(|(p, _)| *p))
+            .any(|p| partitions.contains(&p));
+        if in_flight {
+            return;
+        }
+        let waiting = partitions
+            .iter()
+            .map(|p| (*p, self.accumulator.stamped_batch_sizes(*p)))
+            .collect();
+        for (partition, stamps) in idempotence.bump_epoch(&waiting) {
+            self.accumulator.restamp(partition, &stamps);
+        }
+    }
+
     fn send_request(
         &mut self,
         broker: BrokerId,
-        batches: Vec<(u32, Batch)>,
+        mut batches: Vec<(u32, Batch)>,
         out: &mut Output<ProducerTimer>,
     ) {
         assert!(!batches.is_empty(), "a produce request carries batches");
+        if let Some(idempotence) = &mut self.idempotence {
+            for (partition, batch) in batches.iter_mut().filter(|(_, b)| b.stamp.is_none()) {
+                batch.stamp =
+                    Some(idempotence.stamp_new_batch(*partition, batch.records.len() as u32));
+            }
+        }
         let correlation_id = self.correlation_ids.next_id();
         out.send(
             NodeId::Broker(broker),
@@ -104,6 +144,7 @@ impl Producer {
                     .map(|(partition, batch)| ProducePartition {
                         tp: self.tp(*partition),
                         records: batch.records.clone(),
+                        producer: batch.stamp,
                     })
                     .collect(),
             }),
@@ -138,6 +179,9 @@ impl Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         self.failed += batch.records.len() as u64;
+        if let (Some(idempotence), Some(stamp)) = (&mut self.idempotence, &batch.stamp) {
+            idempotence.on_failed(partition, stamp);
+        }
         out.event(Event::ProduceFailed {
             producer: self.index,
             tp: self.tp(partition),
@@ -169,7 +213,20 @@ impl Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         let expired = batch.created_ms + self.config.delivery_timeout_ms <= now_ms;
-        if !error.is_retriable() || batch.attempts as u64 >= self.config.retries || expired {
+        // `TransactionManager.canRetry`: the idempotent producer retries a sequence error,
+        // after an epoch bump when it is a real gap.
+        let sequence_error = matches!(
+            error,
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
+        );
+        let retriable = match (&mut self.idempotence, &batch.stamp) {
+            (Some(idempotence), Some(stamp)) if sequence_error => {
+                idempotence.on_sequence_error(partition, stamp, error);
+                true
+            }
+            _ => error.is_retriable(),
+        };
+        if !retriable || batch.attempts as u64 >= self.config.retries || expired {
             let error = if expired {
                 ErrorCode::DeliveryTimeout
             } else {
@@ -283,6 +340,10 @@ impl Producer {
             let (error, base_offset) = (answer.error, answer.base_offset);
             match (error, base_offset) {
                 (ErrorCode::None, Some(base_offset)) => {
+                    if let (Some(idempotence), Some(stamp)) = (&mut self.idempotence, &batch.stamp)
+                    {
+                        idempotence.on_acknowledged(partition, stamp);
+                    }
                     self.acked += batch.records.len() as u64;
                     out.event(Event::Acknowledged {
                         producer: self.index,

@@ -15,7 +15,13 @@ fn metadata(leaders: &[(u32, Option<BrokerId>, LeaderEpoch)]) -> Vec<PartitionMe
         .collect()
 }
 
+/// A producer without idempotence: most tests here are of the sender's rules, which an
+/// idempotent producer follows too once it has its producer id (see `idempotent` below).
 fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
+    let config = ProducerConfig {
+        enable_idempotence: false,
+        ..config
+    };
     Producer::new(ProducerSettings {
         index: 0,
         name: "p".into(),
@@ -586,5 +592,115 @@ fn null_key_records_stick_to_one_partition_until_its_batch_is_sent() {
     assert!(
         next.iter().all(|p| *p != first[0]),
         "the new batch goes to another partition: {next:?}"
+    );
+}
+
+/// The stamps on the produce requests sent: (correlation id, base sequence, last sequence,
+/// epoch).
+fn stamps(out: &Output<ProducerTimer>) -> Vec<(u64, i32, i32, i16)> {
+    out.messages
+        .iter()
+        .flat_map(|(_, m)| match m {
+            Message::Produce(r) => r
+                .partitions
+                .iter()
+                .map(|p| {
+                    let s = p
+                        .producer
+                        .expect("an idempotent producer stamps every batch");
+                    (
+                        r.correlation_id,
+                        s.base_sequence,
+                        s.last_sequence,
+                        s.producer_epoch,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// `enable.idempotence`: no batch goes out before InitProducerId is answered; batches are
+/// numbered per partition; a retried batch keeps its sequences; and an OUT_OF_ORDER_SEQUENCE
+/// _NUMBER for the batch right after the last acknowledged one bumps the epoch and numbers
+/// the partition from 0 again (`TransactionManager`, KIP-360).
+#[test]
+fn an_idempotent_producer_numbers_its_batches_and_bumps_its_epoch_on_a_gap() {
+    let config = ProducerConfig {
+        enable_idempotence: true,
+        linger_ms: 0,
+        ..ProducerConfig::default()
+    };
+    let mut p = Producer::new(ProducerSettings {
+        index: 0,
+        name: "p".into(),
+        topic: "orders".into(),
+        records: 10,
+        rate_per_sec: 1000.0,
+        keys: None,
+        value_bytes: ValueBytes::Label,
+        start_ms: 0,
+        config,
+        bootstrap: vec![0, 1, 2],
+        seed: 7,
+    });
+    let mut out = Output::default();
+    p.start(0, &mut out);
+    let init = out
+        .messages
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::InitProducerId(r) => Some((*to, r.correlation_id)),
+            _ => None,
+        })
+        .expect("an InitProducerId at start");
+    answer_metadata(&mut p, 0, metadata(&[(0, Some(1), 0)]));
+    let mut out = Output::default();
+    p.on_timer(0, ProducerTimer::Generate, &mut out);
+    assert!(produces(&out).is_empty(), "no producer id yet");
+
+    let mut out = Output::default();
+    p.on_message(
+        1,
+        init.0,
+        Message::InitProducerIdResponse(InitProducerIdResponse {
+            correlation_id: init.1,
+            error: ErrorCode::None,
+            producer_id: 4000,
+            producer_epoch: 0,
+        }),
+        &mut out,
+    );
+    let first = stamps(&out);
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].1, first[0].3), (0, 0), "sequence 0, epoch 0");
+    let mut out = Output::default();
+    p.on_timer(2, ProducerTimer::Generate, &mut out);
+    let second = stamps(&out);
+    assert_eq!((second[0].1, second[0].3), (first[0].2 + 1, 0));
+
+    // The first is acknowledged; the second hears of a gap: the leader lost what it had.
+    let mut out = Output::default();
+    p.on_message(
+        3,
+        NodeId::Broker(1),
+        answer(first[0].0, ErrorCode::None, Some(0)),
+        &mut out,
+    );
+    let mut out = Output::default();
+    p.on_message(
+        4,
+        NodeId::Broker(1),
+        answer(second[0].0, ErrorCode::OutOfOrderSequenceNumber, None),
+        &mut out,
+    );
+    let mut out = Output::default();
+    p.on_timer(200, ProducerTimer::Wake, &mut out);
+    let retried = stamps(&out);
+    assert_eq!(
+        (retried[0].1, retried[0].3),
+        (0, 1),
+        "renumbered from 0 in epoch 1: {retried:?}"
     );
 }

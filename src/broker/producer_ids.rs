@@ -1,0 +1,70 @@
+//! Producer ids for idempotent producers: the `InitProducerId` a producer without a
+//! transactional id sends to any broker (`TransactionCoordinator.handleInitProducerId` with a
+//! null transactional id: a fresh id at epoch 0, nothing stored).
+//!
+//! Kafka hands ids out in blocks of 1000 (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`); in
+//! ZooKeeper mode a broker claims its next block with a conditional write of
+//! `/latest_producer_id_block` (`ZkProducerIdManager`), so ids never repeat in the cluster.
+//! Here a broker's block is numbered by its ZooKeeper session, which is unique in the
+//! cluster's life: ids never repeat either, without the extra znode. A broker takes a new
+//! block with each new session; one session hands out at most a block.
+
+use super::{Broker, BrokerTimer};
+use crate::actor::Output;
+use crate::protocol::*;
+use crate::types::*;
+
+/// `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// The block of producer ids a broker hands out, and the next one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct ProducerIdBlock {
+    session_id: u64,
+    next: i64,
+}
+
+impl Broker {
+    /// Answers an idempotent producer's InitProducerId with a fresh producer id at epoch 0,
+    /// or COORDINATOR_NOT_AVAILABLE (retriable) while this broker has no ZooKeeper session
+    /// or its block is used up.
+    pub(super) fn on_init_producer_id(
+        &mut self,
+        from: NodeId,
+        request: InitProducerIdRequest,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let producer_id = self.zk.session_id.and_then(|session_id| {
+            let block = self
+                .producer_ids
+                .filter(|b| b.session_id == session_id)
+                .unwrap_or(ProducerIdBlock {
+                    session_id,
+                    next: session_id as i64 * PRODUCER_ID_BLOCK_SIZE,
+                });
+            let end = (session_id as i64 + 1) * PRODUCER_ID_BLOCK_SIZE;
+            (block.next < end).then(|| {
+                self.producer_ids = Some(ProducerIdBlock {
+                    next: block.next + 1,
+                    ..block
+                });
+                block.next
+            })
+        });
+        let response = match producer_id {
+            Some(producer_id) => InitProducerIdResponse {
+                correlation_id: request.correlation_id,
+                error: ErrorCode::None,
+                producer_id,
+                producer_epoch: 0,
+            },
+            None => InitProducerIdResponse {
+                correlation_id: request.correlation_id,
+                error: ErrorCode::CoordinatorNotAvailable,
+                producer_id: -1,
+                producer_epoch: -1,
+            },
+        };
+        out.send(from, Message::InitProducerIdResponse(response));
+    }
+}
