@@ -46,3 +46,9 @@ fn the_offline_election_agrees_with_kafka() {
 fn the_classic_group_protocol_agrees_with_kafka() {
     agrees_with_kafka(Oracle::Groups);
 }
+
+#[test]
+#[ignore = "needs Java 17 and conformance/build.sh; run by .ci/run"]
+fn the_producer_state_agrees_with_kafka() {
+    agrees_with_kafka(Oracle::ProducerState);
+}

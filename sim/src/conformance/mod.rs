@@ -21,6 +21,7 @@ mod assignors;
 mod election;
 mod groups;
 mod partitioner;
+mod producer_state;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,14 +44,17 @@ pub enum Oracle {
     Election,
     /// The classic consumer-group protocol: `GroupCoordinatorShard` with its `ClassicGroup`s.
     Groups,
+    /// A leader's producer state for idempotent producers: `ProducerStateManager`.
+    ProducerState,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 4] = [
+    pub const ALL: [Oracle; 5] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
         Oracle::Groups,
+        Oracle::ProducerState,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -60,6 +64,7 @@ impl Oracle {
             Oracle::Assignors => "assignors",
             Oracle::Election => "election",
             Oracle::Groups => "groups",
+            Oracle::ProducerState => "producer-state",
         }
     }
 
@@ -74,6 +79,7 @@ impl Oracle {
             Oracle::Assignors => "kafkasim.conformance.AssignorOracle",
             Oracle::Election => "kafkasim.conformance.ElectionOracle",
             Oracle::Groups => "kafkasim.conformance.GroupOracle",
+            Oracle::ProducerState => "kafkasim.conformance.ProducerStateOracle",
         }
     }
 
@@ -89,6 +95,9 @@ impl Oracle {
             }
             Oracle::Groups => {
                 "GroupCoordinatorShard, GroupMetadataManager, ClassicGroup (kafka-group-coordinator)"
+            }
+            Oracle::ProducerState => {
+                "ProducerStateManager, ProducerAppendInfo, ProducerStateEntry.findDuplicateBatch (kafka-storage)"
             }
         }
     }
@@ -250,6 +259,7 @@ pub fn run(
         Oracle::Assignors => compare::<assignors::Assignors>(oracle, cases, seed, dir),
         Oracle::Election => compare::<election::OfflineElection>(oracle, cases, seed, dir),
         Oracle::Groups => compare::<groups::Groups>(oracle, cases, seed, dir),
+        Oracle::ProducerState => compare::<producer_state::ProducerState>(oracle, cases, seed, dir),
     }
 }
 
