@@ -6,6 +6,7 @@
 //! are errors that suggest the nearest known key: a typo in `min.insync.replicas` must never
 //! silently run a scenario with the default.
 
+use crate::log::config::{CleanerConfig, CleanupPolicy, LogConfig, TimestampType};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -122,6 +123,79 @@ fn as_string(key: &str, v: &ConfigValue) -> Result<String, ConfigError> {
             got: other.to_string(),
         }),
     }
+}
+
+/// A `long` where -1 means "unlimited" (`retention.ms`, `retention.bytes`): `None`.
+fn as_limit(key: &str, v: &ConfigValue) -> Result<Option<u64>, ConfigError> {
+    match v {
+        ConfigValue::Int(-1) => Ok(None),
+        ConfigValue::Str(s) if s == "-1" => Ok(None),
+        other => as_u64(key, other)
+            .map(Some)
+            .map_err(|_| ConfigError::BadValue {
+                key: key.to_string(),
+                expected: "a non-negative integer, or -1 for unlimited",
+                got: other.to_string(),
+            }),
+    }
+}
+
+/// A ratio between 0 and 1 (`ConfigDef.Range.between(0, 1)`).
+fn as_ratio(key: &str, v: &ConfigValue) -> Result<f64, ConfigError> {
+    let r = match v {
+        ConfigValue::Float(f) => Some(*f),
+        ConfigValue::Int(i) => Some(*i as f64),
+        ConfigValue::Str(s) => s.parse::<f64>().ok(),
+        ConfigValue::Bool(_) => None,
+    };
+    match r {
+        Some(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "a number between 0 and 1",
+            got: v.to_string(),
+        }),
+    }
+}
+
+fn as_cleanup_policy(key: &str, v: &ConfigValue) -> Result<CleanupPolicy, ConfigError> {
+    as_string(key, v)
+        .ok()
+        .and_then(|s| CleanupPolicy::parse(&s))
+        .ok_or_else(|| ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "\"delete\", \"compact\" or \"compact,delete\"",
+            got: v.to_string(),
+        })
+}
+
+fn as_timestamp_type(key: &str, v: &ConfigValue) -> Result<TimestampType, ConfigError> {
+    match as_string(key, v).as_deref() {
+        Ok("CreateTime") => Ok(TimestampType::CreateTime),
+        Ok("LogAppendTime") => Ok(TimestampType::LogAppendTime),
+        _ => Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: "\"CreateTime\" or \"LogAppendTime\"",
+            got: v.to_string(),
+        }),
+    }
+}
+
+/// A whole number of at least `min` (`ConfigDef.Range.atLeast(min)`).
+fn at_least(key: &str, v: &ConfigValue, min: u64) -> Result<u64, ConfigError> {
+    let n = as_u64(key, v)?;
+    if n < min {
+        return Err(ConfigError::BadValue {
+            key: key.to_string(),
+            expected: match min {
+                4 => "at least 4 (Kafka's validator: atLeast(4))",
+                14 => "at least 14 (Kafka's validator: atLeast(14))",
+                _ => "at least 1 (Kafka's validator: atLeast(1))",
+            },
+            got: v.to_string(),
+        });
+    }
+    Ok(n)
 }
 
 /// Kafka's `Long.MAX_VALUE`, its "never" for `flush.messages` and `flush.ms`: the model's
@@ -331,6 +405,8 @@ pub struct TopicConfig {
     pub flush_messages: u64,
     /// `flush.ms`: fsync when the oldest unflushed message is this old (default: never).
     pub flush_ms: u64,
+    /// The log layer's keys: segments, retention, compaction.
+    pub log: LogConfig,
 }
 
 impl Default for TopicConfig {
@@ -340,6 +416,7 @@ impl Default for TopicConfig {
             unclean_leader_election_enable: false,
             flush_messages: 0,
             flush_ms: 0,
+            log: LogConfig::KAFKA_DEFAULT,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -391,10 +468,156 @@ impl TopicConfig {
                 Ok(())
             },
         },
+        // The log layer (`LogConfig`'s validators).
+        ConfigKey {
+            name: "cleanup.policy",
+            default: Some("delete"),
+            unit: "",
+            doc: "`delete` (retention deletes old segments), `compact` (the cleaner keeps each key's latest record), or both",
+            apply: |c, k, v| {
+                c.log.cleanup_policy = as_cleanup_policy(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "segment.bytes",
+            default: Some("1073741824"),
+            unit: "bytes",
+            doc: "a segment rolls before an append would take it past this",
+            apply: |c, k, v| {
+                c.log.segment_bytes = at_least(k, v, 14)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "segment.ms",
+            default: Some("604800000"),
+            unit: "ms",
+            doc: "a segment rolls at the next append once its records span more than this",
+            apply: |c, k, v| {
+                c.log.segment_ms = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "segment.jitter.ms",
+            default: Some("0"),
+            unit: "ms",
+            doc: "a random amount below this is taken off each segment's `segment.ms`",
+            apply: |c, k, v| {
+                c.log.segment_jitter_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "segment.index.bytes",
+            default: Some("10485760"),
+            unit: "bytes",
+            doc: "each index file's size; a full index rolls the segment",
+            apply: |c, k, v| {
+                c.log.segment_index_bytes = at_least(k, v, 4)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "index.interval.bytes",
+            default: Some("4096"),
+            unit: "bytes",
+            doc: "one offset-index entry per this many bytes appended",
+            apply: |c, k, v| {
+                c.log.index_interval_bytes = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "retention.ms",
+            default: Some("604800000"),
+            unit: "ms",
+            doc: "segments whose newest record is older than this are deleted (-1: never)",
+            apply: |c, k, v| {
+                c.log.retention_ms = as_limit(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "retention.bytes",
+            default: Some("-1"),
+            unit: "bytes",
+            doc: "oldest segments are deleted while the partition's log is over this (-1: no limit)",
+            apply: |c, k, v| {
+                c.log.retention_bytes = as_limit(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "file.delete.delay.ms",
+            default: Some("60000"),
+            unit: "ms",
+            doc: "how long a deleted segment's files wait before they are unlinked",
+            apply: |c, k, v| {
+                c.log.file_delete_delay_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "min.cleanable.dirty.ratio",
+            default: Some("0.5"),
+            unit: "",
+            doc: "the share of dirty bytes above which the cleaner takes a compacted log",
+            apply: |c, k, v| {
+                c.log.min_cleanable_dirty_ratio = as_ratio(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "min.compaction.lag.ms",
+            default: Some("0"),
+            unit: "ms",
+            doc: "a record stays uncompacted at least this long",
+            apply: |c, k, v| {
+                c.log.min_compaction_lag_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "max.compaction.lag.ms",
+            default: Some("9223372036854775807"),
+            unit: "ms",
+            doc: "a closed segment is cleaned at the latest this long after its first record",
+            apply: |c, k, v| {
+                c.log.max_compaction_lag_ms = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "delete.retention.ms",
+            default: Some("86400000"),
+            unit: "ms",
+            doc: "how long a tombstone stays after the cleaning round that first kept it",
+            apply: |c, k, v| {
+                c.log.delete_retention_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "message.timestamp.type",
+            default: Some("CreateTime"),
+            unit: "",
+            doc: "`CreateTime` (the producer's clock) or `LogAppendTime` (the leader's)",
+            apply: |c, k, v| {
+                c.log.timestamp_type = as_timestamp_type(k, v)?;
+                Ok(())
+            },
+        },
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         apply_declared(Self::DECLARED, self, key, v)
+    }
+
+    /// The checks between keys Kafka's `LogConfig.validate` makes, once all are set.
+    pub fn validate(&self) -> Result<(), String> {
+        self.log.validate()
     }
 }
 
@@ -440,6 +663,11 @@ pub struct BrokerConfig {
     /// Defaults for every topic (`min.insync.replicas`, `unclean.leader.election.enable`,
     /// `log.flush.interval.messages`, `log.flush.interval.ms`).
     pub topic_defaults: TopicConfig,
+    /// The log cleaner's and the retention thread's configs (`log.cleaner.*`,
+    /// `log.retention.check.interval.ms`).
+    pub cleaner: CleanerConfig,
+    /// `offsets.topic.segment.bytes`: `__consumer_offsets`' segment size.
+    pub offsets_topic_segment_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -467,6 +695,8 @@ impl Default for BrokerConfig {
             controlled_shutdown_max_retries: 0,
             controlled_shutdown_retry_backoff_ms: 0,
             topic_defaults: TopicConfig::default(),
+            cleaner: CleanerConfig::KAFKA_DEFAULT,
+            offsets_topic_segment_bytes: 0,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -727,6 +957,230 @@ impl BrokerConfig {
                 c.topic_defaults
                     .apply("flush.ms", v)
                     .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleanup.policy",
+            default: Some("delete"),
+            unit: "",
+            doc: "the topics' default `cleanup.policy`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("cleanup.policy", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.segment.bytes",
+            default: Some("1073741824"),
+            unit: "bytes",
+            doc: "the topics' default `segment.bytes`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("segment.bytes", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.roll.ms",
+            default: Some("604800000"),
+            unit: "ms",
+            doc: "the topics' default `segment.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("segment.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.roll.jitter.ms",
+            default: Some("0"),
+            unit: "ms",
+            doc: "the topics' default `segment.jitter.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("segment.jitter.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.index.size.max.bytes",
+            default: Some("10485760"),
+            unit: "bytes",
+            doc: "the topics' default `segment.index.bytes`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("segment.index.bytes", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.index.interval.bytes",
+            default: Some("4096"),
+            unit: "bytes",
+            doc: "the topics' default `index.interval.bytes`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("index.interval.bytes", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.retention.ms",
+            default: Some("604800000"),
+            unit: "ms",
+            doc: "the topics' default `retention.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("retention.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.retention.bytes",
+            default: Some("-1"),
+            unit: "bytes",
+            doc: "the topics' default `retention.bytes`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("retention.bytes", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.segment.delete.delay.ms",
+            default: Some("60000"),
+            unit: "ms",
+            doc: "the topics' default `file.delete.delay.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("file.delete.delay.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.min.cleanable.ratio",
+            default: Some("0.5"),
+            unit: "",
+            doc: "the topics' default `min.cleanable.dirty.ratio`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("min.cleanable.dirty.ratio", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.min.compaction.lag.ms",
+            default: Some("0"),
+            unit: "ms",
+            doc: "the topics' default `min.compaction.lag.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("min.compaction.lag.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.max.compaction.lag.ms",
+            default: Some("9223372036854775807"),
+            unit: "ms",
+            doc: "the topics' default `max.compaction.lag.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("max.compaction.lag.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.delete.retention.ms",
+            default: Some("86400000"),
+            unit: "ms",
+            doc: "the topics' default `delete.retention.ms`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("delete.retention.ms", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.message.timestamp.type",
+            default: Some("CreateTime"),
+            unit: "",
+            doc: "the topics' default `message.timestamp.type`",
+            apply: |c, k, v| {
+                c.topic_defaults
+                    .apply("message.timestamp.type", v)
+                    .map_err(|e| e.for_key(k))
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.enable",
+            default: Some("true"),
+            unit: "",
+            doc: "whether the broker runs the log cleaner (compaction, and retention of `compact,delete` topics)",
+            apply: |c, k, v| {
+                c.cleaner.enable = as_bool(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.dedupe.buffer.size",
+            default: Some("134217728"),
+            unit: "bytes",
+            doc: "the cleaner's offset map memory (24 bytes a key), shared by its threads",
+            apply: |c, k, v| {
+                c.cleaner.dedupe_buffer_size_bytes = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.io.buffer.load.factor",
+            default: Some("0.9"),
+            unit: "",
+            doc: "how full the cleaner's offset map may get",
+            apply: |c, k, v| {
+                c.cleaner.io_buffer_load_factor = as_ratio(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.threads",
+            default: Some("1"),
+            unit: "threads",
+            doc: "cleaner threads; the offset map memory is divided among them",
+            apply: |c, k, v| {
+                c.cleaner.threads = at_least_one(k, v)?.min(u32::MAX as u64) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "log.cleaner.backoff.ms",
+            default: Some("15000"),
+            unit: "ms",
+            doc: "how long the cleaner sleeps when no log needs cleaning",
+            apply: |c, k, v| {
+                c.cleaner.backoff_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "log.retention.check.interval.ms",
+            default: Some("300000"),
+            unit: "ms",
+            doc: "how often retention runs on logs without `compact`",
+            apply: |c, k, v| {
+                c.cleaner.retention_check_interval_ms = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "offsets.topic.segment.bytes",
+            default: Some("104857600"),
+            unit: "bytes",
+            doc: "the segment size of `__consumer_offsets` (compacted)",
+            apply: |c, k, v| {
+                c.offsets_topic_segment_bytes = at_least_one(k, v)?;
+                Ok(())
             },
         },
     ];

@@ -5,6 +5,8 @@
 //! must carry everything needed to judge it on its own: which replica, which leader epoch,
 //! which offsets and which record ids.
 
+use crate::log::retention::RetentionRule;
+use crate::log::segment::RollReason;
 use crate::types::*;
 use serde::Serialize;
 
@@ -500,6 +502,68 @@ pub enum Event {
         group: String,
         error: ErrorCode,
     },
+    /// A replica's log started a new active segment (`UnifiedLog.roll`), inside an append.
+    SegmentRolled {
+        broker: BrokerId,
+        tp: TopicPartition,
+        new_base_offset: u64,
+        reason: RollReason,
+    },
+    /// Retention deleted old segments from the front of a replica's log
+    /// (`UnifiedLog.deleteOldSegments`). `removed` are the records that were still readable
+    /// (at or above the log start offset before): retention's, not lost.
+    SegmentsDeleted {
+        broker: BrokerId,
+        tp: TopicPartition,
+        rule: RetentionRule,
+        segments: Vec<u64>,
+        log_start_offset: u64,
+        removed: Vec<(u64, RecordId)>,
+    },
+    /// A replica's log start offset moved inside its log (`maybeIncrementLogStartOffset`):
+    /// by DeleteRecords on a leader, or a follower taking its leader's. The records below
+    /// it (`removed`) are no longer served; retention deletes their segments later.
+    LogStartOffsetIncremented {
+        broker: BrokerId,
+        tp: TopicPartition,
+        log_start_offset: u64,
+        cause: LogStartOffsetCause,
+        removed: Vec<(u64, RecordId)>,
+    },
+    /// A follower whose log ended below its leader's log start emptied its log and started
+    /// it again at that offset (`UnifiedLog.truncateFullyAndStartAt`).
+    LogRestartedAt {
+        broker: BrokerId,
+        tp: TopicPartition,
+        offset: u64,
+        removed: Vec<(u64, RecordId)>,
+    },
+    /// The log cleaner compacted a replica's log (`Cleaner.doClean`): records a later record
+    /// of the same key replaced, tombstones past their delete horizon, and keyless records
+    /// are gone; the offsets of what is left do not change.
+    LogCleaned {
+        broker: BrokerId,
+        tp: TopicPartition,
+        first_dirty_offset: u64,
+        /// The new cleaner checkpoint: where this round's offset map ended.
+        end_offset: u64,
+        superseded: Vec<(u64, RecordId)>,
+        tombstones_removed: Vec<(u64, RecordId)>,
+        keyless_removed: Vec<(u64, RecordId)>,
+        /// Tombstones this round kept and stamped with a delete horizon (KIP-534).
+        tombstones_stamped: Vec<u64>,
+        delete_horizon_ms: u64,
+    },
+}
+
+/// Why a log start offset moved without a segment deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStartOffsetCause {
+    /// An operator's DeleteRecords (KIP-107) on the leader.
+    DeleteRecords,
+    /// A follower learned its leader's log start offset from a fetch answer.
+    LeaderLogStartOffset,
 }
 
 impl Event {
@@ -556,6 +620,11 @@ impl Event {
             Event::RecordProcessed { .. } => "record-processed",
             Event::PositionFromCommit { .. } => "position-from-commit",
             Event::CommitFailed { .. } => "commit-failed",
+            Event::SegmentRolled { .. } => "segment-rolled",
+            Event::SegmentsDeleted { .. } => "segments-deleted",
+            Event::LogStartOffsetIncremented { .. } => "log-start-offset-incremented",
+            Event::LogRestartedAt { .. } => "log-restarted-at",
+            Event::LogCleaned { .. } => "log-cleaned",
             Event::ClientCrashed { .. } => "client-crashed",
         }
     }

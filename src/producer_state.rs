@@ -305,8 +305,9 @@ mod tests {
             },
             timestamp_ms: 0,
             key: None,
-            value: String::new(),
+            value: Some(String::new()),
             headers: Vec::new(),
+            value_bytes: 0,
             size_bytes: 0,
             producer: stamp,
         }

@@ -571,7 +571,8 @@ pub struct FetchPartitionResponse {
     pub log_end_offset: u64,
     /// The leader epoch of the replica that answered.
     pub leader_epoch: LeaderEpoch,
-    pub records: Vec<Record>,
+    /// Whole record batches, as the log holds them (one segment's worth at most).
+    pub records: Vec<RecordBatch>,
     /// Set when the fetch offset and last fetched epoch do not match the leader's log.
     pub diverging_epoch: Option<EpochEndOffset>,
 }

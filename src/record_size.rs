@@ -12,7 +12,7 @@
 //! The simulator does not carry payload bytes: a record's `value` is a short label that names
 //! it, and `value_bytes` is the size of the payload it stands for. Sizes here use that size.
 
-use crate::types::ProducerRecord;
+use crate::types::{ProducerRecord, Record};
 
 /// Kafka's `DefaultRecordBatch.RECORD_BATCH_OVERHEAD`: the v2 batch header (base offset,
 /// length, partition leader epoch, magic, CRC, attributes, last offset delta, base and max
@@ -49,13 +49,40 @@ fn sized_field_bytes(len: Option<u64>) -> u64 {
     }
 }
 
+/// The fields of a record that take bytes whatever its place in a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordFields<'a> {
+    pub key: Option<&'a str>,
+    /// `None` for a null value (a tombstone).
+    pub value_bytes: Option<u32>,
+    pub headers: &'a [(String, String)],
+}
+
+impl<'a> RecordFields<'a> {
+    pub fn of_producer_record(r: &'a ProducerRecord) -> RecordFields<'a> {
+        RecordFields {
+            key: r.key.as_deref(),
+            value_bytes: r.value.as_ref().map(|_| r.value_bytes),
+            headers: &r.headers,
+        }
+    }
+
+    pub fn of_record(r: &'a Record) -> RecordFields<'a> {
+        RecordFields {
+            key: r.key.as_deref(),
+            value_bytes: r.value.as_ref().map(|_| r.value_bytes),
+            headers: &r.headers,
+        }
+    }
+}
+
 /// Kafka's `DefaultRecord.sizeOf(keySize, valueSize, headers)`: key, value and headers with
 /// their length fields.
-fn key_value_headers_bytes(r: &ProducerRecord) -> u64 {
-    let key = sized_field_bytes(r.key.as_ref().map(|k| k.len() as u64));
-    let value = sized_field_bytes(Some(r.value_bytes as u64));
-    let headers = varint_size_bytes(r.headers.len() as i32)
-        + r.headers
+fn key_value_headers_bytes(f: RecordFields<'_>) -> u64 {
+    let key = sized_field_bytes(f.key.map(|k| k.len() as u64));
+    let value = sized_field_bytes(f.value_bytes.map(u64::from));
+    let headers = varint_size_bytes(f.headers.len() as i32)
+        + f.headers
             .iter()
             .map(|(k, v)| {
                 sized_field_bytes(Some(k.len() as u64)) + sized_field_bytes(Some(v.len() as u64))
@@ -64,20 +91,34 @@ fn key_value_headers_bytes(r: &ProducerRecord) -> u64 {
     key + value + headers
 }
 
-/// Kafka's `DefaultRecord.sizeInBytes(offsetDelta, timestampDelta, key, value, headers)`:
-/// the record's body (`sizeOfBodyInBytes`) and the varint that gives its length.
-pub fn record_size_bytes(offset_delta: u32, timestamp_delta_ms: i64, r: &ProducerRecord) -> u64 {
+/// Kafka's `DefaultRecord.sizeInBytes(offsetDelta, timestampDelta, key, value, headers)`
+/// for a record given by its fields.
+pub fn record_fields_size_bytes(
+    offset_delta: u32,
+    timestamp_delta_ms: i64,
+    f: RecordFields<'_>,
+) -> u64 {
     let body = 1
         + varint_size_bytes(offset_delta as i32)
         + varlong_size_bytes(timestamp_delta_ms)
-        + key_value_headers_bytes(r);
+        + key_value_headers_bytes(f);
     body + varint_size_bytes(body as i32)
+}
+
+/// Kafka's `DefaultRecord.sizeInBytes(offsetDelta, timestampDelta, key, value, headers)`:
+/// the record's body (`sizeOfBodyInBytes`) and the varint that gives its length.
+pub fn record_size_bytes(offset_delta: u32, timestamp_delta_ms: i64, r: &ProducerRecord) -> u64 {
+    record_fields_size_bytes(
+        offset_delta,
+        timestamp_delta_ms,
+        RecordFields::of_producer_record(r),
+    )
 }
 
 /// Kafka's `DefaultRecord.recordSizeUpperBound`: the size before the record's place in a
 /// batch is known.
 pub fn record_size_upper_bound_bytes(r: &ProducerRecord) -> u64 {
-    MAX_RECORD_OVERHEAD_BYTES + key_value_headers_bytes(r)
+    MAX_RECORD_OVERHEAD_BYTES + key_value_headers_bytes(RecordFields::of_producer_record(r))
 }
 
 /// Kafka's `AbstractRecords.estimateSizeInBytesUpperBound` for an uncompressed v2 batch of
@@ -88,8 +129,8 @@ pub fn batch_size_upper_bound_bytes(r: &ProducerRecord) -> u64 {
 }
 
 /// The bytes of each record of one batch as the log stores it, in order: each record's
-/// `DefaultRecord.sizeInBytes` with its offset and timestamp deltas from the first record,
-/// and the first carries the batch header too, so the sum is the batch's
+/// `DefaultRecord.sizeInBytes` with its offset and timestamp deltas from the first record.
+/// With the batch header ([`RECORD_BATCH_OVERHEAD_BYTES`]) they sum to the batch's
 /// `DefaultRecordBatch.sizeInBytes`.
 pub fn batch_record_sizes_bytes(records: &[ProducerRecord]) -> Vec<u64> {
     let Some(first) = records.first() else {
@@ -100,12 +141,7 @@ pub fn batch_record_sizes_bytes(records: &[ProducerRecord]) -> Vec<u64> {
         .enumerate()
         .map(|(i, r)| {
             let delta_ms = r.timestamp_ms as i64 - first.timestamp_ms as i64;
-            let header = if i == 0 {
-                RECORD_BATCH_OVERHEAD_BYTES
-            } else {
-                0
-            };
-            header + record_size_bytes(i as u32, delta_ms, r)
+            record_size_bytes(i as u32, delta_ms, r)
         })
         .collect()
 }
@@ -123,7 +159,7 @@ mod tests {
             },
             timestamp_ms: 1_000,
             key: key.map(str::to_string),
-            value: "label".into(),
+            value: Some("label".into()),
             value_bytes,
             headers: vec![],
         }
@@ -162,11 +198,18 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_charges_its_header_to_its_first_record() {
+    fn a_batchs_records_take_their_deltas_from_the_first() {
         let mut later = record(None, 100);
         later.timestamp_ms = 1_005;
         let sizes = batch_record_sizes_bytes(&[record(None, 100), later]);
-        assert_eq!(sizes, vec![61 + 109, 109]);
+        assert_eq!(sizes, vec![109, 109]);
+        // A tombstone's null value takes one byte, its length -1.
+        let mut tombstone = record(Some("k1"), 0);
+        tombstone.value = None;
+        assert_eq!(
+            record_size_bytes(0, 0, &tombstone),
+            1 + 1 + 1 + 3 + 1 + 1 + 1
+        );
         assert!(batch_record_sizes_bytes(&[]).is_empty());
     }
 }

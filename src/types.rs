@@ -93,10 +93,11 @@ pub struct ProducerRecord {
     pub timestamp_ms: u64,
     pub key: Option<String>,
     /// A short label that names the record in output; the payload it stands for is
-    /// `value_bytes` long (the simulator does not carry payload bytes).
-    pub value: String,
+    /// `value_bytes` long (the simulator does not carry payload bytes). `None` is Kafka's
+    /// null value: a tombstone, which deletes its key from a compacted topic.
+    pub value: Option<String>,
     /// The size of the value Kafka would store, for every rule measured in bytes (see
-    /// [`crate::record_size`]).
+    /// [`crate::record_size`]); 0 for a tombstone.
     pub value_bytes: u32,
     pub headers: Vec<(String, String)>,
 }
@@ -121,11 +122,15 @@ pub struct Record {
     pub id: RecordId,
     pub timestamp_ms: u64,
     pub key: Option<String>,
-    pub value: String,
+    /// `None` for a tombstone (Kafka's null value).
+    pub value: Option<String>,
+    /// The size of the payload `value` stands for.
+    #[serde(skip)]
+    pub value_bytes: u32,
     pub headers: Vec<(String, String)>,
-    /// The bytes this record takes in the log: its `DefaultRecord.sizeInBytes` in the batch
-    /// the leader appended it in, plus the batch header for a batch's first record. A
-    /// follower copies the leader's batches, so its bytes are the leader's.
+    /// The bytes this record takes in its batch: its `DefaultRecord.sizeInBytes`, with its
+    /// offset and timestamp deltas from the batch's base. The batch header is the batch's
+    /// (see [`RecordBatch::size_bytes`]).
     pub size_bytes: u64,
     /// The header of the batch it came in, when an idempotent producer wrote it: every
     /// record of the batch carries the same stamp.
@@ -148,9 +153,115 @@ impl Record {
             timestamp_ms: r.timestamp_ms,
             key: r.key,
             value: r.value,
+            value_bytes: r.value_bytes,
             headers: r.headers,
             size_bytes,
             producer,
+        }
+    }
+
+    /// A record written by hand (a tool's input, a test): epoch 0, its offset as its id,
+    /// no headers, the value's length as its payload, and its size as the only record of a
+    /// batch based at it.
+    pub fn by_hand(
+        offset: u64,
+        key: Option<String>,
+        value: Option<String>,
+        timestamp_ms: u64,
+        producer: Option<BatchStamp>,
+    ) -> Record {
+        let mut record = Record {
+            offset,
+            leader_epoch: 0,
+            id: RecordId {
+                producer: 0,
+                seq: offset,
+            },
+            timestamp_ms,
+            value_bytes: value.as_ref().map_or(0, |v| v.len() as u32),
+            key,
+            value,
+            headers: Vec::new(),
+            size_bytes: 0,
+            producer,
+        };
+        record.size_bytes = crate::record_size::record_fields_size_bytes(
+            0,
+            0,
+            crate::record_size::RecordFields::of_record(&record),
+        );
+        record
+    }
+
+    /// Whether this record deletes its key (a null value).
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+}
+
+/// A record batch as a log keeps it and a fetch carries it (record batch format v2, no
+/// compression): the unit Kafka appends, replicates, cleans and reads.
+///
+/// The batch keeps its base and last offset even when the cleaner has removed records
+/// from it, and a batch can be empty (Kafka's cleaner keeps an idempotent producer's last
+/// batch, header only, so the producer's sequence survives a reload): a reader's next
+/// offset is the last batch's `last_offset + 1`, whatever records it held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordBatch {
+    pub base_offset: u64,
+    pub last_offset: u64,
+    /// The partition leader epoch in the header: the epoch of the leader that appended it.
+    pub leader_epoch: LeaderEpoch,
+    /// The idempotent producer's header fields, if one wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer: Option<BatchStamp>,
+    /// KIP-534's delete horizon: set by the first cleaning round that kept a tombstone of
+    /// this batch; a later round at or after it removes the batch's tombstones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_horizon_ms: Option<u64>,
+    /// The header's base timestamp: the records' timestamp deltas are from it. The first
+    /// record's timestamp, or the delete horizon once one is set.
+    pub base_timestamp_ms: u64,
+    /// The header's max timestamp: the largest record timestamp the batch was written
+    /// with. Cleaning keeps it.
+    pub max_timestamp_ms: u64,
+    pub records: Vec<Record>,
+}
+
+impl RecordBatch {
+    /// The batch's bytes: Kafka's `DefaultRecordBatch.sizeInBytes`, the header and its records.
+    pub fn size_bytes(&self) -> u64 {
+        crate::record_size::RECORD_BATCH_OVERHEAD_BYTES
+            + self.records.iter().map(|r| r.size_bytes).sum::<u64>()
+    }
+
+    /// The offset after this batch: where a reader that took it goes on.
+    pub fn next_offset(&self) -> u64 {
+        self.last_offset + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// One batch holding `records` (at least one, in offset order), with their first
+    /// record's epoch and timestamp: for tests and tools that build a log by hand.
+    pub fn of_records(records: Vec<Record>) -> RecordBatch {
+        let first = records
+            .first()
+            .expect("a batch built from records holds one");
+        let last = records
+            .last()
+            .expect("a batch built from records holds one");
+        RecordBatch {
+            base_offset: first.offset,
+            last_offset: last.offset,
+            leader_epoch: first.leader_epoch,
+            producer: first.producer,
+            delete_horizon_ms: None,
+            base_timestamp_ms: first.timestamp_ms,
+            max_timestamp_ms: records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0),
+            records,
         }
     }
 }

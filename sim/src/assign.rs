@@ -121,6 +121,14 @@ fn bad<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Inp
 /// Reads `file` (`-` for standard input), runs the assignor and returns the output JSON, or
 /// an error message that names the file and the field.
 pub fn run_file(file: &str) -> Result<String, String> {
+    let (name, text) = read_input(file)?;
+    let request = parse(&text).map_err(|e| format!("{name}: {e}"))?;
+    let output = render(&assign(&request));
+    Ok(serde_json::to_string_pretty(&output).expect("JSON values serialize"))
+}
+
+/// A tool's input: the file, or standard input for `-`; with the name to give in errors.
+pub fn read_input(file: &str) -> Result<(&str, String), String> {
     let name = if file == "-" { "<stdin>" } else { file };
     let text = if file == "-" {
         let mut text = String::new();
@@ -130,9 +138,7 @@ pub fn run_file(file: &str) -> Result<String, String> {
     } else {
         std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?
     };
-    let request = parse(&text).map_err(|e| format!("{name}: {e}"))?;
-    let output = render(&assign(&request));
-    Ok(serde_json::to_string_pretty(&output).expect("JSON values serialize"))
+    Ok((name, text))
 }
 
 /// Runs the request's assignor.

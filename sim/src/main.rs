@@ -203,6 +203,13 @@ enum Command {
         #[arg(value_name = "FILE.json")]
         file: String,
     },
+    /// Run the log layer alone (segments, retention, the cleaner, DeleteRecords) on one
+    /// replica's log described in JSON, step by step, and print each step's log as JSON.
+    Log {
+        /// The log and its steps (JSON), or `-` for standard input.
+        #[arg(value_name = "FILE.json")]
+        file: String,
+    },
     /// Write a scenario skeleton for a real cluster from what `kafka-topics.sh --describe`
     /// printed (and, optionally, `kafka-configs.sh --describe --all --entity-type brokers`).
     Import {
@@ -313,6 +320,16 @@ fn main() -> ExitCode {
             dir,
         } => run_conformance(&oracle, cases, seed, Path::new(&dir)),
         Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Log { file } => match kafka_sim::log_tool::run_file(&file) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS

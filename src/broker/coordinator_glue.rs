@@ -66,7 +66,7 @@ impl Broker {
                 key: Some(key),
                 // The group coordinator's records carry their whole value.
                 value_bytes: value.len() as u32,
-                value,
+                value: Some(value),
                 headers: Vec::new(),
             });
         }
@@ -217,7 +217,7 @@ impl Broker {
                     .disk
                     .logs
                     .get(&tp)
-                    .map(|l| l.records().to_vec())
+                    .map(|l| l.records().cloned().collect::<Vec<_>>())
                     .unwrap_or_default();
                 self.with_coordinator(now_ms, out, |c, out| {
                     c.finish_load(now_ms, partition, leader_epoch, &records, out)

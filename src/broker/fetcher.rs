@@ -16,6 +16,7 @@ use crate::fetch_session::{FetchMetadata, FetchSessionHandler};
 use crate::log::EndOffsetRules;
 use crate::protocol::*;
 use crate::types::*;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Fetcher {
@@ -25,6 +26,10 @@ pub(super) struct Fetcher {
     pub(super) session: FetchSessionHandler,
     /// What the request in flight said about its session.
     pub(super) in_flight_session: Option<FetchMetadata>,
+    /// The offset the request in flight fetched each partition from: an answer is used
+    /// only if the partition still fetches from there (`AbstractFetcherThread.processFetchRequest`
+    /// compares `currentFetchState.fetchOffset` with the request's).
+    pub(super) in_flight_offsets: BTreeMap<TopicPartition, u64>,
 }
 
 impl Broker {
@@ -137,6 +142,20 @@ impl Broker {
                 .iter()
                 .map(|(tp, _)| self.fetch_partition(tp))
                 .collect();
+            // Every partition the fetcher follows from this leader, sent in this request or
+            // kept in the session from an earlier one.
+            let offsets = self
+                .followed_partitions(leader_id)
+                .into_iter()
+                .filter_map(|(tp, _)| {
+                    let leo = self.disk.logs.get(&tp)?.log_end_offset();
+                    Some((tp, leo))
+                })
+                .collect();
+            self.fetchers
+                .get_mut(&leader_id)
+                .expect("fetcher")
+                .in_flight_offsets = offsets;
             let (session, partitions, forgotten) = if sessions {
                 let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
                 let data = fetcher.session.build(wanted);
@@ -360,6 +379,7 @@ impl Broker {
         if let Some(sent) = fetcher.in_flight_session.take() {
             fetcher.session.handle_response(sent, error, session_id);
         }
+        let fetched_from = std::mem::take(&mut fetcher.in_flight_offsets);
         if error != ErrorCode::None {
             // The session is gone (the leader restarted) or out of step: Kafka's fetcher
             // starts a new one with its next request, at once.
@@ -403,7 +423,7 @@ impl Broker {
             }
             if !r.records.is_empty() {
                 let log = self.disk.logs.get_mut(&r.tp).expect("log");
-                if r.records[0].offset != log.log_end_offset() {
+                if fetched_from.get(&r.tp) != Some(&log.log_end_offset()) {
                     continue; // a stale response for an offset we no longer fetch from
                 }
                 let appended = log.append_as_follower(r.records, now_ms);

@@ -244,7 +244,7 @@ impl Cluster {
                 id: RecordId { producer: 0, seq },
                 timestamp_ms: self.now_ms,
                 key: None,
-                value: format!("v{seq}"),
+                value: Some(format!("v{seq}")),
                 value_bytes: 2,
                 headers: vec![],
             })
@@ -276,7 +276,6 @@ impl Cluster {
     fn ids(&self, b: BrokerId) -> Vec<u64> {
         self.brokers[&b].disk().logs[&tp()]
             .records()
-            .iter()
             .map(|r| r.id.seq)
             .collect()
     }
@@ -623,7 +622,7 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
         id: RecordId { producer: 0, seq },
         timestamp_ms: 0,
         key: None,
-        value: format!("v{seq}"),
+        value: Some(format!("v{seq}")),
         value_bytes: 2,
         headers: vec![],
     };
@@ -711,7 +710,10 @@ fn fetch_from_0(
                 *error,
                 partitions
                     .iter()
-                    .map(|p| (p.tp.clone(), p.records.len()))
+                    .map(|p| {
+                        let records = p.records.iter().map(|b| b.records.len()).sum();
+                        (p.tp.clone(), records)
+                    })
                     .collect(),
             )),
             _ => None,
@@ -904,7 +906,7 @@ fn power_loss_keeps_only_flushed_records() {
                 id: RecordId { producer: 0, seq },
                 timestamp_ms: 0,
                 key: None,
-                value: String::new(),
+                value: Some(String::new()),
                 value_bytes: 0,
                 headers: vec![],
             })
@@ -931,7 +933,7 @@ fn a_broker_registers_only_after_recovering_its_logs() {
             id: RecordId { producer: 0, seq },
             timestamp_ms: 0,
             key: None,
-            value: String::new(),
+            value: Some(String::new()),
             value_bytes: 1_000_000,
             headers: vec![],
         })

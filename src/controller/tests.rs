@@ -337,7 +337,7 @@ fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkP
         },
         timestamp_ms: c.now_ms(),
         key: None,
-        value: "v".into(),
+        value: Some("v".into()),
         value_bytes: 1,
         headers: vec![],
     };

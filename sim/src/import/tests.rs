@@ -60,11 +60,14 @@ fn a_kafka_3_describe_becomes_a_scenario() {
     assert_eq!(s.cluster.config.zookeeper_session_timeout_ms, 18_000);
     assert_eq!(s.cluster.config.offsets_topic_num_partitions, 2);
     assert_eq!(s.cluster.config.offsets_topic_replication_factor, 3);
+    // The log layer's topic configs are modelled, so they become the topics' config.
+    assert!(
+        text.contains(r#""retention.ms" = 604800000, "segment.bytes" = 1073741824"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""cleanup.policy" = "compact""#), "{text}");
     // Nothing the simulator does not model is dropped.
     for kept in [
-        "#   retention.ms = 604800000",
-        "#   segment.bytes = 1073741824",
-        "#   cleanup.policy = compact",
         "#   leader.replication.throttled.replicas = 0:101,0:102",
         "#   log.retention.hours = 168  (broker 101)",
         "#   num.network.threads = 3  (broker 102)",

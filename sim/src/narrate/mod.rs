@@ -603,6 +603,12 @@ fn narrate_event(
     names: &Names,
 ) -> Option<Line> {
     match event {
+        // The log layer's events are told in the next change.
+        Event::SegmentRolled { .. }
+        | Event::SegmentsDeleted { .. }
+        | Event::LogStartOffsetIncremented { .. }
+        | Event::LogRestartedAt { .. }
+        | Event::LogCleaned { .. } => None,
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
         | Event::ControllerElected { .. }

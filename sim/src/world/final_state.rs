@@ -111,8 +111,10 @@ fn final_replica(shared: &Shared, nodes: &Nodes, b: BrokerId, tp: &TopicPartitio
     };
     let (log, log_start_offset, log_end_offset) = match disk.logs.get(tp) {
         Some(log) => (
+            // What a reader can get: records below the log start offset (a DeleteRecords
+            // inside a segment) are still in the file but never served.
             log.records()
-                .iter()
+                .filter(|r| r.offset >= log.log_start_offset())
                 .map(|r| (r.offset, r.id, r.leader_epoch))
                 .collect(),
             log.log_start_offset(),

@@ -180,7 +180,9 @@ fn a_follower_that_missed_an_epoch_of_the_same_leader_truncates_only_from_2_0_1(
         c.down = BTreeSet::from([1, 2]);
         c.leader_and_isr(0, 2, vec![0, 2], 2);
         c.run(10);
-        c.produce(0, Acks::Leader, 100..102);
+        // Two batches, so that offset 1 starts a batch on the leader as it does on broker 2.
+        c.produce(0, Acks::Leader, 100..101);
+        c.produce(0, Acks::Leader, 101..102);
         c.run(10);
         // Broker 2 returns and hears of epoch 2.
         c.down = BTreeSet::from([1]);
@@ -486,15 +488,18 @@ fn kip_279_a_follower_without_the_answered_epoch_asks_again() {
         id: RecordId { producer: 0, seq },
         timestamp_ms: 0,
         key: None,
-        value: format!("v{seq}"),
+        value: Some(format!("v{seq}")),
         value_bytes: 2,
         headers: vec![],
     };
     let mut c = Cluster::new(3, release_config("2.0.0"));
     let follower = c.brokers.get_mut(&1).expect("broker 1");
     let mut log = Log::new();
-    log.append_as_leader(0, (0..5).map(record).collect(), None, 0);
-    log.append_as_leader(2, (5..10).map(record).collect(), None, 0);
+    // One batch a record, so that every offset is a batch boundary to truncate at.
+    for seq in 0..10 {
+        let epoch = if seq < 5 { 0 } else { 2 };
+        log.append_as_leader(epoch, vec![record(seq)], None, 0);
+    }
     follower.disk.logs.insert(tp(), log);
     let answer = |leader_epoch, end_offset| EpochEndOffset {
         tp: tp(),

@@ -191,24 +191,34 @@ impl Consumer {
     ) {
         // A batch may start before the fetch offset; the records before it are skipped, as
         // Kafka's `CompletedFetch.nextFetchedRecord` skips them.
+        // The next position is after the last batch's last offset, whatever records the
+        // cleaner left in it (`CompletedFetch`: `nextFetchOffset = batch.nextOffset()`), so a
+        // consumer steps over compaction's gaps.
+        let Some(last_batch) = r.records.last() else {
+            return;
+        };
+        let next_position = last_batch.next_offset();
         let records: Vec<(u64, RecordId)> = r
             .records
             .iter()
+            .flat_map(|b| b.records.iter())
             .filter(|rec| rec.offset >= position)
             .map(|rec| (rec.offset, rec.id))
             .collect();
-        let Some(&(last, _)) = records.last() else {
+        if next_position <= position {
             return;
-        };
-        if let Some(rec) = r.records.last() {
-            self.last_epoch.insert(r.tp.clone(), rec.leader_epoch);
         }
-        self.positions.insert(r.tp.clone(), last + 1);
+        self.last_epoch
+            .insert(r.tp.clone(), last_batch.leader_epoch);
+        self.positions.insert(r.tp.clone(), next_position);
         if let Some(m) = self.member.as_mut() {
             m.buffered
                 .entry(r.tp.clone())
                 .or_default()
                 .extend(records.iter().copied());
+        }
+        if records.is_empty() {
+            return; // only a gap, or an empty batch the cleaner kept: stepped over
         }
         out.event(Event::Consumed {
             consumer: self.index,

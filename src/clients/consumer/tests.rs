@@ -16,8 +16,9 @@ fn record(offset: u64) -> Record {
         },
         timestamp_ms: 0,
         key: None,
-        value: String::new(),
+        value: Some(String::new()),
         headers: vec![],
+        value_bytes: 0,
         size_bytes: 0,
         producer: None,
     }
@@ -109,7 +110,7 @@ fn fetches_from_the_leader_with_its_epoch_and_hands_over_records() {
                 log_start_offset: 0,
                 log_end_offset: 5,
                 leader_epoch: 3,
-                records: vec![record(0), record(1)],
+                records: vec![RecordBatch::of_records(vec![record(0), record(1)])],
                 diverging_epoch: None,
             }],
         }),
@@ -142,7 +143,10 @@ fn fetch_answer(correlation_id: u64, records: Vec<Record>) -> Message {
             log_start_offset: 0,
             log_end_offset: 10,
             leader_epoch: 3,
-            records,
+            records: records
+                .into_iter()
+                .map(|r| RecordBatch::of_records(vec![r]))
+                .collect(),
             diverging_epoch: None,
         }],
     })

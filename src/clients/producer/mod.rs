@@ -255,7 +255,7 @@ impl Producer {
                 },
                 timestamp_ms: now_ms,
                 key: self.keys.map(|k| format!("k{}", seq % k as u64)),
-                value: String::new(),
+                value: Some(String::new()),
                 value_bytes: 0,
                 headers: Vec::new(),
             };
@@ -271,9 +271,9 @@ impl Producer {
 
     /// The record's value: its label `NAME-SEQ`, and the size of the payload it stands for.
     fn with_value(&mut self, mut record: ProducerRecord) -> ProducerRecord {
-        record.value = format!("{}-{}", self.name, record.id.seq);
+        let label = format!("{}-{}", self.name, record.id.seq);
         record.value_bytes = match self.value_bytes {
-            ValueBytes::Label => record.value.len() as u32,
+            ValueBytes::Label => label.len() as u32,
             ValueBytes::Fixed(n) => n,
             ValueBytes::Range { min, max } => {
                 // Uniform over the range; the modulo's bias over a 64-bit draw is below 2^-32.
@@ -281,6 +281,7 @@ impl Producer {
                 min + (self.value_rng.next_u64() % span) as u32
             }
         };
+        record.value = Some(label);
         record
     }
 
