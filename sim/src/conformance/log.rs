@@ -630,4 +630,74 @@ mod tests {
             refused[..refused.len().min(3)].join("\n")
         );
     }
+
+    /// The fixed cases under `conformance/cases/log/` (each after one of Kafka's own tests)
+    /// with their expected outputs beside them: `(name, input line, expected output)`.
+    fn fixed_cases() -> Vec<(String, String, serde_json::Value)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/cases/log");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("conformance/cases/log")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|n| n.ends_with(".json") && !n.ends_with(".expected.json"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let read = |file: &str| -> serde_json::Value {
+                    let text = std::fs::read_to_string(dir.join(file)).expect("readable");
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+                };
+                let input = read(&name);
+                let expected = read(&name.replace(".json", ".expected.json"));
+                (name, input.to_string(), expected)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_fixed_case_has_its_expected_output() {
+        let cases = fixed_cases();
+        assert!(cases.len() >= 8);
+        for (name, _, expected) in cases {
+            let answer: Answer = serde_json::from_value(expected).expect("the contract's shape");
+            assert!(matches!(answer, Answer::Steps { .. }), "{name}");
+        }
+    }
+
+    /// The expected outputs are what Kafka's code prints for the fixed cases.
+    #[test]
+    #[ignore = "needs Java 17 and conformance/build.sh"]
+    fn the_fixed_cases_expect_what_kafka_answers() {
+        let dir = super::super::conformance_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("a parent"),
+        );
+        let cases = fixed_cases();
+        let lines: Vec<String> = cases.iter().map(|(_, line, _)| line.clone()).collect();
+        let answers = super::super::ask_kafka(super::super::Oracle::Log, &dir, &lines)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for ((name, _, expected), answer) in cases.iter().zip(&answers) {
+            let kafka: serde_json::Value = serde_json::from_str(answer).expect("json");
+            assert_eq!(&kafka, expected, "{name}");
+        }
+    }
+
+    /// The model answers the fixed cases as Kafka does.
+    #[cfg(feature = "log-tool")]
+    #[test]
+    fn the_model_answers_the_fixed_cases_as_kafka_does() {
+        for (name, line, expected) in fixed_cases() {
+            let input: serde_json::Value = serde_json::from_str(&line).expect("json");
+            let output = crate::log_tool::answer(&input)
+                .unwrap_or_else(|e| panic!("{name}: the tool refused it: {e}"));
+            assert_eq!(output, expected, "{name}");
+        }
+    }
 }
