@@ -335,9 +335,10 @@ fn draw_config(rng: &mut ChaCha8Rng, compact: bool) -> BTreeMap<&'static str, se
         c.insert("cleanup.policy", json!(policy));
     }
     if rng.gen_bool(0.6) {
+        // 100 bytes: some appended batches are larger than a segment may be.
         c.insert(
             "segment.bytes",
-            json!(*[300, 500, 800, 1200, 2000].choose(rng).expect("")),
+            json!(*[100, 300, 500, 800, 1200, 2000].choose(rng).expect("")),
         );
     }
     if rng.gen_bool(0.25) {
