@@ -227,14 +227,19 @@ public final class LogOracle extends Oracle {
         Path parentDir = Files.isDirectory(shm) && Files.isWritable(shm)
                 ? Files.createTempDirectory(shm, "log-oracle")
                 : Files.createTempDirectory("log-oracle");
+        World w = new World(parentDir);
         try {
-            return answerIn(new World(parentDir), c);
+            return answerIn(w, c);
         } catch (Exception e) {
+            // LOG_ORACLE_TRACE=1 prints where Kafka refused a case.
             if (System.getenv("LOG_ORACLE_TRACE") != null) {
                 e.printStackTrace();
             }
             throw e;
         } finally {
+            if (w.log != null) {
+                w.log.close();
+            }
             deleteTree(parentDir);
         }
     }
@@ -264,7 +269,6 @@ public final class LogOracle extends Oracle {
                 steps.add(step(w, step));
             }
         }
-        w.log.close();
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("steps", steps);
         return out;
