@@ -183,8 +183,9 @@ enum Command {
     /// the oracle programs in conformance/ (build them with conformance/build.sh; they need
     /// Java 17) and to the model, and every case where the answers differ is printed.
     Conformance {
-        /// The oracles to run, comma-separated: partitioner, assignors, election, groups
-        /// (default: all).
+        /// The oracles to run, comma-separated: partitioner, assignors, election, groups,
+        /// producer-state, log (the log only in a build with the log-tool feature) (default:
+        /// all of this build).
         #[arg(long, value_delimiter = ',')]
         oracle: Vec<String>,
         /// Cases per oracle.

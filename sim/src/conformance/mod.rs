@@ -20,6 +20,7 @@
 mod assignors;
 mod election;
 mod groups;
+mod log;
 mod partitioner;
 mod producer_state;
 
@@ -46,15 +47,41 @@ pub enum Oracle {
     Groups,
     /// A leader's producer state for idempotent producers: `ProducerStateManager`.
     ProducerState,
+    /// One replica's log layer: segments, retention, DeleteRecords and the log cleaner
+    /// (`UnifiedLog`, `LogCleanerManager`, `LogCleaner.Cleaner`), through the contract of
+    /// `kafka-sim log`.
+    Log,
 }
 
 impl Oracle {
+    /// The oracles this build compares. The log oracle's model side (`log_tool`) comes with
+    /// the log layer; until then it is built only with the `log-tool` feature.
+    #[cfg(feature = "log-tool")]
+    pub const ALL: [Oracle; 6] = [
+        Oracle::Partitioner,
+        Oracle::Assignors,
+        Oracle::Election,
+        Oracle::Groups,
+        Oracle::ProducerState,
+        Oracle::Log,
+    ];
+    #[cfg(not(feature = "log-tool"))]
     pub const ALL: [Oracle; 5] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
         Oracle::Groups,
         Oracle::ProducerState,
+    ];
+
+    /// Every oracle there is, compared by this build or not.
+    const KNOWN: [Oracle; 6] = [
+        Oracle::Partitioner,
+        Oracle::Assignors,
+        Oracle::Election,
+        Oracle::Groups,
+        Oracle::ProducerState,
+        Oracle::Log,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -65,11 +92,12 @@ impl Oracle {
             Oracle::Election => "election",
             Oracle::Groups => "groups",
             Oracle::ProducerState => "producer-state",
+            Oracle::Log => "log",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Oracle> {
-        Oracle::ALL.into_iter().find(|o| o.name() == name)
+        Oracle::KNOWN.into_iter().find(|o| o.name() == name)
     }
 
     /// The Java class of the oracle program.
@@ -80,6 +108,7 @@ impl Oracle {
             Oracle::Election => "kafkasim.conformance.ElectionOracle",
             Oracle::Groups => "kafkasim.conformance.GroupOracle",
             Oracle::ProducerState => "kafkasim.conformance.ProducerStateOracle",
+            Oracle::Log => "kafkasim.conformance.LogOracle",
         }
     }
 
@@ -98,6 +127,9 @@ impl Oracle {
             }
             Oracle::ProducerState => {
                 "ProducerStateManager, ProducerAppendInfo, ProducerStateEntry.findDuplicateBatch (kafka-storage)"
+            }
+            Oracle::Log => {
+                "UnifiedLog.deleteOldSegments, LogCleanerManager.grabFilthiestCompactedLog, LogCleaner.Cleaner.doClean (kafka_2.13, kafka-storage)"
             }
         }
     }
@@ -167,6 +199,8 @@ pub enum ConformanceError {
     },
     #[error("{path}: {message}")]
     AcceptedFile { path: PathBuf, message: String },
+    #[error("the {0} oracle is not in this build: its model side (kafka_sim::log_tool) comes with the log layer; build with --features log-tool once it is there")]
+    NotInThisBuild(Oracle),
 }
 
 /// A case on which Kafka and the model answer differently.
@@ -260,6 +294,10 @@ pub fn run(
         Oracle::Election => compare::<election::OfflineElection>(oracle, cases, seed, dir),
         Oracle::Groups => compare::<groups::Groups>(oracle, cases, seed, dir),
         Oracle::ProducerState => compare::<producer_state::ProducerState>(oracle, cases, seed, dir),
+        #[cfg(feature = "log-tool")]
+        Oracle::Log => compare::<log::Log>(oracle, cases, seed, dir),
+        #[cfg(not(feature = "log-tool"))]
+        Oracle::Log => Err(ConformanceError::NotInThisBuild(oracle)),
     }
 }
 
