@@ -31,6 +31,8 @@ pub mod cleaner;
 pub mod config;
 #[cfg(test)]
 mod kafka_cases;
+#[cfg(test)]
+mod compaction_properties;
 pub mod retention;
 pub mod segment;
 #[cfg(test)]
