@@ -416,6 +416,15 @@ impl Broker {
                 if fetched_from.get(&r.tp) != Some(&log.log_end_offset()) {
                     continue; // a stale response for an offset we no longer fetch from
                 }
+                // `Partition.appendRecordsToFollowerOrFutureReplica`: an empty log that
+                // starts inside the first batch (it restarted at a log start offset that
+                // DeleteRecords put mid-batch) starts again at the batch's base offset.
+                let (first_base, first_last) = (r.records[0].base_offset, r.records[0].last_offset);
+                let leo = log.log_end_offset();
+                if first_base < leo && leo == log.log_start_offset() && first_last >= leo {
+                    self.restart_log_at(&r.tp, first_base, now_ms, out);
+                }
+                let log = self.disk.logs.get_mut(&r.tp).expect("log");
                 let (appended, roll) = log.append_as_follower_rolling(r.records, now_ms);
                 let leo = log.log_end_offset();
                 self.note_roll(&r.tp, roll, out);

@@ -308,10 +308,13 @@ impl Broker {
         self.log_start_offset_moved(tp, out);
     }
 
+    /// `UnifiedLog.truncateFullyAndStartAt` on a follower: the log is emptied and starts
+    /// again at `leader_log_start_offset`, its high watermark with it. Two callers:
     /// `AbstractFetcherThread.handleOutOfRangeError` (`fetchOffsetAndTruncate`), for a log
-    /// that ends below the leader's log start offset: it is emptied and starts again there
-    /// (`UnifiedLog.truncateFullyAndStartAt`), its high watermark with it. Kafka asks the
-    /// leader with ListOffsets; the model uses the offsets the out-of-range answer carried.
+    /// that ends below the leader's log start offset (Kafka asks the leader with ListOffsets;
+    /// the model uses the offsets the out-of-range answer carried), and
+    /// `Partition.appendRecordsToFollowerOrFutureReplica`, for an empty log whose start is
+    /// inside the first batch fetched (it starts again at that batch's base offset).
     pub(super) fn restart_log_at(
         &mut self,
         tp: &TopicPartition,
@@ -320,10 +323,6 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         let log = self.disk.logs.get_mut(tp).expect("a follower has a log");
-        assert!(
-            log.log_end_offset() < leader_log_start_offset,
-            "a log restarts only when it ends below the leader's start"
-        );
         let removed = log.records_between(log.log_start_offset(), log.log_end_offset());
         log.truncate_fully_and_start_at(leader_log_start_offset, now_ms);
         self.high_watermarks

@@ -10,6 +10,7 @@ use partition::FetchReadiness;
 
 mod history;
 mod leadership;
+mod log_layer;
 
 const CONTROLLER: BrokerId = 99;
 
