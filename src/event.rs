@@ -554,6 +554,13 @@ pub enum Event {
         tombstones_stamped: Vec<u64>,
         delete_horizon_ms: u64,
     },
+    /// A leader answered a DeleteRecords (KIP-107): per partition the error (NONE,
+    /// NOT_LEADER_OR_FOLLOWER, POLICY_VIOLATION, OFFSET_OUT_OF_RANGE, REQUEST_TIMED_OUT) and
+    /// the low watermark it reached.
+    DeleteRecordsAnswered {
+        broker: BrokerId,
+        results: Vec<(TopicPartition, ErrorCode, Option<u64>)>,
+    },
 }
 
 /// Why a log start offset moved without a segment deletion.
@@ -625,6 +632,7 @@ impl Event {
             Event::LogStartOffsetIncremented { .. } => "log-start-offset-incremented",
             Event::LogRestartedAt { .. } => "log-restarted-at",
             Event::LogCleaned { .. } => "log-cleaned",
+            Event::DeleteRecordsAnswered { .. } => "delete-records-answered",
             Event::ClientCrashed { .. } => "client-crashed",
         }
     }

@@ -392,6 +392,7 @@ mod tests {
             fetch_offset,
             last_fetched_epoch: Some(0),
             current_leader_epoch: Some(0),
+            log_start_offset: Some(0),
         }
     }
 

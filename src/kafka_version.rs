@@ -253,6 +253,13 @@ impl KafkaVersion {
         self.at_least(0, 11, 0)
     }
 
+    /// KIP-467 (2.4.0): `LogValidator` refuses a keyless record on a compacted topic with
+    /// `InvalidRecordException` (INVALID_RECORD, not retriable); before, it threw
+    /// `CorruptRecordException` (CORRUPT_MESSAGE, retriable), and a producer retried it.
+    pub fn has_invalid_record_error(self) -> bool {
+        self.at_least(2, 4, 0)
+    }
+
     /// KIP-679 (3.0.0, in effect from 3.0.1 after KAFKA-13598): `enable.idempotence` is true
     /// by default (`ProducerConfig.postProcessAndValidateIdempotenceConfigs`). The simulator
     /// runs the clients of the scenario's release for this default.

@@ -46,6 +46,9 @@ pub enum Message {
     /// KIP-460's ElectLeaders, as `kafka-leader-election.sh` sends it.
     ElectLeaders(ElectLeadersRequest),
     ElectLeadersResponse(ElectLeadersResponse),
+    /// KIP-107's DeleteRecords, as `kafka-delete-records.sh` sends it to a partition's leader.
+    DeleteRecords(DeleteRecordsRequest),
+    DeleteRecordsResponse(DeleteRecordsResponse),
 
     // ---- replication and consumption ----
     Fetch(FetchRequest),
@@ -257,6 +260,8 @@ impl Message {
             Message::AlterIsrResponse(_) => "AlterIsrResponse",
             Message::ElectLeaders(_) => "ElectLeaders",
             Message::ElectLeadersResponse(_) => "ElectLeadersResponse",
+            Message::DeleteRecords(_) => "DeleteRecords",
+            Message::DeleteRecordsResponse(_) => "DeleteRecordsResponse",
             Message::ControlledShutdown(_) => "ControlledShutdown",
             Message::ControlledShutdownResponse(_) => "ControlledShutdownResponse",
             Message::StopReplica(_) => "StopReplica",
@@ -349,6 +354,33 @@ pub struct ElectLeadersRequest {
 pub struct ElectLeadersResponse {
     pub error: ErrorCode,
     pub results: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// An admin asks a partition's leader to move its log start offset up to `offset` (Kafka's
+/// `DeleteRecordsRequest`, KIP-107, sent by `kafka-delete-records.sh` through
+/// `Admin.deleteRecords`). An offset of `-1` (here `None`) means the high watermark.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteRecordsRequest {
+    pub correlation_id: u64,
+    /// How long the leader waits for its followers' log start offsets to follow.
+    pub timeout_ms: u64,
+    pub partitions: Vec<(TopicPartition, Option<u64>)>,
+}
+
+/// One partition's answer to a [`DeleteRecordsRequest`]: the low watermark (the smallest
+/// log start offset over the leader and its live replicas) once it reached the offset asked
+/// for, or why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteRecordsPartitionResponse {
+    pub tp: TopicPartition,
+    pub error: ErrorCode,
+    pub low_watermark: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteRecordsResponse {
+    pub correlation_id: u64,
+    pub partitions: Vec<DeleteRecordsPartitionResponse>,
 }
 
 /// The controller's answer to an [`AlterIsrRequest`] (Kafka's `AlterPartitionResponse`).
@@ -559,6 +591,10 @@ pub struct FetchPartition {
     pub last_fetched_epoch: Option<LeaderEpoch>,
     /// The leader epoch the fetcher believes is current (KIP-320); `None` skips the check.
     pub current_leader_epoch: Option<LeaderEpoch>,
+    /// A follower's own log start offset (`FetchRequest` v5, KIP-107): the leader keeps it
+    /// per replica for the low watermark DeleteRecords waits on. `None` from a consumer
+    /// (Kafka sends -1).
+    pub log_start_offset: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

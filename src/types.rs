@@ -357,6 +357,20 @@ pub enum ErrorCode {
     UnknownProducerId,
     /// The batch's producer epoch is older than the one the leader has for its producer id.
     InvalidProducerEpoch,
+    // ---- the log layer ----
+    /// The leader refused a record (from 2.4, KIP-467: a keyless record on a compacted
+    /// topic). Kafka's `InvalidRecordException` is not retriable.
+    InvalidRecord,
+    /// Before 2.4 the same refusal: Kafka's `CorruptRecordException`, which IS a
+    /// `RetriableException`, so a producer retries a keyless record on a compacted topic
+    /// until `retries` or `delivery.timeout.ms` runs out.
+    CorruptMessage,
+    /// The batch is larger than the topic's `segment.bytes` (`RecordBatchTooLargeException`,
+    /// not retriable).
+    RecordListTooLarge,
+    /// DeleteRecords on a topic whose `cleanup.policy` lacks `delete`
+    /// (`PolicyViolationException`).
+    PolicyViolation,
 }
 
 impl ErrorCode {
@@ -397,6 +411,10 @@ impl ErrorCode {
             ErrorCode::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ErrorCode::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            ErrorCode::InvalidRecord => "INVALID_RECORD",
+            ErrorCode::CorruptMessage => "CORRUPT_MESSAGE",
+            ErrorCode::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
+            ErrorCode::PolicyViolation => "POLICY_VIOLATION",
         }
     }
 
@@ -416,6 +434,7 @@ impl ErrorCode {
                 | ErrorCode::CoordinatorNotAvailable
                 | ErrorCode::NotCoordinator
                 | ErrorCode::CoordinatorLoadInProgress
+                | ErrorCode::CorruptMessage
         )
     }
 

@@ -218,6 +218,11 @@ pub fn faults_toml(faults: &[FaultSpec]) -> String {
             FaultAction::PreferredElection(scope) => {
                 let _ = writeln!(s, "target = \"{scope}\"");
             }
+            FaultAction::DeleteRecords { tp, before_offset } => {
+                let _ = writeln!(s, "target = \"{tp}\"");
+                let offset = before_offset.map_or(-1, |o| o as i64);
+                let _ = writeln!(s, "before_offset = {offset}");
+            }
             FaultAction::Partition(groups) => {
                 let groups = groups
                     .iter()

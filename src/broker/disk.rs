@@ -12,6 +12,7 @@
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::event::Event;
+use crate::log::config::LogConfig;
 use crate::log::{Log, PowerLoss};
 use crate::page_cache::WriteBack;
 use crate::types::*;
@@ -61,12 +62,19 @@ impl Disk {
         }
     }
 
-    /// The log of `tp`, created empty if this disk has none yet.
-    pub fn log_mut(&mut self, tp: &TopicPartition) -> &mut Log {
+    /// The log of `tp`, created empty at `now_ms` with `config` (the topic's, see
+    /// `Broker::log_config`) and its jitter seed if this disk has none yet.
+    pub fn log_or_create(
+        &mut self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        jitter_seed: u64,
+        now_ms: u64,
+    ) -> &mut Log {
         let write_back = self.write_back;
         self.logs
             .entry(tp.clone())
-            .or_insert_with(|| Log::with_write_back(write_back))
+            .or_insert_with(|| Log::with_config(config, write_back, jitter_seed, now_ms))
     }
 
     /// A power loss at `now_ms`: every log keeps what was flushed or written back by the OS.

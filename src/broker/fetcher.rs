@@ -97,6 +97,7 @@ impl Broker {
             current_leader_epoch: protocol
                 .uses_kip_320()
                 .then(|| self.partitions[tp].leader_epoch),
+            log_start_offset: Some(log.log_start_offset()),
         }
     }
 
@@ -393,18 +394,7 @@ impl Broker {
             match r.error {
                 ErrorCode::None => {}
                 ErrorCode::OffsetOutOfRange => {
-                    // Our log is longer than the leader's: cut it to the leader's end.
-                    let leo = self.disk.logs[&r.tp].log_end_offset();
-                    if leo > r.log_end_offset {
-                        self.truncate(
-                            &r.tp,
-                            r.log_end_offset,
-                            TruncateReason::OffsetOutOfRange {
-                                leader_log_end_offset: r.log_end_offset,
-                            },
-                            out,
-                        );
-                    }
+                    self.on_offset_out_of_range(now_ms, &r, fetched_from.get(&r.tp), out);
                     continue;
                 }
                 error => {
@@ -426,8 +416,18 @@ impl Broker {
                 if fetched_from.get(&r.tp) != Some(&log.log_end_offset()) {
                     continue; // a stale response for an offset we no longer fetch from
                 }
-                let appended = log.append_as_follower(r.records, now_ms);
+                // `Partition.appendRecordsToFollowerOrFutureReplica`: an empty log that
+                // starts inside the first batch (it restarted at a log start offset that
+                // DeleteRecords put mid-batch) starts again at the batch's base offset.
+                let (first_base, first_last) = (r.records[0].base_offset, r.records[0].last_offset);
                 let leo = log.log_end_offset();
+                if first_base < leo && leo == log.log_start_offset() && first_last >= leo {
+                    self.restart_log_at(&r.tp, first_base, now_ms, out);
+                }
+                let log = self.disk.logs.get_mut(&r.tp).expect("log");
+                let (appended, roll) = log.append_as_follower_rolling(r.records, now_ms);
+                let leo = log.log_end_offset();
+                self.note_roll(&r.tp, roll, out);
                 out.event(Event::Appended {
                     broker: self.id,
                     tp: r.tp.clone(),
@@ -444,8 +444,36 @@ impl Broker {
                 self.high_watermark(&r.tp) <= leo,
                 "the HW never passes the LEO"
             );
+            self.adopt_leader_log_start_offset(&r.tp, r.log_start_offset, out);
         }
         self.maybe_fetch(leader_id, out);
+    }
+
+    /// Kafka's `AbstractFetcherThread.handleOutOfRangeError` (`fetchOffsetAndTruncate`): a
+    /// log longer than the leader's is cut to the leader's end; a log that ends below the
+    /// leader's log start offset restarts there; otherwise the partition fetches again from
+    /// its log end. Kafka asks the leader's offsets with ListOffsets; the model reads them
+    /// from the answer (the same values, one round trip fresher).
+    fn on_offset_out_of_range(
+        &mut self,
+        now_ms: u64,
+        r: &FetchPartitionResponse,
+        fetched_from: Option<&u64>,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let leo = self.disk.logs[&r.tp].log_end_offset();
+        if leo > r.log_end_offset {
+            self.truncate(
+                &r.tp,
+                r.log_end_offset,
+                TruncateReason::OffsetOutOfRange {
+                    leader_log_end_offset: r.log_end_offset,
+                },
+                out,
+            );
+        } else if leo < r.log_start_offset && fetched_from == Some(&leo) {
+            self.restart_log_at(&r.tp, r.log_start_offset, now_ms, out);
+        }
     }
 
     pub(super) fn on_offsets_for_leader_epoch_response(

@@ -37,7 +37,9 @@
 //! - `zk_client`: the ZooKeeper session, registration and the controller election;
 //! - `controller_glue`, `coordinator_glue`: where the controller and the group coordinator
 //!   meet the broker that hosts them;
-//! - `disk`: [`Disk`], flushes and the HW checkpoint.
+//! - `disk`: [`Disk`], flushes and the HW checkpoint;
+//! - `log_manager`: log configs, the retention and cleaner threads, the follower's log start
+//!   offset and DeleteRecords (Kafka's `LogManager`, `LogCleaner`, `DelayedDeleteRecords`).
 //!
 //! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
 //! not by ownership, because Kafka's components share the same partition and log state.
@@ -53,6 +55,7 @@ mod coordinator_glue;
 mod disk;
 mod fetcher;
 mod isr_write;
+mod log_manager;
 mod partition;
 mod producer_ids;
 mod replica_manager;
@@ -144,6 +147,14 @@ pub enum BrokerTimer {
     ControlledShutdownRetry {
         attempt: u32,
     },
+    /// `LogManager`'s `kafka-log-retention` task.
+    LogRetention,
+    /// The log cleaner thread's next look (`CleanerThread.doWork`).
+    LogCleaner,
+    /// A DeleteRecords waited `timeout_ms` in the purgatory.
+    DelayedDeleteRecordsExpire {
+        id: u64,
+    },
 }
 
 pub struct Broker {
@@ -184,6 +195,9 @@ pub struct Broker {
     exited: bool,
     /// The producer ids this broker hands to idempotent producers.
     producer_ids: Option<producer_ids::ProducerIdBlock>,
+    /// DeleteRecords requests waiting for their low watermarks (Kafka's
+    /// `delayedDeleteRecordsPurgatory`).
+    delayed_delete_records: BTreeMap<u64, log_manager::DelayedDeleteRecords>,
 }
 
 impl Broker {
@@ -232,6 +246,7 @@ impl Broker {
             shutdown: None,
             exited: false,
             producer_ids: None,
+            delayed_delete_records: BTreeMap::new(),
             config,
         }
     }
@@ -409,6 +424,7 @@ impl Broker {
             fetch_offset: 0,
             last_fetched_epoch: None,
             current_leader_epoch,
+            log_start_offset: None,
         };
         let (error, offset, leader_epoch) = match self.fetch_error(&fp) {
             Some(error) => (error, 0, None),
@@ -481,6 +497,7 @@ impl Actor for Broker {
         if let Some(ms) = self.flush_check_interval_ms() {
             out.timer(ms, BrokerTimer::FlushCheck);
         }
+        self.start_log_manager(out);
     }
 
     fn on_message(
@@ -522,6 +539,7 @@ impl Broker {
             Message::UpdateMetadata(request) => self.on_update_metadata(request, out),
             Message::AlterIsr(request) => self.on_alter_isr(request, out),
             Message::ElectLeaders(request) => self.on_elect_leaders(from, request, out),
+            Message::DeleteRecords(request) => self.on_delete_records(from, request, out),
             Message::InitProducerId(request) => self.on_init_producer_id(from, request, out),
             Message::AlterIsrResponse(response) => {
                 self.on_alter_isr_response(now_ms, response, out)
@@ -573,6 +591,7 @@ impl Broker {
             | Message::OffsetCommitResponse(_)
             | Message::OffsetFetchResponse(_)
             | Message::ElectLeadersResponse(_)
+            | Message::DeleteRecordsResponse(_)
             | Message::InitProducerIdResponse(_) => {}
         }
     }
@@ -665,6 +684,11 @@ impl Broker {
             }
             BrokerTimer::ControlledShutdownRetry { attempt } => {
                 self.on_controlled_shutdown_retry(attempt, out)
+            }
+            BrokerTimer::LogRetention => self.on_log_retention_timer(now_ms, out),
+            BrokerTimer::LogCleaner => self.on_log_cleaner_timer(now_ms, out),
+            BrokerTimer::DelayedDeleteRecordsExpire { id } => {
+                self.expire_delayed_delete_records(id, out)
             }
         }
     }

@@ -26,6 +26,9 @@ pub(super) struct FollowerState {
     pub(super) last_caught_up_ms: u64,
     pub(super) last_fetch_ms: u64,
     pub(super) last_fetch_leader_log_end_offset: u64,
+    /// The follower's log start offset from its last fetch (KIP-107); unknown until it
+    /// fetched, which holds the low watermark at nothing (Kafka's `UnknownOffset`, -1).
+    pub(super) log_start_offset: Option<u64>,
     /// Set while the follower is caught up and in the ISR, the leader's LEO has not moved
     /// since, and the follower fetches through this fetch session: Kafka would set both fetch
     /// times to the time of every fetch of the session, so they are read from the session's
@@ -339,6 +342,8 @@ impl Broker {
         }
         self.fail_delayed_produces(&tp, p.leader_epoch, out);
         self.complete_delayed_fetches(&tp, out);
+        // A DeleteRecords waiting here is answered NOT_LEADER_OR_FOLLOWER.
+        self.complete_delayed_delete_records(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
             self.with_coordinator(now_ms, out, |c, coordinator_out| {
                 c.on_resignation(tp.partition, coordinator_out)
@@ -756,6 +761,13 @@ impl Broker {
             f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
         }
         f.log_end_offset = Some(fetch_offset);
+        // `Replica.updateFetchStateOrThrow`: the follower's log start offset, for the low
+        // watermark.
+        let log_start_moved =
+            fetch.log_start_offset.is_some() && f.log_start_offset != fetch.log_start_offset;
+        if fetch.log_start_offset.is_some() {
+            f.log_start_offset = fetch.log_start_offset;
+        }
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_log_end_offset = leo;
         // Caught up and in the ISR: until something changes, every fetch of the session
@@ -777,6 +789,11 @@ impl Broker {
             self.propose_isr(tp, new_isr, out);
         }
         self.maybe_increment_hw(now_ms, tp, out);
+        // `Partition.updateFollowerFetchState`: a moved low watermark may complete a
+        // DeleteRecords waiting in the purgatory.
+        if log_start_moved {
+            self.complete_delayed_delete_records(tp, out);
+        }
     }
 }
 
@@ -823,6 +840,7 @@ fn reset_replica_state(
             last_caught_up_ms,
             last_fetch_ms: 0,
             last_fetch_leader_log_end_offset: 0,
+            log_start_offset: None,
             session: None,
         },
         Some(f) => {
@@ -832,6 +850,7 @@ fn reset_replica_state(
                 last_caught_up_ms,
                 last_fetch_ms: if in_sync { now_ms } else { 0 },
                 last_fetch_leader_log_end_offset: leader_log_end_offset,
+                log_start_offset: f.log_start_offset,
                 session: None,
             }
         }

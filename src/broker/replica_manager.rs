@@ -13,7 +13,7 @@ use super::{Broker, BrokerTimer, FETCH_MAX_RECORDS};
 use crate::actor::Output;
 use crate::event::Event;
 use crate::fetch_session::{FetchContext, FetchSession};
-use crate::log::EndOffsetRules;
+use crate::log::{EndOffsetRules, OffsetRange};
 use crate::producer_state::{Check, ProducerRules};
 use crate::protocol::*;
 use crate::types::*;
@@ -131,7 +131,7 @@ impl Broker {
                 p.isr,
                 p.replicas
             );
-            self.disk.log_mut(&p.tp);
+            self.create_log_if_missing(&p.tp, now_ms);
             if p.leader == Some(self.id) {
                 self.make_leader(now_ms, p, out);
             } else {
@@ -290,6 +290,18 @@ impl Broker {
             status.result = Some((ErrorCode::NotEnoughReplicas, None));
             return status;
         }
+        // `UnifiedLog.append`: `LogValidator` and the segment size check come before the
+        // producer state's.
+        if let Some(error) = self.leader_batch_error(&tp, &records) {
+            out.event(Event::ProduceRejected {
+                broker: self.id,
+                tp,
+                error,
+                records: count,
+            });
+            status.result = Some((error, None));
+            return status;
+        }
         let rules = ProducerRules::of_release(self.release());
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
         match producer.map(|stamp| (stamp, log.check_producer_batch(&stamp, rules))) {
@@ -330,12 +342,14 @@ impl Broker {
                 return status;
             }
         }
-        let appended = log.append_as_leader(leader_epoch, records, producer, now_ms);
+        let (appended, roll) =
+            log.append_as_leader_rolling(leader_epoch, records, producer, now_ms);
         let base_offset = appended
             .first()
             .map(|a| a.0)
             .unwrap_or(log.log_end_offset());
         let leo = log.log_end_offset();
+        self.note_roll(&tp, roll, out);
         out.event(Event::Appended {
             broker: self.id,
             tp: tp.clone(),
@@ -543,7 +557,12 @@ impl Broker {
         // First the follower state updates, once, at the time the fetch arrives.
         if let Some(follower) = request.replica_id {
             for fp in &partitions {
-                if self.fetch_error(fp).is_none() && self.diverging_epoch(fp).is_none() {
+                // `Partition.fetchRecords`: the follower's state is updated only after a read
+                // that succeeded (an out-of-range offset throws first).
+                if self.fetch_error(fp).is_none()
+                    && self.diverging_epoch(fp).is_none()
+                    && !self.out_of_range(fp)
+                {
                     self.update_follower_fetch_state(
                         now_ms,
                         follower,
@@ -669,9 +688,11 @@ impl Broker {
 
     /// Kafka checks a follower's divergence before it reads the log, so a longer follower
     /// log that diverged is truncated by epoch; only a fetch with nothing to say about
-    /// epochs falls through to OFFSET_OUT_OF_RANGE.
+    /// epochs falls through to OFFSET_OUT_OF_RANGE: an offset past the log end, or below
+    /// the log start offset (`ReplicaManager.readFromLocalLog` through `UnifiedLog.read`,
+    /// `LocalLog.read`'s `OffsetOutOfRangeException`).
     pub(super) fn out_of_range(&self, fp: &FetchPartition) -> bool {
-        fp.fetch_offset > self.disk.logs[&fp.tp].log_end_offset()
+        self.disk.logs[&fp.tp].offset_range(fp.fetch_offset) != OffsetRange::InRange
     }
 
     /// KIP-595's truncation on fetch (used by replica fetchers from 2.7): the follower's last

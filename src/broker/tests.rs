@@ -10,6 +10,7 @@ use partition::FetchReadiness;
 
 mod history;
 mod leadership;
+mod log_layer;
 
 const CONTROLLER: BrokerId = 99;
 
@@ -734,6 +735,7 @@ fn a_fetch_session_answers_only_the_partitions_with_news() {
         fetch_offset: 3,
         last_fetched_epoch: Some(0),
         current_leader_epoch: Some(0),
+        log_start_offset: None,
     };
     let initial = FetchMetadata {
         session_id: 0,
@@ -938,7 +940,8 @@ fn a_broker_registers_only_after_recovering_its_logs() {
             headers: vec![],
         })
         .collect();
-    disk.log_mut(&tp()).append_as_leader(0, records, None, 0);
+    disk.log_or_create(&tp(), crate::log::config::LogConfig::KAFKA_DEFAULT, 0, 0)
+        .append_as_leader(0, records, None, 0);
     let bytes = disk.logs[&tp()].bytes_past_recovery_point();
     assert!(bytes > 1_000_000_000);
     let expected_ms = log_recovery_ms(bytes);
@@ -1048,6 +1051,7 @@ fn a_consumer_fetch_is_fenced_by_its_leader_epoch_only_from_2_1() {
             fetch_offset: 0,
             last_fetched_epoch: None,
             current_leader_epoch: Some(0),
+            log_start_offset: None,
         }],
         forgotten: Vec::new(),
     });

@@ -608,7 +608,8 @@ fn narrate_event(
         | Event::SegmentsDeleted { .. }
         | Event::LogStartOffsetIncremented { .. }
         | Event::LogRestartedAt { .. }
-        | Event::LogCleaned { .. } => None,
+        | Event::LogCleaned { .. }
+        | Event::DeleteRecordsAnswered { .. } => None,
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
         | Event::ControllerElected { .. }

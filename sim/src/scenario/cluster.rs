@@ -406,14 +406,27 @@ fn parse_topic(
             partitions,
             replication_factor,
         )
-        .map_err(|e| ctx.err(table_span, Some("replicas"), e))?,
+        .map_err(|e| ctx.err(table_span.clone(), Some("replicas"), e))?,
         Some(item) => parse_assignment(ctx, item, partitions, replication_factor, cluster)?,
     };
     let mut config = cluster.config.topic_defaults.clone();
-    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+    let entries = ctx.config_map(raw.config.as_ref())?;
+    for (key, value, span) in &entries {
         config
-            .apply(&key, &value)
-            .map_err(|e| ctx.config_error(span, &key, e))?;
+            .apply(key, value)
+            .map_err(|e| ctx.config_error(span.clone(), key, e))?;
+    }
+    // Kafka's `LogConfig.validate`: the checks across keys, once all are set. The error
+    // points at the first key of the table it names.
+    if let Err(message) = config.validate() {
+        let named = entries
+            .iter()
+            .find(|(key, _, _)| message.contains(key.as_str()));
+        let (key, span) = match named {
+            Some((key, _, span)) => (key.as_str(), span.clone()),
+            None => ("config", table_span.clone()),
+        };
+        return Err(ctx.err(span, Some(key), format!("topic `{name}`: {message}")));
     }
     Ok(TopicSpec {
         name,

@@ -192,6 +192,11 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
         ("rate", &raw.rate, FaultKind::Loss),
         ("groups", &raw.groups, FaultKind::Partition),
         ("isr_wait", &raw.isr_wait, FaultKind::RollingRestart),
+        (
+            "before_offset",
+            &raw.before_offset,
+            FaultKind::DeleteRecords,
+        ),
     ] {
         if value.is_some() && kind != owner {
             return Err(ctx.err(
@@ -212,6 +217,9 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
         return Ok(FaultAction::PreferredElection(election_scope(
             ctx, item, known,
         )?));
+    }
+    if kind == FaultKind::DeleteRecords {
+        return parse_delete_records(ctx, table, known);
     }
     let target = match &raw.target {
         Some(item) => Some(target_from(ctx, item, "target", known)?),
@@ -288,7 +296,7 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
                 delay_ms,
             }
         }
-        FaultKind::PreferredElection => unreachable!("parsed above"),
+        FaultKind::PreferredElection | FaultKind::DeleteRecords => unreachable!("parsed above"),
         FaultKind::Loss => {
             let rate = ctx
                 .float("rate", raw.rate.as_ref(), 0.0, 1.0)?
@@ -321,6 +329,55 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
             })?;
             FaultAction::Partition(parse_groups(ctx, item, known)?)
         }
+    })
+}
+
+/// `action = "delete-records"`: `target = "TOPIC-P"` and `before_offset = N` (or -1 for
+/// the high watermark, as `kafka-delete-records.sh`'s offset JSON takes it).
+fn parse_delete_records(
+    ctx: &Ctx,
+    table: &Spanned<RawFault>,
+    known: &Known<'_>,
+) -> Result<FaultAction> {
+    let table_span = Some(table.span());
+    let raw = table.get_ref();
+    let item = raw.target.as_ref().ok_or_else(|| {
+        ctx.err(
+            table_span.clone(),
+            Some("target"),
+            "action \"delete-records\" needs a `target`: a partition \"TOPIC-P\"",
+        )
+    })?;
+    let is_partition_text = matches!(item.get_ref(), Value::String(t) if t.trim() != "all");
+    if !is_partition_text {
+        return Err(ctx.err(
+            Some(item.span()),
+            Some("target"),
+            "delete-records is for one partition: write \"TOPIC-P\" (e.g. \"orders-0\")",
+        ));
+    }
+    let tp = match election_scope(ctx, item, known)? {
+        ElectionScope::Partition(tp) => tp,
+        ElectionScope::All => {
+            return Err(ctx.err(
+                Some(item.span()),
+                Some("target"),
+                "delete-records is for one partition \"TOPIC-P\"",
+            ))
+        }
+    };
+    let offset = ctx
+        .int("before_offset", raw.before_offset.as_ref(), -1, i64::MAX)?
+        .ok_or_else(|| {
+            ctx.err(
+                table_span,
+                Some("before_offset"),
+                "action \"delete-records\" needs `before_offset`: an offset, or -1 for the high watermark",
+            )
+        })?;
+    Ok(FaultAction::DeleteRecords {
+        tp,
+        before_offset: u64::try_from(offset).ok(),
     })
 }
 

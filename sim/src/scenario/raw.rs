@@ -109,6 +109,7 @@ pub struct RawFault {
     pub groups: Option<Val>,
     pub rate: Option<Val>,
     pub isr_wait: Option<Val>,
+    pub before_offset: Option<Val>,
 }
 
 #[derive(Deserialize)]

@@ -341,6 +341,12 @@ pub enum FaultAction {
     Shutdown(Target),
     /// The broker stops (at once, if it runs) and starts again with an empty disk.
     ReplaceDisk(Target),
+    /// An operator runs `kafka-delete-records.sh` for one partition: the log start offset
+    /// moves to `before_offset` (`None`: the high watermark, Kafka's `-1`).
+    DeleteRecords {
+        tp: TopicPartition,
+        before_offset: Option<u64>,
+    },
     /// Every broker in turn: controlled shutdown, restart, then wait up to `isr_wait_ms`
     /// until every ISR is full again.
     RollingRestart {
@@ -365,6 +371,7 @@ impl FaultAction {
             FaultAction::PreferredElection(_) => FaultKind::PreferredElection,
             FaultAction::Shutdown(_) => FaultKind::Shutdown,
             FaultAction::ReplaceDisk(_) => FaultKind::ReplaceDisk,
+            FaultAction::DeleteRecords { .. } => FaultKind::DeleteRecords,
             FaultAction::RollingRestart { .. } => FaultKind::RollingRestart,
         }
     }
@@ -391,10 +398,11 @@ pub enum FaultKind {
     Shutdown,
     ReplaceDisk,
     RollingRestart,
+    DeleteRecords,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::Crash,
         FaultKind::Restart,
         FaultKind::PowerLoss,
@@ -409,6 +417,7 @@ impl FaultKind {
         FaultKind::Shutdown,
         FaultKind::ReplaceDisk,
         FaultKind::RollingRestart,
+        FaultKind::DeleteRecords,
     ];
 
     pub fn name(self) -> &'static str {
@@ -427,6 +436,7 @@ impl FaultKind {
             FaultKind::Shutdown => "shutdown",
             FaultKind::ReplaceDisk => "replace-disk",
             FaultKind::RollingRestart => "rolling-restart",
+            FaultKind::DeleteRecords => "delete-records",
         }
     }
 

@@ -11,7 +11,7 @@ use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition
 use crate::scenario::{ElectionScope, FaultAction, Target};
 use kafka_model::broker::Disk;
 use kafka_model::event::TruncateReason;
-use kafka_model::protocol::{ElectLeadersRequest, ElectionType, Terminate};
+use kafka_model::protocol::{DeleteRecordsRequest, ElectLeadersRequest, ElectionType, Terminate};
 use kafka_model::Message;
 use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
 use madsim::runtime::Handle;
@@ -204,6 +204,46 @@ pub(super) fn apply_fault(
         FaultAction::Slow { target, delay_ms } => apply_slow(shared, name, target, *delay_ms),
         FaultAction::Loss { target, rate } => apply_loss(shared, name, target, *rate),
         FaultAction::PreferredElection(scope) => apply_preferred_election(shared, name, scope),
+        FaultAction::DeleteRecords { tp, before_offset } => {
+            apply_delete_records(shared, name, tp, *before_offset)
+        }
+    }
+}
+
+/// How long the leader may hold a DeleteRecords for its followers: the Admin client's
+/// `request.timeout.ms` default (30 s), which the request carries as its `timeout_ms`.
+const DELETE_RECORDS_TIMEOUT_MS: u64 = 30_000;
+
+/// `kafka-delete-records.sh --offset-json-file`: the Admin client sends a DeleteRecords to
+/// the partition's leader (`KafkaAdminClient.deleteRecords` finds it in its metadata; the
+/// world reads it from ZooKeeper's partition state, which is where that metadata comes
+/// from). The leader's answer is in the record. With no leader, or the leader down, the tool
+/// fails and nothing changes.
+fn apply_delete_records(
+    shared: &Shared,
+    name: &str,
+    tp: &TopicPartition,
+    before_offset: Option<u64>,
+) {
+    let offset_text =
+        before_offset.map_or("-1 (the high watermark)".to_string(), |o| o.to_string());
+    let request = Message::DeleteRecords(DeleteRecordsRequest {
+        correlation_id: 1,
+        timeout_ms: DELETE_RECORDS_TIMEOUT_MS,
+        partitions: vec![(tp.clone(), before_offset)],
+    });
+    let leader = zk_partition_state(shared, tp).and_then(|(leader, _, _)| leader);
+    let sent_to =
+        leader.filter(|l| send_from_tool(shared, NodeId::Admin, NodeId::Broker(*l), request));
+    match sent_to {
+        Some(leader) => shared.record_fault(
+            name,
+            format!("kafka-delete-records.sh for {tp} before offset {offset_text}; the tool sends it to the leader, broker {leader}"),
+        ),
+        None => shared.record_fault(
+            NO_OP,
+            format!("delete-records for {tp}: no leader is reachable, so the tool fails and nothing changes"),
+        ),
     }
 }
 

@@ -32,6 +32,7 @@ fn fetch_directly(
             fetch_offset,
             last_fetched_epoch: None,
             current_leader_epoch: None,
+            log_start_offset: None,
         }],
         forgotten: Vec::new(),
     };

@@ -54,6 +54,7 @@ impl Consumer {
                         fetch_offset: position,
                         last_fetched_epoch: None,
                         current_leader_epoch: Some(epoch),
+                        log_start_offset: None,
                     });
                 }
             }
