@@ -21,6 +21,7 @@ pub mod isr;
 pub mod liveness;
 pub mod loss;
 mod partitions;
+mod removal;
 mod replay;
 mod replication;
 
