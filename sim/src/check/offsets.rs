@@ -107,10 +107,8 @@ pub fn expired_unread(events: &[RecordedEvent]) -> Option<u64> {
             Event::BecameLeader { broker, tp, .. } => {
                 leading.insert(tp, *broker);
             }
-            Event::BecameFollower { broker, tp, .. } => {
-                if leading.get(tp) == Some(broker) {
-                    leading.remove(tp);
-                }
+            Event::BecameFollower { broker, tp, .. } if leading.get(tp) == Some(broker) => {
+                leading.remove(tp);
             }
             Event::BrokerRecovered { broker, .. } => leading.retain(|_, b| b != broker),
             Event::Consumed { tp, records, .. } => {
