@@ -36,6 +36,11 @@ pub struct RecordCounts {
     pub duplicated: u64,
     pub consumed: u64,
     pub committed_lost: u64,
+    /// Records retention (`retention.ms`, `retention.bytes`) or DeleteRecords removed from
+    /// the partition's leader before any consumer was handed them or any group processed
+    /// them: what slow consumers lose. Absent when nothing was removed that way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_unread: Option<u64>,
     /// Records processed again by their group (at-least-once duplicates after a crash or a
     /// rebalance), over every group; absent when the scenario has no consumer group.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -299,6 +304,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
         duplicated: report.duplicated,
         consumed: distinct_ids(tally.consumed.into_iter()),
         committed_lost: report.committed_lost,
+        expired_unread: report.expired_unread,
         redelivered: has_groups
             .then(|| report.groups.values().map(|g| g.records_redelivered).sum()),
     };
@@ -458,7 +464,20 @@ fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> C
         default_min_insync_replicas: scenario.cluster.config.topic_defaults.min_insync_replicas,
         producer_acks: scenario.producers.iter().map(|p| p.config.acks).collect(),
         consumer_freezes: crate::check::groups::freezes_of(faults, &consumer_names),
+        record_keys: record_keys(scenario),
     }
+}
+
+/// How each producer of the scenario keys its records (`keys`: `k{seq % keys}`, as the
+/// producer generates them); a producer without keys writes keyless records.
+fn record_keys(scenario: &Scenario) -> crate::check::RecordKeys {
+    let mut keys = crate::check::RecordKeys::default();
+    for (index, p) in scenario.producers.iter().enumerate() {
+        if let Some(n) = p.keys.filter(|n| *n > 0) {
+            keys.insert(index as u32, crate::check::ProducerKeys::Modulo(n));
+        }
+    }
+    keys
 }
 
 /// What one pass over the event record counts.
@@ -514,6 +533,7 @@ fn expect_counters(
         ("duplicated", records.duplicated),
         ("consumed", records.consumed),
         ("committed_lost", records.committed_lost),
+        ("expired_unread", records.expired_unread.unwrap_or(0)),
         ("clean_elections", elections.clean),
         ("unclean_elections", elections.unclean),
         ("isr_shrinks", isr.shrinks),
@@ -641,6 +661,12 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
             "            {} extra {} in the final logs: retried batches the leader had already written (a producer with enable.idempotence=false; an idempotent one's retries are recognised and not written again)",
             r.duplicated,
             if r.duplicated == 1 { "copy" } else { "copies" }
+        );
+    }
+    if let Some(expired) = r.expired_unread {
+        let _ = writeln!(
+            s,
+            "            {expired} removed by retention or DeleteRecords from the leader before any consumer read them (expired unread: a slow consumer's loss)"
         );
     }
     let _ = writeln!(

@@ -7,6 +7,7 @@
 
 use super::common::{Invariant, Violation};
 use super::groups::{GroupOut, Processed};
+use super::removal::Removals;
 use crate::record::FinalState;
 use kafka_model::TopicPartition;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,7 @@ pub(super) fn regressed(
     commits: &mut BTreeMap<(String, TopicPartition), Vec<Commit>>,
     processed: &BTreeMap<String, BTreeSet<Processed>>,
     groups: &mut BTreeMap<String, GroupOut>,
+    removals: &Removals<'_>,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     for ((group, tp), list) in commits.iter_mut() {
@@ -66,7 +68,14 @@ pub(super) fn regressed(
                     continue;
                 }
                 Some((ResetKind::Truncation { position }, to))
-                    if truncation_was_real(final_state, processed.get(group), tp, to, position) =>
+                    if truncation_was_real(
+                        final_state,
+                        processed.get(group),
+                        tp,
+                        to,
+                        position,
+                        removals,
+                    ) =>
                 {
                     out.offset_resets_after_truncation += 1;
                     continue;
@@ -98,13 +107,15 @@ pub(super) fn regressed(
 /// Did the partition really lose records between `to` and `position`? It did if the group
 /// processed a record there that the final leader's log does not hold at that offset; it did
 /// not if every record the group processed there is still in place. With nothing processed
-/// there (or no leader at the end) there is no telling, and the consumer is believed.
+/// there (or no leader at the end) there is no telling, and the consumer is believed. A
+/// record the log layer removed (the cleaner, retention) is no sign of a truncation.
 fn truncation_was_real(
     final_state: &FinalState,
     processed: Option<&BTreeSet<Processed>>,
     tp: &TopicPartition,
     to: u64,
     position: u64,
+    removals: &Removals<'_>,
 ) -> bool {
     let Some(log) = final_state
         .partitions
@@ -119,8 +130,10 @@ fn truncation_was_real(
         .flatten()
         .filter(|(t, o, _)| t == tp && (to..position).contains(o))
         .collect();
+    let held: BTreeMap<u64, kafka_model::RecordId> =
+        log.log.iter().map(|(o, id, _)| (*o, *id)).collect();
     seen.is_empty()
         || seen
             .iter()
-            .any(|(_, o, id)| !log.log.iter().any(|(lo, lid, _)| lo == o && lid == id))
+            .any(|(_, o, id)| held.get(o) != Some(id) && removals.explains(tp, *o, *id).is_none())
 }

@@ -32,6 +32,9 @@ pub enum Invariant {
     ReplicasNotConverged,
     IsrNotShrunk,
     UncleanElectionDisabled,
+    CompactionLostLatest,
+    TombstoneRemovedEarly,
+    OffsetReused,
 }
 
 impl Invariant {
@@ -53,6 +56,9 @@ impl Invariant {
         Invariant::ReplicasNotConverged,
         Invariant::IsrNotShrunk,
         Invariant::UncleanElectionDisabled,
+        Invariant::CompactionLostLatest,
+        Invariant::TombstoneRemovedEarly,
+        Invariant::OffsetReused,
     ];
 
     /// The name of every invariant, in the order of [`Invariant::ALL`].
@@ -85,6 +91,9 @@ impl Invariant {
             Invariant::ReplicasNotConverged => "replicas-not-converged",
             Invariant::IsrNotShrunk => "isr-not-shrunk",
             Invariant::UncleanElectionDisabled => "unclean-election-disabled",
+            Invariant::CompactionLostLatest => "compaction-lost-latest",
+            Invariant::TombstoneRemovedEarly => "tombstone-removed-early",
+            Invariant::OffsetReused => "offset-reused",
         }
     }
 

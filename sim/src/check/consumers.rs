@@ -19,6 +19,8 @@
 //! another log took over.
 
 use super::common::{Invariant, Violation};
+use super::removal::Removals;
+use super::replay::LogReplay;
 use crate::record::{FinalState, RecordedEvent};
 use kafka_model::{BrokerId, Event, NodeId, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,32 +36,17 @@ struct LogCut {
     from_offset: u64,
 }
 
-/// Every replica's log and every partition's acting leader, replayed event by event, and the
-/// cuts of each partition's log they imply.
+/// Every replica's log (a [`LogReplay`]) and every partition's acting leader, replayed event
+/// by event, and the cuts of each partition's log they imply. Logs are compared by offset:
+/// what the log layer removed (retention, DeleteRecords, the cleaner) is no cut.
 #[derive(Default)]
 struct LeaderLogs<'a> {
-    logs: BTreeMap<(BrokerId, &'a TopicPartition), Vec<RecordId>>,
+    replay: LogReplay<'a>,
     leader: BTreeMap<&'a TopicPartition, BrokerId>,
     cuts: BTreeMap<&'a TopicPartition, Vec<LogCut>>,
 }
 
 impl<'a> LeaderLogs<'a> {
-    fn log(&self, broker: BrokerId, tp: &'a TopicPartition) -> &[RecordId] {
-        self.logs.get(&(broker, tp)).map_or(&[], |l| l.as_slice())
-    }
-
-    /// Sets a replica's log to `to` records, noting a cut if it leads the partition.
-    fn truncate(&mut self, index: usize, broker: BrokerId, tp: &'a TopicPartition, to: u64) {
-        let log = self.logs.entry((broker, tp)).or_default();
-        if (log.len() as u64) <= to {
-            return;
-        }
-        log.truncate(to as usize);
-        if self.leader.get(tp) == Some(&broker) {
-            self.cut(index, tp, to);
-        }
-    }
-
     fn cut(&mut self, index: usize, tp: &'a TopicPartition, from_offset: u64) {
         self.cuts
             .entry(tp)
@@ -68,44 +55,30 @@ impl<'a> LeaderLogs<'a> {
     }
 
     fn event(&mut self, index: usize, event: &'a Event) {
-        match event {
-            Event::BrokerRecovered { broker, replicas } => {
-                for (tp, leo, _) in replicas {
-                    self.truncate(index, *broker, tp, *leo);
-                }
+        for change in self.replay.apply(event) {
+            let removed_some = change.lowest_changed_offset < change.end_before;
+            if removed_some && self.leader.get(change.tp) == Some(&change.broker) {
+                self.cut(index, change.tp, change.lowest_changed_offset);
             }
-            Event::Truncated {
-                broker,
-                tp,
-                to_offset,
-                ..
-            } => self.truncate(index, *broker, tp, *to_offset),
-            Event::Appended {
-                broker,
-                tp,
-                records,
-                ..
-            } => {
-                for (offset, id, _) in records {
-                    self.truncate(index, *broker, tp, *offset);
-                    let log = self.logs.entry((*broker, tp)).or_default();
-                    if *offset == log.len() as u64 {
-                        log.push(*id);
-                    }
-                }
-            }
-            Event::BecameLeader { broker, tp, .. } => {
-                let before = self.leader.insert(tp, *broker);
-                if let Some(from) = before.filter(|b| b != broker) {
-                    let (old, new) = (self.log(from, tp), self.log(*broker, tp));
-                    let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-                    if same < old.len() {
-                        self.cut(index, tp, same as u64);
-                    }
-                }
-            }
-            _ => {}
         }
+        if let Event::BecameLeader { broker, tp, .. } = event {
+            let before = self.leader.insert(tp, *broker);
+            if let Some(from) = before.filter(|b| b != broker) {
+                if let Some(offset) = self.first_lacking(from, *broker, tp) {
+                    self.cut(index, tp, offset);
+                }
+            }
+        }
+    }
+
+    /// The first offset where `new`'s log lacks a record `old`'s log holds, unless the log
+    /// layer removed that record there.
+    fn first_lacking(&self, old: BrokerId, new: BrokerId, tp: &'a TopicPartition) -> Option<u64> {
+        let old_log = self.replay.replica(old, tp)?;
+        old_log
+            .held(old_log.log_start(), old_log.end())
+            .find(|(o, (id, _))| !self.replay.accounts_for(new, tp, *o, *id))
+            .map(|(o, _)| o)
     }
 
     /// The index of the first cut after `read_index` that reaches `offset`.
@@ -239,6 +212,7 @@ pub fn consumer_missed_truncation(
             _ => {}
         }
     }
+    let removals = Removals::of(events);
     let mut violations = Vec::new();
     for p in &final_state.partitions {
         let Some(leader) = p.leader else {
@@ -254,7 +228,9 @@ pub fn consumer_missed_truncation(
             }
             let missed: Vec<(u64, RecordId, u64)> = offsets
                 .iter()
-                .filter(|(o, (id, _, _))| log.get(o) != Some(id))
+                .filter(|(o, (id, _, _))| {
+                    log.get(o) != Some(id) && removals.explains(tp, **o, *id).is_none()
+                })
                 .filter(|(o, (_, read_index, _))| {
                     // Lost while still held; a record lost before it was read (a stale
                     // leader served it) is lost at the read.
@@ -374,6 +350,31 @@ mod tests {
                 partitions,
             },
         )
+    }
+
+    #[test]
+    fn a_record_the_new_leaders_cleaner_dropped_was_no_truncation() {
+        use crate::check::removal::tests::cleaned;
+        // Both replicas hold p0#0..3; the consumer reads p0#1 from broker 0; broker 1's
+        // cleaner drops it (a later record of its key) and broker 1 takes over.
+        let run = |cleaned_seq: u64| {
+            let events = vec![
+                leads(0, 0, 0),
+                at(1, appended(0, 0, &[0, 1, 2, 3])),
+                at(1, appended(1, 0, &[0, 1, 2, 3])),
+                read(5, 0, 1, 1),
+                at(6, cleaned(1, 3, &[(1, cleaned_seq)])),
+                leads(20, 1, 1),
+                read(30, 0, 3, 3),
+            ];
+            let mut fs = final_state();
+            fs.partitions[0].replica_states[0].log =
+                vec![(0, id(0), 0), (2, id(2), 0), (3, id(3), 0)];
+            consumer_missed_truncation(&events, &fs)
+        };
+        assert!(run(1).is_empty());
+        // Had the cleaner dropped another record there, offset 1 was cut under the reader.
+        assert_eq!(run(9).len(), 1);
     }
 
     #[test]

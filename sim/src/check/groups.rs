@@ -24,6 +24,7 @@
 
 use super::commits::{regressed, Commit, Reset, ResetKind};
 use super::common::{Invariant, Violation};
+use super::removal::Removals;
 use crate::record::{FaultRecord, FinalState, RecordedEvent};
 use kafka_model::{Event, NodeId, RecordId, TopicPartition};
 use serde::Serialize;
@@ -251,6 +252,7 @@ pub fn check_groups(
         replay.ownership.freeze(f);
     }
     replay.ownership.finish(end_ms);
+    let removals = Removals::of(events);
     let mut violations = Vec::new();
     violations.extend(double_owned(&replay.assigned, &replay.processed_by));
     violations.extend(regressed(
@@ -258,12 +260,14 @@ pub fn check_groups(
         &mut replay.commits,
         &replay.processed,
         &mut replay.groups,
+        &removals,
     ));
     violations.extend(skipped(
         final_state,
         &replay.commits,
         &replay.start,
         &replay.processed,
+        &removals,
     ));
     describe(final_state, &replay.ownership, &mut replay.groups);
     GroupReport {
@@ -538,11 +542,17 @@ fn double_owned(
 
 /// `record-skipped`, dated at the first commit that passed a record nobody processed.
 /// `commits` are in log order: the last is the group's committed offset.
+///
+/// The final leader's log is read by offset. A record it holds that the log layer removed
+/// at that offset on another replica was not skipped: the group read a replica whose
+/// cleaner had replaced it, or whose retention or DeleteRecords had deleted it (that is
+/// `records.expired_unread`, not a commit that ran ahead of processing).
 fn skipped(
     final_state: &FinalState,
     commits: &BTreeMap<(String, TopicPartition), Vec<Commit>>,
     start: &BTreeMap<(String, TopicPartition), u64>,
     processed: &BTreeMap<String, BTreeSet<Processed>>,
+    removals: &Removals<'_>,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     for ((group, tp), history) in commits {
@@ -570,6 +580,7 @@ fn skipped(
                 *o >= from
                     && *o < offset
                     && !done.is_some_and(|d| d.contains(&(tp.clone(), *o, *id)))
+                    && removals.explains(tp, *o, *id).is_none()
             })
             .map(|(o, _, _)| *o)
             .collect();
@@ -973,6 +984,54 @@ mod tests {
             "{:?}",
             r.violations
         );
+    }
+
+    #[test]
+    fn a_record_another_replica_cleaned_or_deleted_was_not_skipped() {
+        // The group read broker 1, whose cleaner had dropped offset 3 (a later record of its
+        // key replaced it); broker 0, which had not cleaned yet, leads at the end.
+        let run = |removal: Event| {
+            let mut events = vec![at(1, assigned(0, "a", 1, vec![tp()]))];
+            events.push(at(2, removal));
+            events.extend([0, 1, 2, 4].map(|o| at(3, processed(0, "a", 1, o))));
+            events.push(at(4, committed(5)));
+            check_groups(&events, &final_state(6, Some(5)), 10, &[])
+        };
+        let cleaned = Event::LogCleaned {
+            broker: 1,
+            tp: tp(),
+            first_dirty_offset: 0,
+            end_offset: 5,
+            superseded: vec![(3, id(3))],
+            tombstones_removed: Vec::new(),
+            keyless_removed: Vec::new(),
+            tombstones_stamped: Vec::new(),
+            delete_horizon_ms: 0,
+        };
+        assert!(run(cleaned).violations.is_empty());
+        // Retention on the leader the group read from took it: expired, not skipped.
+        let deleted = Event::SegmentsDeleted {
+            broker: 1,
+            tp: tp(),
+            rule: kafka_model::log::retention::RetentionRule::Time,
+            segments: vec![0],
+            log_start_offset: 4,
+            removed: vec![(3, id(3))],
+        };
+        assert!(run(deleted).violations.is_empty());
+        // A removal of another record at that offset explains nothing.
+        let other = Event::LogCleaned {
+            broker: 1,
+            tp: tp(),
+            first_dirty_offset: 0,
+            end_offset: 5,
+            superseded: vec![(3, id(33))],
+            tombstones_removed: Vec::new(),
+            keyless_removed: Vec::new(),
+            tombstones_stamped: Vec::new(),
+            delete_horizon_ms: 0,
+        };
+        assert_eq!(names(&run(other)), ["record-skipped"]);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use super::isr::IsrTracker;
 use crate::record::{FaultRecord, FinalPartition, FinalState, RecordedEvent};
 use crate::report::seconds;
 use crate::scenario::Scenario;
-use kafka_model::{BrokerId, Event, NodeId, TopicPartition};
+use kafka_model::{BrokerId, Event, NodeId, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the liveness invariants need besides the events and the final state.
@@ -222,13 +222,16 @@ pub fn replicas_not_converged(
             if r.broker == leader.broker || since.is_none_or(|s| *s > judged_at) {
                 continue;
             }
-            let diverged = r
-                .log
-                .iter()
-                .zip(&leader.log)
-                .find(|((oa, ia, _), (ob, ib, _))| oa == ob && *oa < target && ia != ib);
+            // By offset, where both hold a record: each replica cleans on its own, so a
+            // record on one beside a gap on the other is no divergence.
+            let leader_log: BTreeMap<u64, RecordId> =
+                leader.log.iter().map(|(o, id, _)| (*o, *id)).collect();
+            let diverged = r.log.iter().find_map(|(o, mine, _)| {
+                let theirs = leader_log.get(o)?;
+                (*o < target && theirs != mine).then_some((*o, *mine, *theirs))
+            });
             let why = match diverged {
-                Some(((offset, mine, _), (_, theirs, _))) => {
+                Some((offset, mine, theirs)) => {
                     format!("holds {mine} at offset {offset} where the leader has {theirs}")
                 }
                 None if r.log_end_offset < target => {

@@ -7,26 +7,37 @@
 //!   run), with `consumers` (whether a consumer that held a partition noticed its
 //!   truncation), `isr` (who changed each ISR) and `liveness` (what never happened);
 //! - `groups`: the consumer-group invariants, judged on what the members did, and the
-//!   counts and `--describe` table of each group.
+//!   counts and `--describe` table of each group;
+//! - `compaction` and `offsets`: the log layer's own promises (the cleaner keeps the last
+//!   value of every key and every tombstone for `delete.retention.ms`; an offset names one
+//!   record for the life of a log), and the records retention took before anyone read them.
 //!
-//! What both need (the [`Invariant`] names and the [`Violation`] they report) lives in
-//! `common`; this module runs them all and caps what is listed.
+//! What they all need (the [`Invariant`] names and the [`Violation`] they report) lives in
+//! `common`, and why an offset is empty on purpose (retention, DeleteRecords, the cleaner)
+//! in `removal`: a record the log layer removed is neither lost, nor skipped, nor a
+//! divergence. Every checker compares logs by offset, never by position: compaction leaves
+//! gaps. This module runs them all and caps what is listed.
 
 pub(crate) mod calm;
 mod commits;
 mod common;
+pub mod compaction;
 mod consumers;
 pub mod groups;
 pub mod isr;
 pub mod liveness;
 pub mod loss;
+mod offsets;
 mod partitions;
+mod removal;
 mod replay;
 mod replication;
 
 use common::last_time;
 pub use common::{Invariant, Violation};
+pub use compaction::{compaction_lost_latest, tombstone_removed_early, ProducerKeys, RecordKeys};
 pub use consumers::consumer_missed_truncation;
+pub use offsets::{expired_unread, offset_reused};
 pub use partitions::{
     acked_record_lost, committed_record_lost, duplicated, hw_regressed, lost_acks0,
     two_leaders_same_epoch, AckedLost,
@@ -50,6 +61,8 @@ pub struct CheckConfig {
     pub producer_acks: Vec<Acks>,
     /// The consumers frozen and woken by faults, in time order.
     pub consumer_freezes: Vec<groups::Freeze>,
+    /// Each record's key, by its producer: what the compaction checkers judge by.
+    pub record_keys: RecordKeys,
 }
 
 impl CheckConfig {
@@ -82,6 +95,9 @@ pub struct CheckReport {
     /// Extra copies of records in the final leaders' logs (producer retries).
     pub duplicated: u64,
     pub committed_lost: u64,
+    /// Records retention or DeleteRecords removed from a leader before anyone read them;
+    /// `None` when nothing was removed that way.
+    pub expired_unread: Option<u64>,
     /// Consumer groups: their counts and `--describe` numbers, up to `end_ms`.
     pub groups: BTreeMap<String, groups::GroupOut>,
 }
@@ -117,6 +133,9 @@ pub fn check(
     all.extend(uncommitted_read(events));
     all.extend(two_leaders_same_epoch(events));
     all.extend(consumer_missed_truncation(events, final_state));
+    all.extend(compaction_lost_latest(events, &config.record_keys));
+    all.extend(tombstone_removed_early(events));
+    all.extend(offset_reused(events));
     if let Some(inputs) = liveness {
         all.extend(liveness::check_liveness(
             events,
@@ -138,6 +157,7 @@ pub fn check(
         lost_acks0: lost_acks0(events, final_state, &config.producer_acks),
         duplicated: duplicated(final_state),
         committed_lost,
+        expired_unread: expired_unread(events),
         groups: group_report.groups,
     }
 }

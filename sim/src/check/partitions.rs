@@ -7,7 +7,8 @@
 
 use super::common::{Invariant, Violation};
 use super::loss::Loss;
-use super::replay::{LogChange, LogReplay, ReplicaLog};
+use super::removal::Removals;
+use super::replay::{LogChange, LogReplay};
 use crate::record::{FinalPartition, FinalState, RecordedEvent};
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,12 +73,14 @@ impl AckedLost {
 
 /// `acked-record-lost`: an acknowledged record is missing from the partition after the
 /// settle. Counted apart by acks level, so a workload that accepts acks=1 losses can still
-/// bound its acks=all ones.
+/// bound its acks=all ones. A record the log layer removed at its offset (retention,
+/// DeleteRecords, the cleaner: [`Removals`]) is not lost: Kafka promised it only until then.
 pub fn acked_record_lost(
     events: &[RecordedEvent],
     final_state: &FinalState,
 ) -> (Vec<Violation>, AckedLost) {
     let present = present_records(final_state);
+    let removals = Removals::of(events);
     let mut violations = Vec::new();
     let mut lost = BTreeSet::new();
     let mut counts = AckedLost::default();
@@ -96,7 +99,11 @@ pub fn acked_record_lost(
             continue;
         };
         for (i, id) in ids.iter().enumerate() {
-            if have.contains(id) || !lost.insert(*id) {
+            let offset = base_offset + i as u64;
+            if have.contains(id)
+                || removals.explains(tp, offset, *id).is_some()
+                || !lost.insert(*id)
+            {
                 continue;
             }
             let acks = match acks {
@@ -112,7 +119,6 @@ pub fn acked_record_lost(
                 // `lost_acks0` if one ever did.
                 Acks::None => continue,
             };
-            let offset = base_offset + i as u64;
             violations.push(Violation {
                 loss: Some(Loss::promised(*id, offset, e.at_ms)),
                 invariant: Invariant::AckedRecordLost,
@@ -136,6 +142,7 @@ pub fn lost_acks0(
     producer_acks: &[Acks],
 ) -> u64 {
     let present = present_records(final_state);
+    let removals = Removals::of(events);
     let mut lost = BTreeSet::new();
     for e in events {
         let Event::RecordSent { producer, id, tp } = &e.event else {
@@ -144,7 +151,8 @@ pub fn lost_acks0(
         if producer_acks.get(*producer as usize) != Some(&Acks::None) {
             continue;
         }
-        if present.get(tp).is_some_and(|(have, _)| !have.contains(id)) {
+        let missing = present.get(tp).is_some_and(|(have, _)| !have.contains(id));
+        if missing && removals.explains_anywhere(tp, *id).is_none() {
             lost.insert(*id);
         }
     }
@@ -175,12 +183,14 @@ pub fn duplicated(final_state: &FinalState) -> u64 {
 /// `committed-record-lost`: a record once below a leader's HW is later missing or replaced at
 /// its offset in the final leader's log. Every record ever committed at an offset is judged
 /// (after unclean elections one offset can be committed several times, with other records),
-/// and the count is of records, not offsets.
+/// and the count is of records, not offsets. Logs are compared by offset, and a record the
+/// log layer removed at its offset (retention, DeleteRecords, the cleaner) is not lost.
 pub fn committed_record_lost(
     events: &[RecordedEvent],
     final_state: &FinalState,
 ) -> (Vec<Violation>, u64) {
     let commits = CommitScan::of(events);
+    let removals = Removals::of(events);
     let mut violations = Vec::new();
     let mut lost = 0;
     for p in &final_state.partitions {
@@ -192,7 +202,7 @@ pub fn committed_record_lost(
             let now = final_log
                 .as_ref()
                 .and_then(|(_, _, log)| log.get(&offset).copied());
-            if now == Some(commit.id) {
+            if now == Some(commit.id) || removals.explains(&p.tp, offset, commit.id).is_some() {
                 continue;
             }
             lost += 1;
@@ -239,8 +249,8 @@ pub(super) struct CommitScan<'a> {
     /// Per partition and offset, every distinct record committed there, first commit first.
     pub(super) commits: BTreeMap<&'a TopicPartition, BTreeMap<u64, Vec<Commit>>>,
     /// Per partition, by offset, the record most recently committed there: what a consumer
-    /// of the partition is promised now.
-    pub(super) latest: BTreeMap<&'a TopicPartition, Vec<Commit>>,
+    /// of the partition is promised now (an offset the log layer emptied has none).
+    pub(super) latest: BTreeMap<&'a TopicPartition, BTreeMap<u64, Commit>>,
     /// Per leader replica: how far its log, as it is now, has been looked at; lowered when
     /// its log changes below it, so each record is looked at once per leader that holds it.
     scanned_upto: BTreeMap<(BrokerId, &'a TopicPartition), u64>,
@@ -273,18 +283,33 @@ impl<'a> CommitScan<'a> {
         }
     }
 
-    /// An unclean leader took over with `log`: what it lacks of the latest commits is lost
-    /// (to `committed-record-lost`), and what is owed to consumers from now on is its log.
-    pub(super) fn forget_from(&mut self, tp: &'a TopicPartition, log: Option<&ReplicaLog>) {
+    /// An unclean leader took over: what it lacks of the latest commits is lost (to
+    /// `committed-record-lost`), and what is owed to consumers from now on is its log. A
+    /// commit it lacks because the log layer removed it (cleaned, or deleted by retention)
+    /// is not lacking.
+    pub(super) fn forget_from(
+        &mut self,
+        replay: &LogReplay<'a>,
+        broker: BrokerId,
+        tp: &'a TopicPartition,
+    ) {
         let Some(latest) = self.latest.get_mut(tp) else {
             return;
         };
-        let keep = latest
+        let first_lacking = latest
             .iter()
-            .enumerate()
-            .take_while(|(o, c)| log.and_then(|r| r.get(*o as u64)).map(|e| e.0) == Some(c.id))
-            .count();
-        latest.truncate(keep);
+            .find(|(o, c)| !replay.accounts_for(broker, tp, **o, c.id))
+            .map(|(o, _)| *o);
+        let Some(from) = first_lacking else {
+            return;
+        };
+        latest.split_off(&from);
+        // Offsets forgotten here are scanned again when a leader's HW passes them.
+        for ((_, t), upto) in self.scanned_upto.iter_mut() {
+            if *t == tp {
+                *upto = (*upto).min(from);
+            }
+        }
     }
 
     fn on_log_change(&mut self, change: &LogChange<'a>) {
@@ -307,10 +332,7 @@ impl<'a> CommitScan<'a> {
         let upto = self.scanned_upto.entry((broker, tp)).or_insert(0);
         let commits = self.commits.entry(tp).or_default();
         let latest = self.latest.entry(tp).or_default();
-        // Offsets this leader scanned before may have been forgotten since (`forget_from`).
-        let from = (*upto).min(latest.len() as u64);
-        for offset in from..r.high_watermark {
-            let (id, record_epoch) = r.get(offset).expect("the HW is within the log");
+        for (offset, (id, record_epoch)) in r.held(*upto, r.high_watermark) {
             let commit = Commit {
                 id,
                 record_epoch,
@@ -322,15 +344,8 @@ impl<'a> CommitScan<'a> {
             if !at_offset.iter().any(|c| c.id == id) {
                 at_offset.push(commit);
             }
-            let o = offset as usize;
-            debug_assert!(
-                o <= latest.len(),
-                "scanned from at most the end of `latest`"
-            );
-            if o == latest.len() {
-                latest.push(commit);
-            } else if latest[o].id != id {
-                latest[o] = commit;
+            if latest.get(&offset).is_none_or(|c| c.id != id) {
+                latest.insert(offset, commit);
             }
         }
         *upto = (*upto).max(r.high_watermark);
@@ -638,6 +653,76 @@ pub(super) mod tests {
         // A final leader holding the latest commit lost the first one only.
         let fs = final_state(1, vec![1], vec![replica(1, &[0, 1, 9], 3)]);
         assert_eq!(committed_record_lost(&events, &fs).1, 1);
+    }
+
+    /// Every way the log layer removes a record on purpose, each removing p0#`seq` at
+    /// offset `offset` from broker 1.
+    fn removals_of(offset: u64, seq: u64) -> Vec<Event> {
+        use crate::check::removal::tests::{cleaned, log_start, retention};
+        use kafka_model::event::LogStartOffsetCause;
+        let one = [(offset, seq)];
+        let cleaner = |field: usize| {
+            let list = vec![(offset, id(seq))];
+            Event::LogCleaned {
+                broker: 1,
+                tp: tp(),
+                first_dirty_offset: 0,
+                end_offset: offset + 1,
+                superseded: if field == 0 { list.clone() } else { Vec::new() },
+                tombstones_removed: if field == 1 { list.clone() } else { Vec::new() },
+                keyless_removed: if field == 2 { list } else { Vec::new() },
+                tombstones_stamped: Vec::new(),
+                delete_horizon_ms: 0,
+            }
+        };
+        vec![
+            retention(1, offset + 1, &one),
+            log_start(1, offset + 1, LogStartOffsetCause::DeleteRecords, &one),
+            log_start(
+                1,
+                offset + 1,
+                LogStartOffsetCause::LeaderLogStartOffset,
+                &one,
+            ),
+            Event::LogRestartedAt {
+                broker: 1,
+                tp: tp(),
+                offset: offset + 1,
+                removed: vec![(offset, id(seq))],
+            },
+            cleaned(1, offset + 1, &one),
+            cleaner(1),
+            cleaner(2),
+        ]
+    }
+
+    #[test]
+    fn a_record_the_log_layer_removed_is_not_lost() {
+        // p0#1 at offset 1 was acknowledged and committed; the final leader's log has a
+        // gap there.
+        let mut gap = replica(0, &[0, 1, 2], 3);
+        gap.log.remove(1);
+        let fs = final_state(0, vec![0], vec![gap]);
+        let base = vec![
+            at(1, appended(0, 0, &[0, 1, 2])),
+            at(2, hw(0, 0, 0, 3, 3)),
+            at(3, acked(&[0, 1, 2], 0)),
+        ];
+        assert_eq!(acked_record_lost(&base, &fs).1.total(), 1);
+        assert_eq!(committed_record_lost(&base, &fs).1, 1);
+        for removal in removals_of(1, 1) {
+            let mut events = base.clone();
+            events.push(at(4, removal.clone()));
+            assert_eq!(acked_record_lost(&events, &fs).1.total(), 0, "{removal:?}");
+            assert_eq!(committed_record_lost(&events, &fs).1, 0, "{removal:?}");
+        }
+        // A removal of another record, or at another offset, explains nothing.
+        for removal in removals_of(1, 9).into_iter().chain(removals_of(2, 1)) {
+            let mut events = base.clone();
+            events.push(at(4, removal.clone()));
+            assert_eq!(acked_record_lost(&events, &fs).1.total(), 1, "{removal:?}");
+            assert_eq!(committed_record_lost(&events, &fs).1, 1, "{removal:?}");
+        }
     }
 
     #[test]

@@ -8,50 +8,92 @@
 //! event touched, so the cost is one step per event and per touched offset, whatever the
 //! number of partitions.
 
+use super::removal::{removed_by, Removal};
 use kafka_model::{BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use std::collections::BTreeMap;
 
 /// One record of a replayed log: its id and the leader epoch of its batch.
 pub(super) type Entry = (RecordId, LeaderEpoch);
 
-/// A replica's log from offset 0 to its LEO, and the HW it last reported.
+/// A replica's log from its log start offset to its LEO, by offset, and the HW it last
+/// reported. Offsets below the LEO may be empty: the log layer removed what was there
+/// (`removed` says what and why), or the replica never held it (a follower that fetched a
+/// batch the leader's cleaner had already emptied, or that restarted its log higher up).
 #[derive(Clone, Debug, Default)]
 pub(super) struct ReplicaLog {
-    pub(super) records: Vec<Entry>,
+    records: BTreeMap<u64, Entry>,
+    /// What the log layer removed from this replica, by offset, and why.
+    removed: BTreeMap<u64, (RecordId, Removal)>,
+    end: u64,
+    log_start: u64,
     /// The HW this replica reported, never above its LEO (Kafka's `UnifiedLog` keeps the HW
     /// at or below the LEO on truncation and recovery, and the model asserts it).
     pub(super) high_watermark: u64,
 }
 
 impl ReplicaLog {
+    /// The log end offset.
     pub(super) fn end(&self) -> u64 {
-        self.records.len() as u64
+        self.end
     }
 
+    /// The log start offset, as retention, DeleteRecords and restarts moved it.
+    pub(super) fn log_start(&self) -> u64 {
+        self.log_start
+    }
+
+    /// The record at `offset`, if this replica holds one there.
     pub(super) fn get(&self, offset: u64) -> Option<Entry> {
-        self.records.get(offset as usize).copied()
+        self.records.get(&offset).copied()
+    }
+
+    /// The record the log layer removed at `offset` of this replica, and why.
+    pub(super) fn removed_at(&self, offset: u64) -> Option<(RecordId, Removal)> {
+        self.removed.get(&offset).copied()
+    }
+
+    /// The records held from `from` up to (not including) `to`, by offset.
+    pub(super) fn held(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        self.records
+            .range(from..to.max(from))
+            .map(|(o, e)| (*o, *e))
     }
 
     fn truncate(&mut self, to: u64) {
-        self.records.truncate(to as usize);
-        self.high_watermark = self.high_watermark.min(self.end());
+        self.records.split_off(&to);
+        self.removed.split_off(&to);
+        self.end = self.end.min(to);
+        self.log_start = self.log_start.min(self.end);
+        self.high_watermark = self.high_watermark.min(self.end);
+    }
+
+    fn remove(&mut self, offset: u64, id: RecordId, why: Removal) {
+        self.records.remove(&offset);
+        self.removed.insert(offset, (id, why));
     }
 }
 
 /// What one event did to one replica: from `lowest_changed_offset` on, its log may hold
-/// something else than before (the end of the log, for a plain append).
+/// something else than before (the end of the log, for a plain append). The log layer's
+/// removals are no change in this sense: an offset the log layer emptied holds nothing
+/// else, and [`ReplicaLog::removed_at`] says why it is empty.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct LogChange<'a> {
     pub(super) broker: BrokerId,
     pub(super) tp: &'a TopicPartition,
     pub(super) lowest_changed_offset: u64,
+    /// The log end offset before the event: a change from at or above it removed nothing.
+    pub(super) end_before: u64,
 }
 
-/// Every replica's [`ReplicaLog`], fed one event at a time.
+/// Every replica's [`ReplicaLog`], fed one event at a time, and every record the log layer
+/// removed from any of them.
 #[derive(Default)]
 pub(super) struct LogReplay<'a> {
     /// By partition first, so one partition's replicas are one range of the map.
     replicas: BTreeMap<(&'a TopicPartition, BrokerId), ReplicaLog>,
+    /// Per partition and offset: every record the log layer removed there, on any replica.
+    removed: BTreeMap<(&'a TopicPartition, u64), Vec<RecordId>>,
 }
 
 impl<'a> LogReplay<'a> {
@@ -69,23 +111,54 @@ impl<'a> LogReplay<'a> {
             .map(|((_, b), r)| (*b, r))
     }
 
+    /// Whether the log layer removed `id` at `offset` of `tp` on some replica: then a
+    /// replica that lacks it there lacks it on purpose (each replica cleans and deletes on
+    /// its own, and a follower never holds what its leader's cleaner dropped before it
+    /// fetched).
+    pub(super) fn removed_somewhere(&self, tp: &TopicPartition, offset: u64, id: RecordId) -> bool {
+        self.removed
+            .get(&(tp, offset))
+            .is_some_and(|ids| ids.contains(&id))
+    }
+
+    /// Whether `broker`'s replica of `tp` accounts for `id` at `offset`: it holds it, or the
+    /// log layer removed it there on some replica.
+    pub(super) fn accounts_for(
+        &self,
+        broker: BrokerId,
+        tp: &'a TopicPartition,
+        offset: u64,
+        id: RecordId,
+    ) -> bool {
+        let held = self
+            .replica(broker, tp)
+            .and_then(|r| r.get(offset))
+            .is_some_and(|(h, _)| h == id);
+        held || self.removed_somewhere(tp, offset, id)
+    }
+
     fn entry(&mut self, broker: BrokerId, tp: &'a TopicPartition) -> &mut ReplicaLog {
         self.replicas.entry((tp, broker)).or_default()
     }
 
     /// Applies one event; returns the replicas whose logs changed.
     pub(super) fn apply(&mut self, event: &'a Event) -> Vec<LogChange<'a>> {
+        if let Some(removed) = removed_by(event) {
+            return self.apply_removal(event, removed);
+        }
         match event {
             Event::BrokerRecovered { broker, replicas } => replicas
                 .iter()
                 .map(|(tp, leo, hw)| {
                     let r = self.entry(*broker, tp);
+                    let end_before = r.end();
                     r.truncate(*leo);
                     r.high_watermark = (*hw).min(r.end());
                     LogChange {
                         broker: *broker,
                         tp,
                         lowest_changed_offset: *leo,
+                        end_before,
                     }
                 })
                 .collect(),
@@ -93,24 +166,30 @@ impl<'a> LogReplay<'a> {
                 broker,
                 tp,
                 records,
+                log_end_offset,
                 ..
             } => {
                 let r = self.entry(*broker, tp);
+                let end_before = r.end();
                 let mut lowest = r.end();
                 for (offset, id, epoch) in records {
-                    if *offset != r.end() {
-                        r.truncate((*offset).min(r.end()));
-                        lowest = lowest.min(r.end());
-                        if *offset != r.end() {
-                            continue; // a gap the record did not show: skip, never guess
-                        }
+                    if *offset < r.end() {
+                        r.truncate(*offset);
+                        lowest = lowest.min(*offset);
                     }
-                    r.records.push((*id, *epoch));
+                    // An offset past the end leaves a gap: a follower copying a batch the
+                    // leader's cleaner thinned (`UnifiedLog.appendAsFollower` keeps the
+                    // leader's offsets).
+                    r.records.insert(*offset, (*id, *epoch));
+                    r.end = offset + 1;
                 }
+                // A batch keeps its last offset when the cleaner emptied its tail.
+                r.end = r.end.max(*log_end_offset);
                 vec![LogChange {
                     broker: *broker,
                     tp,
                     lowest_changed_offset: lowest,
+                    end_before,
                 }]
             }
             Event::Truncated {
@@ -119,11 +198,14 @@ impl<'a> LogReplay<'a> {
                 to_offset,
                 ..
             } => {
-                self.entry(*broker, tp).truncate(*to_offset);
+                let r = self.entry(*broker, tp);
+                let end_before = r.end();
+                r.truncate(*to_offset);
                 vec![LogChange {
                     broker: *broker,
                     tp,
                     lowest_changed_offset: *to_offset,
+                    end_before,
                 }]
             }
             Event::HighWatermarkChanged {
@@ -142,6 +224,56 @@ impl<'a> LogReplay<'a> {
                 let r = self.entry(*broker, tp);
                 r.high_watermark = (*high_watermark).min(r.end());
                 Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A log-layer event: the records it names leave the replica's log, and its log start
+    /// moves. Only a restart (`truncateFullyAndStartAt`) changes what the log holds in the
+    /// sense of [`LogChange`]: its end moves, and what it held is gone.
+    fn apply_removal(
+        &mut self,
+        event: &'a Event,
+        removed: super::removal::Removed<'a>,
+    ) -> Vec<LogChange<'a>> {
+        let tp = removed.tp;
+        for (offset, id, _) in &removed.records {
+            let at = self.removed.entry((tp, *offset)).or_default();
+            if !at.contains(id) {
+                at.push(*id);
+            }
+        }
+        let r = self.entry(removed.broker, tp);
+        let first_held = r.records.keys().next().copied().unwrap_or(r.end);
+        for (offset, id, why) in removed.records {
+            r.remove(offset, id, why);
+        }
+        match event {
+            Event::SegmentsDeleted {
+                log_start_offset, ..
+            }
+            | Event::LogStartOffsetIncremented {
+                log_start_offset, ..
+            } => {
+                r.log_start = r.log_start.max(*log_start_offset);
+                r.records = r.records.split_off(log_start_offset);
+                r.end = r.end.max(r.log_start);
+                Vec::new()
+            }
+            Event::LogRestartedAt { offset, .. } => {
+                let lowest = first_held.min(*offset);
+                let end_before = r.end;
+                r.records.clear();
+                r.end = *offset;
+                r.log_start = *offset;
+                r.high_watermark = r.high_watermark.min(r.end);
+                vec![LogChange {
+                    broker: removed.broker,
+                    tp,
+                    lowest_changed_offset: lowest,
+                    end_before,
+                }]
             }
             _ => Vec::new(),
         }
@@ -182,7 +314,77 @@ mod tests {
             .collect();
         assert_eq!(changes, vec![0, 1, 1]);
         let r = replay.replica(0, &tp).expect("replayed");
-        assert_eq!(r.records, vec![(id(0), 0)]);
+        assert_eq!(r.held(0, 10).collect::<Vec<_>>(), vec![(0, (id(0), 0))]);
         assert_eq!(r.high_watermark, 1, "never above the LEO");
+    }
+
+    #[test]
+    fn removals_leave_gaps_that_say_why_and_offsets_never_shift() {
+        use crate::check::removal::tests::{cleaned, retention};
+        let tp = tp();
+        let events = [
+            appended(0, 0, &[0, 1, 2, 3, 4]),
+            cleaned(0, 4, &[(1, 1), (2, 2)]),
+            retention(0, 1, &[(0, 0)]),
+            // A follower copies the cleaned batch: the leader's offsets, gaps included.
+            Event::Appended {
+                broker: 1,
+                tp: tp.clone(),
+                as_leader: false,
+                records: vec![(3, id(3), 0), (4, id(4), 0)],
+                log_end_offset: 6,
+            },
+        ];
+        let mut replay = LogReplay::default();
+        let changes: Vec<Vec<LogChange>> = events.iter().map(|e| replay.apply(e)).collect();
+        assert!(
+            changes[1].is_empty() && changes[2].is_empty(),
+            "removals change nothing"
+        );
+        let r = replay.replica(0, &tp).expect("replayed");
+        assert_eq!((r.log_start(), r.end()), (1, 5));
+        assert_eq!(r.get(3), Some((id(3), 0)), "offset 3 is still offset 3");
+        assert_eq!(r.get(1), None);
+        assert_eq!(r.removed_at(1), Some((id(1), Removal::Superseded)));
+        assert_eq!(
+            r.removed_at(0),
+            Some((
+                id(0),
+                Removal::Retention(kafka_model::log::retention::RetentionRule::Time)
+            ))
+        );
+        let f = replay.replica(1, &tp).expect("replayed");
+        assert_eq!(
+            (f.get(2), f.get(3).map(|e| e.0), f.end()),
+            (None, Some(id(3)), 6)
+        );
+        assert!(
+            replay.accounts_for(1, &tp, 2, id(2)),
+            "the leader's cleaner took it"
+        );
+        assert!(
+            !replay.accounts_for(1, &tp, 2, id(9)),
+            "another record was never there"
+        );
+        assert!(!replay.accounts_for(1, &tp, 4, id(9)));
+    }
+
+    #[test]
+    fn a_restarted_log_is_empty_up_to_its_new_start() {
+        let tp = tp();
+        let first = appended(1, 0, &[0, 1]);
+        let mut replay = LogReplay::default();
+        replay.apply(&first);
+        let restart = Event::LogRestartedAt {
+            broker: 1,
+            tp: tp.clone(),
+            offset: 7,
+            removed: vec![(0, id(0)), (1, id(1))],
+        };
+        let changes = replay.apply(&restart);
+        assert_eq!(changes[0].lowest_changed_offset, 0);
+        let r = replay.replica(1, &tp).expect("replayed");
+        assert_eq!((r.log_start(), r.end(), r.get(0)), (7, 7, None));
+        assert_eq!(r.removed_at(1), Some((id(1), Removal::Restarted)));
     }
 }

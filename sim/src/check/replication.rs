@@ -82,7 +82,10 @@ pub fn replica_divergence(events: &[RecordedEvent]) -> Vec<Violation> {
             let key = (tp, other.min(*broker), other.max(*broker));
             let from = agreed.get(&key).copied().unwrap_or(0);
             let below = moved.high_watermark.min(r.high_watermark);
-            let first_difference = (from..below).find(|o| moved.get(*o) != r.get(*o));
+            // Below either log start, retention or DeleteRecords took the records on purpose.
+            let from = from.max(moved.log_start()).max(r.log_start());
+            let first_difference =
+                (from..below).find(|o| !same_record_at(&replay, tp, moved, r, *o));
             let Some(offset) = first_difference else {
                 agreed.insert(key, from.max(below));
                 continue;
@@ -101,6 +104,34 @@ pub fn replica_divergence(events: &[RecordedEvent]) -> Vec<Violation> {
     violations
 }
 
+/// Whether two replicas agree at `offset`: the same record (id and batch leader epoch), or
+/// nothing on either, or a record on one and nothing on the other where the log layer
+/// removed that very record on some replica (the cleaner or retention ran on one replica and
+/// not yet on the other, or a follower fetched after its leader cleaned). The logical record
+/// at an offset is what must agree; a gap beside a record no removal explains is divergence.
+fn same_record_at(
+    replay: &LogReplay<'_>,
+    tp: &TopicPartition,
+    a: &ReplicaLog,
+    b: &ReplicaLog,
+    offset: u64,
+) -> bool {
+    match (a.get(offset), b.get(offset)) {
+        (Some(x), Some(y)) => x == y,
+        (Some((id, _)), None) | (None, Some((id, _))) => replay.removed_somewhere(tp, offset, id),
+        (None, None) => true,
+    }
+}
+
+/// What a replica has at `offset`, for a message: its record, or why it has none.
+fn describe_at(r: &ReplicaLog, offset: u64) -> String {
+    match (r.get(offset), r.removed_at(offset)) {
+        (Some(entry), _) => describe(Some(entry)),
+        (None, Some((id, why))) => format!("nothing ({id} was removed there: {})", why.words()),
+        (None, None) => "nothing".to_string(),
+    }
+}
+
 fn divergence(
     at_ms: u64,
     tp: &TopicPartition,
@@ -117,8 +148,8 @@ fn divergence(
             "replicas broker {a} (high watermark {}) and broker {b} (high watermark {}) of {tp} disagree at offset {offset}, below both high watermarks: {} versus {}",
             ra.high_watermark,
             rb.high_watermark,
-            describe(ra.get(offset)),
-            describe(rb.get(offset)),
+            describe_at(ra, offset),
+            describe_at(rb, offset),
         ),
     }
 }
@@ -225,8 +256,7 @@ pub fn acked_below_min_isr(
             continue;
         }
         let upto = marked_upto.entry((leader, tp)).or_insert(0);
-        for offset in *upto..log.high_watermark {
-            let (id, _) = log.get(offset).expect("the HW is within the log");
+        for (offset, (id, _)) in log.held(*upto, log.high_watermark) {
             let at = backed.entry((tp, offset)).or_default();
             if !at.contains(&id) {
                 at.push(id);
@@ -254,7 +284,8 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
     // Per election: the leader it chose, whether cleanly, and (for a clean one) what was
     // committed when it was made.
     let mut elected: BTreeMap<(&TopicPartition, LeaderEpoch), (BrokerId, bool)> = BTreeMap::new();
-    let mut committed_then: BTreeMap<(&TopicPartition, LeaderEpoch), Vec<Commit>> = BTreeMap::new();
+    let mut committed_then: BTreeMap<(&TopicPartition, LeaderEpoch), BTreeMap<u64, Commit>> =
+        BTreeMap::new();
     // Per partition, when each leader epoch was elected.
     let mut elections: BTreeMap<&TopicPartition, BTreeMap<LeaderEpoch, u64>> = BTreeMap::new();
     let mut violations = Vec::new();
@@ -288,7 +319,7 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                 ..
             } if elected.get(&(tp, *leader_epoch)) == Some(&(*broker, false)) => {
                 elected.remove(&(tp, *leader_epoch));
-                scan.forget_from(tp, replay.replica(*broker, tp));
+                scan.forget_from(&replay, *broker, tp);
             }
             // Judged once per election: a later LeaderAndIsr of the same epoch (a new
             // controller resending the partition state) elects nobody.
@@ -303,7 +334,6 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                     .remove(&(tp, *leader_epoch))
                     .unwrap_or_default();
                 let log = replay.replica(*broker, tp);
-                let holds = |o: usize| log.and_then(|r| r.get(o as u64)).map(|(id, _)| id);
                 // A commit by a leader that a newer election had already replaced (it had not
                 // heard yet) belongs to a lineage the controller left: the new ISR never
                 // promised it.
@@ -313,13 +343,17 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                         .and_then(|e| e.range(c.leader_epoch + 1..).next())
                         .is_some_and(|(_, elected_at_ms)| *elected_at_ms <= c.at_ms)
                 };
-                let missing: Vec<usize> = (0..committed.len())
-                    .filter(|o| holds(*o) != Some(committed[*o].id) && !zombie(&committed[*o]))
+                // By offset: a commit the log layer removed since (cleaned, or deleted by
+                // retention) is not owed.
+                let missing: Vec<u64> = committed
+                    .iter()
+                    .filter(|(o, c)| !replay.accounts_for(*broker, tp, **o, c.id) && !zombie(c))
+                    .map(|(o, _)| *o)
                     .collect();
                 let Some(&first) = missing.first() else {
                     continue;
                 };
-                let c = committed[first];
+                let c = committed[&first];
                 violations.push(Violation {
                     loss: None,
                     invariant: Invariant::CleanLeaderIncomplete,
@@ -331,7 +365,7 @@ pub fn clean_leader_incomplete(events: &[RecordedEvent]) -> Vec<Violation> {
                         c.id,
                         c.broker,
                         c.leader_epoch,
-                        describe(log.and_then(|r| r.get(first as u64))),
+                        describe(log.and_then(|r| r.get(first))),
                     ),
                 });
             }
@@ -620,6 +654,56 @@ mod tests {
         let mut other_epoch = events.clone();
         other_epoch[5] = at(6, appended_in(1, 3, 2, &[2]));
         assert_eq!(replica_divergence(&other_epoch).len(), 1);
+    }
+
+    #[test]
+    fn logs_are_compared_by_offset_and_a_removal_explains_a_gap() {
+        use crate::check::removal::tests::{cleaned, retention};
+        // Both replicas hold p0#0..3 below HW 4; broker 0's cleaner drops p0#1.
+        let base = vec![
+            at(1, appended_in(0, 0, 0, &[0, 1, 2, 3])),
+            at(1, appended_in(1, 0, 0, &[0, 1, 2, 3])),
+            at(2, cleaned(0, 3, &[(1, 1)])),
+            at(3, hw(0, 0, 0, 4, 4)),
+            at(4, follower_hw(1, 0, 4)),
+        ];
+        assert!(replica_divergence(&base).is_empty());
+        // A follower that fetched after the cleaning never held p0#1: a gap, same log.
+        let mut fetched = base.clone();
+        fetched.push(at(
+            5,
+            Event::Appended {
+                broker: 2,
+                tp: tp(),
+                as_leader: false,
+                records: vec![(0, id(0), 0), (2, id(2), 0), (3, id(3), 0)],
+                log_end_offset: 4,
+            },
+        ));
+        fetched.push(at(6, follower_hw(2, 0, 4)));
+        fetched.push(at(7, hw(0, 0, 4, 4, 4)));
+        assert!(
+            replica_divergence(&fetched).is_empty(),
+            "{:?}",
+            replica_divergence(&fetched)
+        );
+        // Retention on one replica only: below its log start nothing is compared.
+        let mut retained = base.clone();
+        retained.push(at(5, retention(1, 3, &[(0, 0), (1, 1), (2, 2)])));
+        retained.push(at(6, follower_hw(1, 4, 4)));
+        assert!(replica_divergence(&retained).is_empty());
+        // A gap no removal explains is divergence, and the message says what each has.
+        let mut unexplained = base;
+        unexplained[2] = at(2, cleaned(0, 3, &[(1, 7)]));
+        let v = replica_divergence(&unexplained);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].detail.contains(
+                "nothing (p0#7 was removed there: the cleaner replaced it with a later record of its key) versus p0#1 (batch epoch 0)"
+            ),
+            "{}",
+            v[0].detail
+        );
     }
 
     #[test]

@@ -516,6 +516,7 @@ pub const EXPECT_COUNTERS: &[&str] = &[
     "duplicated",
     "consumed",
     "committed_lost",
+    "expired_unread",
     "unclean_elections",
     "clean_elections",
     "isr_shrinks",
