@@ -6,6 +6,7 @@
 //! a new kind of event cannot go unnarrated by accident.
 
 mod digest;
+mod log_layer;
 mod watch;
 
 use crate::availability::{OfflineSpan, OfflineTracker};
@@ -16,6 +17,7 @@ use crate::world::RunResult;
 use digest::Digest;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
 use kafka_model::{ErrorCode, Event, NodeId, RecordId, TopicPartition};
+use log_layer::LogWatch;
 use std::collections::BTreeMap;
 use watch::HwWatch;
 
@@ -56,6 +58,7 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
     let mut digest = Digest::default();
     let mut gaps = HwWatch::default();
     let mut offline = OfflineTracker::default();
+    let mut logs = LogWatch::default();
     for line in trace_lines(result) {
         let (at_ms, event) = match line {
             TraceLine::Fault {
@@ -73,14 +76,16 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
         let change = isr.apply(event);
         let ended = offline.apply(at_ms, event);
         let gap = gaps.apply(event, &names);
+        logs.apply(event, &names.log);
         if detail == Detail::Story
             && (told_by_shutdown(event)
+                || log_layer::routine(event)
                 || digest.takes(at_ms, event)
                 || timeline.gather(at_ms, event))
         {
             continue;
         }
-        if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names) {
+        if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names, &logs) {
             timeline.tell(at_ms, key, text, &mut digest, &names);
         }
         if let Some(span) = ended {
@@ -508,6 +513,8 @@ fn back_online_text(span: &OfflineSpan) -> String {
 struct Names {
     producers: Vec<String>,
     consumers: Vec<String>,
+    /// Records' keys and topics' log configs, for the log layer's lines.
+    log: log_layer::LogFacts,
 }
 
 impl Names {
@@ -515,6 +522,7 @@ impl Names {
         Names {
             producers: scenario.producers.iter().map(|p| p.name.clone()).collect(),
             consumers: scenario.consumer_names(),
+            log: log_layer::LogFacts::of(scenario),
         }
     }
 
@@ -601,14 +609,14 @@ fn narrate_event(
     lag_max: u64,
     isr_change: Option<&IsrChange>,
     names: &Names,
+    logs: &LogWatch,
 ) -> Option<Line> {
     match event {
-        // The log layer's events are told in the next change.
         Event::SegmentRolled { .. }
         | Event::SegmentsDeleted { .. }
         | Event::LogStartOffsetIncremented { .. }
         | Event::LogRestartedAt { .. }
-        | Event::LogCleaned { .. } => None,
+        | Event::LogCleaned { .. } => log_layer::log_layer_line(event, names, logs),
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
         | Event::ControllerElected { .. }
@@ -1297,8 +1305,14 @@ mod tests {
         assert_eq!(tracker.apply(&first), None);
         let next = elected(1, vec![1, 2], ElectionReason::LeaderFailed);
         let change = tracker.apply(&next);
-        let (_, text) =
-            narrate_event(&next, 10_000, change.as_ref(), &no_names()).expect("narrated");
+        let (_, text) = narrate_event(
+            &next,
+            10_000,
+            change.as_ref(),
+            &no_names(),
+            &LogWatch::default(),
+        )
+        .expect("narrated");
         assert!(
             text.ends_with("the controller takes [0] out of the ISR: [0,1,2] -> [1,2]"),
             "{text}"
@@ -1306,8 +1320,14 @@ mod tests {
         // An election that keeps the ISR says nothing of it.
         let same = elected(2, vec![1, 2], ElectionReason::ControllerFailover);
         let change = tracker.apply(&same);
-        let (_, text) =
-            narrate_event(&same, 10_000, change.as_ref(), &no_names()).expect("narrated");
+        let (_, text) = narrate_event(
+            &same,
+            10_000,
+            change.as_ref(),
+            &no_names(),
+            &LogWatch::default(),
+        )
+        .expect("narrated");
         assert!(!text.contains("of the ISR:"), "{text}");
     }
 
@@ -1426,6 +1446,7 @@ mod tests {
         Names {
             producers: Vec::new(),
             consumers: Vec::new(),
+            ..Names::default()
         }
     }
 
@@ -1434,6 +1455,7 @@ mod tests {
         let names = Names {
             producers: vec!["m4".into()],
             consumers: vec!["reader".into()],
+            ..Names::default()
         };
         let event = Event::RecordProcessed {
             consumer: 0,
@@ -1447,7 +1469,8 @@ mod tests {
                 seq: 3,
             },
         };
-        let (_, text) = narrate_event(&event, 10_000, None, &names).expect("narrated");
+        let (_, text) =
+            narrate_event(&event, 10_000, None, &names, &LogWatch::default()).expect("narrated");
         assert_eq!(
             text,
             "consumer reader processes orders-0 offset 7 (m4#3, generation 2)"
@@ -1455,7 +1478,8 @@ mod tests {
         let crashed = Event::ClientCrashed {
             node: NodeId::Consumer(0),
         };
-        let (_, text) = narrate_event(&crashed, 10_000, None, &names).expect("narrated");
+        let (_, text) =
+            narrate_event(&crashed, 10_000, None, &names, &LogWatch::default()).expect("narrated");
         assert_eq!(text, "consumer reader is gone (the process died)");
     }
 }
