@@ -190,8 +190,7 @@ enum Command {
     /// Java 17) and to the model, and every case where the answers differ is printed.
     Conformance {
         /// The oracles to run, comma-separated: partitioner, assignors, election, groups,
-        /// producer-state, log (the log only in a build with the log-tool feature) (default:
-        /// all of this build).
+        /// producer-state, log (default: all).
         #[arg(long, value_delimiter = ',')]
         oracle: Vec<String>,
         /// Cases per oracle.

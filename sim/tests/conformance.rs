@@ -53,9 +53,7 @@ fn the_producer_state_agrees_with_kafka() {
     agrees_with_kafka(Oracle::ProducerState);
 }
 
-/// Segments, retention, DeleteRecords and the cleaner on one replica's log. The model's side
-/// (`log_tool`) comes with the log layer: until then this is built with `--features log-tool`.
-#[cfg(feature = "log-tool")]
+/// Segments, retention, DeleteRecords and the cleaner on one replica's log (`kafka-sim log`).
 #[test]
 #[ignore = "needs Java 17 and conformance/build.sh; run by .ci/run"]
 fn the_log_layer_agrees_with_kafka() {

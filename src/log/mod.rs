@@ -31,6 +31,8 @@ pub mod cleaner;
 pub mod config;
 #[cfg(test)]
 mod kafka_cases;
+#[cfg(test)]
+mod compaction_properties;
 pub mod retention;
 pub mod segment;
 #[cfg(test)]
@@ -528,15 +530,17 @@ impl Log {
         }
         self.page_cache.catch_up(now_ms, self.log_end_offset());
         self.assign_epoch_start(epoch, self.log_end_offset());
+        // The records arrive as one batch, and the log keeps it as one (Kafka's
+        // `UnifiedLog.appendAsLeader` assigns offsets inside the producer's batch).
+        let sizes = crate::record_size::batch_record_sizes_bytes(&records);
         if self.config.timestamp_type == TimestampType::LogAppendTime {
-            // `LogValidator`: the leader stamps every record with its own clock.
+            // `LogValidator.assignOffsetsNonCompressed`: the leader stamps the batch with its
+            // own clock (`setMaxTimestamp(LOG_APPEND_TIME, now)`), and every record reads
+            // as that time; the records' bytes, with the producer's deltas, stay as sent.
             for r in &mut records {
                 r.timestamp_ms = now_ms;
             }
         }
-        // The records arrive as one batch, and the log keeps it as one (Kafka's
-        // `UnifiedLog.appendAsLeader` assigns offsets inside the producer's batch).
-        let sizes = crate::record_size::batch_record_sizes_bytes(&records);
         let base_offset = self.log_end_offset();
         let base_timestamp_ms = records[0].timestamp_ms;
         let max_timestamp_ms = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);

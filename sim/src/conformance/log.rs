@@ -16,13 +16,6 @@
 //! cleaner checkpoint (sometimes outside the log, which the cleaner resets), a cap on the keys
 //! one cleaning round may map; then one to six steps of every kind, the clock only moving
 //! forward.
-//!
-//! The model's side needs `log_tool`, which the log layer brings; until this crate has it,
-//! the rule is built only with the `log-tool` feature and the oracle reports itself as not
-//! wired (see `Oracle::Log`).
-
-// Without `log_tool` only the tests draw cases (and ask Kafka alone).
-#![cfg_attr(not(feature = "log-tool"), allow(dead_code))]
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -127,7 +120,6 @@ struct SegmentAnswer {
     tombstones: Vec<u64>,
 }
 
-#[cfg(feature = "log-tool")]
 impl super::Rule for Log {
     type Case = Case;
     type Answer = Answer;
@@ -691,7 +683,6 @@ mod tests {
     }
 
     /// The model answers the fixed cases as Kafka does.
-    #[cfg(feature = "log-tool")]
     #[test]
     fn the_model_answers_the_fixed_cases_as_kafka_does() {
         for (name, line, expected) in fixed_cases() {

@@ -54,9 +54,6 @@ pub enum Oracle {
 }
 
 impl Oracle {
-    /// The oracles this build compares. The log oracle's model side (`log_tool`) comes with
-    /// the log layer; until then it is built only with the `log-tool` feature.
-    #[cfg(feature = "log-tool")]
     pub const ALL: [Oracle; 6] = [
         Oracle::Partitioner,
         Oracle::Assignors,
@@ -64,14 +61,6 @@ impl Oracle {
         Oracle::Groups,
         Oracle::ProducerState,
         Oracle::Log,
-    ];
-    #[cfg(not(feature = "log-tool"))]
-    pub const ALL: [Oracle; 5] = [
-        Oracle::Partitioner,
-        Oracle::Assignors,
-        Oracle::Election,
-        Oracle::Groups,
-        Oracle::ProducerState,
     ];
 
     /// Every oracle there is, compared by this build or not.
@@ -199,8 +188,6 @@ pub enum ConformanceError {
     },
     #[error("{path}: {message}")]
     AcceptedFile { path: PathBuf, message: String },
-    #[error("the {0} oracle is not in this build: its model side (kafka_sim::log_tool) comes with the log layer; build with --features log-tool once it is there")]
-    NotInThisBuild(Oracle),
 }
 
 /// A case on which Kafka and the model answer differently.
@@ -294,10 +281,7 @@ pub fn run(
         Oracle::Election => compare::<election::OfflineElection>(oracle, cases, seed, dir),
         Oracle::Groups => compare::<groups::Groups>(oracle, cases, seed, dir),
         Oracle::ProducerState => compare::<producer_state::ProducerState>(oracle, cases, seed, dir),
-        #[cfg(feature = "log-tool")]
         Oracle::Log => compare::<log::Log>(oracle, cases, seed, dir),
-        #[cfg(not(feature = "log-tool"))]
-        Oracle::Log => Err(ConformanceError::NotInThisBuild(oracle)),
     }
 }
 
