@@ -584,7 +584,7 @@ fn fault_text(action: &str, detail: &str) -> String {
         "heal" => format!("FAULT: heal {detail}"),
         "slow" => format!("FAULT: slow link, {detail}"),
         "loss" => format!("FAULT: lossy link, {detail}"),
-        "preferred-election" => format!("OPERATOR: runs {detail}"),
+        "preferred-election" | "delete-records" => format!("OPERATOR: runs {detail}"),
         "shutdown" => format!(
             "FAULT: {detail} is told to stop (SIGTERM): with controlled.shutdown.enable it first asks the controller to move its leaderships away"
         ),
