@@ -1,9 +1,9 @@
 //! `kafka-sim run --dump-log T-P`: a producer's `sequence` writes an exact log, and the dump
 //! shows it on every replica, batch by batch and record by record, the same every run.
 
+use kafka_model::TopicPartition;
 use kafka_sim::scenario::Scenario;
 use kafka_sim::{dump_log, world};
-use kafka_model::TopicPartition;
 
 const SCENARIO: &str = r#"# Three exact records, one a tombstone with an old timestamp.
 name = "dump"
@@ -59,7 +59,11 @@ fn the_dump_shows_every_replicas_exact_records_the_same_every_run() {
         "{text}"
     );
     let records: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).collect();
-    assert_eq!(records.len(), 6, "three records on each of two replicas: {text}");
+    assert_eq!(
+        records.len(),
+        6,
+        "three records on each of two replicas: {text}"
+    );
     assert!(records[0].starts_with("| offset: 0 CreateTime: 2000 keySize: 2 valueSize: 1"));
     assert!(records[0].ends_with("key: K1 payload: a"), "{}", records[0]);
     assert!(records[1].ends_with("key: K2 payload: b"), "{}", records[1]);
@@ -77,6 +81,9 @@ fn the_dump_shows_every_replicas_exact_records_the_same_every_run() {
         batch.starts_with("baseOffset: 1 lastOffset: 1 count: 1 "),
         "{batch}"
     );
-    assert!(batch.contains("deleteHorizonMs: OptionalLong.empty"), "{batch}");
+    assert!(
+        batch.contains("deleteHorizonMs: OptionalLong.empty"),
+        "{batch}"
+    );
     assert_eq!(text, dump(), "the dump is a function of the seed");
 }

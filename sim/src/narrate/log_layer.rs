@@ -9,7 +9,7 @@
 //! of a compacted topic from the events (appends, truncations, removals) to know it. A
 //! segment roll is routine and told only with `--narrate=all`.
 
-use super::{plain, Line, Names};
+use super::{Line, Names};
 use crate::report::seconds;
 use crate::scenario::Scenario;
 use kafka_model::event::LogStartOffsetCause;
@@ -182,7 +182,24 @@ pub(super) fn log_layer_line(event: &Event, names: &Names, watch: &LogWatch) -> 
         Event::LogCleaned { .. } => cleaned_text(event, facts, watch),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
-    plain(text)
+    Some((replica_fold_key(event, &text), text))
+}
+
+/// Each replica retains, cleans and rolls its own log, and they usually do it alike within
+/// moments: the key leaves the broker out, so the other replicas' identical lines fold into
+/// "... and 2 more like it".
+fn replica_fold_key(event: &Event, text: &str) -> String {
+    match event {
+        Event::SegmentRolled { broker, .. }
+        | Event::SegmentsDeleted { broker, .. }
+        | Event::LogCleaned { broker, .. }
+        | Event::LogStartOffsetIncremented {
+            broker,
+            cause: LogStartOffsetCause::LeaderLogStartOffset,
+            ..
+        } => text.replacen(&format!("broker {broker}"), "a replica", 1),
+        _ => text.to_string(),
+    }
 }
 
 fn roll_why(reason: RollReason, config: Option<&LogConfig>) -> String {
@@ -224,26 +241,33 @@ fn segments_deleted_text(event: &Event, facts: &LogFacts) -> String {
         unreachable!("only SegmentsDeleted");
     };
     let config = facts.config(tp);
+    let them = if segments.len() == 1 { "it" } else { "them" };
     let why = match rule {
         RetentionRule::Time => match config.and_then(|c| c.retention_ms) {
             Some(ms) => format!(
-                "every record in them is older than retention.ms = {ms} ms ({}) by its timestamp",
+                "every record in {them} is older than retention.ms = {ms} ms ({}) by its timestamp",
                 seconds(ms)
             ),
-            None => "every record in them is older than retention.ms by its timestamp".to_string(),
+            None => format!("every record in {them} is older than retention.ms by its timestamp"),
         },
         RetentionRule::Size => match config.and_then(|c| c.retention_bytes) {
-            Some(bytes) => format!("the log is larger than retention.bytes = {bytes} without them"),
-            None => "the log is larger than retention.bytes without them".to_string(),
+            Some(bytes) => {
+                format!("the log is larger than retention.bytes = {bytes} without {them}")
+            }
+            None => format!("the log is larger than retention.bytes without {them}"),
         },
-        RetentionRule::LogStartOffset => {
-            "they lie wholly below the log start offset (DeleteRecords, or the leader's log start)"
-                .to_string()
-        }
+        RetentionRule::LogStartOffset => format!(
+            "{} wholly below the log start offset (DeleteRecords, or the leader's log start)",
+            if segments.len() == 1 {
+                "it lies"
+            } else {
+                "they lie"
+            }
+        ),
     };
     let bases: Vec<String> = segments.iter().map(u64::to_string).collect();
     let what = if removed.is_empty() {
-        "no record a reader could still get goes with them".to_string()
+        format!("no record a reader could still get goes with {them}")
     } else {
         format!(
             "{} go, read or not: a consumer that had not fetched them yet never will",
