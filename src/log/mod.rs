@@ -28,11 +28,11 @@
 //! byte, only the record at an offset is the same wherever it still exists.
 
 pub mod cleaner;
+#[cfg(test)]
+mod compaction_properties;
 pub mod config;
 #[cfg(test)]
 mod kafka_cases;
-#[cfg(test)]
-mod compaction_properties;
 pub mod retention;
 pub mod segment;
 #[cfg(test)]
