@@ -73,7 +73,7 @@ fn parse_entry(ctx: &Ctx, index: usize, item: &Val) -> Result<ScriptedRecord> {
         ));
     };
     if let Some(unknown) = table.keys().find(|k| !ENTRY_KEYS.contains(&k.as_str())) {
-        let hint = match kafka_model::config::nearest_key(unknown, ENTRY_KEYS.into_iter()) {
+        let hint = match kafka_model::config::nearest_key(unknown, ENTRY_KEYS) {
             Some(near) => format!("did you mean `{near}`?"),
             None => format!("valid keys: {}", ENTRY_KEYS.join(", ")),
         };

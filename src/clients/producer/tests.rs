@@ -761,7 +761,9 @@ fn a_scripted_producer_sends_exactly_its_records() {
         }
     }
     records.sort_by_key(|(_, r)| r.id.seq);
-    let seen: Vec<(u32, Option<&str>, Option<&str>, u64, u32)> = records
+    /// (partition, key, value, timestamp, value bytes)
+    type Seen<'a> = (u32, Option<&'a str>, Option<&'a str>, u64, u32);
+    let seen: Vec<Seen> = records
         .iter()
         .map(|(partition, r)| {
             (
