@@ -70,6 +70,7 @@ pub mod availability;
 pub mod bench;
 pub mod check;
 pub mod conformance;
+pub mod dump_log;
 pub mod import;
 pub mod log_tool;
 pub mod moment;

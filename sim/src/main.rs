@@ -91,6 +91,12 @@ enum Command {
         /// them under `describe_at`.
         #[arg(long = "describe-at", value_name = "TIME", value_parser = parse_moment_ms)]
         describe_at: Vec<u64>,
+        /// End with each replica's segments of this partition (such as `orders-0`) after the
+        /// run, as `kafka-dump-log.sh --print-data-log` prints them: every batch's header and
+        /// every record's offset, timestamp, key and value or tombstone. The JSON outcome
+        /// gets the lines under `dump_log`.
+        #[arg(long = "dump-log", value_name = "TOPIC-PARTITION")]
+        dump_log: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -248,6 +254,7 @@ fn main() -> ExitCode {
             describe_groups,
             describe_internal,
             describe_at,
+            dump_log,
             limits,
         } => {
             if show_schedule {
@@ -264,6 +271,7 @@ fn main() -> ExitCode {
                         describe_groups,
                         describe_internal,
                         describe_at,
+                        dump_log,
                         limits: limits.limits(),
                     },
                 )
@@ -537,6 +545,8 @@ struct RunOptions {
     describe_internal: bool,
     /// Moments (simulated ms) to print the describe tables at.
     describe_at: Vec<u64>,
+    /// `--dump-log T-P`: the partition whose replicas' segments end the report.
+    dump_log: Option<String>,
     limits: world::RunLimits,
 }
 
@@ -556,12 +566,21 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
         limits,
         ..
     } = *options;
-    let scenario = match load(file) {
+    let mut scenario = match load(file) {
         Ok(s) => s,
         Err(code) => return code,
     };
     for w in &scenario.warnings {
         eprintln!("{file}: warning: {w}");
+    }
+    if let Some(name) = &options.dump_log {
+        match dump_log_partition(&scenario, name) {
+            Ok(tp) => scenario.keep_log = Some(tp),
+            Err(e) => {
+                eprintln!("error: --dump-log: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let seed = seed.unwrap_or(scenario.seed);
     let started = std::time::Instant::now();
@@ -581,6 +600,13 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
     if let Some(path) = trace {
         if let Err(e) = write_trace(path, &result) {
             eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(tp) = &scenario.keep_log {
+        // `__consumer_offsets` exists only if the run created it.
+        if !result.final_state.partitions.iter().any(|p| &p.tp == tp) {
+            eprintln!("error: --dump-log: the run has no partition {tp}");
             return ExitCode::from(2);
         }
     }
@@ -607,6 +633,40 @@ fn run(file: &str, seed: Option<u64>, options: &RunOptions) -> ExitCode {
     }
 }
 
+/// The partition `--dump-log` names (`TOPIC-PARTITION`), checked against the scenario's
+/// topics; `__consumer_offsets` is checked after the run, which creates it.
+fn dump_log_partition(
+    scenario: &Scenario,
+    name: &str,
+) -> Result<kafka_model::TopicPartition, String> {
+    let parsed = name
+        .rsplit_once('-')
+        .and_then(|(topic, p)| Some((topic, p.parse::<u32>().ok()?)));
+    let Some((topic, partition)) = parsed else {
+        return Err(format!(
+            "`{name}` is not a partition; write it as TOPIC-PARTITION, such as orders-0"
+        ));
+    };
+    let tp = kafka_model::TopicPartition::new(topic, partition);
+    if topic == kafka_model::OFFSETS_TOPIC {
+        return Ok(tp);
+    }
+    let Some(spec) = scenario.topics.iter().find(|t| t.name == topic) else {
+        let names: Vec<&str> = scenario.topics.iter().map(|t| t.name.as_str()).collect();
+        return Err(format!(
+            "the scenario has no topic `{topic}` (its topics: {})",
+            names.join(", ")
+        ));
+    };
+    if partition >= spec.partitions {
+        return Err(format!(
+            "topic `{topic}` has partitions 0 to {}; there is no {name}",
+            spec.partitions - 1
+        ));
+    }
+    Ok(tp)
+}
+
 /// Prints a run's outcome as `run` reports it: JSON, or text with the timeline and the
 /// groups table as asked.
 fn print_outcome(
@@ -629,6 +689,10 @@ fn print_outcome(
             if let Some(detail) = options.narrate {
                 value["timeline"] =
                     serde_json::json!(narrate::narrate_with(result, scenario, detail.detail()));
+            }
+            if let Some(tp) = &scenario.keep_log {
+                let text = kafka_sim::dump_log::dump(tp, &result.kept_logs);
+                value["dump_log"] = serde_json::json!(text.lines().collect::<Vec<_>>());
             }
             writeln!(
                 stdout,
@@ -672,6 +736,10 @@ fn print_outcome(
                     &kafka_sim::moment::at(result, scenario, *at)
                         .text(result, options.describe_internal),
                 );
+            }
+            if let Some(tp) = &scenario.keep_log {
+                text.push_str(&format!("\nkafka-dump-log of {tp}, every replica:\n"));
+                text.push_str(&kafka_sim::dump_log::dump(tp, &result.kept_logs));
             }
             write!(stdout, "{text}")
         }

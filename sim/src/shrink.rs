@@ -196,6 +196,10 @@ fn fewer_records(search: &mut Search, mut best: Scenario) -> Scenario {
         let mut candidate = best.clone();
         for p in &mut candidate.producers {
             p.records /= 2;
+            // A `sequence` producer sends the first half of its records.
+            if !p.sequence.is_empty() {
+                p.sequence.truncate(p.records as usize);
+            }
         }
         if total_records(&candidate) == 0 || !search.breaks(&candidate) {
             return best;

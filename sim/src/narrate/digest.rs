@@ -205,6 +205,7 @@ mod tests {
         Names {
             producers: vec!["shop".into()],
             consumers: vec!["billing-0".into()],
+            ..Names::default()
         }
     }
 

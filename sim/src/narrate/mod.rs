@@ -6,6 +6,7 @@
 //! a new kind of event cannot go unnarrated by accident.
 
 mod digest;
+mod log_layer;
 mod watch;
 
 use crate::availability::{OfflineSpan, OfflineTracker};
@@ -16,6 +17,7 @@ use crate::world::RunResult;
 use digest::Digest;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
 use kafka_model::{ErrorCode, Event, NodeId, RecordId, TopicPartition};
+use log_layer::LogWatch;
 use std::collections::BTreeMap;
 use watch::HwWatch;
 
@@ -56,6 +58,7 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
     let mut digest = Digest::default();
     let mut gaps = HwWatch::default();
     let mut offline = OfflineTracker::default();
+    let mut logs = LogWatch::default();
     for line in trace_lines(result) {
         let (at_ms, event) = match line {
             TraceLine::Fault {
@@ -73,14 +76,16 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
         let change = isr.apply(event);
         let ended = offline.apply(at_ms, event);
         let gap = gaps.apply(event, &names);
+        logs.apply(event, &names.log);
         if detail == Detail::Story
             && (told_by_shutdown(event)
+                || log_layer::routine(event)
                 || digest.takes(at_ms, event)
                 || timeline.gather(at_ms, event))
         {
             continue;
         }
-        if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names) {
+        if let Some((key, text)) = narrate_event(event, lag_max, change.as_ref(), &names, &logs) {
             timeline.tell(at_ms, key, text, &mut digest, &names);
         }
         if let Some(span) = ended {
@@ -508,6 +513,8 @@ fn back_online_text(span: &OfflineSpan) -> String {
 struct Names {
     producers: Vec<String>,
     consumers: Vec<String>,
+    /// Records' keys and topics' log configs, for the log layer's lines.
+    log: log_layer::LogFacts,
 }
 
 impl Names {
@@ -515,6 +522,7 @@ impl Names {
         Names {
             producers: scenario.producers.iter().map(|p| p.name.clone()).collect(),
             consumers: scenario.consumer_names(),
+            log: log_layer::LogFacts::of(scenario),
         }
     }
 
@@ -576,7 +584,7 @@ fn fault_text(action: &str, detail: &str) -> String {
         "heal" => format!("FAULT: heal {detail}"),
         "slow" => format!("FAULT: slow link, {detail}"),
         "loss" => format!("FAULT: lossy link, {detail}"),
-        "preferred-election" => format!("OPERATOR: runs {detail}"),
+        "preferred-election" | "delete-records" => format!("OPERATOR: runs {detail}"),
         "shutdown" => format!(
             "FAULT: {detail} is told to stop (SIGTERM): with controlled.shutdown.enable it first asks the controller to move its leaderships away"
         ),
@@ -601,15 +609,15 @@ fn narrate_event(
     lag_max: u64,
     isr_change: Option<&IsrChange>,
     names: &Names,
+    logs: &LogWatch,
 ) -> Option<Line> {
     match event {
-        // The log layer's events are told in the next change.
         Event::SegmentRolled { .. }
         | Event::SegmentsDeleted { .. }
         | Event::LogStartOffsetIncremented { .. }
         | Event::LogRestartedAt { .. }
         | Event::LogCleaned { .. }
-        | Event::DeleteRecordsAnswered { .. } => None,
+        | Event::DeleteRecordsAnswered { .. } => log_layer::log_layer_line(event, names, logs),
         Event::BrokerRegistered { .. }
         | Event::ZkSessionExpired { .. }
         | Event::ControllerElected { .. }
@@ -1298,8 +1306,14 @@ mod tests {
         assert_eq!(tracker.apply(&first), None);
         let next = elected(1, vec![1, 2], ElectionReason::LeaderFailed);
         let change = tracker.apply(&next);
-        let (_, text) =
-            narrate_event(&next, 10_000, change.as_ref(), &no_names()).expect("narrated");
+        let (_, text) = narrate_event(
+            &next,
+            10_000,
+            change.as_ref(),
+            &no_names(),
+            &LogWatch::default(),
+        )
+        .expect("narrated");
         assert!(
             text.ends_with("the controller takes [0] out of the ISR: [0,1,2] -> [1,2]"),
             "{text}"
@@ -1307,8 +1321,14 @@ mod tests {
         // An election that keeps the ISR says nothing of it.
         let same = elected(2, vec![1, 2], ElectionReason::ControllerFailover);
         let change = tracker.apply(&same);
-        let (_, text) =
-            narrate_event(&same, 10_000, change.as_ref(), &no_names()).expect("narrated");
+        let (_, text) = narrate_event(
+            &same,
+            10_000,
+            change.as_ref(),
+            &no_names(),
+            &LogWatch::default(),
+        )
+        .expect("narrated");
         assert!(!text.contains("of the ISR:"), "{text}");
     }
 
@@ -1427,6 +1447,7 @@ mod tests {
         Names {
             producers: Vec::new(),
             consumers: Vec::new(),
+            ..Names::default()
         }
     }
 
@@ -1435,6 +1456,7 @@ mod tests {
         let names = Names {
             producers: vec!["m4".into()],
             consumers: vec!["reader".into()],
+            ..Names::default()
         };
         let event = Event::RecordProcessed {
             consumer: 0,
@@ -1448,7 +1470,8 @@ mod tests {
                 seq: 3,
             },
         };
-        let (_, text) = narrate_event(&event, 10_000, None, &names).expect("narrated");
+        let (_, text) =
+            narrate_event(&event, 10_000, None, &names, &LogWatch::default()).expect("narrated");
         assert_eq!(
             text,
             "consumer reader processes orders-0 offset 7 (m4#3, generation 2)"
@@ -1456,7 +1479,8 @@ mod tests {
         let crashed = Event::ClientCrashed {
             node: NodeId::Consumer(0),
         };
-        let (_, text) = narrate_event(&crashed, 10_000, None, &names).expect("narrated");
+        let (_, text) =
+            narrate_event(&crashed, 10_000, None, &names, &LogWatch::default()).expect("narrated");
         assert_eq!(text, "consumer reader is gone (the process died)");
     }
 }

@@ -161,6 +161,7 @@ mod tests {
         Names {
             producers: vec!["app".into()],
             consumers: vec!["reader".into()],
+            ..Names::default()
         }
     }
 

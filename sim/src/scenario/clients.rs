@@ -3,6 +3,7 @@
 use super::cluster::check_request_timeout;
 use super::error::{Ctx, Result, Span};
 use super::raw::{RawConsumer, RawProducer, Val};
+use super::sequence::parse_sequence;
 use super::spec::{
     ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
 };
@@ -89,15 +90,19 @@ fn parse_producer(
             format!("no [[topics]] named `{topic}`"),
         ));
     }
-    let records = ctx
-        .int("records", raw.records.as_ref(), 0, 100_000_000)?
-        .ok_or_else(|| {
-            ctx.err(
-                table_span.clone(),
-                Some("records"),
-                "a producer needs `records`",
-            )
-        })? as u64;
+    let sequence = parse_sequence(ctx, raw.sequence.as_ref(), raw.records.as_ref())?;
+    let records = match &sequence {
+        Some(entries) => entries.len() as u64,
+        None => ctx
+            .int("records", raw.records.as_ref(), 0, 100_000_000)?
+            .ok_or_else(|| {
+                ctx.err(
+                    table_span.clone(),
+                    Some("records"),
+                    "a producer needs `records` (or a `sequence` of exact records)",
+                )
+            })? as u64,
+    };
     let rate_per_sec = ctx
         .float("rate", raw.rate.as_ref(), 0.001, 10_000_000.0)?
         .unwrap_or(100.0);
@@ -160,6 +165,7 @@ fn parse_producer(
         value_bytes,
         start_ms,
         config,
+        sequence: sequence.unwrap_or_default(),
     })
 }
 

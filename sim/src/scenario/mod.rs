@@ -16,6 +16,7 @@ mod cluster;
 mod error;
 mod faults;
 mod raw;
+mod sequence;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -143,6 +144,7 @@ impl Scenario {
             faults,
             expect,
             text: text.to_string(),
+            keep_log: None,
         })
     }
 }

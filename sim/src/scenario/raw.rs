@@ -84,6 +84,8 @@ pub struct RawProducer {
     pub value_bytes: Option<Val>,
     pub start: Option<Val>,
     pub config: Option<ConfigTable>,
+    /// The exact records to send (`sequence`), instead of `records` generated ones.
+    pub sequence: Option<Spanned<List>>,
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 
 use crate::check::Invariant;
 use kafka_model::clients::consumer::CommitMode;
-use kafka_model::clients::producer::ValueBytes;
+use kafka_model::clients::producer::{ScriptedRecord, ValueBytes};
 use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
 use kafka_model::page_cache::WriteBack;
 use kafka_model::{BrokerId, TopicPartition};
@@ -42,6 +42,9 @@ pub struct Scenario {
     pub expect: Expect,
     /// The file's text, for the scenario hash.
     pub text: String,
+    /// Not from the file: the partition whose replicas' whole logs the run keeps for the
+    /// command line's `--dump-log` (`RunResult::kept_logs`); `None` keeps none.
+    pub keep_log: Option<TopicPartition>,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +167,9 @@ pub struct ProducerSpec {
     pub value_bytes: ValueBytes,
     pub start_ms: u64,
     pub config: ProducerConfig,
+    /// `sequence`: the exact records to send, in order (then `records` is their count);
+    /// empty for generated records.
+    pub sequence: Vec<ScriptedRecord>,
 }
 
 #[derive(Clone, Debug)]

@@ -1024,3 +1024,100 @@ fn enable_idempotence_follows_kafkas_rules() {
     assert_eq!(e.key.as_deref(), Some("enable.idempotence"));
     assert!(e.message.contains("0.11.0"), "{e}");
 }
+
+/// The example's producer with `records = 2000` replaced by `lines`.
+fn with_sequence(lines: &str) -> String {
+    EXAMPLE.replace("records = 2000\n", lines)
+}
+
+#[test]
+fn a_sequence_gives_the_exact_records_and_their_count() {
+    let s = parse(&with_sequence(
+        "sequence = [\n  { key = \"K1\", value = \"v\" },\n  { key = \"K2\", tombstone = true, timestamp_ms = 500 },\n  { value = \"keyless\" },\n]\n",
+    ))
+    .unwrap();
+    let p = &s.producers[0];
+    assert_eq!(p.records, 3, "`records` is the sequence's length");
+    let seen: Vec<(Option<&str>, Option<&str>, Option<u64>)> = p
+        .sequence
+        .iter()
+        .map(|r| (r.key.as_deref(), r.value.as_deref(), r.timestamp_ms))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("K1"), Some("v"), None),
+            (Some("K2"), None, Some(500)),
+            (None, Some("keyless"), None),
+        ]
+    );
+    let same = parse(&with_sequence(
+        "records = 1\nsequence = [{ key = \"K1\", value = \"v\" }]\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        same.producers[0].records, 1,
+        "`records` may repeat the length"
+    );
+    let generated = parse(EXAMPLE).unwrap();
+    assert!(generated.producers[0].sequence.is_empty());
+}
+
+#[test]
+fn sequence_errors_name_the_line_the_key_and_the_record() {
+    let cases = [
+        (
+            "records = 5\nsequence = [{ key = \"K1\", value = \"v\" }]\n",
+            "records",
+            "leave `records` out or make it 1",
+        ),
+        (
+            "sequence = [\n  { key = \"K1\", value = \"v\" },\n  { key = \"K2\", value = \"v\", tombstone = true },\n]\n",
+            "sequence",
+            "record 1: a tombstone has no value",
+        ),
+        (
+            "sequence = [{ key = \"K1\" }]\n",
+            "sequence",
+            "record 0: give the record a `value`, or write `tombstone = true`",
+        ),
+        (
+            "sequence = [{ key = \"K1\", value = \"v\", timestamp = 5 }]\n",
+            "sequence",
+            "record 0: unknown key `timestamp` (did you mean `timestamp_ms`?)",
+        ),
+        (
+            "sequence = [{ key = \"K1\", value = \"v\", timestamp_ms = -5 }]\n",
+            "sequence",
+            "record 0: `timestamp_ms` must be a whole number",
+        ),
+        (
+            "sequence = [{ key = 1, value = \"v\" }]\n",
+            "sequence",
+            "record 0: `key` must be a string",
+        ),
+        ("sequence = []\n", "sequence", "at least one record"),
+        ("sequence = \"K1\"\n", "sequence", "expected a list of records"),
+        ("sequence = [\"K1\"]\n", "sequence", "record 0: expected a table"),
+    ];
+    let producer_line = EXAMPLE
+        .lines()
+        .position(|l| l == "records = 2000")
+        .expect("the example's records line")
+        + 1;
+    for (lines, key, message) in cases {
+        let e = parse(&with_sequence(lines)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.message.contains(message), "{e}");
+        // Each error points into the producer's lines that replaced `records = 2000`.
+        let last = producer_line + lines.lines().count();
+        assert!(
+            (producer_line..last).contains(&e.line),
+            "{lines}: line {} ({e})",
+            e.line
+        );
+        if message.starts_with("record 1") {
+            assert_eq!(e.line, producer_line + 2, "at the entry itself: {e}");
+        }
+    }
+}

@@ -43,6 +43,7 @@
 
 mod faults;
 mod final_state;
+mod kept_log;
 mod net;
 mod node;
 mod orchestrate;
@@ -50,6 +51,7 @@ mod rolling;
 mod shared;
 
 pub use faults::NO_OP;
+pub use kept_log::KeptLog;
 pub use net::{addr_of, LinkCuts, NetFaults};
 pub use node::LIVELOCK_TURNS_MAX;
 pub use shared::Livelock;
@@ -72,6 +74,9 @@ pub struct RunResult {
     /// Set when a node was stuck at one simulated instant and the run stopped there: the
     /// rest of the scenario (faults, the settle) did not happen.
     pub livelock: Option<Livelock>,
+    /// The whole logs of the partition the scenario asked to keep (`Scenario::keep_log`,
+    /// for `--dump-log`), one per replica; empty otherwise.
+    pub kept_logs: Vec<KeptLog>,
 }
 
 /// Limits of a run that are not part of the scenario.

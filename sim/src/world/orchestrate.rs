@@ -237,7 +237,7 @@ fn start_producer(
         .name(format!("producer-{}", p.name))
         .ip(addr_of(id).ip())
         .init(move || {
-            let producer = Producer::new(ProducerSettings {
+            let generated = Producer::new(ProducerSettings {
                 index: i as u32,
                 name: spec.name.clone(),
                 topic: spec.topic.clone(),
@@ -249,7 +249,12 @@ fn start_producer(
                 config: spec.config.clone(),
                 bootstrap: bootstrap.clone(),
                 seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
-            })
+            });
+            // A `sequence` replaces the generated records with exact ones.
+            let producer = match spec.sequence.is_empty() {
+                true => generated,
+                false => generated.with_script(spec.sequence.clone()),
+            }
             .resuming_at(Shared::now_ms());
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })
@@ -361,6 +366,18 @@ fn collect_result(
 ) -> Option<RunResult> {
     let sim_time_ms = Shared::now_ms();
     let final_state = final_state(shared, scenario, nodes);
+    let kept_logs = match &scenario.keep_log {
+        Some(tp) => {
+            let assigned = final_state
+                .partitions
+                .iter()
+                .find(|p| &p.tp == tp)
+                .map(|p| p.replicas.clone())
+                .unwrap_or_default();
+            super::kept_log::keep_logs(shared, nodes, tp, &assigned)
+        }
+        None => Vec::new(),
+    };
     // Stop every node before reading the record, so nothing is appended after this point.
     for node in nodes.all() {
         if let Some(id) = nodes.madsim_id(node) {
@@ -382,6 +399,7 @@ fn collect_result(
         sim_time_ms,
         messages_sent,
         livelock,
+        kept_logs,
     })
 }
 

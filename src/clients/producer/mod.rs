@@ -85,6 +85,19 @@ pub enum ValueBytes {
     Range { min: u32, max: u32 },
 }
 
+/// One record of a scripted workload (a scenario's `sequence`): the producer sends exactly
+/// these, in order, instead of generated records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptedRecord {
+    /// `None`: a record without a key (the sticky partitioner places it).
+    pub key: Option<String>,
+    /// `None`: a tombstone (Kafka's null value).
+    pub value: Option<String>,
+    /// An explicit CreateTime (`ProducerRecord`'s timestamp); `None`: the producer's clock
+    /// when it creates the record, as `KafkaProducer.doSend` stamps a record without one.
+    pub timestamp_ms: Option<u64>,
+}
+
 /// What a producer process is: its workload (which records, how fast, from when) and its
 /// client (`producer.*` settings, bootstrap brokers).
 #[derive(Clone, Debug)]
@@ -115,6 +128,8 @@ pub struct Producer {
     rate_per_sec: f64,
     keys: Option<u32>,
     value_bytes: ValueBytes,
+    /// The scripted records, one per sequence number; empty for a generated workload.
+    script: Vec<ScriptedRecord>,
     /// Draws the sizes of `ValueBytes::Range`: the same seed as `rng`, another stream, so
     /// sizes do not move the partitioner's draws.
     value_rng: ChaCha8Rng,
@@ -188,6 +203,7 @@ impl Producer {
             rate_per_sec,
             keys,
             value_bytes,
+            script: Vec::new(),
             value_rng,
             start_ms,
             config,
@@ -209,6 +225,18 @@ impl Producer {
             init_attempts: 0,
             bootstrap,
         }
+    }
+
+    /// Sends exactly `script`, in order, at the workload's rate, instead of generated records
+    /// (a scenario's `sequence`). The workload's record count must be the script's length.
+    pub fn with_script(mut self, script: Vec<ScriptedRecord>) -> Producer {
+        assert_eq!(
+            self.records_total,
+            script.len() as u64,
+            "a scripted producer sends its script's records and no others"
+        );
+        self.script = script;
+        self
     }
 
     /// `(created, acknowledged, failed)`.
@@ -248,18 +276,7 @@ impl Producer {
         while self.next_seq < self.records_total && self.due_ms(self.next_seq) <= now_ms {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let record = ProducerRecord {
-                id: RecordId {
-                    producer: self.index,
-                    seq,
-                },
-                timestamp_ms: now_ms,
-                key: self.keys.map(|k| format!("k{}", seq % k as u64)),
-                value: Some(String::new()),
-                value_bytes: 0,
-                headers: Vec::new(),
-            };
-            let record = self.with_value(record);
+            let record = self.create(seq, now_ms);
             self.unassigned.push_back(record);
         }
         if self.next_seq < self.records_total {
@@ -269,20 +286,59 @@ impl Producer {
         self.assign(now_ms, out);
     }
 
+    /// The workload's record number `seq`: from the script when there is one, else generated
+    /// (key `k{seq % keys}`, value its label).
+    fn create(&mut self, seq: u64, now_ms: u64) -> ProducerRecord {
+        let id = RecordId {
+            producer: self.index,
+            seq,
+        };
+        let Some(scripted) = self.script.get(seq as usize).cloned() else {
+            let record = ProducerRecord {
+                id,
+                timestamp_ms: now_ms,
+                key: self.keys.map(|k| format!("k{}", seq % k as u64)),
+                value: Some(String::new()),
+                value_bytes: 0,
+                headers: Vec::new(),
+            };
+            return self.with_value(record);
+        };
+        let mut record = ProducerRecord {
+            id,
+            timestamp_ms: scripted.timestamp_ms.unwrap_or(now_ms),
+            key: scripted.key,
+            value: None,
+            value_bytes: 0,
+            headers: Vec::new(),
+        };
+        // A tombstone carries no value bytes (`record_size`); a value keeps its text.
+        if let Some(text) = scripted.value {
+            record.value_bytes = self.value_size(text.len() as u32);
+            record.value = Some(text);
+        }
+        record
+    }
+
     /// The record's value: its label `NAME-SEQ`, and the size of the payload it stands for.
     fn with_value(&mut self, mut record: ProducerRecord) -> ProducerRecord {
         let label = format!("{}-{}", self.name, record.id.seq);
-        record.value_bytes = match self.value_bytes {
-            ValueBytes::Label => label.len() as u32,
+        record.value_bytes = self.value_size(label.len() as u32);
+        record.value = Some(label);
+        record
+    }
+
+    /// The size of a value whose text is `text_bytes` long, by the workload's `value_bytes`.
+    fn value_size(&mut self, text_bytes: u32) -> u32 {
+        match self.value_bytes {
+            ValueBytes::Label => text_bytes,
             ValueBytes::Fixed(n) => n,
             ValueBytes::Range { min, max } => {
                 // Uniform over the range; the modulo's bias over a 64-bit draw is below 2^-32.
                 let span = (max - min) as u64 + 1;
                 min + (self.value_rng.next_u64() % span) as u32
             }
-        };
-        record.value = Some(label);
-        record
+        }
     }
 
     /// Gives records a partition (needs the partition count from metadata).

@@ -18,23 +18,31 @@ fn metadata(leaders: &[(u32, Option<BrokerId>, LeaderEpoch)]) -> Vec<PartitionMe
 /// A producer without idempotence: most tests here are of the sender's rules, which an
 /// idempotent producer follows too once it has its producer id (see `idempotent` below).
 fn producer(config: ProducerConfig, keys: Option<u32>) -> Producer {
+    Producer::new(ProducerSettings {
+        keys,
+        ..settings(config)
+    })
+}
+
+/// Ten records at 1000/s from t=0 to topic `orders`, without keys or idempotence.
+fn settings(config: ProducerConfig) -> ProducerSettings {
     let config = ProducerConfig {
         enable_idempotence: false,
         ..config
     };
-    Producer::new(ProducerSettings {
+    ProducerSettings {
         index: 0,
         name: "p".into(),
         topic: "orders".into(),
         records: 10,
         rate_per_sec: 1000.0,
-        keys,
+        keys: None,
         value_bytes: ValueBytes::Label,
         start_ms: 0,
         config,
         bootstrap: vec![0, 1, 2],
         seed: 7,
-    })
+    }
 }
 
 /// Every partition's batch in the produce requests sent: (broker, correlation id,
@@ -703,4 +711,86 @@ fn an_idempotent_producer_numbers_its_batches_and_bumps_its_epoch_on_a_gap() {
         (0, 1),
         "renumbered from 0 in epoch 1: {retried:?}"
     );
+}
+
+/// A scripted workload (a scenario's `sequence`): the producer sends exactly its records, in
+/// order and at its rate, each keyed record to the partition murmur2 gives its key, a
+/// tombstone with a null value and no value bytes, an explicit timestamp as the record's
+/// CreateTime and the others stamped with the producer's clock.
+#[test]
+fn a_scripted_producer_sends_exactly_its_records() {
+    let config = ProducerConfig {
+        linger_ms: 0,
+        ..ProducerConfig::default()
+    };
+    let scripted = |key: &str, value: Option<&str>, timestamp_ms: Option<u64>| ScriptedRecord {
+        key: Some(key.to_string()),
+        value: value.map(str::to_string),
+        timestamp_ms,
+    };
+    let script = vec![
+        scripted("K1", Some("v1"), None),
+        scripted("K2", None, Some(5)),
+        scripted("K1", Some("v2"), None),
+    ];
+    let mut p = Producer::new(ProducerSettings {
+        records: 3,
+        ..settings(config)
+    })
+    .with_script(script);
+    let mut out = Output::default();
+    p.start(0, &mut out);
+    answer_metadata(
+        &mut p,
+        0,
+        metadata(&[(0, Some(0), 0), (1, Some(1), 0), (2, Some(2), 0)]),
+    );
+    let mut records: Vec<(u32, ProducerRecord)> = Vec::new();
+    for now in [0, 1, 2, 3] {
+        let mut out = Output::default();
+        p.on_timer(now, ProducerTimer::Generate, &mut out);
+        p.on_timer(now, ProducerTimer::Wake, &mut out);
+        for (_, message) in &out.messages {
+            if let Message::Produce(request) = message {
+                for part in &request.partitions {
+                    for r in &part.records {
+                        records.push((part.tp.partition, r.clone()));
+                    }
+                }
+            }
+        }
+    }
+    records.sort_by_key(|(_, r)| r.id.seq);
+    /// (partition, key, value, timestamp, value bytes)
+    type Seen<'a> = (u32, Option<&'a str>, Option<&'a str>, u64, u32);
+    let seen: Vec<Seen> = records
+        .iter()
+        .map(|(partition, r)| {
+            (
+                *partition,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.timestamp_ms,
+                r.value_bytes,
+            )
+        })
+        .collect();
+    let k1 = partition_for_key(b"K1", 3);
+    let k2 = partition_for_key(b"K2", 3);
+    assert_eq!(
+        seen,
+        [
+            (k1, Some("K1"), Some("v1"), 0, 2),
+            (k2, Some("K2"), None, 5, 0),
+            (k1, Some("K1"), Some("v2"), 2, 2),
+        ],
+        "records 0..=2 are due at t=0, 1, 2 (rate 1000/s)"
+    );
+    assert_eq!(p.counts().0, 3, "no record beyond the script");
+}
+
+#[test]
+#[should_panic(expected = "a scripted producer sends its script's records")]
+fn a_script_must_have_the_workloads_record_count() {
+    let _ = Producer::new(settings(ProducerConfig::default())).with_script(Vec::new());
 }
