@@ -468,12 +468,16 @@ fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> C
     }
 }
 
-/// How each producer of the scenario keys its records (`keys`: `k{seq % keys}`, as the
-/// producer generates them); a producer without keys writes keyless records.
+/// How each producer of the scenario keys its records: a `sequence` lists each record's key
+/// (record `seq` is entry `seq`), `keys` gives `k{seq % keys}` as the producer generates them;
+/// a producer with neither writes keyless records.
 fn record_keys(scenario: &Scenario) -> crate::check::RecordKeys {
     let mut keys = crate::check::RecordKeys::default();
     for (index, p) in scenario.producers.iter().enumerate() {
-        if let Some(n) = p.keys.filter(|n| *n > 0) {
+        if !p.sequence.is_empty() {
+            let listed = p.sequence.iter().map(|r| r.key.clone()).collect();
+            keys.insert(index as u32, crate::check::ProducerKeys::Listed(listed));
+        } else if let Some(n) = p.keys.filter(|n| *n > 0) {
             keys.insert(index as u32, crate::check::ProducerKeys::Modulo(n));
         }
     }
@@ -666,7 +670,7 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
     if let Some(expired) = r.expired_unread {
         let _ = writeln!(
             s,
-            "            {expired} removed by retention or DeleteRecords from the leader before any consumer read them (expired unread: a slow consumer's loss)"
+            "            {expired} removed by retention from the leader before any consumer read them (expired unread: what a consumer that falls behind retention.ms loses)"
         );
     }
     let _ = writeln!(

@@ -9,8 +9,8 @@
 //!   follower's fetch position and the cleaner's checkpoint all rely on that, so a replica
 //!   that holds a different record at an offset it once held, with no truncation in between,
 //!   broke it (a record appended into a compaction gap, or below the log start).
-//! - `records.expired_unread` (a count, not an invariant): records retention or DeleteRecords
-//!   removed from the partition's acting leader before any consumer was handed them or any
+//! - `records.expired_unread` (a count, not an invariant): records retention (`retention.ms`,
+//!   `retention.bytes`) removed from the partition's acting leader before any consumer was handed them or any
 //!   group processed them. A slow consumer loses them to `retention.ms`: its position falls
 //!   below the log start, the fetch answers OFFSET_OUT_OF_RANGE, and `auto.offset.reset`
 //!   moves it on past records it never saw. Kafka breaks no promise there (retention is the
@@ -94,9 +94,10 @@ pub fn offset_reused(events: &[RecordedEvent]) -> Vec<Violation> {
     violations
 }
 
-/// `records.expired_unread`: records retention or DeleteRecords removed from the broker then
-/// acting as the partition's leader, before any consumer was handed them or any group
-/// processed them; each record once. `None` when nothing was removed that way at all.
+/// `records.expired_unread`: records retention removed from the broker then acting as the
+/// partition's leader that no consumer was ever handed and no group processed; each record
+/// once. A record a consumer fetched before the deletion is not lost to it: it sits in the
+/// consumer's buffer. `None` when nothing was removed that way at all.
 pub fn expired_unread(events: &[RecordedEvent]) -> Option<u64> {
     let mut leading: BTreeMap<&TopicPartition, BrokerId> = BTreeMap::new();
     let mut read: BTreeSet<(&TopicPartition, RecordId)> = BTreeSet::new();
@@ -126,16 +127,15 @@ pub fn expired_unread(events: &[RecordedEvent]) -> Option<u64> {
             continue;
         }
         for (_, id, why) in removed.records {
-            if !why.expires() {
-                continue;
-            }
-            any = true;
-            if !read.contains(&(removed.tp, id)) {
+            if why.expires() {
+                any = true;
                 expired.insert((removed.tp, id));
             }
         }
     }
-    any.then_some(expired.len() as u64)
+    // Judged at the end of the run: a consumer that fetched records before retention
+    // deleted them on the broker still has them in its buffer, and processes them later.
+    any.then(|| expired.difference(&read).count() as u64)
 }
 
 #[cfg(test)]
@@ -231,17 +231,21 @@ mod tests {
         expired.push(at(3, retention(1, 3, &[(0, 0), (1, 1), (2, 2)])));
         expired.push(at(3, cleaned(0, 4, &[(3, 3)])));
         assert_eq!(expired_unread(&expired), Some(2), "p0#1 and p0#2");
-        // DeleteRecords on the leader counts; a follower taking its log start does not.
+        // p0#1 had been fetched before the deletion and is handed out of the buffer later.
+        let mut buffered = expired.clone();
+        buffered.push(at(5, consumed(&[1])));
+        assert_eq!(expired_unread(&buffered), Some(1), "p0#2 only");
+        // An operator's DeleteRecords is a choice, not an expiry, and a follower taking its
+        // leader's log start is no removal of the leader's: neither counts.
         let mut deleted = base;
         deleted.push(at(
             3,
             log_start(1, 2, LogStartOffsetCause::LeaderLogStartOffset, &[(1, 1)]),
         ));
-        assert_eq!(expired_unread(&deleted), None);
         deleted.push(at(
             4,
             log_start(0, 2, LogStartOffsetCause::DeleteRecords, &[(0, 0), (1, 1)]),
         ));
-        assert_eq!(expired_unread(&deleted), Some(1));
+        assert_eq!(expired_unread(&deleted), None);
     }
 }

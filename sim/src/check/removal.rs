@@ -60,12 +60,13 @@ impl Removal {
         }
     }
 
-    /// Retention or DeleteRecords on a leader: what makes records unreadable to consumers
-    /// because of time, size or an operator, not because a newer value replaced them.
+    /// Retention by `retention.ms` or `retention.bytes`: records made unreadable because they
+    /// grew old or the log grew large, not because a newer value replaced them (the cleaner)
+    /// or an operator chose to delete them (DeleteRecords).
     pub(super) fn expires(self) -> bool {
         matches!(
             self,
-            Removal::Retention(RetentionRule::Time | RetentionRule::Size) | Removal::DeleteRecords
+            Removal::Retention(RetentionRule::Time | RetentionRule::Size)
         )
     }
 }
@@ -296,7 +297,7 @@ pub(in crate::check) mod tests {
             r.explains_anywhere(&tp(), id(6)).map(|x| x.why),
             Some(Removal::Restarted)
         );
-        assert!(Removal::DeleteRecords.expires());
+        assert!(!Removal::DeleteRecords.expires());
         assert!(!Removal::Superseded.expires());
         assert!(!Removal::LeaderLogStart.expires());
     }
