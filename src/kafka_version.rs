@@ -253,6 +253,12 @@ impl KafkaVersion {
         self.at_least(0, 11, 0)
     }
 
+    /// KIP-107 (0.11.0): the DeleteRecords request (`ApiKeys.DELETE_RECORDS`), which
+    /// `kafka-delete-records.sh` sends; older brokers do not know it.
+    pub fn has_delete_records(self) -> bool {
+        self.at_least(0, 11, 0)
+    }
+
     /// KIP-467 (2.4.0): `LogValidator` refuses a keyless record on a compacted topic with
     /// `InvalidRecordException` (INVALID_RECORD, not retriable); before, it threw
     /// `CorruptRecordException` (CORRUPT_MESSAGE, retriable), and a producer retried it.

@@ -341,6 +341,16 @@ fn parse_delete_records(
 ) -> Result<FaultAction> {
     let table_span = Some(table.span());
     let raw = table.get_ref();
+    let release = known.cluster.config.kafka_version;
+    if !release.has_delete_records() {
+        return Err(ctx.err(
+            raw.action.as_ref().map(|a| a.span()).or(table_span),
+            Some("action"),
+            format!(
+                "delete-records needs Kafka 0.11.0 or later (KIP-107 added DeleteRecords); this cluster runs {release}"
+            ),
+        ));
+    }
     let item = raw.target.as_ref().ok_or_else(|| {
         ctx.err(
             table_span.clone(),
