@@ -325,14 +325,15 @@ impl Broker {
         let log = self.disk.logs.get_mut(tp).expect("a follower has a log");
         let removed = log.records_between(log.log_start_offset(), log.log_end_offset());
         log.truncate_fully_and_start_at(leader_log_start_offset, now_ms);
-        self.high_watermarks
-            .insert(tp.clone(), leader_log_start_offset);
         out.event(Event::LogRestartedAt {
             broker: self.id,
             tp: tp.clone(),
             offset: leader_log_start_offset,
             removed,
         });
+        // `UnifiedLog.truncateFullyAndStartAt` moves the high watermark to the new start
+        // with the log; it goes through the one setter, so the move is recorded.
+        self.set_high_watermark(tp, leader_log_start_offset, out);
         self.log_start_offset_moved(tp, out);
     }
 
