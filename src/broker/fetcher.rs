@@ -26,9 +26,10 @@ pub(super) struct Fetcher {
     pub(super) session: FetchSessionHandler,
     /// What the request in flight said about its session.
     pub(super) in_flight_session: Option<FetchMetadata>,
-    /// The offset the request in flight fetched each partition from: an answer is used
-    /// only if the partition still fetches from there (`AbstractFetcherThread.processFetchRequest`
-    /// compares `currentFetchState.fetchOffset` with the request's).
+    /// Without a session, the offset the request in flight fetched each partition from (with
+    /// one, the session holds it): an answer is used only if the partition still fetches
+    /// from there (`AbstractFetcherThread.processFetchRequest` compares
+    /// `currentFetchState.fetchOffset` with the request's).
     pub(super) in_flight_offsets: BTreeMap<TopicPartition, u64>,
 }
 
@@ -143,26 +144,20 @@ impl Broker {
                 .iter()
                 .map(|(tp, _)| self.fetch_partition(tp))
                 .collect();
-            // Every partition the fetcher follows from this leader, sent in this request or
-            // kept in the session from an earlier one.
-            let offsets = self
-                .followed_partitions(leader_id)
-                .into_iter()
-                .filter_map(|(tp, _)| {
-                    let leo = self.disk.logs.get(&tp)?.log_end_offset();
-                    Some((tp, leo))
-                })
-                .collect();
-            self.fetchers
-                .get_mut(&leader_id)
-                .expect("fetcher")
-                .in_flight_offsets = offsets;
+            let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
             let (session, partitions, forgotten) = if sessions {
-                let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");
+                // The session remembers each partition's fetch offset as last sent: the
+                // leader answers from those, so the answer is checked against them.
+                fetcher.in_flight_offsets.clear();
                 let data = fetcher.session.build(wanted);
                 sent_session = Some(data.metadata);
                 (data.metadata, data.partitions, data.forgotten)
             } else {
+                // A request without a session lists every partition with its offset.
+                fetcher.in_flight_offsets = wanted
+                    .iter()
+                    .map(|fp| (fp.tp.clone(), fp.fetch_offset))
+                    .collect();
                 (FetchMetadata::SESSIONLESS, wanted, Vec::new())
             };
             Message::Fetch(FetchRequest {
@@ -380,7 +375,19 @@ impl Broker {
         if let Some(sent) = fetcher.in_flight_session.take() {
             fetcher.session.handle_response(sent, error, session_id);
         }
-        let fetched_from = std::mem::take(&mut fetcher.in_flight_offsets);
+        // Each partition's fetch offset in the request answered: the request's own list
+        // without a session, else the session's state, which no later request has changed
+        // (one request is in flight per leader).
+        let mut fetched_from = std::mem::take(&mut fetcher.in_flight_offsets);
+        if fetched_from.is_empty() {
+            fetched_from = partitions
+                .iter()
+                .filter_map(|r| {
+                    let sent = fetcher.session.sent_partition(&r.tp)?;
+                    Some((r.tp.clone(), sent.fetch_offset))
+                })
+                .collect();
+        }
         if error != ErrorCode::None {
             // The session is gone (the leader restarted) or out of step: Kafka's fetcher
             // starts a new one with its next request, at once.
