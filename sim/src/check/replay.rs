@@ -10,7 +10,87 @@
 
 use super::removal::{removed_by, Removal};
 use kafka_model::{BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A replica's records by offset: slot `i` holds offset `base + i`, `None` where the log has
+/// a gap (the cleaner emptied it, or a follower copied a batch the leader's cleaner had
+/// thinned). Offsets are dense but for such gaps, so a deque indexed by offset costs one
+/// push per appended record, where a map paid a search with every record of every replica.
+#[derive(Clone, Debug, Default)]
+struct OffsetSlots {
+    base: u64,
+    slots: VecDeque<Option<Entry>>,
+}
+
+impl OffsetSlots {
+    fn get(&self, offset: u64) -> Option<Entry> {
+        let i = offset.checked_sub(self.base)?;
+        self.slots.get(usize::try_from(i).ok()?).copied().flatten()
+    }
+
+    /// One past the last slot.
+    fn slots_end(&self) -> u64 {
+        self.base + self.slots.len() as u64
+    }
+
+    fn range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        let start = from.max(self.base);
+        let end = to.min(self.slots_end()).max(start);
+        let (i, j) = ((start - self.base) as usize, (end - self.base) as usize);
+        self.slots
+            .range(i..j)
+            .zip(start..)
+            .filter_map(|(slot, offset)| slot.map(|e| (offset, e)))
+    }
+
+    /// Puts `entry` at `offset`, at or past the last slot (gaps in between stay empty).
+    fn insert_at_end(&mut self, offset: u64, entry: Entry) {
+        if self.slots.is_empty() {
+            self.base = offset;
+        }
+        assert!(
+            offset >= self.slots_end(),
+            "a replayed append lands past the records held ({offset} < {})",
+            self.slots_end()
+        );
+        let gap = offset - self.slots_end();
+        self.slots.extend(std::iter::repeat_n(None, gap as usize));
+        self.slots.push_back(Some(entry));
+    }
+
+    /// Keeps the offsets below `to`.
+    fn truncate(&mut self, to: u64) {
+        let keep = to.saturating_sub(self.base);
+        self.slots
+            .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+    }
+
+    /// Drops the offsets below `from`.
+    fn drop_below(&mut self, from: u64) {
+        let drop = from.saturating_sub(self.base).min(self.slots.len() as u64);
+        self.slots.drain(..drop as usize);
+        self.base = self.base.max(from);
+    }
+
+    fn remove(&mut self, offset: u64) {
+        if let Some(i) = offset.checked_sub(self.base) {
+            if let Some(slot) = self.slots.get_mut(i as usize) {
+                *slot = None;
+            }
+        }
+    }
+
+    fn first_held(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .position(Option::is_some)
+            .map(|i| self.base + i as u64)
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
 
 /// One record of a replayed log: its id and the leader epoch of its batch.
 pub(super) type Entry = (RecordId, LeaderEpoch);
@@ -21,7 +101,7 @@ pub(super) type Entry = (RecordId, LeaderEpoch);
 /// batch the leader's cleaner had already emptied, or that restarted its log higher up).
 #[derive(Clone, Debug, Default)]
 pub(super) struct ReplicaLog {
-    records: BTreeMap<u64, Entry>,
+    records: OffsetSlots,
     /// What the log layer removed from this replica, by offset, and why.
     removed: BTreeMap<u64, (RecordId, Removal)>,
     end: u64,
@@ -44,7 +124,7 @@ impl ReplicaLog {
 
     /// The record at `offset`, if this replica holds one there.
     pub(super) fn get(&self, offset: u64) -> Option<Entry> {
-        self.records.get(&offset).copied()
+        self.records.get(offset)
     }
 
     /// The record the log layer removed at `offset` of this replica, and why.
@@ -54,13 +134,11 @@ impl ReplicaLog {
 
     /// The records held from `from` up to (not including) `to`, by offset.
     pub(super) fn held(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        self.records
-            .range(from..to.max(from))
-            .map(|(o, e)| (*o, *e))
+        self.records.range(from, to)
     }
 
     fn truncate(&mut self, to: u64) {
-        self.records.split_off(&to);
+        self.records.truncate(to);
         self.removed.split_off(&to);
         self.end = self.end.min(to);
         self.log_start = self.log_start.min(self.end);
@@ -68,7 +146,7 @@ impl ReplicaLog {
     }
 
     fn remove(&mut self, offset: u64, id: RecordId, why: Removal) {
-        self.records.remove(&offset);
+        self.records.remove(offset);
         self.removed.insert(offset, (id, why));
     }
 }
@@ -180,7 +258,7 @@ impl<'a> LogReplay<'a> {
                     // An offset past the end leaves a gap: a follower copying a batch the
                     // leader's cleaner thinned (`UnifiedLog.appendAsFollower` keeps the
                     // leader's offsets).
-                    r.records.insert(*offset, (*id, *epoch));
+                    r.records.insert_at_end(*offset, (*id, *epoch));
                     r.end = offset + 1;
                 }
                 // A batch keeps its last offset when the cleaner emptied its tail.
@@ -245,7 +323,7 @@ impl<'a> LogReplay<'a> {
             }
         }
         let r = self.entry(removed.broker, tp);
-        let first_held = r.records.keys().next().copied().unwrap_or(r.end);
+        let first_held = r.records.first_held().unwrap_or(r.end);
         for (offset, id, why) in removed.records {
             r.remove(offset, id, why);
         }
@@ -257,7 +335,7 @@ impl<'a> LogReplay<'a> {
                 log_start_offset, ..
             } => {
                 r.log_start = r.log_start.max(*log_start_offset);
-                r.records = r.records.split_off(log_start_offset);
+                r.records.drop_below(*log_start_offset);
                 r.end = r.end.max(r.log_start);
                 Vec::new()
             }
