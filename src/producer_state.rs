@@ -21,7 +21,7 @@
 //! the 0.11.0 broker's cache of one batch per producer (five from 1.0.0, KAFKA-5494).
 
 use crate::kafka_version::KafkaVersion;
-use crate::types::{BatchStamp, ErrorCode, Record};
+use crate::types::{BatchStamp, ErrorCode, RecordBatch};
 use std::collections::{BTreeMap, VecDeque};
 
 /// How many batches per producer id the state keeps for the duplicate check
@@ -87,12 +87,14 @@ fn in_sequence(last_sequence: i32, next_sequence: i32) -> bool {
 }
 
 impl ProducerStateManager {
-    /// The state a log's records give, read from the first (Kafka's `loadProducersFromRecords`).
-    pub fn rebuild(records: &[Record]) -> ProducerStateManager {
+    /// The state a log's batches give, read from the first (Kafka's `UnifiedLog
+    /// .rebuildProducerState` through `loadProducersFromRecords`): each idempotent batch,
+    /// kept empty by the cleaner or not, with its first and last offset.
+    pub fn rebuild<'a>(batches: impl IntoIterator<Item = &'a RecordBatch>) -> ProducerStateManager {
         let mut state = ProducerStateManager::default();
-        for r in records {
-            if let Some(stamp) = r.producer {
-                state.record(&stamp, r.offset, r.offset);
+        for b in batches {
+            if let Some(stamp) = b.producer {
+                state.record(&stamp, b.base_offset, b.last_offset);
             }
         }
         state
@@ -191,7 +193,7 @@ impl ProducerStateManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::RecordId;
+    use crate::types::{Record, RecordId};
 
     const LATEST: ProducerRules = ProducerRules {
         unknown_producer_accepts_any_sequence: true,
@@ -314,12 +316,14 @@ mod tests {
     }
 
     #[test]
-    fn the_state_is_rebuilt_from_the_log_and_a_split_batch_is_one_batch() {
+    fn the_state_is_rebuilt_from_the_logs_batches() {
         let log = vec![
-            record(0, Some(stamp(0, 0, 1))),
-            record(1, Some(stamp(0, 0, 1))),
-            record(2, None),
-            record(3, Some(stamp(0, 2, 2))),
+            RecordBatch::of_records(vec![
+                record(0, Some(stamp(0, 0, 1))),
+                record(1, Some(stamp(0, 0, 1))),
+            ]),
+            RecordBatch::of_records(vec![record(2, None)]),
+            RecordBatch::of_records(vec![record(3, Some(stamp(0, 2, 2)))]),
         ];
         let s = ProducerStateManager::rebuild(&log);
         assert_eq!(
@@ -330,7 +334,7 @@ mod tests {
             }
         );
         assert_eq!(s.entry(7).map(|e| e.batches.len()), Some(2));
-        // Cut after offset 1: the batch at 3 is gone, so its retry is appended again.
+        // Cut after offset 2: the batch at 3 is gone, so its retry is appended again.
         let cut = ProducerStateManager::rebuild(&log[..2]);
         assert_eq!(cut.check(&stamp(0, 2, 2), LATEST), Check::Append);
     }

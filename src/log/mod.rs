@@ -272,7 +272,7 @@ impl Log {
                 start_offset: offset,
             });
         }
-        log.producer_state = rebuild_producer_state(log.batches());
+        log.producer_state = ProducerStateManager::rebuild(log.batches());
         log.debug_assert_shape();
         Ok(log)
     }
@@ -740,7 +740,7 @@ impl Log {
         let end = straddling.unwrap_or(offset);
         self.log_end_offset = end;
         // `UnifiedLog.truncateTo`: the producer state is loaded again from what is left.
-        self.producer_state = rebuild_producer_state(self.batches());
+        self.producer_state = ProducerStateManager::rebuild(self.batches());
         self.epochs.retain(|e| e.start_offset < end);
         self.flushed_offset = self.flushed_offset.min(end);
         if self.flushed_offset == self.log_end_offset() {
@@ -926,20 +926,6 @@ impl Log {
             assert!(last.start_offset <= self.log_end_offset());
         }
     }
-}
-
-/// The producer state a log's batches imply (Kafka reloads it from the log after a
-/// truncation): each idempotent batch, kept empty by the cleaner or not.
-fn rebuild_producer_state<'a>(
-    batches: impl Iterator<Item = &'a RecordBatch>,
-) -> ProducerStateManager {
-    let mut state = ProducerStateManager::default();
-    for b in batches {
-        if let Some(stamp) = b.producer {
-            state.record(&stamp, b.base_offset, b.last_offset);
-        }
-    }
-    state
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use super::Rule;
 use kafka_model::producer_state::{Check, ProducerRules, ProducerStateManager};
-use kafka_model::{BatchStamp, Record, RecordId};
+use kafka_model::{BatchStamp, Record, RecordBatch, RecordId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -126,8 +126,12 @@ impl Rule for ProducerState {
                 Op::TruncateBatches(keep) => {
                     log.truncate((*keep).min(log.len()));
                     log_end_offset = log.iter().map(|b| b.len() as u64).sum();
-                    let records: Vec<Record> = log.iter().flatten().cloned().collect();
-                    state = ProducerStateManager::rebuild(&records);
+                    let batches: Vec<RecordBatch> = log
+                        .iter()
+                        .filter(|b| !b.is_empty())
+                        .map(|b| RecordBatch::of_records(b.clone()))
+                        .collect();
+                    state = ProducerStateManager::rebuild(&batches);
                     results.push("truncated".to_string());
                     continue;
                 }
