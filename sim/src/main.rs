@@ -327,26 +327,8 @@ fn main() -> ExitCode {
             seed,
             dir,
         } => run_conformance(&oracle, cases, seed, Path::new(&dir)),
-        Command::Assign { file } => match kafka_sim::assign::run_file(&file) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Log { file } => match kafka_sim::log_tool::run_file(&file) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Assign { file } => print_json_answer(kafka_sim::assign::run_file(&file)),
+        Command::Log { file } => print_json_answer(kafka_sim::log_tool::run_file(&file)),
         Command::Import {
             describe,
             configs,
@@ -354,6 +336,21 @@ fn main() -> ExitCode {
         } => run_import(&describe, configs.as_deref(), &out),
         Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
         Command::Check { file } => run_check(&file),
+    }
+}
+
+/// The answer of a JSON-in, JSON-out tool (`assign`, `log`): the JSON on stdout, or the
+/// error on stderr with exit code 2 (bad input).
+fn print_json_answer<E: std::fmt::Display>(answer: Result<String, E>) -> ExitCode {
+    match answer {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
