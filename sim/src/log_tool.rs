@@ -437,3 +437,32 @@ fn optional_string(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/quiz.md` answers the notes' compaction question with this file: the cleaner
+    /// thread picks the log and leaves 10, 14, 15 and 16 below the active segment 17.
+    #[test]
+    fn the_quiz_file_in_the_docs_gives_the_answer_the_docs_state() {
+        let input: Value =
+            serde_json::from_str(include_str!("../../docs/quiz-compaction.json")).expect("JSON");
+        let output = answer(&input).expect("the quiz file is good input");
+        let step = &output["steps"][0];
+        assert_eq!(step["selected"], Value::Bool(true));
+        let offsets: Vec<Vec<u64>> = step["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .map(|s| {
+                let offsets = s["offsets"].as_array().expect("offsets");
+                offsets
+                    .iter()
+                    .map(|o| o.as_u64().expect("an offset"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(offsets, vec![vec![10, 14, 15, 16], vec![17, 18, 19]]);
+    }
+}
