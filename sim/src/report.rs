@@ -680,7 +680,7 @@ pub fn render_text(o: &Outcome, show_internal: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "ISR:        {} shrinks ({} by leaders, {} by the controller removing dead replicas), {} expands",
+        "ISR:        {} shrinks ({} by leaders, {} by the controller, for replicas on dead or shutting-down brokers), {} expands",
         o.isr.shrinks, o.isr.shrinks_by_leader, o.isr.removed_by_controller, o.isr.expands
     );
     for (name, g) in &o.groups {
