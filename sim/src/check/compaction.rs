@@ -80,6 +80,16 @@ fn up_to_last_cleaning(events: &[RecordedEvent]) -> &[RecordedEvent] {
     last.map_or(&[], |i| &events[..=i])
 }
 
+/// The last offset of each key among `keyed` (offset, key) pairs.
+fn last_offset_by_key<'k>(keyed: impl Iterator<Item = &'k (u64, String)>) -> BTreeMap<String, u64> {
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for (o, k) in keyed {
+        let at = last.entry(k.clone()).or_insert(*o);
+        *at = (*at).max(*o);
+    }
+    last
+}
+
 /// `compaction-lost-latest`, judged right after each round on the replica it cleaned.
 pub fn compaction_lost_latest(events: &[RecordedEvent], keys: &RecordKeys) -> Vec<Violation> {
     let mut replay = LogReplay::default();
@@ -125,21 +135,19 @@ fn judge_round(
         .held(log.log_start(), log.end())
         .filter_map(|(o, (id, _))| keys.key_of(id).map(|k| (o, id, k)))
         .collect();
-    // Per key, the last offset the replica holds (or a tombstone this round dropped, which
-    // deletes the key): a superseded record needs a later one.
-    let mut last_held: BTreeMap<String, u64> = BTreeMap::new();
+    // What the replica holds after the round, and the tombstones the round dropped past
+    // their horizon (a dropped tombstone still deletes its key), by offset and key.
     let dropped_tombstones = round
         .tombstones_removed
         .iter()
         .filter_map(|(o, id)| keys.key_of(*id).map(|k| (*o, k)));
-    for (o, k) in held
+    let keyed: Vec<(u64, String)> = held
         .iter()
         .map(|(o, _, k)| (*o, k.clone()))
         .chain(dropped_tombstones)
-    {
-        let last = last_held.entry(k).or_insert(o);
-        *last = (*last).max(o);
-    }
+        .collect();
+    // Per key, the last of those offsets: a superseded record needs a later one.
+    let last_held = last_offset_by_key(keyed.iter());
     // Per key, the last record the round dropped as superseded: if nothing later of the key
     // is left, that was the key's latest value (the earlier ones it would have replaced).
     let mut last_superseded: BTreeMap<String, (u64, RecordId)> = BTreeMap::new();
@@ -167,21 +175,8 @@ fn judge_round(
     }
     // Per key, the last offset in the range the round mapped (what stayed, and the
     // tombstones it dropped past their horizon): an earlier record of the key should be gone.
-    let mut mapped: BTreeMap<String, u64> = BTreeMap::new();
     let in_range = |o: u64| (round.first_dirty_offset..round.end_offset).contains(&o);
-    let dropped = round
-        .tombstones_removed
-        .iter()
-        .filter_map(|(o, id)| keys.key_of(*id).map(|k| (*o, k)));
-    for (o, k) in held
-        .iter()
-        .map(|(o, _, k)| (*o, k.clone()))
-        .chain(dropped)
-        .filter(|(o, _)| in_range(*o))
-    {
-        let last = mapped.entry(k).or_insert(o);
-        *last = (*last).max(o);
-    }
+    let mapped = last_offset_by_key(keyed.iter().filter(|(o, _)| in_range(*o)));
     for (offset, id, key) in held.iter().filter(|(o, _, _)| *o < round.end_offset) {
         let Some(&later) = mapped.get(key).filter(|later| **later > *offset) else {
             continue;
