@@ -88,6 +88,7 @@ pub mod shrink;
 pub mod simulation;
 pub mod stamp;
 pub mod sweep;
+pub mod what_if;
 pub mod world;
 
 pub use report::Outcome;

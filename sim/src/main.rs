@@ -100,6 +100,34 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// What if I had set X? Run the scenario as written and with the changes, same seed and
+    /// same faults (a nemesis schedule is drawn once, from the scenario as written), and show
+    /// the two outcomes side by side, the first moment the runs part and the narrated lines
+    /// around it in both.
+    ///
+    /// KEY is a path in the scenario file: `cluster.config.<kafka key>`, `cluster.<key>`,
+    /// `topic.<name>.<key>`, `producer.<name>.<key>`, `consumer.<name>.<key>`,
+    /// `network.<key>`, or a top-level key such as `duration`; quote a name with dots as
+    /// TOML does: `topic."orders.v1".min.insync.replicas=2`.
+    WhatIf {
+        /// The scenario file (TOML).
+        file: String,
+        /// The seed of both runs; defaults to the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A change, KEY=VALUE; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// One run per value instead, all with the same seed and faults, as a table:
+        /// KEY=V1,V2,... (with any --set applied to every run).
+        #[arg(long, value_name = "KEY=V1,V2,...")]
+        vary: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Also write both timelines in one HTML page, one above the other on one time axis.
+        #[arg(long, value_name = "FILE.html")]
+        out: Option<String>,
+    },
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -336,7 +364,88 @@ fn main() -> ExitCode {
         } => run_import(&describe, configs.as_deref(), &out),
         Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
         Command::Check { file } => run_check(&file),
+        Command::WhatIf {
+            file,
+            seed,
+            set,
+            vary,
+            format,
+            out,
+        } => run_what_if(&file, seed, &set, vary.as_deref(), format, out.as_deref()),
     }
+}
+
+/// `what-if`: bad input (a key the file cannot hold, a value its key does not take) exits 2
+/// with the setting named, before anything runs.
+fn run_what_if(
+    file: &str,
+    seed: Option<u64>,
+    set: &[String],
+    vary: Option<&str>,
+    format: Format,
+    out: Option<&str>,
+) -> ExitCode {
+    use kafka_sim::what_if::{self, Setting};
+    let scenario = match load(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    let settings: Result<Vec<Setting>, _> = set.iter().map(|s| Setting::parse(s)).collect();
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --set {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(vary) = vary {
+        let Ok(Setting { key, value }) = Setting::parse(vary) else {
+            eprintln!("error: --vary `{vary}`: expected KEY=V1,V2,...");
+            return ExitCode::from(2);
+        };
+        if out.is_some() {
+            eprintln!("error: --out draws two runs; with --vary, give each value its own what-if");
+            return ExitCode::from(2);
+        }
+        let values: Vec<String> = value.split(',').map(|v| v.trim().to_string()).collect();
+        let variants = match what_if::vary(&scenario, &settings, &key, &values, seed) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {file}: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        match format {
+            Format::Text => print!("{}", what_if::vary_table(&key, &variants)),
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&what_if::vary_json(&key, &settings, &variants))
+                    .expect("serializable")
+            ),
+        }
+        return ExitCode::SUCCESS;
+    }
+    if settings.is_empty() {
+        eprintln!("error: what-if needs a change: --set KEY=VALUE (or --vary KEY=V1,V2,...)");
+        return ExitCode::from(2);
+    }
+    let what_if = match what_if::run(&scenario, &settings, seed) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {file}: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = out;
+    match format {
+        Format::Text => print!("{}", what_if.text()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&what_if.json()).expect("serializable")
+        ),
+    }
+    ExitCode::SUCCESS
 }
 
 /// The answer of a JSON-in, JSON-out tool (`assign`, `log`): the JSON on stdout, or the

@@ -35,6 +35,16 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
     )
 }
 
+/// The scenario with the seed's drawn schedule fixed as explicit faults and no nemesis: what
+/// `shrink` cuts down, and what both runs of a `what-if` replay.
+pub fn fix_schedule(scenario: &Scenario, seed: u64) -> Scenario {
+    let mut fixed = scenario.clone();
+    fixed.faults.extend(schedule(scenario, seed));
+    fixed.faults.sort_by_key(|f| f.at_ms);
+    fixed.nemesis = None;
+    fixed
+}
+
 /// Draws over the broker ids in ascending order: with `brokers = N` (ids 0 to N-1) every
 /// draw picks the same broker it did when brokers were numbered by position.
 fn draw(

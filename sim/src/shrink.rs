@@ -116,15 +116,6 @@ pub fn check_results(scenario: &Scenario, seed: u64, results_file: &str) -> anyh
     )
 }
 
-/// The scenario with the seed's drawn schedule fixed as explicit faults and no nemesis.
-fn fix_schedule(scenario: &Scenario, seed: u64) -> Scenario {
-    let mut fixed = scenario.clone();
-    fixed.faults.extend(nemesis::schedule(scenario, seed));
-    fixed.faults.sort_by_key(|f| f.at_ms);
-    fixed.nemesis = None;
-    fixed
-}
-
 /// The finding to keep: `invariant` if the seed breaks it, else the first invariant the seed
 /// breaks; `panic` (with the panic's message) if the simulator panics on the seed.
 fn finding_to_keep(
@@ -226,7 +217,7 @@ fn shorter_run(search: &mut Search, mut best: Scenario) -> Scenario {
 }
 
 pub fn shrink(scenario: &Scenario, seed: u64, invariant: Option<&str>) -> anyhow::Result<Shrunk> {
-    let fixed = fix_schedule(scenario, seed);
+    let fixed = nemesis::fix_schedule(scenario, seed);
     let (invariant, seed_panic) = finding_to_keep(&fixed, seed, invariant)?;
     let mut search = Search {
         seed,
