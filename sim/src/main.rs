@@ -100,6 +100,21 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Run a scenario with a seed and write a self-contained HTML report of the run: a
+    /// panel per partition (each replica's LEO and HW, ISR membership and leadership over
+    /// time, with the faults, elections, truncations and lost records), the consumer
+    /// groups, the narrated timeline and a time cursor that shows the describe table at
+    /// each step.
+    Report {
+        /// The scenario file (TOML).
+        file: String,
+        /// The seed; defaults to the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the page.
+        #[arg(long, value_name = "run.html")]
+        out: String,
+    },
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -336,6 +351,7 @@ fn main() -> ExitCode {
         } => run_import(&describe, configs.as_deref(), &out),
         Command::CheckDeterminism { file, seeds } => run_check_determinism(&file, seeds),
         Command::Check { file } => run_check(&file),
+        Command::Report { file, seed, out } => run_report(&file, seed, &out),
     }
 }
 
@@ -436,6 +452,25 @@ fn run_check_determinism(file: &str, seeds: SeedRange) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `kafka-sim report`: runs the scenario as `run` does and writes the page in one piece.
+fn run_report(file: &str, seed: Option<u64>, out: &str) -> ExitCode {
+    let scenario = match load(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for w in &scenario.warnings {
+        eprintln!("{file}: warning: {w}");
+    }
+    let simulation = kafka_sim::run(&scenario, seed.unwrap_or(scenario.seed));
+    let html = kafka_sim::html::render_run(&simulation);
+    if let Err(e) = write_atomically(out, &html) {
+        eprintln!("error: {out}: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    println!("{out}");
+    ExitCode::SUCCESS
 }
 
 fn run_check(file: &str) -> ExitCode {
