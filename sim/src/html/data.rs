@@ -174,9 +174,12 @@ pub struct FaultSpan {
     pub action: String,
     pub detail: String,
     /// The brokers whose lanes it spans; empty with `whole` when the fault is not one of a
-    /// broker's (ZooKeeper, a client, the whole network).
+    /// broker's (ZooKeeper, a client, the whole network, the settle).
     pub brokers: Vec<i32>,
     pub whole: bool,
+    /// For a fault of a client process: `producer NAME` or `consumer NAME`. A partition's
+    /// panel marks it above its lanes, a group's panel on that consumer's lane.
+    pub client: Option<String>,
     /// What ended it, if anything did.
     pub ended_by: Option<String>,
 }

@@ -5,9 +5,10 @@
 //! of a timeline wants the stretch in between. A crash or power loss lasts until its
 //! broker restarts, a pause until it resumes, an isolation, a slow or lossy link until a
 //! heal of that node or of every network fault, a network partition until a heal of any
-//! node in it; the final settle ends everything. What ends a span is matched on the node the
-//! fault's words start with (`broker 1 (leader of orders-0)` and `broker 1` are one node),
-//! as the checkers read the record (`check::calm::parse_node`).
+//! node in it; the final settle ends everything but a client's crash (it restarts brokers,
+//! not clients). What ends a span is matched on the node the fault's words start with
+//! (`broker 1 (leader of orders-0)` and `broker 1` are one node), as the checkers read the
+//! record (`check::calm::parse_node`).
 
 use super::data::FaultSpan;
 use crate::check::calm::parse_node;
@@ -68,6 +69,9 @@ pub fn fault_spans(faults: &[FaultRecord], end_ms: u64) -> Vec<FaultSpan> {
 }
 
 fn span(f: &FaultRecord, to_ms: u64, brokers: Vec<i32>, whole: bool) -> FaultSpan {
+    let client = node_key(&f.detail).filter(|n| {
+        brokers.is_empty() && (n.starts_with("consumer ") || n.starts_with("producer "))
+    });
     FaultSpan {
         from_ms: f.at_ms,
         to_ms,
@@ -75,6 +79,7 @@ fn span(f: &FaultRecord, to_ms: u64, brokers: Vec<i32>, whole: bool) -> FaultSpa
         detail: f.detail.clone(),
         brokers,
         whole,
+        client,
         ended_by: None,
     }
 }
@@ -90,6 +95,10 @@ fn close(
     let ends = |o: &Open| -> bool {
         let about = |n: &Option<String>| n.as_ref().is_some_and(|n| o.nodes.contains(n));
         match (f.action.as_str(), o.span.action.as_str()) {
+            // The settle restarts brokers; a crashed client stays down.
+            ("settle", "crash" | "power-loss" | "shutdown") => {
+                o.nodes.iter().any(|n| n.starts_with("broker "))
+            }
             ("settle", _) => true,
             ("restart", "crash" | "power-loss" | "shutdown" | "pause") => about(&node),
             ("resume", "pause") => about(&node),
@@ -184,6 +193,7 @@ mod tests {
             ),
             fault(6_000, "partition", "[broker 0] | [broker 2]"),
             fault(7_000, "pause", "consumer billing-1"),
+            fault(8_000, "crash", "consumer billing-2"),
             fault(9_000, "restart", "broker 1"),
             fault(
                 10_000,
@@ -194,6 +204,7 @@ mod tests {
             fault(60_000, "settle", "healed every fault; every broker was up"),
         ];
         let spans = fault_spans(&faults, 90_000);
+        assert_eq!(spans[2].client.as_deref(), Some("consumer billing-1"));
         let got: Vec<(&str, u64, u64, Vec<i32>, bool)> = spans
             .iter()
             .map(|s| {
@@ -212,6 +223,8 @@ mod tests {
                 ("crash", 5_000, 9_000, vec![1], false),
                 ("partition", 6_000, 10_000, vec![0, 2], false),
                 ("pause", 7_000, 60_000, vec![], true),
+                // The settle does not restart a client.
+                ("crash", 8_000, 90_000, vec![], true),
                 // A restart of a broker that was not down is an instant of its own.
                 ("restart", 11_000, 11_000, vec![0], false),
                 ("settle", 60_000, 60_000, vec![], true),

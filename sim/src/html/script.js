@@ -7,9 +7,9 @@
   const W = 1000; // drawing width in SVG units; every panel shares it, so times line up
   const LEFT = 86; // lane labels
   const RIGHT = 12;
-  const LANE = 58; // height of a replica lane
+  const LANE = 64; // height of a replica lane
   const MEMBER = 34; // height of a group member lane
-  const BAND = 40; // label band above the lanes
+  const BAND = 44; // label band above the lanes
   const AXIS = 20;
   const end = Math.max(1, data.end_ms);
 
@@ -41,7 +41,7 @@
       let row = ends.findIndex((e) => e < px);
       if (row < 0) row = ends.indexOf(Math.min(...ends));
       ends[row] = px + width;
-      const t = sv("text", { x: px + 2, y: 12 + row * 12, class: cls }, text);
+      const t = sv("text", { x: px + 2, y: 12 + row * 13, class: cls }, text);
       if (tooltip) tip(t, tooltip);
       g.appendChild(t);
     };
@@ -97,11 +97,26 @@
     return f.action + (f.to_ms > f.from_ms ? " " + secs(f.from_ms) + "\u2013" + secs(f.to_ms) : " " + secs(f.from_ms));
   }
 
-  function drawFaults(s, faults, laneTop, laneIndex, laneCount, laneH, label) {
+  function faultTip(f) {
+    return f.action + " at " + secs(f.from_ms) + ": " + f.detail + (f.ended_by ? " (until the " + f.ended_by + " at " + secs(f.to_ms) + ")" : "");
+  }
+
+  // A client's fault above a partition's lanes: a thin bar, labelled in the band.
+  function drawClientFaults(s, faults, y, label) {
     for (const f of faults) {
-      const lanes = f.whole ? [...Array(laneCount).keys()] : f.brokers.map(laneIndex).filter((i) => i >= 0);
+      const tooltip = faultTip(f);
+      const x1 = x(f.from_ms);
+      s.appendChild(tip(sv("rect", { x: x1, y: y, width: Math.max(2, x(f.to_ms) - x1), height: 3, class: "fault" }), tooltip));
+      label(x1, f.client + " " + f.action, "fault", tooltip);
+    }
+  }
+
+  // Faults over the lanes they are about: `lanesOf(f)` gives the lane indexes.
+  function drawFaults(s, faults, laneTop, lanesOf, laneH, label) {
+    for (const f of faults) {
+      const lanes = lanesOf(f);
       if (lanes.length === 0) continue;
-      const tooltip = f.action + " at " + secs(f.from_ms) + ": " + f.detail + (f.ended_by ? " (until the " + f.ended_by + " at " + secs(f.to_ms) + ")" : "");
+      const tooltip = faultTip(f);
       const x1 = x(f.from_ms);
       if (f.to_ms <= f.from_ms) {
         const top = laneTop + Math.min(...lanes) * laneH;
@@ -160,7 +175,9 @@
         s.appendChild(tip(r, loss.count + " acknowledged records at offsets " + loss.first_offset + "\u2013" + loss.last_offset + ", lost at " + secs(loss.at_ms) + ": " + loss.by));
       }
     });
-    drawFaults(s, run.faults, laneTop, laneIndex, n, LANE, label);
+    const all = [...Array(n).keys()];
+    drawFaults(s, run.faults.filter((f) => !f.client), laneTop, (f) => (f.whole ? all : f.brokers.map(laneIndex).filter((i) => i >= 0)), LANE, label);
+    drawClientFaults(s, run.faults.filter((f) => f.client), laneTop - 5, label);
     for (const e of p.elections) {
       const px = x(e.at_ms);
       const cls = e.unclean ? "election unclean" : "election";
@@ -212,7 +229,10 @@
       s.appendChild(sv("line", { x1: px, x2: px, y1: laneTop - 4, y2: bottom, class: "generation" }));
       label(px, "gen " + gen.generation, "small", "generation " + gen.generation + " with " + gen.members + " member(s) at " + secs(gen.at_ms));
     }
-    drawFaults(s, run.faults.filter((f) => f.whole), laneTop, () => -1, n, MEMBER, label);
+    const all = [...Array(n).keys()];
+    const memberLane = (f) => g.members.findIndex((m) => f.client === "consumer " + m.consumer);
+    drawFaults(s, run.faults.filter((f) => f.whole && (!f.client || memberLane(f) >= 0)), laneTop, (f) => (f.client ? [memberLane(f)] : all), MEMBER, label);
+    drawClientFaults(s, run.faults.filter((f) => f.client && memberLane(f) < 0), laneTop - 5, label);
     divergence(s, laneTop, bottom, label);
     cursorLine(s, 18, bottom);
   }
@@ -297,7 +317,7 @@
     const sample = run.samples[i];
     const table = el("table");
     const head = el("tr");
-    for (const h of ["Topic", "Partition", "Leader", "Epoch", "Replicas", "Isr", "LEO/HW per replica"]) head.appendChild(el("th", null, h));
+    for (const h of ["Topic", "Partition", "Leader", "Epoch", "Replicas", "Isr", "LEO / HW per replica"]) head.appendChild(el("th", null, h));
     table.appendChild(head);
     run.partitions.forEach((p, k) => {
       const row = sample.rows[k];
@@ -305,9 +325,7 @@
       for (const c of [p.topic, p.partition, row.leader === null ? "none" : row.leader, row.leader_epoch, p.replicas.join(","), row.isr.join(",")]) tr.appendChild(el("td", null, c));
       const offsets = el("td");
       row.replicas.forEach((o, j) => {
-        const cell = el("span", o[2] ? null : "down", p.replicas[j] + ":" + o[0] + "/" + o[1] + (o[2] ? "" : " (down)"));
-        offsets.appendChild(cell);
-        if (j + 1 < row.replicas.length) offsets.appendChild(document.createTextNode("  "));
+        offsets.appendChild(el("div", o[2] ? null : "down", p.replicas[j] + ": " + o[0] + " / " + o[1] + (o[2] ? "" : " (down)")));
       });
       tr.appendChild(offsets);
       table.appendChild(tr);
@@ -349,8 +367,7 @@
       if (line >= 0 && view.items[line]) {
         view.items[line].classList.add("current");
         const list = view.list, item = view.items[line];
-        const top = item.offsetTop - list.offsetTop;
-        if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - item.offsetHeight) list.scrollTop = Math.max(0, top - list.clientHeight / 3);
+        list.scrollTop = Math.max(0, item.offsetTop - list.offsetTop - list.clientHeight / 3);
       }
       describe(run, view, at);
     });
@@ -387,14 +404,17 @@
     const main = document.getElementById("runs");
     data.runs.forEach((run, r) => {
       const section = el("section", "run");
-      section.appendChild(el("h2", null, (runsCount > 1 ? run.label + ": " : "") + run.scenario + " (seed " + run.seed + "), simulated " + secs(run.sim_time_ms) + ", " + run.events + " events, trace hash " + run.trace_hash));
+      const heading = el("h2", null, runsCount > 1 ? run.label + ": " : "");
+      heading.appendChild(el("span", "scenario-name", run.scenario));
+      heading.appendChild(document.createTextNode(" (seed " + run.seed + "), simulated " + secs(run.sim_time_ms) + ", " + run.events + " events, trace hash " + run.trace_hash));
+      section.appendChild(heading);
       summaryOf(run, section);
-      violationsOf(run, section);
       const grid = el("div", "grid");
       const panels = el("div", "panels");
       for (const p of run.partitions) drawPartition(panels, run, p);
       for (const g of run.groups) drawGroup(panels, run, g);
       if (run.internal_hidden.length) panels.appendChild(el("p", "note", "Not drawn: " + run.internal_hidden.map((h) => h[0] + " (" + h[1] + " partitions)").join(", ") + ", Kafka's internal topics."));
+      violationsOf(run, panels);
       const aside = el("aside");
       const desc = el("div", "describe");
       const list = el("ol", "timeline");
