@@ -37,11 +37,11 @@
   function labeler(g, rows) {
     const ends = new Array(rows).fill(-Infinity);
     return function (px, text, cls, tooltip) {
-      const width = text.length * 5.6 + 6;
+      const width = text.length * 6.2 + 8;
       let row = ends.findIndex((e) => e < px);
       if (row < 0) row = ends.indexOf(Math.min(...ends));
       ends[row] = px + width;
-      const t = sv("text", { x: px + 2, y: 12 + row * 13, class: cls }, text);
+      const t = sv("text", { x: px + 4, y: 12 + row * 13, class: cls }, text);
       if (tooltip) tip(t, tooltip);
       g.appendChild(t);
     };
@@ -146,37 +146,40 @@
     const laneIndex = (b) => p.replicas.indexOf(b);
     const bottom = laneTop + n * LANE;
     axis(s, bottom + 2, laneTop);
+    // Lanes and the ISR at the back, faults over them, the LEO and HW lines on top.
+    const [back, middle, front] = [sv("g", {}), sv("g", {}), sv("g", {})];
+    s.append(back, middle, front);
     p.lanes.forEach((lane, i) => {
       const top = laneTop + i * LANE;
       const y = (o) => top + LANE - 5 - (o / max) * (LANE - 16);
-      s.appendChild(sv("rect", { x: LEFT, y: top, width: W - LEFT - RIGHT, height: LANE, class: "lane" }));
+      back.appendChild(sv("rect", { x: LEFT, y: top, width: W - LEFT - RIGHT, height: LANE, class: "lane" }));
       for (const [a, b] of lane.isr_spans) {
-        s.appendChild(tip(sv("rect", { x: x(a), y: top + 1, width: Math.max(0.5, x(b) - x(a)), height: LANE - 2, class: "isr" }), "broker " + lane.broker + " in the ISR " + secs(a) + "\u2013" + secs(b)));
+        back.appendChild(tip(sv("rect", { x: x(a), y: top + 1, width: Math.max(0.5, x(b) - x(a)), height: LANE - 2, class: "isr" }), "broker " + lane.broker + " in the ISR " + secs(a) + "\u2013" + secs(b)));
       }
-      s.appendChild(sv("text", { x: 6, y: top + 16 }, "broker " + lane.broker));
-      s.appendChild(sv("text", { x: 6, y: top + 30, class: "small" }, "LEO / HW"));
+      front.appendChild(sv("text", { x: 6, y: top + 16 }, "broker " + lane.broker));
+      front.appendChild(sv("text", { x: 6, y: top + 30, class: "small" }, "LEO / HW"));
       for (const l of lane.lead_spans) {
         const r = sv("rect", { x: x(l.from_ms), y: top + 1, width: Math.max(2, x(l.to_ms) - x(l.from_ms)), height: 4, class: "lead" });
-        s.appendChild(tip(r, "broker " + lane.broker + " leads in epoch " + l.leader_epoch + " from " + secs(l.from_ms)));
-        s.appendChild(sv("text", { x: x(l.from_ms) + 2, y: top + 13, class: "lead" }, "\u2605 e" + l.leader_epoch));
+        front.appendChild(tip(r, "broker " + lane.broker + " leads in epoch " + l.leader_epoch + " from " + secs(l.from_ms)));
+        front.appendChild(sv("text", { x: x(l.from_ms) + 2, y: top + 13, class: "lead" }, "\u2605 e" + l.leader_epoch));
       }
-      s.appendChild(sv("path", { d: stepPath(lane.points, (q) => q[2], y), class: "hw" }));
-      s.appendChild(sv("path", { d: stepPath(lane.points, (q) => q[1], y), class: "leo" }));
+      front.appendChild(sv("path", { d: stepPath(lane.points, (q) => q[2], y), class: "hw" }));
+      front.appendChild(sv("path", { d: stepPath(lane.points, (q) => q[1], y), class: "leo" }));
       for (const t of lane.truncations) {
         const px = x(t.at_ms);
         const tooltip = "broker " + lane.broker + " truncates to " + t.to_offset + " (from " + t.from_offset + ") at " + secs(t.at_ms) + ": " + t.reason;
-        s.appendChild(tip(sv("line", { x1: px, x2: px, y1: y(t.from_offset), y2: y(t.to_offset), class: "trunc" }), tooltip));
-        s.appendChild(tip(sv("path", { d: "M" + (px - 4) + " " + (y(t.to_offset) - 6) + "h8l-4 6z", class: "trunc" }), tooltip));
-        s.appendChild(sv("text", { x: px + 4, y: Math.max(top + 22, y(t.to_offset) - 2), class: "small" }, "\u2192" + t.to_offset));
+        front.appendChild(tip(sv("line", { x1: px, x2: px, y1: y(t.from_offset), y2: y(t.to_offset), class: "trunc" }), tooltip));
+        front.appendChild(tip(sv("path", { d: "M" + (px - 4) + " " + (y(t.to_offset) - 6) + "h8l-4 6z", class: "trunc" }), tooltip));
+        front.appendChild(tip(sv("text", { x: px + 5, y: Math.max(top + 22, y(t.to_offset) - 2), class: "trunc" }, "truncated \u2192 " + t.to_offset), tooltip));
       }
       for (const loss of p.losses) {
         const y1 = y(loss.last_offset + 1), y2 = y(loss.first_offset);
         const r = sv("rect", { x: x(loss.first_promised_ms), y: y1, width: Math.max(2, x(loss.at_ms) - x(loss.first_promised_ms)), height: Math.max(2, y2 - y1), class: "lost" });
-        s.appendChild(tip(r, loss.count + " acknowledged records at offsets " + loss.first_offset + "\u2013" + loss.last_offset + ", lost at " + secs(loss.at_ms) + ": " + loss.by));
+        front.appendChild(tip(r, loss.count + " acknowledged records at offsets " + loss.first_offset + "\u2013" + loss.last_offset + ", lost at " + secs(loss.at_ms) + ": " + loss.by));
       }
     });
     const all = [...Array(n).keys()];
-    drawFaults(s, run.faults.filter((f) => !f.client), laneTop, (f) => (f.whole ? all : f.brokers.map(laneIndex).filter((i) => i >= 0)), LANE, label);
+    drawFaults(middle, run.faults.filter((f) => !f.client), laneTop, (f) => (f.whole ? all : f.brokers.map(laneIndex).filter((i) => i >= 0)), LANE, label);
     drawClientFaults(s, run.faults.filter((f) => f.client), laneTop - 5, label);
     for (const e of p.elections) {
       const px = x(e.at_ms);
