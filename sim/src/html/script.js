@@ -9,7 +9,7 @@
   const RIGHT = 12;
   const LANE = 64; // height of a replica lane
   const MEMBER = 34; // height of a group member lane
-  const BAND = 44; // label band above the lanes
+  const BAND = 56; // label band above the lanes
   const AXIS = 20;
   const end = Math.max(1, data.end_ms);
 
@@ -33,18 +33,25 @@
     return node;
   }
 
-  // Labels in the band above the lanes, in rows so they do not overlap.
+  // Labels in the band above the lanes, in rows so they do not overlap: gathered while a
+  // panel is drawn, then placed from left to right (`label.place()`).
   function labeler(g, rows) {
-    const ends = new Array(rows).fill(-Infinity);
-    return function (px, text, cls, tooltip) {
-      const width = text.length * 6.2 + 8;
-      let row = ends.findIndex((e) => e < px);
-      if (row < 0) row = ends.indexOf(Math.min(...ends));
-      ends[row] = px + width;
-      const t = sv("text", { x: px + 4, y: 12 + row * 13, class: cls }, text);
-      if (tooltip) tip(t, tooltip);
-      g.appendChild(t);
+    const pending = [];
+    const label = (px, text, cls, tooltip) => pending.push({ px, text, cls, tooltip });
+    label.place = () => {
+      const ends = new Array(rows).fill(-Infinity);
+      pending.sort((a, b) => a.px - b.px);
+      for (const { px, text, cls, tooltip } of pending) {
+        const width = text.length * 6.2 + 8;
+        let row = ends.findIndex((e) => e < px);
+        if (row < 0) row = ends.indexOf(Math.min(...ends));
+        ends[row] = px + width;
+        const t = sv("text", { x: px + 4, y: 12 + row * 13, class: cls }, text);
+        if (tooltip) tip(t, tooltip);
+        g.appendChild(t);
+      }
     };
+    return label;
   }
 
   function niceStep(ms) {
@@ -141,7 +148,7 @@
     const s = newPanel(container, height, p.name + "  replicas [" + p.replicas.join(",") + "]" + (runsCount > 1 ? "  (" + run.label + ")" : ""));
     const band = sv("g", { transform: "translate(0,18)" });
     s.appendChild(band);
-    const label = labeler(band, 3);
+    const label = labeler(band, 4);
     const max = Math.max(1, p.max_offset);
     const laneIndex = (b) => p.replicas.indexOf(b);
     const bottom = laneTop + n * LANE;
@@ -196,6 +203,7 @@
       label(px, "\u2716 " + loss.count + " acked lost", "lost", tooltip);
     }
     divergence(s, laneTop, bottom, label);
+    label.place();
     cursorLine(s, 18, bottom);
   }
 
@@ -206,7 +214,7 @@
     const s = newPanel(container, height, "group " + g.group + (runsCount > 1 ? "  (" + run.label + ")" : ""));
     const band = sv("g", { transform: "translate(0,18)" });
     s.appendChild(band);
-    const label = labeler(band, 3);
+    const label = labeler(band, 4);
     const bottom = laneTop + n * MEMBER;
     axis(s, bottom + 2, laneTop);
     g.members.forEach((m, i) => {
@@ -237,6 +245,7 @@
     drawFaults(s, run.faults.filter((f) => f.whole && (!f.client || memberLane(f) >= 0)), laneTop, (f) => (f.client ? [memberLane(f)] : all), MEMBER, label);
     drawClientFaults(s, run.faults.filter((f) => f.client && memberLane(f) < 0), laneTop - 5, label);
     divergence(s, laneTop, bottom, label);
+    label.place();
     cursorLine(s, 18, bottom);
   }
 

@@ -115,6 +115,15 @@ async function checkReport(browser, file) {
   });
   const middle = await cursorState(page);
   check(name + ": the slider moves the cursor line and the table", middle.cursorX !== back.cursorX && middle.describe.includes("Isr"), JSON.stringify({ x: [back.cursorX, middle.cursorX] }));
+  // A broken invariant's link moves the cursor to its moment.
+  const link = page.locator("ul.violations a").first();
+  if ((await link.count()) > 0) {
+    const text = await link.textContent();
+    await link.click();
+    const now = await page.evaluate(() => document.getElementById("now").textContent);
+    const at = /^t=(\S+)/.exec(text)[1];
+    check(name + ": a violation's link moves the cursor to " + at, now.endsWith("t=" + at), now);
+  }
   noTrouble(name, trouble);
   await page.close();
 }
