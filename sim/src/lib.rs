@@ -71,6 +71,7 @@ pub mod bench;
 pub mod check;
 pub mod conformance;
 pub mod dump_log;
+pub mod html;
 pub mod import;
 pub mod log_tool;
 pub mod moment;

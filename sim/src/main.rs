@@ -128,6 +128,21 @@ enum Command {
         #[arg(long, value_name = "FILE.html")]
         out: Option<String>,
     },
+    /// Run a scenario with a seed and write a self-contained HTML report of the run: a
+    /// panel per partition (each replica's LEO and HW, ISR membership and leadership over
+    /// time, with the faults, elections, truncations and lost records), the consumer
+    /// groups, the narrated timeline and a time cursor that shows the describe table at
+    /// each step.
+    Report {
+        /// The scenario file (TOML).
+        file: String,
+        /// The seed; defaults to the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the page.
+        #[arg(long, value_name = "run.html")]
+        out: String,
+    },
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -372,6 +387,7 @@ fn main() -> ExitCode {
             format,
             out,
         } => run_what_if(&file, seed, &set, vary.as_deref(), format, out.as_deref()),
+        Command::Report { file, seed, out } => run_report(&file, seed, &out),
     }
 }
 
@@ -437,7 +453,23 @@ fn run_what_if(
             return ExitCode::from(2);
         }
     };
-    let _ = out;
+    if let Some(path) = out {
+        let changes: Vec<(String, String)> = settings
+            .iter()
+            .map(|s| (s.key.clone(), s.value.clone()))
+            .collect();
+        let page = kafka_sim::html::render_pair(
+            &what_if.base,
+            &what_if.changed,
+            &changes,
+            what_if.first_divergence_ms,
+        );
+        if let Err(e) = write_atomically(path, &page) {
+            eprintln!("error: cannot write {path}: {e}");
+            return ExitCode::from(2);
+        }
+        eprintln!("wrote {path}");
+    }
     match format {
         Format::Text => print!("{}", what_if.text()),
         Format::Json => println!(
@@ -545,6 +577,25 @@ fn run_check_determinism(file: &str, seeds: SeedRange) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `kafka-sim report`: runs the scenario as `run` does and writes the page in one piece.
+fn run_report(file: &str, seed: Option<u64>, out: &str) -> ExitCode {
+    let scenario = match load(file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for w in &scenario.warnings {
+        eprintln!("{file}: warning: {w}");
+    }
+    let simulation = kafka_sim::run(&scenario, seed.unwrap_or(scenario.seed));
+    let html = kafka_sim::html::render_run(&simulation);
+    if let Err(e) = write_atomically(out, &html) {
+        eprintln!("error: {out}: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    println!("{out}");
+    ExitCode::SUCCESS
 }
 
 fn run_check(file: &str) -> ExitCode {

@@ -57,7 +57,7 @@ struct Followed {
 
 /// Dates every loss in `violations` (those with a [`Loss`]): sets `lost_at_ms` and
 /// `lost_by`, and the violation's `at_ms` to the moment of the loss.
-pub(super) fn date_losses(events: &[RecordedEvent], violations: &mut [Violation]) {
+pub(crate) fn date_losses(events: &[RecordedEvent], violations: &mut [Violation]) {
     let mut followed: BTreeMap<TopicPartition, BTreeMap<u64, Vec<Followed>>> = BTreeMap::new();
     for (i, v) in violations.iter().enumerate() {
         let (Some(loss), Some(tp)) = (&v.loss, &v.partition) else {
