@@ -25,14 +25,14 @@ fn an_offline_partition_shows_no_leader_while_the_end_shows_it_healed() {
 
     let offline = moment::at(result, &s, 30_000);
     let orders = &offline.state.partitions[0];
-    assert_eq!(orders.leader, None, "offline from t=24.148s to t=40.024s");
+    assert_eq!(orders.leader, None, "offline from t=24.146s to t=40.029s");
     assert_eq!(orders.isr, vec![0]);
     let broker0 = &orders.replica_states[0];
     assert!(!broker0.online, "broker 0 crashed at t=20s");
     let out = offline.partitions(result);
     assert_eq!(
         out[0].offline_ms,
-        30_000 - 24_148,
+        30_000 - 24_146,
         "offline time counts up to the moment"
     );
     let text = offline.text(result, false);

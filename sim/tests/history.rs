@@ -35,7 +35,7 @@ const KIP_101_HW_TRUNCATION: Pair = Pair {
     old: "kip-101-hw-truncation-loss-old",
     new: "kip-101-hw-truncation-loss-new",
     invariant: "committed-record-lost",
-    breaking_seed: 10,
+    breaking_seed: 11,
 };
 
 const KIP_320: Pair = Pair {
@@ -49,7 +49,7 @@ const KIP_279: Pair = Pair {
     old: "kip-279-fast-failover-divergence-old",
     new: "kip-279-fast-failover-divergence-new",
     invariant: "replica-divergence",
-    breaking_seed: 1,
+    breaking_seed: 16,
 };
 
 fn load(name: &str) -> Scenario {

@@ -8,7 +8,11 @@
 //!   never earlier than the previous message on the same link, so each link is FIFO by
 //!   construction, as a TCP connection is;
 //! - latency drawn from the scenario's range, extra delay on slowed links, retransmission
-//!   delay on lossy ones, all drawn from the sending node's `ChaCha8Rng`;
+//!   delay on lossy ones, all drawn for each message from a `ChaCha8Rng` keyed by the run's
+//!   seed, the link (sender, its incarnation, receiver) and the message's sequence number on
+//!   that link. A draw never depends on what other links carried: two runs that differ by
+//!   one setting (`kafka-sim what-if`) give the same delays to every link whose traffic is
+//!   the same, so they differ by the setting's effect and not by reshuffled noise;
 //! - a message on a cut link waits in the receiver's inbox and is handed over once the link
 //!   heals; a restarted sender's old messages are dropped, as a reset connection's unread
 //!   data is.
@@ -17,7 +21,7 @@ use super::shared::Shared;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use kafka_model::protocol::Disconnected;
 use kafka_model::{Message, NodeId};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -307,11 +311,47 @@ fn retransmission_delay_ns(rng: &mut ChaCha8Rng, loss: f64) -> u64 {
     delay
 }
 
-/// A node's outgoing links: its incarnation and each link's last delivery time (for FIFO
-/// delivery times).
+/// A node's outgoing links: its incarnation, the seed its links' draws start from, and per
+/// link the last delivery time (for FIFO delivery times) and the messages sent so far (the
+/// next message's sequence number, which keys its draws).
 pub(super) struct Links {
     pub(super) incarnation: u64,
+    pub(super) draw_seed: u64,
     pub(super) last_delivery_ns: BTreeMap<NodeId, u64>,
+    pub(super) sent: BTreeMap<NodeId, u64>,
+}
+
+impl Links {
+    pub(super) fn new(incarnation: u64, draw_seed: u64) -> Links {
+        Links {
+            incarnation,
+            draw_seed,
+            last_delivery_ns: BTreeMap::new(),
+            sent: BTreeMap::new(),
+        }
+    }
+
+    /// The generator of the next message's draws on the link to `to`: keyed by the link
+    /// and the message's sequence number on it, never by what other links sent.
+    fn next_draws(&mut self, to: NodeId) -> ChaCha8Rng {
+        let sequence = self.sent.entry(to).or_insert(0);
+        let seed = self.draw_seed
+            ^ node_code(to).wrapping_mul(0xA24B_AED4_963E_E407)
+            ^ sequence.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+        *sequence += 1;
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+}
+
+/// A number per node, distinct for every node: the link half of a draw's key.
+pub(super) fn node_code(node: NodeId) -> u64 {
+    match node {
+        NodeId::ZooKeeper => 1,
+        NodeId::Admin => 2,
+        NodeId::Broker(b) => 0x100 + b as u64,
+        NodeId::Producer(i) => 0x10000 + i as u64,
+        NodeId::Consumer(i) => 0x20000 + i as u64,
+    }
 }
 
 /// Sends a handler's messages, each with its delivery time: the link's latency, any extra
@@ -321,7 +361,6 @@ pub(super) struct Links {
 pub(super) fn send_messages(
     shared: &Shared,
     me: NodeId,
-    rng: &mut ChaCha8Rng,
     links: &mut Links,
     now_ns: u64,
     messages: &mut Vec<(NodeId, Message)>,
@@ -342,9 +381,10 @@ pub(super) fn send_messages(
             }
             continue;
         }
-        let retransmit_ns = retransmission_delay_ns(rng, net.loss(me, to).max(network.loss));
+        let mut draws = links.next_draws(to);
+        let retransmit_ns = retransmission_delay_ns(&mut draws, net.loss(me, to).max(network.loss));
         let latency_us = if network.latency_max_us > network.latency_min_us {
-            rng.gen_range(network.latency_min_us..=network.latency_max_us)
+            draws.gen_range(network.latency_min_us..=network.latency_max_us)
         } else {
             network.latency_min_us
         };

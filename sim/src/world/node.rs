@@ -5,7 +5,9 @@
 //! without the simulated clock moving is stuck in a loop no real process would survive: it
 //! stops the run with a `livelock` finding instead of spinning forever.
 
-use super::net::{next_deliverable, open_mailbox, send_messages, Inbox, Links, HELD_RECHECK_NS};
+use super::net::{
+    next_deliverable, node_code, open_mailbox, send_messages, Inbox, Links, HELD_RECHECK_NS,
+};
 use super::shared::{Livelock, Shared, Stop};
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -13,8 +15,6 @@ use kafka_model::broker::Broker;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{Actor, BrokerId, NodeId, Output};
 use madsim::time::{sleep, Duration};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
@@ -158,11 +158,7 @@ fn must_stop(shared: &Shared, me: NodeId, turns: &mut TurnCounter, now_ns: u64) 
 pub(super) async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: NodeId, slot: S) {
     let mut receiver = open_mailbox(&shared, me);
     let incarnation = receiver.incarnation;
-    let mut rng = ChaCha8Rng::seed_from_u64(node_seed(shared.seed, me, incarnation));
-    let mut links = Links {
-        incarnation,
-        last_delivery_ns: BTreeMap::new(),
-    };
+    let mut links = Links::new(incarnation, node_seed(shared.seed, me, incarnation));
     let mut timers: BTreeMap<(u64, u64), A::Timer> = BTreeMap::new();
     let mut inbox: Inbox = BTreeMap::new();
     let mut seq: u64 = 0;
@@ -173,15 +169,7 @@ pub(super) async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: Node
         return;
     }
     loop {
-        let refused = flush_output(
-            &shared,
-            me,
-            &mut rng,
-            &mut links,
-            &mut timers,
-            &mut seq,
-            &mut out,
-        );
+        let refused = flush_output(&shared, me, &mut links, &mut timers, &mut seq, &mut out);
         for (peer, at_ns) in refused {
             receiver.refused(peer, at_ns, &mut inbox);
         }
@@ -237,15 +225,9 @@ pub(super) async fn run_node<A: Actor, S: Slot<A>>(shared: Arc<Shared>, me: Node
     }
 }
 
+/// The seed of one life of a node's links: the run's seed, the node and its incarnation.
 fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
-    let code = match node {
-        NodeId::ZooKeeper => 1u64,
-        NodeId::Admin => 2,
-        NodeId::Broker(b) => 0x100 + b as u64,
-        NodeId::Producer(i) => 0x10000 + i as u64,
-        NodeId::Consumer(i) => 0x20000 + i as u64,
-    };
-    seed ^ code.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    seed ^ node_code(node).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ incarnation.wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
@@ -254,7 +236,6 @@ fn node_seed(seed: u64, node: NodeId, incarnation: u64) -> u64 {
 fn flush_output<T>(
     shared: &Shared,
     me: NodeId,
-    rng: &mut ChaCha8Rng,
     links: &mut Links,
     timers: &mut BTreeMap<(u64, u64), T>,
     seq: &mut u64,
@@ -269,7 +250,7 @@ fn flush_output<T>(
     if out.messages.is_empty() {
         return Vec::new();
     }
-    send_messages(shared, me, rng, links, now_ns, &mut out.messages)
+    send_messages(shared, me, links, now_ns, &mut out.messages)
 }
 
 #[cfg(test)]
@@ -284,6 +265,8 @@ mod tests {
     use madsim::runtime::{Handle, Runtime};
     use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
     use rand::Rng;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
     use std::sync::atomic::AtomicBool;
 
     #[test]
