@@ -165,9 +165,10 @@ fn the_unclean_election_and_the_lost_records_are_marked() {
         .map(|l| l["count"].as_u64().expect("count"))
         .sum();
     assert_eq!(lost, sim.outcome().records.acked_lost);
-    // Broker 0 truncates the lost records away when it returns in the settle.
+    // Broker 0 truncates the lost records away when it returns in the settle (to the end of
+    // epoch 0 on the new leader, offset 400).
     let truncations = panel["lanes"][0]["truncations"].as_array().expect("marks");
-    assert!(truncations.iter().any(|t| t["to_offset"] == 399));
+    assert!(truncations.iter().any(|t| t["to_offset"] == 400));
     // Every crash is a span that its restart (or the settle) ends.
     let crashes: Vec<_> = run["faults"]
         .as_array()
@@ -182,7 +183,7 @@ fn the_unclean_election_and_the_lost_records_are_marked() {
     // Each narrated line and its time.
     let timeline = run["timeline"].as_array().expect("timeline");
     assert_eq!(timeline.len(), sim.timeline().len());
-    assert!(timeline.iter().any(|l| l["at_ms"] == 24_148
+    assert!(timeline.iter().any(|l| l["at_ms"] == 24_149
         && l["text"]
             .as_str()
             .is_some_and(|t| t.contains("UNCLEAN election"))));
