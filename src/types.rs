@@ -244,6 +244,31 @@ impl RecordBatch {
         self.records.is_empty()
     }
 
+    /// The records of this batch at or after `offset`, as a batch of their own; `None` if
+    /// none is. What a read from `offset` gets under message format v0/v1 (before 0.11),
+    /// where an uncompressed message set's entries are single messages, each with its own
+    /// offset: Kafka 0.10.2's `FileMessageSet.searchForOffsetWithSize` starts a read at the
+    /// first shallow entry whose offset is at or after the target, not at a batch.
+    pub fn from_offset(&self, offset: u64) -> Option<RecordBatch> {
+        if self.base_offset >= offset {
+            return Some(self.clone());
+        }
+        let kept: Vec<Record> = self
+            .records
+            .iter()
+            .filter(|r| r.offset >= offset)
+            .cloned()
+            .collect();
+        let first = kept.first()?;
+        Some(RecordBatch {
+            base_offset: first.offset,
+            base_timestamp_ms: first.timestamp_ms,
+            max_timestamp_ms: kept.iter().map(|r| r.timestamp_ms).max().unwrap_or(0),
+            records: kept,
+            ..self.clone()
+        })
+    }
+
     /// One batch holding `records` (at least one, in offset order), with their first
     /// record's epoch and timestamp: for tests and tools that build a log by hand.
     pub fn of_records(records: Vec<Record>) -> RecordBatch {
@@ -491,6 +516,20 @@ pub fn offsets_partition_for(group_id: &str, num_partitions: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_under_message_format_v1_starts_at_the_offset() {
+        let records: Vec<Record> = (97..=100)
+            .map(|o| Record::by_hand(o, None, Some("v".into()), 1_000 + o, None))
+            .collect();
+        let batch = RecordBatch::of_records(records);
+        let from = batch.from_offset(99).expect("records at or after 99");
+        assert_eq!((from.base_offset, from.last_offset), (99, 100));
+        assert_eq!(from.records.len(), 2);
+        assert_eq!(from.base_timestamp_ms, 1_099);
+        assert_eq!(batch.from_offset(90), Some(batch.clone()));
+        assert_eq!(batch.from_offset(101), None);
+    }
 
     #[test]
     fn java_hash_matches_java() {

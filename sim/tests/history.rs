@@ -155,3 +155,24 @@ fn kip_320_consumer_over_many_seeds() {
 fn kip_279_over_many_seeds() {
     prove_over_many_seeds(&KIP_279);
 }
+
+/// Before 0.11 a fetch is answered from the fetch offset itself (message format v1 addresses
+/// each message), so a follower that truncated to its high watermark inside what the new
+/// leader holds as one retried batch appends the rest and diverges, as KIP-101 tells it. A
+/// read that handed it the whole batch made the follower's append panic on this seed.
+#[test]
+fn an_old_protocol_follower_fetching_inside_a_batch_diverges_and_does_not_panic() {
+    let path = format!(
+        "{}/../scenarios/random-faults-old-protocol.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let run = kafka_sim::world::run_limited(&scenario, 26, Default::default())
+        .unwrap_or_else(|e| panic!("seed 26: {e}"));
+    let (outcome, _) = kafka_sim::report::outcome(&scenario, 26, &run);
+    assert!(
+        outcome.violation_counts.contains_key("replica-divergence"),
+        "{:?}",
+        outcome.violation_counts
+    );
+}

@@ -786,6 +786,9 @@ impl Broker {
             let upper = self.fetch_upper_bound(&fp.tp, replica_id);
             response.records =
                 self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+            if !self.protocol().uses_leader_epochs() {
+                starts_at_the_offset(&mut response.records, fp.fetch_offset);
+            }
         }
         response
     }
@@ -960,5 +963,21 @@ impl Broker {
                 partitions: answers,
             }),
         );
+    }
+}
+
+/// Before 0.11 (message format v0/v1, which is all a protocol without leader epochs may
+/// write), an uncompressed message set is addressed message by message: a read starts at the
+/// fetch offset itself, not at the start of the batch around it. A follower that truncated to
+/// its high watermark in the middle of what the leader wrote as one batch fetches from there
+/// and appends the rest, which is how the old protocol's replicas come to diverge (KIP-101).
+fn starts_at_the_offset(batches: &mut Vec<RecordBatch>, fetch_offset: u64) {
+    if let Some(first) = batches.first() {
+        match first.from_offset(fetch_offset) {
+            Some(trimmed) => batches[0] = trimmed,
+            None => {
+                batches.remove(0);
+            }
+        }
     }
 }
