@@ -474,16 +474,26 @@ impl WhatIf {
             .zip(summary_rows(&self.changed))
             .map(|((label, a), (_, b))| (label, a, b))
             .collect();
+        // A long cell (the violations) goes on lines of its own, so the numbers stay in
+        // narrow columns.
+        const CELL_MAX: usize = 12;
         let width = rows
             .iter()
             .map(|(_, a, _)| a.len())
+            .filter(|len| *len <= CELL_MAX)
             .chain(["as written".len()])
             .max()
             .unwrap_or(0);
         let _ = writeln!(out, "  {:<28} {:>width$}   changed", "", "as written");
         for (label, a, b) in rows {
             let mark = if a == b { " " } else { "*" };
-            let _ = writeln!(out, "{mark} {label:<28} {a:>width$}   {b}");
+            if a.len() > CELL_MAX || b.len() > CELL_MAX {
+                let _ = writeln!(out, "{mark} {label}:");
+                let _ = writeln!(out, "      as written: {a}");
+                let _ = writeln!(out, "      changed:    {b}");
+            } else {
+                let _ = writeln!(out, "{mark} {label:<28} {a:>width$}   {b}");
+            }
         }
         out.push_str("(* where the two differ; [expect] is the file's, judged on each run)\n");
         out.push('\n');
