@@ -211,21 +211,48 @@ fn partitions_at(
         .collect()
 }
 
-/// The brokers a crash or power loss had taken down by `at_ms` and no restart brought back.
+/// The brokers down at `at_ms`: a crash or power loss takes a broker down until its
+/// restart, and so does the exit of a controlled shutdown (`BrokerShutDown`); the settle
+/// restarts every broker still down. The HTML report's table reads them alike.
 fn brokers_down(result: &RunResult, at_ms: u64) -> BTreeSet<BrokerId> {
-    let mut down = BTreeSet::new();
+    enum Step {
+        Down(BrokerId),
+        Up(BrokerId),
+        AllUp,
+    }
+    let mut steps: Vec<(u64, Step)> = Vec::new();
     for f in result.faults.iter().filter(|f| f.at_ms <= at_ms) {
+        if f.action == "settle" {
+            steps.push((f.at_ms, Step::AllUp));
+            continue;
+        }
         let Some(NodeId::Broker(b)) = crate::check::calm::parse_node(&f.detail) else {
             continue;
         };
         match f.action.as_str() {
-            "crash" | "power-loss" => {
+            "crash" | "power-loss" => steps.push((f.at_ms, Step::Down(b))),
+            "restart" => steps.push((f.at_ms, Step::Up(b))),
+            _ => {}
+        }
+    }
+    let upto = result.events.partition_point(|e| e.at_ms <= at_ms);
+    for e in &result.events[..upto] {
+        if let Event::BrokerShutDown { broker, .. } = &e.event {
+            steps.push((e.at_ms, Step::Down(*broker)));
+        }
+    }
+    // In time order; at one millisecond the faults first, as they were listed first.
+    steps.sort_by_key(|(at, _)| *at);
+    let mut down = BTreeSet::new();
+    for (_, step) in steps {
+        match step {
+            Step::Down(b) => {
                 down.insert(b);
             }
-            "restart" => {
+            Step::Up(b) => {
                 down.remove(&b);
             }
-            _ => {}
+            Step::AllUp => down.clear(),
         }
     }
     down

@@ -61,3 +61,18 @@ fn a_group_in_the_middle_of_a_rebalance_shows_its_lag() {
     assert_eq!(end.state.as_deref(), Some("Stable"));
     assert_eq!(end.partitions.iter().filter_map(|p| p.lag).sum::<u64>(), 0);
 }
+
+#[test]
+fn the_settle_brings_back_the_brokers_still_down() {
+    // Broker 0 crashes at t=20s and nothing restarts it before the settle at t=60s.
+    let s = scenario("unclean-election-loses-acked");
+    let sim = run(&s, s.seed);
+    let result = sim.result();
+    let before = moment::at(result, &s, s.duration_ms - 1);
+    assert!(!before.state.partitions[0].replica_states[0].online);
+    let after = moment::at(result, &s, s.duration_ms + 1);
+    assert!(
+        after.state.partitions[0].replica_states[0].online,
+        "the settle restarted broker 0"
+    );
+}

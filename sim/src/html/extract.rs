@@ -7,10 +7,9 @@
 //! each moment the cursor can stop at). One pass for both keeps the drawing and the table
 //! from ever disagreeing, and costs one walk of the record however many moments there are.
 //!
-//! A broker is down from its crash or power loss until its restart, as `moment` has it;
-//! the final settle, which restarts every broker still down, and a controlled shutdown's
-//! exit (`BrokerShutDown`) count too, so the table after the settle shows the brokers the
-//! settle brought back.
+//! A broker is down from its crash or power loss, or its controlled shutdown's exit
+//! (`BrokerShutDown`), until its restart or the final settle, which restarts every broker
+//! still down: the rule `moment` (`run --describe-at`) follows too.
 
 use super::data::*;
 use super::faults::fault_spans;
