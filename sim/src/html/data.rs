@@ -49,6 +49,9 @@ pub struct RunData {
     pub partitions: Vec<PartitionPanel>,
     /// Internal topics left out of the panels and the table, with their partition counts.
     pub internal_hidden: Vec<(String, u32)>,
+    /// Partitions left out because the run has more than `PANELS_MAX`: those with the
+    /// least happening.
+    pub quiet_hidden: u32,
     pub groups: Vec<GroupPanel>,
     pub faults: Vec<FaultSpan>,
     /// The describe tables at every moment the cursor can stop at, in time order.

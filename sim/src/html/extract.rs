@@ -61,17 +61,76 @@ fn is_internal(topic: &str) -> bool {
     topic.starts_with("__")
 }
 
-/// Everything the page shows of one run; the describe tables sampled at `sample_times_ms`
-/// (ascending, distinct).
+/// At most this many partitions get a panel and a row of the describe table. A cluster of
+/// thousands of partitions would otherwise give a page of thousands of panels and a table
+/// of thousands of rows at every step: tens of megabytes nobody can read. The ones drawn are
+/// those with the most happening ([`shown_partitions`]).
+pub const PANELS_MAX: usize = 40;
+
+/// The partitions the page draws: every one that is not internal, or, past
+/// [`PANELS_MAX`], those with the most happening in any of `sims` (a what-if page draws the
+/// same ones for both runs): a broken invariant first, then an unclean election, a
+/// truncation, an offline spell, an election, an ISR change; ties in (topic, partition)
+/// order. Returned in (topic, partition) order.
+pub fn shown_partitions(sims: &[&Simulation]) -> BTreeSet<TopicPartition> {
+    let all: Vec<&TopicPartition> = sims[0]
+        .result()
+        .final_state
+        .partitions
+        .iter()
+        .map(|p| &p.tp)
+        .filter(|tp| !is_internal(&tp.topic))
+        .collect();
+    if all.len() <= PANELS_MAX {
+        return all.into_iter().cloned().collect();
+    }
+    let mut weight: BTreeMap<&TopicPartition, u64> = all.iter().map(|tp| (*tp, 0)).collect();
+    let by_name: BTreeMap<String, &TopicPartition> =
+        all.iter().map(|tp| (tp.to_string(), *tp)).collect();
+    for sim in sims {
+        for v in &sim.outcome().violations {
+            if let Some(tp) = v.partition.as_ref().and_then(|name| by_name.get(name)) {
+                *weight.entry(tp).or_default() += 100_000;
+            }
+        }
+        for e in &sim.result().events {
+            let (tp, w) = match &e.event {
+                Event::LeaderElected { tp, unclean, .. } => {
+                    (tp, if *unclean { 10_000 } else { 10 })
+                }
+                Event::Truncated { tp, .. } => (tp, 1_000),
+                Event::PartitionOffline { tp, .. } => (tp, 100),
+                other => match isr_tp(other) {
+                    Some(tp) => (tp, 1),
+                    None => continue,
+                },
+            };
+            if let Some(total) = weight.get_mut(tp) {
+                *total += w;
+            }
+        }
+    }
+    let mut ranked: Vec<(&TopicPartition, u64)> = weight.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    ranked
+        .into_iter()
+        .take(PANELS_MAX)
+        .map(|(tp, _)| tp.clone())
+        .collect()
+}
+
+/// Everything the page shows of one run, for the partitions in `shown`; the describe
+/// tables sampled at `sample_times_ms` (ascending, distinct).
 pub fn run_data(
     sim: &Simulation,
     label: &str,
     timeline: Vec<TimelineLine>,
     sample_times_ms: &[u64],
+    shown: &BTreeSet<TopicPartition>,
 ) -> RunData {
     let result = sim.result();
     let end_ms = result.sim_time_ms;
-    let mut sweep = Sweep::new(sim);
+    let mut sweep = Sweep::new(sim, shown);
     let samples = sweep.run(&result.events, &result.faults, sample_times_ms);
     let mut partitions = sweep.panels(end_ms);
     add_losses(&mut partitions, &result.events, &result.final_state, end_ms);
@@ -100,6 +159,13 @@ pub fn run_data(
         timeline,
         partitions,
         internal_hidden: internal_hidden(&result.final_state.partitions),
+        quiet_hidden: (result
+            .final_state
+            .partitions
+            .iter()
+            .filter(|p| !is_internal(&p.tp.topic))
+            .count()
+            - shown.len()) as u32,
         groups,
         faults: fault_spans(&result.faults, end_ms),
         samples,
@@ -455,13 +521,13 @@ struct Sweep<'a> {
 }
 
 impl<'a> Sweep<'a> {
-    fn new(sim: &'a Simulation) -> Sweep<'a> {
+    fn new(sim: &'a Simulation, shown: &BTreeSet<TopicPartition>) -> Sweep<'a> {
         let partitions: Vec<Partition<'a>> = sim
             .result()
             .final_state
             .partitions
             .iter()
-            .filter(|p| !is_internal(&p.tp.topic))
+            .filter(|p| shown.contains(&p.tp))
             .map(|p| Partition {
                 final_state: p,
                 leader: None,

@@ -57,7 +57,8 @@ const SCRIPT: &str = include_str!("script.js");
 pub fn render_run(sim: &crate::Simulation) -> String {
     let timeline = extract::timeline(sim);
     let times = sample_times(&[extract::cursor_times_ms(sim, &timeline)], None);
-    let run = extract::run_data(sim, "run", timeline, &times);
+    let shown = extract::shown_partitions(&[sim]);
+    let run = extract::run_data(sim, "run", timeline, &times, &shown);
     let outcome = sim.outcome();
     page_html(&Page {
         title: format!("{} (seed {})", outcome.scenario, outcome.seed),
@@ -86,6 +87,7 @@ pub fn render_pair(
         ],
         first_divergence_ms,
     );
+    let drawn = extract::shown_partitions(&[base, changed]);
     let shown: Vec<String> = changes.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let outcome = base.outcome();
     page_html(&Page {
@@ -105,8 +107,8 @@ pub fn render_pair(
         first_divergence_ms,
         end_ms: base.result().sim_time_ms.max(changed.result().sim_time_ms),
         runs: vec![
-            extract::run_data(base, "base", base_timeline, &times),
-            extract::run_data(changed, "changed", changed_timeline, &times),
+            extract::run_data(base, "base", base_timeline, &times, &drawn),
+            extract::run_data(changed, "changed", changed_timeline, &times, &drawn),
         ],
     })
 }

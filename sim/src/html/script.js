@@ -344,6 +344,7 @@
     });
     box.appendChild(table);
     for (const [topic, count] of run.internal_hidden) box.appendChild(el("div", "note", "(" + topic + ", " + count + " partitions, not shown)"));
+    if (run.quiet_hidden) box.appendChild(el("div", "note", "(" + run.quiet_hidden + " more partitions with less happening, not shown)"));
     run.groups.forEach((g, k) => {
       const row = sample.groups[k];
       if (!row) return;
@@ -425,6 +426,7 @@
       const panels = el("div", "panels");
       for (const p of run.partitions) drawPartition(panels, run, p);
       for (const g of run.groups) drawGroup(panels, run, g);
+      if (run.quiet_hidden) panels.appendChild(el("p", "note", "Not drawn: " + run.quiet_hidden + " more partitions. A page draws at most " + run.partitions.length + ": those with the most happening (broken invariants, unclean elections, truncations, offline spells, elections, ISR changes)."));
       if (run.internal_hidden.length) panels.appendChild(el("p", "note", "Not drawn: " + run.internal_hidden.map((h) => h[0] + " (" + h[1] + " partitions)").join(", ") + ", Kafka's internal topics."));
       violationsOf(run, panels);
       const aside = el("aside");

@@ -270,3 +270,70 @@ fn the_page_names_no_url() {
         assert_eq!(loads, 0, "{needle} in the page");
     }
 }
+
+/// Past `PANELS_MAX` partitions the page draws those with the most happening: here the
+/// partitions broker 0 led, which get a new leader when it crashes.
+#[test]
+fn a_big_topic_draws_the_partitions_with_the_most_happening() {
+    let s = scenario(
+        "many.toml",
+        r#"# Sixty partitions, and the leader of a third of them crashes.
+name = "many"
+duration = "30s"
+settle = "5s"
+seed = 1
+
+[cluster]
+brokers = 3
+
+[cluster.config]
+"zookeeper.session.timeout.ms" = 6000
+
+[[topics]]
+name = "orders"
+partitions = 60
+replication_factor = 3
+
+[[producers]]
+name = "app"
+topic = "orders"
+records = 200
+rate = 50
+start = "1s"
+
+[[faults]]
+at = "8s"
+action = "crash"
+target = 0
+"#,
+    );
+    let sim = crate::run(&s, 1);
+    let data = embedded_data(&render_run(&sim));
+    let run = &data["runs"][0];
+    let drawn: Vec<&str> = run["partitions"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .map(|p| p["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(drawn.len(), extract::PANELS_MAX);
+    assert_eq!(run["quiet_hidden"], 60 - extract::PANELS_MAX as u64);
+    // Every partition whose leader failed is drawn.
+    let mut failed_over = 0;
+    for e in &sim.result().events {
+        if let kafka_model::Event::LeaderElected { tp, reason, .. } = &e.event {
+            if *reason == kafka_model::event::ElectionReason::NewPartition {
+                continue;
+            }
+            assert!(drawn.contains(&tp.to_string().as_str()), "{tp}");
+            failed_over += 1;
+        }
+    }
+    assert!(failed_over >= 10, "{failed_over} partitions failed over");
+    for sample in run["samples"].as_array().expect("samples") {
+        assert_eq!(
+            sample["rows"].as_array().expect("rows").len(),
+            extract::PANELS_MAX
+        );
+    }
+}
