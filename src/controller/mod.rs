@@ -20,6 +20,7 @@
 //! names the controller a broker hosts.
 
 pub mod election;
+pub mod kraft;
 pub mod zk;
 
 #[cfg(test)]
