@@ -18,6 +18,7 @@
 //! ([`MetadataVersion`]), not on the release alone; a scenario's `kafka_version` gives its
 //! default, as `kafka-storage.sh format` does.
 
+pub mod local_changes;
 pub mod partition_change;
 
 pub use partition_change::{
