@@ -21,6 +21,6 @@
 pub mod partition_change;
 
 pub use partition_change::{
-    Election, LeaderChange, LeaderRecoveryState, MetadataVersion, PartitionChangeRecord,
-    PartitionRegistration,
+    Election, ElectionResult, LeaderChange, LeaderRecoveryState, MetadataVersion,
+    PartitionChangeBuilder, PartitionChangeRecord, PartitionRegistration, NO_LEADER,
 };
