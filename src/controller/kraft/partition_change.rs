@@ -205,6 +205,11 @@ pub struct ElectionResult {
 /// never acts) and log directories (`setDirectory`, `setDefaultDirProvider`; the model has
 /// one directory per broker). `set_target_replicas` is kept: a new replica list still bumps
 /// the leader epoch when it drops a replica, as Kafka's does.
+///
+/// Not here, as not in Kafka's class: the checks on an AlterPartition request
+/// (`ReplicationControlManager.validateAlterPartitionData`), among them that a RECOVERING
+/// leader may not grow its ISR (KIP-704). The builder writes whatever target ISR it is
+/// given; its caller refuses the request first.
 pub struct PartitionChangeBuilder<'a, F: Fn(BrokerId) -> bool> {
     partition: &'a PartitionRegistration,
     is_acceptable_leader: F,
