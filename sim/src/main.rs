@@ -233,7 +233,7 @@ enum Command {
     /// Java 17) and to the model, and every case where the answers differ is printed.
     Conformance {
         /// The oracles to run, comma-separated: partitioner, assignors, election, groups,
-        /// producer-state, log (default: all).
+        /// producer-state, log, partition-change (default: all).
         #[arg(long, value_delimiter = ',')]
         oracle: Vec<String>,
         /// Cases per oracle.

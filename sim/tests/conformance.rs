@@ -59,3 +59,11 @@ fn the_producer_state_agrees_with_kafka() {
 fn the_log_layer_agrees_with_kafka() {
     agrees_with_kafka(Oracle::Log);
 }
+
+/// The KRaft controller's `PartitionChangeBuilder` and `PartitionRegistration.merge`
+/// (Kafka 4.0.2, `conformance/kraft`).
+#[test]
+#[ignore = "needs Java 17 and conformance/build.sh; run by .ci/run"]
+fn the_kraft_partition_change_builder_agrees_with_kafka() {
+    agrees_with_kafka(Oracle::PartitionChange);
+}

@@ -21,6 +21,7 @@ mod assignors;
 mod election;
 mod groups;
 mod log;
+mod partition_change;
 mod partitioner;
 mod producer_state;
 
@@ -51,26 +52,32 @@ pub enum Oracle {
     /// (`UnifiedLog`, `LogCleanerManager`, `LogCleaner.Cleaner`), through the contract of
     /// `kafka-sim log`.
     Log,
+    /// The KRaft controller's partition rules: `PartitionChangeBuilder.build` and
+    /// `PartitionRegistration.merge`, from Kafka's 4.0 line (its own Maven module,
+    /// `conformance/kraft`).
+    PartitionChange,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 6] = [
+    pub const ALL: [Oracle; 7] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
         Oracle::Groups,
         Oracle::ProducerState,
         Oracle::Log,
+        Oracle::PartitionChange,
     ];
 
     /// Every oracle there is, compared by this build or not.
-    const KNOWN: [Oracle; 6] = [
+    const KNOWN: [Oracle; 7] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
         Oracle::Groups,
         Oracle::ProducerState,
         Oracle::Log,
+        Oracle::PartitionChange,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -82,6 +89,7 @@ impl Oracle {
             Oracle::Groups => "groups",
             Oracle::ProducerState => "producer-state",
             Oracle::Log => "log",
+            Oracle::PartitionChange => "partition-change",
         }
     }
 
@@ -98,6 +106,16 @@ impl Oracle {
             Oracle::Groups => "kafkasim.conformance.GroupOracle",
             Oracle::ProducerState => "kafkasim.conformance.ProducerStateOracle",
             Oracle::Log => "kafkasim.conformance.LogOracle",
+            Oracle::PartitionChange => "kafkasim.conformance.kraft.PartitionChangeOracle",
+        }
+    }
+
+    /// Where the oracle program is built, under `conformance/`: the KRaft oracles need
+    /// Kafka's 4.0 line and are a Maven module of their own.
+    fn module(self) -> &'static str {
+        match self {
+            Oracle::PartitionChange => "kraft",
+            _ => "",
         }
     }
 
@@ -119,6 +137,9 @@ impl Oracle {
             }
             Oracle::Log => {
                 "UnifiedLog.deleteOldSegments, LogCleanerManager.grabFilthiestCompactedLog, LogCleaner.Cleaner.doClean (kafka_2.13, kafka-storage)"
+            }
+            Oracle::PartitionChange => {
+                "PartitionChangeBuilder.build, PartitionRegistration.merge (kafka-metadata 4.0.2)"
             }
         }
     }
@@ -282,6 +303,9 @@ pub fn run(
         Oracle::Groups => compare::<groups::Groups>(oracle, cases, seed, dir),
         Oracle::ProducerState => compare::<producer_state::ProducerState>(oracle, cases, seed, dir),
         Oracle::Log => compare::<log::Log>(oracle, cases, seed, dir),
+        Oracle::PartitionChange => {
+            compare::<partition_change::PartitionChange>(oracle, cases, seed, dir)
+        }
     }
 }
 
@@ -394,8 +418,9 @@ fn ask_kafka(
     dir: &Path,
     lines: &[String],
 ) -> Result<Vec<String>, ConformanceError> {
-    let classes = dir.join("target/classes");
-    let classpath_file = dir.join("target/classpath.txt");
+    let module = dir.join(oracle.module());
+    let classes = module.join("target/classes");
+    let classpath_file = module.join("target/classpath.txt");
     for needed in [&classes, &classpath_file] {
         if !needed.exists() {
             return Err(ConformanceError::NotBuilt(needed.clone()));

@@ -22,6 +22,6 @@ pub mod local_changes;
 pub mod partition_change;
 
 pub use partition_change::{
-    Election, LeaderChange, LeaderRecoveryState, MetadataVersion, PartitionChangeRecord,
-    PartitionRegistration,
+    Election, ElectionResult, LeaderChange, LeaderRecoveryState, MetadataVersion,
+    PartitionChangeBuilder, PartitionChangeRecord, PartitionRegistration, NO_LEADER,
 };
