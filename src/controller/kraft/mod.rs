@@ -19,11 +19,15 @@
 //! default, as `kafka-storage.sh format` does.
 
 pub mod cluster_control;
+pub mod controller;
 pub mod heartbeat;
 pub mod image;
 pub mod partition_change;
 pub mod records;
 pub mod replication_control;
+
+#[cfg(test)]
+mod tests;
 
 pub use partition_change::{
     Election, ElectionResult, LeaderChange, LeaderRecoveryState, MetadataVersion,
@@ -34,5 +38,6 @@ pub use cluster_control::{
     BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationReply,
     BrokerRegistrationRequest,
 };
+pub use controller::{ControllerConfig, ControllerWrite, QuorumController, TickAction};
 pub use image::{BrokerRegistration, MetadataImage};
 pub use records::{ApiError, ConfigResource, IncarnationId, MetadataRecord, TopicId};
