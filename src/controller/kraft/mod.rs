@@ -18,10 +18,27 @@
 //! ([`MetadataVersion`]), not on the release alone; a scenario's `kafka_version` gives its
 //! default, as `kafka-storage.sh format` does.
 
+pub mod cluster_control;
+pub mod controller;
+pub mod heartbeat;
+pub mod image;
 pub mod local_changes;
 pub mod partition_change;
+pub mod records;
+pub mod replication_control;
+
+#[cfg(test)]
+mod tests;
 
 pub use partition_change::{
     Election, ElectionResult, LeaderChange, LeaderRecoveryState, MetadataVersion,
     PartitionChangeBuilder, PartitionChangeRecord, PartitionRegistration, NO_LEADER,
 };
+
+pub use cluster_control::{
+    BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationReply,
+    BrokerRegistrationRequest,
+};
+pub use controller::{ControllerConfig, ControllerWrite, QuorumController, TickAction};
+pub use image::{BrokerRegistration, MetadataImage};
+pub use records::{ApiError, ConfigResource, IncarnationId, MetadataRecord, TopicId};
