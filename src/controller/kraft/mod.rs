@@ -19,6 +19,7 @@
 //! default, as `kafka-storage.sh format` does.
 
 pub mod partition_change;
+pub mod raft;
 
 pub use partition_change::{
     Election, LeaderChange, LeaderRecoveryState, MetadataVersion, PartitionChangeRecord,
