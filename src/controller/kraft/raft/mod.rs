@@ -422,6 +422,14 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         self.leader().map(|(l, _)| l)
     }
 
+    /// A leader's HW once a majority holds an entry of its epoch (Kafka sends -1 before).
+    pub fn leader_high_watermark(&self) -> Option<u64> {
+        match &self.state {
+            State::Leader(leader) => leader.high_watermark,
+            _ => None,
+        }
+    }
+
     /// The vote cast in the current epoch.
     pub fn voted(&self) -> Option<RaftNodeId> {
         self.disk.quorum_state.voted
@@ -626,7 +634,8 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         debug_assert!(self.is_voter() && self.config.pre_vote);
         let prospective = Prospective {
             voted: self.voted(),
-            leader: self.disk.quorum_state.leader,
+            // A resigned leader does not go back to following itself.
+            leader: self.disk.quorum_state.leader.filter(|&l| l != self.id),
             retries,
             granted: BTreeSet::from([self.id]),
             rejected: BTreeSet::new(),
