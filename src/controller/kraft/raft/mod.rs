@@ -578,7 +578,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 },
                 out,
             );
-            self.start_unattached(now_ms, out);
+            self.start_unattached(now_ms, None, out);
         }
     }
 
@@ -589,13 +589,25 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             "unattached at epoch {epoch} from {}",
             self.epoch()
         );
+        // `transitionToUnattached`: a replica already waiting for an election keeps what is
+        // left of its timeout, so a stream of higher epochs (a disruptive candidate) cannot
+        // keep postponing its own candidacy; a candidate backing off runs at once.
+        let remaining_ms = match &self.state {
+            State::Unattached { .. } | State::Prospective(_) | State::Candidate(_) => Some(
+                self.deadlines
+                    .deadline_ms
+                    .get(&TimerKind::Election)
+                    .map_or(0, |&at| at.saturating_sub(now_ms)),
+            ),
+            _ => None,
+        };
         self.persist(ElectionState {
             epoch,
             leader: None,
             voted: None,
         });
         self.enter(State::Unattached { voted: None }, out);
-        self.start_unattached(now_ms, out);
+        self.start_unattached(now_ms, remaining_ms, out);
     }
 
     /// Unattached in the current epoch having granted `candidate` a vote (persisted first).
@@ -612,15 +624,25 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             },
             out,
         );
-        self.start_unattached(now_ms, out);
+        self.start_unattached(now_ms, None, out);
     }
 
-    fn start_unattached(&mut self, now_ms: u64, out: &mut RaftOutput<P>) {
+    /// Arms the election timeout (`remaining_ms`, else a fresh random one) of a voter; an
+    /// observer starts asking the voters who leads.
+    fn start_unattached(
+        &mut self,
+        now_ms: u64,
+        remaining_ms: Option<u64>,
+        out: &mut RaftOutput<P>,
+    ) {
         out.event(RaftEvent::BecameUnattached {
             epoch: self.epoch(),
         });
         if self.is_voter() {
-            let timeout_ms = self.random_election_timeout_ms();
+            let timeout_ms = match remaining_ms {
+                Some(ms) => ms,
+                None => self.random_election_timeout_ms(),
+            };
             self.deadlines
                 .set(TimerKind::Election, now_ms, timeout_ms, out);
         } else {
@@ -968,7 +990,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             (Some(leader), _) => self.to_follower(now_ms, self.epoch(), leader, out),
             (None, voted) => {
                 self.enter(State::Unattached { voted }, out);
-                self.start_unattached(now_ms, out);
+                self.start_unattached(now_ms, None, out);
             }
         }
     }
