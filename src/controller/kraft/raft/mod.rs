@@ -551,7 +551,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         if election.epoch < log_epoch {
             // The log has an epoch `quorum-state` never saw (possible for an observer):
             // start unattached there.
-            self.to_unattached(now_ms, log_epoch, out);
+            self.transition_to_unattached(now_ms, log_epoch, out);
         } else if election.leader == Some(self.id) && self.is_voter() {
             // A leader that restarts cannot know what it promised: it resigns its epoch.
             let unacknowledged = self.other_voters().into_iter().collect();
@@ -565,12 +565,12 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             self.start_resigned(now_ms, out);
         } else if election.voted == Some(self.id) && election.leader.is_none() && self.is_voter() {
             if self.config.pre_vote {
-                self.to_prospective(now_ms, 1, out);
+                self.transition_to_prospective(now_ms, 1, out);
             } else {
-                self.to_candidate(now_ms, 1, false, out);
+                self.transition_to_candidate(now_ms, 1, false, out);
             }
         } else if let Some(leader) = election.leader.filter(|&l| l != self.id) {
-            self.to_follower(now_ms, election.epoch, leader, out);
+            self.transition_to_follower(now_ms, election.epoch, leader, out);
         } else {
             self.enter(
                 State::Unattached {
@@ -583,7 +583,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     }
 
     /// Unattached at a higher epoch (nothing known in it yet).
-    fn to_unattached(&mut self, now_ms: u64, epoch: RaftEpoch, out: &mut RaftOutput<P>) {
+    fn transition_to_unattached(&mut self, now_ms: u64, epoch: RaftEpoch, out: &mut RaftOutput<P>) {
         assert!(
             epoch > self.epoch(),
             "unattached at epoch {epoch} from {}",
@@ -611,7 +611,12 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     }
 
     /// Unattached in the current epoch having granted `candidate` a vote (persisted first).
-    fn to_unattached_voted(&mut self, now_ms: u64, candidate: RaftNodeId, out: &mut RaftOutput<P>) {
+    fn transition_to_unattached_voted(
+        &mut self,
+        now_ms: u64,
+        candidate: RaftNodeId,
+        out: &mut RaftOutput<P>,
+    ) {
         let epoch = self.epoch();
         self.persist(ElectionState {
             epoch,
@@ -652,7 +657,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     }
 
     /// Prospective (KIP-996): pre-votes at the current epoch; nothing is persisted.
-    fn to_prospective(&mut self, now_ms: u64, retries: u32, out: &mut RaftOutput<P>) {
+    fn transition_to_prospective(&mut self, now_ms: u64, retries: u32, out: &mut RaftOutput<P>) {
         debug_assert!(self.is_voter() && self.config.pre_vote);
         let prospective = Prospective {
             voted: self.voted(),
@@ -674,7 +679,13 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
 
     /// Candidate: a new epoch (or, on restart, the epoch it already voted for itself in),
     /// its own vote persisted before any request goes out.
-    fn to_candidate(&mut self, now_ms: u64, retries: u32, bump: bool, out: &mut RaftOutput<P>) {
+    fn transition_to_candidate(
+        &mut self,
+        now_ms: u64,
+        retries: u32,
+        bump: bool,
+        out: &mut RaftOutput<P>,
+    ) {
         assert!(self.is_voter(), "an observer never becomes a candidate");
         let epoch = if bump { self.epoch() + 1 } else { self.epoch() };
         self.persist(ElectionState {
@@ -700,9 +711,9 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     /// An election is due (election timeout, fetch timeout, end of a backoff).
     fn start_election(&mut self, now_ms: u64, retries: u32, out: &mut RaftOutput<P>) {
         if self.config.pre_vote {
-            self.to_prospective(now_ms, retries, out);
+            self.transition_to_prospective(now_ms, retries, out);
         } else {
-            self.to_candidate(now_ms, retries, true, out);
+            self.transition_to_candidate(now_ms, retries, true, out);
         }
     }
 
@@ -721,7 +732,12 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
 
     /// `onBecomeLeader`: persists the leadership, writes the LeaderChange record at the
     /// epoch start offset, and announces itself with BeginQuorumEpoch.
-    fn to_leader(&mut self, now_ms: u64, granting: BTreeSet<RaftNodeId>, out: &mut RaftOutput<P>) {
+    fn transition_to_leader(
+        &mut self,
+        now_ms: u64,
+        granting: BTreeSet<RaftNodeId>,
+        out: &mut RaftOutput<P>,
+    ) {
         let epoch = self.epoch();
         self.persist(ElectionState {
             epoch,
@@ -764,7 +780,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     }
 
     /// Follower of `leader` in `epoch` (persisted), fetching at once.
-    fn to_follower(
+    fn transition_to_follower(
         &mut self,
         now_ms: u64,
         epoch: RaftEpoch,
@@ -817,14 +833,14 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         let leader = leader.filter(|&l| l != self.id);
         if epoch > self.epoch() {
             match leader {
-                Some(l) => self.to_follower(now_ms, epoch, l, out),
-                None => self.to_unattached(now_ms, epoch, out),
+                Some(l) => self.transition_to_follower(now_ms, epoch, l, out),
+                None => self.transition_to_unattached(now_ms, epoch, out),
             }
             true
         } else if epoch == self.epoch() && self.leader_id().is_none() {
             match leader {
                 Some(l) => {
-                    self.to_follower(now_ms, epoch, l, out);
+                    self.transition_to_follower(now_ms, epoch, l, out);
                     true
                 }
                 None => false,
@@ -987,7 +1003,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             return;
         };
         match (p.leader, p.voted) {
-            (Some(leader), _) => self.to_follower(now_ms, self.epoch(), leader, out),
+            (Some(leader), _) => self.transition_to_follower(now_ms, self.epoch(), leader, out),
             (None, voted) => {
                 self.enter(State::Unattached { voted }, out);
                 self.start_unattached(now_ms, None, out);
@@ -1179,7 +1195,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             return;
         }
         if epoch > self.epoch() {
-            self.to_unattached(now_ms, epoch, out);
+            self.transition_to_unattached(now_ms, epoch, out);
         }
         let log = &self.disk.log;
         let up_to_date = candidate_log_end >= (log.last_epoch(), log.end_offset());
@@ -1191,7 +1207,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 _ => false,
             };
             if not_voted {
-                self.to_unattached_voted(now_ms, candidate, out);
+                self.transition_to_unattached_voted(now_ms, candidate, out);
             }
         }
         respond(self, granted, None, out);
@@ -1271,7 +1287,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         };
         if p.granted.len() >= majority {
             let retries = p.retries;
-            self.to_candidate(now_ms, retries, true, out);
+            self.transition_to_candidate(now_ms, retries, true, out);
         } else if p.rejected.len() > lost_at {
             self.lose_prospective(now_ms, out);
         }
@@ -1285,7 +1301,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         };
         if c.granted.len() >= majority {
             let granting = c.granted.clone();
-            self.to_leader(now_ms, granting, out);
+            self.transition_to_leader(now_ms, granting, out);
         } else if c.rejected.len() > lost_at && !c.backing_off {
             let retries = c.retries;
             self.start_backoff(now_ms, retries, out);

@@ -320,7 +320,7 @@ impl Cluster {
 /// Random faults, then a heal: the invariants hold throughout and the cluster makes
 /// progress.
 fn run_seed(seed: u64, config: QuorumConfig) -> Stats {
-    let voters = if seed % 2 == 0 { 3 } else { 5 };
+    let voters = if seed.is_multiple_of(2) { 3 } else { 5 };
     let mut c = Cluster::new(seed, voters, 1, config);
     c.drop_per_mille = c.random(150);
     let ids: Vec<RaftNodeId> = c.voters.iter().copied().chain([100]).collect();
