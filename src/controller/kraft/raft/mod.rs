@@ -1462,6 +1462,10 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             );
             return;
         }
+        // A new Fetch supersedes one parked earlier (its sender gave up on it).
+        if let State::Leader(leader) = &mut self.state {
+            leader.parked.remove(&replica);
+        }
         self.update_replica_state(now_ms, replica, fetch_offset, out);
         if fetch_offset < self.disk.log.end_offset() {
             out.send(

@@ -791,3 +791,161 @@ fn with_pre_vote_a_voter_becomes_prospective_and_keeps_its_epoch() {
     assert_eq!(d.replica.role(), RaftRole::Candidate);
     assert_eq!(d.replica.epoch(), 3);
 }
+
+/// `testBeginQuorumEpochHeartbeat`, as far as the model goes: BeginQuorumEpoch goes again
+/// every half fetch timeout to the voters that have neither answered nor fetched.
+#[test]
+fn leader_resends_begin_quorum_epoch_until_each_voter_answers() {
+    let config = QuorumConfig::kafka_3_7();
+    let mut d = leader_at(1, config.clone());
+    d.take_sent();
+    d.fetch(1, 1, 0, 0);
+    d.take_sent();
+    d.advance(config.begin_quorum_epoch_timeout_ms());
+    let begins: Vec<_> = d
+        .take_sent()
+        .into_iter()
+        .filter(|(_, m)| matches!(m, RaftMessage::BeginQuorumEpoch { .. }))
+        .map(|(to, _)| to)
+        .collect();
+    assert_eq!(begins, vec![2]);
+    d.deliver(
+        2,
+        RaftMessage::BeginQuorumEpochResponse {
+            epoch: 1,
+            leader: Some(0),
+            error: None,
+        },
+    );
+    d.advance(config.begin_quorum_epoch_timeout_ms());
+    assert!(d
+        .take_sent()
+        .iter()
+        .all(|(_, m)| !matches!(m, RaftMessage::BeginQuorumEpoch { .. })));
+}
+
+#[test]
+fn unattached_voter_follows_the_leader_named_by_begin_quorum_epoch() {
+    let mut d = Driver::start(0, &[0, 1, 2], QuorumConfig::kafka_4_0(), RaftDisk::new());
+    assert_eq!(d.replica.role(), RaftRole::Unattached);
+    d.deliver(
+        1,
+        RaftMessage::BeginQuorumEpoch {
+            epoch: 3,
+            leader: 1,
+        },
+    );
+    assert_eq!(d.replica.leader(), Some((1, 3)));
+    assert_eq!(
+        d.replica.disk().quorum_state,
+        ElectionState {
+            epoch: 3,
+            leader: Some(1),
+            voted: None
+        }
+    );
+    assert_eq!(d.last_fetch().0, 1);
+    // An older leader is fenced.
+    d.deliver(
+        2,
+        RaftMessage::BeginQuorumEpoch {
+            epoch: 2,
+            leader: 2,
+        },
+    );
+    assert!(matches!(
+        d.sent.last(),
+        Some((
+            2,
+            RaftMessage::BeginQuorumEpochResponse {
+                epoch: 3,
+                error: Some(RaftError::FencedLeaderEpoch),
+                ..
+            }
+        ))
+    ));
+}
+
+#[test]
+fn candidate_persists_its_vote_and_backs_off_after_a_majority_rejects() {
+    let config = QuorumConfig::kafka_3_7();
+    let mut d = Driver::start(0, &[0, 1, 2], config.clone(), RaftDisk::new());
+    d.advance(2 * config.election_timeout_ms);
+    assert_eq!(d.replica.role(), RaftRole::Candidate);
+    assert_eq!(
+        d.replica.disk().quorum_state,
+        ElectionState {
+            epoch: 1,
+            leader: None,
+            voted: Some(0)
+        }
+    );
+    for from in [1, 2] {
+        d.deliver(
+            from,
+            RaftMessage::VoteResponse {
+                epoch: 1,
+                leader: None,
+                granted: false,
+                pre_vote: false,
+                error: None,
+            },
+        );
+    }
+    // Backing off: at most `election.backoff.max.ms`, then a new epoch.
+    assert_eq!(d.replica.epoch(), 1);
+    d.advance(config.election_backoff_max_ms);
+    assert_eq!(d.replica.role(), RaftRole::Candidate);
+    assert_eq!(d.replica.epoch(), 2);
+}
+
+#[test]
+fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
+    let mut d = Driver::start(9, &[0, 1, 2], QuorumConfig::kafka_4_0(), RaftDisk::new());
+    assert_eq!(d.replica.role(), RaftRole::Unattached);
+    d.vote(1, 1, false);
+    assert_eq!(d.last_vote_response(), (1, None, false));
+    d.advance(60_000);
+    assert_eq!(d.replica.role(), RaftRole::Unattached, "no election");
+    let (to, _, _, correlation_id) = d.last_fetch();
+    d.deliver(
+        to,
+        RaftMessage::FetchResponse {
+            epoch: 1,
+            leader: Some(2),
+            high_watermark: None,
+            records: Vec::new(),
+            diverging_epoch: None,
+            error: Some(RaftError::NotLeaderOrFollower),
+            correlation_id,
+        },
+    );
+    assert_eq!(d.replica.leader(), Some((2, 1)));
+    let (to, _, _, correlation_id) = d.last_fetch();
+    assert_eq!(to, 2);
+    d.deliver(
+        2,
+        RaftMessage::FetchResponse {
+            epoch: 1,
+            leader: Some(2),
+            high_watermark: Some(1),
+            records: vec![Entry {
+                epoch: 1,
+                body: EntryBody::Data("a"),
+            }],
+            diverging_epoch: None,
+            error: None,
+            correlation_id,
+        },
+    );
+    assert_eq!(d.replica.high_watermark(), 1);
+    assert_eq!(
+        d.replica.log().flushed_end_offset(),
+        0,
+        "observers do not flush"
+    );
+    assert_eq!(d.replica.take_committed().len(), 1);
+    let mut disk = d.replica.into_disk();
+    disk.crash();
+    assert_eq!(disk.log.end_offset(), 0, "the unflushed tail is lost");
+}
