@@ -40,6 +40,8 @@ struct Cluster {
     link_ms: BTreeMap<(RaftNodeId, RaftNodeId), u64>,
     /// Nodes cut off from every other.
     isolated: BTreeSet<RaftNodeId>,
+    /// A split: these nodes reach only each other.
+    minority: BTreeSet<RaftNodeId>,
     drop_per_mille: u64,
     next_value: Value,
     // Invariant state.
@@ -76,6 +78,7 @@ impl Cluster {
             seq: 0,
             link_ms: BTreeMap::new(),
             isolated: BTreeSet::new(),
+            minority: BTreeSet::new(),
             drop_per_mille: 0,
             next_value: 0,
             leaders: BTreeMap::new(),
@@ -129,8 +132,7 @@ impl Cluster {
             );
         }
         for (to, message) in out.messages {
-            let cut = self.isolated.contains(&node) || self.isolated.contains(&to);
-            if cut || self.random(1000) < self.drop_per_mille {
+            if self.cut(node, to) || self.random(1000) < self.drop_per_mille {
                 continue;
             }
             let delay_ms = 1 + self.random(10);
@@ -159,6 +161,21 @@ impl Cluster {
         let mut out = RaftOutput::default();
         f(replica, self.now_ms, &mut out);
         self.apply(node, out);
+    }
+
+    fn cut(&self, a: RaftNodeId, b: RaftNodeId) -> bool {
+        self.isolated.contains(&a)
+            || self.isolated.contains(&b)
+            || self.minority.contains(&a) != self.minority.contains(&b)
+    }
+
+    fn max_hw(&self, nodes: &[RaftNodeId]) -> u64 {
+        nodes
+            .iter()
+            .filter_map(|n| self.nodes.get(n))
+            .map(|r| r.high_watermark())
+            .max()
+            .unwrap_or(0)
     }
 
     fn crash(&mut self, node: RaftNodeId) {
@@ -220,7 +237,7 @@ impl Cluster {
                 let (_, event) = self.queue.pop_first().expect("an event");
                 match event {
                     Event::Deliver { from, to, message } => {
-                        if !self.isolated.contains(&to) {
+                        if !self.cut(from, to) {
                             self.with(to, |r, now, out| r.on_message(now, from, message, out));
                         }
                     }
@@ -391,19 +408,19 @@ fn run_seeds(seeds: std::ops::Range<u64>, config: QuorumConfig) -> Stats {
 
 #[test]
 fn random_faults_keep_the_invariants_and_heal_kafka_4_0() {
-    let stats = run_seeds(0..70, QuorumConfig::kafka_4_0());
+    let stats = run_seeds(0..150, QuorumConfig::kafka_4_0());
     assert!(stats.check_quorum_resignations > 0);
 }
 
 #[test]
 fn random_faults_keep_the_invariants_and_heal_kafka_3_7() {
-    let stats = run_seeds(0..70, QuorumConfig::kafka_3_7());
+    let stats = run_seeds(0..120, QuorumConfig::kafka_3_7());
     assert!(stats.check_quorum_resignations > 0);
 }
 
 #[test]
 fn random_faults_keep_the_invariants_and_heal_kafka_3_6() {
-    let stats = run_seeds(0..60, QuorumConfig::kafka_3_6());
+    let stats = run_seeds(0..80, QuorumConfig::kafka_3_6());
     assert_eq!(stats.check_quorum_resignations, 0);
 }
 
@@ -456,4 +473,52 @@ fn rejoining_voter_does_not_disrupt_the_leader_with_pre_vote() {
 fn rejoining_voter_bumps_the_epoch_without_pre_vote() {
     let (before, after) = epoch_after_rejoin(QuorumConfig::kafka_3_7());
     assert!(after > before, "epoch {before} → {after}");
+}
+
+/// `canMakeProgressIfMajorityIsReachable`: 5 voters split {0, 1} | {2, 3, 4}; the
+/// majority side commits past the minority, and after the heal everyone catches up.
+#[test]
+fn majority_side_of_a_split_makes_progress() {
+    for config in [
+        QuorumConfig::kafka_3_6(),
+        QuorumConfig::kafka_3_7(),
+        QuorumConfig::kafka_4_0(),
+    ] {
+        let mut c = Cluster::new(5, 5, 1, config);
+        c.run_until(10_000, 100);
+        c.minority = BTreeSet::from([0, 1]);
+        c.run_until(30_000, 100);
+        let majority_hw = c.max_hw(&[2, 3, 4]);
+        assert!(majority_hw > c.max_hw(&[0, 1]) + 10);
+        c.minority.clear();
+        c.run_until(50_000, 100);
+        for replica in c.nodes.values() {
+            assert!(replica.high_watermark() > majority_hw);
+        }
+    }
+}
+
+/// `canRecoverAfterAllNodesKilled`: every node crashes; a majority restarted makes
+/// progress, and the last one catches up when it comes back.
+#[test]
+fn recovers_after_all_nodes_are_killed() {
+    for config in [QuorumConfig::kafka_3_7(), QuorumConfig::kafka_4_0()] {
+        let mut c = Cluster::new(3, 3, 1, config);
+        c.run_until(10_000, 100);
+        let before = c.max_leader_hw;
+        for node in [0, 1, 2, 100] {
+            c.crash(node);
+        }
+        c.run_until(11_000, 100);
+        c.restart(0);
+        c.restart(1);
+        c.run_until(30_000, 100);
+        assert!(c.max_hw(&[0, 1]) >= before + 10);
+        c.restart(2);
+        c.restart(100);
+        c.run_until(40_000, 100);
+        let hw = c.max_hw(&[0, 1]);
+        assert!(c.nodes[&2].high_watermark() + 20 >= hw);
+        assert!(c.nodes[&100].high_watermark() + 20 >= hw);
+    }
 }
