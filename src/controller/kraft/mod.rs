@@ -3,7 +3,7 @@
 //!
 //! Why it is split this way: Kafka itself keeps three layers apart, and each can be tested
 //! without the others.
-//! - The quorum (`raft`, Kafka's `KafkaRaftClient` with `QuorumState`, `LeaderState`): who
+//! - The quorum ([`raft`], Kafka's `KafkaRaftClient` with `QuorumState`, `LeaderState`): who
 //!   leads the metadata log in which epoch, and which entries are committed. It knows nothing
 //!   of brokers or partitions; its entries are opaque to it.
 //! - The partition rules ([`partition_change`], Kafka's `PartitionChangeBuilder` and
@@ -24,6 +24,7 @@ pub mod heartbeat;
 pub mod image;
 pub mod local_changes;
 pub mod partition_change;
+pub mod raft;
 pub mod records;
 pub mod replication_control;
 
