@@ -561,6 +561,56 @@ pub enum Event {
         broker: BrokerId,
         results: Vec<(TopicPartition, ErrorCode, Option<u64>)>,
     },
+
+    // ---- the KRaft metadata quorum (KIP-595) ----
+    /// A controller node started an election for the metadata log (`KafkaRaftClient`'s
+    /// transition to Candidate), or a pre-vote (KIP-996, Prospective) at its current epoch.
+    QuorumElectionStarted {
+        node_id: i32,
+        epoch: i32,
+        pre_vote: bool,
+    },
+    /// A controller won the vote: it leads `__cluster_metadata` in `epoch` and is the active
+    /// controller. `votes` are the voters that granted it, itself included.
+    QuorumLeaderElected {
+        node_id: i32,
+        epoch: i32,
+        votes: Vec<i32>,
+    },
+    /// The quorum's leader gave up its epoch.
+    QuorumLeaderResigned {
+        node_id: i32,
+        epoch: i32,
+        reason: QuorumResignReason,
+    },
+    /// A node's high watermark of the metadata log moved. `epochs` is its log's epoch cache
+    /// up to the high watermark, as `(epoch, start offset)`: in Raft an entry is named by its
+    /// offset and epoch, so this names every entry the node holds committed.
+    QuorumHighWatermark {
+        node_id: i32,
+        is_leader: bool,
+        high_watermark: u64,
+        epochs: Vec<(i32, u64)>,
+    },
+    /// A node cut its metadata log back to `to_offset`: a follower told by the leader where
+    /// their logs diverge, or a power loss.
+    QuorumTruncated {
+        node_id: i32,
+        from_log_end_offset: u64,
+        to_offset: u64,
+        high_watermark: u64,
+    },
+}
+
+/// Why the metadata quorum's leader resigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuorumResignReason {
+    /// No Fetch from a majority of voters for 1.5 × `controller.quorum.fetch.timeout.ms`
+    /// (KAFKA-15489, 3.7.0: `LeaderState`'s check-quorum timer).
+    CheckQuorum,
+    /// An orderly shutdown: `KafkaRaftClient.shutdown` sends EndQuorumEpoch.
+    Shutdown,
 }
 
 /// Why a log start offset moved without a segment deletion.
@@ -578,6 +628,11 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::BrokerRegistered { .. } => "broker-registered",
+            Event::QuorumElectionStarted { .. } => "quorum-election-started",
+            Event::QuorumLeaderElected { .. } => "quorum-leader-elected",
+            Event::QuorumLeaderResigned { .. } => "quorum-leader-resigned",
+            Event::QuorumHighWatermark { .. } => "quorum-high-watermark",
+            Event::QuorumTruncated { .. } => "quorum-truncated",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
             Event::ZkSessionClosed { .. } => "zk-session-closed",
             Event::ControlledShutdownRequested { .. } => "controlled-shutdown-requested",

@@ -35,6 +35,9 @@ pub enum Invariant {
     CompactionLostLatest,
     TombstoneRemovedEarly,
     OffsetReused,
+    TwoQuorumLeadersSameEpoch,
+    MetadataCommittedLost,
+    MetadataHwRegressed,
 }
 
 impl Invariant {
@@ -59,6 +62,9 @@ impl Invariant {
         Invariant::CompactionLostLatest,
         Invariant::TombstoneRemovedEarly,
         Invariant::OffsetReused,
+        Invariant::TwoQuorumLeadersSameEpoch,
+        Invariant::MetadataCommittedLost,
+        Invariant::MetadataHwRegressed,
     ];
 
     /// The name of every invariant, in the order of [`Invariant::ALL`].
@@ -94,6 +100,9 @@ impl Invariant {
             Invariant::CompactionLostLatest => "compaction-lost-latest",
             Invariant::TombstoneRemovedEarly => "tombstone-removed-early",
             Invariant::OffsetReused => "offset-reused",
+            Invariant::TwoQuorumLeadersSameEpoch => "two-quorum-leaders-same-epoch",
+            Invariant::MetadataCommittedLost => "metadata-committed-lost",
+            Invariant::MetadataHwRegressed => "metadata-hw-regressed",
         }
     }
 

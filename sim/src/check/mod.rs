@@ -11,6 +11,9 @@
 //! - `compaction` and `offsets`: the log layer's own promises (the cleaner keeps the last
 //!   value of every key and every tombstone for `delete.retention.ms`; an offset names one
 //!   record for the life of a log), and the records retention took before anyone read them.
+//! - `quorum`: the KRaft metadata quorum's own invariants (Kafka's `RaftEventSimulationTest`):
+//!   one leader per epoch, a leader's high watermark that never falls, committed metadata
+//!   that is never cut or replaced.
 //!
 //! What they all need (the [`Invariant`] names and the [`Violation`] they report) lives in
 //! `common`, and why an offset is empty on purpose (retention, DeleteRecords, the cleaner)
@@ -29,6 +32,7 @@ pub mod liveness;
 pub mod loss;
 mod offsets;
 mod partitions;
+pub mod quorum;
 mod removal;
 mod replay;
 mod replication;
@@ -136,6 +140,9 @@ pub fn check(
     all.extend(compaction_lost_latest(events, &config.record_keys));
     all.extend(tombstone_removed_early(events));
     all.extend(offset_reused(events));
+    all.extend(quorum::two_quorum_leaders_same_epoch(events));
+    all.extend(quorum::metadata_hw_regressed(events));
+    all.extend(quorum::metadata_committed_lost(events));
     if let Some(inputs) = liveness {
         all.extend(liveness::check_liveness(
             events,
