@@ -71,18 +71,22 @@ pub enum RaftMessage<P> {
         replica_id: RaftNodeId,
         correlation_id: u64,
     },
-    FetchResponse {
-        epoch: RaftEpoch,
-        leader: Option<RaftNodeId>,
-        /// `None` is Kafka's -1: a new leader exposes no HW until its epoch has committed.
-        high_watermark: Option<u64>,
-        /// Entries from the fetch offset on.
-        records: Vec<Entry<P>>,
-        /// `(epoch, end_offset)`: the follower's log diverges; truncate to that end.
-        diverging_epoch: Option<(RaftEpoch, u64)>,
-        error: Option<RaftError>,
-        correlation_id: u64,
-    },
+    FetchResponse(FetchResponse<P>),
+}
+
+/// The answer to a Fetch (Kafka's `FetchResponseData` for the metadata partition).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchResponse<P> {
+    pub epoch: RaftEpoch,
+    pub leader: Option<RaftNodeId>,
+    /// `None` is Kafka's -1: a new leader exposes no HW until its epoch has committed.
+    pub high_watermark: Option<u64>,
+    /// Entries from the fetch offset on.
+    pub records: Vec<Entry<P>>,
+    /// `(epoch, end_offset)`: the follower's log diverges; truncate to that end.
+    pub diverging_epoch: Option<(RaftEpoch, u64)>,
+    pub error: Option<RaftError>,
+    pub correlation_id: u64,
 }
 
 /// Why a leader stepped down.

@@ -38,7 +38,8 @@ mod tests;
 
 pub use log::{ElectionState, Entry, EntryBody, RaftDisk, RaftLog};
 pub use messages::{
-    RaftError, RaftEvent, RaftMessage, RaftOutput, RaftTimer, ResignReason, TimerKind,
+    FetchResponse, RaftError, RaftEvent, RaftMessage, RaftOutput, RaftTimer, ResignReason,
+    TimerKind,
 };
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -1117,28 +1118,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                     out,
                 )
             }
-            RaftMessage::FetchResponse {
-                epoch,
-                leader,
-                high_watermark,
-                records,
-                diverging_epoch,
-                error,
-                correlation_id,
-            } => self.on_fetch_response(
-                now_ms,
-                from,
-                FetchAnswer {
-                    epoch,
-                    leader,
-                    high_watermark,
-                    records,
-                    diverging_epoch,
-                    error,
-                    correlation_id,
-                },
-                out,
-            ),
+            RaftMessage::FetchResponse(answer) => self.on_fetch_response(now_ms, from, answer, out),
         }
     }
 
@@ -1379,7 +1359,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     // ------------------------------------------------------------------------------------
 
     fn error_fetch_response(&self, error: RaftError, correlation_id: u64) -> RaftMessage<P> {
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: self.epoch(),
             leader: self.leader_id(),
             high_watermark: None,
@@ -1387,7 +1367,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             diverging_epoch: None,
             error: Some(error),
             correlation_id,
-        }
+        })
     }
 
     fn leader_fetch_response(
@@ -1409,7 +1389,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 .min(fetch_offset + self.config.fetch_max_entries as u64);
             self.disk.log.read(fetch_offset, to)
         };
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: self.epoch(),
             leader: Some(self.id),
             high_watermark: leader.high_watermark,
@@ -1417,7 +1397,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             diverging_epoch,
             error: None,
             correlation_id,
-        }
+        })
     }
 
     /// `handleFetchRequest` and `tryCompleteFetchRequest`.
@@ -1658,7 +1638,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         &mut self,
         now_ms: u64,
         from: RaftNodeId,
-        answer: FetchAnswer<P>,
+        answer: FetchResponse<P>,
         out: &mut RaftOutput<P>,
     ) {
         if self.in_flight_fetch != Some((from, answer.correlation_id)) {
@@ -1689,7 +1669,12 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
 
     /// A successful FetchResponse from the leader: truncate on divergence or append, flush
     /// (voters), move the HW, fetch again.
-    fn handle_fetch_data(&mut self, now_ms: u64, answer: FetchAnswer<P>, out: &mut RaftOutput<P>) {
+    fn handle_fetch_data(
+        &mut self,
+        now_ms: u64,
+        answer: FetchResponse<P>,
+        out: &mut RaftOutput<P>,
+    ) {
         if let State::Follower(f) = &mut self.state {
             f.fetched_from_leader = true;
         }
@@ -1733,15 +1718,4 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         }
         self.send_fetch(now_ms, out);
     }
-}
-
-/// A FetchResponse's fields, passed around as one.
-struct FetchAnswer<P> {
-    epoch: RaftEpoch,
-    leader: Option<RaftNodeId>,
-    high_watermark: Option<u64>,
-    records: Vec<Entry<P>>,
-    diverging_epoch: Option<(RaftEpoch, u64)>,
-    error: Option<RaftError>,
-    correlation_id: u64,
 }

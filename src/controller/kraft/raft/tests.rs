@@ -237,7 +237,7 @@ fn leader_parks_a_fetch_with_nothing_new_until_an_append_or_the_max_wait() {
     let sent = d.take_sent();
     assert!(matches!(
         &sent[..],
-        [(1, RaftMessage::FetchResponse { records, .. })] if records.len() == 2
+        [(1, RaftMessage::FetchResponse(FetchResponse { records, .. }))] if records.len() == 2
     ));
     d.fetch(2, 1, 3, 1);
     assert!(d.take_sent().is_empty(), "parked");
@@ -246,7 +246,7 @@ fn leader_parks_a_fetch_with_nothing_new_until_an_append_or_the_max_wait() {
     d.advance(1);
     assert!(matches!(
         &d.take_sent()[..],
-        [(2, RaftMessage::FetchResponse { records, error: None, .. })] if records.is_empty()
+        [(2, RaftMessage::FetchResponse(FetchResponse { records, error: None, .. }))] if records.is_empty()
     ));
 }
 
@@ -258,7 +258,7 @@ fn leader_answers_a_diverging_fetch_at_once() {
     d.fetch(1, 3, 5, 2);
     assert!(matches!(
         &d.take_sent()[..],
-        [(1, RaftMessage::FetchResponse { diverging_epoch: Some((2, 0)), records, .. })] if records.is_empty()
+        [(1, RaftMessage::FetchResponse(FetchResponse { diverging_epoch: Some((2, 0)), records, .. }))] if records.is_empty()
     ));
 }
 
@@ -357,7 +357,7 @@ fn follower_truncates_to_the_diverging_epoch_and_fetches_from_there() {
     assert_eq!((to, offset, last_epoch), (1, 3, 3));
     d.deliver(
         1,
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 5,
             leader: Some(1),
             high_watermark: Some(1),
@@ -365,7 +365,7 @@ fn follower_truncates_to_the_diverging_epoch_and_fetches_from_there() {
             diverging_epoch: Some((3, 2)),
             error: None,
             correlation_id,
-        },
+        }),
     );
     assert_eq!(d.replica.log().end_offset(), 2);
     assert_eq!(d.replica.high_watermark(), 1);
@@ -390,17 +390,19 @@ fn follower_ignores_a_late_answer_to_a_fetch_it_gave_up_on() {
     d.advance(1);
     let (_, _, _, second) = d.last_fetch();
     assert_ne!(first, second, "the fetch was sent again");
-    let answer = |correlation_id| RaftMessage::FetchResponse {
-        epoch: 2,
-        leader: Some(1),
-        high_watermark: None,
-        records: vec![Entry {
+    let answer = |correlation_id| {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 2,
-            body: EntryBody::Data("x"),
-        }],
-        diverging_epoch: None,
-        error: None,
-        correlation_id,
+            leader: Some(1),
+            high_watermark: None,
+            records: vec![Entry {
+                epoch: 2,
+                body: EntryBody::Data("x"),
+            }],
+            diverging_epoch: None,
+            error: None,
+            correlation_id,
+        })
     };
     d.deliver(1, answer(first));
     assert_eq!(d.replica.log().end_offset(), 0);
@@ -534,7 +536,7 @@ fn observer_keeps_following_after_the_fetch_timeout_and_asks_the_voters() {
     let (to, _, _, correlation_id) = d.last_fetch();
     d.deliver(
         to,
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 3,
             leader: Some(2),
             high_watermark: None,
@@ -542,7 +544,7 @@ fn observer_keeps_following_after_the_fetch_timeout_and_asks_the_voters() {
             diverging_epoch: None,
             error: Some(RaftError::FencedLeaderEpoch),
             correlation_id,
-        },
+        }),
     );
     assert_eq!(d.replica.leader(), Some((2, 3)));
     assert_eq!(d.last_fetch().0, 2);
@@ -715,7 +717,7 @@ fn follower_grants_a_pre_vote_only_before_it_fetched_from_its_leader() {
     let (_, _, _, correlation_id) = d.last_fetch();
     d.deliver(
         1,
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 2,
             leader: Some(1),
             high_watermark: None,
@@ -723,7 +725,7 @@ fn follower_grants_a_pre_vote_only_before_it_fetched_from_its_leader() {
             diverging_epoch: None,
             error: None,
             correlation_id,
-        },
+        }),
     );
     d.vote(2, 2, true);
     assert_eq!(d.last_vote_response(), (2, Some(1), false));
@@ -910,7 +912,7 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
     let (to, _, _, correlation_id) = d.last_fetch();
     d.deliver(
         to,
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 1,
             leader: Some(2),
             high_watermark: None,
@@ -918,14 +920,14 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
             diverging_epoch: None,
             error: Some(RaftError::NotLeaderOrFollower),
             correlation_id,
-        },
+        }),
     );
     assert_eq!(d.replica.leader(), Some((2, 1)));
     let (to, _, _, correlation_id) = d.last_fetch();
     assert_eq!(to, 2);
     d.deliver(
         2,
-        RaftMessage::FetchResponse {
+        RaftMessage::FetchResponse(FetchResponse {
             epoch: 1,
             leader: Some(2),
             high_watermark: Some(1),
@@ -936,7 +938,7 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
             diverging_epoch: None,
             error: None,
             correlation_id,
-        },
+        }),
     );
     assert_eq!(d.replica.high_watermark(), 1);
     assert_eq!(
