@@ -1,0 +1,35 @@
+//! The KRaft metadata quorum in plain words: a controller standing for election or asking
+//! for a pre-vote, winning an epoch, resigning, and a node cutting its metadata log. A high
+//! watermark moving is routine and not told.
+
+use super::{brokers, plain, Line};
+use kafka_model::event::QuorumResignReason;
+use kafka_model::Event;
+
+/// The KRaft metadata quorum: votes, leaders, resignations, and cut metadata logs. Only
+/// controllers vote; a truncation may be any node's, brokers follow the log too.
+pub(super) fn quorum_line(event: &Event) -> Option<Line> {
+    let text = match event {
+        Event::QuorumElectionStarted { node_id, epoch, pre_vote: true } => format!(
+            "controller {node_id} hears from no leader and asks the other voters whether it could win (a pre-vote at epoch {epoch}: nothing is bumped or written yet)"
+        ),
+        Event::QuorumElectionStarted { node_id, epoch, pre_vote: false } => format!(
+            "controller {node_id} stands for election in epoch {epoch} and votes for itself"
+        ),
+        Event::QuorumLeaderElected { node_id, epoch, votes } => format!(
+            "controller {node_id} wins the vote for epoch {epoch} (votes from {}): it leads the metadata log and is the active controller",
+            brokers(votes)
+        ),
+        Event::QuorumLeaderResigned { node_id, epoch, reason: QuorumResignReason::CheckQuorum } => format!(
+            "controller {node_id} resigns as leader of epoch {epoch}: no fetch from a majority of the voters within the check-quorum timeout"
+        ),
+        Event::QuorumLeaderResigned { node_id, epoch, reason: QuorumResignReason::Shutdown } => format!(
+            "controller {node_id} resigns as leader of epoch {epoch} on its way down, and names the voters best placed to follow it"
+        ),
+        Event::QuorumTruncated { node_id, from_log_end_offset, to_offset, .. } => format!(
+            "node {node_id} cuts its metadata log from offset {from_log_end_offset} back to {to_offset}: the leader's log diverges there"
+        ),
+        _ => unreachable!("{} is not narrated here", event.kind()),
+    };
+    plain(text)
+}
