@@ -13,6 +13,7 @@
 //! introduced it and the first release that shipped it (checked against the release tags).
 
 use crate::config::ProtocolVersion;
+use crate::controller::kraft::MetadataVersion;
 use std::fmt;
 
 /// A Kafka release: `0.10.2.1` is `{major: 0, minor: 10, patch: 2, fix: 1}` (the four-part
@@ -31,7 +32,7 @@ pub struct KafkaVersion {
 const OLD_RELEASE_LINES: &[(u32, u32, u32)] = &[(10, 2, 2), (11, 0, 3)];
 
 /// The release lines from 1.0 on, as (major, minor, last patch): the Apache Kafka releases
-/// up to 3.7.1.
+/// up to 4.1.2. From 4.0 the brokers run only in KRaft mode ([`KafkaVersion::requires_kraft`]).
 const RELEASE_LINES: &[(u32, u32, u32)] = &[
     (1, 0, 2),
     (1, 1, 1),
@@ -52,6 +53,10 @@ const RELEASE_LINES: &[(u32, u32, u32)] = &[
     (3, 5, 2),
     (3, 6, 2),
     (3, 7, 1),
+    (3, 8, 1),
+    (3, 9, 2),
+    (4, 0, 2),
+    (4, 1, 2),
 ];
 
 /// How a follower takes a LeaderAndIsr that keeps its leader but raises the epoch
@@ -69,7 +74,9 @@ pub enum FollowerRestart {
 }
 
 impl KafkaVersion {
-    /// The release the simulator models by default.
+    /// The release the simulator models by default. Later releases are modelled too, with
+    /// the rules below, but moving the default would change every scenario that does not
+    /// name its release.
     pub const LATEST: KafkaVersion = KafkaVersion::new(3, 7, 1);
 
     const fn new(major: u32, minor: u32, patch: u32) -> KafkaVersion {
@@ -279,6 +286,71 @@ impl KafkaVersion {
     pub fn accepts_any_sequence_from_unknown_producer(self) -> bool {
         self.at_least(2, 5, 0)
     }
+
+    /// KIP-833 (3.3.0): KRaft mode is production-ready, with `metadata.version` 3.3-IV3 as
+    /// its first production level. Before, KRaft was early access (2.8 to 3.2) and a
+    /// production cluster ran on ZooKeeper.
+    pub fn supports_kraft(self) -> bool {
+        self.at_least(3, 3, 0)
+    }
+
+    /// KIP-833 (4.0.0): ZooKeeper mode is removed; every broker is part of a KRaft cluster.
+    /// 3.9 is the last release with ZooKeeper mode, the bridge for a migration to KRaft.
+    pub fn requires_kraft(self) -> bool {
+        self.at_least(4, 0, 0)
+    }
+
+    /// KIP-966 (4.1.0): a new KRaft cluster is formatted with
+    /// `eligible.leader.replicas.version` 1 (`EligibleLeaderReplicasVersion.ELRV_1`
+    /// bootstraps at `metadata.version` 4.1-IV0 and needs 4.0-IV1). In 4.0 the feature
+    /// exists but is off until an operator upgrades it; before 4.0 there is none.
+    pub fn has_eligible_leader_replicas_default(self) -> bool {
+        self.at_least(4, 1, 0)
+    }
+
+    /// KIP-996 (4.0.0): a KRaft voter whose election timer fires first asks the others for
+    /// pre-votes (the Prospective state) and becomes a candidate, bumping the epoch, only
+    /// with a majority of them, so a voter cut off from the quorum no longer disrupts it
+    /// when it comes back.
+    pub fn has_pre_vote(self) -> bool {
+        self.at_least(4, 0, 0)
+    }
+
+    /// KIP-1030 (4.0.0): the producer's `linger.ms` defaults to 5 ms; before, to 0. The
+    /// simulator runs the clients of the scenario's release for this default.
+    pub fn default_producer_linger_ms(self) -> u64 {
+        if self.at_least(4, 0, 0) {
+            5
+        } else {
+            0
+        }
+    }
+
+    /// The `metadata.version` a new KRaft cluster of this release is formatted with
+    /// (Kafka's `MetadataVersion.LATEST_PRODUCTION`), as the newest level the model has the
+    /// rules of: 3.4, 3.6 and 4.1 ship newer levels of their own (3.4-IV0, 3.6-IV2,
+    /// 4.1-IV1) that the model does not know, and get the one below. `None` before 3.3,
+    /// where KRaft was not production-ready.
+    pub fn latest_metadata_version(self) -> Option<MetadataVersion> {
+        let v = if self.at_least(4, 0, 0) {
+            MetadataVersion::V4_0
+        } else if self.at_least(3, 9, 0) {
+            MetadataVersion::V3_9
+        } else if self.at_least(3, 8, 0) {
+            MetadataVersion::V3_8
+        } else if self.at_least(3, 7, 0) {
+            MetadataVersion::V3_7
+        } else if self.at_least(3, 6, 0) {
+            MetadataVersion::V3_6
+        } else if self.at_least(3, 5, 0) {
+            MetadataVersion::V3_5
+        } else if self.supports_kraft() {
+            MetadataVersion::V3_3
+        } else {
+            return None;
+        };
+        Some(v)
+    }
 }
 
 impl fmt::Display for KafkaVersion {
@@ -308,8 +380,17 @@ mod tests {
         assert_eq!(v("2.0.1").to_string(), "2.0.1");
         assert_eq!(KafkaVersion::LATEST.to_string(), "3.7.1");
         for s in [
-            "0.10.1", "0.10.2.3", "0.11.1", "1.1.2", "2.0.2", "3.7.2", "3.8.0", "4.0", "banana",
-            "3", "", "3.7-IV1",
+            "3.8.0", "3.8.1", "3.9.0", "3.9.2", "4.0", "4.0.2", "4.1.0", "4.1.2",
+        ] {
+            assert!(
+                KafkaVersion::parse(s).is_some(),
+                "{s} is a modelled release"
+            );
+        }
+        assert_eq!(v("4.1").to_string(), "4.1.0");
+        for s in [
+            "0.10.1", "0.10.2.3", "0.11.1", "1.1.2", "2.0.2", "3.7.2", "3.8.2", "3.9.3", "4.0.3",
+            "4.1.3", "4.2.0", "5.0", "banana", "3", "", "3.7-IV1",
         ] {
             assert_eq!(KafkaVersion::parse(s), None, "{s} is no modelled release");
         }
@@ -321,6 +402,9 @@ mod tests {
         assert!(v("0.11.0.3") < v("1.0.0"));
         assert!(v("2.0.0") < v("2.0.1"));
         assert!(v("3.7.0") < KafkaVersion::LATEST);
+        assert!(KafkaVersion::LATEST < v("3.8.0"));
+        assert!(v("3.9.2") < v("4.0.0"));
+        assert!(v("4.0.2") < v("4.1.0"));
     }
 
     #[test]
@@ -330,6 +414,42 @@ mod tests {
         assert_eq!(
             KafkaVersion::LATEST.protocol_version(),
             ProtocolVersion::LATEST
+        );
+        for (release, protocol) in [
+            ("3.8.1", "3.8"),
+            ("3.9.2", "3.9"),
+            ("4.0", "4.0"),
+            ("4.1.2", "4.1"),
+        ] {
+            assert_eq!(v(release).protocol_version().to_string(), protocol);
+        }
+    }
+
+    #[test]
+    fn kraft_rules_switch_at_their_release() {
+        assert!(!v("3.2.3").supports_kraft() && v("3.3.0").supports_kraft());
+        assert!(!v("3.9.2").requires_kraft() && v("4.0.0").requires_kraft());
+        assert!(!v("3.9.2").has_pre_vote() && v("4.0.0").has_pre_vote());
+        assert!(!v("4.0.2").has_eligible_leader_replicas_default());
+        assert!(v("4.1.0").has_eligible_leader_replicas_default());
+        assert_eq!(v("3.9.2").default_producer_linger_ms(), 0);
+        assert_eq!(v("4.0.0").default_producer_linger_ms(), 5);
+        assert_eq!(v("3.2.3").latest_metadata_version(), None);
+        assert_eq!(
+            v("3.4.1").latest_metadata_version(),
+            Some(MetadataVersion::V3_3)
+        );
+        assert_eq!(
+            v("3.7.1").latest_metadata_version(),
+            Some(MetadataVersion::V3_7)
+        );
+        assert_eq!(
+            v("3.9.0").latest_metadata_version(),
+            Some(MetadataVersion::V3_9)
+        );
+        assert_eq!(
+            v("4.1.2").latest_metadata_version(),
+            Some(MetadataVersion::V4_0)
         );
     }
 
