@@ -81,7 +81,7 @@ impl ProducerConfig {
             name: "linger.ms",
             default: Some("0"),
             unit: "ms",
-            doc: "how long a batch waits for more records",
+            doc: "how long a batch waits for more records; 5 for clients of Kafka 4.0 and later (`[cluster] kafka_version`, KIP-1030)",
             apply: |c, k, v| {
                 c.linger_ms = as_u64(k, v)?;
                 Ok(())
@@ -184,6 +184,18 @@ impl ProducerConfig {
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
         apply_declared(Self::DECLARED, self, key, v)
+    }
+
+    /// The defaults that changed between releases, for the clients of `release`, on the keys
+    /// the user did not write (`set`): `linger.ms` is 5 from 4.0 (KIP-1030), 0 before.
+    pub fn settle_release_defaults(
+        &mut self,
+        set: impl Fn(&str) -> bool,
+        release: crate::kafka_version::KafkaVersion,
+    ) {
+        if !set("linger.ms") {
+            self.linger_ms = release.default_producer_linger_ms();
+        }
     }
 
     /// Kafka's `ProducerConfig.postProcessAndValidateIdempotenceConfigs`, for the clients of

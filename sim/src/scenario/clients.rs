@@ -119,6 +119,7 @@ fn parse_producer(
             .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
         spans.insert(key, span);
     }
+    config.settle_release_defaults(|key| spans.contains_key(key), release);
     let span_of = |key: &str| spans.get(key).cloned().flatten().or(table_span.clone());
     check_request_timeout(
         ctx,
