@@ -1,12 +1,19 @@
-//! `[cluster]`, `[network]` and `[[topics]]`: the brokers, their configs, and the topics
-//! with their replica assignments.
+//! `[cluster]`, `[network]` and `[[topics]]`: the brokers, their configs, the metadata mode
+//! (ZooKeeper, or KRaft with its controllers and features), and the topics with their
+//! replica assignments.
 
-use super::error::{Ctx, Result, Span};
+use super::error::{Ctx, Result, ScenarioError, Span};
 use super::raw::{List, RawCluster, RawNetwork, RawOs, RawTopic, Val};
 use super::spec::{
-    parse_duration_us, ClusterSpec, NetworkSpec, OsSpec, TopicSpec, MAX_BROKERS, MAX_PARTITIONS,
+    default_controller_ids, feature_levels, metadata_version_levels, parse_duration_us,
+    ClusterMode, ClusterSpec, NetworkSpec, OsSpec, TopicSpec, DEFAULT_CONTROLLERS, FEATURES,
+    MAX_BROKERS, MAX_CONTROLLERS, MAX_PARTITIONS,
 };
-use kafka_model::config::{BrokerConfig, KafkaVersion};
+use kafka_model::config::{nearest_key, BrokerConfig, KafkaVersion};
+use kafka_model::controller::kraft::records::{
+    metadata_version_level, metadata_version_of_level, ELR_FEATURE, METADATA_VERSION_FEATURE,
+};
+use kafka_model::controller::kraft::MetadataVersion;
 use kafka_model::page_cache::WriteBack;
 use kafka_model::BrokerId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,10 +66,240 @@ pub fn parse_cluster(
         spans.insert(key, span);
     }
     check_protocol_within_release(ctx, &config, &spans, raw.kafka_version.is_some())?;
-    check_broker_timers(ctx, &config, network, &spans, table_span)?;
+    check_broker_timers(ctx, &config, network, &spans, table_span.clone())?;
     let mut spec = ClusterSpec::new(broker_ids, config);
     spec.os = parse_os(ctx, raw.os.as_ref())?;
+    spec.mode = parse_mode(ctx, raw, release, table_span.clone())?;
+    spec.controller_ids = parse_controllers(ctx, raw, &spec, table_span)?;
+    spec.features = parse_features(ctx, raw, &spec)?;
     Ok(spec)
+}
+
+/// `mode = "kraft" | "zookeeper"`: KRaft by default from 4.0 (KIP-833 removed ZooKeeper
+/// mode), ZooKeeper before. KRaft is production-ready from 3.3 (KIP-833), so earlier
+/// releases run only on ZooKeeper.
+fn parse_mode(
+    ctx: &Ctx,
+    raw: &RawCluster,
+    release: KafkaVersion,
+    table_span: Span,
+) -> Result<ClusterMode> {
+    const KEY: &str = "mode";
+    let Some(s) = ctx.str(KEY, raw.mode.as_ref())? else {
+        return Ok(ClusterMode::default_for(release));
+    };
+    let span = ctx.key_or(raw.mode.as_ref(), table_span);
+    let whose = if raw.kafka_version.is_some() {
+        "[cluster] kafka_version"
+    } else {
+        "[cluster] kafka_version's default"
+    };
+    match s.as_str() {
+        "zookeeper" if release.requires_kraft() => Err(ctx.err(
+            span,
+            Some(KEY),
+            format!(
+                "Kafka 4.0 removed ZooKeeper mode (KIP-833) and this cluster runs {release}                  ({whose}): write mode = \"kraft\" (the default from 4.0), or a kafka_version \
+                 of 3.9.2 or earlier for ZooKeeper"
+            ),
+        )),
+        "zookeeper" => Ok(ClusterMode::ZooKeeper),
+        "kraft" if !release.supports_kraft() => Err(ctx.err(
+            span,
+            Some(KEY),
+            format!(
+                "KRaft is production-ready only from 3.3 (KIP-833) and this cluster runs \
+                 {release} ({whose}): write a kafka_version of 3.3.0 or later for KRaft, or \
+                 mode = \"zookeeper\""
+            ),
+        )),
+        "kraft" => Ok(ClusterMode::Kraft),
+        _ => Err(ctx.err(
+            span,
+            Some(KEY),
+            format!("\"{s}\" is not a mode; write \"kraft\" or \"zookeeper\""),
+        )),
+    }
+}
+
+/// The error for a KRaft-only key in a ZooKeeper-mode cluster, at the key.
+fn kraft_only(ctx: &Ctx, raw: &RawCluster, span: Span, key: &str, what: &str) -> ScenarioError {
+    let why = if raw.mode.is_some() {
+        "mode = \"zookeeper\"".to_string()
+    } else {
+        "the default mode below Kafka 4.0".to_string()
+    };
+    ctx.err(
+        span,
+        Some(key),
+        format!(
+            "{what} only in KRaft mode, and this cluster runs in ZooKeeper mode ({why}): \
+             set mode = \"kraft\" or remove {key}"
+        ),
+    )
+}
+
+/// `controllers = N` (default 3, at most 9) and `controller_ids = [...]`: the dedicated
+/// KRaft controllers and their node ids, by default the ids after the highest broker id.
+/// Kafka's `node.id` is unique across brokers and controllers.
+fn parse_controllers(
+    ctx: &Ctx,
+    raw: &RawCluster,
+    spec: &ClusterSpec,
+    table_span: Span,
+) -> Result<Vec<u32>> {
+    const KEY: &str = "controllers";
+    const IDS: &str = "controller_ids";
+    if spec.mode == ClusterMode::ZooKeeper {
+        if let Some(v) = &raw.controllers {
+            let span = Some(ctx.key_span(&v.span()));
+            return Err(kraft_only(
+                ctx,
+                raw,
+                span,
+                KEY,
+                "a cluster has dedicated controllers",
+            ));
+        }
+        if let Some(ids) = &raw.controller_ids {
+            let span = Some(ctx.key_span(&ids.span()));
+            return Err(kraft_only(
+                ctx,
+                raw,
+                span,
+                IDS,
+                "a cluster has dedicated controllers",
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let count = ctx
+        .int(KEY, raw.controllers.as_ref(), 1, i64::from(MAX_CONTROLLERS))?
+        .map(|n| n as u32);
+    let Some(item) = &raw.controller_ids else {
+        let count = count.unwrap_or(DEFAULT_CONTROLLERS);
+        return default_controller_ids(spec.broker_ids(), count).ok_or_else(|| {
+            ctx.err(
+                ctx.key_or(raw.controllers.as_ref(), table_span),
+                Some(KEY),
+                format!(
+                    "the controllers' ids follow the highest broker id, and {count} of them \
+                     do not fit below {}; give controller_ids",
+                    i32::MAX
+                ),
+            )
+        });
+    };
+    let ids = parse_node_ids(ctx, item, IDS, "controller", MAX_CONTROLLERS)?;
+    let span = Some(ctx.key_span(&item.span()));
+    if let Some(count) = count.filter(|n| *n as usize != ids.len()) {
+        return Err(ctx.err(
+            span,
+            Some(IDS),
+            format!(
+                "{} controller ids for controllers = {count}; give one id for each controller",
+                ids.len()
+            ),
+        ));
+    }
+    if let Some(id) = ids.iter().find(|id| spec.has_broker(**id)) {
+        return Err(ctx.err(
+            span,
+            Some(IDS),
+            format!(
+                "{id} is also a broker id: Kafka's node.id is unique across the brokers \
+                 and the controllers"
+            ),
+        ));
+    }
+    Ok(ids.into_iter().map(|id| id as u32).collect())
+}
+
+/// `features = { name = level, ... }`: the KRaft feature levels the cluster is formatted
+/// with (`kafka-storage format --feature`). Each name must be one Kafka defines, each level
+/// one the release ships; `metadata.version` one whose rules the model has.
+fn parse_features(
+    ctx: &Ctx,
+    raw: &RawCluster,
+    spec: &ClusterSpec,
+) -> Result<BTreeMap<String, i16>> {
+    const KEY: &str = "features";
+    let mut features = BTreeMap::new();
+    let Some(table) = &raw.features else {
+        return Ok(features);
+    };
+    if spec.mode == ClusterMode::ZooKeeper {
+        let span = Some(ctx.key_span(&table.span()));
+        return Err(kraft_only(
+            ctx,
+            raw,
+            span,
+            KEY,
+            "a cluster has KRaft features",
+        ));
+    }
+    let release = spec.config.kafka_version;
+    let mut spans = BTreeMap::new();
+    for (name, value) in table.get_ref() {
+        let span = Some(name.span());
+        let name = name.get_ref();
+        let err = |message: String| ctx.err(span.clone(), Some(name), message);
+        if !FEATURES.contains(&name.as_str()) {
+            let mut message = "unknown feature in [cluster] features".to_string();
+            match nearest_key(name, FEATURES.iter().copied()) {
+                Some(s) => message.push_str(&format!(" (did you mean `{s}`?)")),
+                None => message.push_str(&format!(" (known features: {})", FEATURES.join(", "))),
+            }
+            return Err(err(message));
+        }
+        let Some(level) = value.get_ref().as_integer() else {
+            return Err(err("a feature level is a whole number".to_string()));
+        };
+        if name == METADATA_VERSION_FEATURE {
+            let known = metadata_version_levels(release);
+            if !known.iter().any(|(l, _)| i64::from(*l) == level) {
+                let list: Vec<String> = known
+                    .iter()
+                    .map(|(l, name)| format!("{l} ({name})"))
+                    .collect();
+                return Err(err(format!(
+                    "{level} is not a metadata.version level the model has the rules of for \
+                     Kafka {release}; the levels are {}",
+                    list.join(", ")
+                )));
+            }
+        } else {
+            let (max, first) = feature_levels(name).expect("a known feature");
+            if !(0..=i64::from(max)).contains(&level) {
+                return Err(err(format!("{level} is out of range (0 to {max})")));
+            }
+            if level > 0 && release < first {
+                return Err(err(format!(
+                    "level {level} needs Kafka {first} or later, and this cluster runs \
+                     {release}: a broker refuses a feature level its code does not know"
+                )));
+            }
+        }
+        features.insert(name.clone(), level as i16);
+        spans.insert(name.clone(), span);
+    }
+    // EligibleLeaderReplicasVersion.ELRV_1 depends on metadata.version 4.0-IV1 (KIP-966),
+    // which the model knows as 4.0-IV3. A release that ships ELR has it by default.
+    let set_metadata_version = features.get(METADATA_VERSION_FEATURE).copied();
+    if let (Some(1), Some(level)) = (features.get(ELR_FEATURE), set_metadata_version) {
+        if metadata_version_of_level(level) < Some(MetadataVersion::V4_0) {
+            return Err(ctx.err(
+                spans[ELR_FEATURE].clone(),
+                Some(ELR_FEATURE),
+                format!(
+                    "level 1 needs metadata.version 4.0-IV1 or later (KIP-966), and features \
+                     sets metadata.version {level}; the model's level for it is {}",
+                    metadata_version_level(MetadataVersion::V4_0)
+                ),
+            ));
+        }
+    }
+    Ok(features)
 }
 
 /// `[cluster.os]`: `dirty_expire` and `dirty_writeback`, durations or `"never"` (no
@@ -262,20 +499,34 @@ pub fn check_request_timeout(
 /// `broker_ids = [...]`: Kafka's `broker.id` is any non-negative int (a negative one asks
 /// for a generated id, which a scenario cannot do); each id names one broker.
 fn parse_broker_ids(ctx: &Ctx, item: &Spanned<List>) -> Result<Vec<BrokerId>> {
-    const KEY: &str = "broker_ids";
+    parse_node_ids(ctx, item, "broker_ids", "broker", MAX_BROKERS)
+}
+
+/// A list of node ids (`what`: broker or controller), distinct and non-negative, at most `max`.
+fn parse_node_ids(
+    ctx: &Ctx,
+    item: &Spanned<List>,
+    key: &str,
+    what: &str,
+    max: u32,
+) -> Result<Vec<BrokerId>> {
     let span = Some(item.span());
     let List::Items(list) = item.get_ref() else {
         return Err(ctx.err(
             span,
-            Some(KEY),
-            "expected a list of broker ids, e.g. [1, 2, 3]",
+            Some(key),
+            format!("expected a list of {what} ids, e.g. [1, 2, 3]"),
         ));
     };
     if list.is_empty() {
-        return Err(ctx.err(span, Some(KEY), "a cluster needs at least one broker"));
+        return Err(ctx.err(
+            span,
+            Some(key),
+            format!("a cluster needs at least one {what}"),
+        ));
     }
-    if list.len() > MAX_BROKERS as usize {
-        return Err(ctx.err(span, Some(KEY), format!("at most {MAX_BROKERS} brokers")));
+    if list.len() > max as usize {
+        return Err(ctx.err(span, Some(key), format!("at most {max} {what}s")));
     }
     let mut seen = BTreeSet::new();
     let mut ids = Vec::with_capacity(list.len());
@@ -286,14 +537,14 @@ fn parse_broker_ids(ctx: &Ctx, item: &Spanned<List>) -> Result<Vec<BrokerId>> {
             Some(i) => {
                 return Err(ctx.err(
                     span,
-                    Some(KEY),
-                    format!("broker id {i} is out of range (0 to {})", i32::MAX),
+                    Some(key),
+                    format!("{what} id {i} is out of range (0 to {})", i32::MAX),
                 ))
             }
-            None => return Err(ctx.err(span, Some(KEY), "a broker id is a whole number")),
+            None => return Err(ctx.err(span, Some(key), format!("a {what} id is a whole number"))),
         };
         if !seen.insert(id) {
-            return Err(ctx.err(span, Some(KEY), format!("broker id {id} appears twice")));
+            return Err(ctx.err(span, Some(key), format!("{what} id {id} appears twice")));
         }
         ids.push(id);
     }

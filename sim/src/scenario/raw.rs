@@ -44,6 +44,13 @@ pub struct RawCluster {
     pub brokers: Option<Val>,
     pub broker_ids: Option<Spanned<List>>,
     pub kafka_version: Option<Val>,
+    /// `"kraft"` or `"zookeeper"`.
+    pub mode: Option<Val>,
+    /// KRaft mode: how many dedicated controllers, and their node ids.
+    pub controllers: Option<Val>,
+    pub controller_ids: Option<Spanned<List>>,
+    /// KRaft mode: feature name to level, e.g. `{ "eligible.leader.replicas.version" = 1 }`.
+    pub features: Option<ConfigTable>,
     pub config: Option<ConfigTable>,
     pub os: Option<Spanned<RawOs>>,
 }
@@ -124,8 +131,8 @@ pub struct RawNemesis {
     pub swarm: Option<Val>,
 }
 
-/// A value that should be a list, with each item's span (`broker_ids`, where an error points
-/// at the bad id), or what was there instead.
+/// A value that should be a list, with each item's span (`broker_ids`, `controller_ids`,
+/// where an error points at the bad id), or what was there instead.
 pub enum List {
     Items(Vec<Val>),
     NotAList,

@@ -8,6 +8,11 @@ use crate::check::Invariant;
 use kafka_model::clients::consumer::CommitMode;
 use kafka_model::clients::producer::{ScriptedRecord, ValueBytes};
 use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
+use kafka_model::controller::kraft::records::{
+    metadata_version_level, metadata_version_of_level, ELR_FEATURE, METADATA_VERSION_FEATURE,
+};
+use kafka_model::controller::kraft::MetadataVersion;
+use kafka_model::kafka_version::KafkaVersion;
 use kafka_model::page_cache::WriteBack;
 use kafka_model::{BrokerId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +60,110 @@ pub struct ClusterSpec {
     pub config: BrokerConfig,
     /// `[cluster.os]`: the machines' operating system.
     pub os: OsSpec,
+    /// `mode`: where the cluster keeps its metadata. By default KRaft from Kafka 4.0, which
+    /// removed ZooKeeper mode, and ZooKeeper before.
+    pub mode: ClusterMode,
+    /// The node ids of the dedicated KRaft controllers (`controllers`, `controller_ids`),
+    /// distinct from every broker id as Kafka's `node.id` is; empty in ZooKeeper mode.
+    pub controller_ids: Vec<u32>,
+    /// `features`: the KRaft feature levels the file sets. The others are the release's
+    /// defaults: read a level with [`ClusterSpec::feature_level`].
+    pub features: BTreeMap<String, i16>,
+}
+
+/// `[cluster] mode`: how the cluster keeps its metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterMode {
+    /// A ZooKeeper ensemble holds it and one broker is the controller (Kafka up to 3.9).
+    ZooKeeper,
+    /// A quorum of controllers replicates it in the `__cluster_metadata` log (KIP-500;
+    /// production-ready from 3.3, the only mode from 4.0, KIP-833).
+    Kraft,
+}
+
+impl ClusterMode {
+    /// The mode a cluster of `release` runs in when the file does not say.
+    pub fn default_for(release: KafkaVersion) -> ClusterMode {
+        if release.requires_kraft() {
+            ClusterMode::Kraft
+        } else {
+            ClusterMode::ZooKeeper
+        }
+    }
+}
+
+impl fmt::Display for ClusterMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClusterMode::ZooKeeper => "zookeeper",
+            ClusterMode::Kraft => "kraft",
+        })
+    }
+}
+
+/// How many dedicated controllers a KRaft cluster has when the file does not say.
+pub const DEFAULT_CONTROLLERS: u32 = 3;
+/// The most controllers a scenario may have: a quorum is kept small (Kafka suggests 3 or 5).
+pub const MAX_CONTROLLERS: u32 = 9;
+
+/// `kraft.version`: 1 is the dynamic controller quorum (KIP-853, 3.9).
+pub const KRAFT_VERSION_FEATURE: &str = "kraft.version";
+/// `transaction.version`: 1 and 2 are KIP-890's transaction protocol (4.0).
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+/// `group.version`: 1 is KIP-848's consumer group protocol (4.0).
+pub const GROUP_VERSION_FEATURE: &str = "group.version";
+
+/// The KRaft features a scenario may set in `[cluster] features`, by name.
+pub const FEATURES: &[&str] = &[
+    ELR_FEATURE,
+    GROUP_VERSION_FEATURE,
+    KRAFT_VERSION_FEATURE,
+    METADATA_VERSION_FEATURE,
+    TRANSACTION_VERSION_FEATURE,
+];
+
+/// The highest level Kafka defines for a feature other than `metadata.version` (whose
+/// levels are [`metadata_version_levels`]), and the first release that ships the levels
+/// above 0: a broker refuses a level its code does not know.
+pub fn feature_levels(name: &str) -> Option<(i16, KafkaVersion)> {
+    let (max, first) = match name {
+        // KRaftVersion.KRAFT_VERSION_1, bootstrapped at 3.9-IV0.
+        KRAFT_VERSION_FEATURE => (1, "3.9.0"),
+        // EligibleLeaderReplicasVersion.ELRV_1, GroupVersion.GV_1, TransactionVersion.TV_1
+        // and TV_2: all new in 4.0.
+        ELR_FEATURE | GROUP_VERSION_FEATURE => (1, "4.0.0"),
+        TRANSACTION_VERSION_FEATURE => (2, "4.0.0"),
+        _ => return None,
+    };
+    Some((max, KafkaVersion::parse(first).expect("a release")))
+}
+
+/// The `metadata.version` levels the model knows the rules of, up to the newest of
+/// `release`, with their names: Kafka has levels in between (`IBP_3_4_IV0` and the like),
+/// whose rules the model does not have, so a scenario cannot choose them.
+pub fn metadata_version_levels(release: KafkaVersion) -> Vec<(i16, &'static str)> {
+    use MetadataVersion::*;
+    let Some(newest) = release.latest_metadata_version() else {
+        return Vec::new();
+    };
+    [V3_3, V3_5, V3_6, V3_7, V3_8, V3_9, V4_0]
+        .into_iter()
+        .filter(|v| *v <= newest)
+        .map(|v| (metadata_version_level(v), metadata_version_name(v)))
+        .collect()
+}
+
+/// Kafka's name of a `metadata.version` the model knows.
+pub fn metadata_version_name(v: MetadataVersion) -> &'static str {
+    match v {
+        MetadataVersion::V3_3 => "3.3-IV3",
+        MetadataVersion::V3_5 => "3.5-IV2",
+        MetadataVersion::V3_6 => "3.6-IV0",
+        MetadataVersion::V3_7 => "3.7-IV4",
+        MetadataVersion::V3_8 => "3.8-IV0",
+        MetadataVersion::V3_9 => "3.9-IV0",
+        MetadataVersion::V4_0 => "4.0-IV3",
+    }
 }
 
 /// `[cluster.os]`: what the brokers' operating system does with pages Kafka did not fsync.
@@ -65,16 +174,70 @@ pub struct OsSpec {
     pub write_back: WriteBack,
 }
 
+/// The ids a KRaft cluster's `count` controllers get by default: the ones after the highest
+/// broker id, as `node.id` is unique across brokers and controllers. `None` past Kafka's
+/// largest id (`i32::MAX`).
+pub fn default_controller_ids(broker_ids: &[BrokerId], count: u32) -> Option<Vec<u32>> {
+    let after = broker_ids.iter().max().map_or(0, |max| *max as i64 + 1);
+    let last = after + count as i64 - 1;
+    (last <= i32::MAX as i64).then(|| (after..=last).map(|id| id as u32).collect())
+}
+
 impl ClusterSpec {
     /// A cluster of the given broker ids (sorted here; the caller keeps them distinct and
     /// non-negative).
     pub fn new(mut broker_ids: Vec<BrokerId>, config: BrokerConfig) -> ClusterSpec {
         broker_ids.sort_unstable();
         debug_assert!(broker_ids.windows(2).all(|w| w[0] < w[1]));
+        let mode = ClusterMode::default_for(config.kafka_version);
+        let controller_ids = match mode {
+            // No room above the broker ids: the parser says so, naming `controllers`.
+            ClusterMode::Kraft => {
+                default_controller_ids(&broker_ids, DEFAULT_CONTROLLERS).unwrap_or_default()
+            }
+            ClusterMode::ZooKeeper => Vec::new(),
+        };
         ClusterSpec {
             broker_ids,
             config,
             os: OsSpec::default(),
+            mode,
+            controller_ids,
+            features: BTreeMap::new(),
+        }
+    }
+
+    /// A KRaft feature's level: the one `features` sets, else the default a new cluster of
+    /// the release is formatted with (`kafka-storage format` without `--feature`), which
+    /// follows `metadata.version` as Kafka's `Feature.defaultLevel` does. In ZooKeeper mode
+    /// there are no finalised features and every level is 0, as for a name Kafka does not
+    /// know.
+    pub fn feature_level(&self, name: &str) -> i16 {
+        if self.mode == ClusterMode::ZooKeeper {
+            return 0;
+        }
+        if let Some(level) = self.features.get(name) {
+            return *level;
+        }
+        let release = self.config.kafka_version;
+        let metadata_version = match self.features.get(METADATA_VERSION_FEATURE) {
+            Some(level) => metadata_version_of_level(*level),
+            None => release.latest_metadata_version(),
+        };
+        let from_4_0 = metadata_version >= Some(MetadataVersion::V4_0);
+        match name {
+            METADATA_VERSION_FEATURE => metadata_version.map_or(0, metadata_version_level),
+            // ELRV_1 bootstraps at 4.1-IV0, a level the model does not know: a 4.1 cluster
+            // has it at the release's own metadata.version, not at an older one set here.
+            ELR_FEATURE => (release.has_eligible_leader_replicas_default()
+                && !self.features.contains_key(METADATA_VERSION_FEATURE))
+            .into(),
+            // TV_2 bootstraps at 4.0-IV2, GV_1 at 4.0-IV0.
+            TRANSACTION_VERSION_FEATURE if from_4_0 => 2,
+            GROUP_VERSION_FEATURE if from_4_0 => 1,
+            // kraft.version 0 is a static quorum (`controller.quorum.voters`): the
+            // simulator's controllers are a fixed set.
+            _ => 0,
         }
     }
 

@@ -1121,3 +1121,287 @@ fn sequence_errors_name_the_line_the_key_and_the_record() {
         }
     }
 }
+
+/// A small scenario whose `[cluster]` ends at line 5 (`kafka_version`), so a key added after
+/// it stands on line 6.
+const KRAFT_SCENARIO: &str = r#"name = "kraft"
+duration = "10s"
+[cluster]
+brokers = 3
+kafka_version = "4.0.0"
+[[topics]]
+name = "orders"
+[[producers]]
+name = "p1"
+topic = "orders"
+records = 10
+"#;
+
+/// `KRAFT_SCENARIO` with its `kafka_version` line replaced by `lines`.
+fn kraft_with(lines: &str) -> String {
+    KRAFT_SCENARIO.replace("kafka_version = \"4.0.0\"", lines)
+}
+
+#[test]
+fn a_kraft_cluster_parses_with_its_controllers_and_features() {
+    let text = kraft_with(
+        r#"kafka_version = "4.0.2"
+mode = "kraft"
+controllers = 3
+controller_ids = [10, 12, 11]
+features = { "eligible.leader.replicas.version" = 1, "metadata.version" = 25, "kraft.version" = 1 }"#,
+    );
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let c = &s.cluster;
+    assert_eq!(c.mode, ClusterMode::Kraft);
+    assert_eq!(c.mode.to_string(), "kraft");
+    assert_eq!(c.controller_ids, vec![10, 12, 11]);
+    assert_eq!(c.features.len(), 3);
+    assert_eq!(c.feature_level("eligible.leader.replicas.version"), 1);
+    assert_eq!(c.feature_level("metadata.version"), 25);
+    assert_eq!(c.feature_level("kraft.version"), 1);
+    // Not set: the release's defaults at metadata.version 4.0-IV3.
+    assert_eq!(c.feature_level("transaction.version"), 2);
+    assert_eq!(c.feature_level("group.version"), 1);
+    assert_eq!(c.feature_level("no.such.feature"), 0);
+    // One controller, its id given alone.
+    let s = parse(&kraft_with(
+        "kafka_version = \"3.3\"\nmode = \"kraft\"\ncontroller_ids = [7]",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.cluster.controller_ids, vec![7]);
+    assert_eq!(s.cluster.feature_level("metadata.version"), 7);
+    assert_eq!(ClusterMode::ZooKeeper.to_string(), "zookeeper");
+}
+
+/// KRaft is the default from 4.0, where ZooKeeper mode is gone; ZooKeeper before, so every
+/// scenario that does not name a later release parses as it did.
+#[test]
+fn the_mode_and_the_features_default_by_release() {
+    let cluster = |lines: &str| {
+        parse(&kraft_with(lines))
+            .unwrap_or_else(|e| panic!("{lines}: {e}"))
+            .cluster
+    };
+    for release in ["3.7.1", "3.9.2", "2.0.1"] {
+        let c = cluster(&format!("kafka_version = \"{release}\""));
+        assert_eq!(c.mode, ClusterMode::ZooKeeper, "{release}");
+        assert!(c.controller_ids.is_empty() && c.features.is_empty());
+        assert_eq!(
+            c.feature_level("metadata.version"),
+            0,
+            "no features in ZooKeeper mode"
+        );
+    }
+    let c = parse(EXAMPLE).unwrap().cluster;
+    assert_eq!(
+        (c.mode, c.controller_ids.len()),
+        (ClusterMode::ZooKeeper, 0)
+    );
+    let c = cluster("kafka_version = \"4.0.0\"");
+    assert_eq!(c.mode, ClusterMode::Kraft);
+    assert_eq!(c.controller_ids, vec![3, 4, 5], "after brokers 0 to 2");
+    let levels = |c: &ClusterSpec| {
+        [
+            "metadata.version",
+            "eligible.leader.replicas.version",
+            "transaction.version",
+            "group.version",
+            "kraft.version",
+        ]
+        .map(|f| c.feature_level(f))
+    };
+    assert_eq!(levels(&c), [25, 0, 2, 1, 0], "ELR is opt-in in 4.0");
+    let c = cluster("kafka_version = \"4.1.2\"\ncontrollers = 5");
+    assert_eq!(c.controller_ids, vec![3, 4, 5, 6, 7]);
+    assert_eq!(
+        levels(&c),
+        [25, 1, 2, 1, 0],
+        "ELR is on for a new 4.1 cluster"
+    );
+    // Formatted at an older metadata.version, the features that bootstrap later are off.
+    let c = cluster("kafka_version = \"4.1\"\nfeatures = { \"metadata.version\" = 21 }");
+    assert_eq!(levels(&c), [21, 0, 0, 0, 0]);
+    let c = cluster("kafka_version = \"3.9.2\"\nmode = \"kraft\"");
+    assert_eq!(levels(&c), [21, 0, 0, 0, 0]);
+    let c = cluster("kafka_version = \"3.6.2\"\nmode = \"kraft\"");
+    assert_eq!(c.feature_level("metadata.version"), 12);
+    let text = KRAFT_SCENARIO.replace("brokers = 3", "broker_ids = [1, 2, 3]");
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}")).cluster;
+    assert_eq!(c.controller_ids, vec![4, 5, 6]);
+}
+
+/// KIP-1030: the producer's `linger.ms` defaults to 5 for the clients of 4.0 and later.
+#[test]
+fn linger_ms_defaults_by_release() {
+    let linger = |text: &str| {
+        parse(text).unwrap_or_else(|e| panic!("{e}")).producers[0]
+            .config
+            .linger_ms
+    };
+    assert_eq!(linger(KRAFT_SCENARIO), 5);
+    assert_eq!(linger(&kraft_with("kafka_version = \"3.9.2\"")), 0);
+    assert_eq!(linger(&kraft_with("kafka_version = \"4.1.0\"")), 5);
+    let set = KRAFT_SCENARIO.replace(
+        "records = 10",
+        "records = 10\nconfig = { \"linger.ms\" = 0 }",
+    );
+    assert_eq!(linger(&set), 0);
+}
+
+#[test]
+fn mode_controller_and_feature_errors_name_file_line_and_key() {
+    // (the lines in place of `kafka_version`, line, key, message)
+    let cases = [
+        (
+            "kafka_version = \"4.0.0\"\nmode = \"zookeeper\"",
+            6,
+            "mode",
+            "Kafka 4.0 removed ZooKeeper mode (KIP-833)",
+        ),
+        (
+            "kafka_version = \"3.2.3\"\nmode = \"kraft\"",
+            6,
+            "mode",
+            "KRaft is production-ready only from 3.3 (KIP-833)",
+        ),
+        ("mode = \"raft\"", 5, "mode", "\"raft\" is not a mode"),
+        ("mode = true", 5, "mode", "expected a string"),
+        ("controllers = 0", 5, "controllers", "out of range (1 to 9)"),
+        ("controllers = 10", 5, "controllers", "out of range (1 to 9)"),
+        (
+            "kafka_version = \"3.7.1\"\ncontrollers = 3",
+            6,
+            "controllers",
+            "only in KRaft mode",
+        ),
+        (
+            "kafka_version = \"3.7.1\"\nmode = \"zookeeper\"\ncontroller_ids = [5]",
+            7,
+            "controller_ids",
+            "only in KRaft mode",
+        ),
+        (
+            "controllers = 3\ncontroller_ids = [7, 8]",
+            6,
+            "controller_ids",
+            "2 controller ids for controllers = 3",
+        ),
+        (
+            "controller_ids = [7, 7]",
+            5,
+            "controller_ids",
+            "controller id 7 appears twice",
+        ),
+        (
+            "controller_ids = [7, 2]",
+            5,
+            "controller_ids",
+            "2 is also a broker id",
+        ),
+        (
+            "controller_ids = [-1]",
+            5,
+            "controller_ids",
+            "controller id -1 is out of range",
+        ),
+        ("controller_ids = []", 5, "controller_ids", "at least one controller"),
+        (
+            "kafka_version = \"3.7.1\"\nfeatures = { \"metadata.version\" = 19 }",
+            6,
+            "features",
+            "only in KRaft mode",
+        ),
+        (
+            "features = { \"elr\" = 1 }",
+            5,
+            "elr",
+            "unknown feature in [cluster] features (known features: \
+             eligible.leader.replicas.version, group.version, kraft.version, metadata.version, \
+             transaction.version)",
+        ),
+        (
+            "features = { \"group.versoin\" = 1 }",
+            5,
+            "group.versoin",
+            "did you mean `group.version`?",
+        ),
+        (
+            "features = { \"eligible.leader.replicas.version\" = 2 }",
+            5,
+            "eligible.leader.replicas.version",
+            "2 is out of range (0 to 1)",
+        ),
+        (
+            "features = { \"transaction.version\" = \"2\" }",
+            5,
+            "transaction.version",
+            "a whole number",
+        ),
+        (
+            "kafka_version = \"3.9.2\"\nmode = \"kraft\"\nfeatures = { \"transaction.version\" = 2 }",
+            7,
+            "transaction.version",
+            "level 2 needs Kafka 4.0.0 or later",
+        ),
+        (
+            "kafka_version = \"3.8.1\"\nmode = \"kraft\"\nfeatures = { \"kraft.version\" = 1 }",
+            7,
+            "kraft.version",
+            "level 1 needs Kafka 3.9.0 or later",
+        ),
+        (
+            "kafka_version = \"3.9.2\"\nmode = \"kraft\"\nfeatures = { \"eligible.leader.replicas.version\" = 1 }",
+            7,
+            "eligible.leader.replicas.version",
+            "level 1 needs Kafka 4.0.0 or later",
+        ),
+        (
+            "features = { \"metadata.version\" = 22 }",
+            5,
+            "metadata.version",
+            "22 is not a metadata.version level",
+        ),
+        (
+            "kafka_version = \"3.9.2\"\nmode = \"kraft\"\nfeatures = { \"metadata.version\" = 25 }",
+            7,
+            "metadata.version",
+            "the levels are 7 (3.3-IV3), 11 (3.5-IV2), 12 (3.6-IV0), 19 (3.7-IV4), 20 (3.8-IV0), \
+             21 (3.9-IV0)",
+        ),
+        (
+            "features = { \"eligible.leader.replicas.version\" = 1, \"metadata.version\" = 21 }",
+            5,
+            "eligible.leader.replicas.version",
+            "needs metadata.version 4.0-IV1 or later (KIP-966)",
+        ),
+        (
+            "features = 3",
+            5,
+            "features",
+            "expected a table",
+        ),
+    ];
+    for (to, line, key, message) in cases {
+        // Without a release of its own, a case runs 4.0.0, a line further down.
+        let (to, line) = match to.starts_with("kafka_version") {
+            true => (to.to_string(), line),
+            false => (format!("kafka_version = \"4.0.0\"\n{to}"), line + 1),
+        };
+        let e = parse(&kraft_with(&to)).expect_err(&to);
+        assert_eq!(e.file, "s.toml");
+        assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{to}: {e}");
+        assert!(e.message.contains(message), "{to}: {e}");
+    }
+    // Without a kafka_version, the default release (3.7.1) runs ZooKeeper.
+    let e = parse(&kraft_with("controllers = 3")).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (5, Some("controllers")), "{e}");
+    assert!(
+        e.message.contains("the default mode below Kafka 4.0"),
+        "{e}"
+    );
+    let text = KRAFT_SCENARIO.replace("brokers = 3", "broker_ids = [2147483646]");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("controllers"), "{e}");
+    assert!(e.message.contains("give controller_ids"), "{e}");
+}
