@@ -626,6 +626,10 @@ impl TopicConfig {
 pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     pub zookeeper_session_timeout_ms: u64,
+    /// KRaft: the active controller fences a broker whose heartbeats stop this long.
+    pub broker_session_timeout_ms: u64,
+    /// KRaft: how often a broker heartbeats to the active controller.
+    pub broker_heartbeat_interval_ms: u64,
     pub replica_fetch_wait_max_ms: u64,
     pub replica_fetch_backoff_ms: u64,
     pub replica_high_watermark_checkpoint_interval_ms: u64,
@@ -675,6 +679,8 @@ impl Default for BrokerConfig {
         let blank = BrokerConfig {
             replica_lag_time_max_ms: 0,
             zookeeper_session_timeout_ms: 0,
+            broker_session_timeout_ms: 0,
+            broker_heartbeat_interval_ms: 0,
             replica_fetch_wait_max_ms: 0,
             replica_fetch_backoff_ms: 0,
             replica_high_watermark_checkpoint_interval_ms: 0,
@@ -725,6 +731,27 @@ impl BrokerConfig {
             doc: "a broker silent this long loses its ZooKeeper session",
             apply: |c, k, v| {
                 c.zookeeper_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // KRaft (KIP-631, `KafkaConfig.brokerSessionTimeoutMs`): no validator.
+        ConfigKey {
+            name: "broker.session.timeout.ms",
+            default: Some("9000"),
+            unit: "ms",
+            doc: "KRaft: a broker without a heartbeat this long is fenced by the controller",
+            apply: |c, k, v| {
+                c.broker_session_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "broker.heartbeat.interval.ms",
+            default: Some("2000"),
+            unit: "ms",
+            doc: "KRaft: how often a broker heartbeats to the active controller",
+            apply: |c, k, v| {
+                c.broker_heartbeat_interval_ms = as_u64(k, v)?.max(1);
                 Ok(())
             },
         },

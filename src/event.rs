@@ -599,7 +599,26 @@ pub enum Event {
         from_log_end_offset: u64,
         to_offset: u64,
         high_watermark: u64,
+        /// A power loss took the unflushed tail (the process is down, its HW unknown: 0).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        power_loss: bool,
     },
+    /// KRaft: the active controller committed a broker's registration (KIP-631). A new
+    /// incarnation's `broker_epoch` is the offset of its record; it starts fenced.
+    KraftBrokerRegistered {
+        broker: BrokerId,
+        broker_epoch: u64,
+        fenced: bool,
+    },
+    /// KRaft: the active controller fenced a broker: leaderships move away and it leaves the
+    /// ISRs. `session_timeout_ms` when its heartbeats stopped for `broker.session.timeout.ms`.
+    KraftBrokerFenced {
+        broker: BrokerId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_timeout_ms: Option<u64>,
+    },
+    /// KRaft: a registered broker caught up with the metadata log and was unfenced.
+    KraftBrokerUnfenced { broker: BrokerId },
 }
 
 /// Why the metadata quorum's leader resigned.
@@ -633,6 +652,9 @@ impl Event {
             Event::QuorumLeaderResigned { .. } => "quorum-leader-resigned",
             Event::QuorumHighWatermark { .. } => "quorum-high-watermark",
             Event::QuorumTruncated { .. } => "quorum-truncated",
+            Event::KraftBrokerRegistered { .. } => "kraft-broker-registered",
+            Event::KraftBrokerFenced { .. } => "kraft-broker-fenced",
+            Event::KraftBrokerUnfenced { .. } => "kraft-broker-unfenced",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
             Event::ZkSessionClosed { .. } => "zk-session-closed",
             Event::ControlledShutdownRequested { .. } => "controlled-shutdown-requested",

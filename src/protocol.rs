@@ -7,6 +7,14 @@
 //! conditional updates and one-shot watches.
 
 use crate::assignor::Strategy;
+use crate::controller::kraft::raft::RaftMessage;
+use crate::controller::kraft::replication_control::{
+    AlterPartitionRequest, AlterPartitionResult, CreateTopic,
+};
+use crate::controller::kraft::{
+    ApiError, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationReply,
+    BrokerRegistrationRequest, MetadataRecord, TopicId,
+};
 use crate::types::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -90,6 +98,40 @@ pub enum Message {
     OffsetCommitResponse(OffsetCommitResponse),
     OffsetFetch(OffsetFetchRequest),
     OffsetFetchResponse(OffsetFetchResponse),
+
+    // ---- KRaft: the metadata quorum, and requests to the active controller ----
+    /// KIP-595's quorum RPCs on `__cluster_metadata`: Vote, BeginQuorumEpoch, EndQuorumEpoch
+    /// between the controllers, Fetch from controllers and brokers alike.
+    Raft(RaftMessage<MetadataRecord>),
+    /// KIP-631: a starting broker registers its incarnation with the active controller.
+    BrokerRegistration(ControllerRequest<BrokerRegistrationRequest>),
+    BrokerRegistrationResponse(ControllerResponse<BrokerRegistrationReply>),
+    /// KIP-631: a broker's heartbeat, every `broker.heartbeat.interval.ms`.
+    BrokerHeartbeat(ControllerRequest<BrokerHeartbeatRequest>),
+    BrokerHeartbeatResponse(ControllerResponse<BrokerHeartbeatReply>),
+    /// KIP-497's AlterPartition as a KRaft leader sends it: with its broker epoch.
+    AlterPartition(ControllerRequest<AlterPartitionRequest>),
+    AlterPartitionResponse(ControllerResponse<Vec<AlterPartitionResult>>),
+    /// CreateTopics with a manual assignment, one topic a request: from the admin client
+    /// (`--bootstrap-controller`, KIP-919) or a broker creating `__consumer_offsets`
+    /// (`AutoTopicCreationManager`).
+    CreateTopics(ControllerRequest<CreateTopic>),
+    CreateTopicsResponse(ControllerResponse<TopicId>),
+}
+
+/// A request to the KRaft active controller. A controller that is not active answers
+/// NOT_CONTROLLER and the sender tries the one it now believes active.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ControllerRequest<T> {
+    pub correlation_id: u64,
+    pub body: T,
+}
+
+/// The active controller's answer, sent once the records it wrote are committed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ControllerResponse<T> {
+    pub correlation_id: u64,
+    pub result: Result<T, ApiError>,
 }
 
 /// What a consumer tells the coordinator in JoinGroup (Kafka's `ConsumerProtocolSubscription`):
@@ -286,6 +328,15 @@ impl Message {
             Message::SyncGroup(_) => "SyncGroup",
             Message::SyncGroupResponse(_) => "SyncGroupResponse",
             Message::Heartbeat(_) => "Heartbeat",
+            Message::Raft(m) => m.kind(),
+            Message::BrokerRegistration(_) => "BrokerRegistration",
+            Message::BrokerRegistrationResponse(_) => "BrokerRegistrationResponse",
+            Message::BrokerHeartbeat(_) => "BrokerHeartbeat",
+            Message::BrokerHeartbeatResponse(_) => "BrokerHeartbeatResponse",
+            Message::AlterPartition(_) => "AlterPartition",
+            Message::AlterPartitionResponse(_) => "AlterPartitionResponse",
+            Message::CreateTopics(_) => "CreateTopics",
+            Message::CreateTopicsResponse(_) => "CreateTopicsResponse",
             Message::HeartbeatResponse(_) => "HeartbeatResponse",
             Message::LeaveGroup(_) => "LeaveGroup",
             Message::LeaveGroupResponse(_) => "LeaveGroupResponse",

@@ -324,8 +324,8 @@ impl Cluster {
                 self.admin.on_message(now_ms, from, message, &mut out);
                 self.absorb(to, out, AnyTimer::Admin);
             }
-            // No clients run here: what the brokers tell them is lost.
-            NodeId::Producer(_) | NodeId::Consumer(_) => {}
+            // No clients or KRaft controllers run here: what is sent to them is lost.
+            NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Controller(_) => {}
         }
     }
 
@@ -455,6 +455,9 @@ impl Cluster {
                 self.absorb(node, out, AnyTimer::Admin);
             }
             NodeId::Producer(_) | NodeId::Consumer(_) => unreachable!("no clients here"),
+            NodeId::Controller(_) => {
+                unreachable!("a ZooKeeper-mode cluster has no KRaft controllers")
+            }
         }
     }
 

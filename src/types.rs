@@ -25,6 +25,9 @@ pub enum NodeId {
     Consumer(u32),
     /// The admin client that creates the topics.
     Admin,
+    /// A KRaft controller node (`process.roles=controller`), by its `node.id`: a voter of
+    /// the metadata quorum. Node ids are one space shared with the brokers, as in Kafka.
+    Controller(BrokerId),
 }
 
 impl fmt::Display for NodeId {
@@ -35,6 +38,7 @@ impl fmt::Display for NodeId {
             NodeId::Producer(i) => write!(f, "producer #{i}"),
             NodeId::Consumer(i) => write!(f, "consumer #{i}"),
             NodeId::Admin => write!(f, "admin"),
+            NodeId::Controller(id) => write!(f, "controller {id}"),
         }
     }
 }

@@ -133,6 +133,7 @@ impl Broker {
 
     pub(super) fn on_find_coordinator(
         &mut self,
+        now_ms: u64,
         from: NodeId,
         request: FindCoordinatorRequest,
         out: &mut Output<BrokerTimer>,
@@ -146,7 +147,7 @@ impl Broker {
             }) => (ErrorCode::None, Some(*leader)),
             Some(_) => (ErrorCode::CoordinatorNotAvailable, None),
             None => {
-                self.maybe_create_offsets_topic(out);
+                self.maybe_create_offsets_topic(now_ms, out);
                 (ErrorCode::CoordinatorNotAvailable, None)
             }
         };
@@ -166,7 +167,11 @@ impl Broker {
     /// cluster that started with one broker up kept a single copy of every group's offsets.
     /// Replicas are placed round-robin over the live brokers from the lowest id (Kafka starts
     /// at a random broker).
-    pub(super) fn maybe_create_offsets_topic(&mut self, out: &mut Output<BrokerTimer>) {
+    pub(super) fn maybe_create_offsets_topic(
+        &mut self,
+        now_ms: u64,
+        out: &mut Output<BrokerTimer>,
+    ) {
         if self.offsets_topic_requested || self.live_brokers.is_empty() {
             return;
         }
@@ -181,14 +186,20 @@ impl Broker {
         } else {
             wanted.min(live.len())
         };
-        let assignment = (0..self.config.offsets_topic_num_partitions)
-            .map(|p| {
-                let replicas = (0..replication_factor)
-                    .map(|i| live[(p as usize + i) % live.len()])
-                    .collect();
-                (p, replicas)
-            })
-            .collect();
+        let assignment: std::collections::BTreeMap<u32, Vec<BrokerId>> =
+            (0..self.config.offsets_topic_num_partitions)
+                .map(|p| {
+                    let replicas = (0..replication_factor)
+                        .map(|i| live[(p as usize + i) % live.len()])
+                        .collect();
+                    (p, replicas)
+                })
+                .collect();
+        if self.kraft.is_some() {
+            let assignment = assignment.into_values().collect();
+            self.offsets_topic_requested = self.kraft_create_offsets_topic(now_ms, assignment, out);
+            return;
+        }
         self.offsets_topic_requested = true;
         self.zk.request(
             ZkOp::Create {
@@ -236,7 +247,9 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         match message {
-            Message::FindCoordinator(request) => self.on_find_coordinator(from, request, out),
+            Message::FindCoordinator(request) => {
+                self.on_find_coordinator(now_ms, from, request, out)
+            }
             Message::JoinGroup(request) => self.with_coordinator(now_ms, out, |c, out| {
                 c.on_join_group(now_ms, from, request, out)
             }),

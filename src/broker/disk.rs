@@ -112,11 +112,11 @@ impl Broker {
     /// over (Kafka opens the session first; no other process can tell the difference, since
     /// only the registration is visible). A start clears the clean-shutdown marker, as
     /// `LogManager` deletes it once the logs are loaded.
-    pub(super) fn recover_logs_then_connect(&mut self, out: &mut Output<BrokerTimer>) {
+    pub(super) fn recover_logs_then_connect(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
         let bytes = self.disk.bytes_to_recover();
         self.disk.clean_shutdown = false;
         if bytes == 0 {
-            self.zk_connect(out);
+            self.connect_to_metadata(now_ms, out);
             return;
         }
         let recovery_ms = log_recovery_ms(bytes);
@@ -126,6 +126,14 @@ impl Broker {
             recovery_ms,
         });
         out.timer(recovery_ms, BrokerTimer::LogRecoveryDone);
+    }
+
+    /// After log recovery: ZooKeeper, or in KRaft mode the metadata quorum.
+    pub(super) fn connect_to_metadata(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        match self.kraft.is_some() {
+            true => self.kraft_start(now_ms, out),
+            false => self.zk_connect(out),
+        }
     }
 
     pub(super) fn maybe_flush(

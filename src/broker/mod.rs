@@ -55,6 +55,7 @@ mod coordinator_glue;
 mod disk;
 mod fetcher;
 mod isr_write;
+mod kraft_client;
 mod log_manager;
 mod partition;
 mod producer_ids;
@@ -65,6 +66,7 @@ mod tests;
 mod zk_client;
 
 pub use disk::Disk;
+pub use kraft_client::{KraftSettings, KraftTimer};
 
 use crate::actor::{Actor, Output};
 use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
@@ -98,6 +100,8 @@ pub const REGISTER_RETRY_MS: u64 = 1_000;
 pub enum BrokerTimer {
     /// A timer of the controller this broker hosts.
     Controller(crate::controller::ControllerTimer),
+    /// A timer of the KRaft metadata observer or lifecycle manager.
+    Kraft(KraftTimer),
     ZkConnectTimeout {
         attempt: u64,
     },
@@ -198,6 +202,9 @@ pub struct Broker {
     /// DeleteRecords requests waiting for their low watermarks (Kafka's
     /// `delayedDeleteRecordsPurgatory`).
     delayed_delete_records: BTreeMap<u64, log_manager::DelayedDeleteRecords>,
+    /// KRaft mode: the metadata log observer and the lifecycle manager (`None` in
+    /// ZooKeeper mode).
+    kraft: Option<kraft_client::KraftClient>,
 }
 
 impl Broker {
@@ -247,6 +254,7 @@ impl Broker {
             exited: false,
             producer_ids: None,
             delayed_delete_records: BTreeMap::new(),
+            kraft: None,
             config,
         }
     }
@@ -480,7 +488,7 @@ impl Actor for Broker {
             broker: self.id,
             replicas: recovered,
         });
-        self.recover_logs_then_connect(out);
+        self.recover_logs_then_connect(now_ms, out);
         if let Some(ms) = self.isr_expiration_period_ms() {
             out.timer(ms, BrokerTimer::IsrExpiration);
         }
@@ -560,7 +568,7 @@ impl Broker {
                 self.on_disconnected(from, out);
                 self.on_controlled_shutdown_disconnect(from, out);
             }
-            Message::Terminate(_) => self.on_terminate(out),
+            Message::Terminate(_) => self.on_terminate(now_ms, out),
             Message::ControlledShutdown(request) => {
                 self.on_controlled_shutdown_request(request, out)
             }
@@ -568,6 +576,17 @@ impl Broker {
                 self.on_controlled_shutdown_response(response, out)
             }
             Message::StopReplica(request) => self.on_stop_replica(request, out),
+            Message::Raft(message) => self.on_raft_message(now_ms, from, message, out),
+            Message::BrokerRegistrationResponse(response) => {
+                self.on_registration_response(now_ms, response, out)
+            }
+            Message::BrokerHeartbeatResponse(response) => {
+                self.on_heartbeat_response(now_ms, response, out)
+            }
+            Message::AlterPartitionResponse(response) => {
+                self.on_alter_partition_response(now_ms, response, out)
+            }
+            Message::CreateTopicsResponse(response) => self.on_create_topics_response(response),
             Message::ListOffsets(request) => self.on_list_offsets(from, request, out),
             request @ (Message::FindCoordinator(_)
             | Message::JoinGroup(_)
@@ -592,7 +611,11 @@ impl Broker {
             | Message::OffsetFetchResponse(_)
             | Message::ElectLeadersResponse(_)
             | Message::DeleteRecordsResponse(_)
-            | Message::InitProducerIdResponse(_) => {}
+            | Message::InitProducerIdResponse(_)
+            | Message::BrokerRegistration(_)
+            | Message::BrokerHeartbeat(_)
+            | Message::AlterPartition(_)
+            | Message::CreateTopics(_) => {}
         }
     }
 
@@ -618,6 +641,7 @@ impl Broker {
                 }
             }
             BrokerTimer::Controller(timer) => self.on_controller_timer(timer, out),
+            BrokerTimer::Kraft(timer) => self.on_kraft_timer(now_ms, timer, out),
             BrokerTimer::IsrExpiration => {
                 self.maybe_shrink_isrs(now_ms, out);
                 if let Some(ms) = self.isr_expiration_period_ms() {
@@ -677,7 +701,7 @@ impl Broker {
                 }
             }
             BrokerTimer::IsrChangePropagation => self.maybe_propagate_isr_changes(now_ms, out),
-            BrokerTimer::LogRecoveryDone => self.zk_connect(out),
+            BrokerTimer::LogRecoveryDone => self.connect_to_metadata(now_ms, out),
             BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
             BrokerTimer::ControlledShutdownTimeout { attempt } => {
                 self.on_controlled_shutdown_timeout(attempt, out)

@@ -429,7 +429,7 @@ impl Broker {
                     // partition waits, its maximal ISR as proposed, for a LeaderAndIsr.
                     leader.alter_isr_attempt += 1;
                 }
-                AlterIsrErrorAction::Retry => self.propose_isr(&tp, proposed, out),
+                AlterIsrErrorAction::Retry => self.propose_isr(now_ms, &tp, proposed, out),
             }
             return;
         }
@@ -659,7 +659,7 @@ impl Broker {
                 .copied()
                 .filter(|r| !out_of_sync.contains(r))
                 .collect();
-            self.propose_isr(&tp, new_isr, out);
+            self.propose_isr(now_ms, &tp, new_isr, out);
         }
     }
 
@@ -669,6 +669,7 @@ impl Broker {
     /// `ALTER_ISR_TIMEOUT_MS` (a ZooKeeper answer is lost when the session is).
     pub(super) fn propose_isr(
         &mut self,
+        now_ms: u64,
         tp: &TopicPartition,
         new_isr: Vec<BrokerId>,
         out: &mut Output<BrokerTimer>,
@@ -677,6 +678,8 @@ impl Broker {
         let uses_alter_isr = self.protocol().uses_alter_isr();
         let controller = self.controller_id;
         let has_zk_session = self.zk.session_id.is_some();
+        let kraft = self.kraft.is_some();
+        let kraft_reachable = self.kraft_can_alter_partition();
         let p = self.partitions.get_mut(tp).expect("partition");
         let Role::Leader(leader) = &mut p.role else {
             return;
@@ -687,7 +690,9 @@ impl Broker {
              {new_isr:?} for {tp} with replicas {:?}",
             p.replicas
         );
-        let reachable = if uses_alter_isr {
+        let reachable = if kraft {
+            kraft_reachable
+        } else if uses_alter_isr {
             controller.is_some()
         } else {
             has_zk_session
@@ -700,27 +705,31 @@ impl Broker {
         let attempt = leader.alter_isr_attempt;
         let (leader_epoch, partition_epoch) = (p.leader_epoch, p.partition_epoch);
         let controller_epoch = leader.controller_epoch;
-        match controller.filter(|_| uses_alter_isr) {
-            Some(controller) => out.send(
-                NodeId::Broker(controller),
-                Message::AlterIsr(AlterIsrRequest {
-                    broker_id: id,
-                    tp: tp.clone(),
-                    leader_epoch,
-                    new_isr,
-                    partition_epoch,
-                }),
-            ),
-            None => self.write_isr_to_zk(
-                tp,
-                IsrWrite {
-                    leader_epoch,
-                    zk_version: partition_epoch,
-                    controller_epoch,
-                    isr: new_isr,
-                },
-                out,
-            ),
+        if kraft {
+            self.send_alter_partition(now_ms, tp, leader_epoch, partition_epoch, new_isr, out);
+        } else {
+            match controller.filter(|_| uses_alter_isr) {
+                Some(controller) => out.send(
+                    NodeId::Broker(controller),
+                    Message::AlterIsr(AlterIsrRequest {
+                        broker_id: id,
+                        tp: tp.clone(),
+                        leader_epoch,
+                        new_isr,
+                        partition_epoch,
+                    }),
+                ),
+                None => self.write_isr_to_zk(
+                    tp,
+                    IsrWrite {
+                        leader_epoch,
+                        zk_version: partition_epoch,
+                        controller_epoch,
+                        isr: new_isr,
+                    },
+                    out,
+                ),
+            }
         }
         out.timer(
             ALTER_ISR_TIMEOUT_MS,
@@ -786,7 +795,7 @@ impl Broker {
         if joins {
             let mut new_isr = p.isr.clone();
             new_isr.push(follower);
-            self.propose_isr(tp, new_isr, out);
+            self.propose_isr(now_ms, tp, new_isr, out);
         }
         self.maybe_increment_hw(now_ms, tp, out);
         // `Partition.updateFollowerFetchState`: a moved low watermark may complete a

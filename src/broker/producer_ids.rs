@@ -7,7 +7,10 @@
 //! `/latest_producer_id_block` (`ZkProducerIdManager`), so ids never repeat in the cluster.
 //! Here a broker's block is numbered by its ZooKeeper session, which is unique in the
 //! cluster's life: ids never repeat either, without the extra znode. A broker takes a new
-//! block with each new session; one session hands out at most a block.
+//! block with each new session; one session hands out at most a block. In KRaft mode the
+//! controller hands blocks out (`AllocateProducerIds`, KIP-730, a `ProducerIdsRecord` in the
+//! metadata log); here the block is numbered by the broker epoch instead, the offset of the
+//! broker's registration record, as unique in the cluster's life as a session.
 
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
@@ -27,14 +30,18 @@ pub(super) struct ProducerIdBlock {
 impl Broker {
     /// Answers an idempotent producer's InitProducerId with a fresh producer id at epoch 0,
     /// or COORDINATOR_NOT_AVAILABLE (retriable) while this broker has no ZooKeeper session
-    /// or its block is used up.
+    /// (KRaft: no registration) or its block is used up.
     pub(super) fn on_init_producer_id(
         &mut self,
         from: NodeId,
         request: InitProducerIdRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let producer_id = self.zk.session_id.and_then(|session_id| {
+        let registration = match self.kraft.is_some() {
+            true => self.kraft_broker_epoch(),
+            false => self.zk.session_id,
+        };
+        let producer_id = registration.and_then(|session_id| {
             let block = self
                 .producer_ids
                 .filter(|b| b.session_id == session_id)

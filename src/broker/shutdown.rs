@@ -33,8 +33,12 @@ impl Broker {
     /// The operator's SIGTERM (`KafkaServer.shutdown`). Kafka asks the controller only when
     /// the broker finished starting up (`startupComplete`); here, when it holds a ZooKeeper
     /// session.
-    pub(super) fn on_terminate(&mut self, out: &mut Output<BrokerTimer>) {
+    pub(super) fn on_terminate(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
         if self.exited || self.shutdown.is_some() {
+            return;
+        }
+        if self.kraft.is_some() {
+            self.kraft_begin_controlled_shutdown(now_ms, out);
             return;
         }
         let asks = self.config.controlled_shutdown_enable
@@ -188,7 +192,7 @@ impl Broker {
     /// The rest of `KafkaServer.shutdown`: `ReplicaManager.shutdown` checkpoints the high
     /// watermarks, `LogManager.shutdown` flushes and closes every log and writes the
     /// clean-shutdown marker, the controller resigns, and `zkClient.close` ends the session.
-    fn finish_shutdown(&mut self, controlled: bool, out: &mut Output<BrokerTimer>) {
+    pub(super) fn finish_shutdown(&mut self, controlled: bool, out: &mut Output<BrokerTimer>) {
         self.checkpoint_high_watermarks();
         let mut flushed_logs = 0;
         for log in self.disk.logs.values_mut() {
@@ -197,8 +201,10 @@ impl Broker {
         }
         self.disk.clean_shutdown = true;
         self.resign_controller();
-        self.zk
-            .request(ZkOp::CloseSession, ZkPurpose::CloseSession, out);
+        if self.kraft.is_none() {
+            self.zk
+                .request(ZkOp::CloseSession, ZkPurpose::CloseSession, out);
+        }
         out.event(Event::BrokerShutDown {
             broker: self.id,
             controlled,

@@ -17,10 +17,12 @@
 //!   and the Metadata requests that fill it, shared by the producer and the consumer so both
 //!   choose a broker, apply an answer and decide when to refresh with the same code.
 //! - [`partitioner`]: the default partitioner (murmur2 for keys, sticky for records without).
-//! - [`admin`]: the `kafka-topics.sh --create` of ZooKeeper mode.
+//! - [`admin`]: the `kafka-topics.sh --create` of ZooKeeper mode; [`kraft_admin`], of KRaft
+//!   mode (`--bootstrap-controller`).
 
 pub mod admin;
 pub mod consumer;
+pub mod kraft_admin;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;

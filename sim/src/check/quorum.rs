@@ -250,6 +250,7 @@ mod tests {
             from_log_end_offset: 8,
             to_offset,
             high_watermark: 5,
+            power_loss: false,
         };
         assert!(metadata_committed_lost(&[at(1, cut(5))]).is_empty());
         assert_eq!(metadata_committed_lost(&[at(1, cut(4))]).len(), 1);

@@ -627,7 +627,10 @@ fn narrate_event(
         Event::QuorumElectionStarted { .. }
         | Event::QuorumLeaderElected { .. }
         | Event::QuorumLeaderResigned { .. }
-        | Event::QuorumTruncated { .. } => quorum::quorum_line(event),
+        | Event::QuorumTruncated { .. }
+        | Event::KraftBrokerRegistered { .. }
+        | Event::KraftBrokerFenced { .. }
+        | Event::KraftBrokerUnfenced { .. } => quorum::quorum_line(event),
         Event::LeaderElected { .. }
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }

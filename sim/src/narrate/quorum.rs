@@ -1,6 +1,7 @@
-//! The KRaft metadata quorum in plain words: a controller standing for election or asking
-//! for a pre-vote, winning an epoch, resigning, and a node cutting its metadata log. A high
-//! watermark moving is routine and not told.
+//! KRaft in plain words: a controller standing for election or asking for a pre-vote,
+//! winning an epoch, resigning, a node cutting its metadata log; and what the active
+//! controller commits about brokers: registered, fenced, unfenced. A high watermark moving
+//! is routine and not told.
 
 use super::{brokers, plain, Line};
 use kafka_model::event::QuorumResignReason;
@@ -17,7 +18,7 @@ pub(super) fn quorum_line(event: &Event) -> Option<Line> {
             "controller {node_id} stands for election in epoch {epoch} and votes for itself"
         ),
         Event::QuorumLeaderElected { node_id, epoch, votes } => format!(
-            "controller {node_id} wins the vote for epoch {epoch} (votes from {}): it leads the metadata log and is the active controller",
+            "controller {node_id} wins the vote for epoch {epoch} (votes from {}): it leads the metadata log, and becomes the active controller once that epoch's first entry is committed",
             brokers(votes)
         ),
         Event::QuorumLeaderResigned { node_id, epoch, reason: QuorumResignReason::CheckQuorum } => format!(
@@ -26,8 +27,24 @@ pub(super) fn quorum_line(event: &Event) -> Option<Line> {
         Event::QuorumLeaderResigned { node_id, epoch, reason: QuorumResignReason::Shutdown } => format!(
             "controller {node_id} resigns as leader of epoch {epoch} on its way down, and names the voters best placed to follow it"
         ),
+        Event::QuorumTruncated { node_id, from_log_end_offset, to_offset, power_loss: true, .. } => format!(
+            "controller {node_id} loses power: its metadata log ends at offset {to_offset} instead of {from_log_end_offset}, the rest was never flushed (a voter flushes before it acknowledges, so nothing it acknowledged is gone)"
+        ),
         Event::QuorumTruncated { node_id, from_log_end_offset, to_offset, .. } => format!(
             "node {node_id} cuts its metadata log from offset {from_log_end_offset} back to {to_offset}: the leader's log diverges there"
+        ),
+        Event::KraftBrokerRegistered { broker, broker_epoch, fenced } => format!(
+            "the active controller registers broker {broker} with broker epoch {broker_epoch}{}",
+            if *fenced { ", fenced until it has caught up with the metadata log" } else { "" }
+        ),
+        Event::KraftBrokerFenced { broker, session_timeout_ms: Some(ms) } => format!(
+            "broker {broker} is fenced: no heartbeat for {ms} ms (broker.session.timeout.ms); its leaderships move and it leaves the ISRs"
+        ),
+        Event::KraftBrokerFenced { broker, session_timeout_ms: None } => format!(
+            "broker {broker} is fenced: its leaderships move and it leaves the ISRs"
+        ),
+        Event::KraftBrokerUnfenced { broker } => format!(
+            "broker {broker} is unfenced: it caught up with the metadata log and may lead and join ISRs again"
         ),
         _ => unreachable!("{} is not narrated here", event.kind()),
     };

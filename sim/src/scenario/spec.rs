@@ -434,7 +434,11 @@ pub enum Target {
     Broker(BrokerId),
     Leader(TopicPartition),
     Follower(TopicPartition),
+    /// The controller: in ZooKeeper mode the broker that holds `/controller`, in KRaft
+    /// mode the active controller (the metadata quorum's leader).
     Controller,
+    /// KRaft: one controller node, by its node id (`controller:N`).
+    ControllerNode(BrokerId),
     ZooKeeper,
     /// A producer process, by its name.
     Producer(String),
@@ -451,6 +455,7 @@ impl fmt::Display for Target {
             Target::Leader(tp) => write!(f, "leader:{tp}"),
             Target::Follower(tp) => write!(f, "follower:{tp}"),
             Target::Controller => write!(f, "controller"),
+            Target::ControllerNode(c) => write!(f, "controller:{c}"),
             Target::ZooKeeper => write!(f, "zookeeper"),
             Target::Producer(name) => write!(f, "producer:{name}"),
             Target::Consumer(name) => write!(f, "consumer:{name}"),
@@ -763,7 +768,7 @@ pub fn parse_duration_us(s: &str) -> Option<u64> {
 }
 
 /// Parses a target: a broker id, `"broker:N"`, `"leader:T-P"`, `"follower:T-P"`,
-/// `"controller"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`, `"coordinator:GROUP"`.
+/// `"controller"`, `"controller:N"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`, `"coordinator:GROUP"`.
 pub(super) fn parse_target(s: &str) -> Option<Target> {
     let s = s.trim();
     match s {
@@ -779,6 +784,9 @@ pub(super) fn parse_target(s: &str) -> Option<Target> {
     }
     if let Ok(b) = s.parse() {
         return Some(Target::Broker(b));
+    }
+    if let Some(rest) = s.strip_prefix("controller:") {
+        return rest.trim().parse().ok().map(Target::ControllerNode);
     }
     let (kind, rest) = s.split_once(':')?;
     let name = rest.trim().to_string();

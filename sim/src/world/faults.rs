@@ -7,7 +7,9 @@
 
 use super::net::{deliver_signal, send_from_tool, send_resets};
 use super::orchestrate::{BrokerStatus, Nodes};
-use super::shared::{assignment, current_controller, offsets_tp_for, zk_partition_state, Shared};
+use super::shared::{
+    active_controller_node, assignment, current_controller, offsets_tp_for, partition_state, Shared,
+};
 use crate::scenario::{ElectionScope, FaultAction, Target};
 use kafka_model::broker::Disk;
 use kafka_model::event::TruncateReason;
@@ -30,13 +32,30 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
     match target {
         Target::Broker(b) => Some(broker(*b, None)),
         Target::ZooKeeper => Some((NodeId::ZooKeeper, "zookeeper".into())),
+        Target::Controller if shared.is_kraft() => active_controller_node(shared).map(|c| {
+            (
+                NodeId::Controller(c),
+                format!("controller {c} (the active controller)"),
+            )
+        }),
         Target::Controller => current_controller(shared).map(|b| broker(b, None)),
+        Target::ControllerNode(c) => {
+            let active = active_controller_node(shared) == Some(*c);
+            let desc = match active {
+                true => format!("controller {c} (the active controller)"),
+                false => format!("controller {c}"),
+            };
+            shared
+                .controllers
+                .contains_key(c)
+                .then_some((NodeId::Controller(*c), desc))
+        }
         Target::Leader(tp) => {
-            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            let (leader, _, _) = partition_state(shared, tp)?;
             leader.map(|b| broker(b, None))
         }
         Target::Follower(tp) => {
-            let (leader, _, _) = zk_partition_state(shared, tp)?;
+            let (leader, _, _) = partition_state(shared, tp)?;
             assignment(&shared.scenario, tp)
                 .into_iter()
                 .find(|r| Some(*r) != leader)
@@ -60,7 +79,7 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
         }
         Target::Coordinator(group) => {
             let tp = offsets_tp_for(&shared.scenario, group);
-            let (leader, _, _) = zk_partition_state(shared, &tp)?;
+            let (leader, _, _) = partition_state(shared, &tp)?;
             leader.map(|b| broker(b, None))
         }
     }
@@ -85,7 +104,7 @@ fn broker_description(
         .topics
         .iter()
         .flat_map(|t| (0..t.replicas.len() as u32).map(|p| TopicPartition::new(t.name.clone(), p)))
-        .filter(|tp| zk_partition_state(shared, tp).is_some_and(|(leader, _, _)| leader == Some(b)))
+        .filter(|tp| partition_state(shared, tp).is_some_and(|(leader, _, _)| leader == Some(b)))
         .collect();
     if !led.is_empty() {
         let mut named: Vec<String> = led
@@ -108,7 +127,7 @@ fn broker_description(
         .filter_map(|c| c.group.as_ref().map(|g| g.group_id.as_str()))
         .filter(|group| {
             let tp = offsets_tp_for(&shared.scenario, group);
-            zk_partition_state(shared, &tp).is_some_and(|(leader, _, _)| leader == Some(b))
+            partition_state(shared, &tp).is_some_and(|(leader, _, _)| leader == Some(b))
         })
         .collect();
     for group in groups {
@@ -232,7 +251,7 @@ fn apply_delete_records(
         timeout_ms: DELETE_RECORDS_TIMEOUT_MS,
         partitions: vec![(tp.clone(), before_offset)],
     });
-    let leader = zk_partition_state(shared, tp).and_then(|(leader, _, _)| leader);
+    let leader = partition_state(shared, tp).and_then(|(leader, _, _)| leader);
     let sent_to =
         leader.filter(|l| send_from_tool(shared, NodeId::Admin, NodeId::Broker(*l), request));
     match sent_to {
@@ -263,12 +282,24 @@ fn apply_preferred_election(shared: &Shared, name: &str, scope: &ElectionScope) 
         election_type: ElectionType::Preferred,
         partitions,
     });
-    let sent_to = current_controller(shared)
-        .filter(|c| send_from_tool(shared, NodeId::Admin, NodeId::Broker(*c), request));
+    // KRaft: the tool reaches the active controller (a broker would forward it there).
+    let (controller, node) = match shared.is_kraft() {
+        true => {
+            let c = active_controller_node(shared);
+            (c, c.map(NodeId::Controller))
+        }
+        false => {
+            let c = current_controller(shared);
+            (c, c.map(NodeId::Broker))
+        }
+    };
+    let sent_to = controller
+        .zip(node)
+        .filter(|(_, node)| send_from_tool(shared, NodeId::Admin, *node, request));
     match sent_to {
-        Some(controller) => shared.record_fault(
+        Some((_, node)) => shared.record_fault(
             name,
-            format!("kafka-leader-election.sh --election-type PREFERRED {flags}; the tool sends it to the controller, broker {controller}"),
+            format!("kafka-leader-election.sh --election-type PREFERRED {flags}; the tool sends it to the controller, {node}"),
         ),
         None => shared.record_fault(
             NO_OP,
@@ -403,6 +434,10 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
         return;
     };
     handle.kill(id);
+    if let NodeId::Controller(c) = node {
+        crash_controller(shared, nodes, c, power_loss);
+        return;
+    }
     let NodeId::Broker(b) = node else {
         if node == NodeId::ZooKeeper {
             nodes.zk_paused = false;
@@ -443,6 +478,31 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     }
 }
 
+/// A controller node goes down: its disk keeps the metadata log (without the unflushed tail
+/// after a power loss) and `quorum-state`.
+fn crash_controller(shared: &Shared, nodes: &mut Nodes, c: BrokerId, power_loss: bool) {
+    nodes.controller_status.insert(c, BrokerStatus::Crashed);
+    let taken = shared.controllers[&c].lock().expect("controller").take();
+    let mut disk = shared.controller_disks[&c].lock().expect("controller disk");
+    if let Some(node) = taken {
+        *disk = node.into_disk();
+    }
+    if power_loss {
+        let before = disk.log.end_offset();
+        disk.crash();
+        let after = disk.log.end_offset();
+        if after < before {
+            shared.record_events(vec![Event::QuorumTruncated {
+                node_id: c,
+                from_log_end_offset: before,
+                to_offset: after,
+                high_watermark: 0,
+                power_loss: true,
+            }]);
+        }
+    }
+}
+
 pub(super) fn restart(
     shared: &Shared,
     handle: &Handle,
@@ -452,6 +512,20 @@ pub(super) fn restart(
     let Some(id) = nodes.madsim_id(node) else {
         return Restarted::AlreadyRunning;
     };
+    if let NodeId::Controller(c) = node {
+        return match nodes.controller_status[&c] {
+            BrokerStatus::Crashed => {
+                handle.restart(id);
+                nodes.controller_status.insert(c, BrokerStatus::Running);
+                Restarted::Yes
+            }
+            BrokerStatus::Paused => {
+                resume(handle, nodes, node);
+                Restarted::Resumed
+            }
+            BrokerStatus::Running => Restarted::AlreadyRunning,
+        };
+    }
     if let NodeId::Broker(b) = node {
         match nodes.status[&b] {
             BrokerStatus::Crashed => {
@@ -483,6 +557,9 @@ fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
             nodes.status.insert(b, BrokerStatus::Paused);
         }
         NodeId::ZooKeeper => nodes.zk_paused = true,
+        NodeId::Controller(c) => {
+            nodes.controller_status.insert(c, BrokerStatus::Paused);
+        }
         client => {
             nodes.paused_clients.insert(client);
         }
@@ -498,6 +575,11 @@ fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
         NodeId::Broker(b) if nodes.status[&b] == BrokerStatus::Paused => {
             handle.resume(id);
             nodes.status.insert(b, BrokerStatus::Running);
+            true
+        }
+        NodeId::Controller(c) if nodes.controller_status[&c] == BrokerStatus::Paused => {
+            handle.resume(id);
+            nodes.controller_status.insert(c, BrokerStatus::Running);
             true
         }
         NodeId::ZooKeeper if nodes.zk_paused => {
@@ -614,6 +696,14 @@ pub(super) fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     for client in paused {
         resume(handle, nodes, client);
     }
+    let controllers: Vec<BrokerId> = nodes.controller_status.keys().copied().collect();
+    let mut restarted_controllers = Vec::new();
+    for c in controllers {
+        if nodes.controller_status[&c] != BrokerStatus::Running {
+            restart(shared, handle, nodes, NodeId::Controller(c));
+            restarted_controllers.push(c);
+        }
+    }
     let ids: Vec<BrokerId> = nodes.status.keys().copied().collect();
     let mut restarted = Vec::new();
     for b in ids {
@@ -622,17 +712,27 @@ pub(super) fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
             restarted.push(b);
         }
     }
-    let detail = if restarted.is_empty() {
-        "healed every fault; every broker was up".to_string()
-    } else {
-        format!(
+    let list = |ids: &[BrokerId]| {
+        ids.iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let detail = match (restarted.is_empty(), restarted_controllers.is_empty()) {
+        (true, true) => "healed every fault; every broker was up".to_string(),
+        (false, true) => format!(
             "healed every fault and restarted broker(s) {}",
-            restarted
-                .iter()
-                .map(|b| b.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+            list(&restarted)
+        ),
+        (true, false) => format!(
+            "healed every fault and restarted controller(s) {}",
+            list(&restarted_controllers)
+        ),
+        (false, false) => format!(
+            "healed every fault and restarted controller(s) {} and broker(s) {}",
+            list(&restarted_controllers),
+            list(&restarted)
+        ),
     };
     shared.record_fault("settle", detail);
 }

@@ -1,11 +1,11 @@
-//! The final state a run reports: every partition as the controller (in ZooKeeper) and each
-//! replica left it, and every consumer group as its coordinator describes it.
+//! The final state a run reports: every partition as the controller (in ZooKeeper, or in
+//! KRaft mode the committed metadata image) and each replica left it, and every consumer group as its coordinator describes it.
 //!
 //! It is read after the settle, straight from the processes and the disks of brokers that
 //! are down, before the nodes are stopped; the checkers judge the run against it.
 
 use super::orchestrate::{BrokerStatus, Nodes};
-use super::shared::{offsets_topic_assignment, offsets_tp_for, zk_partition_state, Shared};
+use super::shared::{offsets_topic_assignment, offsets_tp_for, partition_state, Shared};
 use crate::record::{FinalGroup, FinalPartition, FinalReplica, FinalState};
 use crate::scenario::Scenario;
 use kafka_model::{BrokerId, TopicPartition, OFFSETS_TOPIC};
@@ -27,7 +27,7 @@ pub(super) fn final_state(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -
         for (p, replicas) in assignment.iter().enumerate() {
             let tp = TopicPartition::new(topic.clone(), p as u32);
             let (leader, leader_epoch, isr) =
-                zk_partition_state(shared, &tp).unwrap_or((None, -1, Vec::new()));
+                partition_state(shared, &tp).unwrap_or((None, -1, Vec::new()));
             let replica_states = replicas
                 .iter()
                 .map(|&b| final_replica(shared, nodes, b, &tp))
@@ -57,7 +57,7 @@ fn final_groups(shared: &Shared, scenario: &Scenario, nodes: &Nodes) -> Vec<Fina
     let mut groups = Vec::new();
     for id in ids {
         let tp = offsets_tp_for(scenario, id);
-        let coordinator = zk_partition_state(shared, &tp).and_then(|(leader, _, _)| leader);
+        let coordinator = partition_state(shared, &tp).and_then(|(leader, _, _)| leader);
         let mut group = FinalGroup {
             group: id.to_string(),
             coordinator,

@@ -19,6 +19,11 @@
 //! - disks that outlive processes: a crash keeps the page cache, a power loss keeps only what
 //!   was flushed.
 //!
+//! A cluster runs in one of Kafka's two modes (`[cluster] mode`): ZooKeeper mode, with a
+//! ZooKeeper node and a broker that wins `/controller`, or KRaft mode, with dedicated
+//! controller nodes that replicate the metadata log and brokers that follow it. The faults,
+//! the settle and the final state read the cluster's metadata from whichever holds it.
+//!
 //! The orchestrator (the run's main task) applies the scenario's faults at their times,
 //! then heals everything, restarts every broker, lets the cluster settle, and reads the final
 //! state. Everything reported comes from the event record and that final state.
@@ -37,7 +42,8 @@
 //! - `final_state`: reading every replica, partition and group at the end;
 //! - `orchestrate`: the run's main task, which starts the nodes and drives the rest;
 //! - `rolling`: the rolling restart, an operator's script run by the orchestrator;
-//! - `shared`: the state all of them share, and the reads of ZooKeeper they have in common.
+//! - `shared`: the state all of them share, and the reads of the cluster's metadata
+//!   (ZooKeeper's, or the KRaft controllers' image) they have in common.
 //!
 //! This module holds the entry points: [`run`], [`run_limited`] and what they return.
 

@@ -241,6 +241,7 @@ pub fn addr_of(node: NodeId) -> SocketAddr {
         NodeId::Broker(b) => (3, b as u32),
         NodeId::Producer(i) => (4, i),
         NodeId::Consumer(i) => (5, i),
+        NodeId::Controller(c) => (6, c as u32),
     };
     let ip = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, kind, (n >> 16) as u16, n as u16);
     SocketAddr::new(IpAddr::V6(ip), PORT)
@@ -351,6 +352,7 @@ pub(super) fn node_code(node: NodeId) -> u64 {
         NodeId::Broker(b) => 0x100 + b as u64,
         NodeId::Producer(i) => 0x10000 + i as u64,
         NodeId::Consumer(i) => 0x20000 + i as u64,
+        NodeId::Controller(c) => 0x1_0000_0000 + c as u32 as u64,
     }
 }
 

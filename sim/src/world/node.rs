@@ -12,6 +12,7 @@ use super::shared::{Livelock, Shared, Stop};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use kafka_model::broker::Broker;
+use kafka_model::controller::kraft::node::ControllerNode;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{Actor, BrokerId, NodeId, Output};
 use madsim::time::{sleep, Duration};
@@ -56,6 +57,19 @@ impl Slot<Broker> for BrokerSlot {
 
     fn on_exit(&self) {
         super::faults::broker_exited(&self.0, self.1);
+    }
+}
+
+/// A KRaft controller node, which the orchestrator takes out when it crashes.
+pub(super) struct ControllerSlot(pub(super) Arc<Shared>, pub(super) BrokerId);
+
+impl Slot<ControllerNode> for ControllerSlot {
+    fn with<R>(&self, f: impl FnOnce(&mut ControllerNode) -> R) -> Option<R> {
+        self.0.controllers[&self.1]
+            .lock()
+            .expect("controller lock")
+            .as_mut()
+            .map(f)
     }
 }
 
@@ -346,6 +360,7 @@ mod tests {
                 Arc::new(scenario),
                 1,
                 &[0],
+                &[],
                 Arc::new(AtomicBool::new(false)),
             );
             let node_shared = shared.clone();

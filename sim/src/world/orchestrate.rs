@@ -10,18 +10,26 @@
 use super::faults::{apply_fault, settle};
 use super::final_state::final_state;
 use super::net::{addr_of, open_first_mailboxes, send_resets};
-use super::node::{run_node, BrokerSlot, Owned, ZkSlot};
+use super::node::{run_node, BrokerSlot, ControllerSlot, Owned, ZkSlot};
 use super::rolling::rolling_restart;
 use super::shared::{new_shared, Shared, Stop};
 use super::RunResult;
-use crate::scenario::{FaultAction, FaultSpec, Scenario};
+use crate::scenario::{ClusterMode, FaultAction, FaultSpec, Scenario};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use kafka_model::broker::Broker;
+use kafka_model::broker::KraftSettings;
 use kafka_model::clients::admin::Admin;
 use kafka_model::clients::consumer::{Consumer, GroupSettings};
+use kafka_model::clients::kraft_admin::KraftAdmin;
 use kafka_model::clients::producer::{Producer, ProducerSettings};
+use kafka_model::config::KafkaVersion;
+use kafka_model::controller::kraft::node::{ControllerNode, ControllerNodeConfig};
+use kafka_model::controller::kraft::raft::QuorumConfig;
+use kafka_model::controller::kraft::records::{ELR_FEATURE, METADATA_VERSION_FEATURE};
+use kafka_model::controller::kraft::replication_control::{CreateTopic, ReplicationDefaults};
+use kafka_model::controller::kraft::{ControllerConfig, IncarnationId};
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{BrokerId, NodeId};
 use madsim::runtime::{Handle, NodeHandle};
@@ -52,8 +60,12 @@ fn topic_configs(scenario: &Scenario) -> BTreeMap<String, kafka_model::config::T
 
 /// The madsim node of every process, and how the faults left each.
 pub(super) struct Nodes {
-    pub(super) zookeeper: NodeHandle,
+    /// ZooKeeper mode only.
+    pub(super) zookeeper: Option<NodeHandle>,
     pub(super) brokers: BTreeMap<BrokerId, NodeHandle>,
+    /// KRaft mode only: the controller nodes and how the faults left each.
+    pub(super) controllers: BTreeMap<BrokerId, NodeHandle>,
+    pub(super) controller_status: BTreeMap<BrokerId, BrokerStatus>,
     pub(super) others: BTreeMap<NodeId, NodeHandle>,
     pub(super) status: BTreeMap<BrokerId, BrokerStatus>,
     pub(super) zk_paused: bool,
@@ -64,14 +76,19 @@ pub(super) struct Nodes {
 impl Nodes {
     pub(super) fn madsim_id(&self, node: NodeId) -> Option<madsim::task::NodeId> {
         match node {
-            NodeId::ZooKeeper => Some(self.zookeeper.id()),
+            NodeId::ZooKeeper => self.zookeeper.as_ref().map(|h| h.id()),
             NodeId::Broker(b) => self.brokers.get(&b).map(|h| h.id()),
+            NodeId::Controller(c) => self.controllers.get(&c).map(|h| h.id()),
             other => self.others.get(&other).map(|h| h.id()),
         }
     }
 
     pub(super) fn all(&self) -> Vec<NodeId> {
-        let mut all = vec![NodeId::ZooKeeper];
+        let mut all = Vec::new();
+        if self.zookeeper.is_some() {
+            all.push(NodeId::ZooKeeper);
+        }
+        all.extend(self.controllers.keys().map(|c| NodeId::Controller(*c)));
         all.extend(self.brokers.keys().map(|b| NodeId::Broker(*b)));
         all.extend(self.others.keys().copied());
         all
@@ -87,8 +104,18 @@ pub(super) async fn orchestrate(
 ) -> Option<RunResult> {
     let handle = Handle::current();
     let broker_ids: Vec<BrokerId> = scenario.cluster.broker_ids().to_vec();
-    let (shared, mut stop_rx) = new_shared(scenario.clone(), seed, &broker_ids, watchdog_fired);
-    open_first_mailboxes(&shared, &first_lives(&scenario, &broker_ids));
+    let controller_ids = controller_ids(&scenario);
+    let (shared, mut stop_rx) = new_shared(
+        scenario.clone(),
+        seed,
+        &broker_ids,
+        &controller_ids,
+        watchdog_fired,
+    );
+    open_first_mailboxes(
+        &shared,
+        &first_lives(&scenario, &broker_ids, &controller_ids),
+    );
     let mut nodes = start_nodes(&shared, &handle, &scenario, &broker_ids);
     let faults = fault_schedule(&scenario, seed);
     if apply_faults(&shared, &handle, &mut nodes, &mut stop_rx, &faults).await
@@ -101,9 +128,30 @@ pub(super) async fn orchestrate(
     collect_result(&shared, &handle, &scenario, &nodes)
 }
 
+/// The KRaft controllers' node ids; none in ZooKeeper mode.
+fn controller_ids(scenario: &Scenario) -> Vec<BrokerId> {
+    match scenario.cluster.mode {
+        ClusterMode::Kraft => scenario
+            .cluster
+            .controller_ids
+            .iter()
+            .map(|&c| c as BrokerId)
+            .collect(),
+        ClusterMode::ZooKeeper => Vec::new(),
+    }
+}
+
 /// Every process of the scenario, each in its first life.
-fn first_lives(scenario: &Scenario, broker_ids: &[BrokerId]) -> Vec<NodeId> {
-    let mut first_lives = vec![NodeId::ZooKeeper, NodeId::Admin];
+fn first_lives(
+    scenario: &Scenario,
+    broker_ids: &[BrokerId],
+    controller_ids: &[BrokerId],
+) -> Vec<NodeId> {
+    let mut first_lives = match controller_ids.is_empty() {
+        true => vec![NodeId::ZooKeeper, NodeId::Admin],
+        false => vec![NodeId::Admin],
+    };
+    first_lives.extend(controller_ids.iter().map(|c| NodeId::Controller(*c)));
     first_lives.extend(broker_ids.iter().map(|b| NodeId::Broker(*b)));
     first_lives.extend((0..scenario.producers.len()).map(|i| NodeId::Producer(i as u32)));
     first_lives.extend((0..scenario.consumers.len()).map(|i| NodeId::Consumer(i as u32)));
@@ -117,16 +165,24 @@ fn start_nodes(
     scenario: &Scenario,
     broker_ids: &[BrokerId],
 ) -> Nodes {
-    let zookeeper = start_zookeeper(shared, handle);
+    let controller_ids: Vec<BrokerId> = shared.controllers.keys().copied().collect();
+    let zookeeper = controller_ids
+        .is_empty()
+        .then(|| start_zookeeper(shared, handle));
+    let controllers: BTreeMap<BrokerId, NodeHandle> = controller_ids
+        .iter()
+        .map(|&c| (c, start_controller(shared, handle, c)))
+        .collect();
     let brokers = broker_ids
         .iter()
         .map(|&b| (b, start_broker(shared, handle, b)))
         .collect();
     let mut others = BTreeMap::new();
-    others.insert(
-        NodeId::Admin,
-        start_admin(shared, handle, scenario, broker_ids.len()),
-    );
+    let admin = match controller_ids.is_empty() {
+        true => start_admin(shared, handle, scenario, broker_ids.len()),
+        false => start_kraft_admin(shared, handle, scenario, broker_ids, &controller_ids),
+    };
+    others.insert(NodeId::Admin, admin);
     for i in 0..scenario.producers.len() {
         let (id, node) = start_producer(shared, handle, scenario, broker_ids, i);
         others.insert(id, node);
@@ -137,6 +193,11 @@ fn start_nodes(
     }
     Nodes {
         zookeeper,
+        controller_status: controllers
+            .keys()
+            .map(|c| (*c, BrokerStatus::Running))
+            .collect(),
+        controllers,
         status: broker_ids
             .iter()
             .map(|b| (*b, BrokerStatus::Running))
@@ -171,12 +232,15 @@ fn start_broker(shared: &Arc<Shared>, handle: &Handle, b: BrokerId) -> NodeHandl
             async move {
                 // A (re)started broker reads what its disk kept.
                 let disk = shared.disks[&b].lock().expect("disk").clone();
-                let broker = Broker::new(
+                let mut broker = Broker::new(
                     b,
                     shared.scenario.cluster.config.clone(),
                     topic_configs(&shared.scenario),
                     disk,
                 );
+                if shared.is_kraft() {
+                    broker = broker.with_kraft(kraft_settings(&shared, b));
+                }
                 *shared.brokers[&b].lock().expect("broker") = Some(broker);
                 run_node::<Broker, _>(
                     shared.clone(),
@@ -189,13 +253,130 @@ fn start_broker(shared: &Arc<Shared>, handle: &Handle, b: BrokerId) -> NodeHandl
         .build()
 }
 
-fn start_admin(
+/// What a KRaft broker's process is told of the quorum; a new incarnation id at each start.
+fn kraft_settings(shared: &Shared, b: BrokerId) -> KraftSettings {
+    let seed = process_seed(shared.seed, 0xB0B0_0000, b as u32 as u64, Shared::now_ms());
+    let config = &shared.scenario.cluster.config;
+    KraftSettings {
+        controller_ids: shared.controllers.keys().copied().collect(),
+        quorum: QuorumConfig::for_version(config.kafka_version),
+        heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
+        incarnation: IncarnationId(seed.rotate_left(17) ^ 0x1AC4_2A71_0000_0000),
+        seed,
+    }
+}
+
+/// What a KRaft controller node runs with: the quorum, the controller's rules, and the
+/// features `kafka-storage.sh format` bootstraps.
+fn controller_node_config(shared: &Shared) -> ControllerNodeConfig {
+    let cluster = &shared.scenario.cluster;
+    let config = &cluster.config;
+    let release = config.kafka_version;
+    let features = [METADATA_VERSION_FEATURE, ELR_FEATURE]
+        .into_iter()
+        .map(|name| (name.to_string(), cluster.feature_level(name)))
+        .filter(|(_, level)| *level > 0)
+        .collect();
+    ControllerNodeConfig {
+        voters: shared.controllers.keys().copied().collect(),
+        quorum: QuorumConfig::for_version(release),
+        controller: ControllerConfig {
+            session_timeout_ms: config.broker_session_timeout_ms,
+            replication: ReplicationDefaults {
+                min_insync_replicas: config.topic_defaults.min_insync_replicas as usize,
+                unclean_leader_election_enable: config
+                    .topic_defaults
+                    .unclean_leader_election_enable,
+                ..ReplicationDefaults::default()
+            },
+            leader_imbalance_check_interval_ms: config
+                .auto_leader_rebalance_enable
+                .then_some(config.leader_imbalance_check_interval_ms),
+            // KAFKA-12670 (3.9.0): the controller elects unclean leaders for leaderless
+            // partitions every 5 minutes, not only when a broker changes.
+            unclean_leader_election_interval_ms: KafkaVersion::parse("3.9.0")
+                .is_some_and(|since| release >= since)
+                .then_some(300_000),
+        },
+        bootstrap_features: features,
+    }
+}
+
+fn start_controller(shared: &Arc<Shared>, handle: &Handle, c: BrokerId) -> NodeHandle {
+    let shared = shared.clone();
+    handle
+        .create_node()
+        .name(format!("controller-{c}"))
+        .ip(addr_of(NodeId::Controller(c)).ip())
+        .init(move || {
+            let shared = shared.clone();
+            async move {
+                // A (re)started controller reads its metadata log and `quorum-state`.
+                let disk = shared.controller_disks[&c].lock().expect("disk").clone();
+                let seed =
+                    process_seed(shared.seed, 0xC0C0_0000, c as u32 as u64, Shared::now_ms());
+                let node = ControllerNode::new(c, controller_node_config(&shared), disk, seed);
+                *shared.controllers[&c].lock().expect("controller") = Some(node);
+                run_node::<ControllerNode, _>(
+                    shared.clone(),
+                    NodeId::Controller(c),
+                    ControllerSlot(shared.clone(), c),
+                )
+                .await
+            }
+        })
+        .build()
+}
+
+fn start_kraft_admin(
     shared: &Arc<Shared>,
     handle: &Handle,
     scenario: &Scenario,
-    broker_count: usize,
+    broker_ids: &[BrokerId],
+    controller_ids: &[BrokerId],
 ) -> NodeHandle {
-    let assignments = scenario
+    // The topic's configs go with it, as `kafka-topics.sh --config` sends them: the
+    // controller's elections read `min.insync.replicas` and
+    // `unclean.leader.election.enable` per topic.
+    let topics: Vec<CreateTopic> = scenario
+        .topics
+        .iter()
+        .map(|t| CreateTopic {
+            name: t.name.clone(),
+            assignment: t.replicas.clone(),
+            configs: BTreeMap::from([
+                (
+                    "min.insync.replicas".to_string(),
+                    t.config.min_insync_replicas.to_string(),
+                ),
+                (
+                    "unclean.leader.election.enable".to_string(),
+                    t.config.unclean_leader_election_enable.to_string(),
+                ),
+            ]),
+        })
+        .collect();
+    let (brokers, controllers) = (broker_ids.to_vec(), controller_ids.to_vec());
+    let shared = shared.clone();
+    handle
+        .create_node()
+        .name("admin")
+        .ip(addr_of(NodeId::Admin).ip())
+        .init(move || {
+            let admin = KraftAdmin::new(
+                brokers.clone(),
+                controllers.clone(),
+                topics.clone(),
+                ADMIN_WAIT_MAX_MS,
+            );
+            run_node::<KraftAdmin, _>(shared.clone(), NodeId::Admin, Owned(Mutex::new(admin)))
+        })
+        .build()
+}
+
+/// Each topic's replica assignment, by partition.
+fn topic_assignments(scenario: &Scenario) -> BTreeMap<String, BTreeMap<u32, Vec<BrokerId>>> {
+    scenario
         .topics
         .iter()
         .map(|t| {
@@ -207,7 +388,16 @@ fn start_admin(
                 .collect();
             (t.name.clone(), a)
         })
-        .collect::<BTreeMap<_, _>>();
+        .collect()
+}
+
+fn start_admin(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_count: usize,
+) -> NodeHandle {
+    let assignments = topic_assignments(scenario);
     let shared = shared.clone();
     handle
         .create_node()
@@ -262,11 +452,16 @@ fn start_producer(
     (id, node)
 }
 
-/// The seed of a producer process's partitioner: the run's seed, the producer, and when
-/// this process started (a restarted producer draws afresh, as a new JVM would).
-fn producer_seed(seed: u64, producer: u32, started_ms: u64) -> u64 {
-    seed ^ (0x5EED_0000 + producer as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The seed of a process's own randomness: the run's seed, the kind of process (`salt`), its
+/// id, and when this process started (a restarted process draws afresh, as a new JVM would).
+fn process_seed(seed: u64, salt: u64, id: u64, started_ms: u64) -> u64 {
+    seed ^ (salt + id).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ started_ms.wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
+/// The seed of a producer process's partitioner.
+fn producer_seed(seed: u64, producer: u32, started_ms: u64) -> u64 {
+    process_seed(seed, 0x5EED_0000, producer as u64, started_ms)
 }
 
 fn start_consumer(

@@ -9,7 +9,7 @@
 
 use super::faults::{apply_fault, restart, sync_exits, Restarted};
 use super::orchestrate::{wait_until_ms, BrokerStatus, Nodes};
-use super::shared::{zk_partition_state, Shared};
+use super::shared::{partition_state, Shared};
 use crate::scenario::{FaultAction, Target};
 use futures::channel::mpsc::UnboundedReceiver;
 use kafka_model::{BrokerId, NodeId, TopicPartition};
@@ -140,7 +140,7 @@ fn under_replicated(shared: &Shared) -> Vec<TopicPartition> {
     for t in &shared.scenario.topics {
         for (p, replicas) in t.replicas.iter().enumerate() {
             let tp = TopicPartition::new(t.name.clone(), p as u32);
-            let full = zk_partition_state(shared, &tp)
+            let full = partition_state(shared, &tp)
                 .is_some_and(|(_, _, isr)| replicas.iter().all(|r| isr.contains(r)));
             if !full {
                 short.push(tp);

@@ -10,6 +10,9 @@ use crate::record::{FaultRecord, RecordedEvent};
 use crate::scenario::Scenario;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use kafka_model::broker::{Broker, Disk};
+use kafka_model::controller::kraft::node::ControllerNode;
+use kafka_model::controller::kraft::raft::RaftDisk;
+use kafka_model::controller::kraft::MetadataRecord;
 use kafka_model::controller::state_path;
 use kafka_model::protocol::ZkData;
 use kafka_model::zookeeper::ZooKeeper;
@@ -32,7 +35,12 @@ pub(super) struct Shared {
     /// Per node: its incarnation (so a restarted node's random draws differ from the last
     /// life) and its mailbox while it runs.
     pub(super) mailboxes: Mutex<BTreeMap<NodeId, Mailbox>>,
+    /// ZooKeeper mode: the ensemble (one node). `None` in KRaft mode.
     pub(super) zookeeper: Mutex<Option<ZooKeeper>>,
+    /// KRaft mode: each controller node's process (None while it is down) and its disk,
+    /// the metadata log and `quorum-state`. Empty in ZooKeeper mode.
+    pub(super) controllers: BTreeMap<BrokerId, Mutex<Option<ControllerNode>>>,
+    pub(super) controller_disks: BTreeMap<BrokerId, Mutex<RaftDisk<MetadataRecord>>>,
     pub(super) messages_sent: Mutex<u64>,
     /// Brokers whose process crashed while their host stayed up: a client's connection to
     /// one is refused. (A power loss takes the host down too: connections time out.)
@@ -118,8 +126,10 @@ pub(super) fn new_shared(
     scenario: Arc<Scenario>,
     seed: u64,
     broker_ids: &[BrokerId],
+    controller_ids: &[BrokerId],
     watchdog_fired: Arc<AtomicBool>,
 ) -> (Arc<Shared>, UnboundedReceiver<()>) {
+    let kraft = !controller_ids.is_empty();
     let (stop_signal, stop_rx) = unbounded();
     let write_back = scenario.cluster.os.write_back;
     let shared = Arc::new(Shared {
@@ -134,7 +144,15 @@ pub(super) fn new_shared(
             .map(|b| (*b, Mutex::new(Disk::new(write_back))))
             .collect(),
         mailboxes: Mutex::new(BTreeMap::new()),
-        zookeeper: Mutex::new(Some(ZooKeeper::with_kafka_paths())),
+        zookeeper: Mutex::new((!kraft).then(ZooKeeper::with_kafka_paths)),
+        controllers: controller_ids
+            .iter()
+            .map(|c| (*c, Mutex::new(None)))
+            .collect(),
+        controller_disks: controller_ids
+            .iter()
+            .map(|c| (*c, Mutex::new(RaftDisk::new())))
+            .collect(),
         messages_sent: Mutex::new(0),
         refusing: Mutex::new(BTreeSet::new()),
         closing: Mutex::new(Vec::new()),
@@ -146,8 +164,31 @@ pub(super) fn new_shared(
     (shared, stop_rx)
 }
 
+impl Shared {
+    pub(super) fn is_kraft(&self) -> bool {
+        !self.controllers.is_empty()
+    }
+}
+
+/// A partition's leader, leader epoch and ISR as the cluster's metadata holds them now:
+/// ZooKeeper's state znode, or in KRaft mode the committed metadata image.
+pub(super) fn partition_state(
+    shared: &Shared,
+    tp: &TopicPartition,
+) -> Option<(Option<BrokerId>, i32, Vec<BrokerId>)> {
+    if shared.is_kraft() {
+        return with_metadata_image(shared, |image| {
+            image
+                .partition(tp)
+                .map(|p| (p.leader, p.leader_epoch, p.isr.clone()))
+        })
+        .flatten();
+    }
+    zk_partition_state(shared, tp)
+}
+
 /// Reads `/brokers/topics/T/partitions/P/state` from the ZooKeeper node.
-pub(super) fn zk_partition_state(
+fn zk_partition_state(
     shared: &Shared,
     tp: &TopicPartition,
 ) -> Option<(Option<BrokerId>, i32, Vec<BrokerId>)> {
@@ -167,6 +208,36 @@ pub(super) fn zk_partition_state(
     }
 }
 
+/// KRaft: reads the metadata as committed now, from the running controller that has
+/// replayed the most of the log (the active one when there is one).
+pub(super) fn with_metadata_image<R>(
+    shared: &Shared,
+    f: impl FnOnce(&kafka_model::controller::kraft::MetadataImage) -> R,
+) -> Option<R> {
+    let mut best: Option<(Option<u64>, BrokerId)> = None;
+    for (&id, slot) in &shared.controllers {
+        let slot = slot.lock().expect("controller");
+        if let Some(node) = slot.as_ref() {
+            let offset = node.committed_image().offset;
+            if best.is_none_or(|(o, _)| offset > o) {
+                best = Some((offset, id));
+            }
+        }
+    }
+    let (_, id) = best?;
+    let slot = shared.controllers[&id].lock().expect("controller");
+    slot.as_ref().map(|node| f(node.committed_image()))
+}
+
+/// KRaft: the controller node that is active now, if any.
+pub(super) fn active_controller_node(shared: &Shared) -> Option<BrokerId> {
+    shared.controllers.iter().find_map(|(&id, slot)| {
+        let slot = slot.lock().expect("controller");
+        slot.as_ref().filter(|n| n.is_active()).map(|_| id)
+    })
+}
+
+/// ZooKeeper mode: the broker `/controller` names.
 pub(super) fn current_controller(shared: &Shared) -> Option<BrokerId> {
     let zk = shared.zookeeper.lock().expect("zk");
     match zk.as_ref()?.get("/controller") {
@@ -193,6 +264,16 @@ pub(super) fn offsets_tp_for(scenario: &Scenario, group: &str) -> TopicPartition
 
 /// The replica assignment of `__consumer_offsets`, once a broker created it.
 pub(super) fn offsets_topic_assignment(shared: &Shared) -> Vec<Vec<BrokerId>> {
+    if shared.is_kraft() {
+        return with_metadata_image(shared, |image| {
+            image
+                .topics
+                .get(OFFSETS_TOPIC)
+                .map(|t| t.partitions.values().map(|p| p.replicas.clone()).collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    }
     let zk = shared.zookeeper.lock().expect("zk");
     match zk
         .as_ref()

@@ -23,6 +23,7 @@ pub mod controller;
 pub mod heartbeat;
 pub mod image;
 pub mod local_changes;
+pub mod node;
 pub mod partition_change;
 pub mod raft;
 pub mod records;

@@ -8,18 +8,19 @@
 //! and `KafkaRaftClient` reload `quorum-state` and the log on start.
 
 use super::{RaftEpoch, RaftNodeId};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 /// One record of the metadata log with the leader epoch it was written in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry<P> {
     pub epoch: RaftEpoch,
     pub body: EntryBody<P>,
 }
 
 /// What an entry holds: a control record of the quorum or a payload of the host.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum EntryBody<P> {
     /// Kafka's `LeaderChangeMessage` control record: a new leader writes it at the start of
     /// its epoch, so the epoch has an entry of its own to commit (Raft §5.4.2).
@@ -129,6 +130,16 @@ impl<P: Clone + Debug + PartialEq> RaftLog<P> {
     /// fsync: everything appended so far survives a crash.
     pub fn flush(&mut self) {
         self.flushed_end_offset = self.end_offset();
+    }
+
+    /// The epoch cache's entries that start below `offset`, as `(epoch, start offset)`:
+    /// what names the entries below `offset` (an entry is named by its offset and epoch).
+    pub fn epoch_starts_below(&self, offset: u64) -> Vec<(RaftEpoch, u64)> {
+        self.epoch_starts
+            .iter()
+            .filter(|(_, &start)| start < offset)
+            .map(|(&epoch, &start)| (epoch, start))
+            .collect()
     }
 
     /// `LeaderEpochFileCache.endOffsetFor`: the largest epoch ≤ `epoch` in this log and the

@@ -3,9 +3,10 @@
 
 use super::log::Entry;
 use super::{RaftEpoch, RaftNodeId};
+use serde::Serialize;
 
 /// Error codes of the quorum RPCs, named as Kafka's `Errors`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum RaftError {
     /// `FENCED_LEADER_EPOCH`: the request's epoch is older than the receiver's.
     FencedLeaderEpoch,
@@ -20,7 +21,7 @@ pub enum RaftError {
 /// The quorum's messages. Every response carries the responder's epoch and the leader it
 /// knows, so a replica behind learns of the newer epoch from any answer
 /// (`maybeHandleCommonResponse`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum RaftMessage<P> {
     /// A candidate (or, with `pre_vote`, a prospective replica at its current epoch) asks
     /// for a vote.
@@ -74,8 +75,24 @@ pub enum RaftMessage<P> {
     FetchResponse(FetchResponse<P>),
 }
 
+impl<P> RaftMessage<P> {
+    /// Kafka's name for the request or response.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RaftMessage::Vote { .. } => "Vote",
+            RaftMessage::VoteResponse { .. } => "VoteResponse",
+            RaftMessage::BeginQuorumEpoch { .. } => "BeginQuorumEpoch",
+            RaftMessage::BeginQuorumEpochResponse { .. } => "BeginQuorumEpochResponse",
+            RaftMessage::EndQuorumEpoch { .. } => "EndQuorumEpoch",
+            RaftMessage::EndQuorumEpochResponse { .. } => "EndQuorumEpochResponse",
+            RaftMessage::Fetch { .. } => "Fetch",
+            RaftMessage::FetchResponse(_) => "FetchResponse",
+        }
+    }
+}
+
 /// The answer to a Fetch (Kafka's `FetchResponseData` for the metadata partition).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FetchResponse<P> {
     pub epoch: RaftEpoch,
     pub leader: Option<RaftNodeId>,

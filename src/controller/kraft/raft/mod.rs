@@ -113,11 +113,14 @@ impl QuorumConfig {
         }
     }
 
-    /// The settings of a release the model knows (all before 4.0, so no pre-vote).
+    /// The settings of a release: pre-vote from 4.0 (KIP-996), check quorum from 3.7
+    /// (KAFKA-15489).
     pub fn for_version(version: crate::kafka_version::KafkaVersion) -> Self {
         let check_quorum_since =
             crate::kafka_version::KafkaVersion::parse("3.7.0").expect("a known release");
-        if version >= check_quorum_since {
+        if version.has_pre_vote() {
+            QuorumConfig::kafka_4_0()
+        } else if version >= check_quorum_since {
             QuorumConfig::kafka_3_7()
         } else {
             QuorumConfig::kafka_3_6()

@@ -1,0 +1,790 @@
+//! A KRaft controller node (`process.roles=controller`): a voter of the metadata quorum
+//! hosting the [`QuorumController`] it runs when it leads.
+//!
+//! Kafka's `ControllerServer` wires `KafkaRaftClient` to `QuorumController` through the
+//! `RaftClient.Listener` interface, and so does this node:
+//! - every committed entry goes to the controller (`handleCommit`), active or standby;
+//! - a new leader does not act at once: `KafkaRaftClient` fires `handleLeaderChange` only
+//!   once the listener has read up to the start of the leader's epoch, so the controller
+//!   claims leadership (`QuorumController.claim`) with every earlier record replayed. Here
+//!   that is the moment the epoch's `LeaderChange` entry is committed and handed over;
+//! - the active controller's writes are appended to the Raft log at the offsets it chose,
+//!   and each answer waits until the quorum's high watermark passes its batch
+//!   (`ControllerWriteEvent` completes on commit);
+//! - losing leadership renounces (`QuorumController.renounce`): the uncommitted writes and
+//!   their pending answers are dropped, and callers get NOT_CONTROLLER.
+//!
+//! The node also emits what a learner should see of the metadata log: quorum elections and
+//! high watermarks, and, from the active controller as its records commit, brokers
+//! registered, fenced and unfenced, and partition leaders elected.
+
+use super::cluster_control::BrokerHeartbeatRequest;
+use super::controller::{ControllerConfig, ControllerWrite, QuorumController, TickAction};
+use super::image::MetadataImage;
+use super::raft::{
+    EntryBody, QuorumConfig, RaftDisk, RaftEvent, RaftNodeId, RaftOutput, RaftReplica, RaftRole,
+    RaftTimer, ResignReason,
+};
+use super::records::{ApiError, MetadataRecord, METADATA_VERSION_FEATURE};
+use super::replication_control::ElectionType;
+use crate::actor::{Actor, Output};
+use crate::event::{ElectionReason, Event, QuorumResignReason};
+use crate::protocol::{
+    ControllerRequest, ControllerResponse, ElectLeadersRequest, ElectLeadersResponse, Message,
+};
+use crate::types::{BrokerId, ErrorCode, NodeId};
+use std::collections::{BTreeSet, VecDeque};
+
+/// How a controller node is set up: the quorum, the controller's rules and the features a
+/// freshly formatted cluster starts with (`kafka-storage.sh format`'s bootstrap records).
+#[derive(Clone, Debug)]
+pub struct ControllerNodeConfig {
+    /// `controller.quorum.voters`: every controller's node id.
+    pub voters: Vec<BrokerId>,
+    pub quorum: QuorumConfig,
+    pub controller: ControllerConfig,
+    /// Feature levels the first active controller writes into an empty log.
+    pub bootstrap_features: Vec<(String, i16)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControllerNodeTimer {
+    Raft(RaftTimer),
+    /// The controller's deferred work is due (`QuorumController`'s periodic tasks).
+    Tick {
+        at_ms: u64,
+    },
+}
+
+/// Why the active controller wrote a batch: what a leader it elects is told as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteCause {
+    Election(ElectionReason),
+    /// A broker missed its heartbeats for the session timeout.
+    Fence {
+        timeout_ms: u64,
+    },
+}
+
+/// A batch written and not yet committed, with the answer waiting for it.
+#[derive(Clone, Debug)]
+struct PendingWrite {
+    /// The high watermark at which the answer may go.
+    commit_offset: u64,
+    reply: Option<(NodeId, Message)>,
+}
+
+/// One controller node: a quorum voter and, while it leads, the active controller.
+pub struct ControllerNode {
+    id: BrokerId,
+    config: ControllerNodeConfig,
+    raft: RaftReplica<MetadataRecord>,
+    controller: QuorumController,
+    /// The epoch this node won and has not claimed yet (waiting for its epoch to commit).
+    claim: Option<i32>,
+    pending: VecDeque<PendingWrite>,
+    /// The causes of writes, by the offset range they cover, until they commit.
+    causes: VecDeque<(u64, u64, WriteCause)>,
+    /// The earliest tick timer set and not fired yet.
+    tick_at_ms: Option<u64>,
+}
+
+impl ControllerNode {
+    /// A node starting (or restarting) from `disk`.
+    pub fn new(
+        id: BrokerId,
+        config: ControllerNodeConfig,
+        disk: RaftDisk<MetadataRecord>,
+        seed: u64,
+    ) -> ControllerNode {
+        assert!(
+            config.voters.contains(&id),
+            "controller {id} is one of the voters {:?}",
+            config.voters
+        );
+        let raft = RaftReplica::new(
+            id,
+            config.voters.iter().copied(),
+            config.quorum.clone(),
+            disk,
+            seed,
+        );
+        let controller = QuorumController::new(config.controller.clone());
+        ControllerNode {
+            id,
+            config,
+            raft,
+            controller,
+            claim: None,
+            pending: VecDeque::new(),
+            causes: VecDeque::new(),
+            tick_at_ms: None,
+        }
+    }
+
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    pub fn raft(&self) -> &RaftReplica<MetadataRecord> {
+        &self.raft
+    }
+
+    pub fn into_disk(self) -> RaftDisk<MetadataRecord> {
+        self.raft.into_disk()
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active(&self) -> bool {
+        self.controller.is_active()
+    }
+
+    /// The metadata as of the last committed record this node replayed.
+    pub fn committed_image(&self) -> &MetadataImage {
+        self.controller.committed_image()
+    }
+
+    fn node_of(&self, raft_id: RaftNodeId) -> NodeId {
+        match self.config.voters.contains(&raft_id) {
+            true => NodeId::Controller(raft_id),
+            false => NodeId::Broker(raft_id),
+        }
+    }
+
+    /// Carries out the quorum's output: its messages, timers and events.
+    fn absorb_raft(
+        &mut self,
+        raft_out: RaftOutput<MetadataRecord>,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        let RaftOutput {
+            messages,
+            timers,
+            events,
+        } = raft_out;
+        for (to, message) in messages {
+            out.send(self.node_of(to), Message::Raft(message));
+        }
+        for (delay_ms, timer) in timers {
+            out.timer(delay_ms, ControllerNodeTimer::Raft(timer));
+        }
+        for event in events {
+            self.on_raft_event(event, out);
+        }
+    }
+
+    fn on_raft_event(&mut self, event: RaftEvent, out: &mut Output<ControllerNodeTimer>) {
+        let node_id = self.id;
+        match event {
+            RaftEvent::BecameProspective { epoch } => out.event(Event::QuorumElectionStarted {
+                node_id,
+                epoch,
+                pre_vote: true,
+            }),
+            RaftEvent::BecameCandidate { epoch } => out.event(Event::QuorumElectionStarted {
+                node_id,
+                epoch,
+                pre_vote: false,
+            }),
+            RaftEvent::ElectedLeader { epoch, votes } => {
+                out.event(Event::QuorumLeaderElected {
+                    node_id,
+                    epoch,
+                    votes,
+                });
+                self.claim = Some(epoch);
+            }
+            RaftEvent::Resigned { epoch, why } => out.event(Event::QuorumLeaderResigned {
+                node_id,
+                epoch,
+                reason: match why {
+                    ResignReason::CheckQuorum => QuorumResignReason::CheckQuorum,
+                    ResignReason::Shutdown => QuorumResignReason::Shutdown,
+                },
+            }),
+            RaftEvent::Truncated { from, to } => out.event(Event::QuorumTruncated {
+                node_id,
+                from_log_end_offset: from,
+                to_offset: to,
+                high_watermark: self.raft.high_watermark(),
+                power_loss: false,
+            }),
+            RaftEvent::HighWatermark { hw } => out.event(Event::QuorumHighWatermark {
+                node_id,
+                is_leader: self.raft.role() == RaftRole::Leader,
+                high_watermark: hw,
+                epochs: self.raft.log().epoch_starts_below(hw),
+            }),
+            RaftEvent::BecameUnattached { .. } | RaftEvent::BecameFollower { .. } => {}
+        }
+    }
+
+    /// After every input: leadership lost or gained, committed records replayed, answers
+    /// whose batch committed sent, the next tick set.
+    fn sync(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        if self.controller.is_active() && !self.leads_epoch_claimed() {
+            self.renounce(out);
+        }
+        if self.raft.role() != RaftRole::Leader {
+            self.claim = None;
+        }
+        let committed = self.raft.take_committed();
+        for (offset, entry) in committed {
+            if let EntryBody::Data(record) = entry.body {
+                self.replay_committed(offset, &record, out);
+            }
+        }
+        self.maybe_claim(now_ms, out);
+        let hw = self.raft.high_watermark();
+        while self.pending.front().is_some_and(|p| p.commit_offset <= hw) {
+            let done = self.pending.pop_front().expect("a pending write");
+            if let Some((to, reply)) = done.reply {
+                out.send(to, reply);
+            }
+        }
+        self.schedule_tick(now_ms, out);
+    }
+
+    fn leads_epoch_claimed(&self) -> bool {
+        self.raft.role() == RaftRole::Leader
+    }
+
+    /// `QuorumController.renounce`: pending answers become NOT_CONTROLLER.
+    fn renounce(&mut self, out: &mut Output<ControllerNodeTimer>) {
+        self.controller.renounce();
+        self.causes.clear();
+        for pending in std::mem::take(&mut self.pending) {
+            if let Some((to, reply)) = pending.reply {
+                out.send(to, not_controller(reply));
+            }
+        }
+    }
+
+    /// Claims leadership once the epoch's own entry is committed and every earlier record
+    /// replayed.
+    fn maybe_claim(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let Some(epoch) = self.claim else {
+            return;
+        };
+        if self.raft.epoch() != epoch || self.raft.leader_high_watermark().is_none() {
+            return;
+        }
+        self.claim = None;
+        self.controller
+            .activate(now_ms, self.raft.log().end_offset());
+        let bootstrapped = self
+            .controller
+            .image()
+            .features
+            .contains_key(METADATA_VERSION_FEATURE);
+        if !bootstrapped {
+            let features: Vec<(&str, i16)> = self
+                .config
+                .bootstrap_features
+                .iter()
+                .map(|(name, level)| (name.as_str(), *level))
+                .collect();
+            let write = self
+                .controller
+                .set_features(now_ms, &features)
+                .expect("the controller just activated");
+            self.append(
+                now_ms,
+                write,
+                WriteCause::Election(ElectionReason::NewPartition),
+                None,
+                out,
+            );
+        }
+    }
+
+    /// A committed record: replayed, and told by the active controller.
+    fn replay_committed(
+        &mut self,
+        offset: u64,
+        record: &MetadataRecord,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        if !self.controller.is_active() {
+            self.controller.replay_committed(offset, record);
+            return;
+        }
+        let before = Before::of(self.controller.committed_image(), record);
+        self.controller.replay_committed(offset, record);
+        while self
+            .causes
+            .front()
+            .is_some_and(|&(_, end, _)| end <= offset)
+        {
+            self.causes.pop_front();
+        }
+        let cause = self
+            .causes
+            .front()
+            .filter(|&&(start, _, _)| start <= offset)
+            .map(|&(_, _, cause)| cause)
+            .unwrap_or(WriteCause::Election(ElectionReason::ControllerFailover));
+        let after = self.controller.committed_image();
+        for event in committed_events(before, after, record, cause, self.raft.epoch()) {
+            out.event(event);
+        }
+    }
+
+    /// Appends a write to the Raft log and queues its answer for when it commits.
+    fn append(
+        &mut self,
+        now_ms: u64,
+        write: ControllerWrite<()>,
+        cause: WriteCause,
+        reply: Option<(NodeId, Message)>,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        let commit_offset = write.commit_offset();
+        if !write.records.is_empty() {
+            let mut raft_out = RaftOutput::default();
+            match self.raft.append(now_ms, write.records, &mut raft_out) {
+                Ok((first, last)) => {
+                    assert_eq!(
+                        (first, last + 1),
+                        (write.base_offset, commit_offset),
+                        "the controller's records land at the offsets it chose"
+                    );
+                    self.causes.push_back((first, last + 1, cause));
+                }
+                Err(_) => unreachable!("an active controller leads the quorum"),
+            }
+            self.absorb_raft(raft_out, out);
+        }
+        self.pending.push_back(PendingWrite {
+            commit_offset,
+            reply,
+        });
+    }
+
+    /// A request for the active controller: answered NOT_CONTROLLER on a standby.
+    fn on_controller_request(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        if !self.controller.is_active() {
+            out.send(from, not_controller(message_reply_shape(message)));
+            return;
+        }
+        match message {
+            Message::BrokerRegistration(ControllerRequest {
+                correlation_id,
+                body,
+            }) => match self.controller.register_broker(now_ms, &body) {
+                Ok(write) => {
+                    let reply = Message::BrokerRegistrationResponse(ControllerResponse {
+                        correlation_id,
+                        result: Ok(write.response),
+                    });
+                    let write = strip(write);
+                    let cause = WriteCause::Election(ElectionReason::LeaderFailed);
+                    self.append(now_ms, write, cause, Some((from, reply)), out);
+                }
+                Err(error) => out.send(
+                    from,
+                    Message::BrokerRegistrationResponse(ControllerResponse {
+                        correlation_id,
+                        result: Err(error),
+                    }),
+                ),
+            },
+            Message::BrokerHeartbeat(ControllerRequest {
+                correlation_id,
+                body,
+            }) => self.on_heartbeat(now_ms, from, correlation_id, body, out),
+            Message::AlterPartition(ControllerRequest {
+                correlation_id,
+                body,
+            }) => match self.controller.alter_partition(now_ms, &body) {
+                Ok(write) => {
+                    let reply = Message::AlterPartitionResponse(ControllerResponse {
+                        correlation_id,
+                        result: Ok(write.response.clone()),
+                    });
+                    let write = strip(write);
+                    let cause = WriteCause::Election(ElectionReason::LeaderFailed);
+                    self.append(now_ms, write, cause, Some((from, reply)), out);
+                }
+                Err(error) => out.send(
+                    from,
+                    Message::AlterPartitionResponse(ControllerResponse {
+                        correlation_id,
+                        result: Err(error),
+                    }),
+                ),
+            },
+            Message::CreateTopics(ControllerRequest {
+                correlation_id,
+                body,
+            }) => match self.controller.create_topic(now_ms, &body) {
+                Ok(write) => {
+                    let reply = Message::CreateTopicsResponse(ControllerResponse {
+                        correlation_id,
+                        result: Ok(write.response),
+                    });
+                    let write = strip(write);
+                    let cause = WriteCause::Election(ElectionReason::NewPartition);
+                    self.append(now_ms, write, cause, Some((from, reply)), out);
+                }
+                Err(error) => out.send(
+                    from,
+                    Message::CreateTopicsResponse(ControllerResponse {
+                        correlation_id,
+                        result: Err(error),
+                    }),
+                ),
+            },
+            Message::ElectLeaders(request) => self.on_elect_leaders(now_ms, from, request, out),
+            other => unreachable!("not a request for the controller: {other:?}"),
+        }
+    }
+
+    /// `kafka-leader-election.sh --election-type PREFERRED` (KIP-460), answered once the
+    /// elections are committed.
+    fn on_elect_leaders(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        request: ElectLeadersRequest,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        let ElectLeadersRequest {
+            election_type,
+            partitions,
+        } = request;
+        let kind = match election_type {
+            crate::protocol::ElectionType::Preferred => ElectionType::Preferred,
+        };
+        let write = self
+            .controller
+            .elect_leaders(now_ms, kind, partitions.as_deref())
+            .expect("an active controller");
+        let results: Vec<(crate::types::TopicPartition, ErrorCode)> = write
+            .response
+            .iter()
+            .map(|(tp, result)| {
+                let error = match result {
+                    Ok(()) => ErrorCode::None,
+                    Err(e) => e.error_code().unwrap_or(ErrorCode::InvalidUpdateVersion),
+                };
+                (tp.clone(), error)
+            })
+            .collect();
+        out.event(Event::LeaderElectionRequested {
+            controller: self.id,
+            election_type,
+            results: results.clone(),
+        });
+        let reply = Message::ElectLeadersResponse(ElectLeadersResponse {
+            error: ErrorCode::None,
+            results,
+        });
+        let cause = WriteCause::Election(ElectionReason::AdminPreferred);
+        self.append(now_ms, strip(write), cause, Some((from, reply)), out);
+    }
+
+    fn on_heartbeat(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        correlation_id: u64,
+        body: BrokerHeartbeatRequest,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        let result = self.controller.heartbeat(now_ms, &body);
+        match result {
+            Ok(write) => {
+                let reply = Message::BrokerHeartbeatResponse(ControllerResponse {
+                    correlation_id,
+                    result: Ok(write.response),
+                });
+                let reason = match body.want_shut_down {
+                    true => ElectionReason::ControlledShutdown,
+                    false => ElectionReason::BrokerReturned,
+                };
+                let write = strip(write);
+                self.append(
+                    now_ms,
+                    write,
+                    WriteCause::Election(reason),
+                    Some((from, reply)),
+                    out,
+                );
+            }
+            Err(error) => out.send(
+                from,
+                Message::BrokerHeartbeatResponse(ControllerResponse {
+                    correlation_id,
+                    result: Err(error),
+                }),
+            ),
+        }
+    }
+
+    /// The controller's periodic work, each write its own batch.
+    fn on_tick(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let timeout_ms = self.controller.config().session_timeout_ms;
+        for write in self.controller.on_tick(now_ms) {
+            let cause = match write.response {
+                TickAction::Fenced(_) => WriteCause::Fence { timeout_ms },
+                TickAction::BalancedLeaders => {
+                    WriteCause::Election(ElectionReason::PreferredReplica)
+                }
+                TickAction::UncleanLeadersElected => {
+                    WriteCause::Election(ElectionReason::BrokerReturned)
+                }
+            };
+            let write = strip(write);
+            self.append(now_ms, write, cause, None, out);
+        }
+    }
+
+    fn schedule_tick(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let Some(at_ms) = self.controller.next_deadline_ms() else {
+            return;
+        };
+        if self.tick_at_ms.is_some_and(|t| t <= at_ms && t >= now_ms) {
+            return;
+        }
+        self.tick_at_ms = Some(at_ms);
+        out.timer(
+            at_ms.saturating_sub(now_ms),
+            ControllerNodeTimer::Tick { at_ms },
+        );
+    }
+}
+
+/// A write without its typed answer (the answer is built before appending).
+fn strip<R>(write: ControllerWrite<R>) -> ControllerWrite<()> {
+    ControllerWrite {
+        base_offset: write.base_offset,
+        records: write.records,
+        response: (),
+    }
+}
+
+/// The reply a request gets when it cannot be answered: its response with NOT_CONTROLLER.
+fn message_reply_shape(request: Message) -> Message {
+    let err = |correlation_id| ControllerResponse::<()> {
+        correlation_id,
+        result: Err(ApiError::NotController),
+    };
+    match request {
+        Message::BrokerRegistration(r) => {
+            Message::BrokerRegistrationResponse(retype(err(r.correlation_id)))
+        }
+        Message::BrokerHeartbeat(r) => {
+            Message::BrokerHeartbeatResponse(retype(err(r.correlation_id)))
+        }
+        Message::AlterPartition(r) => {
+            Message::AlterPartitionResponse(retype(err(r.correlation_id)))
+        }
+        Message::CreateTopics(r) => Message::CreateTopicsResponse(retype(err(r.correlation_id))),
+        Message::ElectLeaders(_) => Message::ElectLeadersResponse(ElectLeadersResponse {
+            error: ErrorCode::NotController,
+            results: Vec::new(),
+        }),
+        other => unreachable!("not a request for the controller: {other:?}"),
+    }
+}
+
+fn retype<T>(r: ControllerResponse<()>) -> ControllerResponse<T> {
+    ControllerResponse {
+        correlation_id: r.correlation_id,
+        result: Err(r.result.expect_err("an error")),
+    }
+}
+
+/// A prepared answer turned into NOT_CONTROLLER (its write was never committed).
+fn not_controller(reply: Message) -> Message {
+    fn fail<T>(r: ControllerResponse<T>) -> ControllerResponse<T> {
+        ControllerResponse {
+            correlation_id: r.correlation_id,
+            result: Err(ApiError::NotController),
+        }
+    }
+    match reply {
+        Message::BrokerRegistrationResponse(r) => Message::BrokerRegistrationResponse(fail(r)),
+        Message::BrokerHeartbeatResponse(r) => Message::BrokerHeartbeatResponse(fail(r)),
+        Message::AlterPartitionResponse(r) => Message::AlterPartitionResponse(fail(r)),
+        Message::CreateTopicsResponse(r) => Message::CreateTopicsResponse(fail(r)),
+        Message::ElectLeadersResponse(_) => Message::ElectLeadersResponse(ElectLeadersResponse {
+            error: ErrorCode::NotController,
+            results: Vec::new(),
+        }),
+        other => other,
+    }
+}
+
+/// What the image held, before a record, of what the record changes (cheaper than a copy
+/// of the whole image).
+enum Before {
+    Broker { fenced: Option<bool> },
+    Partition(Option<super::PartitionRegistration>),
+    Other,
+}
+
+impl Before {
+    fn of(image: &MetadataImage, record: &MetadataRecord) -> Before {
+        match record {
+            MetadataRecord::BrokerRegistrationChange { broker, .. } => Before::Broker {
+                fenced: image.brokers.get(broker).map(|b| b.fenced),
+            },
+            MetadataRecord::Partition {
+                topic_partition, ..
+            }
+            | MetadataRecord::PartitionChange {
+                topic_partition, ..
+            } => Before::Partition(image.partition(topic_partition).cloned()),
+            _ => Before::Other,
+        }
+    }
+}
+
+/// What a committed record changed, in events: registrations, fencing, leaders.
+fn committed_events(
+    before: Before,
+    after: &MetadataImage,
+    record: &MetadataRecord,
+    cause: WriteCause,
+    quorum_epoch: i32,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    match record {
+        MetadataRecord::RegisterBroker(r) => events.push(Event::KraftBrokerRegistered {
+            broker: r.broker,
+            broker_epoch: r.broker_epoch,
+            fenced: r.fenced,
+        }),
+        MetadataRecord::BrokerRegistrationChange { broker, fenced, .. } => {
+            let Before::Broker { fenced: was } = before else {
+                unreachable!("a broker change's before")
+            };
+            match (was, fenced) {
+                (Some(false), Some(true)) => events.push(Event::KraftBrokerFenced {
+                    broker: *broker,
+                    session_timeout_ms: match cause {
+                        WriteCause::Fence { timeout_ms } => Some(timeout_ms),
+                        WriteCause::Election(_) => None,
+                    },
+                }),
+                (Some(true), Some(false)) => {
+                    events.push(Event::KraftBrokerUnfenced { broker: *broker })
+                }
+                _ => {}
+            }
+        }
+        MetadataRecord::Partition {
+            topic_partition, ..
+        }
+        | MetadataRecord::PartitionChange {
+            topic_partition, ..
+        } => {
+            let Before::Partition(prev) = before else {
+                unreachable!("a partition record's before")
+            };
+            let prev = prev.as_ref();
+            let next = after
+                .partition(topic_partition)
+                .expect("a replayed partition is in the image");
+            let leader_moved = prev.is_none_or(|p| p.leader_epoch != next.leader_epoch);
+            if leader_moved {
+                let prev_isr: BTreeSet<BrokerId> = prev
+                    .map(|p| p.isr.iter().copied().collect())
+                    .unwrap_or_default();
+                let reason = match cause {
+                    WriteCause::Election(reason) => reason,
+                    WriteCause::Fence { .. } => ElectionReason::LeaderFailed,
+                };
+                let reason = if prev.is_none() {
+                    ElectionReason::NewPartition
+                } else {
+                    reason
+                };
+                events.push(Event::LeaderElected {
+                    tp: topic_partition.clone(),
+                    leader: next.leader,
+                    previous_leader: prev.and_then(|p| p.leader),
+                    leader_epoch: next.leader_epoch,
+                    isr: next.isr.clone(),
+                    unclean: prev.is_some() && next.leader.is_some_and(|l| !prev_isr.contains(&l)),
+                    reason,
+                    controller_epoch: quorum_epoch,
+                });
+            }
+        }
+        _ => {}
+    }
+    events
+}
+
+impl Actor for ControllerNode {
+    type Timer = ControllerNodeTimer;
+
+    fn start(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let mut raft_out = RaftOutput::default();
+        self.raft.start(now_ms, &mut raft_out);
+        self.absorb_raft(raft_out, out);
+        self.sync(now_ms, out);
+    }
+
+    fn on_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: Message,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        match message {
+            Message::Raft(message) => {
+                let raft_from = match from {
+                    NodeId::Controller(id) | NodeId::Broker(id) => id,
+                    other => unreachable!("a quorum message from {other}"),
+                };
+                let mut raft_out = RaftOutput::default();
+                self.raft
+                    .on_message(now_ms, raft_from, message, &mut raft_out);
+                self.absorb_raft(raft_out, out);
+            }
+            request @ (Message::BrokerRegistration(_)
+            | Message::BrokerHeartbeat(_)
+            | Message::AlterPartition(_)
+            | Message::CreateTopics(_)
+            | Message::ElectLeaders(_)) => self.on_controller_request(now_ms, from, request, out),
+            // Connections closing, and anything else a controller is never sent.
+            _ => {}
+        }
+        self.sync(now_ms, out);
+    }
+
+    fn on_timer(
+        &mut self,
+        now_ms: u64,
+        timer: ControllerNodeTimer,
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        match timer {
+            ControllerNodeTimer::Raft(timer) => {
+                let mut raft_out = RaftOutput::default();
+                self.raft.on_timer(now_ms, timer, &mut raft_out);
+                self.absorb_raft(raft_out, out);
+            }
+            ControllerNodeTimer::Tick { at_ms } => {
+                if self.tick_at_ms == Some(at_ms) {
+                    self.tick_at_ms = None;
+                }
+                if self.controller.is_active() {
+                    self.on_tick(now_ms, out);
+                }
+            }
+        }
+        self.sync(now_ms, out);
+    }
+}
