@@ -617,6 +617,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         session_timeout_ms: Option<u64>,
     },
+    /// KRaft: a leader took the ISR the controller wrote (a fenced follower taken out)
+    /// under the same leader epoch, from the metadata log. Routine: the controller's own
+    /// event tells the change.
+    LeaderIsrFromMetadata {
+        broker: BrokerId,
+        tp: TopicPartition,
+        leader_epoch: LeaderEpoch,
+        isr: Vec<BrokerId>,
+    },
     /// KRaft: a registered broker caught up with the metadata log and was unfenced.
     KraftBrokerUnfenced { broker: BrokerId },
 }
@@ -655,6 +664,7 @@ impl Event {
             Event::KraftBrokerRegistered { .. } => "kraft-broker-registered",
             Event::KraftBrokerFenced { .. } => "kraft-broker-fenced",
             Event::KraftBrokerUnfenced { .. } => "kraft-broker-unfenced",
+            Event::LeaderIsrFromMetadata { .. } => "leader-isr-from-metadata",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
             Event::ZkSessionClosed { .. } => "zk-session-closed",
             Event::ControlledShutdownRequested { .. } => "controlled-shutdown-requested",

@@ -36,6 +36,7 @@ use crate::controller::kraft::{
     ApiError, BrokerHeartbeatRequest, BrokerRegistrationRequest, IncarnationId,
     LeaderRecoveryState, MetadataImage, MetadataRecord, PartitionRegistration,
 };
+use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +87,8 @@ pub(super) struct KraftClient {
     broker_epoch: Option<u64>,
     /// A heartbeat answer said this broker caught up with the metadata log.
     caught_up: bool,
+    /// The first image was published: committed changes now reach the replicas.
+    published: bool,
     fenced: bool,
     /// A controlled shutdown asked for (after a SIGTERM).
     want_shut_down: bool,
@@ -119,6 +122,7 @@ impl KraftClient {
             started: false,
             broker_epoch: None,
             caught_up: false,
+            published: false,
             fenced: true,
             want_shut_down: false,
             in_flight: BTreeMap::new(),
@@ -384,6 +388,7 @@ impl Broker {
         k.caught_up |= reply.is_caught_up;
         k.fenced = reply.is_fenced;
         if newly_caught_up {
+            self.publish_first_image(now_ms, out);
             // `setReadyToUnfence`: ask at once, not a heartbeat interval later.
             self.send_lifecycle_request(now_ms, out);
         }
@@ -405,7 +410,7 @@ impl Broker {
             self.finish_shutdown(false, out);
             return;
         }
-        out.event(crate::event::Event::ControlledShutdownRequested {
+        out.event(Event::ControlledShutdownRequested {
             broker: self.id,
             controller: self.kraft().active_controller(),
             attempt: 1,
@@ -592,6 +597,32 @@ impl Broker {
             }
             k.image.replay(offset, &record);
         }
+        if self.kraft().published {
+            self.publish(now_ms, touched, out);
+        }
+    }
+
+    /// The initial catch-up is over (`BrokerLifecycleManager.initialCatchUpFuture`: the
+    /// broker registered and a heartbeat answer said its metadata caught up): the broker
+    /// applies the image as one delta from the empty image (`MetadataLoader` initialises
+    /// its publishers so), never the states the log passed through on the way. Until then
+    /// a restarted broker serves nothing from metadata it replays, which may be stale.
+    fn publish_first_image(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
+        let k = self.kraft();
+        k.published = true;
+        let everything = k.image.partitions().map(|(tp, _)| (tp, None)).collect();
+        self.publish(now_ms, everything, out);
+    }
+
+    /// `BrokerMetadataPublisher.onMetadataUpdate`: the metadata cache, then
+    /// `ReplicaManager.applyDelta` for every partition the delta touched (`prev`: the
+    /// registration before it).
+    fn publish(
+        &mut self,
+        now_ms: u64,
+        touched: BTreeMap<TopicPartition, Option<PartitionRegistration>>,
+        out: &mut Output<BrokerTimer>,
+    ) {
         self.refresh_metadata_cache(&touched);
         let mut touched_leaders = BTreeSet::new();
         for (tp, prev) in touched {
@@ -692,8 +723,17 @@ impl Broker {
                 let Role::Leader(leader) = &mut p.role else {
                     return;
                 };
-                leader.pending_isr = None;
-                self.apply_isr(now_ms, tp, reg.isr.clone(), reg.partition_epoch, out);
+                // The leader's own proposal, committed: it tells its ISR change as when the
+                // answer comes. Anything else is the controller's (a fenced follower taken
+                // out), which the controller told: the leader takes it quietly.
+                let own = leader
+                    .pending_isr
+                    .take()
+                    .is_some_and(|proposed| proposed == reg.isr);
+                match own {
+                    true => self.apply_isr(now_ms, tp, reg.isr.clone(), reg.partition_epoch, out),
+                    false => self.take_isr_from_metadata(now_ms, tp, reg, out),
+                }
             }
             Some((epoch, _)) if epoch > reg.leader_epoch => {}
             _ => {
@@ -701,6 +741,28 @@ impl Broker {
                 self.make_leader(now_ms, Self::leader_and_isr_of(tp, reg), out);
             }
         }
+    }
+
+    /// A leader takes the ISR the controller wrote (`Partition.makeLeader` with the same
+    /// leader epoch: `updateAssignmentAndIsr`), and moves the HW if it may now.
+    fn take_isr_from_metadata(
+        &mut self,
+        now_ms: u64,
+        tp: &TopicPartition,
+        reg: &PartitionRegistration,
+        out: &mut Output<BrokerTimer>,
+    ) {
+        let p = self.partitions.get_mut(tp).expect("partition");
+        p.isr = reg.isr.clone();
+        p.partition_epoch = reg.partition_epoch;
+        out.event(Event::LeaderIsrFromMetadata {
+            broker: self.id,
+            tp: tp.clone(),
+            leader_epoch: p.leader_epoch,
+            isr: reg.isr.clone(),
+        });
+        self.partitions[tp].assert_leader_rules(self.id);
+        self.maybe_increment_hw(now_ms, tp, out);
     }
 
     /// `Partition.makeFollower` for a committed change; the leader to fetch from when the

@@ -24,6 +24,10 @@ pub(crate) fn parse_node(words: &str) -> Option<NodeId> {
     if words.starts_with("zookeeper") {
         return Some(NodeId::ZooKeeper);
     }
+    if let Some(rest) = words.strip_prefix("controller ") {
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        return digits.parse().ok().map(NodeId::Controller);
+    }
     let rest = words.strip_prefix("broker ")?;
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok().map(NodeId::Broker)
@@ -55,7 +59,8 @@ pub(super) struct Calm {
     touched_ms: BTreeMap<NodeId, u64>,
     /// When every node was last touched (the final settle).
     all_touched_ms: u64,
-    controller: Option<BrokerId>,
+    /// The controller: a broker in ZooKeeper mode, the active controller node in KRaft.
+    controller: Option<NodeId>,
     controller_since_ms: u64,
 }
 
@@ -145,11 +150,18 @@ impl Calm {
     pub(super) fn event(&mut self, at_ms: u64, event: &Event) {
         match event {
             Event::ControllerElected { broker, .. } => {
-                self.controller = Some(*broker);
+                self.controller = Some(NodeId::Broker(*broker));
+                self.controller_since_ms = at_ms;
+            }
+            Event::QuorumLeaderElected { node_id, .. } => {
+                self.controller = Some(NodeId::Controller(*node_id));
                 self.controller_since_ms = at_ms;
             }
             Event::ZkSessionExpired { node, .. } => self.touch(at_ms, *node),
-            Event::BrokerRegistered { broker, .. } => self.touch(at_ms, NodeId::Broker(*broker)),
+            Event::BrokerRegistered { broker, .. }
+            | Event::KraftBrokerRegistered { broker, .. }
+            | Event::KraftBrokerFenced { broker, .. }
+            | Event::KraftBrokerUnfenced { broker } => self.touch(at_ms, NodeId::Broker(*broker)),
             _ => {}
         }
     }
@@ -158,15 +170,16 @@ impl Calm {
         self.cuts.blocked(a, b)
     }
 
-    /// Since when `leader`, the controller and ZooKeeper have all been up and connected
-    /// without a break; `None` if they are not now.
+    /// Since when `leader`, the controller and ZooKeeper (in KRaft mode: the leader and the
+    /// active controller) have all been up and connected without a break; `None` if they
+    /// are not now.
     pub(super) fn calm_since(&self, leader: BrokerId) -> Option<u64> {
         let controller = self.controller?;
-        let nodes = [
-            NodeId::Broker(leader),
-            NodeId::Broker(controller),
-            NodeId::ZooKeeper,
-        ];
+        // KRaft has no ZooKeeper: the leader and the active controller are all there is.
+        let nodes: &[NodeId] = match controller {
+            NodeId::Controller(_) => &[NodeId::Broker(leader), controller],
+            _ => &[NodeId::Broker(leader), controller, NodeId::ZooKeeper],
+        };
         if nodes
             .iter()
             .any(|n| self.down.contains(n) || self.degraded.contains(n))

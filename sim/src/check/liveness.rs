@@ -379,8 +379,12 @@ impl IsrReplay<'_> {
             (
                 None,
                 Event::ControllerElected { .. }
+                | Event::QuorumLeaderElected { .. }
                 | Event::ZkSessionExpired { .. }
                 | Event::BrokerRegistered { .. }
+                | Event::KraftBrokerRegistered { .. }
+                | Event::KraftBrokerFenced { .. }
+                | Event::KraftBrokerUnfenced { .. }
                 | Event::BrokerRecovered { .. },
             ) => self.judge_all(at),
             (None, _) => {}

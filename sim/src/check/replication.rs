@@ -60,6 +60,7 @@ pub fn replica_divergence(events: &[RecordedEvent]) -> Vec<Violation> {
                 node: NodeId::Broker(gone),
                 ..
             }
+            | Event::KraftBrokerFenced { broker: gone, .. }
             | Event::BrokerRecovered { broker: gone, .. } => {
                 in_service.retain(|(b, _)| b != gone);
                 continue;
@@ -208,6 +209,12 @@ pub fn acked_below_min_isr(
             }
             | Event::IsrExpanded {
                 tp, leader, isr, ..
+            }
+            | Event::LeaderIsrFromMetadata {
+                tp,
+                broker: leader,
+                isr,
+                ..
             } => leading.get_mut(&(*leader, tp)).map(|known| {
                 known.clone_from(isr);
                 (*leader, tp)
@@ -449,6 +456,12 @@ impl<'a> HighWatermarkBounds<'a> {
             }
             | Event::IsrExpanded {
                 tp, leader, isr, ..
+            }
+            | Event::LeaderIsrFromMetadata {
+                tp,
+                broker: leader,
+                isr,
+                ..
             } => {
                 if let Some(view) = self.leading.get_mut(&(tp, *leader)) {
                     view.isr.clone_from(isr);

@@ -677,6 +677,7 @@ fn narrate_event(
         | Event::Acknowledged { .. }
         | Event::ProduceRetried { .. }
         | Event::Consumed { .. }
+        | Event::LeaderIsrFromMetadata { .. }
         | Event::QuorumHighWatermark { .. } => None,
     }
 }

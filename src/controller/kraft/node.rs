@@ -60,6 +60,8 @@ pub enum ControllerNodeTimer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WriteCause {
     Election(ElectionReason),
+    /// A leader's AlterPartition: the ISR change is the leader's own, and it tells it.
+    AlterPartition,
     /// A broker missed its heartbeats for the session timeout.
     Fence {
         timeout_ms: u64,
@@ -409,7 +411,7 @@ impl ControllerNode {
                         result: Ok(write.response.clone()),
                     });
                     let write = strip(write);
-                    let cause = WriteCause::Election(ElectionReason::LeaderFailed);
+                    let cause = WriteCause::AlterPartition;
                     self.append(now_ms, write, cause, Some((from, reply)), out);
                 }
                 Err(error) => out.send(
@@ -672,7 +674,7 @@ fn committed_events(
                     broker: *broker,
                     session_timeout_ms: match cause {
                         WriteCause::Fence { timeout_ms } => Some(timeout_ms),
-                        WriteCause::Election(_) => None,
+                        WriteCause::Election(_) | WriteCause::AlterPartition => None,
                     },
                 }),
                 (Some(true), Some(false)) => {
@@ -695,13 +697,40 @@ fn committed_events(
                 .partition(topic_partition)
                 .expect("a replayed partition is in the image");
             let leader_moved = prev.is_none_or(|p| p.leader_epoch != next.leader_epoch);
+            let removed: Vec<BrokerId> = prev
+                .map(|p| {
+                    p.isr
+                        .iter()
+                        .copied()
+                        .filter(|r| !next.isr.contains(r))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let controller_shrank = !leader_moved
+                && !removed.is_empty()
+                && !matches!(cause, WriteCause::AlterPartition);
+            if controller_shrank {
+                // The controller took replicas of fenced (or shutting-down) brokers out of
+                // the ISR without a new leader epoch (from metadata version 3.6).
+                events.push(Event::ControllerShrunkIsr {
+                    tp: topic_partition.clone(),
+                    leader: next.leader,
+                    leader_epoch: next.leader_epoch,
+                    removed,
+                    isr: next.isr.clone(),
+                    shutting_down: cause
+                        == WriteCause::Election(ElectionReason::ControlledShutdown),
+                });
+            }
             if leader_moved {
                 let prev_isr: BTreeSet<BrokerId> = prev
                     .map(|p| p.isr.iter().copied().collect())
                     .unwrap_or_default();
                 let reason = match cause {
                     WriteCause::Election(reason) => reason,
-                    WriteCause::Fence { .. } => ElectionReason::LeaderFailed,
+                    WriteCause::Fence { .. } | WriteCause::AlterPartition => {
+                        ElectionReason::LeaderFailed
+                    }
                 };
                 let reason = if prev.is_none() {
                     ElectionReason::NewPartition
