@@ -92,6 +92,11 @@ pub enum ElectionReason {
     /// The leader is shutting down cleanly and asked the controller to move its leaderships
     /// (`ControlledShutdownPartitionLeaderElectionStrategy`).
     ControlledShutdown,
+    /// KRaft with ELR: the ISR and the ELR are both empty, and the controller elects the
+    /// last known leader (KIP-966's balanced recovery, `PartitionChangeBuilder`'s
+    /// `canElectLastKnownLeader`), marking the partition RECOVERING. Until KAFKA-19522 it did
+    /// so even when that broker was fenced or back from an unclean shutdown.
+    LastKnownLeader,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -617,6 +622,14 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         session_timeout_ms: Option<u64>,
     },
+    /// KRaft, KIP-966: a partition's eligible leader replicas changed. An ELR member left
+    /// the ISR while it was below `min.insync.replicas`, so it holds every committed record
+    /// and may still be elected, cleanly; an unclean shutdown takes a broker out of it.
+    EligibleLeaderReplicasChanged {
+        tp: TopicPartition,
+        elr: Vec<BrokerId>,
+        isr: Vec<BrokerId>,
+    },
     /// KRaft: a leader took the ISR the controller wrote (a fenced follower taken out)
     /// under the same leader epoch, from the metadata log. Routine: the controller's own
     /// event tells the change.
@@ -665,6 +678,7 @@ impl Event {
             Event::KraftBrokerFenced { .. } => "kraft-broker-fenced",
             Event::KraftBrokerUnfenced { .. } => "kraft-broker-unfenced",
             Event::LeaderIsrFromMetadata { .. } => "leader-isr-from-metadata",
+            Event::EligibleLeaderReplicasChanged { .. } => "elr-changed",
             Event::ZkSessionExpired { .. } => "zk-session-expired",
             Event::ZkSessionClosed { .. } => "zk-session-closed",
             Event::ControlledShutdownRequested { .. } => "controlled-shutdown-requested",

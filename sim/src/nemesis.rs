@@ -9,7 +9,7 @@
 //! and replays the same.
 
 use crate::scenario::{
-    ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
+    ClusterMode, ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
 };
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
@@ -27,9 +27,19 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
         return Vec::new();
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.schedule_hash().rotate_left(17));
+    let controllers: Vec<BrokerId> = match scenario.cluster.mode {
+        ClusterMode::Kraft => scenario
+            .cluster
+            .controller_ids
+            .iter()
+            .map(|&c| c as BrokerId)
+            .collect(),
+        ClusterMode::ZooKeeper => Vec::new(),
+    };
     draw(
         nemesis,
         scenario.cluster.broker_ids(),
+        &controllers,
         scenario.duration_ms,
         &mut rng,
     )
@@ -46,13 +56,19 @@ pub fn fix_schedule(scenario: &Scenario, seed: u64) -> Scenario {
 }
 
 /// Draws over the broker ids in ascending order: with `brokers = N` (ids 0 to N-1) every
-/// draw picks the same broker it did when brokers were numbered by position.
+/// draw picks the same broker it did when brokers were numbered by position. In KRaft mode
+/// the controller nodes are drawn too (their ids follow the brokers'), and a network
+/// partition splits controllers as it splits brokers; ZooKeeper mode draws exactly as before.
 fn draw(
     nemesis: &NemesisSpec,
     brokers: &[BrokerId],
+    controllers: &[BrokerId],
     duration_ms: u64,
     rng: &mut ChaCha8Rng,
 ) -> Vec<FaultSpec> {
+    let mut nodes: Vec<BrokerId> = brokers.to_vec();
+    nodes.extend(controllers);
+    let brokers = nodes.as_slice();
     let kinds = enabled_kinds(nemesis, rng);
     let mut faults = Vec::new();
     // Brokers under a fault, with the time the fault ends.
@@ -79,7 +95,9 @@ fn draw(
                     action: FaultAction::PreferredElection(ElectionScope::All),
                     line: 0,
                 });
-            } else if let Some((start, stop, touched)) = episode(kind, &free, brokers, rng) {
+            } else if let Some((start, stop, touched)) =
+                episode(kind, &free, brokers, controllers, rng)
+            {
                 faults.push(FaultSpec {
                     at_ms: t,
                     action: start,
@@ -126,8 +144,13 @@ fn episode(
     kind: NemesisKind,
     free: &[BrokerId],
     brokers: &[BrokerId],
+    controllers: &[BrokerId],
     rng: &mut ChaCha8Rng,
 ) -> Option<(FaultAction, FaultAction, Vec<BrokerId>)> {
+    let target_of = |id: BrokerId| match controllers.contains(&id) {
+        true => Target::ControllerNode(id),
+        false => Target::Broker(id),
+    };
     if kind == NemesisKind::Partition {
         if brokers.len() < 2 || free.len() < brokers.len() {
             return None;
@@ -135,24 +158,36 @@ fn episode(
         let mut all: Vec<BrokerId> = brokers.to_vec();
         all.shuffle(rng);
         let cut = rng.gen_range(1..all.len());
-        let mut a: Vec<Target> = all[..cut].iter().map(|b| Target::Broker(*b)).collect();
-        let mut b: Vec<Target> = all[cut..].iter().map(|b| Target::Broker(*b)).collect();
+        let mut a: Vec<Target> = all[..cut].iter().map(|b| target_of(*b)).collect();
+        let mut b: Vec<Target> = all[cut..].iter().map(|b| target_of(*b)).collect();
         a.sort_by_key(|t| t.to_toml());
         b.sort_by_key(|t| t.to_toml());
-        if rng.gen_bool(0.5) {
-            a.push(Target::ZooKeeper);
-        } else {
-            b.push(Target::ZooKeeper);
+        // ZooKeeper mode: the ensemble lands on one side (KRaft has none).
+        if controllers.is_empty() {
+            if rng.gen_bool(0.5) {
+                a.push(Target::ZooKeeper);
+            } else {
+                b.push(Target::ZooKeeper);
+            }
         }
-        let heal = Target::Broker(all[0]);
+        let heal = target_of(all[0]);
         return Some((
             FaultAction::Partition(vec![a, b]),
             FaultAction::Heal(Some(heal)),
             all,
         ));
     }
-    let &broker = free.get(rng.gen_range(0..free.len().max(1)))?;
-    let target = Target::Broker(broker);
+    // A SIGTERM's controlled shutdown is a broker's.
+    let candidates: Vec<BrokerId> = match kind {
+        NemesisKind::Shutdown => free
+            .iter()
+            .copied()
+            .filter(|b| !controllers.contains(b))
+            .collect(),
+        _ => free.to_vec(),
+    };
+    let &broker = candidates.get(rng.gen_range(0..candidates.len().max(1)))?;
+    let target = target_of(broker);
     let (start, stop) = match kind {
         NemesisKind::Crash => (
             FaultAction::Crash(target.clone()),

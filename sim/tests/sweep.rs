@@ -230,3 +230,29 @@ fn ten_brokers_finish_on_every_seed() {
         );
     }
 }
+
+/// KRaft's many-seed proof: a thousand nemesis schedules against a KRaft cluster, faults on
+/// the controllers included, and not one invariant breaks (the metadata quorum's own three
+/// among them) nor an expectation fails.
+#[test]
+#[ignore = "1,000 seeds: run in release by .ci/run"]
+fn random_faults_kraft_is_clean_on_a_thousand_seeds() {
+    let scenario = load("random-faults-kraft");
+    let seeds: Vec<u64> = (0..1000).collect();
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limits = kafka_sim::world::RunLimits {
+        wall_time_limit: Some(std::time::Duration::from_secs(120)),
+    };
+    for o in sweep::run_seeds(&scenario, &seeds, jobs, false, limits) {
+        let outcome = o
+            .outcome()
+            .unwrap_or_else(|| panic!("seed {} gave no outcome", o.seed()));
+        assert!(
+            outcome.violation_counts.is_empty() && outcome.expect.failures.is_empty(),
+            "seed {}: {:?} {:?}",
+            outcome.seed,
+            outcome.violation_counts,
+            outcome.expect.failures
+        );
+    }
+}

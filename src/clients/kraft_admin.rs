@@ -96,8 +96,13 @@ impl KraftAdmin {
     /// Sends every topic not created and not awaiting an answer to the controller
     /// believed active.
     fn send_topics(&mut self, now_ms: u64, out: &mut Output<KraftAdminTimer>) {
+        let before = self.in_flight.len();
         self.in_flight
             .retain(|_, (_, sent_ms)| now_ms < *sent_ms + REQUEST_TIMEOUT_MS);
+        if self.in_flight.len() < before {
+            // Unanswered: that controller may be down or cut off; ask the next one.
+            self.controller_cursor += 1;
+        }
         let controller = self.controllers[self.controller_cursor % self.controllers.len()];
         let waiting: Vec<CreateTopic> = self
             .topics

@@ -46,8 +46,18 @@ pub fn two_quorum_leaders_same_epoch(events: &[RecordedEvent]) -> Vec<Violation>
 /// leader reported before.
 pub fn metadata_hw_regressed(events: &[RecordedEvent]) -> Vec<Violation> {
     let mut highest: Option<(u64, i32)> = None;
+    // The leader of the highest epoch elected so far: as Kafka's `MonotonicHighWatermark`
+    // reads `leaderWithMaxEpoch`, a deposed leader that has not heard of the new epoch yet
+    // (paused, cut off) is not the quorum's leader, whatever its own HW says.
+    let mut newest_leader: Option<(i32, i32)> = None;
     let mut violations = Vec::new();
     for e in events {
+        if let Event::QuorumLeaderElected { node_id, epoch, .. } = &e.event {
+            if newest_leader.is_none_or(|(newest, _)| *epoch > newest) {
+                newest_leader = Some((*epoch, *node_id));
+            }
+            continue;
+        }
         let Event::QuorumHighWatermark {
             node_id,
             is_leader: true,
@@ -57,6 +67,9 @@ pub fn metadata_hw_regressed(events: &[RecordedEvent]) -> Vec<Violation> {
         else {
             continue;
         };
+        if newest_leader.is_some_and(|(_, leader)| leader != *node_id) {
+            continue;
+        }
         match highest {
             Some((hw, by)) if *high_watermark < hw => violations.push(violation(
                 Invariant::MetadataHwRegressed,
@@ -217,6 +230,25 @@ mod tests {
         let v = metadata_hw_regressed(&broken);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].at_ms, 2);
+    }
+
+    #[test]
+    fn a_deposed_leader_behind_the_new_one_is_not_the_quorum_regressing() {
+        // Leader 5 of epoch 1 froze; 4 won epoch 3 and moved the HW to 14; 5 wakes and
+        // still counts old fetches in epoch 1. The newest epoch's leader never went back.
+        let deposed = [
+            at(1, elected(5, 1)),
+            at(2, elected(4, 3)),
+            at(3, hw(4, true, 14, &[(1, 0), (3, 10)])),
+            at(4, hw(5, true, 13, &[(1, 0)])),
+        ];
+        assert!(metadata_hw_regressed(&deposed).is_empty());
+        let regressed = [
+            at(1, elected(4, 3)),
+            at(2, hw(4, true, 14, &[(3, 10)])),
+            at(3, hw(4, true, 12, &[(3, 10)])),
+        ];
+        assert_eq!(metadata_hw_regressed(&regressed).len(), 1);
     }
 
     #[test]

@@ -303,6 +303,7 @@ fn election_reason(reason: ElectionReason) -> &'static str {
         ElectionReason::PreferredReplica => "preferred-replica",
         ElectionReason::AdminPreferred => "admin-preferred",
         ElectionReason::ControlledShutdown => "controlled-shutdown",
+        ElectionReason::LastKnownLeader => "last-known-leader",
     }
 }
 

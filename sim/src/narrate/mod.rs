@@ -553,6 +553,9 @@ impl Names {
     }
 }
 
+/// How a KRaft-mode disk replacement's detail ends (the world writes it so).
+pub(crate) const KRAFT_INCARNATION: &str = "as a new incarnation";
+
 fn fault_text(action: &str, detail: &str) -> String {
     let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
     let zookeeper = detail == "zookeeper";
@@ -588,6 +591,9 @@ fn fault_text(action: &str, detail: &str) -> String {
         "preferred-election" | "delete-records" => format!("OPERATOR: runs {detail}"),
         "shutdown" => format!(
             "FAULT: {detail} is told to stop (SIGTERM): with controlled.shutdown.enable it first asks the controller to move its leaderships away"
+        ),
+        "replace-disk" if detail.ends_with(KRAFT_INCARNATION) => format!(
+            "FAULT: disk replacement, {detail}; it keeps its broker id, and the controller learns of the restart only from the new incarnation id, as for any restart without a clean shutdown"
         ),
         "replace-disk" => format!(
             "FAULT: disk replacement, {detail}; it keeps its broker id, and in ZooKeeper mode nothing tells the controller its replicas are empty"
@@ -630,7 +636,8 @@ fn narrate_event(
         | Event::QuorumTruncated { .. }
         | Event::KraftBrokerRegistered { .. }
         | Event::KraftBrokerFenced { .. }
-        | Event::KraftBrokerUnfenced { .. } => quorum::quorum_line(event),
+        | Event::KraftBrokerUnfenced { .. }
+        | Event::EligibleLeaderReplicasChanged { .. } => quorum::quorum_line(event),
         Event::LeaderElected { .. }
         | Event::PartitionOffline { .. }
         | Event::BecameLeader { .. }
@@ -816,12 +823,17 @@ fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line
                     "the controller's leader-imbalance check gives leadership back to the preferred replica, the first of the assignment (auto.leader.rebalance.enable){}",
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
                 ),
+                ElectionReason::LastKnownLeader => "its ISR and its eligible leader replicas are empty, so the controller falls back on the last known leader (KIP-966), whatever that broker lost".into(),
                 ElectionReason::AdminPreferred => format!(
                     "an operator's preferred election gives leadership back to the preferred replica, the first of the assignment{}",
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
                 ),
             };
-            if *unclean {
+            if *unclean && *reason == ElectionReason::LastKnownLeader {
+                format!(
+                    "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}): {why}, even with unclean.leader.election.enable=false{isr_clause}. Whatever it lacks is lost"
+                )
+            } else if *unclean {
                 format!(
                     "UNCLEAN election: {leader} becomes leader of {tp} (epoch {leader_epoch}) although it was not in the ISR ({why}; unclean.leader.election.enable=true){isr_clause}. Whatever only the old ISR had is lost"
                 )

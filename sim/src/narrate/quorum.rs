@@ -43,6 +43,15 @@ pub(super) fn quorum_line(event: &Event) -> Option<Line> {
         Event::KraftBrokerFenced { broker, session_timeout_ms: None } => format!(
             "broker {broker} is fenced: its leaderships move and it leaves the ISRs"
         ),
+        Event::EligibleLeaderReplicasChanged { tp, elr, isr } if elr.is_empty() => format!(
+            "{tp} has no eligible leader replicas any more (ISR {})",
+            brokers(isr)
+        ),
+        Event::EligibleLeaderReplicasChanged { tp, elr, isr } => format!(
+            "{tp}'s eligible leader replicas (KIP-966) are now {}: out of the ISR {}, yet holding every committed record, so the controller may still elect them cleanly",
+            brokers(elr),
+            brokers(isr)
+        ),
         Event::KraftBrokerUnfenced { broker } => format!(
             "broker {broker} is unfenced: it caught up with the metadata log and may lead and join ISRs again"
         ),

@@ -677,10 +677,14 @@ fn apply_replace_disk(
     }
     *shared.disks[&b].lock().expect("disk") = Disk::default();
     restart(shared, handle, nodes, node);
-    shared.record_fault(
-        name,
-        format!("{desc}: stopped, its disk replaced by an empty one, and started again"),
-    );
+    let detail = match shared.is_kraft() {
+        true => format!(
+            "{desc}: stopped, its disk replaced by an empty one, and started again {}",
+            crate::narrate::KRAFT_INCARNATION
+        ),
+        false => format!("{desc}: stopped, its disk replaced by an empty one, and started again"),
+    };
+    shared.record_fault(name, detail);
 }
 
 /// The final settle: heal every network fault, resume every paused node, restart every

@@ -21,6 +21,7 @@
 use super::cluster_control::BrokerHeartbeatRequest;
 use super::controller::{ControllerConfig, ControllerWrite, QuorumController, TickAction};
 use super::image::MetadataImage;
+use super::partition_change::LeaderRecoveryState;
 use super::raft::{
     EntryBody, QuorumConfig, RaftDisk, RaftEvent, RaftNodeId, RaftOutput, RaftReplica, RaftRole,
     RaftTimer, ResignReason,
@@ -386,7 +387,7 @@ impl ControllerNode {
                         result: Ok(write.response),
                     });
                     let write = strip(write);
-                    let cause = WriteCause::Election(ElectionReason::LeaderFailed);
+                    let cause = WriteCause::Election(ElectionReason::BrokerReturned);
                     self.append(now_ms, write, cause, Some((from, reply)), out);
                 }
                 Err(error) => out.send(
@@ -650,6 +651,15 @@ impl Before {
     }
 }
 
+/// The change put the partition into RECOVERING: an unclean election just happened.
+fn newly_recovering(
+    prev: Option<&super::PartitionRegistration>,
+    next: &super::PartitionRegistration,
+) -> bool {
+    next.leader_recovery_state == LeaderRecoveryState::Recovering
+        && prev.is_none_or(|p| p.leader_recovery_state != LeaderRecoveryState::Recovering)
+}
+
 /// What a committed record changed, in events: registrations, fencing, leaders.
 fn committed_events(
     before: Before,
@@ -722,9 +732,19 @@ fn committed_events(
                         == WriteCause::Election(ElectionReason::ControlledShutdown),
                 });
             }
+            let elr_moved = prev.is_some_and(|p| p.elr != next.elr);
+            if elr_moved {
+                events.push(Event::EligibleLeaderReplicasChanged {
+                    tp: topic_partition.clone(),
+                    elr: next.elr.clone(),
+                    isr: next.isr.clone(),
+                });
+            }
             if leader_moved {
+                // KIP-966: a leader from the ELR is a clean election (an ELR member holds
+                // every committed record); only one from neither set is unclean.
                 let prev_isr: BTreeSet<BrokerId> = prev
-                    .map(|p| p.isr.iter().copied().collect())
+                    .map(|p| p.isr.iter().chain(&p.elr).copied().collect())
                     .unwrap_or_default();
                 let reason = match cause {
                     WriteCause::Election(reason) => reason,
@@ -732,8 +752,15 @@ fn committed_events(
                         ElectionReason::LeaderFailed
                     }
                 };
+                let last_known_leader = prev.is_some_and(|p| {
+                    newly_recovering(Some(p), next)
+                        && p.last_known_elr.len() == 1
+                        && next.leader == Some(p.last_known_elr[0])
+                });
                 let reason = if prev.is_none() {
                     ElectionReason::NewPartition
+                } else if last_known_leader {
+                    ElectionReason::LastKnownLeader
                 } else {
                     reason
                 };
@@ -743,7 +770,11 @@ fn committed_events(
                     previous_leader: prev.and_then(|p| p.leader),
                     leader_epoch: next.leader_epoch,
                     isr: next.isr.clone(),
-                    unclean: prev.is_some() && next.leader.is_some_and(|l| !prev_isr.contains(&l)),
+                    // RECOVERING is the builder's own mark of an unclean election (KIP-704),
+                    // the last known leader of KIP-966's balanced recovery included.
+                    unclean: prev.is_some()
+                        && (newly_recovering(prev, next)
+                            || next.leader.is_some_and(|l| !prev_isr.contains(&l))),
                     reason,
                     controller_epoch: quorum_epoch,
                 });
