@@ -9,7 +9,7 @@
 //! and replays the same.
 
 use crate::scenario::{
-    ClusterMode, ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
+    ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
 };
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
@@ -27,15 +27,7 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
         return Vec::new();
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.schedule_hash().rotate_left(17));
-    let controllers: Vec<BrokerId> = match scenario.cluster.mode {
-        ClusterMode::Kraft => scenario
-            .cluster
-            .controller_ids
-            .iter()
-            .map(|&c| c as BrokerId)
-            .collect(),
-        ClusterMode::ZooKeeper => Vec::new(),
-    };
+    let controllers = scenario.cluster.kraft_controller_ids();
     draw(
         nemesis,
         scenario.cluster.broker_ids(),

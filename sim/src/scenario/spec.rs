@@ -246,6 +246,14 @@ impl ClusterSpec {
         &self.broker_ids
     }
 
+    /// The KRaft controllers' node ids, ascending as written; none in ZooKeeper mode.
+    pub fn kraft_controller_ids(&self) -> Vec<BrokerId> {
+        match self.mode {
+            ClusterMode::Kraft => self.controller_ids.iter().map(|&c| c as BrokerId).collect(),
+            ClusterMode::ZooKeeper => Vec::new(),
+        }
+    }
+
     /// How many brokers the cluster has.
     pub fn broker_count(&self) -> u32 {
         self.broker_ids.len() as u32

@@ -14,7 +14,7 @@ use super::node::{run_node, BrokerSlot, ControllerSlot, Owned, ZkSlot};
 use super::rolling::rolling_restart;
 use super::shared::{new_shared, Shared, Stop};
 use super::RunResult;
-use crate::scenario::{ClusterMode, FaultAction, FaultSpec, Scenario};
+use crate::scenario::{FaultAction, FaultSpec, Scenario};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -104,7 +104,7 @@ pub(super) async fn orchestrate(
 ) -> Option<RunResult> {
     let handle = Handle::current();
     let broker_ids: Vec<BrokerId> = scenario.cluster.broker_ids().to_vec();
-    let controller_ids = controller_ids(&scenario);
+    let controller_ids = scenario.cluster.kraft_controller_ids();
     let (shared, mut stop_rx) = new_shared(
         scenario.clone(),
         seed,
@@ -126,19 +126,6 @@ pub(super) async fn orchestrate(
         wait_until_ms(&shared, &mut stop_rx, end_ms).await;
     }
     collect_result(&shared, &handle, &scenario, &nodes)
-}
-
-/// The KRaft controllers' node ids; none in ZooKeeper mode.
-fn controller_ids(scenario: &Scenario) -> Vec<BrokerId> {
-    match scenario.cluster.mode {
-        ClusterMode::Kraft => scenario
-            .cluster
-            .controller_ids
-            .iter()
-            .map(|&c| c as BrokerId)
-            .collect(),
-        ClusterMode::ZooKeeper => Vec::new(),
-    }
 }
 
 /// Every process of the scenario, each in its first life.
