@@ -231,13 +231,10 @@ impl ControllerNode {
         if self.raft.role() != RaftRole::Leader {
             self.claim = None;
         }
-        let committed = self.raft.take_committed();
-        for (offset, entry) in committed {
-            if let EntryBody::Data(record) = entry.body {
-                self.replay_committed(offset, &record, out);
-            }
-        }
+        self.deliver_committed(out);
         self.maybe_claim(now_ms, out);
+        // The claim's own writes may have committed at once (a lone voter).
+        self.deliver_committed(out);
         let hw = self.raft.high_watermark();
         while self.pending.front().is_some_and(|p| p.commit_offset <= hw) {
             let done = self.pending.pop_front().expect("a pending write");
@@ -246,6 +243,15 @@ impl ControllerNode {
             }
         }
         self.schedule_tick(now_ms, out);
+    }
+
+    /// Hands every newly committed record to the controller (`handleCommit`).
+    fn deliver_committed(&mut self, out: &mut Output<ControllerNodeTimer>) {
+        for (offset, entry) in self.raft.take_committed() {
+            if let EntryBody::Data(record) = entry.body {
+                self.replay_committed(offset, &record, out);
+            }
+        }
     }
 
     fn leads_epoch_claimed(&self) -> bool {
@@ -846,5 +852,151 @@ impl Actor for ControllerNode {
             }
         }
         self.sync(now_ms, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::kraft::records::metadata_version_level;
+    use crate::controller::kraft::{BrokerRegistrationRequest, IncarnationId, MetadataVersion};
+    use std::collections::BTreeMap;
+
+    /// A lone controller (node 3) and the timers it set, fired in time order.
+    struct Lone {
+        node: ControllerNode,
+        now_ms: u64,
+        timers: BTreeMap<(u64, u64), ControllerNodeTimer>,
+        seq: u64,
+        sent: Vec<(NodeId, Message)>,
+        events: Vec<Event>,
+    }
+
+    impl Lone {
+        fn new() -> Lone {
+            let config = ControllerNodeConfig {
+                voters: vec![3],
+                quorum: QuorumConfig::kafka_3_7(),
+                controller: ControllerConfig::default(),
+                bootstrap_features: vec![(
+                    METADATA_VERSION_FEATURE.to_string(),
+                    metadata_version_level(MetadataVersion::V3_7),
+                )],
+            };
+            let mut lone = Lone {
+                node: ControllerNode::new(3, config, RaftDisk::new(), 7),
+                now_ms: 0,
+                timers: BTreeMap::new(),
+                seq: 0,
+                sent: Vec::new(),
+                events: Vec::new(),
+            };
+            let mut out = Output::default();
+            lone.node.start(0, &mut out);
+            lone.take(out);
+            lone
+        }
+
+        fn take(&mut self, out: Output<ControllerNodeTimer>) {
+            for (delay_ms, timer) in out.timers {
+                self.seq += 1;
+                self.timers
+                    .insert((self.now_ms + delay_ms, self.seq), timer);
+            }
+            self.sent.extend(out.messages);
+            self.events.extend(out.events);
+        }
+
+        /// Fires timers until `done` holds, within ten simulated seconds.
+        fn run_until(&mut self, done: impl Fn(&Lone) -> bool) {
+            while !done(self) {
+                let ((at_ms, seq), timer) = self.timers.pop_first().expect("a timer is set");
+                assert!(at_ms < 10_000, "nothing happened within 10 s");
+                let _ = seq;
+                self.now_ms = at_ms;
+                let mut out = Output::default();
+                self.node.on_timer(at_ms, timer, &mut out);
+                self.take(out);
+            }
+        }
+
+        fn send(&mut self, from: NodeId, message: Message) {
+            let mut out = Output::default();
+            self.node.on_message(self.now_ms, from, message, &mut out);
+            self.take(out);
+        }
+    }
+
+    #[test]
+    fn a_lone_controller_wins_claims_once_its_epoch_commits_and_bootstraps_the_features() {
+        let mut lone = Lone::new();
+        lone.run_until(|l| l.node.is_active());
+        assert!(lone
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QuorumLeaderElected { node_id: 3, .. })));
+        let image = lone.node.committed_image();
+        assert_eq!(
+            image.features.get(METADATA_VERSION_FEATURE),
+            Some(&metadata_version_level(MetadataVersion::V3_7)),
+            "the first active controller writes the bootstrap features"
+        );
+    }
+
+    #[test]
+    fn a_registration_is_answered_with_the_offset_of_its_committed_record() {
+        let mut lone = Lone::new();
+        lone.run_until(|l| l.node.is_active());
+        let expected_epoch = lone.node.raft().log().end_offset();
+        lone.send(
+            NodeId::Broker(0),
+            Message::BrokerRegistration(ControllerRequest {
+                correlation_id: 9,
+                body: BrokerRegistrationRequest {
+                    broker: 0,
+                    incarnation: IncarnationId(42),
+                    rack: None,
+                },
+            }),
+        );
+        let answer = lone.sent.iter().find_map(|(to, m)| match (to, m) {
+            (NodeId::Broker(0), Message::BrokerRegistrationResponse(r)) => Some(r.clone()),
+            _ => None,
+        });
+        let answer = answer.expect("a lone voter commits at once and answers");
+        assert_eq!(answer.correlation_id, 9);
+        assert_eq!(answer.result.map(|r| r.broker_epoch), Ok(expected_epoch));
+        assert!(lone.events.iter().any(|e| matches!(
+            e,
+            Event::KraftBrokerRegistered {
+                broker: 0,
+                fenced: true,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn a_controller_that_does_not_lead_answers_not_controller() {
+        let mut lone = Lone::new();
+        assert!(!lone.node.is_active());
+        lone.send(
+            NodeId::Broker(0),
+            Message::BrokerRegistration(ControllerRequest {
+                correlation_id: 1,
+                body: BrokerRegistrationRequest {
+                    broker: 0,
+                    incarnation: IncarnationId(1),
+                    rack: None,
+                },
+            }),
+        );
+        assert!(lone.sent.iter().any(|(_, m)| matches!(
+            m,
+            Message::BrokerRegistrationResponse(ControllerResponse {
+                result: Err(ApiError::NotController),
+                ..
+            })
+        )));
     }
 }
