@@ -18,7 +18,6 @@
 //! high watermarks, and, from the active controller as its records commit, brokers
 //! registered, fenced and unfenced, and partition leaders elected.
 
-use super::cluster_control::BrokerHeartbeatRequest;
 use super::controller::{ControllerConfig, ControllerWrite, QuorumController, TickAction};
 use super::image::MetadataImage;
 use super::partition_change::LeaderRecoveryState;
@@ -370,7 +369,8 @@ impl ControllerNode {
         });
     }
 
-    /// A request for the active controller: answered NOT_CONTROLLER on a standby.
+    /// A request for the active controller. A standby answers NOT_CONTROLLER: every
+    /// `QuorumController` operation refuses so when it is not active.
     fn on_controller_request(
         &mut self,
         now_ms: u64,
@@ -378,80 +378,93 @@ impl ControllerNode {
         message: Message,
         out: &mut Output<ControllerNodeTimer>,
     ) {
-        if !self.controller.is_active() {
-            out.send(from, not_controller(message_reply_shape(message)));
-            return;
-        }
         match message {
             Message::BrokerRegistration(ControllerRequest {
                 correlation_id,
                 body,
-            }) => match self.controller.register_broker(now_ms, &body) {
-                Ok(write) => {
-                    let reply = Message::BrokerRegistrationResponse(ControllerResponse {
-                        correlation_id,
-                        result: Ok(write.response),
-                    });
-                    let write = strip(write);
-                    let cause = WriteCause::Election(ElectionReason::BrokerReturned);
-                    self.append(now_ms, write, cause, Some((from, reply)), out);
-                }
-                Err(error) => out.send(
+            }) => {
+                let result = self.controller.register_broker(now_ms, &body);
+                let cause = WriteCause::Election(ElectionReason::BrokerReturned);
+                let reply = (
                     from,
-                    Message::BrokerRegistrationResponse(ControllerResponse {
-                        correlation_id,
-                        result: Err(error),
-                    }),
-                ),
-            },
+                    correlation_id,
+                    Message::BrokerRegistrationResponse as fn(_) -> _,
+                );
+                self.answer(now_ms, result, cause, reply, out);
+            }
             Message::BrokerHeartbeat(ControllerRequest {
                 correlation_id,
                 body,
-            }) => self.on_heartbeat(now_ms, from, correlation_id, body, out),
+            }) => {
+                let result = self.controller.heartbeat(now_ms, &body);
+                let reason = match body.want_shut_down {
+                    true => ElectionReason::ControlledShutdown,
+                    false => ElectionReason::BrokerReturned,
+                };
+                let reply = (
+                    from,
+                    correlation_id,
+                    Message::BrokerHeartbeatResponse as fn(_) -> _,
+                );
+                self.answer(now_ms, result, WriteCause::Election(reason), reply, out);
+            }
             Message::AlterPartition(ControllerRequest {
                 correlation_id,
                 body,
-            }) => match self.controller.alter_partition(now_ms, &body) {
-                Ok(write) => {
-                    let reply = Message::AlterPartitionResponse(ControllerResponse {
-                        correlation_id,
-                        result: Ok(write.response.clone()),
-                    });
-                    let write = strip(write);
-                    let cause = WriteCause::AlterPartition;
-                    self.append(now_ms, write, cause, Some((from, reply)), out);
-                }
-                Err(error) => out.send(
+            }) => {
+                let result = self.controller.alter_partition(now_ms, &body);
+                let reply = (
                     from,
-                    Message::AlterPartitionResponse(ControllerResponse {
-                        correlation_id,
-                        result: Err(error),
-                    }),
-                ),
-            },
+                    correlation_id,
+                    Message::AlterPartitionResponse as fn(_) -> _,
+                );
+                self.answer(now_ms, result, WriteCause::AlterPartition, reply, out);
+            }
             Message::CreateTopics(ControllerRequest {
                 correlation_id,
                 body,
-            }) => match self.controller.create_topic(now_ms, &body) {
-                Ok(write) => {
-                    let reply = Message::CreateTopicsResponse(ControllerResponse {
-                        correlation_id,
-                        result: Ok(write.response),
-                    });
-                    let write = strip(write);
-                    let cause = WriteCause::Election(ElectionReason::NewPartition);
-                    self.append(now_ms, write, cause, Some((from, reply)), out);
-                }
-                Err(error) => out.send(
+            }) => {
+                let result = self.controller.create_topic(now_ms, &body);
+                let cause = WriteCause::Election(ElectionReason::NewPartition);
+                let reply = (
                     from,
-                    Message::CreateTopicsResponse(ControllerResponse {
-                        correlation_id,
-                        result: Err(error),
-                    }),
-                ),
-            },
+                    correlation_id,
+                    Message::CreateTopicsResponse as fn(_) -> _,
+                );
+                self.answer(now_ms, result, cause, reply, out);
+            }
             Message::ElectLeaders(request) => self.on_elect_leaders(now_ms, from, request, out),
             other => unreachable!("not a request for the controller: {other:?}"),
+        }
+    }
+
+    /// Answers a request: a write's answer once its records commit, a refusal at once.
+    /// `reply` is who asked, the request's correlation id and its response message.
+    fn answer<R>(
+        &mut self,
+        now_ms: u64,
+        result: Result<ControllerWrite<R>, ApiError>,
+        cause: WriteCause,
+        reply: (NodeId, u64, fn(ControllerResponse<R>) -> Message),
+        out: &mut Output<ControllerNodeTimer>,
+    ) {
+        let (to, correlation_id, response) = reply;
+        match result {
+            Ok(write) => {
+                let (write, answer) = split(write);
+                let reply = response(ControllerResponse {
+                    correlation_id,
+                    result: Ok(answer),
+                });
+                self.append(now_ms, write, cause, Some((to, reply)), out);
+            }
+            Err(error) => out.send(
+                to,
+                response(ControllerResponse {
+                    correlation_id,
+                    result: Err(error),
+                }),
+            ),
         }
     }
 
@@ -471,19 +484,29 @@ impl ControllerNode {
         let kind = match election_type {
             crate::protocol::ElectionType::Preferred => ElectionType::Preferred,
         };
-        let write = self
+        let write = match self
             .controller
             .elect_leaders(now_ms, kind, partitions.as_deref())
-            .expect("an active controller");
-        let results: Vec<(crate::types::TopicPartition, ErrorCode)> = write
-            .response
-            .iter()
+        {
+            Ok(write) => write,
+            Err(error) => {
+                let refusal = ElectLeadersResponse {
+                    error: error.error_code().expect("NOT_CONTROLLER has a code"),
+                    results: Vec::new(),
+                };
+                out.send(from, Message::ElectLeadersResponse(refusal));
+                return;
+            }
+        };
+        let (write, elections) = split(write);
+        let results: Vec<(crate::types::TopicPartition, ErrorCode)> = elections
+            .into_iter()
             .map(|(tp, result)| {
                 let error = match result {
                     Ok(()) => ErrorCode::None,
                     Err(e) => e.error_code().unwrap_or(ErrorCode::InvalidUpdateVersion),
                 };
-                (tp.clone(), error)
+                (tp, error)
             })
             .collect();
         out.event(Event::LeaderElectionRequested {
@@ -496,45 +519,7 @@ impl ControllerNode {
             results,
         });
         let cause = WriteCause::Election(ElectionReason::AdminPreferred);
-        self.append(now_ms, strip(write), cause, Some((from, reply)), out);
-    }
-
-    fn on_heartbeat(
-        &mut self,
-        now_ms: u64,
-        from: NodeId,
-        correlation_id: u64,
-        body: BrokerHeartbeatRequest,
-        out: &mut Output<ControllerNodeTimer>,
-    ) {
-        let result = self.controller.heartbeat(now_ms, &body);
-        match result {
-            Ok(write) => {
-                let reply = Message::BrokerHeartbeatResponse(ControllerResponse {
-                    correlation_id,
-                    result: Ok(write.response),
-                });
-                let reason = match body.want_shut_down {
-                    true => ElectionReason::ControlledShutdown,
-                    false => ElectionReason::BrokerReturned,
-                };
-                let write = strip(write);
-                self.append(
-                    now_ms,
-                    write,
-                    WriteCause::Election(reason),
-                    Some((from, reply)),
-                    out,
-                );
-            }
-            Err(error) => out.send(
-                from,
-                Message::BrokerHeartbeatResponse(ControllerResponse {
-                    correlation_id,
-                    result: Err(error),
-                }),
-            ),
-        }
+        self.append(now_ms, write, cause, Some((from, reply)), out);
     }
 
     /// The controller's periodic work, each write its own batch.
@@ -550,7 +535,7 @@ impl ControllerNode {
                     WriteCause::Election(ElectionReason::BrokerReturned)
                 }
             };
-            let write = strip(write);
+            let (write, _) = split(write);
             self.append(now_ms, write, cause, None, out);
         }
     }
@@ -570,45 +555,20 @@ impl ControllerNode {
     }
 }
 
-/// A write without its typed answer (the answer is built before appending).
-fn strip<R>(write: ControllerWrite<R>) -> ControllerWrite<()> {
-    ControllerWrite {
-        base_offset: write.base_offset,
-        records: write.records,
+/// A write and its typed answer, apart: the answer is built into a reply before the
+/// records are appended.
+fn split<R>(write: ControllerWrite<R>) -> (ControllerWrite<()>, R) {
+    let ControllerWrite {
+        base_offset,
+        records,
+        response,
+    } = write;
+    let write = ControllerWrite {
+        base_offset,
+        records,
         response: (),
-    }
-}
-
-/// The reply a request gets when it cannot be answered: its response with NOT_CONTROLLER.
-fn message_reply_shape(request: Message) -> Message {
-    let err = |correlation_id| ControllerResponse::<()> {
-        correlation_id,
-        result: Err(ApiError::NotController),
     };
-    match request {
-        Message::BrokerRegistration(r) => {
-            Message::BrokerRegistrationResponse(retype(err(r.correlation_id)))
-        }
-        Message::BrokerHeartbeat(r) => {
-            Message::BrokerHeartbeatResponse(retype(err(r.correlation_id)))
-        }
-        Message::AlterPartition(r) => {
-            Message::AlterPartitionResponse(retype(err(r.correlation_id)))
-        }
-        Message::CreateTopics(r) => Message::CreateTopicsResponse(retype(err(r.correlation_id))),
-        Message::ElectLeaders(_) => Message::ElectLeadersResponse(ElectLeadersResponse {
-            error: ErrorCode::NotController,
-            results: Vec::new(),
-        }),
-        other => unreachable!("not a request for the controller: {other:?}"),
-    }
-}
-
-fn retype<T>(r: ControllerResponse<()>) -> ControllerResponse<T> {
-    ControllerResponse {
-        correlation_id: r.correlation_id,
-        result: Err(r.result.expect_err("an error")),
-    }
+    (write, response)
 }
 
 /// A prepared answer turned into NOT_CONTROLLER (its write was never committed).
