@@ -512,38 +512,23 @@ pub(super) fn restart(
     let Some(id) = nodes.madsim_id(node) else {
         return Restarted::AlreadyRunning;
     };
-    if let NodeId::Controller(c) = node {
-        return match nodes.controller_status[&c] {
-            BrokerStatus::Crashed => {
-                handle.restart(id);
-                nodes.controller_status.insert(c, BrokerStatus::Running);
-                Restarted::Yes
-            }
-            BrokerStatus::Paused => {
-                resume(handle, nodes, node);
-                Restarted::Resumed
-            }
-            BrokerStatus::Running => Restarted::AlreadyRunning,
-        };
-    }
-    if let NodeId::Broker(b) = node {
-        match nodes.status[&b] {
-            BrokerStatus::Crashed => {
-                shared.refusing.lock().expect("refusing").remove(&node);
-                handle.restart(id);
-                nodes.status.insert(b, BrokerStatus::Running);
-                Restarted::Yes
-            }
-            BrokerStatus::Paused => {
-                resume(handle, nodes, node);
-                Restarted::Resumed
-            }
-            BrokerStatus::Running => Restarted::AlreadyRunning,
+    match nodes.server_status(node).map(|s| *s) {
+        Some(BrokerStatus::Crashed) => {
+            shared.refusing.lock().expect("refusing").remove(&node);
+            handle.restart(id);
+            *nodes.server_status(node).expect("a server") = BrokerStatus::Running;
+            Restarted::Yes
         }
-    } else {
-        // A client or ZooKeeper restarts as a new process whatever it was doing.
-        handle.restart(id);
-        Restarted::Yes
+        Some(BrokerStatus::Paused) => {
+            resume(handle, nodes, node);
+            Restarted::Resumed
+        }
+        Some(BrokerStatus::Running) => Restarted::AlreadyRunning,
+        None => {
+            // A client or ZooKeeper restarts as a new process whatever it was doing.
+            handle.restart(id);
+            Restarted::Yes
+        }
     }
 }
 
@@ -552,14 +537,12 @@ fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     if let Some(id) = nodes.madsim_id(node) {
         handle.pause(id);
     }
+    if let Some(status) = nodes.server_status(node) {
+        *status = BrokerStatus::Paused;
+        return;
+    }
     match node {
-        NodeId::Broker(b) => {
-            nodes.status.insert(b, BrokerStatus::Paused);
-        }
         NodeId::ZooKeeper => nodes.zk_paused = true,
-        NodeId::Controller(c) => {
-            nodes.controller_status.insert(c, BrokerStatus::Paused);
-        }
         client => {
             nodes.paused_clients.insert(client);
         }
@@ -571,17 +554,15 @@ fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
     let Some(id) = nodes.madsim_id(node) else {
         return false;
     };
+    if let Some(status) = nodes.server_status(node) {
+        if *status != BrokerStatus::Paused {
+            return false;
+        }
+        *status = BrokerStatus::Running;
+        handle.resume(id);
+        return true;
+    }
     match node {
-        NodeId::Broker(b) if nodes.status[&b] == BrokerStatus::Paused => {
-            handle.resume(id);
-            nodes.status.insert(b, BrokerStatus::Running);
-            true
-        }
-        NodeId::Controller(c) if nodes.controller_status[&c] == BrokerStatus::Paused => {
-            handle.resume(id);
-            nodes.controller_status.insert(c, BrokerStatus::Running);
-            true
-        }
         NodeId::ZooKeeper if nodes.zk_paused => {
             handle.resume(id);
             nodes.zk_paused = false;

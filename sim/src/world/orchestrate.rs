@@ -83,6 +83,16 @@ impl Nodes {
         }
     }
 
+    /// How a server process (a broker or a KRaft controller) stands; `None` for ZooKeeper
+    /// and the clients, whose state is kept apart.
+    pub(super) fn server_status(&mut self, node: NodeId) -> Option<&mut BrokerStatus> {
+        match node {
+            NodeId::Broker(b) => self.status.get_mut(&b),
+            NodeId::Controller(c) => self.controller_status.get_mut(&c),
+            _ => None,
+        }
+    }
+
     pub(super) fn all(&self) -> Vec<NodeId> {
         let mut all = Vec::new();
         if self.zookeeper.is_some() {
