@@ -583,16 +583,9 @@ impl Broker {
             let EntryBody::Data(record) = entry.body else {
                 continue;
             };
-            if let MetadataRecord::Partition {
-                topic_partition, ..
-            }
-            | MetadataRecord::PartitionChange {
-                topic_partition, ..
-            } = &record
-            {
-                if !touched.contains_key(topic_partition) {
-                    let prev = k.image.partition(topic_partition).cloned();
-                    touched.insert(topic_partition.clone(), prev);
+            if let Some(tp) = record.partition() {
+                if !touched.contains_key(tp) {
+                    touched.insert(tp.clone(), k.image.partition(tp).cloned());
                 }
             }
             k.image.replay(offset, &record);

@@ -602,16 +602,13 @@ enum Before {
 
 impl Before {
     fn of(image: &MetadataImage, record: &MetadataRecord) -> Before {
+        if let Some(tp) = record.partition() {
+            return Before::Partition(image.partition(tp).cloned());
+        }
         match record {
             MetadataRecord::BrokerRegistrationChange { broker, .. } => Before::Broker {
                 fenced: image.brokers.get(broker).map(|b| b.fenced),
             },
-            MetadataRecord::Partition {
-                topic_partition, ..
-            }
-            | MetadataRecord::PartitionChange {
-                topic_partition, ..
-            } => Before::Partition(image.partition(topic_partition).cloned()),
             _ => Before::Other,
         }
     }

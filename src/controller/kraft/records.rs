@@ -115,6 +115,19 @@ pub enum MetadataRecord {
 }
 
 impl MetadataRecord {
+    /// The partition a `PartitionRecord` or `PartitionChangeRecord` registers or changes.
+    pub fn partition(&self) -> Option<&TopicPartition> {
+        match self {
+            MetadataRecord::Partition {
+                topic_partition, ..
+            }
+            | MetadataRecord::PartitionChange {
+                topic_partition, ..
+            } => Some(topic_partition),
+            _ => None,
+        }
+    }
+
     /// One line in plain words, for narration.
     pub fn describe(&self) -> String {
         match self {
