@@ -630,6 +630,12 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: u64,
     /// KRaft: how often a broker heartbeats to the active controller.
     pub broker_heartbeat_interval_ms: u64,
+    /// KRaft, KIP-876: a controller writes a metadata snapshot once this long has passed
+    /// since its last one (0: never by time).
+    pub metadata_log_max_snapshot_interval_ms: u64,
+    /// KRaft: a metadata snapshot older than this goes, with the log below the next one
+    /// (`None`: -1, kept forever).
+    pub metadata_max_retention_ms: Option<u64>,
     pub replica_fetch_wait_max_ms: u64,
     pub replica_fetch_backoff_ms: u64,
     pub replica_high_watermark_checkpoint_interval_ms: u64,
@@ -681,6 +687,8 @@ impl Default for BrokerConfig {
             zookeeper_session_timeout_ms: 0,
             broker_session_timeout_ms: 0,
             broker_heartbeat_interval_ms: 0,
+            metadata_log_max_snapshot_interval_ms: 0,
+            metadata_max_retention_ms: None,
             replica_fetch_wait_max_ms: 0,
             replica_fetch_backoff_ms: 0,
             replica_high_watermark_checkpoint_interval_ms: 0,
@@ -752,6 +760,28 @@ impl BrokerConfig {
             doc: "KRaft: how often a broker heartbeats to the active controller",
             apply: |c, k, v| {
                 c.broker_heartbeat_interval_ms = as_u64(k, v)?.max(1);
+                Ok(())
+            },
+        },
+        // KRaft, KIP-876 (`KafkaConfig.metadataSnapshotMaxIntervalMs`): atLeast(0).
+        ConfigKey {
+            name: "metadata.log.max.snapshot.interval.ms",
+            default: Some("3600000"),
+            unit: "ms",
+            doc: "KRaft: a controller writes a metadata snapshot once this long has passed since its last (0: never by time)",
+            apply: |c, k, v| {
+                c.metadata_log_max_snapshot_interval_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // KRaft (`KafkaConfig.metadataRetentionMillis`): -1 keeps everything.
+        ConfigKey {
+            name: "metadata.max.retention.ms",
+            default: Some("604800000"),
+            unit: "ms",
+            doc: "KRaft: a metadata snapshot older than this is deleted with the log below the next snapshot (-1: never)",
+            apply: |c, k, v| {
+                c.metadata_max_retention_ms = as_limit(k, v)?;
                 Ok(())
             },
         },

@@ -596,7 +596,34 @@ pub enum Event {
         is_leader: bool,
         high_watermark: u64,
         epochs: Vec<(i32, u64)>,
+        /// Where the node's log starts: the entries below it are in a snapshot, and the
+        /// epoch cache names only the entries from here on.
+        #[serde(skip_serializing_if = "is_zero")]
+        log_start_offset: u64,
     },
+    /// KIP-630: a controller wrote a snapshot of the metadata it built from the log below
+    /// `end_offset` (its `SnapshotGenerator`: `metadata.log.max.snapshot.interval.ms` had
+    /// passed since the last one).
+    QuorumSnapshotCreated {
+        node_id: i32,
+        end_offset: u64,
+        epoch: i32,
+    },
+    /// KIP-630: a node fetched below the leader's log start, downloaded the leader's
+    /// snapshot with FetchSnapshot, and its log starts over at `end_offset`.
+    QuorumSnapshotFetched {
+        node_id: i32,
+        /// A broker (a metadata observer) rather than a controller.
+        broker: bool,
+        from: i32,
+        end_offset: u64,
+        epoch: i32,
+        /// Where its own metadata log ended before (0: it was empty).
+        log_end_offset_before: u64,
+    },
+    /// A node deleted its metadata log below `log_start_offset`, where its next snapshot
+    /// is: the older snapshot had outlived `metadata.max.retention.ms`.
+    QuorumLogStartMoved { node_id: i32, log_start_offset: u64 },
     /// A node cut its metadata log back to `to_offset`: a follower told by the leader where
     /// their logs diverge, or a power loss.
     QuorumTruncated {
@@ -674,6 +701,9 @@ impl Event {
             Event::QuorumLeaderResigned { .. } => "quorum-leader-resigned",
             Event::QuorumHighWatermark { .. } => "quorum-high-watermark",
             Event::QuorumTruncated { .. } => "quorum-truncated",
+            Event::QuorumSnapshotCreated { .. } => "quorum-snapshot-created",
+            Event::QuorumSnapshotFetched { .. } => "quorum-snapshot-fetched",
+            Event::QuorumLogStartMoved { .. } => "quorum-log-start-moved",
             Event::KraftBrokerRegistered { .. } => "kraft-broker-registered",
             Event::KraftBrokerFenced { .. } => "kraft-broker-fenced",
             Event::KraftBrokerUnfenced { .. } => "kraft-broker-unfenced",
@@ -737,4 +767,10 @@ impl Event {
             Event::ClientCrashed { .. } => "client-crashed",
         }
     }
+}
+
+/// For `skip_serializing_if`: a field that is 0 in every run that does not use it is left out
+/// of the JSON, so older traces keep their hash.
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }

@@ -11,6 +11,8 @@
 
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
+use crate::controller::kraft::raft::RaftDisk;
+use crate::controller::kraft::MetadataRecord;
 use crate::event::Event;
 use crate::log::config::LogConfig;
 use crate::log::{Log, PowerLoss};
@@ -51,6 +53,13 @@ pub struct Disk {
     /// clean shutdown flushes every log and writes it, and the next start skips recovery.
     /// A crash or a power loss leaves it unset; a start clears it.
     pub clean_shutdown: bool,
+    /// KRaft: the broker's copy of `__cluster_metadata` and its snapshots, kept in its log
+    /// directory (`metadata.log.dir` defaults to the first `log.dirs`), so a restart
+    /// replays it and fetches only what is new, and a replaced disk starts without it. A
+    /// broker does not fsync it as it fetches (only voters do), so a power loss takes what
+    /// a clean shutdown had not flushed; the OS write-back of the data logs is not applied
+    /// to it.
+    pub metadata_log: RaftDisk<MetadataRecord>,
 }
 
 impl Disk {
@@ -81,6 +90,7 @@ impl Disk {
     /// Returns the logs that lost records.
     pub fn lose_unflushed(&mut self, now_ms: u64) -> Vec<(TopicPartition, PowerLoss)> {
         self.clean_shutdown = false;
+        self.metadata_log.crash();
         let mut lost = Vec::new();
         for (tp, log) in self.logs.iter_mut() {
             let loss = log.lose_unflushed(now_ms);

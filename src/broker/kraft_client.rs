@@ -27,7 +27,7 @@ use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::controller::kraft::local_changes::{local_change, LocalChange};
 use crate::controller::kraft::raft::{
-    EntryBody, QuorumConfig, RaftDisk, RaftOutput, RaftReplica, RaftTimer,
+    Committed, EntryBody, QuorumConfig, RaftDisk, RaftEvent, RaftOutput, RaftReplica, RaftTimer,
 };
 use crate::controller::kraft::replication_control::{
     AlterPartitionData, AlterPartitionRequest, AlterPartitionResult, CreateTopic,
@@ -107,12 +107,18 @@ const CREATE_TOPIC_RETRY_MS: u64 = 30_000;
 const REGISTRATION_RETRY_MS: u64 = 100;
 
 impl KraftClient {
-    pub(super) fn new(broker: BrokerId, settings: KraftSettings) -> KraftClient {
+    /// A broker process following the metadata log it finds in `metadata_log` (empty on a
+    /// new or replaced disk).
+    pub(super) fn new(
+        broker: BrokerId,
+        settings: KraftSettings,
+        metadata_log: RaftDisk<MetadataRecord>,
+    ) -> KraftClient {
         let observer = RaftReplica::new(
             broker,
             settings.controller_ids.iter().copied(),
             settings.quorum.clone(),
-            RaftDisk::new(),
+            metadata_log,
             settings.seed,
         );
         KraftClient {
@@ -130,6 +136,11 @@ impl KraftClient {
         }
     }
 
+    /// The metadata log and snapshots the process leaves on disk.
+    pub(super) fn into_metadata_log(self) -> RaftDisk<MetadataRecord> {
+        self.observer.into_disk()
+    }
+
     /// The controller this broker believes active: the metadata quorum's leader.
     fn active_controller(&self) -> Option<BrokerId> {
         self.observer.leader().map(|(leader, _)| leader)
@@ -139,7 +150,8 @@ impl KraftClient {
 impl Broker {
     /// Runs in KRaft mode: it follows the metadata log instead of ZooKeeper.
     pub fn with_kraft(mut self, settings: KraftSettings) -> Broker {
-        self.kraft = Some(KraftClient::new(self.id, settings));
+        let metadata_log = std::mem::take(&mut self.disk.metadata_log);
+        self.kraft = Some(KraftClient::new(self.id, settings, metadata_log));
         self
     }
 
@@ -180,8 +192,29 @@ impl Broker {
         out: &mut Output<BrokerTimer>,
     ) {
         let RaftOutput {
-            messages, timers, ..
+            messages,
+            timers,
+            events,
         } = raft_out;
+        for event in events {
+            // The observer's elections and high watermarks are the controllers' story; a
+            // snapshot download is this broker's.
+            if let RaftEvent::SnapshotFetched {
+                id,
+                from,
+                log_end_offset_before,
+            } = event
+            {
+                out.event(Event::QuorumSnapshotFetched {
+                    node_id: self.id,
+                    broker: true,
+                    from,
+                    end_offset: id.end_offset,
+                    epoch: id.epoch,
+                    log_end_offset_before,
+                });
+            }
+        }
         for (to, message) in messages {
             out.send(NodeId::Controller(to), Message::Raft(message));
         }
@@ -570,16 +603,29 @@ impl Broker {
     // BrokerMetadataPublisher and ReplicaManager.applyDelta
     // ------------------------------------------------------------------------------------
 
-    /// Replays a committed batch and applies what it changed for this broker.
+    /// Loads a snapshot if the observer has one for it, replays the committed entries and
+    /// applies what changed for this broker.
     fn apply_committed(
         &mut self,
         now_ms: u64,
-        committed: Vec<(u64, crate::controller::kraft::raft::Entry<MetadataRecord>)>,
+        committed: Committed<MetadataRecord>,
         out: &mut Output<BrokerTimer>,
     ) {
         let mut touched: BTreeMap<TopicPartition, Option<PartitionRegistration>> = BTreeMap::new();
         let k = self.kraft();
-        for (offset, entry) in committed {
+        if let Some(snapshot) = committed.snapshot {
+            // `MetadataLoader` on a snapshot: the new image is what the snapshot holds, and
+            // the delta from the old image is what the publishers apply.
+            let image = MetadataImage::from_snapshot(snapshot.id.end_offset - 1, &snapshot.records);
+            for (tp, registration) in image.partitions() {
+                let prev = k.image.partition(&tp);
+                if prev != Some(registration) {
+                    touched.insert(tp, prev.cloned());
+                }
+            }
+            k.image = image;
+        }
+        for (offset, entry) in committed.entries {
             let EntryBody::Data(record) = entry.body else {
                 continue;
             };

@@ -272,7 +272,17 @@ impl Broker {
         &self.disk
     }
 
-    pub fn into_disk(self) -> Disk {
+    /// What the disk holds when the process is gone: the logs, and in KRaft mode the
+    /// metadata log the observer kept (flushed whole by a clean shutdown, as
+    /// `KafkaRaftClient.shutdown` closes the log).
+    pub fn into_disk(mut self) -> Disk {
+        if let Some(kraft) = self.kraft.take() {
+            let mut metadata_log = kraft.into_metadata_log();
+            if self.disk.clean_shutdown {
+                metadata_log.log.flush();
+            }
+            self.disk.metadata_log = metadata_log;
+        }
         self.disk
     }
 

@@ -10,7 +10,9 @@
 //! - `metadata-committed-lost` (`ConsistentCommittedData`): an entry below some node's high
 //!   watermark was later cut from a log, or another node holds a different entry at that
 //!   offset. An entry is named by its offset and the epoch it was written in (Raft's log
-//!   matching property), so two committed prefixes agree when their epoch caches do.
+//!   matching property), so two committed prefixes agree when their epoch caches do. Below
+//!   a node's log start its entries are in a snapshot and its cache names none of them, so
+//!   two prefixes are compared from the later of their log starts.
 
 use super::common::{Invariant, Violation};
 use crate::record::RecordedEvent;
@@ -110,11 +112,13 @@ pub fn metadata_committed_lost(events: &[RecordedEvent]) -> Vec<Violation> {
                 node_id,
                 high_watermark,
                 epochs,
+                log_start_offset,
                 ..
             } => {
-                if let Some((ref_hw, ref_epochs, ref_node)) = &reference {
+                if let Some((ref_hw, ref_epochs, ref_node, ref_start)) = &reference {
+                    let from = (*log_start_offset).max(*ref_start);
                     let common = (*high_watermark).min(*ref_hw);
-                    if let Some(offset) = first_disagreement(epochs, ref_epochs, common) {
+                    if let Some(offset) = first_disagreement(epochs, ref_epochs, from, common) {
                         violations.push(violation(
                             Invariant::MetadataCommittedLost,
                             e.at_ms,
@@ -129,9 +133,14 @@ pub fn metadata_committed_lost(events: &[RecordedEvent]) -> Vec<Violation> {
                 }
                 if reference
                     .as_ref()
-                    .is_none_or(|(hw, _, _)| high_watermark > hw)
+                    .is_none_or(|(hw, _, _, _)| high_watermark > hw)
                 {
-                    reference = Some((*high_watermark, epochs.clone(), *node_id));
+                    reference = Some((
+                        *high_watermark,
+                        epochs.clone(),
+                        *node_id,
+                        *log_start_offset,
+                    ));
                 }
             }
             _ => {}
@@ -140,8 +149,9 @@ pub fn metadata_committed_lost(events: &[RecordedEvent]) -> Vec<Violation> {
     violations
 }
 
-/// A committed prefix of the metadata log: `(high watermark, epoch cache, node id)`.
-type CommittedPrefix = (u64, Vec<(i32, u64)>, i32);
+/// A committed prefix of the metadata log: `(high watermark, epoch cache, node id, log
+/// start offset)`.
+type CommittedPrefix = (u64, Vec<(i32, u64)>, i32, u64);
 
 /// The epoch of the entry at `offset`, from an epoch cache of `(epoch, start offset)`.
 fn epoch_at(epochs: &[(i32, u64)], offset: u64) -> Option<i32> {
@@ -152,16 +162,16 @@ fn epoch_at(epochs: &[(i32, u64)], offset: u64) -> Option<i32> {
         .map(|(epoch, _)| *epoch)
 }
 
-/// The first offset below `end` where two epoch caches name different epochs. Both are
-/// step functions, so only the offsets where either steps need a look.
-fn first_disagreement(a: &[(i32, u64)], b: &[(i32, u64)], end: u64) -> Option<u64> {
+/// The first offset in `[from, end)` where two epoch caches name different epochs. Both
+/// are step functions, so only the offsets where either steps need a look.
+fn first_disagreement(a: &[(i32, u64)], b: &[(i32, u64)], from: u64, end: u64) -> Option<u64> {
     let mut steps: Vec<u64> = a.iter().chain(b).map(|(_, start)| *start).collect();
-    steps.push(0);
+    steps.push(from);
     steps.sort_unstable();
     steps.dedup();
     steps
         .into_iter()
-        .filter(|offset| *offset < end)
+        .filter(|offset| *offset >= from && *offset < end)
         .find(|offset| epoch_at(a, *offset) != epoch_at(b, *offset))
 }
 
@@ -197,6 +207,7 @@ mod tests {
             is_leader,
             high_watermark,
             epochs: epochs.to_vec(),
+            log_start_offset: 0,
         }
     }
 

@@ -634,6 +634,9 @@ fn narrate_event(
         | Event::QuorumLeaderElected { .. }
         | Event::QuorumLeaderResigned { .. }
         | Event::QuorumTruncated { .. }
+        | Event::QuorumSnapshotCreated { .. }
+        | Event::QuorumSnapshotFetched { .. }
+        | Event::QuorumLogStartMoved { .. }
         | Event::KraftBrokerRegistered { .. }
         | Event::KraftBrokerFenced { .. }
         | Event::KraftBrokerUnfenced { .. }

@@ -33,6 +33,21 @@ pub(super) fn quorum_line(event: &Event) -> Option<Line> {
         Event::QuorumTruncated { node_id, from_log_end_offset, to_offset, .. } => format!(
             "node {node_id} cuts its metadata log from offset {from_log_end_offset} back to {to_offset}: the leader's log diverges there"
         ),
+        Event::QuorumSnapshotCreated { node_id, end_offset, epoch } => format!(
+            "controller {node_id} writes a snapshot of the metadata below offset {end_offset} (epoch {epoch}): metadata.log.max.snapshot.interval.ms has passed since its last snapshot or its start, and new records committed"
+        ),
+        Event::QuorumSnapshotFetched { node_id, broker, from, end_offset, log_end_offset_before: 0, .. } => format!(
+            "{} {node_id} has an empty metadata log, so controller {from} sends it its latest snapshot instead of the log (FetchSnapshot): the {} loads the metadata the records below offset {end_offset} built, and its log starts there",
+            role(*broker),
+            role(*broker)
+        ),
+        Event::QuorumSnapshotFetched { node_id, broker, from, end_offset, log_end_offset_before, .. } => format!(
+            "{} {node_id}'s metadata log ends at offset {log_end_offset_before}, which controller {from}'s log can no longer check (its start moved up to a snapshot), so it downloads controller {from}'s snapshot instead (FetchSnapshot): its log starts over at offset {end_offset}",
+            role(*broker)
+        ),
+        Event::QuorumLogStartMoved { node_id, log_start_offset } => format!(
+            "controller {node_id} deletes its metadata log below offset {log_start_offset}, where its newer snapshot ends: the older snapshot had outlived metadata.max.retention.ms"
+        ),
         Event::KraftBrokerRegistered { broker, broker_epoch, fenced } => format!(
             "the active controller registers broker {broker} with broker epoch {broker_epoch}{}",
             if *fenced { ", fenced until it has caught up with the metadata log" } else { "" }
@@ -58,4 +73,13 @@ pub(super) fn quorum_line(event: &Event) -> Option<Line> {
         _ => unreachable!("{} is not narrated here", event.kind()),
     };
     plain(text)
+}
+
+/// What a metadata-log node is called: a broker follows the log, a controller votes on it.
+fn role(broker: bool) -> &'static str {
+    if broker {
+        "broker"
+    } else {
+        "controller"
+    }
 }

@@ -256,7 +256,10 @@ fn kraft_settings(shared: &Shared, b: BrokerId) -> KraftSettings {
     let config = &shared.scenario.cluster.config;
     KraftSettings {
         controller_ids: shared.controllers.keys().copied().collect(),
-        quorum: QuorumConfig::for_version(config.kafka_version),
+        quorum: QuorumConfig {
+            metadata_max_retention_ms: config.metadata_max_retention_ms,
+            ..QuorumConfig::for_version(config.kafka_version)
+        },
         heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
         incarnation: IncarnationId(seed.rotate_left(17) ^ 0x1AC4_2A71_0000_0000),
         seed,
@@ -274,9 +277,13 @@ fn controller_node_config(shared: &Shared) -> ControllerNodeConfig {
         .map(|name| (name.to_string(), cluster.feature_level(name)))
         .filter(|(_, level)| *level > 0)
         .collect();
+    let snapshot_interval_ms = config.metadata_log_max_snapshot_interval_ms;
     ControllerNodeConfig {
         voters: shared.controllers.keys().copied().collect(),
-        quorum: QuorumConfig::for_version(release),
+        quorum: QuorumConfig {
+            metadata_max_retention_ms: config.metadata_max_retention_ms,
+            ..QuorumConfig::for_version(release)
+        },
         controller: ControllerConfig {
             session_timeout_ms: config.broker_session_timeout_ms,
             replication: ReplicationDefaults {
@@ -296,6 +303,7 @@ fn controller_node_config(shared: &Shared) -> ControllerNodeConfig {
                 .then_some(300_000),
         },
         bootstrap_features: features,
+        snapshot_interval_ms: (snapshot_interval_ms > 0).then_some(snapshot_interval_ms),
     }
 }
 

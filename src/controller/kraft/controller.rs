@@ -165,6 +165,18 @@ impl QuorumController {
         self.committed.replay(offset, record);
     }
 
+    /// A snapshot the quorum handed over (`QuorumController.handleLoadSnapshot`): the
+    /// state is reset to what the snapshot's records build. Only a standby loads one (at
+    /// start, or when it fetched below the leader's log start); the active controller's
+    /// own log holds everything it replayed.
+    pub fn load_snapshot(&mut self, end_offset: u64, records: &[MetadataRecord]) {
+        assert!(!self.active, "the active controller loads no snapshot");
+        assert!(end_offset > 0, "a snapshot covers at least one offset");
+        self.committed = MetadataImage::from_snapshot(end_offset - 1, records);
+        self.image = self.committed.clone();
+        self.next_write_offset = end_offset;
+    }
+
     /// This node becomes the active controller (`QuorumController.claim`, then
     /// `ClusterControlManager.activate`): every registered broker gets a fresh session from
     /// `now_ms`. `next_write_offset` is the offset its first batch will be written at (after

@@ -9,8 +9,8 @@
 
 use super::partition_change::{MetadataVersion, PartitionRegistration};
 use super::records::{
-    metadata_version_of_level, ConfigResource, IncarnationId, MetadataRecord, TopicId, ELR_FEATURE,
-    METADATA_VERSION_FEATURE,
+    metadata_version_of_level, ConfigResource, IncarnationId, MetadataRecord, RegisterBrokerRecord,
+    TopicId, ELR_FEATURE, METADATA_VERSION_FEATURE,
 };
 use crate::types::{BrokerId, TopicPartition};
 use serde::Serialize;
@@ -180,6 +180,68 @@ impl MetadataImage {
             }
             MetadataRecord::NoOp => {}
         }
+    }
+
+    /// The records that rebuild this image from nothing, for a snapshot
+    /// (`MetadataImage.write`: features first, then the cluster, the topics with their
+    /// partitions, the configs). A registration is written whole, fenced and
+    /// controlled-shutdown flags included (`BrokerRegistration.toRecord`).
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        // `FeaturesImage.write`: metadata.version first.
+        let mut features: Vec<(&String, &i16)> = self.features.iter().collect();
+        features.sort_by_key(|(name, _)| name.as_str() != METADATA_VERSION_FEATURE);
+        records.extend(
+            features
+                .into_iter()
+                .map(|(name, level)| MetadataRecord::FeatureLevel {
+                    name: name.clone(),
+                    level: *level,
+                }),
+        );
+        records.extend(self.brokers.values().map(|b| {
+            MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+                broker: b.id,
+                incarnation: b.incarnation,
+                broker_epoch: b.epoch,
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+                in_controlled_shutdown: b.in_controlled_shutdown,
+            })
+        }));
+        for (name, topic) in &self.topics {
+            records.push(MetadataRecord::Topic {
+                name: name.clone(),
+                topic_id: topic.id,
+            });
+            records.extend(topic.partitions.iter().map(|(p, registration)| {
+                MetadataRecord::Partition {
+                    topic_partition: TopicPartition::new(name.clone(), *p),
+                    topic_id: topic.id,
+                    registration: registration.clone(),
+                }
+            }));
+        }
+        for (resource, configs) in &self.configs {
+            records.extend(configs.iter().map(|(key, value)| MetadataRecord::Config {
+                resource: resource.clone(),
+                key: key.clone(),
+                value: Some(value.clone()),
+            }));
+        }
+        records
+    }
+
+    /// The image a snapshot's records build. Every record is replayed at the snapshot's
+    /// last offset, as `QuorumController.handleLoadSnapshot` and `MetadataLoader` replay
+    /// them, so a registration's record offset becomes that offset.
+    pub fn from_snapshot(last_contained_offset: u64, records: &[MetadataRecord]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for record in records {
+            image.replay(last_contained_offset, record);
+        }
+        image.offset = Some(last_contained_offset);
+        image
     }
 
     /// The finalised `metadata.version`; 3.3-IV3 (the model's earliest) when none is.

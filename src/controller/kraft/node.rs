@@ -45,7 +45,14 @@ pub struct ControllerNodeConfig {
     pub controller: ControllerConfig,
     /// Feature levels the first active controller writes into an empty log.
     pub bootstrap_features: Vec<(String, i16)>,
+    /// `metadata.log.max.snapshot.interval.ms` (1 hour): a snapshot is written once this
+    /// long has passed since the last one and new records commit. `None` is 0: no
+    /// time-based snapshots.
+    pub snapshot_interval_ms: Option<u64>,
 }
+
+/// `metadata.log.max.snapshot.interval.ms`'s default: one hour.
+pub const DEFAULT_SNAPSHOT_INTERVAL_MS: u64 = 3_600_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ControllerNodeTimer {
@@ -89,6 +96,8 @@ pub struct ControllerNode {
     causes: VecDeque<(u64, u64, WriteCause)>,
     /// The earliest tick timer set and not fired yet.
     tick_at_ms: Option<u64>,
+    /// When the `SnapshotGenerator` last wrote or loaded a snapshot, or started.
+    last_snapshot_ms: u64,
 }
 
 impl ControllerNode {
@@ -121,6 +130,7 @@ impl ControllerNode {
             pending: VecDeque::new(),
             causes: VecDeque::new(),
             tick_at_ms: None,
+            last_snapshot_ms: 0,
         }
     }
 
@@ -216,7 +226,26 @@ impl ControllerNode {
                 is_leader: self.raft.role() == RaftRole::Leader,
                 high_watermark: hw,
                 epochs: self.raft.log().epoch_starts_below(hw),
+                log_start_offset: self.raft.log().log_start_offset(),
             }),
+            RaftEvent::SnapshotFetched {
+                id,
+                from,
+                log_end_offset_before,
+            } => out.event(Event::QuorumSnapshotFetched {
+                node_id,
+                broker: false,
+                from,
+                end_offset: id.end_offset,
+                epoch: id.epoch,
+                log_end_offset_before,
+            }),
+            RaftEvent::LogStartMoved { log_start_offset } => {
+                out.event(Event::QuorumLogStartMoved {
+                    node_id,
+                    log_start_offset,
+                })
+            }
             RaftEvent::BecameUnattached { .. } | RaftEvent::BecameFollower { .. } => {}
         }
     }
@@ -230,10 +259,10 @@ impl ControllerNode {
         if self.raft.role() != RaftRole::Leader {
             self.claim = None;
         }
-        self.deliver_committed(out);
+        self.deliver_committed(now_ms, out);
         self.maybe_claim(now_ms, out);
         // The claim's own writes may have committed at once (a lone voter).
-        self.deliver_committed(out);
+        self.deliver_committed(now_ms, out);
         let hw = self.raft.high_watermark();
         while self.pending.front().is_some_and(|p| p.commit_offset <= hw) {
             let done = self.pending.pop_front().expect("a pending write");
@@ -244,12 +273,48 @@ impl ControllerNode {
         self.schedule_tick(now_ms, out);
     }
 
-    /// Hands every newly committed record to the controller (`handleCommit`).
-    fn deliver_committed(&mut self, out: &mut Output<ControllerNodeTimer>) {
-        for (offset, entry) in self.raft.take_committed() {
+    /// Hands the controller a snapshot to load, if the quorum has one for it
+    /// (`handleLoadSnapshot`), then every newly committed record (`handleCommit`); then
+    /// the `SnapshotGenerator` may write a snapshot.
+    fn deliver_committed(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let committed = self.raft.take_committed();
+        if let Some(snapshot) = &committed.snapshot {
+            self.controller
+                .load_snapshot(snapshot.id.end_offset, &snapshot.records);
+            // `SnapshotGenerator.publishSnapshot` resets its counters.
+            self.last_snapshot_ms = now_ms;
+        }
+        let delta = !committed.entries.is_empty();
+        for (offset, entry) in committed.entries {
             if let EntryBody::Data(record) = entry.body {
                 self.replay_committed(offset, &record, out);
             }
+        }
+        if delta {
+            self.maybe_snapshot(now_ms, out);
+        }
+    }
+
+    /// `SnapshotGenerator.publishLogDelta`, its time rule: once
+    /// `metadata.log.max.snapshot.interval.ms` has passed since the last snapshot, the
+    /// committed image is written as a snapshot at the high watermark (the byte rule,
+    /// `metadata.log.max.record.bytes.between.snapshots`, is not modelled).
+    fn maybe_snapshot(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        let Some(interval_ms) = self.config.snapshot_interval_ms else {
+            return;
+        };
+        if now_ms.saturating_sub(self.last_snapshot_ms) < interval_ms {
+            return;
+        }
+        self.last_snapshot_ms = now_ms;
+        let end_offset = self.raft.high_watermark();
+        let records = self.controller.committed_image().to_records();
+        if let Some(id) = self.raft.create_snapshot(end_offset, records) {
+            out.event(Event::QuorumSnapshotCreated {
+                node_id: self.id,
+                end_offset: id.end_offset,
+                epoch: id.epoch,
+            });
         }
     }
 
@@ -752,6 +817,8 @@ impl Actor for ControllerNode {
     type Timer = ControllerNodeTimer;
 
     fn start(&mut self, now_ms: u64, out: &mut Output<ControllerNodeTimer>) {
+        // `SnapshotGenerator`'s counters start with the process.
+        self.last_snapshot_ms = now_ms;
         let mut raft_out = RaftOutput::default();
         self.raft.start(now_ms, &mut raft_out);
         self.absorb_raft(raft_out, out);
@@ -839,6 +906,7 @@ mod tests {
                     METADATA_VERSION_FEATURE.to_string(),
                     metadata_version_level(MetadataVersion::V3_7),
                 )],
+                snapshot_interval_ms: Some(DEFAULT_SNAPSHOT_INTERVAL_MS),
             };
             let mut lone = Lone {
                 node: ControllerNode::new(3, config, RaftDisk::new(), 7),

@@ -1,7 +1,8 @@
 //! What a replica says to others, sets for itself and reports: the quorum RPCs (KIP-595's
-//! `Vote`, `BeginQuorumEpoch`, `EndQuorumEpoch`, `Fetch`), the timers and the events.
+//! `Vote`, `BeginQuorumEpoch`, `EndQuorumEpoch`, `Fetch`, and KIP-630's `FetchSnapshot`),
+//! the timers and the events.
 
-use super::log::Entry;
+use super::log::{Entry, Snapshot, SnapshotId};
 use super::{RaftEpoch, RaftNodeId};
 use serde::Serialize;
 
@@ -16,6 +17,8 @@ pub enum RaftError {
     NotLeaderOrFollower,
     /// `INVALID_REQUEST`: e.g. a Vote whose last epoch is not below the candidate's epoch.
     InvalidRequest,
+    /// `SNAPSHOT_NOT_FOUND`: the leader no longer has (or never had) the snapshot asked for.
+    SnapshotNotFound,
 }
 
 /// The quorum's messages. Every response carries the responder's epoch and the leader it
@@ -73,6 +76,21 @@ pub enum RaftMessage<P> {
         correlation_id: u64,
     },
     FetchResponse(FetchResponse<P>),
+    /// A follower or observer downloads the snapshot a FetchResponse named. Kafka sends it
+    /// in slices by position; here it comes whole in one answer.
+    FetchSnapshot {
+        epoch: RaftEpoch,
+        snapshot_id: SnapshotId,
+        replica_id: RaftNodeId,
+        correlation_id: u64,
+    },
+    FetchSnapshotResponse {
+        epoch: RaftEpoch,
+        leader: Option<RaftNodeId>,
+        snapshot: Option<Snapshot<P>>,
+        error: Option<RaftError>,
+        correlation_id: u64,
+    },
 }
 
 impl<P> RaftMessage<P> {
@@ -87,6 +105,8 @@ impl<P> RaftMessage<P> {
             RaftMessage::EndQuorumEpochResponse { .. } => "EndQuorumEpochResponse",
             RaftMessage::Fetch { .. } => "Fetch",
             RaftMessage::FetchResponse(_) => "FetchResponse",
+            RaftMessage::FetchSnapshot { .. } => "FetchSnapshot",
+            RaftMessage::FetchSnapshotResponse { .. } => "FetchSnapshotResponse",
         }
     }
 }
@@ -102,6 +122,8 @@ pub struct FetchResponse<P> {
     pub records: Vec<Entry<P>>,
     /// `(epoch, end_offset)`: the follower's log diverges; truncate to that end.
     pub diverging_epoch: Option<(RaftEpoch, u64)>,
+    /// The follower's position is below the leader's log: download this snapshot.
+    pub snapshot_id: Option<SnapshotId>,
     pub error: Option<RaftError>,
     pub correlation_id: u64,
 }
@@ -145,6 +167,17 @@ pub enum RaftEvent {
     },
     HighWatermark {
         hw: u64,
+    },
+    /// A snapshot downloaded from the leader replaced the log up to its end.
+    SnapshotFetched {
+        id: SnapshotId,
+        from: RaftNodeId,
+        /// Where the replica's log ended before (0: it was empty).
+        log_end_offset_before: u64,
+    },
+    /// Retention deleted the oldest snapshot and the log below the next one.
+    LogStartMoved {
+        log_start_offset: u64,
     },
 }
 

@@ -23,10 +23,20 @@
 //! (KIP-996). Up to 3.8 Kafka had a separate Voted state; here, as in 3.9, it is Unattached
 //! with a vote.
 //!
+//! Snapshots (KIP-630): the host writes one of the state it built from committed records
+//! ([`RaftReplica::create_snapshot`]); every 60 s the replica cleans its log
+//! (`RaftMetadataLogCleanerManager`), and once a snapshot is older than
+//! `metadata.max.retention.ms` and a newer one exists, the log start moves up to the newer
+//! one. A Fetch below the leader's log start is answered with the latest snapshot's id and
+//! the fetcher downloads it with `FetchSnapshot`; the host then loads it before any record
+//! after it ([`Committed::snapshot`]).
+//!
 //! Left out: `append.linger.ms` (the leader appends and flushes each `append` at once, as
-//! with linger 0), snapshots and `FetchSnapshot` (the log starts at 0), dynamic quorums
-//! (KIP-853: the voter set is fixed at construction), bootstrap-server discovery (an
-//! observer that knows no leader asks the voters in turn), cluster ids and directory ids.
+//! with linger 0), `metadata.max.retention.bytes` (sizes of metadata records are not
+//! modelled; its 100 MiB default is far beyond any simulated log), snapshot slices (a
+//! snapshot travels in one answer), dynamic quorums (KIP-853: the voter set is fixed at
+//! construction), bootstrap-server discovery (an observer that knows no leader asks the
+//! voters in turn), cluster ids and directory ids.
 
 mod log;
 mod messages;
@@ -34,9 +44,13 @@ mod messages;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;
 
-pub use log::{ElectionState, Entry, EntryBody, RaftDisk, RaftLog};
+pub use log::{
+    ElectionState, Entry, EntryBody, FetchPosition, RaftDisk, RaftLog, Snapshot, SnapshotId,
+};
 pub use messages::{
     FetchResponse, RaftError, RaftEvent, RaftMessage, RaftOutput, RaftTimer, ResignReason,
     TimerKind,
@@ -79,7 +93,21 @@ pub struct QuorumConfig {
     pub check_quorum: bool,
     /// Prospective state and pre-votes before candidacy (KIP-996, 4.0.0).
     pub pre_vote: bool,
+    /// A fetcher with an empty log gets the latest snapshot (KAFKA-16532, 3.9.0).
+    pub snapshot_for_empty_fetcher: bool,
+    /// `metadata.max.retention.ms` (7 days): a snapshot older than this goes, with the log
+    /// below the next snapshot, when a newer one exists. `None` is -1: kept forever.
+    pub metadata_max_retention_ms: Option<u64>,
+    /// How often the log is cleaned: Kafka's `RaftMetadataLogCleanerManager` runs once a
+    /// minute ([`LOG_CLEAN_INTERVAL_MS`]; not a config, tests shorten it).
+    pub log_clean_interval_ms: u64,
 }
+
+/// `RaftMetadataLogCleanerManager`'s period: the log is cleaned at most once a minute.
+pub const LOG_CLEAN_INTERVAL_MS: u64 = 60_000;
+
+/// `metadata.max.retention.ms`'s default: 7 days.
+pub const DEFAULT_METADATA_MAX_RETENTION_MS: u64 = 7 * 24 * 3_600_000;
 
 impl QuorumConfig {
     /// Kafka 3.3–3.6: no check quorum, no pre-vote.
@@ -94,6 +122,9 @@ impl QuorumConfig {
             fetch_max_entries: 1000,
             check_quorum: false,
             pre_vote: false,
+            snapshot_for_empty_fetcher: false,
+            metadata_max_retention_ms: Some(DEFAULT_METADATA_MAX_RETENTION_MS),
+            log_clean_interval_ms: LOG_CLEAN_INTERVAL_MS,
         }
     }
 
@@ -105,25 +136,31 @@ impl QuorumConfig {
         }
     }
 
-    /// Kafka 4.x: check quorum and pre-vote.
+    /// Kafka 4.x: check quorum, pre-vote and a snapshot for an empty fetcher.
     pub fn kafka_4_0() -> Self {
         QuorumConfig {
             pre_vote: true,
+            snapshot_for_empty_fetcher: true,
             ..QuorumConfig::kafka_3_7()
         }
     }
 
-    /// The settings of a release: pre-vote from 4.0 (KIP-996), check quorum from 3.7
-    /// (KAFKA-15489).
+    /// The settings of a release: pre-vote from 4.0 (KIP-996), a snapshot for an empty
+    /// fetcher from 3.9 (KAFKA-16532), check quorum from 3.7 (KAFKA-15489).
     pub fn for_version(version: crate::kafka_version::KafkaVersion) -> Self {
-        let check_quorum_since =
-            crate::kafka_version::KafkaVersion::parse("3.7.0").expect("a known release");
-        if version.has_pre_vote() {
+        let since = |v: &str| {
+            version >= crate::kafka_version::KafkaVersion::parse(v).expect("a known release")
+        };
+        let config = if version.has_pre_vote() {
             QuorumConfig::kafka_4_0()
-        } else if version >= check_quorum_since {
+        } else if since("3.7.0") {
             QuorumConfig::kafka_3_7()
         } else {
             QuorumConfig::kafka_3_6()
+        };
+        QuorumConfig {
+            snapshot_for_empty_fetcher: since("3.9.0"),
+            ..config
         }
     }
 
@@ -208,6 +245,9 @@ struct Follower {
     /// Where Fetches go: the leader, or for an observer whose fetch timed out, a voter
     /// asked who leads.
     fetch_target: RaftNodeId,
+    /// The snapshot the leader sent this replica to download (`FollowerState.fetchingSnapshot`):
+    /// while set, FetchSnapshot goes out instead of Fetch.
+    fetching_snapshot: Option<SnapshotId>,
 }
 
 /// A Fetch with nothing new, parked until data, a HW change or `fetch_max_wait_ms`.
@@ -325,14 +365,33 @@ pub struct RaftReplica<P> {
     state: State,
     /// Never decreases while the process runs; 0 (unknown) after a restart, as in Kafka.
     high_watermark: u64,
-    /// Entries below this were handed to the host by `take_committed`.
-    delivered_end_offset: u64,
+    /// Entries below this were handed to the host by `take_committed`; `None` until the
+    /// first hand-over (Kafka's `STARTING_NEXT_OFFSET`: a new listener is given the latest
+    /// snapshot first).
+    delivered_end_offset: Option<u64>,
+    /// When the log is next cleaned (`RaftMetadataLogCleanerManager`'s timer, checked on
+    /// every input as `KafkaRaftClient.poll` does).
+    next_clean_ms: Option<u64>,
     deadlines: Deadlines,
     /// The Fetch in flight: to whom, with which correlation id.
     in_flight_fetch: Option<(RaftNodeId, u64)>,
     next_correlation_id: u64,
     /// Rotates the voters an observer without a leader asks.
     discovery_cursor: usize,
+}
+
+/// What [`RaftReplica::take_committed`] hands the host: a snapshot to load first, if any,
+/// then the committed entries after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed<P> {
+    pub snapshot: Option<Snapshot<P>>,
+    pub entries: Vec<(u64, Entry<P>)>,
+}
+
+impl<P> Committed<P> {
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.entries.is_empty()
+    }
 }
 
 impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
@@ -355,7 +414,8 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             state: State::Unattached { voted: None },
             high_watermark: 0,
-            delivered_end_offset: 0,
+            delivered_end_offset: None,
+            next_clean_ms: None,
             deadlines: Deadlines::default(),
             in_flight_fetch: None,
             next_correlation_id: 0,
@@ -439,24 +499,46 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         self.disk.quorum_state.voted
     }
 
-    /// Committed entries not handed out yet, with their offsets (the listener's
-    /// `handleCommit`). After a restart they start again from the log start, as a listener
-    /// replays the log.
-    pub fn take_committed(&mut self) -> Vec<(u64, Entry<P>)> {
-        let from = self
+    /// What is committed and not handed out yet (`KafkaRaftClient.updateListenersProgress`):
+    /// first the latest snapshot, for a new listener (after a start or restart) or one whose
+    /// next offset the log no longer holds (`handleLoadSnapshot`), then the entries up to
+    /// the high watermark with their offsets (`handleCommit`). Nothing until the high
+    /// watermark is known.
+    pub fn take_committed(&mut self) -> Committed<P> {
+        let hw = self.high_watermark;
+        let log = &self.disk.log;
+        let mut committed = Committed {
+            snapshot: None,
+            entries: Vec::new(),
+        };
+        if hw == 0 || self.delivered_end_offset.is_some_and(|next| next >= hw) {
+            return committed;
+        }
+        let behind_log = self
             .delivered_end_offset
-            .max(self.disk.log.log_start_offset());
-        let to = self.high_watermark;
-        self.delivered_end_offset = to.max(self.delivered_end_offset);
-        (from..to).zip(self.disk.log.read(from, to)).collect()
-    }
-
-    /// Entries below the HW from `offset` on.
-    pub fn committed_entries_since(&self, offset: u64) -> Vec<(u64, Entry<P>)> {
-        let from = offset.max(self.disk.log.log_start_offset());
-        (from..self.high_watermark)
-            .zip(self.disk.log.read(from, self.high_watermark))
-            .collect()
+            .is_none_or(|next| next < log.log_start_offset());
+        let mut next = self.delivered_end_offset.unwrap_or(0);
+        if behind_log {
+            if let Some(snapshot) = log.latest_snapshot() {
+                assert!(
+                    snapshot.id.end_offset <= hw,
+                    "replica {}: snapshot {:?} past the high watermark {hw}",
+                    self.id,
+                    snapshot.id
+                );
+                next = snapshot.id.end_offset;
+                committed.snapshot = Some(snapshot.clone());
+            }
+        }
+        assert!(
+            next >= log.log_start_offset(),
+            "replica {}: the listener needs offset {next}, below the log start {} with no snapshot",
+            self.id,
+            log.log_start_offset()
+        );
+        committed.entries = (next..hw).zip(log.read(next, hw)).collect();
+        self.delivered_end_offset = Some(hw.max(next));
+        committed
     }
 
     /// fsync the log (the host's background flush of an observer's log).
@@ -550,6 +632,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
 
     /// `initialize`: the state a (re)started replica takes from its disk.
     pub fn start(&mut self, now_ms: u64, out: &mut RaftOutput<P>) {
+        self.next_clean_ms = Some(now_ms + self.config.log_clean_interval_ms);
         let election = self.disk.quorum_state;
         let log_epoch = self.disk.log.last_epoch();
         if election.epoch < log_epoch {
@@ -767,6 +850,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         });
         self.disk.log.append(Entry {
             epoch,
+            append_time_ms: now_ms,
             body: EntryBody::LeaderChange {
                 leader: self.id,
                 voters: self.voters.iter().copied().collect(),
@@ -814,6 +898,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 leader,
                 fetched_from_leader: false,
                 fetch_target: leader,
+                fetching_snapshot: None,
             }),
             out,
         );
@@ -952,6 +1037,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
 
     /// A timer set earlier fired.
     pub fn on_timer(&mut self, now_ms: u64, timer: RaftTimer, out: &mut RaftOutput<P>) {
+        self.maybe_clean(now_ms, out);
         if !self.deadlines.fire(timer, now_ms, out) {
             return;
         }
@@ -1042,6 +1128,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         message: RaftMessage<P>,
         out: &mut RaftOutput<P>,
     ) {
+        self.maybe_clean(now_ms, out);
         match message {
             RaftMessage::Vote {
                 epoch,
@@ -1122,6 +1209,29 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 )
             }
             RaftMessage::FetchResponse(answer) => self.on_fetch_response(now_ms, from, answer, out),
+            RaftMessage::FetchSnapshot {
+                epoch,
+                snapshot_id,
+                replica_id,
+                correlation_id,
+            } => {
+                debug_assert_eq!(from, replica_id);
+                self.on_fetch_snapshot(now_ms, replica_id, epoch, snapshot_id, correlation_id, out)
+            }
+            RaftMessage::FetchSnapshotResponse {
+                epoch,
+                leader,
+                snapshot,
+                error,
+                correlation_id,
+            } => self.on_fetch_snapshot_response(
+                now_ms,
+                from,
+                (epoch, leader, correlation_id),
+                snapshot,
+                error,
+                out,
+            ),
         }
     }
 
@@ -1368,6 +1478,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             high_watermark: None,
             records: Vec::new(),
             diverging_epoch: None,
+            snapshot_id: None,
             error: Some(error),
             correlation_id,
         })
@@ -1376,13 +1487,18 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     fn leader_fetch_response(
         &self,
         fetch_offset: u64,
-        diverging_epoch: Option<(RaftEpoch, u64)>,
+        position: FetchPosition,
         correlation_id: u64,
     ) -> RaftMessage<P> {
         let State::Leader(leader) = &self.state else {
             unreachable!("only a leader answers with records");
         };
-        let records = if diverging_epoch.is_some() {
+        let (diverging_epoch, snapshot_id) = match position {
+            FetchPosition::Valid => (None, None),
+            FetchPosition::Diverging(epoch, end) => (Some((epoch, end)), None),
+            FetchPosition::Snapshot(id) => (None, Some(id)),
+        };
+        let records = if position != FetchPosition::Valid {
             Vec::new()
         } else {
             let to = self
@@ -1398,6 +1514,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             high_watermark: leader.high_watermark,
             records,
             diverging_epoch,
+            snapshot_id,
             error: None,
             correlation_id,
         })
@@ -1431,17 +1548,15 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             return;
         }
         // `validateOffsetAndEpoch`: does the follower's log end sit on the leader's log?
-        let log = &self.disk.log;
-        let valid = log.end_offset_for_epoch(last_fetched_epoch);
-        let diverging = match valid {
-            Some((e, end)) if e == last_fetched_epoch && fetch_offset <= end => None,
-            Some(found) => Some(found),
-            None => Some((log.last_epoch(), log.end_offset())),
-        };
-        if diverging.is_some() {
+        let position = self.disk.log.validate_fetch_position(
+            fetch_offset,
+            last_fetched_epoch,
+            self.config.snapshot_for_empty_fetcher,
+        );
+        if position != FetchPosition::Valid {
             out.send(
                 replica,
-                self.leader_fetch_response(fetch_offset, diverging, correlation_id),
+                self.leader_fetch_response(fetch_offset, position, correlation_id),
             );
             return;
         }
@@ -1453,7 +1568,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         if fetch_offset < self.disk.log.end_offset() {
             out.send(
                 replica,
-                self.leader_fetch_response(fetch_offset, None, correlation_id),
+                self.leader_fetch_response(fetch_offset, FetchPosition::Valid, correlation_id),
             );
         } else {
             // Nothing new: park it (`fetchPurgatory.await`).
@@ -1480,31 +1595,38 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         fetch_offset: u64,
         out: &mut RaftOutput<P>,
     ) {
-        let majority_of_others = self.majority() - 1;
-        let check_quorum_timeout_ms = self.config.check_quorum_timeout_ms();
         let State::Leader(leader) = &mut self.state else {
             return;
         };
         if let Some(end) = leader.voter_end_offsets.get_mut(&replica) {
             *end = Some(fetch_offset);
             leader.acknowledged.insert(replica);
-            // `updateCheckQuorumForFollowingVoter`: the leader counts itself.
-            leader.fetched_since_check.insert(replica);
-            if leader.fetched_since_check.len() >= majority_of_others {
-                leader.fetched_since_check.clear();
-                if self.config.check_quorum && self.voters.len() > 1 {
-                    self.deadlines.set(
-                        TimerKind::CheckQuorum,
-                        now_ms,
-                        check_quorum_timeout_ms,
-                        out,
-                    );
-                }
-            }
+            self.count_voter_contact(now_ms, replica, out);
         } else if replica != self.id {
             leader.observer_end_offsets.insert(replica, fetch_offset);
         }
         self.maybe_update_leader_high_watermark(now_ms, out);
+    }
+
+    /// `updateCheckQuorumForFollowingVoter`: a voter's Fetch or FetchSnapshot; once a
+    /// majority (the leader counts itself) was heard from, the check-quorum timer restarts.
+    fn count_voter_contact(&mut self, now_ms: u64, replica: RaftNodeId, out: &mut RaftOutput<P>) {
+        let majority_of_others = self.majority() - 1;
+        let check_quorum_timeout_ms = self.config.check_quorum_timeout_ms();
+        let State::Leader(leader) = &mut self.state else {
+            return;
+        };
+        if !leader.voter_end_offsets.contains_key(&replica) {
+            return;
+        }
+        leader.fetched_since_check.insert(replica);
+        if leader.fetched_since_check.len() >= majority_of_others {
+            leader.fetched_since_check.clear();
+            if self.config.check_quorum && self.voters.len() > 1 {
+                self.deadlines
+                    .set(TimerKind::CheckQuorum, now_ms, check_quorum_timeout_ms, out);
+            }
+        }
     }
 
     /// `maybeUpdateHighWatermark`: the end offset at index ⌊n/2⌋ of the voters' end offsets
@@ -1559,7 +1681,11 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         self.deadlines.clear(TimerKind::FetchWait(replica));
         out.send(
             replica,
-            self.leader_fetch_response(parked.fetch_offset, None, parked.correlation_id),
+            self.leader_fetch_response(
+                parked.fetch_offset,
+                FetchPosition::Valid,
+                parked.correlation_id,
+            ),
         );
     }
 
@@ -1584,6 +1710,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         for payload in payloads {
             self.disk.log.append(Entry {
                 epoch,
+                append_time_ms: now_ms,
                 body: EntryBody::Data(payload),
             });
         }
@@ -1601,6 +1728,15 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
     /// Sends the next Fetch: a follower to its fetch target, an observer without a leader
     /// to the next voter. A voter without a leader waits for BeginQuorumEpoch instead.
     fn send_fetch(&mut self, now_ms: u64, out: &mut RaftOutput<P>) {
+        if let State::Follower(Follower {
+            leader,
+            fetching_snapshot: Some(snapshot_id),
+            ..
+        }) = self.state
+        {
+            self.send_fetch_snapshot(now_ms, leader, snapshot_id, out);
+            return;
+        }
         let target = match &self.state {
             State::Follower(f) => f.fetch_target,
             State::Unattached { .. } if !self.is_voter() => {
@@ -1621,6 +1757,31 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
                 epoch: self.epoch(),
                 fetch_offset: log.end_offset(),
                 last_fetched_epoch: log.last_epoch(),
+                replica_id: self.id,
+                correlation_id,
+            },
+        );
+        let timeout_ms = self.config.request_timeout_ms;
+        self.deadlines
+            .set(TimerKind::FetchRetry, now_ms, timeout_ms, out);
+    }
+
+    /// `buildFetchSnapshotRequest`: the download of the snapshot the leader named.
+    fn send_fetch_snapshot(
+        &mut self,
+        now_ms: u64,
+        leader: RaftNodeId,
+        snapshot_id: SnapshotId,
+        out: &mut RaftOutput<P>,
+    ) {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        self.in_flight_fetch = Some((leader, correlation_id));
+        out.send(
+            leader,
+            RaftMessage::FetchSnapshot {
+                epoch: self.epoch(),
+                snapshot_id,
                 replica_id: self.id,
                 correlation_id,
             },
@@ -1684,13 +1845,20 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         let timeout_ms = self.config.fetch_timeout_ms;
         self.deadlines
             .set(TimerKind::FetchTimeout, now_ms, timeout_ms, out);
+        if let Some(snapshot_id) = answer.snapshot_id {
+            // The leader's log no longer holds our position: download its snapshot
+            // (`handleFetchResponse` → `setFetchingSnapshot`).
+            if let State::Follower(f) = &mut self.state {
+                f.fetching_snapshot = Some(snapshot_id);
+            }
+            self.send_fetch(now_ms, out);
+            return;
+        }
         let log = &mut self.disk.log;
         if let Some((epoch, end_offset)) = answer.diverging_epoch {
             // `truncateToEndOffset`: where the leader's epoch ends, or where ours does if it
             // ends sooner.
-            let local_end = log
-                .end_offset_for_epoch(epoch)
-                .map_or(log.end_offset(), |(_, end)| end);
+            let (_, local_end) = log.end_offset_for_epoch(epoch);
             let to = local_end.min(end_offset).min(log.end_offset());
             assert!(
                 to >= self.high_watermark,
@@ -1720,5 +1888,207 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             }
         }
         self.send_fetch(now_ms, out);
+    }
+
+    // Snapshots (KIP-630)
+    // ------------------------------------------------------------------------------------
+
+    /// `handleFetchSnapshotRequest`: the leader sends the snapshot asked for, whole. A
+    /// FetchSnapshot counts as contact from a voter for check quorum.
+    fn on_fetch_snapshot(
+        &mut self,
+        now_ms: u64,
+        replica: RaftNodeId,
+        epoch: RaftEpoch,
+        snapshot_id: SnapshotId,
+        correlation_id: u64,
+        out: &mut RaftOutput<P>,
+    ) {
+        let mut error = if epoch < self.epoch() {
+            Some(RaftError::FencedLeaderEpoch)
+        } else if epoch > self.epoch() {
+            Some(RaftError::UnknownLeaderEpoch)
+        } else if !matches!(self.state, State::Leader(_)) {
+            Some(RaftError::NotLeaderOrFollower)
+        } else {
+            None
+        };
+        if error.is_none() {
+            self.count_voter_contact(now_ms, replica, out);
+        }
+        let snapshot = match error {
+            Some(_) => None,
+            None => self.disk.log.snapshot(snapshot_id).cloned(),
+        };
+        if error.is_none() && snapshot.is_none() {
+            error = Some(RaftError::SnapshotNotFound);
+        }
+        out.send(
+            replica,
+            RaftMessage::FetchSnapshotResponse {
+                epoch: self.epoch(),
+                leader: self.leader_id(),
+                snapshot,
+                error,
+                correlation_id,
+            },
+        );
+    }
+
+    /// `handleFetchSnapshotResponse`: a downloaded snapshot replaces the log up to its end
+    /// (`truncateToLatestSnapshot`) and raises the HW to it; then fetching goes on from
+    /// there. A leader that lost the snapshot meanwhile makes the follower start over with
+    /// a Fetch.
+    fn on_fetch_snapshot_response(
+        &mut self,
+        now_ms: u64,
+        from: RaftNodeId,
+        (epoch, leader, correlation_id): (RaftEpoch, Option<RaftNodeId>, u64),
+        snapshot: Option<Snapshot<P>>,
+        error: Option<RaftError>,
+        out: &mut RaftOutput<P>,
+    ) {
+        if self.in_flight_fetch != Some((from, correlation_id)) {
+            return;
+        }
+        self.in_flight_fetch = None;
+        self.deadlines.clear(TimerKind::FetchRetry);
+        let current =
+            epoch >= self.epoch() && self.handle_common_response(now_ms, epoch, leader, out);
+        if epoch < self.epoch() {
+            self.retry_fetch_after_backoff(now_ms, out);
+            return;
+        }
+        if !current {
+            return;
+        }
+        let State::Follower(follower) = &mut self.state else {
+            return;
+        };
+        let expected = follower.fetching_snapshot;
+        if follower.leader != from || expected.is_none() {
+            self.retry_fetch_after_backoff(now_ms, out);
+            return;
+        }
+        match (error, snapshot) {
+            (Some(RaftError::SnapshotNotFound), _) | (None, None) => {
+                follower.fetching_snapshot = None;
+                self.send_fetch(now_ms, out);
+            }
+            (Some(_), _) => self.retry_fetch_after_backoff(now_ms, out),
+            (None, Some(snapshot)) => self.install_snapshot(now_ms, from, expected, snapshot, out),
+        }
+    }
+
+    fn install_snapshot(
+        &mut self,
+        now_ms: u64,
+        from: RaftNodeId,
+        expected: Option<SnapshotId>,
+        snapshot: Snapshot<P>,
+        out: &mut RaftOutput<P>,
+    ) {
+        let id = snapshot.id;
+        assert_eq!(
+            Some(id),
+            expected,
+            "replica {}: received snapshot {id:?}, fetching {expected:?}",
+            self.id
+        );
+        if let State::Follower(f) = &mut self.state {
+            f.fetching_snapshot = None;
+        }
+        let log_end_offset_before = self.disk.log.end_offset();
+        self.disk.log.add_snapshot(snapshot);
+        assert!(
+            self.disk.log.truncate_to_latest_snapshot(),
+            "replica {}: snapshot {id:?} from the leader is not past its log end {}",
+            self.id,
+            self.disk.log.end_offset()
+        );
+        out.event(RaftEvent::SnapshotFetched {
+            id,
+            from,
+            log_end_offset_before,
+        });
+        if id.end_offset > self.high_watermark {
+            self.high_watermark = id.end_offset;
+            out.event(RaftEvent::HighWatermark {
+                hw: self.high_watermark,
+            });
+        }
+        let timeout_ms = self.config.fetch_timeout_ms;
+        self.deadlines
+            .set(TimerKind::FetchTimeout, now_ms, timeout_ms, out);
+        self.send_fetch(now_ms, out);
+    }
+
+    /// The host wrote the state built from the entries below `end_offset` as `records`
+    /// (`KafkaRaftClient.createSnapshot` through `KafkaMetadataLog.createNewSnapshot`; the
+    /// host's `SnapshotGenerator` decides when). Only committed entries may be covered.
+    /// Returns the new snapshot's id, or `None` when there is nothing new to cover (the
+    /// offset is below the log start, or a snapshot there exists).
+    pub fn create_snapshot(&mut self, end_offset: u64, records: Vec<P>) -> Option<SnapshotId> {
+        assert!(
+            end_offset <= self.high_watermark,
+            "replica {}: a snapshot to {end_offset} past the high watermark {}",
+            self.id,
+            self.high_watermark
+        );
+        let log = &mut self.disk.log;
+        if end_offset <= log.log_start_offset() {
+            return None;
+        }
+        let last = log
+            .get(end_offset - 1)
+            .expect("a committed offset at or above the log start is in the log");
+        let id = SnapshotId {
+            end_offset,
+            epoch: last.epoch,
+        };
+        let snapshot = Snapshot {
+            id,
+            last_contained_log_time_ms: last.append_time_ms,
+            records,
+        };
+        log.add_snapshot(snapshot).then_some(id)
+    }
+
+    /// `RaftMetadataLogCleanerManager.maybeClean` → `KafkaMetadataLog.maybeClean` with its
+    /// time rule (`cleanSnapshotsRetentionMs`): oldest first, a snapshot older than
+    /// `metadata.max.retention.ms` goes with the log below the next snapshot; the latest
+    /// snapshot always stays.
+    fn maybe_clean(&mut self, now_ms: u64, out: &mut RaftOutput<P>) {
+        let Some(next_ms) = self.next_clean_ms else {
+            return;
+        };
+        if now_ms < next_ms {
+            return;
+        }
+        self.next_clean_ms = Some(now_ms + self.config.log_clean_interval_ms);
+        let Some(retention_ms) = self.config.metadata_max_retention_ms else {
+            return;
+        };
+        let ids = self.disk.log.snapshot_ids();
+        for pair in ids.windows(2) {
+            let (oldest, next) = (pair[0], pair[1]);
+            let time_ms = self
+                .disk
+                .log
+                .snapshot(oldest)
+                .expect("a listed snapshot")
+                .last_contained_log_time_ms;
+            if now_ms.saturating_sub(time_ms) <= retention_ms
+                || !self
+                    .disk
+                    .log
+                    .delete_before_snapshot(next, self.high_watermark)
+            {
+                return;
+            }
+            out.event(RaftEvent::LogStartMoved {
+                log_start_offset: next.end_offset,
+            });
+        }
     }
 }

@@ -3,7 +3,10 @@
 //! resignations, checked after every step against the invariants of Kafka's
 //! `RaftEventSimulationTest`: SingleLeader, MonotonicEpoch, MonotonicHighWatermark,
 //! MajorityReachedHighWatermark and ConsistentCommittedData; then healed, it must make
-//! progress.
+//! progress. With snapshots on, every node also runs a listener that builds the state (the
+//! committed values in order) from what the replica hands it, snapshots it now and then,
+//! and must always hold exactly the committed values (Kafka's `ConsistentCommittedData`
+//! over snapshots, and the state machine check of `RaftEventSimulationTest`).
 
 use super::*;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -44,6 +47,11 @@ struct Cluster {
     minority: BTreeSet<RaftNodeId>,
     drop_per_mille: u64,
     next_value: Value,
+    /// Each node writes a snapshot of its state this often (its `SnapshotGenerator`).
+    snapshot_every_ms: Option<u64>,
+    /// Each running node's listener: the committed values it applied, in order, the end
+    /// offset it has applied up to, and when it last wrote a snapshot.
+    listeners: BTreeMap<RaftNodeId, Listener>,
     // Invariant state.
     leaders: BTreeMap<RaftEpoch, RaftNodeId>,
     epochs: BTreeMap<RaftNodeId, RaftEpoch>,
@@ -61,6 +69,16 @@ struct Stats {
     elections: u64,
     truncations: u64,
     check_quorum_resignations: u64,
+    snapshots_created: u64,
+    snapshots_fetched: u64,
+    log_starts_moved: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Listener {
+    values: Vec<Value>,
+    applied_end_offset: u64,
+    last_snapshot_ms: u64,
 }
 
 impl Cluster {
@@ -81,6 +99,8 @@ impl Cluster {
             minority: BTreeSet::new(),
             drop_per_mille: 0,
             next_value: 0,
+            snapshot_every_ms: None,
+            listeners: BTreeMap::new(),
             leaders: BTreeMap::new(),
             epochs: BTreeMap::new(),
             max_leader_hw: 0,
@@ -114,6 +134,8 @@ impl Cluster {
             match event {
                 RaftEvent::ElectedLeader { .. } => self.stats.elections += 1,
                 RaftEvent::Truncated { .. } => self.stats.truncations += 1,
+                RaftEvent::SnapshotFetched { .. } => self.stats.snapshots_fetched += 1,
+                RaftEvent::LogStartMoved { .. } => self.stats.log_starts_moved += 1,
                 RaftEvent::Resigned {
                     why: ResignReason::CheckQuorum,
                     ..
@@ -185,6 +207,7 @@ impl Cluster {
             self.down.insert(node, disk);
             self.checked_below.remove(&node);
             self.node_hw.remove(&node);
+            self.listeners.remove(&node);
         }
     }
 
@@ -202,6 +225,13 @@ impl Cluster {
             seed,
         );
         self.nodes.insert(node, replica);
+        self.listeners.insert(
+            node,
+            Listener {
+                last_snapshot_ms: self.now_ms,
+                ..Listener::default()
+            },
+        );
         self.with(node, |r, now, out| r.start(now, out));
     }
 
@@ -316,8 +346,14 @@ impl Cluster {
                     "HW {leader_hw} is on {holding} voters only"
                 );
             }
-            // ConsistentCommittedData, for what became committed since the last check.
-            let from = self.checked_below.get(&id).copied().unwrap_or(0);
+            // ConsistentCommittedData, for what became committed since the last check (a
+            // log that starts later holds the rest in a snapshot, checked on load).
+            let from = self
+                .checked_below
+                .get(&id)
+                .copied()
+                .unwrap_or(0)
+                .max(replica.log().log_start_offset());
             for offset in from..hw {
                 let entry = replica.log().get(offset).expect("committed entry").clone();
                 let first = self
@@ -331,14 +367,95 @@ impl Cluster {
             }
             self.checked_below.insert(id, hw);
         }
+        self.check_listeners();
+    }
+
+    /// The committed data values below `end`, in order, as first seen committed.
+    fn committed_values_below(&self, end: u64) -> Vec<Value> {
+        (0..end)
+            .map(|offset| {
+                self.first_values
+                    .get(&offset)
+                    .unwrap_or_else(|| panic!("offset {offset} was never seen committed"))
+            })
+            .filter_map(|entry| match entry.body {
+                EntryBody::Data(value) => Some(value),
+                EntryBody::LeaderChange { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Every running node's listener takes what its replica hands over and must then hold
+    /// exactly the committed values below its applied end; it snapshots its state when due.
+    fn check_listeners(&mut self) {
+        let ids: Vec<RaftNodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let replica = self.nodes.get_mut(&id).expect("a running node");
+            let committed = replica.take_committed();
+            let listener = self.listeners.entry(id).or_default();
+            if let Some(snapshot) = &committed.snapshot {
+                listener.values = snapshot.records.clone();
+                listener.applied_end_offset = snapshot.id.end_offset;
+                listener.last_snapshot_ms = self.now_ms;
+                let truth = self.committed_values_below(snapshot.id.end_offset);
+                let listener = &self.listeners[&id];
+                assert_eq!(
+                    listener.values, truth,
+                    "node {id} loaded snapshot {:?} that disagrees with the committed log",
+                    snapshot.id
+                );
+            }
+            let listener = self.listeners.get_mut(&id).expect("a listener");
+            let delta = !committed.entries.is_empty();
+            for (offset, entry) in committed.entries {
+                assert_eq!(
+                    offset, listener.applied_end_offset,
+                    "node {id}: entries handed over out of order"
+                );
+                assert_eq!(
+                    entry, self.first_values[&offset],
+                    "node {id} was handed a different entry at committed offset {offset}"
+                );
+                if let EntryBody::Data(value) = entry.body {
+                    listener.values.push(value);
+                }
+                listener.applied_end_offset = offset + 1;
+            }
+            let due = self
+                .snapshot_every_ms
+                .is_some_and(|every| self.now_ms >= listener.last_snapshot_ms + every);
+            if delta && due {
+                listener.last_snapshot_ms = self.now_ms;
+                let (end, values) = (listener.applied_end_offset, listener.values.clone());
+                let replica = self.nodes.get_mut(&id).expect("a running node");
+                if replica.create_snapshot(end, values).is_some() {
+                    self.stats.snapshots_created += 1;
+                }
+            }
+        }
+        // Every listener holds the committed values below its end: checked in full now and
+        // then (it is quadratic), always for the values it just applied.
+        if self.stats.events.is_multiple_of(64) {
+            for (id, listener) in &self.listeners {
+                if !self.nodes.contains_key(id) {
+                    continue;
+                }
+                let truth = self.committed_values_below(listener.applied_end_offset);
+                assert_eq!(
+                    listener.values, truth,
+                    "node {id}'s state disagrees with the log"
+                );
+            }
+        }
     }
 }
 
 /// Random faults, then a heal: the invariants hold throughout and the cluster makes
 /// progress.
-fn run_seed(seed: u64, config: QuorumConfig) -> Stats {
+fn run_seed(seed: u64, config: QuorumConfig, snapshot_every_ms: Option<u64>) -> Stats {
     let voters = if seed.is_multiple_of(2) { 3 } else { 5 };
     let mut c = Cluster::new(seed, voters, 1, config);
+    c.snapshot_every_ms = snapshot_every_ms;
     c.drop_per_mille = c.random(150);
     let ids: Vec<RaftNodeId> = c.voters.iter().copied().chain([100]).collect();
     // Chaos: every half second or so, one fault or repair.
@@ -393,13 +510,24 @@ fn run_seed(seed: u64, config: QuorumConfig) -> Stats {
 
 /// Runs `seeds` and checks the faults did cause elections and truncations.
 fn run_seeds(seeds: std::ops::Range<u64>, config: QuorumConfig) -> Stats {
+    run_seeds_with(seeds, config, None)
+}
+
+fn run_seeds_with(
+    seeds: std::ops::Range<u64>,
+    config: QuorumConfig,
+    snapshot_every_ms: Option<u64>,
+) -> Stats {
     let mut total = Stats::default();
     for seed in seeds {
-        let stats = run_seed(seed, config.clone());
+        let stats = run_seed(seed, config.clone(), snapshot_every_ms);
         total.events += stats.events;
         total.elections += stats.elections;
         total.truncations += stats.truncations;
         total.check_quorum_resignations += stats.check_quorum_resignations;
+        total.snapshots_created += stats.snapshots_created;
+        total.snapshots_fetched += stats.snapshots_fetched;
+        total.log_starts_moved += stats.log_starts_moved;
     }
     eprintln!("{total:?}");
     assert!(total.elections > 0 && total.truncations > 0, "{total:?}");
@@ -410,6 +538,35 @@ fn run_seeds(seeds: std::ops::Range<u64>, config: QuorumConfig) -> Stats {
 fn random_faults_keep_the_invariants_and_heal_kafka_4_0() {
     let stats = run_seeds(0..150, QuorumConfig::kafka_4_0());
     assert!(stats.check_quorum_resignations > 0);
+}
+
+/// Snapshots every 700 ms, kept 1.5 s, cleaned every half second: logs start late, nodes
+/// that were down or cut off catch up by FetchSnapshot, and every listener's state stays
+/// the committed values.
+fn snapshotting(config: QuorumConfig) -> QuorumConfig {
+    QuorumConfig {
+        metadata_max_retention_ms: Some(1_500),
+        log_clean_interval_ms: 500,
+        ..config
+    }
+}
+
+#[test]
+fn random_faults_with_snapshots_keep_the_invariants_and_heal_kafka_4_0() {
+    let stats = run_seeds_with(0..80, snapshotting(QuorumConfig::kafka_4_0()), Some(700));
+    assert!(
+        stats.snapshots_created > 0 && stats.log_starts_moved > 0 && stats.snapshots_fetched > 0,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn random_faults_with_snapshots_keep_the_invariants_and_heal_kafka_3_7() {
+    let stats = run_seeds_with(0..80, snapshotting(QuorumConfig::kafka_3_7()), Some(700));
+    assert!(
+        stats.snapshots_created > 0 && stats.log_starts_moved > 0 && stats.snapshots_fetched > 0,
+        "{stats:?}"
+    );
 }
 
 #[test]

@@ -3,20 +3,20 @@
 
 use super::*;
 
-type Replica = RaftReplica<&'static str>;
-type Message = RaftMessage<&'static str>;
+pub(super) type Replica = RaftReplica<&'static str>;
+pub(super) type Message = RaftMessage<&'static str>;
 
 /// A replica, the simulated clock and the timers it asked for.
-struct Driver {
-    replica: Replica,
-    now_ms: u64,
+pub(super) struct Driver {
+    pub(super) replica: Replica,
+    pub(super) now_ms: u64,
     timers: Vec<RaftTimer>,
-    sent: Vec<(RaftNodeId, Message)>,
-    events: Vec<RaftEvent>,
+    pub(super) sent: Vec<(RaftNodeId, Message)>,
+    pub(super) events: Vec<RaftEvent>,
 }
 
 impl Driver {
-    fn start(
+    pub(super) fn start(
         id: RaftNodeId,
         voters: &[RaftNodeId],
         config: QuorumConfig,
@@ -34,7 +34,7 @@ impl Driver {
         driver
     }
 
-    fn with<T>(
+    pub(super) fn with<T>(
         &mut self,
         f: impl FnOnce(&mut Replica, u64, &mut RaftOutput<&'static str>) -> T,
     ) -> T {
@@ -49,12 +49,12 @@ impl Driver {
         result
     }
 
-    fn deliver(&mut self, from: RaftNodeId, message: Message) {
+    pub(super) fn deliver(&mut self, from: RaftNodeId, message: Message) {
         self.with(|r, now, out| r.on_message(now, from, message, out));
     }
 
     /// Moves the clock on, firing due timers in order.
-    fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
         let until = self.now_ms + ms;
         loop {
             self.timers.sort_by_key(|t| t.at_ms);
@@ -70,12 +70,12 @@ impl Driver {
         self.now_ms = until;
     }
 
-    fn take_sent(&mut self) -> Vec<(RaftNodeId, Message)> {
+    pub(super) fn take_sent(&mut self) -> Vec<(RaftNodeId, Message)> {
         std::mem::take(&mut self.sent)
     }
 
     /// The last Fetch sent, as `(to, fetch_offset, last_fetched_epoch, correlation_id)`.
-    fn last_fetch(&self) -> (RaftNodeId, u64, RaftEpoch, u64) {
+    pub(super) fn last_fetch(&self) -> (RaftNodeId, u64, RaftEpoch, u64) {
         self.sent
             .iter()
             .rev()
@@ -91,7 +91,7 @@ impl Driver {
             .expect("a Fetch was sent")
     }
 
-    fn last_vote_response(&self) -> (RaftEpoch, Option<RaftNodeId>, bool) {
+    pub(super) fn last_vote_response(&self) -> (RaftEpoch, Option<RaftNodeId>, bool) {
         self.sent
             .iter()
             .rev()
@@ -107,7 +107,7 @@ impl Driver {
             .expect("a VoteResponse was sent")
     }
 
-    fn fetch(
+    pub(super) fn fetch(
         &mut self,
         from: RaftNodeId,
         epoch: RaftEpoch,
@@ -126,7 +126,7 @@ impl Driver {
         );
     }
 
-    fn vote(&mut self, from: RaftNodeId, epoch: RaftEpoch, pre_vote: bool) {
+    pub(super) fn vote(&mut self, from: RaftNodeId, epoch: RaftEpoch, pre_vote: bool) {
         let log = self.replica.log();
         let (last_epoch, last_end_offset) = (log.last_epoch(), log.end_offset());
         self.deliver(
@@ -142,7 +142,7 @@ impl Driver {
     }
 }
 
-fn disk_at(
+pub(super) fn disk_at(
     epoch: RaftEpoch,
     leader: Option<RaftNodeId>,
     voted: Option<RaftNodeId>,
@@ -158,7 +158,7 @@ fn disk_at(
 
 /// Replica 0 leads epoch `epoch` of voters 0, 1, 2: it restarts as a candidate that voted
 /// for itself and gets voter 1's vote.
-fn leader_at(epoch: RaftEpoch, config: QuorumConfig) -> Driver {
+pub(super) fn leader_at(epoch: RaftEpoch, config: QuorumConfig) -> Driver {
     let config = QuorumConfig {
         pre_vote: false,
         ..config
@@ -187,6 +187,7 @@ fn leader_change_record_opens_the_epoch_and_commits_with_a_majority() {
     assert_eq!(
         entry,
         Entry {
+            append_time_ms: 0,
             epoch: 2,
             body: EntryBody::LeaderChange {
                 leader: 0,
@@ -216,7 +217,8 @@ fn leader_change_record_opens_the_epoch_and_commits_with_a_majority() {
     assert_eq!(d.replica.high_watermark(), 1);
     assert_eq!(d.replica.leader_high_watermark(), Some(1));
     let committed = d.replica.take_committed();
-    assert_eq!(committed.len(), 1);
+    assert_eq!(committed.entries.len(), 1);
+    assert!(committed.snapshot.is_none());
     assert!(d.replica.take_committed().is_empty());
 }
 
@@ -346,6 +348,7 @@ fn follower_truncates_to_the_diverging_epoch_and_fetches_from_there() {
     let mut disk = disk_at(5, Some(1), None);
     for value in ["foo", "bar", "baz"] {
         disk.log.append(Entry {
+            append_time_ms: 0,
             epoch: 3,
             body: EntryBody::Data(value),
         });
@@ -363,6 +366,7 @@ fn follower_truncates_to_the_diverging_epoch_and_fetches_from_there() {
             high_watermark: Some(1),
             records: Vec::new(),
             diverging_epoch: Some((3, 2)),
+            snapshot_id: None,
             error: None,
             correlation_id,
         }),
@@ -396,10 +400,12 @@ fn follower_ignores_a_late_answer_to_a_fetch_it_gave_up_on() {
             leader: Some(1),
             high_watermark: None,
             records: vec![Entry {
+                append_time_ms: 0,
                 epoch: 2,
                 body: EntryBody::Data("x"),
             }],
             diverging_epoch: None,
+            snapshot_id: None,
             error: None,
             correlation_id,
         })
@@ -471,10 +477,12 @@ fn candidate_rejects_a_same_epoch_vote_and_grants_a_higher_one() {
 fn vote_granting_follows_the_epoch_and_log_rules() {
     let mut disk = disk_at(4, None, None);
     disk.log.append(Entry {
+        append_time_ms: 0,
         epoch: 3,
         body: EntryBody::Data("a"),
     });
     disk.log.append(Entry {
+        append_time_ms: 0,
         epoch: 3,
         body: EntryBody::Data("b"),
     });
@@ -542,6 +550,7 @@ fn observer_keeps_following_after_the_fetch_timeout_and_asks_the_voters() {
             high_watermark: None,
             records: Vec::new(),
             diverging_epoch: None,
+            snapshot_id: None,
             error: Some(RaftError::FencedLeaderEpoch),
             correlation_id,
         }),
@@ -661,11 +670,13 @@ fn restarted_leader_comes_back_resigned() {
 fn crash_loses_only_the_unflushed_tail() {
     let mut log: RaftLog<&str> = RaftLog::new();
     log.append(Entry {
+        append_time_ms: 0,
         epoch: 1,
         body: EntryBody::Data("a"),
     });
     log.flush();
     log.append(Entry {
+        append_time_ms: 0,
         epoch: 2,
         body: EntryBody::Data("b"),
     });
@@ -676,29 +687,30 @@ fn crash_loses_only_the_unflushed_tail() {
     disk.crash();
     assert_eq!(disk.log.end_offset(), 1);
     assert_eq!(disk.log.last_epoch(), 1);
-    assert_eq!(disk.log.end_offset_for_epoch(2), None);
+    assert_eq!(disk.log.end_offset_for_epoch(2), (1, 1));
 }
 
 #[test]
 fn epoch_cache_end_offsets_as_leader_epoch_file_cache() {
     let mut log: RaftLog<&str> = RaftLog::new();
-    assert_eq!(log.end_offset_for_epoch(0), Some((0, 0)));
+    assert_eq!(log.end_offset_for_epoch(0), (0, 0));
     for epoch in [2, 2, 4, 4, 4, 7] {
         log.append(Entry {
+            append_time_ms: 0,
             epoch,
             body: EntryBody::Data("x"),
         });
     }
-    assert_eq!(log.end_offset_for_epoch(7), Some((7, 6)));
-    assert_eq!(log.end_offset_for_epoch(5), Some((4, 5)));
-    assert_eq!(log.end_offset_for_epoch(4), Some((4, 5)));
-    assert_eq!(log.end_offset_for_epoch(2), Some((2, 2)));
-    assert_eq!(log.end_offset_for_epoch(1), Some((1, 0)));
-    assert_eq!(log.end_offset_for_epoch(8), None);
+    assert_eq!(log.end_offset_for_epoch(7), (7, 6));
+    assert_eq!(log.end_offset_for_epoch(5), (4, 5));
+    assert_eq!(log.end_offset_for_epoch(4), (4, 5));
+    assert_eq!(log.end_offset_for_epoch(2), (2, 2));
+    assert_eq!(log.end_offset_for_epoch(1), (1, 0));
+    assert_eq!(log.end_offset_for_epoch(8), (7, 6));
     log.truncate_to(3);
     assert_eq!(log.last_epoch(), 4);
-    assert_eq!(log.end_offset_for_epoch(4), Some((4, 3)));
-    assert_eq!(log.end_offset_for_epoch(7), None);
+    assert_eq!(log.end_offset_for_epoch(4), (4, 3));
+    assert_eq!(log.end_offset_for_epoch(7), (4, 3));
 }
 
 // Pre-vote (KIP-996, `KafkaRaftClientPreVoteTest`)
@@ -723,6 +735,7 @@ fn follower_grants_a_pre_vote_only_before_it_fetched_from_its_leader() {
             high_watermark: None,
             records: Vec::new(),
             diverging_epoch: None,
+            snapshot_id: None,
             error: None,
             correlation_id,
         }),
@@ -918,6 +931,7 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
             high_watermark: None,
             records: Vec::new(),
             diverging_epoch: None,
+            snapshot_id: None,
             error: Some(RaftError::NotLeaderOrFollower),
             correlation_id,
         }),
@@ -932,10 +946,12 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
             leader: Some(2),
             high_watermark: Some(1),
             records: vec![Entry {
+                append_time_ms: 0,
                 epoch: 1,
                 body: EntryBody::Data("a"),
             }],
             diverging_epoch: None,
+            snapshot_id: None,
             error: None,
             correlation_id,
         }),
@@ -946,7 +962,7 @@ fn observer_never_votes_and_finds_the_leader_by_asking_voters() {
         0,
         "observers do not flush"
     );
-    assert_eq!(d.replica.take_committed().len(), 1);
+    assert_eq!(d.replica.take_committed().entries.len(), 1);
     let mut disk = d.replica.into_disk();
     disk.crash();
     assert_eq!(disk.log.end_offset(), 0, "the unflushed tail is lost");
