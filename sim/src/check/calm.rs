@@ -285,4 +285,41 @@ mod tests {
         calm.fault(&fault(500, "settle", "healed every fault"));
         assert_eq!(calm.calm_since(0), Some(500));
     }
+
+    #[test]
+    fn a_fault_on_one_role_of_a_combined_node_stops_the_other_being_calm() {
+        let elected = Event::QuorumLeaderElected {
+            node_id: 1,
+            epoch: 1,
+            votes: vec![0, 1],
+        };
+        let crash = fault(100, "crash", "broker 1 (also controller 1, combined mode)");
+        let mut combined = Calm::on(Hosts::with_combined([0, 1, 2]));
+        combined.event(10, &elected);
+        assert_eq!(combined.calm_since(0), Some(10));
+        combined.fault(&crash);
+        assert_eq!(
+            combined.calm_since(0),
+            None,
+            "the active controller went down with its broker"
+        );
+        combined.fault(&fault(
+            200,
+            "restart",
+            "broker 1 (and controller 1, combined mode)",
+        ));
+        assert_eq!(combined.calm_since(0), Some(200));
+        // Isolating leader 0's host cuts it off from the controller on host 1.
+        combined.fault(&fault(
+            300,
+            "isolate",
+            "controller 0 (also broker 0, combined mode)",
+        ));
+        assert_eq!(combined.calm_since(0), None);
+        // With dedicated controllers a broker's crash leaves controller 1 up and untouched.
+        let mut dedicated = Calm::default();
+        dedicated.event(10, &elected);
+        dedicated.fault(&crash);
+        assert_eq!(dedicated.calm_since(0), Some(10));
+    }
 }
