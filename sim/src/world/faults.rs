@@ -270,7 +270,7 @@ pub(super) fn apply_fault(
 /// A restarted server as its fault line names it: a broker without the roles it held before
 /// its crash, a combined node with both its roles ("broker 1 (and controller 1, combined
 /// mode)"), a dedicated controller as `desc` said.
-fn restarted_description(shared: &Shared, node: NodeId, desc: String) -> String {
+pub(super) fn restarted_description(shared: &Shared, node: NodeId, desc: String) -> String {
     match (node, shared.hosts.other_role(node)) {
         (_, Some(other)) => format!("{node} (and {other}, combined mode)"),
         (NodeId::Broker(b), None) => format!("broker {b}"),
