@@ -709,6 +709,14 @@ pub(super) fn broker_exited(shared: &Shared, b: BrokerId) {
         stop_controller(shared, c);
     }
     shared.exited.lock().expect("exited").insert(b);
+    if let Some(wake) = shared
+        .exit_after_settle
+        .lock()
+        .expect("exit signal")
+        .as_ref()
+    {
+        let _ = wake.unbounded_send(());
+    }
 }
 
 /// A combined node's controller ends with its process: it handles nothing more (its node
@@ -812,6 +820,33 @@ fn apply_replace_disk(
         false => format!("{desc}: stopped, its disk replaced by an empty one, and started again"),
     };
     shared.record_fault(name, detail);
+}
+
+/// During the settle: starts again every broker that exited since the settle began (its
+/// controlled shutdown was still under way when the settle restarted the others), with its
+/// controller if it is a combined node, so the final state has every broker up.
+pub(super) fn restart_exited_after_settle(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+) {
+    sync_exits(handle, shared, nodes);
+    let down: Vec<BrokerId> = nodes
+        .status
+        .iter()
+        .filter(|(_, s)| **s == BrokerStatus::Crashed)
+        .map(|(b, _)| *b)
+        .collect();
+    for b in down {
+        let node = NodeId::Broker(b);
+        if restart(shared, handle, nodes, node) == Restarted::Yes {
+            let desc = restarted_description(shared, node, format!("broker {b}"));
+            shared.record_fault(
+                "settle",
+                format!("{desc} exited after the settle began (its shutdown was under way) and is started again"),
+            );
+        }
+    }
 }
 
 /// The final settle: heal every network fault, resume every paused node, restart every

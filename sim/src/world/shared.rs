@@ -52,6 +52,9 @@ pub(super) struct Shared {
     pub(super) closing: Mutex<Vec<NodeId>>,
     /// Brokers whose process exited after a shutdown, for the orchestrator to mark down.
     pub(super) exited: Mutex<BTreeSet<BrokerId>>,
+    /// Set once the final settle has begun: a broker that exits after it (a controlled
+    /// shutdown still under way) wakes the orchestrator, which starts it again.
+    pub(super) exit_after_settle: Mutex<Option<UnboundedSender<()>>>,
     /// Why the run stopped early, and the orchestrator's wake-up for it.
     pub(super) stop: Mutex<Option<Stop>>,
     pub(super) stop_signal: UnboundedSender<()>,
@@ -161,6 +164,7 @@ pub(super) fn new_shared(
         refusing: Mutex::new(BTreeSet::new()),
         closing: Mutex::new(Vec::new()),
         exited: Mutex::new(BTreeSet::new()),
+        exit_after_settle: Mutex::new(None),
         stop: Mutex::new(None),
         stop_signal,
         watchdog_fired,
