@@ -177,6 +177,13 @@ impl Calm {
                 self.controller = Some(NodeId::Controller(*node_id));
                 self.controller_since_ms = at_ms;
             }
+            // A leader that resigned (check quorum: no fetch from a majority) is no active
+            // controller: no ISR change commits until the next one is elected.
+            Event::QuorumLeaderResigned { node_id, .. }
+                if self.controller == Some(NodeId::Controller(*node_id)) =>
+            {
+                self.controller = None;
+            }
             Event::ZkSessionExpired { node, .. } => self.touch(at_ms, self.host(*node)),
             Event::BrokerRegistered { broker, .. }
             | Event::KraftBrokerRegistered { broker, .. }
@@ -321,5 +328,38 @@ mod tests {
         dedicated.event(10, &elected);
         dedicated.fault(&crash);
         assert_eq!(dedicated.calm_since(0), Some(10));
+    }
+
+    #[test]
+    fn a_resigned_quorum_leader_is_no_controller_until_the_next_is_elected() {
+        let mut calm = Calm::default();
+        let elected = |node_id, epoch| Event::QuorumLeaderElected {
+            node_id,
+            epoch,
+            votes: vec![],
+        };
+        calm.event(10, &elected(4, 1));
+        assert_eq!(calm.calm_since(0), Some(10));
+        // Another node's resignation (a stale leader of an older epoch) changes nothing.
+        calm.event(
+            20,
+            &Event::QuorumLeaderResigned {
+                node_id: 5,
+                epoch: 0,
+                reason: kafka_model::event::QuorumResignReason::CheckQuorum,
+            },
+        );
+        assert_eq!(calm.calm_since(0), Some(10));
+        calm.event(
+            30,
+            &Event::QuorumLeaderResigned {
+                node_id: 4,
+                epoch: 1,
+                reason: kafka_model::event::QuorumResignReason::CheckQuorum,
+            },
+        );
+        assert_eq!(calm.calm_since(0), None, "no active controller");
+        calm.event(40, &elected(3, 2));
+        assert_eq!(calm.calm_since(0), Some(40));
     }
 }
