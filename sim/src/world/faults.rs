@@ -230,6 +230,15 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
+            // A process that is down cannot freeze: pausing it would mark it paused, and a
+            // resume would then mark it running without starting it.
+            if nodes.server_status(node).map(|s| *s) == Some(BrokerStatus::Crashed) {
+                shared.record_fault(
+                    NO_OP,
+                    format!("pause {desc}: it is not running, so nothing freezes"),
+                );
+                return;
+            }
             pause(shared, handle, nodes, node);
             shared.record_fault(name, desc);
         }
@@ -485,6 +494,18 @@ fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId,
     for role in roles_of_process(shared, node) {
         crash_role(shared, handle, nodes, role, power_loss);
     }
+    assert_one_process(shared, nodes, node);
+}
+
+/// The invariant of a combined node: after a fault on its process both roles stand alike
+/// (running, crashed or paused), as one JVM would.
+fn assert_one_process(shared: &Shared, nodes: &mut Nodes, node: NodeId) {
+    let Some(other) = shared.hosts.other_role(node) else {
+        return;
+    };
+    let mine = nodes.server_status(node).copied();
+    let theirs = nodes.server_status(other).copied();
+    assert_eq!(mine, theirs, "{node} and {other} are one process");
 }
 
 /// The state machines one process runs: a combined node's controller then its broker (the
@@ -595,6 +616,7 @@ pub(super) fn restart(
             restarted = r;
         }
     }
+    assert_one_process(shared, nodes, node);
     restarted
 }
 
@@ -628,6 +650,7 @@ fn pause(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     for role in roles_of_process(shared, node) {
         pause_role(handle, nodes, role);
     }
+    assert_one_process(shared, nodes, node);
 }
 
 fn pause_role(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
@@ -656,6 +679,7 @@ fn resume(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) -> 
             resumed = r;
         }
     }
+    assert_one_process(shared, nodes, node);
     resumed
 }
 
