@@ -9,7 +9,7 @@
 //! and replays the same.
 
 use crate::scenario::{
-    ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
+    ClusterMode, ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
 };
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
@@ -27,11 +27,14 @@ pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
         return Vec::new();
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ scenario.schedule_hash().rotate_left(17));
-    let controllers = scenario.cluster.kraft_controller_ids();
+    // Combined nodes are drawn as brokers: a fault on one strikes both its roles.
+    let controllers = scenario.cluster.dedicated_controller_ids();
+    let zookeeper = scenario.cluster.mode == ClusterMode::ZooKeeper;
     draw(
         nemesis,
         scenario.cluster.broker_ids(),
         &controllers,
+        zookeeper,
         scenario.duration_ms,
         &mut rng,
     )
@@ -51,10 +54,13 @@ pub fn fix_schedule(scenario: &Scenario, seed: u64) -> Scenario {
 /// draw picks the same broker it did when brokers were numbered by position. In KRaft mode
 /// the controller nodes are drawn too (their ids follow the brokers'), and a network
 /// partition splits controllers as it splits brokers; ZooKeeper mode draws exactly as before.
+/// In combined mode there are no controller nodes apart (`controllers` is empty): each
+/// broker drawn takes its controller with it, and ZooKeeper is still not there.
 fn draw(
     nemesis: &NemesisSpec,
     brokers: &[BrokerId],
     controllers: &[BrokerId],
+    zookeeper: bool,
     duration_ms: u64,
     rng: &mut ChaCha8Rng,
 ) -> Vec<FaultSpec> {
@@ -88,7 +94,7 @@ fn draw(
                     line: 0,
                 });
             } else if let Some((start, stop, touched)) =
-                episode(kind, &free, brokers, controllers, rng)
+                episode(kind, &free, brokers, controllers, zookeeper, rng)
             {
                 faults.push(FaultSpec {
                     at_ms: t,
@@ -137,6 +143,7 @@ fn episode(
     free: &[BrokerId],
     brokers: &[BrokerId],
     controllers: &[BrokerId],
+    zookeeper: bool,
     rng: &mut ChaCha8Rng,
 ) -> Option<(FaultAction, FaultAction, Vec<BrokerId>)> {
     let target_of = |id: BrokerId| match controllers.contains(&id) {
@@ -155,7 +162,7 @@ fn episode(
         a.sort_by_key(|t| t.to_toml());
         b.sort_by_key(|t| t.to_toml());
         // ZooKeeper mode: the ensemble lands on one side (KRaft has none).
-        if controllers.is_empty() {
+        if zookeeper {
             if rng.gen_bool(0.5) {
                 a.push(Target::ZooKeeper);
             } else {

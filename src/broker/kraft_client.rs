@@ -4,7 +4,10 @@
 //!
 //! The parts, each named after Kafka's:
 //! - the observer (`KafkaRaftClient` with the broker's `node.id`, not a voter): it fetches
-//!   the metadata log from the quorum's leader. The broker keeps no metadata log on disk
+//!   the metadata log from the quorum's leader. The broker role of a combined node
+//!   (`process.roles=broker,controller`) shares its node.id with a voter; it follows the log
+//!   under an observer id of its own (`combined_broker_observer_id`) where Kafka reads the
+//!   shared `KafkaRaftClient` of the process. The broker keeps no metadata log on disk
 //!   here: a restarted broker fetches it again from offset 0, which changes when it catches
 //!   up, not what it learns;
 //! - `BrokerLifecycleManager`: the registration of this process's incarnation, then a
@@ -27,7 +30,8 @@ use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::controller::kraft::local_changes::{local_change, LocalChange};
 use crate::controller::kraft::raft::{
-    Committed, EntryBody, QuorumConfig, RaftDisk, RaftEvent, RaftOutput, RaftReplica, RaftTimer,
+    combined_broker_observer_id, Committed, EntryBody, QuorumConfig, RaftDisk, RaftEvent,
+    RaftOutput, RaftReplica, RaftTimer,
 };
 use crate::controller::kraft::replication_control::{
     AlterPartitionData, AlterPartitionRequest, AlterPartitionResult, CreateTopic,
@@ -114,8 +118,14 @@ impl KraftClient {
         settings: KraftSettings,
         metadata_log: RaftDisk<MetadataRecord>,
     ) -> KraftClient {
+        // The broker role of a combined node follows the log under an observer id of its
+        // own (see `combined_broker_observer_id`); a dedicated broker under its node.id.
+        let observer_id = match settings.controller_ids.contains(&broker) {
+            true => combined_broker_observer_id(broker),
+            false => broker,
+        };
         let observer = RaftReplica::new(
-            broker,
+            observer_id,
             settings.controller_ids.iter().copied(),
             settings.quorum.clone(),
             metadata_log,

@@ -11,9 +11,13 @@
 //! The fault records carry plain words (`world::faults` writes them); the nodes are read back
 //! from those words as `NodeId`'s `Display` writes them ("broker 2", "zookeeper"). A record
 //! whose node cannot be read (a crash of a target that was no node) changed nothing.
+//!
+//! Every node is kept by host (`world::Hosts`): in combined mode a fault line names one role
+//! of a node ("broker 1 (also controller 1, combined mode)") and struck both, so a leader
+//! and an active controller on one combined node are down, degraded or cut off together.
 
 use crate::record::FaultRecord;
-use crate::world::LinkCuts;
+use crate::world::{Hosts, LinkCuts};
 use kafka_model::{BrokerId, Event, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,6 +69,19 @@ pub(super) struct Calm {
 }
 
 impl Calm {
+    /// No fault yet, on these hosts.
+    pub(super) fn on(hosts: Hosts) -> Calm {
+        Calm {
+            cuts: LinkCuts::on(hosts),
+            ..Calm::default()
+        }
+    }
+
+    /// The host a node runs on: what the faults strike.
+    fn host(&self, node: NodeId) -> NodeId {
+        self.cuts.hosts.host_of(node)
+    }
+
     fn touch(&mut self, at_ms: u64, node: NodeId) {
         self.touched_ms.insert(node, at_ms);
     }
@@ -78,18 +95,21 @@ impl Calm {
     /// Applies one fault record.
     pub(super) fn fault(&mut self, f: &FaultRecord) {
         let at = f.at_ms;
-        let node = parse_node(&f.detail);
+        let node = parse_node(&f.detail).map(|n| self.host(n));
         match (f.action.as_str(), node) {
             ("settle", _) => {
                 let controller = (self.controller, self.controller_since_ms);
                 *self = Calm {
                     all_touched_ms: at,
-                    ..Calm::default()
+                    ..Calm::on(self.cuts.hosts.clone())
                 };
                 (self.controller, self.controller_since_ms) = controller;
             }
             ("partition", _) => {
-                let groups = parse_groups(&f.detail);
+                let groups: Vec<Vec<NodeId>> = parse_groups(&f.detail)
+                    .into_iter()
+                    .map(|g| g.into_iter().map(|n| self.host(n)).collect())
+                    .collect();
                 self.touch_groups(at, &groups);
                 self.cuts.partitions.push(groups);
             }
@@ -157,7 +177,14 @@ impl Calm {
                 self.controller = Some(NodeId::Controller(*node_id));
                 self.controller_since_ms = at_ms;
             }
-            Event::ZkSessionExpired { node, .. } => self.touch(at_ms, *node),
+            // A leader that resigned (check quorum: no fetch from a majority) is no active
+            // controller: no ISR change commits until the next one is elected.
+            Event::QuorumLeaderResigned { node_id, .. }
+                if self.controller == Some(NodeId::Controller(*node_id)) =>
+            {
+                self.controller = None;
+            }
+            Event::ZkSessionExpired { node, .. } => self.touch(at_ms, self.host(*node)),
             Event::BrokerRegistered { broker, .. }
             | Event::KraftBrokerRegistered { broker, .. }
             | Event::KraftBrokerFenced { broker, .. }
@@ -174,9 +201,9 @@ impl Calm {
     /// active controller) have all been up and connected without a break; `None` if they
     /// are not now.
     pub(super) fn calm_since(&self, leader: BrokerId) -> Option<u64> {
-        let controller = self.controller?;
+        let controller = self.host(self.controller?);
         // KRaft has no ZooKeeper: the leader and the active controller are all there is.
-        let nodes: &[NodeId] = match controller {
+        let nodes: &[NodeId] = match self.controller? {
             NodeId::Controller(_) => &[NodeId::Broker(leader), controller],
             _ => &[NodeId::Broker(leader), controller, NodeId::ZooKeeper],
         };
@@ -264,5 +291,75 @@ mod tests {
         assert_eq!(calm.calm_since(0), None);
         calm.fault(&fault(500, "settle", "healed every fault"));
         assert_eq!(calm.calm_since(0), Some(500));
+    }
+
+    #[test]
+    fn a_fault_on_one_role_of_a_combined_node_stops_the_other_being_calm() {
+        let elected = Event::QuorumLeaderElected {
+            node_id: 1,
+            epoch: 1,
+            votes: vec![0, 1],
+        };
+        let crash = fault(100, "crash", "broker 1 (also controller 1, combined mode)");
+        let mut combined = Calm::on(Hosts::with_combined([0, 1, 2]));
+        combined.event(10, &elected);
+        assert_eq!(combined.calm_since(0), Some(10));
+        combined.fault(&crash);
+        assert_eq!(
+            combined.calm_since(0),
+            None,
+            "the active controller went down with its broker"
+        );
+        combined.fault(&fault(
+            200,
+            "restart",
+            "broker 1 (and controller 1, combined mode)",
+        ));
+        assert_eq!(combined.calm_since(0), Some(200));
+        // Isolating leader 0's host cuts it off from the controller on host 1.
+        combined.fault(&fault(
+            300,
+            "isolate",
+            "controller 0 (also broker 0, combined mode)",
+        ));
+        assert_eq!(combined.calm_since(0), None);
+        // With dedicated controllers a broker's crash leaves controller 1 up and untouched.
+        let mut dedicated = Calm::default();
+        dedicated.event(10, &elected);
+        dedicated.fault(&crash);
+        assert_eq!(dedicated.calm_since(0), Some(10));
+    }
+
+    #[test]
+    fn a_resigned_quorum_leader_is_no_controller_until_the_next_is_elected() {
+        let mut calm = Calm::default();
+        let elected = |node_id, epoch| Event::QuorumLeaderElected {
+            node_id,
+            epoch,
+            votes: vec![],
+        };
+        calm.event(10, &elected(4, 1));
+        assert_eq!(calm.calm_since(0), Some(10));
+        // Another node's resignation (a stale leader of an older epoch) changes nothing.
+        calm.event(
+            20,
+            &Event::QuorumLeaderResigned {
+                node_id: 5,
+                epoch: 0,
+                reason: kafka_model::event::QuorumResignReason::CheckQuorum,
+            },
+        );
+        assert_eq!(calm.calm_since(0), Some(10));
+        calm.event(
+            30,
+            &Event::QuorumLeaderResigned {
+                node_id: 4,
+                epoch: 1,
+                reason: kafka_model::event::QuorumResignReason::CheckQuorum,
+            },
+        );
+        assert_eq!(calm.calm_since(0), None, "no active controller");
+        calm.event(40, &elected(3, 2));
+        assert_eq!(calm.calm_since(0), Some(40));
     }
 }

@@ -33,6 +33,7 @@ use super::isr::IsrTracker;
 use crate::record::{FaultRecord, FinalPartition, FinalState, RecordedEvent};
 use crate::report::seconds;
 use crate::scenario::Scenario;
+use crate::world::Hosts;
 use kafka_model::{BrokerId, Event, NodeId, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +52,8 @@ pub struct LivenessInputs<'a> {
     /// A lossy network everywhere (`[network] loss`) delays messages without bound: the
     /// checker then does not judge `isr-not-shrunk`.
     pub lossy_network: bool,
+    /// Which processes share a host: a fault on one role of a combined node strikes both.
+    pub hosts: Hosts,
 }
 
 impl<'a> LivenessInputs<'a> {
@@ -71,6 +74,7 @@ impl<'a> LivenessInputs<'a> {
                 .topic_defaults
                 .unclean_leader_election_enable,
             lossy_network: scenario.network.loss > 0.0,
+            hosts: Hosts::with_combined(scenario.cluster.combined_node_ids()),
         }
     }
 
@@ -317,7 +321,7 @@ pub fn isr_not_shrunk(
 ) -> Vec<Violation> {
     let mut replay = IsrReplay {
         inputs,
-        calm: Calm::default(),
+        calm: Calm::on(inputs.hosts.clone()),
         isr: IsrTracker::default(),
         leaders: BTreeMap::new(),
         logs: BTreeMap::new(),

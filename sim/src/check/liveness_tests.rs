@@ -15,6 +15,7 @@ fn inputs(faults: &[FaultRecord], unclean: bool) -> LivenessInputs<'_> {
         unclean_by_topic: [("orders".to_string(), unclean)].into_iter().collect(),
         unclean_default: false,
         lossy_network: false,
+        hosts: crate::world::Hosts::default(),
     }
 }
 

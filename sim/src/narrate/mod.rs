@@ -556,7 +556,45 @@ impl Names {
 /// How a KRaft-mode disk replacement's detail ends (the world writes it so).
 pub(crate) const KRAFT_INCARNATION: &str = "as a new incarnation";
 
+/// How the world's fault lines mark a combined node (`process.roles=broker,controller`):
+/// "broker 1 (also controller 1, combined mode)".
+pub(crate) const COMBINED_MODE: &str = "combined mode";
+
+/// A fault's line: what happened, and for a combined node that it struck both roles.
 fn fault_text(action: &str, detail: &str) -> String {
+    let text = single_fault_text(action, detail);
+    match detail.contains(COMBINED_MODE) {
+        true => match both_roles(action) {
+            Some(both) => format!("{text}. {both}"),
+            None => text,
+        },
+        false => text,
+    }
+}
+
+/// What a fault on a combined node does to its other role, said plainly: both roles are one
+/// process (Kafka's `KafkaRaftServer`) on one machine.
+fn both_roles(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "crash" => "Both roles go down: the broker and the controller are one process",
+        "power-loss" => {
+            "Both roles go down, and both lose what they had not fsynced: one machine, one power supply"
+        }
+        "restart" => "Both roles come back: they are one process",
+        "pause" => "Both roles freeze: they are one JVM",
+        "resume" => "Both roles wake up: they are one JVM",
+        "isolate" | "slow" | "loss" => {
+            "Both roles are cut off or slowed alike: they are one machine (they still reach each other)"
+        }
+        "shutdown" => {
+            "The broker shuts down first, then the controller, and the process exits (KafkaRaftServer.shutdown)"
+        }
+        "replace-disk" => "Both roles start from an empty disk: one machine, one disk",
+        _ => return None,
+    })
+}
+
+fn single_fault_text(action: &str, detail: &str) -> String {
     let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
     let zookeeper = detail == "zookeeper";
     match action {
@@ -1456,6 +1494,26 @@ mod tests {
             lines,
             vec!["t=   0.050s broker 0 is elected leader of orders-0 (epoch 0, ISR [0]): a new partition"]
         );
+    }
+
+    #[test]
+    fn a_fault_on_a_combined_node_says_it_struck_both_roles() {
+        let crash = fault_text("crash", "broker 1 (also controller 1, combined mode)");
+        assert!(
+            crash.starts_with("FAULT: broker 1 (also controller 1, combined mode) crashes"),
+            "{crash}"
+        );
+        assert!(
+            crash.ends_with("Both roles go down: the broker and the controller are one process")
+        );
+        let pause = fault_text("pause", "controller 2 (also broker 2, combined mode)");
+        assert!(pause.contains("Both roles freeze"), "{pause}");
+        // A dedicated node's line is what it always was.
+        assert_eq!(
+            fault_text("crash", "controller 4 (the active controller)"),
+            "FAULT: controller 4 (the active controller) crashes (its page cache survives: nothing written is lost)"
+        );
+        assert!(!fault_text("pause", "broker 1").contains("Both roles"));
     }
 
     #[test]

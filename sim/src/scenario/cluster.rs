@@ -6,8 +6,8 @@ use super::error::{Ctx, Result, ScenarioError, Span};
 use super::raw::{List, RawCluster, RawNetwork, RawOs, RawTopic, Val};
 use super::spec::{
     default_controller_ids, feature_levels, metadata_version_levels, parse_duration_us,
-    ClusterMode, ClusterSpec, NetworkSpec, OsSpec, TopicSpec, DEFAULT_CONTROLLERS, FEATURES,
-    MAX_BROKERS, MAX_CONTROLLERS, MAX_PARTITIONS,
+    ClusterMode, ClusterSpec, NetworkSpec, OsSpec, ProcessRoles, TopicSpec, DEFAULT_CONTROLLERS,
+    FEATURES, MAX_BROKERS, MAX_CONTROLLERS, MAX_PARTITIONS,
 };
 use kafka_model::config::{nearest_key, BrokerConfig, KafkaVersion};
 use kafka_model::controller::kraft::records::{
@@ -70,7 +70,11 @@ pub fn parse_cluster(
     let mut spec = ClusterSpec::new(broker_ids, config);
     spec.os = parse_os(ctx, raw.os.as_ref())?;
     spec.mode = parse_mode(ctx, raw, release, table_span.clone())?;
-    spec.controller_ids = parse_controllers(ctx, raw, &spec, table_span)?;
+    spec.process_roles = parse_process_roles(ctx, raw, &spec)?;
+    spec.controller_ids = match spec.process_roles {
+        ProcessRoles::Broker => parse_controllers(ctx, raw, &spec, table_span)?,
+        ProcessRoles::Combined => parse_combined_controllers(ctx, raw, &spec, table_span)?,
+    };
     spec.features = parse_features(ctx, raw, &spec)?;
     Ok(spec)
 }
@@ -209,6 +213,114 @@ fn parse_controllers(
             format!(
                 "{id} is also a broker id: Kafka's node.id is unique across the brokers \
                  and the controllers"
+            ),
+        ));
+    }
+    Ok(ids.into_iter().map(|id| id as u32).collect())
+}
+
+/// `process_roles = "broker" | "broker,controller"`: Kafka's `process.roles` of the
+/// brokers (a list: the two roles in either order), a KRaft-mode key. `"broker"`, the
+/// default, keeps the controllers on nodes of their own; `"broker,controller"` is combined
+/// mode (`KafkaRaftServer` running both servers).
+fn parse_process_roles(ctx: &Ctx, raw: &RawCluster, spec: &ClusterSpec) -> Result<ProcessRoles> {
+    const KEY: &str = "process_roles";
+    let Some(s) = ctx.str(KEY, raw.process_roles.as_ref())? else {
+        return Ok(ProcessRoles::Broker);
+    };
+    let span = Some(ctx.key_span(&raw.process_roles.as_ref().expect("present").span()));
+    let roles: BTreeSet<&str> = s.split(',').map(str::trim).collect();
+    let has = |role: &str| roles.contains(role);
+    let parsed = match (roles.len(), has("broker"), has("controller")) {
+        (1, true, false) => ProcessRoles::Broker,
+        (2, true, true) => ProcessRoles::Combined,
+        (1, false, true) => {
+            return Err(ctx.err(
+                span,
+                Some(KEY),
+                "process_roles names the brokers' roles; controllers of their own \
+                 (process.roles=controller) are `controllers = N`: write \"broker\" or \
+                 \"broker,controller\"",
+            ))
+        }
+        _ => {
+            return Err(ctx.err(
+                span,
+                Some(KEY),
+                format!(
+                    "\"{s}\" is not a process.roles of a broker; write \"broker\" (dedicated \
+                     controllers, the default) or \"broker,controller\" (combined mode)"
+                ),
+            ))
+        }
+    };
+    // ZooKeeper-mode brokers have no process.roles (KafkaConfig reads it in KRaft mode).
+    if spec.mode == ClusterMode::ZooKeeper {
+        return Err(kraft_only(
+            ctx,
+            raw,
+            span,
+            KEY,
+            "a broker has process.roles",
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Combined mode: `controllers = N` runs a controller in the first N brokers (default 3,
+/// or every broker when there are fewer), or `controller_ids = [...]` names the brokers.
+/// Each controller shares its broker's `node.id`, as in Kafka, where a combined node is one
+/// process with one id.
+fn parse_combined_controllers(
+    ctx: &Ctx,
+    raw: &RawCluster,
+    spec: &ClusterSpec,
+    table_span: Span,
+) -> Result<Vec<u32>> {
+    const KEY: &str = "controllers";
+    const IDS: &str = "controller_ids";
+    let brokers = spec.broker_ids();
+    let count = ctx
+        .int(KEY, raw.controllers.as_ref(), 1, i64::from(MAX_CONTROLLERS))?
+        .map(|n| n as u32);
+    if let Some(n) = count.filter(|n| *n as usize > brokers.len()) {
+        return Err(ctx.err(
+            ctx.key_or(raw.controllers.as_ref(), table_span),
+            Some(KEY),
+            format!(
+                "combined mode runs each controller inside a broker, and controllers = {n} \
+                 is more than the {} broker(s); lower controllers, or set process_roles = \
+                 \"broker\" for dedicated controllers",
+                brokers.len()
+            ),
+        ));
+    }
+    let Some(item) = &raw.controller_ids else {
+        let n = count
+            .unwrap_or(DEFAULT_CONTROLLERS)
+            .min(brokers.len() as u32);
+        return Ok(brokers[..n as usize].iter().map(|b| *b as u32).collect());
+    };
+    let ids = parse_node_ids(ctx, item, IDS, "controller", MAX_CONTROLLERS)?;
+    let span = Some(ctx.key_span(&item.span()));
+    if let Some(count) = count.filter(|n| *n as usize != ids.len()) {
+        return Err(ctx.err(
+            span,
+            Some(IDS),
+            format!(
+                "{} controller ids for controllers = {count}; give one id for each controller",
+                ids.len()
+            ),
+        ));
+    }
+    if let Some(id) = ids.iter().find(|id| !spec.has_broker(**id)) {
+        return Err(ctx.err(
+            span,
+            Some(IDS),
+            format!(
+                "{id} is not a broker id: in combined mode each controller runs inside a \
+                 broker and shares its node.id (the broker ids are {})",
+                spec.describe_ids()
             ),
         ));
     }

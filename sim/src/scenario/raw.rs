@@ -49,6 +49,9 @@ pub struct RawCluster {
     /// KRaft mode: how many dedicated controllers, and their node ids.
     pub controllers: Option<Val>,
     pub controller_ids: Option<Spanned<List>>,
+    /// KRaft mode: `"broker"` (dedicated controllers) or `"broker,controller"` (combined
+    /// nodes), Kafka's `process.roles` of the brokers.
+    pub process_roles: Option<Val>,
     /// KRaft mode: feature name to level, e.g. `{ "eligible.leader.replicas.version" = 1 }`.
     pub features: Option<ConfigTable>,
     pub config: Option<ConfigTable>,

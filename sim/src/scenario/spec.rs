@@ -63,9 +63,13 @@ pub struct ClusterSpec {
     /// `mode`: where the cluster keeps its metadata. By default KRaft from Kafka 4.0, which
     /// removed ZooKeeper mode, and ZooKeeper before.
     pub mode: ClusterMode,
-    /// The node ids of the dedicated KRaft controllers (`controllers`, `controller_ids`),
-    /// distinct from every broker id as Kafka's `node.id` is; empty in ZooKeeper mode.
+    /// The node ids of the KRaft controllers (`controllers`, `controller_ids`): with
+    /// dedicated controllers distinct from every broker id, as Kafka's `node.id` is; in
+    /// combined mode the ids of the brokers that also run a controller. Empty in ZooKeeper
+    /// mode.
     pub controller_ids: Vec<u32>,
+    /// `process_roles`: whether the controllers run on their own nodes or inside brokers.
+    pub process_roles: ProcessRoles,
     /// `features`: the KRaft feature levels the file sets. The others are the release's
     /// defaults: read a level with [`ClusterSpec::feature_level`].
     pub features: BTreeMap<String, i16>,
@@ -98,6 +102,30 @@ impl fmt::Display for ClusterMode {
             ClusterMode::ZooKeeper => "zookeeper",
             ClusterMode::Kraft => "kraft",
         })
+    }
+}
+
+/// `[cluster] process_roles`: Kafka's `process.roles` of the brokers in KRaft mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProcessRoles {
+    /// `"broker"`: the brokers are brokers only, and the controllers are nodes of their
+    /// own (`process.roles=controller`), as Kafka recommends in production.
+    #[default]
+    Broker,
+    /// `"broker,controller"`: combined mode. Each controller runs inside a broker's process
+    /// (Kafka's `KafkaRaftServer` with a `BrokerServer` and a `ControllerServer`), under the
+    /// broker's `node.id`; one crash takes down both roles. KIP-833: not for critical
+    /// deployments.
+    Combined,
+}
+
+impl ProcessRoles {
+    /// The value as the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessRoles::Broker => "broker",
+            ProcessRoles::Combined => "broker,controller",
+        }
     }
 }
 
@@ -203,6 +231,7 @@ impl ClusterSpec {
             os: OsSpec::default(),
             mode,
             controller_ids,
+            process_roles: ProcessRoles::Broker,
             features: BTreeMap::new(),
         }
     }
@@ -251,6 +280,29 @@ impl ClusterSpec {
         match self.mode {
             ClusterMode::Kraft => self.controller_ids.iter().map(|&c| c as BrokerId).collect(),
             ClusterMode::ZooKeeper => Vec::new(),
+        }
+    }
+
+    /// Whether the controllers run inside brokers (`process_roles = "broker,controller"`).
+    pub fn combined(&self) -> bool {
+        self.mode == ClusterMode::Kraft && self.process_roles == ProcessRoles::Combined
+    }
+
+    /// The ids of the nodes that are both a broker and a controller (combined mode), else
+    /// none.
+    pub fn combined_node_ids(&self) -> Vec<BrokerId> {
+        match self.combined() {
+            true => self.kraft_controller_ids(),
+            false => Vec::new(),
+        }
+    }
+
+    /// The KRaft controllers that are nodes of their own (none in combined mode or in
+    /// ZooKeeper mode).
+    pub fn dedicated_controller_ids(&self) -> Vec<BrokerId> {
+        match self.combined() {
+            true => Vec::new(),
+            false => self.kraft_controller_ids(),
         }
     }
 

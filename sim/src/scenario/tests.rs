@@ -1405,3 +1405,108 @@ fn mode_controller_and_feature_errors_name_file_line_and_key() {
     assert_eq!(e.key.as_deref(), Some("controllers"), "{e}");
     assert!(e.message.contains("give controller_ids"), "{e}");
 }
+
+/// Combined mode: `controllers = N` runs a controller in the first N brokers, under their
+/// node ids; `controller_ids` names the brokers; "broker" is the default, dedicated mode.
+#[test]
+fn combined_mode_puts_the_controllers_inside_brokers() {
+    let cluster = |lines: &str| {
+        parse(&kraft_with(&format!("kafka_version = \"4.0.0\"\n{lines}")))
+            .unwrap_or_else(|e| panic!("{lines}: {e}"))
+            .cluster
+    };
+    let c = cluster("process_roles = \"broker,controller\"");
+    assert_eq!(c.process_roles, ProcessRoles::Combined);
+    assert!(c.combined());
+    assert_eq!(c.controller_ids, vec![0, 1, 2], "the first 3 brokers");
+    assert_eq!(c.combined_node_ids(), vec![0, 1, 2]);
+    assert!(c.dedicated_controller_ids().is_empty());
+    let c = cluster("process_roles = \"controller, broker\"\ncontrollers = 1");
+    assert_eq!(c.controller_ids, vec![0]);
+    let c = cluster("process_roles = \"broker,controller\"\ncontroller_ids = [2, 1]");
+    assert_eq!(c.controller_ids, vec![2, 1]);
+    // Dedicated, written or not: nothing changes from before.
+    for lines in ["process_roles = \"broker\"", "controllers = 3"] {
+        let c = cluster(lines);
+        assert_eq!(c.process_roles, ProcessRoles::Broker);
+        assert!(!c.combined() && c.combined_node_ids().is_empty());
+        assert_eq!(c.controller_ids, vec![3, 4, 5]);
+        assert_eq!(c.dedicated_controller_ids(), vec![3, 4, 5]);
+    }
+    // Fewer brokers than the default 3 controllers: every broker runs one.
+    let text = KRAFT_SCENARIO
+        .replace("brokers = 3", "brokers = 2")
+        .replace(
+            "kafka_version = \"4.0.0\"",
+            "kafka_version = \"4.0.0\"\nprocess_roles = \"broker,controller\"",
+        );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}")).cluster;
+    assert_eq!(c.controller_ids, vec![0, 1]);
+    assert_eq!(ProcessRoles::Combined.as_str(), "broker,controller");
+}
+
+#[test]
+fn combined_mode_errors_name_file_line_and_key() {
+    // (the lines after `kafka_version = "4.0.0"`, or in its place, line, key, message)
+    let cases = [
+        (
+            "kafka_version = \"3.7.1\"\nprocess_roles = \"broker,controller\"",
+            6,
+            "process_roles",
+            "only in KRaft mode, and this cluster runs in ZooKeeper mode (the default mode",
+        ),
+        (
+            "kafka_version = \"3.9.2\"\nmode = \"zookeeper\"\nprocess_roles = \"broker\"",
+            7,
+            "process_roles",
+            "set mode = \"kraft\" or remove process_roles",
+        ),
+        (
+            "process_roles = \"controller\"",
+            6,
+            "process_roles",
+            "controllers of their own (process.roles=controller) are `controllers = N`",
+        ),
+        (
+            "process_roles = \"broker,zookeeper\"",
+            6,
+            "process_roles",
+            "\"broker,zookeeper\" is not a process.roles of a broker",
+        ),
+        ("process_roles = 1", 6, "process_roles", "expected a string"),
+        (
+            "process_roles = \"broker,controller\"\ncontrollers = 4",
+            7,
+            "controllers",
+            "controllers = 4 is more than the 3 broker(s)",
+        ),
+        (
+            "process_roles = \"broker,controller\"\ncontroller_ids = [1, 5]",
+            7,
+            "controller_ids",
+            "5 is not a broker id: in combined mode each controller runs inside a broker",
+        ),
+        (
+            "process_roles = \"broker,controller\"\ncontrollers = 2\ncontroller_ids = [1]",
+            8,
+            "controller_ids",
+            "1 controller ids for controllers = 2",
+        ),
+        (
+            "process_roles = \"broker,controller\"\ncontroller_ids = [1, 1]",
+            7,
+            "controller_ids",
+            "controller id 1 appears twice",
+        ),
+    ];
+    for (to, line, key, message) in cases {
+        let to = match to.starts_with("kafka_version") {
+            true => to.to_string(),
+            false => format!("kafka_version = \"4.0.0\"\n{to}"),
+        };
+        let e = parse(&kraft_with(&to)).expect_err(&to);
+        assert_eq!(e.file, "s.toml");
+        assert_eq!((e.line, e.key.as_deref()), (line, Some(key)), "{to}: {e}");
+        assert!(e.message.contains(message), "{to}: {e}");
+    }
+}

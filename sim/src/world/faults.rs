@@ -4,6 +4,13 @@
 //! A fault names its target as the scenario does (`leader:orders-0`, `controller`); the
 //! target is resolved to a node at the moment the fault fires, from what ZooKeeper holds
 //! then. Every fault applied is recorded with plain words for the narration.
+//!
+//! A fault strikes a process, and a combined node (`process.roles=broker,controller`) is one
+//! process with two roles: Kafka's `KafkaRaftServer` runs its `BrokerServer` and
+//! `ControllerServer` in one JVM on one machine. So a crash, power loss, restart, pause or
+//! resume of either role ([`crash`], [`restart`], [`pause`], [`resume`]) does the same to
+//! the other, a disk replacement empties both roles' data, and a network fault is kept by
+//! host (`net::Hosts`). The fault's line names both roles.
 
 use super::net::{deliver_signal, send_from_tool, send_resets};
 use super::orchestrate::{BrokerStatus, Nodes};
@@ -12,6 +19,7 @@ use super::shared::{
 };
 use crate::scenario::{ElectionScope, FaultAction, Target};
 use kafka_model::broker::Disk;
+use kafka_model::controller::kraft::raft::RaftDisk;
 use kafka_model::event::TruncateReason;
 use kafka_model::protocol::{DeleteRecordsRequest, ElectLeadersRequest, ElectionType, Terminate};
 use kafka_model::Message;
@@ -32,24 +40,13 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
     match target {
         Target::Broker(b) => Some(broker(*b, None)),
         Target::ZooKeeper => Some((NodeId::ZooKeeper, "zookeeper".into())),
-        Target::Controller if shared.is_kraft() => active_controller_node(shared).map(|c| {
-            (
-                NodeId::Controller(c),
-                format!("controller {c} (the active controller)"),
-            )
-        }),
+        Target::Controller if shared.is_kraft() => active_controller_node(shared)
+            .map(|c| (NodeId::Controller(c), controller_description(shared, c))),
         Target::Controller => current_controller(shared).map(|b| broker(b, None)),
-        Target::ControllerNode(c) => {
-            let active = active_controller_node(shared) == Some(*c);
-            let desc = match active {
-                true => format!("controller {c} (the active controller)"),
-                false => format!("controller {c}"),
-            };
-            shared
-                .controllers
-                .contains_key(c)
-                .then_some((NodeId::Controller(*c), desc))
-        }
+        Target::ControllerNode(c) => shared
+            .controllers
+            .contains_key(c)
+            .then(|| (NodeId::Controller(*c), controller_description(shared, *c))),
         Target::Leader(tp) => {
             let (leader, _, _) = partition_state(shared, tp)?;
             leader.map(|b| broker(b, None))
@@ -90,11 +87,51 @@ const LEADERSHIPS_NAMED: usize = 4;
 
 /// "broker 1 (the controller; leader of orders-0, orders-2; coordinator of group billing)":
 /// what ZooKeeper says broker `b` is now. A follower target names the partition it follows.
+/// A combined node's broker names its controller first: "broker 1 (also controller 1, the
+/// active controller, combined mode; leader of orders-0)".
 fn broker_description(
     shared: &Shared,
     b: BrokerId,
     follower_of: Option<&TopicPartition>,
 ) -> String {
+    let mut roles = Vec::new();
+    if shared.hosts.other_role(NodeId::Broker(b)).is_some() {
+        let active = match active_controller_node(shared) == Some(b) {
+            true => ", the active controller",
+            false => "",
+        };
+        roles.push(format!("also controller {b}{active}, combined mode"));
+    }
+    roles.extend(broker_roles(shared, b, follower_of));
+    describe(NodeId::Broker(b), roles)
+}
+
+/// "controller 4 (the active controller)"; a combined node's controller names its broker
+/// and what the broker leads: "controller 1 (the active controller; also broker 1, combined
+/// mode; leader of orders-0)".
+fn controller_description(shared: &Shared, c: BrokerId) -> String {
+    let mut roles = Vec::new();
+    if active_controller_node(shared) == Some(c) {
+        roles.push("the active controller".to_string());
+    }
+    if shared.hosts.other_role(NodeId::Controller(c)).is_some() {
+        roles.push(format!("also broker {c}, combined mode"));
+        roles.extend(broker_roles(shared, c, None));
+    }
+    describe(NodeId::Controller(c), roles)
+}
+
+/// "broker 1" alone, or with its roles: "broker 1 (leader of orders-0; ...)".
+fn describe(node: NodeId, roles: Vec<String>) -> String {
+    match roles.is_empty() {
+        true => node.to_string(),
+        false => format!("{node} ({})", roles.join("; ")),
+    }
+}
+
+/// What broker `b` is now besides a broker: the ZooKeeper-mode controller, the leader of
+/// some partitions, the follower a target named, the coordinator of some groups.
+fn broker_roles(shared: &Shared, b: BrokerId, follower_of: Option<&TopicPartition>) -> Vec<String> {
     let mut roles = Vec::new();
     if current_controller(shared) == Some(b) {
         roles.push("the controller".to_string());
@@ -133,11 +170,7 @@ fn broker_description(
     for group in groups {
         roles.push(format!("coordinator of group {group}"));
     }
-    if roles.is_empty() {
-        format!("broker {b}")
-    } else {
-        format!("broker {b} ({})", roles.join("; "))
-    }
+    roles
 }
 
 /// The action a fault is recorded under when it changes nothing (a restart of a running
@@ -180,7 +213,9 @@ pub(super) fn apply_fault(
             match restart(shared, handle, nodes, node) {
                 // A crashed broker holds no role, whatever ZooKeeper still says of it.
                 Restarted::Yes => match node {
-                    NodeId::Broker(b) => shared.record_fault(name, format!("broker {b}")),
+                    NodeId::Broker(_) | NodeId::Controller(_) => {
+                        shared.record_fault(name, restarted_description(shared, node, desc))
+                    }
                     _ => shared.record_fault(name, desc),
                 },
                 // A paused broker is not restarted but woken: say so.
@@ -195,14 +230,23 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            pause(handle, nodes, node);
+            // A process that is down cannot freeze: pausing it would mark it paused, and a
+            // resume would then mark it running without starting it.
+            if nodes.server_status(node).map(|s| *s) == Some(BrokerStatus::Crashed) {
+                shared.record_fault(
+                    NO_OP,
+                    format!("pause {desc}: it is not running, so nothing freezes"),
+                );
+                return;
+            }
+            pause(shared, handle, nodes, node);
             shared.record_fault(name, desc);
         }
         FaultAction::Resume(t) => {
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            if resume(handle, nodes, node) {
+            if resume(shared, handle, nodes, node) {
                 shared.record_fault(name, desc);
             } else {
                 shared.record_fault(
@@ -215,7 +259,10 @@ pub(super) fn apply_fault(
             let Some((node, desc)) = resolve(shared, t) else {
                 return;
             };
-            shared.net.lock().expect("net").cuts.isolated.insert(node);
+            let mut net = shared.net.lock().expect("net");
+            let host = net.host_of(node);
+            net.cuts.isolated.insert(host);
+            drop(net);
             shared.record_fault(name, desc);
         }
         FaultAction::Partition(groups) => apply_partition(shared, name, groups),
@@ -226,6 +273,17 @@ pub(super) fn apply_fault(
         FaultAction::DeleteRecords { tp, before_offset } => {
             apply_delete_records(shared, name, tp, *before_offset)
         }
+    }
+}
+
+/// A restarted server as its fault line names it: a broker without the roles it held before
+/// its crash, a combined node with both its roles ("broker 1 (and controller 1, combined
+/// mode)"), a dedicated controller as `desc` said.
+pub(super) fn restarted_description(shared: &Shared, node: NodeId, desc: String) -> String {
+    match (node, shared.hosts.other_role(node)) {
+        (_, Some(other)) => format!("{node} (and {other}, combined mode)"),
+        (NodeId::Broker(b), None) => format!("broker {b}"),
+        _ => desc,
     }
 }
 
@@ -402,12 +460,10 @@ fn apply_slow(shared: &Shared, name: &str, target: &Target, delay_ms: u64) {
     let Some((node, desc)) = resolve(shared, target) else {
         return;
     };
-    shared
-        .net
-        .lock()
-        .expect("net")
-        .slow_ms
-        .insert(node, delay_ms);
+    let mut net = shared.net.lock().expect("net");
+    let host = net.host_of(node);
+    net.slow_ms.insert(host, delay_ms);
+    drop(net);
     shared.record_fault(
         name,
         format!("{desc}: +{delay_ms} ms on every message to and from it"),
@@ -419,7 +475,10 @@ fn apply_loss(shared: &Shared, name: &str, target: &Target, rate: f64) {
     let Some((node, desc)) = resolve(shared, target) else {
         return;
     };
-    shared.net.lock().expect("net").loss.insert(node, rate);
+    let mut net = shared.net.lock().expect("net");
+    let host = net.host_of(node);
+    net.loss.insert(host, rate);
+    drop(net);
     shared.record_fault(
         name,
         format!(
@@ -429,7 +488,46 @@ fn apply_loss(shared: &Shared, name: &str, target: &Target, rate: f64) {
     );
 }
 
+/// A crash or power loss of a process: of both roles of a combined node, the controller's
+/// first (the order the world started them in).
 fn crash(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes, node: NodeId, power_loss: bool) {
+    for role in roles_of_process(shared, node) {
+        crash_role(shared, handle, nodes, role, power_loss);
+    }
+    assert_one_process(shared, nodes, node);
+}
+
+/// The invariant of a combined node: after a fault on its process both roles stand alike
+/// (running, crashed or paused), as one JVM would.
+fn assert_one_process(shared: &Shared, nodes: &mut Nodes, node: NodeId) {
+    let Some(other) = shared.hosts.other_role(node) else {
+        return;
+    };
+    let mine = nodes.server_status(node).copied();
+    let theirs = nodes.server_status(other).copied();
+    assert_eq!(mine, theirs, "{node} and {other} are one process");
+}
+
+/// The state machines one process runs: a combined node's controller then its broker (the
+/// order the world starts them in), or the node alone.
+fn roles_of_process(shared: &Shared, node: NodeId) -> Vec<NodeId> {
+    match shared.hosts.other_role(node) {
+        Some(other) => {
+            let mut both = vec![node, other];
+            both.sort_by_key(|n| !matches!(n, NodeId::Controller(_)));
+            both
+        }
+        None => vec![node],
+    }
+}
+
+fn crash_role(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+    node: NodeId,
+    power_loss: bool,
+) {
     let Some(id) = nodes.madsim_id(node) else {
         return;
     };
@@ -503,12 +601,26 @@ fn crash_controller(shared: &Shared, nodes: &mut Nodes, c: BrokerId, power_loss:
     }
 }
 
+/// Restarts a process: both roles of a combined node. What happened to `node` itself is
+/// returned (its other role was down, paused or running with it).
 pub(super) fn restart(
     shared: &Shared,
     handle: &Handle,
     nodes: &mut Nodes,
     node: NodeId,
 ) -> Restarted {
+    let mut restarted = Restarted::AlreadyRunning;
+    for role in roles_of_process(shared, node) {
+        let r = restart_role(shared, handle, nodes, role);
+        if role == node {
+            restarted = r;
+        }
+    }
+    assert_one_process(shared, nodes, node);
+    restarted
+}
+
+fn restart_role(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) -> Restarted {
     let Some(id) = nodes.madsim_id(node) else {
         return Restarted::AlreadyRunning;
     };
@@ -520,7 +632,7 @@ pub(super) fn restart(
             Restarted::Yes
         }
         Some(BrokerStatus::Paused) => {
-            resume(handle, nodes, node);
+            resume_role(handle, nodes, node);
             Restarted::Resumed
         }
         Some(BrokerStatus::Running) => Restarted::AlreadyRunning,
@@ -532,8 +644,16 @@ pub(super) fn restart(
     }
 }
 
-/// Freezes a node's process (a long GC pause): its tasks stop until it is resumed.
-fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+/// Freezes a node's process (a long GC pause): its tasks stop until it is resumed. A
+/// combined node's JVM pauses both roles.
+fn pause(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) {
+    for role in roles_of_process(shared, node) {
+        pause_role(handle, nodes, role);
+    }
+    assert_one_process(shared, nodes, node);
+}
+
+fn pause_role(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     if let Some(id) = nodes.madsim_id(node) {
         handle.pause(id);
     }
@@ -549,8 +669,21 @@ fn pause(handle: &Handle, nodes: &mut Nodes, node: NodeId) {
     }
 }
 
-/// Wakes a paused node; false when it was not paused (nothing happens).
-fn resume(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
+/// Wakes a paused process, both roles of a combined node; false when `node` was not paused
+/// (nothing happens).
+fn resume(shared: &Shared, handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
+    let mut resumed = false;
+    for role in roles_of_process(shared, node) {
+        let r = resume_role(handle, nodes, role);
+        if role == node {
+            resumed = r;
+        }
+    }
+    assert_one_process(shared, nodes, node);
+    resumed
+}
+
+fn resume_role(handle: &Handle, nodes: &mut Nodes, node: NodeId) -> bool {
     let Some(id) = nodes.madsim_id(node) else {
         return false;
     };
@@ -594,7 +727,30 @@ pub(super) fn broker_exited(shared: &Shared, b: BrokerId) {
         .copied()
         .collect();
     send_resets(shared, all.into_iter());
+    // KafkaRaftServer.shutdown: a combined node's broker shuts down first, then its
+    // controller, and the process exits.
+    if let Some(NodeId::Controller(c)) = shared.hosts.other_role(node) {
+        stop_controller(shared, c);
+    }
     shared.exited.lock().expect("exited").insert(b);
+    if let Some(wake) = shared
+        .exit_after_settle
+        .lock()
+        .expect("exit signal")
+        .as_ref()
+    {
+        let _ = wake.unbounded_send(());
+    }
+}
+
+/// A combined node's controller ends with its process: it handles nothing more (its node
+/// loop finds no controller and ends), and its disk keeps what it wrote. Its shutdown is
+/// not graceful here: a leader does not resign with EndQuorumEpoch first.
+fn stop_controller(shared: &Shared, c: BrokerId) {
+    let taken = shared.controllers[&c].lock().expect("controller").take();
+    if let Some(node) = taken {
+        *shared.controller_disks[&c].lock().expect("controller disk") = node.into_disk();
+    }
 }
 
 /// Marks the brokers that exited since the last look as down, so a restart starts them.
@@ -605,13 +761,24 @@ pub(super) fn sync_exits(handle: &Handle, shared: &Shared, nodes: &mut Nodes) {
             handle.kill(id);
         }
         nodes.status.insert(b, BrokerStatus::Crashed);
+        // A combined node's controller exited with the process.
+        if let Some(other @ NodeId::Controller(c)) = shared.hosts.other_role(NodeId::Broker(b)) {
+            if let Some(id) = nodes.madsim_id(other) {
+                handle.kill(id);
+            }
+            nodes.controller_status.insert(c, BrokerStatus::Crashed);
+        }
     }
 }
 
-/// The broker a broker-only fault names right now, with its description.
+/// The broker a broker-only fault names right now, with its description: a combined
+/// node's controller names its process, and so its broker.
 fn resolve_broker(shared: &Shared, target: &Target) -> Option<(BrokerId, String)> {
     match resolve(shared, target)? {
         (NodeId::Broker(b), desc) => Some((b, desc)),
+        (node @ NodeId::Controller(c), desc) if shared.hosts.other_role(node).is_some() => {
+            Some((c, desc))
+        }
         _ => None,
     }
 }
@@ -653,12 +820,23 @@ fn apply_replace_disk(
         return;
     };
     let node = NodeId::Broker(b);
+    let combined = shared.hosts.other_role(node).is_some();
     if nodes.status[&b] != BrokerStatus::Crashed {
         crash(shared, handle, nodes, node, false);
     }
     *shared.disks[&b].lock().expect("disk") = Disk::default();
+    if combined {
+        // One machine, one disk: a combined node's metadata log (metadata.log.dir, by
+        // default the first of log.dirs) and quorum-state go with the broker's logs.
+        *shared.controller_disks[&b].lock().expect("controller disk") = RaftDisk::new();
+    }
     restart(shared, handle, nodes, node);
     let detail = match shared.is_kraft() {
+        true if combined => format!(
+            "{desc}: stopped, its disk replaced by an empty one (the broker's logs and the \
+             controller's metadata log and quorum-state), and started again {}",
+            crate::narrate::KRAFT_INCARNATION
+        ),
         true => format!(
             "{desc}: stopped, its disk replaced by an empty one, and started again {}",
             crate::narrate::KRAFT_INCARNATION
@@ -668,34 +846,61 @@ fn apply_replace_disk(
     shared.record_fault(name, detail);
 }
 
+/// During the settle: starts again every broker that exited since the settle began (its
+/// controlled shutdown was still under way when the settle restarted the others), with its
+/// controller if it is a combined node, so the final state has every broker up.
+pub(super) fn restart_exited_after_settle(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    nodes: &mut Nodes,
+) {
+    sync_exits(handle, shared, nodes);
+    let down: Vec<BrokerId> = nodes
+        .status
+        .iter()
+        .filter(|(_, s)| **s == BrokerStatus::Crashed)
+        .map(|(b, _)| *b)
+        .collect();
+    for b in down {
+        let node = NodeId::Broker(b);
+        if restart(shared, handle, nodes, node) == Restarted::Yes {
+            let desc = restarted_description(shared, node, format!("broker {b}"));
+            shared.record_fault(
+                "settle",
+                format!("{desc} exited after the settle began (its shutdown was under way) and is started again"),
+            );
+        }
+    }
+}
+
 /// The final settle: heal every network fault, resume every paused node, restart every
 /// crashed broker.
 pub(super) fn settle(shared: &Arc<Shared>, handle: &Handle, nodes: &mut Nodes) {
     sync_exits(handle, shared, nodes);
     shared.net.lock().expect("net").heal(None);
     if nodes.zk_paused {
-        resume(handle, nodes, NodeId::ZooKeeper);
+        resume(shared, handle, nodes, NodeId::ZooKeeper);
     }
     // Paused clients resume; crashed clients stay down (a scenario restarts them itself).
     let paused: Vec<NodeId> = nodes.paused_clients.iter().copied().collect();
     for client in paused {
-        resume(handle, nodes, client);
+        resume(shared, handle, nodes, client);
     }
-    let controllers: Vec<BrokerId> = nodes.controller_status.keys().copied().collect();
-    let mut restarted_controllers = Vec::new();
-    for c in controllers {
-        if nodes.controller_status[&c] != BrokerStatus::Running {
-            restart(shared, handle, nodes, NodeId::Controller(c));
-            restarted_controllers.push(c);
-        }
+    // Who is down is read before any restart: a combined node's restart brings both roles.
+    let down = |status: &std::collections::BTreeMap<BrokerId, BrokerStatus>| -> Vec<BrokerId> {
+        status
+            .iter()
+            .filter(|(_, s)| **s != BrokerStatus::Running)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let restarted_controllers = down(&nodes.controller_status);
+    let restarted = down(&nodes.status);
+    for c in &restarted_controllers {
+        restart(shared, handle, nodes, NodeId::Controller(*c));
     }
-    let ids: Vec<BrokerId> = nodes.status.keys().copied().collect();
-    let mut restarted = Vec::new();
-    for b in ids {
-        if nodes.status[&b] != BrokerStatus::Running {
-            restart(shared, handle, nodes, NodeId::Broker(b));
-            restarted.push(b);
-        }
+    for b in &restarted {
+        restart(shared, handle, nodes, NodeId::Broker(*b));
     }
     let list = |ids: &[BrokerId]| {
         ids.iter()

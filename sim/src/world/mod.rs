@@ -20,9 +20,16 @@
 //!   was flushed.
 //!
 //! A cluster runs in one of Kafka's two modes (`[cluster] mode`): ZooKeeper mode, with a
-//! ZooKeeper node and a broker that wins `/controller`, or KRaft mode, with dedicated
-//! controller nodes that replicate the metadata log and brokers that follow it. The faults,
-//! the settle and the final state read the cluster's metadata from whichever holds it.
+//! ZooKeeper node and a broker that wins `/controller`, or KRaft mode, with controllers that
+//! replicate the metadata log and brokers that follow it. The faults, the settle and the
+//! final state read the cluster's metadata from whichever holds it.
+//!
+//! KRaft controllers are nodes of their own, or in combined mode
+//! (`process.roles=broker,controller`) live inside brokers. A combined node is one process
+//! on one machine in Kafka, so the world runs its two roles as two state machines but
+//! treats them as one host (`net::Hosts`): a crash, power loss, pause, restart, disk
+//! replacement or network fault of either role strikes both, and the two roles always
+//! reach each other.
 //!
 //! The orchestrator (the run's main task) applies the scenario's faults at their times,
 //! then heals everything, restarts every broker, lets the cluster settle, and reads the final
@@ -58,7 +65,7 @@ mod shared;
 
 pub use faults::NO_OP;
 pub use kept_log::KeptLog;
-pub use net::{addr_of, LinkCuts, NetFaults};
+pub use net::{addr_of, Hosts, LinkCuts, NetFaults};
 pub use node::LIVELOCK_TURNS_MAX;
 pub use shared::Livelock;
 

@@ -20,7 +20,7 @@
 use super::shared::Shared;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use kafka_model::protocol::Disconnected;
-use kafka_model::{Message, NodeId};
+use kafka_model::{BrokerId, Message, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -135,16 +135,70 @@ impl Receiver {
     }
 }
 
-/// The links the network cuts right now: isolated nodes, and partitions into groups that
+/// Which processes share a host. A combined node (`process.roles=broker,controller`) is one
+/// process on one machine, Kafka's `KafkaRaftServer` running a `BrokerServer` and a
+/// `ControllerServer` under one `node.id`: the world keeps its two roles as two state
+/// machines (`NodeId::Broker(n)` and `NodeId::Controller(n)`), and the network sees one
+/// host, named by its broker. Every other node is a host of its own.
+#[derive(Default, Clone, Debug, PartialEq, Eq)]
+pub struct Hosts {
+    combined: BTreeSet<BrokerId>,
+}
+
+impl Hosts {
+    /// The hosts of a cluster whose nodes `combined` are both a broker and a controller.
+    pub fn with_combined(combined: impl IntoIterator<Item = BrokerId>) -> Hosts {
+        Hosts {
+            combined: combined.into_iter().collect(),
+        }
+    }
+
+    /// The host a process runs on, named by the node the network knows it as: the broker
+    /// for either role of a combined node, the process itself otherwise.
+    pub fn host_of(&self, node: NodeId) -> NodeId {
+        match node {
+            NodeId::Controller(c) if self.combined.contains(&c) => NodeId::Broker(c),
+            other => other,
+        }
+    }
+
+    /// The other role of a combined node's process, which every fault of the process
+    /// reaches too; `None` for a process that is alone on its host.
+    pub fn other_role(&self, node: NodeId) -> Option<NodeId> {
+        match node {
+            NodeId::Controller(c) if self.combined.contains(&c) => Some(NodeId::Broker(c)),
+            NodeId::Broker(b) if self.combined.contains(&b) => Some(NodeId::Controller(b)),
+            _ => None,
+        }
+    }
+
+    /// Whether two processes run on one host (a process and itself do).
+    pub fn same_host(&self, a: NodeId, b: NodeId) -> bool {
+        self.host_of(a) == self.host_of(b)
+    }
+}
+
+/// The links the network cuts right now: isolated hosts, and partitions into groups that
 /// cannot reach each other. The world applies them to every message; the checkers rebuild
-/// them from the fault record to tell when two processes could talk.
+/// them from the fault record to tell when two processes could talk. Nodes are compared by
+/// host ([`Hosts`]): cutting either role of a combined node cuts both, and its two roles
+/// always reach each other.
 #[derive(Default, Clone, Debug)]
 pub struct LinkCuts {
     pub isolated: BTreeSet<NodeId>,
     pub partitions: Vec<Vec<Vec<NodeId>>>,
+    pub hosts: Hosts,
 }
 
 impl LinkCuts {
+    /// No cut yet, on these hosts.
+    pub fn on(hosts: Hosts) -> LinkCuts {
+        LinkCuts {
+            hosts,
+            ..LinkCuts::default()
+        }
+    }
+
     /// Whether any link is cut right now.
     pub fn any(&self) -> bool {
         !self.isolated.is_empty() || !self.partitions.is_empty()
@@ -152,21 +206,25 @@ impl LinkCuts {
 
     /// Whether the link between `a` and `b` is cut.
     pub fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        let (a, b) = (self.hosts.host_of(a), self.hosts.host_of(b));
         if a == b {
             return false;
         }
-        if self.isolated.contains(&a) || self.isolated.contains(&b) {
+        let on = |n: &NodeId, host: NodeId| self.hosts.host_of(*n) == host;
+        if self.isolated.iter().any(|n| on(n, a) || on(n, b)) {
             return true;
         }
         self.partitions.iter().any(|groups| {
-            let ga = groups.iter().position(|g| g.contains(&a));
-            let gb = groups.iter().position(|g| g.contains(&b));
+            let ga = groups.iter().position(|g| g.iter().any(|n| on(n, a)));
+            let gb = groups.iter().position(|g| g.iter().any(|n| on(n, b)));
             matches!((ga, gb), (Some(x), Some(y)) if x != y)
         })
     }
 }
 
-/// Network faults in force.
+/// Network faults in force, kept by host: a slowed or lossy host slows or loses the
+/// messages of both roles of a combined node, and never those between them (they do not
+/// leave the machine).
 #[derive(Default, Clone, Debug)]
 pub struct NetFaults {
     pub(super) cuts: LinkCuts,
@@ -175,6 +233,19 @@ pub struct NetFaults {
 }
 
 impl NetFaults {
+    /// No fault yet, on these hosts.
+    pub(super) fn on(hosts: Hosts) -> NetFaults {
+        NetFaults {
+            cuts: LinkCuts::on(hosts),
+            ..NetFaults::default()
+        }
+    }
+
+    /// The host a fault on `node` is kept under.
+    pub(super) fn host_of(&self, node: NodeId) -> NodeId {
+        self.cuts.hosts.host_of(node)
+    }
+
     /// Whether any link is cut right now.
     pub(super) fn any(&self) -> bool {
         self.cuts.any()
@@ -185,23 +256,30 @@ impl NetFaults {
     }
 
     pub(super) fn extra_delay_ms(&self, a: NodeId, b: NodeId) -> u64 {
-        let da = self.slow_ms.get(&a).copied().unwrap_or(0);
-        let db = self.slow_ms.get(&b).copied().unwrap_or(0);
+        if self.cuts.hosts.same_host(a, b) && a != b {
+            return 0;
+        }
+        let da = self.slow_ms.get(&self.host_of(a)).copied().unwrap_or(0);
+        let db = self.slow_ms.get(&self.host_of(b)).copied().unwrap_or(0);
         da.max(db)
     }
 
     pub(super) fn loss(&self, a: NodeId, b: NodeId) -> f64 {
-        let la = self.loss.get(&a).copied().unwrap_or(0.0);
-        let lb = self.loss.get(&b).copied().unwrap_or(0.0);
+        if self.cuts.hosts.same_host(a, b) && a != b {
+            return 0.0;
+        }
+        let la = self.loss.get(&self.host_of(a)).copied().unwrap_or(0.0);
+        let lb = self.loss.get(&self.host_of(b)).copied().unwrap_or(0.0);
         la.max(lb)
     }
 
-    /// Heals every network fault, or those of one node (a split it is part of is healed
+    /// Heals every network fault, or those of one host (a split it is part of is healed
     /// whole). Returns the splits it healed, or `None` when there was nothing to heal.
     pub(super) fn heal(&mut self, target: Option<NodeId>) -> Option<Vec<Vec<Vec<NodeId>>>> {
         match target {
             None => {
-                let had = std::mem::take(self);
+                let hosts = self.cuts.hosts.clone();
+                let had = std::mem::replace(self, NetFaults::on(hosts));
                 let anything = !had.cuts.isolated.is_empty()
                     || !had.cuts.partitions.is_empty()
                     || !had.slow_ms.is_empty()
@@ -209,10 +287,12 @@ impl NetFaults {
                 anything.then_some(had.cuts.partitions)
             }
             Some(t) => {
+                let t = self.host_of(t);
                 let isolated = self.cuts.isolated.remove(&t);
+                let hosts = &self.cuts.hosts;
                 let (splits, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cuts.partitions)
                     .into_iter()
-                    .partition(|groups| groups.iter().any(|g| g.contains(&t)));
+                    .partition(|groups| groups.iter().flatten().any(|n| hosts.host_of(*n) == t));
                 self.cuts.partitions = kept;
                 let slow = self.slow_ms.remove(&t).is_some();
                 let lossy = self.loss.remove(&t).is_some();
@@ -553,6 +633,96 @@ pub(super) mod tests {
                 other => panic!("unexpected {other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn both_roles_of_a_combined_node_are_one_host() {
+        let hosts = Hosts::with_combined([1, 2]);
+        let (b1, c1) = (NodeId::Broker(1), NodeId::Controller(1));
+        assert_eq!(hosts.host_of(c1), b1);
+        assert_eq!(hosts.host_of(b1), b1);
+        assert_eq!(hosts.other_role(b1), Some(c1));
+        assert_eq!(hosts.other_role(c1), Some(b1));
+        assert!(hosts.same_host(b1, c1));
+        // Not combined: a host of its own, as in dedicated mode.
+        assert_eq!(hosts.host_of(NodeId::Controller(5)), NodeId::Controller(5));
+        assert_eq!(hosts.other_role(NodeId::Broker(0)), None);
+        assert_eq!(Hosts::default().other_role(c1), None);
+        assert!(!Hosts::default().same_host(b1, c1));
+    }
+
+    #[test]
+    fn isolating_either_role_of_a_combined_node_cuts_both_but_not_between_them() {
+        let hosts = Hosts::with_combined([0, 1, 2]);
+        let (b1, c1) = (NodeId::Broker(1), NodeId::Controller(1));
+        for isolated in [b1, c1] {
+            let mut cuts = LinkCuts::on(hosts.clone());
+            cuts.isolated.insert(isolated);
+            for role in [b1, c1] {
+                for other in [
+                    NodeId::Broker(0),
+                    NodeId::Controller(2),
+                    NodeId::Producer(0),
+                ] {
+                    assert!(
+                        cuts.blocked(role, other),
+                        "{isolated} isolated: {role} to {other}"
+                    );
+                    assert!(cuts.blocked(other, role));
+                }
+            }
+            assert!(
+                !cuts.blocked(b1, c1),
+                "the two roles always reach each other"
+            );
+            assert!(!cuts.blocked(NodeId::Broker(0), NodeId::Controller(2)));
+        }
+        // The same cut between dedicated nodes leaves the broker's neighbours alone.
+        let mut cuts = LinkCuts::default();
+        cuts.isolated.insert(b1);
+        assert!(!cuts.blocked(c1, NodeId::Broker(0)));
+    }
+
+    #[test]
+    fn a_partition_splits_a_combined_node_with_both_roles_on_its_side() {
+        let hosts = Hosts::with_combined([0, 1, 2]);
+        let mut cuts = LinkCuts::on(hosts);
+        cuts.partitions.push(vec![
+            vec![NodeId::Broker(0)],
+            vec![NodeId::Controller(1), NodeId::Broker(2)],
+        ]);
+        assert!(cuts.blocked(NodeId::Controller(0), NodeId::Broker(1)));
+        assert!(cuts.blocked(NodeId::Broker(0), NodeId::Controller(2)));
+        assert!(!cuts.blocked(NodeId::Broker(1), NodeId::Controller(2)));
+        assert!(!cuts.blocked(NodeId::Broker(0), NodeId::Controller(0)));
+    }
+
+    #[test]
+    fn a_slow_or_lossy_combined_host_slows_both_roles_and_heals_by_either() {
+        let mut net = NetFaults::on(Hosts::with_combined([1]));
+        let (b1, c1, b0) = (NodeId::Broker(1), NodeId::Controller(1), NodeId::Broker(0));
+        let host = net.host_of(c1);
+        net.slow_ms.insert(host, 300);
+        net.loss.insert(host, 0.5);
+        assert_eq!(net.extra_delay_ms(b1, b0), 300);
+        assert_eq!(net.extra_delay_ms(b0, c1), 300);
+        assert_eq!(net.extra_delay_ms(b1, c1), 0, "nothing leaves the machine");
+        assert_eq!(net.loss(c1, b0), 0.5);
+        assert_eq!(net.loss(c1, b1), 0.0);
+        let isolated = net.host_of(b1);
+        net.cuts.isolated.insert(isolated);
+        assert!(
+            net.heal(Some(c1)).is_some(),
+            "healing the controller heals the host"
+        );
+        assert!(!net.blocked(b1, b0));
+        assert_eq!(net.extra_delay_ms(b1, b0), 0);
+        net.cuts.isolated.insert(b1);
+        assert!(net.heal(None).is_some());
+        assert!(
+            !net.blocked(b1, b0) && net.cuts.hosts.same_host(b1, c1),
+            "a heal of everything keeps the hosts"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! client, the producers, the consumers) is part of a seed's outcome: madsim numbers and
 //! schedules nodes in creation order.
 
-use super::faults::{apply_fault, settle};
+use super::faults::{apply_fault, restart_exited_after_settle, settle};
 use super::final_state::final_state;
 use super::net::{addr_of, open_first_mailboxes, send_resets};
 use super::node::{run_node, BrokerSlot, ControllerSlot, Owned, ZkSlot};
@@ -15,7 +15,7 @@ use super::rolling::rolling_restart;
 use super::shared::{new_shared, Shared, Stop};
 use super::RunResult;
 use crate::scenario::{FaultAction, FaultSpec, Scenario};
-use futures::channel::mpsc::UnboundedReceiver;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use kafka_model::broker::Broker;
@@ -131,9 +131,15 @@ pub(super) async fn orchestrate(
     if apply_faults(&shared, &handle, &mut nodes, &mut stop_rx, &faults).await
         && wait_until_ms(&shared, &mut stop_rx, scenario.duration_ms).await
     {
+        let (exit_tx, mut exits) = unbounded();
+        *shared.exit_after_settle.lock().expect("exit signal") = Some(exit_tx);
         settle(&shared, &handle, &mut nodes);
         let end_ms = scenario.duration_ms + scenario.settle_ms;
-        wait_until_ms(&shared, &mut stop_rx, end_ms).await;
+        while let Settling::BrokerExited =
+            wait_settling(&shared, &mut stop_rx, &mut exits, end_ms).await
+        {
+            restart_exited_after_settle(&shared, &handle, &mut nodes);
+        }
     }
     collect_result(&shared, &handle, &scenario, &nodes)
 }
@@ -601,6 +607,42 @@ fn collect_result(
         livelock,
         kept_logs,
     })
+}
+
+/// How a wait of the settle ended.
+enum Settling {
+    /// The settle's time is up, or the run was stopped.
+    Over,
+    /// A broker exited (a shutdown that was under way when the settle began).
+    BrokerExited,
+}
+
+/// Sleeps until `at_ms`, unless a broker exits first. Nothing wakes this wait but the end,
+/// a stop, or an exit, so a run where no broker exits during the settle is scheduled as if
+/// it only slept.
+async fn wait_settling(
+    shared: &Shared,
+    stop: &mut UnboundedReceiver<()>,
+    exits: &mut UnboundedReceiver<()>,
+    at_ms: u64,
+) -> Settling {
+    if shared.stopped() {
+        return Settling::Over;
+    }
+    let now = TimeHandle::current().elapsed();
+    let at = Duration::from_millis(at_ms);
+    if at <= now {
+        return Settling::Over;
+    }
+    let sleeper = pin!(sleep(at - now));
+    let stopped = stop.next();
+    let exited = exits.next();
+    match select(stopped, select(exited, sleeper)).await {
+        Either::Right((Either::Left((Some(()), _)), _)) if !shared.stopped() => {
+            Settling::BrokerExited
+        }
+        _ => Settling::Over,
+    }
 }
 
 /// Sleeps until `at_ms` of simulated time; false if the run was stopped before.

@@ -7,7 +7,7 @@
 //! The script polls, as such scripts do, once a second of simulated time: it never spins
 //! without the clock moving.
 
-use super::faults::{apply_fault, restart, sync_exits, Restarted};
+use super::faults::{apply_fault, restart, restarted_description, sync_exits, Restarted};
 use super::orchestrate::{wait_until_ms, BrokerStatus, Nodes};
 use super::shared::{partition_state, Shared};
 use crate::scenario::{FaultAction, Target};
@@ -82,8 +82,11 @@ async fn roll_one(
             return false;
         }
     }
-    if restart(shared, handle, nodes, NodeId::Broker(b)) == Restarted::Yes {
-        shared.record_fault("restart", format!("broker {b}"));
+    let node = NodeId::Broker(b);
+    if restart(shared, handle, nodes, node) == Restarted::Yes {
+        // A combined node's line names both roles: its controller exited with it.
+        let desc = restarted_description(shared, node, format!("broker {b}"));
+        shared.record_fault("restart", desc);
     } else {
         shared.record_fault(
             "rolling-restart",

@@ -5,7 +5,7 @@
 //! Every field sits behind its own `Mutex`: madsim runs the whole run on one thread, so the
 //! locks never wait, they only let the node tasks and the orchestrator share one value.
 
-use super::net::{Mailbox, NetFaults};
+use super::net::{Hosts, Mailbox, NetFaults};
 use crate::record::{FaultRecord, RecordedEvent};
 use crate::scenario::Scenario;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
@@ -29,6 +29,8 @@ pub(super) struct Shared {
     pub(super) record: Mutex<Vec<RecordedEvent>>,
     pub(super) faults: Mutex<Vec<FaultRecord>>,
     pub(super) net: Mutex<NetFaults>,
+    /// Which processes share a host: both roles of each combined node.
+    pub(super) hosts: Hosts,
     /// Each broker's process (None while it is down) and disk.
     pub(super) brokers: BTreeMap<BrokerId, Mutex<Option<Broker>>>,
     pub(super) disks: BTreeMap<BrokerId, Mutex<Disk>>,
@@ -50,6 +52,9 @@ pub(super) struct Shared {
     pub(super) closing: Mutex<Vec<NodeId>>,
     /// Brokers whose process exited after a shutdown, for the orchestrator to mark down.
     pub(super) exited: Mutex<BTreeSet<BrokerId>>,
+    /// Set once the final settle has begun: a broker that exits after it (a controlled
+    /// shutdown still under way) wakes the orchestrator, which starts it again.
+    pub(super) exit_after_settle: Mutex<Option<UnboundedSender<()>>>,
     /// Why the run stopped early, and the orchestrator's wake-up for it.
     pub(super) stop: Mutex<Option<Stop>>,
     pub(super) stop_signal: UnboundedSender<()>,
@@ -132,12 +137,14 @@ pub(super) fn new_shared(
     let kraft = !controller_ids.is_empty();
     let (stop_signal, stop_rx) = unbounded();
     let write_back = scenario.cluster.os.write_back;
+    let hosts = Hosts::with_combined(scenario.cluster.combined_node_ids());
     let shared = Arc::new(Shared {
         scenario,
         seed,
         record: Mutex::new(Vec::new()),
         faults: Mutex::new(Vec::new()),
-        net: Mutex::new(NetFaults::default()),
+        net: Mutex::new(NetFaults::on(hosts.clone())),
+        hosts,
         brokers: broker_ids.iter().map(|b| (*b, Mutex::new(None))).collect(),
         disks: broker_ids
             .iter()
@@ -157,6 +164,7 @@ pub(super) fn new_shared(
         refusing: Mutex::new(BTreeSet::new()),
         closing: Mutex::new(Vec::new()),
         exited: Mutex::new(BTreeSet::new()),
+        exit_after_settle: Mutex::new(None),
         stop: Mutex::new(None),
         stop_signal,
         watchdog_fired,

@@ -22,8 +22,8 @@ use super::controller::{ControllerConfig, ControllerWrite, QuorumController, Tic
 use super::image::MetadataImage;
 use super::partition_change::LeaderRecoveryState;
 use super::raft::{
-    EntryBody, QuorumConfig, RaftDisk, RaftEvent, RaftNodeId, RaftOutput, RaftReplica, RaftRole,
-    RaftTimer, ResignReason,
+    broker_of_observer, combined_broker_observer_id, EntryBody, QuorumConfig, RaftDisk, RaftEvent,
+    RaftNodeId, RaftOutput, RaftReplica, RaftRole, RaftTimer, ResignReason,
 };
 use super::records::{ApiError, MetadataRecord, METADATA_VERSION_FEATURE};
 use super::replication_control::ElectionType;
@@ -156,10 +156,26 @@ impl ControllerNode {
         self.controller.committed_image()
     }
 
+    /// The process a quorum peer is: a voter is a controller node; any other id is a
+    /// broker's observer, the broker role of a combined node under its own observer id.
     fn node_of(&self, raft_id: RaftNodeId) -> NodeId {
         match self.config.voters.contains(&raft_id) {
             true => NodeId::Controller(raft_id),
-            false => NodeId::Broker(raft_id),
+            false => NodeId::Broker(broker_of_observer(raft_id)),
+        }
+    }
+
+    /// The quorum id a message from `from` speaks under: a controller's node id, or a
+    /// broker's observer id, which for the broker role of a combined node (a broker whose
+    /// id is a voter's, `process.roles=broker,controller`) is not the voter's own.
+    fn raft_id_of(&self, from: NodeId) -> RaftNodeId {
+        match from {
+            NodeId::Controller(id) => id,
+            NodeId::Broker(id) if self.config.voters.contains(&id) => {
+                combined_broker_observer_id(id)
+            }
+            NodeId::Broker(id) => id,
+            other => unreachable!("a quorum message from {other}"),
         }
     }
 
@@ -834,10 +850,7 @@ impl Actor for ControllerNode {
     ) {
         match message {
             Message::Raft(message) => {
-                let raft_from = match from {
-                    NodeId::Controller(id) | NodeId::Broker(id) => id,
-                    other => unreachable!("a quorum message from {other}"),
-                };
+                let raft_from = self.raft_id_of(from);
                 let mut raft_out = RaftOutput::default();
                 self.raft
                     .on_message(now_ms, raft_from, message, &mut raft_out);
@@ -999,6 +1012,43 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn the_broker_role_of_a_combined_node_fetches_as_an_observer_of_its_own() {
+        use crate::controller::kraft::raft::RaftMessage;
+        let mut lone = Lone::new();
+        lone.run_until(|l| l.node.is_active());
+        let epoch = lone.node.raft().epoch();
+        lone.sent.clear();
+        // Broker 3 shares node.id 3 with this controller (process.roles=broker,controller).
+        lone.send(
+            NodeId::Broker(3),
+            Message::Raft(RaftMessage::Fetch {
+                epoch,
+                fetch_offset: 0,
+                last_fetched_epoch: 0,
+                replica_id: combined_broker_observer_id(3),
+                correlation_id: 5,
+            }),
+        );
+        let answered: Vec<NodeId> = lone
+            .sent
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::Raft(RaftMessage::FetchResponse(_))))
+            .map(|(to, _)| *to)
+            .collect();
+        assert_eq!(
+            answered,
+            vec![NodeId::Broker(3)],
+            "the answer goes to the broker role, not back to the voter"
+        );
+        assert_eq!(broker_of_observer(combined_broker_observer_id(3)), 3);
+        assert_eq!(
+            broker_of_observer(7),
+            7,
+            "a dedicated broker's id is its own"
+        );
     }
 
     #[test]

@@ -64,6 +64,30 @@ use std::fmt::{self, Debug};
 /// A node's `node.id`.
 pub type RaftNodeId = i32;
 
+/// The id the broker role of a combined node (`process.roles=broker,controller`) follows the
+/// metadata log under: outside the voter set, and never a real `node.id` (those are 0 to
+/// `i32::MAX`).
+///
+/// Kafka runs one `KafkaRaftClient` per process (`SharedServer.raftManager`): a combined
+/// node's broker reads the committed log of the voter it shares the JVM with. The model
+/// keeps the broker and the controller as two state machines, so the broker role follows
+/// the log as an observer of its own; it must not speak under the voter's id, or the leader
+/// would count the observer's fetch offset as the voter's and the broker would believe
+/// itself a voter.
+pub fn combined_broker_observer_id(node: RaftNodeId) -> RaftNodeId {
+    assert!(node >= 0, "a node.id is never negative: {node}");
+    -1 - node
+}
+
+/// The broker whose observer speaks under `raft_id` ([`combined_broker_observer_id`] undone
+/// for a combined node's broker role, the id itself for a dedicated broker).
+pub fn broker_of_observer(raft_id: RaftNodeId) -> RaftNodeId {
+    match raft_id < 0 {
+        true => -1 - raft_id,
+        false => raft_id,
+    }
+}
+
 /// A Raft epoch of the metadata log (Kafka's leader epoch of `__cluster_metadata`).
 pub type RaftEpoch = i32;
 
