@@ -636,6 +636,8 @@ pub struct BrokerConfig {
     /// KRaft: a metadata snapshot older than this goes, with the log below the next one
     /// (`None`: -1, kept forever).
     pub metadata_max_retention_ms: Option<u64>,
+    /// KRaft, KIP-835: the active controller appends a NoOpRecord this often (0: never).
+    pub metadata_max_idle_interval_ms: u64,
     pub replica_fetch_wait_max_ms: u64,
     pub replica_fetch_backoff_ms: u64,
     pub replica_high_watermark_checkpoint_interval_ms: u64,
@@ -689,6 +691,7 @@ impl Default for BrokerConfig {
             broker_heartbeat_interval_ms: 0,
             metadata_log_max_snapshot_interval_ms: 0,
             metadata_max_retention_ms: None,
+            metadata_max_idle_interval_ms: 0,
             replica_fetch_wait_max_ms: 0,
             replica_fetch_backoff_ms: 0,
             replica_high_watermark_checkpoint_interval_ms: 0,
@@ -771,6 +774,17 @@ impl BrokerConfig {
             doc: "KRaft: a controller writes a metadata snapshot once this long has passed since its last (0: never by time)",
             apply: |c, k, v| {
                 c.metadata_log_max_snapshot_interval_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
+        // KRaft, KIP-835 (`KafkaConfig.metadataMaxIdleIntervalNs`): atLeast(0), 0 turns it off.
+        ConfigKey {
+            name: "metadata.max.idle.interval.ms",
+            default: Some("500"),
+            unit: "ms",
+            doc: "KRaft: the active controller appends a NoOpRecord this often, so the metadata log's high watermark keeps moving (0: never)",
+            apply: |c, k, v| {
+                c.metadata_max_idle_interval_ms = as_u64(k, v)?;
                 Ok(())
             },
         },

@@ -97,6 +97,10 @@ pub enum ElectionReason {
     /// `canElectLastKnownLeader`), marking the partition RECOVERING. Until KAFKA-19522 it did
     /// so even when that broker was fenced or back from an unclean shutdown.
     LastKnownLeader,
+    /// KRaft: the leader registered a new incarnation without a clean shutdown, and the
+    /// controller took it out of the ISR in the same batch (`ReplicationControlManager
+    /// .handleBrokerUncleanShutdown`): it may have lost unflushed records.
+    UncleanRestart,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -304,6 +304,7 @@ fn election_reason(reason: ElectionReason) -> &'static str {
         ElectionReason::AdminPreferred => "admin-preferred",
         ElectionReason::ControlledShutdown => "controlled-shutdown",
         ElectionReason::LastKnownLeader => "last-known-leader",
+        ElectionReason::UncleanRestart => "unclean-restart",
     }
 }
 

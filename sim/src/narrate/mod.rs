@@ -865,6 +865,10 @@ fn leadership_line(event: &Event, isr_change: Option<&IsrChange>) -> Option<Line
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))
                 ),
                 ElectionReason::LastKnownLeader => "its ISR and its eligible leader replicas are empty, so the controller falls back on the last known leader (KIP-966), whatever that broker lost".into(),
+                ElectionReason::UncleanRestart => format!(
+                    "its leader {} registered again as a new incarnation without a clean shutdown (it may have lost unflushed records)",
+                    previous_leader.map_or("?".into(), |p| format!("broker {p}"))
+                ),
                 ElectionReason::AdminPreferred => format!(
                     "an operator's preferred election gives leadership back to the preferred replica, the first of the assignment{}",
                     previous_leader.map_or(String::new(), |p| format!("; broker {p} steps down"))

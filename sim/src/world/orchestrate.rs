@@ -307,6 +307,8 @@ fn controller_node_config(shared: &Shared) -> ControllerNodeConfig {
             unclean_leader_election_interval_ms: KafkaVersion::parse("3.9.0")
                 .is_some_and(|since| release >= since)
                 .then_some(300_000),
+            max_idle_interval_ms: (config.metadata_max_idle_interval_ms > 0)
+                .then_some(config.metadata_max_idle_interval_ms),
         },
         bootstrap_features: features,
         snapshot_interval_ms: (snapshot_interval_ms > 0).then_some(snapshot_interval_ms),

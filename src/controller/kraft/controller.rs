@@ -44,7 +44,14 @@ pub struct ControllerConfig {
     /// The periodic unclean election of leaderless partitions (3.9+, KAFKA-12670: every
     /// 5 min); `None` before 3.9.
     pub unclean_leader_election_interval_ms: Option<u64>,
+    /// `metadata.max.idle.interval.ms` (KIP-835, 500): the active controller appends a
+    /// `NoOpRecord` this often, so the quorum's high watermark keeps moving and every
+    /// broker can tell its metadata is current. `None` is 0: never.
+    pub max_idle_interval_ms: Option<u64>,
 }
+
+/// `metadata.max.idle.interval.ms`'s default.
+pub const DEFAULT_MAX_IDLE_INTERVAL_MS: u64 = 500;
 
 impl Default for ControllerConfig {
     fn default() -> Self {
@@ -53,6 +60,7 @@ impl Default for ControllerConfig {
             replication: ReplicationDefaults::default(),
             leader_imbalance_check_interval_ms: Some(300_000),
             unclean_leader_election_interval_ms: Some(300_000),
+            max_idle_interval_ms: Some(DEFAULT_MAX_IDLE_INTERVAL_MS),
         }
     }
 }
@@ -88,6 +96,8 @@ pub enum TickAction {
     BalancedLeaders,
     /// `maybeElectUncleanLeaders`: unclean leaders elected for leaderless partitions.
     UncleanLeadersElected,
+    /// `writeNoOpRecord`: the log had been idle for `metadata.max.idle.interval.ms`.
+    NoOp,
 }
 
 /// Kafka's `QuorumController` on one controller node.
@@ -102,6 +112,8 @@ pub struct QuorumController {
     uncommitted: VecDeque<(u64, MetadataRecord)>,
     last_balance_check_ms: u64,
     last_unclean_check_ms: u64,
+    /// When the next `NoOpRecord` is due (`maybeScheduleNextWriteNoOpRecord`).
+    next_noop_ms: Option<u64>,
 }
 
 impl QuorumController {
@@ -117,6 +129,7 @@ impl QuorumController {
             uncommitted: VecDeque::new(),
             last_balance_check_ms: 0,
             last_unclean_check_ms: 0,
+            next_noop_ms: None,
         }
     }
 
@@ -189,6 +202,9 @@ impl QuorumController {
         self.next_write_offset = next_write_offset;
         self.last_balance_check_ms = now_ms;
         self.last_unclean_check_ms = now_ms;
+        // `QuorumController.claim` → `maybeScheduleNextWriteNoOpRecord` (every model
+        // metadata.version, 3.3-IV3 and later, supports NoOpRecord: `IBP_3_3_IV1`).
+        self.next_noop_ms = self.config.max_idle_interval_ms.map(|i| now_ms + i);
     }
 
     /// This node stops being the active controller (`QuorumController.renounce`): its
@@ -198,6 +214,7 @@ impl QuorumController {
         self.image = self.committed.clone();
         self.uncommitted.clear();
         self.cluster.deactivate();
+        self.next_noop_ms = None;
     }
 
     fn check_active(&self) -> Result<(), ApiError> {
@@ -419,6 +436,15 @@ impl QuorumController {
                 }
             }
         }
+        if let (Some(due_ms), Some(interval)) =
+            (self.next_noop_ms, self.config.max_idle_interval_ms)
+        {
+            if now_ms >= due_ms {
+                // `writeNoOpRecord` schedules the next one from when it runs.
+                self.next_noop_ms = Some(now_ms + interval);
+                writes.push(self.write(vec![MetadataRecord::NoOp], TickAction::NoOp, now_ms));
+            }
+        }
         writes
     }
 
@@ -437,6 +463,9 @@ impl QuorumController {
             .config
             .unclean_leader_election_interval_ms
             .map(|i| self.last_unclean_check_ms + i);
-        [fence, balance, unclean].into_iter().flatten().min()
+        [fence, balance, unclean, self.next_noop_ms]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

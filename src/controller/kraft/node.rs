@@ -73,6 +73,8 @@ enum WriteCause {
     Fence {
         timeout_ms: u64,
     },
+    /// A `NoOpRecord` of an idle log: it changes nothing.
+    Idle,
 }
 
 /// A batch written and not yet committed, with the answer waiting for it.
@@ -465,7 +467,9 @@ impl ControllerNode {
                 body,
             }) => {
                 let result = self.controller.register_broker(now_ms, &body);
-                let cause = WriteCause::Election(ElectionReason::BrokerReturned);
+                // A registration batch changes partitions only through the unclean-shutdown
+                // handling of a new incarnation.
+                let cause = WriteCause::Election(ElectionReason::UncleanRestart);
                 let reply = (
                     from,
                     correlation_id,
@@ -615,6 +619,7 @@ impl ControllerNode {
                 TickAction::UncleanLeadersElected => {
                     WriteCause::Election(ElectionReason::BrokerReturned)
                 }
+                TickAction::NoOp => WriteCause::Idle,
             };
             let (write, _) = split(write);
             self.append(now_ms, write, cause, None, out);
@@ -729,6 +734,7 @@ fn committed_events(
                     session_timeout_ms: match cause {
                         WriteCause::Fence { timeout_ms } => Some(timeout_ms),
                         WriteCause::Election(_) | WriteCause::AlterPartition => None,
+                        WriteCause::Idle => unreachable!("a NoOpRecord batch fences no broker"),
                     },
                 }),
                 (Some(true), Some(false)) => {
@@ -795,6 +801,7 @@ fn committed_events(
                     WriteCause::Fence { .. } | WriteCause::AlterPartition => {
                         ElectionReason::LeaderFailed
                     }
+                    WriteCause::Idle => unreachable!("a NoOpRecord batch elects no leader"),
                 };
                 let last_known_leader = prev.is_some_and(|p| {
                     newly_recovering(Some(p), next)

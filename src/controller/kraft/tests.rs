@@ -31,6 +31,7 @@ impl Harness {
             session_timeout_ms,
             leader_imbalance_check_interval_ms: None,
             unclean_leader_election_interval_ms: None,
+            max_idle_interval_ms: None,
             ..ControllerConfig::default()
         };
         let mut controller = QuorumController::new(config);
@@ -724,6 +725,7 @@ fn test_balance_partition_leaders() {
         session_timeout_ms: 9000,
         leader_imbalance_check_interval_ms: Some(300_000),
         unclean_leader_election_interval_ms: None,
+        max_idle_interval_ms: None,
         ..ControllerConfig::default()
     };
     let mut h = Harness::new(9000, MetadataVersion::V3_9, false);
@@ -759,4 +761,33 @@ fn test_balance_partition_leaders() {
     assert_eq!(h.tick(300_000), vec![TickAction::BalancedLeaders]);
     assert_eq!(h.partition("foo", 0).leader, Some(1));
     assert!(!h.controller.are_partition_leaders_imbalanced());
+}
+
+/// KIP-835 (`QuorumController.maybeScheduleNextWriteNoOpRecord`): the active controller
+/// appends a `NoOpRecord` every `metadata.max.idle.interval.ms` from its claim, and stops
+/// when it renounces.
+#[test]
+fn test_no_op_record_every_max_idle_interval() {
+    let mut controller = QuorumController::new(ControllerConfig {
+        leader_imbalance_check_interval_ms: None,
+        unclean_leader_election_interval_ms: None,
+        ..ControllerConfig::default()
+    });
+    assert_eq!(
+        controller.next_deadline_ms(),
+        None,
+        "a standby writes nothing"
+    );
+    controller.activate(1_000, 7);
+    assert_eq!(controller.next_deadline_ms(), Some(1_500));
+    assert!(controller.on_tick(1_499).is_empty());
+    let writes = controller.on_tick(1_500);
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].records, vec![MetadataRecord::NoOp]);
+    assert_eq!(writes[0].base_offset, 7);
+    assert_eq!(writes[0].response, TickAction::NoOp);
+    assert_eq!(controller.next_deadline_ms(), Some(2_000));
+    controller.renounce();
+    assert_eq!(controller.next_deadline_ms(), None);
+    assert!(controller.on_tick(5_000).is_empty());
 }
