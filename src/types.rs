@@ -400,6 +400,21 @@ pub enum ErrorCode {
     /// DeleteRecords on a topic whose `cleanup.policy` lacks `delete`
     /// (`PolicyViolationException`).
     PolicyViolation,
+    // ---- transactions (KIP-98, KIP-588, KIP-890) ----
+    /// The request's producer epoch is not the transactional id's current one: a newer
+    /// instance took over, or the coordinator aborted the transaction on timeout.
+    ProducerFenced,
+    /// Another state change of the transactional id is still being written, or its last
+    /// transaction is still completing: try again.
+    ConcurrentTransactions,
+    /// The request does not fit the transaction's state (e.g. a commit after an abort).
+    InvalidTxnState,
+    /// The producer id is not the one the coordinator has for the transactional id.
+    InvalidProducerIdMapping,
+    /// `transaction.timeout.ms` is not in (0, `transaction.max.timeout.ms`].
+    InvalidTransactionTimeout,
+    /// A marker from a coordinator with an older coordinator epoch.
+    TransactionCoordinatorFenced,
 }
 
 impl ErrorCode {
@@ -444,6 +459,12 @@ impl ErrorCode {
             ErrorCode::CorruptMessage => "CORRUPT_MESSAGE",
             ErrorCode::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
             ErrorCode::PolicyViolation => "POLICY_VIOLATION",
+            ErrorCode::ProducerFenced => "PRODUCER_FENCED",
+            ErrorCode::ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+            ErrorCode::InvalidTxnState => "INVALID_TXN_STATE",
+            ErrorCode::InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
+            ErrorCode::InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT",
+            ErrorCode::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
         }
     }
 

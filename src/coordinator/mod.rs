@@ -59,6 +59,7 @@ mod records;
 mod sync;
 #[cfg(test)]
 mod test_harness;
+pub mod transaction;
 
 pub use group_metadata::{Group, GroupState, Member};
 pub use records::{GroupMetadataRecord, GroupRecord, StoredMember};
