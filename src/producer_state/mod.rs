@@ -20,6 +20,14 @@
 //! Not modelled: `producer.id.expiration.ms` (a day by default; runs are minutes long), and
 //! the 0.11.0 broker's cache of one batch per producer (five from 1.0.0, KAFKA-5494).
 
+mod transactions;
+#[cfg(test)]
+mod transactions_tests;
+
+pub use transactions::{
+    AbortedTxn, AppendOrigin, CompletedTxn, PartitionTransactions, TxnProducer,
+};
+
 use crate::kafka_version::KafkaVersion;
 use crate::types::{BatchStamp, ErrorCode, RecordBatch};
 use std::collections::{BTreeMap, VecDeque};
