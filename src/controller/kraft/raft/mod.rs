@@ -1758,7 +1758,16 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             ..
         }) = self.state
         {
-            self.send_fetch_snapshot(now_ms, leader, snapshot_id, out);
+            // `buildFetchSnapshotRequest`: the download of the snapshot the leader named.
+            let (epoch, replica_id) = (self.epoch(), self.id);
+            self.send_tracked_fetch(now_ms, leader, out, |correlation_id| {
+                RaftMessage::FetchSnapshot {
+                    epoch,
+                    snapshot_id,
+                    replica_id,
+                    correlation_id,
+                }
+            });
             return;
         }
         let target = match &self.state {
@@ -1771,45 +1780,31 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             }
             _ => return,
         };
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        self.in_flight_fetch = Some((target, correlation_id));
+        let (epoch, replica_id) = (self.epoch(), self.id);
         let log = &self.disk.log;
-        out.send(
-            target,
-            RaftMessage::Fetch {
-                epoch: self.epoch(),
-                fetch_offset: log.end_offset(),
-                last_fetched_epoch: log.last_epoch(),
-                replica_id: self.id,
-                correlation_id,
-            },
-        );
-        let timeout_ms = self.config.request_timeout_ms;
-        self.deadlines
-            .set(TimerKind::FetchRetry, now_ms, timeout_ms, out);
+        let (fetch_offset, last_fetched_epoch) = (log.end_offset(), log.last_epoch());
+        self.send_tracked_fetch(now_ms, target, out, |correlation_id| RaftMessage::Fetch {
+            epoch,
+            fetch_offset,
+            last_fetched_epoch,
+            replica_id,
+            correlation_id,
+        });
     }
 
-    /// `buildFetchSnapshotRequest`: the download of the snapshot the leader named.
-    fn send_fetch_snapshot(
+    /// Sends a Fetch or FetchSnapshot as the one request in flight, under a new
+    /// correlation id, and arms its request timeout.
+    fn send_tracked_fetch(
         &mut self,
         now_ms: u64,
-        leader: RaftNodeId,
-        snapshot_id: SnapshotId,
+        target: RaftNodeId,
         out: &mut RaftOutput<P>,
+        message: impl FnOnce(u64) -> RaftMessage<P>,
     ) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
-        self.in_flight_fetch = Some((leader, correlation_id));
-        out.send(
-            leader,
-            RaftMessage::FetchSnapshot {
-                epoch: self.epoch(),
-                snapshot_id,
-                replica_id: self.id,
-                correlation_id,
-            },
-        );
+        self.in_flight_fetch = Some((target, correlation_id));
+        out.send(target, message(correlation_id));
         let timeout_ms = self.config.request_timeout_ms;
         self.deadlines
             .set(TimerKind::FetchRetry, now_ms, timeout_ms, out);
@@ -1821,6 +1816,30 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
             .set(TimerKind::FetchRetry, now_ms, backoff_ms, out);
     }
 
+    /// What Fetch and FetchSnapshot answers share: one to a request given up on is dropped;
+    /// one from a replica behind the current epoch means trying again (an observer asks the
+    /// next voter); a newer epoch or leader moves this replica, whose new state fetches on
+    /// its own. Returns whether the answer is still for the current state.
+    fn accept_fetch_answer(
+        &mut self,
+        now_ms: u64,
+        (from, epoch, leader, correlation_id): (RaftNodeId, RaftEpoch, Option<RaftNodeId>, u64),
+        out: &mut RaftOutput<P>,
+    ) -> bool {
+        if self.in_flight_fetch != Some((from, correlation_id)) {
+            return false;
+        }
+        self.in_flight_fetch = None;
+        self.deadlines.clear(TimerKind::FetchRetry);
+        let current =
+            epoch >= self.epoch() && self.handle_common_response(now_ms, epoch, leader, out);
+        if epoch < self.epoch() {
+            self.retry_fetch_after_backoff(now_ms, out);
+            return false;
+        }
+        current
+    }
+
     /// `handleFetchResponse`.
     fn on_fetch_response(
         &mut self,
@@ -1829,20 +1848,9 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         answer: FetchResponse<P>,
         out: &mut RaftOutput<P>,
     ) {
-        if self.in_flight_fetch != Some((from, answer.correlation_id)) {
-            return; // an answer to a request given up on
-        }
-        self.in_flight_fetch = None;
-        self.deadlines.clear(TimerKind::FetchRetry);
-        let current = answer.epoch >= self.epoch()
-            && self.handle_common_response(now_ms, answer.epoch, answer.leader, out);
-        if answer.epoch < self.epoch() {
-            // The replica asked is behind: try again (an observer asks the next voter).
-            self.retry_fetch_after_backoff(now_ms, out);
+        let answer_to = (from, answer.epoch, answer.leader, answer.correlation_id);
+        if !self.accept_fetch_answer(now_ms, answer_to, out) {
             return;
-        }
-        if !current {
-            return; // moved to a new state, which fetches on its own
         }
         let from_leader = matches!(&self.state, State::Follower(f) if f.leader == from);
         if answer.error.is_some() || !from_leader {
@@ -1972,18 +1980,7 @@ impl<P: Clone + Debug + PartialEq> RaftReplica<P> {
         error: Option<RaftError>,
         out: &mut RaftOutput<P>,
     ) {
-        if self.in_flight_fetch != Some((from, correlation_id)) {
-            return;
-        }
-        self.in_flight_fetch = None;
-        self.deadlines.clear(TimerKind::FetchRetry);
-        let current =
-            epoch >= self.epoch() && self.handle_common_response(now_ms, epoch, leader, out);
-        if epoch < self.epoch() {
-            self.retry_fetch_after_backoff(now_ms, out);
-            return;
-        }
-        if !current {
+        if !self.accept_fetch_answer(now_ms, (from, epoch, leader, correlation_id), out) {
             return;
         }
         let State::Follower(follower) = &mut self.state else {
