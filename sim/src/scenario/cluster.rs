@@ -196,16 +196,7 @@ fn parse_controllers(
     };
     let ids = parse_node_ids(ctx, item, IDS, "controller", MAX_CONTROLLERS)?;
     let span = Some(ctx.key_span(&item.span()));
-    if let Some(count) = count.filter(|n| *n as usize != ids.len()) {
-        return Err(ctx.err(
-            span,
-            Some(IDS),
-            format!(
-                "{} controller ids for controllers = {count}; give one id for each controller",
-                ids.len()
-            ),
-        ));
-    }
+    check_controller_id_count(ctx, span.clone(), &ids, count)?;
     if let Some(id) = ids.iter().find(|id| spec.has_broker(**id)) {
         return Err(ctx.err(
             span,
@@ -303,16 +294,7 @@ fn parse_combined_controllers(
     };
     let ids = parse_node_ids(ctx, item, IDS, "controller", MAX_CONTROLLERS)?;
     let span = Some(ctx.key_span(&item.span()));
-    if let Some(count) = count.filter(|n| *n as usize != ids.len()) {
-        return Err(ctx.err(
-            span,
-            Some(IDS),
-            format!(
-                "{} controller ids for controllers = {count}; give one id for each controller",
-                ids.len()
-            ),
-        ));
-    }
+    check_controller_id_count(ctx, span.clone(), &ids, count)?;
     if let Some(id) = ids.iter().find(|id| !spec.has_broker(**id)) {
         return Err(ctx.err(
             span,
@@ -849,4 +831,20 @@ fn parse_assignment(
         all.push(ids);
     }
     Ok(all)
+}
+
+/// `controller_ids` must name one id per controller when `controllers` is given too, in
+/// either mode.
+fn check_controller_id_count(ctx: &Ctx, span: Span, ids: &[i32], count: Option<u32>) -> Result<()> {
+    match count.filter(|n| *n as usize != ids.len()) {
+        Some(count) => Err(ctx.err(
+            span,
+            Some("controller_ids"),
+            format!(
+                "{} controller ids for controllers = {count}; give one id for each controller",
+                ids.len()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
