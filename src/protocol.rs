@@ -71,6 +71,11 @@ pub enum Message {
     Produce(ProduceRequest),
     ProduceResponse(ProduceResponse),
 
+    // ---- transactions (KIP-98) ----
+    /// The transaction coordinator asks a partition leader to end transactions there.
+    WriteTxnMarkers(WriteTxnMarkersRequest),
+    WriteTxnMarkersResponse(WriteTxnMarkersResponse),
+
     // ---- metadata and offsets for clients ----
     Metadata(MetadataRequest),
     MetadataResponse(MetadataResponse),
@@ -316,6 +321,8 @@ impl Message {
             Message::InitProducerIdResponse(_) => "InitProducerIdResponse",
             Message::Produce(_) => "Produce",
             Message::ProduceResponse(_) => "ProduceResponse",
+            Message::WriteTxnMarkers(_) => "WriteTxnMarkers",
+            Message::WriteTxnMarkersResponse(_) => "WriteTxnMarkersResponse",
             Message::Metadata(_) => "Metadata",
             Message::MetadataResponse(_) => "MetadataResponse",
             Message::ListOffsets(_) => "ListOffsets",
@@ -508,6 +515,49 @@ pub struct FetchRequest {
     pub partitions: Vec<FetchPartition>,
     /// Partitions an incremental request drops from its session.
     pub forgotten: Vec<TopicPartition>,
+    /// How far a consumer may read (`FetchRequest.isolationLevel`, KIP-98); followers
+    /// always read uncommitted.
+    pub isolation_level: IsolationLevel,
+}
+
+/// A consumer's `isolation.level`: whether it reads only what transactions committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationLevel {
+    /// `read_uncommitted` (the default): everything up to the high watermark, the records
+    /// of open and aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// `read_committed`: only up to the last stable offset, told which transactions in
+    /// that range were aborted so their records can be skipped.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The config value, as Kafka spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<IsolationLevel> {
+        match text {
+            "read_uncommitted" => Some(IsolationLevel::ReadUncommitted),
+            "read_committed" => Some(IsolationLevel::ReadCommitted),
+            _ => None,
+        }
+    }
+}
+
+/// An aborted transaction a `read_committed` fetch answer names
+/// (`FetchResponseData.AbortedTransaction`): the reader skips the producer's transactional
+/// records from `first_offset` until that producer's abort marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: u64,
 }
 
 /// A leader's answer to a fetch.
@@ -572,6 +622,41 @@ pub struct InitProducerIdResponse {
     pub producer_epoch: i16,
 }
 
+/// The transaction coordinator's request to one broker: for each transaction, a COMMIT or
+/// ABORT marker on each of its partitions that broker leads (`WriteTxnMarkersRequest`, sent
+/// by `TransactionMarkerChannelManager`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteTxnMarkersRequest {
+    pub correlation_id: u64,
+    pub markers: Vec<WritableTxnMarker>,
+}
+
+/// One transaction's markers in a [`WriteTxnMarkersRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WritableTxnMarker {
+    pub producer_id: i64,
+    /// The epoch the marker is written with: the transaction's, or the bumped one after a
+    /// fence or (transaction version 2) at every end.
+    pub producer_epoch: i16,
+    pub transaction_result: ControlRecordType,
+    pub partitions: Vec<TopicPartition>,
+    pub coordinator_epoch: i32,
+}
+
+/// Per transaction of the request, each partition's error (NONE once its marker is
+/// replicated to the ISR).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteTxnMarkersResponse {
+    pub correlation_id: u64,
+    pub markers: Vec<WritableTxnMarkerResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WritableTxnMarkerResult {
+    pub producer_id: i64,
+    pub partitions: Vec<(TopicPartition, ErrorCode)>,
+}
+
 /// One partition's answer in a produce response.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProducePartitionResponse {
@@ -607,6 +692,9 @@ pub struct ListOffsetsRequest {
     pub tp: TopicPartition,
     pub spec: OffsetSpec,
     pub current_leader_epoch: Option<LeaderEpoch>,
+    /// The asker's `isolation.level`: the latest offset of a `read_committed` consumer is
+    /// the last stable offset.
+    pub isolation_level: IsolationLevel,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -656,6 +744,11 @@ pub struct FetchPartitionResponse {
     pub log_start_offset: u64,
     /// The leader's log end offset when it answered.
     pub log_end_offset: u64,
+    /// The leader's last stable offset when it answered (the high watermark when no
+    /// transaction is undecided).
+    pub last_stable_offset: u64,
+    /// For a `read_committed` fetch, the aborted transactions among the records returned.
+    pub aborted_transactions: Vec<AbortedTransaction>,
     /// The leader epoch of the replica that answered.
     pub leader_epoch: LeaderEpoch,
     /// Whole record batches, as the log holds them (one segment's worth at most).

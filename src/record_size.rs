@@ -19,6 +19,12 @@ use crate::types::{ProducerRecord, Record};
 /// timestamps, producer id, producer epoch, base sequence, record count).
 pub const RECORD_BATCH_OVERHEAD_BYTES: u64 = 61;
 
+/// The one record of a control batch, a transaction marker: its key is a version and the
+/// control type (`ControlRecordType.CURRENT_CONTROL_RECORD_KEY_SIZE`, 4 bytes), its value a
+/// version and the coordinator epoch (`EndTransactionMarker.CURRENT_END_TXN_MARKER_VALUE_SIZE`,
+/// 6 bytes); with its length, attributes, zero deltas, two lengths and no headers, 17 bytes.
+pub const CONTROL_RECORD_BYTES: u64 = 1 + 1 + 1 + 1 + 1 + 4 + 1 + 6 + 1;
+
 /// Kafka's `DefaultRecord.MAX_RECORD_OVERHEAD`: the most a record's length, attributes and
 /// deltas can take (5 + 1 + 10 + 5), used for the upper bound before the deltas are known.
 pub const MAX_RECORD_OVERHEAD_BYTES: u64 = 21;

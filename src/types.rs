@@ -115,6 +115,35 @@ pub struct BatchStamp {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub last_sequence: i32,
+    /// The batch attribute a transactional producer sets (`RecordBatch.isTransactional`):
+    /// its records count only once a commit marker follows them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_transactional: bool,
+}
+
+/// Which way a transaction ended: the type of a control record (`ControlRecordType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlRecordType {
+    Abort,
+    Commit,
+}
+
+/// The one record of a control batch: a transaction marker (Kafka's `EndTransactionMarker`),
+/// which the partition leader appends when the transaction coordinator asks
+/// (`WriteTxnMarkers`). It takes an offset like any record, but no reader is ever handed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct EndTxnMarker {
+    pub control_type: ControlRecordType,
+    /// The coordinator's epoch (its `__transaction_state` partition's leader epoch): a
+    /// marker from a deposed coordinator is refused.
+    pub coordinator_epoch: i32,
+}
+
+impl EndTxnMarker {
+    pub fn is_abort(self) -> bool {
+        self.control_type == ControlRecordType::Abort
+    }
 }
 
 /// A record in a replica's log.
@@ -223,6 +252,10 @@ pub struct RecordBatch {
     /// this batch; a later round at or after it removes the batch's tombstones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_horizon_ms: Option<u64>,
+    /// Set on a control batch (the `isControl` attribute): its one record is this marker,
+    /// and `records` is empty, since no reader is handed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<EndTxnMarker>,
     /// The header's base timestamp: the records' timestamp deltas are from it. The first
     /// record's timestamp, or the delete horizon once one is set.
     pub base_timestamp_ms: u64,
@@ -235,8 +268,22 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// The batch's bytes: Kafka's `DefaultRecordBatch.sizeInBytes`, the header and its records.
     pub fn size_bytes(&self) -> u64 {
+        let control_bytes = match self.control {
+            Some(_) => crate::record_size::CONTROL_RECORD_BYTES,
+            None => 0,
+        };
         crate::record_size::RECORD_BATCH_OVERHEAD_BYTES
+            + control_bytes
             + self.records.iter().map(|r| r.size_bytes).sum::<u64>()
+    }
+
+    /// Whether a transactional producer wrote this batch (data or marker).
+    pub fn is_transactional(&self) -> bool {
+        self.producer.is_some_and(|p| p.is_transactional)
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.control.is_some()
     }
 
     /// The offset after this batch: where a reader that took it goes on.
@@ -288,6 +335,7 @@ impl RecordBatch {
             leader_epoch: first.leader_epoch,
             producer: first.producer,
             delete_horizon_ms: None,
+            control: None,
             base_timestamp_ms: first.timestamp_ms,
             max_timestamp_ms: records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0),
             records,

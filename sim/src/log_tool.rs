@@ -335,6 +335,7 @@ fn parse_record(v: &Value, field: &str) -> Result<RecordBatch, LogToolError> {
                 producer_epoch: 0,
                 base_sequence: seq,
                 last_sequence: seq,
+                is_transactional: false,
             })
         }
     };

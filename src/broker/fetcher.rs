@@ -167,6 +167,8 @@ impl Broker {
                 session,
                 partitions,
                 forgotten,
+                // `ReplicaFetcherThread`: a follower reads everything (`FetchIsolation.LOG_END`).
+                isolation_level: IsolationLevel::ReadUncommitted,
             })
         };
         let fetcher = self.fetchers.get_mut(&leader_id).expect("fetcher");

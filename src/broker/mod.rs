@@ -63,6 +63,7 @@ mod replica_manager;
 mod shutdown;
 #[cfg(test)]
 mod tests;
+mod txn_markers;
 mod zk_client;
 
 pub use disk::Disk;
@@ -179,6 +180,9 @@ pub struct Broker {
     next_correlation_id: u64,
     next_delayed_id: u64,
     delayed_produces: BTreeMap<u64, DelayedProduce>,
+    /// Per WriteTxnMarkers request being answered, the marker (its index in the request, and
+    /// its producer id) of each partition, in the order of its delayed produce's statuses.
+    txn_marker_requests: BTreeMap<u64, Vec<(usize, i64)>>,
     /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
     produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
     /// The fetch sessions of the followers (and consumers) fetching from this broker.
@@ -230,6 +234,7 @@ impl Broker {
             next_correlation_id: 0,
             next_delayed_id: 0,
             delayed_produces: BTreeMap::new(),
+            txn_marker_requests: BTreeMap::new(),
             produce_watchers: BTreeMap::new(),
             fetch_sessions: FetchSessionCache::default(),
             parked_fetches: BTreeMap::new(),
@@ -436,6 +441,7 @@ impl Broker {
             tp,
             spec,
             current_leader_epoch,
+            isolation_level,
         } = request;
         let fp = FetchPartition {
             tp: tp.clone(),
@@ -453,7 +459,13 @@ impl Broker {
                 let log = &self.disk.logs[&tp];
                 let offset = match spec {
                     OffsetSpec::Earliest => log.log_start_offset(),
-                    OffsetSpec::Latest => self.high_watermark(&tp),
+                    // `Partition.fetchOffsetForTimestamp`: the latest offset by isolation level.
+                    OffsetSpec::Latest => match isolation_level {
+                        IsolationLevel::ReadUncommitted => self.high_watermark(&tp),
+                        IsolationLevel::ReadCommitted => {
+                            log.last_stable_offset(self.high_watermark(&tp))
+                        }
+                    },
                 };
                 (
                     ErrorCode::None,
@@ -573,6 +585,9 @@ impl Broker {
             Message::Produce(request) => {
                 self.on_produce(now_ms, ProduceReplyTo::Client(from), request, out)
             }
+            Message::WriteTxnMarkers(request) => {
+                self.on_write_txn_markers(now_ms, from, request, out)
+            }
             Message::Metadata(request) => self.on_metadata(from, request, out),
             Message::Disconnected(_) => {
                 self.on_disconnected(from, out);
@@ -622,6 +637,8 @@ impl Broker {
             | Message::ElectLeadersResponse(_)
             | Message::DeleteRecordsResponse(_)
             | Message::InitProducerIdResponse(_)
+            // The transaction coordinator, which sends the markers, is not hosted yet.
+            | Message::WriteTxnMarkersResponse(_)
             | Message::BrokerRegistration(_)
             | Message::BrokerHeartbeat(_)
             | Message::AlterPartition(_)

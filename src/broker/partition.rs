@@ -536,6 +536,9 @@ impl Broker {
              (Kafka's UnifiedLog.updateHighWatermark clamps it to the LEO): {tp} {new} > {leo}"
         );
         self.high_watermarks.insert(tp.clone(), new);
+        if let Some(log) = self.disk.logs.get_mut(tp) {
+            log.on_high_watermark_updated(new);
+        }
         self.fetch_sessions.mark_dirty(tp);
         let (leader_epoch, is_leader) = self.partition_role(tp).unwrap_or((-1, false));
         out.event(Event::HighWatermarkChanged {

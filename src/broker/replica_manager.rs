@@ -45,7 +45,15 @@ impl ProduceStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ProduceReplyTo {
     Client(NodeId),
-    Coordinator { append_id: u64 },
+    Coordinator {
+        append_id: u64,
+    },
+    /// A WriteTxnMarkers request from the transaction coordinator on `to`; its layout is
+    /// kept under `request_id` (see `txn_markers.rs`).
+    TxnMarkers {
+        to: NodeId,
+        request_id: u64,
+    },
 }
 
 /// An acks=all produce request in the purgatory (Kafka's `DelayedProduce`): answered once
@@ -62,11 +70,34 @@ pub(super) struct DelayedFetch {
     pub(super) from: NodeId,
     pub(super) correlation_id: u64,
     pub(super) replica_id: Option<BrokerId>,
+    /// How far it may read.
+    pub(super) isolation: FetchIsolation,
     pub(super) context: FetchContext,
     /// The partitions to read: the request's, or for an incremental session fetch those
     /// of the session with news when it arrived (the answer looks at the session's news
     /// as they are by then).
     pub(super) partitions: Vec<FetchPartition>,
+}
+
+/// How far a fetch may read (Kafka's `FetchIsolation.of(replicaId, isolationLevel)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FetchIsolation {
+    /// A follower: up to the log end offset.
+    LogEnd,
+    /// A `read_uncommitted` consumer: up to the high watermark.
+    HighWatermark,
+    /// A `read_committed` consumer: up to the last stable offset.
+    TxnCommitted,
+}
+
+impl FetchIsolation {
+    pub(super) fn of(replica_id: Option<BrokerId>, level: IsolationLevel) -> FetchIsolation {
+        match (replica_id, level) {
+            (Some(_), _) => FetchIsolation::LogEnd,
+            (None, IsolationLevel::ReadUncommitted) => FetchIsolation::HighWatermark,
+            (None, IsolationLevel::ReadCommitted) => FetchIsolation::TxnCommitted,
+        }
+    }
 }
 
 /// Sends the one response of a produce request, a result for each of its partitions.
@@ -501,6 +532,9 @@ impl Broker {
             ProduceReplyTo::Coordinator { append_id } => {
                 self.queue_coordinator_completion(append_id, statuses)
             }
+            ProduceReplyTo::TxnMarkers { to, request_id } => {
+                self.answer_txn_markers(to, request_id, correlation_id, statuses, out)
+            }
         }
     }
 
@@ -577,6 +611,7 @@ impl Broker {
             from,
             correlation_id: request.correlation_id,
             replica_id: request.replica_id,
+            isolation: FetchIsolation::of(request.replica_id, request.isolation_level),
             context,
             partitions,
         };
@@ -717,14 +752,13 @@ impl Broker {
         }
     }
 
-    pub(super) fn fetch_upper_bound(
-        &self,
-        tp: &TopicPartition,
-        replica_id: Option<BrokerId>,
-    ) -> u64 {
-        match replica_id {
-            Some(_) => self.disk.logs[tp].log_end_offset(),
-            None => self.high_watermark(tp),
+    /// Where a read stops (`UnifiedLog.read`'s `maxOffsetMetadata` by `FetchIsolation`).
+    pub(super) fn fetch_upper_bound(&self, tp: &TopicPartition, isolation: FetchIsolation) -> u64 {
+        let log = &self.disk.logs[tp];
+        match isolation {
+            FetchIsolation::LogEnd => log.log_end_offset(),
+            FetchIsolation::HighWatermark => self.high_watermark(tp),
+            FetchIsolation::TxnCommitted => log.last_stable_offset(self.high_watermark(tp)),
         }
     }
 
@@ -733,33 +767,35 @@ impl Broker {
     pub(super) fn partition_has_something(
         &self,
         fp: &FetchPartition,
-        replica_id: Option<BrokerId>,
+        isolation: FetchIsolation,
     ) -> bool {
         self.fetch_error(fp).is_some()
             || self.diverging_epoch(fp).is_some()
             || self.out_of_range(fp)
-            || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, replica_id)
+            || fp.fetch_offset < self.fetch_upper_bound(&fp.tp, isolation)
     }
 
     pub(super) fn fetch_has_something(&self, request: &DelayedFetch) -> bool {
         request
             .partitions
             .iter()
-            .any(|fp| self.partition_has_something(fp, request.replica_id))
+            .any(|fp| self.partition_has_something(fp, request.isolation))
     }
 
     /// One partition's part of a fetch answer.
     pub(super) fn read_partition(
         &self,
         fp: &FetchPartition,
-        replica_id: Option<BrokerId>,
+        isolation: FetchIsolation,
     ) -> FetchPartitionResponse {
         let hw = self.high_watermark(&fp.tp);
-        let (leo, log_start) = self
-            .disk
-            .logs
-            .get(&fp.tp)
-            .map_or((0, 0), |l| (l.log_end_offset(), l.log_start_offset()));
+        let (leo, log_start, lso) = self.disk.logs.get(&fp.tp).map_or((0, 0, 0), |l| {
+            (
+                l.log_end_offset(),
+                l.log_start_offset(),
+                l.last_stable_offset(hw),
+            )
+        });
         debug_assert!(
             hw <= leo,
             "the HW never passes the LEO: {} {hw} > {leo}",
@@ -772,6 +808,8 @@ impl Broker {
             high_watermark: hw,
             log_start_offset: log_start,
             log_end_offset: leo,
+            last_stable_offset: lso,
+            aborted_transactions: Vec::new(),
             leader_epoch,
             records: Vec::new(),
             diverging_epoch: None,
@@ -783,9 +821,25 @@ impl Broker {
         } else if self.out_of_range(fp) {
             response.error = ErrorCode::OffsetOutOfRange;
         } else {
-            let upper = self.fetch_upper_bound(&fp.tp, replica_id);
-            response.records =
-                self.disk.logs[&fp.tp].read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+            let upper = self.fetch_upper_bound(&fp.tp, isolation);
+            let log = &self.disk.logs[&fp.tp];
+            response.records = log.read(fp.fetch_offset, upper, FETCH_MAX_RECORDS);
+            if isolation == FetchIsolation::TxnCommitted {
+                // `UnifiedLog.read` with `FetchTxnCommitted`: the aborted transactions that
+                // overlap what was read, up to the end of its last batch.
+                let read_end = response
+                    .records
+                    .last()
+                    .map_or(fp.fetch_offset, RecordBatch::next_offset);
+                response.aborted_transactions = log
+                    .aborted_transactions(fp.fetch_offset, read_end)
+                    .into_iter()
+                    .map(|t| AbortedTransaction {
+                        producer_id: t.producer_id,
+                        first_offset: t.first_offset,
+                    })
+                    .collect();
+            }
             if !self.protocol().uses_leader_epochs() {
                 starts_at_the_offset(&mut response.records, fp.fetch_offset);
             }
@@ -816,7 +870,7 @@ impl Broker {
         };
         let mut responses = Vec::new();
         for fp in &partitions {
-            let response = self.read_partition(fp, request.replica_id);
+            let response = self.read_partition(fp, request.isolation);
             let quiet = response.error == ErrorCode::None
                 && response.diverging_epoch.is_none()
                 && response.records.is_empty();
@@ -889,8 +943,8 @@ impl Broker {
             };
             let session = self.fetch_sessions.get(session_id).expect("listed");
             let fp = &session.partitions[tp].fetch;
-            let replica_id = self.delayed_fetches[&id].replica_id;
-            if self.partition_has_something(fp, replica_id) {
+            let isolation = self.delayed_fetches[&id].isolation;
+            if self.partition_has_something(fp, isolation) {
                 ready.push(id);
             }
         }

@@ -11,6 +11,7 @@ use partition::FetchReadiness;
 mod history;
 mod leadership;
 mod log_layer;
+mod transactions;
 
 const CONTROLLER: BrokerId = 99;
 
@@ -240,11 +241,25 @@ impl Cluster {
     }
 
     fn produce(&mut self, to: BrokerId, acks: Acks, seqs: std::ops::Range<u64>) {
-        let records = seqs
-            .map(|seq| ProducerRecord {
+        let records = seqs.map(|seq| (None, seq)).collect();
+        self.produce_batch(to, acks, records, None);
+    }
+
+    /// One produce request from producer 0 with one batch of records, each with its key
+    /// and sequence number in the workload, under `stamp` if given.
+    fn produce_batch(
+        &mut self,
+        to: BrokerId,
+        acks: Acks,
+        records: Vec<(Option<&str>, u64)>,
+        stamp: Option<BatchStamp>,
+    ) {
+        let records = records
+            .into_iter()
+            .map(|(key, seq)| ProducerRecord {
                 id: RecordId { producer: 0, seq },
                 timestamp_ms: self.now_ms,
-                key: None,
+                key: key.map(str::to_string),
                 value: Some(format!("v{seq}")),
                 value_bytes: 2,
                 headers: vec![],
@@ -260,7 +275,7 @@ impl Cluster {
                 partitions: vec![ProducePartition {
                     tp: tp(),
                     records,
-                    producer: None,
+                    producer: stamp,
                 }],
             }),
         ));
@@ -689,6 +704,7 @@ fn fetch_from_0(
         session,
         partitions,
         forgotten: Vec::new(),
+        isolation_level: IsolationLevel::ReadUncommitted,
     };
     let now = c.now_ms;
     c.brokers.get_mut(&0).unwrap().on_message(
@@ -1054,6 +1070,7 @@ fn a_consumer_fetch_is_fenced_by_its_leader_epoch_only_from_2_1() {
             log_start_offset: None,
         }],
         forgotten: Vec::new(),
+        isolation_level: IsolationLevel::ReadUncommitted,
     });
     for (version, expected) in [
         ("2.0", ErrorCode::None),

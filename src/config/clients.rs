@@ -6,6 +6,7 @@ use super::{
     ConfigKey, ConfigValue,
 };
 use crate::assignor::Strategy;
+use crate::protocol::IsolationLevel;
 use crate::types::Acks;
 
 /// Producer client configs.
@@ -262,6 +263,7 @@ pub enum AutoOffsetReset {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConsumerConfig {
     pub auto_offset_reset: AutoOffsetReset,
+    pub isolation_level: IsolationLevel,
     pub fetch_max_wait_ms: u64,
     pub request_timeout_ms: u64,
     pub retry_backoff_ms: u64,
@@ -282,6 +284,7 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         let blank = ConsumerConfig {
             auto_offset_reset: AutoOffsetReset::Latest,
+            isolation_level: IsolationLevel::ReadUncommitted,
             fetch_max_wait_ms: 0,
             request_timeout_ms: 0,
             retry_backoff_ms: 0,
@@ -322,6 +325,21 @@ impl ConsumerConfig {
                         })
                     }
                 };
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "isolation.level",
+            default: Some("read_uncommitted"),
+            unit: "",
+            doc: "read_committed reads only up to the last stable offset and skips aborted transactions' records; read_uncommitted reads up to the high watermark, aborted records included",
+            apply: |c, k, v| {
+                c.isolation_level =
+                    IsolationLevel::parse(&as_string(k, v)?).ok_or_else(|| ConfigError::BadValue {
+                        key: k.to_string(),
+                        expected: "\"read_committed\" or \"read_uncommitted\"",
+                        got: v.to_string(),
+                    })?;
                 Ok(())
             },
         },

@@ -26,7 +26,6 @@ const NOT_MODELLED: &[&str] = &[
     "fetch.max.bytes",
     "fetch.min.bytes",
     "interceptor.classes",
-    "isolation.level",
     "key.deserializer",
     "key.serializer",
     "listeners",

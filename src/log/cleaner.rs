@@ -4,8 +4,9 @@
 //! A compacted log has three parts. Below the cleaner's checkpoint is the clean part, where
 //! each key already appears once. From the checkpoint to the first uncleanable offset is the
 //! dirty part the next round may clean. From there on nothing is touched: the active
-//! segment, anything at or past the high watermark (from 3.1, KAFKA-13194), and segments
-//! younger than `min.compaction.lag.ms`. The first uncleanable offset is rounded down to its
+//! segment, anything at or past the last stable offset (the high watermark when no
+//! transaction is undecided; from 3.1, KAFKA-13194), and segments younger than
+//! `min.compaction.lag.ms`. The first uncleanable offset is rounded down to its
 //! segment's base, since the cleaner works on whole segments.
 //!
 //! A round maps each key of the dirty part to its last offset, then copies every segment
@@ -20,6 +21,11 @@
 //! those whose share is above `min.cleanable.dirty.ratio` (bytes, strictly greater), or
 //! whose oldest dirty segment waited longer than `max.compaction.lag.ms`. The simulator
 //! decides per log: [`Log::log_to_clean`] says whether this log would be taken.
+//!
+//! Not modelled yet for transactions: Kafka's cleaner also removes an aborted
+//! transaction's records whatever their keys, and later the markers whose transactions
+//! are gone. Here transactional records are compacted by key like any other, and every
+//! marker stays.
 
 use super::segment::LogSegment;
 use super::Log;
@@ -95,7 +101,8 @@ impl CleanOutcome {
 
 impl Log {
     /// `LogCleanerManager.cleanableOffsets` at `now_ms`, for a replica whose high watermark
-    /// (its last stable offset, without transactions) is `high_watermark`.
+    /// is `high_watermark`: the cleaner never passes the last stable offset, so an open
+    /// transaction's records are never cleaned.
     pub fn cleanable_offsets(&self, now_ms: u64, high_watermark: u64) -> OffsetsToClean {
         let checkpoint = self.cleaner_checkpoint.unwrap_or(self.log_start_offset);
         let (first_dirty_offset, force_update_checkpoint) =
@@ -104,7 +111,9 @@ impl Log {
             } else {
                 (checkpoint, false)
             };
-        let mut first_uncleanable = high_watermark.min(self.active_segment().base_offset);
+        let mut first_uncleanable = self
+            .last_stable_offset(high_watermark)
+            .min(self.active_segment().base_offset);
         let lag_ms = self.config.min_compaction_lag_ms;
         if lag_ms > 0 {
             // The first dirty closed segment whose newest record is younger than the lag.
@@ -404,6 +413,14 @@ fn clean_segment_batches(
 ) -> Vec<RecordBatch> {
     let mut kept = Vec::new();
     for batch in &segment.batches {
+        if batch.is_control() {
+            // A transaction marker stays: without it the transaction would read as open
+            // again when the producer state is rebuilt. (Kafka drops a marker once its
+            // transaction's records are gone and `delete.retention.ms` has passed; the
+            // cleaner here keeps every one.)
+            kept.push(batch.clone());
+            continue;
+        }
         let mut retained = Vec::new();
         let mut changed = false;
         let mut has_tombstone = false;
@@ -514,6 +531,7 @@ fn rebuild_batch(
         leader_epoch,
         producer: batch.producer,
         delete_horizon_ms,
+        control: batch.control,
         base_timestamp_ms,
         max_timestamp_ms,
         records,

@@ -520,6 +520,7 @@ fn a_producers_last_batch_is_kept_empty() {
         producer_epoch: 0,
         base_sequence: seq,
         last_sequence: seq,
+        is_transactional: false,
     };
     let mut log = log_with(compacted(1024 * 1024));
     log.append_as_leader(0, vec![record(Some("K"), Some("a"), 0)], Some(stamp(0)), 0);

@@ -37,9 +37,12 @@ pub mod retention;
 pub mod segment;
 #[cfg(test)]
 pub(crate) mod testing;
+mod transactions;
+#[cfg(test)]
+mod transactions_tests;
 
 use crate::page_cache::{PageCache, WriteBack};
-use crate::producer_state::{Check, ProducerRules, ProducerStateManager};
+use crate::producer_state::{Check, PartitionTransactions, ProducerRules, ProducerStateManager};
 use crate::types::{BatchStamp, LeaderEpoch, ProducerRecord, Record, RecordBatch, RecordId};
 use config::{LogConfig, TimestampType};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -137,6 +140,11 @@ pub struct Log {
     /// date on every append and rebuilt after a truncation.
     #[serde(skip)]
     producer_state: ProducerStateManager,
+    /// The transactional half of the producer state: open and decided transactions, the
+    /// aborted-transaction index, and from them the last stable offset (see
+    /// `transactions.rs`). Also a function of the batches.
+    #[serde(skip)]
+    transactions: PartitionTransactions,
     /// The cleaner's `cleaner-offset-checkpoint` entry: where the dirty part begins.
     cleaner_checkpoint: Option<u64>,
     /// Draws each new segment's share of `segment.jitter.ms`.
@@ -189,6 +197,7 @@ impl Log {
             oldest_unflushed_ms: None,
             page_cache: PageCache::new(write_back),
             producer_state: ProducerStateManager::default(),
+            transactions: PartitionTransactions::default(),
             cleaner_checkpoint: None,
             jitter_rng: ChaCha8Rng::seed_from_u64(jitter_seed),
         };
@@ -272,7 +281,7 @@ impl Log {
                 start_offset: offset,
             });
         }
-        log.producer_state = ProducerStateManager::rebuild(log.batches());
+        log.rebuild_producer_state();
         log.debug_assert_shape();
         Ok(log)
     }
@@ -310,7 +319,10 @@ impl Log {
     /// The leader's check of a producer's batch before it appends it
     /// (`UnifiedLog.analyzeAndValidateProducerState` with `AppendOrigin.CLIENT`).
     pub fn check_producer_batch(&self, stamp: &BatchStamp, rules: ProducerRules) -> Check {
-        self.producer_state.check(stamp, rules)
+        match self.producer_state.check(stamp, rules) {
+            Check::Append => self.check_transactional_batch(stamp),
+            other => other,
+        }
     }
 
     pub fn log_start_offset(&self) -> u64 {
@@ -559,14 +571,12 @@ impl Log {
             leader_epoch: epoch,
             producer,
             delete_horizon_ms: None,
+            control: None,
             base_timestamp_ms,
             max_timestamp_ms,
             records: batch_records,
         };
-        if let Some(stamp) = producer {
-            self.producer_state
-                .record(&stamp, batch.base_offset, batch.last_offset);
-        }
+        self.note_client_batch(&batch);
         let roll = self.append_batches(vec![batch], now_ms);
         (appended, roll)
     }
@@ -613,11 +623,8 @@ impl Log {
             for r in &b.records {
                 appended.push((r.offset, r.id, r.leader_epoch));
             }
-            if let Some(stamp) = b.producer {
-                // `AppendOrigin.REPLICATION`: noted, never checked.
-                self.producer_state
-                    .record(&stamp, b.base_offset, b.last_offset);
-            }
+            // `AppendOrigin.REPLICATION`: noted, never checked.
+            self.note_replicated_batch(b);
         }
         let roll = self.append_batches(batches, now_ms);
         for (epoch, start_offset) in epoch_starts {
@@ -740,7 +747,7 @@ impl Log {
         let end = straddling.unwrap_or(offset);
         self.log_end_offset = end;
         // `UnifiedLog.truncateTo`: the producer state is loaded again from what is left.
-        self.producer_state = ProducerStateManager::rebuild(self.batches());
+        self.rebuild_producer_state();
         self.epochs.retain(|e| e.start_offset < end);
         self.flushed_offset = self.flushed_offset.min(end);
         if self.flushed_offset == self.log_end_offset() {
@@ -771,6 +778,7 @@ impl Log {
         self.log_end_offset = offset;
         self.epochs.clear();
         self.producer_state = ProducerStateManager::default();
+        self.transactions = PartitionTransactions::default();
         self.flushed_offset = offset;
         self.oldest_unflushed_ms = None;
         self.cleaner_checkpoint = None;
@@ -958,6 +966,7 @@ mod tests {
             producer_epoch: 0,
             base_sequence: base,
             last_sequence: last,
+            is_transactional: false,
         };
         let mut log = Log::default();
         log.append_as_leader(0, vec![rec(0), rec(1)], Some(stamp(0, 1)), 0);

@@ -28,6 +28,7 @@ pub fn record_batch(
         leader_epoch: 0,
         producer: None,
         delete_horizon_ms: None,
+        control: None,
         base_timestamp_ms: ts_ms,
         max_timestamp_ms: ts_ms,
         records: vec![record],

@@ -151,11 +151,32 @@ impl ProducerStateManager {
                 Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
             };
         }
-        match entry.batches.back() {
-            Some(last) if !in_sequence(last.last_sequence, stamp.base_sequence) => {
-                Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
-            }
-            _ => Check::Append,
+        // An entry without batches (a marker set its epoch) ends at `NO_SEQUENCE` (-1), so
+        // the epoch's first batch must be sequence 0.
+        let last_sequence = entry.batches.back().map_or(-1, |b| b.last_sequence);
+        if in_sequence(last_sequence, stamp.base_sequence) {
+            Check::Append
+        } else {
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
+        }
+    }
+
+    /// Notes a transaction marker of `producer_id` at `producer_epoch`
+    /// (`ProducerAppendInfo.appendEndTxnMarker`): a marker has no sequence, but a newer
+    /// epoch in it, as after a fenced or (transaction version 2) finished transaction,
+    /// empties the producer's batches (`ProducerStateEntry.maybeUpdateProducerEpoch`), so
+    /// the next batch must start the new epoch at sequence 0.
+    pub fn record_marker(&mut self, producer_id: i64, producer_epoch: i16) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                producer_epoch,
+                batches: VecDeque::new(),
+            });
+        if entry.producer_epoch != producer_epoch {
+            entry.producer_epoch = producer_epoch;
+            entry.batches.clear();
         }
     }
 
@@ -216,6 +237,7 @@ mod tests {
             producer_epoch: epoch,
             base_sequence: base,
             last_sequence: last,
+            is_transactional: false,
         }
     }
 

@@ -211,6 +211,23 @@ impl PartitionTransactions {
             .map_or(high_watermark, |first| first.min(high_watermark))
     }
 
+    /// [`PartitionTransactions::last_stable_offset`] as it is once the high watermark is
+    /// `high_watermark`, whether or not [`PartitionTransactions::on_high_watermark_updated`]
+    /// was told yet: after a rebuild, decided transactions wait as unreplicated until the
+    /// next high watermark update, and the answer must not depend on when that comes.
+    pub fn last_stable_offset_at(&self, high_watermark: u64) -> u64 {
+        let ongoing = self.ongoing.keys().next().copied();
+        let unreplicated = self
+            .unreplicated
+            .iter()
+            .find(|(_, (_, last_offset))| *last_offset >= high_watermark)
+            .map(|(first, _)| *first);
+        [ongoing, unreplicated]
+            .into_iter()
+            .flatten()
+            .fold(high_watermark, u64::min)
+    }
+
     /// `collectAbortedTxns(fetchOffset, upperBoundOffset)`: the aborted transactions a
     /// read_committed fetch of `[fetch_offset, upper_bound_offset)` must be told of.
     pub fn aborted_transactions(

@@ -142,6 +142,7 @@ impl Rule for ProducerState {
                 producer_epoch: a.epoch,
                 base_sequence: a.base_sequence,
                 last_sequence: a.base_sequence + a.records as i32 - 1,
+                is_transactional: false,
             };
             match state.check(&stamp, rules) {
                 Check::Duplicate {

@@ -35,6 +35,7 @@ fn fetch_directly(
             log_start_offset: None,
         }],
         forgotten: Vec::new(),
+        isolation_level: IsolationLevel::ReadUncommitted,
     };
     let now = c.now_ms;
     c.brokers.get_mut(&leader).unwrap().on_message(

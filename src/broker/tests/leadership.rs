@@ -258,6 +258,7 @@ fn a_new_leader_gives_no_latest_offset_until_its_hw_reaches_its_epoch_start() {
         tp: tp(),
         spec: OffsetSpec::Latest,
         current_leader_epoch: None,
+        isolation_level: IsolationLevel::ReadUncommitted,
     });
     for (version, expected) in [
         ("2.1.1", ErrorCode::None),

@@ -23,32 +23,9 @@ fn produce_keyed(c: &mut Cluster, to: BrokerId, keys: &[Option<&str>], first_seq
     let records = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| ProducerRecord {
-            id: RecordId {
-                producer: 0,
-                seq: first_seq + i as u64,
-            },
-            timestamp_ms: c.now_ms,
-            key: key.map(str::to_string),
-            value: Some(format!("v{}", first_seq + i as u64)),
-            value_bytes: 2,
-            headers: vec![],
-        })
+        .map(|(i, key)| (*key, first_seq + i as u64))
         .collect();
-    c.wire.push_back((
-        NodeId::Broker(to),
-        NodeId::Producer(0),
-        Message::Produce(ProduceRequest {
-            correlation_id: 1,
-            acks: Acks::All,
-            timeout_ms: 30_000,
-            partitions: vec![ProducePartition {
-                tp: tp(),
-                records,
-                producer: None,
-            }],
-        }),
-    ));
+    c.produce_batch(to, Acks::All, records, None);
 }
 
 fn log_of(c: &Cluster, b: BrokerId) -> &Log {

@@ -10,7 +10,7 @@ use crate::actor::Output;
 use crate::event::{ConsumerException, Event};
 use crate::protocol::*;
 use crate::types::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Consumer {
     pub(super) fn fetchable_partitions(&self) -> Vec<TopicPartition> {
@@ -90,6 +90,7 @@ impl Consumer {
                 session: crate::fetch_session::FetchMetadata::SESSIONLESS,
                 partitions,
                 forgotten: Vec::new(),
+                isolation_level: self.config.isolation_level,
             }),
         );
         out.timer(
@@ -199,13 +200,16 @@ impl Consumer {
             return;
         };
         let next_position = last_batch.next_offset();
-        let records: Vec<(u64, RecordId)> = r
-            .records
-            .iter()
-            .flat_map(|b| b.records.iter())
-            .filter(|rec| rec.offset >= position)
-            .map(|rec| (rec.offset, rec.id))
-            .collect();
+        let records: Vec<(u64, RecordId)> = visible_batches(
+            &r.records,
+            &r.aborted_transactions,
+            self.config.isolation_level,
+        )
+        .into_iter()
+        .flat_map(|b| b.records.iter())
+        .filter(|rec| rec.offset >= position)
+        .map(|rec| (rec.offset, rec.id))
+        .collect();
         if next_position <= position {
             return;
         }
@@ -229,4 +233,46 @@ impl Consumer {
             records,
         });
     }
+}
+
+/// The batches of a fetch answer whose records the application gets (Kafka's
+/// `CompletedFetch.nextFetchedBatch`). Control batches never reach it (their records are
+/// markers), and a `read_committed` consumer skips the transactional batches of a producer
+/// from the first offset of one of its aborted transactions until its abort marker: it
+/// learns of the aborted transactions from the answer (`consumeAbortedTransactionsUpTo`),
+/// and the marker ends the skipping (`abortedProducerIds.remove`).
+pub(super) fn visible_batches<'a>(
+    batches: &'a [RecordBatch],
+    aborted: &[AbortedTransaction],
+    isolation_level: IsolationLevel,
+) -> Vec<&'a RecordBatch> {
+    let mut pending: Vec<AbortedTransaction> = aborted.to_vec();
+    pending.sort_by_key(|t| (t.first_offset, t.producer_id));
+    let mut pending = pending.into_iter().peekable();
+    let mut aborted_producers: BTreeSet<i64> = BTreeSet::new();
+    let mut visible = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let read_committed = isolation_level == IsolationLevel::ReadCommitted;
+        if let (true, Some(stamp)) = (read_committed, batch.producer) {
+            while let Some(t) = pending.next_if(|t| t.first_offset <= batch.last_offset) {
+                aborted_producers.insert(t.producer_id);
+            }
+            if batch.is_transactional()
+                && !batch.is_control()
+                && aborted_producers.contains(&stamp.producer_id)
+            {
+                continue;
+            }
+        }
+        if let Some(marker) = batch.control {
+            if read_committed && marker.is_abort() {
+                if let Some(stamp) = batch.producer {
+                    aborted_producers.remove(&stamp.producer_id);
+                }
+            }
+            continue;
+        }
+        visible.push(batch);
+    }
+    visible
 }

@@ -109,6 +109,8 @@ fn fetches_from_the_leader_with_its_epoch_and_hands_over_records() {
                 high_watermark: 2,
                 log_start_offset: 0,
                 log_end_offset: 5,
+                last_stable_offset: 2,
+                aborted_transactions: Vec::new(),
                 leader_epoch: 3,
                 records: vec![RecordBatch::of_records(vec![record(0), record(1)])],
                 diverging_epoch: None,
@@ -142,6 +144,8 @@ fn fetch_answer(correlation_id: u64, records: Vec<Record>) -> Message {
             high_watermark: 10,
             log_start_offset: 0,
             log_end_offset: 10,
+            last_stable_offset: 10,
+            aborted_transactions: Vec::new(),
             leader_epoch: 3,
             records: records
                 .into_iter()
@@ -209,6 +213,8 @@ fn a_fenced_epoch_refreshes_metadata() {
                 high_watermark: 0,
                 log_start_offset: 0,
                 log_end_offset: 0,
+                last_stable_offset: 0,
+                aborted_transactions: Vec::new(),
                 leader_epoch: 4,
                 records: vec![],
                 diverging_epoch: None,
@@ -483,6 +489,8 @@ fn offset_out_of_range_with_no_reset_policy_stops_the_consumer() {
                 high_watermark: 4,
                 log_start_offset: 0,
                 log_end_offset: 4,
+                last_stable_offset: 4,
+                aborted_transactions: Vec::new(),
                 leader_epoch: 3,
                 records: vec![],
                 diverging_epoch: None,
@@ -628,4 +636,62 @@ fn a_request_timeout_fails_the_other_requests_on_its_connection() {
     );
     assert!(c.backing_off.contains(&1));
     assert!(!c.offset_requests_to.contains_key(&validation.1));
+}
+
+/// A batch of `n` records at `base` from producer `pid`, transactional or not.
+fn producer_batch(base: u64, n: u64, pid: i64, transactional: bool) -> RecordBatch {
+    let stamp = BatchStamp {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: 0,
+        last_sequence: n as i32 - 1,
+        is_transactional: transactional,
+    };
+    let mut b = RecordBatch::of_records((base..base + n).map(record).collect());
+    b.producer = Some(stamp);
+    for r in &mut b.records {
+        r.producer = Some(stamp);
+    }
+    b
+}
+
+fn marker_batch(offset: u64, pid: i64, kind: ControlRecordType) -> RecordBatch {
+    let mut b = producer_batch(offset, 1, pid, true);
+    b.records.clear();
+    b.control = Some(EndTxnMarker {
+        control_type: kind,
+        coordinator_epoch: 0,
+    });
+    b
+}
+
+/// Kafka's `FetcherTest.testReturnAbortedTransactionsInUncommittedMode`,
+/// `testSkippingAbortedTransactions` and `testReturnCommittedTransactions`, on one answer.
+#[test]
+fn read_committed_skips_aborted_transactions_and_no_reader_sees_markers() {
+    use super::fetcher::visible_batches;
+    let batches = vec![
+        producer_batch(0, 2, 1, true),                 // 0..=1, aborted below
+        producer_batch(2, 1, 2, true),                 // 2, committed below
+        producer_batch(3, 1, 3, false),                // 3, plain
+        marker_batch(4, 1, ControlRecordType::Abort),  // 4
+        marker_batch(5, 2, ControlRecordType::Commit), // 5
+        producer_batch(6, 1, 1, true),                 // 6, producer 1's next one
+    ];
+    let aborted = [AbortedTransaction {
+        producer_id: 1,
+        first_offset: 0,
+    }];
+    let offsets = |level| -> Vec<u64> {
+        visible_batches(&batches, &aborted, level)
+            .into_iter()
+            .flat_map(|b| b.records.iter().map(|r| r.offset))
+            .collect()
+    };
+    assert_eq!(offsets(IsolationLevel::ReadCommitted), vec![2, 3, 6]);
+    assert_eq!(
+        offsets(IsolationLevel::ReadUncommitted),
+        vec![0, 1, 2, 3, 6],
+        "read_uncommitted gets aborted records too, but never a marker"
+    );
 }

@@ -93,6 +93,7 @@ impl Consumer {
                 tp: tp.clone(),
                 spec,
                 current_leader_epoch: Some(epoch),
+                isolation_level: self.config.isolation_level,
             }),
         );
         out.timer(

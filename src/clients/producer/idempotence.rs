@@ -51,6 +51,7 @@ impl PartitionSequences {
             producer_epoch: self.producer_epoch,
             base_sequence,
             last_sequence: increment_sequence(base_sequence, records as i32 - 1),
+            is_transactional: false,
         }
     }
 }
