@@ -24,6 +24,7 @@ mod log;
 mod partition_change;
 mod partitioner;
 mod producer_state;
+mod txn_producer_state;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,10 +57,13 @@ pub enum Oracle {
     /// `PartitionRegistration.merge`, from Kafka's 4.0 line (its own Maven module,
     /// `conformance/kraft`).
     PartitionChange,
+    /// A partition's transactions: the transactional half of `ProducerStateManager` and
+    /// `ProducerAppendInfo`, with the `TransactionIndex` of aborted transactions.
+    TxnProducerState,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 7] = [
+    pub const ALL: [Oracle; 8] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -67,10 +71,11 @@ impl Oracle {
         Oracle::ProducerState,
         Oracle::Log,
         Oracle::PartitionChange,
+        Oracle::TxnProducerState,
     ];
 
     /// Every oracle there is, compared by this build or not.
-    const KNOWN: [Oracle; 7] = [
+    const KNOWN: [Oracle; 8] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -78,6 +83,7 @@ impl Oracle {
         Oracle::ProducerState,
         Oracle::Log,
         Oracle::PartitionChange,
+        Oracle::TxnProducerState,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -90,6 +96,7 @@ impl Oracle {
             Oracle::ProducerState => "producer-state",
             Oracle::Log => "log",
             Oracle::PartitionChange => "partition-change",
+            Oracle::TxnProducerState => "txn-producer-state",
         }
     }
 
@@ -107,6 +114,7 @@ impl Oracle {
             Oracle::ProducerState => "kafkasim.conformance.ProducerStateOracle",
             Oracle::Log => "kafkasim.conformance.LogOracle",
             Oracle::PartitionChange => "kafkasim.conformance.kraft.PartitionChangeOracle",
+            Oracle::TxnProducerState => "kafkasim.conformance.TxnProducerStateOracle",
         }
     }
 
@@ -140,6 +148,9 @@ impl Oracle {
             }
             Oracle::PartitionChange => {
                 "PartitionChangeBuilder.build, PartitionRegistration.merge (kafka-metadata 4.0.2)"
+            }
+            Oracle::TxnProducerState => {
+                "ProducerStateManager, ProducerAppendInfo.appendDataBatch/appendEndTxnMarker, TransactionIndex (kafka-storage)"
             }
         }
     }
@@ -305,6 +316,9 @@ pub fn run(
         Oracle::Log => compare::<log::Log>(oracle, cases, seed, dir),
         Oracle::PartitionChange => {
             compare::<partition_change::PartitionChange>(oracle, cases, seed, dir)
+        }
+        Oracle::TxnProducerState => {
+            compare::<txn_producer_state::TxnProducerState>(oracle, cases, seed, dir)
         }
     }
 }
