@@ -385,8 +385,10 @@ impl TransactionMetadata {
         next_producer_id: i64,
         now_ms: u64,
     ) -> Result<TxnTransitMetadata, IllegalTransition> {
+        // Kafka's `(producerEpoch + 1).toShort` wraps at Short.MaxValue, and the negative
+        // epoch is then refused as illegal: the same here, not an overflow.
         let epochs = if client_transaction_version.supports_epoch_bump() {
-            (self.producer_epoch + 1, self.producer_epoch)
+            (self.producer_epoch.wrapping_add(1), self.producer_epoch)
         } else {
             (self.producer_epoch, self.last_producer_epoch)
         };
@@ -633,7 +635,8 @@ impl TransactionMetadata {
 
     /// `validProducerEpochBump`: one more epoch, or epoch 0 of a new producer id.
     fn valid_producer_epoch_bump(&self, transit: &TxnTransitMetadata) -> bool {
-        transit.producer_epoch == self.producer_epoch + 1
+        // In Kafka, `producerEpoch + 1` is an Int: no overflow at Short.MaxValue.
+        i32::from(transit.producer_epoch) == i32::from(self.producer_epoch) + 1
             || (transit.producer_epoch == 0 && transit.producer_id != self.producer_id)
     }
 }

@@ -339,3 +339,35 @@ fn test_a_completion_must_match_what_was_prepared() {
     transit.producer_epoch = 4;
     assert!(m.complete_transition_to(&transit).is_err(), "a stale epoch");
 }
+
+/// Transaction version 2 bumps the epoch at PrepareCommit/PrepareAbort: at Short.MaxValue
+/// Kafka's `(producerEpoch + 1).toShort` wraps to a negative epoch, which
+/// `prepareTransitionTo` refuses (IllegalArgumentException): a refusal, not an overflow.
+#[test]
+fn test_an_epoch_bump_past_short_max_value_is_refused() {
+    let mut m = metadata(TransactionState::Ongoing, i16::MAX, i16::MAX - 1);
+    m.topic_partitions = partitions(&[("topic1", 0)]);
+    m.txn_start_timestamp_ms = Some(0);
+    assert!(m
+        .prepare_abort_or_commit(
+            TransactionState::PrepareCommit,
+            TransactionVersion::V2,
+            NO_PRODUCER_ID,
+            1
+        )
+        .is_err());
+    assert_eq!(m.pending_state, None);
+}
+
+/// `validProducerEpochBump` adds one to the epoch as an Int: at Short.MaxValue a completion
+/// of Empty with another epoch of the same producer id is refused, not an overflow.
+#[test]
+fn test_completing_at_short_max_value_checks_the_bump_without_overflow() {
+    let mut m = metadata(TransactionState::Empty, i16::MAX, NO_PRODUCER_EPOCH);
+    m.pending_state = Some(TransactionState::Empty);
+    let transit = TxnTransitMetadata {
+        producer_epoch: 0,
+        ..m.prepare_no_transit()
+    };
+    assert!(m.complete_transition_to(&transit).is_err());
+}
