@@ -24,6 +24,7 @@ mod log;
 mod partition_change;
 mod partitioner;
 mod producer_state;
+mod txn_coordinator;
 mod txn_producer_state;
 
 use rand::SeedableRng;
@@ -60,10 +61,13 @@ pub enum Oracle {
     /// A partition's transactions: the transactional half of `ProducerStateManager` and
     /// `ProducerAppendInfo`, with the `TransactionIndex` of aborted transactions.
     TxnProducerState,
+    /// The transaction coordinator's per-id state machine: `TransactionMetadata`'s prepared
+    /// and completed transitions, with transaction version 2 (Kafka 4.0.2, `conformance/kraft`).
+    TxnCoordinator,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 8] = [
+    pub const ALL: [Oracle; 9] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -72,10 +76,11 @@ impl Oracle {
         Oracle::Log,
         Oracle::PartitionChange,
         Oracle::TxnProducerState,
+        Oracle::TxnCoordinator,
     ];
 
     /// Every oracle there is, compared by this build or not.
-    const KNOWN: [Oracle; 8] = [
+    const KNOWN: [Oracle; 9] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -84,6 +89,7 @@ impl Oracle {
         Oracle::Log,
         Oracle::PartitionChange,
         Oracle::TxnProducerState,
+        Oracle::TxnCoordinator,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -97,6 +103,7 @@ impl Oracle {
             Oracle::Log => "log",
             Oracle::PartitionChange => "partition-change",
             Oracle::TxnProducerState => "txn-producer-state",
+            Oracle::TxnCoordinator => "txn-coordinator",
         }
     }
 
@@ -115,6 +122,7 @@ impl Oracle {
             Oracle::Log => "kafkasim.conformance.LogOracle",
             Oracle::PartitionChange => "kafkasim.conformance.kraft.PartitionChangeOracle",
             Oracle::TxnProducerState => "kafkasim.conformance.TxnProducerStateOracle",
+            Oracle::TxnCoordinator => "kafkasim.conformance.kraft.TxnCoordinatorOracle",
         }
     }
 
@@ -122,7 +130,7 @@ impl Oracle {
     /// Kafka's 4.0 line and are a Maven module of their own.
     fn module(self) -> &'static str {
         match self {
-            Oracle::PartitionChange => "kraft",
+            Oracle::PartitionChange | Oracle::TxnCoordinator => "kraft",
             _ => "",
         }
     }
@@ -151,6 +159,9 @@ impl Oracle {
             }
             Oracle::TxnProducerState => {
                 "ProducerStateManager, ProducerAppendInfo.appendDataBatch/appendEndTxnMarker, TransactionIndex (kafka-storage)"
+            }
+            Oracle::TxnCoordinator => {
+                "TransactionMetadata prepare*/completeTransitionTo, as TransactionCoordinator calls them (kafka_2.13 4.0.2)"
             }
         }
     }
@@ -319,6 +330,9 @@ pub fn run(
         }
         Oracle::TxnProducerState => {
             compare::<txn_producer_state::TxnProducerState>(oracle, cases, seed, dir)
+        }
+        Oracle::TxnCoordinator => {
+            compare::<txn_coordinator::TxnCoordinator>(oracle, cases, seed, dir)
         }
     }
 }
