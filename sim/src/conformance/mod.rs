@@ -126,8 +126,9 @@ impl Oracle {
         }
     }
 
-    /// Where the oracle program is built, under `conformance/`: the KRaft oracles need
-    /// Kafka's 4.0 line and are a Maven module of their own.
+    /// Where the oracle program is built, under `conformance/`: the KRaft controller's and
+    /// the transaction coordinator's oracles need Kafka's 4.0 line and are a Maven module of
+    /// their own.
     fn module(self) -> &'static str {
         match self {
             Oracle::PartitionChange | Oracle::TxnCoordinator => "kraft",
