@@ -6,7 +6,8 @@
 //! AddPartitionsToTxn follows Kafka 4.0. EndTxn under transaction version 2 follows the
 //! line before 4.0's release: 4.0's `endTransaction` also aborts from Empty or a completed
 //! transaction (which [`TransactionMetadata`] already allows), accepts the stored epoch
-//! against a completed one, and fences without setting the epoch by hand.
+//! against a completed one, and checks a pending transition before the producer id; only
+//! its fence of an open transaction is 4.0's here.
 //!
 //! Each function looks at one transactional id's [`TransactionMetadata`] and either answers
 //! at once ([`Decision::Respond`]) or prepares a transition ([`Decision::Write`]) that the
@@ -244,14 +245,25 @@ pub fn prepare_end_transaction(
                 NO_PRODUCER_ID
             };
             if next_state == PrepareAbort && fencing {
-                // The abort takes the fenced epoch in place of the fence's pending state.
+                // The abort takes the fence's place. Version 0 or 1 (`endTransactionWithTV1`):
+                // it is written at the fenced epoch. Version 2 (Kafka 4.0's
+                // `endTransaction`): `prepareAbortOrCommit` bumps the epoch itself, once,
+                // from the epoch before the fence.
                 m.pending_state = None;
-                m.producer_epoch = producer_epoch;
-                m.last_producer_epoch = NO_PRODUCER_EPOCH;
+                if !client_transaction_version.supports_epoch_bump() {
+                    m.producer_epoch = producer_epoch;
+                    m.last_producer_epoch = NO_PRODUCER_EPOCH;
+                }
             }
+            // `endTransactionWithTV1` writes version 0 whatever the request's version.
+            let written_version = if client_transaction_version.supports_epoch_bump() {
+                client_transaction_version
+            } else {
+                TransactionVersion::V0
+            };
             let transit = m.prepare_abort_or_commit(
                 next_state,
-                client_transaction_version,
+                written_version,
                 next_producer_id,
                 now_ms,
                 false,

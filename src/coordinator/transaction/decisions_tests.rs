@@ -441,3 +441,46 @@ fn should_respond_with_concurrent_transactions_on_add_partitions_before_checking
         Decision::Respond(ErrorCode::ConcurrentTransactions)
     );
 }
+
+/// Kafka 4.0's `endTransaction` under version 2 aborts a fenced transaction with one epoch
+/// bump, from the epoch before the fence (`prepareAbortOrCommit` makes it); setting the
+/// fenced epoch first, as version 1 does, would bump it twice.
+#[test]
+fn should_bump_the_epoch_once_when_aborting_a_fenced_transaction_in_v2() {
+    let mut m = metadata(TransactionState::Ongoing, 5);
+    m.client_transaction_version = TransactionVersion::V2;
+    let fence = m.prepare_fence_producer_epoch().unwrap();
+    assert_eq!(fence.producer_epoch, 6);
+    let d = prepare_end_transaction(
+        &mut m,
+        fence.producer_id,
+        fence.producer_epoch,
+        TransactionResult::Abort,
+        false,
+        TransactionVersion::V2,
+        2,
+        no_new_id,
+    )
+    .unwrap();
+    let EndTxnDecision::Write(abort) = d else {
+        panic!("expected the abort");
+    };
+    assert_eq!(
+        (abort.state, abort.producer_epoch, abort.last_producer_epoch),
+        (TransactionState::PrepareAbort, 6, 5)
+    );
+    m.complete_transition_to(&abort).unwrap();
+    assert_eq!((m.producer_epoch, m.last_producer_epoch), (6, 5));
+}
+
+/// `endTransactionWithTV1` prepares the commit or abort with transaction version 0 whatever
+/// version the request came with.
+#[test]
+fn should_write_version_0_when_ending_a_transaction_in_v1() {
+    let mut m = metadata(TransactionState::Ongoing, 3);
+    let d = end_txn(&mut m, 3, TransactionResult::Commit, TransactionVersion::V1);
+    let EndTxnDecision::Write(commit) = d else {
+        panic!("expected the commit");
+    };
+    assert_eq!(commit.client_transaction_version, TransactionVersion::V0);
+}
