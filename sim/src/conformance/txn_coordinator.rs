@@ -17,8 +17,9 @@
 //! sequence of what the coordinator does to it: InitProducerId's epoch bump (with or without
 //! the epoch the client expects) or producer id rotation, AddPartitions, EndTxn's
 //! PrepareCommit or PrepareAbort, the markers' completion, InitProducerId's fence of an open
-//! transaction and the abort that follows (transaction version 0 or 1: the fence's abort
-//! goes the classic way there), expiration; and after most of them the write succeeding
+//! transaction and the abort that follows (the model's `prepare_end_transaction`, and the
+//! Kafka side mirrors `endTransaction`'s few lines for it), expiration; and after most of
+//! them the write succeeding
 //! (complete the last prepared transition) or failing. Now and then an op comes at a state
 //! where the coordinator would not make it, so the refusals are compared too.
 
@@ -57,8 +58,8 @@ pub(super) enum Op {
     End { commit: bool },
     /// `prepareComplete`: the markers are written.
     Complete,
-    /// InitProducerId over an open transaction: `prepareFenceProducerEpoch`, then
-    /// `endTransactionWithTV1`'s abort at the fenced epoch.
+    /// InitProducerId over an open transaction: `prepareFenceProducerEpoch`, then the abort
+    /// `endTransaction` makes with the coordinator's transaction version (the case's).
     FenceAbort,
     /// `prepareDead`: the id expired.
     Dead,
@@ -198,7 +199,7 @@ impl Rule for TxnCoordinator {
                         commit: rng.gen_bool(0.5),
                     },
                     4 => Op::Complete,
-                    5 if transaction_version < 2 => Op::FenceAbort,
+                    5 => Op::FenceAbort,
                     6 => Op::Dead,
                     _ => Op::Write {
                         ok: rng.gen_bool(0.7),
@@ -236,7 +237,7 @@ impl Rule for TxnCoordinator {
                     },
                     TransactionState::Ongoing => match rng.gen_range(0..10) {
                         0..=2 => Op::Add(vec![rng.gen_range(0..4)]),
-                        3 if transaction_version < 2 => Op::FenceAbort,
+                        3 => Op::FenceAbort,
                         _ => Op::End {
                             commit: rng.gen_bool(0.5),
                         },
@@ -339,13 +340,14 @@ fn play(
         Op::FenceAbort => match m.prepare_fence_producer_epoch() {
             Ok(fence) => {
                 let producer_id = m.producer_id;
+                // The coordinator aborts with its own transaction version: the case's.
                 match prepare_end_transaction(
                     m,
                     producer_id,
                     fence.producer_epoch,
                     TransactionResult::Abort,
                     false,
-                    TransactionVersion::V0,
+                    tv,
                     now_ms,
                     allocate,
                 ) {
@@ -372,7 +374,9 @@ fn play(
     match prepared {
         Ok(Some(t)) => {
             let text = format!("ok {}", describe_transit(&t));
-            *last = Some((t, matches!(op, Op::FenceAbort)));
+            // Only a version 0 or 1 fence's failed abort sets `hasFailedEpochFence`.
+            let epoch_fence = matches!(op, Op::FenceAbort) && !tv.supports_epoch_bump();
+            *last = Some((t, epoch_fence));
             text
         }
         Ok(None) => "ok".to_string(),

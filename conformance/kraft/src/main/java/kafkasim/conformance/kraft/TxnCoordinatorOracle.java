@@ -34,12 +34,15 @@ import scala.util.Either;
  * {@code prepareAbortOrCommit}, with a new producer id when version 2 bumps an exhausted
  * epoch (as {@code endTransaction}'s {@code generateTxnTransitMetadataForTxnCompletion});
  * the markers' completion {@code prepareComplete}; InitProducerId over an open transaction
- * {@code prepareFenceProducerEpoch} followed by {@code endTransactionWithTV1}'s abort at the
- * fenced epoch (the pending fence dropped, the epoch set, the last epoch forgotten);
+ * {@code prepareFenceProducerEpoch} followed by the abort: {@code endTransactionWithTV1}'s at
+ * the fenced epoch (the pending fence dropped, the epoch set, the last epoch forgotten) or,
+ * under version 2, {@code endTransaction}'s (the pending fence dropped, the epoch bumped by
+ * {@code prepareAbortOrCommit});
  * expiration {@code prepareDead}. A write that succeeds is {@code completeTransitionTo} of
  * the last prepared transition; one that fails drops the pending state, as
  * {@code TransactionStateManager.appendTransactionToLog} does, and after a fence's abort
- * sets {@code hasFailedEpochFence}, as {@code endTransactionWithTV1}'s callback does.
+ * under version 0 or 1 sets {@code hasFailedEpochFence}, as {@code endTransactionWithTV1}'s
+ * callback does.
  *
  * <p>Case: {"transaction_version": 2, "epoch": -1, "ops": [{"init": {"expected": null,
  * "timeout_ms": 60000}}, {"write": {"ok": true}}, {"add": [0, 1]}, {"end": {"commit":
@@ -78,7 +81,10 @@ public final class TxnCoordinatorOracle {
         out.flush();
     }
 
-    /** What one case's ops share: the metadata, the last prepared transition, the ids. */
+    /**
+     * What one case's ops share: the metadata, the last prepared transition (and whether it
+     * is a version 1 fence's abort), the ids.
+     */
     private static final class Play {
         TransactionMetadata m;
         TxnTransitMetadata last;
@@ -165,9 +171,10 @@ public final class TxnCoordinatorOracle {
                 break;
             case "fence_abort": {
                 TxnTransitMetadata fence = m.prepareFenceProducerEpoch();
-                // TransactionCoordinator.endTransactionWithTV1, isFromClient = false, at the
-                // fenced epoch: its checks pass for the fence it just prepared, and an
-                // Ongoing transaction becomes PrepareAbort in place of the pending fence.
+                // TransactionCoordinator.endTransaction at the fenced epoch, isFromClient =
+                // false, with the coordinator's transaction version: its checks pass for the
+                // fence it just prepared, and an Ongoing transaction becomes PrepareAbort in
+                // place of the pending fence.
                 if (m.producerId() != fence.producerId()) {
                     return Errors.INVALID_PRODUCER_ID_MAPPING.name();
                 }
@@ -175,12 +182,20 @@ public final class TxnCoordinatorOracle {
                     return Errors.PRODUCER_FENCED.name();
                 }
                 m.pendingState_$eq(Option.empty());
-                m.producerEpoch_$eq(fence.producerEpoch());
-                m.lastProducerEpoch_$eq(RecordBatch.NO_PRODUCER_EPOCH);
-                prepared = m.prepareAbortOrCommit(PrepareAbort$.MODULE$,
-                        TransactionVersion.fromFeatureLevel((short) 0), RecordBatch.NO_PRODUCER_ID,
-                        now, false);
-                fenceAbort = true;
+                if (tv.supportsEpochBump()) {
+                    // endTransaction (version 2): prepareAbortOrCommit bumps the epoch.
+                    prepared = m.prepareAbortOrCommit(PrepareAbort$.MODULE$, tv,
+                            RecordBatch.NO_PRODUCER_ID, now, false);
+                } else {
+                    // endTransactionWithTV1: the abort is written at the fenced epoch.
+                    m.producerEpoch_$eq(fence.producerEpoch());
+                    m.lastProducerEpoch_$eq(RecordBatch.NO_PRODUCER_EPOCH);
+                    prepared = m.prepareAbortOrCommit(PrepareAbort$.MODULE$,
+                            TransactionVersion.fromFeatureLevel((short) 0),
+                            RecordBatch.NO_PRODUCER_ID, now, false);
+                    // Its callback sets hasFailedEpochFence if this write fails.
+                    fenceAbort = true;
+                }
                 break;
             }
             case "dead":
