@@ -24,6 +24,8 @@ mod log;
 mod partition_change;
 mod partitioner;
 mod producer_state;
+mod txn_coordinator;
+mod txn_producer_state;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,10 +58,16 @@ pub enum Oracle {
     /// `PartitionRegistration.merge`, from Kafka's 4.0 line (its own Maven module,
     /// `conformance/kraft`).
     PartitionChange,
+    /// A partition's transactions: the transactional half of `ProducerStateManager` and
+    /// `ProducerAppendInfo`, with the `TransactionIndex` of aborted transactions.
+    TxnProducerState,
+    /// The transaction coordinator's per-id state machine: `TransactionMetadata`'s prepared
+    /// and completed transitions, with transaction version 2 (Kafka 4.0.2, `conformance/kraft`).
+    TxnCoordinator,
 }
 
 impl Oracle {
-    pub const ALL: [Oracle; 7] = [
+    pub const ALL: [Oracle; 9] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -67,10 +75,12 @@ impl Oracle {
         Oracle::ProducerState,
         Oracle::Log,
         Oracle::PartitionChange,
+        Oracle::TxnProducerState,
+        Oracle::TxnCoordinator,
     ];
 
     /// Every oracle there is, compared by this build or not.
-    const KNOWN: [Oracle; 7] = [
+    const KNOWN: [Oracle; 9] = [
         Oracle::Partitioner,
         Oracle::Assignors,
         Oracle::Election,
@@ -78,6 +88,8 @@ impl Oracle {
         Oracle::ProducerState,
         Oracle::Log,
         Oracle::PartitionChange,
+        Oracle::TxnProducerState,
+        Oracle::TxnCoordinator,
     ];
 
     /// The name used on the command line and in the accepted-differences file.
@@ -90,6 +102,8 @@ impl Oracle {
             Oracle::ProducerState => "producer-state",
             Oracle::Log => "log",
             Oracle::PartitionChange => "partition-change",
+            Oracle::TxnProducerState => "txn-producer-state",
+            Oracle::TxnCoordinator => "txn-coordinator",
         }
     }
 
@@ -107,14 +121,17 @@ impl Oracle {
             Oracle::ProducerState => "kafkasim.conformance.ProducerStateOracle",
             Oracle::Log => "kafkasim.conformance.LogOracle",
             Oracle::PartitionChange => "kafkasim.conformance.kraft.PartitionChangeOracle",
+            Oracle::TxnProducerState => "kafkasim.conformance.TxnProducerStateOracle",
+            Oracle::TxnCoordinator => "kafkasim.conformance.kraft.TxnCoordinatorOracle",
         }
     }
 
-    /// Where the oracle program is built, under `conformance/`: the KRaft oracles need
-    /// Kafka's 4.0 line and are a Maven module of their own.
+    /// Where the oracle program is built, under `conformance/`: the KRaft controller's and
+    /// the transaction coordinator's oracles need Kafka's 4.0 line and are a Maven module of
+    /// their own.
     fn module(self) -> &'static str {
         match self {
-            Oracle::PartitionChange => "kraft",
+            Oracle::PartitionChange | Oracle::TxnCoordinator => "kraft",
             _ => "",
         }
     }
@@ -140,6 +157,12 @@ impl Oracle {
             }
             Oracle::PartitionChange => {
                 "PartitionChangeBuilder.build, PartitionRegistration.merge (kafka-metadata 4.0.2)"
+            }
+            Oracle::TxnProducerState => {
+                "ProducerStateManager, ProducerAppendInfo.appendDataBatch/appendEndTxnMarker, TransactionIndex (kafka-storage)"
+            }
+            Oracle::TxnCoordinator => {
+                "TransactionMetadata prepare*/completeTransitionTo, as TransactionCoordinator calls them (kafka_2.13 4.0.2)"
             }
         }
     }
@@ -305,6 +328,12 @@ pub fn run(
         Oracle::Log => compare::<log::Log>(oracle, cases, seed, dir),
         Oracle::PartitionChange => {
             compare::<partition_change::PartitionChange>(oracle, cases, seed, dir)
+        }
+        Oracle::TxnProducerState => {
+            compare::<txn_producer_state::TxnProducerState>(oracle, cases, seed, dir)
+        }
+        Oracle::TxnCoordinator => {
+            compare::<txn_coordinator::TxnCoordinator>(oracle, cases, seed, dir)
         }
     }
 }

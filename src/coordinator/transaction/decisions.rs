@@ -3,6 +3,12 @@
 //! `handleAddPartitionsToTransaction`, the pre-append part of `endTransaction`, and
 //! `abortTimedOutTransactions` with `TransactionStateManager.timedOutTransactions`).
 //!
+//! AddPartitionsToTxn follows Kafka 4.0. EndTxn under transaction version 2 follows the
+//! line before 4.0's release: 4.0's `endTransaction` also aborts from Empty or a completed
+//! transaction (which [`TransactionMetadata`] already allows), accepts the stored epoch
+//! against a completed one, and checks a pending transition before the producer id; only
+//! its fence of an open transaction is 4.0's here.
+//!
 //! Each function looks at one transactional id's [`TransactionMetadata`] and either answers
 //! at once ([`Decision::Respond`]) or prepares a transition ([`Decision::Write`]) that the
 //! host writes to `__transaction_state` and completes when the write is acknowledged. The
@@ -102,25 +108,29 @@ pub fn prepare_init_producer_id(
     }
 }
 
-/// `handleAddPartitionsToTransaction`'s checks, in Kafka's order. Partitions already in an
-/// open transaction are answered NONE with no write.
+/// `handleAddPartitionsToTransaction`'s checks, in Kafka 4.0's order: a pending transition
+/// first (with version 2 the producer may already use the new producer id of an epoch
+/// overflow that is only pending), then the producer id and epoch. Partitions already in an
+/// open transaction are answered NONE with no write. The transition records the request's
+/// transaction version.
 pub fn prepare_add_partitions(
     m: &mut TransactionMetadata,
     producer_id: i64,
     producer_epoch: i16,
     partitions: &BTreeSet<TopicPartition>,
+    client_transaction_version: TransactionVersion,
     now_ms: u64,
 ) -> Result<Decision, IllegalTransition> {
-    let error = if m.producer_id != producer_id {
+    let error = if m.pending_transition_in_progress() {
+        Some(ErrorCode::ConcurrentTransactions)
+    } else if m.producer_id != producer_id {
         Some(ErrorCode::InvalidProducerIdMapping)
     } else if m.producer_epoch != producer_epoch {
         Some(ErrorCode::ProducerFenced)
-    } else if m.pending_transition_in_progress()
-        || matches!(
-            m.state,
-            TransactionState::PrepareCommit | TransactionState::PrepareAbort
-        )
-    {
+    } else if matches!(
+        m.state,
+        TransactionState::PrepareCommit | TransactionState::PrepareAbort
+    ) {
         Some(ErrorCode::ConcurrentTransactions)
     } else if m.state == TransactionState::Ongoing && partitions.is_subset(&m.topic_partitions) {
         Some(ErrorCode::None)
@@ -129,9 +139,11 @@ pub fn prepare_add_partitions(
     };
     match error {
         Some(error) => Ok(Decision::Respond(error)),
-        None => Ok(Decision::Write(
-            m.prepare_add_partitions(partitions, now_ms)?,
-        )),
+        None => Ok(Decision::Write(m.prepare_add_partitions(
+            partitions,
+            now_ms,
+            client_transaction_version,
+        )?)),
     }
 }
 
@@ -233,16 +245,28 @@ pub fn prepare_end_transaction(
                 NO_PRODUCER_ID
             };
             if next_state == PrepareAbort && fencing {
-                // The abort takes the fenced epoch in place of the fence's pending state.
+                // The abort takes the fence's place. Version 0 or 1 (`endTransactionWithTV1`):
+                // it is written at the fenced epoch. Version 2 (Kafka 4.0's
+                // `endTransaction`): `prepareAbortOrCommit` bumps the epoch itself, once,
+                // from the epoch before the fence.
                 m.pending_state = None;
-                m.producer_epoch = producer_epoch;
-                m.last_producer_epoch = NO_PRODUCER_EPOCH;
+                if !client_transaction_version.supports_epoch_bump() {
+                    m.producer_epoch = producer_epoch;
+                    m.last_producer_epoch = NO_PRODUCER_EPOCH;
+                }
             }
+            // `endTransactionWithTV1` writes version 0 whatever the request's version.
+            let written_version = if client_transaction_version.supports_epoch_bump() {
+                client_transaction_version
+            } else {
+                TransactionVersion::V0
+            };
             let transit = m.prepare_abort_or_commit(
                 next_state,
-                client_transaction_version,
+                written_version,
                 next_producer_id,
                 now_ms,
+                false,
             )?;
             Ok(EndTxnDecision::Write(transit))
         }

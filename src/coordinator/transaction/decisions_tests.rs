@@ -161,7 +161,15 @@ fn should_fence_an_init_pid_naming_another_producer_id() {
 fn should_respond_with_invalid_pid_mapping_on_add_partitions_when_producer_id_differs() {
     let mut m = metadata(TransactionState::Empty, 0);
     assert_eq!(
-        prepare_add_partitions(&mut m, PRODUCER_ID + 1, 0, &partitions(), 1).unwrap(),
+        prepare_add_partitions(
+            &mut m,
+            PRODUCER_ID + 1,
+            0,
+            &partitions(),
+            TransactionVersion::V1,
+            1
+        )
+        .unwrap(),
         Decision::Respond(ErrorCode::InvalidProducerIdMapping)
     );
 }
@@ -170,7 +178,15 @@ fn should_respond_with_invalid_pid_mapping_on_add_partitions_when_producer_id_di
 fn should_respond_with_producer_fenced_on_add_partitions_when_epochs_are_different() {
     let mut m = metadata(TransactionState::Empty, 1);
     assert_eq!(
-        prepare_add_partitions(&mut m, PRODUCER_ID, 0, &partitions(), 1).unwrap(),
+        prepare_add_partitions(
+            &mut m,
+            PRODUCER_ID,
+            0,
+            &partitions(),
+            TransactionVersion::V1,
+            1
+        )
+        .unwrap(),
         Decision::Respond(ErrorCode::ProducerFenced)
     );
 }
@@ -183,7 +199,15 @@ fn should_respond_with_concurrent_transactions_on_add_partitions_when_state_is_p
     ] {
         let mut m = metadata(state, 0);
         assert_eq!(
-            prepare_add_partitions(&mut m, PRODUCER_ID, 0, &partitions(), 1).unwrap(),
+            prepare_add_partitions(
+                &mut m,
+                PRODUCER_ID,
+                0,
+                &partitions(),
+                TransactionVersion::V1,
+                1
+            )
+            .unwrap(),
             Decision::Respond(ErrorCode::ConcurrentTransactions)
         );
     }
@@ -193,7 +217,15 @@ fn should_respond_with_concurrent_transactions_on_add_partitions_when_state_is_p
 fn should_reply_with_none_on_add_partitions_when_ongoing_and_all_partitions_already_in() {
     let mut m = metadata(TransactionState::Ongoing, 0);
     assert_eq!(
-        prepare_add_partitions(&mut m, PRODUCER_ID, 0, &partitions(), 1).unwrap(),
+        prepare_add_partitions(
+            &mut m,
+            PRODUCER_ID,
+            0,
+            &partitions(),
+            TransactionVersion::V1,
+            1
+        )
+        .unwrap(),
         Decision::Respond(ErrorCode::None)
     );
 }
@@ -206,8 +238,17 @@ fn should_write_add_partitions_to_log_when_state_is_empty_or_complete() {
         TransactionState::CompleteAbort,
     ] {
         let mut m = metadata(state, 0);
-        let transit =
-            write(prepare_add_partitions(&mut m, PRODUCER_ID, 0, &partitions(), 7).unwrap());
+        let transit = write(
+            prepare_add_partitions(
+                &mut m,
+                PRODUCER_ID,
+                0,
+                &partitions(),
+                TransactionVersion::V1,
+                7,
+            )
+            .unwrap(),
+        );
         assert_eq!(transit.state, TransactionState::Ongoing);
         assert_eq!(transit.txn_start_timestamp_ms, Some(7));
     }
@@ -321,7 +362,17 @@ fn should_bump_the_epoch_at_end_txn_and_tell_a_retry_from_a_zombie_in_v2() {
 fn a_delayed_end_txn_ends_the_next_transaction_in_v1() {
     let mut m = metadata(TransactionState::CompleteCommit, 3);
     // The producer's next transaction opens at the same epoch.
-    let add = write(prepare_add_partitions(&mut m, PRODUCER_ID, 3, &partitions(), 10).unwrap());
+    let add = write(
+        prepare_add_partitions(
+            &mut m,
+            PRODUCER_ID,
+            3,
+            &partitions(),
+            TransactionVersion::V1,
+            10,
+        )
+        .unwrap(),
+    );
     m.complete_transition_to(&add).unwrap();
     // A delayed EndTxn(ABORT) of an earlier attempt arrives: same epoch, so it is taken.
     let late = end_txn(&mut m, 3, TransactionResult::Abort, TransactionVersion::V1);
@@ -369,4 +420,67 @@ fn should_not_time_out_a_transaction_with_a_pending_change_or_not_ongoing() {
     assert!(!is_timed_out(&m, 10 * TIMEOUT_MS));
     let m = metadata(TransactionState::PrepareCommit, 4);
     assert!(!is_timed_out(&m, 10 * TIMEOUT_MS));
+}
+
+/// Kafka 4.0 checks a pending transition before the producer id: with version 2 the
+/// producer may already use the new producer id of an overflow that is only pending.
+#[test]
+fn should_respond_with_concurrent_transactions_on_add_partitions_before_checking_the_producer_id() {
+    let mut m = metadata(TransactionState::Empty, 0);
+    m.pending_state = Some(TransactionState::Ongoing);
+    assert_eq!(
+        prepare_add_partitions(
+            &mut m,
+            PRODUCER_ID + 1,
+            0,
+            &partitions(),
+            TransactionVersion::V2,
+            1
+        )
+        .unwrap(),
+        Decision::Respond(ErrorCode::ConcurrentTransactions)
+    );
+}
+
+/// Kafka 4.0's `endTransaction` under version 2 aborts a fenced transaction with one epoch
+/// bump, from the epoch before the fence (`prepareAbortOrCommit` makes it); setting the
+/// fenced epoch first, as version 1 does, would bump it twice.
+#[test]
+fn should_bump_the_epoch_once_when_aborting_a_fenced_transaction_in_v2() {
+    let mut m = metadata(TransactionState::Ongoing, 5);
+    m.client_transaction_version = TransactionVersion::V2;
+    let fence = m.prepare_fence_producer_epoch().unwrap();
+    assert_eq!(fence.producer_epoch, 6);
+    let d = prepare_end_transaction(
+        &mut m,
+        fence.producer_id,
+        fence.producer_epoch,
+        TransactionResult::Abort,
+        false,
+        TransactionVersion::V2,
+        2,
+        no_new_id,
+    )
+    .unwrap();
+    let EndTxnDecision::Write(abort) = d else {
+        panic!("expected the abort");
+    };
+    assert_eq!(
+        (abort.state, abort.producer_epoch, abort.last_producer_epoch),
+        (TransactionState::PrepareAbort, 6, 5)
+    );
+    m.complete_transition_to(&abort).unwrap();
+    assert_eq!((m.producer_epoch, m.last_producer_epoch), (6, 5));
+}
+
+/// `endTransactionWithTV1` prepares the commit or abort with transaction version 0 whatever
+/// version the request came with.
+#[test]
+fn should_write_version_0_when_ending_a_transaction_in_v1() {
+    let mut m = metadata(TransactionState::Ongoing, 3);
+    let d = end_txn(&mut m, 3, TransactionResult::Commit, TransactionVersion::V1);
+    let EndTxnDecision::Write(commit) = d else {
+        panic!("expected the commit");
+    };
+    assert_eq!(commit.client_transaction_version, TransactionVersion::V0);
 }

@@ -10,6 +10,11 @@
 //! start: the coordinator answers `CONCURRENT_TRANSACTIONS` instead. A failed write drops the
 //! pending state and leaves the metadata as it was.
 //!
+//! The transitions are Kafka 4.0's, the first release with transaction version 2 (the
+//! `txn-coordinator` conformance oracle compares them with `TransactionMetadata` of
+//! kafka_2.13 4.0.2): every transition keeps the id's transaction version, version 2 may
+//! abort with no transaction open, and a completion keeps the last epoch the client saw.
+//!
 //! A transition Kafka's code never makes (a target state whose valid previous states do not
 //! include the current one, a second prepare while one is pending, a completion that does
 //! not match what was prepared) is a bug in the coordinator: Kafka throws
@@ -89,7 +94,15 @@ impl TransactionState {
             Empty => &[Empty, CompleteCommit, CompleteAbort],
             Ongoing => &[Ongoing, Empty, CompleteCommit, CompleteAbort],
             PrepareCommit => &[Ongoing],
-            PrepareAbort => &[Ongoing, PrepareEpochFence],
+            // Kafka 4.0: with transaction version 2 a client that is unsure whether a
+            // transaction is open may abort anyway, from Empty or a completed one.
+            PrepareAbort => &[
+                Ongoing,
+                PrepareEpochFence,
+                Empty,
+                CompleteCommit,
+                CompleteAbort,
+            ],
             CompleteCommit => &[PrepareCommit],
             CompleteAbort => &[PrepareAbort],
             Dead => &[Empty, CompleteAbort, CompleteCommit],
@@ -171,8 +184,8 @@ pub struct TransactionMetadata {
     pub txn_start_timestamp_ms: Option<u64>,
     pub txn_last_update_timestamp_ms: u64,
     pub client_transaction_version: TransactionVersion,
-    /// A fence was prepared and its write failed: the next fence reuses the bumped epoch
-    /// (`hasFailedEpochFence`).
+    /// The abort that follows a fence failed to be written: the next fence reuses the
+    /// bumped epoch (`hasFailedEpochFence`).
     pub has_failed_epoch_fence: bool,
 }
 
@@ -220,9 +233,14 @@ impl TransactionMetadata {
         )
     }
 
-    /// A write failed: the prepared change is dropped and the metadata stays as it was.
-    pub fn abort_pending_transition(&mut self) {
-        if self.pending_state == Some(TransactionState::PrepareEpochFence) {
+    /// A write failed: the prepared change is dropped and the metadata stays as it was
+    /// (`TransactionStateManager.appendTransactionToLog`). `epoch_fence` says the write was
+    /// the abort of a fence under transaction version 0 or 1: the fenced epoch was never
+    /// returned to a client, so the next fence reuses it (`endTransactionWithTV1`'s callback
+    /// sets `hasFailedEpochFence`). The fence itself is never written: its pending state
+    /// gives way to that abort at once.
+    pub fn abort_pending_transition(&mut self, epoch_fence: bool) {
+        if epoch_fence {
             self.has_failed_epoch_fence = true;
         }
         self.pending_state = None;
@@ -241,7 +259,7 @@ impl TransactionMetadata {
             topic_partitions: self.topic_partitions.clone(),
             txn_start_timestamp_ms: self.txn_start_timestamp_ms,
             txn_last_update_timestamp_ms: self.txn_last_update_timestamp_ms,
-            client_transaction_version: TransactionVersion::V0,
+            client_transaction_version: self.client_transaction_version,
         }
     }
 
@@ -267,7 +285,7 @@ impl TransactionMetadata {
             self.topic_partitions.clone(),
             self.txn_start_timestamp_ms,
             self.txn_last_update_timestamp_ms,
-            TransactionVersion::V0,
+            self.client_transaction_version,
         )
     }
 
@@ -308,7 +326,7 @@ impl TransactionMetadata {
             BTreeSet::new(),
             None,
             now_ms,
-            TransactionVersion::V0,
+            self.client_transaction_version,
         )?;
         Ok(Ok(TxnTransitMetadata {
             txn_timeout_ms: new_txn_timeout_ms,
@@ -342,7 +360,7 @@ impl TransactionMetadata {
             BTreeSet::new(),
             None,
             now_ms,
-            TransactionVersion::V0,
+            self.client_transaction_version,
         )?;
         Ok(TxnTransitMetadata {
             txn_timeout_ms: new_txn_timeout_ms,
@@ -351,11 +369,13 @@ impl TransactionMetadata {
     }
 
     /// `prepareAddPartitions`: Ongoing with the union of the partitions; a transaction that
-    /// starts now (from Empty or Complete*) starts its clock now.
+    /// starts now (from Empty or Complete*) starts its clock now. It records the transaction
+    /// version of the request that adds them (Kafka 4.0).
     pub fn prepare_add_partitions(
         &mut self,
         added: &BTreeSet<TopicPartition>,
         now_ms: u64,
+        client_transaction_version: TransactionVersion,
     ) -> Result<TxnTransitMetadata, IllegalTransition> {
         let start_ms = match self.state {
             TransactionState::Empty
@@ -371,22 +391,26 @@ impl TransactionMetadata {
             partitions,
             start_ms,
             now_ms,
-            TransactionVersion::V0,
+            client_transaction_version,
         )
     }
 
     /// `prepareAbortOrCommit`: PrepareCommit or PrepareAbort; with transaction.version 2 the
     /// epoch is bumped here (`next_producer_id` is a new producer id when that bump would
-    /// exhaust the epoch, else -1).
+    /// exhaust the epoch, else -1). `no_partition_added` is version 2's abort with no
+    /// transaction open (from Empty or Complete*): its start time is now.
     pub fn prepare_abort_or_commit(
         &mut self,
         new_state: TransactionState,
         client_transaction_version: TransactionVersion,
         next_producer_id: i64,
         now_ms: u64,
+        no_partition_added: bool,
     ) -> Result<TxnTransitMetadata, IllegalTransition> {
+        // Kafka's `(producerEpoch + 1).toShort` wraps at Short.MaxValue, and the negative
+        // epoch is then refused as illegal: the same here, not an overflow.
         let epochs = if client_transaction_version.supports_epoch_bump() {
-            (self.producer_epoch + 1, self.producer_epoch)
+            (self.producer_epoch.wrapping_add(1), self.producer_epoch)
         } else {
             (self.producer_epoch, self.last_producer_epoch)
         };
@@ -395,7 +419,11 @@ impl TransactionMetadata {
             (self.producer_id, next_producer_id),
             epochs,
             self.topic_partitions.clone(),
-            self.txn_start_timestamp_ms,
+            if no_partition_added {
+                Some(now_ms)
+            } else {
+                self.txn_start_timestamp_ms
+            },
             now_ms,
             client_transaction_version,
         )
@@ -420,10 +448,12 @@ impl TransactionMetadata {
         } else {
             (self.producer_id, self.producer_epoch)
         };
+        // The last epoch stays what it was (Kafka 4.0): after a version 2 bump it is the
+        // epoch the client last saw, Short.MaxValue - 1 on an overflow to a new producer id.
         self.prepare_transition_to(
             new_state,
             (producer_id, NO_PRODUCER_ID),
-            (epoch, self.producer_epoch),
+            (epoch, self.last_producer_epoch),
             BTreeSet::new(),
             self.txn_start_timestamp_ms,
             now_ms,
@@ -440,7 +470,7 @@ impl TransactionMetadata {
             BTreeSet::new(),
             self.txn_start_timestamp_ms,
             self.txn_last_update_timestamp_ms,
-            TransactionVersion::V0,
+            self.client_transaction_version,
         )
     }
 
@@ -564,10 +594,20 @@ impl TransactionMetadata {
                     .extend(transit.topic_partitions.iter().cloned());
             }
             TransactionState::PrepareAbort | TransactionState::PrepareCommit => {
+                // Version 2's abort with no transaction open starts its clock now.
+                let empty_abort = to_state == TransactionState::PrepareAbort
+                    && transit.client_transaction_version.supports_epoch_bump()
+                    && matches!(
+                        self.state,
+                        TransactionState::Empty
+                            | TransactionState::CompleteCommit
+                            | TransactionState::CompleteAbort
+                    );
                 if !self.valid_producer_epoch(transit)
                     || self.topic_partitions != transit.topic_partitions
                     || self.txn_timeout_ms != transit.txn_timeout_ms
-                    || self.txn_start_timestamp_ms != transit.txn_start_timestamp_ms
+                    || (self.txn_start_timestamp_ms != transit.txn_start_timestamp_ms
+                        && !empty_abort)
                 {
                     return fail();
                 }
@@ -575,6 +615,7 @@ impl TransactionMetadata {
                     self.producer_epoch = transit.producer_epoch;
                     self.last_producer_epoch = transit.last_producer_epoch;
                     self.next_producer_id = transit.next_producer_id;
+                    self.txn_start_timestamp_ms = transit.txn_start_timestamp_ms;
                 }
             }
             TransactionState::CompleteAbort | TransactionState::CompleteCommit => {
@@ -617,23 +658,23 @@ impl TransactionMetadata {
             transit.state,
             TransactionState::PrepareCommit | TransactionState::PrepareAbort
         );
-        let overflow_complete = tv2 && completing && transit.producer_epoch == 0;
-        let epoch = if overflow_complete || (tv2 && preparing) {
-            transit.last_producer_epoch
+        if tv2 && completing && transit.producer_epoch == 0 {
+            // An overflow to a new producer id: the last epoch does not move at completion,
+            // and the old producer id is the previous one.
+            transit.last_producer_epoch == self.last_producer_epoch
+                && transit.prev_producer_id == self.producer_id
+        } else if tv2 && preparing {
+            transit.last_producer_epoch == self.producer_epoch
+                && transit.producer_id == self.producer_id
         } else {
-            transit.producer_epoch
-        };
-        let producer_id = if overflow_complete {
-            transit.prev_producer_id
-        } else {
-            transit.producer_id
-        };
-        epoch == self.producer_epoch && producer_id == self.producer_id
+            transit.producer_epoch == self.producer_epoch && transit.producer_id == self.producer_id
+        }
     }
 
     /// `validProducerEpochBump`: one more epoch, or epoch 0 of a new producer id.
     fn valid_producer_epoch_bump(&self, transit: &TxnTransitMetadata) -> bool {
-        transit.producer_epoch == self.producer_epoch + 1
+        // In Kafka, `producerEpoch + 1` is an Int: no overflow at Short.MaxValue.
+        i32::from(transit.producer_epoch) == i32::from(self.producer_epoch) + 1
             || (transit.producer_epoch == 0 && transit.producer_id != self.producer_id)
     }
 }

@@ -82,13 +82,13 @@ fn test_tolerate_time_shift_during_add_partitions() {
     let mut m = metadata(TransactionState::Empty, 0, NO_PRODUCER_EPOCH);
     m.txn_last_update_timestamp_ms = 1_000;
     transition(&mut m, |m| {
-        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 500)
+        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 500, TransactionVersion::V1)
     });
     assert_eq!(m.state, TransactionState::Ongoing);
     assert_eq!(m.txn_start_timestamp_ms, Some(500));
     assert_eq!(m.txn_last_update_timestamp_ms, 500);
     transition(&mut m, |m| {
-        m.prepare_add_partitions(&partitions(&[("topic2", 0)]), 400)
+        m.prepare_add_partitions(&partitions(&[("topic2", 0)]), 400, TransactionVersion::V1)
     });
     assert_eq!(
         m.txn_start_timestamp_ms,
@@ -105,7 +105,7 @@ fn test_tolerate_time_shift_during_add_partitions() {
 fn test_commit_and_complete_keep_the_epoch_before_transaction_version_2() {
     let mut m = metadata(TransactionState::Empty, 5, NO_PRODUCER_EPOCH);
     transition(&mut m, |m| {
-        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10)
+        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10, TransactionVersion::V1)
     });
     transition(&mut m, |m| {
         m.prepare_abort_or_commit(
@@ -113,6 +113,7 @@ fn test_commit_and_complete_keep_the_epoch_before_transaction_version_2() {
             TransactionVersion::V1,
             NO_PRODUCER_ID,
             20,
+            false,
         )
     });
     assert_eq!(
@@ -132,7 +133,7 @@ fn test_commit_and_complete_keep_the_epoch_before_transaction_version_2() {
 fn test_prepare_abort_bumps_the_epoch_with_transaction_version_2() {
     let mut m = metadata(TransactionState::Empty, 5, NO_PRODUCER_EPOCH);
     transition(&mut m, |m| {
-        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10)
+        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10, TransactionVersion::V1)
     });
     let transit = transition(&mut m, |m| {
         m.prepare_abort_or_commit(
@@ -140,6 +141,7 @@ fn test_prepare_abort_bumps_the_epoch_with_transaction_version_2() {
             TransactionVersion::V2,
             NO_PRODUCER_ID,
             20,
+            false,
         )
     });
     assert_eq!(
@@ -156,7 +158,7 @@ fn test_prepare_abort_bumps_the_epoch_with_transaction_version_2() {
 fn test_prepare_commit_with_epoch_overflow_rotates_the_producer_id_at_completion() {
     let mut m = metadata(TransactionState::Empty, i16::MAX - 1, NO_PRODUCER_EPOCH);
     transition(&mut m, |m| {
-        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10)
+        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 10, TransactionVersion::V1)
     });
     let new_producer_id = PRODUCER_ID + 1;
     transition(&mut m, |m| {
@@ -165,6 +167,7 @@ fn test_prepare_commit_with_epoch_overflow_rotates_the_producer_id_at_completion
             TransactionVersion::V2,
             new_producer_id,
             20,
+            false,
         )
     });
     assert_eq!(m.producer_epoch, i16::MAX);
@@ -196,13 +199,28 @@ fn test_fence_producer_not_allowed_if_it_would_overflow() {
 #[test]
 fn test_a_failed_fence_does_not_bump_the_epoch_twice() {
     let mut m = metadata(TransactionState::Ongoing, 10, NO_PRODUCER_EPOCH);
+    m.txn_start_timestamp_ms = Some(1);
     let fence = m.prepare_fence_producer_epoch().unwrap();
     assert_eq!(fence.producer_epoch, 11);
-    m.abort_pending_transition();
+    // As `endTransactionWithTV1` follows a fence: the abort at the fenced epoch takes the
+    // fence's place, and its write fails.
+    m.pending_state = None;
+    m.producer_epoch = fence.producer_epoch;
+    m.last_producer_epoch = NO_PRODUCER_EPOCH;
+    m.prepare_abort_or_commit(
+        TransactionState::PrepareAbort,
+        TransactionVersion::V0,
+        NO_PRODUCER_ID,
+        2,
+        false,
+    )
+    .unwrap();
+    m.abort_pending_transition(true);
     assert!(m.has_failed_epoch_fence);
+    assert_eq!(m.pending_state, None);
     let again = m.prepare_fence_producer_epoch().unwrap();
     assert_eq!(
-        again.producer_epoch, 10,
+        again.producer_epoch, 11,
         "hasFailedEpochFence: the same epoch again"
     );
 }
@@ -271,11 +289,11 @@ fn test_attempted_epoch_bump_with_fenced_epoch() {
 #[test]
 fn test_no_second_prepare_while_one_is_pending() {
     let mut m = metadata(TransactionState::Empty, 0, NO_PRODUCER_EPOCH);
-    m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 1)
+    m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 1, TransactionVersion::V1)
         .unwrap();
     assert!(m.pending_transition_in_progress());
     assert!(m
-        .prepare_add_partitions(&partitions(&[("topic2", 0)]), 2)
+        .prepare_add_partitions(&partitions(&[("topic2", 0)]), 2, TransactionVersion::V1)
         .is_err());
 }
 
@@ -292,12 +310,21 @@ fn test_only_the_valid_previous_states_may_precede_a_state() {
         Dead,
         PrepareEpochFence,
     ];
-    // Kafka's table, written out once more as (state, may follow).
+    // Kafka 4.0's table, written out once more as (state, may follow).
     let table: [(TransactionState, &[TransactionState]); 8] = [
         (Empty, &[Empty, CompleteCommit, CompleteAbort]),
         (Ongoing, &[Ongoing, Empty, CompleteCommit, CompleteAbort]),
         (PrepareCommit, &[Ongoing]),
-        (PrepareAbort, &[Ongoing, PrepareEpochFence]),
+        (
+            PrepareAbort,
+            &[
+                Ongoing,
+                PrepareEpochFence,
+                Empty,
+                CompleteCommit,
+                CompleteAbort,
+            ],
+        ),
         (CompleteCommit, &[PrepareCommit]),
         (CompleteAbort, &[PrepareAbort]),
         (Dead, &[Empty, CompleteAbort, CompleteCommit]),
@@ -325,7 +352,8 @@ fn test_a_commit_cannot_follow_an_empty_state() {
             TransactionState::PrepareCommit,
             TransactionVersion::V1,
             NO_PRODUCER_ID,
-            1
+            1,
+            false
         )
         .is_err());
 }
@@ -334,8 +362,180 @@ fn test_a_commit_cannot_follow_an_empty_state() {
 fn test_a_completion_must_match_what_was_prepared() {
     let mut m = metadata(TransactionState::Empty, 3, NO_PRODUCER_EPOCH);
     let mut transit = m
-        .prepare_add_partitions(&partitions(&[("topic1", 0)]), 1)
+        .prepare_add_partitions(&partitions(&[("topic1", 0)]), 1, TransactionVersion::V1)
         .unwrap();
     transit.producer_epoch = 4;
     assert!(m.complete_transition_to(&transit).is_err(), "a stale epoch");
+}
+
+/// Transaction version 2 bumps the epoch at PrepareCommit/PrepareAbort: at Short.MaxValue
+/// Kafka's `(producerEpoch + 1).toShort` wraps to a negative epoch, which
+/// `prepareTransitionTo` refuses (IllegalArgumentException): a refusal, not an overflow.
+#[test]
+fn test_an_epoch_bump_past_short_max_value_is_refused() {
+    let mut m = metadata(TransactionState::Ongoing, i16::MAX, i16::MAX - 1);
+    m.topic_partitions = partitions(&[("topic1", 0)]);
+    m.txn_start_timestamp_ms = Some(0);
+    assert!(m
+        .prepare_abort_or_commit(
+            TransactionState::PrepareCommit,
+            TransactionVersion::V2,
+            NO_PRODUCER_ID,
+            1,
+            false
+        )
+        .is_err());
+    assert_eq!(m.pending_state, None);
+}
+
+/// `validProducerEpochBump` adds one to the epoch as an Int: at Short.MaxValue a completion
+/// of Empty with another epoch of the same producer id is refused, not an overflow.
+#[test]
+fn test_completing_at_short_max_value_checks_the_bump_without_overflow() {
+    let mut m = metadata(TransactionState::Empty, i16::MAX, NO_PRODUCER_EPOCH);
+    m.pending_state = Some(TransactionState::Empty);
+    let transit = TxnTransitMetadata {
+        producer_epoch: 0,
+        ..m.prepare_no_transit()
+    };
+    assert!(m.complete_transition_to(&transit).is_err());
+}
+
+/// Any other failed write leaves `hasFailedEpochFence` alone.
+#[test]
+fn test_a_failed_write_that_is_no_fence_leaves_the_flag() {
+    let mut m = metadata(TransactionState::Empty, 3, NO_PRODUCER_EPOCH);
+    m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 1, TransactionVersion::V1)
+        .unwrap();
+    m.abort_pending_transition(false);
+    assert!(!m.has_failed_epoch_fence);
+    assert_eq!(m.pending_state, None);
+}
+
+/// Kafka 4.0's `prepareComplete` keeps the last epoch: after a version 2 commit it is the
+/// epoch before PrepareCommit's bump, the one the client last used.
+#[test]
+fn test_complete_keeps_the_last_epoch_after_a_v2_bump() {
+    let mut m = metadata(TransactionState::Ongoing, 5, NO_PRODUCER_EPOCH);
+    m.topic_partitions = partitions(&[("topic1", 0)]);
+    m.txn_start_timestamp_ms = Some(1);
+    let prepare = transition(&mut m, |m| {
+        m.prepare_abort_or_commit(
+            TransactionState::PrepareCommit,
+            TransactionVersion::V2,
+            NO_PRODUCER_ID,
+            2,
+            false,
+        )
+    });
+    assert_eq!(
+        (prepare.producer_epoch, prepare.last_producer_epoch),
+        (6, 5)
+    );
+    let complete = transition(&mut m, |m| m.prepare_complete(3));
+    assert_eq!(
+        (complete.producer_epoch, complete.last_producer_epoch),
+        (6, 5)
+    );
+    assert_eq!((m.producer_epoch, m.last_producer_epoch), (6, 5));
+}
+
+/// On an overflow (version 2 at epoch Short.MaxValue - 1) the new producer id takes over at
+/// epoch 0, and the last epoch stays Short.MaxValue - 1, the last the client saw.
+#[test]
+fn test_complete_after_an_overflow_keeps_the_last_epoch_the_client_saw() {
+    let mut m = metadata(TransactionState::Ongoing, i16::MAX - 1, NO_PRODUCER_EPOCH);
+    m.topic_partitions = partitions(&[("topic1", 0)]);
+    m.txn_start_timestamp_ms = Some(1);
+    transition(&mut m, |m| {
+        m.prepare_abort_or_commit(
+            TransactionState::PrepareAbort,
+            TransactionVersion::V2,
+            PRODUCER_ID + 1,
+            2,
+            false,
+        )
+    });
+    assert_eq!(m.producer_epoch, i16::MAX);
+    transition(&mut m, |m| m.prepare_complete(3));
+    assert_eq!(m.state, TransactionState::CompleteAbort);
+    assert_eq!(
+        (m.producer_id, m.previous_producer_id),
+        (PRODUCER_ID + 1, PRODUCER_ID)
+    );
+    assert_eq!((m.producer_epoch, m.last_producer_epoch), (0, i16::MAX - 1));
+}
+
+/// Kafka 4.0 keeps the transaction version in every transition: the one of the request
+/// that adds partitions, and the id's own for InitProducerId, fences and expiration.
+#[test]
+fn test_transitions_keep_the_transaction_version() {
+    let mut m = metadata(TransactionState::Empty, 3, NO_PRODUCER_EPOCH);
+    let add = transition(&mut m, |m| {
+        m.prepare_add_partitions(&partitions(&[("topic1", 0)]), 1, TransactionVersion::V2)
+    });
+    assert_eq!(add.client_transaction_version, TransactionVersion::V2);
+    assert_eq!(m.client_transaction_version, TransactionVersion::V2);
+    let fence = m.prepare_fence_producer_epoch().unwrap();
+    assert_eq!(fence.client_transaction_version, TransactionVersion::V2);
+    m.abort_pending_transition(false);
+    m.state = TransactionState::CompleteAbort;
+    let init = transition(&mut m, |m| {
+        m.prepare_increment_producer_epoch(TIMEOUT_MS, None, 2)
+            .map(|r| r.expect("bumped"))
+    });
+    assert_eq!(init.client_transaction_version, TransactionVersion::V2);
+    assert_eq!(
+        m.prepare_dead().unwrap().client_transaction_version,
+        TransactionVersion::V2
+    );
+}
+
+/// Kafka 4.0: with transaction version 2 an abort may come with no transaction open (the
+/// client is unsure whether one is): PrepareAbort from Empty or a completed transaction,
+/// with no partitions, its start time the time of the abort, and the epoch bumped.
+#[test]
+fn test_a_v2_abort_with_no_transaction_open() {
+    for state in [
+        TransactionState::Empty,
+        TransactionState::CompleteCommit,
+        TransactionState::CompleteAbort,
+    ] {
+        let mut m = metadata(state, 4, 3);
+        m.txn_start_timestamp_ms = Some(1);
+        let abort = transition(&mut m, |m| {
+            m.prepare_abort_or_commit(
+                TransactionState::PrepareAbort,
+                TransactionVersion::V2,
+                NO_PRODUCER_ID,
+                9,
+                true,
+            )
+        });
+        assert_eq!(abort.txn_start_timestamp_ms, Some(9), "{state}");
+        assert_eq!(m.state, TransactionState::PrepareAbort);
+        assert_eq!((m.producer_epoch, m.last_producer_epoch), (5, 4));
+        assert_eq!(m.txn_start_timestamp_ms, Some(9));
+        assert!(m.topic_partitions.is_empty());
+        transition(&mut m, |m| m.prepare_complete(10));
+        assert_eq!(m.state, TransactionState::CompleteAbort);
+    }
+}
+
+/// The same transition without version 2 may be prepared (the state table allows it), but
+/// its new start time fails the check at completion: the classic coordinator never asks.
+#[test]
+fn test_an_abort_with_no_transaction_open_needs_version_2() {
+    let mut m = metadata(TransactionState::CompleteCommit, 4, 3);
+    m.txn_start_timestamp_ms = Some(1);
+    let abort = m
+        .prepare_abort_or_commit(
+            TransactionState::PrepareAbort,
+            TransactionVersion::V1,
+            NO_PRODUCER_ID,
+            9,
+            true,
+        )
+        .expect("a legal prepare");
+    assert!(m.complete_transition_to(&abort).is_err());
 }
