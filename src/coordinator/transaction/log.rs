@@ -60,22 +60,6 @@ fn version_of_level(level: u8) -> Option<TransactionVersion> {
     }
 }
 
-fn state_of_id(id: u8) -> Option<TransactionState> {
-    use TransactionState::*;
-    [
-        Empty,
-        Ongoing,
-        PrepareCommit,
-        PrepareAbort,
-        CompleteCommit,
-        CompleteAbort,
-        Dead,
-        PrepareEpochFence,
-    ]
-    .into_iter()
-    .find(|s| s.id() == id)
-}
-
 /// The record key of `transactional_id` (`TransactionLog.keyToBytes`).
 pub fn key(transactional_id: &str) -> String {
     ["txn", transactional_id].join(&FIELD_SEPARATOR.to_string())
@@ -131,7 +115,7 @@ pub fn read_value(transactional_id: &str, value: &str) -> Option<TransactionMeta
             "next_producer_id" => m.next_producer_id = v.parse().ok()?,
             "producer_epoch" => m.producer_epoch = v.parse().ok()?,
             "timeout_ms" => m.txn_timeout_ms = v.parse().ok()?,
-            "state" => m.state = state_of_id(v.parse().ok()?)?,
+            "state" => m.state = TransactionState::from_id(v.parse().ok()?)?,
             "partitions" if v.is_empty() => {}
             "partitions" => {
                 for tp in v.split(',') {

@@ -59,6 +59,23 @@ pub enum TransactionState {
 }
 
 impl TransactionState {
+    /// Every state, in id order.
+    pub const ALL: [TransactionState; 8] = [
+        TransactionState::Empty,
+        TransactionState::Ongoing,
+        TransactionState::PrepareCommit,
+        TransactionState::PrepareAbort,
+        TransactionState::CompleteCommit,
+        TransactionState::CompleteAbort,
+        TransactionState::Dead,
+        TransactionState::PrepareEpochFence,
+    ];
+
+    /// `TransactionState.fromId`; `None` for an id Kafka does not know.
+    pub fn from_id(id: u8) -> Option<TransactionState> {
+        TransactionState::ALL.into_iter().find(|s| s.id() == id)
+    }
+
     /// `TransactionState.id`, as written in `__transaction_state`.
     pub fn id(self) -> u8 {
         match self {

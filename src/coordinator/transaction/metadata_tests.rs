@@ -300,16 +300,7 @@ fn test_no_second_prepare_while_one_is_pending() {
 #[test]
 fn test_only_the_valid_previous_states_may_precede_a_state() {
     use TransactionState::*;
-    let all = [
-        Empty,
-        Ongoing,
-        PrepareCommit,
-        PrepareAbort,
-        CompleteCommit,
-        CompleteAbort,
-        Dead,
-        PrepareEpochFence,
-    ];
+    let all = TransactionState::ALL;
     // Kafka 4.0's table, written out once more as (state, may follow).
     let table: [(TransactionState, &[TransactionState]); 8] = [
         (Empty, &[Empty, CompleteCommit, CompleteAbort]),
