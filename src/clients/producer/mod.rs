@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, VecDeque};
 mod accumulator;
 mod idempotence;
 mod sender;
+pub mod transaction_manager;
 
 use accumulator::RecordAccumulator;
 use idempotence::Idempotence;
