@@ -1070,3 +1070,47 @@ fn the_requests_transaction_version_picks_the_rules() {
     );
     assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
 }
+
+/// Between the fence and its abort (`handleInitProducerId` takes the lock twice) the
+/// client's own EndTxn may come in at the stored epoch: an abort takes the fence's place, a
+/// commit meets the pending fence in `prepareTransitionTo`, Kafka's IllegalStateException.
+#[test]
+fn a_clients_end_txn_between_a_fence_and_its_abort() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::Ongoing, tv);
+        m.prepare_fence_producer_epoch().unwrap();
+        let abort = written(end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            EPOCH,
+            TransactionResult::Abort,
+            tv,
+        ));
+        // Version 0/1 writes the request's epoch in the fenced one's stead; version 2 bumps
+        // from the stored epoch.
+        let epoch = if tv.supports_epoch_bump() {
+            EPOCH + 1
+        } else {
+            EPOCH
+        };
+        assert_eq!(
+            (abort.state, abort.producer_epoch),
+            (TransactionState::PrepareAbort, epoch),
+            "{tv:?}"
+        );
+
+        let mut m = stored(TransactionState::Ongoing, tv);
+        m.prepare_fence_producer_epoch().unwrap();
+        let commit = prepare_end_transaction(
+            &mut m,
+            PRODUCER_ID,
+            EPOCH,
+            TransactionResult::Commit,
+            true,
+            tv,
+            5,
+            no_new_id,
+        );
+        assert!(commit.is_err(), "{tv:?}: {commit:?}");
+    }
+}
