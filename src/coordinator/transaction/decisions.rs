@@ -204,7 +204,8 @@ fn settled_state_error(m: &TransactionMetadata) -> IllegalTransition {
 /// - against Empty or a completed transaction the stored epoch is the producer's next
 ///   request: an abort is written (a client unsure whether a transaction is open may always
 ///   abort, KIP-890), a commit is INVALID_TXN_STATE;
-/// - against an open transaction only the stored epoch is valid.
+/// - against an open transaction or Empty only the stored epoch is valid (a retry's epoch
+///   against Empty is fenced).
 ///
 /// A pending transition is checked first (CONCURRENT_TRANSACTIONS), before the producer id:
 /// the producer may already use the new producer id of an overflow whose completion is only
