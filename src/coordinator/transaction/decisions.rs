@@ -1,13 +1,14 @@
 //! What the transaction coordinator decides for a request before anything is written
 //! (Kafka's `TransactionCoordinator.prepareInitProducerIdTransit`, the checks of
-//! `handleAddPartitionsToTransaction`, the pre-append part of `endTransaction`, and
-//! `abortTimedOutTransactions` with `TransactionStateManager.timedOutTransactions`).
+//! `handleAddPartitionsToTransaction`, the pre-append part of `endTransaction` and
+//! `endTransactionWithTV1`, and `abortTimedOutTransactions` with
+//! `TransactionStateManager.timedOutTransactions`).
 //!
-//! AddPartitionsToTxn follows Kafka 4.0. EndTxn under transaction version 2 follows the
-//! line before 4.0's release: 4.0's `endTransaction` also aborts from Empty or a completed
-//! transaction (which [`TransactionMetadata`] already allows), accepts the stored epoch
-//! against a completed one, and checks a pending transition before the producer id; only
-//! its fence of an open transaction is 4.0's here.
+//! AddPartitionsToTxn and EndTxn follow Kafka 4.0.2, the first release line with
+//! transaction version 2: EndTxn under version 2 checks a pending transition before the
+//! producer id, tells a retry from the next request by the epoch, and lets a client abort
+//! from Empty or a completed transaction; under version 0 or 1 it keeps the classic rules
+//! (`endTransactionWithTV1`).
 //!
 //! Each function looks at one transactional id's [`TransactionMetadata`] and either answers
 //! at once ([`Decision::Respond`]) or prepares a transition ([`Decision::Write`]) that the
@@ -148,7 +149,9 @@ pub fn prepare_add_partitions(
 }
 
 /// The answer to an EndTxn that needs no write: the error, and the producer id and epoch
-/// the client continues with (Kafka answers those only with NONE).
+/// the client continues with. Only version 2's NONE names them (the stored ones, so a
+/// retried commit or abort learns the epoch its first attempt bumped to, or the producer id
+/// it overflowed to); every other answer, and version 0/1's NONE, carries -1 and -1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EndTxnAnswer {
     pub error: ErrorCode,
@@ -164,14 +167,56 @@ pub enum EndTxnDecision {
     Write(TxnTransitMetadata),
 }
 
-/// The pre-append part of `endTransaction`: EndTxn from the client (`is_from_client`), or
-/// the coordinator's own abort after a fence (InitProducerId over an open transaction, or
-/// a timed-out transaction) at the fenced epoch.
+/// An answer that names no producer id or epoch (`RecordBatch.NO_PRODUCER_ID` and
+/// `NO_PRODUCER_EPOCH`).
+fn respond(error: ErrorCode) -> EndTxnDecision {
+    EndTxnDecision::Respond(EndTxnAnswer {
+        error,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+    })
+}
+
+/// Kafka throws `IllegalStateException` for these: no transition ever settles in them.
+fn settled_state_error(m: &TransactionMetadata) -> IllegalTransition {
+    IllegalTransition(format!(
+        "{}: EndTxn found the settled state {}",
+        m.transactional_id, m.state
+    ))
+}
+
+/// The pre-append part of Kafka 4.0.2's `TransactionCoordinator.endTransaction`: EndTxn from
+/// the client (`is_from_client`, `handleEndTransaction`), or the coordinator's own abort
+/// after a fence (InitProducerId over an open transaction, or a timed-out transaction) at the
+/// fenced epoch, with the coordinator's transaction version.
 ///
-/// Transaction version 1 wants the client's epoch to equal the stored one. Version 2 bumps
-/// the epoch at every PrepareCommit/PrepareAbort, so a retry is recognised by its epoch
-/// being one below the stored one, and a request at the stored epoch against a prepared or
-/// completed transaction is a zombie's: PRODUCER_FENCED.
+/// The request's transaction version picks the rules, not the stored one: below 2 they are
+/// [`end_transaction_with_tv1`]'s. Version 2 bumps the epoch at every PrepareCommit and
+/// PrepareAbort, so the epoch tells a retry from the next request:
+///
+/// - a retry is one epoch below the stored one (`retryOnEpochBump`), or the last epoch of
+///   the previous producer id once an overflow moved to a new one at epoch 0
+///   (`retryOnOverflow`); a retry against the completed transaction it asked for is
+///   answered NONE with the stored producer id and epoch, and one against the other outcome
+///   is INVALID_TXN_STATE;
+/// - against a prepared transaction only a retry is a valid epoch (CONCURRENT_TRANSACTIONS
+///   for the same outcome, INVALID_TXN_STATE for the other), the stored epoch is fenced;
+/// - against Empty or a completed transaction the stored epoch is the producer's next
+///   request: an abort is written (a client unsure whether a transaction is open may always
+///   abort, KIP-890), a commit is INVALID_TXN_STATE;
+/// - against an open transaction or Empty only the stored epoch is valid (a retry's epoch
+///   against Empty is fenced).
+///
+/// A pending transition is checked first (CONCURRENT_TRANSACTIONS), before the producer id:
+/// the producer may already use the new producer id of an overflow whose completion is only
+/// pending. Then the producer id (INVALID_PRODUCER_ID_MAPPING, unless a retry over an
+/// overflow), then the epoch (PRODUCER_FENCED), then the state.
+///
+/// A write bumps the epoch (`prepareAbortOrCommit`) and, when the epoch is exhausted, takes a
+/// new producer id from `new_producer_id` (`ProducerIdManager.generateProducerId`; Kafka
+/// answers its failure as an error, the model's allocator cannot fail) that the completion
+/// moves to at epoch 0. The coordinator's abort after a fence takes the fence's pending
+/// place and is bumped once, from the epoch before the fence, with no new producer id.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_end_transaction(
     m: &mut TransactionMetadata,
@@ -183,15 +228,29 @@ pub fn prepare_end_transaction(
     now_ms: u64,
     new_producer_id: impl FnOnce() -> i64,
 ) -> Result<EndTxnDecision, IllegalTransition> {
-    let fencing = m.pending_state == Some(TransactionState::PrepareEpochFence);
-    let tv2 = !fencing && m.client_transaction_version.supports_epoch_bump();
-    let retry_on_overflow = tv2
+    if !client_transaction_version.supports_epoch_bump() {
+        return end_transaction_with_tv1(
+            m,
+            producer_id,
+            producer_epoch,
+            result,
+            is_from_client,
+            now_ms,
+        );
+    }
+    // PrepareEpochFence can only be pending over Ongoing; its abort is bumped its own way.
+    let is_epoch_fence = m.pending_state == Some(TransactionState::PrepareEpochFence);
+    let retry_on_overflow = !is_epoch_fence
         && m.previous_producer_id == producer_id
         && producer_epoch == i16::MAX - 1
         && m.producer_epoch == 0;
-    // `endTxnEpochBumped`.
-    let retry_on_epoch_bump = tv2 && i32::from(m.producer_epoch) == i32::from(producer_epoch) + 1;
-    let valid_epoch = if tv2 {
+    // Scala widens `producerEpoch + 1` to an Int: no wrap at Short.MaxValue.
+    let retry_on_epoch_bump =
+        !is_epoch_fence && i32::from(m.producer_epoch) == i32::from(producer_epoch) + 1;
+    let is_valid_epoch = if is_epoch_fence {
+        (!is_from_client || producer_epoch == m.producer_epoch)
+            && producer_epoch >= m.producer_epoch
+    } else {
         match m.state {
             TransactionState::Ongoing
             | TransactionState::Empty
@@ -199,35 +258,90 @@ pub fn prepare_end_transaction(
             | TransactionState::PrepareEpochFence => producer_epoch == m.producer_epoch,
             TransactionState::PrepareCommit | TransactionState::PrepareAbort => retry_on_epoch_bump,
             TransactionState::CompleteCommit | TransactionState::CompleteAbort => {
-                retry_on_epoch_bump || retry_on_overflow
+                retry_on_epoch_bump || retry_on_overflow || producer_epoch == m.producer_epoch
             }
         }
-    } else {
-        (!is_from_client || producer_epoch == m.producer_epoch)
-            && producer_epoch >= m.producer_epoch
     };
-    let respond = |error: ErrorCode| {
-        EndTxnDecision::Respond(EndTxnAnswer {
-            error,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-        })
-    };
+    let is_retry = retry_on_epoch_bump || retry_on_overflow;
+
+    if m.pending_transition_in_progress() && !is_epoch_fence {
+        return Ok(respond(ErrorCode::ConcurrentTransactions));
+    }
     if m.producer_id != producer_id && !retry_on_overflow {
         return Ok(respond(ErrorCode::InvalidProducerIdMapping));
     }
-    if !valid_epoch {
+    if !is_valid_epoch {
         return Ok(respond(ErrorCode::ProducerFenced));
     }
-    if m.pending_transition_in_progress() && !fencing {
-        return Ok(respond(ErrorCode::ConcurrentTransactions));
-    }
+    // `endTransaction`'s `generateTxnTransitMetadataForTxnCompletion`.
+    let prepare = |m: &mut TransactionMetadata, next_state, no_partition_added| {
+        let next_producer_id = if !is_epoch_fence && m.is_producer_epoch_exhausted() {
+            new_producer_id()
+        } else {
+            NO_PRODUCER_ID
+        };
+        if next_state == TransactionState::PrepareAbort && is_epoch_fence {
+            // The abort takes the fence's place; `prepareAbortOrCommit` bumps the epoch
+            // once, from the epoch before the fence (the fenced epoch is never set).
+            m.pending_state = None;
+        }
+        m.prepare_abort_or_commit(
+            next_state,
+            client_transaction_version,
+            next_producer_id,
+            now_ms,
+            no_partition_added,
+        )
+        .map(EndTxnDecision::Write)
+    };
     let done = EndTxnDecision::Respond(EndTxnAnswer {
         error: ErrorCode::None,
         producer_id: m.producer_id,
         producer_epoch: m.producer_epoch,
     });
-    let invalid = respond(ErrorCode::InvalidTxnState);
+    let invalid = || Ok(respond(ErrorCode::InvalidTxnState));
+    use TransactionResult::*;
+    use TransactionState::*;
+    match (m.state, result) {
+        (Ongoing, Commit) => prepare(m, PrepareCommit, false),
+        (Ongoing, Abort) => prepare(m, PrepareAbort, false),
+        (CompleteCommit, Commit) | (CompleteAbort, Abort) if is_retry => Ok(done),
+        (CompleteCommit, Commit) => invalid(),
+        (CompleteCommit, Abort) if is_retry => invalid(),
+        (CompleteCommit | CompleteAbort | Empty, Abort) => prepare(m, PrepareAbort, true),
+        (CompleteAbort | Empty, Commit) => invalid(),
+        (PrepareCommit, Commit) | (PrepareAbort, Abort) => {
+            Ok(respond(ErrorCode::ConcurrentTransactions))
+        }
+        (PrepareCommit, Abort) | (PrepareAbort, Commit) => invalid(),
+        (Dead | PrepareEpochFence, _) => Err(settled_state_error(m)),
+    }
+}
+
+/// Kafka 4.0.2's `TransactionCoordinator.endTransactionWithTV1`, EndTxn under transaction
+/// version 0 or 1: the epoch never moves at a transaction's end, so a client's request must
+/// carry the stored epoch (the coordinator's own abort after a fence carries the fenced one,
+/// which is higher). The producer id is checked first, then the epoch, then a pending
+/// transition other than the fence. Its NONE names no producer id or epoch, and what it
+/// writes is version 0 whatever the request's version.
+fn end_transaction_with_tv1(
+    m: &mut TransactionMetadata,
+    producer_id: i64,
+    producer_epoch: i16,
+    result: TransactionResult,
+    is_from_client: bool,
+    now_ms: u64,
+) -> Result<EndTxnDecision, IllegalTransition> {
+    let is_epoch_fence = m.pending_state == Some(TransactionState::PrepareEpochFence);
+    if m.producer_id != producer_id {
+        return Ok(respond(ErrorCode::InvalidProducerIdMapping));
+    }
+    if (is_from_client && producer_epoch != m.producer_epoch) || producer_epoch < m.producer_epoch {
+        return Ok(respond(ErrorCode::ProducerFenced));
+    }
+    if m.pending_transition_in_progress() && !is_epoch_fence {
+        return Ok(respond(ErrorCode::ConcurrentTransactions));
+    }
     use TransactionResult::*;
     use TransactionState::*;
     match (m.state, result) {
@@ -236,41 +350,23 @@ pub fn prepare_end_transaction(
                 Commit => PrepareCommit,
                 Abort => PrepareAbort,
             };
-            let next_producer_id = if client_transaction_version.supports_epoch_bump()
-                && !fencing
-                && m.is_producer_epoch_exhausted()
-            {
-                new_producer_id()
-            } else {
-                NO_PRODUCER_ID
-            };
-            if next_state == PrepareAbort && fencing {
-                // The abort takes the fence's place. Version 0 or 1 (`endTransactionWithTV1`):
-                // it is written at the fenced epoch. Version 2 (Kafka 4.0's
-                // `endTransaction`): `prepareAbortOrCommit` bumps the epoch itself, once,
-                // from the epoch before the fence.
+            if next_state == PrepareAbort && is_epoch_fence {
+                // The abort takes the fence's place and is written at the fenced epoch, which
+                // no client has seen yet.
                 m.pending_state = None;
-                if !client_transaction_version.supports_epoch_bump() {
-                    m.producer_epoch = producer_epoch;
-                    m.last_producer_epoch = NO_PRODUCER_EPOCH;
-                }
+                m.producer_epoch = producer_epoch;
+                m.last_producer_epoch = NO_PRODUCER_EPOCH;
             }
-            // `endTransactionWithTV1` writes version 0 whatever the request's version.
-            let written_version = if client_transaction_version.supports_epoch_bump() {
-                client_transaction_version
-            } else {
-                TransactionVersion::V0
-            };
             let transit = m.prepare_abort_or_commit(
                 next_state,
-                written_version,
-                next_producer_id,
+                TransactionVersion::V0,
+                NO_PRODUCER_ID,
                 now_ms,
                 false,
             )?;
             Ok(EndTxnDecision::Write(transit))
         }
-        (CompleteCommit, Commit) | (CompleteAbort, Abort) => Ok(done),
+        (CompleteCommit, Commit) | (CompleteAbort, Abort) => Ok(respond(ErrorCode::None)),
         (PrepareCommit, Commit) | (PrepareAbort, Abort) => {
             Ok(respond(ErrorCode::ConcurrentTransactions))
         }
@@ -278,11 +374,8 @@ pub fn prepare_end_transaction(
         | (CompleteAbort, Commit)
         | (PrepareCommit, Abort)
         | (PrepareAbort, Commit)
-        | (Empty, _) => Ok(invalid),
-        (Dead | PrepareEpochFence, _) => Err(IllegalTransition(format!(
-            "{}: EndTxn found the settled state {}",
-            m.transactional_id, m.state
-        ))),
+        | (Empty, _) => Ok(respond(ErrorCode::InvalidTxnState)),
+        (Dead | PrepareEpochFence, _) => Err(settled_state_error(m)),
     }
 }
 

@@ -320,10 +320,9 @@ fn should_append_prepare_commit_to_log_on_end_txn_when_ongoing() {
     assert_eq!(transit.topic_partitions, partitions());
 }
 
-/// KIP-890 part 2: the EndTxn that prepares bumps the epoch, a retry is recognised one epoch
-/// below, and a request at the new epoch against a completed transaction is fenced: a
-/// delayed EndTxn of an earlier attempt can no longer end the next transaction
-/// (KAFKA-17754).
+/// KIP-890 part 2: the EndTxn that prepares bumps the epoch and a retry is recognised one
+/// epoch below; a request at the new epoch is the next one, so a delayed EndTxn of an
+/// earlier attempt can no longer end the next transaction (KAFKA-17754).
 #[test]
 fn should_bump_the_epoch_at_end_txn_and_tell_a_retry_from_a_zombie_in_v2() {
     let mut m = metadata(TransactionState::Ongoing, 1);
@@ -351,9 +350,10 @@ fn should_bump_the_epoch_at_end_txn_and_tell_a_retry_from_a_zombie_in_v2() {
             producer_epoch: 2
         })
     );
-    // The same epoch as stored against a completed transaction: fenced.
-    let zombie = end_txn(&mut m, 2, TransactionResult::Commit, TransactionVersion::V2);
-    assert_eq!(answered(&zombie), ErrorCode::ProducerFenced);
+    // The stored epoch against a completed transaction is the producer's next request, not
+    // a retry: a commit with no transaction open is INVALID_TXN_STATE (Kafka 4.0).
+    let next = end_txn(&mut m, 2, TransactionResult::Commit, TransactionVersion::V2);
+    assert_eq!(answered(&next), ErrorCode::InvalidTxnState);
 }
 
 /// Under transaction version 1 the same late EndTxn, arriving once the next transaction is
@@ -483,4 +483,634 @@ fn should_write_version_0_when_ending_a_transaction_in_v1() {
         panic!("expected the commit");
     };
     assert_eq!(commit.client_transaction_version, TransactionVersion::V0);
+}
+
+// EndTxn as Kafka 4.0.2's `TransactionCoordinatorTest` checks it, under version 0/1
+// (`endTransactionWithTV1`) and 2 (`endTransaction`). Its metadata is at epoch 1 (last epoch
+// 0); its version 2 retries come one epoch below.
+
+const EPOCH: i16 = 1;
+const PRODUCER_ID_2: i64 = 11;
+
+fn stored(state: TransactionState, tv: TransactionVersion) -> TransactionMetadata {
+    let mut m = metadata(state, EPOCH);
+    m.last_producer_epoch = EPOCH - 1;
+    m.client_transaction_version = tv;
+    m
+}
+
+/// `TransactionCoordinatorTest.requestEpoch`: the epoch a client names for the prepared or
+/// completed transaction it ended, one below the stored one under version 2.
+fn request_epoch(tv: TransactionVersion) -> i16 {
+    if tv.supports_epoch_bump() {
+        EPOCH - 1
+    } else {
+        EPOCH
+    }
+}
+
+fn end_txn_as(
+    m: &mut TransactionMetadata,
+    producer_id: i64,
+    epoch: i16,
+    result: TransactionResult,
+    tv: TransactionVersion,
+) -> EndTxnDecision {
+    prepare_end_transaction(m, producer_id, epoch, result, true, tv, 5, no_new_id).unwrap()
+}
+
+fn written(decision: EndTxnDecision) -> TxnTransitMetadata {
+    match decision {
+        EndTxnDecision::Write(transit) => transit,
+        other => panic!("expected a write, got {other:?}"),
+    }
+}
+
+const V0_AND_V2: [TransactionVersion; 2] = [TransactionVersion::V0, TransactionVersion::V2];
+
+#[test]
+fn should_reply_with_invalid_pid_mapping_on_end_txn_when_pid_dosent_match_mapped() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::Ongoing, TransactionVersion::V0);
+        let d = end_txn_as(&mut m, 0, 0, TransactionResult::Commit, tv);
+        assert_eq!(answered(&d), ErrorCode::InvalidProducerIdMapping, "{tv:?}");
+    }
+}
+
+#[test]
+fn should_reply_with_producer_fenced_on_end_txn_when_epoch_is_not_same_as_transaction() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::Ongoing, TransactionVersion::V0);
+        let d = end_txn_as(&mut m, PRODUCER_ID, 0, TransactionResult::Commit, tv);
+        assert_eq!(answered(&d), ErrorCode::ProducerFenced, "{tv:?}");
+    }
+}
+
+/// Version 0/1: only the stored epoch is the producer's; its NONE names no producer id or
+/// epoch.
+#[test]
+fn test_end_txn_when_status_is_complete_commit_and_result_is_commit_in_v1() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V0);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Commit,
+            TransactionVersion::V0,
+        );
+        if is_retry {
+            assert_eq!(answered(&d), ErrorCode::ProducerFenced);
+        } else {
+            assert_eq!(
+                d,
+                EndTxnDecision::Respond(EndTxnAnswer {
+                    error: ErrorCode::None,
+                    producer_id: NO_PRODUCER_ID,
+                    producer_epoch: NO_PRODUCER_EPOCH,
+                })
+            );
+        }
+        assert_eq!(m.pending_state, None, "nothing is written");
+    }
+}
+
+/// Version 2: a retry of the commit is answered NONE with the epoch it bumped to; the stored
+/// epoch is the next request, and a commit with nothing open is INVALID_TXN_STATE.
+#[test]
+fn test_end_txn_when_status_is_complete_commit_and_result_is_commit_in_v2() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V2);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Commit,
+            TransactionVersion::V2,
+        );
+        if is_retry {
+            assert_eq!(
+                d,
+                EndTxnDecision::Respond(EndTxnAnswer {
+                    error: ErrorCode::None,
+                    producer_id: PRODUCER_ID,
+                    producer_epoch: EPOCH,
+                })
+            );
+        } else {
+            assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+        }
+    }
+}
+
+#[test]
+fn test_end_txn_when_status_is_complete_abort_and_result_is_abort_in_v1() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteAbort, TransactionVersion::V0);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Abort,
+            TransactionVersion::V0,
+        );
+        let expected = if is_retry {
+            ErrorCode::ProducerFenced
+        } else {
+            ErrorCode::None
+        };
+        assert_eq!(answered(&d), expected, "retry {is_retry}");
+    }
+}
+
+/// Version 2: a retried abort is done; an abort at the stored epoch is a new one, written
+/// with the epoch bumped and the transaction begun now.
+#[test]
+fn should_return_ok_on_end_txn_when_status_is_complete_abort_and_result_is_abort_in_v2() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteAbort, TransactionVersion::V2);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Abort,
+            TransactionVersion::V2,
+        );
+        if is_retry {
+            assert_eq!(answered(&d), ErrorCode::None);
+            assert_eq!(m.pending_state, None, "nothing is written");
+        } else {
+            let abort = written(d);
+            assert_eq!(
+                (
+                    abort.state,
+                    abort.producer_epoch,
+                    abort.txn_start_timestamp_ms
+                ),
+                (TransactionState::PrepareAbort, EPOCH + 1, Some(5))
+            );
+        }
+    }
+}
+
+#[test]
+fn should_return_invalid_txn_request_on_end_txn_request_when_status_is_complete_abort_and_result_is_not_abort(
+) {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::CompleteAbort, tv);
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            request_epoch(tv),
+            TransactionResult::Commit,
+            tv,
+        );
+        assert_eq!(answered(&d), ErrorCode::InvalidTxnState, "{tv:?}");
+    }
+}
+
+#[test]
+fn should_return_invalid_txn_request_on_end_txn_request_when_status_is_complete_commit_and_result_is_not_commit(
+) {
+    let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V0);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Abort,
+        TransactionVersion::V0,
+    );
+    assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+}
+
+#[test]
+fn test_end_txn_request_when_status_is_complete_commit_and_result_is_abort_in_v1() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V0);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Abort,
+            TransactionVersion::V0,
+        );
+        let expected = if is_retry {
+            ErrorCode::ProducerFenced
+        } else {
+            ErrorCode::InvalidTxnState
+        };
+        assert_eq!(answered(&d), expected, "retry {is_retry}");
+    }
+}
+
+/// Version 2: a retry naming the other outcome is INVALID_TXN_STATE; an abort at the stored
+/// epoch after a commit is a new, empty transaction's abort.
+#[test]
+fn test_end_txn_request_when_status_is_complete_commit_and_result_is_abort_in_v2() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V2);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Abort,
+            TransactionVersion::V2,
+        );
+        if is_retry {
+            assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+        } else {
+            let abort = written(d);
+            assert_eq!(
+                (
+                    abort.state,
+                    abort.producer_epoch,
+                    abort.txn_start_timestamp_ms
+                ),
+                (TransactionState::PrepareAbort, EPOCH + 1, Some(5))
+            );
+        }
+    }
+}
+
+#[test]
+fn should_return_concurrent_transactions_on_end_txn_request_when_status_is_prepare_commit() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::PrepareCommit, tv);
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            request_epoch(tv),
+            TransactionResult::Commit,
+            tv,
+        );
+        assert_eq!(answered(&d), ErrorCode::ConcurrentTransactions, "{tv:?}");
+    }
+}
+
+#[test]
+fn should_return_invalid_txn_request_on_end_txn_request_when_status_is_prepare_abort() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::PrepareAbort, tv);
+        m.last_producer_epoch = NO_PRODUCER_EPOCH;
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            request_epoch(tv),
+            TransactionResult::Commit,
+            tv,
+        );
+        assert_eq!(answered(&d), ErrorCode::InvalidTxnState, "{tv:?}");
+    }
+}
+
+#[test]
+fn test_end_txn_request_when_empty_transaction_state_for_abort_in_v1() {
+    let mut m = stored(TransactionState::Empty, TransactionVersion::V0);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Abort,
+        TransactionVersion::V0,
+    );
+    assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+}
+
+/// Version 2: a client unsure whether a transaction is open may abort from Empty.
+#[test]
+fn test_end_txn_request_when_empty_transaction_state_for_abort_in_v2() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::Empty, TransactionVersion::V2);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Abort,
+            TransactionVersion::V2,
+        );
+        if is_retry {
+            assert_eq!(answered(&d), ErrorCode::ProducerFenced);
+        } else {
+            let abort = written(d);
+            assert_eq!(
+                (
+                    abort.state,
+                    abort.producer_epoch,
+                    abort.txn_start_timestamp_ms
+                ),
+                (TransactionState::PrepareAbort, EPOCH + 1, Some(5))
+            );
+            assert!(abort.topic_partitions.is_empty());
+        }
+    }
+}
+
+#[test]
+fn test_end_txn_request_when_empty_transaction_state_for_commit_in_v2() {
+    for is_retry in [false, true] {
+        let mut m = stored(TransactionState::Empty, TransactionVersion::V2);
+        let epoch = if is_retry { EPOCH - 1 } else { EPOCH };
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            epoch,
+            TransactionResult::Commit,
+            TransactionVersion::V2,
+        );
+        let expected = if is_retry {
+            ErrorCode::ProducerFenced
+        } else {
+            ErrorCode::InvalidTxnState
+        };
+        assert_eq!(answered(&d), expected, "retry {is_retry}");
+    }
+}
+
+#[test]
+fn should_return_invalid_txn_request_on_end_txn_v2_if_not_end_txn_v2_retry() {
+    // The stored epoch against a prepared transaction is a later request: fenced.
+    let mut m = stored(TransactionState::PrepareCommit, TransactionVersion::V2);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(answered(&d), ErrorCode::ProducerFenced);
+    // Against a completed one it is the next request: a commit with nothing open.
+    let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V2);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+}
+
+/// A commit that overflowed the epoch: its retry names the old producer id at
+/// `Short.MaxValue - 1`. While the commit completes it is CONCURRENT_TRANSACTIONS; once
+/// complete it is answered with the new producer id at epoch 0.
+#[test]
+fn should_return_ok_on_end_txn_v2_if_end_txn_v2_retry_epoch_overflow() {
+    let mut m = stored(TransactionState::PrepareCommit, TransactionVersion::V2);
+    m.previous_producer_id = PRODUCER_ID;
+    m.next_producer_id = PRODUCER_ID_2;
+    m.producer_epoch = i16::MAX;
+    m.last_producer_epoch = i16::MAX - 1;
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        i16::MAX - 1,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(answered(&d), ErrorCode::ConcurrentTransactions);
+
+    let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V2);
+    m.producer_id = PRODUCER_ID_2;
+    m.previous_producer_id = PRODUCER_ID;
+    m.producer_epoch = 0;
+    m.last_producer_epoch = NO_PRODUCER_EPOCH;
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        i16::MAX - 1,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(
+        d,
+        EndTxnDecision::Respond(EndTxnAnswer {
+            error: ErrorCode::None,
+            producer_id: PRODUCER_ID_2,
+            producer_epoch: 0,
+        })
+    );
+}
+
+/// The commit that exhausts the epoch takes a new producer id, which the completion moves to
+/// at epoch 0.
+#[test]
+fn should_generate_new_producer_id_if_epochs_exhausted_v2() {
+    let mut m = stored(TransactionState::Ongoing, TransactionVersion::V2);
+    m.producer_epoch = i16::MAX - 1;
+    m.last_producer_epoch = i16::MAX - 2;
+    let commit = written(
+        prepare_end_transaction(
+            &mut m,
+            PRODUCER_ID,
+            i16::MAX - 1,
+            TransactionResult::Commit,
+            true,
+            TransactionVersion::V2,
+            5,
+            || PRODUCER_ID_2,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        (
+            commit.producer_id,
+            commit.producer_epoch,
+            commit.next_producer_id
+        ),
+        (PRODUCER_ID, i16::MAX, PRODUCER_ID_2)
+    );
+    m.complete_transition_to(&commit).unwrap();
+    let complete = m.prepare_complete(6).unwrap();
+    assert_eq!(
+        (complete.producer_id, complete.producer_epoch),
+        (PRODUCER_ID_2, 0)
+    );
+}
+
+/// Kafka 4.0 checks a pending transition first under version 2: the producer may already
+/// name the new producer id of an overflow whose completion is still pending. Version 0/1
+/// checks the producer id first.
+#[test]
+fn should_respond_with_concurrent_transactions_on_end_txn_before_checking_the_producer_id_in_v2() {
+    let mut m = stored(TransactionState::PrepareCommit, TransactionVersion::V2);
+    m.pending_state = Some(TransactionState::CompleteCommit);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID_2,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(answered(&d), ErrorCode::ConcurrentTransactions);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID_2,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+    );
+    assert_eq!(answered(&d), ErrorCode::InvalidProducerIdMapping);
+}
+
+#[test]
+fn should_append_prepare_commit_or_abort_to_log_on_end_txn_when_status_is_ongoing() {
+    for tv in V0_AND_V2 {
+        for (result, state) in [
+            (TransactionResult::Commit, TransactionState::PrepareCommit),
+            (TransactionResult::Abort, TransactionState::PrepareAbort),
+        ] {
+            let mut m = stored(TransactionState::Ongoing, TransactionVersion::V0);
+            let transit = written(end_txn_as(&mut m, PRODUCER_ID, EPOCH, result, tv));
+            let epoch = if tv.supports_epoch_bump() {
+                EPOCH + 1
+            } else {
+                EPOCH
+            };
+            assert_eq!(
+                (
+                    transit.state,
+                    transit.producer_epoch,
+                    transit.client_transaction_version
+                ),
+                (state, epoch, tv),
+                "{tv:?}"
+            );
+            assert_eq!(m.pending_state, Some(state));
+        }
+    }
+}
+
+#[test]
+fn should_return_invalid_epoch_on_end_txn_when_epoch_is_larger_or_smaller() {
+    for tv in V0_AND_V2 {
+        // Larger: the stored epoch is 1, the request's 2.
+        let mut m = stored(TransactionState::CompleteCommit, tv);
+        let d = end_txn_as(&mut m, PRODUCER_ID, 2, TransactionResult::Commit, tv);
+        assert_eq!(answered(&d), ErrorCode::ProducerFenced, "larger {tv:?}");
+        // Smaller: the stored epoch is 2, the request's that of epoch 1.
+        let mut m = stored(TransactionState::CompleteCommit, tv);
+        m.producer_epoch = 2;
+        let d = end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            request_epoch(tv),
+            TransactionResult::Commit,
+            tv,
+        );
+        assert_eq!(answered(&d), ErrorCode::ProducerFenced, "smaller {tv:?}");
+    }
+}
+
+/// A transaction timing out at `Short.MaxValue - 1` under version 2: the fence's abort bumps
+/// the epoch once, to `Short.MaxValue`, with no new producer id.
+#[test]
+fn should_handle_timeout_at_epoch_overflow_boundary_correctly_tv2() {
+    let mut m = stored(TransactionState::Ongoing, TransactionVersion::V2);
+    m.producer_epoch = i16::MAX - 1;
+    m.last_producer_epoch = NO_PRODUCER_EPOCH;
+    assert!(m.is_producer_epoch_exhausted());
+    let fence = m.prepare_fence_producer_epoch().unwrap();
+    let abort = written(
+        prepare_end_transaction(
+            &mut m,
+            fence.producer_id,
+            fence.producer_epoch,
+            TransactionResult::Abort,
+            false,
+            TransactionVersion::V2,
+            5,
+            no_new_id,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        (
+            abort.producer_id,
+            abort.producer_epoch,
+            abort.next_producer_id
+        ),
+        (PRODUCER_ID, i16::MAX, NO_PRODUCER_ID)
+    );
+    m.complete_transition_to(&abort).unwrap();
+    let complete = m.prepare_complete(6).unwrap();
+    m.complete_transition_to(&complete).unwrap();
+    assert_eq!(
+        (m.state, m.producer_id, m.producer_epoch),
+        (TransactionState::CompleteAbort, PRODUCER_ID, i16::MAX)
+    );
+}
+
+/// The request's transaction version picks the rules, not the stored one: a version 0
+/// request against version 2 metadata is checked as `endTransactionWithTV1` checks it.
+#[test]
+fn the_requests_transaction_version_picks_the_rules() {
+    let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V2);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+    );
+    assert_eq!(answered(&d), ErrorCode::None);
+    let mut m = stored(TransactionState::CompleteCommit, TransactionVersion::V0);
+    let d = end_txn_as(
+        &mut m,
+        PRODUCER_ID,
+        EPOCH,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    assert_eq!(answered(&d), ErrorCode::InvalidTxnState);
+}
+
+/// Between the fence and its abort (`handleInitProducerId` takes the lock twice) the
+/// client's own EndTxn may come in at the stored epoch: an abort takes the fence's place, a
+/// commit meets the pending fence in `prepareTransitionTo`, Kafka's IllegalStateException.
+#[test]
+fn a_clients_end_txn_between_a_fence_and_its_abort() {
+    for tv in V0_AND_V2 {
+        let mut m = stored(TransactionState::Ongoing, tv);
+        m.prepare_fence_producer_epoch().unwrap();
+        let abort = written(end_txn_as(
+            &mut m,
+            PRODUCER_ID,
+            EPOCH,
+            TransactionResult::Abort,
+            tv,
+        ));
+        // Version 0/1 writes the request's epoch in the fenced one's stead; version 2 bumps
+        // from the stored epoch.
+        let epoch = if tv.supports_epoch_bump() {
+            EPOCH + 1
+        } else {
+            EPOCH
+        };
+        assert_eq!(
+            (abort.state, abort.producer_epoch),
+            (TransactionState::PrepareAbort, epoch),
+            "{tv:?}"
+        );
+
+        let mut m = stored(TransactionState::Ongoing, tv);
+        m.prepare_fence_producer_epoch().unwrap();
+        let commit = prepare_end_transaction(
+            &mut m,
+            PRODUCER_ID,
+            EPOCH,
+            TransactionResult::Commit,
+            true,
+            tv,
+            5,
+            no_new_id,
+        );
+        assert!(commit.is_err(), "{tv:?}: {commit:?}");
+    }
 }
