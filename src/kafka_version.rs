@@ -260,6 +260,12 @@ impl KafkaVersion {
         self.at_least(0, 11, 0)
     }
 
+    /// KIP-98 (0.11.0): transactions, the last stable offset and Fetch v4's
+    /// `isolation_level`, which a `read_committed` consumer needs.
+    pub fn has_transactions(self) -> bool {
+        self.at_least(0, 11, 0)
+    }
+
     /// KIP-107 (0.11.0): the DeleteRecords request (`ApiKeys.DELETE_RECORDS`), which
     /// `kafka-delete-records.sh` sends; older brokers do not know it.
     pub fn has_delete_records(self) -> bool {

@@ -11,6 +11,7 @@ use kafka_model::clients::consumer::CommitMode;
 use kafka_model::clients::producer::ValueBytes;
 use kafka_model::config::{ConsumerConfig, ProducerConfig};
 use kafka_model::kafka_version::KafkaVersion;
+use kafka_model::protocol::IsolationLevel;
 use kafka_model::Acks;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
@@ -220,6 +221,7 @@ pub fn parse_consumers(
     tables: &[Spanned<RawConsumer>],
     topics: &[TopicSpec],
     network: &NetworkSpec,
+    release: KafkaVersion,
 ) -> Result<Vec<ConsumerSpec>> {
     let mut consumers = Vec::new();
     let mut seen = BTreeSet::new();
@@ -240,7 +242,7 @@ pub fn parse_consumers(
             &mut seen,
             "consumer",
         )?;
-        let (spec, members) = parse_consumer(ctx, table, name.clone(), topics, network)?;
+        let (spec, members) = parse_consumer(ctx, table, name.clone(), topics, network, release)?;
         let members_span = ctx.key_or(raw.members.as_ref(), table_span.clone());
         match members {
             // `members = N`: N processes NAME-0 .. NAME-(N-1), each its own client.id.
@@ -280,6 +282,7 @@ fn parse_consumer(
     name: String,
     topics: &[TopicSpec],
     network: &NetworkSpec,
+    release: KafkaVersion,
 ) -> Result<(ConsumerSpec, Option<usize>)> {
     let table_span = Some(table.span());
     let raw = table.get_ref();
@@ -305,6 +308,18 @@ fn parse_consumer(
         span_of("request.timeout.ms"),
         "consumer",
     )?;
+    // KIP-98: `read_committed` needs Fetch v4, which brokers before 0.11.0 do not know; the
+    // consumer's first fetch fails (`UnsupportedVersionException`), so the run is refused.
+    if config.isolation_level == IsolationLevel::ReadCommitted && !release.has_transactions() {
+        return Err(ctx.err(
+            span_of("isolation.level"),
+            Some("isolation.level"),
+            format!(
+                "read_committed needs brokers of Kafka 0.11.0 or later (KIP-98); the cluster \
+                 runs {release}"
+            ),
+        ));
+    }
     let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
     // Kafka's consumer refuses to start a group member whose heartbeat is not below its
     // session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout").

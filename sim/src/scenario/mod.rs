@@ -114,7 +114,13 @@ impl Scenario {
             cluster.config.kafka_version,
             &mut warnings,
         )?;
-        let consumers = clients::parse_consumers(&ctx, &raw.consumers, &topics, &network)?;
+        let consumers = clients::parse_consumers(
+            &ctx,
+            &raw.consumers,
+            &topics,
+            &network,
+            cluster.config.kafka_version,
+        )?;
         let known = Known {
             cluster: &cluster,
             topics: &topics,
