@@ -25,10 +25,14 @@ fn record(offset: u64) -> Record {
 }
 
 fn started() -> Consumer {
-    let config = ConsumerConfig {
+    started_with(ConsumerConfig {
         auto_offset_reset: AutoOffsetReset::Earliest,
         ..ConsumerConfig::default()
-    };
+    })
+}
+
+/// A consumer of `orders-0` with `config`, started, its position at 0.
+fn started_with(config: ConsumerConfig) -> Consumer {
     let mut c = Consumer::new(0, "c".into(), vec!["orders".into()], 0, config, vec![0]);
     let mut out = Output::default();
     c.start(0, &mut out);
@@ -694,4 +698,91 @@ fn read_committed_skips_aborted_transactions_and_no_reader_sees_markers() {
         vec![0, 1, 2, 3, 6],
         "read_uncommitted gets aborted records too, but never a marker"
     );
+}
+
+/// A read_committed consumer asks for committed data only, steps over an aborted
+/// transaction and both markers, and hands over only the committed record.
+#[test]
+fn a_read_committed_consumer_skips_aborted_records_and_steps_over_markers() {
+    let mut c = started_with(ConsumerConfig {
+        auto_offset_reset: AutoOffsetReset::Earliest,
+        isolation_level: IsolationLevel::ReadCommitted,
+        ..ConsumerConfig::default()
+    });
+    let mut out = Output::default();
+    c.poll(&mut out);
+    let corr = c.fetch_in_flight[&1];
+    let answer = |correlation_id, batches: Vec<RecordBatch>, aborted| {
+        Message::FetchResponse(FetchResponse {
+            correlation_id,
+            error: ErrorCode::None,
+            session_id: 0,
+            partitions: vec![FetchPartitionResponse {
+                tp: tp(),
+                error: ErrorCode::None,
+                high_watermark: 5,
+                log_start_offset: 0,
+                log_end_offset: 5,
+                last_stable_offset: 5,
+                aborted_transactions: aborted,
+                leader_epoch: 3,
+                records: batches,
+                diverging_epoch: None,
+            }],
+        })
+    };
+    let mut out = Output::default();
+    c.on_message(
+        3,
+        NodeId::Broker(1),
+        answer(
+            corr,
+            vec![
+                producer_batch(0, 2, 1, true),
+                marker_batch(2, 1, ControlRecordType::Abort),
+            ],
+            vec![AbortedTransaction {
+                producer_id: 1,
+                first_offset: 0,
+            }],
+        ),
+        &mut out,
+    );
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, Event::Consumed { .. })),
+        "nothing of an aborted transaction is handed over"
+    );
+    assert_eq!(c.positions()[&tp()], 3, "but the position moves past it");
+    let (next, level) = match &out.messages[0].1 {
+        Message::Fetch(r) => (r.correlation_id, r.isolation_level),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(level, IsolationLevel::ReadCommitted);
+    let mut out = Output::default();
+    c.on_message(
+        4,
+        NodeId::Broker(1),
+        answer(
+            next,
+            vec![
+                producer_batch(3, 1, 2, true),
+                marker_batch(4, 2, ControlRecordType::Commit),
+            ],
+            Vec::new(),
+        ),
+        &mut out,
+    );
+    let consumed: Vec<u64> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Consumed { records, .. } => Some(records.iter().map(|r| r.0)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(consumed, vec![3]);
+    assert_eq!(c.positions()[&tp()], 5);
 }
