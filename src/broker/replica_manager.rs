@@ -287,40 +287,19 @@ impl Broker {
             records: count,
             result: None,
         };
-        let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(&tp) {
-            Some(
-                p @ PartitionState {
-                    role: Role::Leader(_),
-                    leader_epoch,
-                    isr,
-                    replicas,
-                    ..
-                },
-            ) => {
-                p.debug_assert_leader_rules(self.id);
-                (*leader_epoch, isr.len(), replicas.len())
-            }
-            _ => {
+        let leader_epoch = match self.check_leader_append(&tp, acks) {
+            Ok(leader_epoch) => leader_epoch,
+            Err(error) => {
                 out.event(Event::ProduceRejected {
                     broker: self.id,
                     tp,
-                    error: ErrorCode::NotLeaderOrFollower,
+                    error,
                     records: count,
                 });
-                status.result = Some((ErrorCode::NotLeaderOrFollower, None));
+                status.result = Some((error, None));
                 return status;
             }
         };
-        if acks == Acks::All && isr_len < self.effective_min_isr(&tp, replicas_len) {
-            out.event(Event::ProduceRejected {
-                broker: self.id,
-                tp,
-                error: ErrorCode::NotEnoughReplicas,
-                records: count,
-            });
-            status.result = Some((ErrorCode::NotEnoughReplicas, None));
-            return status;
-        }
         // `UnifiedLog.append`: `LogValidator` and the segment size check come before the
         // producer state's.
         if let Some(error) = self.leader_batch_error(&tp, &records) {
@@ -379,17 +358,7 @@ impl Broker {
             .first()
             .map(|a| a.0)
             .unwrap_or(log.log_end_offset());
-        let leo = log.log_end_offset();
-        self.note_roll(&tp, roll, out);
-        out.event(Event::Appended {
-            broker: self.id,
-            tp: tp.clone(),
-            as_leader: true,
-            records: appended,
-            log_end_offset: leo,
-        });
-        self.materialize_followers(&tp, None);
-        self.maybe_flush(&tp, now_ms, out);
+        let leo = self.after_leader_append(now_ms, &tp, appended, roll, out);
         status.leader_epoch = leader_epoch;
         status.required_offset = leo;
         status.base_offset = base_offset;
@@ -397,6 +366,58 @@ impl Broker {
             status.result = Some((ErrorCode::None, Some(base_offset)));
         }
         status
+    }
+
+    /// `Partition.appendRecordsToLeader`'s checks before any append: this broker leads
+    /// `tp` (NOT_LEADER_OR_FOLLOWER), and with acks=all the ISR holds at least the
+    /// effective `min.insync.replicas` (NOT_ENOUGH_REPLICAS). Returns the leader epoch.
+    pub(super) fn check_leader_append(
+        &self,
+        tp: &TopicPartition,
+        acks: Acks,
+    ) -> Result<LeaderEpoch, ErrorCode> {
+        let Some(
+            p @ PartitionState {
+                role: Role::Leader(_),
+                leader_epoch,
+                isr,
+                replicas,
+                ..
+            },
+        ) = self.partitions.get(tp)
+        else {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        };
+        p.debug_assert_leader_rules(self.id);
+        if acks == Acks::All && isr.len() < self.effective_min_isr(tp, replicas.len()) {
+            return Err(ErrorCode::NotEnoughReplicas);
+        }
+        Ok(*leader_epoch)
+    }
+
+    /// What follows every append as leader, a producer's batch or a marker: the roll it
+    /// made is noted, the append traced, the followers' fetch state written out before it
+    /// changes meaning, and the log flushed if its flush policy says so. Returns the LEO.
+    pub(super) fn after_leader_append(
+        &mut self,
+        now_ms: u64,
+        tp: &TopicPartition,
+        records: Vec<(u64, RecordId, LeaderEpoch)>,
+        roll: Option<crate::log::Roll>,
+        out: &mut Output<BrokerTimer>,
+    ) -> u64 {
+        let leo = self.disk.logs[tp].log_end_offset();
+        self.note_roll(tp, roll, out);
+        out.event(Event::Appended {
+            broker: self.id,
+            tp: tp.clone(),
+            as_leader: true,
+            records,
+            log_end_offset: leo,
+        });
+        self.materialize_followers(tp, None);
+        self.maybe_flush(tp, now_ms, out);
+        leo
     }
 
     /// Kafka's `checkEnoughReplicasReachOffset`: an acks=all produce completes once the HW

@@ -10,9 +10,8 @@
 //! NONE, so a marker counts only once it is replicated.
 
 use super::replica_manager::{ProduceReplyTo, ProduceStatus};
-use super::{Broker, BrokerTimer, PartitionState, Role};
+use super::{Broker, BrokerTimer};
 use crate::actor::Output;
-use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
 
@@ -75,8 +74,7 @@ impl Broker {
             MARKER_APPEND_TIMEOUT_MS,
             BrokerTimer::DelayedProduceExpire { id: request_id },
         );
-        let mut distinct = appended;
-        distinct.dedup();
+        let distinct: std::collections::BTreeSet<TopicPartition> = appended.into_iter().collect();
         for tp in &distinct {
             self.maybe_increment_hw(now_ms, tp, out);
             self.complete_delayed_fetches(tp, out);
@@ -104,24 +102,14 @@ impl Broker {
             status.result = Some((ErrorCode::UnknownTopicOrPartition, None));
             return status;
         }
-        let (leader_epoch, isr_len, replicas_len) = match self.partitions.get(tp) {
-            Some(PartitionState {
-                role: Role::Leader(_),
-                leader_epoch,
-                isr,
-                replicas,
-                ..
-            }) => (*leader_epoch, isr.len(), replicas.len()),
-            _ => {
-                status.result = Some((ErrorCode::NotLeaderOrFollower, None));
+        // `Partition.appendRecordsToLeader` with `requiredAcks = -1`.
+        let leader_epoch = match self.check_leader_append(tp, Acks::All) {
+            Ok(leader_epoch) => leader_epoch,
+            Err(error) => {
+                status.result = Some((error, None));
                 return status;
             }
         };
-        // `Partition.appendRecordsToLeader` with `requiredAcks = -1`.
-        if isr_len < self.effective_min_isr(tp, replicas_len) {
-            status.result = Some((ErrorCode::NotEnoughReplicas, None));
-            return status;
-        }
         let end = EndTxnMarker {
             control_type: marker.transaction_result,
             coordinator_epoch: marker.coordinator_epoch,
@@ -141,17 +129,7 @@ impl Broker {
                 return status;
             }
         };
-        let leo = log.log_end_offset();
-        self.note_roll(tp, roll, out);
-        out.event(Event::Appended {
-            broker: self.id,
-            tp: tp.clone(),
-            as_leader: true,
-            records: Vec::new(),
-            log_end_offset: leo,
-        });
-        self.materialize_followers(tp, None);
-        self.maybe_flush(tp, now_ms, out);
+        let leo = self.after_leader_append(now_ms, tp, Vec::new(), roll, out);
         status.leader_epoch = leader_epoch;
         status.required_offset = leo;
         status.base_offset = offset;

@@ -167,6 +167,12 @@ impl ProducerStateManager {
     /// empties the producer's batches (`ProducerStateEntry.maybeUpdateProducerEpoch`), so
     /// the next batch must start the new epoch at sequence 0.
     pub fn record_marker(&mut self, producer_id: i64, producer_epoch: i16) {
+        self.entry_at_epoch(producer_id, producer_epoch);
+    }
+
+    /// `producer_id`'s entry, created if need be, at `producer_epoch`: a newer epoch empties
+    /// its batches (`ProducerStateEntry.maybeUpdateProducerEpoch`).
+    fn entry_at_epoch(&mut self, producer_id: i64, producer_epoch: i16) -> &mut ProducerEntry {
         let entry = self
             .producers
             .entry(producer_id)
@@ -178,6 +184,7 @@ impl ProducerStateManager {
             entry.producer_epoch = producer_epoch;
             entry.batches.clear();
         }
+        entry
     }
 
     /// Notes records of a batch written at `first_offset..=last_offset`, from any origin
@@ -187,17 +194,7 @@ impl ProducerStateManager {
     /// most [`BATCHES_RETAINED`] batches are kept, the oldest dropped first.
     pub fn record(&mut self, stamp: &BatchStamp, first_offset: u64, last_offset: u64) {
         assert!(first_offset <= last_offset, "a batch holds records");
-        let entry = self
-            .producers
-            .entry(stamp.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                producer_epoch: stamp.producer_epoch,
-                batches: VecDeque::new(),
-            });
-        if entry.producer_epoch != stamp.producer_epoch {
-            entry.producer_epoch = stamp.producer_epoch;
-            entry.batches.clear();
-        }
+        let entry = self.entry_at_epoch(stamp.producer_id, stamp.producer_epoch);
         if let Some(last) = entry.batches.back_mut() {
             let same_batch = last.first_sequence == stamp.base_sequence
                 && last.last_sequence == stamp.last_sequence
