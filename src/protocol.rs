@@ -15,6 +15,7 @@ use crate::controller::kraft::{
     ApiError, BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationReply,
     BrokerRegistrationRequest, MetadataRecord, TopicId,
 };
+use crate::coordinator::transaction::TransactionVersion;
 use crate::types::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,6 +73,20 @@ pub enum Message {
     ProduceResponse(ProduceResponse),
 
     // ---- transactions (KIP-98) ----
+    /// A transactional producer asks its coordinator to add partitions to its transaction;
+    /// a partition leader asks it whether a batch's transaction is open (KIP-890 part 1).
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddPartitionsToTxnResponse(AddPartitionsToTxnResponse),
+    /// A transactional producer adds a group's offsets partition to its transaction.
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    AddOffsetsToTxnResponse(AddOffsetsToTxnResponse),
+    /// A transactional producer commits a group's offsets inside its transaction (to the
+    /// group coordinator; KIP-447 checks the group's generation and member).
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    TxnOffsetCommitResponse(TxnOffsetCommitResponse),
+    /// A transactional producer ends its transaction: commit or abort.
+    EndTxn(EndTxnRequest),
+    EndTxnResponse(EndTxnResponse),
     /// The transaction coordinator asks a partition leader to end transactions there.
     WriteTxnMarkers(WriteTxnMarkersRequest),
     WriteTxnMarkersResponse(WriteTxnMarkersResponse),
@@ -155,14 +170,25 @@ pub struct GroupMemberSubscription {
     pub subscription: Subscription,
 }
 
-/// Which broker coordinates `group_id`: any broker answers, from its metadata.
+/// Which kind of coordinator FindCoordinator looks for (`FindCoordinatorRequest.CoordinatorType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CoordinatorType {
+    /// A consumer group's, on `__consumer_offsets`.
+    Group,
+    /// A transactional id's, on `__transaction_state`.
+    Transaction,
+}
+
+/// Which broker coordinates `key` (a group id or a transactional id): any broker answers,
+/// from its metadata.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FindCoordinatorRequest {
     pub correlation_id: u64,
-    pub group_id: String,
+    pub key_type: CoordinatorType,
+    pub key: String,
 }
 
-/// The coordinator of the group, when the leader of its offsets partition is known.
+/// The coordinator of the key, when the leader of its partition is known.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FindCoordinatorResponse {
     pub correlation_id: u64,
@@ -321,6 +347,14 @@ impl Message {
             Message::InitProducerIdResponse(_) => "InitProducerIdResponse",
             Message::Produce(_) => "Produce",
             Message::ProduceResponse(_) => "ProduceResponse",
+            Message::AddPartitionsToTxn(_) => "AddPartitionsToTxn",
+            Message::AddPartitionsToTxnResponse(_) => "AddPartitionsToTxnResponse",
+            Message::AddOffsetsToTxn(_) => "AddOffsetsToTxn",
+            Message::AddOffsetsToTxnResponse(_) => "AddOffsetsToTxnResponse",
+            Message::TxnOffsetCommit(_) => "TxnOffsetCommit",
+            Message::TxnOffsetCommitResponse(_) => "TxnOffsetCommitResponse",
+            Message::EndTxn(_) => "EndTxn",
+            Message::EndTxnResponse(_) => "EndTxnResponse",
             Message::WriteTxnMarkers(_) => "WriteTxnMarkers",
             Message::WriteTxnMarkersResponse(_) => "WriteTxnMarkersResponse",
             Message::Metadata(_) => "Metadata",
@@ -606,16 +640,110 @@ pub struct ProducePartition {
     pub producer: Option<BatchStamp>,
 }
 
-/// An idempotent producer without a transactional id asks for a producer id (Kafka's
-/// `InitProducerIdRequest` with a null `transactionalId`, to the least loaded broker).
+/// A producer asks for a producer id (`InitProducerIdRequest`). Without a transactional id
+/// any broker answers with a fresh id at epoch 0; with one, the id's transaction
+/// coordinator answers, fencing the id's earlier instances by bumping the epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InitProducerIdRequest {
     pub correlation_id: u64,
+    pub transactional_id: Option<String>,
+    /// The producer's `transaction.timeout.ms` (ignored without a transactional id).
+    pub transaction_timeout_ms: u64,
+    /// The producer id and epoch the producer has, -1 and -1 for none: a producer that
+    /// must bump its epoch after an error names them (KIP-360, version 3 and later).
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
-/// A fresh producer id, at epoch 0 (`TransactionCoordinator.handleInitProducerId`).
+/// A producer id and epoch (`TransactionCoordinator.handleInitProducerId`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InitProducerIdResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+/// Adds partitions to a transaction (`AddPartitionsToTxnRequest`). From a producer
+/// (`verify_only` false) the coordinator writes them to the transaction's state; from a
+/// partition leader checking a transactional batch (KIP-890 part 1, `verify_only` true) it
+/// only answers whether the transaction is open and holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddPartitionsToTxnRequest {
+    pub correlation_id: u64,
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub partitions: Vec<TopicPartition>,
+    pub verify_only: bool,
+    /// The transaction version the request's version stands for (a client's request at
+    /// version 5 or later is version 2).
+    pub transaction_version: TransactionVersion,
+}
+
+/// Each partition's error (`AddPartitionsToTxnResponse`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddPartitionsToTxnResponse {
+    pub correlation_id: u64,
+    pub results: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// Adds the offsets partition of `group_id` to a transaction (`AddOffsetsToTxnRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddOffsetsToTxnRequest {
+    pub correlation_id: u64,
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub group_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddOffsetsToTxnResponse {
+    pub correlation_id: u64,
+    pub error: ErrorCode,
+}
+
+/// Offsets committed inside a transaction, to the group coordinator
+/// (`TxnOffsetCommitRequest`): they become visible when the transaction commits and are
+/// dropped when it aborts. From version 3 (KIP-447) the request carries the consumer's group
+/// metadata, which the coordinator checks as it checks an OffsetCommit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxnOffsetCommitRequest {
+    pub correlation_id: u64,
+    pub transactional_id: String,
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub offsets: Vec<(TopicPartition, u64)>,
+}
+
+/// Each partition's error (`TxnOffsetCommitResponse`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxnOffsetCommitResponse {
+    pub correlation_id: u64,
+    pub results: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// Ends a transaction (`EndTxnRequest`): commit (`committed`) or abort.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndTxnRequest {
+    pub correlation_id: u64,
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub committed: bool,
+    /// The transaction version the request's version stands for (version 5 or later is 2).
+    pub transaction_version: TransactionVersion,
+}
+
+/// `EndTxnResponse`: under transaction version 2 a NONE names the producer id and epoch the
+/// producer continues with; otherwise -1 and -1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndTxnResponse {
     pub correlation_id: u64,
     pub error: ErrorCode,
     pub producer_id: i64,

@@ -138,7 +138,7 @@ impl Broker {
         request: FindCoordinatorRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let partition = self.coordinator.partition_for(&request.group_id);
+        let partition = self.coordinator.partition_for(&request.key);
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         let (error, coordinator) = match self.metadata.get(&tp) {
             Some(PartitionMetadata {

@@ -639,6 +639,15 @@ impl Broker {
             | Message::InitProducerIdResponse(_)
             // The transaction coordinator, which sends the markers, is not hosted yet.
             | Message::WriteTxnMarkersResponse(_)
+            // Not yet handled: the transaction coordinator is not hosted yet.
+            | Message::AddPartitionsToTxn(_)
+            | Message::AddPartitionsToTxnResponse(_)
+            | Message::AddOffsetsToTxn(_)
+            | Message::AddOffsetsToTxnResponse(_)
+            | Message::TxnOffsetCommit(_)
+            | Message::TxnOffsetCommitResponse(_)
+            | Message::EndTxn(_)
+            | Message::EndTxnResponse(_)
             | Message::BrokerRegistration(_)
             | Message::BrokerHeartbeat(_)
             | Message::AlterPartition(_)

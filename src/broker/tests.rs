@@ -563,7 +563,8 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
     c.announce_live_brokers(0, vec![0, 1]);
     let find = Message::FindCoordinator(FindCoordinatorRequest {
         correlation_id: 1,
-        group_id: "g".into(),
+        key_type: CoordinatorType::Group,
+        key: "g".into(),
     });
     let Message::FindCoordinatorResponse(FindCoordinatorResponse { error, .. }) =
         ask(&mut c, 0, find.clone())

@@ -176,7 +176,8 @@ impl Consumer {
             |correlation_id| {
                 Message::FindCoordinator(FindCoordinatorRequest {
                     correlation_id,
-                    group_id,
+                    key_type: CoordinatorType::Group,
+                    key: group_id,
                 })
             },
             out,

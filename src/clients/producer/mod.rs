@@ -391,7 +391,13 @@ impl Producer {
         self.init_producer_id = Some((correlation_id, broker));
         out.send(
             NodeId::Broker(broker),
-            Message::InitProducerId(InitProducerIdRequest { correlation_id }),
+            Message::InitProducerId(InitProducerIdRequest {
+                correlation_id,
+                transactional_id: None,
+                transaction_timeout_ms: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+            }),
         );
         out.timer(
             self.config.request_timeout_ms,

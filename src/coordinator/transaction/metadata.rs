@@ -147,7 +147,7 @@ impl fmt::Display for TransactionState {
 
 /// The `transaction.version` feature (KIP-890): 0 and 1 are the classic protocol, 2 bumps
 /// the producer epoch at every transaction end (`TransactionVersion.supportsEpochBump`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum TransactionVersion {
     V0,
     V1,
