@@ -680,6 +680,19 @@ pub struct BrokerConfig {
     pub cleaner: CleanerConfig,
     /// `offsets.topic.segment.bytes`: `__consumer_offsets`' segment size.
     pub offsets_topic_segment_bytes: u64,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`.
+    pub transaction_state_log_num_partitions: u32,
+    /// `transaction.state.log.replication.factor`: its replicas; the topic waits for this
+    /// many brokers, as `__consumer_offsets` does.
+    pub transaction_state_log_replication_factor: u32,
+    /// `transaction.state.log.min.isr`: the topic's `min.insync.replicas`.
+    pub transaction_state_log_min_isr: u32,
+    /// `transaction.state.log.segment.bytes`: its segment size (compacted).
+    pub transaction_state_log_segment_bytes: u64,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a producer may ask.
+    pub transaction_max_timeout_ms: u64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -714,6 +727,12 @@ impl Default for BrokerConfig {
             topic_defaults: TopicConfig::default(),
             cleaner: CleanerConfig::KAFKA_DEFAULT,
             offsets_topic_segment_bytes: 0,
+            transaction_state_log_num_partitions: 0,
+            transaction_state_log_replication_factor: 0,
+            transaction_state_log_min_isr: 0,
+            transaction_state_log_segment_bytes: 0,
+            transaction_max_timeout_ms: 0,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 0,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -1251,6 +1270,68 @@ impl BrokerConfig {
             doc: "the segment size of `__consumer_offsets` (compacted)",
             apply: |c, k, v| {
                 c.offsets_topic_segment_bytes = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        // `TransactionStateManagerConfigs` and `TransactionLogConfigs`: atLeast(1) each.
+        ConfigKey {
+            name: "transaction.state.log.num.partitions",
+            default: Some("50"),
+            unit: "partitions",
+            doc: "partitions of `__transaction_state`",
+            apply: |c, k, v| {
+                c.transaction_state_log_num_partitions = at_least_one(k, v)?.min(1000) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "transaction.state.log.replication.factor",
+            default: Some("3"),
+            unit: "replicas",
+            doc: "replicas of `__transaction_state`; it waits for this many brokers",
+            apply: |c, k, v| {
+                c.transaction_state_log_replication_factor = at_least_one(k, v)?.min(100) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "transaction.state.log.min.isr",
+            default: Some("2"),
+            unit: "replicas",
+            doc: "`min.insync.replicas` of `__transaction_state`",
+            apply: |c, k, v| {
+                c.transaction_state_log_min_isr = at_least_one(k, v)?.min(100) as u32;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "transaction.state.log.segment.bytes",
+            default: Some("104857600"),
+            unit: "bytes",
+            doc: "the segment size of `__transaction_state` (compacted)",
+            apply: |c, k, v| {
+                c.transaction_state_log_segment_bytes = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "transaction.max.timeout.ms",
+            default: Some("900000"),
+            unit: "ms",
+            doc: "the longest `transaction.timeout.ms` a producer may ask for",
+            apply: |c, k, v| {
+                c.transaction_max_timeout_ms = at_least_one(k, v)?;
+                Ok(())
+            },
+        },
+        ConfigKey {
+            name: "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            default: Some("10000"),
+            unit: "ms",
+            doc: "how often the coordinator aborts transactions past their timeout",
+            apply: |c, k, v| {
+                c.transaction_abort_timed_out_transaction_cleanup_interval_ms =
+                    at_least_one(k, v)?;
                 Ok(())
             },
         },

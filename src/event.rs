@@ -381,6 +381,42 @@ pub enum Event {
         partition: u32,
         groups: Vec<String>,
     },
+
+    // ---- transactions: the coordinator's side ----
+    /// A transaction coordinator read a `__transaction_state` partition it now leads and
+    /// answers for its ids: each id with its state (a Prepare state's markers are sent
+    /// again).
+    TxnCoordinatorLoaded {
+        broker: BrokerId,
+        partition: u32,
+        coordinator_epoch: i32,
+        transactions: Vec<(String, String)>,
+    },
+    /// The broker stopped leading the partition and dropped its ids.
+    TxnCoordinatorUnloaded {
+        broker: BrokerId,
+        partition: u32,
+        transactional_ids: Vec<String>,
+    },
+    /// A transactional id's new state is written to `__transaction_state` and taken: the
+    /// state names of Kafka's `TransactionState` (Empty, Ongoing, PrepareCommit, ...).
+    TxnStateWritten {
+        broker: BrokerId,
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        from: String,
+        to: String,
+        partitions: Vec<TopicPartition>,
+    },
+    /// An open transaction ran past its `transaction.timeout.ms`: the coordinator fences
+    /// its producer at this epoch and aborts it.
+    TxnTimedOut {
+        broker: BrokerId,
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+    },
     /// The group entered PreparingRebalance: every member must join again.
     RebalanceStarted {
         broker: BrokerId,
@@ -752,6 +788,10 @@ impl Event {
             Event::GroupLoadStarted { .. } => "group-load-started",
             Event::GroupsLoaded { .. } => "groups-loaded",
             Event::GroupsUnloaded { .. } => "groups-unloaded",
+            Event::TxnCoordinatorLoaded { .. } => "txn-coordinator-loaded",
+            Event::TxnCoordinatorUnloaded { .. } => "txn-coordinator-unloaded",
+            Event::TxnStateWritten { .. } => "txn-state-written",
+            Event::TxnTimedOut { .. } => "txn-timed-out",
             Event::RebalanceStarted { .. } => "rebalance-started",
             Event::GenerationStarted { .. } => "generation-started",
             Event::GroupStable { .. } => "group-stable",

@@ -386,6 +386,10 @@ pub enum ErrorCode {
     DeliveryTimeout,
     /// No response came back (the connection dropped or the request was lost).
     NetworkException,
+    /// The request is malformed (e.g. an empty transactional id).
+    InvalidRequest,
+    /// An error the broker did not expect (Kafka's `UNKNOWN_SERVER_ERROR`).
+    UnknownServerError,
     // ---- consumer groups ----
     /// The offsets topic does not exist yet, or its partition has no leader.
     CoordinatorNotAvailable,
@@ -483,6 +487,8 @@ impl ErrorCode {
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             ErrorCode::DeliveryTimeout => "DELIVERY_TIMEOUT",
             ErrorCode::NetworkException => "NETWORK_EXCEPTION",
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::UnknownServerError => "UNKNOWN_SERVER_ERROR",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             ErrorCode::NotCoordinator => "NOT_COORDINATOR",
             ErrorCode::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",

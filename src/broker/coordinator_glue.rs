@@ -6,8 +6,8 @@
 //! The coordinator's state follows the leadership of the offsets topic's partitions
 //! (`on_election` / `on_resignation`, called from `make_leader` / `make_follower`).
 
+use super::internal_topics::InternalTopic;
 use super::replica_manager::{ProduceReplyTo, ProduceStatus};
-use super::zk_client::ZkPurpose;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::coordinator::{
@@ -22,6 +22,21 @@ pub(super) struct AppendCompletion {
     pub(super) append_id: u64,
     pub(super) error: ErrorCode,
     pub(super) base_offset: Option<u64>,
+}
+
+impl AppendCompletion {
+    /// The answer to a coordinator's append of one partition.
+    pub(super) fn of(append_id: u64, statuses: &[ProduceStatus]) -> AppendCompletion {
+        let status = statuses
+            .first()
+            .expect("one partition per coordinator append");
+        let (error, base_offset) = status.result.expect("every partition is answered");
+        AppendCompletion {
+            append_id,
+            error,
+            base_offset,
+        }
+    }
 }
 
 /// The group coordinator's glue: requests in, appends to `__consumer_offsets` out.
@@ -94,15 +109,8 @@ impl Broker {
         append_id: u64,
         statuses: &[ProduceStatus],
     ) {
-        let status = statuses
-            .first()
-            .expect("one partition per coordinator append");
-        let (error, base_offset) = status.result.expect("every partition is answered");
-        self.coordinator_completions.push(AppendCompletion {
-            append_id,
-            error,
-            base_offset,
-        });
+        let completion = AppendCompletion::of(append_id, statuses);
+        self.coordinator_completions.push(completion);
     }
 
     /// Hands the coordinator the answers to its appends, in the order they were given, after
@@ -138,19 +146,17 @@ impl Broker {
         request: FindCoordinatorRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let partition = self.coordinator.partition_for(&request.key);
-        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-        let (error, coordinator) = match self.metadata.get(&tp) {
-            Some(PartitionMetadata {
-                leader: Some(leader),
-                ..
-            }) => (ErrorCode::None, Some(*leader)),
-            Some(_) => (ErrorCode::CoordinatorNotAvailable, None),
-            None => {
-                self.maybe_create_offsets_topic(now_ms, out);
-                (ErrorCode::CoordinatorNotAvailable, None)
-            }
+        let (topic, partition) = match request.key_type {
+            CoordinatorType::Group => (
+                InternalTopic::ConsumerOffsets,
+                self.coordinator.partition_for(&request.key),
+            ),
+            CoordinatorType::Transaction => (
+                InternalTopic::TransactionState,
+                self.txn_coordinator.partition_for(&request.key),
+            ),
         };
+        let (error, coordinator) = self.coordinator_of(now_ms, topic, partition, out);
         out.send(
             from,
             Message::FindCoordinatorResponse(FindCoordinatorResponse {
@@ -158,57 +164,6 @@ impl Broker {
                 error,
                 coordinator,
             }),
-        );
-    }
-
-    /// Creates `__consumer_offsets` in ZooKeeper, as a broker does on the first
-    /// FindCoordinator. From 0.11 the topic waits until `offsets.topic.replication.factor`
-    /// brokers are alive (KAFKA-3959); before, it took as many replicas as were alive, and a
-    /// cluster that started with one broker up kept a single copy of every group's offsets.
-    /// Replicas are placed round-robin over the live brokers from the lowest id (Kafka starts
-    /// at a random broker).
-    pub(super) fn maybe_create_offsets_topic(
-        &mut self,
-        now_ms: u64,
-        out: &mut Output<BrokerTimer>,
-    ) {
-        if self.offsets_topic_requested || self.live_brokers.is_empty() {
-            return;
-        }
-        let mut live = self.live_brokers.clone();
-        live.sort_unstable();
-        let wanted = self.config.offsets_topic_replication_factor as usize;
-        let replication_factor = if self.release().requires_full_offsets_replication() {
-            if live.len() < wanted {
-                return;
-            }
-            wanted
-        } else {
-            wanted.min(live.len())
-        };
-        let assignment: std::collections::BTreeMap<u32, Vec<BrokerId>> =
-            (0..self.config.offsets_topic_num_partitions)
-                .map(|p| {
-                    let replicas = (0..replication_factor)
-                        .map(|i| live[(p as usize + i) % live.len()])
-                        .collect();
-                    (p, replicas)
-                })
-                .collect();
-        if self.kraft.is_some() {
-            let assignment = assignment.into_values().collect();
-            self.offsets_topic_requested = self.kraft_create_offsets_topic(now_ms, assignment, out);
-            return;
-        }
-        self.offsets_topic_requested = true;
-        self.zk.request(
-            ZkOp::Create {
-                path: format!("/brokers/topics/{OFFSETS_TOPIC}"),
-                data: ZkData::TopicAssignment(assignment),
-                ephemeral: false,
-            },
-            ZkPurpose::CreateOffsetsTopic,
-            out,
         );
     }
 

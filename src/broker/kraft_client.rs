@@ -25,6 +25,7 @@
 //! There is no lease: a broker cut off from the quorum keeps serving what it last learned
 //! until the metadata log tells it otherwise.
 
+use super::internal_topics::InternalTopic;
 use super::partition::Role;
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
@@ -77,7 +78,7 @@ enum InFlight {
     Registration,
     Heartbeat,
     AlterPartition,
-    CreateOffsetsTopic,
+    CreateInternalTopic(InternalTopic),
 }
 
 /// A KRaft broker's metadata and lifecycle state.
@@ -98,8 +99,8 @@ pub(super) struct KraftClient {
     want_shut_down: bool,
     /// Requests awaiting an answer: correlation id → (kind, sent at).
     in_flight: BTreeMap<u64, (InFlight, u64)>,
-    /// When `__consumer_offsets`' creation was last asked for.
-    offsets_topic_asked_ms: Option<u64>,
+    /// When each internal topic's creation was last asked for.
+    internal_topics_asked_ms: BTreeMap<InternalTopic, u64>,
 }
 
 /// How long the broker waits for the controller's answer to its CreateTopics before asking
@@ -142,7 +143,7 @@ impl KraftClient {
             fenced: true,
             want_shut_down: false,
             in_flight: BTreeMap::new(),
-            offsets_topic_asked_ms: None,
+            internal_topics_asked_ms: BTreeMap::new(),
         }
     }
 
@@ -308,7 +309,9 @@ impl Broker {
         k.in_flight.retain(|_, (kind, sent_ms)| {
             let timeout_ms = match kind {
                 InFlight::Registration | InFlight::Heartbeat => interval_ms,
-                InFlight::AlterPartition | InFlight::CreateOffsetsTopic => CREATE_TOPIC_RETRY_MS,
+                InFlight::AlterPartition | InFlight::CreateInternalTopic(_) => {
+                    CREATE_TOPIC_RETRY_MS
+                }
             };
             now_ms < *sent_ms + timeout_ms
         });
@@ -325,12 +328,17 @@ impl Broker {
         };
         out.timer(next_ms, BrokerTimer::Kraft(KraftTimer::Lifecycle));
         let k = self.kraft();
-        let retry = k
-            .offsets_topic_asked_ms
-            .is_some_and(|at| now_ms >= at + CREATE_TOPIC_RETRY_MS);
-        if retry && !k.image.topics.contains_key(OFFSETS_TOPIC) {
-            k.offsets_topic_asked_ms = None;
-            self.offsets_topic_requested = false;
+        let retry: Vec<InternalTopic> = k
+            .internal_topics_asked_ms
+            .iter()
+            .filter(|(topic, at)| {
+                now_ms >= *at + CREATE_TOPIC_RETRY_MS && !k.image.topics.contains_key(topic.name())
+            })
+            .map(|(topic, _)| *topic)
+            .collect();
+        for topic in retry {
+            self.kraft().internal_topics_asked_ms.remove(&topic);
+            self.internal_topics_requested.remove(&topic);
         }
     }
 
@@ -563,21 +571,23 @@ impl Broker {
         }
     }
 
-    /// `AutoTopicCreationManager`: asks the active controller for `__consumer_offsets`.
-    pub(super) fn kraft_create_offsets_topic(
+    /// `AutoTopicCreationManager`: asks the active controller for an internal topic.
+    pub(super) fn kraft_create_internal_topic(
         &mut self,
         now_ms: u64,
+        topic: InternalTopic,
         assignment: Vec<Vec<BrokerId>>,
+        configs: BTreeMap<String, String>,
         out: &mut Output<BrokerTimer>,
     ) -> bool {
         let body = CreateTopic {
-            name: OFFSETS_TOPIC.to_string(),
+            name: topic.name().to_string(),
             assignment,
-            configs: BTreeMap::new(),
+            configs,
         };
         let sent = self.send_to_controller(
             now_ms,
-            InFlight::CreateOffsetsTopic,
+            InFlight::CreateInternalTopic(topic),
             |correlation_id| {
                 Message::CreateTopics(ControllerRequest {
                     correlation_id,
@@ -587,7 +597,7 @@ impl Broker {
             out,
         );
         if sent {
-            self.kraft().offsets_topic_asked_ms = Some(now_ms);
+            self.kraft().internal_topics_asked_ms.insert(topic, now_ms);
         }
         sent
     }
@@ -596,15 +606,17 @@ impl Broker {
         &mut self,
         response: ControllerResponse<crate::controller::kraft::TopicId>,
     ) {
-        if !self.take_in_flight(response.correlation_id, InFlight::CreateOffsetsTopic) {
-            return;
-        }
+        let topic = match self.kraft().in_flight.get(&response.correlation_id) {
+            Some((InFlight::CreateInternalTopic(topic), _)) => *topic,
+            _ => return,
+        };
+        self.kraft().in_flight.remove(&response.correlation_id);
         match response.result {
             Ok(_) | Err(ApiError::TopicAlreadyExists) => {}
             Err(_) => {
                 // Asked again by the next FindCoordinator.
-                self.kraft().offsets_topic_asked_ms = None;
-                self.offsets_topic_requested = false;
+                self.kraft().internal_topics_asked_ms.remove(&topic);
+                self.internal_topics_requested.remove(&topic);
             }
         }
     }

@@ -54,6 +54,7 @@ mod controller_glue;
 mod coordinator_glue;
 mod disk;
 mod fetcher;
+mod internal_topics;
 mod isr_write;
 mod kraft_client;
 mod log_manager;
@@ -63,6 +64,7 @@ mod replica_manager;
 mod shutdown;
 #[cfg(test)]
 mod tests;
+mod txn_coordinator_glue;
 mod txn_markers;
 mod zk_client;
 
@@ -72,6 +74,8 @@ pub use kraft_client::{KraftSettings, KraftTimer};
 use crate::actor::{Actor, Output};
 use crate::config::{BrokerConfig, KafkaVersion, ProtocolVersion, TopicConfig};
 use crate::controller::Controller;
+use crate::coordinator::transaction::log::TRANSACTION_STATE_TOPIC;
+use crate::coordinator::transaction::{TransactionCoordinator, TxnCoordinatorConfig, TxnTimer};
 use crate::coordinator::{CoordinatorConfig, GroupCoordinator, GroupTimer};
 use crate::event::Event;
 use crate::fetch_session::FetchSessionCache;
@@ -144,6 +148,8 @@ pub enum BrokerTimer {
     LogRecoveryDone,
     /// A timer of the group coordinator.
     Group(GroupTimer),
+    /// A timer of the transaction coordinator.
+    Txn(TxnTimer),
     /// A controlled-shutdown request got no answer in time.
     ControlledShutdownTimeout {
         attempt: u32,
@@ -193,8 +199,11 @@ pub struct Broker {
     coordinator: GroupCoordinator,
     /// Answers to the coordinator's appends, handed to it after the current input.
     coordinator_completions: Vec<AppendCompletion>,
-    /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
-    offsets_topic_requested: bool,
+    txn_coordinator: TransactionCoordinator,
+    /// Answers to the transaction coordinator's writes, handed to it after the input.
+    txn_coordinator_completions: Vec<AppendCompletion>,
+    /// The internal topics this broker asked to create (or is asking for).
+    internal_topics_requested: BTreeSet<internal_topics::InternalTopic>,
     /// Before 2.7: the ISR changes this broker wrote and has not told the controller about.
     isr_changes: IsrChangeNotifier,
     /// A controlled shutdown under way (after a SIGTERM).
@@ -215,9 +224,12 @@ impl Broker {
     pub fn new(
         id: BrokerId,
         config: BrokerConfig,
-        topic_configs: BTreeMap<String, TopicConfig>,
+        mut topic_configs: BTreeMap<String, TopicConfig>,
         disk: Disk,
     ) -> Broker {
+        topic_configs
+            .entry(TRANSACTION_STATE_TOPIC.to_string())
+            .or_insert_with(|| internal_topics::transaction_state_topic_config(&config));
         Broker {
             id,
             topic_configs,
@@ -253,7 +265,18 @@ impl Broker {
                 },
             ),
             coordinator_completions: Vec::new(),
-            offsets_topic_requested: false,
+            txn_coordinator: TransactionCoordinator::new(
+                id,
+                TxnCoordinatorConfig {
+                    partition_count: config.transaction_state_log_num_partitions,
+                    transaction_max_timeout_ms: config.transaction_max_timeout_ms,
+                    abort_timed_out_interval_ms: config
+                        .transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                    request_timeout_ms: txn_coordinator_glue::TXN_APPEND_TIMEOUT_MS,
+                },
+            ),
+            txn_coordinator_completions: Vec::new(),
+            internal_topics_requested: BTreeSet::new(),
             isr_changes: IsrChangeNotifier::default(),
             shutdown: None,
             exited: false,
@@ -267,6 +290,11 @@ impl Broker {
     /// The group coordinator this broker hosts, for inspection.
     pub fn coordinator(&self) -> &GroupCoordinator {
         &self.coordinator
+    }
+
+    /// The transaction coordinator this broker hosts, for inspection.
+    pub fn txn_coordinator(&self) -> &TransactionCoordinator {
+        &self.txn_coordinator
     }
 
     pub fn id(&self) -> BrokerId {
@@ -492,6 +520,7 @@ impl Actor for Broker {
 
     fn start(&mut self, now_ms: u64, out: &mut Output<BrokerTimer>) {
         self.announce_clean_start(out);
+        self.txn_coordinator.start(now_ms);
         // Recovery: the HW comes from the checkpoint, never above what the log holds.
         let mut recovered = Vec::new();
         for (tp, log) in &self.disk.logs {
@@ -539,11 +568,13 @@ impl Actor for Broker {
     ) {
         self.handle_message(now_ms, from, message, out);
         self.deliver_coordinator_completions(now_ms, out);
+        self.deliver_txn_coordinator_completions(now_ms, out);
     }
 
     fn on_timer(&mut self, now_ms: u64, timer: BrokerTimer, out: &mut Output<BrokerTimer>) {
         self.handle_timer(now_ms, timer, out);
         self.deliver_coordinator_completions(now_ms, out);
+        self.deliver_txn_coordinator_completions(now_ms, out);
     }
 
     fn exited(&self) -> bool {
@@ -570,7 +601,9 @@ impl Broker {
             Message::AlterIsr(request) => self.on_alter_isr(request, out),
             Message::ElectLeaders(request) => self.on_elect_leaders(from, request, out),
             Message::DeleteRecords(request) => self.on_delete_records(from, request, out),
-            Message::InitProducerId(request) => self.on_init_producer_id(from, request, out),
+            Message::InitProducerId(request) => {
+                self.on_init_producer_id(now_ms, from, request, out)
+            }
             Message::AlterIsrResponse(response) => {
                 self.on_alter_isr_response(now_ms, response, out)
             }
@@ -620,6 +653,12 @@ impl Broker {
             | Message::LeaveGroup(_)
             | Message::OffsetCommit(_)
             | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
+            request @ (Message::AddPartitionsToTxn(_)
+            | Message::AddOffsetsToTxn(_)
+            | Message::EndTxn(_)
+            | Message::WriteTxnMarkersResponse(_)) => {
+                self.on_txn_request(now_ms, from, request, out)
+            }
             // Messages a broker never receives.
             Message::ZkConnect(_)
             | Message::ZkPing(_)
@@ -637,16 +676,11 @@ impl Broker {
             | Message::ElectLeadersResponse(_)
             | Message::DeleteRecordsResponse(_)
             | Message::InitProducerIdResponse(_)
-            // The transaction coordinator, which sends the markers, is not hosted yet.
-            | Message::WriteTxnMarkersResponse(_)
-            // Not yet handled: the transaction coordinator is not hosted yet.
-            | Message::AddPartitionsToTxn(_)
-            | Message::AddPartitionsToTxnResponse(_)
-            | Message::AddOffsetsToTxn(_)
-            | Message::AddOffsetsToTxnResponse(_)
+            // Not yet handled: the group coordinator's side of transactions.
             | Message::TxnOffsetCommit(_)
             | Message::TxnOffsetCommitResponse(_)
-            | Message::EndTxn(_)
+            | Message::AddPartitionsToTxnResponse(_)
+            | Message::AddOffsetsToTxnResponse(_)
             | Message::EndTxnResponse(_)
             | Message::BrokerRegistration(_)
             | Message::BrokerHeartbeat(_)
@@ -739,6 +773,7 @@ impl Broker {
             BrokerTimer::IsrChangePropagation => self.maybe_propagate_isr_changes(now_ms, out),
             BrokerTimer::LogRecoveryDone => self.connect_to_metadata(now_ms, out),
             BrokerTimer::Group(t) => self.on_group_timer(now_ms, t, out),
+            BrokerTimer::Txn(t) => self.on_txn_timer(now_ms, t, out),
             BrokerTimer::ControlledShutdownTimeout { attempt } => {
                 self.on_controlled_shutdown_timeout(attempt, out)
             }

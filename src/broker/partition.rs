@@ -13,6 +13,7 @@ use super::isr_write::IsrWrite;
 use super::{Broker, BrokerTimer, ALTER_ISR_TIMEOUT_MS};
 use crate::actor::Output;
 use crate::config::FollowerRestart;
+use crate::coordinator::transaction::log::TRANSACTION_STATE_TOPIC;
 use crate::event::{Event, TruncateReason};
 use crate::protocol::*;
 use crate::types::*;
@@ -270,6 +271,12 @@ impl Broker {
                 c.on_election(tp.partition, p.leader_epoch, coordinator_out)
             });
         }
+        if tp.topic == TRANSACTION_STATE_TOPIC {
+            // The coordinator epoch is the partition's leader epoch (`onLeadershipChange`).
+            self.with_txn_coordinator(now_ms, out, |c, _, coordinator_out| {
+                c.on_election(now_ms, tp.partition, p.leader_epoch, coordinator_out)
+            });
+        }
     }
 
     /// Kafka's `Partition.makeFollower`.
@@ -346,6 +353,11 @@ impl Broker {
         self.complete_delayed_delete_records(&tp, out);
         if tp.topic == OFFSETS_TOPIC {
             self.with_coordinator(now_ms, out, |c, coordinator_out| {
+                c.on_resignation(tp.partition, coordinator_out)
+            });
+        }
+        if tp.topic == TRANSACTION_STATE_TOPIC {
+            self.with_txn_coordinator(now_ms, out, |c, _, coordinator_out| {
                 c.on_resignation(tp.partition, coordinator_out)
             });
         }

@@ -27,37 +27,56 @@ pub(super) struct ProducerIdBlock {
     next: i64,
 }
 
+/// `ProducerIdManager.generateProducerId`: the next id of the block of `registration` (the
+/// ZooKeeper session, or the KRaft broker epoch), taking that block if `block` is another's.
+/// `None` without a registration, or once the block is used up.
+pub(super) fn allocate_producer_id(
+    block: &mut Option<ProducerIdBlock>,
+    registration: Option<u64>,
+) -> Option<i64> {
+    let session_id = registration?;
+    let current = block
+        .filter(|b| b.session_id == session_id)
+        .unwrap_or(ProducerIdBlock {
+            session_id,
+            next: session_id as i64 * PRODUCER_ID_BLOCK_SIZE,
+        });
+    let end = (session_id as i64 + 1) * PRODUCER_ID_BLOCK_SIZE;
+    (current.next < end).then(|| {
+        *block = Some(ProducerIdBlock {
+            next: current.next + 1,
+            ..current
+        });
+        current.next
+    })
+}
+
 impl Broker {
+    /// What this broker's producer ids are numbered by: its ZooKeeper session, or in KRaft
+    /// mode its broker epoch; `None` while it has neither.
+    pub(super) fn producer_id_registration(&self) -> Option<u64> {
+        match self.kraft.is_some() {
+            true => self.kraft_broker_epoch(),
+            false => self.zk.session_id,
+        }
+    }
+
     /// Answers an idempotent producer's InitProducerId with a fresh producer id at epoch 0,
     /// or COORDINATOR_NOT_AVAILABLE (retriable) while this broker has no ZooKeeper session
-    /// (KRaft: no registration) or its block is used up.
+    /// (KRaft: no registration) or its block is used up. With a transactional id the
+    /// request goes to the transaction coordinator.
     pub(super) fn on_init_producer_id(
         &mut self,
+        now_ms: u64,
         from: NodeId,
         request: InitProducerIdRequest,
         out: &mut Output<BrokerTimer>,
     ) {
-        let registration = match self.kraft.is_some() {
-            true => self.kraft_broker_epoch(),
-            false => self.zk.session_id,
-        };
-        let producer_id = registration.and_then(|session_id| {
-            let block = self
-                .producer_ids
-                .filter(|b| b.session_id == session_id)
-                .unwrap_or(ProducerIdBlock {
-                    session_id,
-                    next: session_id as i64 * PRODUCER_ID_BLOCK_SIZE,
-                });
-            let end = (session_id as i64 + 1) * PRODUCER_ID_BLOCK_SIZE;
-            (block.next < end).then(|| {
-                self.producer_ids = Some(ProducerIdBlock {
-                    next: block.next + 1,
-                    ..block
-                });
-                block.next
-            })
-        });
+        if request.transactional_id.is_some() {
+            return self.on_txn_request(now_ms, from, Message::InitProducerId(request), out);
+        }
+        let registration = self.producer_id_registration();
+        let producer_id = allocate_producer_id(&mut self.producer_ids, registration);
         let response = match producer_id {
             Some(producer_id) => InitProducerIdResponse {
                 correlation_id: request.correlation_id,

@@ -54,6 +54,10 @@ pub(super) enum ProduceReplyTo {
         to: NodeId,
         request_id: u64,
     },
+    /// A write of the transaction coordinator to `__transaction_state`.
+    TxnCoordinator {
+        append_id: u64,
+    },
 }
 
 /// An acks=all produce request in the purgatory (Kafka's `DelayedProduce`): answered once
@@ -552,6 +556,9 @@ impl Broker {
             ProduceReplyTo::Client(to) => answer_produce(out, to, correlation_id, statuses),
             ProduceReplyTo::Coordinator { append_id } => {
                 self.queue_coordinator_completion(append_id, statuses)
+            }
+            ProduceReplyTo::TxnCoordinator { append_id } => {
+                self.queue_txn_coordinator_completion(append_id, statuses)
             }
             ProduceReplyTo::TxnMarkers { to, request_id } => {
                 self.answer_txn_markers(to, request_id, correlation_id, statuses, out)

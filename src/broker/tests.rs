@@ -12,6 +12,7 @@ mod history;
 mod leadership;
 mod log_layer;
 mod transactions;
+mod txn_coordinator;
 
 const CONTROLLER: BrokerId = 99;
 
@@ -573,13 +574,17 @@ fn the_first_find_coordinator_creates_the_offsets_topic_with_its_full_replicatio
     };
     assert_eq!(error, ErrorCode::CoordinatorNotAvailable);
     assert!(
-        !c.brokers[&0].offsets_topic_requested,
+        !c.brokers[&0]
+            .internal_topics_requested
+            .contains(&super::internal_topics::InternalTopic::ConsumerOffsets),
         "two live brokers are fewer than offsets.topic.replication.factor=3"
     );
     c.announce_live_brokers(0, vec![0, 1, 2]);
     c.brokers.get_mut(&0).unwrap().zk.session_id = Some(7);
     ask(&mut c, 0, find);
-    assert!(c.brokers[&0].offsets_topic_requested);
+    assert!(c.brokers[&0]
+        .internal_topics_requested
+        .contains(&super::internal_topics::InternalTopic::ConsumerOffsets));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //!
 //! The timing rules follow ZooKeeper's `ClientCnxn`; see [`ZkClient`].
 
+use super::internal_topics::InternalTopic;
 use super::{Broker, BrokerTimer, REGISTER_RETRY_MS};
 use crate::actor::Output;
 use crate::controller::ControllerZk;
@@ -22,7 +23,7 @@ pub(super) enum ZkPurpose {
     WriteControllerEpoch(i32),
     Controller(ControllerZk),
     /// Auto-creation of `__consumer_offsets` on the first FindCoordinator.
-    CreateOffsetsTopic,
+    CreateInternalTopic(InternalTopic),
     /// Before 2.7: this leader's write of `isr` to `tp`'s state znode.
     IsrWrite {
         tp: TopicPartition,
@@ -186,7 +187,7 @@ impl Broker {
 
     /// The session is gone: stop being controller, start a new session.
     pub(super) fn on_zk_session_lost(&mut self, out: &mut Output<BrokerTimer>) {
-        self.offsets_topic_requested = false;
+        self.internal_topics_requested.clear();
         self.resign_controller();
         self.zk_connect(out);
     }
@@ -250,9 +251,9 @@ impl Broker {
                 ZkResult::Created | ZkResult::Ok { .. } => self.become_controller(epoch, out),
                 _ => self.watch_controller(out),
             },
-            ZkPurpose::CreateOffsetsTopic => {
+            ZkPurpose::CreateInternalTopic(topic) => {
                 if !matches!(result, ZkResult::Created | ZkResult::NodeExists) {
-                    self.offsets_topic_requested = false;
+                    self.internal_topics_requested.remove(&topic);
                 }
             }
             ZkPurpose::Controller(purpose) => self.on_controller_zk_result(purpose, result, out),

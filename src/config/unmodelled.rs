@@ -50,8 +50,6 @@ const NOT_MODELLED: &[&str] = &[
     "socket.receive.buffer.bytes",
     "socket.request.max.bytes",
     "socket.send.buffer.bytes",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.replication.factor",
     "transactional.id",
     "value.deserializer",
     "value.serializer",

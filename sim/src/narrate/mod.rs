@@ -8,6 +8,7 @@
 mod digest;
 mod log_layer;
 mod quorum;
+mod txn_coordinator;
 mod watch;
 
 use crate::availability::{OfflineSpan, OfflineTracker};
@@ -714,6 +715,10 @@ fn narrate_event(
         | Event::GroupStable { .. }
         | Event::MemberRemoved { .. }
         | Event::OffsetsCommitted { .. } => coordinator_line(event),
+        Event::TxnCoordinatorLoaded { .. }
+        | Event::TxnCoordinatorUnloaded { .. }
+        | Event::TxnStateWritten { .. }
+        | Event::TxnTimedOut { .. } => txn_coordinator::txn_coordinator_line(event),
         Event::PartitionsAssigned { .. }
         | Event::PartitionsRevoked { .. }
         | Event::RecordProcessed { .. }

@@ -10,20 +10,27 @@
 //! coordinator reads back from its partition ([`load_partition`]). The hosting in a broker
 //! and the clients build on these.
 
+mod coordinator;
 mod decisions;
 #[cfg(test)]
 mod decisions_tests;
 mod loading;
 pub mod log;
+mod markers;
 mod metadata;
 #[cfg(test)]
 mod metadata_tests;
 
+pub use coordinator::{
+    TransactionCoordinator, TxnAppend, TxnCoordinatorConfig, TxnCoordinatorOutput,
+    TxnCoordinatorRequest, TxnHost, TxnTimer,
+};
 pub use decisions::{
     is_timed_out, prepare_add_partitions, prepare_end_transaction, prepare_init_producer_id,
     Decision, EndTxnAnswer, EndTxnDecision, ProducerIdAndEpoch, TransactionResult,
 };
 pub use loading::{load_partition, LoadedPartition};
+pub use markers::PartitionLeader;
 pub use metadata::{
     is_epoch_exhausted, IllegalTransition, TransactionMetadata, TransactionState,
     TransactionVersion, TxnTransitMetadata, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
