@@ -52,7 +52,6 @@ const NOT_MODELLED: &[&str] = &[
     "socket.send.buffer.bytes",
     "transaction.state.log.min.isr",
     "transaction.state.log.replication.factor",
-    "transactional.id",
     "value.deserializer",
     "value.serializer",
     "zookeeper.connect",
