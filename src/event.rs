@@ -283,6 +283,9 @@ pub enum Event {
         producer: u32,
         id: RecordId,
         tp: TopicPartition,
+        /// A transactional producer's transaction the record was sent in.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transaction: Option<TransactionRef>,
     },
     /// The leader rejected or failed a produce request.
     ProduceRejected {
@@ -301,20 +304,30 @@ pub enum Event {
         base_offset: u64,
         records: u32,
     },
-    /// The producer got a positive acknowledgement for these records.
+    /// The producer got a positive acknowledgement for these records. A transactional
+    /// producer's records are written, not yet committed: they count once their transaction's
+    /// commit is acknowledged (`TransactionCommitted`).
     Acknowledged {
         producer: u32,
         tp: TopicPartition,
         acks: Acks,
         base_offset: u64,
         ids: Vec<RecordId>,
+        /// A transactional producer's transaction the records were sent in.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transaction: Option<TransactionRef>,
     },
-    /// The producer gave up on these records (non-retriable error or `delivery.timeout.ms`).
+    /// The producer gave up on these records (non-retriable error or `delivery.timeout.ms`),
+    /// or a transactional producer dropped them unsent because their transaction is aborted
+    /// (TRANSACTION_ABORTED).
     ProduceFailed {
         producer: u32,
         tp: TopicPartition,
         error: ErrorCode,
         ids: Vec<RecordId>,
+        /// A transactional producer's transaction the records were sent in.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transaction: Option<TransactionRef>,
     },
     /// The producer will send these records again.
     ProduceRetried {
@@ -322,6 +335,57 @@ pub enum Event {
         tp: TopicPartition,
         error: ErrorCode,
         attempt: u32,
+    },
+
+    // ---- the transactional producer (KIP-98) ----
+    /// A transactional producer's InitProducerId was answered: `initTransactions()` returned
+    /// with this producer id and epoch (earlier instances of the transactional id are fenced),
+    /// or, `epoch_bump`, the producer bumped its own epoch after an aborted transaction whose
+    /// sequences it could no longer trust (KIP-360).
+    TransactionsInitialized {
+        producer: u32,
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        epoch_bump: bool,
+    },
+    /// The application called `beginTransaction()`.
+    TransactionBegun {
+        producer: u32,
+        transactional_id: String,
+        transaction: TransactionRef,
+    },
+    /// The application's `commitTransaction()` returned: the coordinator answered EndTxn
+    /// (commit) with NONE, so every record sent in the transaction is to become visible to
+    /// read_committed consumers. `records` were sent in it, to `partitions`.
+    TransactionCommitted {
+        producer: u32,
+        transactional_id: String,
+        transaction: TransactionRef,
+        records: u64,
+        partitions: Vec<TopicPartition>,
+    },
+    /// The application's `abortTransaction()` was acknowledged: the coordinator answered
+    /// EndTxn (abort) with NONE, or no partition had been added so there was nothing to end
+    /// there (`TransactionManager.nextRequest`). No record of it may be read committed.
+    TransactionAborted {
+        producer: u32,
+        transactional_id: String,
+        transaction: TransactionRef,
+        records: u64,
+        partitions: Vec<TopicPartition>,
+        reason: AbortReason,
+    },
+    /// A transactional producer hit a fatal error (PRODUCER_FENCED: a newer instance of its
+    /// transactional id took over, or the coordinator fenced it; INVALID_TXN_STATE, ...): the
+    /// application closes it and it does nothing more. `transaction` is the one it was in.
+    TransactionalProducerFailed {
+        producer: u32,
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        transaction: Option<TransactionRef>,
+        error: ErrorCode,
     },
 
     // ---- consume ----
@@ -710,6 +774,16 @@ pub enum Event {
     KraftBrokerUnfenced { broker: BrokerId },
 }
 
+/// Why a transactional producer's application aborted a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbortReason {
+    /// The application chose to (a scenario's `abort_every`).
+    Application,
+    /// A send or the commit failed with an abortable error, which the application caught.
+    Error(ErrorCode),
+}
+
 /// Why the metadata quorum's leader resigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -781,6 +855,11 @@ impl Event {
             Event::DuplicateBatch { .. } => "duplicate-batch",
             Event::ProduceFailed { .. } => "produce-failed",
             Event::ProduceRetried { .. } => "produce-retried",
+            Event::TransactionsInitialized { .. } => "transactions-initialized",
+            Event::TransactionBegun { .. } => "transaction-begun",
+            Event::TransactionCommitted { .. } => "transaction-committed",
+            Event::TransactionAborted { .. } => "transaction-aborted",
+            Event::TransactionalProducerFailed { .. } => "transactional-producer-failed",
             Event::Consumed { .. } => "consumed",
             Event::ConsumerTruncationDetected { .. } => "consumer-truncation-detected",
             Event::ConsumerStopped { .. } => "consumer-stopped",

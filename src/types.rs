@@ -121,6 +121,18 @@ pub struct BatchStamp {
     pub is_transactional: bool,
 }
 
+/// Which transaction of which transactional producer instance: the producer id and epoch
+/// the instance got from InitProducerId, and the transaction's number, counted by the
+/// instance from 1. A new instance of the same transactional id gets a higher epoch, and an
+/// instance that bumps its epoch (KIP-360) keeps counting, so the three name one
+/// transaction of a producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TransactionRef {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub number: u64,
+}
+
 /// Which way a transaction ended: the type of a control record (`ControlRecordType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -384,6 +396,10 @@ pub enum ErrorCode {
     InvalidUpdateVersion,
     /// The producer gave up on the batch: `delivery.timeout.ms` passed.
     DeliveryTimeout,
+    /// A transactional producer dropped the batch unsent because its transaction is being
+    /// aborted (Kafka's client-side `TransactionAbortedException`, from
+    /// `RecordAccumulator.abortUndrainedBatches`).
+    TransactionAborted,
     /// No response came back (the connection dropped or the request was lost).
     NetworkException,
     /// The request is malformed (e.g. an empty transactional id).
@@ -486,6 +502,7 @@ impl ErrorCode {
             ErrorCode::StaleControllerEpoch => "STALE_CONTROLLER_EPOCH",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             ErrorCode::DeliveryTimeout => "DELIVERY_TIMEOUT",
+            ErrorCode::TransactionAborted => "TRANSACTION_ABORTED",
             ErrorCode::NetworkException => "NETWORK_EXCEPTION",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
             ErrorCode::UnknownServerError => "UNKNOWN_SERVER_ERROR",

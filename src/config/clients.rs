@@ -26,6 +26,11 @@ pub struct ProducerConfig {
     pub max_request_size: u64,
     /// `enable.idempotence` as it stands after [`ProducerConfig::settle_idempotence`].
     pub enable_idempotence: bool,
+    /// `transactional.id`: set, the producer is transactional (and so idempotent).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open
+    /// before it aborts it; sent with InitProducerId.
+    pub transaction_timeout_ms: u64,
 }
 
 impl Default for ProducerConfig {
@@ -42,6 +47,8 @@ impl Default for ProducerConfig {
             metadata_max_age_ms: 0,
             max_request_size: 0,
             enable_idempotence: false,
+            transactional_id: None,
+            transaction_timeout_ms: 0,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -181,6 +188,28 @@ impl ProducerConfig {
                 Ok(())
             },
         },
+        ConfigKey {
+            name: "transactional.id",
+            default: None,
+            unit: "",
+            doc: "makes the producer transactional: it fences earlier instances with the same id, and its records count only once their transaction commits (implies enable.idempotence; Kafka 0.11.0 and later)",
+            apply: |c, k, v| {
+                c.transactional_id = Some(as_string(k, v)?);
+                Ok(())
+            },
+        },
+        // Type.INT without a validator: the coordinator refuses a timeout above the
+        // broker's `transaction.max.timeout.ms` (INVALID_TRANSACTION_TIMEOUT).
+        ConfigKey {
+            name: "transaction.timeout.ms",
+            default: Some("60000"),
+            unit: "ms",
+            doc: "how long a transaction may stay open before its coordinator aborts it",
+            apply: |c, k, v| {
+                c.transaction_timeout_ms = as_u64(k, v)?;
+                Ok(())
+            },
+        },
     ];
 
     pub fn apply(&mut self, key: &str, v: &ConfigValue) -> Result<(), ConfigError> {
@@ -200,23 +229,39 @@ impl ProducerConfig {
     }
 
     /// Kafka's `ProducerConfig.postProcessAndValidateIdempotenceConfigs`, for the clients of
-    /// `release` (`enable.idempotence` defaults to true from 3.0.1, KIP-679 and KAFKA-13598).
-    /// `set` tells which keys the user wrote. With idempotence on, retries must not be 0,
-    /// acks must be all and at most 5 requests may be in flight: when the user set
-    /// `enable.idempotence`, a conflict is an error naming the key to change; when not, it
-    /// turns idempotence off, as Kafka does with a log line (returned here). Brokers older
-    /// than 0.11.0 keep no producer state, so there it cannot be turned on.
+    /// `release` (`enable.idempotence` defaults to true from 3.0.1, KIP-679 and KAFKA-13598;
+    /// a `transactional.id` implies it in every release, `ProducerConfig
+    /// .maybeOverrideEnableIdempotence` before 3.0). `set` tells which keys the user wrote.
+    /// With idempotence on, retries must not be 0, acks must be all and at most 5 requests
+    /// may be in flight: when the user set `enable.idempotence`, a conflict is an error naming
+    /// the key to change; when not, it turns idempotence off, as Kafka does with a log line
+    /// (returned here). A transactional producer without idempotence is an error ("Cannot
+    /// set a transactional.id without also enabling idempotence"). Brokers older than 0.11.0
+    /// keep no producer state and know no transactions, so there neither can be turned on.
     pub fn settle_idempotence(
         &mut self,
         set: impl Fn(&str) -> bool,
         release: crate::kafka_version::KafkaVersion,
     ) -> Result<Option<String>, (&'static str, String)> {
         let explicit = set("enable.idempotence");
+        let transactional = self.transactional_id.is_some();
+        if transactional && !release.has_transactions() {
+            return Err((
+                "transactional.id",
+                format!("a transactional producer needs brokers of Kafka 0.11.0 or later (KIP-98); the cluster runs {release}"),
+            ));
+        }
         if !explicit {
-            self.enable_idempotence = release.has_idempotent_producer_by_default();
+            self.enable_idempotence = release.has_idempotent_producer_by_default() || transactional;
         }
         if !self.enable_idempotence {
-            return Ok(None);
+            return match transactional {
+                true => Err((
+                    "transactional.id",
+                    TRANSACTIONAL_WITHOUT_IDEMPOTENCE.to_string(),
+                )),
+                false => Ok(None),
+            };
         }
         if !release.supports_idempotence() {
             return Err((
@@ -224,7 +269,28 @@ impl ProducerConfig {
                 format!("the idempotent producer needs brokers of 0.11.0 or later (this cluster runs {release})"),
             ));
         }
-        let conflict = if self.retries == 0 {
+        let Some((key, message)) = self.idempotence_conflict() else {
+            return Ok(None);
+        };
+        if explicit {
+            return Err((key, format!("{message} (enable.idempotence = true)")));
+        }
+        if transactional {
+            // Idempotence turned off silently, then the transactional id is refused.
+            return Err((
+                key,
+                format!("{TRANSACTIONAL_WITHOUT_IDEMPOTENCE} {message}"),
+            ));
+        }
+        self.enable_idempotence = false;
+        Ok(Some(format!(
+            "idempotence turned off because {key} conflicts with it and enable.idempotence is not set, as Kafka's producer does"
+        )))
+    }
+
+    /// The first setting that idempotence cannot live with, and Kafka's words for it.
+    fn idempotence_conflict(&self) -> Option<(&'static str, &'static str)> {
+        if self.retries == 0 {
             Some((
                 "retries",
                 "Must set retries to non-zero when using the idempotent producer.",
@@ -237,19 +303,13 @@ impl ProducerConfig {
             Some(("max.in.flight.requests.per.connection", "Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."))
         } else {
             None
-        };
-        let Some((key, message)) = conflict else {
-            return Ok(None);
-        };
-        if explicit {
-            return Err((key, format!("{message} (enable.idempotence = true)")));
         }
-        self.enable_idempotence = false;
-        Ok(Some(format!(
-            "idempotence turned off because {key} conflicts with it and enable.idempotence is not set, as Kafka's producer does"
-        )))
     }
 }
+
+/// Kafka's `ProducerConfig` refusal of a transactional producer whose idempotence is off.
+const TRANSACTIONAL_WITHOUT_IDEMPOTENCE: &str =
+    "Cannot set a transactional.id without also enabling idempotence.";
 
 /// `auto.offset.reset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -50,7 +50,6 @@ const NOT_MODELLED: &[&str] = &[
     "socket.receive.buffer.bytes",
     "socket.request.max.bytes",
     "socket.send.buffer.bytes",
-    "transactional.id",
     "value.deserializer",
     "value.serializer",
     "zookeeper.connect",

@@ -145,7 +145,10 @@ pub fn lost_acks0(
     let removals = Removals::of(events);
     let mut lost = BTreeSet::new();
     for e in events {
-        let Event::RecordSent { producer, id, tp } = &e.event else {
+        let Event::RecordSent {
+            producer, id, tp, ..
+        } = &e.event
+        else {
             continue;
         };
         if producer_acks.get(*producer as usize) != Some(&Acks::None) {
@@ -531,6 +534,7 @@ pub(super) mod tests {
             acks: Acks::All,
             base_offset: base,
             ids: seqs.iter().map(|s| id(*s)).collect(),
+            transaction: None,
         }
     }
 
@@ -738,6 +742,7 @@ pub(super) mod tests {
                     producer: 1,
                     seq: 0,
                 }],
+                transaction: None,
             },
         );
         let sent0 = |seq| {
@@ -747,6 +752,7 @@ pub(super) mod tests {
                     producer: 2,
                     id: RecordId { producer: 2, seq },
                     tp: tp(),
+                    transaction: None,
                 },
             )
         };

@@ -8,6 +8,7 @@
 mod digest;
 mod log_layer;
 mod quorum;
+mod transactions;
 mod txn_coordinator;
 mod watch;
 
@@ -703,6 +704,11 @@ fn narrate_event(
         Event::ProduceRejected { .. }
         | Event::ProduceFailed { .. }
         | Event::DuplicateBatch { .. } => produce_line(event, names),
+        Event::TransactionsInitialized { .. }
+        | Event::TransactionBegun { .. }
+        | Event::TransactionCommitted { .. }
+        | Event::TransactionAborted { .. }
+        | Event::TransactionalProducerFailed { .. } => transactions::transaction_line(event, names),
         Event::ConsumerTruncationDetected { .. }
         | Event::ConsumerStopped { .. }
         | Event::OffsetReset { .. }
@@ -1172,8 +1178,23 @@ fn produce_line(event: &Event, names: &Names) -> Option<Line> {
         Event::ProduceFailed {
             producer,
             tp,
+            error: ErrorCode::TransactionAborted,
+            ids,
+            ..
+        } => Some((
+            format!("dropped {producer} {tp}"),
+            format!(
+                "{} drops {} unsent record(s) for {tp}: their transaction is being aborted (TRANSACTION_ABORTED)",
+                names.node(NodeId::Producer(*producer)),
+                ids.len()
+            ),
+        )),
+        Event::ProduceFailed {
+            producer,
+            tp,
             error,
             ids,
+            ..
         } => {
             let key = format!("failed {producer} {tp} {error}");
             Some((

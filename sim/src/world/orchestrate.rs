@@ -450,6 +450,7 @@ fn start_producer(
                 value_bytes: spec.value_bytes,
                 start_ms: spec.start_ms,
                 config: spec.config.clone(),
+                transactions: Default::default(),
                 bootstrap: bootstrap.clone(),
                 seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
             });

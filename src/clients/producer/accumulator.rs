@@ -27,6 +27,8 @@ pub(super) struct Batch {
     /// An idempotent producer's producer id, epoch and sequences, given the first time the
     /// batch is drained and kept for its retries.
     pub(super) stamp: Option<BatchStamp>,
+    /// A transactional producer's transaction the batch's records were sent in.
+    pub(super) transaction: Option<TransactionRef>,
 }
 
 /// A new batch holding `record`: the v2 batch header and the record at offset delta 0
@@ -111,9 +113,18 @@ impl RecordAccumulator {
     }
 
     /// Kafka's `RecordAccumulator.append`: into the partition's last batch if it has room
-    /// (and is not a retry), else into a new one.
-    pub(super) fn append(&mut self, partition: u32, record: ProducerRecord, now_ms: u64) {
-        let fits = self.fits_last_batch(partition, &record);
+    /// (and is not a retry), else into a new one. A batch holds the records of one
+    /// transaction (Kafka's producer cannot begin the next before the last is flushed or its
+    /// unsent batches aborted, so this only guards the rule).
+    pub(super) fn append(
+        &mut self,
+        partition: u32,
+        record: ProducerRecord,
+        now_ms: u64,
+        transaction: Option<TransactionRef>,
+    ) {
+        let fits = self.fits_last_batch(partition, &record)
+            && self.queues[&partition].back().map(|b| b.transaction) == Some(transaction);
         let queue = self.queues.entry(partition).or_default();
         if fits {
             let b = queue.back_mut().expect("checked");
@@ -127,22 +138,29 @@ impl RecordAccumulator {
                 attempts: 0,
                 retry_after_ms: 0,
                 stamp: None,
+                transaction,
             });
         }
     }
 
     /// Kafka's `RecordAccumulator.ready`: the brokers leading a partition whose first batch
     /// may be sent now, and the earliest time another batch becomes sendable or expires.
+    /// While a transaction is being committed or aborted (`transactionCompleting`) a batch
+    /// does not wait for `linger.ms`.
     pub(super) fn ready(
         &self,
         now_ms: u64,
+        transaction_completing: bool,
         leader_of: impl Fn(u32) -> Option<BrokerId>,
     ) -> ReadyCheck {
         let mut check = ReadyCheck::default();
         for (partition, queue) in &self.queues {
             let front = queue.front().expect("an empty queue has no entry");
             check.wake_at(front.created_ms + self.delivery_timeout_ms);
-            let ready_at = self.ready_at_ms(front, queue.len(), now_ms);
+            let ready_at = match transaction_completing && front.attempts == 0 {
+                true => now_ms,
+                false => self.ready_at_ms(front, queue.len(), now_ms),
+            };
             if ready_at > now_ms {
                 check.wake_at(ready_at);
                 continue;
@@ -283,6 +301,36 @@ impl RecordAccumulator {
             batch.stamp = Some(*stamps.next().expect("a new stamp for every stamped batch"));
         }
         assert!(stamps.next().is_none(), "one new stamp per stamped batch");
+    }
+
+    /// Whether no batch waits (Kafka's `hasIncomplete` counts the batches in flight too; the
+    /// sender adds those).
+    pub(super) fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Kafka's `RecordAccumulator.abortUndrainedBatches` for a transactional producer: takes
+    /// out every batch that was never drained (it has no sequences yet), in partition order.
+    /// A batch waiting for a retry keeps its sequences and stays, to be resolved.
+    pub(super) fn take_undrained(&mut self) -> Vec<(u32, Batch)> {
+        self.take_where(|b| b.stamp.is_none())
+    }
+
+    /// Every waiting batch, in partition order (`abortIncompleteBatches` after a fatal error).
+    pub(super) fn take_all(&mut self) -> Vec<(u32, Batch)> {
+        self.take_where(|_| true)
+    }
+
+    fn take_where(&mut self, taken: impl Fn(&Batch) -> bool) -> Vec<(u32, Batch)> {
+        let mut out = Vec::new();
+        for (partition, queue) in &mut self.queues {
+            let (take, keep): (VecDeque<Batch>, VecDeque<Batch>) =
+                queue.drain(..).partition(|b| taken(b));
+            *queue = keep;
+            out.extend(take.into_iter().map(|b| (*partition, b)));
+        }
+        self.queues.retain(|_, q| !q.is_empty());
+        out
     }
 
     /// No partition keeps an empty queue (tests only).

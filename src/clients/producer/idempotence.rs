@@ -41,7 +41,7 @@ impl PartitionSequences {
     }
 
     /// The next `records` sequences, for a batch of that many records.
-    fn number(&mut self, producer_id: i64, records: u32) -> BatchStamp {
+    fn number(&mut self, producer_id: i64, records: u32, is_transactional: bool) -> BatchStamp {
         assert!(records > 0, "a batch holds records");
         let base_sequence = self.next_sequence;
         self.next_sequence = increment_sequence(base_sequence, records as i32);
@@ -51,7 +51,7 @@ impl PartitionSequences {
             producer_epoch: self.producer_epoch,
             base_sequence,
             last_sequence: increment_sequence(base_sequence, records as i32 - 1),
-            is_transactional: false,
+            is_transactional,
         }
     }
 }
@@ -72,6 +72,10 @@ pub(super) struct Idempotence {
     partitions: BTreeMap<u32, PartitionSequences>,
     /// Partitions whose gap asks for an epoch bump (`partitionsToRewriteSequences`).
     partitions_to_rewrite: BTreeSet<u32>,
+    /// A transactional producer's: its batches say so (`ProducerBatch.setProducerState`
+    /// with `isTransactional`), and it never bumps its epoch by itself (its coordinator does,
+    /// through InitProducerId).
+    transactional: bool,
 }
 
 /// `DefaultRecordBatch.incrementSequence`: sequences wrap after `Integer.MAX_VALUE` to 0.
@@ -80,11 +84,21 @@ fn increment_sequence(sequence: i32, by: i32) -> i32 {
 }
 
 impl Idempotence {
+    pub(super) fn new(transactional: bool) -> Idempotence {
+        Idempotence {
+            transactional,
+            ..Idempotence::default()
+        }
+    }
+
+    pub(super) fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
     pub(super) fn has_producer_id(&self) -> bool {
         self.producer_id_and_epoch.is_some()
     }
 
-    #[cfg(test)]
     pub(super) fn producer_id_and_epoch(&self) -> Option<(i64, i16)> {
         self.producer_id_and_epoch
     }
@@ -96,6 +110,16 @@ impl Idempotence {
             "a valid producer id"
         );
         self.producer_id_and_epoch = Some((producer_id, producer_epoch));
+    }
+
+    /// A transactional producer's epoch bump through InitProducerId (KIP-360), after its
+    /// transaction ended: every partition is numbered from 0 again under the new epoch
+    /// (`InitProducerIdHandler` calling `resetSequenceNumbers` for an epoch bump). Nothing
+    /// of the old epoch is unresolved then: the transaction's end waited for every batch.
+    pub(super) fn reset_producer_id(&mut self, producer_id: i64, producer_epoch: i16) {
+        self.set_producer_id(producer_id, producer_epoch);
+        self.partitions.clear();
+        self.partitions_to_rewrite.clear();
     }
 
     fn current_epoch(&self) -> i16 {
@@ -133,7 +157,7 @@ impl Idempotence {
             assert!(entry.unresolved.is_empty(), "checked by may_drain");
             *entry = PartitionSequences::starting(epoch);
         }
-        entry.number(producer_id, records)
+        entry.number(producer_id, records, self.transactional)
     }
 
     /// A batch acknowledged: its sequences are the partition's last acknowledged ones.
@@ -214,6 +238,10 @@ impl Idempotence {
         &mut self,
         waiting: &BTreeMap<u32, Vec<u32>>,
     ) -> BTreeMap<u32, Vec<BatchStamp>> {
+        assert!(
+            !self.transactional,
+            "a transactional producer's coordinator bumps its epoch"
+        );
         let (producer_id, epoch) = self.producer_id_and_epoch.expect("a producer id");
         assert!(
             epoch < i16::MAX,
@@ -228,7 +256,7 @@ impl Idempotence {
                 .get(&partition)
                 .into_iter()
                 .flatten()
-                .map(|&records| entry.number(producer_id, records))
+                .map(|&records| entry.number(producer_id, records, false))
                 .collect();
             self.partitions.insert(partition, entry);
             stamps.insert(partition, renumbered);

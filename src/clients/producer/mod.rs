@@ -11,7 +11,9 @@
 //!
 //! The code follows Kafka's classes: this file is `KafkaProducer` (the workload, the
 //! partitioner call, metadata), `accumulator` the `RecordAccumulator` (batches per partition)
-//! and `sender` the `Sender` (produce requests, their answers, retries and failures).
+//! and `sender` the `Sender` (produce requests, their answers, retries and failures). With a
+//! `transactional.id`, `application` is the loop of a transactional application (begin, send,
+//! commit or abort) and `transactional` the requests it makes its coordinator answer.
 
 use crate::actor::{Actor, Output};
 use crate::clients::metadata::{MetadataClient, MetadataOptions, MetadataTimer};
@@ -26,13 +28,16 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
 
 mod accumulator;
+mod application;
 mod idempotence;
 mod sender;
 pub mod transaction_manager;
+mod transactional;
 
 use accumulator::RecordAccumulator;
 use idempotence::Idempotence;
 use sender::InFlight;
+use transactional::{Transactional, TxnAnswer};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProducerTimer {
@@ -57,6 +62,13 @@ pub enum ProducerTimer {
     },
     /// Ask for a producer id again, after `retry.backoff.ms`.
     InitProducerIdRetry,
+    /// A transactional request (FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn)
+    /// got no answer within `request.timeout.ms`.
+    TxnRequestTimeout {
+        correlation_id: u64,
+    },
+    /// A transactional request's retry backoff is over.
+    TxnRetry,
 }
 
 impl MetadataTimer for ProducerTimer {
@@ -99,6 +111,30 @@ pub struct ScriptedRecord {
     pub timestamp_ms: Option<u64>,
 }
 
+/// Records per transaction when a scenario does not say (`transaction_records`).
+pub const DEFAULT_TRANSACTION_RECORDS: u32 = 10;
+
+/// How a transactional producer's application groups its records (a scenario's
+/// `transaction_records` and `abort_every`); a producer without `transactional.id` ignores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransactionWorkload {
+    /// Records per transaction: the application commits once it has sent this many (the last
+    /// transaction of the workload may hold fewer).
+    pub records_per_transaction: u32,
+    /// The application aborts every K-th transaction of its instance (the K-th, 2K-th, ...)
+    /// instead of committing it; 0: never.
+    pub abort_every: u32,
+}
+
+impl Default for TransactionWorkload {
+    fn default() -> Self {
+        TransactionWorkload {
+            records_per_transaction: DEFAULT_TRANSACTION_RECORDS,
+            abort_every: 0,
+        }
+    }
+}
+
 /// What a producer process is: its workload (which records, how fast, from when) and its
 /// client (`producer.*` settings, bootstrap brokers).
 #[derive(Clone, Debug)]
@@ -115,6 +151,8 @@ pub struct ProducerSettings {
     pub value_bytes: ValueBytes,
     pub start_ms: u64,
     pub config: ProducerConfig,
+    /// With `transactional.id`: how the application groups records into transactions.
+    pub transactions: TransactionWorkload,
     pub bootstrap: Vec<BrokerId>,
     /// Seeds the partitioner's random draws (Kafka's `ThreadLocalRandom`), so a run is a
     /// function of its seed.
@@ -159,6 +197,8 @@ pub struct Producer {
     /// Which bootstrap broker the next InitProducerId goes to.
     init_attempts: usize,
     bootstrap: Vec<BrokerId>,
+    /// With `transactional.id`: the transactional application and its coordinator requests.
+    txn: Option<Transactional>,
 }
 
 impl Producer {
@@ -173,6 +213,7 @@ impl Producer {
             value_bytes,
             start_ms,
             config,
+            transactions,
             bootstrap,
             seed,
         } = settings;
@@ -195,7 +236,17 @@ impl Producer {
             bootstrap.clone(),
         );
         let accumulator = RecordAccumulator::new(&config);
-        let idempotence = config.enable_idempotence.then(Idempotence::default);
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| Transactional::new(id, transactions));
+        assert!(
+            txn.is_none() || config.enable_idempotence,
+            "a transactional producer is idempotent"
+        );
+        let idempotence = config
+            .enable_idempotence
+            .then(|| Idempotence::new(txn.is_some()));
         Producer {
             index,
             name,
@@ -225,6 +276,7 @@ impl Producer {
             init_producer_id: None,
             init_attempts: 0,
             bootstrap,
+            txn,
         }
     }
 
@@ -245,11 +297,13 @@ impl Producer {
         (self.next_seq, self.acked, self.failed)
     }
 
-    /// Every record is created and acknowledged, failed, or sent with acks=0.
+    /// Every record is created and acknowledged, failed, or sent with acks=0; or a fatal
+    /// error stopped the transactional producer for good.
     pub fn is_done(&self) -> bool {
-        self.next_seq == self.records_total
-            && self.never_produced + self.acked + self.failed + self.sent_unacked
-                == self.records_total
+        self.is_stopped()
+            || self.next_seq == self.records_total
+                && self.never_produced + self.acked + self.failed + self.sent_unacked
+                    == self.records_total
     }
 
     fn tp(&self, partition: u32) -> TopicPartition {
@@ -274,6 +328,9 @@ impl Producer {
     // ---- workload ----
 
     fn generate(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        if self.is_stopped() {
+            return;
+        }
         while self.next_seq < self.records_total && self.due_ms(self.next_seq) <= now_ms {
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -342,23 +399,48 @@ impl Producer {
         }
     }
 
-    /// Gives records a partition (needs the partition count from metadata).
+    /// Gives records a partition (needs the partition count from metadata). A transactional
+    /// application hands them over itself, transaction by transaction.
     fn assign(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
-        let Some(count) = self.metadata.partition_count(&self.topic) else {
+        if self.txn.is_some() {
+            self.application_step(now_ms, out);
             return;
-        };
-        while let Some(record) = self.unassigned.pop_front() {
-            let partition = match &record.key {
-                Some(k) => partition_for_key(k.as_bytes(), count),
-                None => self.sticky_partition_for(&record, count),
-            };
-            out.event(Event::RecordSent {
-                producer: self.index,
-                id: record.id,
-                tp: self.tp(partition),
-            });
-            self.accumulator.append(partition, record, now_ms);
         }
+        if self.metadata.partition_count(&self.topic).is_none() {
+            return;
+        }
+        while let Some(record) = self.unassigned.pop_front() {
+            self.send_record(record, None, now_ms, out);
+        }
+    }
+
+    /// `KafkaProducer.send` once the partition count is known: the partitioner picks the
+    /// partition, the record goes into its batch, and its transaction (if any) learns of the
+    /// partition. Returns the partition.
+    fn send_record(
+        &mut self,
+        record: ProducerRecord,
+        transaction: Option<TransactionRef>,
+        now_ms: u64,
+        out: &mut Output<ProducerTimer>,
+    ) -> u32 {
+        let count = self
+            .metadata
+            .partition_count(&self.topic)
+            .expect("sent once the partition count is known");
+        let partition = match &record.key {
+            Some(k) => partition_for_key(k.as_bytes(), count),
+            None => self.sticky_partition_for(&record, count),
+        };
+        out.event(Event::RecordSent {
+            producer: self.index,
+            id: record.id,
+            tp: self.tp(partition),
+            transaction,
+        });
+        self.accumulator
+            .append(partition, record, now_ms, transaction);
+        partition
     }
 
     /// A record without a key goes to the sticky partition; if it would open a new batch
@@ -466,7 +548,9 @@ impl Actor for Producer {
 
     fn start(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
         self.request_metadata(now_ms, out);
-        if self.idempotence.is_some() {
+        if self.txn.is_some() {
+            self.init_transactions(now_ms, out);
+        } else if self.idempotence.is_some() {
             self.request_producer_id(out);
         }
         let first = self.start_ms.max(now_ms);
@@ -480,11 +564,26 @@ impl Actor for Producer {
         message: Message,
         out: &mut Output<ProducerTimer>,
     ) {
+        if self.is_stopped() {
+            return; // closed after a fatal error
+        }
         match message {
             Message::MetadataResponse(response) => self.on_metadata(now_ms, response, out),
             Message::ProduceResponse(response) => self.on_produce_response(now_ms, response, out),
+            Message::InitProducerIdResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::InitProducerId(response), out)
+            }
             Message::InitProducerIdResponse(response) => {
                 self.on_init_producer_id(now_ms, response, out)
+            }
+            Message::FindCoordinatorResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::FindCoordinator(response), out)
+            }
+            Message::AddPartitionsToTxnResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::AddPartitions(response), out)
+            }
+            Message::EndTxnResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::EndTxn(response), out)
             }
             Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(broker),
@@ -499,6 +598,9 @@ impl Actor for Producer {
     }
 
     fn on_timer(&mut self, now_ms: u64, timer: ProducerTimer, out: &mut Output<ProducerTimer>) {
+        if self.is_stopped() {
+            return; // closed after a fatal error
+        }
         match timer {
             ProducerTimer::Generate => {
                 self.generate(now_ms, out);
@@ -553,6 +655,10 @@ impl Actor for Producer {
                 self.metadata
                     .on_max_age(now_ms, generation, &mut self.correlation_ids, out)
             }
+            ProducerTimer::TxnRequestTimeout { correlation_id } => {
+                self.on_txn_request_timeout(now_ms, correlation_id, out)
+            }
+            ProducerTimer::TxnRetry => self.drain(now_ms, out),
         }
     }
 }

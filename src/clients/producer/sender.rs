@@ -6,6 +6,8 @@
 //! and `delivery.timeout.ms` are enforced, so it reads best next to nothing else.
 
 use super::accumulator::{Batch, ReadyCheck};
+use super::idempotence::SequenceError;
+use super::transactional::TxnStep;
 use super::{Producer, ProducerTimer};
 use crate::actor::Output;
 use crate::event::Event;
@@ -38,9 +40,20 @@ impl Producer {
     ///
     /// Kafka's sender thread loops: as long as a broker is ready and may take another
     /// request, it drains again, so batches a request had no room for go out at once.
+    ///
+    /// A transactional producer first sends its transactional request, if it has one, and
+    /// sends no produce request while one is out (`Sender.runOnce`, which returns after
+    /// `maybeSendAndPollTransactionalRequest` sent or waits for one); a batch goes out only
+    /// once its partition is in the transaction (`isSendToPartitionAllowed`).
     pub(super) fn drain(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        if self.is_stopped() {
+            return;
+        }
         self.expire_batches(now_ms, out);
         self.maybe_bump_epoch();
+        if self.is_stopped() || self.txn_step(now_ms, out) == TxnStep::Busy {
+            return;
+        }
         let next_wake = loop {
             let check = self.ready(now_ms);
             let mut sent = false;
@@ -48,13 +61,19 @@ impl Producer {
                 if self.in_flight_to(broker) >= self.config.max_in_flight_requests_per_connection {
                     continue;
                 }
-                let (metadata, topic, idempotence) =
-                    (&self.metadata, &self.topic, &self.idempotence);
+                let (metadata, topic, idempotence, txn) =
+                    (&self.metadata, &self.topic, &self.idempotence, &self.txn);
                 let batches = self.accumulator.drain(
                     broker,
                     now_ms,
                     |p| metadata.leader_of(topic, p),
-                    |p, stamp| idempotence.as_ref().is_none_or(|i| i.may_drain(p, stamp)),
+                    |p, stamp| {
+                        idempotence.as_ref().is_none_or(|i| i.may_drain(p, stamp))
+                            && txn.as_ref().is_none_or(|t| {
+                                let tp = TopicPartition::new(topic.clone(), p);
+                                t.manager.is_send_to_partition_allowed(&tp)
+                            })
+                    },
                 );
                 if !batches.is_empty() {
                     self.send_request(broker, batches, out);
@@ -81,9 +100,10 @@ impl Producer {
     /// without a leader asks for metadata.
     fn ready(&mut self, now_ms: u64) -> ReadyCheck {
         let (metadata, topic) = (&self.metadata, &self.topic);
+        let completing = self.txn.as_ref().is_some_and(|t| t.manager.is_completing());
         let check = self
             .accumulator
-            .ready(now_ms, |p| metadata.leader_of(topic, p));
+            .ready(now_ms, completing, |p| metadata.leader_of(topic, p));
         if check.unknown_leader {
             self.metadata.request_update();
         }
@@ -98,7 +118,7 @@ impl Producer {
         let Some(idempotence) = &mut self.idempotence else {
             return;
         };
-        if !idempotence.epoch_bump_wanted() {
+        if idempotence.is_transactional() || !idempotence.epoch_bump_wanted() {
             return;
         }
         let partitions: Vec<u32> = idempotence.partitions_to_rewrite().collect();
@@ -171,7 +191,21 @@ impl Producer {
         }
     }
 
+    /// The producer gives up on a batch (`Sender.failBatch`); a transactional producer's
+    /// transaction must then be aborted (`TransactionManager.handleFailedBatch`).
     fn fail(
+        &mut self,
+        partition: u32,
+        batch: Batch,
+        error: ErrorCode,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        self.report_failed(partition, batch, error, out);
+        self.txn_batch_failed(error, out);
+    }
+
+    /// A batch's records failed: counted, and its sequences resolved.
+    pub(super) fn report_failed(
         &mut self,
         partition: u32,
         batch: Batch,
@@ -187,6 +221,7 @@ impl Producer {
             tp: self.tp(partition),
             error,
             ids: batch.records.iter().map(|r| r.id).collect(),
+            transaction: batch.transaction,
         });
     }
 
@@ -214,15 +249,17 @@ impl Producer {
     ) {
         let expired = batch.created_ms + self.config.delivery_timeout_ms <= now_ms;
         // `TransactionManager.canRetry`: the idempotent producer retries a sequence error,
-        // after an epoch bump when it is a real gap.
+        // after an epoch bump when it is a real gap; a transactional producer retries only a
+        // batch behind an earlier failed one, and lets a real gap fail the batch (its
+        // transaction is aborted and the epoch bumped through the coordinator).
         let sequence_error = matches!(
             error,
             ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
         );
         let retriable = match (&mut self.idempotence, &batch.stamp) {
             (Some(idempotence), Some(stamp)) if sequence_error => {
-                idempotence.on_sequence_error(partition, stamp, error);
-                true
+                let verdict = idempotence.on_sequence_error(partition, stamp, error);
+                !idempotence.is_transactional() || verdict == SequenceError::Retry
             }
             _ => error.is_retriable(),
         };
@@ -288,13 +325,14 @@ impl Producer {
     /// Kafka's `NetworkClient.processDisconnection`: every request in flight to `broker`
     /// fails with `error` (and is retried), a metadata update is requested and a Metadata
     /// request to it goes to the next bootstrap broker after `retry.backoff.ms`.
-    fn close_connection(
+    pub(super) fn close_connection(
         &mut self,
         now_ms: u64,
         broker: BrokerId,
         error: ErrorCode,
         out: &mut Output<ProducerTimer>,
     ) {
+        self.txn_connection_closed(broker);
         self.fail_in_flight_to(now_ms, broker, error, out);
         self.metadata.on_disconnected(broker, out);
         self.drain(now_ms, out);
@@ -351,6 +389,7 @@ impl Producer {
                         acks: self.config.acks,
                         base_offset,
                         ids: batch.records.iter().map(|r| r.id).collect(),
+                        transaction: batch.transaction,
                     });
                 }
                 _ => self.on_error(now_ms, partition, batch, error, out),

@@ -204,6 +204,37 @@ impl TransactionManager {
         Ok(())
     }
 
+    /// `isCompleting`: a commit or an abort is under way.
+    pub fn is_completing(&self) -> bool {
+        matches!(
+            self.state,
+            TxnState::CommittingTransaction | TxnState::AbortingTransaction
+        )
+    }
+
+    /// Whether a partition was added to the transaction (`transactionStarted`): without one
+    /// the coordinator knows of no transaction, and no EndTxn is sent.
+    pub fn transaction_started(&self) -> bool {
+        !self.partitions_in_transaction.is_empty()
+    }
+
+    /// `TransactionManager.nextRequest` for an EndTxn of a transaction that never started:
+    /// the commit or abort completes without a request.
+    pub fn end_without_request(&mut self) {
+        assert!(
+            matches!(
+                self.state,
+                TxnState::CommittingTransaction | TxnState::AbortingTransaction
+            ),
+            "only an ending transaction ends"
+        );
+        assert!(
+            !self.transaction_started(),
+            "a started one is ended by EndTxn"
+        );
+        self.complete_transaction();
+    }
+
     /// Whether the end must be followed by InitProducerId to bump the epoch.
     pub fn epoch_bump_required(&self) -> bool {
         self.epoch_bump_required
@@ -253,6 +284,18 @@ impl TransactionManager {
         }
         if let Some(next) = self.common_answer(error) {
             return next;
+        }
+        self.fatal_error(error)
+    }
+
+    /// `FindCoordinatorHandler.handleResponse` for an error: a retriable one is tried again
+    /// after the backoff, any other is fatal ("Could not find a coordinator").
+    pub fn on_find_coordinator_error(&mut self, error: ErrorCode) -> Next {
+        assert_ne!(error, ErrorCode::None, "an error");
+        if is_retriable(error) {
+            return Next::Retry {
+                find_coordinator: false,
+            };
         }
         self.fatal_error(error)
     }
@@ -324,26 +367,22 @@ impl TransactionManager {
         self.partitions_in_transaction.clear();
     }
 
-    /// A batch of the transaction failed for good (`maybeTransitionToErrorState` from
-    /// `handleFailedBatch`): a fenced producer is done, anything else makes the
-    /// transaction abortable. INVALID_PRODUCER_EPOCH from a partition (KIP-588) is
-    /// abortable: the abort that follows is what learns of the fence.
+    /// A batch of the transaction failed for good (`handleFailedBatch` calling
+    /// `maybeTransitionToErrorState`, Kafka 3.7): a fenced producer is done, anything else
+    /// makes the transaction abortable, and unless the transaction is already ending
+    /// (`isCompleting`) the next end bumps the epoch first (`canBumpEpoch`: InitProducerId v3,
+    /// brokers from 2.5), because the failed batch's sequences can no longer be trusted.
+    /// INVALID_PRODUCER_EPOCH from a partition (KIP-588) is abortable: the abort that follows
+    /// is what learns of the fence.
     pub fn on_batch_failed(&mut self, error: ErrorCode) -> Next {
         if error == ErrorCode::ProducerFenced {
             return self.fatal_error(error);
         }
-        if matches!(
-            error,
-            ErrorCode::UnknownProducerId | ErrorCode::OutOfOrderSequenceNumber
-        ) && !matches!(
-            self.state,
-            TxnState::CommittingTransaction | TxnState::AbortingTransaction
-        ) {
-            // `needToTriggerEpochBumpFromClient`: the sequence can no longer be trusted.
-            self.epoch_bump_required = true;
-        }
         if self.state == TxnState::FatalError {
             return Next::Fatal(self.last_error.expect("kept"));
+        }
+        if !self.is_completing() {
+            self.epoch_bump_required = true;
         }
         self.abortable_error(error)
     }
@@ -477,6 +516,36 @@ mod tests {
             Next::Fatal(ErrorCode::ProducerFenced)
         );
         assert_eq!(t.state(), TxnState::FatalError);
+    }
+
+    /// Kafka 3.7's `maybeTransitionToErrorState`: any failed batch of an open transaction
+    /// asks for an epoch bump before the next one, not only a sequence error.
+    #[test]
+    fn test_a_failed_batch_bumps_the_epoch_unless_the_transaction_is_ending() {
+        let mut t = in_transaction();
+        assert_eq!(
+            t.on_batch_failed(ErrorCode::DeliveryTimeout),
+            Next::Abortable(ErrorCode::DeliveryTimeout)
+        );
+        assert!(t.epoch_bump_required());
+        let mut t = in_transaction();
+        t.begin_commit().unwrap();
+        t.on_batch_failed(ErrorCode::DeliveryTimeout);
+        assert!(!t.epoch_bump_required(), "isCompleting");
+        assert_eq!(t.state(), TxnState::AbortableError);
+    }
+
+    #[test]
+    fn test_an_end_without_an_added_partition_needs_no_request() {
+        let mut t = TransactionManager::default();
+        t.init_transactions().unwrap();
+        t.on_init_producer_id(ErrorCode::None);
+        t.begin_transaction().unwrap();
+        t.maybe_add_partition(&tp(0)).unwrap();
+        t.begin_abort().unwrap();
+        assert!(!t.transaction_started());
+        t.end_without_request();
+        assert_eq!(t.state(), TxnState::Ready);
     }
 
     #[test]
