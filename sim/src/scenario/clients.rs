@@ -8,7 +8,9 @@ use super::spec::{
     ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
 };
 use kafka_model::clients::consumer::CommitMode;
-use kafka_model::clients::producer::ValueBytes;
+use kafka_model::clients::producer::{
+    TransactionWorkload, ValueBytes, DEFAULT_TRANSACTION_RECORDS,
+};
 use kafka_model::config::{ConsumerConfig, ProducerConfig};
 use kafka_model::kafka_version::KafkaVersion;
 use kafka_model::protocol::IsolationLevel;
@@ -166,8 +168,61 @@ fn parse_producer(
         keys,
         value_bytes,
         start_ms,
+        transactions: parse_transactions(ctx, raw, &config)?,
         config,
         sequence: sequence.unwrap_or_default(),
+    })
+}
+
+/// The largest `transaction_records` and `abort_every` a scenario may ask for.
+const MAX_TRANSACTION_KEY: i64 = 1_000_000;
+
+/// `transaction_records = N` (records per transaction, default
+/// [`DEFAULT_TRANSACTION_RECORDS`]) and `abort_every = K` (every K-th transaction is aborted
+/// by the application; 0, the default, never): a transactional producer's application loop.
+/// Both need the producer's `transactional.id`; without one they would be silently ignored.
+fn parse_transactions(
+    ctx: &Ctx,
+    raw: &RawProducer,
+    config: &ProducerConfig,
+) -> Result<TransactionWorkload> {
+    const RECORDS: &str = "transaction_records";
+    const ABORT_EVERY: &str = "abort_every";
+    if config.transactional_id.is_none() {
+        let set = [
+            (RECORDS, &raw.transaction_records),
+            (ABORT_EVERY, &raw.abort_every),
+        ];
+        if let Some((key, value)) = set.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(ctx.err(
+                value.as_ref().map(|v| v.span()),
+                Some(key),
+                format!(
+                    "`{key}` is for a transactional producer: set `transactional.id` in the \
+                     producer's config too"
+                ),
+            ));
+        }
+    }
+    let records_per_transaction = ctx
+        .int(
+            RECORDS,
+            raw.transaction_records.as_ref(),
+            1,
+            MAX_TRANSACTION_KEY,
+        )?
+        .map_or(DEFAULT_TRANSACTION_RECORDS, |n| n as u32);
+    let abort_every = ctx
+        .int(
+            ABORT_EVERY,
+            raw.abort_every.as_ref(),
+            0,
+            MAX_TRANSACTION_KEY,
+        )?
+        .map_or(0, |k| k as u32);
+    Ok(TransactionWorkload {
+        records_per_transaction,
+        abort_every,
     })
 }
 

@@ -96,6 +96,10 @@ pub struct RawProducer {
     pub config: Option<ConfigTable>,
     /// The exact records to send (`sequence`), instead of `records` generated ones.
     pub sequence: Option<Spanned<List>>,
+    /// With a `transactional.id`: records per transaction.
+    pub transaction_records: Option<Val>,
+    /// With a `transactional.id`: every K-th transaction is aborted by the application.
+    pub abort_every: Option<Val>,
 }
 
 #[derive(Deserialize)]

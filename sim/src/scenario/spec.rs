@@ -6,7 +6,7 @@
 
 use crate::check::Invariant;
 use kafka_model::clients::consumer::CommitMode;
-use kafka_model::clients::producer::{ScriptedRecord, ValueBytes};
+use kafka_model::clients::producer::{ScriptedRecord, TransactionWorkload, ValueBytes};
 use kafka_model::config::{BrokerConfig, ConsumerConfig, ProducerConfig, TopicConfig};
 use kafka_model::controller::kraft::records::{
     metadata_version_level, metadata_version_of_level, ELR_FEATURE, METADATA_VERSION_FEATURE,
@@ -393,6 +393,9 @@ pub struct ProducerSpec {
     /// `sequence`: the exact records to send, in order (then `records` is their count);
     /// empty for generated records.
     pub sequence: Vec<ScriptedRecord>,
+    /// `transaction_records` and `abort_every`: how a producer with a `transactional.id`
+    /// groups its records into transactions (the default for one without).
+    pub transactions: TransactionWorkload,
 }
 
 #[derive(Clone, Debug)]

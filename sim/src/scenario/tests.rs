@@ -1510,3 +1510,45 @@ fn combined_mode_errors_name_file_line_and_key() {
         assert!(e.message.contains(message), "{to}: {e}");
     }
 }
+
+/// A producer with a `transactional.id` takes `transaction_records` and `abort_every`
+/// (defaults 10 and 0), is idempotent, and sends its transactional id and timeout.
+#[test]
+fn a_transactional_producer_takes_its_transaction_keys() {
+    let producer = |extra: &str| {
+        format!(
+            "name = \"t\"\nduration = \"10s\"\n[cluster]\nbrokers = 3\n[[topics]]\nname = \"orders\"\n\
+             partitions = 1\nreplication_factor = 3\n[[producers]]\nname = \"p1\"\ntopic = \"orders\"\n\
+             records = 10\nconfig = {{ \"transactional.id\" = \"w\" }}\n{extra}"
+        )
+    };
+    let s = parse(&producer("transaction_records = 4\nabort_every = 3")).expect("parses");
+    let p = &s.producers[0];
+    assert_eq!(p.config.transactional_id.as_deref(), Some("w"));
+    assert!(p.config.enable_idempotence);
+    assert_eq!(p.config.transaction_timeout_ms, 60_000);
+    assert_eq!(
+        (
+            p.transactions.records_per_transaction,
+            p.transactions.abort_every
+        ),
+        (4, 3)
+    );
+    let s = parse(&producer("")).expect("parses");
+    assert_eq!(
+        s.producers[0].transactions,
+        kafka_model::clients::producer::TransactionWorkload::default()
+    );
+    let e = parse(&producer("transaction_records = 0")).expect_err("at least 1");
+    assert!(e.to_string().contains("`transaction_records`"), "{e}");
+    let e = parse(&producer("").replace(
+        "config = { \"transactional.id\" = \"w\" }",
+        "config = { \"transactional.id\" = \"w\", \"enable.idempotence\" = false }",
+    ))
+    .expect_err("no transactions without idempotence");
+    assert!(
+        e.to_string()
+            .contains("Cannot set a transactional.id without also enabling idempotence"),
+        "{e}"
+    );
+}

@@ -450,7 +450,7 @@ fn start_producer(
                 value_bytes: spec.value_bytes,
                 start_ms: spec.start_ms,
                 config: spec.config.clone(),
-                transactions: Default::default(),
+                transactions: spec.transactions,
                 bootstrap: bootstrap.clone(),
                 seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
             });

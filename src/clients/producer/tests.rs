@@ -1346,3 +1346,109 @@ fn a_failed_batch_makes_the_application_abort_and_go_on() {
     let (_, add) = sent_one(&out, add_partitions);
     assert_eq!(add.partitions, vec![TopicPartition::new("orders", 0)]);
 }
+
+/// A batch that fails while the transaction is still open (not committing) leaves sequences
+/// that cannot be trusted: after the abort, InitProducerId names the current producer id and
+/// epoch and the coordinator bumps the epoch (KIP-360); the next transaction's batches are
+/// numbered from 0 under it.
+#[test]
+fn a_batch_failed_in_an_open_transaction_bumps_the_epoch_after_the_abort() {
+    // Records are due at t=0, 1000 and 2000: transaction 1 is open with record 0 only.
+    let mut p = transactional(3, 1.0, 2, 0, 0);
+    let now = init_transactions(&mut p);
+    let mut out = Output::default();
+    p.on_timer(now, ProducerTimer::Generate, &mut out);
+    let (_, add) = sent_one(&out, add_partitions);
+    let mut out = Output::default();
+    p.on_message(
+        now + 1,
+        COORDINATOR,
+        add_partitions_answer(&add, ErrorCode::None),
+        &mut out,
+    );
+    let produced = produces(&out);
+    let mut out = Output::default();
+    p.on_message(
+        now + 2,
+        NodeId::Broker(1),
+        answer(produced[0].1, ErrorCode::InvalidProducerEpoch, None),
+        &mut out,
+    );
+    assert!(
+        none_sent(&out, |m| end_txn(m).is_some()),
+        "learnt at the next call"
+    );
+    // The application's next send() throws: it aborts.
+    let mut out = Output::default();
+    p.on_timer(1000, ProducerTimer::Generate, &mut out);
+    assert!(out.events.iter().all(|e| e.kind() != "record-sent"));
+    let (_, abort) = sent_one(&out, end_txn);
+    assert!(!abort.committed);
+    let mut out = Output::default();
+    p.on_message(
+        now + 3,
+        COORDINATOR,
+        end_txn_answer(&abort, ErrorCode::None),
+        &mut out,
+    );
+    assert!(out
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::TransactionAborted { .. })));
+    let (_, bump) = sent_one(&out, init_producer_id);
+    assert_eq!(
+        (bump.producer_id, bump.producer_epoch),
+        (4000, 0),
+        "KIP-360"
+    );
+    let mut out = Output::default();
+    p.on_message(
+        1002,
+        COORDINATOR,
+        Message::InitProducerIdResponse(InitProducerIdResponse {
+            correlation_id: bump.correlation_id,
+            error: ErrorCode::None,
+            producer_id: 4000,
+            producer_epoch: 1,
+        }),
+        &mut out,
+    );
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::TransactionsInitialized {
+            producer_epoch: 1,
+            epoch_bump: true,
+            ..
+        }
+    )));
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::TransactionBegun {
+            transaction: TransactionRef {
+                producer_epoch: 1,
+                number: 2,
+                ..
+            },
+            ..
+        }
+    )));
+    let (_, add) = sent_one(&out, add_partitions);
+    assert_eq!(add.producer_epoch, 1);
+    let mut out = Output::default();
+    p.on_message(
+        1003,
+        COORDINATOR,
+        add_partitions_answer(&add, ErrorCode::None),
+        &mut out,
+    );
+    let (_, produce) = sent_one(&out, |m| match m {
+        Message::Produce(r) => Some(r.clone()),
+        _ => None,
+    });
+    let stamp = produce.partitions[0].producer.expect("stamped");
+    assert_eq!((stamp.producer_epoch, stamp.base_sequence), (1, 0));
+    assert_eq!(
+        produce.partitions[0].records[0].id.seq, 1,
+        "the record whose send threw opens the next transaction"
+    );
+}
