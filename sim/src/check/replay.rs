@@ -34,7 +34,9 @@ impl OffsetSlots {
     }
 
     fn range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        let start = from.max(self.base);
+        // A range can begin past the last slot: a control batch (a transaction marker)
+        // takes an offset but holds no record, so a log may end past its last record.
+        let start = from.max(self.base).min(self.slots_end());
         let end = to.min(self.slots_end()).max(start);
         let (i, j) = ((start - self.base) as usize, (end - self.base) as usize);
         self.slots
