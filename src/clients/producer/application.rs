@@ -225,6 +225,11 @@ impl Producer {
     }
 
     /// The application's `commitTransaction()` or `abortTransaction()` returned.
+    /// Whether the application waits in `commitTransaction()` or `abortTransaction()`.
+    pub(super) fn is_ending(&self) -> bool {
+        self.txn().app.ending.is_some()
+    }
+
     pub(super) fn on_transaction_ended(&mut self, out: &mut Output<ProducerTimer>) {
         let t = self.txn_mut();
         let ending = t.app.ending.take().expect("the application was ending it");

@@ -236,7 +236,18 @@ impl Producer {
         ) {
             self.abort_undrained_batches(out);
         }
-        let Some(request) = self.next_request(out) else {
+        let was_ending = self.is_ending();
+        let next = self.next_request(out);
+        if was_ending && !self.is_ending() && !self.is_stopped() {
+            // A transaction that never started ended without a request: the application's
+            // commit or abort returned, and it goes on with its next transaction now, as it
+            // does after an EndTxn answer.
+            self.application_step(now_ms, out);
+            if next.is_none() {
+                return self.txn_step(now_ms, out);
+            }
+        }
+        let Some(request) = next else {
             return TxnStep::Idle;
         };
         self.send_txn_request(now_ms, request, out)
