@@ -261,3 +261,105 @@ fn the_coordinator_answers_only_for_partitions_it_has_loaded() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// `tp` led by `leader` in `epoch` with `replicas` (all in the ISR): LeaderAndIsr to the
+/// replicas, UpdateMetadata naming the leader to every broker.
+fn lead(c: &mut Cluster, tp: TopicPartition, leader: BrokerId, epoch: i32, replicas: &[BrokerId]) {
+    let p = LeaderAndIsrPartition {
+        tp: tp.clone(),
+        leader: Some(leader),
+        leader_epoch: epoch,
+        isr: replicas.to_vec(),
+        partition_epoch: epoch,
+        replicas: replicas.to_vec(),
+        controller_epoch: 1,
+    };
+    for &b in replicas {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            Message::LeaderAndIsr(LeaderAndIsrRequest {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                partitions: vec![p.clone()],
+            }),
+        ));
+    }
+    for b in 0..3 {
+        c.wire.push_back((
+            NodeId::Broker(b),
+            NodeId::Broker(CONTROLLER),
+            Message::UpdateMetadata(UpdateMetadataRequest {
+                controller_id: CONTROLLER,
+                controller_epoch: 1,
+                live_brokers: vec![0, 1, 2],
+                partitions: vec![PartitionMetadata {
+                    tp: tp.clone(),
+                    error: ErrorCode::None,
+                    leader: Some(leader),
+                    leader_epoch: epoch,
+                    replicas: replicas.to_vec(),
+                    isr: replicas.to_vec(),
+                }],
+            }),
+        ));
+    }
+}
+
+#[test]
+fn a_new_coordinator_finishes_a_commit_whose_markers_the_old_one_could_not_write() {
+    // `__transaction_state-0` on brokers 0 and 1 (0 leads); `orders-0` only on broker 2.
+    let mut c = Cluster::new(3, txn_config());
+    lead(&mut c, txn_tp(), 0, 0, &[0, 1]);
+    lead(&mut c, tp(), 2, 0, &[2]);
+    c.run(100);
+    let ask_2 = |c: &mut Cluster, message: Message| {
+        c.to_clients.clear();
+        c.wire
+            .push_back((NodeId::Broker(0), NodeId::Producer(0), message));
+        c.run(500);
+        c.to_clients.pop().expect("an answer")
+    };
+    let pid = match ask_2(
+        &mut c,
+        Message::InitProducerId(InitProducerIdRequest {
+            correlation_id: 1,
+            transactional_id: Some("tx-1".into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+        }),
+    ) {
+        Message::InitProducerIdResponse(r) => r.producer_id,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(add_orders(&mut c, pid, 0), ErrorCode::None);
+    let stamp = BatchStamp {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: 0,
+        last_sequence: 1,
+        is_transactional: true,
+    };
+    c.produce_batch(2, Acks::All, vec![(None, 0), (None, 1)], Some(stamp));
+    c.run(100);
+    // Broker 2 stops answering: the decision is written, its marker cannot be.
+    c.down.insert(2);
+    assert_eq!(end(&mut c, pid, 0, true), ErrorCode::None);
+    c.run(1_000);
+    assert_eq!(state(&c), TransactionState::PrepareCommit);
+    // Broker 1 takes `__transaction_state-0` over; broker 2 comes back.
+    lead(&mut c, txn_tp(), 1, 1, &[0, 1]);
+    c.down.remove(&2);
+    c.run(1_000);
+    assert!(c.brokers[&0].txn_coordinator().transactions().is_empty(), "0 resigned");
+    let m = &c.brokers[&1].txn_coordinator().transactions()["tx-1"];
+    assert_eq!(m.state, TransactionState::CompleteCommit, "1 finished the commit");
+    let log = &c.brokers[&2].disk().logs[&tp()];
+    assert_eq!(log.log_end_offset(), 3, "the COMMIT marker follows the two records");
+    assert_eq!(log.last_stable_offset(c.brokers[&2].high_watermark(&tp())), 3);
+    let marker_epoch = log
+        .batches()
+        .find_map(|b| b.control.as_ref().map(|m| m.coordinator_epoch));
+    assert_eq!(marker_epoch, Some(1), "written with the new coordinator's epoch");
+}
