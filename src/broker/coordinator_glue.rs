@@ -265,7 +265,10 @@ impl Broker {
             Message::OffsetCommit(request) => self.with_coordinator(now_ms, out, |c, out| {
                 c.on_offset_commit(now_ms, from, request, out)
             }),
-            Message::OffsetFetch(request) => {
+            Message::OffsetFetch(mut request) => {
+                // KIP-447: `require_stable` came with OffsetFetch v7 (2.5); the client sends
+                // an older broker v6 and drops the flag (`OffsetFetchRequest.Builder`).
+                request.require_stable &= self.release().has_stable_offset_fetch();
                 self.with_coordinator(now_ms, out, |c, out| c.on_offset_fetch(from, request, out))
             }
             other => unreachable!("not a group request: {}", other.kind()),
