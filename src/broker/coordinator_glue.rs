@@ -224,14 +224,14 @@ impl Broker {
                 leader_epoch,
             } => {
                 let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-                let records = self
+                let batches = self
                     .disk
                     .logs
                     .get(&tp)
-                    .map(|l| l.records().cloned().collect::<Vec<_>>())
+                    .map(|l| l.batches().cloned().collect::<Vec<_>>())
                     .unwrap_or_default();
                 self.with_coordinator(now_ms, out, |c, out| {
-                    c.finish_load(now_ms, partition, leader_epoch, &records, out)
+                    c.finish_load(now_ms, partition, leader_epoch, &batches, out)
                 });
             }
             other => self.with_coordinator(now_ms, out, |c, out| c.on_timer(now_ms, other, out)),

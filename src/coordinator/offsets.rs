@@ -101,7 +101,9 @@ impl GroupCoordinator {
 
     /// OffsetFetch (`GroupCoordinator.handleFetchOffsets`, `GroupMetadataManager
     /// .getOffsets`): each partition's committed offset, whatever the group's state (a group
-    /// may keep offsets without using the group protocol).
+    /// may keep offsets without using the group protocol). With `require_stable`, a
+    /// partition with an offset commit still pending (KIP-447) is answered
+    /// UNSTABLE_OFFSET_COMMIT instead, and the consumer asks again.
     pub fn on_offset_fetch(
         &self,
         from: NodeId,
@@ -137,12 +139,11 @@ impl GroupCoordinator {
     }
 }
 
-/// One partition of `GroupMetadataManager.getOffsets`: no group, no offset. Nothing is
-/// pending here yet, so `require_stable` changes nothing.
+/// One partition of `GroupMetadataManager.getOffsets`: no group, no offset.
 fn fetch_partition(
     group: Option<&Group>,
     tp: TopicPartition,
-    _require_stable: bool,
+    require_stable: bool,
 ) -> OffsetFetchPartition {
     let Some(group) = group else {
         return OffsetFetchPartition {
@@ -151,6 +152,13 @@ fn fetch_partition(
             error: ErrorCode::None,
         };
     };
+    if require_stable && group.has_pending_offset_commits_for(&tp) {
+        return OffsetFetchPartition {
+            tp,
+            offset: None,
+            error: ErrorCode::UnstableOffsetCommit,
+        };
+    }
     OffsetFetchPartition {
         offset: group.offsets.get(&tp).copied(),
         tp,
