@@ -44,7 +44,7 @@
 //! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
 //! not by ownership, because Kafka's components share the same partition and log state.
 
-use coordinator_glue::AppendCompletion;
+use coordinator_glue::{AppendCompletion, TxnCompletion};
 use fetcher::Fetcher;
 use isr_write::{IsrChangeNotifier, ISR_CHANGE_CHECK_INTERVAL_MS};
 use partition::{PartitionState, Role};
@@ -180,9 +180,9 @@ pub struct Broker {
     next_correlation_id: u64,
     next_delayed_id: u64,
     delayed_produces: BTreeMap<u64, DelayedProduce>,
-    /// Per WriteTxnMarkers request being answered, the marker (its index in the request, and
-    /// its producer id) of each partition, in the order of its delayed produce's statuses.
-    txn_marker_requests: BTreeMap<u64, Vec<(usize, i64)>>,
+    /// Per WriteTxnMarkers request being answered, the marker of each partition, in the
+    /// order of its delayed produce's statuses.
+    txn_marker_requests: BTreeMap<u64, Vec<txn_markers::MarkerSlot>>,
     /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
     produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
     /// The fetch sessions of the followers (and consumers) fetching from this broker.
@@ -193,6 +193,9 @@ pub struct Broker {
     coordinator: GroupCoordinator,
     /// Answers to the coordinator's appends, handed to it after the current input.
     coordinator_completions: Vec<AppendCompletion>,
+    /// Transaction markers written on offsets partitions, handed to the coordinator after
+    /// the current input.
+    txn_completions: Vec<TxnCompletion>,
     /// `/brokers/topics/__consumer_offsets` was written (or is being written) by this broker.
     offsets_topic_requested: bool,
     /// Before 2.7: the ISR changes this broker wrote and has not told the controller about.
@@ -253,6 +256,7 @@ impl Broker {
                 },
             ),
             coordinator_completions: Vec::new(),
+            txn_completions: Vec::new(),
             offsets_topic_requested: false,
             isr_changes: IsrChangeNotifier::default(),
             shutdown: None,
@@ -619,7 +623,8 @@ impl Broker {
             | Message::Heartbeat(_)
             | Message::LeaveGroup(_)
             | Message::OffsetCommit(_)
-            | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
+            | Message::OffsetFetch(_)
+            | Message::TxnOffsetCommit(_)) => self.on_group_request(now_ms, from, request, out),
             // Messages a broker never receives.
             Message::ZkConnect(_)
             | Message::ZkPing(_)
@@ -644,7 +649,6 @@ impl Broker {
             | Message::AddPartitionsToTxnResponse(_)
             | Message::AddOffsetsToTxn(_)
             | Message::AddOffsetsToTxnResponse(_)
-            | Message::TxnOffsetCommit(_)
             | Message::TxnOffsetCommitResponse(_)
             | Message::EndTxn(_)
             | Message::EndTxnResponse(_)
