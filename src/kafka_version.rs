@@ -293,6 +293,13 @@ impl KafkaVersion {
         self.at_least(2, 5, 0)
     }
 
+    /// KIP-447 (2.5.0): OffsetFetch v7's `require_stable`, answered UNSTABLE_OFFSET_COMMIT
+    /// for a partition whose offset commit is still pending (`GroupMetadataManager
+    /// .getOffsets`); the consumer sets it from 2.5 on.
+    pub fn has_stable_offset_fetch(self) -> bool {
+        self.at_least(2, 5, 0)
+    }
+
     /// KIP-833 (3.3.0): KRaft mode is production-ready, with `metadata.version` 3.3-IV3 as
     /// its first production level. Before, KRaft was early access (2.8 to 3.2) and a
     /// production cluster ran on ZooKeeper.

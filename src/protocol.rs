@@ -304,6 +304,10 @@ pub struct OffsetFetchRequest {
     pub correlation_id: u64,
     pub group_id: String,
     pub partitions: Vec<TopicPartition>,
+    /// KIP-447 (OffsetFetch v7, Kafka 2.5): a partition whose offset commit is not final
+    /// yet (a transaction's, waiting for its marker) is answered UNSTABLE_OFFSET_COMMIT
+    /// instead of with the older offset. Kafka's consumer sets it from 2.5 on.
+    pub require_stable: bool,
 }
 
 /// The committed offsets the coordinator holds.
@@ -311,8 +315,16 @@ pub struct OffsetFetchRequest {
 pub struct OffsetFetchResponse {
     pub correlation_id: u64,
     pub error: ErrorCode,
-    /// `None`: the group never committed an offset for the partition.
-    pub offsets: Vec<(TopicPartition, Option<u64>)>,
+    pub offsets: Vec<OffsetFetchPartition>,
+}
+
+/// One partition of an OffsetFetch answer (`OffsetFetchResponsePartition`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffsetFetchPartition {
+    pub tp: TopicPartition,
+    /// `None`: no committed offset (Kafka's `INVALID_OFFSET`, -1), also with an error.
+    pub offset: Option<u64>,
+    pub error: ErrorCode,
 }
 
 impl Message {

@@ -483,6 +483,15 @@ pub enum ErrorCode {
     InvalidTransactionTimeout,
     /// A marker from a coordinator with an older coordinator epoch.
     TransactionCoordinatorFenced,
+    // ---- transactional offset commits (KIP-98, KIP-447) ----
+    /// OffsetFetch with `require_stable`: the partition has an offset commit that is not yet
+    /// final (a transaction's commit waiting for its marker, or a commit still being
+    /// written). Kafka's `UnstableOffsetCommitException` is retriable.
+    UnstableOffsetCommit,
+    /// The request's group instance id belongs to another member id (KIP-345).
+    FencedInstanceId,
+    /// The offset commit's records are too large for the offsets topic.
+    InvalidCommitOffsetSize,
 }
 
 impl ErrorCode {
@@ -536,6 +545,9 @@ impl ErrorCode {
             ErrorCode::InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
             ErrorCode::InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT",
             ErrorCode::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
+            ErrorCode::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
+            ErrorCode::FencedInstanceId => "FENCED_INSTANCE_ID",
+            ErrorCode::InvalidCommitOffsetSize => "INVALID_COMMIT_OFFSET_SIZE",
         }
     }
 
@@ -556,6 +568,7 @@ impl ErrorCode {
                 | ErrorCode::NotCoordinator
                 | ErrorCode::CoordinatorLoadInProgress
                 | ErrorCode::CorruptMessage
+                | ErrorCode::UnstableOffsetCommit
         )
     }
 

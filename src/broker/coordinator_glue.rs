@@ -11,7 +11,7 @@ use super::replica_manager::{ProduceReplyTo, ProduceStatus};
 use super::{Broker, BrokerTimer};
 use crate::actor::Output;
 use crate::coordinator::{
-    CoordinatorOutput, CoordinatorRequest, GroupCoordinator, GroupTimer, PendingAppend,
+    CoordinatorOutput, CoordinatorRequest, GroupCoordinator, GroupTimer, PendingAppend, TxnAppend,
 };
 use crate::protocol::*;
 use crate::types::*;
@@ -37,6 +37,29 @@ impl AppendCompletion {
             base_offset,
         }
     }
+}
+
+/// The header of a transactional offset commit's batch (`GroupMetadataManager
+/// .generateOffsetRecords`): the transaction's producer id and epoch, base sequence 0, the
+/// transactional attribute. The leader checks only its epoch (`AppendOrigin.COORDINATOR`).
+fn transactional_stamp(txn: TxnAppend, records: usize) -> BatchStamp {
+    BatchStamp {
+        producer_id: txn.producer_id,
+        producer_epoch: txn.producer_epoch,
+        base_sequence: 0,
+        last_sequence: records as i32 - 1,
+        is_transactional: true,
+    }
+}
+
+/// A transaction marker written on offsets partitions this broker leads, waiting to be
+/// handed to the group coordinator (Kafka's `GroupCoordinator.onTransactionCompleted`, which
+/// schedules `handleTxnCompletion` on the coordinator's scheduler).
+#[derive(Clone, Debug)]
+pub(super) struct TxnCompletion {
+    pub(super) producer_id: i64,
+    pub(super) partitions: Vec<u32>,
+    pub(super) result: ControlRecordType,
 }
 
 /// The group coordinator's glue: requests in, appends to `__consumer_offsets` out.
@@ -69,6 +92,9 @@ impl Broker {
         assert!(!append.records.is_empty(), "an append carries records");
         let tp = TopicPartition::new(OFFSETS_TOPIC, append.partition);
         let producer = COORDINATOR_PRODUCER_BASE + self.id as u32;
+        let stamp = append
+            .transactional
+            .map(|t| transactional_stamp(t, append.records.len()));
         let mut records = Vec::with_capacity(append.records.len());
         for (key, value) in append.records {
             self.disk.coordinator_records_written += 1;
@@ -93,7 +119,7 @@ impl Broker {
             partitions: vec![ProducePartition {
                 tp,
                 records,
-                producer: None,
+                producer: stamp,
             }],
         };
         let reply_to = ProduceReplyTo::Coordinator {
@@ -121,6 +147,15 @@ impl Broker {
         now_ms: u64,
         out: &mut Output<BrokerTimer>,
     ) {
+        for TxnCompletion {
+            producer_id,
+            partitions,
+            result,
+        } in std::mem::take(&mut self.txn_completions)
+        {
+            self.coordinator
+                .on_transaction_completed(producer_id, &partitions, result);
+        }
         loop {
             let done = std::mem::take(&mut self.coordinator_completions);
             if done.is_empty() {
@@ -179,14 +214,14 @@ impl Broker {
                 leader_epoch,
             } => {
                 let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-                let records = self
+                let batches = self
                     .disk
                     .logs
                     .get(&tp)
-                    .map(|l| l.records().cloned().collect::<Vec<_>>())
+                    .map(|l| l.batches().cloned().collect::<Vec<_>>())
                     .unwrap_or_default();
                 self.with_coordinator(now_ms, out, |c, out| {
-                    c.finish_load(now_ms, partition, leader_epoch, &records, out)
+                    c.finish_load(now_ms, partition, leader_epoch, &batches, out)
                 });
             }
             other => self.with_coordinator(now_ms, out, |c, out| c.on_timer(now_ms, other, out)),
@@ -220,9 +255,15 @@ impl Broker {
             Message::OffsetCommit(request) => self.with_coordinator(now_ms, out, |c, out| {
                 c.on_offset_commit(now_ms, from, request, out)
             }),
-            Message::OffsetFetch(request) => {
+            Message::OffsetFetch(mut request) => {
+                // KIP-447: `require_stable` came with OffsetFetch v7 (2.5); the client sends
+                // an older broker v6 and drops the flag (`OffsetFetchRequest.Builder`).
+                request.require_stable &= self.release().has_stable_offset_fetch();
                 self.with_coordinator(now_ms, out, |c, out| c.on_offset_fetch(from, request, out))
             }
+            Message::TxnOffsetCommit(request) => self.with_coordinator(now_ms, out, |c, out| {
+                c.on_txn_offset_commit(from, request, out)
+            }),
             other => unreachable!("not a group request: {}", other.kind()),
         }
     }

@@ -44,7 +44,7 @@
 //! All of them are `impl Broker` blocks on the one struct: the split is by responsibility,
 //! not by ownership, because Kafka's components share the same partition and log state.
 
-use coordinator_glue::AppendCompletion;
+use coordinator_glue::{AppendCompletion, TxnCompletion};
 use fetcher::Fetcher;
 use isr_write::{IsrChangeNotifier, ISR_CHANGE_CHECK_INTERVAL_MS};
 use partition::{PartitionState, Role};
@@ -186,9 +186,9 @@ pub struct Broker {
     next_correlation_id: u64,
     next_delayed_id: u64,
     delayed_produces: BTreeMap<u64, DelayedProduce>,
-    /// Per WriteTxnMarkers request being answered, the marker (its index in the request, and
-    /// its producer id) of each partition, in the order of its delayed produce's statuses.
-    txn_marker_requests: BTreeMap<u64, Vec<(usize, i64)>>,
+    /// Per WriteTxnMarkers request being answered, the marker of each partition, in the
+    /// order of its delayed produce's statuses.
+    txn_marker_requests: BTreeMap<u64, Vec<txn_markers::MarkerSlot>>,
     /// The purgatory's watch keys: per partition, the delayed produces waiting on it.
     produce_watchers: BTreeMap<TopicPartition, BTreeSet<u64>>,
     /// The fetch sessions of the followers (and consumers) fetching from this broker.
@@ -204,6 +204,9 @@ pub struct Broker {
     txn_coordinator_completions: Vec<AppendCompletion>,
     /// The internal topics this broker asked to create (or is asking for).
     internal_topics_requested: BTreeSet<internal_topics::InternalTopic>,
+    /// Transaction markers written on offsets partitions, handed to the coordinator after
+    /// the current input.
+    txn_completions: Vec<TxnCompletion>,
     /// Before 2.7: the ISR changes this broker wrote and has not told the controller about.
     isr_changes: IsrChangeNotifier,
     /// A controlled shutdown under way (after a SIGTERM).
@@ -277,6 +280,7 @@ impl Broker {
             ),
             txn_coordinator_completions: Vec::new(),
             internal_topics_requested: BTreeSet::new(),
+            txn_completions: Vec::new(),
             isr_changes: IsrChangeNotifier::default(),
             shutdown: None,
             exited: false,
@@ -652,7 +656,8 @@ impl Broker {
             | Message::Heartbeat(_)
             | Message::LeaveGroup(_)
             | Message::OffsetCommit(_)
-            | Message::OffsetFetch(_)) => self.on_group_request(now_ms, from, request, out),
+            | Message::OffsetFetch(_)
+            | Message::TxnOffsetCommit(_)) => self.on_group_request(now_ms, from, request, out),
             request @ (Message::AddPartitionsToTxn(_)
             | Message::AddOffsetsToTxn(_)
             | Message::EndTxn(_)
@@ -676,8 +681,6 @@ impl Broker {
             | Message::ElectLeadersResponse(_)
             | Message::DeleteRecordsResponse(_)
             | Message::InitProducerIdResponse(_)
-            // Not yet handled: the group coordinator's side of transactions.
-            | Message::TxnOffsetCommit(_)
             | Message::TxnOffsetCommitResponse(_)
             | Message::AddPartitionsToTxnResponse(_)
             | Message::AddOffsetsToTxnResponse(_)

@@ -14,7 +14,7 @@ use crate::actor::Output;
 use crate::event::Event;
 use crate::fetch_session::{FetchContext, FetchSession};
 use crate::log::{EndOffsetRules, OffsetRange};
-use crate::producer_state::{Check, ProducerRules};
+use crate::producer_state::{AppendOrigin, Check, ProducerRules};
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::BTreeSet;
@@ -29,6 +29,20 @@ pub(super) struct ProduceStatus {
     pub(super) base_offset: u64,
     pub(super) records: u32,
     pub(super) result: Option<(ErrorCode, Option<u64>)>,
+}
+
+impl ProduceReplyTo {
+    /// Who appends (Kafka's `AppendOrigin`): a client, or a coordinator (the group
+    /// coordinator's writes, the transaction coordinator's markers), whose batches are not
+    /// checked for duplicates or sequences.
+    fn origin(self) -> AppendOrigin {
+        match self {
+            ProduceReplyTo::Client(_) => AppendOrigin::Client,
+            ProduceReplyTo::Coordinator { .. }
+            | ProduceReplyTo::TxnMarkers { .. }
+            | ProduceReplyTo::TxnCoordinator { .. } => AppendOrigin::Coordinator,
+        }
+    }
 }
 
 impl ProduceStatus {
@@ -205,9 +219,10 @@ impl Broker {
             !partitions.is_empty(),
             "a produce request carries partitions"
         );
+        let origin = reply_to.origin();
         let statuses: Vec<ProduceStatus> = partitions
             .into_iter()
-            .map(|part| self.append_produced(now_ms, acks, part, out))
+            .map(|part| self.append_produced(now_ms, acks, origin, part, out))
             .collect();
         let appended: Vec<TopicPartition> = statuses
             .iter()
@@ -274,6 +289,7 @@ impl Broker {
         &mut self,
         now_ms: u64,
         acks: Acks,
+        origin: AppendOrigin,
         part: ProducePartition,
         out: &mut Output<BrokerTimer>,
     ) -> ProduceStatus {
@@ -318,7 +334,11 @@ impl Broker {
         }
         let rules = ProducerRules::of_release(self.release());
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
-        match producer.map(|stamp| (stamp, log.check_producer_batch(&stamp, rules))) {
+        let check = |stamp: BatchStamp| match origin {
+            AppendOrigin::Coordinator => log.check_coordinator_batch(&stamp),
+            _ => log.check_producer_batch(&stamp, rules),
+        };
+        match producer.map(|stamp| (stamp, check(stamp))) {
             None | Some((_, Check::Append)) => {}
             Some((_, Check::Reject(error))) => {
                 out.event(Event::ProduceRejected {

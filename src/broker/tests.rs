@@ -531,12 +531,20 @@ fn commits_wait_for_the_isr_and_a_new_coordinator_reads_them_back() {
             correlation_id: 4,
             group_id: "g".into(),
             partitions: vec![tp()],
+            require_stable: true,
         }),
     ) else {
         panic!()
     };
     assert_eq!(error, ErrorCode::None);
-    assert_eq!(offsets, vec![(tp(), Some(42))]);
+    assert_eq!(
+        offsets,
+        vec![OffsetFetchPartition {
+            tp: tp(),
+            offset: Some(42),
+            error: ErrorCode::None
+        }]
+    );
     // The member keeps its generation: no rebalance for a coordinator move.
     let Message::HeartbeatResponse(HeartbeatResponse { error, .. }) = ask(
         &mut c,

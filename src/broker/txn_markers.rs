@@ -15,6 +15,16 @@ use crate::actor::Output;
 use crate::protocol::*;
 use crate::types::*;
 
+/// One partition's marker in a WriteTxnMarkers request being answered: which transaction of
+/// the request it ends, and how.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MarkerSlot {
+    /// The marker's index in the request.
+    index: usize,
+    producer_id: i64,
+    result: ControlRecordType,
+}
+
 /// The broker's `request.timeout.ms` (`KafkaConfig.requestTimeoutMs`, default 30 s): how
 /// long a marker append waits for the ISR before it answers REQUEST_TIMED_OUT.
 const MARKER_APPEND_TIMEOUT_MS: u64 = 30_000;
@@ -35,7 +45,11 @@ impl Broker {
         let mut statuses = Vec::new();
         for (index, marker) in markers.iter().enumerate() {
             for tp in &marker.partitions {
-                layout.push((index, marker.producer_id));
+                layout.push(MarkerSlot {
+                    index,
+                    producer_id: marker.producer_id,
+                    result: marker.transaction_result,
+                });
                 statuses.push(self.append_txn_marker(now_ms, tp, marker, out));
             }
         }
@@ -151,14 +165,15 @@ impl Broker {
             .remove(&request_id)
             .expect("a marker request keeps its layout until answered");
         assert_eq!(layout.len(), statuses.len(), "one status per partition");
+        self.complete_txn_offsets(&layout, statuses);
         let mut markers: Vec<WritableTxnMarkerResult> = Vec::new();
         let mut last_index = None;
-        for ((index, producer_id), status) in layout.into_iter().zip(statuses) {
+        for (slot, status) in layout.into_iter().zip(statuses) {
             let (error, _) = status.result.expect("every partition is answered");
-            if last_index != Some(index) {
-                last_index = Some(index);
+            if last_index != Some(slot.index) {
+                last_index = Some(slot.index);
                 markers.push(WritableTxnMarkerResult {
-                    producer_id,
+                    producer_id: slot.producer_id,
                     partitions: Vec::new(),
                 });
             }
@@ -172,5 +187,32 @@ impl Broker {
                 markers,
             }),
         );
+    }
+
+    /// The markers written on `__consumer_offsets` partitions end their transactions'
+    /// offset commits: per transaction, the offsets partitions whose marker is written go to
+    /// the group coordinator (`KafkaApis.handleWriteTxnMarkersRequest`'s callback calls
+    /// `GroupCoordinator.onTransactionCompleted` with the offsets partitions answered NONE).
+    /// Kafka appends each transaction's markers on their own and completes its offsets when
+    /// they are written; here the request's markers wait together and complete together.
+    fn complete_txn_offsets(&mut self, layout: &[MarkerSlot], statuses: &[ProduceStatus]) {
+        let mut last_index = None;
+        for (slot, status) in layout.iter().zip(statuses) {
+            let written = status.result.is_some_and(|(e, _)| e == ErrorCode::None);
+            if !written || status.tp.topic != OFFSETS_TOPIC {
+                continue;
+            }
+            if last_index != Some(slot.index) {
+                last_index = Some(slot.index);
+                self.txn_completions
+                    .push(super::coordinator_glue::TxnCompletion {
+                        producer_id: slot.producer_id,
+                        partitions: Vec::new(),
+                        result: slot.result,
+                    });
+            }
+            let current = self.txn_completions.last_mut().expect("pushed above");
+            current.partitions.push(status.tp.partition);
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! vote for, what a member's JoinGroup response says, what the group's metadata record holds.
 
 use super::records::{GroupMetadataRecord, StoredMember};
+use super::txn_offsets::PendingTxnOffset;
 use crate::assignor::Strategy;
 use crate::protocol::*;
 use crate::types::*;
@@ -64,6 +65,14 @@ pub struct Group {
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
     pub offsets: BTreeMap<TopicPartition, u64>,
+    /// Where each of `offsets` was written: the base offset of its batch in
+    /// `__consumer_offsets` (Kafka's `CommitRecordMetadataAndOffset.appendedBatchOffset`).
+    /// A transaction's offsets replace a committed offset at its marker only if they were
+    /// written after it.
+    pub(super) offset_positions: BTreeMap<TopicPartition, u64>,
+    /// Offsets written by transactions whose marker has not come yet, per producer id
+    /// (Kafka's `pendingTransactionalOffsetCommits`), see `txn_offsets.rs`.
+    pub(super) pending_txn_offsets: BTreeMap<i64, BTreeMap<TopicPartition, PendingTxnOffset>>,
     pub(super) round: u64,
     /// `group.initial.rebalance.delay.ms` is running: an empty group waits for more members.
     pub(super) initial_delay: Option<InitialDelay>,
@@ -99,6 +108,8 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            offset_positions: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
             round: 0,
             initial_delay: None,
             new_member_added: false,

@@ -5,7 +5,9 @@
 //! leadership drops the groups, and every change the coordinator makes durable goes through
 //! `GroupCoordinator::append` and comes back through [`GroupCoordinator::on_append_done`].
 
+use super::offsets_replay::OffsetsReplay;
 use super::records::GroupRecord;
+use super::txn_offsets::TxnCommitAppend;
 use super::*;
 use crate::event::Event;
 
@@ -26,6 +28,8 @@ pub(super) enum AppendPurpose {
         generation: i32,
         assignment: BTreeMap<String, Vec<TopicPartition>>,
     },
+    /// Offsets committed inside a transaction (see `txn_offsets.rs`).
+    TxnCommit(TxnCommitAppend),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,44 +111,22 @@ impl GroupCoordinator {
         });
     }
 
-    /// The read of a partition finished: rebuild its groups from the records, in log order.
+    /// The read of a partition finished: rebuild its groups from its batches, in log order
+    /// (see `offsets_replay.rs`).
     pub fn finish_load(
         &mut self,
         now_ms: u64,
         partition: u32,
         leader_epoch: LeaderEpoch,
-        records: &[Record],
+        batches: &[RecordBatch],
         out: &mut CoordinatorOutput,
     ) {
         if self.partitions.get(&partition) != Some(&PartitionLoad::Loading(leader_epoch)) {
             return; // Leadership moved on while reading.
         }
-        let mut loaded: BTreeMap<String, Group> = BTreeMap::new();
-        let mut offsets = 0u32;
-        for r in records {
-            let Some(key) = &r.key else { continue };
-            // The coordinator's own tombstones are not modelled: every value is a record.
-            let Some(value) = &r.value else { continue };
-            match GroupRecord::decode(key, value) {
-                Some(GroupRecord::Offset { group, tp, offset }) => {
-                    offsets += 1;
-                    loaded
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(group, partition))
-                        .offsets
-                        .insert(tp, offset);
-                }
-                Some(GroupRecord::Metadata(meta)) => {
-                    let group = loaded
-                        .entry(meta.group.clone())
-                        .or_insert_with(|| Group::new(meta.group.clone(), partition));
-                    group.apply_metadata(meta);
-                }
-                None => {
-                    debug_assert!(false, "an undecodable record in __consumer_offsets: {key}");
-                }
-            }
-        }
+        let replay = OffsetsReplay::read(batches);
+        let offsets = replay.offset_records;
+        let loaded = replay.into_groups(partition);
         let mut summary = Vec::new();
         for (id, mut group) in loaded {
             // Members carried over keep their generation; they must heartbeat to this broker
@@ -174,6 +156,18 @@ impl GroupCoordinator {
         purpose: AppendPurpose,
         out: &mut CoordinatorOutput,
     ) {
+        self.append_with(group_id, records, None, purpose, out)
+    }
+
+    /// An append, transactional when `transactional` names the producer.
+    pub(super) fn append_with(
+        &mut self,
+        group_id: &str,
+        records: Vec<GroupRecord>,
+        transactional: Option<TxnAppend>,
+        purpose: AppendPurpose,
+        out: &mut CoordinatorOutput,
+    ) {
         self.next_append_id += 1;
         let append_id = self.next_append_id;
         self.pending.insert(append_id, purpose);
@@ -181,6 +175,7 @@ impl GroupCoordinator {
             append_id,
             partition: self.partition_for(group_id),
             records: records.iter().map(GroupRecord::encode).collect(),
+            transactional,
         }));
     }
 
@@ -214,8 +209,9 @@ impl GroupCoordinator {
             } => {
                 if group_error == ErrorCode::None {
                     if let Some(g) = self.groups.get_mut(&group) {
+                        let position = base_offset.expect("a written batch has an offset");
                         for (tp, offset) in &offsets {
-                            g.offsets.insert(tp.clone(), *offset);
+                            g.on_offset_commit_append(tp, *offset, position);
                         }
                     }
                     out.event(Event::OffsetsCommitted {
@@ -242,6 +238,9 @@ impl GroupCoordinator {
             } => {
                 self.on_assignment_stored(now_ms, &group, generation, assignment, group_error, out)
             }
+            AppendPurpose::TxnCommit(commit) => {
+                self.on_txn_commit_appended(commit, error, base_offset, out)
+            }
         }
     }
 }
@@ -256,27 +255,11 @@ mod tests {
         let (mut h, a, b) = stable_pair();
         let tp = TopicPartition::new("orders", 1);
         h.commit(B, 4, 2, &b, vec![(tp.clone(), 11)]);
-        // Keep what was written, as the partition's log would.
-        let written: Vec<(String, String)> =
-            h.appends.iter().flat_map(|a| a.records.clone()).collect();
-        let mut log: Vec<Record> = Vec::new();
+        // The metadata record first, then what was written, as the partition's log holds it.
         let metadata = GroupRecord::Metadata(h.group().metadata_record()).encode();
-        for (offset, (key, value)) in std::iter::once(metadata).chain(written).enumerate() {
-            log.push(Record {
-                offset: offset as u64,
-                leader_epoch: 0,
-                id: RecordId {
-                    producer: COORDINATOR_PRODUCER_BASE,
-                    seq: offset as u64,
-                },
-                timestamp_ms: 0,
-                key: Some(key),
-                value: Some(value),
-                headers: vec![],
-                value_bytes: 0,
-                size_bytes: 0,
-                producer: None,
-            });
+        let mut log = vec![batch_at(0, None, &[metadata])];
+        for a in &h.appends {
+            log.push(batch_at(log_end(&log), None, &a.records));
         }
         let mut other = Harness::new();
         other.run(|c, out| c.on_resignation(0, out));

@@ -42,8 +42,13 @@
 //! - `heartbeat.rs`: heartbeats, LeaveGroup and session expiry (`handleHeartbeat`,
 //!   `handleLeaveGroup`, `DelayedHeartbeat`);
 //! - `offsets.rs`: OffsetCommit and OffsetFetch (`handleCommitOffsets`, `handleFetchOffsets`);
+//! - `txn_offsets.rs`: offsets committed inside transactions, pending until the
+//!   transaction's marker (`handleTxnCommitOffsets`, `onTransactionCompleted`, the
+//!   transactional half of `GroupMetadata`'s offsets);
 //! - `group_metadata_manager.rs`: loading and unloading `__consumer_offsets` partitions and
 //!   appending to them (`GroupMetadataManager`);
+//! - `offsets_replay.rs`: reading a partition back on loading, transactions included
+//!   (`GroupMetadataManager.doLoadGroupsAndOffsets`);
 //! - `records.rs`: the records of `__consumer_offsets` (`GroupMetadataManager`'s key and value
 //!   schemas).
 //!
@@ -55,14 +60,21 @@ mod group_metadata_manager;
 mod heartbeat;
 mod join;
 mod offsets;
+mod offsets_replay;
+#[cfg(test)]
+mod offsets_replay_tests;
 mod records;
 mod sync;
 #[cfg(test)]
 mod test_harness;
 pub mod transaction;
+mod txn_offsets;
+#[cfg(test)]
+mod txn_offsets_tests;
 
 pub use group_metadata::{Group, GroupState, Member};
 pub use records::{GroupMetadataRecord, GroupRecord, StoredMember};
+pub use txn_offsets::PendingTxnOffset;
 
 use crate::actor::Output;
 use crate::protocol::*;
@@ -126,6 +138,18 @@ pub struct PendingAppend {
     pub append_id: u64,
     pub partition: u32,
     pub records: Vec<(String, String)>,
+    /// Set for a transactional offset commit: the records go in one transactional batch
+    /// stamped with the transaction's producer id and epoch; `None` for every other write.
+    pub transactional: Option<TxnAppend>,
+}
+
+/// The producer a transactional offset commit is written for (`GroupMetadataManager
+/// .storeOffsets` builds its batch with the request's producer id and epoch and the
+/// transactional attribute), so the transaction's marker on the partition ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnAppend {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
 /// What only the broker can do for the coordinator: it holds the log.

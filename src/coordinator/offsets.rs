@@ -99,6 +99,11 @@ impl GroupCoordinator {
         );
     }
 
+    /// OffsetFetch (`GroupCoordinator.handleFetchOffsets`, `GroupMetadataManager
+    /// .getOffsets`): each partition's committed offset, whatever the group's state (a group
+    /// may keep offsets without using the group protocol). With `require_stable`, a
+    /// partition with an offset commit still pending (KIP-447) is answered
+    /// UNSTABLE_OFFSET_COMMIT instead, and the consumer asks again.
     pub fn on_offset_fetch(
         &self,
         from: NodeId,
@@ -109,18 +114,16 @@ impl GroupCoordinator {
             correlation_id,
             group_id,
             partitions,
+            require_stable,
         } = request;
         let group_id = group_id.as_str();
         let (error, offsets) = match self.check_coordinator(group_id) {
             Err(e) => (e, Vec::new()),
             Ok(_) => {
-                let committed = self.groups.get(group_id).map(|g| &g.offsets);
+                let group = self.groups.get(group_id);
                 let offsets = partitions
                     .into_iter()
-                    .map(|tp| {
-                        let o = committed.and_then(|c| c.get(&tp).copied());
-                        (tp, o)
-                    })
+                    .map(|tp| fetch_partition(group, tp, require_stable))
                     .collect();
                 (ErrorCode::None, offsets)
             }
@@ -133,6 +136,33 @@ impl GroupCoordinator {
                 offsets,
             }),
         );
+    }
+}
+
+/// One partition of `GroupMetadataManager.getOffsets`: no group, no offset.
+fn fetch_partition(
+    group: Option<&Group>,
+    tp: TopicPartition,
+    require_stable: bool,
+) -> OffsetFetchPartition {
+    let Some(group) = group else {
+        return OffsetFetchPartition {
+            tp,
+            offset: None,
+            error: ErrorCode::None,
+        };
+    };
+    if require_stable && group.has_pending_offset_commits_for(&tp) {
+        return OffsetFetchPartition {
+            tp,
+            offset: None,
+            error: ErrorCode::UnstableOffsetCommit,
+        };
+    }
+    OffsetFetchPartition {
+        offset: group.offsets.get(&tp).copied(),
+        tp,
+        error: ErrorCode::None,
     }
 }
 
@@ -169,11 +199,17 @@ mod tests {
             correlation_id: 6,
             group_id: "g".into(),
             partitions: vec![tp.clone()],
+            require_stable: true,
         };
         h.run(|c, out| c.on_offset_fetch(B, fetch, out));
+        let expected = OffsetFetchPartition {
+            tp,
+            offset: Some(7),
+            error: ErrorCode::None,
+        };
         assert!(matches!(
             h.sent.pop(),
-            Some((_, Message::OffsetFetchResponse(OffsetFetchResponse { offsets, .. }))) if offsets == vec![(tp, Some(7))]
+            Some((_, Message::OffsetFetchResponse(OffsetFetchResponse { offsets, .. }))) if offsets == vec![expected]
         ));
     }
 

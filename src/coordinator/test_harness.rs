@@ -15,6 +15,9 @@ pub(super) struct Harness {
     pub(super) timers: Vec<(u64, GroupTimer)>,
     pub(super) appends: Vec<PendingAppend>,
     pub(super) events: Vec<Event>,
+    /// What the successful appends wrote, as the offsets partition's log would hold it (one
+    /// partition: every test group lives in partition 0 unless the test says otherwise).
+    pub(super) log: Vec<RecordBatch>,
 }
 
 impl Harness {
@@ -53,6 +56,7 @@ impl Harness {
             timers: Vec::new(),
             appends: Vec::new(),
             events: Vec::new(),
+            log: Vec::new(),
         };
         h.run(|c, out| c.on_election(0, 0, out));
         h.run(|c, out| c.finish_load(0, 0, 0, &[], out));
@@ -92,13 +96,43 @@ impl Harness {
         self.now_ms = end;
     }
 
-    /// Completes every pending append with `error`.
+    /// Completes every pending append with `error`; a successful one is written to
+    /// [`Harness::log`] at its end.
     pub(super) fn complete_appends(&mut self, error: ErrorCode) {
         let now = self.now_ms;
         for a in std::mem::take(&mut self.appends) {
-            let base = (error == ErrorCode::None).then_some(0);
+            let base = (error == ErrorCode::None).then(|| self.write(&a));
             self.run(|c, out| c.on_append_done(now, a.append_id, error, base, out));
         }
+    }
+
+    /// Writes an append's records to the log as one batch; returns its base offset.
+    fn write(&mut self, append: &PendingAppend) -> u64 {
+        let stamp = append
+            .transactional
+            .map(|t| (t.producer_id, t.producer_epoch));
+        let batch = batch_at(log_end(&self.log), stamp, &append.records);
+        let base = batch.base_offset;
+        self.log.push(batch);
+        base
+    }
+
+    /// The transaction coordinator's marker for `producer_id` is written on partition 0:
+    /// the log gets it and the coordinator hears of it, as the broker's WriteTxnMarkers
+    /// handling does.
+    pub(super) fn marker(&mut self, producer_id: i64, producer_epoch: i16, commit: bool) {
+        let result = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
+        self.log.push(marker_at(
+            log_end(&self.log),
+            producer_id,
+            producer_epoch,
+            result,
+        ));
+        self.c.on_transaction_completed(producer_id, &[0], result);
     }
 
     /// A JoinGroup of version 3: a new member is admitted at once.
@@ -248,4 +282,84 @@ pub(super) fn stable_pair_with(mut h: Harness) -> (Harness, String, String) {
     assert_eq!(h.group().state, GroupState::Stable);
     h.sent.clear();
     (h, a, b)
+}
+
+/// The offset after the last batch of `log`.
+pub(super) fn log_end(log: &[RecordBatch]) -> u64 {
+    log.last().map_or(0, |b| b.last_offset + 1)
+}
+
+/// A batch of `__consumer_offsets` records at `base`, transactional when `stamp` names the
+/// producer id and epoch.
+pub(super) fn batch_at(
+    base: u64,
+    stamp: Option<(i64, i16)>,
+    records: &[(String, String)],
+) -> RecordBatch {
+    assert!(!records.is_empty());
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            offset: base + i as u64,
+            leader_epoch: 0,
+            id: RecordId {
+                producer: COORDINATOR_PRODUCER_BASE,
+                seq: base + i as u64,
+            },
+            timestamp_ms: 0,
+            key: Some(key.clone()),
+            value: Some(value.clone()),
+            headers: vec![],
+            value_bytes: 0,
+            size_bytes: 0,
+            producer: None,
+        })
+        .collect();
+    RecordBatch {
+        base_offset: base,
+        last_offset: base + records.len() as u64 - 1,
+        leader_epoch: 0,
+        producer: stamp.map(|(producer_id, producer_epoch)| BatchStamp {
+            producer_id,
+            producer_epoch,
+            base_sequence: 0,
+            last_sequence: records.len() as i32 - 1,
+            is_transactional: true,
+        }),
+        delete_horizon_ms: None,
+        control: None,
+        base_timestamp_ms: 0,
+        max_timestamp_ms: 0,
+        records,
+    }
+}
+
+/// A transaction marker of `producer_id` at `offset`.
+pub(super) fn marker_at(
+    offset: u64,
+    producer_id: i64,
+    producer_epoch: i16,
+    control_type: ControlRecordType,
+) -> RecordBatch {
+    RecordBatch {
+        base_offset: offset,
+        last_offset: offset,
+        leader_epoch: 0,
+        producer: Some(BatchStamp {
+            producer_id,
+            producer_epoch,
+            base_sequence: -1,
+            last_sequence: -1,
+            is_transactional: true,
+        }),
+        delete_horizon_ms: None,
+        control: Some(EndTxnMarker {
+            control_type,
+            coordinator_epoch: 0,
+        }),
+        base_timestamp_ms: 0,
+        max_timestamp_ms: 0,
+        records: Vec::new(),
+    }
 }

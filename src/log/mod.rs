@@ -325,6 +325,16 @@ impl Log {
         }
     }
 
+    /// The leader's check of a batch the group coordinator writes with a producer's stamp
+    /// (a transactional offset commit, `AppendOrigin.COORDINATOR`): the producer epoch, then
+    /// the transactional check.
+    pub fn check_coordinator_batch(&self, stamp: &BatchStamp) -> Check {
+        match self.producer_state.check_coordinator(stamp) {
+            Check::Append => self.check_transactional_batch(stamp),
+            other => other,
+        }
+    }
+
     pub fn log_start_offset(&self) -> u64 {
         self.log_start_offset
     }

@@ -161,6 +161,20 @@ impl ProducerStateManager {
         }
     }
 
+    /// A batch the group coordinator writes for a transactional offset commit
+    /// (`AppendOrigin.COORDINATOR`): Kafka looks for no duplicate and checks no sequence
+    /// (`UnifiedLog.analyzeAndValidateProducerState`, `ProducerAppendInfo
+    /// .maybeValidateDataBatch`), only that the epoch is not older than the producer's
+    /// (INVALID_PRODUCER_EPOCH).
+    pub fn check_coordinator(&self, stamp: &BatchStamp) -> Check {
+        match self.producers.get(&stamp.producer_id) {
+            Some(entry) if stamp.producer_epoch < entry.producer_epoch => {
+                Check::Reject(ErrorCode::InvalidProducerEpoch)
+            }
+            _ => Check::Append,
+        }
+    }
+
     /// Notes a transaction marker of `producer_id` at `producer_epoch`
     /// (`ProducerAppendInfo.appendEndTxnMarker`): a marker has no sequence, but a newer
     /// epoch in it, as after a fenced or (transaction version 2) finished transaction,

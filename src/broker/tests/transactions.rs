@@ -175,3 +175,218 @@ fn an_aborted_transaction_is_named_to_read_committed_fetchers() {
         (tp(), ErrorCode::InvalidProducerEpoch)
     );
 }
+
+// ---- transactional offset commits on the group coordinator ----
+
+/// The group's committed offset of `tp()` as broker `to` answers an OffsetFetch.
+fn fetch_committed(c: &mut Cluster, to: BrokerId, require_stable: bool) -> OffsetFetchPartition {
+    let Message::OffsetFetchResponse(OffsetFetchResponse { error, offsets, .. }) = ask(
+        c,
+        to,
+        Message::OffsetFetch(OffsetFetchRequest {
+            correlation_id: 8,
+            group_id: "g".into(),
+            partitions: vec![tp()],
+            require_stable,
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    offsets.into_iter().next().expect("one partition")
+}
+
+fn committed(offset: Option<u64>, error: ErrorCode) -> OffsetFetchPartition {
+    OffsetFetchPartition {
+        tp: tp(),
+        offset,
+        error,
+    }
+}
+
+/// Kafka's `KafkaApis.handleTxnOffsetCommitRequest` to `GroupCoordinator
+/// .handleTxnCommitOffsets`, then `handleWriteTxnMarkersRequest`'s call of
+/// `onTransactionCompleted`: the offset is written at once as the producer's transactional
+/// batch, unstable until the COMMIT marker on the offsets partition is replicated, and a new
+/// coordinator reads it back as committed.
+#[test]
+fn a_transactional_offset_commit_becomes_visible_with_its_commit_marker() {
+    let mut c = Cluster::new(3, group_config());
+    lead_offsets(&mut c, 0, 0);
+    c.run(100);
+    let Message::TxnOffsetCommitResponse(TxnOffsetCommitResponse { results, .. }) = ask(
+        &mut c,
+        0,
+        Message::TxnOffsetCommit(TxnOffsetCommitRequest {
+            correlation_id: 7,
+            transactional_id: "txn".into(),
+            group_id: "g".into(),
+            producer_id: PID,
+            producer_epoch: 0,
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            offsets: vec![(tp(), 42)],
+        }),
+    ) else {
+        panic!()
+    };
+    assert_eq!(results, vec![(tp(), ErrorCode::None)]);
+    let broker = &c.brokers[&0];
+    let log = &broker.disk().logs[&offsets_tp()];
+    let batch = log.batches().last().expect("the commit's batch");
+    let stamp = batch.producer.expect("stamped with the producer");
+    assert_eq!(
+        (
+            stamp.producer_id,
+            stamp.producer_epoch,
+            stamp.is_transactional
+        ),
+        (PID, 0, true)
+    );
+    assert_eq!(
+        log.last_stable_offset(broker.high_watermark(&offsets_tp())),
+        batch.base_offset,
+        "the transaction holds the offsets partition's LSO"
+    );
+
+    assert_eq!(
+        fetch_committed(&mut c, 0, true),
+        committed(None, ErrorCode::UnstableOffsetCommit)
+    );
+    assert_eq!(
+        fetch_committed(&mut c, 0, false),
+        committed(None, ErrorCode::None),
+        "without require_stable: the offset committed before, none"
+    );
+
+    c.to_clients.clear();
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Producer(9),
+        Message::WriteTxnMarkers(WriteTxnMarkersRequest {
+            correlation_id: 77,
+            markers: vec![WritableTxnMarker {
+                producer_id: PID,
+                producer_epoch: 0,
+                transaction_result: ControlRecordType::Commit,
+                partitions: vec![offsets_tp()],
+                coordinator_epoch: 0,
+            }],
+        }),
+    ));
+    c.run(10);
+    assert_eq!(
+        marker_answers(&c),
+        vec![vec![(offsets_tp(), ErrorCode::None)]]
+    );
+    assert_eq!(
+        fetch_committed(&mut c, 0, true),
+        committed(Some(42), ErrorCode::None)
+    );
+
+    // Broker 1 takes the partition over and reads the transaction back as committed.
+    lead_offsets(&mut c, 1, 1);
+    c.run(100);
+    assert_eq!(
+        fetch_committed(&mut c, 1, true),
+        committed(Some(42), ErrorCode::None)
+    );
+}
+
+fn txn_offset_commit(c: &mut Cluster, epoch: i16, offset: u64) -> Vec<(TopicPartition, ErrorCode)> {
+    let Message::TxnOffsetCommitResponse(TxnOffsetCommitResponse { results, .. }) = ask(
+        c,
+        0,
+        Message::TxnOffsetCommit(TxnOffsetCommitRequest {
+            correlation_id: 7,
+            transactional_id: "txn".into(),
+            group_id: "g".into(),
+            producer_id: PID,
+            producer_epoch: epoch,
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            offsets: vec![(tp(), offset)],
+        }),
+    ) else {
+        panic!()
+    };
+    results
+}
+
+/// The coordinator's batches are appended with `AppendOrigin.COORDINATOR`: a second commit
+/// of the transaction, with the same sequences as the first, is neither a duplicate nor out
+/// of order; only the producer epoch is checked, so a fenced producer's commit is refused.
+#[test]
+fn a_transactions_offset_commits_are_checked_for_the_epoch_only() {
+    let mut c = Cluster::new(3, group_config());
+    lead_offsets(&mut c, 0, 0);
+    c.run(100);
+    assert_eq!(
+        txn_offset_commit(&mut c, 0, 10),
+        vec![(tp(), ErrorCode::None)]
+    );
+    assert_eq!(
+        txn_offset_commit(&mut c, 0, 20),
+        vec![(tp(), ErrorCode::None)]
+    );
+    let log = &c.brokers[&0].disk().logs[&offsets_tp()];
+    let transactional = log
+        .batches()
+        .filter(|b| b.producer.is_some_and(|s| s.is_transactional))
+        .count();
+    assert_eq!(transactional, 2, "both commits were written");
+
+    // The transaction coordinator fences epoch 0 with an abort at epoch 1.
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Producer(9),
+        Message::WriteTxnMarkers(WriteTxnMarkersRequest {
+            correlation_id: 77,
+            markers: vec![WritableTxnMarker {
+                producer_id: PID,
+                producer_epoch: 1,
+                transaction_result: ControlRecordType::Abort,
+                partitions: vec![offsets_tp()],
+                coordinator_epoch: 0,
+            }],
+        }),
+    ));
+    c.run(10);
+    assert_eq!(
+        fetch_committed(&mut c, 0, true),
+        committed(None, ErrorCode::None),
+        "the aborted offsets are dropped"
+    );
+    assert_eq!(
+        txn_offset_commit(&mut c, 0, 30),
+        vec![(tp(), ErrorCode::InvalidProducerEpoch)]
+    );
+    assert_eq!(
+        fetch_committed(&mut c, 0, true),
+        committed(None, ErrorCode::None),
+        "nothing is left pending by the refused commit"
+    );
+}
+
+/// Before 2.5 there is no `require_stable` (OffsetFetch v7, KIP-447): the client sends v6
+/// without it, and a pending offset is answered with the offset committed before.
+#[test]
+fn a_broker_before_2_5_answers_a_pending_offset_with_the_committed_one() {
+    let config = BrokerConfig {
+        kafka_version: KafkaVersion::parse("2.4.1").unwrap(),
+        ..group_config()
+    };
+    let mut c = Cluster::new(3, config);
+    lead_offsets(&mut c, 0, 0);
+    c.run(100);
+    assert_eq!(
+        txn_offset_commit(&mut c, 0, 10),
+        vec![(tp(), ErrorCode::None)]
+    );
+    assert_eq!(
+        fetch_committed(&mut c, 0, true),
+        committed(None, ErrorCode::None)
+    );
+}

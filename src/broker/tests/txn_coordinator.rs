@@ -352,14 +352,32 @@ fn a_new_coordinator_finishes_a_commit_whose_markers_the_old_one_could_not_write
     lead(&mut c, txn_tp(), 1, 1, &[0, 1]);
     c.down.remove(&2);
     c.run(1_000);
-    assert!(c.brokers[&0].txn_coordinator().transactions().is_empty(), "0 resigned");
+    assert!(
+        c.brokers[&0].txn_coordinator().transactions().is_empty(),
+        "0 resigned"
+    );
     let m = &c.brokers[&1].txn_coordinator().transactions()["tx-1"];
-    assert_eq!(m.state, TransactionState::CompleteCommit, "1 finished the commit");
+    assert_eq!(
+        m.state,
+        TransactionState::CompleteCommit,
+        "1 finished the commit"
+    );
     let log = &c.brokers[&2].disk().logs[&tp()];
-    assert_eq!(log.log_end_offset(), 3, "the COMMIT marker follows the two records");
-    assert_eq!(log.last_stable_offset(c.brokers[&2].high_watermark(&tp())), 3);
+    assert_eq!(
+        log.log_end_offset(),
+        3,
+        "the COMMIT marker follows the two records"
+    );
+    assert_eq!(
+        log.last_stable_offset(c.brokers[&2].high_watermark(&tp())),
+        3
+    );
     let marker_epoch = log
         .batches()
         .find_map(|b| b.control.as_ref().map(|m| m.coordinator_epoch));
-    assert_eq!(marker_epoch, Some(1), "written with the new coordinator's epoch");
+    assert_eq!(
+        marker_epoch,
+        Some(1),
+        "written with the new coordinator's epoch"
+    );
 }

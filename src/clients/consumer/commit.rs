@@ -96,10 +96,14 @@ impl Consumer {
         self.group_request(
             GroupRequest::OffsetFetch(asked),
             |correlation_id| {
+                // `ConsumerCoordinator.sendOffsetFetchRequest`: from 2.5 on the consumer
+                // always asks for stable offsets (KIP-447); a broker older than 2.5 is sent
+                // OffsetFetch v6, which has no such flag (the broker's side of it).
                 Message::OffsetFetch(OffsetFetchRequest {
                     correlation_id,
                     group_id,
                     partitions,
+                    require_stable: true,
                 })
             },
             out,
@@ -109,7 +113,7 @@ impl Consumer {
     pub(super) fn on_offset_fetch_response(
         &mut self,
         error: ErrorCode,
-        offsets: Vec<(TopicPartition, Option<u64>)>,
+        offsets: Vec<OffsetFetchPartition>,
         out: &mut Output<ConsumerTimer>,
     ) {
         let index = self.index;
@@ -121,8 +125,24 @@ impl Consumer {
             }
             return;
         }
+        // `ConsumerCoordinator.OffsetFetchResponseHandler`: a partition whose commit is not
+        // final yet fails the whole fetch with the retriable `UnstableOffsetCommitException`;
+        // no offset of the answer is used, and `fetchCommittedOffsets` asks again after
+        // `retry.backoff.ms`.
+        if offsets
+            .iter()
+            .any(|p| p.error == ErrorCode::UnstableOffsetCommit)
+        {
+            out.timer(self.config.retry_backoff_ms, ConsumerTimer::AppPoll);
+            return;
+        }
         let m = self.member.as_mut().expect("a group member");
-        for (tp, committed) in offsets {
+        for OffsetFetchPartition {
+            tp,
+            offset: committed,
+            ..
+        } in offsets
+        {
             if !m.awaiting_committed.remove(&tp) || !m.assigned.contains(&tp) {
                 continue;
             }

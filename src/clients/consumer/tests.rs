@@ -310,6 +310,15 @@ fn give_metadata(c: &mut Consumer, leader_epoch: LeaderEpoch, out: &mut Output<C
     );
 }
 
+/// `tp()`'s committed offset in an OffsetFetch answer.
+fn committed(offset: Option<u64>) -> OffsetFetchPartition {
+    OffsetFetchPartition {
+        tp: tp(),
+        offset,
+        error: ErrorCode::None,
+    }
+}
+
 fn record_in_epoch(offset: u64, leader_epoch: LeaderEpoch) -> Record {
     Record {
         leader_epoch,
@@ -327,7 +336,7 @@ fn a_partition_given_back_forgets_the_epoch_it_was_read_in_before() {
     let mut out = Output::default();
     give_metadata(&mut c, 2, &mut out);
     c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
-    c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(440))], &mut out);
+    c.on_offset_fetch_response(ErrorCode::None, vec![committed(Some(440))], &mut out);
     let corr = c.fetch_in_flight[&1];
     let records = (440..445).map(|o| record_in_epoch(o, 2)).collect();
     c.on_message(3, NodeId::Broker(1), fetch_answer(corr, records), &mut out);
@@ -336,7 +345,7 @@ fn a_partition_given_back_forgets_the_epoch_it_was_read_in_before() {
     // Lost (a missed rebalance), then given back at the offset another member committed.
     c.lose_membership(false, &mut out);
     c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
-    c.on_offset_fetch_response(ErrorCode::None, vec![(tp(), Some(457))], &mut out);
+    c.on_offset_fetch_response(ErrorCode::None, vec![committed(Some(457))], &mut out);
     assert_eq!(c.positions()[&tp()], 457);
 
     // A new leader: nothing this member remembers from before may move 457 back.
@@ -785,4 +794,64 @@ fn a_read_committed_consumer_skips_aborted_records_and_steps_over_markers() {
         .collect();
     assert_eq!(consumed, vec![3]);
     assert_eq!(c.positions()[&tp()], 5);
+}
+
+/// The consumer's OffsetFetch in `out`, if it sent one: its correlation id and flag.
+fn offset_fetch_sent(out: &Output<ConsumerTimer>) -> Option<(u64, bool)> {
+    out.messages.iter().find_map(|(_, m)| match m {
+        Message::OffsetFetch(r) => Some((r.correlation_id, r.require_stable)),
+        _ => None,
+    })
+}
+
+/// Kafka 3.7's `ConsumerCoordinator`: OffsetFetch asks for stable offsets, and an
+/// UNSTABLE_OFFSET_COMMIT partition (a transaction's commit not yet decided) fails the whole
+/// answer with a retriable error: no position is taken from it, and the fetch goes again
+/// after `retry.backoff.ms`.
+#[test]
+fn an_unstable_committed_offset_is_fetched_again_after_the_backoff() {
+    let (mut c, _) = joining();
+    let mut out = Output::default();
+    give_metadata(&mut c, 2, &mut out);
+    let mut out = Output::default();
+    c.on_sync_response(ErrorCode::None, vec![tp()], &mut out);
+    let (corr, require_stable) = offset_fetch_sent(&out).expect("an OffsetFetch");
+    assert!(require_stable);
+    let unstable = OffsetFetchPartition {
+        error: ErrorCode::UnstableOffsetCommit,
+        ..committed(None)
+    };
+    let answer = |corr, offsets| {
+        Message::OffsetFetchResponse(OffsetFetchResponse {
+            correlation_id: corr,
+            error: ErrorCode::None,
+            offsets,
+        })
+    };
+    let mut out = Output::default();
+    c.on_message(5, NodeId::Broker(1), answer(corr, vec![unstable]), &mut out);
+    assert!(
+        !c.positions().contains_key(&tp()),
+        "nothing taken from the answer"
+    );
+    assert!(offset_fetch_sent(&out).is_none(), "not at once");
+    assert!(out
+        .timers
+        .contains(&(c.config.retry_backoff_ms, ConsumerTimer::AppPoll)));
+
+    let mut out = Output::default();
+    c.on_timer(
+        5 + c.config.retry_backoff_ms,
+        ConsumerTimer::AppPoll,
+        &mut out,
+    );
+    let (corr, _) = offset_fetch_sent(&out).expect("asked again");
+    let mut out = Output::default();
+    c.on_message(
+        6,
+        NodeId::Broker(1),
+        answer(corr, vec![committed(Some(42))]),
+        &mut out,
+    );
+    assert_eq!(c.positions()[&tp()], 42);
 }
