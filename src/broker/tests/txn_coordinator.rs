@@ -381,3 +381,47 @@ fn a_new_coordinator_finishes_a_commit_whose_markers_the_old_one_could_not_write
         "written with the new coordinator's epoch"
     );
 }
+
+#[test]
+fn a_coordinator_that_stays_leader_in_a_new_epoch_reloads_and_finishes_under_it() {
+    // As `a_new_coordinator_finishes_...`, but broker 0 keeps the partition: the controller
+    // only bumps its leader epoch (as when it takes a dead replica out of the ISR).
+    let mut c = Cluster::new(3, txn_config());
+    lead(&mut c, txn_tp(), 0, 0, &[0, 1]);
+    lead(&mut c, tp(), 2, 0, &[2]);
+    c.run(100);
+    let pid = init(&mut c, -1, -1).producer_id;
+    assert_eq!(add_orders(&mut c, pid, 0), ErrorCode::None);
+    let stamp = BatchStamp {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: 0,
+        last_sequence: 0,
+        is_transactional: true,
+    };
+    c.produce_batch(2, Acks::All, vec![(None, 0)], Some(stamp));
+    c.run(100);
+    c.down.insert(2);
+    assert_eq!(end(&mut c, pid, 0, false), ErrorCode::None);
+    c.run(1_000);
+    assert_eq!(state(&c), TransactionState::PrepareAbort);
+    lead(&mut c, txn_tp(), 0, 1, &[0, 1]);
+    c.down.remove(&2);
+    c.run(1_000);
+    assert_eq!(state(&c), TransactionState::CompleteAbort);
+    let log = &c.brokers[&2].disk().logs[&tp()];
+    let marker_epochs: Vec<i32> = log
+        .batches()
+        .filter_map(|b| b.control.as_ref().map(|m| m.coordinator_epoch))
+        .collect();
+    assert_eq!(
+        marker_epochs,
+        vec![1],
+        "one ABORT marker, from the reloaded coordinator"
+    );
+    // The id goes on: the next transaction is added and committed.
+    assert_eq!(add_orders(&mut c, pid, 0), ErrorCode::None);
+    assert_eq!(end(&mut c, pid, 0, true), ErrorCode::None);
+    c.run(500);
+    assert_eq!(state(&c), TransactionState::CompleteCommit);
+}

@@ -217,7 +217,8 @@ impl TransactionCoordinator {
     // ---- leadership of `__transaction_state` ------------------------------------------
 
     /// `TransactionCoordinator.onElection`: this broker leads `partition` at
-    /// `coordinator_epoch` (the partition's leader epoch) and reads it before answering.
+    /// `coordinator_epoch` (the partition's leader epoch) and reads it before answering
+    /// (`removeMarkersForTxnTopicPartition`, then `loadTransactionsForTxnTopicPartition`).
     pub fn on_election(
         &mut self,
         now_ms: u64,
@@ -226,13 +227,19 @@ impl TransactionCoordinator {
         out: &mut TxnCoordinatorOutput,
     ) {
         self.arm_abort_timer(now_ms, out);
-        if let Some(PartitionLoad::Loaded(_)) = self.partitions.get(&partition) {
-            // Still the leader in a newer epoch: what is in memory is current, but the
-            // markers go out with the new epoch so older coordinators' ones are fenced.
-            self.partitions
-                .insert(partition, PartitionLoad::Loaded(coordinator_epoch));
-            return;
+        if let Some(PartitionLoad::Loading(epoch) | PartitionLoad::Loaded(epoch)) =
+            self.partitions.get(&partition)
+        {
+            if *epoch == coordinator_epoch {
+                return;
+            }
         }
+        // Kafka reloads even when this broker stays the leader in a newer epoch (the
+        // controller bumps it when it takes a dead replica out of the ISR): what is in
+        // memory, and the markers under way, are dropped and read back from the log, so the
+        // decisions go on under the new coordinator epoch. Writes still under way are
+        // answered NOT_COORDINATOR when they finish, as their epoch is gone.
+        self.drop_partition(partition);
         self.partitions
             .insert(partition, PartitionLoad::Loading(coordinator_epoch));
         out.timer(
@@ -251,6 +258,16 @@ impl TransactionCoordinator {
         if self.partitions.remove(&partition).is_none() {
             return;
         }
+        let dropped = self.drop_partition(partition);
+        out.event(Event::TxnCoordinatorUnloaded {
+            broker: self.broker,
+            partition,
+            transactional_ids: dropped,
+        });
+    }
+
+    /// Forgets the ids of `partition` and their markers; returns the ids.
+    fn drop_partition(&mut self, partition: u32) -> Vec<String> {
         let count = self.config.partition_count;
         let dropped: Vec<String> = self
             .transactions
@@ -262,11 +279,7 @@ impl TransactionCoordinator {
             self.transactions.remove(id);
             self.markers.remove(id);
         }
-        out.event(Event::TxnCoordinatorUnloaded {
-            broker: self.broker,
-            partition,
-            transactional_ids: dropped,
-        });
+        dropped
     }
 
     /// `loadTransactionsForTxnTopicPartition`: the read is done. Ids whose decision was

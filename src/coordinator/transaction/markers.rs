@@ -84,10 +84,15 @@ impl MarkerChannel {
         );
     }
 
-    /// `removeMarkersForTxn`: another coordinator, or a newer epoch, finishes it.
+    /// `removeMarkersForTxn`: another coordinator, or a newer epoch, finishes it. The
+    /// answers to its markers already sent are ignored, so a reload's own markers are not
+    /// confused with them.
     pub fn remove(&mut self, transactional_id: &str) {
         self.pending.remove(transactional_id);
         self.unsent.retain(|(id, _)| id != transactional_id);
+        for entries in self.in_flight.values_mut() {
+            entries.retain(|(id, _)| id != transactional_id);
+        }
         self.completion_retries
             .retain(|(id, _, _)| id != transactional_id);
     }
