@@ -286,6 +286,9 @@ pub enum Event {
         /// A transactional producer's transaction the record was sent in.
         #[serde(skip_serializing_if = "Option::is_none")]
         transaction: Option<TransactionRef>,
+        /// A processor's output record: the input record it was made from.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<RecordId>,
     },
     /// The leader rejected or failed a produce request.
     ProduceRejected {

@@ -325,7 +325,10 @@ impl Cluster {
                 self.absorb(to, out, AnyTimer::Admin);
             }
             // No clients or KRaft controllers run here: what is sent to them is lost.
-            NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Controller(_) => {}
+            NodeId::Producer(_)
+            | NodeId::Consumer(_)
+            | NodeId::Processor(_)
+            | NodeId::Controller(_) => {}
         }
     }
 
@@ -454,7 +457,9 @@ impl Cluster {
                 self.admin.start(now_ms, &mut out);
                 self.absorb(node, out, AnyTimer::Admin);
             }
-            NodeId::Producer(_) | NodeId::Consumer(_) => unreachable!("no clients here"),
+            NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Processor(_) => {
+                unreachable!("no clients here")
+            }
             NodeId::Controller(_) => {
                 unreachable!("a ZooKeeper-mode cluster has no KRaft controllers")
             }

@@ -28,6 +28,9 @@ pub enum NodeId {
     /// A KRaft controller node (`process.roles=controller`), by its `node.id`: a voter of
     /// the metadata quorum. Node ids are one space shared with the brokers, as in Kafka.
     Controller(BrokerId),
+    /// A consume-transform-produce application (a consumer and a producer in one process),
+    /// by its index in the scenario.
+    Processor(u32),
 }
 
 impl fmt::Display for NodeId {
@@ -37,6 +40,7 @@ impl fmt::Display for NodeId {
             NodeId::Broker(id) => write!(f, "broker {id}"),
             NodeId::Producer(i) => write!(f, "producer #{i}"),
             NodeId::Consumer(i) => write!(f, "consumer #{i}"),
+            NodeId::Processor(i) => write!(f, "processor #{i}"),
             NodeId::Admin => write!(f, "admin"),
             NodeId::Controller(id) => write!(f, "controller {id}"),
         }

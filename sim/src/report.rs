@@ -465,6 +465,17 @@ fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> C
         producer_acks: scenario.producers.iter().map(|p| p.config.acks).collect(),
         consumer_freezes: crate::check::groups::freezes_of(faults, &consumer_names),
         record_keys: record_keys(scenario),
+        processors: scenario
+            .processors
+            .iter()
+            .map(|p| crate::check::exactly_once::ProcessorCheck {
+                name: p.name.clone(),
+                group_id: p.group_id.clone(),
+                input: p.input.clone(),
+                output: p.output.clone(),
+                producer: p.producer as u32,
+            })
+            .collect(),
     }
 }
 

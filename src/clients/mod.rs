@@ -25,6 +25,7 @@ pub mod consumer;
 pub mod kraft_admin;
 pub mod metadata;
 pub mod partitioner;
+pub mod processor;
 pub mod producer;
 
 /// A client's correlation ids, one sequence for every request it sends (Kafka's
@@ -36,6 +37,11 @@ pub struct CorrelationIds {
 }
 
 impl CorrelationIds {
+    /// Ids that start after `last`: `last + 1`, `last + 2`, ...
+    pub fn after(last: u64) -> CorrelationIds {
+        CorrelationIds { last }
+    }
+
     /// The id of the next request: 1, 2, 3, ...
     pub fn next_id(&mut self) -> u64 {
         self.last += 1;

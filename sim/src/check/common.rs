@@ -38,6 +38,7 @@ pub enum Invariant {
     TwoQuorumLeadersSameEpoch,
     MetadataCommittedLost,
     MetadataHwRegressed,
+    ExactlyOnceViolated,
 }
 
 impl Invariant {
@@ -65,6 +66,7 @@ impl Invariant {
         Invariant::TwoQuorumLeadersSameEpoch,
         Invariant::MetadataCommittedLost,
         Invariant::MetadataHwRegressed,
+        Invariant::ExactlyOnceViolated,
     ];
 
     /// The name of every invariant, in the order of [`Invariant::ALL`].
@@ -103,6 +105,7 @@ impl Invariant {
             Invariant::TwoQuorumLeadersSameEpoch => "two-quorum-leaders-same-epoch",
             Invariant::MetadataCommittedLost => "metadata-committed-lost",
             Invariant::MetadataHwRegressed => "metadata-hw-regressed",
+            Invariant::ExactlyOnceViolated => "exactly-once-violated",
         }
     }
 

@@ -26,6 +26,7 @@ mod commits;
 mod common;
 pub mod compaction;
 mod consumers;
+pub mod exactly_once;
 pub mod groups;
 pub mod isr;
 pub mod liveness;
@@ -67,6 +68,8 @@ pub struct CheckConfig {
     pub consumer_freezes: Vec<groups::Freeze>,
     /// Each record's key, by its producer: what the compaction checkers judge by.
     pub record_keys: RecordKeys,
+    /// The processors, for `exactly-once-violated`.
+    pub processors: Vec<exactly_once::ProcessorCheck>,
 }
 
 impl CheckConfig {
@@ -143,6 +146,12 @@ pub fn check(
     all.extend(quorum::two_quorum_leaders_same_epoch(events));
     all.extend(quorum::metadata_hw_regressed(events));
     all.extend(quorum::metadata_committed_lost(events));
+    all.extend(exactly_once::exactly_once_violated(
+        events,
+        final_state,
+        &config.processors,
+        last_time(events),
+    ));
     if let Some(inputs) = liveness {
         all.extend(liveness::check_liveness(
             events,

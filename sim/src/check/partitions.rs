@@ -753,6 +753,7 @@ pub(super) mod tests {
                     id: RecordId { producer: 2, seq },
                     tp: tp(),
                     transaction: None,
+                    input: None,
                 },
             )
         };

@@ -7,6 +7,10 @@
 //! what each consumer processed since the last such line and how much of it for the second
 //! time, and where the group's committed offsets stand, with the lag behind each partition's
 //! high watermark at that moment (what `kafka-consumer-groups.sh --describe` would show then).
+//! A transactional producer's routine commits are gathered the same way, once the first
+//! one of its transactional id was told step by step (the coordinator's Ongoing,
+//! PrepareCommit and CompleteCommit, and the application's commit): what a commit is,
+//! the story shows once; how many followed, the digest says.
 //! `--narrate=all` tells every record and every commit instead.
 
 use super::{some, Names};
@@ -43,6 +47,18 @@ pub(super) struct Digest {
     high_watermarks: BTreeMap<TopicPartition, u64>,
     /// When the last record or commit gathered here happened.
     last_ms: u64,
+    /// Per transactional id, the commits its producer was told of so far: the first is
+    /// told step by step, the later ones are gathered.
+    commits_seen: BTreeMap<String, u64>,
+    /// Per producer, the transactions committed since the last digest.
+    transactions: BTreeMap<u32, TransactionWork>,
+}
+
+/// A transactional producer's commits since the last digest.
+struct TransactionWork {
+    since_ms: u64,
+    commits: u64,
+    records: u64,
 }
 
 impl Digest {
@@ -66,6 +82,50 @@ impl Digest {
             Event::OffsetsCommitted { group, offsets, .. } => {
                 self.committed(at_ms, group, offsets);
                 true
+            }
+            Event::TransactionCommitted {
+                producer,
+                transactional_id,
+                records,
+                ..
+            } => {
+                let seen = self
+                    .commits_seen
+                    .entry(transactional_id.clone())
+                    .or_insert(0);
+                *seen += 1;
+                if *seen == 1 {
+                    return false;
+                }
+                self.last_ms = self.last_ms.max(at_ms);
+                let work = self
+                    .transactions
+                    .entry(*producer)
+                    .or_insert(TransactionWork {
+                        since_ms: at_ms,
+                        commits: 0,
+                        records: 0,
+                    });
+                work.commits += 1;
+                work.records += records;
+                true
+            }
+            // The coordinator's side of a routine commit, once one was told in full.
+            Event::TxnStateWritten {
+                transactional_id,
+                to,
+                ..
+            } => {
+                let seen = self
+                    .commits_seen
+                    .get(transactional_id)
+                    .copied()
+                    .unwrap_or(0);
+                match to.as_str() {
+                    "Ongoing" | "PrepareCommit" => seen >= 1,
+                    "CompleteCommit" => seen >= 2,
+                    _ => false,
+                }
             }
             Event::HighWatermarkChanged {
                 tp,
@@ -133,6 +193,17 @@ impl Digest {
         let mut lines = Vec::new();
         for (consumer, work) in std::mem::take(&mut self.work) {
             lines.push(self.work_line(consumer, &work, names));
+        }
+        for (producer, work) in std::mem::take(&mut self.transactions) {
+            lines.push(format!(
+                "{} committed {} more transaction{} ({} record{}) since t={}",
+                names.node(kafka_model::NodeId::Producer(producer)),
+                work.commits,
+                if work.commits == 1 { "" } else { "s" },
+                work.records,
+                if work.records == 1 { "" } else { "s" },
+                seconds(work.since_ms)
+            ));
         }
         let groups: Vec<String> = self
             .groups

@@ -21,7 +21,7 @@ use digest::Digest;
 use kafka_model::event::{ConsumerException, ElectionReason, TruncateReason};
 use kafka_model::{ErrorCode, Event, NodeId, RecordId, TopicPartition};
 use log_layer::LogWatch;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use watch::HwWatch;
 
 /// One narrated line: the key that folds repeats, and the text.
@@ -516,6 +516,11 @@ fn back_online_text(span: &OfflineSpan) -> String {
 struct Names {
     producers: Vec<String>,
     consumers: Vec<String>,
+    processors: Vec<String>,
+    /// The producers and consumers that are a processor's halves, by index: they are
+    /// named as the processor.
+    hosted_producers: BTreeSet<u32>,
+    hosted_consumers: BTreeSet<u32>,
     /// Records' keys and topics' log configs, for the log layer's lines.
     log: log_layer::LogFacts,
 }
@@ -525,13 +530,28 @@ impl Names {
         Names {
             producers: scenario.producers.iter().map(|p| p.name.clone()).collect(),
             consumers: scenario.consumer_names(),
+            processors: scenario.processors.iter().map(|p| p.name.clone()).collect(),
+            hosted_producers: scenario
+                .processors
+                .iter()
+                .map(|p| p.producer as u32)
+                .collect(),
+            hosted_consumers: scenario
+                .processors
+                .iter()
+                .map(|p| p.consumer as u32)
+                .collect(),
             log: log_layer::LogFacts::of(scenario),
         }
     }
 
     fn consumer(&self, index: u32) -> String {
+        let kind = match self.hosted_consumers.contains(&index) {
+            true => "processor",
+            false => "consumer",
+        };
         match self.consumers.get(index as usize) {
-            Some(name) => format!("consumer {name}"),
+            Some(name) => format!("{kind} {name}"),
             None => format!("consumer #{index}"),
         }
     }
@@ -540,7 +560,12 @@ impl Names {
         match node {
             NodeId::Consumer(i) => self.consumer(i),
             NodeId::Producer(i) => match self.producers.get(i as usize) {
+                Some(name) if self.hosted_producers.contains(&i) => format!("processor {name}"),
                 Some(name) => format!("producer {name}"),
+                None => node.to_string(),
+            },
+            NodeId::Processor(i) => match self.processors.get(i as usize) {
+                Some(name) => format!("processor {name}"),
                 None => node.to_string(),
             },
             other => other.to_string(),

@@ -7,6 +7,7 @@ use super::sequence::parse_sequence;
 use super::spec::{
     ClusterSpec, ConsumerSpec, GroupMemberSpec, NetworkSpec, ProducerSpec, TopicSpec, MAX_CLIENTS,
 };
+use super::values::ConfigEntry;
 use kafka_model::clients::consumer::CommitMode;
 use kafka_model::clients::producer::{
     TransactionWorkload, ValueBytes, DEFAULT_TRANSACTION_RECORDS,
@@ -114,9 +115,36 @@ fn parse_producer(
         .map(|k| k as u32);
     let value_bytes = parse_value_bytes(ctx, raw.value_bytes.as_ref())?;
     let start_ms = ctx.duration_ms("start", raw.start.as_ref())?.unwrap_or(0);
+    let entries = ctx.config_map(raw.config.as_ref())?;
+    let config = producer_config(ctx, &name, entries, table_span, network, release, warnings)?;
+    Ok(ProducerSpec {
+        name,
+        topic,
+        records,
+        rate_per_sec,
+        keys,
+        value_bytes,
+        start_ms,
+        transactions: parse_transactions(ctx, raw, &config)?,
+        config,
+        sequence: sequence.unwrap_or_default(),
+    })
+}
+
+/// A producer's `config` entries, applied and settled as `KafkaProducer` settles them:
+/// the release's defaults, idempotence, and `delivery.timeout.ms`.
+pub(super) fn producer_config(
+    ctx: &Ctx,
+    name: &str,
+    entries: Vec<ConfigEntry>,
+    table_span: Span,
+    network: &NetworkSpec,
+    release: KafkaVersion,
+    warnings: &mut Vec<String>,
+) -> Result<ProducerConfig> {
     let mut config = ProducerConfig::default();
     let mut spans = BTreeMap::new();
-    for (key, value, span) in ctx.config_map(raw.config.as_ref())? {
+    for (key, value, span) in entries {
         config
             .apply(&key, &value)
             .map_err(|e| ctx.config_error(span.clone(), &key, e))?;
@@ -160,18 +188,7 @@ fn parse_producer(
         ));
         config.delivery_timeout_ms = floor;
     }
-    Ok(ProducerSpec {
-        name,
-        topic,
-        records,
-        rate_per_sec,
-        keys,
-        value_bytes,
-        start_ms,
-        transactions: parse_transactions(ctx, raw, &config)?,
-        config,
-        sequence: sequence.unwrap_or_default(),
-    })
+    Ok(config)
 }
 
 /// The largest `transaction_records` and `abort_every` a scenario may ask for.

@@ -4,8 +4,8 @@ use super::error::{Ctx, Result};
 use super::raw::{RawFault, RawNemesis, Val};
 use super::spec::{
     parse_duration_us, parse_target, ClusterSpec, CmpOp, Comparison, ConsumerSpec, ElectionScope,
-    Expect, FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProducerSpec, Target,
-    TopicSpec, EXPECT_COUNTERS, INVARIANT_NAMES,
+    Expect, FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProcessorSpec,
+    ProducerSpec, Target, TopicSpec, EXPECT_COUNTERS, INVARIANT_NAMES,
 };
 use crate::check::Invariant;
 use kafka_model::config::nearest_key;
@@ -23,6 +23,7 @@ pub struct Known<'a> {
     pub topics: &'a [TopicSpec],
     pub producers: &'a [ProducerSpec],
     pub consumers: &'a [ConsumerSpec],
+    pub processors: &'a [ProcessorSpec],
 }
 
 /// A broker id written as a number: Kafka's ids are Java ints.
@@ -49,7 +50,7 @@ fn target_from(ctx: &Ctx, item: &Val, key: &str, known: &Known<'_>) -> Result<Ta
         ctx.err(
             Some(item.span()),
             Some(key),
-            "a target is a broker id, \"leader:TOPIC-P\", \"follower:TOPIC-P\", \"controller\", \"zookeeper\", \"producer:NAME\", \"consumer:NAME\" or \"coordinator:GROUP\"",
+            "a target is a broker id, \"leader:TOPIC-P\", \"follower:TOPIC-P\", \"controller\", \"zookeeper\", \"producer:NAME\", \"consumer:NAME\", \"processor:NAME\" or \"coordinator:GROUP\"",
         )
     })?;
     validate_target(ctx, item, key, &target, known)?;
@@ -72,7 +73,16 @@ fn validate_target(
         );
         err(format!("no {what} named `{name}`{hint}"))
     };
+    let is_processor = |name: &str| known.processors.iter().any(|p| p.name == name);
     match target {
+        Target::Producer(name) | Target::Consumer(name) if is_processor(name) => err(format!(
+            "`{name}` is a processor: its target is \"processor:{name}\""
+        )),
+        Target::Processor(name) if !is_processor(name) => unknown(
+            "processor",
+            name,
+            known.processors.iter().map(|p| p.name.as_str()).collect(),
+        ),
         Target::Producer(name) if !known.producers.iter().any(|p| &p.name == name) => unknown(
             "producer",
             name,
@@ -236,7 +246,7 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
     if kind == FaultKind::PowerLoss
         && matches!(
             target,
-            Some(Target::Producer(_)) | Some(Target::Consumer(_))
+            Some(Target::Producer(_)) | Some(Target::Consumer(_)) | Some(Target::Processor(_))
         )
     {
         return Err(ctx.err(
@@ -249,7 +259,10 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
     if broker_only
         && matches!(
             target,
-            Some(Target::Producer(_)) | Some(Target::Consumer(_)) | Some(Target::ZooKeeper)
+            Some(Target::Producer(_))
+                | Some(Target::Consumer(_))
+                | Some(Target::Processor(_))
+                | Some(Target::ZooKeeper)
         )
     {
         return Err(ctx.err(

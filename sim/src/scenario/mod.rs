@@ -15,6 +15,7 @@ mod clients;
 mod cluster;
 mod error;
 mod faults;
+mod processors;
 mod raw;
 mod sequence;
 mod spec;
@@ -114,18 +115,35 @@ impl Scenario {
             cluster.config.kafka_version,
             &mut warnings,
         )?;
-        let consumers = clients::parse_consumers(
+        let mut consumers = clients::parse_consumers(
             &ctx,
             &raw.consumers,
             &topics,
             &network,
             cluster.config.kafka_version,
         )?;
+        let mut producers = producers;
+        let parsed = processors::parse_processors(
+            &ctx,
+            &raw.processors,
+            &topics,
+            &network,
+            cluster.config.kafka_version,
+            processors::Taken {
+                producers: &producers,
+                consumers: &consumers,
+            },
+            &mut warnings,
+        )?;
+        producers.extend(parsed.producers);
+        consumers.extend(parsed.consumers);
+        let processors = parsed.processors;
         let known = Known {
             cluster: &cluster,
             topics: &topics,
             producers: &producers,
             consumers: &consumers,
+            processors: &processors,
         };
         let faults = faults::parse_faults(&ctx, &raw.faults, &known, duration_ms)?;
         if let Some(w) = clients::offsets_topic_warning(&cluster, &consumers) {
@@ -147,6 +165,7 @@ impl Scenario {
             topics,
             producers,
             consumers,
+            processors,
             faults,
             expect,
             text: text.to_string(),

@@ -32,6 +32,8 @@ pub struct RawScenario {
     #[serde(default)]
     pub consumers: Vec<Spanned<RawConsumer>>,
     #[serde(default)]
+    pub processors: Vec<Spanned<RawProcessor>>,
+    #[serde(default)]
     pub faults: Vec<Spanned<RawFault>>,
     pub nemesis: Option<Spanned<RawNemesis>>,
     /// Counters and `violations`: checked against `EXPECT_COUNTERS` by hand, for the hint.
@@ -113,6 +115,18 @@ pub struct RawConsumer {
     pub members: Option<Val>,
     pub processing: Option<Val>,
     pub commit: Option<Val>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessor {
+    pub name: Option<Val>,
+    pub group: Option<Val>,
+    pub input: Option<Val>,
+    pub output: Option<Val>,
+    pub processing: Option<Val>,
+    pub start: Option<Val>,
+    pub config: Option<ConfigTable>,
 }
 
 #[derive(Deserialize)]

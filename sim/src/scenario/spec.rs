@@ -39,8 +39,15 @@ pub struct Scenario {
     pub cluster: ClusterSpec,
     pub network: NetworkSpec,
     pub topics: Vec<TopicSpec>,
+    /// The producer processes, then the producers of `processors` (one each, in order).
     pub producers: Vec<ProducerSpec>,
+    /// The consumer processes, then the consumers of `processors` (one each, in order).
     pub consumers: Vec<ConsumerSpec>,
+    /// `[[processors]]`: consume-transform-produce applications. Each runs a consumer and
+    /// a producer in one process; both also sit in `consumers` and `producers`, at the
+    /// indexes its spec names, so the record's events and the checkers see them as the
+    /// clients they are.
+    pub processors: Vec<ProcessorSpec>,
     pub faults: Vec<FaultSpec>,
     /// Random faults drawn from the seed, added to `faults` when the run starts.
     pub nemesis: Option<NemesisSpec>,
@@ -408,6 +415,33 @@ pub struct ConsumerSpec {
     pub group: Option<GroupMemberSpec>,
 }
 
+/// A `[[processors]]` entry: a consume-transform-produce application.
+#[derive(Clone, Debug)]
+pub struct ProcessorSpec {
+    pub name: String,
+    pub group_id: String,
+    pub input: Vec<String>,
+    pub output: String,
+    pub processing_ms: u64,
+    pub start_ms: u64,
+    /// Its consumer's index in `Scenario::consumers`.
+    pub consumer: usize,
+    /// Its producer's index in `Scenario::producers`.
+    pub producer: usize,
+}
+
+impl Scenario {
+    /// The processor that runs producer `i`, if one does.
+    pub fn processor_of_producer(&self, i: usize) -> Option<usize> {
+        self.processors.iter().position(|p| p.producer == i)
+    }
+
+    /// The processor that runs consumer `i`, if one does.
+    pub fn processor_of_consumer(&self, i: usize) -> Option<usize> {
+        self.processors.iter().position(|p| p.consumer == i)
+    }
+}
+
 /// One member process of a `[[consumers]]` entry with a `group`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupMemberSpec {
@@ -507,6 +541,8 @@ pub enum Target {
     Producer(String),
     /// A consumer process, by its name (a group member is `NAME-i`).
     Consumer(String),
+    /// A processor process (its consumer and its producer), by its name.
+    Processor(String),
     /// The broker that coordinates a group when the fault strikes.
     Coordinator(String),
 }
@@ -522,6 +558,7 @@ impl fmt::Display for Target {
             Target::ZooKeeper => write!(f, "zookeeper"),
             Target::Producer(name) => write!(f, "producer:{name}"),
             Target::Consumer(name) => write!(f, "consumer:{name}"),
+            Target::Processor(name) => write!(f, "processor:{name}"),
             Target::Coordinator(group) => write!(f, "coordinator:{group}"),
         }
     }
@@ -831,7 +868,8 @@ pub fn parse_duration_us(s: &str) -> Option<u64> {
 }
 
 /// Parses a target: a broker id, `"broker:N"`, `"leader:T-P"`, `"follower:T-P"`,
-/// `"controller"`, `"controller:N"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`, `"coordinator:GROUP"`.
+/// `"controller"`, `"controller:N"`, `"zookeeper"`, `"producer:NAME"`, `"consumer:NAME"`,
+/// `"processor:NAME"`, `"coordinator:GROUP"`.
 pub(super) fn parse_target(s: &str) -> Option<Target> {
     let s = s.trim();
     match s {
@@ -856,6 +894,7 @@ pub(super) fn parse_target(s: &str) -> Option<Target> {
     match kind {
         "producer" if !name.is_empty() => return Some(Target::Producer(name)),
         "consumer" if !name.is_empty() => return Some(Target::Consumer(name)),
+        "processor" if !name.is_empty() => return Some(Target::Processor(name)),
         "coordinator" if !name.is_empty() => return Some(Target::Coordinator(name)),
         _ => {}
     }

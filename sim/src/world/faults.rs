@@ -74,6 +74,14 @@ fn resolve(shared: &Shared, target: &Target) -> Option<(NodeId, String)> {
                 .position(|c| &c.name == name)?;
             Some((NodeId::Consumer(i as u32), format!("consumer {name}")))
         }
+        Target::Processor(name) => {
+            let i = shared
+                .scenario
+                .processors
+                .iter()
+                .position(|p| &p.name == name)?;
+            Some((NodeId::Processor(i as u32), format!("processor {name}")))
+        }
         Target::Coordinator(group) => {
             let tp = offsets_tp_for(&shared.scenario, group);
             let (leader, _, _) = partition_state(shared, &tp)?;

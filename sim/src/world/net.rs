@@ -322,6 +322,7 @@ pub fn addr_of(node: NodeId) -> SocketAddr {
         NodeId::Producer(i) => (4, i),
         NodeId::Consumer(i) => (5, i),
         NodeId::Controller(c) => (6, c as u32),
+        NodeId::Processor(i) => (7, i),
     };
     let ip = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, kind, (n >> 16) as u16, n as u16);
     SocketAddr::new(IpAddr::V6(ip), PORT)
@@ -433,6 +434,7 @@ pub(super) fn node_code(node: NodeId) -> u64 {
         NodeId::Producer(i) => 0x10000 + i as u64,
         NodeId::Consumer(i) => 0x20000 + i as u64,
         NodeId::Controller(c) => 0x1_0000_0000 + c as u32 as u64,
+        NodeId::Processor(i) => 0x30000 + i as u64,
     }
 }
 
@@ -532,7 +534,7 @@ pub(super) fn send_from_tool(shared: &Shared, from: NodeId, to: NodeId, message:
 fn hears_resets(node: NodeId) -> bool {
     matches!(
         node,
-        NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Broker(_)
+        NodeId::Producer(_) | NodeId::Consumer(_) | NodeId::Processor(_) | NodeId::Broker(_)
     )
 }
 

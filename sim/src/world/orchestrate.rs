@@ -14,7 +14,7 @@ use super::node::{run_node, BrokerSlot, ControllerSlot, Owned, ZkSlot};
 use super::rolling::rolling_restart;
 use super::shared::{new_shared, Shared, Stop};
 use super::RunResult;
-use crate::scenario::{FaultAction, FaultSpec, Scenario};
+use crate::scenario::{ConsumerSpec, FaultAction, FaultSpec, ProducerSpec, Scenario};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -23,6 +23,7 @@ use kafka_model::broker::KraftSettings;
 use kafka_model::clients::admin::Admin;
 use kafka_model::clients::consumer::{Consumer, GroupSettings};
 use kafka_model::clients::kraft_admin::KraftAdmin;
+use kafka_model::clients::processor::Processor;
 use kafka_model::clients::producer::{Producer, ProducerSettings};
 use kafka_model::config::KafkaVersion;
 use kafka_model::controller::kraft::node::{ControllerNode, ControllerNodeConfig};
@@ -30,6 +31,7 @@ use kafka_model::controller::kraft::raft::QuorumConfig;
 use kafka_model::controller::kraft::records::{ELR_FEATURE, METADATA_VERSION_FEATURE};
 use kafka_model::controller::kraft::replication_control::{CreateTopic, ReplicationDefaults};
 use kafka_model::controller::kraft::{ControllerConfig, IncarnationId};
+use kafka_model::event::Event;
 use kafka_model::zookeeper::ZooKeeper;
 use kafka_model::{BrokerId, NodeId};
 use madsim::runtime::{Handle, NodeHandle};
@@ -156,8 +158,17 @@ fn first_lives(
     };
     first_lives.extend(controller_ids.iter().map(|c| NodeId::Controller(*c)));
     first_lives.extend(broker_ids.iter().map(|b| NodeId::Broker(*b)));
-    first_lives.extend((0..scenario.producers.len()).map(|i| NodeId::Producer(i as u32)));
-    first_lives.extend((0..scenario.consumers.len()).map(|i| NodeId::Consumer(i as u32)));
+    first_lives.extend(
+        (0..scenario.producers.len())
+            .filter(|&i| scenario.processor_of_producer(i).is_none())
+            .map(|i| NodeId::Producer(i as u32)),
+    );
+    first_lives.extend(
+        (0..scenario.consumers.len())
+            .filter(|&i| scenario.processor_of_consumer(i).is_none())
+            .map(|i| NodeId::Consumer(i as u32)),
+    );
+    first_lives.extend((0..scenario.processors.len()).map(|i| NodeId::Processor(i as u32)));
     first_lives
 }
 
@@ -187,11 +198,19 @@ fn start_nodes(
     };
     others.insert(NodeId::Admin, admin);
     for i in 0..scenario.producers.len() {
-        let (id, node) = start_producer(shared, handle, scenario, broker_ids, i);
-        others.insert(id, node);
+        if scenario.processor_of_producer(i).is_none() {
+            let (id, node) = start_producer(shared, handle, scenario, broker_ids, i);
+            others.insert(id, node);
+        }
     }
     for i in 0..scenario.consumers.len() {
-        let (id, node) = start_consumer(shared, handle, scenario, broker_ids, i);
+        if scenario.processor_of_consumer(i).is_none() {
+            let (id, node) = start_consumer(shared, handle, scenario, broker_ids, i);
+            others.insert(id, node);
+        }
+    }
+    for i in 0..scenario.processors.len() {
+        let (id, node) = start_processor(shared, handle, scenario, broker_ids, i);
         others.insert(id, node);
     }
     Nodes {
@@ -440,20 +459,7 @@ fn start_producer(
         .name(format!("producer-{}", p.name))
         .ip(addr_of(id).ip())
         .init(move || {
-            let generated = Producer::new(ProducerSettings {
-                index: i as u32,
-                name: spec.name.clone(),
-                topic: spec.topic.clone(),
-                records: spec.records,
-                rate_per_sec: spec.rate_per_sec,
-                keys: spec.keys,
-                value_bytes: spec.value_bytes,
-                start_ms: spec.start_ms,
-                config: spec.config.clone(),
-                transactions: spec.transactions,
-                bootstrap: bootstrap.clone(),
-                seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
-            });
+            let generated = new_producer(&spec, i, bootstrap.clone(), &shared);
             // A `sequence` replaces the generated records with exact ones.
             let producer = match spec.sequence.is_empty() {
                 true => generated,
@@ -464,6 +470,29 @@ fn start_producer(
         })
         .build();
     (id, node)
+}
+
+/// Producer `i` of the scenario as a new process starts it now.
+fn new_producer(
+    spec: &ProducerSpec,
+    i: usize,
+    bootstrap: Vec<BrokerId>,
+    shared: &Shared,
+) -> Producer {
+    Producer::new(ProducerSettings {
+        index: i as u32,
+        name: spec.name.clone(),
+        topic: spec.topic.clone(),
+        records: spec.records,
+        rate_per_sec: spec.rate_per_sec,
+        keys: spec.keys,
+        value_bytes: spec.value_bytes,
+        start_ms: spec.start_ms,
+        config: spec.config.clone(),
+        transactions: spec.transactions,
+        bootstrap,
+        seed: producer_seed(shared.seed, i as u32, Shared::now_ms()),
+    })
 }
 
 /// The seed of a process's own randomness: the run's seed, the kind of process (`salt`), its
@@ -490,45 +519,111 @@ fn start_consumer(
     let shared = shared.clone();
     let spec = c.clone();
     let bootstrap = broker_ids.to_vec();
-    // Clients validate positions (KIP-320) when the brokers speak 2.1 or later.
-    let validate = scenario
-        .cluster
-        .config
-        .inter_broker_protocol_version
-        .uses_kip_320();
-    // JoinGroup version 4 (KIP-394) when clients and brokers are 2.2 or later.
-    let member_id_required = scenario
-        .cluster
-        .config
-        .kafka_version
-        .has_member_id_required();
+    let protocol = ClientProtocol::of(scenario);
     let node = handle
         .create_node()
         .name(format!("consumer-{}", c.name))
         .ip(addr_of(id).ip())
         .init(move || {
-            let mut consumer = Consumer::new(
-                i as u32,
-                spec.name.clone(),
-                spec.topics.clone(),
-                spec.start_ms,
-                spec.config.clone(),
-                bootstrap.clone(),
-            )
-            .with_position_validation(validate)
-            .with_member_id_required(member_id_required);
-            if let Some(g) = &spec.group {
-                consumer = consumer.with_group(GroupSettings {
-                    group_id: g.group_id.clone(),
-                    client_id: spec.name.clone(),
-                    commit: g.commit,
-                    processing_ms: g.processing_ms,
-                });
-            }
+            let consumer = new_consumer(&spec, i, bootstrap.clone(), protocol);
             run_node::<Consumer, _>(shared.clone(), id, Owned(Mutex::new(consumer)))
         })
         .build();
     (id, node)
+}
+
+/// What the cluster's release decides about its clients' protocol.
+#[derive(Clone, Copy)]
+struct ClientProtocol {
+    /// Clients validate positions (KIP-320) when the brokers speak 2.1 or later.
+    validate: bool,
+    /// JoinGroup version 4 (KIP-394) when clients and brokers are 2.2 or later.
+    member_id_required: bool,
+}
+
+impl ClientProtocol {
+    fn of(scenario: &Scenario) -> ClientProtocol {
+        let config = &scenario.cluster.config;
+        ClientProtocol {
+            validate: config.inter_broker_protocol_version.uses_kip_320(),
+            member_id_required: config.kafka_version.has_member_id_required(),
+        }
+    }
+}
+
+/// Consumer `i` of the scenario as a new process starts it.
+fn new_consumer(
+    spec: &ConsumerSpec,
+    i: usize,
+    bootstrap: Vec<BrokerId>,
+    protocol: ClientProtocol,
+) -> Consumer {
+    let mut consumer = Consumer::new(
+        i as u32,
+        spec.name.clone(),
+        spec.topics.clone(),
+        spec.start_ms,
+        spec.config.clone(),
+        bootstrap,
+    )
+    .with_position_validation(protocol.validate)
+    .with_member_id_required(protocol.member_id_required);
+    if let Some(g) = &spec.group {
+        consumer = consumer.with_group(GroupSettings {
+            group_id: g.group_id.clone(),
+            client_id: spec.name.clone(),
+            commit: g.commit,
+            processing_ms: g.processing_ms,
+        });
+    }
+    consumer
+}
+
+/// Processor `k`: its consumer and its producer in one process. A new life numbers its
+/// output records on from the last one any earlier life sent, so record ids stay unique.
+fn start_processor(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    scenario: &Scenario,
+    broker_ids: &[BrokerId],
+    k: usize,
+) -> (NodeId, NodeHandle) {
+    let p = scenario.processors[k].clone();
+    let id = NodeId::Processor(k as u32);
+    let shared = shared.clone();
+    let consumer_spec = scenario.consumers[p.consumer].clone();
+    let producer_spec = scenario.producers[p.producer].clone();
+    let bootstrap = broker_ids.to_vec();
+    let protocol = ClientProtocol::of(scenario);
+    let node = handle
+        .create_node()
+        .name(format!("processor-{}", p.name))
+        .ip(addr_of(id).ip())
+        .init(move || {
+            let consumer = new_consumer(&consumer_spec, p.consumer, bootstrap.clone(), protocol);
+            let first_seq = next_record_seq(&shared, p.producer as u32);
+            let producer = new_producer(&producer_spec, p.producer, bootstrap.clone(), &shared)
+                .numbering_from(first_seq);
+            let processor = Processor::new(consumer, producer, p.consumer as u32);
+            run_node::<Processor, _>(shared.clone(), id, Owned(Mutex::new(processor)))
+        })
+        .build();
+    (id, node)
+}
+
+/// One more than the highest sequence number producer `producer` sent a record with so far.
+fn next_record_seq(shared: &Shared, producer: u32) -> u64 {
+    let record = shared.record.lock().expect("record");
+    record
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RecordSent {
+                producer: p, id, ..
+            } if *p == producer => Some(id.seq + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The scenario's own faults and the nemesis's, in time order.

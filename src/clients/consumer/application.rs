@@ -21,6 +21,9 @@ pub(super) enum AppState {
     Processing,
     /// Blocked in `commitSync()`.
     Committing(CommitPurpose),
+    /// A processor's consumer: the poll's records are processed, and the application is in
+    /// its producer (flush, or `sendOffsetsToTransaction` and `commitTransaction`).
+    HandedOff,
 }
 
 impl Member {
@@ -61,7 +64,7 @@ impl Consumer {
             return;
         }
         match m.app {
-            AppState::Processing => return,
+            AppState::Processing | AppState::HandedOff => return,
             AppState::Committing(purpose) => {
                 // Retry a synchronous commit whose coordinator went away.
                 if m.coordinator.is_some()
@@ -189,9 +192,102 @@ impl Consumer {
         if m.settings.commit == CommitMode::AfterProcessing {
             m.app = AppState::Committing(CommitPurpose::AfterProcessing);
             self.commit(Some(CommitPurpose::AfterProcessing), out);
+        } else if m.settings.commit == CommitMode::Processor {
+            m.app = AppState::HandedOff;
         } else {
             m.app = AppState::Polling;
             self.application_poll(out);
         }
+    }
+}
+
+/// What a processor's application learns from its consumer and tells it (Kafka's
+/// `KafkaConsumer.groupMetadata`, `position`, `commitSync`, `seek`), between one poll's
+/// processing and the next poll.
+impl Consumer {
+    /// The poll's records are processed and the application is with its producer.
+    pub fn is_handed_off(&self) -> bool {
+        self.member
+            .as_ref()
+            .is_some_and(|m| m.app == AppState::HandedOff)
+    }
+
+    /// `groupMetadata()`: the group, the generation and the member id the processed batch
+    /// was polled in (`ConsumerGroupMetadata`; a TxnOffsetCommit carries them, KIP-447).
+    pub fn group_metadata(&self) -> Option<(String, i32, String)> {
+        let m = self.member.as_ref()?;
+        Some((
+            m.settings.group_id.clone(),
+            m.batch_generation,
+            m.batch_member.clone(),
+        ))
+    }
+
+    /// The positions after the processed records: what `sendOffsetsToTransaction` or
+    /// `commitSync` commits.
+    pub fn handoff_offsets(&self) -> Vec<(TopicPartition, u64)> {
+        self.member
+            .as_ref()
+            .map(|m| m.commit_offsets())
+            .unwrap_or_default()
+    }
+
+    /// At least once: the producer flushed, and the application calls `commitSync()`.
+    pub fn handoff_commit(&mut self, now_ms: u64, out: &mut Output<ConsumerTimer>) {
+        self.now_ms = now_ms;
+        let m = self.member.as_mut().expect("a group member");
+        assert_eq!(m.app, AppState::HandedOff, "only after a handoff");
+        m.app = AppState::Committing(CommitPurpose::AfterProcessing);
+        self.commit(Some(CommitPurpose::AfterProcessing), out);
+    }
+
+    /// Exactly once, committed: the positions went in with the transaction; the application
+    /// polls again.
+    pub fn handoff_resume(&mut self, now_ms: u64, out: &mut Output<ConsumerTimer>) {
+        self.now_ms = now_ms;
+        let m = self.member.as_mut().expect("a group member");
+        assert_eq!(m.app, AppState::HandedOff, "only after a handoff");
+        m.app = AppState::Polling;
+        self.application_poll(out);
+    }
+
+    /// The producer's transaction was aborted while the batch was still being processed
+    /// (a `send` threw): the application stops processing it.
+    pub fn abandon_batch(&mut self) {
+        let m = self.member.as_mut().expect("a group member");
+        assert!(
+            !matches!(m.app, AppState::Committing(_)),
+            "a processor's consumer commits only after its producer flushed"
+        );
+        m.batch.clear();
+        m.app = AppState::HandedOff;
+    }
+
+    /// `close()`: the member leaves its group and the consumer stops.
+    pub fn close(&mut self, out: &mut Output<ConsumerTimer>) {
+        if self.member.is_some() {
+            self.leave_group(out);
+        }
+        self.stopped = true;
+    }
+
+    /// Exactly once, aborted: the application seeks every assigned partition back to its
+    /// committed offset (Kafka's examples' `resetToLastCommittedPositions`: `committed()`,
+    /// then `seek`), so the batch is read and processed again in the next transaction.
+    pub fn handoff_rewind(&mut self, now_ms: u64, out: &mut Output<ConsumerTimer>) {
+        self.now_ms = now_ms;
+        let m = self.member.as_mut().expect("a group member");
+        assert_eq!(m.app, AppState::HandedOff, "only after a handoff");
+        m.app = AppState::Polling;
+        let assigned: Vec<TopicPartition> = m.assigned.iter().cloned().collect();
+        for tp in &assigned {
+            m.buffered.remove(tp);
+            m.consumed.remove(tp);
+            m.awaiting_committed.insert(tp.clone());
+        }
+        for tp in &assigned {
+            self.forget_partition_state(tp);
+        }
+        self.application_poll(out);
     }
 }

@@ -123,6 +123,12 @@ pub enum CommitMode {
     AfterProcessing,
     /// `commitSync()` as soon as a poll returns, before processing: at most once.
     BeforeProcessing,
+    /// The consumer of a consume-transform-produce application (a processor): after a
+    /// poll's records are processed, the application hands over to its producer, which
+    /// flushes and then has the consumer commit (at least once), or commits the positions
+    /// inside its transaction (`sendOffsetsToTransaction`, exactly once). See
+    /// [`Consumer::handoff_commit`] and its siblings.
+    Processor,
 }
 
 impl CommitMode {
@@ -131,6 +137,7 @@ impl CommitMode {
             CommitMode::Auto => "auto",
             CommitMode::AfterProcessing => "after-processing",
             CommitMode::BeforeProcessing => "before-processing",
+            CommitMode::Processor => "processor",
         }
     }
 }

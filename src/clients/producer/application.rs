@@ -21,6 +21,7 @@
 //! learns its outcome.
 
 use super::transaction_manager::TxnState;
+use super::transactional::{OffsetsToCommit, TxnRequest};
 use super::{Producer, ProducerTimer, TransactionWorkload};
 use crate::actor::Output;
 use crate::event::{AbortReason, Event};
@@ -55,6 +56,21 @@ pub(super) struct Application {
     ending: Option<Ending>,
     /// A fatal error closed the producer.
     stopped: bool,
+    /// Set for a processor's producer: its application, not the workload, ends transactions.
+    host: Option<HostEnd>,
+}
+
+/// How far a processor's application is in ending its transaction: it has sent the records
+/// it processed, and calls `sendOffsetsToTransaction` (which blocks until the offsets are
+/// in), then `commitTransaction`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct HostEnd {
+    /// The consumer's offsets to commit with the transaction, once the batch is processed.
+    offsets: Option<OffsetsToCommit>,
+    /// `sendOffsetsToTransaction` was called (AddOffsetsToTxn queued).
+    offsets_sent: bool,
+    /// The TxnOffsetCommit answered: `sendOffsetsToTransaction` returned.
+    offsets_done: bool,
 }
 
 impl Application {
@@ -69,6 +85,27 @@ impl Application {
             open: None,
             ending: None,
             stopped: false,
+            host: None,
+        }
+    }
+
+    /// A processor's application drives this producer (see [`HostEnd`]).
+    pub(super) fn hosted(&mut self) {
+        self.host = Some(HostEnd::default());
+    }
+
+    /// The processor's application has processed its batch: these offsets go in with the
+    /// transaction, and then it commits.
+    pub(super) fn end_batch(&mut self, offsets: OffsetsToCommit) {
+        let host = self.host.as_mut().expect("a processor's producer");
+        assert!(host.offsets.is_none(), "one batch at a time");
+        host.offsets = Some(offsets);
+    }
+
+    /// `sendOffsetsToTransaction` returned.
+    pub(super) fn offsets_sent(&mut self) {
+        if let Some(host) = self.host.as_mut() {
+            host.offsets_done = true;
         }
     }
 
@@ -107,6 +144,9 @@ impl Producer {
         }
         let record_ready =
             !self.unassigned.is_empty() && self.metadata.partition_count(&self.topic).is_some();
+        if let Some(host) = t.app.host.as_ref() {
+            return self.host_acts(now_ms, record_ready, host.clone(), out);
+        }
         let full = self.transaction_full();
         match t.manager.state() {
             TxnState::Ready if record_ready => self.begin_transaction(out),
@@ -114,6 +154,46 @@ impl Producer {
             TxnState::InTransaction if record_ready => self.send_in_transaction(now_ms, out),
             TxnState::AbortableError
                 if record_ready || full || t.app.ending == Some(Ending::Commit) =>
+            {
+                let error = t
+                    .manager
+                    .last_error()
+                    .expect("an error state keeps its error");
+                self.abort_transaction(AbortReason::Error(error));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// One call of a processor's application: it begins a transaction for the first record
+    /// it processed, sends each, and once the batch is done hands over the consumer's
+    /// offsets and commits; the producer's stored error makes its next call throw, and it
+    /// aborts (Kafka's `KafkaException` catch in a consume-transform-produce loop).
+    fn host_acts(
+        &mut self,
+        now_ms: u64,
+        record_ready: bool,
+        host: HostEnd,
+        out: &mut Output<ProducerTimer>,
+    ) -> bool {
+        let batch_done = host.offsets.is_some() && self.unassigned.is_empty();
+        let t = self.txn();
+        match t.manager.state() {
+            TxnState::Ready if record_ready => self.begin_transaction(out),
+            TxnState::InTransaction if record_ready => self.send_in_transaction(now_ms, out),
+            TxnState::InTransaction if batch_done && !host.offsets_sent => {
+                let offsets = host.offsets.expect("batch done");
+                let t = self.txn_mut();
+                t.manager
+                    .send_offsets_to_transaction()
+                    .expect("in a transaction without an error");
+                t.enqueue(TxnRequest::AddOffsets(offsets), None);
+                t.app.host.as_mut().expect("hosted").offsets_sent = true;
+            }
+            TxnState::InTransaction if batch_done && host.offsets_done => self.end_transaction(),
+            TxnState::AbortableError
+                if record_ready || host.offsets.is_some() || t.app.ending.is_some() =>
             {
                 let error = t
                     .manager
@@ -234,6 +314,16 @@ impl Producer {
         let t = self.txn_mut();
         let ending = t.app.ending.take().expect("the application was ending it");
         let open = t.app.open.take().expect("an open transaction");
+        if let Some(host) = t.app.host.as_mut() {
+            // A processor's batch ends with its transaction: after an abort the application
+            // drops what it had not sent yet and reads the batch again.
+            *host = HostEnd::default();
+            if matches!(ending, Ending::Abort(_)) {
+                for record in std::mem::take(&mut self.unassigned) {
+                    self.hosted_inputs.remove(&record.id.seq);
+                }
+            }
+        }
         let (producer, transactional_id) = (self.index, self.txn().transactional_id.clone());
         let partitions: Vec<TopicPartition> = open.partitions.into_iter().collect();
         out.event(match ending {

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 mod accumulator;
 mod application;
+mod hosted;
 mod idempotence;
 mod sender;
 pub mod transaction_manager;
@@ -37,6 +38,7 @@ mod transactional;
 use accumulator::RecordAccumulator;
 use idempotence::Idempotence;
 use sender::InFlight;
+pub use transactional::OffsetsToCommit;
 use transactional::{Transactional, TxnAnswer};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +201,9 @@ pub struct Producer {
     bootstrap: Vec<BrokerId>,
     /// With `transactional.id`: the transactional application and its coordinator requests.
     txn: Option<Transactional>,
+    /// A processor's producer: the input record each output record not yet sent was made
+    /// from, by sequence number (see `hosted.rs`).
+    hosted_inputs: BTreeMap<u64, RecordId>,
 }
 
 impl Producer {
@@ -277,6 +282,7 @@ impl Producer {
             init_attempts: 0,
             bootstrap,
             txn,
+            hosted_inputs: BTreeMap::new(),
         }
     }
 
@@ -437,6 +443,7 @@ impl Producer {
             id: record.id,
             tp: self.tp(partition),
             transaction,
+            input: self.hosted_inputs.remove(&record.id.seq),
         });
         self.accumulator
             .append(partition, record, now_ms, transaction);
@@ -584,6 +591,12 @@ impl Actor for Producer {
             }
             Message::EndTxnResponse(response) if self.txn.is_some() => {
                 self.on_txn_response(now_ms, TxnAnswer::EndTxn(response), out)
+            }
+            Message::AddOffsetsToTxnResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::AddOffsets(response), out)
+            }
+            Message::TxnOffsetCommitResponse(response) if self.txn.is_some() => {
+                self.on_txn_response(now_ms, TxnAnswer::TxnOffsetCommit(response), out)
             }
             Message::Disconnected(Disconnected {
                 peer: NodeId::Broker(broker),

@@ -91,6 +91,10 @@ pub struct TransactionManager {
     pending_partitions: BTreeSet<TopicPartition>,
     /// Added: batches may go to these.
     partitions_in_transaction: BTreeSet<TopicPartition>,
+    /// An AddOffsetsToTxn succeeded in this transaction (`transactionStarted` set by
+    /// `AddOffsetsToTxnHandler`): the coordinator knows of the transaction even without a
+    /// data partition, so its end needs an EndTxn.
+    offsets_added: bool,
 }
 
 impl Default for TransactionManager {
@@ -102,6 +106,7 @@ impl Default for TransactionManager {
             new_partitions: BTreeSet::new(),
             pending_partitions: BTreeSet::new(),
             partitions_in_transaction: BTreeSet::new(),
+            offsets_added: false,
         }
     }
 }
@@ -215,7 +220,77 @@ impl TransactionManager {
     /// Whether a partition was added to the transaction (`transactionStarted`): without one
     /// the coordinator knows of no transaction, and no EndTxn is sent.
     pub fn transaction_started(&self) -> bool {
-        !self.partitions_in_transaction.is_empty()
+        !self.partitions_in_transaction.is_empty() || self.offsets_added
+    }
+
+    /// `sendOffsetsToTransaction()` (`TransactionManager.sendOffsetsToTransaction`): the
+    /// stored error is thrown first, and only a transaction under way takes offsets.
+    pub fn send_offsets_to_transaction(&mut self) -> Result<(), CallError> {
+        self.fail_with_error()?;
+        if self.state != TxnState::InTransaction {
+            return Err(CallError::InvalidState { state: self.state });
+        }
+        Ok(())
+    }
+
+    /// `AddOffsetsToTxnHandler.handleResponse`: on NONE the TxnOffsetCommit follows and the
+    /// transaction has started.
+    pub fn on_add_offsets(&mut self, error: ErrorCode) -> Next {
+        if error == ErrorCode::None {
+            self.offsets_added = true;
+            return Next::Done;
+        }
+        if let Some(next) = self.common_answer(error) {
+            return next;
+        }
+        match error {
+            ErrorCode::UnknownProducerId | ErrorCode::InvalidProducerIdMapping => {
+                // `abortableErrorIfPossible`: the epoch can be bumped (KIP-360).
+                self.epoch_bump_required = true;
+                self.abortable_error(error)
+            }
+            other => self.fatal_error(other),
+        }
+    }
+
+    /// `TxnOffsetCommitHandler.handleResponse`, partition by partition: the answer, and
+    /// the partitions to commit again. A moved group coordinator (or a timeout) is looked
+    /// for again; a loading one or an unknown partition is retried as is; a group that
+    /// moved on (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION: `CommitFailedException`) or a
+    /// fenced instance id makes the transaction abortable; a fenced epoch is fatal.
+    pub fn on_txn_offset_commit(
+        &mut self,
+        answers: &[(TopicPartition, ErrorCode)],
+    ) -> (Next, Vec<TopicPartition>) {
+        let mut again = Vec::new();
+        let mut find_coordinator = false;
+        for (tp, error) in answers {
+            match error {
+                ErrorCode::None => {}
+                ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+                | ErrorCode::RequestTimedOut => {
+                    find_coordinator = true;
+                    again.push(tp.clone());
+                }
+                ErrorCode::UnknownTopicOrPartition | ErrorCode::CoordinatorLoadInProgress => {
+                    again.push(tp.clone())
+                }
+                ErrorCode::FencedInstanceId
+                | ErrorCode::UnknownMemberId
+                | ErrorCode::IllegalGeneration => {
+                    return (self.abortable_error(*error), Vec::new())
+                }
+                ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                    return (self.fatal_error(ErrorCode::ProducerFenced), Vec::new())
+                }
+                other => return (self.fatal_error(*other), Vec::new()),
+            }
+        }
+        match again.is_empty() {
+            true => (Next::Done, again),
+            false => (Next::Retry { find_coordinator }, again),
+        }
     }
 
     /// `TransactionManager.nextRequest` for an EndTxn of a transaction that never started:
@@ -365,6 +440,7 @@ impl TransactionManager {
         self.new_partitions.clear();
         self.pending_partitions.clear();
         self.partitions_in_transaction.clear();
+        self.offsets_added = false;
     }
 
     /// A batch of the transaction failed for good (`handleFailedBatch` calling
@@ -639,5 +715,118 @@ mod tests {
         .collect();
         assert_eq!(valid, kafka);
         assert!(all.iter().all(|&from| FatalError.may_follow(from)));
+    }
+
+    fn group_tp(n: u32) -> TopicPartition {
+        TopicPartition::new("in", n)
+    }
+
+    /// `testSendOffsetsToTransaction`-style: AddOffsetsToTxn starts the transaction even
+    /// without a data partition, so its end needs an EndTxn.
+    #[test]
+    fn test_add_offsets_starts_the_transaction() {
+        let mut t = TransactionManager::default();
+        t.init_transactions().unwrap();
+        t.on_init_producer_id(ErrorCode::None);
+        t.begin_transaction().unwrap();
+        assert!(!t.transaction_started());
+        t.send_offsets_to_transaction().unwrap();
+        assert_eq!(t.on_add_offsets(ErrorCode::None), Next::Done);
+        assert!(t.transaction_started());
+        let (next, again) = t.on_txn_offset_commit(&[(group_tp(0), ErrorCode::None)]);
+        assert_eq!((next, again), (Next::Done, Vec::new()));
+        t.begin_commit().unwrap();
+        assert_eq!(t.on_end_txn(ErrorCode::None), Next::Done);
+        assert_eq!(t.state(), TxnState::Ready);
+        assert!(
+            !t.transaction_started(),
+            "the next transaction starts afresh"
+        );
+    }
+
+    /// `sendOffsetsToTransaction` outside a transaction is an `IllegalStateException`; in
+    /// an abortable error it throws the stored error.
+    #[test]
+    fn test_send_offsets_needs_a_transaction_without_error() {
+        let mut t = TransactionManager::default();
+        t.init_transactions().unwrap();
+        t.on_init_producer_id(ErrorCode::None);
+        assert_eq!(
+            t.send_offsets_to_transaction(),
+            Err(CallError::InvalidState {
+                state: TxnState::Ready
+            })
+        );
+        let mut t = in_transaction();
+        t.on_batch_failed(ErrorCode::NotEnoughReplicas);
+        assert_eq!(
+            t.send_offsets_to_transaction(),
+            Err(CallError::Failed {
+                error: ErrorCode::NotEnoughReplicas,
+                fatal: false
+            })
+        );
+    }
+
+    /// `TxnOffsetCommitHandler`: a moved coordinator is looked for again and only the failed
+    /// partitions are sent again; a stale generation aborts (`CommitFailedException`); a
+    /// fenced epoch is fatal.
+    #[test]
+    fn test_txn_offset_commit_errors() {
+        let mut t = in_transaction();
+        t.send_offsets_to_transaction().unwrap();
+        t.on_add_offsets(ErrorCode::None);
+        let (next, again) = t.on_txn_offset_commit(&[
+            (group_tp(0), ErrorCode::None),
+            (group_tp(1), ErrorCode::NotCoordinator),
+        ]);
+        assert_eq!(
+            next,
+            Next::Retry {
+                find_coordinator: true
+            }
+        );
+        assert_eq!(again, vec![group_tp(1)]);
+        let (next, again) =
+            t.on_txn_offset_commit(&[(group_tp(1), ErrorCode::CoordinatorLoadInProgress)]);
+        assert_eq!(
+            next,
+            Next::Retry {
+                find_coordinator: false
+            }
+        );
+        assert_eq!(again, vec![group_tp(1)]);
+        let (next, _) = t.on_txn_offset_commit(&[(group_tp(1), ErrorCode::IllegalGeneration)]);
+        assert_eq!(next, Next::Abortable(ErrorCode::IllegalGeneration));
+        assert_eq!(t.state(), TxnState::AbortableError);
+
+        let mut t = in_transaction();
+        t.send_offsets_to_transaction().unwrap();
+        t.on_add_offsets(ErrorCode::None);
+        let (next, _) = t.on_txn_offset_commit(&[(group_tp(0), ErrorCode::InvalidProducerEpoch)]);
+        assert_eq!(next, Next::Fatal(ErrorCode::ProducerFenced));
+    }
+
+    /// `AddOffsetsToTxnHandler`: UNKNOWN_PRODUCER_ID aborts and bumps the epoch after; a
+    /// fenced epoch is fatal; a moved coordinator is retried after finding it again.
+    #[test]
+    fn test_add_offsets_errors() {
+        let mut t = in_transaction();
+        assert_eq!(
+            t.on_add_offsets(ErrorCode::NotCoordinator),
+            Next::Retry {
+                find_coordinator: true
+            }
+        );
+        assert_eq!(
+            t.on_add_offsets(ErrorCode::UnknownProducerId),
+            Next::Abortable(ErrorCode::UnknownProducerId)
+        );
+        assert!(t.epoch_bump_required());
+        let mut t = in_transaction();
+        assert_eq!(
+            t.on_add_offsets(ErrorCode::ProducerFenced),
+            Next::Fatal(ErrorCode::ProducerFenced)
+        );
     }
 }

@@ -41,21 +41,56 @@ pub(super) enum TxnRequest {
     EndTxn {
         committed: bool,
     },
+    /// `lookupCoordinator(GROUP, groupId)`: the group's coordinator, which a TxnOffsetCommit
+    /// goes to.
+    FindGroupCoordinator(String),
+    /// `sendOffsetsToTransaction`: the group's offsets partition joins the transaction.
+    AddOffsets(OffsetsToCommit),
+    /// The offsets themselves, to the group coordinator (sent once AddOffsetsToTxn is in).
+    TxnOffsetCommit(OffsetsToCommit),
+}
+
+/// What `sendOffsetsToTransaction(offsets, groupMetadata)` commits: the consumer's positions
+/// and its `ConsumerGroupMetadata`, which the group coordinator checks (KIP-447).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OffsetsToCommit {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub offsets: Vec<(TopicPartition, u64)>,
 }
 
 impl TxnRequest {
     fn priority(&self) -> u8 {
         match self {
-            TxnRequest::FindCoordinator => 0,
+            TxnRequest::FindCoordinator | TxnRequest::FindGroupCoordinator(_) => 0,
             TxnRequest::InitProducerId { .. } => 1,
-            TxnRequest::AddPartitions(_) => 2,
+            TxnRequest::AddPartitions(_)
+            | TxnRequest::AddOffsets(_)
+            | TxnRequest::TxnOffsetCommit(_) => 2,
             TxnRequest::EndTxn { .. } => 3,
         }
     }
 
-    /// Everything but FindCoordinator goes to the transaction coordinator.
+    fn is_find_coordinator(&self) -> bool {
+        matches!(
+            self,
+            TxnRequest::FindCoordinator | TxnRequest::FindGroupCoordinator(_)
+        )
+    }
+
+    /// Everything but FindCoordinator goes to a coordinator.
     fn needs_coordinator(&self) -> bool {
-        *self != TxnRequest::FindCoordinator
+        !self.is_find_coordinator()
+    }
+
+    /// The FindCoordinator that finds this request's coordinator (`coordinatorType`,
+    /// `coordinatorKey`).
+    fn find_request(&self) -> TxnRequest {
+        match self {
+            TxnRequest::TxnOffsetCommit(o) => TxnRequest::FindGroupCoordinator(o.group_id.clone()),
+            _ => TxnRequest::FindCoordinator,
+        }
     }
 }
 
@@ -81,6 +116,8 @@ pub(super) enum TxnAnswer {
     InitProducerId(InitProducerIdResponse),
     AddPartitions(AddPartitionsToTxnResponse),
     EndTxn(EndTxnResponse),
+    AddOffsets(AddOffsetsToTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitResponse),
 }
 
 impl TxnAnswer {
@@ -90,6 +127,8 @@ impl TxnAnswer {
             TxnAnswer::InitProducerId(r) => r.correlation_id,
             TxnAnswer::AddPartitions(r) => r.correlation_id,
             TxnAnswer::EndTxn(r) => r.correlation_id,
+            TxnAnswer::AddOffsets(r) => r.correlation_id,
+            TxnAnswer::TxnOffsetCommit(r) => r.correlation_id,
         }
     }
 }
@@ -100,6 +139,8 @@ pub(super) struct Transactional {
     pub(super) transactional_id: String,
     pub(super) manager: TransactionManager,
     coordinator: Option<BrokerId>,
+    /// The coordinator of the group whose offsets the transaction commits.
+    group_coordinator: Option<BrokerId>,
     queue: Vec<Queued>,
     in_flight: Option<TxnInFlight>,
     /// A retry waits until then.
@@ -115,6 +156,7 @@ impl Transactional {
             transactional_id,
             manager: TransactionManager::default(),
             coordinator: None,
+            group_coordinator: None,
             queue: Vec::new(),
             in_flight: None,
             retry_at_ms: None,
@@ -126,8 +168,7 @@ impl Transactional {
     /// `enqueueRequest`: into the queue by priority, behind those of the same priority. A
     /// FindCoordinator already queued is not queued twice.
     pub(super) fn enqueue(&mut self, request: TxnRequest, backoff_ms: Option<u64>) {
-        if request == TxnRequest::FindCoordinator && self.queue.iter().any(|q| q.request == request)
-        {
+        if request.is_find_coordinator() && self.queue.iter().any(|q| q.request == request) {
             return;
         }
         let at = self
@@ -152,17 +193,21 @@ impl Transactional {
         self.enqueue(TxnRequest::EndTxn { committed }, None);
     }
 
-    /// `lookupCoordinator`: forget the coordinator and find it again first.
-    fn lookup_coordinator(&mut self) {
-        self.coordinator = None;
-        self.enqueue(TxnRequest::FindCoordinator, None);
+    /// `lookupCoordinator`: forget the coordinator `request` goes to and find it again first.
+    fn lookup_coordinator(&mut self, request: &TxnRequest) {
+        let find = request.find_request();
+        match find {
+            TxnRequest::FindGroupCoordinator(_) => self.group_coordinator = None,
+            _ => self.coordinator = None,
+        }
+        self.enqueue(find, None);
     }
 
     /// `TxnRequestHandler.reenqueue` (and `maybeFindCoordinatorAndRetry`): the request goes
-    /// back into the queue as a retry, after looking for the coordinator again if asked.
+    /// back into the queue as a retry, after looking for its coordinator again if asked.
     fn retry(&mut self, request: TxnRequest, find_coordinator: bool, backoff_ms: u64) {
         if find_coordinator {
-            self.lookup_coordinator();
+            self.lookup_coordinator(&request);
         }
         self.enqueue(request, Some(backoff_ms));
     }
@@ -269,8 +314,7 @@ impl Producer {
                 return None;
             }
             let next = t.queue.remove(0);
-            if t.manager.state() == TxnState::AbortableError
-                && next.request != TxnRequest::FindCoordinator
+            if t.manager.state() == TxnState::AbortableError && !next.request.is_find_coordinator()
             {
                 // `maybeTerminateRequestWithError`: a commit waiting for it throws.
                 if next.request == (TxnRequest::EndTxn { committed: true }) {
@@ -302,9 +346,10 @@ impl Producer {
             out.timer(backoff_ms.max(1), ProducerTimer::TxnRetry);
             return TxnStep::Busy;
         }
-        let target = match queued.request.needs_coordinator() {
-            true => self.txn().coordinator,
-            false => {
+        let target = match &queued.request {
+            TxnRequest::TxnOffsetCommit(_) => self.txn().group_coordinator,
+            r if r.needs_coordinator() => self.txn().coordinator,
+            _ => {
                 let attempt = self.txn().find_attempts;
                 self.txn_mut().find_attempts += 1;
                 Some(self.bootstrap[attempt % self.bootstrap.len()])
@@ -374,6 +419,31 @@ impl Producer {
                 committed: *committed,
                 transaction_version: CLIENT_TRANSACTION_VERSION,
             }),
+            TxnRequest::FindGroupCoordinator(group_id) => {
+                Message::FindCoordinator(FindCoordinatorRequest {
+                    correlation_id,
+                    key_type: CoordinatorType::Group,
+                    key: group_id.clone(),
+                })
+            }
+            TxnRequest::AddOffsets(o) => Message::AddOffsetsToTxn(AddOffsetsToTxnRequest {
+                correlation_id,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                group_id: o.group_id.clone(),
+            }),
+            TxnRequest::TxnOffsetCommit(o) => Message::TxnOffsetCommit(TxnOffsetCommitRequest {
+                correlation_id,
+                transactional_id,
+                group_id: o.group_id.clone(),
+                producer_id,
+                producer_epoch,
+                generation_id: o.generation_id,
+                member_id: o.member_id.clone(),
+                group_instance_id: None,
+                offsets: o.offsets.clone(),
+            }),
         }
     }
 
@@ -394,6 +464,8 @@ impl Producer {
             TxnAnswer::InitProducerId(r) => self.on_txn_init_producer_id(r, request, out),
             TxnAnswer::AddPartitions(r) => self.on_add_partitions(r, request, out),
             TxnAnswer::EndTxn(r) => self.on_end_txn(r, request, out),
+            TxnAnswer::AddOffsets(r) => self.on_add_offsets(r, request, out),
+            TxnAnswer::TxnOffsetCommit(r) => self.on_txn_offset_commit(r, request, out),
         }
         if !self.is_stopped() {
             self.application_step(now_ms, out);
@@ -410,7 +482,11 @@ impl Producer {
         out: &mut Output<ProducerTimer>,
     ) {
         if let (ErrorCode::None, Some(coordinator)) = (response.error, response.coordinator) {
-            self.txn_mut().coordinator = Some(coordinator);
+            let t = self.txn_mut();
+            match request {
+                TxnRequest::FindGroupCoordinator(_) => t.group_coordinator = Some(coordinator),
+                _ => t.coordinator = Some(coordinator),
+            }
             return;
         }
         // No coordinator without an error: none is known yet, as COORDINATOR_NOT_AVAILABLE.
@@ -499,6 +575,51 @@ impl Producer {
                 self.txn_mut().retry(request, false, backoff_ms);
             }
             next => self.follow(next, request, out),
+        }
+    }
+
+    /// `AddOffsetsToTxnHandler.handleResponse`: the TxnOffsetCommit follows, to the group
+    /// coordinator.
+    fn on_add_offsets(
+        &mut self,
+        response: AddOffsetsToTxnResponse,
+        request: TxnRequest,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        let next = self.txn_mut().manager.on_add_offsets(response.error);
+        let TxnRequest::AddOffsets(offsets) = &request else {
+            unreachable!("answered as sent");
+        };
+        if next == Next::Done {
+            let commit = TxnRequest::TxnOffsetCommit(offsets.clone());
+            self.txn_mut().enqueue(commit, None);
+            return;
+        }
+        self.follow(next, request, out);
+    }
+
+    /// `TxnOffsetCommitHandler.handleResponse`: done when every partition is in; the ones
+    /// that failed retriably are sent again.
+    fn on_txn_offset_commit(
+        &mut self,
+        response: TxnOffsetCommitResponse,
+        request: TxnRequest,
+        out: &mut Output<ProducerTimer>,
+    ) {
+        let TxnRequest::TxnOffsetCommit(mut offsets) = request else {
+            unreachable!("answered as sent");
+        };
+        let (next, again) = self
+            .txn_mut()
+            .manager
+            .on_txn_offset_commit(&response.results);
+        match next {
+            Next::Done => self.on_offsets_sent(),
+            Next::Retry { .. } => {
+                offsets.offsets.retain(|(tp, _)| again.contains(tp));
+                self.follow(next, TxnRequest::TxnOffsetCommit(offsets), out);
+            }
+            next => self.follow(next, TxnRequest::TxnOffsetCommit(offsets), out),
         }
     }
 
