@@ -324,9 +324,11 @@ pub fn txn_uncommitted_read(
         let (lso, holder) = match cache.get(&(tp, *served_by)) {
             Some(&(cv, chw, lso)) if cv == v && chw == hw => lso,
             _ => {
-                let lso = replay
-                    .replica(*served_by, tp)
-                    .map_or((hw, None), |log| last_stable_offset(log, hw, &of));
+                let lso = match replay.replica(*served_by, tp) {
+                    // With no transactional record anywhere, the LSO is the HW.
+                    Some(log) if !of.is_empty() => last_stable_offset(log, hw, &of),
+                    _ => (hw, None),
+                };
                 cache.insert((tp, *served_by), (v, hw, lso));
                 lso
             }
@@ -489,6 +491,9 @@ pub fn txn_torn(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Viola
         .collect()
 }
 
+/// The coordinator's state that records a commit decision (`TransactionState.PREPARE_COMMIT`).
+const PREPARE_COMMIT: &str = "PrepareCommit";
+
 /// `zombie-write`: a record of a fenced producer instance is in the committed log.
 ///
 /// The rule, from Kafka's fencing (`TransactionCoordinator.handleInitProducerId` and
@@ -499,9 +504,11 @@ pub fn txn_torn(events: &[RecordedEvent], final_state: &FinalState) -> Vec<Viola
 /// partition with the markers, and from then on the old epoch's produce gets
 /// INVALID_PRODUCER_EPOCH and its EndTxn PRODUCER_FENCED. So a record of transaction T, sent
 /// by an instance that a newer one fenced, may end up committed only if T's commit was
-/// decided before the fence: `TransactionCommitted` for T, or a PrepareCommit of T's
-/// transactional id and producer id written between T's `TransactionBegun` and the instance's
-/// next one, before the newer instance's `TransactionsInitialized`. A record of T in the final
+/// decided before the fence: `TransactionCommitted` for T, or, between T's `TransactionBegun`
+/// and the instance's next one and before the newer instance's `TransactionsInitialized`, a
+/// PrepareCommit of T's transactional id and producer id (a `TxnStateWritten` to or from
+/// PrepareCommit, or a coordinator that took over and loaded the id in PrepareCommit: the
+/// decision was in `__transaction_state` even if its writer never saw the append finish). A record of T in the final
 /// leader's log, ended by a COMMIT marker of its producer id, when T's commit was not decided
 /// before the fence, is a zombie write: whether the old instance wrote it after the fence (a
 /// partition that had not learned the new epoch, KIP-890's hanging transaction that a later
@@ -522,7 +529,8 @@ pub fn zombie_write(events: &[RecordedEvent], final_state: &FinalState) -> Vec<V
     let mut begun: BTreeMap<TransactionRef, (usize, &str, u32)> = BTreeMap::new();
     let mut begins: Vec<(usize, u32)> = Vec::new();
     let mut committed: BTreeMap<TransactionRef, usize> = BTreeMap::new();
-    let mut prepare_commits: Vec<(usize, &str, i64)> = Vec::new();
+    // Where a commit decision shows: the index, the transactional id, the producer id if known.
+    let mut prepare_commits: Vec<(usize, &str, Option<i64>)> = Vec::new();
     let mut first_written: BTreeMap<RecordId, u64> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         match &e.event {
@@ -557,9 +565,21 @@ pub fn zombie_write(events: &[RecordedEvent], final_state: &FinalState) -> Vec<V
             Event::TxnStateWritten {
                 transactional_id,
                 producer_id,
+                from,
                 to,
                 ..
-            } if to == "PrepareCommit" => prepare_commits.push((i, transactional_id, *producer_id)),
+            } if to == PREPARE_COMMIT || from == PREPARE_COMMIT => {
+                prepare_commits.push((i, transactional_id, Some(*producer_id)))
+            }
+            // A coordinator that takes over finds the decision its predecessor wrote, even
+            // one whose write it never saw acknowledged.
+            Event::TxnCoordinatorLoaded { transactions, .. } => {
+                for (transactional_id, state) in transactions {
+                    if state == PREPARE_COMMIT {
+                        prepare_commits.push((i, transactional_id, None));
+                    }
+                }
+            }
             Event::Appended {
                 as_leader: true,
                 records,
@@ -620,9 +640,9 @@ pub fn zombie_write(events: &[RecordedEvent], final_state: &FinalState) -> Vec<V
                     .find(|&&(i, p)| i > b && p == producer)
                     .map_or(usize::MAX, |&(i, _)| i);
                 let end = next_begin.min(fence.at);
-                let decided = prepare_commits
-                    .iter()
-                    .any(|&(i, px, pid)| i > b && i < end && px == x && pid == t.producer_id);
+                let decided = prepare_commits.iter().any(|&(i, px, pid)| {
+                    i > b && i < end && px == x && pid.is_none_or(|p| p == t.producer_id)
+                });
                 (!decided).then_some(fence)
             });
             let Some(fence) = fence else {

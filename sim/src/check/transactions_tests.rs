@@ -355,3 +355,36 @@ fn a_transaction_committed_before_the_fence_is_no_zombie_write() {
     assert!(zombie_write(&events, &led_by_0()).is_empty());
     assert!(txn_torn(&events, &led_by_0()).is_empty());
 }
+
+#[test]
+fn a_commit_decision_a_new_coordinator_loaded_before_the_fence_is_no_zombie_write() {
+    let t = txn(0, 1);
+    let events = timed(vec![
+        initialized(0, 0),
+        begun(t),
+        sent(0, 0, t),
+        append(0, 0, &[0]),
+        // The coordinator's PrepareCommit append never finished on its side; its successor
+        // read the decision from __transaction_state and completes it.
+        Event::TxnCoordinatorLoaded {
+            broker: 1,
+            partition: 0,
+            coordinator_epoch: 1,
+            transactions: vec![("tx".into(), "PrepareCommit".into())],
+        },
+        marker(0, 1, ControlRecordType::Commit),
+        initialized(1, 1),
+    ]);
+    assert!(zombie_write(&events, &led_by_0()).is_empty());
+    // Without the decision, the same commit is a fenced instance's.
+    let mut undecided = events.clone();
+    undecided.remove(4);
+    let v = zombie_write(&undecided, &led_by_0());
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].detail
+            .contains("in a transaction the fence was to abort"),
+        "{}",
+        v[0].detail
+    );
+}
