@@ -476,6 +476,55 @@ mod tests {
     }
 
     #[test]
+    fn markers_take_offsets_and_go_with_a_truncation() {
+        use kafka_model::ControlRecordType;
+        let tp = tp();
+        let marker = |offset| AppendedMarker {
+            offset,
+            producer_id: 7,
+            producer_epoch: 0,
+            control_type: ControlRecordType::Commit,
+        };
+        let events = [
+            appended(0, 0, &[0, 1]),
+            Event::Appended {
+                broker: 0,
+                tp: tp.clone(),
+                as_leader: true,
+                records: Vec::new(),
+                log_end_offset: 3,
+                markers: vec![marker(2)],
+            },
+            // A new leader's marker at offset 1 cuts the log back first.
+            Event::Appended {
+                broker: 0,
+                tp: tp.clone(),
+                as_leader: false,
+                records: Vec::new(),
+                log_end_offset: 2,
+                markers: vec![marker(1)],
+            },
+        ];
+        let mut replay = LogReplay::default();
+        replay.apply(&events[0]);
+        replay.apply(&events[1]);
+        let r = replay.replica(0, &tp).expect("replayed");
+        assert_eq!(r.end(), 3);
+        assert_eq!(
+            r.markers(0, 10).map(|m| m.offset).collect::<Vec<_>>(),
+            vec![2]
+        );
+        let changes = replay.apply(&events[2]);
+        assert_eq!(changes[0].lowest_changed_offset, 1);
+        let r = replay.replica(0, &tp).expect("replayed");
+        assert_eq!((r.end(), r.get(1)), (2, None));
+        assert_eq!(
+            r.markers(0, 10).map(|m| m.offset).collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+
+    #[test]
     fn a_restarted_log_is_empty_up_to_its_new_start() {
         let tp = tp();
         let first = appended(1, 0, &[0, 1]);
