@@ -179,6 +179,10 @@ pub enum Event {
         /// `(offset, record id, record leader epoch)`, in offset order.
         records: Vec<(u64, RecordId, LeaderEpoch)>,
         log_end_offset: u64,
+        /// The transaction markers (control batches) of the append, in offset order: they
+        /// take offsets but hold no record, so `records` does not show them.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        markers: Vec<AppendedMarker>,
     },
     /// A replica cut its log back to `to_offset` (its new log end offset).
     Truncated {
@@ -775,6 +779,16 @@ pub enum Event {
     },
     /// KRaft: a registered broker caught up with the metadata log and was unfenced.
     KraftBrokerUnfenced { broker: BrokerId },
+}
+
+/// A transaction marker a replica appended (Kafka's `EndTransactionMarker` in a control
+/// batch): which producer's open transaction on the partition it ends, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AppendedMarker {
+    pub offset: u64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub control_type: ControlRecordType,
 }
 
 /// Why a transactional producer's application aborted a transaction.

@@ -465,6 +465,15 @@ fn check_config(scenario: &Scenario, faults: &[crate::record::FaultRecord]) -> C
         producer_acks: scenario.producers.iter().map(|p| p.config.acks).collect(),
         consumer_freezes: crate::check::groups::freezes_of(faults, &consumer_names),
         record_keys: record_keys(scenario),
+        read_committed_consumers: scenario
+            .consumers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.config.isolation_level == kafka_model::protocol::IsolationLevel::ReadCommitted
+            })
+            .map(|(i, _)| i as u32)
+            .collect(),
         processors: scenario
             .processors
             .iter()

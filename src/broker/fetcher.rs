@@ -433,6 +433,7 @@ impl Broker {
                 if first_base < leo && leo == log.log_start_offset() && first_last >= leo {
                     self.restart_log_at(&r.tp, first_base, now_ms, out);
                 }
+                let markers = appended_markers(&r.records);
                 let log = self.disk.logs.get_mut(&r.tp).expect("log");
                 let (appended, roll) = log.append_as_follower_rolling(r.records, now_ms);
                 let leo = log.log_end_offset();
@@ -443,6 +444,7 @@ impl Broker {
                     as_leader: false,
                     records: appended,
                     log_end_offset: leo,
+                    markers,
                 });
                 self.fetch_state_changed(&r.tp, leader_id);
                 self.maybe_flush(&r.tp, now_ms, out);
@@ -616,4 +618,21 @@ impl Broker {
             "the HW never passes the LEO: {tp} truncated to {to}"
         );
     }
+}
+
+/// The transaction markers among fetched batches, for the `Appended` event: a control
+/// batch holds no record the event could list.
+fn appended_markers(batches: &[crate::types::RecordBatch]) -> Vec<crate::event::AppendedMarker> {
+    batches
+        .iter()
+        .filter_map(|b| {
+            let (control, stamp) = (b.control?, b.producer?);
+            Some(crate::event::AppendedMarker {
+                offset: b.base_offset,
+                producer_id: stamp.producer_id,
+                producer_epoch: stamp.producer_epoch,
+                control_type: control.control_type,
+            })
+        })
+        .collect()
 }

@@ -382,7 +382,7 @@ impl Broker {
             .first()
             .map(|a| a.0)
             .unwrap_or(log.log_end_offset());
-        let leo = self.after_leader_append(now_ms, &tp, appended, roll, out);
+        let leo = self.after_leader_append(now_ms, &tp, appended, Vec::new(), roll, out);
         status.leader_epoch = leader_epoch;
         status.required_offset = leo;
         status.base_offset = base_offset;
@@ -427,6 +427,7 @@ impl Broker {
         now_ms: u64,
         tp: &TopicPartition,
         records: Vec<(u64, RecordId, LeaderEpoch)>,
+        markers: Vec<crate::event::AppendedMarker>,
         roll: Option<crate::log::Roll>,
         out: &mut Output<BrokerTimer>,
     ) -> u64 {
@@ -438,6 +439,7 @@ impl Broker {
             as_leader: true,
             records,
             log_end_offset: leo,
+            markers,
         });
         self.materialize_followers(tp, None);
         self.maybe_flush(tp, now_ms, out);

@@ -143,7 +143,14 @@ impl Broker {
                 return status;
             }
         };
-        let leo = self.after_leader_append(now_ms, tp, Vec::new(), roll, out);
+        let appended_marker = crate::event::AppendedMarker {
+            offset,
+            producer_id: marker.producer_id,
+            producer_epoch: marker.producer_epoch,
+            control_type: marker.transaction_result,
+        };
+        let leo =
+            self.after_leader_append(now_ms, tp, Vec::new(), vec![appended_marker], roll, out);
         status.leader_epoch = leader_epoch;
         status.required_offset = leo;
         status.base_offset = offset;

@@ -38,6 +38,11 @@ pub enum Invariant {
     TwoQuorumLeadersSameEpoch,
     MetadataCommittedLost,
     MetadataHwRegressed,
+    TxnAbortedRead,
+    TxnUncommittedRead,
+    TxnLostCommit,
+    TxnTorn,
+    ZombieWrite,
     ExactlyOnceViolated,
 }
 
@@ -66,6 +71,11 @@ impl Invariant {
         Invariant::TwoQuorumLeadersSameEpoch,
         Invariant::MetadataCommittedLost,
         Invariant::MetadataHwRegressed,
+        Invariant::TxnAbortedRead,
+        Invariant::TxnUncommittedRead,
+        Invariant::TxnLostCommit,
+        Invariant::TxnTorn,
+        Invariant::ZombieWrite,
         Invariant::ExactlyOnceViolated,
     ];
 
@@ -105,6 +115,11 @@ impl Invariant {
             Invariant::TwoQuorumLeadersSameEpoch => "two-quorum-leaders-same-epoch",
             Invariant::MetadataCommittedLost => "metadata-committed-lost",
             Invariant::MetadataHwRegressed => "metadata-hw-regressed",
+            Invariant::TxnAbortedRead => "txn-aborted-read",
+            Invariant::TxnUncommittedRead => "txn-uncommitted-read",
+            Invariant::TxnLostCommit => "txn-lost-commit",
+            Invariant::TxnTorn => "txn-torn",
+            Invariant::ZombieWrite => "zombie-write",
             Invariant::ExactlyOnceViolated => "exactly-once-violated",
         }
     }

@@ -39,6 +39,7 @@ fn appended(broker: BrokerId, leo: u64) -> Event {
         as_leader: broker == 0,
         records: vec![(leo - 1, id(leo - 1), 0)],
         log_end_offset: leo,
+        markers: Vec::new(),
     }
 }
 

@@ -11,6 +11,10 @@
 //! - `compaction` and `offsets`: the log layer's own promises (the cleaner keeps the last
 //!   value of every key and every tombstone for `delete.retention.ms`; an offset names one
 //!   record for the life of a log), and the records retention took before anyone read them.
+//! - `transactions`: what transactions promise read_committed consumers (no aborted record,
+//!   nothing at or above the last stable offset, every acknowledged commit kept, one outcome
+//!   per transaction on every partition, no committed write of a fenced instance), judged on
+//!   the markers of the replayed logs;
 //! - `quorum`: the KRaft metadata quorum's own invariants (Kafka's `RaftEventSimulationTest`):
 //!   one leader per epoch, a leader's high watermark that never falls, committed metadata
 //!   that is never cut or replaced.
@@ -37,6 +41,7 @@ pub mod quorum;
 mod removal;
 mod replay;
 mod replication;
+mod transactions;
 
 use common::last_time;
 pub use common::{Invariant, Violation};
@@ -50,10 +55,13 @@ pub use partitions::{
 pub use replication::{
     acked_below_min_isr, clean_leader_incomplete, replica_divergence, uncommitted_read,
 };
+pub use transactions::{
+    txn_aborted_read, txn_lost_commit, txn_torn, txn_uncommitted_read, zombie_write,
+};
 
 use crate::record::{FinalState, RecordedEvent};
 use kafka_model::{Acks, TopicPartition};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the checkers need that no event carries: configuration of the scenario.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +76,9 @@ pub struct CheckConfig {
     pub consumer_freezes: Vec<groups::Freeze>,
     /// Each record's key, by its producer: what the compaction checkers judge by.
     pub record_keys: RecordKeys,
+    /// The consumers, by index, with `isolation.level = read_committed`: what the
+    /// transaction read checkers judge.
+    pub read_committed_consumers: BTreeSet<u32>,
     /// The processors, for `exactly-once-violated`.
     pub processors: Vec<exactly_once::ProcessorCheck>,
 }
@@ -146,6 +157,14 @@ pub fn check(
     all.extend(quorum::two_quorum_leaders_same_epoch(events));
     all.extend(quorum::metadata_hw_regressed(events));
     all.extend(quorum::metadata_committed_lost(events));
+    all.extend(txn_aborted_read(events, &config.read_committed_consumers));
+    all.extend(txn_uncommitted_read(
+        events,
+        &config.read_committed_consumers,
+    ));
+    all.extend(txn_lost_commit(events, final_state));
+    all.extend(txn_torn(events, final_state));
+    all.extend(zombie_write(events, final_state));
     all.extend(exactly_once::exactly_once_violated(
         events,
         final_state,

@@ -471,6 +471,7 @@ pub(super) mod tests {
                 .map(|(i, s)| (from + i as u64, id(*s), 0))
                 .collect(),
             log_end_offset: from + seqs.len() as u64,
+            markers: Vec::new(),
         }
     }
 
@@ -611,6 +612,7 @@ pub(super) mod tests {
                 .map(|(i, s)| (from + i as u64, id(*s), epoch))
                 .collect(),
             log_end_offset: from + seqs.len() as u64,
+            markers: Vec::new(),
         }
     }
 

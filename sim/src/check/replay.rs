@@ -9,6 +9,7 @@
 //! number of partitions.
 
 use super::removal::{removed_by, Removal};
+use kafka_model::event::AppendedMarker;
 use kafka_model::{BrokerId, Event, LeaderEpoch, RecordId, TopicPartition};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -108,6 +109,9 @@ pub(super) struct ReplicaLog {
     removed: BTreeMap<u64, (RecordId, Removal)>,
     end: u64,
     log_start: u64,
+    /// The transaction markers the log holds, by offset: they take an offset but hold no
+    /// record.
+    markers: BTreeMap<u64, AppendedMarker>,
     /// The HW this replica reported, never above its LEO (Kafka's `UnifiedLog` keeps the HW
     /// at or below the LEO on truncation and recovery, and the model asserts it).
     pub(super) high_watermark: u64,
@@ -139,9 +143,15 @@ impl ReplicaLog {
         self.records.range(from, to)
     }
 
+    /// The transaction markers held from `from` up to (not including) `to`, by offset.
+    pub(super) fn markers(&self, from: u64, to: u64) -> impl Iterator<Item = &AppendedMarker> + '_ {
+        self.markers.range(from..to.max(from)).map(|(_, m)| m)
+    }
+
     fn truncate(&mut self, to: u64) {
         self.records.truncate(to);
         self.removed.split_off(&to);
+        self.markers.split_off(&to);
         self.end = self.end.min(to);
         self.log_start = self.log_start.min(self.end);
         self.high_watermark = self.high_watermark.min(self.end);
@@ -247,11 +257,20 @@ impl<'a> LogReplay<'a> {
                 tp,
                 records,
                 log_end_offset,
+                markers,
                 ..
             } => {
                 let r = self.entry(*broker, tp);
                 let end_before = r.end();
                 let mut lowest = r.end();
+                // A marker takes an offset like a record: one below the end cuts the log
+                // back first.
+                if let Some(first) = markers.iter().map(|m| m.offset).min() {
+                    if first < r.end() && records.first().is_none_or(|(o, _, _)| first < *o) {
+                        r.truncate(first);
+                        lowest = lowest.min(first);
+                    }
+                }
                 for (offset, id, epoch) in records {
                     if *offset < r.end() {
                         r.truncate(*offset);
@@ -262,6 +281,10 @@ impl<'a> LogReplay<'a> {
                     // leader's offsets).
                     r.records.insert_at_end(*offset, (*id, *epoch));
                     r.end = offset + 1;
+                }
+                for m in markers {
+                    r.markers.insert(m.offset, *m);
+                    r.end = r.end.max(m.offset + 1);
                 }
                 // A batch keeps its last offset when the cleaner emptied its tail.
                 r.end = r.end.max(*log_end_offset);
@@ -338,6 +361,7 @@ impl<'a> LogReplay<'a> {
             } => {
                 r.log_start = r.log_start.max(*log_start_offset);
                 r.records.drop_below(*log_start_offset);
+                r.markers = r.markers.split_off(log_start_offset);
                 r.end = r.end.max(r.log_start);
                 Vec::new()
             }
@@ -345,6 +369,7 @@ impl<'a> LogReplay<'a> {
                 let lowest = first_held.min(*offset);
                 let end_before = r.end;
                 r.records.clear();
+                r.markers.clear();
                 r.end = *offset;
                 r.log_start = *offset;
                 r.high_watermark = r.high_watermark.min(r.end);
@@ -413,6 +438,7 @@ mod tests {
                 as_leader: false,
                 records: vec![(3, id(3), 0), (4, id(4), 0)],
                 log_end_offset: 6,
+                markers: Vec::new(),
             },
         ];
         let mut replay = LogReplay::default();
@@ -447,6 +473,55 @@ mod tests {
             "another record was never there"
         );
         assert!(!replay.accounts_for(1, &tp, 4, id(9)));
+    }
+
+    #[test]
+    fn markers_take_offsets_and_go_with_a_truncation() {
+        use kafka_model::ControlRecordType;
+        let tp = tp();
+        let marker = |offset| AppendedMarker {
+            offset,
+            producer_id: 7,
+            producer_epoch: 0,
+            control_type: ControlRecordType::Commit,
+        };
+        let events = [
+            appended(0, 0, &[0, 1]),
+            Event::Appended {
+                broker: 0,
+                tp: tp.clone(),
+                as_leader: true,
+                records: Vec::new(),
+                log_end_offset: 3,
+                markers: vec![marker(2)],
+            },
+            // A new leader's marker at offset 1 cuts the log back first.
+            Event::Appended {
+                broker: 0,
+                tp: tp.clone(),
+                as_leader: false,
+                records: Vec::new(),
+                log_end_offset: 2,
+                markers: vec![marker(1)],
+            },
+        ];
+        let mut replay = LogReplay::default();
+        replay.apply(&events[0]);
+        replay.apply(&events[1]);
+        let r = replay.replica(0, &tp).expect("replayed");
+        assert_eq!(r.end(), 3);
+        assert_eq!(
+            r.markers(0, 10).map(|m| m.offset).collect::<Vec<_>>(),
+            vec![2]
+        );
+        let changes = replay.apply(&events[2]);
+        assert_eq!(changes[0].lowest_changed_offset, 1);
+        let r = replay.replica(0, &tp).expect("replayed");
+        assert_eq!((r.end(), r.get(1)), (2, None));
+        assert_eq!(
+            r.markers(0, 10).map(|m| m.offset).collect::<Vec<_>>(),
+            vec![1]
+        );
     }
 
     #[test]

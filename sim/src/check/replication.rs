@@ -13,7 +13,7 @@
 
 use super::common::{Invariant, Violation};
 use super::partitions::{Commit, CommitScan};
-use super::replay::{LogReplay, ReplicaLog};
+use super::replay::{LogChange, LogReplay, ReplicaLog};
 use crate::record::RecordedEvent;
 use kafka_model::{Acks, BrokerId, Event, LeaderEpoch, NodeId, RecordId, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
@@ -397,7 +397,7 @@ struct LeaderView {
 /// it. The ISR used is the leader's own committed one, never larger than the maximal ISR
 /// the HW waits for, so the bound is never below the true HW.
 #[derive(Default)]
-struct HighWatermarkBounds<'a> {
+pub(super) struct HighWatermarkBounds<'a> {
     leading: BTreeMap<(&'a TopicPartition, BrokerId), LeaderView>,
     bound: BTreeMap<(&'a TopicPartition, BrokerId), u64>,
     /// Per partition: the largest bound of any leader so far.
@@ -405,8 +405,15 @@ struct HighWatermarkBounds<'a> {
 }
 
 impl<'a> HighWatermarkBounds<'a> {
-    fn step(&mut self, replay: &mut LogReplay<'a>, event: &'a Event) {
-        for change in replay.apply(event) {
+    /// Applies one event to the replay and the bounds; returns the replicas whose logs
+    /// changed, as [`LogReplay::apply`] does.
+    pub(super) fn step(
+        &mut self,
+        replay: &mut LogReplay<'a>,
+        event: &'a Event,
+    ) -> Vec<LogChange<'a>> {
+        let changes = replay.apply(event);
+        for change in &changes {
             let leo = replay
                 .replica(change.broker, change.tp)
                 .map_or(0, ReplicaLog::end);
@@ -470,6 +477,7 @@ impl<'a> HighWatermarkBounds<'a> {
             }
             _ => {}
         }
+        changes
     }
 
     fn recompute(&mut self, replay: &LogReplay<'a>, tp: &'a TopicPartition, leader: BrokerId) {
@@ -490,7 +498,7 @@ impl<'a> HighWatermarkBounds<'a> {
     }
 
     /// The highest HW `broker` can have had for `tp` so far.
-    fn of(&self, tp: &'a TopicPartition, broker: BrokerId) -> u64 {
+    pub(super) fn of(&self, tp: &'a TopicPartition, broker: BrokerId) -> u64 {
         self.bound
             .get(&(tp, broker))
             .or_else(|| self.ceiling.get(tp))
@@ -691,6 +699,7 @@ mod tests {
                 as_leader: false,
                 records: vec![(0, id(0), 0), (2, id(2), 0), (3, id(3), 0)],
                 log_end_offset: 4,
+                markers: Vec::new(),
             },
         ));
         fetched.push(at(6, follower_hw(2, 0, 4)));

@@ -562,6 +562,7 @@ mod tests {
                     .map(|seq| (10 + seq, RecordId { producer: 0, seq }, 0))
                     .collect(),
                 log_end_offset: 20,
+                markers: Vec::new(),
             },
             &names.log,
         );

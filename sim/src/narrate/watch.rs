@@ -183,6 +183,7 @@ mod tests {
                 0,
             )],
             log_end_offset: leo,
+            markers: Vec::new(),
         }
     }
 
