@@ -638,6 +638,11 @@ pub struct OffsetsForLeaderEpochResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProduceRequest {
     pub correlation_id: u64,
+    /// A transactional producer's `transactional.id` (`ProduceRequest.transactionalId`,
+    /// null otherwise): a leader checking a transactional batch (KIP-890) asks this id's
+    /// coordinator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
     pub acks: Acks,
     pub timeout_ms: u64,
     pub partitions: Vec<ProducePartition>,

@@ -114,6 +114,7 @@ impl Broker {
         let timeout_ms = self.config.offsets_commit_timeout_ms;
         let request = ProduceRequest {
             correlation_id: append.append_id,
+            transactional_id: None,
             acks: Acks::All,
             timeout_ms,
             partitions: vec![ProducePartition {

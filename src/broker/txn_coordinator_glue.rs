@@ -100,6 +100,7 @@ impl Broker {
         };
         let request = ProduceRequest {
             correlation_id: append.append_id,
+            transactional_id: None,
             acks: Acks::All,
             timeout_ms: TXN_APPEND_TIMEOUT_MS,
             partitions: vec![ProducePartition {

@@ -343,6 +343,7 @@ fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkP
     };
     let produce = ProduceRequest {
         correlation_id: 1,
+        transactional_id: None,
         acks: Acks::Leader,
         timeout_ms: 30_000,
         partitions: vec![ProducePartition {

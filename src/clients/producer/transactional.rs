@@ -183,6 +183,12 @@ impl Producer {
         self.txn.as_ref().expect("a transactional producer")
     }
 
+    /// The `transactionalId` a produce request carries (`ProduceRequest.Builder
+    /// .forCurrentMagic` with the `TransactionManager`'s id): null without transactions.
+    pub(super) fn produce_transactional_id(&self) -> Option<String> {
+        self.txn.as_ref().map(|t| t.transactional_id.clone())
+    }
+
     pub(super) fn txn_mut(&mut self) -> &mut Transactional {
         self.txn.as_mut().expect("a transactional producer")
     }
