@@ -272,6 +272,7 @@ impl Cluster {
             Message::Produce(ProduceRequest {
                 correlation_id: 1,
                 transactional_id: None,
+                transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
                 acks,
                 timeout_ms: 30_000,
                 partitions: vec![ProducePartition {
@@ -673,6 +674,7 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
         Message::Produce(ProduceRequest {
             correlation_id: 7,
             transactional_id: None,
+            transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
             acks: Acks::All,
             timeout_ms: 30_000,
             partitions: vec![

@@ -12,6 +12,10 @@
 //! can end the transaction between the coordinator's answer and the append; the log's
 //! verification guard (see `producer_state/verification.rs`) catches that.
 //!
+//! From 4.0 (KIP-890 part 2) a client on transaction version 2 no longer adds partitions
+//! itself: the same request, sent without `verify_only`, adds the partition to the
+//! transaction (and opens one), and the append follows the coordinator's NONE.
+//!
 //! Simplified: Kafka's `AddPartitionsToTxnManager` batches the verifications of many
 //! produce requests into one request per coordinator with one in flight per node, and
 //! answers a superseded verification of the same transactional id at once (NETWORK_EXCEPTION,
@@ -150,6 +154,10 @@ impl Broker {
             }
             return Some((request, verified));
         };
+        // KIP-890 part 2: a client on transaction version 2 adds no partition itself; the
+        // leader's request adds it (`verify_only` false, `TransactionSupportedOperation
+        // .addPartition`), and the coordinator starts the transaction if none is open.
+        let adds = request.transaction_version.supports_epoch_bump();
         let correlation_id = self.next_correlation();
         out.send(
             NodeId::Broker(coordinator),
@@ -159,8 +167,11 @@ impl Broker {
                 producer_id,
                 producer_epoch,
                 partitions: verified.guards.keys().cloned().collect(),
-                verify_only: true,
-                transaction_version: TransactionVersion::V0,
+                verify_only: !adds,
+                transaction_version: match adds {
+                    true => TransactionVersion::V2,
+                    false => TransactionVersion::V0,
+                },
             }),
         );
         // `InterBrokerSendThread`: the request times out after `request.timeout.ms`.

@@ -435,6 +435,11 @@ fn start_producer(
     let shared = shared.clone();
     let spec = p.clone();
     let bootstrap = broker_ids.to_vec();
+    // The `transaction.version` the producer finds finalized (Kafka: ApiVersions; see
+    // `Producer::with_transaction_version`).
+    let transaction_version = scenario
+        .cluster
+        .feature_level(crate::scenario::TRANSACTION_VERSION_FEATURE);
     let node = handle
         .create_node()
         .name(format!("producer-{}", p.name))
@@ -459,6 +464,7 @@ fn start_producer(
                 true => generated,
                 false => generated.with_script(spec.sequence.clone()),
             }
+            .with_transaction_version(transaction_version)
             .resuming_at(Shared::now_ms());
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })

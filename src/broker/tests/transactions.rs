@@ -570,3 +570,32 @@ fn an_unanswered_verification_is_retriable_and_the_key_turns_it_off() {
     assert!(verifications_asked(&mut c).is_empty());
     assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
 }
+
+/// KIP-890 part 2: a client on transaction version 2 (Produce version 12) never adds the
+/// partition itself; the leader's request adds it (`verify_only` false, at version 2), and
+/// the batch goes in once the coordinator answers.
+#[test]
+fn under_transaction_version_2_the_leader_adds_the_partition() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    let Some((_, _, Message::Produce(request))) = c.wire.back_mut() else {
+        panic!()
+    };
+    request.transaction_version = crate::coordinator::transaction::TransactionVersion::V2;
+    c.run(10);
+    let asked: Vec<AddPartitionsToTxnRequest> = std::mem::take(&mut c.to_controller)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AddPartitionsToTxn(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert!(!asked[0].verify_only, "the leader adds the partition");
+    assert!(asked[0].transaction_version.supports_epoch_bump());
+    assert_eq!(asked[0].partitions, vec![tp()]);
+    coordinator_answers(&mut c, asked[0].correlation_id, ErrorCode::None);
+    c.run(1_000);
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+    assert!(c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+}
