@@ -395,13 +395,19 @@ impl Broker {
             return status;
         }
         let rules = ProducerRules::of_release(self.release());
+        // The log checks guards only with the key on (`ProducerStateManagerConfig
+        // .transactionVerificationEnabled`), even when a client on transaction version 2
+        // had its partition added with the key off.
         let verification = self.config.transaction_partition_verification();
+        let epoch_checked = self.release().has_epoch_checked_ongoing_transaction();
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
         // The group coordinator's transactional offset commits are not verified here
         // (Kafka verifies them in `GroupCoordinator.handleTxnCommitOffsets`, not modelled).
         let check = |stamp: BatchStamp| match origin {
             AppendOrigin::Coordinator => log.check_coordinator_batch(&stamp),
-            _ if verification => log.check_verified_producer_batch(&stamp, rules, guard),
+            _ if verification => {
+                log.check_verified_producer_batch(&stamp, rules, guard, epoch_checked)
+            }
             _ => log.check_producer_batch(&stamp, rules),
         };
         match producer.map(|stamp| (stamp, check(stamp))) {

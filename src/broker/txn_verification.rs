@@ -94,9 +94,14 @@ impl Broker {
         let Some(transactional_id) = request.transactional_id.clone() else {
             return Some((request, verified));
         };
-        if !self.config.transaction_partition_verification() {
+        // Kafka 4.0 skips the verification when the key is off only for a client on the
+        // classic protocol: a client on transaction version 2 relies on the leader to add
+        // its partitions (`maybeStartTransactionVerificationForPartitions`).
+        let adds = request.transaction_version.supports_epoch_bump();
+        if !self.config.transaction_partition_verification() && !adds {
             return Some((request, verified));
         }
+        let epoch_checked = self.release().has_epoch_checked_ongoing_transaction();
         // The producer id and epoch of the request's transactional batches (Kafka refuses a
         // request mixing producer ids; a client never sends one).
         let mut producer = None;
@@ -126,6 +131,7 @@ impl Broker {
                 stamp.producer_id,
                 stamp.base_sequence,
                 stamp.producer_epoch,
+                epoch_checked,
             );
             if guard != VerificationGuard::SENTINEL {
                 verified.guards.insert(part.tp.clone(), guard);
@@ -157,7 +163,6 @@ impl Broker {
         // KIP-890 part 2: a client on transaction version 2 adds no partition itself; the
         // leader's request adds it (`verify_only` false, `TransactionSupportedOperation
         // .addPartition`), and the coordinator starts the transaction if none is open.
-        let adds = request.transaction_version.supports_epoch_bump();
         let correlation_id = self.next_correlation();
         out.send(
             NodeId::Broker(coordinator),

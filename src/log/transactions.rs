@@ -100,6 +100,23 @@ impl Log {
             .is_some_and(|p| p.current_txn_first_offset.is_some())
     }
 
+    /// Whether the open transaction a batch at `epoch` would join is one it belongs to.
+    /// From 4.0 (KIP-890 part 2, `UnifiedLog.hasOngoingTransaction(producerId,
+    /// producerEpoch)`) only one at the same epoch counts: under transaction version 2 each
+    /// transaction has its own epoch, and a batch of the next transaction must not slip into
+    /// the previous one whose marker has not arrived yet; it is verified (and added) instead.
+    /// Before, any open transaction of the producer id counts.
+    fn has_ongoing_transaction_for(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        epoch_checked: bool,
+    ) -> bool {
+        self.transactions.producer(producer_id).is_some_and(|p| {
+            p.current_txn_first_offset.is_some() && (!epoch_checked || p.producer_epoch == epoch)
+        })
+    }
+
     /// `UnifiedLog.maybeStartTransactionVerification`: no verification is needed while the
     /// producer has a transaction open here (the sentinel); otherwise its pending entry's
     /// guard, the entry created if need be.
@@ -108,8 +125,9 @@ impl Log {
         producer_id: i64,
         sequence: i32,
         epoch: i16,
+        epoch_checked: bool,
     ) -> VerificationGuard {
-        if self.has_ongoing_transaction(producer_id) {
+        if self.has_ongoing_transaction_for(producer_id, epoch, epoch_checked) {
             VerificationGuard::SENTINEL
         } else {
             self.verification.start(producer_id, sequence, epoch)
@@ -126,7 +144,8 @@ impl Log {
         self.verification.clear_all();
     }
 
-    /// The leader's check of a client's batch with verification on (KIP-890 part 1), in
+    /// The leader's check of a client's batch with verification on (KIP-890 part 1;
+    /// `epoch_checked` from 4.0, see `has_ongoing_transaction_for`), in
     /// Kafka's order (`UnifiedLog.analyzeAndValidateProducerState`, `ProducerAppendInfo`):
     /// a duplicate is answered as such; a transactional batch that would open a transaction
     /// here must carry the guard of the producer's pending verification, else
@@ -138,13 +157,18 @@ impl Log {
         stamp: &BatchStamp,
         rules: ProducerRules,
         carried: VerificationGuard,
+        epoch_checked: bool,
     ) -> Check {
         let check = self.check_producer_batch(stamp, rules);
         if let Check::Duplicate { .. } = check {
             return check;
         }
         if stamp.is_transactional
-            && !self.has_ongoing_transaction(stamp.producer_id)
+            && !self.has_ongoing_transaction_for(
+                stamp.producer_id,
+                stamp.producer_epoch,
+                epoch_checked,
+            )
             && !self.verification.guard(stamp.producer_id).verify(carried)
         {
             return Check::Reject(ErrorCode::InvalidTxnState);

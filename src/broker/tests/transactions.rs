@@ -599,3 +599,54 @@ fn under_transaction_version_2_the_leader_adds_the_partition() {
     assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
     assert!(c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
 }
+
+/// From 4.0 the open transaction a batch joins must be at the batch's epoch: under
+/// transaction version 2 the next transaction (bumped epoch) may send before the previous
+/// one's marker reaches the partition, and its batch is then verified (added) instead of
+/// slipping into the previous transaction.
+#[test]
+fn from_4_0_a_batch_of_a_newer_epoch_does_not_join_the_open_transaction() {
+    let config = BrokerConfig {
+        kafka_version: crate::config::KafkaVersion::parse("4.0.0").expect("a release"),
+        ..config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    coordinator_is_the_test(&mut c);
+    c.run(10);
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(10);
+    let asked = verifications_asked(&mut c);
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::None);
+    c.run(1_000);
+    assert!(c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+    c.to_clients.clear();
+    // The next transaction, at epoch 1, before the previous one's marker.
+    let stamp = BatchStamp {
+        producer_id: PID,
+        producer_epoch: 1,
+        base_sequence: 0,
+        last_sequence: 0,
+        is_transactional: true,
+    };
+    c.produce_batch(0, Acks::All, vec![(None, 9)], Some(stamp));
+    c.name_last_produce(TXN_ID);
+    c.run(10);
+    let asked: Vec<(u64, i16)> = std::mem::take(&mut c.to_controller)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AddPartitionsToTxn(r) => Some((r.correlation_id, r.producer_epoch)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "verified, not joined");
+    assert_eq!(asked[0].1, 1);
+    assert_eq!(c.leo(0), 2, "not appended while the coordinator is asked");
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::ConcurrentTransactions);
+    c.run(1_000);
+    assert_eq!(
+        produce_answer(&c.to_clients[0]),
+        (ErrorCode::NotEnoughReplicas, None),
+        "retriable until the previous transaction is complete"
+    );
+}
