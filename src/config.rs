@@ -693,6 +693,9 @@ pub struct BrokerConfig {
     pub transaction_max_timeout_ms: u64,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1, 3.6.0): `None` is the
+    /// release's default, see [`BrokerConfig::transaction_partition_verification`].
+    pub transaction_partition_verification_enable: Option<bool>,
 }
 
 impl Default for BrokerConfig {
@@ -733,6 +736,7 @@ impl Default for BrokerConfig {
             transaction_state_log_segment_bytes: 0,
             transaction_max_timeout_ms: 0,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 0,
+            transaction_partition_verification_enable: None,
         };
         with_defaults(blank, Self::DECLARED)
     }
@@ -1335,7 +1339,30 @@ impl BrokerConfig {
                 Ok(())
             },
         },
+        // `TransactionLogConfigs.TRANSACTION_PARTITION_VERIFICATION_ENABLE_CONFIG` (3.6.0,
+        // default true); the key does not exist before, and the leader checks nothing.
+        ConfigKey {
+            name: "transaction.partition.verification.enable",
+            default: None,
+            unit: "",
+            doc: "KIP-890: a leader asks the coordinator before a producer's first transactional batch on a partition (none: on from 3.6, absent before)",
+            apply: |c, k, v| {
+                c.transaction_partition_verification_enable = Some(as_bool(k, v)?);
+                Ok(())
+            },
+        },
     ];
+
+    /// Whether a partition leader verifies transactional batches with the coordinator
+    /// (KIP-890 part 1, `ReplicaManager.maybeStartTransactionVerificationForPartitions`):
+    /// the key's value, by default on from 3.6.0; a release before has no such check, so
+    /// the key does nothing there.
+    pub fn transaction_partition_verification(&self) -> bool {
+        self.kafka_version.has_transaction_verification()
+            && self
+                .transaction_partition_verification_enable
+                .unwrap_or(true)
+    }
 
     /// Applies one broker config. The ranges are `KafkaConfig`'s validators; the checks
     /// between keys (`KafkaConfig.validateValues`) and against the network are the scenario's

@@ -329,6 +329,20 @@ impl KafkaVersion {
         self.at_least(4, 0, 0)
     }
 
+    /// KIP-890 part 1 (3.6.0, KAFKA-14402): a partition leader asks the transaction
+    /// coordinator whether a transactional batch belongs to an ongoing transaction before
+    /// it opens one on the partition (`transaction.partition.verification.enable`).
+    pub fn has_transaction_verification(self) -> bool {
+        self.at_least(3, 6, 0)
+    }
+
+    /// KIP-890 part 2 (4.0.0): a producer's open transaction on a partition counts as the
+    /// one a batch belongs to only at the batch's epoch (`UnifiedLog.hasOngoingTransaction`
+    /// takes the epoch), since under transaction version 2 every transaction has its own.
+    pub fn has_epoch_checked_ongoing_transaction(self) -> bool {
+        self.at_least(4, 0, 0)
+    }
+
     /// KIP-1030 (4.0.0): the producer's `linger.ms` defaults to 5 ms; before, to 0. The
     /// simulator runs the clients of the scenario's release for this default.
     pub fn default_producer_linger_ms(self) -> u64 {
@@ -489,5 +503,9 @@ mod tests {
         assert!(v("3.6.0").has_isr_eligibility_for_hw());
         assert!(!v("3.6.2").has_strict_min_isr() && !v("3.6.2").caps_min_isr_at_replicas());
         assert!(v("3.7.0").has_strict_min_isr() && v("3.7.0").caps_min_isr_at_replicas());
+        assert!(!v("3.5.2").has_transaction_verification());
+        assert!(v("3.6.0").has_transaction_verification());
+        assert!(!v("3.9.2").has_epoch_checked_ongoing_transaction());
+        assert!(v("4.0.0").has_epoch_checked_ongoing_transaction());
     }
 }

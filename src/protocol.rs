@@ -638,6 +638,17 @@ pub struct OffsetsForLeaderEpochResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProduceRequest {
     pub correlation_id: u64,
+    /// A transactional producer's `transactional.id` (`ProduceRequest.transactionalId`,
+    /// null otherwise): a leader checking a transactional batch (KIP-890) asks this id's
+    /// coordinator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
+    /// The transaction version the request's version stands for: a client on transaction
+    /// version 2 sends Produce version 12 or later, which lets the leader add the partition
+    /// to the transaction itself (KIP-890 part 2, `TransactionSupportedOperation
+    /// .addPartition`); anything older is version 0.
+    #[serde(skip_serializing_if = "TransactionVersion::is_classic")]
+    pub transaction_version: TransactionVersion,
     pub acks: Acks,
     pub timeout_ms: u64,
     pub partitions: Vec<ProducePartition>,

@@ -114,6 +114,8 @@ impl Broker {
         let timeout_ms = self.config.offsets_commit_timeout_ms;
         let request = ProduceRequest {
             correlation_id: append.append_id,
+            transactional_id: None,
+            transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
             acks: Acks::All,
             timeout_ms,
             partitions: vec![ProducePartition {

@@ -66,6 +66,7 @@ mod shutdown;
 mod tests;
 mod txn_coordinator_glue;
 mod txn_markers;
+mod txn_verification;
 mod zk_client;
 
 pub use disk::Disk;
@@ -166,6 +167,10 @@ pub enum BrokerTimer {
     DelayedDeleteRecordsExpire {
         id: u64,
     },
+    /// A transaction verification (KIP-890) got no answer from the coordinator in time.
+    TxnVerificationTimeout {
+        correlation_id: u64,
+    },
 }
 
 pub struct Broker {
@@ -221,6 +226,9 @@ pub struct Broker {
     /// KRaft mode: the metadata log observer and the lifecycle manager (`None` in
     /// ZooKeeper mode).
     kraft: Option<kraft_client::KraftClient>,
+    /// Produce requests waiting for their transaction verification (KIP-890), by the
+    /// correlation id of the AddPartitionsToTxn sent for them.
+    txn_verifications: BTreeMap<u64, txn_verification::PendingVerification>,
 }
 
 impl Broker {
@@ -287,6 +295,7 @@ impl Broker {
             producer_ids: None,
             delayed_delete_records: BTreeMap::new(),
             kraft: None,
+            txn_verifications: BTreeMap::new(),
             config,
         }
     }
@@ -313,6 +322,9 @@ impl Broker {
     /// metadata log the observer kept (flushed whole by a clean shutdown, as
     /// `KafkaRaftClient.shutdown` closes the log).
     pub fn into_disk(mut self) -> Disk {
+        for log in self.disk.logs.values_mut() {
+            log.forget_verifications();
+        }
         if let Some(kraft) = self.kraft.take() {
             let mut metadata_log = kraft.into_metadata_log();
             if self.disk.clean_shutdown {
@@ -627,6 +639,7 @@ impl Broker {
             }
             Message::Metadata(request) => self.on_metadata(from, request, out),
             Message::Disconnected(_) => {
+                self.fail_verifications_to(now_ms, from, out);
                 self.on_disconnected(from, out);
                 self.on_controlled_shutdown_disconnect(from, out);
             }
@@ -649,6 +662,9 @@ impl Broker {
                 self.on_alter_partition_response(now_ms, response, out)
             }
             Message::CreateTopicsResponse(response) => self.on_create_topics_response(response),
+            Message::AddPartitionsToTxnResponse(response) => {
+                self.on_verification_response(now_ms, from, response, out)
+            }
             Message::ListOffsets(request) => self.on_list_offsets(from, request, out),
             request @ (Message::FindCoordinator(_)
             | Message::JoinGroup(_)
@@ -682,7 +698,6 @@ impl Broker {
             | Message::DeleteRecordsResponse(_)
             | Message::InitProducerIdResponse(_)
             | Message::TxnOffsetCommitResponse(_)
-            | Message::AddPartitionsToTxnResponse(_)
             | Message::AddOffsetsToTxnResponse(_)
             | Message::EndTxnResponse(_)
             | Message::BrokerRegistration(_)
@@ -787,6 +802,9 @@ impl Broker {
             BrokerTimer::LogCleaner => self.on_log_cleaner_timer(now_ms, out),
             BrokerTimer::DelayedDeleteRecordsExpire { id } => {
                 self.expire_delayed_delete_records(id, out)
+            }
+            BrokerTimer::TxnVerificationTimeout { correlation_id } => {
+                self.fail_verification(now_ms, correlation_id, out)
             }
         }
     }

@@ -9,12 +9,13 @@
 //! change) calls `complete_delayed_produces` / `complete_delayed_fetches` for its partition.
 
 use super::partition::{PartitionState, Role};
+use super::txn_verification::Verified;
 use super::{Broker, BrokerTimer, FETCH_MAX_RECORDS};
 use crate::actor::Output;
 use crate::event::Event;
 use crate::fetch_session::{FetchContext, FetchSession};
 use crate::log::{EndOffsetRules, OffsetRange};
-use crate::producer_state::{AppendOrigin, Check, ProducerRules};
+use crate::producer_state::{AppendOrigin, Check, ProducerRules, VerificationGuard};
 use crate::protocol::*;
 use crate::types::*;
 use std::collections::BTreeSet;
@@ -209,11 +210,33 @@ impl Broker {
         request: ProduceRequest,
         out: &mut Output<BrokerTimer>,
     ) {
+        // KIP-890 part 1 (`ReplicaManager.handleProduceAppend`): a transactional batch that
+        // would open a transaction waits for the coordinator's word first.
+        let Some((request, verified)) =
+            self.maybe_start_transaction_verification(reply_to, request, out)
+        else {
+            return;
+        };
+        self.append_and_answer(now_ms, reply_to, request, verified, out);
+    }
+
+    /// `ReplicaManager.appendRecords`, once any verification is over: partitions whose
+    /// verification failed are answered with its error, the others appended carrying their
+    /// verification guards.
+    pub(super) fn append_and_answer(
+        &mut self,
+        now_ms: u64,
+        reply_to: ProduceReplyTo,
+        request: ProduceRequest,
+        mut verified: Verified,
+        out: &mut Output<BrokerTimer>,
+    ) {
         let ProduceRequest {
             correlation_id,
             acks,
             timeout_ms,
             partitions,
+            ..
         } = request;
         assert!(
             !partitions.is_empty(),
@@ -222,7 +245,19 @@ impl Broker {
         let origin = reply_to.origin();
         let statuses: Vec<ProduceStatus> = partitions
             .into_iter()
-            .map(|part| self.append_produced(now_ms, acks, origin, part, out))
+            .map(|part| {
+                let tp = part.tp.clone();
+                let before = verified.errors.remove(&tp);
+                let guard = verified
+                    .guards
+                    .get(&tp)
+                    .copied()
+                    .unwrap_or(VerificationGuard::SENTINEL);
+                match before {
+                    Some(error) => self.refuse_produced(part, error, out),
+                    None => self.append_produced(now_ms, acks, origin, part, guard, out),
+                }
+            })
             .collect();
         let appended: Vec<TopicPartition> = statuses
             .iter()
@@ -283,14 +318,41 @@ impl Broker {
         }
     }
 
+    /// A partition refused before its append (its verification failed): answered with
+    /// `error` (`ReplicaManager.handleProduceAppend`'s `preAppendErrors`).
+    fn refuse_produced(
+        &mut self,
+        part: ProducePartition,
+        error: ErrorCode,
+        out: &mut Output<BrokerTimer>,
+    ) -> ProduceStatus {
+        let count = part.records.len() as u32;
+        out.event(Event::ProduceRejected {
+            broker: self.id,
+            tp: part.tp.clone(),
+            error,
+            records: count,
+        });
+        ProduceStatus {
+            tp: part.tp,
+            leader_epoch: -1,
+            required_offset: 0,
+            base_offset: 0,
+            records: count,
+            result: Some((error, None)),
+        }
+    }
+
     /// Appends one partition's batch as leader, or says why not. With acks=all the status
-    /// waits for the ISR; otherwise it is answered at once.
+    /// waits for the ISR; otherwise it is answered at once. `guard` is the verification
+    /// the batch went through (KIP-890 part 1), the sentinel if none.
     pub(super) fn append_produced(
         &mut self,
         now_ms: u64,
         acks: Acks,
         origin: AppendOrigin,
         part: ProducePartition,
+        guard: VerificationGuard,
         out: &mut Output<BrokerTimer>,
     ) -> ProduceStatus {
         let ProducePartition {
@@ -333,9 +395,19 @@ impl Broker {
             return status;
         }
         let rules = ProducerRules::of_release(self.release());
+        // The log checks guards only with the key on (`ProducerStateManagerConfig
+        // .transactionVerificationEnabled`), even when a client on transaction version 2
+        // had its partition added with the key off.
+        let verification = self.config.transaction_partition_verification();
+        let epoch_checked = self.release().has_epoch_checked_ongoing_transaction();
         let log = self.disk.logs.get_mut(&tp).expect("a leader has a log");
+        // The group coordinator's transactional offset commits are not verified here
+        // (Kafka verifies them in `GroupCoordinator.handleTxnCommitOffsets`, not modelled).
         let check = |stamp: BatchStamp| match origin {
             AppendOrigin::Coordinator => log.check_coordinator_batch(&stamp),
+            _ if verification => {
+                log.check_verified_producer_batch(&stamp, rules, guard, epoch_checked)
+            }
             _ => log.check_producer_batch(&stamp, rules),
         };
         match producer.map(|stamp| (stamp, check(stamp))) {

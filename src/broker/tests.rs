@@ -271,6 +271,8 @@ impl Cluster {
             NodeId::Producer(0),
             Message::Produce(ProduceRequest {
                 correlation_id: 1,
+                transactional_id: None,
+                transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
                 acks,
                 timeout_ms: 30_000,
                 partitions: vec![ProducePartition {
@@ -280,6 +282,15 @@ impl Cluster {
                 }],
             }),
         ));
+    }
+
+    /// The produce request queued last names `transactional_id`, as a transactional
+    /// producer's request does (what a leader verifies with, KIP-890).
+    fn name_last_produce(&mut self, transactional_id: &str) {
+        let Some((_, _, Message::Produce(request))) = self.wire.back_mut() else {
+            panic!("a produce request is queued last")
+        };
+        request.transactional_id = Some(transactional_id.to_string());
     }
 
     fn leo(&self, b: BrokerId) -> u64 {
@@ -662,6 +673,8 @@ fn one_produce_request_answers_all_its_partitions_once_each_is_done() {
         NodeId::Producer(0),
         Message::Produce(ProduceRequest {
             correlation_id: 7,
+            transactional_id: None,
+            transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
             acks: Acks::All,
             timeout_ms: 30_000,
             partitions: vec![

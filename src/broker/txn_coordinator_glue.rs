@@ -100,6 +100,8 @@ impl Broker {
         };
         let request = ProduceRequest {
             correlation_id: append.append_id,
+            transactional_id: None,
+            transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
             acks: Acks::All,
             timeout_ms: TXN_APPEND_TIMEOUT_MS,
             partitions: vec![ProducePartition {

@@ -343,6 +343,8 @@ fn follower_cut_off(c: &mut Cluster) -> (TopicPartition, BrokerId, BrokerId, ZkP
     };
     let produce = ProduceRequest {
         correlation_id: 1,
+        transactional_id: None,
+        transaction_version: crate::coordinator::transaction::TransactionVersion::V0,
         acks: Acks::Leader,
         timeout_ms: 30_000,
         partitions: vec![ProducePartition {

@@ -42,7 +42,9 @@ mod transactions;
 mod transactions_tests;
 
 use crate::page_cache::{PageCache, WriteBack};
-use crate::producer_state::{Check, PartitionTransactions, ProducerRules, ProducerStateManager};
+use crate::producer_state::{
+    Check, PartitionTransactions, ProducerRules, ProducerStateManager, VerificationStates,
+};
 use crate::types::{BatchStamp, LeaderEpoch, ProducerRecord, Record, RecordBatch, RecordId};
 use config::{LogConfig, TimestampType};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -145,6 +147,10 @@ pub struct Log {
     /// `transactions.rs`). Also a function of the batches.
     #[serde(skip)]
     transactions: PartitionTransactions,
+    /// KIP-890: the leader's pending verifications of transactional batches, in memory
+    /// only (see `producer_state/verification.rs`).
+    #[serde(skip)]
+    verification: VerificationStates,
     /// The cleaner's `cleaner-offset-checkpoint` entry: where the dirty part begins.
     cleaner_checkpoint: Option<u64>,
     /// Draws each new segment's share of `segment.jitter.ms`.
@@ -198,6 +204,7 @@ impl Log {
             page_cache: PageCache::new(write_back),
             producer_state: ProducerStateManager::default(),
             transactions: PartitionTransactions::default(),
+            verification: VerificationStates::default(),
             cleaner_checkpoint: None,
             jitter_rng: ChaCha8Rng::seed_from_u64(jitter_seed),
         };
@@ -789,6 +796,7 @@ impl Log {
         self.epochs.clear();
         self.producer_state = ProducerStateManager::default();
         self.transactions = PartitionTransactions::default();
+        self.verification.clear_all();
         self.flushed_offset = offset;
         self.oldest_unflushed_ms = None;
         self.cleaner_checkpoint = None;

@@ -9,22 +9,29 @@
 
 use super::{Log, Roll};
 use crate::producer_state::{
-    AbortedTxn, AppendOrigin, Check, PartitionTransactions, ProducerStateManager,
+    AbortedTxn, AppendOrigin, Check, PartitionTransactions, ProducerRules, ProducerStateManager,
+    VerificationGuard, VerificationStates,
 };
 use crate::types::{BatchStamp, EndTxnMarker, ErrorCode, LeaderEpoch, RecordBatch};
 
 /// Notes one batch in the producer state, as `ProducerAppendInfo.append` does for every
 /// batch with a producer id: a marker ends its producer's open transaction, a data batch
-/// extends its producer's sequence and may open one.
+/// extends its producer's sequence and may open one. A transactional batch or a marker
+/// drops the producer's pending verification (`UnifiedLog.updateProducers`: either the
+/// transaction now has a first offset here or it is over).
 fn note_batch(
     state: &mut ProducerStateManager,
     transactions: &mut PartitionTransactions,
+    verification: &mut VerificationStates,
     batch: &RecordBatch,
     origin: AppendOrigin,
 ) -> Result<(), ErrorCode> {
     let Some(stamp) = batch.producer else {
         return Ok(());
     };
+    if stamp.is_transactional || batch.control.is_some() {
+        verification.clear(stamp.producer_id);
+    }
     if let Some(marker) = batch.control {
         transactions.append_end_txn_marker(
             stamp.producer_id,
@@ -52,14 +59,22 @@ impl Log {
     pub(super) fn rebuild_producer_state(&mut self) {
         let mut state = ProducerStateManager::default();
         let mut transactions = PartitionTransactions::default();
+        let mut verification = std::mem::take(&mut self.verification);
         for b in self.batches() {
             // Recovery reads with `AppendOrigin.REPLICATION`: nothing the leader let in is
             // refused on the way back.
-            let noted = note_batch(&mut state, &mut transactions, b, AppendOrigin::Replication);
+            let noted = note_batch(
+                &mut state,
+                &mut transactions,
+                &mut verification,
+                b,
+                AppendOrigin::Replication,
+            );
             assert!(noted.is_ok(), "a log's own batches replay: {noted:?}");
         }
         self.producer_state = state;
         self.transactions = transactions;
+        self.verification = verification;
     }
 
     /// The transactional part of the leader's check of a producer's batch, after the
@@ -77,11 +92,104 @@ impl Log {
         }
     }
 
+    /// Whether `producer_id` has a transaction open on this partition
+    /// (`UnifiedLog.hasOngoingTransaction`).
+    pub fn has_ongoing_transaction(&self, producer_id: i64) -> bool {
+        self.transactions
+            .producer(producer_id)
+            .is_some_and(|p| p.current_txn_first_offset.is_some())
+    }
+
+    /// Whether the open transaction a batch at `epoch` would join is one it belongs to.
+    /// From 4.0 (KIP-890 part 2, `UnifiedLog.hasOngoingTransaction(producerId,
+    /// producerEpoch)`) only one at the same epoch counts: under transaction version 2 each
+    /// transaction has its own epoch, and a batch of the next transaction must not slip into
+    /// the previous one whose marker has not arrived yet; it is verified (and added) instead.
+    /// Before, any open transaction of the producer id counts.
+    fn has_ongoing_transaction_for(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        epoch_checked: bool,
+    ) -> bool {
+        self.transactions.producer(producer_id).is_some_and(|p| {
+            p.current_txn_first_offset.is_some() && (!epoch_checked || p.producer_epoch == epoch)
+        })
+    }
+
+    /// `UnifiedLog.maybeStartTransactionVerification`: no verification is needed while the
+    /// producer has a transaction open here (the sentinel); otherwise its pending entry's
+    /// guard, the entry created if need be.
+    pub fn maybe_start_transaction_verification(
+        &mut self,
+        producer_id: i64,
+        sequence: i32,
+        epoch: i16,
+        epoch_checked: bool,
+    ) -> VerificationGuard {
+        if self.has_ongoing_transaction_for(producer_id, epoch, epoch_checked) {
+            VerificationGuard::SENTINEL
+        } else {
+            self.verification.start(producer_id, sequence, epoch)
+        }
+    }
+
+    /// The pending verifications, for inspection.
+    pub fn verification_states(&self) -> &VerificationStates {
+        &self.verification
+    }
+
+    /// A restart loses the pending verifications (they live in the broker's memory).
+    pub fn forget_verifications(&mut self) {
+        self.verification.clear_all();
+    }
+
+    /// The leader's check of a client's batch with verification on (KIP-890 part 1;
+    /// `epoch_checked` from 4.0, see `has_ongoing_transaction_for`), in
+    /// Kafka's order (`UnifiedLog.analyzeAndValidateProducerState`, `ProducerAppendInfo`):
+    /// a duplicate is answered as such; a transactional batch that would open a transaction
+    /// here must carry the guard of the producer's pending verification, else
+    /// INVALID_TXN_STATE (`batchMissingRequiredVerification`); then the epoch; then, before
+    /// the sequence, a pending verification's lowest sequence bounds the first sequence
+    /// (`ProducerAppendInfo.checkSequence`, KAFKA-14920: OUT_OF_ORDER_SEQUENCE_NUMBER).
+    pub fn check_verified_producer_batch(
+        &self,
+        stamp: &BatchStamp,
+        rules: ProducerRules,
+        carried: VerificationGuard,
+        epoch_checked: bool,
+    ) -> Check {
+        let check = self.check_producer_batch(stamp, rules);
+        if let Check::Duplicate { .. } = check {
+            return check;
+        }
+        if stamp.is_transactional
+            && !self.has_ongoing_transaction_for(
+                stamp.producer_id,
+                stamp.producer_epoch,
+                epoch_checked,
+            )
+            && !self.verification.guard(stamp.producer_id).verify(carried)
+        {
+            return Check::Reject(ErrorCode::InvalidTxnState);
+        }
+        if check == Check::Reject(ErrorCode::InvalidProducerEpoch) {
+            return check;
+        }
+        match self.verification.entry(stamp.producer_id) {
+            Some(entry) if stamp.base_sequence > entry.lowest_sequence => {
+                Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
+            }
+            _ => check,
+        }
+    }
+
     /// A client's batch the leader checked and is about to append.
     pub(super) fn note_client_batch(&mut self, batch: &RecordBatch) {
         let noted = note_batch(
             &mut self.producer_state,
             &mut self.transactions,
+            &mut self.verification,
             batch,
             AppendOrigin::Client,
         );
@@ -95,6 +203,7 @@ impl Log {
         let noted = note_batch(
             &mut self.producer_state,
             &mut self.transactions,
+            &mut self.verification,
             batch,
             AppendOrigin::Replication,
         );
@@ -138,6 +247,7 @@ impl Log {
         note_batch(
             &mut self.producer_state,
             &mut self.transactions,
+            &mut self.verification,
             &batch,
             AppendOrigin::Coordinator,
         )?;

@@ -23,10 +23,12 @@
 mod transactions;
 #[cfg(test)]
 mod transactions_tests;
+mod verification;
 
 pub use transactions::{
     AbortedTxn, AppendOrigin, CompletedTxn, PartitionTransactions, TxnProducer,
 };
+pub use verification::{VerificationEntry, VerificationGuard, VerificationStates};
 
 use crate::kafka_version::KafkaVersion;
 use crate::types::{BatchStamp, ErrorCode, RecordBatch};

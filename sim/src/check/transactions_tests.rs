@@ -23,6 +23,7 @@ fn sent(seq: u64, partition: u32, t: TransactionRef) -> Event {
         id: id(seq),
         tp: tp(partition),
         transaction: Some(t),
+        input: None,
     }
 }
 

@@ -454,6 +454,11 @@ fn start_producer(
     let shared = shared.clone();
     let spec = p.clone();
     let bootstrap = broker_ids.to_vec();
+    // The `transaction.version` the producer finds finalized (Kafka: ApiVersions; see
+    // `Producer::with_transaction_version`).
+    let transaction_version = scenario
+        .cluster
+        .feature_level(crate::scenario::TRANSACTION_VERSION_FEATURE);
     let node = handle
         .create_node()
         .name(format!("producer-{}", p.name))
@@ -465,6 +470,7 @@ fn start_producer(
                 true => generated,
                 false => generated.with_script(spec.sequence.clone()),
             }
+            .with_transaction_version(transaction_version)
             .resuming_at(Shared::now_ms());
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })
@@ -595,6 +601,9 @@ fn start_processor(
     let producer_spec = scenario.producers[p.producer].clone();
     let bootstrap = broker_ids.to_vec();
     let protocol = ClientProtocol::of(scenario);
+    let transaction_version = scenario
+        .cluster
+        .feature_level(crate::scenario::TRANSACTION_VERSION_FEATURE);
     let node = handle
         .create_node()
         .name(format!("processor-{}", p.name))
@@ -603,7 +612,8 @@ fn start_processor(
             let consumer = new_consumer(&consumer_spec, p.consumer, bootstrap.clone(), protocol);
             let first_seq = next_record_seq(&shared, p.producer as u32);
             let producer = new_producer(&producer_spec, p.producer, bootstrap.clone(), &shared)
-                .numbering_from(first_seq);
+                .numbering_from(first_seq)
+                .with_transaction_version(transaction_version);
             let processor = Processor::new(consumer, producer, p.consumer as u32);
             run_node::<Processor, _>(shared.clone(), id, Owned(Mutex::new(processor)))
         })

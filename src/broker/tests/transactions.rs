@@ -95,9 +95,17 @@ fn marker_answers(c: &Cluster) -> Vec<Vec<(TopicPartition, ErrorCode)>> {
         .collect()
 }
 
+/// These tests have no transaction coordinator: the leader does not verify (KIP-890).
+fn unverified_config() -> BrokerConfig {
+    BrokerConfig {
+        transaction_partition_verification_enable: Some(false),
+        ..config()
+    }
+}
+
 #[test]
 fn read_committed_reads_up_to_the_last_stable_offset_and_a_commit_marker_moves_it() {
-    let mut c = Cluster::new(3, config());
+    let mut c = Cluster::new(3, unverified_config());
     c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
     c.run(10);
     produce_txn(&mut c, 0..3, 0);
@@ -144,7 +152,7 @@ fn read_committed_reads_up_to_the_last_stable_offset_and_a_commit_marker_moves_i
 
 #[test]
 fn an_aborted_transaction_is_named_to_read_committed_fetchers() {
-    let mut c = Cluster::new(3, config());
+    let mut c = Cluster::new(3, unverified_config());
     c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
     c.run(10);
     produce_txn(&mut c, 0..2, 0);
@@ -388,5 +396,257 @@ fn a_broker_before_2_5_answers_a_pending_offset_with_the_committed_one() {
     assert_eq!(
         fetch_committed(&mut c, 0, true),
         committed(None, ErrorCode::None)
+    );
+}
+
+// ---- KIP-890 part 1: the leader verifies with the coordinator ----
+
+const TXN_ID: &str = "txn-a";
+
+/// The transaction coordinator of `TXN_ID` is the test (as the controller's id), alive in
+/// broker 0's metadata.
+fn coordinator_is_the_test(c: &mut Cluster) {
+    let partition = crate::coordinator::transaction::log::partition_for(
+        TXN_ID,
+        config().transaction_state_log_num_partitions,
+    );
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::UpdateMetadata(UpdateMetadataRequest {
+            controller_id: CONTROLLER,
+            controller_epoch: 1,
+            live_brokers: vec![0, 1, 2, CONTROLLER],
+            partitions: vec![PartitionMetadata {
+                tp: TopicPartition::new(TRANSACTION_STATE_TOPIC, partition),
+                error: ErrorCode::None,
+                leader: Some(CONTROLLER),
+                leader_epoch: 0,
+                replicas: vec![CONTROLLER],
+                isr: vec![CONTROLLER],
+            }],
+        }),
+    ));
+}
+
+/// A transactional producer's batch of `seqs` at sequence `base`, in a request that names
+/// its transactional id, as a 3.x client sends it.
+fn produce_txn_named(c: &mut Cluster, seqs: std::ops::Range<u64>, base: i32) {
+    produce_txn(c, seqs, base);
+    c.name_last_produce(TXN_ID);
+}
+
+/// The verifications broker 0 asked the coordinator for: correlation id and partitions.
+fn verifications_asked(c: &mut Cluster) -> Vec<(u64, Vec<TopicPartition>)> {
+    std::mem::take(&mut c.to_controller)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AddPartitionsToTxn(r) => {
+                assert!(r.verify_only, "a leader only verifies");
+                assert_eq!(
+                    (r.transactional_id.as_str(), r.producer_id, r.producer_epoch),
+                    (TXN_ID, PID, 0)
+                );
+                Some((r.correlation_id, r.partitions))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn coordinator_answers(c: &mut Cluster, correlation_id: u64, error: ErrorCode) {
+    c.wire.push_back((
+        NodeId::Broker(0),
+        NodeId::Broker(CONTROLLER),
+        Message::AddPartitionsToTxnResponse(AddPartitionsToTxnResponse {
+            correlation_id,
+            results: vec![(tp(), error)],
+        }),
+    ));
+}
+
+fn verifying_leader() -> Cluster {
+    let mut c = Cluster::new(3, config());
+    assert!(config().transaction_partition_verification(), "on in 3.7");
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    coordinator_is_the_test(&mut c);
+    c.run(10);
+    c
+}
+
+/// Kafka's `ReplicaManagerTest.testTransactionVerificationFlow`: the first transactional
+/// batch waits for the coordinator, goes in once it confirms, and the next batch of the
+/// now open transaction is not verified again.
+#[test]
+fn a_verified_transactional_batch_is_appended_and_the_next_one_needs_no_verification() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(10);
+    let asked = verifications_asked(&mut c);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].1, vec![tp()]);
+    assert_eq!(
+        c.leo(0),
+        0,
+        "nothing is appended before the coordinator answers"
+    );
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::None);
+    c.run(1_000);
+    assert_eq!(c.leo(0), 2);
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+    c.to_clients.clear();
+    produce_txn_named(&mut c, 2..3, 2);
+    c.run(1_000);
+    assert!(
+        verifications_asked(&mut c).is_empty(),
+        "the transaction is open here"
+    );
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(2)));
+}
+
+/// The coordinator does not hold the partition in the transaction: INVALID_TXN_STATE for
+/// the producer (`ReplicaManager.handleProduceAppend`, an old client's error), nothing
+/// appended, no transaction opened.
+#[test]
+fn a_transactional_batch_of_a_partition_not_in_the_transaction_is_refused() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(10);
+    let asked = verifications_asked(&mut c);
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::InvalidTxnState);
+    c.run(1_000);
+    assert_eq!(
+        produce_answer(&c.to_clients[0]),
+        (ErrorCode::InvalidTxnState, None)
+    );
+    assert_eq!(c.leo(0), 0);
+    assert!(!c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+}
+
+/// KAFKA-14884: the coordinator confirms, but an ABORT marker reached the partition in
+/// between (the transaction ended, and the next may not hold the partition): the guard the
+/// batch carries is no longer the producer's, so the batch is refused.
+#[test]
+fn a_verification_overtaken_by_a_marker_lets_nothing_in() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(10);
+    let asked = verifications_asked(&mut c);
+    write_marker(&mut c, ControlRecordType::Abort, 1);
+    c.run(1_000);
+    assert_eq!(c.leo(0), 1, "the marker is in");
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::None);
+    c.run(1_000);
+    let answers: Vec<(ErrorCode, Option<u64>)> = c
+        .to_clients
+        .iter()
+        .filter(|m| matches!(m, Message::ProduceResponse(_)))
+        .map(produce_answer)
+        .collect();
+    assert_eq!(answers, vec![(ErrorCode::InvalidTxnState, None)]);
+    assert_eq!(c.leo(0), 1, "no record after the marker");
+    assert!(!c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+}
+
+/// A coordinator that does not answer: the produce is answered NOT_ENOUGH_REPLICAS, an error
+/// older clients retry (KAFKA-15459); and with the key off nothing is asked.
+#[test]
+fn an_unanswered_verification_is_retriable_and_the_key_turns_it_off() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(31_000);
+    assert_eq!(
+        produce_answer(&c.to_clients[0]),
+        (ErrorCode::NotEnoughReplicas, None)
+    );
+    assert_eq!(c.leo(0), 0);
+
+    let mut c = Cluster::new(3, unverified_config());
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    coordinator_is_the_test(&mut c);
+    c.run(10);
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(1_000);
+    assert!(verifications_asked(&mut c).is_empty());
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+}
+
+/// KIP-890 part 2: a client on transaction version 2 (Produce version 12) never adds the
+/// partition itself; the leader's request adds it (`verify_only` false, at version 2), and
+/// the batch goes in once the coordinator answers.
+#[test]
+fn under_transaction_version_2_the_leader_adds_the_partition() {
+    let mut c = verifying_leader();
+    produce_txn_named(&mut c, 0..2, 0);
+    let Some((_, _, Message::Produce(request))) = c.wire.back_mut() else {
+        panic!()
+    };
+    request.transaction_version = crate::coordinator::transaction::TransactionVersion::V2;
+    c.run(10);
+    let asked: Vec<AddPartitionsToTxnRequest> = std::mem::take(&mut c.to_controller)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AddPartitionsToTxn(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert!(!asked[0].verify_only, "the leader adds the partition");
+    assert!(asked[0].transaction_version.supports_epoch_bump());
+    assert_eq!(asked[0].partitions, vec![tp()]);
+    coordinator_answers(&mut c, asked[0].correlation_id, ErrorCode::None);
+    c.run(1_000);
+    assert_eq!(produce_answer(&c.to_clients[0]), (ErrorCode::None, Some(0)));
+    assert!(c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+}
+
+/// From 4.0 the open transaction a batch joins must be at the batch's epoch: under
+/// transaction version 2 the next transaction (bumped epoch) may send before the previous
+/// one's marker reaches the partition, and its batch is then verified (added) instead of
+/// slipping into the previous transaction.
+#[test]
+fn from_4_0_a_batch_of_a_newer_epoch_does_not_join_the_open_transaction() {
+    let config = BrokerConfig {
+        kafka_version: crate::config::KafkaVersion::parse("4.0.0").expect("a release"),
+        ..config()
+    };
+    let mut c = Cluster::new(3, config);
+    c.leader_and_isr(0, 0, vec![0, 1, 2], 0);
+    coordinator_is_the_test(&mut c);
+    c.run(10);
+    produce_txn_named(&mut c, 0..2, 0);
+    c.run(10);
+    let asked = verifications_asked(&mut c);
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::None);
+    c.run(1_000);
+    assert!(c.brokers[&0].disk().logs[&tp()].has_ongoing_transaction(PID));
+    c.to_clients.clear();
+    // The next transaction, at epoch 1, before the previous one's marker.
+    let stamp = BatchStamp {
+        producer_id: PID,
+        producer_epoch: 1,
+        base_sequence: 0,
+        last_sequence: 0,
+        is_transactional: true,
+    };
+    c.produce_batch(0, Acks::All, vec![(None, 9)], Some(stamp));
+    c.name_last_produce(TXN_ID);
+    c.run(10);
+    let asked: Vec<(u64, i16)> = std::mem::take(&mut c.to_controller)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::AddPartitionsToTxn(r) => Some((r.correlation_id, r.producer_epoch)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "verified, not joined");
+    assert_eq!(asked[0].1, 1);
+    assert_eq!(c.leo(0), 2, "not appended while the coordinator is asked");
+    coordinator_answers(&mut c, asked[0].0, ErrorCode::ConcurrentTransactions);
+    c.run(1_000);
+    assert_eq!(
+        produce_answer(&c.to_clients[0]),
+        (ErrorCode::NotEnoughReplicas, None),
+        "retriable until the previous transaction is complete"
     );
 }

@@ -140,6 +140,7 @@ fn produce_txn(c: &mut Cluster, producer_id: i64, producer_epoch: i16) {
         vec![(None, 0), (None, 1), (None, 2)],
         Some(stamp),
     );
+    c.name_last_produce("tx-1");
     c.run(100);
     c.to_clients.clear();
 }
@@ -342,6 +343,7 @@ fn a_new_coordinator_finishes_a_commit_whose_markers_the_old_one_could_not_write
         is_transactional: true,
     };
     c.produce_batch(2, Acks::All, vec![(None, 0), (None, 1)], Some(stamp));
+    c.name_last_produce("tx-1");
     c.run(100);
     // Broker 2 stops answering: the decision is written, its marker cannot be.
     c.down.insert(2);

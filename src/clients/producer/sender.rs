@@ -157,6 +157,8 @@ impl Producer {
             NodeId::Broker(broker),
             Message::Produce(ProduceRequest {
                 correlation_id,
+                transactional_id: self.produce_transactional_id(),
+                transaction_version: self.produce_transaction_version(),
                 acks: self.config.acks,
                 timeout_ms: self.config.request_timeout_ms,
                 partitions: batches

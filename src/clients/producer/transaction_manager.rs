@@ -13,6 +13,7 @@
 //! the classic protocol of transaction versions 0 and 1, which a 3.x client speaks: every
 //! new partition is added with AddPartitionsToTxn before the first batch goes to it.
 
+use crate::coordinator::transaction::TransactionVersion;
 use crate::types::{ErrorCode, TopicPartition};
 use std::collections::BTreeSet;
 
@@ -95,6 +96,11 @@ pub struct TransactionManager {
     /// `AddOffsetsToTxnHandler`): the coordinator knows of the transaction even without a
     /// data partition, so its end needs an EndTxn.
     offsets_added: bool,
+    /// The `transaction.version` the cluster finalized, as the producer last learned it.
+    finalized_version: TransactionVersion,
+    /// The current transaction runs on transaction version 2 (KIP-890 part 2): chosen when
+    /// it begins, so the protocol changes only between transactions.
+    transaction_v2: bool,
 }
 
 impl Default for TransactionManager {
@@ -107,6 +113,8 @@ impl Default for TransactionManager {
             pending_partitions: BTreeSet::new(),
             partitions_in_transaction: BTreeSet::new(),
             offsets_added: false,
+            finalized_version: TransactionVersion::V0,
+            transaction_v2: false,
         }
     }
 }
@@ -158,18 +166,37 @@ impl TransactionManager {
         self.transition_checked(TxnState::Initializing)
     }
 
-    /// `beginTransaction()`.
+    /// The finalized `transaction.version` the producer learned (Kafka: from ApiVersions).
+    pub fn set_finalized_transaction_version(&mut self, version: TransactionVersion) {
+        self.finalized_version = version;
+    }
+
+    /// Whether the current transaction runs on transaction version 2.
+    pub fn is_transaction_v2(&self) -> bool {
+        self.transaction_v2
+    }
+
+    /// `beginTransaction()`. Kafka 4.0 chooses the protocol here
+    /// (`maybeUpdateTransactionV2Enabled`): version 2 if the cluster finalized it.
     pub fn begin_transaction(&mut self) -> Result<(), CallError> {
         self.fail_with_error()?;
-        self.transition_checked(TxnState::InTransaction)
+        self.transition_checked(TxnState::InTransaction)?;
+        self.transaction_v2 = self.finalized_version.supports_epoch_bump();
+        Ok(())
     }
 
     /// `maybeAddPartition`, on `send()`: a partition not yet in the transaction waits to
-    /// be added.
+    /// be added. Under transaction version 2 it is in the transaction at once: no
+    /// AddPartitionsToTxn goes out, the leader adds it with its first batch (Kafka 4.0's
+    /// `maybeAddPartition`, KIP-890 part 2).
     pub fn maybe_add_partition(&mut self, tp: &TopicPartition) -> Result<(), CallError> {
         self.fail_with_error()?;
         if self.state != TxnState::InTransaction {
             return Err(CallError::InvalidState { state: self.state });
+        }
+        if self.transaction_v2 {
+            self.partitions_in_transaction.insert(tp.clone());
+            return Ok(());
         }
         if !self.partitions_in_transaction.contains(tp) && !self.pending_partitions.contains(tp) {
             self.new_partitions.insert(tp.clone());
@@ -516,6 +543,31 @@ mod tests {
             "a new transaction adds again"
         );
         t.init_transactions().unwrap();
+    }
+
+    /// Kafka 4.0's `TransactionManagerTest` with transaction version 2: a partition is in
+    /// the transaction as soon as it is sent to, with no AddPartitionsToTxn; the version is
+    /// chosen when a transaction begins, so a change applies to the next one.
+    #[test]
+    fn test_transaction_v2_adds_no_partitions_and_switches_only_between_transactions() {
+        let mut t = TransactionManager::default();
+        t.init_transactions().unwrap();
+        assert_eq!(t.on_init_producer_id(ErrorCode::None), Next::Done);
+        t.set_finalized_transaction_version(TransactionVersion::V2);
+        t.begin_transaction().unwrap();
+        assert!(t.is_transaction_v2());
+        t.maybe_add_partition(&tp(0)).unwrap();
+        assert!(t.take_partitions_to_add().is_empty(), "the leader adds it");
+        assert!(t.is_send_to_partition_allowed(&tp(0)));
+        assert!(t.transaction_started(), "an EndTxn follows");
+        t.set_finalized_transaction_version(TransactionVersion::V0);
+        assert!(t.is_transaction_v2(), "not within a transaction");
+        t.begin_commit().unwrap();
+        assert_eq!(t.on_end_txn(ErrorCode::None), Next::Done);
+        t.begin_transaction().unwrap();
+        assert!(!t.is_transaction_v2());
+        t.maybe_add_partition(&tp(0)).unwrap();
+        assert_eq!(t.take_partitions_to_add(), vec![tp(0)]);
     }
 
     #[test]

@@ -18,10 +18,12 @@ use crate::event::Event;
 use crate::protocol::*;
 use crate::types::*;
 
-/// The classic transaction protocol a 3.7 client speaks: its AddPartitionsToTxn (v4) and
-/// EndTxn (v3) are below the versions that stand for transaction version 2 (KIP-890 part 2;
-/// a 4.0 coordinator reads `version > 4` as TV2, anything older as TV0, `KafkaApis`).
-const CLIENT_TRANSACTION_VERSION: TransactionVersion = TransactionVersion::V0;
+/// The classic transaction protocol: a client's AddPartitionsToTxn (v4) and EndTxn (v4)
+/// below the versions that stand for transaction version 2 (KIP-890 part 2; a 4.0
+/// coordinator reads `version > 4` as TV2, anything older as TV0, `KafkaApis`). A 3.x
+/// client always speaks it; a 4.0 client when the cluster has not finalized
+/// `transaction.version` 2.
+const CLASSIC_TRANSACTION_VERSION: TransactionVersion = TransactionVersion::V0;
 
 /// `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`: the first AddPartitionsToTxn of a
 /// transaction that hears CONCURRENT_TRANSACTIONS (the last one is still completing) retries
@@ -165,6 +167,14 @@ impl Transactional {
         }
     }
 
+    /// The transaction version the current transaction's requests stand for.
+    fn request_version(&self) -> TransactionVersion {
+        match self.manager.is_transaction_v2() {
+            true => TransactionVersion::V2,
+            false => CLASSIC_TRANSACTION_VERSION,
+        }
+    }
+
     /// `enqueueRequest`: into the queue by priority, behind those of the same priority. A
     /// FindCoordinator already queued is not queued twice.
     pub(super) fn enqueue(&mut self, request: TxnRequest, backoff_ms: Option<u64>) {
@@ -226,6 +236,38 @@ pub(super) enum TxnStep {
 impl Producer {
     pub(super) fn txn(&self) -> &Transactional {
         self.txn.as_ref().expect("a transactional producer")
+    }
+
+    /// The `transactionalId` a produce request carries (`ProduceRequest.Builder
+    /// .forCurrentMagic` with the `TransactionManager`'s id): null without transactions.
+    pub(super) fn produce_transactional_id(&self) -> Option<String> {
+        self.txn.as_ref().map(|t| t.transactional_id.clone())
+    }
+
+    /// The transaction version of the requests of the current transaction: 2 when it runs
+    /// on transaction version 2 (Kafka 4.0's `Sender` builds Produce at version 12 or later
+    /// then, `ProduceRequest.builder(..., useTransactionV1Version)`), else the classic one.
+    pub(super) fn produce_transaction_version(&self) -> TransactionVersion {
+        self.txn
+            .as_ref()
+            .map_or(CLASSIC_TRANSACTION_VERSION, |t| t.request_version())
+    }
+
+    /// The `transaction.version` the cluster finalized, as the producer learns it.
+    ///
+    /// Kafka 4.0's client reads it from the finalized features of the brokers' ApiVersions
+    /// answers (`ApiVersions.finalizedFeatures`, `TransactionManager
+    /// .isTransactionV2Enabled`). The model has no ApiVersions exchange: the level comes
+    /// from the scenario's cluster (`[cluster] features`, else its release's default) when
+    /// the producer process starts, and a client of a release before 4.0 ignores it, as a
+    /// 3.x client knows nothing of the feature. A level changed while the producer runs is
+    /// not modelled (none can be: the model has no feature upgrade).
+    pub fn with_transaction_version(mut self, level: i16) -> Producer {
+        if let Some(t) = self.txn.as_mut() {
+            t.manager
+                .set_finalized_transaction_version(TransactionVersion::of_level(level));
+        }
+        self
     }
 
     pub(super) fn txn_mut(&mut self) -> &mut Transactional {
@@ -408,7 +450,7 @@ impl Producer {
                     producer_epoch,
                     partitions: partitions.clone(),
                     verify_only: false,
-                    transaction_version: CLIENT_TRANSACTION_VERSION,
+                    transaction_version: t.request_version(),
                 })
             }
             TxnRequest::EndTxn { committed } => Message::EndTxn(EndTxnRequest {
@@ -417,7 +459,7 @@ impl Producer {
                 producer_id,
                 producer_epoch,
                 committed: *committed,
-                transaction_version: CLIENT_TRANSACTION_VERSION,
+                transaction_version: t.request_version(),
             }),
             TxnRequest::FindGroupCoordinator(group_id) => {
                 Message::FindCoordinator(FindCoordinatorRequest {
@@ -565,7 +607,20 @@ impl Producer {
         request: TxnRequest,
         out: &mut Output<ProducerTimer>,
     ) {
-        let next = self.txn_mut().manager.on_end_txn(response.error);
+        let t = self.txn_mut();
+        let bumped = t.manager.is_transaction_v2() && response.error == ErrorCode::None;
+        let next = t.manager.on_end_txn(response.error);
+        if bumped && response.producer_id >= 0 && response.producer_epoch >= 0 {
+            // Kafka 4.0's `EndTxnHandler.handleResponse` under transaction version 2: the
+            // coordinator bumped the epoch at the end (or gave a new producer id when the
+            // epoch ran out), and the next transaction runs with what it answered, its
+            // sequences from 0 again (`resetSequenceNumbers` via `setProducerIdAndEpoch`).
+            let idempotence = self
+                .idempotence
+                .as_mut()
+                .expect("transactional is idempotent");
+            idempotence.reset_producer_id(response.producer_id, response.producer_epoch);
+        }
         match next {
             Next::Done => self.on_transaction_completed(out),
             // An abort that hears UNKNOWN_PRODUCER_ID or INVALID_PRODUCER_ID_MAPPING stays an

@@ -158,6 +158,20 @@ impl TransactionVersion {
     pub fn supports_epoch_bump(self) -> bool {
         self >= TransactionVersion::V2
     }
+
+    /// Below version 2: the classic protocol, where the producer adds partitions itself.
+    pub fn is_classic(&self) -> bool {
+        *self < TransactionVersion::V2
+    }
+
+    /// The version of a finalized `transaction.version` feature level (0 to 2).
+    pub fn of_level(level: i16) -> TransactionVersion {
+        match level {
+            l if l >= 2 => TransactionVersion::V2,
+            1 => TransactionVersion::V1,
+            _ => TransactionVersion::V0,
+        }
+    }
 }
 
 /// What one change writes to `__transaction_state` (Kafka's `TxnTransitMetadata`).
