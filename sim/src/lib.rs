@@ -89,6 +89,7 @@ pub mod shrink;
 pub mod simulation;
 pub mod stamp;
 pub mod sweep;
+pub mod transactions;
 pub mod what_if;
 pub mod world;
 

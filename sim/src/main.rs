@@ -82,6 +82,12 @@ enum Command {
         /// (the JSON outcome always has it, under `groups`).
         #[arg(long)]
         describe_groups: bool,
+        /// End with every transactional id as `kafka-transactions.sh describe` shows it
+        /// after the settle (coordinator, producer id and epoch, state, open partitions), with
+        /// its committed and aborted transactions and fenced instances (the JSON outcome
+        /// always has them, under `transactions`).
+        #[arg(long)]
+        describe_transactions: bool,
         /// List internal topics (`__consumer_offsets`) in the partition table too.
         #[arg(long)]
         describe_internal: bool,
@@ -295,6 +301,7 @@ fn main() -> ExitCode {
             stats,
             show_schedule,
             describe_groups,
+            describe_transactions,
             describe_internal,
             describe_at,
             dump_log,
@@ -312,6 +319,7 @@ fn main() -> ExitCode {
                         trace,
                         stats,
                         describe_groups,
+                        describe_transactions,
                         describe_internal,
                         describe_at,
                         dump_log,
@@ -699,6 +707,7 @@ struct RunOptions {
     trace: Option<String>,
     stats: bool,
     describe_groups: bool,
+    describe_transactions: bool,
     describe_internal: bool,
     /// Moments (simulated ms) to print the describe tables at.
     describe_at: Vec<u64>,
@@ -885,6 +894,16 @@ fn print_outcome(
                     text.push_str("no consumer groups in this scenario\n");
                 } else {
                     text.push_str(&groups::describe_table(&outcome.groups));
+                }
+            }
+            if options.describe_transactions {
+                text.push('\n');
+                if outcome.transactions.is_empty() {
+                    text.push_str("no transactional ids in this run\n");
+                } else {
+                    text.push_str(&kafka_sim::transactions::describe_table(
+                        &outcome.transactions,
+                    ));
                 }
             }
             for at in &options.describe_at {

@@ -248,6 +248,9 @@ pub fn faults_toml(faults: &[FaultSpec]) -> String {
                 let _ = writeln!(s, "target = {}", t.to_toml());
             }
             FaultAction::Heal(None) => {}
+            FaultAction::Fork { target, .. } => {
+                let _ = writeln!(s, "target = {}", target.to_toml());
+            }
             FaultAction::RollingRestart { isr_wait_ms } => {
                 let _ = writeln!(s, "isr_wait = \"{}\"", duration_text(*isr_wait_ms));
             }

@@ -114,6 +114,10 @@ pub struct Outcome {
     /// Consumer groups: counts and the `kafka-consumer-groups.sh --describe` numbers.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, GroupOut>,
+    /// Every transactional id: its coordinator's state at the end and what became of its
+    /// transactions (see `crate::transactions`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<crate::transactions::TransactionalIdOut>,
     /// Faults that did nothing at their time (a restart of a running broker, a resume of a
     /// process that is not paused, a heal with nothing to heal), in plain words: the file
     /// asks for something that did not happen.
@@ -367,6 +371,7 @@ pub fn outcome(scenario: &Scenario, seed: u64, result: &RunResult) -> (Outcome, 
             .map(|p| partition_out(p, offline.get(&p.tp).copied().unwrap_or(0)))
             .collect(),
         groups: report.groups.clone(),
+        transactions: crate::transactions::summarize(&result.events),
         warnings: fault_warnings(result),
         names_records,
     };

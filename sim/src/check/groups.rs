@@ -717,14 +717,22 @@ pub fn describe_table(groups: &BTreeMap<String, GroupOut>) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
     let mut text = String::new();
     for note in notes {
         text.push_str(&note);
         text.push('\n');
     }
+    text.push_str(&aligned_columns(&rows));
+    text
+}
+
+/// Rows as a table the way Kafka's tools print one: each column as wide as its widest
+/// cell, two spaces between columns, no trailing blanks.
+pub fn aligned_columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()

@@ -622,7 +622,9 @@ fn both_roles(action: &str) -> Option<&'static str> {
 }
 
 fn single_fault_text(action: &str, detail: &str) -> String {
-    let client = detail.starts_with("consumer ") || detail.starts_with("producer ");
+    let client = detail.starts_with("consumer ")
+        || detail.starts_with("producer ")
+        || detail.starts_with("processor ");
     let zookeeper = detail == "zookeeper";
     match action {
         "crash" | "power-loss" if zookeeper => format!(

@@ -279,6 +279,30 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
         ));
     }
     Ok(match kind {
+        FaultKind::Fork => {
+            let target = target.ok_or_else(need_target)?;
+            let transactional = match &target {
+                Target::Producer(name) => known
+                    .producers
+                    .iter()
+                    .find(|p| &p.name == name)
+                    .is_some_and(|p| p.config.transactional_id.is_some()),
+                _ => false,
+            };
+            if !transactional {
+                return Err(ctx.err(
+                    target_span,
+                    Some("target"),
+                    "fork starts a second instance of a transactional producer: its target is \"producer:NAME\" of a producer with a `transactional.id`",
+                ));
+            }
+            // The scenario gives the second instance its producer index once every fault
+            // is read.
+            FaultAction::Fork {
+                target,
+                fork: usize::MAX,
+            }
+        }
         FaultKind::Shutdown => FaultAction::Shutdown(target.ok_or_else(need_target)?),
         FaultKind::ReplaceDisk => FaultAction::ReplaceDisk(target.ok_or_else(need_target)?),
         FaultKind::RollingRestart => {

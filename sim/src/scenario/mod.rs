@@ -145,7 +145,8 @@ impl Scenario {
             consumers: &consumers,
             processors: &processors,
         };
-        let faults = faults::parse_faults(&ctx, &raw.faults, &known, duration_ms)?;
+        let mut faults = faults::parse_faults(&ctx, &raw.faults, &known, duration_ms)?;
+        let forks = add_forks(&mut faults, &mut producers);
         if let Some(w) = clients::offsets_topic_warning(&cluster, &consumers) {
             warnings.push(w);
         }
@@ -166,12 +167,47 @@ impl Scenario {
             producers,
             consumers,
             processors,
+            forks,
             faults,
             expect,
             text: text.to_string(),
             keep_log: None,
         })
     }
+}
+
+/// Each `fork` fault's second instance: a producer like the one it forks, with the same
+/// `transactional.id` and workload, named `NAME-fork` (`NAME-fork2`, ... for later forks),
+/// that sleeps until the fault. Returns (fork, forked producer, wake time) per fork.
+fn add_forks(faults: &mut [FaultSpec], producers: &mut Vec<ProducerSpec>) -> Vec<ForkSpec> {
+    let mut forks = Vec::new();
+    for f in faults.iter_mut() {
+        let FaultAction::Fork {
+            target: Target::Producer(name),
+            fork,
+        } = &mut f.action
+        else {
+            continue;
+        };
+        let of = producers
+            .iter()
+            .position(|p| &p.name == name)
+            .expect("checked when parsed");
+        let n = forks.iter().filter(|k: &&ForkSpec| k.of == of).count() + 1;
+        let mut spec = producers[of].clone();
+        spec.name = match n {
+            1 => format!("{name}-fork"),
+            n => format!("{name}-fork{n}"),
+        };
+        *fork = producers.len();
+        producers.push(spec);
+        forks.push(ForkSpec {
+            of,
+            producer: *fork,
+            at_ms: f.at_ms,
+        });
+    }
+    forks
 }
 
 fn description_of(text: &str) -> String {

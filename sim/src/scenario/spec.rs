@@ -48,6 +48,9 @@ pub struct Scenario {
     /// indexes its spec names, so the record's events and the checkers see them as the
     /// clients they are.
     pub processors: Vec<ProcessorSpec>,
+    /// The second instances `fork` faults start: producers in `producers` that sleep until
+    /// their fault.
+    pub forks: Vec<ForkSpec>,
     pub faults: Vec<FaultSpec>,
     /// Random faults drawn from the seed, added to `faults` when the run starts.
     pub nemesis: Option<NemesisSpec>,
@@ -415,6 +418,15 @@ pub struct ConsumerSpec {
     pub group: Option<GroupMemberSpec>,
 }
 
+/// A producer a `fork` fault starts: `producer` in `Scenario::producers`, a second
+/// instance of `of`, asleep until `at_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkSpec {
+    pub of: usize,
+    pub producer: usize,
+    pub at_ms: u64,
+}
+
 /// A `[[processors]]` entry: a consume-transform-produce application.
 #[derive(Clone, Debug)]
 pub struct ProcessorSpec {
@@ -626,6 +638,13 @@ pub enum FaultAction {
     RollingRestart {
         isr_wait_ms: u64,
     },
+    /// A second instance of a transactional producer starts with the same
+    /// `transactional.id` while the first keeps running (a zombie after a long GC pause):
+    /// `fork` is the producer index the second instance runs as.
+    Fork {
+        target: Target,
+        fork: usize,
+    },
 }
 
 impl FaultAction {
@@ -647,6 +666,7 @@ impl FaultAction {
             FaultAction::ReplaceDisk(_) => FaultKind::ReplaceDisk,
             FaultAction::DeleteRecords { .. } => FaultKind::DeleteRecords,
             FaultAction::RollingRestart { .. } => FaultKind::RollingRestart,
+            FaultAction::Fork { .. } => FaultKind::Fork,
         }
     }
 
@@ -673,10 +693,11 @@ pub enum FaultKind {
     ReplaceDisk,
     RollingRestart,
     DeleteRecords,
+    Fork,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Crash,
         FaultKind::Restart,
         FaultKind::PowerLoss,
@@ -692,6 +713,7 @@ impl FaultKind {
         FaultKind::ReplaceDisk,
         FaultKind::RollingRestart,
         FaultKind::DeleteRecords,
+        FaultKind::Fork,
     ];
 
     pub fn name(self) -> &'static str {
@@ -711,6 +733,7 @@ impl FaultKind {
             FaultKind::ReplaceDisk => "replace-disk",
             FaultKind::RollingRestart => "rolling-restart",
             FaultKind::DeleteRecords => "delete-records",
+            FaultKind::Fork => "fork",
         }
     }
 

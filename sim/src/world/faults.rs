@@ -210,6 +210,20 @@ pub(super) fn apply_fault(
         FaultAction::ReplaceDisk(t) => apply_replace_disk(shared, handle, nodes, name, t),
         // The orchestrator runs a rolling restart itself: it waits between its steps.
         FaultAction::RollingRestart { .. } => {}
+        // The second instance was started asleep with the run and wakes now by its own
+        // timer (see `start_producer`): the fault only tells it.
+        FaultAction::Fork { target, fork } => {
+            let scenario = &shared.scenario;
+            let second = &scenario.producers[*fork];
+            let id = second.config.transactional_id.as_deref().unwrap_or("");
+            shared.record_fault(
+                name,
+                format!(
+                    "{target}: a second instance, {}, starts with the same transactional.id {id} while the first runs on",
+                    second.name
+                ),
+            );
+        }
         FaultAction::Crash(t) | FaultAction::PowerLoss(t) => {
             let power_loss = matches!(action, FaultAction::PowerLoss(_));
             apply_crash(shared, handle, nodes, name, t, power_loss);

@@ -459,6 +459,11 @@ fn start_producer(
     let transaction_version = scenario
         .cluster
         .feature_level(crate::scenario::TRANSACTION_VERSION_FEATURE);
+    let fork_at_ms = scenario
+        .forks
+        .iter()
+        .find(|f| f.producer == i)
+        .map(|f| f.at_ms);
     let node = handle
         .create_node()
         .name(format!("producer-{}", p.name))
@@ -472,6 +477,11 @@ fn start_producer(
             }
             .with_transaction_version(transaction_version)
             .resuming_at(Shared::now_ms());
+            // A `fork` fault's second instance sleeps until the fault.
+            let producer = match fork_at_ms {
+                Some(at_ms) => producer.asleep_until(at_ms),
+                None => producer,
+            };
             run_node::<Producer, _>(shared.clone(), id, Owned(Mutex::new(producer)))
         })
         .build();

@@ -45,6 +45,8 @@ use transactional::{Transactional, TxnAnswer};
 pub enum ProducerTimer {
     /// Create the records that are due.
     Generate,
+    /// A sleeping second instance (see `Producer::asleep_until`) starts.
+    Awake,
     /// Look again at batches, backoffs and deadlines.
     Wake,
     RequestTimeout {
@@ -204,6 +206,8 @@ pub struct Producer {
     /// A processor's producer: the input record each output record not yet sent was made
     /// from, by sequence number (see `hosted.rs`).
     hosted_inputs: BTreeMap<u64, RecordId>,
+    /// A second instance started by a scenario's `fork`: the process does nothing until then.
+    asleep_until_ms: Option<u64>,
 }
 
 impl Producer {
@@ -283,7 +287,16 @@ impl Producer {
             bootstrap,
             txn,
             hosted_inputs: BTreeMap::new(),
+            asleep_until_ms: None,
         }
+    }
+
+    /// The process starts at `at_ms` (a scenario's `fork`: a second instance with the same
+    /// `transactional.id` appears while the first runs): before, it sends nothing; then it
+    /// starts with the records due from then on, as a process started then would.
+    pub fn asleep_until(mut self, at_ms: u64) -> Producer {
+        self.asleep_until_ms = Some(at_ms);
+        self
     }
 
     /// Sends exactly `script`, in order, at the workload's rate, instead of generated records
@@ -554,6 +567,17 @@ impl Actor for Producer {
     type Timer = ProducerTimer;
 
     fn start(&mut self, now_ms: u64, out: &mut Output<ProducerTimer>) {
+        if let Some(at_ms) = self.asleep_until_ms {
+            if at_ms > now_ms {
+                out.timer(at_ms - now_ms, ProducerTimer::Awake);
+                return;
+            }
+            self.asleep_until_ms = None;
+            while self.next_seq < self.records_total && self.due_ms(self.next_seq) < now_ms {
+                self.next_seq += 1;
+                self.never_produced += 1;
+            }
+        }
         self.request_metadata(now_ms, out);
         if self.txn.is_some() {
             self.init_transactions(now_ms, out);
@@ -672,6 +696,7 @@ impl Actor for Producer {
                 self.on_txn_request_timeout(now_ms, correlation_id, out)
             }
             ProducerTimer::TxnRetry => self.drain(now_ms, out),
+            ProducerTimer::Awake => self.start(now_ms, out),
         }
     }
 }
