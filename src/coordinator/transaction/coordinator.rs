@@ -323,7 +323,7 @@ impl TransactionCoordinator {
             self.markers
                 .add(&id, coordinator_epoch, result, m, complete);
         }
-        self.send_markers(now_ms, host, out);
+        self.send_markers(host, out);
     }
 
     // ---- requests ----------------------------------------------------------------------
@@ -784,32 +784,26 @@ impl TransactionCoordinator {
             m,
             complete,
         );
-        self.send_markers(now_ms, host, out);
+        self.send_markers(host, out);
     }
 
     // ---- markers -----------------------------------------------------------------------
 
     /// Sends what the marker channel has queued, and writes the completions of
     /// transactions whose markers are all written.
-    fn send_markers(
-        &mut self,
-        now_ms: u64,
-        host: &mut dyn TxnHost,
-        out: &mut TxnCoordinatorOutput,
-    ) {
+    fn send_markers(&mut self, host: &mut dyn TxnHost, out: &mut TxnCoordinatorOutput) {
         let request_timeout_ms = self.config.request_timeout_ms;
         let unsent = self.markers.drain(&*host, request_timeout_ms, out);
         if unsent {
             out.timer(RETRY_BACKOFF_MS, TxnTimer::MarkerRetry);
         }
         for (id, coordinator_epoch, complete) in self.markers.take_completed() {
-            self.write_completion(now_ms, &id, coordinator_epoch, complete, out);
+            self.write_completion(&id, coordinator_epoch, complete, out);
         }
     }
 
     fn write_completion(
         &mut self,
-        _now_ms: u64,
         transactional_id: &str,
         coordinator_epoch: i32,
         complete: TxnTransitMetadata,
@@ -832,16 +826,17 @@ impl TransactionCoordinator {
     }
 
     /// A broker answered WriteTxnMarkers (`TransactionMarkerRequestCompletionHandler`).
+    /// Takes the time as every handler does, though an answer sets no deadline.
     pub fn on_write_txn_markers_response(
         &mut self,
-        now_ms: u64,
+        _now_ms: u64,
         response: WriteTxnMarkersResponse,
         host: &mut dyn TxnHost,
         out: &mut TxnCoordinatorOutput,
     ) {
         let current: BTreeMap<String, i32> = self.current_epochs();
         self.markers.on_response(response, &current);
-        self.send_markers(now_ms, host, out);
+        self.send_markers(host, out);
     }
 
     /// The coordinator epoch of every id this broker answers for now.
@@ -872,13 +867,13 @@ impl TransactionCoordinator {
             }
             TxnTimer::MarkerRetry => {
                 for (id, coordinator_epoch, complete) in self.markers.take_completion_retries() {
-                    self.write_completion(now_ms, &id, coordinator_epoch, complete, out);
+                    self.write_completion(&id, coordinator_epoch, complete, out);
                 }
-                self.send_markers(now_ms, host, out);
+                self.send_markers(host, out);
             }
             TxnTimer::MarkerTimeout { correlation_id } => {
                 if self.markers.on_timeout(correlation_id) {
-                    self.send_markers(now_ms, host, out);
+                    self.send_markers(host, out);
                 }
             }
         }
