@@ -31,7 +31,8 @@ pub enum NoRequest {}
 #[derive(Debug)]
 pub struct Output<T, R = NoRequest> {
     /// Messages to send, in order. Messages from one process to another arrive in the order
-    /// they were sent (Kafka runs over TCP), unless the network drops them.
+    /// they were sent (Kafka runs over TCP), unless the network drops them or the sender
+    /// closed the connection between them (`closed_connections`).
     pub messages: Vec<(NodeId, Message)>,
     /// Timers to set: `(delay_ms, timer)`. A timer cannot be cancelled; a process that no
     /// longer wants it ignores it when it fires (timers carry what is needed to tell).
@@ -40,6 +41,13 @@ pub struct Output<T, R = NoRequest> {
     pub events: Vec<Event>,
     /// Requests to the host, in order (always empty for `R = NoRequest`).
     pub requests: Vec<R>,
+    /// Connections the process closed, each with how many of `messages` were queued before
+    /// it did: its later messages to that peer go on a new connection, which keeps its own
+    /// order and does not wait behind what the old one still carries. Kafka's
+    /// `NetworkClient` closes the connection of a request past `request.timeout.ms`
+    /// (`handleTimedOutRequests`) and the retry opens another (`initiateConnect`), so a
+    /// request stalled on the old one can reach the broker after its own retry.
+    pub closed_connections: Vec<(NodeId, usize)>,
 }
 
 impl<T, R> Default for Output<T, R> {
@@ -49,6 +57,7 @@ impl<T, R> Default for Output<T, R> {
             timers: Vec::new(),
             events: Vec::new(),
             requests: Vec::new(),
+            closed_connections: Vec::new(),
         }
     }
 }
@@ -66,6 +75,12 @@ impl<T, R> Output<T, R> {
         self.events.push(event);
     }
 
+    /// Closes this process's connection to `to`: what it sends there from now on goes on a
+    /// new one (see `closed_connections`).
+    pub fn close_connection(&mut self, to: NodeId) {
+        self.closed_connections.push((to, self.messages.len()));
+    }
+
     /// Asks the host for something only it can do.
     pub fn request(&mut self, request: R) {
         self.requests.push(request);
@@ -76,6 +91,7 @@ impl<T, R> Output<T, R> {
             && self.timers.is_empty()
             && self.events.is_empty()
             && self.requests.is_empty()
+            && self.closed_connections.is_empty()
     }
 
     /// Moves a hosted component's messages, timers and events into this output, in order,
@@ -87,7 +103,14 @@ impl<T, R> Output<T, R> {
             timers,
             events,
             requests,
+            closed_connections,
         } = component;
+        let queued = self.messages.len();
+        self.closed_connections.extend(
+            closed_connections
+                .into_iter()
+                .map(|(to, before)| (to, queued + before)),
+        );
         self.messages.extend(messages);
         self.timers
             .extend(timers.into_iter().map(|(delay_ms, t)| (delay_ms, wrap(t))));

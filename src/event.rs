@@ -300,6 +300,11 @@ pub enum Event {
         tp: TopicPartition,
         error: ErrorCode,
         records: u32,
+        /// Refused before the append by the leader's KIP-890 verification: `error` is what
+        /// the transaction coordinator's answer became for the producer (a busy or
+        /// unreachable coordinator is NOT_ENOUGH_REPLICAS, which every client retries).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        verification: bool,
     },
     /// The leader recognised a retried batch of an idempotent producer it had already
     /// written, and answered with its original offset instead of writing it again.
@@ -479,6 +484,38 @@ pub enum Event {
         from: String,
         to: String,
         partitions: Vec<TopicPartition>,
+        /// A decision taken on a client's EndTxn: the number of the transaction the client
+        /// sent that request for (`EndTxnRequest.for_transaction`, for the record only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        end_txn_for: Option<u64>,
+    },
+    /// A transactional producer's request to a coordinator got no answer within
+    /// `request.timeout.ms`: it closes the connection and sends the request again on a new
+    /// one, while the first may still be on its way (`TxnRequestHandler.onComplete`).
+    TxnRequestTimedOut {
+        producer: u32,
+        transactional_id: String,
+        broker: BrokerId,
+        /// The request, as Kafka's `ApiKeys` names it ("EndTxn (commit)", ...).
+        api: String,
+        /// The transaction the application had open.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transaction: Option<u64>,
+    },
+    /// The coordinator refused a client's EndTxn because its epoch is not the id's current
+    /// one (PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH): a fenced instance, or on
+    /// transaction version 2 an EndTxn from before the last epoch bump.
+    EndTxnRefused {
+        broker: BrokerId,
+        transactional_id: String,
+        producer_id: i64,
+        /// The epoch the request carried, and the id's current one.
+        producer_epoch: i16,
+        current_epoch: i16,
+        error: ErrorCode,
+        /// The transaction the client sent the request for (for the record only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        end_txn_for: Option<u64>,
     },
     /// An open transaction ran past its `transaction.timeout.ms`: the coordinator fences
     /// its producer at this epoch and aborts it.
@@ -888,6 +925,8 @@ impl Event {
             Event::TxnCoordinatorUnloaded { .. } => "txn-coordinator-unloaded",
             Event::TxnStateWritten { .. } => "txn-state-written",
             Event::TxnTimedOut { .. } => "txn-timed-out",
+            Event::EndTxnRefused { .. } => "end-txn-refused",
+            Event::TxnRequestTimedOut { .. } => "txn-request-timed-out",
             Event::RebalanceStarted { .. } => "rebalance-started",
             Event::GenerationStarted { .. } => "generation-started",
             Event::GroupStable { .. } => "group-stable",

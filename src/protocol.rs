@@ -761,6 +761,11 @@ pub struct EndTxnRequest {
     pub committed: bool,
     /// The transaction version the request's version stands for (version 5 or later is 2).
     pub transaction_version: TransactionVersion,
+    /// The number of the transaction the client sent this request for, for the record
+    /// only: Kafka's request has no such field (which is why a late EndTxn can end the next
+    /// transaction, KAFKA-17754), and the coordinator never decides on it; it only names it
+    /// in the events of what the request did.
+    pub for_transaction: Option<u64>,
 }
 
 /// `EndTxnResponse`: under transaction version 2 a NONE names the producer id and epoch the

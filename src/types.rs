@@ -395,6 +395,8 @@ pub enum ErrorCode {
     UnknownLeaderEpoch,
     OffsetOutOfRange,
     UnknownTopicOrPartition,
+    /// Not attempted because another part of the request failed (AddPartitionsToTxn).
+    OperationNotAttempted,
     StaleControllerEpoch,
     /// A conditional update lost a race: the partition state's version moved.
     InvalidUpdateVersion,
@@ -512,6 +514,7 @@ impl ErrorCode {
             ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             ErrorCode::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             ErrorCode::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            ErrorCode::OperationNotAttempted => "OPERATION_NOT_ATTEMPTED",
             ErrorCode::StaleControllerEpoch => "STALE_CONTROLLER_EPOCH",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             ErrorCode::DeliveryTimeout => "DELIVERY_TIMEOUT",

@@ -9,7 +9,8 @@
 //! and replays the same.
 
 use crate::scenario::{
-    ClusterMode, ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario, Target,
+    ClusterMode, ElectionScope, FaultAction, FaultSpec, NemesisKind, NemesisSpec, Scenario,
+    SlowDirection, Target,
 };
 use kafka_model::BrokerId;
 use rand::seq::SliceRandom;
@@ -20,6 +21,9 @@ use std::fmt::Write as _;
 
 /// The extra one-way delay a drawn `slow` fault adds, in milliseconds.
 const SLOW_DELAY_MS: (u64, u64) = (500, 15_000);
+/// The share of a lossy node's packets lost, in percent: from a bad cable to a link
+/// that barely carries anything.
+const LOSS_PERCENT: (u32, u32) = (10, 70);
 
 /// The faults a scenario's nemesis draws for a seed, in time order (empty without a nemesis).
 pub fn schedule(scenario: &Scenario, seed: u64) -> Vec<FaultSpec> {
@@ -73,10 +77,13 @@ fn draw(
     let mut busy: BTreeMap<BrokerId, u64> = BTreeMap::new();
     // End times of the faults in force.
     let mut active: Vec<u64> = Vec::new();
+    // Clients under a fault, by producer name, with the time the fault ends.
+    let mut busy_clients: BTreeMap<String, u64> = BTreeMap::new();
     let mut t = rng.gen_range(nemesis.interval_min_ms..=nemesis.interval_max_ms);
     while t < duration_ms {
         active.retain(|end| *end > t);
         busy.retain(|_, end| *end > t);
+        busy_clients.retain(|_, end| *end > t);
         if active.len() < nemesis.max_concurrent as usize {
             let free: Vec<BrokerId> = brokers
                 .iter()
@@ -93,19 +100,16 @@ fn draw(
                     action: FaultAction::PreferredElection(ElectionScope::All),
                     line: 0,
                 });
+            } else if let Some((start, stop, client)) =
+                client_episode(kind, nemesis, &busy_clients, brokers.len(), t, rng)
+            {
+                busy_clients.insert(client, end);
+                push_episode(&mut faults, (t, start), (end, stop));
+                active.push(end);
             } else if let Some((start, stop, touched)) =
                 episode(kind, &free, brokers, controllers, zookeeper, rng)
             {
-                faults.push(FaultSpec {
-                    at_ms: t,
-                    action: start,
-                    line: 0,
-                });
-                faults.push(FaultSpec {
-                    at_ms: end,
-                    action: stop,
-                    line: 0,
-                });
+                push_episode(&mut faults, (t, start), (end, stop));
                 for b in touched {
                     busy.insert(b, end);
                 }
@@ -116,6 +120,24 @@ fn draw(
     }
     faults.sort_by_key(|f| f.at_ms);
     faults
+}
+
+/// A fault and the action that ends it, each at its time.
+fn push_episode(
+    faults: &mut Vec<FaultSpec>,
+    (at_ms, start): (u64, FaultAction),
+    (end_ms, stop): (u64, FaultAction),
+) {
+    faults.push(FaultSpec {
+        at_ms,
+        action: start,
+        line: 0,
+    });
+    faults.push(FaultSpec {
+        at_ms: end_ms,
+        action: stop,
+        line: 0,
+    });
 }
 
 fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<NemesisKind> {
@@ -135,6 +157,51 @@ fn enabled_kinds(nemesis: &NemesisSpec, rng: &mut ChaCha8Rng) -> Vec<NemesisKind
             return subset;
         }
     }
+}
+
+/// A fault on one of the nemesis's `clients`, and the heal that ends it, when the draw
+/// picks a client over the `nodes` cluster nodes: only a slow link, packet loss or a pause
+/// strike a client (a producer's own network, its GC). Draws nothing, so the schedule stays
+/// as it was, for a nemesis without clients.
+fn client_episode(
+    kind: NemesisKind,
+    nemesis: &NemesisSpec,
+    busy: &BTreeMap<String, u64>,
+    nodes: usize,
+    at_ms: u64,
+    rng: &mut ChaCha8Rng,
+) -> Option<(FaultAction, FaultAction, String)> {
+    let strikes_clients = matches!(
+        kind,
+        NemesisKind::Slow | NemesisKind::Loss | NemesisKind::Pause
+    );
+    if nemesis.clients.is_empty() || !strikes_clients {
+        return None;
+    }
+    let pick = rng.gen_range(0..nodes + nemesis.clients.len());
+    let name = nemesis.clients.get(pick.checked_sub(nodes)?)?;
+    if busy.get(name).is_some_and(|end| *end > at_ms) {
+        return None;
+    }
+    let target = Target::Producer(name.clone());
+    let start = match kind {
+        // netem on the client's own interface: what it sends waits.
+        NemesisKind::Slow => FaultAction::Slow {
+            target: target.clone(),
+            delay_ms: rng.gen_range(SLOW_DELAY_MS.0..=SLOW_DELAY_MS.1),
+            direction: SlowDirection::Out,
+        },
+        NemesisKind::Loss => FaultAction::Loss {
+            target: target.clone(),
+            rate: rng.gen_range(LOSS_PERCENT.0..=LOSS_PERCENT.1) as f64 / 100.0,
+        },
+        _ => FaultAction::Pause(target.clone()),
+    };
+    let stop = match kind {
+        NemesisKind::Pause => FaultAction::Resume(target),
+        _ => FaultAction::Heal(Some(target)),
+    };
+    Some((start, stop, name.clone()))
 }
 
 /// One fault and the action that ends it, and the brokers it touches.
@@ -206,6 +273,7 @@ fn episode(
                 FaultAction::Slow {
                     target: target.clone(),
                     delay_ms,
+                    direction: SlowDirection::Both,
                 },
                 FaultAction::Heal(Some(target)),
             )
@@ -214,6 +282,16 @@ fn episode(
             FaultAction::Shutdown(target.clone()),
             FaultAction::Restart(target),
         ),
+        NemesisKind::Loss => {
+            let percent = rng.gen_range(LOSS_PERCENT.0..=LOSS_PERCENT.1);
+            (
+                FaultAction::Loss {
+                    target: target.clone(),
+                    rate: percent as f64 / 100.0,
+                },
+                FaultAction::Heal(Some(target)),
+            )
+        }
         NemesisKind::Partition | NemesisKind::PreferredElection => return None,
     };
     Some((start, stop, vec![broker]))
@@ -254,9 +332,16 @@ pub fn faults_toml(faults: &[FaultSpec]) -> String {
             FaultAction::RollingRestart { isr_wait_ms } => {
                 let _ = writeln!(s, "isr_wait = \"{}\"", duration_text(*isr_wait_ms));
             }
-            FaultAction::Slow { target, delay_ms } => {
+            FaultAction::Slow {
+                target,
+                delay_ms,
+                direction,
+            } => {
                 let _ = writeln!(s, "target = {}", target.to_toml());
                 let _ = writeln!(s, "delay = \"{}\"", duration_text(*delay_ms));
+                if *direction != SlowDirection::Both {
+                    let _ = writeln!(s, "direction = \"{}\"", direction.name());
+                }
             }
             FaultAction::Loss { target, rate } => {
                 let _ = writeln!(s, "target = {}", target.to_toml());

@@ -150,6 +150,7 @@ mod tests {
                 from: String::new(),
                 to: to.into(),
                 partitions: vec![TopicPartition::new("orders", 0)],
+                end_txn_for: None,
             },
         )
     }

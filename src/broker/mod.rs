@@ -639,6 +639,11 @@ impl Broker {
             }
             Message::Metadata(request) => self.on_metadata(from, request, out),
             Message::Disconnected(_) => {
+                if let NodeId::Broker(peer) = from {
+                    self.with_txn_coordinator(now_ms, out, |c, host, out| {
+                        c.on_broker_disconnected(peer, host, out)
+                    });
+                }
                 self.fail_verifications_to(now_ms, from, out);
                 self.on_disconnected(from, out);
                 self.on_controlled_shutdown_disconnect(from, out);
@@ -759,6 +764,9 @@ impl Broker {
                     .take_fetch_slot(NodeId::Broker(leader), correlation_id)
                     .is_some()
                 {
+                    // `ReplicaFetcherBlockingSend.sendRequest` closes the connection of a
+                    // request that failed: the next fetch goes on a new one.
+                    out.close_connection(NodeId::Broker(leader));
                     self.fetch_failed(leader, out);
                 }
             }

@@ -332,6 +332,7 @@ impl Broker {
             tp: part.tp.clone(),
             error,
             records: count,
+            verification: true,
         });
         ProduceStatus {
             tp: part.tp,
@@ -377,6 +378,7 @@ impl Broker {
                     tp,
                     error,
                     records: count,
+                    verification: false,
                 });
                 status.result = Some((error, None));
                 return status;
@@ -390,6 +392,7 @@ impl Broker {
                 tp,
                 error,
                 records: count,
+                verification: false,
             });
             status.result = Some((error, None));
             return status;
@@ -418,6 +421,7 @@ impl Broker {
                     tp,
                     error,
                     records: count,
+                    verification: false,
                 });
                 status.result = Some((error, None));
                 return status;
@@ -592,6 +596,7 @@ impl Broker {
                         tp: tp.clone(),
                         error: result.0,
                         records: status.records,
+                        verification: false,
                     });
                 }
             }
@@ -630,6 +635,7 @@ impl Broker {
                 tp: status.tp.clone(),
                 error: ErrorCode::RequestTimedOut,
                 records: status.records,
+                verification: false,
             });
             status.result = Some((ErrorCode::RequestTimedOut, None));
             self.unwatch_produce(&status.tp, id);

@@ -175,6 +175,35 @@ impl Broker {
         }
     }
 
+    /// `KafkaApis.handleAddPartitionsToTransactionRequest`: a partition this broker's
+    /// metadata does not know fails the whole request, UNKNOWN_TOPIC_OR_PARTITION for it
+    /// and OPERATION_NOT_ATTEMPTED for the others, and the producer sends it again (on
+    /// transaction version 2 the leader's request fails the same way, and its produce with
+    /// it). So the
+    /// coordinator never holds a partition it could not send a marker to (its marker channel
+    /// skips a partition the metadata does not know, as deleted).
+    fn unknown_partitions_refused(
+        &self,
+        request: &AddPartitionsToTxnRequest,
+    ) -> Option<AddPartitionsToTxnResponse> {
+        let known = |tp: &TopicPartition| self.metadata.contains_key(tp);
+        if request.partitions.iter().all(known) {
+            return None;
+        }
+        let results = request
+            .partitions
+            .iter()
+            .map(|tp| match known(tp) {
+                true => (tp.clone(), ErrorCode::OperationNotAttempted),
+                false => (tp.clone(), ErrorCode::UnknownTopicOrPartition),
+            })
+            .collect();
+        Some(AddPartitionsToTxnResponse {
+            correlation_id: request.correlation_id,
+            results,
+        })
+    }
+
     /// Routes a transaction request to the coordinator.
     pub(super) fn on_txn_request(
         &mut self,
@@ -194,6 +223,10 @@ impl Broker {
                     c.on_verify_partitions(from, request, out)
                 }),
             Message::AddPartitionsToTxn(request) => {
+                if let Some(refused) = self.unknown_partitions_refused(&request) {
+                    out.send(from, Message::AddPartitionsToTxnResponse(refused));
+                    return;
+                }
                 self.with_txn_coordinator(now_ms, out, |c, _, out| {
                     c.on_add_partitions(now_ms, from, request, out)
                 })

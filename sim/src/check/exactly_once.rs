@@ -386,6 +386,7 @@ mod tests {
                     from: "Ongoing".into(),
                     to: to.into(),
                     partitions: Vec::new(),
+                    end_txn_for: None,
                 },
             )
         };

@@ -62,6 +62,7 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
     let mut gaps = HwWatch::default();
     let mut offline = OfflineTracker::default();
     let mut logs = LogWatch::default();
+    let mut open_transactions = transactions::OpenTransactions::default();
     for line in trace_lines(result) {
         let (at_ms, event) = match line {
             TraceLine::Fault {
@@ -80,6 +81,11 @@ pub fn narrate_with(result: &RunResult, scenario: &Scenario, detail: Detail) -> 
         let ended = offline.apply(at_ms, event);
         let gap = gaps.apply(event, &names);
         logs.apply(event, &names.log);
+        if let Some((key, text)) = open_transactions.apply(event) {
+            // A late EndTxn's decision, or a refused one: told even among routine commits.
+            timeline.tell(at_ms, key, text, &mut digest, &names);
+            continue;
+        }
         if detail == Detail::Story
             && (told_by_shutdown(event)
                 || log_layer::routine(event)
@@ -132,6 +138,7 @@ enum GatherKey {
     Rejections {
         broker: kafka_model::BrokerId,
         error: kafka_model::ErrorCode,
+        verification: bool,
     },
     /// The logs one power loss cut on one broker.
     PowerLoss {
@@ -168,7 +175,11 @@ impl Gathered {
             GatherKey::FirstLeaders { topic } => vec![self.first_leaders_line(topic)],
             GatherKey::DeadReplicasRemoved { removed } => vec![self.removed_line(removed)],
             GatherKey::Rejoined { broker } => vec![self.rejoined_line(*broker)],
-            GatherKey::Rejections { broker, error } => vec![self.rejections_line(*broker, *error)],
+            GatherKey::Rejections {
+                broker,
+                error,
+                verification,
+            } => vec![self.rejections_line(*broker, *error, *verification)],
             GatherKey::PowerLoss { broker, .. } => vec![self.power_loss_line(*broker)],
         }
     }
@@ -212,6 +223,7 @@ impl Gathered {
         &self,
         broker: kafka_model::BrokerId,
         error: kafka_model::ErrorCode,
+        verification: bool,
     ) -> String {
         let partitions: std::collections::BTreeSet<String> = self
             .events
@@ -226,7 +238,7 @@ impl Gathered {
             "broker {broker} rejects {} produce requests to {} with {error}{}{}",
             self.events.len(),
             some(&partitions),
-            rejection_why(error),
+            rejection_why(error, verification),
             self.until()
         )
     }
@@ -403,9 +415,15 @@ impl Timeline {
             Event::IsrExpanded { added, .. } if added.len() == 1 => {
                 GatherKey::Rejoined { broker: added[0] }
             }
-            Event::ProduceRejected { broker, error, .. } => GatherKey::Rejections {
+            Event::ProduceRejected {
+                broker,
+                error,
+                verification,
+                ..
+            } => GatherKey::Rejections {
                 broker: *broker,
                 error: *error,
+                verification: *verification,
             },
             Event::Truncated {
                 broker,
@@ -735,7 +753,8 @@ fn narrate_event(
         | Event::TransactionBegun { .. }
         | Event::TransactionCommitted { .. }
         | Event::TransactionAborted { .. }
-        | Event::TransactionalProducerFailed { .. } => transactions::transaction_line(event, names),
+        | Event::TransactionalProducerFailed { .. }
+        | Event::TxnRequestTimedOut { .. } => transactions::transaction_line(event, names),
         Event::ConsumerTruncationDetected { .. }
         | Event::ConsumerStopped { .. }
         | Event::OffsetReset { .. }
@@ -752,6 +771,8 @@ fn narrate_event(
         | Event::TxnCoordinatorUnloaded { .. }
         | Event::TxnStateWritten { .. }
         | Event::TxnTimedOut { .. } => txn_coordinator::txn_coordinator_line(event),
+        // Told by `OpenTransactions`, which knows the transaction the producer has open.
+        Event::EndTxnRefused { .. } => None,
         Event::PartitionsAssigned { .. }
         | Event::PartitionsRevoked { .. }
         | Event::RecordProcessed { .. }
@@ -1168,9 +1189,16 @@ fn isr_line(event: &Event, lag_max: u64) -> Option<Line> {
     plain(text)
 }
 
-/// Why a broker rejects a produce with `error`, as a clause ("" when it says it all).
-fn rejection_why(error: kafka_model::ErrorCode) -> &'static str {
+/// Why a broker rejects a produce with `error`, as a clause ("" when it says it all);
+/// `verification` when its KIP-890 verification refused it before the append.
+fn rejection_why(error: kafka_model::ErrorCode, verification: bool) -> &'static str {
     match error {
+        kafka_model::ErrorCode::NotEnoughReplicas if verification => {
+            " (its transaction coordinator could not yet confirm that the partition is in the producer's transaction, KIP-890: the leader answers a busy or unreachable coordinator with this error so that every client retries)"
+        }
+        kafka_model::ErrorCode::InvalidTxnState if verification => {
+            " (its transaction coordinator says the partition is not in the producer's open transaction, KIP-890)"
+        }
         kafka_model::ErrorCode::NotEnoughReplicas => {
             " (the ISR is smaller than min.insync.replicas)"
         }
@@ -1193,10 +1221,14 @@ fn rejection_why(error: kafka_model::ErrorCode) -> &'static str {
 fn produce_line(event: &Event, names: &Names) -> Option<Line> {
     match event {
         Event::ProduceRejected {
-            broker, tp, error, ..
+            broker,
+            tp,
+            error,
+            verification,
+            ..
         } => {
-            let key = format!("reject {broker} {tp} {error}");
-            let why = rejection_why(*error);
+            let key = format!("reject {broker} {tp} {error} {verification}");
+            let why = rejection_why(*error, *verification);
             Some((
                 key,
                 format!("broker {broker} rejects a produce to {tp} with {error}{why}"),
@@ -1534,6 +1566,7 @@ mod tests {
             tp: TopicPartition::new("orders", partition),
             error: kafka_model::ErrorCode::NotEnoughReplicas,
             records: 1,
+            verification: false,
         };
         let mut timeline = Timeline::default();
         for (at_ms, partition) in [(200, 0), (201, 1), (205, 0)] {

@@ -43,7 +43,7 @@ pub(super) fn txn_coordinator_line(event: &Event) -> Option<Line> {
                 transactional_ids.join(", ")
             )
         }
-        Event::TxnStateWritten { broker, transactional_id: id, producer_id, producer_epoch, from, to, partitions: tps } => {
+        Event::TxnStateWritten { broker, transactional_id: id, producer_id, producer_epoch, from, to, partitions: tps, .. } => {
             let who = format!("coordinator {broker}: {id} (producer id {producer_id}, epoch {producer_epoch})");
             match to.as_str() {
                 "Empty" => format!(

@@ -5,7 +5,7 @@ use super::raw::{RawFault, RawNemesis, Val};
 use super::spec::{
     parse_duration_us, parse_target, ClusterSpec, CmpOp, Comparison, ConsumerSpec, ElectionScope,
     Expect, FaultAction, FaultKind, FaultSpec, NemesisKind, NemesisSpec, ProcessorSpec,
-    ProducerSpec, Target, TopicSpec, EXPECT_COUNTERS, INVARIANT_NAMES,
+    ProducerSpec, SlowDirection, Target, TopicSpec, EXPECT_COUNTERS, INVARIANT_NAMES,
 };
 use crate::check::Invariant;
 use kafka_model::config::nearest_key;
@@ -199,6 +199,7 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
     // Keys only some actions take.
     for (key, value, owner) in [
         ("delay", &raw.delay, FaultKind::Slow),
+        ("direction", &raw.direction, FaultKind::Slow),
         ("rate", &raw.rate, FaultKind::Loss),
         ("groups", &raw.groups, FaultKind::Partition),
         ("isr_wait", &raw.isr_wait, FaultKind::RollingRestart),
@@ -328,9 +329,23 @@ fn parse_action(ctx: &Ctx, table: &Spanned<RawFault>, known: &Known<'_>) -> Resu
                         "action \"slow\" needs `delay`, e.g. \"30s\"",
                     )
                 })?;
+            let direction = match ctx.str("direction", raw.direction.as_ref())? {
+                None => SlowDirection::Both,
+                Some(name) => SlowDirection::ALL
+                    .into_iter()
+                    .find(|d| d.name() == name)
+                    .ok_or_else(|| {
+                        ctx.err(
+                            ctx.key_or(raw.direction.as_ref(), table_span.clone()),
+                            Some("direction"),
+                            format!("unknown direction `{name}` (one of both, out, in)"),
+                        )
+                    })?,
+            };
             FaultAction::Slow {
                 target: target.ok_or_else(need_target)?,
                 delay_ms,
+                direction,
             }
         }
         FaultKind::PreferredElection | FaultKind::DeleteRecords => unreachable!("parsed above"),
@@ -527,6 +542,7 @@ fn range_ms(ctx: &Ctx, key: &str, v: Option<&Val>, default: (u64, u64)) -> Resul
 pub fn parse_nemesis(
     ctx: &Ctx,
     table: Option<&Spanned<RawNemesis>>,
+    producers: &[&str],
 ) -> Result<Option<NemesisSpec>> {
     let Some(table) = table else {
         return Ok(None);
@@ -541,6 +557,7 @@ pub fn parse_nemesis(
         .int("max_concurrent", raw.max_concurrent.as_ref(), 1, 16)?
         .unwrap_or(1) as u32;
     let swarm = ctx.bool("swarm", raw.swarm.as_ref())?.unwrap_or(false);
+    let clients = parse_nemesis_clients(ctx, raw.clients.as_ref(), producers)?;
     Ok(Some(NemesisSpec {
         kinds,
         interval_min_ms,
@@ -549,7 +566,37 @@ pub fn parse_nemesis(
         duration_max_ms,
         max_concurrent,
         swarm,
+        clients,
     }))
+}
+
+/// `clients = ["NAME", ...]`: producers the nemesis may strike too, each named by a
+/// `[[producers]]` table.
+fn parse_nemesis_clients(ctx: &Ctx, item: Option<&Val>, producers: &[&str]) -> Result<Vec<String>> {
+    let Some(item) = item else {
+        return Ok(Vec::new());
+    };
+    let err = |m: String| ctx.err(Some(item.span()), Some("clients"), m);
+    let list = item
+        .get_ref()
+        .as_array()
+        .ok_or_else(|| err("expected a list of producer names".into()))?;
+    let mut clients: Vec<String> = Vec::new();
+    for v in list {
+        let name = v
+            .as_str()
+            .ok_or_else(|| err("expected producer names".into()))?;
+        if !producers.contains(&name) {
+            return Err(err(format!(
+                "no producer is named `{name}` (producers: {})",
+                producers.join(", ")
+            )));
+        }
+        if !clients.iter().any(|c| c == name) {
+            clients.push(name.to_string());
+        }
+    }
+    Ok(clients)
 }
 
 /// `kinds = [...]`: the fault kinds, each once, in the file's order (the failures,

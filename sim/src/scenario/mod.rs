@@ -151,7 +151,8 @@ impl Scenario {
             warnings.push(w);
         }
         let expect = faults::parse_expect(&ctx, raw.expect.as_ref())?;
-        let nemesis = faults::parse_nemesis(&ctx, raw.nemesis.as_ref())?;
+        let producer_names: Vec<&str> = producers.iter().map(|p| p.name.as_str()).collect();
+        let nemesis = faults::parse_nemesis(&ctx, raw.nemesis.as_ref(), &producer_names)?;
         Ok(Scenario {
             nemesis,
             path: path.to_string(),

@@ -136,6 +136,7 @@ pub struct RawFault {
     pub action: Option<Val>,
     pub target: Option<Val>,
     pub delay: Option<Val>,
+    pub direction: Option<Val>,
     pub groups: Option<Val>,
     pub rate: Option<Val>,
     pub isr_wait: Option<Val>,
@@ -150,6 +151,7 @@ pub struct RawNemesis {
     pub duration: Option<Val>,
     pub max_concurrent: Option<Val>,
     pub swarm: Option<Val>,
+    pub clients: Option<Val>,
 }
 
 /// A value that should be a list, with each item's span (`broker_ids`, `controller_ids`,

@@ -475,11 +475,14 @@ pub enum NemesisKind {
     /// A controlled shutdown, then a restart. Not among the default kinds, so the schedules
     /// of scenarios that name none stay as they were.
     Shutdown,
+    /// Packet loss on one node's links (TCP sends the lost packets again, later). Not among
+    /// the default kinds either.
+    Loss,
 }
 
 impl NemesisKind {
     /// Every kind a scenario may name.
-    pub const ALL: [NemesisKind; 7] = [
+    pub const ALL: [NemesisKind; 8] = [
         NemesisKind::Crash,
         NemesisKind::PowerLoss,
         NemesisKind::Partition,
@@ -487,6 +490,7 @@ impl NemesisKind {
         NemesisKind::Pause,
         NemesisKind::PreferredElection,
         NemesisKind::Shutdown,
+        NemesisKind::Loss,
     ];
 
     /// The kinds a nemesis without `kinds` draws, in this order: the failures. Operator
@@ -510,6 +514,7 @@ impl NemesisKind {
             NemesisKind::Pause => "pause",
             NemesisKind::PreferredElection => "preferred-election",
             NemesisKind::Shutdown => "shutdown",
+            NemesisKind::Loss => "loss",
         }
     }
 
@@ -529,6 +534,9 @@ pub struct NemesisSpec {
     pub max_concurrent: u32,
     /// Each seed enables a random non-empty subset of `kinds`.
     pub swarm: bool,
+    /// Producers the nemesis may strike too, with its `slow`, `loss` and `pause` (a client's
+    /// own network or a GC pause), as well as the brokers.
+    pub clients: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -603,6 +611,42 @@ impl fmt::Display for ElectionScope {
     }
 }
 
+/// Which of a slowed host's messages wait: `tc qdisc ... netem delay` on its interface
+/// delays what it sends (`out`), the one on its peers what it receives (`in`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlowDirection {
+    /// Every message to and from the host (the default).
+    #[default]
+    Both,
+    /// Only what the host sends.
+    Out,
+    /// Only what the host receives.
+    In,
+}
+
+impl SlowDirection {
+    pub const ALL: [SlowDirection; 3] =
+        [SlowDirection::Both, SlowDirection::Out, SlowDirection::In];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SlowDirection::Both => "both",
+            SlowDirection::Out => "out",
+            SlowDirection::In => "in",
+        }
+    }
+
+    /// Whether a message the host sends waits.
+    pub fn slows_sent(self) -> bool {
+        self != SlowDirection::In
+    }
+
+    /// Whether a message the host receives waits.
+    pub fn slows_received(self) -> bool {
+        self != SlowDirection::Out
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultAction {
     Crash(Target),
@@ -616,6 +660,7 @@ pub enum FaultAction {
     Slow {
         target: Target,
         delay_ms: u64,
+        direction: SlowDirection,
     },
     Loss {
         target: Target,

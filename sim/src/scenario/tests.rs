@@ -94,7 +94,8 @@ fn the_example_parses() {
         s.faults[0].action,
         FaultAction::Slow {
             target: Target::Broker(1),
-            delay_ms: 30_000
+            delay_ms: 30_000,
+            direction: SlowDirection::Both,
         }
     );
     assert_eq!(

@@ -17,7 +17,7 @@ use super::orchestrate::{BrokerStatus, Nodes};
 use super::shared::{
     active_controller_node, assignment, current_controller, offsets_tp_for, partition_state, Shared,
 };
-use crate::scenario::{ElectionScope, FaultAction, Target};
+use crate::scenario::{ElectionScope, FaultAction, SlowDirection, Target};
 use kafka_model::broker::Disk;
 use kafka_model::controller::kraft::raft::RaftDisk;
 use kafka_model::event::TruncateReason;
@@ -289,7 +289,11 @@ pub(super) fn apply_fault(
         }
         FaultAction::Partition(groups) => apply_partition(shared, name, groups),
         FaultAction::Heal(t) => apply_heal(shared, name, t.as_ref()),
-        FaultAction::Slow { target, delay_ms } => apply_slow(shared, name, target, *delay_ms),
+        FaultAction::Slow {
+            target,
+            delay_ms,
+            direction,
+        } => apply_slow(shared, name, target, *delay_ms, *direction),
         FaultAction::Loss { target, rate } => apply_loss(shared, name, target, *rate),
         FaultAction::PreferredElection(scope) => apply_preferred_election(shared, name, scope),
         FaultAction::DeleteRecords { tp, before_offset } => {
@@ -477,18 +481,30 @@ fn show_split(groups: &[Vec<NodeId>]) -> String {
         .join(" | ")
 }
 
-/// Adds `delay_ms` to every message to and from the target.
-fn apply_slow(shared: &Shared, name: &str, target: &Target, delay_ms: u64) {
+/// Adds `delay_ms` to every message to and from the target, or only to those it sends or
+/// receives.
+fn apply_slow(
+    shared: &Shared,
+    name: &str,
+    target: &Target,
+    delay_ms: u64,
+    direction: SlowDirection,
+) {
     let Some((node, desc)) = resolve(shared, target) else {
         return;
     };
     let mut net = shared.net.lock().expect("net");
     let host = net.host_of(node);
-    net.slow_ms.insert(host, delay_ms);
+    net.slow_ms.insert(host, (delay_ms, direction));
     drop(net);
+    let which = match direction {
+        SlowDirection::Both => "to and from it",
+        SlowDirection::Out => "it sends (what it receives is on time)",
+        SlowDirection::In => "it receives (what it sends is on time)",
+    };
     shared.record_fault(
         name,
-        format!("{desc}: +{delay_ms} ms on every message to and from it"),
+        format!("{desc}: +{delay_ms} ms on every message {which}"),
     );
 }
 

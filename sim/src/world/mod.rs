@@ -8,8 +8,9 @@
 //! not behave like TCP (it hands queued datagrams over in no fixed order and, under load, can
 //! starve one for as long as others keep arriving):
 //! - a message goes straight into the receiver's mailbox with the time it may be delivered,
-//!   never earlier than the previous message on the same link, so each link is FIFO by
-//!   construction, as a TCP connection is;
+//!   never earlier than the previous message on the same connection, so each connection is
+//!   FIFO by construction, as TCP is; a client that closes a connection after a timeout
+//!   sends on a new one, which does not wait behind the old;
 //! - latency drawn from the scenario's range, extra delay on slowed links, retransmission
 //!   delay on lossy ones, all drawn from a `ChaCha8Rng` per node seeded from the run's seed;
 //! - partitions and isolation as TCP lives through them: a message on a cut link waits and

@@ -5,8 +5,10 @@
 //! queued datagrams over in no fixed order and, under load, can starve one for as long as
 //! others keep arriving), so the links are the world's own:
 //! - a message goes straight into the receiver's mailbox with the time it may be delivered,
-//!   never earlier than the previous message on the same link, so each link is FIFO by
-//!   construction, as a TCP connection is;
+//!   never earlier than the previous message on the same connection, so each connection is
+//!   FIFO by construction, as a TCP connection is. A link has one connection at a time; a
+//!   client that closes it (a request past `request.timeout.ms`) sends on a new one, and a
+//!   request stalled on the old one may then arrive after its own retry;
 //! - latency drawn from the scenario's range, extra delay on slowed links, retransmission
 //!   delay on lossy ones, all drawn for each message from a `ChaCha8Rng` keyed by the run's
 //!   seed, the link (sender, its incarnation, receiver) and the message's sequence number on
@@ -18,6 +20,7 @@
 //!   data is.
 
 use super::shared::Shared;
+use crate::scenario::SlowDirection;
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use kafka_model::protocol::Disconnected;
 use kafka_model::{BrokerId, Message, NodeId};
@@ -228,7 +231,8 @@ impl LinkCuts {
 #[derive(Default, Clone, Debug)]
 pub struct NetFaults {
     pub(super) cuts: LinkCuts,
-    pub(super) slow_ms: BTreeMap<NodeId, u64>,
+    /// Per slowed host: the delay, and which of its messages wait.
+    pub(super) slow_ms: BTreeMap<NodeId, (u64, SlowDirection)>,
     pub(super) loss: BTreeMap<NodeId, f64>,
 }
 
@@ -259,8 +263,14 @@ impl NetFaults {
         if self.cuts.hosts.same_host(a, b) && a != b {
             return 0;
         }
-        let da = self.slow_ms.get(&self.host_of(a)).copied().unwrap_or(0);
-        let db = self.slow_ms.get(&self.host_of(b)).copied().unwrap_or(0);
+        let da = match self.slow_ms.get(&self.host_of(a)) {
+            Some(&(ms, direction)) if direction.slows_sent() => ms,
+            _ => 0,
+        };
+        let db = match self.slow_ms.get(&self.host_of(b)) {
+            Some(&(ms, direction)) if direction.slows_received() => ms,
+            _ => 0,
+        };
         da.max(db)
     }
 
@@ -394,12 +404,14 @@ fn retransmission_delay_ns(rng: &mut ChaCha8Rng, loss: f64) -> u64 {
 }
 
 /// A node's outgoing links: its incarnation, the seed its links' draws start from, and per
-/// link the last delivery time (for FIFO delivery times) and the messages sent so far (the
-/// next message's sequence number, which keys its draws).
+/// link the connection it is on with the last delivery time there (for FIFO delivery
+/// times) and the messages sent so far (the next message's sequence number, which keys its
+/// draws).
 pub(super) struct Links {
     pub(super) incarnation: u64,
     pub(super) draw_seed: u64,
-    pub(super) last_delivery_ns: BTreeMap<NodeId, u64>,
+    /// Per peer: (the connection, the last delivery time on it).
+    pub(super) last_delivery_ns: BTreeMap<NodeId, (u64, u64)>,
     pub(super) sent: BTreeMap<NodeId, u64>,
 }
 
@@ -438,16 +450,26 @@ pub(super) fn node_code(node: NodeId) -> u64 {
     }
 }
 
+/// The key of the connection between two nodes: the lesser first, as it carries both ways.
+fn pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    (a.min(b), a.max(b))
+}
+
 /// Sends a handler's messages, each with its delivery time: the link's latency, any extra
 /// delay of a slowed link and retransmissions on a lossy one, never before the link's
-/// previous message. Returns the brokers whose connection was refused, with the time the
-/// refusal is heard.
+/// previous message on the same connection; `closed` are the connections the handler
+/// closed, each before the message at its index (the next message to that peer opens a new
+/// one). What a closed connection still carries is delivered: a closed socket's unsent data
+/// goes on, and a broker handles a request it read before the close (Kafka's `Selector`
+/// closes a channel `GRACEFUL`ly, handling the receives it holds first). Returns the brokers
+/// whose connection was refused, with the time the refusal is heard.
 pub(super) fn send_messages(
     shared: &Shared,
     me: NodeId,
     links: &mut Links,
     now_ns: u64,
     messages: &mut Vec<(NodeId, Message)>,
+    closed: &[(NodeId, usize)],
 ) -> Vec<(NodeId, u64)> {
     let hears_refusals = hears_resets(me);
     let mut refused = Vec::new();
@@ -455,8 +477,13 @@ pub(super) fn send_messages(
     let net = shared.net.lock().expect("net");
     let mailboxes = shared.mailboxes.lock().expect("mailboxes");
     let refusing = shared.refusing.lock().expect("refusing");
+    let mut connections = shared.connections.lock().expect("connections");
     let mut sent = 0;
-    for (to, message) in messages.drain(..) {
+    let mut closes = closed.iter().peekable();
+    for (index, (to, message)) in messages.drain(..).enumerate() {
+        while let Some((peer, _)) = closes.next_if(|(_, before)| *before <= index) {
+            *connections.entry(pair(me, *peer)).or_insert(0) += 1;
+        }
         if hears_refusals && refusing.contains(&to) {
             // Connection refused: the sender hears so after a round trip's worth of time.
             let round_trip_ns = 2 * (network.latency_min_us * 1_000).max(MIN_LATENCY_NS);
@@ -474,9 +501,14 @@ pub(super) fn send_messages(
         };
         let extra_ns = net.extra_delay_ms(me, to) * 1_000_000;
         let earliest = now_ns + (latency_us * 1_000).max(MIN_LATENCY_NS) + extra_ns + retransmit_ns;
-        let last = links.last_delivery_ns.entry(to).or_insert(0);
-        let deliver_at_ns = earliest.max(*last + 1);
-        *last = deliver_at_ns;
+        let connection = connections.get(&pair(me, to)).copied().unwrap_or(0);
+        let last = links.last_delivery_ns.entry(to).or_insert((connection, 0));
+        if last.0 != connection {
+            // A new connection: its first message waits behind nothing.
+            *last = (connection, 0);
+        }
+        let deliver_at_ns = earliest.max(last.1 + 1);
+        last.1 = deliver_at_ns;
         sent += 1;
         // A message to a node that is down is simply lost.
         let Some(mailbox) = mailboxes.get(&to) else {
@@ -491,6 +523,9 @@ pub(super) fn send_messages(
                 message,
             });
         }
+    }
+    for (peer, _) in closes {
+        *connections.entry(pair(me, *peer)).or_insert(0) += 1;
     }
     *shared.messages_sent.lock().expect("counter") += sent;
     refused
@@ -704,7 +739,7 @@ pub(super) mod tests {
         let mut net = NetFaults::on(Hosts::with_combined([1]));
         let (b1, c1, b0) = (NodeId::Broker(1), NodeId::Controller(1), NodeId::Broker(0));
         let host = net.host_of(c1);
-        net.slow_ms.insert(host, 300);
+        net.slow_ms.insert(host, (300, SlowDirection::Both));
         net.loss.insert(host, 0.5);
         assert_eq!(net.extra_delay_ms(b1, b0), 300);
         assert_eq!(net.extra_delay_ms(b0, c1), 300);
@@ -744,6 +779,132 @@ pub(super) mod tests {
                 (b, NodeId::Producer(2)),
                 (a, NodeId::Producer(3)),
             ]
+        );
+    }
+
+    /// The delivery times of the messages `sent` (each tagged by its `Disconnected` peer)
+    /// as the broker's mailbox receives them, by tag.
+    fn delivered(receiver: &mut Receiver) -> BTreeMap<NodeId, u64> {
+        let mut times = BTreeMap::new();
+        while let Ok(env) = receiver.mailbox.try_recv() {
+            let Message::Disconnected(Disconnected { peer }) = env.message else {
+                panic!("unexpected {:?}", env.message);
+            };
+            times.insert(peer, env.deliver_at_ns);
+        }
+        times
+    }
+
+    /// The shared state of a world with one broker, for sending by hand.
+    fn one_broker_world() -> std::sync::Arc<Shared> {
+        let scenario = crate::scenario::Scenario::parse(
+            "net.toml",
+            "name = \"net\"\nduration = \"1s\"\n[cluster]\nbrokers = 1\n[[topics]]\nname = \"t\"\n",
+        )
+        .expect("scenario");
+        super::super::shared::new_shared(
+            std::sync::Arc::new(scenario),
+            1,
+            &[0],
+            &[],
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .0
+    }
+
+    #[test]
+    fn a_retry_on_a_new_connection_does_not_wait_behind_the_old_one() {
+        let shared = one_broker_world();
+        let (producer, broker) = (NodeId::Producer(0), NodeId::Broker(0));
+        let mut mailbox = open_mailbox(&shared, broker);
+        let mut links = Links::new(1, 7);
+        let tag = |n| {
+            Message::Disconnected(Disconnected {
+                peer: NodeId::Consumer(n),
+            })
+        };
+        let send = |links: &mut Links, now_ns: u64, n: u32, closed: &[(NodeId, usize)]| {
+            send_messages(
+                &shared,
+                producer,
+                links,
+                now_ns,
+                &mut vec![(broker, tag(n))],
+                closed,
+            );
+        };
+        // The original leaves while what the producer sends is 3 s late.
+        {
+            let mut net = shared.net.lock().unwrap();
+            let host = net.host_of(producer);
+            net.slow_ms.insert(host, (3_000, SlowDirection::Out));
+        }
+        send(&mut links, 0, 1, &[]);
+        shared.net.lock().unwrap().slow_ms.clear();
+        // On the same connection the next message waits behind it; after a close, the retry
+        // goes on a new one and arrives first.
+        send(&mut links, 1_000_000_000, 2, &[]);
+        send(&mut links, 1_000_000_000, 3, &[(broker, 0)]);
+        let at = delivered(&mut mailbox);
+        let original = at[&NodeId::Consumer(1)];
+        assert!(original >= 3_000_000_000, "{at:?}");
+        assert!(
+            at[&NodeId::Consumer(2)] > original,
+            "FIFO on one connection: {at:?}"
+        );
+        assert!(
+            at[&NodeId::Consumer(3)] < original,
+            "the retry overtakes: {at:?}"
+        );
+    }
+
+    #[test]
+    fn a_connection_the_client_closed_is_closed_both_ways() {
+        let shared = one_broker_world();
+        let (producer, broker) = (NodeId::Producer(0), NodeId::Broker(0));
+        let mut producer_mailbox = open_mailbox(&shared, producer);
+        let _broker_mailbox = open_mailbox(&shared, broker);
+        let (mut producer_links, mut broker_links) = (Links::new(1, 7), Links::new(1, 8));
+        let tag = |n| {
+            Message::Disconnected(Disconnected {
+                peer: NodeId::Consumer(n),
+            })
+        };
+        {
+            let mut net = shared.net.lock().unwrap();
+            let host = net.host_of(broker);
+            net.slow_ms.insert(host, (3_000, SlowDirection::Out));
+        }
+        send_messages(
+            &shared,
+            broker,
+            &mut broker_links,
+            0,
+            &mut vec![(producer, tag(1))],
+            &[],
+        );
+        shared.net.lock().unwrap().slow_ms.clear();
+        // The producer gives up on the answer and closes the connection.
+        send_messages(
+            &shared,
+            producer,
+            &mut producer_links,
+            1_000_000_000,
+            &mut Vec::new(),
+            &[(broker, 0)],
+        );
+        send_messages(
+            &shared,
+            broker,
+            &mut broker_links,
+            1_100_000_000,
+            &mut vec![(producer, tag(2))],
+            &[],
+        );
+        let at = delivered(&mut producer_mailbox);
+        assert!(
+            at[&NodeId::Consumer(2)] < at[&NodeId::Consumer(1)],
+            "{at:?}"
         );
     }
 

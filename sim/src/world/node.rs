@@ -261,10 +261,11 @@ fn flush_output<T>(
         timers.insert((now_ns + delay_ms * 1_000_000, *seq), timer);
     }
     shared.record_events(std::mem::take(&mut out.events));
-    if out.messages.is_empty() {
+    let closed = std::mem::take(&mut out.closed_connections);
+    if out.messages.is_empty() && closed.is_empty() {
         return Vec::new();
     }
-    send_messages(shared, me, links, now_ns, &mut out.messages)
+    send_messages(shared, me, links, now_ns, &mut out.messages, &closed)
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub(super) struct Shared {
     pub(super) controllers: BTreeMap<BrokerId, Mutex<Option<ControllerNode>>>,
     pub(super) controller_disks: BTreeMap<BrokerId, Mutex<RaftDisk<MetadataRecord>>>,
     pub(super) messages_sent: Mutex<u64>,
+    /// Per pair of nodes (the lesser first): how many times one of them closed the
+    /// connection between them. A connection carries both directions, so a client that
+    /// closes it gets its broker's later answers on the new one too.
+    pub(super) connections: Mutex<BTreeMap<(NodeId, NodeId), u64>>,
     /// Brokers whose process crashed while their host stayed up: a client's connection to
     /// one is refused. (A power loss takes the host down too: connections time out.)
     pub(super) refusing: Mutex<BTreeSet<NodeId>>,
@@ -162,6 +166,7 @@ pub(super) fn new_shared(
             .collect(),
         messages_sent: Mutex::new(0),
         refusing: Mutex::new(BTreeSet::new()),
+        connections: Mutex::new(BTreeMap::new()),
         closing: Mutex::new(Vec::new()),
         exited: Mutex::new(BTreeSet::new()),
         exit_after_settle: Mutex::new(None),

@@ -118,6 +118,7 @@ fn end(c: &mut Cluster, producer_id: i64, producer_epoch: i16, committed: bool) 
         producer_epoch,
         committed,
         transaction_version: TransactionVersion::V0,
+        for_transaction: None,
     };
     match ask_txn(c, Message::EndTxn(request)) {
         Message::EndTxnResponse(r) => r.error,

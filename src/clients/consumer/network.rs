@@ -29,6 +29,7 @@ impl Consumer {
         timed_out: bool,
         out: &mut Output<ConsumerTimer>,
     ) {
+        out.close_connection(NodeId::Broker(broker));
         self.metadata.on_disconnected(broker, out);
         self.fail_requests_to(broker, timed_out, out);
     }

@@ -109,6 +109,11 @@ impl Application {
         }
     }
 
+    /// The number of the transaction the application has open, if one is.
+    pub(super) fn open_number(&self) -> Option<u64> {
+        self.open.as_ref().map(|o| o.reference.number)
+    }
+
     pub(super) fn is_stopped(&self) -> bool {
         self.stopped
     }

@@ -662,6 +662,7 @@ impl Actor for Producer {
                 self.metadata
                     .on_timeout(now_ms, correlation_id, &mut self.correlation_ids, out);
                 if let Some(broker) = broker {
+                    out.close_connection(NodeId::Broker(broker));
                     self.fail_in_flight_to(now_ms, broker, ErrorCode::RequestTimedOut, out);
                     self.drain(now_ms, out);
                 }

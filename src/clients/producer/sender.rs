@@ -334,6 +334,7 @@ impl Producer {
         error: ErrorCode,
         out: &mut Output<ProducerTimer>,
     ) {
+        out.close_connection(NodeId::Broker(broker));
         self.txn_connection_closed(broker);
         self.fail_in_flight_to(now_ms, broker, error, out);
         self.metadata.on_disconnected(broker, out);

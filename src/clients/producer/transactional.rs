@@ -52,6 +52,21 @@ pub(super) enum TxnRequest {
     TxnOffsetCommit(OffsetsToCommit),
 }
 
+impl TxnRequest {
+    /// The request's name on the wire (Kafka's `ApiKeys`).
+    fn api_name(&self) -> &'static str {
+        match self {
+            TxnRequest::FindCoordinator | TxnRequest::FindGroupCoordinator(_) => "FindCoordinator",
+            TxnRequest::InitProducerId { .. } => "InitProducerId",
+            TxnRequest::AddPartitions(_) => "AddPartitionsToTxn",
+            TxnRequest::EndTxn { committed: true } => "EndTxn (commit)",
+            TxnRequest::EndTxn { committed: false } => "EndTxn (abort)",
+            TxnRequest::AddOffsets(_) => "AddOffsetsToTxn",
+            TxnRequest::TxnOffsetCommit(_) => "TxnOffsetCommit",
+        }
+    }
+}
+
 /// What `sendOffsetsToTransaction(offsets, groupMetadata)` commits: the consumer's positions
 /// and its `ConsumerGroupMetadata`, which the group coordinator checks (KIP-447).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -460,6 +475,7 @@ impl Producer {
                 producer_epoch,
                 committed: *committed,
                 transaction_version: t.request_version(),
+                for_transaction: t.app.open_number(),
             }),
             TxnRequest::FindGroupCoordinator(group_id) => {
                 Message::FindCoordinator(FindCoordinatorRequest {
@@ -710,10 +726,17 @@ impl Producer {
         correlation_id: u64,
         out: &mut Output<ProducerTimer>,
     ) {
-        let broker = match self.txn.as_ref().and_then(|t| t.in_flight.as_ref()) {
-            Some(f) if f.correlation_id == correlation_id => f.broker,
+        let (broker, api) = match self.txn.as_ref().and_then(|t| t.in_flight.as_ref()) {
+            Some(f) if f.correlation_id == correlation_id => (f.broker, f.request.api_name()),
             _ => return,
         };
+        out.event(Event::TxnRequestTimedOut {
+            producer: self.index,
+            transactional_id: self.txn().transactional_id.clone(),
+            broker,
+            api: api.to_string(),
+            transaction: self.txn().app.open_number(),
+        });
         self.close_connection(now_ms, broker, ErrorCode::RequestTimedOut, out);
     }
 

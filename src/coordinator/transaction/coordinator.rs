@@ -121,6 +121,8 @@ enum Reply {
         to: NodeId,
         correlation_id: u64,
         version: TransactionVersion,
+        /// The request's `for_transaction`, for the events only.
+        for_transaction: Option<u64>,
     },
     /// InitProducerId found an open transaction: its abort is being written, and the client
     /// is told CONCURRENT_TRANSACTIONS to try again (`sendRetriableErrorCallback`).
@@ -553,6 +555,7 @@ impl TransactionCoordinator {
             to: from,
             correlation_id: request.correlation_id,
             version: request.transaction_version,
+            for_transaction: request.for_transaction,
         };
         let result = match request.committed {
             true => TransactionResult::Commit,
@@ -614,7 +617,28 @@ impl TransactionCoordinator {
             return answer(out, &reply, ErrorCode::CoordinatorNotAvailable, None);
         }
         match decision {
-            EndTxnDecision::Respond(end) => answer(out, &reply, end.error, Some(end)),
+            EndTxnDecision::Respond(end) => {
+                if let Reply::EndTxn {
+                    for_transaction, ..
+                } = &reply
+                {
+                    if matches!(
+                        end.error,
+                        ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch
+                    ) {
+                        out.event(Event::EndTxnRefused {
+                            broker: self.broker,
+                            transactional_id: transactional_id.to_string(),
+                            producer_id,
+                            producer_epoch,
+                            current_epoch: m.producer_epoch,
+                            error: end.error,
+                            end_txn_for: *for_transaction,
+                        });
+                    }
+                }
+                answer(out, &reply, end.error, Some(end))
+            }
             EndTxnDecision::Write(transit) => {
                 let fence_abort_tv1 = is_epoch_fence && !version.supports_epoch_bump();
                 self.write(
@@ -735,6 +759,15 @@ impl TransactionCoordinator {
             from: from.name().to_string(),
             to: m.state.name().to_string(),
             partitions: m.topic_partitions.iter().cloned().collect(),
+            end_txn_for: match (&w.reply, m.state) {
+                (
+                    Reply::EndTxn {
+                        for_transaction, ..
+                    },
+                    TransactionState::PrepareCommit | TransactionState::PrepareAbort,
+                ) => *for_transaction,
+                _ => None,
+            },
         });
         match m.state {
             TransactionState::PrepareCommit | TransactionState::PrepareAbort => {
@@ -872,10 +905,25 @@ impl TransactionCoordinator {
                 self.send_markers(host, out);
             }
             TxnTimer::MarkerTimeout { correlation_id } => {
-                if self.markers.on_timeout(correlation_id) {
+                if let Some(broker) = self.markers.on_timeout(correlation_id) {
+                    // The channel's `NetworkClient` closes the connection of a request that
+                    // timed out; the markers go again on a new one.
+                    out.close_connection(NodeId::Broker(broker));
                     self.send_markers(host, out);
                 }
             }
+        }
+    }
+
+    /// The connection to `broker` closed: the markers in flight there go again.
+    pub fn on_broker_disconnected(
+        &mut self,
+        broker: BrokerId,
+        host: &mut dyn TxnHost,
+        out: &mut TxnCoordinatorOutput,
+    ) {
+        if self.markers.on_disconnected(broker) {
+            self.send_markers(host, out);
         }
     }
 
@@ -988,6 +1036,7 @@ fn answer(
             to,
             correlation_id,
             version,
+            ..
         } => {
             // Only transaction version 2's success names the producer id and epoch.
             let (producer_id, producer_epoch) = match done {

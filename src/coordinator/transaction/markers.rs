@@ -48,8 +48,8 @@ pub struct MarkerChannel {
     pending: BTreeMap<String, PendingMarkers>,
     /// Partitions to send (again), by transactional id.
     unsent: BTreeSet<(String, TopicPartition)>,
-    /// Per WriteTxnMarkers request in flight, what it carried.
-    in_flight: BTreeMap<u64, Vec<(String, TopicPartition)>>,
+    /// Per WriteTxnMarkers request in flight, the broker it went to and what it carried.
+    in_flight: BTreeMap<u64, (BrokerId, Vec<(String, TopicPartition)>)>,
     next_correlation_id: u64,
     /// Completions whose write failed and is to be tried again.
     completion_retries: Vec<Completion>,
@@ -90,7 +90,7 @@ impl MarkerChannel {
     pub fn remove(&mut self, transactional_id: &str) {
         self.pending.remove(transactional_id);
         self.unsent.retain(|(id, _)| id != transactional_id);
-        for entries in self.in_flight.values_mut() {
+        for (_, entries) in self.in_flight.values_mut() {
             entries.retain(|(id, _)| id != transactional_id);
         }
         self.completion_retries
@@ -170,7 +170,7 @@ impl MarkerChannel {
             request_timeout_ms,
             TxnTimer::MarkerTimeout { correlation_id },
         );
-        self.in_flight.insert(correlation_id, entries);
+        self.in_flight.insert(correlation_id, (broker, entries));
     }
 
     /// `TransactionMarkerRequestCompletionHandler.onComplete`: each partition's answer.
@@ -181,7 +181,7 @@ impl MarkerChannel {
         response: WriteTxnMarkersResponse,
         current: &BTreeMap<String, i32>,
     ) {
-        let Some(entries) = self.in_flight.remove(&response.correlation_id) else {
+        let Some((_, entries)) = self.in_flight.remove(&response.correlation_id) else {
             return; // Timed out earlier and sent again.
         };
         let mut answers: BTreeMap<(i64, TopicPartition), ErrorCode> = BTreeMap::new();
@@ -221,17 +221,38 @@ impl MarkerChannel {
     }
 
     /// A WriteTxnMarkers went unanswered for `request.timeout.ms`: its markers are sent
-    /// again. Returns whether it was still in flight.
-    pub fn on_timeout(&mut self, correlation_id: u64) -> bool {
-        let Some(entries) = self.in_flight.remove(&correlation_id) else {
-            return false;
-        };
+    /// again. Returns the broker it went to, if it was still in flight.
+    pub fn on_timeout(&mut self, correlation_id: u64) -> Option<BrokerId> {
+        let (broker, entries) = self.in_flight.remove(&correlation_id)?;
+        self.requeue(entries);
+        Some(broker)
+    }
+
+    /// The connection to `broker` closed (it crashed, or refused the connection): every
+    /// WriteTxnMarkers in flight there is sent again, to the leaders the metadata names then
+    /// (`TransactionMarkerRequestCompletionHandler.onComplete`, `wasDisconnected`). Returns
+    /// whether one was in flight.
+    pub fn on_disconnected(&mut self, broker: BrokerId) -> bool {
+        let lost: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (to, _))| *to == broker)
+            .map(|(c, _)| *c)
+            .collect();
+        for correlation_id in &lost {
+            let (_, entries) = self.in_flight.remove(correlation_id).expect("listed");
+            self.requeue(entries);
+        }
+        !lost.is_empty()
+    }
+
+    /// Markers of requests that got no answer, queued to be sent again.
+    fn requeue(&mut self, entries: Vec<(String, TopicPartition)>) {
         for entry in entries {
             if self.pending.contains_key(&entry.0) {
                 self.unsent.insert(entry);
             }
         }
-        true
     }
 
     /// The transactions whose markers are all written, with the completion to write
@@ -259,5 +280,53 @@ impl MarkerChannel {
 
     pub fn take_completion_retries(&mut self) -> Vec<Completion> {
         std::mem::take(&mut self.completion_retries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A metadata cache where `orders-0` is led by `leader`.
+    struct Leaders {
+        leader: BrokerId,
+    }
+
+    impl TxnHost for Leaders {
+        fn leader(&self, _tp: &TopicPartition) -> PartitionLeader {
+            PartitionLeader::Leader(self.leader)
+        }
+
+        fn new_producer_id(&mut self) -> Option<i64> {
+            None
+        }
+    }
+
+    fn sent_to(out: &TxnCoordinatorOutput) -> Vec<NodeId> {
+        out.messages.iter().map(|(to, _)| *to).collect()
+    }
+
+    /// The leader crashed with the marker in flight: the reset connection re-sends it to
+    /// the leader the metadata names now, not after `request.timeout.ms`.
+    #[test]
+    fn a_marker_on_a_reset_connection_goes_to_the_new_leader_at_once() {
+        let mut m = TransactionMetadata::new("tx-1", 4000, 60_000, 0);
+        m.topic_partitions.insert(TopicPartition::new("orders", 0));
+        let complete = m.prepare_no_transit();
+        let mut channel = MarkerChannel::default();
+        channel.add("tx-1", 0, TransactionResult::Commit, &m, complete);
+        let mut out = TxnCoordinatorOutput::default();
+        assert!(!channel.drain(&Leaders { leader: 2 }, 30_000, &mut out));
+        assert_eq!(sent_to(&out), vec![NodeId::Broker(2)]);
+
+        assert!(
+            !channel.on_disconnected(1),
+            "nothing was in flight to broker 1"
+        );
+        assert!(channel.on_disconnected(2));
+        let mut out = TxnCoordinatorOutput::default();
+        channel.drain(&Leaders { leader: 0 }, 30_000, &mut out);
+        assert_eq!(sent_to(&out), vec![NodeId::Broker(0)]);
+        assert!(channel.take_completed().is_empty(), "not answered yet");
     }
 }
