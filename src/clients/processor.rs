@@ -25,6 +25,11 @@
 //! output once (exactly once). The two clients stay the model's own `Consumer` and
 //! `Producer`; this file only routes their messages and timers and plays the application
 //! between them.
+//!
+//! Simplified: the two clients share the process's links to the brokers. In Kafka each has
+//! connections of its own; here, when one closes its connection to a broker (a request
+//! timed out), the other's next message there goes on the new connection too, and may pass
+//! what it sent on the old one.
 
 use crate::actor::{Actor, Output};
 use crate::clients::consumer::{Consumer, ConsumerTimer};
