@@ -158,20 +158,30 @@ impl Broker {
             self.coordinator
                 .on_transaction_completed(producer_id, &partitions, result);
         }
+        self.drain_completions(
+            |b| &mut b.coordinator_completions,
+            |b, done| {
+                b.with_coordinator(now_ms, out, |c, out| {
+                    c.on_append_done(now_ms, done.append_id, done.error, done.base_offset, out)
+                })
+            },
+        );
+    }
+
+    /// Hands each queued completion to `deliver`, in order, until none is left: a
+    /// coordinator that handles one can append again, and be answered at once.
+    pub(super) fn drain_completions(
+        &mut self,
+        queue: fn(&mut Broker) -> &mut Vec<AppendCompletion>,
+        mut deliver: impl FnMut(&mut Broker, AppendCompletion),
+    ) {
         loop {
-            let done = std::mem::take(&mut self.coordinator_completions);
+            let done = std::mem::take(queue(self));
             if done.is_empty() {
                 return;
             }
-            for AppendCompletion {
-                append_id,
-                error,
-                base_offset,
-            } in done
-            {
-                self.with_coordinator(now_ms, out, |c, out| {
-                    c.on_append_done(now_ms, append_id, error, base_offset, out)
-                });
+            for completion in done {
+                deliver(self, completion);
             }
         }
     }

@@ -134,17 +134,14 @@ impl Broker {
         now_ms: u64,
         out: &mut Output<BrokerTimer>,
     ) {
-        loop {
-            let done = std::mem::take(&mut self.txn_coordinator_completions);
-            if done.is_empty() {
-                return;
-            }
-            for completion in done {
-                self.with_txn_coordinator(now_ms, out, |c, host, out| {
-                    c.on_append_done(now_ms, completion.append_id, completion.error, host, out)
-                });
-            }
-        }
+        self.drain_completions(
+            |b| &mut b.txn_coordinator_completions,
+            |b, done| {
+                b.with_txn_coordinator(now_ms, out, |c, host, out| {
+                    c.on_append_done(now_ms, done.append_id, done.error, host, out)
+                })
+            },
+        );
     }
 
     pub(super) fn on_txn_timer(

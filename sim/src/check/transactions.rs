@@ -181,6 +181,36 @@ fn final_fates<'a>(
         .collect()
 }
 
+/// What a read_committed consumer was handed in one fetch answer.
+struct ReadCommitted<'a> {
+    consumer: &'a u32,
+    tp: &'a TopicPartition,
+    served_by: &'a BrokerId,
+    records: &'a [(u64, RecordId)],
+}
+
+/// The fetch answer `event` handed a consumer in `read_committed`, if it is one.
+fn read_committed_fetch<'a>(
+    event: &'a Event,
+    read_committed: &BTreeSet<u32>,
+) -> Option<ReadCommitted<'a>> {
+    match event {
+        Event::Consumed {
+            consumer,
+            tp,
+            served_by,
+            records,
+            ..
+        } if read_committed.contains(consumer) => Some(ReadCommitted {
+            consumer,
+            tp,
+            served_by,
+            records,
+        }),
+        _ => None,
+    }
+}
+
 /// `txn-aborted-read`: a read_committed consumer was handed a record whose transaction was
 /// aborted: the marker that ends the record's transaction in the serving replica's log is an
 /// ABORT (at the read, or, for a record read before any marker, the one the replica got
@@ -208,19 +238,15 @@ pub fn txn_aborted_read(
     let mut pending = Vec::new();
     for e in events {
         replay.apply(&e.event);
-        let Event::Consumed {
+        let Some(ReadCommitted {
             consumer,
             tp,
             served_by,
             records,
-            ..
-        } = &e.event
+        }) = read_committed_fetch(&e.event, read_committed)
         else {
             continue;
         };
-        if !read_committed.contains(consumer) {
-            continue;
-        }
         for &(offset, id) in records {
             let Some(t) = of.get(&id) else {
                 continue;
@@ -306,19 +332,15 @@ pub fn txn_uncommitted_read(
         for change in bounds.step(&mut replay, &e.event) {
             *version.entry((change.tp, change.broker)).or_insert(0) += 1;
         }
-        let Event::Consumed {
+        let Some(ReadCommitted {
             consumer,
             tp,
             served_by,
             records,
-            ..
-        } = &e.event
+        }) = read_committed_fetch(&e.event, read_committed)
         else {
             continue;
         };
-        if !read_committed.contains(consumer) {
-            continue;
-        }
         let hw = bounds.of(tp, *served_by);
         let v = version.get(&(tp, *served_by)).copied().unwrap_or(0);
         let (lso, holder) = match cache.get(&(tp, *served_by)) {

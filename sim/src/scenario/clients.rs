@@ -288,6 +288,55 @@ fn parse_value_bytes(ctx: &Ctx, v: Option<&Val>) -> Result<ValueBytes> {
     }
 }
 
+/// KIP-98: `read_committed` needs Fetch v4, which brokers before 0.11.0 do not know; the
+/// consumer's first fetch fails (`UnsupportedVersionException`), so the run is refused.
+pub(super) fn check_isolation_level(
+    ctx: &Ctx,
+    config: &ConsumerConfig,
+    release: KafkaVersion,
+    span: Span,
+) -> Result<()> {
+    if config.isolation_level == IsolationLevel::ReadCommitted && !release.has_transactions() {
+        return Err(ctx.err(
+            span,
+            Some("isolation.level"),
+            format!(
+                "read_committed needs brokers of Kafka 0.11.0 or later (KIP-98); the cluster \
+                 runs {release}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's consumer refuses to start a group member whose heartbeat is not below its
+/// session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout"). The
+/// error points at whichever of the two keys the file set, heartbeat first.
+pub(super) fn check_heartbeat(
+    ctx: &Ctx,
+    config: &ConsumerConfig,
+    spans: &BTreeMap<String, Span>,
+    span_of: impl Fn(&str) -> Span,
+) -> Result<()> {
+    if config.heartbeat_interval_ms < config.session_timeout_ms {
+        return Ok(());
+    }
+    let key = if spans.contains_key("heartbeat.interval.ms") {
+        "heartbeat.interval.ms"
+    } else {
+        "session.timeout.ms"
+    };
+    Err(ctx.err(
+        span_of(key),
+        Some(key),
+        format!(
+            "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
+             ({} ms) (Kafka's consumer Heartbeat)",
+            config.heartbeat_interval_ms, config.session_timeout_ms
+        ),
+    ))
+}
+
 pub fn parse_consumers(
     ctx: &Ctx,
     tables: &[Spanned<RawConsumer>],
@@ -380,36 +429,10 @@ fn parse_consumer(
         span_of("request.timeout.ms"),
         "consumer",
     )?;
-    // KIP-98: `read_committed` needs Fetch v4, which brokers before 0.11.0 do not know; the
-    // consumer's first fetch fails (`UnsupportedVersionException`), so the run is refused.
-    if config.isolation_level == IsolationLevel::ReadCommitted && !release.has_transactions() {
-        return Err(ctx.err(
-            span_of("isolation.level"),
-            Some("isolation.level"),
-            format!(
-                "read_committed needs brokers of Kafka 0.11.0 or later (KIP-98); the cluster \
-                 runs {release}"
-            ),
-        ));
-    }
+    check_isolation_level(ctx, &config, release, span_of("isolation.level"))?;
     let group = parse_group_keys(ctx, table, &mut config, auto_commit_key)?;
-    // Kafka's consumer refuses to start a group member whose heartbeat is not below its
-    // session timeout (Heartbeat: "Heartbeat must be set lower than the session timeout").
-    if group.is_some() && config.heartbeat_interval_ms >= config.session_timeout_ms {
-        let key = if spans.contains_key("heartbeat.interval.ms") {
-            "heartbeat.interval.ms"
-        } else {
-            "session.timeout.ms"
-        };
-        return Err(ctx.err(
-            span_of(key),
-            Some(key),
-            format!(
-                "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
-                 ({} ms) (Kafka's consumer Heartbeat)",
-                config.heartbeat_interval_ms, config.session_timeout_ms
-            ),
-        ));
+    if group.is_some() {
+        check_heartbeat(ctx, &config, &spans, span_of)?;
     }
     let members = match ctx.int("members", raw.members.as_ref(), 1, MAX_CLIENTS as i64)? {
         Some(_) if group.is_none() => {

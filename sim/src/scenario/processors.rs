@@ -6,7 +6,7 @@
 //! consumer and producer are added to the scenario's consumers and producers, which is how
 //! the record, the narration and the checkers name them.
 
-use super::clients::producer_config;
+use super::clients::{check_heartbeat, check_isolation_level, producer_config};
 use super::cluster::check_request_timeout;
 use super::error::{Ctx, Result};
 use super::raw::RawProcessor;
@@ -18,7 +18,6 @@ use kafka_model::clients::consumer::CommitMode;
 use kafka_model::clients::producer::{TransactionWorkload, ValueBytes};
 use kafka_model::config::{ConfigError, ConsumerConfig, ProducerConfig};
 use kafka_model::kafka_version::KafkaVersion;
-use kafka_model::protocol::IsolationLevel;
 use std::collections::BTreeSet;
 use toml::Spanned;
 
@@ -292,26 +291,7 @@ fn consumer_config(
         span_of("request.timeout.ms"),
         "processor",
     )?;
-    if config.isolation_level == IsolationLevel::ReadCommitted && !release.has_transactions() {
-        return Err(ctx.err(
-            span_of("isolation.level"),
-            Some("isolation.level"),
-            format!(
-                "read_committed needs brokers of Kafka 0.11.0 or later (KIP-98); the cluster \
-                 runs {release}"
-            ),
-        ));
-    }
-    if config.heartbeat_interval_ms >= config.session_timeout_ms {
-        return Err(ctx.err(
-            span_of("heartbeat.interval.ms").or(span_of("session.timeout.ms")),
-            Some("heartbeat.interval.ms"),
-            format!(
-                "heartbeat.interval.ms ({} ms) must be set lower than session.timeout.ms \
-                 ({} ms) (Kafka's consumer Heartbeat)",
-                config.heartbeat_interval_ms, config.session_timeout_ms
-            ),
-        ));
-    }
+    check_isolation_level(ctx, &config, release, span_of("isolation.level"))?;
+    check_heartbeat(ctx, &config, &spans, span_of)?;
     Ok(config)
 }

@@ -160,11 +160,7 @@ impl Producer {
             TxnState::AbortableError
                 if record_ready || full || t.app.ending == Some(Ending::Commit) =>
             {
-                let error = t
-                    .manager
-                    .last_error()
-                    .expect("an error state keeps its error");
-                self.abort_transaction(AbortReason::Error(error));
+                self.abort_on_stored_error()
             }
             _ => return false,
         }
@@ -200,15 +196,22 @@ impl Producer {
             TxnState::AbortableError
                 if record_ready || host.offsets.is_some() || t.app.ending.is_some() =>
             {
-                let error = t
-                    .manager
-                    .last_error()
-                    .expect("an error state keeps its error");
-                self.abort_transaction(AbortReason::Error(error));
+                self.abort_on_stored_error()
             }
             _ => return false,
         }
         true
+    }
+
+    /// The application's next call throws the producer's stored abortable error, and it
+    /// calls `abortTransaction()`.
+    fn abort_on_stored_error(&mut self) {
+        let error = self
+            .txn()
+            .manager
+            .last_error()
+            .expect("an error state keeps its error");
+        self.abort_transaction(AbortReason::Error(error));
     }
 
     /// The open transaction has all its records: `transaction_records` of them, or the

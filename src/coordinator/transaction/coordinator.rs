@@ -867,17 +867,15 @@ impl TransactionCoordinator {
         host: &mut dyn TxnHost,
         out: &mut TxnCoordinatorOutput,
     ) {
-        let current: BTreeMap<String, i32> = self.current_epochs();
-        self.markers.on_response(response, &current);
+        // The coordinator epoch of an id this broker answers for now (loaded), looked up
+        // for the ids the answer names only.
+        let (partitions, partition_count) = (&self.partitions, self.config.partition_count);
+        let current = |id: &str| match partitions.get(&partition_for(id, partition_count)) {
+            Some(PartitionLoad::Loaded(epoch)) => Some(*epoch),
+            _ => None,
+        };
+        self.markers.on_response(response, current);
         self.send_markers(host, out);
-    }
-
-    /// The coordinator epoch of every id this broker answers for now.
-    fn current_epochs(&self) -> BTreeMap<String, i32> {
-        self.transactions
-            .keys()
-            .filter_map(|id| Some((id.clone(), self.coordinator_epoch_for(id).ok()?)))
-            .collect()
     }
 
     pub fn on_timer(

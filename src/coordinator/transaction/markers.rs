@@ -174,12 +174,12 @@ impl MarkerChannel {
     }
 
     /// `TransactionMarkerRequestCompletionHandler.onComplete`: each partition's answer.
-    /// `current` is the coordinator epoch of every id the broker answers for now; an id
-    /// that is not there, or in another epoch, is dropped.
+    /// `current` gives the coordinator epoch of an id the broker answers for now; an id it
+    /// does not answer for, or answers for in another epoch, is dropped.
     pub fn on_response(
         &mut self,
         response: WriteTxnMarkersResponse,
-        current: &BTreeMap<String, i32>,
+        current: impl Fn(&str) -> Option<i32>,
     ) {
         let Some((_, entries)) = self.in_flight.remove(&response.correlation_id) else {
             return; // Timed out earlier and sent again.
@@ -194,7 +194,7 @@ impl MarkerChannel {
             let Some(p) = self.pending.get_mut(&id) else {
                 continue;
             };
-            if current.get(&id) != Some(&p.coordinator_epoch) {
+            if current(&id) != Some(p.coordinator_epoch) {
                 self.remove(&id);
                 continue;
             }
